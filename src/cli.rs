@@ -1,0 +1,51 @@
+//! Command line: one subcommand per job. Each subcommand's options live in the module
+//! that implements it.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "clawdbot",
+    version,
+    about = "Hardened AI gateway (OpenClaw gateway protocol v3/v4)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP health endpoints and the authenticated WebSocket gateway.
+    Serve(crate::gateway::ServeArgs),
+    /// Show version, mode, configured providers (masked), ports, auth and limits. No network.
+    Status(crate::status::StatusArgs),
+    /// Exit 0 when the local /health answers in time (the image's HEALTHCHECK).
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Inspect the process's own hardening (user, capabilities, rootfs, limits, sockets).
+    SelfCheck(crate::selfcheck::SelfCheckArgs),
+    /// Print the version.
+    Version,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => crate::gateway::run_serve(args),
+        Command::Status(args) => crate::status::run(args),
+        Command::Healthcheck(args) => crate::healthcheck::run(args),
+        Command::SelfCheck(args) => crate::selfcheck::run(args),
+        Command::Version => {
+            println!("clawdbot {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Secrets and settings read from the environment (`NAME` or `NAME_FILE`), and the one
+//! masking function every secret passes through before it reaches any output.
+
+use std::fmt;
+
+/// A secret value. Its `Debug` and `Display` print the masked form only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The raw value: only for comparing or sending to the provider, never for output.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({})", self.masked())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// Masks a secret for display: keeps a recognisable prefix (up to the last `-` within
+/// the first 8 characters, e.g. `sk-ant-`) and the last 4 characters: `sk-ant-…abcd`.
+/// Short values are fully masked.
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() < 12 {
+        return "…".repeat(1) + &"*".repeat(chars.len().min(4));
+    }
+    let head: String = chars.iter().take(8).collect();
+    let prefix = match head.rfind('-') {
+        Some(i) => &head[..=i],
+        None => "",
+    };
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{prefix}…{tail}")
+}
+
+/// Reads a secret from `NAME`, or from the file named by `NAME_FILE` (Docker secrets).
+/// Surrounding whitespace is trimmed; an empty value counts as unset.
+pub fn read_secret(name: &str) -> anyhow::Result<Option<Secret>> {
+    use anyhow::Context;
+    if let Ok(v) = std::env::var(name) {
+        let v = v.trim();
+        if !v.is_empty() {
+            return Ok(Some(Secret::new(v)));
+        }
+    }
+    let file_var = format!("{name}_FILE");
+    if let Ok(path) = std::env::var(&file_var) {
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("reading {file_var}={path}"))?;
+        let v = text.trim();
+        if !v.is_empty() {
+            return Ok(Some(Secret::new(v)));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_prefix_and_tail_only() {
+        assert_eq!(
+            mask("sk-ant-api03-abcdefghijklmnopqrstuvwxyz-abcd"),
+            "sk-ant-…abcd"
+        );
+        assert_eq!(mask("short"), "…****");
+        let s = Secret::new("sk-proj-0123456789abcdef");
+        assert!(!format!("{s:?} {s}").contains("0123456789"));
+    }
+}

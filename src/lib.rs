@@ -1,0 +1,14 @@
+//! clawdbot: a small hardened AI gateway speaking the OpenClaw gateway protocol.
+//!
+//! The binary (`src/main.rs`) is a thin clap front end over these modules.
+
+pub mod cli;
+pub mod config;
+pub mod defaults;
+pub mod gateway;
+pub mod healthcheck;
+pub mod logging;
+pub mod protocol;
+pub mod providers;
+pub mod selfcheck;
+pub mod status;

@@ -1,0 +1,1 @@
+//! tracing setup: human or JSON logs on stderr. (Skeleton.)

@@ -1,0 +1,1 @@
+//! OpenClaw gateway protocol (v3/v4) frame types. (Skeleton.)

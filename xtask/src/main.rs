@@ -1,0 +1,63 @@
+//! `cargo xtask`: scaffold, build, demo, verify and benchmark the hardened deployment.
+//! This file only dispatches; each task lives in its own module.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[path = "../../src/defaults.rs"]
+#[allow(dead_code)]
+mod defaults;
+mod settings;
+
+mod bench;
+mod build;
+mod demo;
+mod init;
+mod test;
+mod verify;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Tasks for the hardened clawdbot deployment"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render Dockerfile, docker-compose.yml, .env.example and ignore files from templates/.
+    Init(init::Args),
+    /// Check the deployment's security posture (files, or the running stack with --runtime).
+    Verify(verify::Args),
+    /// Build the static binary and the image.
+    Build(build::Args),
+    /// Build, run the safe demo, probe, verify at runtime, and clean up.
+    Demo(demo::Args),
+    /// Run the whole test suite (fmt, clippy, tests, end-to-end against a real engine).
+    Test(test::Args),
+    /// Measure sizes and speeds and write docs/performance.md.
+    Bench(bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Build(args) => build::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
