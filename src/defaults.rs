@@ -48,3 +48,11 @@ pub fn is_placeholder(value: &str) -> bool {
         || v.chars()
             .all(|c| c == 'x' || c == 'X' || c == '*' || c == '.')
 }
+
+/// Build-context staging directory (relative to the project root) that
+/// `cargo xtask build` fills with the static binary and `/etc/passwd`, `/etc/group`,
+/// and that the rendered Dockerfile copies from.
+pub const STAGE_DIR: &str = "target/docker-context";
+
+/// Version of the `self-check --json` output shape (a contract with runtime verify).
+pub const SELFCHECK_SCHEMA: u32 = 1;
