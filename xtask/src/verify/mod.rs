@@ -1,5 +1,10 @@
 //! `cargo xtask verify` (not implemented yet).
 
+pub mod finding;
+
+#[allow(unused_imports)]
+pub use finding::{Finding, Location, Severity};
+
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
