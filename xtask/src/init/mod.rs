@@ -69,9 +69,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .root
         .clone()
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
-    let root = std::fs::canonicalize(&root_arg).with_context(|| {
-        format!(
-            "{}: no such directory (pass an existing --root)",
+    let root = std::fs::canonicalize(&root_arg).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (pass an existing directory to --root)",
             root_arg.display()
         )
     })?;
@@ -293,6 +293,9 @@ fn print_settings(root: &Path, settings: &Settings, version: &str) -> Result<()>
     println!("# Image tag (package version): {version}");
     println!("[workspace.metadata.deploy]");
     print!("{body}");
+    if !body.ends_with('\n') {
+        println!();
+    }
     Ok(())
 }
 
