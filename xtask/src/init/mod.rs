@@ -251,15 +251,16 @@ fn show_diff(p: &Planned, color: bool) -> String {
 }
 
 fn status(what: &str, name: &str, note: &str) {
+    let padded = format!("{what:>12}");
     let what = match what {
-        "created" | "updated" => console::style(what).green().to_string(),
-        "skipped" | "differs" | "missing" => console::style(what).yellow().to_string(),
-        _ => what.to_owned(),
+        "created" | "updated" => console::style(padded).green().to_string(),
+        "skipped" | "differs" | "missing" => console::style(padded).yellow().to_string(),
+        _ => padded,
     };
     if note.is_empty() {
-        println!("{what:>12} {name}");
+        println!("{what} {name}");
     } else {
-        println!("{what:>12} {name} {note}");
+        println!("{what} {name} {note}");
     }
 }
 
