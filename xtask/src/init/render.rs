@@ -8,6 +8,7 @@ use include_dir::{include_dir, Dir};
 use serde::Serialize;
 use tera::{Context, ErrorKind, Tera};
 
+use super::merge::UserLines;
 use crate::defaults;
 use crate::settings::Settings;
 
@@ -122,8 +123,8 @@ impl Renderer {
         })
     }
 
-    /// Renders one file. `user_lines` are the kept lines of a merged file.
-    pub(crate) fn render(&self, spec: &FileSpec, user_lines: &[String]) -> Result<String> {
+    /// Renders one file. `user` holds the kept lines of a merged file.
+    pub(crate) fn render(&self, spec: &FileSpec, user: &UserLines) -> Result<String> {
         let name = spec.template;
         if !self.tera.contains_template(name) {
             bail!(
@@ -132,7 +133,8 @@ impl Renderer {
             );
         }
         let mut ctx = self.base.clone();
-        ctx.insert("user_lines", &user_lines);
+        ctx.insert("user_lines_before", &user.before);
+        ctx.insert("user_lines_after", &user.after);
         // tera reports an undefined variable only when it is printed; also refuse one that
         // is merely tested (`{% if typo %}`), so a typo can never silently drop a line.
         let vars = self
