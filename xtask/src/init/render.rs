@@ -171,6 +171,12 @@ impl Renderer {
 fn base_context(settings: &Settings, version: &str) -> Result<Context> {
     let mut ctx = Context::from_serialize(settings).context("settings to template context")?;
     ctx.insert("header", HEADER);
+    // The host part of a compose port mapping: an IPv6 address needs brackets.
+    let bind_host = match settings.bind_address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => settings.bind_address.clone(),
+    };
+    ctx.insert("bind_host", &bind_host);
     ctx.insert("block_begin", BLOCK_BEGIN);
     ctx.insert("block_end", BLOCK_END);
     ctx.insert("version", version);
