@@ -89,7 +89,10 @@ fn public_bind_with_consent_renders_that_address() {
 #[test]
 fn ipv6_loopback_is_bracketed_in_port_mappings() {
     let dir = TempDir::new("settings-v6");
-    dir.write("Cargo.toml", "[workspace.metadata.deploy]\nbind_address = \"::1\"\n");
+    dir.write(
+        "Cargo.toml",
+        "[workspace.metadata.deploy]\nbind_address = \"::1\"\n",
+    );
     let run = init(dir.path(), &["--yes"]);
     assert_eq!(run.code, 0, "{}", run.show());
     let compose = dir.read("docker-compose.yml");
