@@ -80,7 +80,10 @@ impl Renderer {
         let mut sources: Vec<(String, String)> = Vec::new();
         let origin = match dir {
             None => {
-                for file in TEMPLATES.files() {
+                for file in TEMPLATES
+                    .files()
+                    .filter(|f| f.path().extension().is_some_and(|e| e == "tera"))
+                {
                     let name = file.path().to_string_lossy().into_owned();
                     let text = file
                         .contents_utf8()
