@@ -376,7 +376,7 @@ pub fn parse_bytes(s: &str) -> Option<u64> {
         _ => return None,
     };
     let n: f64 = num.parse().ok()?;
-    if !(n > 0.0) || !n.is_finite() {
+    if n.is_nan() || n <= 0.0 || n.is_infinite() {
         return None;
     }
     Some((n * mult as f64) as u64)
