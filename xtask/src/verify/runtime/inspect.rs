@@ -182,20 +182,32 @@ impl Container {
         self.state.running || self.state.status == "running"
     }
 
-    /// Every published binding, declared (`HostConfig.PortBindings`) and in effect
-    /// (`NetworkSettings.Ports`), as `(container port, binding)` without duplicates.
+    /// Every published binding as `(container port, binding)`: the bindings in effect
+    /// (`NetworkSettings.Ports`) where the engine reports some for that port, else the
+    /// declared ones (`HostConfig.PortBindings`: stopped containers, internal networks).
     pub fn published(&self) -> Vec<(String, PortBinding)> {
         let mut out: Vec<(String, PortBinding)> = Vec::new();
-        for map in [
-            &self.host_config.port_bindings,
-            &self.network_settings.ports,
-        ] {
-            for (port, bindings) in map {
-                for b in bindings.iter().flatten() {
-                    let entry = (port.clone(), b.clone());
-                    if !out.contains(&entry) {
-                        out.push(entry);
-                    }
+        let actual = &self.network_settings.ports;
+        let mut ports: Vec<&String> = actual
+            .keys()
+            .chain(self.host_config.port_bindings.keys())
+            .collect();
+        ports.sort();
+        ports.dedup();
+        for port in ports {
+            let live = actual
+                .get(port)
+                .and_then(Option::as_ref)
+                .filter(|v| !v.is_empty());
+            let declared = self
+                .host_config
+                .port_bindings
+                .get(port)
+                .and_then(Option::as_ref);
+            for b in live.or(declared).into_iter().flatten() {
+                let entry = (port.clone(), b.clone());
+                if !out.contains(&entry) {
+                    out.push(entry);
                 }
             }
         }

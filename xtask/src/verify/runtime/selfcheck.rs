@@ -13,11 +13,7 @@ use crate::verify::{Finding, Severity};
 pub struct Report {
     pub schema: u32,
     #[serde(default)]
-    pub version: Option<String>,
-    #[serde(default)]
     pub checks: Vec<Check>,
-    #[serde(default)]
-    pub ok: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
