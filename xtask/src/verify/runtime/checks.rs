@@ -351,27 +351,28 @@ pub fn container(
         }
     }
 
-    // Health.
-    let disabled = c
+    // Health. The container's Config.Healthcheck already includes the image's; the
+    // engine only reports a health status once a container with one has started.
+    let test = c
         .config
         .healthcheck
         .as_ref()
-        .is_some_and(|h| h.test.first().is_some_and(|t| t == "NONE"));
-    match &c.state.health {
-        _ if disabled => push(
+        .map(|h| h.test.as_slice())
+        .unwrap_or(&[]);
+    match (test.first().map(String::as_str), &c.state.health) {
+        (Some("NONE"), _) => push(
             "healthcheck-missing",
             Severity::Warning,
             "healthcheck is disabled (test NONE)".into(),
             None,
         ),
-        None => push(
+        (None, None) => push(
             "healthcheck-missing",
             Severity::Warning,
             "container has no healthcheck (neither the image nor compose defines one)".into(),
             None,
         ),
-        Some(h) if h.status == "healthy" => {}
-        Some(h) if c.is_running() => {
+        (_, Some(h)) if c.is_running() && h.status != "healthy" => {
             let last = h.log.last().map(|l| {
                 let out: String = l
                     .output
@@ -394,7 +395,7 @@ pub fn container(
                 Some(format!("Health.Status={}", h.status)),
             );
         }
-        Some(_) => {}
+        _ => {}
     }
 
     // Logging.
@@ -627,6 +628,29 @@ mod tests {
             hard.iter().map(|f| f.rule).collect::<Vec<_>>(),
             ["network-not-isolated", "secret-literal"]
         );
+    }
+
+    #[test]
+    fn healthcheck_is_read_from_config_not_only_from_state() {
+        // Created (never started): a configured healthcheck has no state yet.
+        let mut c = sample("hardened");
+        c.state = Default::default();
+        let rules: Vec<_> = container(&c, &networks(), &Settings::default())
+            .into_iter()
+            .map(|f| f.rule)
+            .collect();
+        assert!(
+            rules.contains(&"runtime-not-running") && !rules.contains(&"healthcheck-missing"),
+            "{rules:?}"
+        );
+        // Disabled with NONE, even while the engine has no status.
+        c.config.healthcheck = Some(super::super::inspect::Healthcheck {
+            test: vec!["NONE".into()],
+        });
+        let fs = container(&c, &networks(), &Settings::default());
+        assert!(fs
+            .iter()
+            .any(|f| f.rule == "healthcheck-missing" && f.message.contains("disabled")));
     }
 
     #[test]

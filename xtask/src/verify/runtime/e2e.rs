@@ -4,7 +4,8 @@
 //!
 //! Without a reachable engine the test prints a loud SKIPPED and passes, unless `CI` is
 //! set: then it fails. `XTASK_E2E_COMPOSE=v1|v2` forces a compose flavour (default: the
-//! v2 plugin, else `docker-compose` v1).
+//! v2 plugin, else `docker-compose` v1). `XTASK_E2E_CLAWDBOT=PATH` uses a prebuilt static
+//! `clawdbot` instead of building one.
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -294,8 +295,8 @@ fn inspect_one(sh: &Shell, name: &str) -> inspect::Container {
     inspect::parse_containers(&json).unwrap().pop().unwrap()
 }
 
-/// Waits until a running container is healthy (a container the engine refused to start
-/// is returned as it is).
+/// Waits until a running container's health settles (healthy or unhealthy); a container
+/// the engine refused to start is returned as it is.
 fn wait_healthy(sh: &Shell, name: &str) -> inspect::Container {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -306,7 +307,7 @@ fn wait_healthy(sh: &Shell, name: &str) -> inspect::Container {
             .as_ref()
             .map(|h| h.status.clone())
             .unwrap_or_default();
-        if !c.is_running() || status == "healthy" {
+        if !c.is_running() || status == "healthy" || status == "unhealthy" {
             return c;
         }
         assert!(
@@ -395,7 +396,10 @@ fn run(sh: &Shell, compose: &[String], unique: &str, weak_p: &str, ctl_p: &str) 
 
     // Image: the static clawdbot, running `serve` when it works on this branch, else a
     // static sleeper (then self-check reports itself unavailable, which is true).
-    let bin = build_clawdbot(sh, &root);
+    let bin = match std::env::var_os("XTASK_E2E_CLAWDBOT") {
+        Some(prebuilt) => PathBuf::from(prebuilt),
+        None => build_clawdbot(sh, &root),
+    };
     std::fs::copy(&bin, ctx.join("clawdbot")).unwrap();
     let serve = serve_works(sh, &bin, &token, &s);
     let image_bin = defaults::IMAGE_BINARY;
@@ -509,6 +513,13 @@ fn run(sh: &Shell, compose: &[String], unique: &str, weak_p: &str, ctl_p: &str) 
         ctl_state.is_running(),
         "control container is not running: {}",
         ctl_state.state.error
+    );
+    let health = ctl_state.state.health.clone().unwrap_or_default();
+    assert_eq!(
+        health.status,
+        "healthy",
+        "control container's healthcheck: {:?}",
+        health.log.last()
     );
     let priv_state = wait_healthy(sh, &priv_c);
     let open_state = wait_healthy(sh, &open_c);
