@@ -546,6 +546,18 @@ fn run(sh: &Shell, compose: &[String], unique: &str, weak_p: &str, ctl_p: &str) 
     };
     let ctl_f = collect(&opts(ctl_p), &s).expect("collect control");
     let weak_f = collect(&opts(weak_p), &s).expect("collect weakened");
+    let none_p = format!("{unique}none");
+    let none_f = collect(&opts(&none_p), &s).expect("collect absent project");
+    assert_eq!(
+        none_f
+            .iter()
+            .map(|f| (f.rule, f.location.file.as_str()))
+            .collect::<Vec<_>>(),
+        [(
+            "runtime-no-containers",
+            format!("project:{none_p}").as_str()
+        )]
+    );
 
     for f in ctl_f.iter().chain(&weak_f) {
         eprintln!(
