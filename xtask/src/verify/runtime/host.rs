@@ -110,14 +110,12 @@ pub fn findings(containers: &[Container], listeners: &[Listener]) -> Vec<Finding
     out
 }
 
-/// True when `DOCKER_HOST` points at another machine, whose sockets this host's
-/// `/proc/net` cannot show.
-pub fn engine_is_remote(docker_host: Option<&str>) -> bool {
-    let Some(h) = docker_host.map(str::trim).filter(|h| !h.is_empty()) else {
-        return false;
-    };
+/// The host name when `DOCKER_HOST` points at another machine, whose sockets this
+/// host's `/proc/net` cannot show (only the host, never user or password).
+pub fn remote_engine(docker_host: Option<&str>) -> Option<String> {
+    let h = docker_host.map(str::trim).filter(|h| !h.is_empty())?;
     if h.starts_with("unix://") || h.starts_with("npipe://") || h.starts_with("fd://") {
-        return false;
+        return None;
     }
     let rest = h.split_once("://").map_or(h, |(_, r)| r);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
@@ -126,7 +124,7 @@ pub fn engine_is_remote(docker_host: Option<&str>) -> bool {
     } else {
         rest.split([':', '/']).next().unwrap_or("")
     };
-    !(host == "localhost" || is_loopback(host))
+    (!(host == "localhost" || is_loopback(host))).then(|| host.to_string())
 }
 
 #[cfg(test)]
@@ -183,12 +181,23 @@ mod tests {
 
     #[test]
     fn remote_engines_are_recognised() {
-        assert!(!engine_is_remote(None));
-        assert!(!engine_is_remote(Some("unix:///var/run/docker.sock")));
-        assert!(!engine_is_remote(Some("tcp://127.0.0.1:2375")));
-        assert!(!engine_is_remote(Some("tcp://localhost:2375")));
-        assert!(!engine_is_remote(Some("tcp://[::1]:2375")));
-        assert!(engine_is_remote(Some("tcp://10.0.0.5:2376")));
-        assert!(engine_is_remote(Some("ssh://me@build-box")));
+        for local in [
+            None,
+            Some(""),
+            Some("unix:///var/run/docker.sock"),
+            Some("tcp://127.0.0.1:2375"),
+            Some("tcp://localhost:2375"),
+            Some("tcp://[::1]:2375"),
+        ] {
+            assert_eq!(remote_engine(local), None, "{local:?}");
+        }
+        assert_eq!(
+            remote_engine(Some("tcp://10.0.0.5:2376")).as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(
+            remote_engine(Some("ssh://me:secret@build-box:22")).as_deref(),
+            Some("build-box")
+        );
     }
 }

@@ -116,7 +116,7 @@ pub fn collect(opts: &RuntimeOptions, settings: &Settings) -> Result<Vec<Finding
             Severity::Error,
             format!("project:{project}"),
             format!(
-                "no container has the label com.docker.compose.project={project}; is the stack up?"
+                "no container has the label com.docker.compose.project={project}; is the stack up (or named otherwise: --project NAME)?"
             ),
             None,
         )]);
@@ -132,19 +132,17 @@ pub fn collect(opts: &RuntimeOptions, settings: &Settings) -> Result<Vec<Finding
         }
     }
     let docker_host = std::env::var("DOCKER_HOST").ok();
-    if host::engine_is_remote(docker_host.as_deref()) {
-        findings.push(finding_at(
+    match host::remote_engine(docker_host.as_deref()) {
+        Some(remote) => findings.push(finding_at(
             "runtime-host-check-skipped",
             Severity::Note,
             format!("project:{project}"),
             format!(
-                "DOCKER_HOST={} is another machine; its listeners are not visible here",
-                docker_host.unwrap_or_default()
+                "the engine runs on {remote} (DOCKER_HOST); its listeners are not visible here"
             ),
             None,
-        ));
-    } else {
-        findings.extend(host::findings(&containers, &host::read_listeners()));
+        )),
+        None => findings.extend(host::findings(&containers, &host::read_listeners())),
     }
     findings.sort_by(|a, b| (&a.location, a.rule).cmp(&(&b.location, b.rule)));
     Ok(findings)
