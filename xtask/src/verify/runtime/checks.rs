@@ -548,7 +548,7 @@ mod tests {
         assert_eq!(secrets.len(), 1);
         let ev = secrets[0].evidence.as_deref().unwrap();
         assert!(ev.starts_with("ANTHROPIC_API_KEY=sk-ant-"), "{ev}");
-        assert!(!ev.contains("AbCdEfGh"), "{ev}");
+        assert!(!ev.contains("notarealkey"), "{ev}");
         assert!(fs
             .iter()
             .all(|f| f.location.file == "container:rtdevweak-exposed-1"
