@@ -1,6 +1,7 @@
 //! `cargo xtask verify` (not implemented yet).
 
 pub mod finding;
+pub mod runtime;
 
 #[allow(unused_imports)]
 pub use finding::{Finding, Location, Severity};

@@ -1,0 +1,665 @@
+//! Rules over one inspected container: the same rule ids as static verify, applied to
+//! what the engine actually runs (so an override that undid hardening shows up).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::inspect::{Container, Network};
+use super::{finding, mask};
+use crate::defaults;
+use crate::settings::{Profile, Settings};
+use crate::verify::{Finding, Severity};
+
+/// Capabilities that break container isolation; adding any of them is an error.
+pub const DANGEROUS_CAPS: &[&str] = &[
+    "ALL",
+    "SYS_ADMIN",
+    "NET_ADMIN",
+    "SYS_PTRACE",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_BOOT",
+    "SYS_TIME",
+    "DAC_READ_SEARCH",
+    "DAC_OVERRIDE",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "BPF",
+    "PERFMON",
+    "SETFCAP",
+    "NET_RAW",
+    "SYSLOG",
+];
+
+/// Host paths whose bind mount exposes the host (exact path or anything below it).
+const SENSITIVE_TREES: &[&str] = &["/proc", "/sys", "/dev", "/root", "/boot", "/var/lib/docker"];
+/// Host paths that are sensitive only as a whole (binding `/etc/localtime` is fine).
+const SENSITIVE_EXACT: &[&str] = &["/", "/etc", "/home", "/var", "/run", "/var/run", "/usr"];
+const ENGINE_SOCKETS: &[&str] = &["docker.sock", "containerd.sock", "podman.sock", "crio.sock"];
+
+/// Every check on one container. `networks` maps network name to its inspect entry.
+pub fn container(
+    c: &Container,
+    networks: &BTreeMap<String, Network>,
+    s: &Settings,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let name = c.name();
+    let hc = &c.host_config;
+    let mut push =
+        |rule, sev, msg: String, ev: Option<String>| out.push(finding(rule, sev, name, msg, ev));
+
+    if !c.is_running() {
+        let why = if c.state.error.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", c.state.error)
+        };
+        push(
+            "runtime-not-running",
+            Severity::Error,
+            format!(
+                "container is {} (exit code {}){why}",
+                c.state.status, c.state.exit_code
+            ),
+            None,
+        );
+    }
+
+    // user-root
+    let user = c.config.user.trim();
+    let uid = user.split(':').next().unwrap_or("");
+    if uid.is_empty() || uid == "0" || uid == "root" {
+        let shown = if user.is_empty() {
+            "(none: root)"
+        } else {
+            user
+        };
+        push(
+            "user-root",
+            Severity::Error,
+            format!("process runs as root (Config.User {shown})"),
+            Some(format!("User={user}")),
+        );
+    }
+
+    if hc.privileged {
+        push(
+            "privileged",
+            Severity::Error,
+            "container is privileged: every capability, every device, no seccomp/AppArmor".into(),
+            Some("Privileged=true".into()),
+        );
+    }
+
+    if !hc.readonly_rootfs {
+        push(
+            "rootfs-writable",
+            Severity::Error,
+            "root filesystem is writable (HostConfig.ReadonlyRootfs is false)".into(),
+            Some("ReadonlyRootfs=false".into()),
+        );
+    }
+
+    if !hc.cap_drop.iter().any(|cap| cap_name(cap) == "ALL") {
+        push(
+            "caps-not-dropped",
+            Severity::Error,
+            "capabilities are not dropped (CapDrop does not include ALL): the default set stays"
+                .into(),
+            Some(format!("CapDrop={:?}", hc.cap_drop)),
+        );
+    }
+
+    for cap in &hc.cap_add {
+        let norm = cap_name(cap);
+        let dangerous = DANGEROUS_CAPS.contains(&norm.as_str());
+        push(
+            "caps-added",
+            if dangerous {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            format!(
+                "capability {norm} is added{}",
+                if dangerous { " (breaks isolation)" } else { "" }
+            ),
+            Some(format!("CapAdd={cap}")),
+        );
+    }
+
+    let opts: Vec<String> = hc
+        .security_opt
+        .iter()
+        .map(|o| o.replace(':', "=").to_ascii_lowercase())
+        .collect();
+    if !opts
+        .iter()
+        .any(|o| o == "no-new-privileges" || o == "no-new-privileges=true")
+    {
+        push(
+            "no-new-privileges-missing",
+            Severity::Error,
+            "no-new-privileges is not set: setuid binaries can still gain privileges".into(),
+            Some(format!("SecurityOpt={:?}", hc.security_opt)),
+        );
+    }
+    if opts.iter().any(|o| o == "seccomp=unconfined") {
+        push(
+            "seccomp-unconfined",
+            Severity::Error,
+            "seccomp is disabled (seccomp=unconfined)".into(),
+            Some("SecurityOpt=seccomp=unconfined".into()),
+        );
+    }
+    if opts.iter().any(|o| o == "apparmor=unconfined") {
+        push(
+            "apparmor-unconfined",
+            Severity::Error,
+            "AppArmor is disabled (apparmor=unconfined)".into(),
+            Some("SecurityOpt=apparmor=unconfined".into()),
+        );
+    }
+
+    let mut missing = Vec::new();
+    if hc.memory <= 0 {
+        missing.push("memory");
+    }
+    if hc.nano_cpus <= 0 && hc.cpu_quota <= 0 {
+        missing.push("cpus");
+    }
+    if !missing.is_empty() {
+        push(
+            "limits-missing",
+            Severity::Warning,
+            format!(
+                "no {} limit: one runaway process can starve the host",
+                missing.join(" or ")
+            ),
+            Some(format!(
+                "Memory={} NanoCpus={} CpuQuota={}",
+                hc.memory, hc.nano_cpus, hc.cpu_quota
+            )),
+        );
+    }
+    if hc.pids_limit.is_none_or(|p| p <= 0) {
+        push(
+            "pids-limit-missing",
+            Severity::Warning,
+            "no pids limit: a fork bomb can exhaust the host's process table".into(),
+            Some(format!(
+                "PidsLimit={}",
+                hc.pids_limit.map_or("null".into(), |p| p.to_string())
+            )),
+        );
+    }
+
+    // Published ports: one finding per (container port, host port) bound beyond loopback.
+    let mut public: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for (port, b) in c.published() {
+        if !is_loopback(&b.host_ip) {
+            let ip = if b.host_ip.is_empty() {
+                "all interfaces".to_string()
+            } else {
+                b.host_ip.clone()
+            };
+            public.entry((port, b.host_port)).or_default().insert(ip);
+        }
+    }
+    let public_sev = if s.allow_public_bind {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
+    for ((port, host_port), ips) in &public {
+        let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
+        push(
+            "port-not-loopback",
+            public_sev,
+            format!(
+                "port {port} is published on {} (host port {host_port}); publish it on 127.0.0.1 only",
+                ips.join(", ")
+            ),
+            Some(format!("{}:{host_port}->{port}", ips.join("|"))),
+        );
+    }
+    if hc.publish_all_ports {
+        push(
+            "port-not-loopback",
+            public_sev,
+            "every exposed port is published on all interfaces (PublishAllPorts)".into(),
+            Some("PublishAllPorts=true".into()),
+        );
+    }
+
+    // Namespaces shared with the host.
+    for (what, mode) in [
+        ("network", &hc.network_mode),
+        ("pid", &hc.pid_mode),
+        ("ipc", &hc.ipc_mode),
+    ] {
+        if mode == "host" {
+            push(
+                "network-host",
+                Severity::Error,
+                format!("container shares the host's {what} namespace ({what} mode host)"),
+                Some(format!("{what}=host")),
+            );
+        }
+    }
+
+    // Networks: the default bridge is shared with every other container; the isolated
+    // profile wants internal networks only; published ports on internal-only networks
+    // are silently dropped by the engine.
+    let names = c.network_names();
+    if matches!(hc.network_mode.as_str(), "default" | "bridge") {
+        push(
+            "network-not-isolated",
+            Severity::Warning,
+            "container is on the default bridge network shared with every other container".into(),
+            Some(format!("NetworkMode={}", hc.network_mode)),
+        );
+    } else if s.profile == Profile::Isolated {
+        let open: Vec<&str> = names
+            .iter()
+            .filter(|n| !networks.get(*n).is_some_and(|net| net.internal))
+            .map(String::as_str)
+            .collect();
+        if !open.is_empty() {
+            push(
+                "network-not-isolated",
+                Severity::Warning,
+                format!(
+                    "profile isolated, but network(s) {} are not internal",
+                    open.join(", ")
+                ),
+                Some(format!("networks={}", open.join(","))),
+            );
+        }
+    }
+    let declared = hc.port_bindings.values().flatten().any(|v| !v.is_empty());
+    if declared
+        && !names.is_empty()
+        && names
+            .iter()
+            .all(|n| networks.get(n).is_some_and(|net| net.internal))
+    {
+        push(
+            "ports-on-internal-network",
+            Severity::Warning,
+            format!(
+                "ports are published but every network ({}) is internal: the engine drops them",
+                names.join(", ")
+            ),
+            Some(format!("networks={}", names.join(","))),
+        );
+    }
+
+    // Mounts.
+    for m in &c.mounts {
+        if m.kind != "bind" {
+            continue;
+        }
+        let src = m.source.trim_end_matches('/');
+        let src = if src.is_empty() { "/" } else { src };
+        let ev = Some(format!(
+            "{}:{}:{}",
+            m.source,
+            m.destination,
+            if m.rw { "rw" } else { "ro" }
+        ));
+        if ENGINE_SOCKETS.iter().any(|s| src.ends_with(s)) {
+            push(
+                "sensitive-volume",
+                Severity::Error,
+                format!(
+                    "engine socket {} is mounted: the container controls the host",
+                    m.source
+                ),
+                ev,
+            );
+        } else if SENSITIVE_EXACT.contains(&src)
+            || SENSITIVE_TREES
+                .iter()
+                .any(|t| src == *t || src.starts_with(&format!("{t}/")))
+        {
+            push(
+                "sensitive-volume",
+                if m.rw {
+                    Severity::Error
+                } else {
+                    Severity::Warning
+                },
+                format!(
+                    "sensitive host path {} is mounted {}",
+                    m.source,
+                    if m.rw { "writable" } else { "read-only" }
+                ),
+                ev,
+            );
+        } else if m.rw {
+            push(
+                "sensitive-volume",
+                Severity::Warning,
+                format!(
+                    "host path {} is mounted writable at {}",
+                    m.source, m.destination
+                ),
+                ev,
+            );
+        }
+    }
+
+    // Health. The container's Config.Healthcheck already includes the image's; the
+    // engine only reports a health status once a container with one has started.
+    let test = c
+        .config
+        .healthcheck
+        .as_ref()
+        .map(|h| h.test.as_slice())
+        .unwrap_or(&[]);
+    match (test.first().map(String::as_str), &c.state.health) {
+        (Some("NONE"), _) => push(
+            "healthcheck-missing",
+            Severity::Warning,
+            "healthcheck is disabled (test NONE)".into(),
+            None,
+        ),
+        (None, None) => push(
+            "healthcheck-missing",
+            Severity::Warning,
+            "container has no healthcheck (neither the image nor compose defines one)".into(),
+            None,
+        ),
+        (_, Some(h)) if c.is_running() && h.status != "healthy" => {
+            let last = h.log.last().map(|l| {
+                let out: String = l
+                    .output
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(120)
+                    .collect();
+                format!("; last probe exit {}: {out}", l.exit_code)
+            });
+            push(
+                "runtime-unhealthy",
+                if h.status == "starting" {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                },
+                format!("health status is {}{}", h.status, last.unwrap_or_default()),
+                Some(format!("Health.Status={}", h.status)),
+            );
+        }
+        _ => {}
+    }
+
+    // Logging.
+    if let Some(log) = &hc.log_config {
+        if log.kind == "json-file" && !log.config.contains_key("max-size") {
+            push(
+                "logging-unbounded",
+                Severity::Warning,
+                "json-file logs have no max-size: they grow until the disk is full".into(),
+                Some(format!("LogConfig.Type={}", log.kind)),
+            );
+        }
+    }
+
+    // Secrets visible to anyone who can `docker inspect`.
+    let mut secret_vars: Vec<&str> = s.provider_key_vars.iter().map(String::as_str).collect();
+    secret_vars.push(s.token_var.as_str());
+    secret_vars.extend(defaults::TOKEN_VARS);
+    for entry in &c.config.env {
+        let Some((key, value)) = entry.split_once('=') else {
+            continue;
+        };
+        if secret_vars.contains(&key) && !defaults::is_placeholder(value) {
+            push(
+                "secret-literal",
+                Severity::Warning,
+                format!(
+                    "{key} holds a real-looking secret in the container environment (visible to `docker inspect`); prefer {key}_FILE with a Docker secret"
+                ),
+                Some(format!("{key}={}", mask(value))),
+            );
+        }
+    }
+
+    out
+}
+
+/// `cap_sys_admin`, `CAP_SYS_ADMIN` and `SYS_ADMIN` all name `SYS_ADMIN`.
+fn cap_name(cap: &str) -> String {
+    let up = cap.trim().to_ascii_uppercase();
+    up.strip_prefix("CAP_").map(str::to_string).unwrap_or(up)
+}
+
+/// True for a loopback host IP; empty (all interfaces) is not loopback.
+pub fn is_loopback(host_ip: &str) -> bool {
+    host_ip
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::inspect::parse_networks;
+    use super::super::inspect::tests::sample;
+    use super::*;
+
+    fn networks() -> BTreeMap<String, Network> {
+        let text = std::fs::read_to_string(format!(
+            "{}/src/verify/runtime/testdata/networks.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        parse_networks(&text)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.name.clone(), n))
+            .collect()
+    }
+
+    fn rules(name: &str) -> Vec<&'static str> {
+        let mut r: Vec<_> = container(&sample(name), &networks(), &Settings::default())
+            .into_iter()
+            .map(|f| f.rule)
+            .collect();
+        r.sort();
+        r.dedup();
+        r
+    }
+
+    #[test]
+    fn hardened_sample_is_clean_but_for_its_token_in_env() {
+        // The recorded container got its gateway token through `environment:`, which
+        // `docker inspect` shows: a warning, masked, and nothing else.
+        let fs = container(&sample("hardened"), &networks(), &Settings::default());
+        assert_eq!(fs.len(), 1, "{fs:?}");
+        assert_eq!(
+            (fs[0].rule, fs[0].severity),
+            ("secret-literal", Severity::Warning)
+        );
+        assert_eq!(
+            fs[0].evidence.as_deref(),
+            Some("CLAWDBOT_GATEWAY_TOKEN=…ABCD")
+        );
+    }
+
+    #[test]
+    fn exposed_sample_fires_exactly_its_weaknesses() {
+        assert_eq!(
+            rules("exposed"),
+            [
+                "apparmor-unconfined",
+                "caps-added",
+                "caps-not-dropped",
+                "healthcheck-missing",
+                "limits-missing",
+                "logging-unbounded",
+                "no-new-privileges-missing",
+                "pids-limit-missing",
+                "port-not-loopback",
+                "ports-on-internal-network",
+                "rootfs-writable",
+                "seccomp-unconfined",
+                "secret-literal",
+                "sensitive-volume",
+                "user-root",
+            ]
+        );
+        let fs = container(&sample("exposed"), &networks(), &Settings::default());
+        let sev = |rule: &str, needle: &str| {
+            fs.iter()
+                .find(|f| f.rule == rule && f.message.contains(needle))
+                .map(|f| f.severity)
+        };
+        assert_eq!(sev("caps-added", "SYS_ADMIN"), Some(Severity::Error));
+        assert_eq!(
+            sev("caps-added", "NET_BIND_SERVICE"),
+            Some(Severity::Warning)
+        );
+        assert_eq!(
+            sev("sensitive-volume", "docker.sock"),
+            Some(Severity::Error)
+        );
+        assert_eq!(
+            sev("sensitive-volume", "/etc is mounted read-only"),
+            Some(Severity::Warning)
+        );
+        assert_eq!(
+            sev("sensitive-volume", "/tmp/rt is mounted writable"),
+            Some(Severity::Warning)
+        );
+        // Three bindings: empty host IP, 0.0.0.0 and :: are all public.
+        assert_eq!(
+            fs.iter().filter(|f| f.rule == "port-not-loopback").count(),
+            3
+        );
+        assert!(fs.iter().any(|f| f.message.contains("all interfaces")));
+        // The key is reported masked; the placeholder OpenAI key is not reported at all.
+        let secrets: Vec<_> = fs.iter().filter(|f| f.rule == "secret-literal").collect();
+        assert_eq!(secrets.len(), 1);
+        let ev = secrets[0].evidence.as_deref().unwrap();
+        assert!(ev.starts_with("ANTHROPIC_API_KEY=sk-ant-"), "{ev}");
+        assert!(!ev.contains("notarealkey"), "{ev}");
+        assert!(fs
+            .iter()
+            .all(|f| f.location.file == "container:rtdevweak-exposed-1"
+                && f.location.line == 0
+                && f.location.column == 0));
+    }
+
+    #[test]
+    fn host_namespaces_and_root_user() {
+        let r = rules("hostnet");
+        assert!(
+            r.contains(&"network-host") && r.contains(&"user-root"),
+            "{r:?}"
+        );
+        let fs = container(&sample("hostnet"), &networks(), &Settings::default());
+        let hosts: Vec<_> = fs
+            .iter()
+            .filter(|f| f.rule == "network-host")
+            .filter_map(|f| f.evidence.as_deref())
+            .collect();
+        assert_eq!(hosts, ["network=host", "pid=host", "ipc=host"]);
+        assert!(!r.contains(&"network-not-isolated"));
+    }
+
+    #[test]
+    fn privileged_created_container_is_reported_not_running() {
+        let r = rules("privileged-created");
+        for rule in [
+            "privileged",
+            "runtime-not-running",
+            "port-not-loopback",
+            "caps-not-dropped",
+        ] {
+            assert!(r.contains(&rule), "{rule} missing from {r:?}");
+        }
+        // Not running: no health verdict beyond "missing".
+        assert!(!r.contains(&"runtime-unhealthy"));
+    }
+
+    #[test]
+    fn unhealthy_container_is_an_error_with_its_last_probe() {
+        let fs = container(
+            &sample("public-unhealthy"),
+            &networks(),
+            &Settings::default(),
+        );
+        let f = fs.iter().find(|f| f.rule == "runtime-unhealthy").unwrap();
+        assert_eq!(f.severity, Severity::Error);
+        assert!(
+            f.message.contains("unhealthy") && f.message.contains("exceeded timeout"),
+            "{}",
+            f.message
+        );
+        // [::1] binding is loopback; 0.0.0.0 and :: on 28794 are one finding.
+        let ports: Vec<_> = fs
+            .iter()
+            .filter(|f| f.rule == "port-not-loopback")
+            .collect();
+        assert_eq!(ports.len(), 1, "{ports:?}");
+        assert!(ports[0].message.contains("0.0.0.0") && ports[0].message.contains("::"));
+    }
+
+    #[test]
+    fn public_bind_consent_downgrades_and_isolated_profile_wants_internal() {
+        let s = Settings {
+            allow_public_bind: true,
+            profile: Profile::Isolated,
+            ..Settings::default()
+        };
+        let fs = container(&sample("public-unhealthy"), &networks(), &s);
+        assert!(fs
+            .iter()
+            .filter(|f| f.rule == "port-not-loopback")
+            .all(|f| f.severity == Severity::Warning));
+        let hard = container(&sample("hardened"), &networks(), &s);
+        assert_eq!(
+            hard.iter().map(|f| f.rule).collect::<Vec<_>>(),
+            ["network-not-isolated", "secret-literal"]
+        );
+    }
+
+    #[test]
+    fn healthcheck_is_read_from_config_not_only_from_state() {
+        // Created (never started): a configured healthcheck has no state yet.
+        let mut c = sample("hardened");
+        c.state = Default::default();
+        let rules: Vec<_> = container(&c, &networks(), &Settings::default())
+            .into_iter()
+            .map(|f| f.rule)
+            .collect();
+        assert!(
+            rules.contains(&"runtime-not-running") && !rules.contains(&"healthcheck-missing"),
+            "{rules:?}"
+        );
+        // Disabled with NONE, even while the engine has no status.
+        c.config.healthcheck = Some(super::super::inspect::Healthcheck {
+            test: vec!["NONE".into()],
+        });
+        let fs = container(&c, &networks(), &Settings::default());
+        assert!(fs
+            .iter()
+            .any(|f| f.rule == "healthcheck-missing" && f.message.contains("disabled")));
+    }
+
+    #[test]
+    fn loopback_detection() {
+        for ip in ["127.0.0.1", "::1", "[::1]", "127.0.0.2"] {
+            assert!(is_loopback(ip), "{ip}");
+        }
+        for ip in ["", "0.0.0.0", "::", "192.168.1.4", "garbage"] {
+            assert!(!is_loopback(ip), "{ip}");
+        }
+    }
+}

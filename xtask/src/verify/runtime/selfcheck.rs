@@ -1,0 +1,198 @@
+//! `clawdbot self-check --json`, run inside the container with `docker exec`: what the
+//! process itself sees (effective capabilities, no_new_privs, seccomp, rootfs, cgroup
+//! limits). Failed checks become findings; schema per `defaults::SELFCHECK_SCHEMA`.
+
+use serde::Deserialize;
+
+use super::finding;
+use crate::defaults;
+use crate::verify::{Finding, Severity};
+
+/// The parts of the self-check report runtime verify reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Report {
+    pub schema: u32,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Check {
+    pub id: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// What `docker exec` returned.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    /// `None` when the command could not be run at all (or was killed).
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Severity of a failed self-check, by check id.
+fn severity(check: &str) -> Severity {
+    match check {
+        "non-root" | "caps-empty" | "no-new-privs" | "seccomp" | "rootfs-read-only"
+        | "etc-read-only" | "no-docker-socket" => Severity::Error,
+        _ => Severity::Warning,
+    }
+}
+
+/// Parses the one JSON object `self-check --json` prints (exit 1 still prints it).
+pub fn parse(stdout: &str) -> Result<Report, String> {
+    let text = stdout.trim();
+    let report: Report = serde_json::from_str(text)
+        .map_err(|e| format!("output is not the self-check JSON ({e})"))?;
+    if report.schema != defaults::SELFCHECK_SCHEMA {
+        return Err(format!(
+            "self-check schema {} (expected {}): image and xtask versions differ",
+            report.schema,
+            defaults::SELFCHECK_SCHEMA
+        ));
+    }
+    Ok(report)
+}
+
+/// Findings from one container's self-check. `is_service` marks the deployment's own
+/// service, where a missing self-check is a warning rather than a note.
+pub fn findings(container: &str, is_service: bool, out: &ExecOutput) -> Vec<Finding> {
+    match parse(&out.stdout) {
+        Ok(report) => report
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| {
+                let detail: String = c.detail.chars().take(200).collect();
+                finding(
+                    "runtime-selfcheck-failed",
+                    severity(&c.id),
+                    container,
+                    format!("self-check inside the container: {} failed: {detail}", c.id),
+                    Some(format!("check={}", c.id)),
+                )
+            })
+            .collect(),
+        Err(parse_err) => {
+            let first = out
+                .stderr
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("");
+            let missing = matches!(out.status, Some(126 | 127))
+                || first.contains("executable file not found")
+                || first.contains("no such file or directory");
+            let why = if missing {
+                format!("{} is not in the image", defaults::IMAGE_BINARY)
+            } else if !first.is_empty() {
+                let first: String = first.chars().take(200).collect();
+                format!(
+                    "exit {}: {first}",
+                    out.status.map_or("?".into(), |s| s.to_string())
+                )
+            } else {
+                parse_err
+            };
+            vec![finding(
+                "runtime-selfcheck-unavailable",
+                if is_service {
+                    Severity::Warning
+                } else {
+                    Severity::Note
+                },
+                container,
+                format!("could not run `clawdbot self-check --json` in the container: {why}"),
+                None,
+            )]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"schema":1,"version":"0.1.0",
+      "user":{"uid":0,"gid":0,"name":null},
+      "capabilities":{"effective":["CAP_CHOWN"],"permitted":[],"bounding":[],"effective_hex":"0000000000000001",
+                      "permitted_hex":"0","bounding_hex":"0"},
+      "no_new_privs":false,"seccomp":"filter","rootfs_writable":true,"etc_writable":true,
+      "cgroup":{"version":2,"memory_max_bytes":null,"cpu_max":null,"pids_max":256},
+      "docker_socket":false,"listening":[{"proto":"tcp","address":"0.0.0.0","port":18789}],
+      "env_files":[],
+      "checks":[{"id":"non-root","ok":false,"detail":"uid 0"},
+                {"id":"memory-limit","ok":false,"detail":"unlimited"},
+                {"id":"pids-limit","ok":true,"detail":"256"}],
+      "ok":false}"#;
+
+    fn exec(status: i32, stdout: &str, stderr: &str) -> ExecOutput {
+        ExecOutput {
+            status: Some(status),
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+
+    #[test]
+    fn failed_checks_become_findings_with_their_severity() {
+        let fs = findings(
+            "c1",
+            true,
+            &exec(1, SAMPLE, "error: self-check failed: non-root"),
+        );
+        let got: Vec<_> = fs
+            .iter()
+            .map(|f| (f.evidence.as_deref().unwrap(), f.severity))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("check=non-root", Severity::Error),
+                ("check=memory-limit", Severity::Warning)
+            ]
+        );
+        assert!(fs.iter().all(|f| f.rule == "runtime-selfcheck-failed"));
+        assert!(fs[0].message.contains("uid 0"));
+    }
+
+    #[test]
+    fn passing_report_gives_nothing() {
+        let ok =
+            r#"{"schema":1,"checks":[{"id":"non-root","ok":true,"detail":"uid 1000"}],"ok":true}"#;
+        assert!(findings("c1", true, &exec(0, ok, "")).is_empty());
+    }
+
+    #[test]
+    fn missing_binary_wrong_schema_and_garbage_are_unavailable() {
+        let missing = exec(
+            126,
+            "",
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: \"/usr/local/bin/clawdbot\": stat /usr/local/bin/clawdbot: no such file or directory: unknown",
+        );
+        let fs = findings("c1", false, &missing);
+        assert_eq!(fs.len(), 1);
+        assert_eq!(fs[0].rule, "runtime-selfcheck-unavailable");
+        assert_eq!(fs[0].severity, Severity::Note);
+        assert!(
+            fs[0].message.contains("is not in the image"),
+            "{}",
+            fs[0].message
+        );
+
+        let fs = findings("c1", true, &exec(0, r#"{"schema":99,"checks":[]}"#, ""));
+        assert_eq!(fs[0].severity, Severity::Warning);
+        assert!(fs[0].message.contains("schema 99"), "{}", fs[0].message);
+
+        let fs = findings("c1", true, &exec(2, "", "error: not implemented yet\n"));
+        assert!(
+            fs[0].message.contains("exit 2: error: not implemented yet"),
+            "{}",
+            fs[0].message
+        );
+        assert_eq!(findings("c1", true, &exec(0, "[1,2", "")).len(), 1);
+    }
+}
