@@ -173,11 +173,18 @@ impl Drop for Server {
     }
 }
 
-/// Parses `name=127.0.0.1:1234` out of a human log line.
+/// Parses `name=127.0.0.1:1234` (human) or `"name":"127.0.0.1:1234"` (JSON) out of a log line.
 fn addr_after(line: &str, name: &str) -> Option<SocketAddr> {
-    let key = format!(" {name}=");
-    let start = line.find(&key)? + key.len();
-    line[start..].split_whitespace().next()?.parse().ok()
+    for key in [format!(" {name}="), format!("\"{name}\":\"")] {
+        if let Some(i) = line.find(&key) {
+            let rest = &line[i + key.len()..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '"')
+                .unwrap_or(rest.len());
+            return rest[..end].parse().ok();
+        }
+    }
+    None
 }
 
 /// Plain HTTP GET; returns (status code, body).
