@@ -31,13 +31,13 @@ use limits::{AuthFailures, ConnectionCounter, Limits};
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to bind (the image passes 0.0.0.0; the port mapping restricts exposure).
-    #[arg(long, env = "CLAWDBOT_BIND", default_value = crate::defaults::BIND)]
+    #[arg(long, default_value = crate::defaults::BIND)]
     pub bind: String,
     /// Port of the WebSocket gateway (also serves /health and /ready). 0 picks a free port.
-    #[arg(long, env = "CLAWDBOT_GATEWAY_PORT", default_value_t = crate::defaults::GATEWAY_PORT)]
+    #[arg(long, default_value_t = crate::defaults::GATEWAY_PORT)]
     pub port: u16,
     /// Port of the plain HTTP health endpoints. 0 picks a free port.
-    #[arg(long, env = "CLAWDBOT_HEALTH_PORT", default_value_t = crate::defaults::HEALTH_PORT)]
+    #[arg(long, default_value_t = crate::defaults::HEALTH_PORT)]
     pub health_port: u16,
     /// Run without a gateway token. Only allowed when binding a loopback address.
     #[arg(long)]
@@ -264,10 +264,10 @@ fn raise_fd_limit(max_connections: usize) {
             }
         }
     }
-    let needed = max_connections as u64 + 64;
-    if (lim.rlim_cur as u64) < needed {
+    let needed = max_connections as libc::rlim_t + 64;
+    if lim.rlim_cur < needed {
         warn!(
-            open_files = lim.rlim_cur as u64,
+            open_files = lim.rlim_cur,
             needed, "open-files limit is below --max-connections; raise `ulimit -n`"
         );
     }
