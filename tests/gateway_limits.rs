@@ -166,6 +166,8 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
     let server = Server::start(&[
         "--send-queue",
         "16",
+        "--send-timeout-ms",
+        "500",
         "--max-buffered-bytes",
         "1048576",
         "--rate-limit",
@@ -210,15 +212,46 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
         drained < sent,
         "every response was delivered: not a slow reader"
     );
-    let logs = server.logs();
+    eprintln!("slow reader: sent {sent} requests, received {drained} responses before the cut");
+    let logs = server.wait_for_log("slow consumer");
     assert!(logs.contains("slow consumer"), "{logs}");
     let rss_after = server.rss_kib();
     assert!(
         rss_after < rss_before + 64 * 1024,
         "server memory grew from {rss_before} KiB to {rss_after} KiB"
     );
+    eprintln!("server RSS: {rss_before} KiB before, {rss_after} KiB after");
     // The server is still healthy and the slot was released.
     let (code, body) = http_get(server.gateway, "/ready").await;
     assert_eq!(code, 200);
     assert!(body.contains("\"connections\":0"), "{body}");
+}
+
+#[tokio::test]
+async fn pipelined_requests_get_backpressure_not_a_disconnect() {
+    // A small queue, and a client that sends a burst far larger than it before reading.
+    let server = Server::start(&[
+        "--send-queue",
+        "4",
+        "--max-buffered-bytes",
+        "1048576",
+        "--rate-limit",
+        "100000",
+        "--rate-burst",
+        "100000",
+    ]);
+    let mut ws = connected(&server.url()).await;
+    for i in 0..500 {
+        send_json(
+            &mut ws,
+            &json!({"type": "req", "id": format!("p{i}"), "method": "health"}),
+        )
+        .await;
+    }
+    for i in 0..500 {
+        let res = recv_res(&mut ws).await;
+        assert_eq!(res["id"], format!("p{i}"));
+        assert_eq!(res["ok"], true);
+    }
+    assert!(!server.logs().contains("slow consumer"));
 }

@@ -166,7 +166,7 @@ fn openclaw_gateway_health_accepts_token_and_reports_mismatch() {
         "mismatch message not shown:\n{}",
         text(&bad)
     );
-    let logs = server.logs();
+    let logs = server.wait_for_log("client_id=\"cli\"");
     assert!(logs.contains("client_id=\"cli\""), "{logs}");
     assert!(
         !logs.contains(TOKEN) && !logs.contains(wrong),

@@ -47,6 +47,10 @@ pub struct Limits {
     /// Outgoing bytes queued per connection (advertised as `policy.maxBufferedBytes`).
     #[arg(long, env = "CLAWDBOT_MAX_BUFFERED_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_buffered_bytes: usize,
+    /// How long a response may wait for room in a full send queue before the client is
+    /// disconnected as a slow consumer, in milliseconds.
+    #[arg(long, env = "CLAWDBOT_SEND_TIMEOUT_MS", default_value_t = 5_000)]
+    pub send_timeout_ms: u64,
     /// Time given to open connections to close on SIGTERM/SIGINT, in milliseconds.
     #[arg(long, env = "CLAWDBOT_SHUTDOWN_GRACE_MS", default_value_t = 3_000)]
     pub shutdown_grace_ms: u64,
@@ -67,6 +71,7 @@ impl Limits {
             ("--idle-timeout-ms", self.idle_timeout_ms),
             ("--tick-interval-ms", self.tick_interval_ms),
             ("--send-queue", self.send_queue as u64),
+            ("--send-timeout-ms", self.send_timeout_ms),
             ("--max-buffered-bytes", self.max_buffered_bytes as u64),
         ];
         for (flag, value) in positive {
@@ -86,6 +91,9 @@ impl Limits {
     }
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
+    }
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout_ms)
     }
     pub fn tick_interval(&self) -> Duration {
         Duration::from_millis(self.tick_interval_ms)

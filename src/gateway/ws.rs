@@ -99,17 +99,21 @@ impl Connection {
         conn.finish(end).await;
     }
 
-    /// Sends a frame; a full queue ends the connection.
+    /// Queues an event if there is room now; a full queue ends the connection.
     fn send<T: serde::Serialize>(&self, frame: &T) -> Result<(), End> {
-        match self.out.send_json(frame) {
-            Ok(()) => Ok(()),
-            Err(SendError::SlowConsumer) => Err(End::Drop("send queue full (slow consumer)")),
-            Err(SendError::Closed) => Err(End::Drop("socket closed")),
-        }
+        self.out.try_send_json(frame).map_err(send_end)
     }
 
-    fn reply_err(&self, id: serde_json::Value, error: ErrorShape) -> Result<(), End> {
-        self.send(&ResponseFrame::err(id, error))
+    /// Queues a response, waiting at most `--send-timeout-ms` for room.
+    async fn respond(&self, frame: &ResponseFrame) -> Result<(), End> {
+        self.out
+            .send_json(frame, self.gw.limits.send_timeout())
+            .await
+            .map_err(send_end)
+    }
+
+    async fn reply_err(&self, id: serde_json::Value, error: ErrorShape) -> Result<(), End> {
+        self.respond(&ResponseFrame::err(id, error)).await
     }
 
     /// Challenge, then the first frame must be a valid `connect`. Returns the protocol.
@@ -149,11 +153,11 @@ impl Connection {
                     "handshake frame too large",
                 ));
             }
-            return self.connect(text.as_str());
+            return self.connect(text.as_str()).await;
         }
     }
 
-    fn connect(&mut self, text: &str) -> Result<u32, End> {
+    async fn connect(&mut self, text: &str) -> Result<u32, End> {
         let req = match serde_json::from_str::<ClientFrame>(text) {
             Ok(ClientFrame::Req(req)) => req,
             _ => {
@@ -169,7 +173,8 @@ impl Connection {
             self.reply_err(
                 req.id,
                 ErrorShape::invalid("invalid handshake: first request must be connect"),
-            )?;
+            )
+            .await?;
             return Err(End::Close(
                 close::POLICY_VIOLATION,
                 "invalid handshake: first request must be connect",
@@ -179,24 +184,35 @@ impl Connection {
         {
             Ok(Some(p)) => p,
             Ok(None) | Err(_) => {
-                self.reply_err(req.id, ErrorShape::invalid("invalid connect params"))?;
+                self.reply_err(req.id, ErrorShape::invalid("invalid connect params"))
+                    .await?;
                 return Err(End::Close(
                     close::POLICY_VIOLATION,
                     "invalid connect params",
                 ));
             }
         };
-        let (min, max) = (
-            params.min_protocol.unwrap_or(i64::MIN),
-            params.max_protocol.unwrap_or(i64::MIN),
-        );
+        let (Some(min), Some(max)) = (params.min_protocol, params.max_protocol) else {
+            self.reply_err(
+                req.id,
+                ErrorShape::invalid(
+                    "invalid connect params: minProtocol and maxProtocol are required",
+                ),
+            )
+            .await?;
+            return Err(End::Close(
+                close::POLICY_VIOLATION,
+                "invalid connect params",
+            ));
+        };
         let Some(protocol) = negotiate(min, max) else {
             info!(min, max, "handshake refused: protocol mismatch");
             self.reply_err(
                 req.id,
                 ErrorShape::invalid("protocol mismatch")
                     .with_details(json!({ "expectedProtocol": LATEST_PROTOCOL })),
-            )?;
+            )
+            .await?;
             return Err(End::Close(close::PROTOCOL_ERROR, "protocol mismatch"));
         };
         let ip = self.peer.ip();
@@ -206,7 +222,8 @@ impl Connection {
                 req.id,
                 ErrorShape::new(codes::INVALID_REQUEST, RATE_LIMITED_MESSAGE)
                     .retry_after(wait.as_millis() as u64),
-            )?;
+            )
+            .await?;
             return Err(End::Close(
                 close::POLICY_VIOLATION,
                 "too many failed attempts",
@@ -221,7 +238,7 @@ impl Connection {
                 _ => (MISMATCH_MESSAGE, "unauthorized: gateway token mismatch"),
             };
             warn!(reason, peer_blocked = blocked, "handshake refused");
-            self.reply_err(req.id, ErrorShape::invalid(message))?;
+            self.reply_err(req.id, ErrorShape::invalid(message)).await?;
             return Err(End::Close(close::POLICY_VIOLATION, reason));
         }
         let client = params.client.unwrap_or_default();
@@ -235,7 +252,7 @@ impl Connection {
             "client connected"
         );
         let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id);
-        self.send(&ResponseFrame::ok(req.id, hello))?;
+        self.respond(&ResponseFrame::ok(req.id, hello)).await?;
         Ok(protocol)
     }
 
@@ -285,12 +302,14 @@ impl Connection {
                 }
                 _ => continue,
             };
+            // Every text frame spends a token, requests or not.
+            let limited = rate.try_take().err();
             let req = match serde_json::from_str::<ClientFrame>(text.as_str()) {
                 Ok(ClientFrame::Req(req)) => req,
                 Ok(ClientFrame::Other) => continue,
                 Err(_) => return End::Close(close::POLICY_VIOLATION, "invalid frame"),
             };
-            if let Err(wait) = rate.try_take() {
+            if let Some(wait) = limited {
                 debug!(method = %req.method, "request rate limited");
                 let error = ErrorShape::new(
                     codes::UNAVAILABLE,
@@ -300,7 +319,7 @@ impl Connection {
                     ),
                 )
                 .retry_after(wait.as_millis().max(1) as u64);
-                if let Err(end) = self.reply_err(req.id, error) {
+                if let Err(end) = self.reply_err(req.id, error).await {
                     return end;
                 }
                 continue;
@@ -321,7 +340,7 @@ impl Connection {
             Ok(payload) => ResponseFrame::ok(req.id, payload),
             Err(error) => ResponseFrame::err(req.id, error),
         };
-        self.send(&frame)
+        self.respond(&frame).await
     }
 
     /// Sends the close frame (or drops the socket) and waits briefly for the client's
@@ -351,6 +370,13 @@ impl Connection {
 }
 
 const CLIENT_GONE: &str = "client went away";
+
+fn send_end(e: SendError) -> End {
+    match e {
+        SendError::SlowConsumer => End::Drop("send queue full (slow consumer)"),
+        SendError::Closed => End::Drop("socket closed"),
+    }
+}
 
 /// Maps a read result to a message, or to how the connection ends.
 fn read_result(msg: Option<Result<Message, axum::Error>>) -> Result<Message, End> {

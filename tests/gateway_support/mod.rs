@@ -28,6 +28,7 @@ pub struct Server {
     pub gateway: SocketAddr,
     pub health: SocketAddr,
     logs: Arc<Mutex<String>>,
+    logs_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Environment for the server: only what is listed (the rest is cleared).
@@ -93,6 +94,8 @@ impl Server {
         let logs = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = logs.clone();
+        let logs_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = logs_done.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -103,6 +106,7 @@ impl Server {
                 l.push_str(&line);
                 l.push('\n');
             }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let line = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => line,
@@ -121,6 +125,7 @@ impl Server {
             gateway,
             health,
             logs,
+            logs_done,
         }
     }
 
@@ -136,6 +141,18 @@ impl Server {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Waits (up to 10 s) until the logs contain `needle`; returns the logs.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) || Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends a signal and waits for the exit (panics after `within`).
     pub fn signal_and_wait(&mut self, sig: i32, within: Duration) -> (ExitStatus, Duration) {
         let started = Instant::now();
@@ -143,7 +160,15 @@ impl Server {
         unsafe { libc::kill(self.pid(), sig) };
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, started.elapsed());
+                let took = started.elapsed();
+                // Let the log reader reach the end of stderr.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while !self.logs_done.load(std::sync::atomic::Ordering::SeqCst)
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return (status, took);
             }
             assert!(
                 started.elapsed() < within,
