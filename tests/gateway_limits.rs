@@ -198,7 +198,10 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
         }
         sent += 1;
     }
-    // The server must have cut us off: reading now ends (after what the kernel buffered).
+    // Still without reading: the server must cut us off as a slow consumer.
+    let logs = server.wait_for_log("slow consumer");
+    assert!(logs.contains("slow consumer"), "{logs}");
+    // Reading now ends after what the kernel had buffered.
     let drained = tokio::time::timeout(Duration::from_secs(20), async {
         let mut frames = 0usize;
         while let Some(Ok(_)) = stream.next().await {
@@ -208,13 +211,11 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
     })
     .await
     .expect("the slow connection was not closed");
+    eprintln!("slow reader: sent {sent} requests, received {drained} responses before the cut");
     assert!(
         drained < sent,
         "every response was delivered: not a slow reader"
     );
-    eprintln!("slow reader: sent {sent} requests, received {drained} responses before the cut");
-    let logs = server.wait_for_log("slow consumer");
-    assert!(logs.contains("slow consumer"), "{logs}");
     let rss_after = server.rss_kib();
     assert!(
         rss_after < rss_before + 64 * 1024,
