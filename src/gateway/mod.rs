@@ -192,7 +192,7 @@ pub async fn serve(
         gateway = %gateway_addr,
         health = %health_addr.unwrap_or(gateway_addr),
         auth = gw.auth.label(),
-        mode = ?gw.provider.mode(),
+        mode = %mode_label(&gw.provider),
         version = gw.version(),
         "clawdbot gateway listening"
     );
@@ -222,6 +222,14 @@ pub async fn serve(
     }
     info!("stopped");
     Ok(())
+}
+
+/// `demo` or `live`, as serialized in `status` and `config.get`.
+pub fn mode_label(provider: &Provider) -> String {
+    serde_json::to_value(provider.mode())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

@@ -93,7 +93,19 @@ impl Connection {
         };
         debug!("websocket opened");
         let end = match conn.handshake().await {
-            Ok(protocol) => conn.serve(protocol).await,
+            Ok(protocol) => {
+                let started = std::time::Instant::now();
+                let end = conn.serve(protocol).await;
+                let reason = match &end {
+                    End::Close(_, reason) | End::Drop(reason) => *reason,
+                };
+                info!(
+                    reason,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "client disconnected"
+                );
+                end
+            }
             Err(end) => end,
         };
         conn.finish(end).await;

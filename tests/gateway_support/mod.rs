@@ -112,14 +112,20 @@ impl Server {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!(
                     "server did not start; logs:\n{}",
                     logs.lock().unwrap().as_str()
                 );
             }
         };
-        let gateway = addr_after(&line, "gateway").expect("gateway address in log");
-        let health = addr_after(&line, "health").expect("health address in log");
+        let (Some(gateway), Some(health)) =
+            (addr_after(&line, "gateway"), addr_after(&line, "health"))
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no listening addresses in: {line}");
+        };
         Server {
             child,
             gateway,
