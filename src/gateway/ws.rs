@@ -111,7 +111,7 @@ impl Connection {
         conn.finish(end).await;
     }
 
-    /// Queues an event if there is room now; a full queue ends the connection.
+    /// Queues a frame if there is room now; a full queue ends the connection.
     fn send<T: serde::Serialize>(&self, frame: &T) -> Result<(), End> {
         self.out.try_send_json(frame).map_err(send_end)
     }
@@ -287,11 +287,12 @@ impl Connection {
                     return End::Close(close::GOING_AWAY, "gateway shutting down");
                 }
                 _ = tick.tick() => {
-                    if let Err(end) = self.send(&EventFrame::tick(now_ms())) {
-                        return end;
-                    }
-                    if self.out.ping() == Err(SendError::SlowConsumer) {
-                        return End::Drop("send queue full (slow consumer)");
+                    // A full queue skips this tick (responses, not events, decide when a
+                    // reader is too slow); a client that stops reading also stops
+                    // answering pings and meets the idle timeout.
+                    let tick = self.out.try_send_json(&EventFrame::tick(now_ms()));
+                    if tick == Err(SendError::Closed) || self.out.ping() == Err(SendError::Closed) {
+                        return End::Drop("socket closed");
                     }
                     continue;
                 }
