@@ -181,7 +181,10 @@ impl Connection {
             }
         };
         if req.method != "connect" {
-            info!(method = %req.method, "handshake refused: first request is not connect");
+            info!(
+                method = req.method.as_str(),
+                "handshake refused: first request is not connect"
+            );
             self.reply_err(
                 req.id,
                 ErrorShape::invalid("invalid handshake: first request must be connect"),
@@ -323,7 +326,7 @@ impl Connection {
                 Err(_) => return End::Close(close::POLICY_VIOLATION, "invalid frame"),
             };
             if let Some(wait) = limited {
-                debug!(method = %req.method, "request rate limited");
+                debug!(method = req.method.as_str(), "request rate limited");
                 let error = ErrorShape::new(
                     codes::UNAVAILABLE,
                     format!(
@@ -348,7 +351,12 @@ impl Connection {
         let method = req.method.clone();
         let result = methods::dispatch(&self.gw, protocol, &req).await;
         let ok = result.is_ok();
-        debug!(method = %method, ok, ms = started.elapsed().as_millis() as u64, "request");
+        debug!(
+            method = method.as_str(),
+            ok,
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
         let frame = match result {
             Ok(payload) => ResponseFrame::ok(req.id, payload),
             Err(error) => ResponseFrame::err(req.id, error),
