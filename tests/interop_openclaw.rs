@@ -312,3 +312,69 @@ fn wscat_completes_handshake_and_health_and_is_refused_without_token() {
         text(&out)
     );
 }
+
+/// `openclaw gateway call <method> --json`: stdout parsed as JSON.
+fn gateway_call(
+    t: &Tools,
+    home: &Path,
+    url: &str,
+    method: &str,
+    params: Option<&str>,
+) -> (Output, Value) {
+    let mut args = vec![
+        "gateway", "call", method, "--url", url, "--token", TOKEN, "--json",
+    ];
+    if let Some(p) = params {
+        args.extend(["--params", p]);
+    }
+    let out = run_node(t, &t.openclaw, &args, &[], home);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let start = stdout
+        .find(['{', '['])
+        .unwrap_or_else(|| panic!("no JSON from call {method}:\n{}", text(&out)));
+    let v = serde_json::from_str(&stdout[start..])
+        .unwrap_or_else(|e| panic!("call {method}: {e}:\n{stdout}"));
+    (out, v)
+}
+
+#[test]
+fn openclaw_gateway_call_reaches_every_method() {
+    let Some(t) = tools("openclaw_gateway_call_reaches_every_method") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let home = scratch_home("call");
+    let url = server.url();
+
+    let (out, status) = gateway_call(&t, &home, &url, "status", None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status["mode"], "demo");
+
+    let (out, presence) = gateway_call(&t, &home, &url, "system-presence", None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(presence[0]["reason"], "self");
+
+    let (out, config) = gateway_call(&t, &home, &url, "config.get", None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(config["config"]["gateway"]["auth"]["mode"], "token");
+    assert!(!text(&out).contains(TOKEN), "config.get leaked the token");
+
+    let (out, reply) = gateway_call(
+        &t,
+        &home,
+        &url,
+        "chat",
+        Some(r#"{"message":"hello from openclaw"}"#),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !reply["text"].as_str().unwrap_or_default().is_empty(),
+        "{reply}"
+    );
+
+    let (out, err) = gateway_call(&t, &home, &url, "no.such.method", None);
+    assert!(!out.status.success());
+    assert_eq!(err["error"]["code"], "INVALID_REQUEST", "{err}");
+    assert_eq!(err["error"]["message"], "unknown method: no.such.method");
+}
