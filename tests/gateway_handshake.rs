@@ -281,3 +281,32 @@ async fn connect_without_protocol_range_and_repeated_connect_are_refused() {
     .unwrap();
     assert_eq!(expect_close(&mut ws, Duration::from_secs(5)).await.0, 1008);
 }
+
+#[tokio::test]
+async fn device_block_is_accepted_but_grants_nothing() {
+    let server = Server::start(&[]);
+    let device = json!({
+        "id": "device-fingerprint",
+        "publicKey": "AAAAC3NzaC1lZDI1NTE5AAAA",
+        "signature": "c2lnbmF0dXJl",
+        "signedAt": 1_700_000_000_000u64,
+        "nonce": "n"
+    });
+    for (token, ok) in [(Some(TOKEN), true), (None, false)] {
+        let mut ws = open(&server.url()).await;
+        let _challenge = recv_json(&mut ws).await;
+        let mut frame = connect_frame(3, 4, token);
+        frame["params"]["device"] = device.clone();
+        send_json(&mut ws, &frame).await;
+        let res = recv_json(&mut ws).await;
+        assert_eq!(res["ok"], ok, "{res}");
+        if !ok {
+            assert!(res["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("unauthorized: gateway token missing ("));
+        }
+    }
+    let logs = server.wait_for_log("device_identity=true");
+    assert!(logs.contains("device_identity=true"), "{logs}");
+}
