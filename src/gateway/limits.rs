@@ -148,6 +148,9 @@ pub struct AuthFailures {
 
 /// Peers tracked before expired entries are pruned.
 const AUTH_FAILURE_PRUNE_AT: usize = 4096;
+/// Most peers tracked at once (bounds memory under a distributed attack); beyond it,
+/// failures of untracked peers are not counted until old entries expire.
+const AUTH_FAILURE_MAX_PEERS: usize = 65_536;
 
 impl AuthFailures {
     pub fn new(max: u32, window: Duration) -> Self {
@@ -174,6 +177,9 @@ impl AuthFailures {
         if peers.len() >= AUTH_FAILURE_PRUNE_AT {
             let window = self.window;
             peers.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
+        }
+        if peers.len() >= AUTH_FAILURE_MAX_PEERS && !peers.contains_key(&ip) {
+            return false;
         }
         let entry = peers.entry(ip).or_insert((now, 0));
         if now.saturating_duration_since(entry.0) >= self.window {
