@@ -144,6 +144,8 @@ pub struct AuthFailures {
     max: u32,
     window: Duration,
     peers: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// When expired entries were last pruned (at most once a second).
+    last_prune: Mutex<Instant>,
 }
 
 /// Peers tracked before expired entries are pruned.
@@ -158,6 +160,7 @@ impl AuthFailures {
             max: max.max(1),
             window,
             peers: Mutex::new(HashMap::new()),
+            last_prune: Mutex::new(Instant::now()),
         }
     }
 
@@ -170,11 +173,21 @@ impl AuthFailures {
         (age < self.window && *count >= self.max).then(|| self.window - age)
     }
 
+    fn prune_due(&self, now: Instant) -> bool {
+        let mut last = self.last_prune.lock().unwrap_or_else(|e| e.into_inner());
+        if now.saturating_duration_since(*last) >= Duration::from_secs(1) {
+            *last = now;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Records one failure; returns true when the peer is now blocked.
     pub fn record(&self, ip: IpAddr) -> bool {
         let now = Instant::now();
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        if peers.len() >= AUTH_FAILURE_PRUNE_AT {
+        if peers.len() >= AUTH_FAILURE_PRUNE_AT && self.prune_due(now) {
             let window = self.window;
             peers.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
         }
