@@ -256,3 +256,24 @@ async fn pipelined_requests_get_backpressure_not_a_disconnect() {
     }
     assert!(!server.logs().contains("slow consumer"));
 }
+
+#[tokio::test]
+async fn tiny_limits_still_serve_small_frames() {
+    let server = Server::start(&[
+        "--max-payload",
+        "2048",
+        "--max-buffered-bytes",
+        "2048",
+        "--max-preauth-payload",
+        "2048",
+        "--send-queue",
+        "1",
+    ]);
+    let mut ws = connected(&server.url()).await;
+    for i in 0..5 {
+        assert_eq!(
+            call(&mut ws, &format!("t{i}"), "health", None).await["ok"],
+            true
+        );
+    }
+}

@@ -52,7 +52,8 @@ pub async fn upgrade(
     let max = gw.limits.max_payload;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .max_write_buffer_size(gw.limits.max_buffered_bytes.max(max) * 2)
+        // Above tungstenite's 128 KiB write buffer, which it requires.
+        .max_write_buffer_size((gw.limits.max_buffered_bytes.max(max) * 2).max(512 * 1024))
         .on_upgrade(move |socket| {
             let conn_id = uuid::Uuid::new_v4().to_string();
             let span = info_span!("conn", conn_id = %conn_id, %peer);
