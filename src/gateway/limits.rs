@@ -77,6 +77,21 @@ impl Limits {
         for (flag, value) in positive {
             anyhow::ensure!(value > 0, "{flag} must be greater than 0");
         }
+        const WEEK_MS: u64 = 7 * 24 * 3600 * 1000;
+        let durations = [
+            ("--handshake-timeout-ms", self.handshake_timeout_ms),
+            ("--idle-timeout-ms", self.idle_timeout_ms),
+            ("--tick-interval-ms", self.tick_interval_ms),
+            ("--send-timeout-ms", self.send_timeout_ms),
+            ("--shutdown-grace-ms", self.shutdown_grace_ms),
+            (
+                "--auth-failure-window-secs",
+                self.auth_failure_window_secs.saturating_mul(1000),
+            ),
+        ];
+        for (flag, ms) in durations {
+            anyhow::ensure!(ms <= WEEK_MS, "{flag} must be at most one week");
+        }
         anyhow::ensure!(
             self.max_buffered_bytes >= self.max_payload,
             "--max-buffered-bytes ({}) must be at least --max-payload ({})",
