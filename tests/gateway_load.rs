@@ -35,6 +35,9 @@ async fn thousand_concurrent_authenticated_connections() {
     assert_eq!(code, 200);
     let ready: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ready["connections"], CONNECTIONS, "{body}");
+    // The runtime stays small under load (the container has a pids limit).
+    let threads = server.threads();
+    assert!(threads <= 8, "server runs {threads} threads");
     // And every one of them still answers a request.
     let mut tasks = Vec::with_capacity(CONNECTIONS);
     for (i, mut ws) in sockets.into_iter().enumerate() {

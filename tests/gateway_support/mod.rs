@@ -185,15 +185,25 @@ impl Server {
         }
     }
 
-    /// Resident memory of the server in KiB (from /proc).
-    pub fn rss_kib(&self) -> u64 {
+    /// A numeric field of /proc/<pid>/status (first number after `name:`).
+    fn proc_status(&self, name: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .unwrap()
+    }
+
+    /// Resident memory of the server in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.proc_status("VmRSS:")
+    }
+
+    /// Threads of the server process.
+    pub fn threads(&self) -> u64 {
+        self.proc_status("Threads:")
     }
 }
 
