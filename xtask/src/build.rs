@@ -66,8 +66,8 @@ impl Toolchain {
                 .is_ok()
                 && has_target();
         }
-        let musl_cc = find_on_path("musl-gcc").is_some()
-            || find_on_path("x86_64-linux-musl-gcc").is_some();
+        let musl_cc =
+            find_on_path("musl-gcc").is_some() || find_on_path("x86_64-linux-musl-gcc").is_some();
         let why = match (target_ok, musl_cc) {
             (true, true) => None,
             (false, _) => Some(format!("the Rust target {MUSL_TARGET} is missing and `rustup target add {MUSL_TARGET}` failed")),
@@ -226,7 +226,11 @@ pub fn build_all(
         return Ok(None);
     };
     let dir = crate::tempdir::TempDir::new("clawdbot-build")?;
-    let name = format!("{}-build-{}", settings.service_name, crate::tempdir::random_hex(3)?);
+    let name = format!(
+        "{}-build-{}",
+        settings.service_name,
+        crate::tempdir::random_hex(3)?
+    );
     let project = image::private_project(
         dir.path(),
         root,
@@ -254,13 +258,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(Engine::detect(&Shell::new()?)?)
     };
     let mut plan: Plan<Ctx> = Plan::new("cargo xtask build");
-    plan.task("compile static binary", compile_plan_command(), |ctx, step| {
-        ctx.binary = Some(compile(&ctx.root, step)?);
-        Ok(())
-    });
+    plan.task(
+        "compile static binary",
+        compile_plan_command(),
+        |ctx, step| {
+            ctx.binary = Some(compile(&ctx.root, step)?);
+            Ok(())
+        },
+    );
     plan.task(
         "stage build context",
-        format!("copy clawdbot, write passwd and group into {}", crate::defaults::STAGE_DIR),
+        format!(
+            "copy clawdbot, write passwd and group into {}",
+            crate::defaults::STAGE_DIR
+        ),
         |ctx, step| {
             let binary = ctx.binary.clone().context("no binary")?;
             let staged = image::stage(&ctx.root, &ctx.settings, &binary)?;
@@ -278,7 +289,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         plan.task("build image", cmdline, move |ctx, step| {
             step.note(engine.describe());
             let dir = crate::tempdir::TempDir::new("clawdbot-build")?;
-            let name = format!("{}-build-{}", ctx.settings.service_name, crate::tempdir::random_hex(3)?);
+            let name = format!(
+                "{}-build-{}",
+                ctx.settings.service_name,
+                crate::tempdir::random_hex(3)?
+            );
             let project = image::private_project(
                 dir.path(),
                 &ctx.root,
@@ -288,9 +303,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 &OverrideOptions::default(),
             )?;
             let summary = build_image(&engine, &project, &ctx.root, &ctx.settings, step)?;
-            let bin_size = ctx.binary.as_ref().map(|b| b.metadata().map(|m| m.len()).unwrap_or(0));
+            let bin_size = ctx
+                .binary
+                .as_ref()
+                .map(|b| b.metadata().map(|m| m.len()).unwrap_or(0));
             println!(
-                "image id:    {}\nimage size:  {}\nbinary size: {}",
+                "image:       {}{}\nimage id:    {}\nimage size:  {}\nbinary size: {}",
+                summary.reference,
+                summary
+                    .sha_reference
+                    .as_deref()
+                    .map(|t| format!(" (also {t})"))
+                    .unwrap_or_default(),
                 summary.id,
                 image::human_size(summary.size),
                 image::human_size(bin_size.unwrap_or(0))
@@ -307,7 +331,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if let Some(bin) = &ctx.binary {
         if args.no_image {
             let size = bin.metadata().map(|m| m.len()).unwrap_or(0);
-            println!("binary size: {} ({})", image::human_size(size), bin.display());
+            println!(
+                "binary size: {} ({})",
+                image::human_size(size),
+                bin.display()
+            );
         }
     }
     Ok(outcome.exit_code())

@@ -37,7 +37,9 @@ impl Compose {
             "" | "auto" => Ok(None),
             "v2" | "2" => Ok(Some(Compose::V2)),
             "v1" | "1" => Ok(Some(Compose::V1)),
-            other => bail!("{COMPOSE_ENV}={other:?} is not one of v1, v2 (unset it to pick automatically)"),
+            other => bail!(
+                "{COMPOSE_ENV}={other:?} is not one of v1, v2 (unset it to pick automatically)"
+            ),
         }
     }
 }
@@ -171,12 +173,7 @@ impl Engine {
 
     /// Full argv of a compose command: `docker compose <globals> <args>`.
     pub fn compose_argv(&self, project: &ComposeProject, args: &[&str]) -> Vec<String> {
-        let mut argv: Vec<String> = self
-            .compose
-            .argv0()
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut argv: Vec<String> = self.compose.argv0().iter().map(|s| s.to_string()).collect();
         argv.extend(project.global_args());
         argv.extend(args.iter().map(|s| s.to_string()));
         argv
@@ -259,8 +256,11 @@ pub fn install_hint(what: Missing) -> String {
     let provision = "or run `cargo xtask demo --provision` as root";
     if !is_debian_like() {
         return match what {
-            Missing::Daemon => "start the Docker daemon, see https://docs.docker.com/engine/install/".into(),
-            _ => "install Docker Engine and Compose, see https://docs.docker.com/engine/install/".into(),
+            Missing::Daemon => {
+                "start the Docker daemon, see https://docs.docker.com/engine/install/".into()
+            }
+            _ => "install Docker Engine and Compose, see https://docs.docker.com/engine/install/"
+                .into(),
         };
     }
     match what {
@@ -307,7 +307,10 @@ mod tests {
             compose: Compose::V2,
             ..engine
         };
-        assert_eq!(v2.compose_argv(&project, &["ps"])[..2], ["docker", "compose"]);
+        assert_eq!(
+            v2.compose_argv(&project, &["ps"])[..2],
+            ["docker", "compose"]
+        );
     }
 
     #[test]
@@ -315,7 +318,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-osr-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("os-release");
-        std::fs::write(&f, "NAME=\"Linux Mint\"\nID=linuxmint\nID_LIKE=\"ubuntu debian\"\n").unwrap();
+        std::fs::write(
+            &f,
+            "NAME=\"Linux Mint\"\nID=linuxmint\nID_LIKE=\"ubuntu debian\"\n",
+        )
+        .unwrap();
         assert!(debian_like_in(&f));
         std::fs::write(&f, "ID=fedora\n").unwrap();
         assert!(!debian_like_in(&f));

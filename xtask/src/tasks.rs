@@ -62,11 +62,7 @@ pub fn capture(cmd: xshell::Cmd<'_>) -> Result<std::process::Output> {
     let line = cmd.to_string();
     let out = cmd.quiet().ignore_status().output()?;
     if !out.status.success() {
-        bail!(
-            "`{line}` failed ({}):\n{}",
-            out.status,
-            tail(&out, 40)
-        );
+        bail!("`{line}` failed ({}):\n{}", out.status, tail(&out, 40));
     }
     Ok(out)
 }
@@ -329,7 +325,12 @@ impl<C> Plan<C> {
         let total = self.step_count();
         let mut out = format!("{} ({} steps)\n", self.title, total);
         for (i, t) in self.tasks.iter().enumerate() {
-            out.push_str(&format!("{:>2}. {}\n      $ {}\n", i + 1, t.name, t.command));
+            out.push_str(&format!(
+                "{:>2}. {}\n      $ {}\n",
+                i + 1,
+                t.name,
+                t.command
+            ));
         }
         out.push_str(&format!(
             "{:>2}. summary\n      (table of step, result, seconds)\n",
@@ -446,13 +447,11 @@ impl<C> Plan<C> {
 
 /// The summary table: step, result, seconds.
 pub fn summary_table(rows: &[Row]) -> String {
-    let width = rows
-        .iter()
-        .map(|r| r.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let mut out = format!("{:>3}  {:<width$}  {:<7}  {:>7}\n", "#", "step", "result", "seconds");
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "{:>3}  {:<width$}  {:<7}  {:>7}\n",
+        "#", "step", "result", "seconds"
+    );
     for r in rows {
         out.push_str(&format!(
             "{:>3}  {:<width$}  {:<7}  {:>7.1}\n",
@@ -508,7 +507,13 @@ mod tests {
         let statuses: Vec<_> = outcome.rows.iter().map(|r| r.status).collect();
         assert_eq!(
             statuses,
-            [Status::Ok, Status::Failed, Status::NotRun, Status::Ok, Status::Ok]
+            [
+                Status::Ok,
+                Status::Failed,
+                Status::NotRun,
+                Status::Ok,
+                Status::Ok
+            ]
         );
         assert_eq!(outcome.rows[3].number, 5);
         assert_eq!(format!("{:#}", outcome.error.unwrap()), "boom");
@@ -542,7 +547,10 @@ mod tests {
         plan.planned_cleanup("down", "docker compose down -v");
         let text = plan.render();
         assert!(text.starts_with("demo (4 steps)"), "{text}");
-        assert!(text.contains(" 1. preflight\n      $ docker version"), "{text}");
+        assert!(
+            text.contains(" 1. preflight\n      $ docker version"),
+            "{text}"
+        );
         assert!(text.contains(" 3. summary"), "{text}");
         assert!(text.contains(" 4. cleanup: down"), "{text}");
         assert!(text.contains("$ docker compose down -v"), "{text}");

@@ -33,6 +33,18 @@ impl TempDir {
         Ok(TempDir { path, keep: false })
     }
 
+    /// Creates exactly `path` (mode 0700); fails if it exists.
+    pub fn new_at(path: &Path) -> Result<TempDir> {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(TempDir {
+            path: path.to_path_buf(),
+            keep: false,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
