@@ -345,4 +345,74 @@ mod tests {
         std::fs::write(&f, "hello").unwrap();
         assert!(is_static_elf(&f).is_err());
     }
+
+    /// The repository's `.env` is never read: with a canary in it, the effective config
+    /// of the private project holds the demo values only (checked with each compose).
+    #[test]
+    fn private_project_never_reads_the_real_env_file() {
+        use crate::engine::{Compose, Engine};
+        let root = crate::tempdir::TempDir::new("xtask-envtest-root").unwrap();
+        std::fs::write(
+            root.path().join(COMPOSE_FILE),
+            "services:\n  clawdbot:\n    image: clawdbot:0.1.0\n    build: .\n    env_file: .env\n    environment:\n      FROM_INTERPOLATION: ${CANARY_VAR:-unset}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.path().join(".env"),
+            "ANTHROPIC_API_KEY=sk-ant-canary-REAL-SECRET\nCANARY_VAR=canary-interp\n",
+        )
+        .unwrap();
+        let dir = crate::tempdir::TempDir::new("xtask-envtest-demo").unwrap();
+        let project = private_project(
+            dir.path(),
+            root.path(),
+            &Settings::default(),
+            "canary-test",
+            &crate::build::demo_env_text(Some("t".repeat(32).as_str())),
+            &OverrideOptions::default(),
+        )
+        .unwrap();
+        let mut ran = 0;
+        for compose in [Compose::V2, Compose::V1] {
+            let engine = Engine {
+                server_version: String::new(),
+                compose,
+                compose_version: String::new(),
+            };
+            let sh = project.shell().unwrap();
+            let Ok(out) = engine
+                .compose(&sh, &project, &["config"])
+                .ignore_status()
+                .output()
+            else {
+                continue;
+            };
+            if !out.status.success() {
+                continue;
+            }
+            ran += 1;
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                !text.contains("REAL-SECRET") && !text.contains("canary-interp"),
+                "{compose}: the real .env leaked:\n{text}"
+            );
+            assert!(
+                text.contains(defaults::DEMO_ANTHROPIC_KEY),
+                "{compose}:\n{text}"
+            );
+            assert!(
+                text.contains(&root.path().display().to_string()),
+                "build context: {text}"
+            );
+        }
+        if ran == 0 {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no compose available under CI"
+            );
+            eprintln!(
+                "*** SKIPPED private_project_never_reads_the_real_env_file: no compose installed"
+            );
+        }
+    }
 }
