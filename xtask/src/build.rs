@@ -29,6 +29,16 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to `root` when relative) or
+/// `<root>/target`. (Staging always goes to `<root>/target/docker-context`, the build
+/// context the Dockerfile copies from.)
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
 /// The cargo that runs us (set by `cargo run`), else `cargo` on PATH.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
@@ -126,7 +136,7 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
         c = c.env("RUSTFLAGS", flags);
     }
     tasks::capture(c)?;
-    let binary = root.join("target").join(target).join("release/clawdbot");
+    let binary = target_dir(root).join(target).join("release/clawdbot");
     if !image::is_static_elf(&binary)? {
         bail!(
             "{} is dynamically linked; a FROM scratch image needs a static binary",
