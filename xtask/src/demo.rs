@@ -95,13 +95,19 @@ fn planned_project(ctx: &Ctx) -> ComposeProject {
     }
 }
 
-fn compose_line(ctx: &Ctx, args: &[&str]) -> String {
-    let engine = ctx.engine.clone().unwrap_or(Engine {
+/// The detected engine, or compose v2 for printing a plan when none was found.
+fn engine_or_default(ctx: &Ctx) -> Engine {
+    ctx.engine.clone().unwrap_or(Engine {
         server_version: String::new(),
         compose: Compose::V2,
         compose_version: String::new(),
-    });
-    engine.compose_argv(&planned_project(ctx), args).join(" ")
+    })
+}
+
+fn compose_line(ctx: &Ctx, args: &[&str]) -> String {
+    engine_or_default(ctx)
+        .compose_argv(&planned_project(ctx), args)
+        .join(" ")
 }
 
 fn down_args() -> [&'static str; 3] {
@@ -130,19 +136,28 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
         ),
         preflight,
     );
-    plan.task(
-        "build",
-        format!(
-            "{}; {}",
-            build::compile_plan_command(),
-            compose_line(ctx, &["build", &svc])
-        ),
-        |ctx, step| {
-            let engine = ctx.engine()?.clone();
-            build::build_all(&ctx.root, &ctx.settings, Some(&engine), step)?;
-            Ok(())
-        },
+    let build_dir = std::env::temp_dir().join(format!("{}-build", ctx.name));
+    let build_project = ComposeProject {
+        name: ctx.name.clone(),
+        project_dir: build_dir.clone(),
+        env_file: build_dir.join(".env"),
+        files: vec![ctx.root.join(COMPOSE_FILE), build_dir.join(OVERRIDE_FILE)],
+    };
+    let build_line = format!(
+        "{}; {}; docker tag {}:<version> {}:<git sha>",
+        build::compile_plan_command(),
+        engine_or_default(ctx)
+            .compose_argv(&build_project, &["build", &svc])
+            .join(" "),
+        s.image_name,
+        s.image_name
     );
+    plan.task("build", build_line, move |ctx, step| {
+        let engine = ctx.engine()?.clone();
+        let name = ctx.name.clone();
+        build::build_all(&ctx.root, &ctx.settings, &engine, &build_dir, &name, step)?;
+        Ok(())
+    });
     plan.task(
         "safe env",
         format!(

@@ -150,12 +150,16 @@ impl Cleanups {
                 }
                 Err(_) => Status::Failed,
             };
-            println!(
-                "{} [cleanup] {} ({secs:.1}s)  $ {}",
-                status.mark(),
-                c.name,
-                c.command
-            );
+            if fancy {
+                println!(
+                    "{} [cleanup] {} ({secs:.1}s)  $ {}",
+                    status.mark(),
+                    c.name,
+                    c.command
+                );
+            } else {
+                println!("    {} ({secs:.1}s)", status.word());
+            }
             self.rows.push(Row {
                 number: 0,
                 name: label,
