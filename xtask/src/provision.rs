@@ -395,7 +395,7 @@ fn compose_plugin(step: &mut Step) -> Result<()> {
             }
         })
         .collect();
-    install_from_trixie(&sh, &mirror, &pkgs, &dest, step)?;
+    install_from_trixie(&sh, &mirror, &pkgs, &dest, &|m| step.note(m))?;
     for p in &need {
         if !plugin_works(&sh, p) {
             bail!(
@@ -416,7 +416,7 @@ pub fn install_from_trixie(
     mirror: &str,
     pkgs: &[&str],
     dest: &Path,
-    step: &Step,
+    note: &dyn Fn(String),
 ) -> Result<()> {
     let work = crate::tempdir::TempDir::new("clawdbot-trixie")?;
     let d = work.path();
@@ -431,7 +431,7 @@ pub fn install_from_trixie(
         format!("-o=Dir::State::Lists={}", d.join("lists").display()),
         format!("-o=Dir::Cache::Archives={}", d.join("archives").display()),
     ];
-    step.note(format!(
+    note(format!(
         "downloading {} from {mirror} trixie",
         pkgs.join(" ")
     ));
@@ -573,6 +573,32 @@ mod tests {
         if is_debian_like() && !Path::new("/etc/lsb-release").exists() {
             let m = debian_mirror(&system_sources());
             assert!(m.as_deref().is_some_and(|m| m.contains("debian")), "{m:?}");
+        }
+    }
+
+    /// The fresh-machine path of the compose plugin, into a temp dir (needs the network:
+    /// run with `cargo test -p xtask trixie -- --ignored`).
+    #[test]
+    #[ignore]
+    fn trixie_download_unpacks_the_plugins() {
+        let sh = Shell::new().unwrap();
+        let mirror = debian_mirror(&system_sources()).expect("a Debian mirror");
+        let dest = crate::tempdir::TempDir::new("xtask-plugins").unwrap();
+        install_from_trixie(
+            &sh,
+            &mirror,
+            &["docker-compose", "docker-buildx"],
+            dest.path(),
+            &|m| eprintln!("{m}"),
+        )
+        .unwrap();
+        for p in ["docker-compose", "docker-buildx"] {
+            let f = dest.path().join(p);
+            let out = std::process::Command::new(&f)
+                .arg("version")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", f.display());
         }
     }
 }
