@@ -183,13 +183,27 @@ pub fn build_image(
 ) -> Result<ImageSummary> {
     let sh = project.shell()?;
     let service = settings.service_name.as_str();
+    let reference = image::image_ref(settings, &settings::package_version(root)?);
+    let previous = image::image_info(&sh, &reference).ok().map(|(id, _)| id);
     let c = engine.compose(&sh, project, &["build", service]);
     step.note(format!("$ {c}"));
     tasks::capture(c)?;
-    let reference = image::image_ref(settings, &settings::package_version(root)?);
     let (id, size) = image::image_info(&sh, &reference).with_context(|| {
         format!("compose built no image {reference}: the compose file's `image:` must be <image_name>:<version> (rerun `cargo xtask init`)")
     })?;
+    if let Some(old) = previous.filter(|old| *old != id) {
+        // The rebuilt tag moved on: drop the previous image if nothing else tags it
+        // (`docker image rm` refuses while a tag or container still uses it).
+        let removed = cmd!(sh, "docker image rm {old}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok();
+        if removed {
+            step.note(format!("removed the previous untagged image {old}"));
+        }
+    }
     let sha_reference = match image::git_short_sha(&sh, root) {
         Some(sha) => {
             let tagged = format!("{}:{sha}", settings.image_name);

@@ -390,9 +390,17 @@ fn logs(ctx: &Ctx) -> String {
             )
             .ignore_status()
             .output()?;
-        Ok(tasks::tail(&out, 100))
+        Ok(strip_ansi(&tasks::tail(&out, 100)))
     };
     run().unwrap_or_else(|e| format!("(could not read logs: {e:#})"))
+}
+
+/// Removes terminal control sequences (compose v2 emits some even with `--no-color`).
+fn strip_ansi(text: &str) -> String {
+    match regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]") {
+        Ok(re) => re.replace_all(text, "").into_owned(),
+        Err(_) => text.to_string(),
+    }
 }
 
 fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
@@ -579,6 +587,11 @@ mod tests {
         let text = plan(&c, false).render();
         assert!(!text.contains("cleanup"), "{text}");
         assert!(stop_instructions(&c).contains("down -v --remove-orphans"));
+    }
+
+    #[test]
+    fn strip_ansi_removes_control_sequences() {
+        assert_eq!(strip_ansi("\x1b[2Kapp  | started\x1b[0m"), "app  | started");
     }
 
     #[test]
