@@ -496,9 +496,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
-    if provision && !args.dry_run {
-        provision::check_allowed()?;
-    }
     let mut ctx = Ctx {
         root: root.clone(),
         settings,
