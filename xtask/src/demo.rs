@@ -20,7 +20,7 @@ use crate::defaults;
 use crate::engine::{Compose, ComposeProject, Engine};
 use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
 use crate::provision::{self, Purpose};
-use crate::settings::Settings;
+use crate::settings::{Profile, Settings};
 use crate::tasks::{self, Plan, Step};
 use crate::tempdir::{random_hex, TempDir};
 
@@ -195,10 +195,25 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
     );
     plan.task(
         "probes from the host",
-        format!(
-            "GET http://{}:{}/health; ws://{}:{} handshake + health + chat with the token; refused without and with a wrong token",
-            s.bind_address, s.health_port, s.bind_address, s.gateway_port
-        ),
+        if s.profile == Profile::Isolated {
+            compose_line(
+                ctx,
+                &[
+                    "exec",
+                    "-T",
+                    &svc,
+                    defaults::IMAGE_BINARY,
+                    "healthcheck",
+                    "--port",
+                    &s.health_port.to_string(),
+                ],
+            )
+        } else {
+            format!(
+                "GET http://{}:{}/health; ws://{}:{} handshake + health + chat with the token; refused without and with a wrong token",
+                s.bind_address, s.health_port, s.bind_address, s.gateway_port
+            )
+        },
         run_probes,
     );
     plan.task(
@@ -224,21 +239,25 @@ fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     let engine = Engine::detect(&Shell::new()?)?;
     step.note(engine.describe());
     ctx.engine = Some(engine);
-    for port in [ctx.settings.gateway_port, ctx.settings.health_port] {
-        let a = addr(&ctx.settings.bind_address, port)?;
-        TcpListener::bind(a).map(drop).map_err(|e| {
-            anyhow::anyhow!(
-                "port {a} is not free ({e}); stop what listens there (your own stack? `docker compose down`) and rerun"
-            )
-        })?;
+    if ctx.settings.profile == Profile::Isolated {
+        step.note("profile isolated: no published ports (probes run inside the container)");
+    } else {
+        for port in [ctx.settings.gateway_port, ctx.settings.health_port] {
+            let a = addr(&ctx.settings.bind_address, port)?;
+            TcpListener::bind(a).map(drop).map_err(|e| {
+                anyhow::anyhow!(
+                    "port {a} is not free ({e}); stop what listens there (your own stack? `docker compose down`) and rerun"
+                )
+            })?;
+        }
+        step.note(format!(
+            "ports {}:{} and {}:{} are free",
+            ctx.settings.bind_address,
+            ctx.settings.gateway_port,
+            ctx.settings.bind_address,
+            ctx.settings.health_port
+        ));
     }
-    step.note(format!(
-        "ports {}:{} and {}:{} are free",
-        ctx.settings.bind_address,
-        ctx.settings.gateway_port,
-        ctx.settings.bind_address,
-        ctx.settings.health_port
-    ));
     if !ctx.root.join(COMPOSE_FILE).exists() || !ctx.root.join("Dockerfile").exists() {
         bail!(
             "{}: Dockerfile or {COMPOSE_FILE} missing (generate them: `cargo xtask init`)",
@@ -448,6 +467,25 @@ fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
 }
 
 fn run_probes(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+    if ctx.settings.profile == Profile::Isolated {
+        // An internal network publishes nothing: the host cannot reach the service, which
+        // is the point. Probe from inside the container instead.
+        let project = ctx.project()?;
+        let sh = project.shell()?;
+        let port = ctx.settings.health_port.to_string();
+        let args = [
+            "exec",
+            "-T",
+            ctx.settings.service_name.as_str(),
+            defaults::IMAGE_BINARY,
+            "healthcheck",
+            "--port",
+            port.as_str(),
+        ];
+        tasks::capture(ctx.engine()?.compose(&sh, project, &args))?;
+        step.note("profile isolated: no published ports, so no host probes; `clawdbot healthcheck` inside the container passed");
+        return Ok(());
+    }
     let health = probes::http_health(ctx.health_addr()?)?;
     step.note(format!(
         "GET http://{}/health -> 200 {health}",
