@@ -191,22 +191,11 @@ pub fn build_image(
     let (id, size) = image::image_info(&sh, &reference).with_context(|| {
         format!("compose built no image {reference}: the compose file's `image:` must be <image_name>:<version> (rerun `cargo xtask init`)")
     })?;
-    if let Some(old) = previous.filter(|old| *old != id) {
-        // The rebuilt tag moved on: drop the previous image if nothing else tags it
-        // (`docker image rm` refuses while a tag or container still uses it).
-        let removed = cmd!(sh, "docker image rm {old}")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok();
-        if removed {
-            step.note(format!("removed the previous untagged image {old}"));
-        }
-    }
+    let mut previous_sha = None;
     let sha_reference = match image::git_short_sha(&sh, root) {
         Some(sha) => {
             let tagged = format!("{}:{sha}", settings.image_name);
+            previous_sha = image::image_info(&sh, &tagged).ok().map(|(id, _)| id);
             cmd!(sh, "docker tag {reference} {tagged}")
                 .quiet()
                 .output()
@@ -218,6 +207,21 @@ pub fn build_image(
             None
         }
     };
+    // A rebuild moves the tags: drop images this build left without any tag (never one
+    // that still has a tag or is used by a container: `docker image rm` refuses those).
+    for old in previous.into_iter().chain(previous_sha) {
+        if old != id && image::is_untagged(&sh, &old) {
+            let removed = cmd!(sh, "docker image rm {old}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run()
+                .is_ok();
+            if removed {
+                step.note(format!("removed the previous, now untagged image {old}"));
+            }
+        }
+    }
     step.note(format!(
         "image {reference}{} id {} size {}",
         sha_reference
