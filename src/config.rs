@@ -71,6 +71,41 @@ pub fn read_secret(name: &str) -> anyhow::Result<Option<Secret>> {
     Ok(None)
 }
 
+/// Environment variable overriding the gateway port (`clawdbot status` reads it).
+pub const PORT_VAR: &str = "CLAWDBOT_PORT";
+/// Environment variable overriding the health port (`clawdbot status` reads it).
+pub const HEALTH_PORT_VAR: &str = "CLAWDBOT_HEALTH_PORT";
+
+/// Reads a plain (non-secret) setting: `Some(value)` when set and not blank.
+pub fn read_setting(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Reads a port from `name`, or returns `default` when unset.
+pub fn read_port(name: &str, default: u16) -> anyhow::Result<u16> {
+    match read_setting(name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => anyhow::bail!("{name}={v}: not a port number (use 1-65535 or unset it)"),
+        },
+    }
+}
+
+/// The gateway token and the variable it came from, from the first of
+/// [`crate::defaults::TOKEN_VARS`] (or its `_FILE`) that is set.
+pub fn gateway_token() -> anyhow::Result<Option<(&'static str, Secret)>> {
+    for var in crate::defaults::TOKEN_VARS {
+        if let Some(s) = read_secret(var)? {
+            return Ok(Some((var, s)));
+        }
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
