@@ -52,20 +52,27 @@ pub fn mask(value: &str) -> String {
 /// Reads a secret from `NAME`, or from the file named by `NAME_FILE` (Docker secrets).
 /// Surrounding whitespace is trimmed; an empty value counts as unset.
 pub fn read_secret(name: &str) -> anyhow::Result<Option<Secret>> {
+    Ok(read_secret_with_source(name)?.map(|(_, s)| s))
+}
+
+/// Like [`read_secret`], also naming the variable the value came from (`NAME` or
+/// `NAME_FILE`), for `clawdbot status`.
+pub fn read_secret_with_source(name: &str) -> anyhow::Result<Option<(String, Secret)>> {
     use anyhow::Context;
     if let Ok(v) = std::env::var(name) {
         let v = v.trim();
         if !v.is_empty() {
-            return Ok(Some(Secret::new(v)));
+            return Ok(Some((name.to_string(), Secret::new(v))));
         }
     }
     let file_var = format!("{name}_FILE");
     if let Ok(path) = std::env::var(&file_var) {
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {file_var}={path}"))?;
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("{file_var}={path}: cannot read the file (check the path and its permissions)")
+        })?;
         let v = text.trim();
         if !v.is_empty() {
-            return Ok(Some(Secret::new(v)));
+            return Ok(Some((file_var, Secret::new(v))));
         }
     }
     Ok(None)

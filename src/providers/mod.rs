@@ -10,7 +10,7 @@ pub mod demo;
 
 use std::time::Duration;
 
-use crate::config::{read_secret, read_setting, Secret};
+use crate::config::{read_secret_with_source, read_setting, Secret};
 use crate::defaults;
 
 /// `demo` when no real provider key is set (or only placeholders), else `live`.
@@ -88,6 +88,8 @@ pub struct KeyInfo {
     /// Variable it is read from (`<VAR>` or `<VAR>_FILE`).
     pub var: &'static str,
     pub key: Option<Secret>,
+    /// The variable the key was read from (`<VAR>` or `<VAR>_FILE`), when set.
+    pub source: Option<String>,
 }
 
 impl KeyInfo {
@@ -101,18 +103,24 @@ impl KeyInfo {
 
 /// The provider keys present in the environment (values stay [`Secret`]s).
 pub fn keys_from_env() -> anyhow::Result<Vec<KeyInfo>> {
-    Ok(vec![
-        KeyInfo {
-            provider: "anthropic",
-            var: defaults::ANTHROPIC_KEY_VAR,
-            key: read_secret(defaults::ANTHROPIC_KEY_VAR)?,
-        },
-        KeyInfo {
-            provider: "openai",
-            var: defaults::OPENAI_KEY_VAR,
-            key: read_secret(defaults::OPENAI_KEY_VAR)?,
-        },
-    ])
+    let mut out = Vec::new();
+    for (provider, var) in [
+        ("anthropic", defaults::ANTHROPIC_KEY_VAR),
+        ("openai", defaults::OPENAI_KEY_VAR),
+    ] {
+        let found = read_secret_with_source(var)?;
+        let (source, key) = match found {
+            Some((source, key)) => (Some(source), Some(key)),
+            None => (None, None),
+        };
+        out.push(KeyInfo {
+            provider,
+            var,
+            key,
+            source,
+        });
+    }
+    Ok(out)
 }
 
 /// The model named by `CLAWDBOT_MODEL`, or the default.
