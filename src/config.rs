@@ -38,7 +38,7 @@ impl fmt::Display for Secret {
 pub fn mask(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
     if chars.len() < 12 {
-        return "…".repeat(1) + &"*".repeat(chars.len().min(4));
+        return format!("…{}", "*".repeat(chars.len().min(4)));
     }
     let head: String = chars.iter().take(8).collect();
     let prefix = match head.rfind('-') {

@@ -47,7 +47,7 @@ pub struct Facts {
 pub fn gather() -> Facts {
     let status =
         procfs::parse_status(&std::fs::read_to_string("/proc/self/status").unwrap_or_default());
-    // SAFETY-free: geteuid/getegid cannot fail; used when /proc is not mounted.
+    // SAFETY: geteuid/getegid have no preconditions and cannot fail (used when /proc is absent).
     let uid = status.uid.unwrap_or_else(|| unsafe { libc::geteuid() });
     let gid = status.gid.unwrap_or_else(|| unsafe { libc::getegid() });
     let user_name = std::fs::read_to_string("/etc/passwd")
@@ -478,7 +478,8 @@ mod tests {
 
     #[test]
     fn each_weakness_fails_its_own_check() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Facts)>)> = vec![
+        type Weaken = Box<dyn Fn(&mut Facts)>;
+        let cases: Vec<(&str, Weaken)> = vec![
             ("non-root", Box::new(|f| f.uid = 0)),
             (
                 "caps-empty",
