@@ -62,8 +62,13 @@ pub fn probe(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
     }
     let mut stream = stream.ok_or(last_err)?;
 
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
     let request = format!(
-        "GET /health HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: clawdbot-healthcheck\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        "GET /health HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: clawdbot-healthcheck\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     );
     stream
         .set_write_timeout(Some(remaining(deadline)?))

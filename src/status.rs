@@ -142,6 +142,13 @@ pub fn render_human(s: &Status) -> String {
         (
             "mode".into(),
             match s.mode {
+                providers::Mode::Demo
+                    if s.providers
+                        .iter()
+                        .any(|p| p.name == "openai" && p.configured && !p.placeholder) =>
+                {
+                    "demo (live chat uses Anthropic only; the OpenAI key is not used)".into()
+                }
                 providers::Mode::Demo => "demo (no real provider key: offline demo answers)".into(),
                 providers::Mode::Live => format!("live ({})", s.provider),
             },

@@ -202,3 +202,20 @@ fn status_reports_bad_settings_in_one_line() {
         .1
         .contains("CLAWDBOT_PORT=http: not a port number"));
 }
+
+#[test]
+fn status_with_only_an_openai_key_stays_demo_and_says_so() {
+    let key = format!("sk-proj-{}", random_alnum(48));
+    let out = status(&[], &[("OPENAI_API_KEY", key.as_str())]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("mode          demo (live chat uses Anthropic only"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!(
+        "sk-proj-…{} (set, from OPENAI_API_KEY)",
+        &key[key.len() - 4..]
+    )));
+    assert!(!stdout.contains(&key[8..]), "{stdout}");
+}

@@ -123,7 +123,24 @@ fn host_of(base: &str) -> String {
         .unwrap_or_else(|| "provider".into())
 }
 
-fn transport_error(e: &reqwest::Error, base: &str, timeout: Duration) -> ProviderError {
+/// The innermost cause of a transport error (e.g. a TLS or socket error), which names
+/// neither the URL nor any header.
+fn root_cause(e: &reqwest::Error) -> Option<String> {
+    let mut cur: &dyn std::error::Error = e;
+    let mut deepest = None;
+    while let Some(next) = cur.source() {
+        deepest = Some(next.to_string());
+        cur = next;
+    }
+    deepest
+}
+
+fn transport_error(
+    e: &reqwest::Error,
+    key: &Secret,
+    base: &str,
+    timeout: Duration,
+) -> ProviderError {
     let host = host_of(base);
     let what = if e.is_timeout() {
         format!("no answer from {host} within {} ms", timeout.as_millis())
@@ -134,7 +151,11 @@ fn transport_error(e: &reqwest::Error, base: &str, timeout: Duration) -> Provide
     } else {
         format!("request to {host} failed")
     };
-    ProviderError::Unavailable(format!("anthropic: {what}"))
+    let text = match root_cause(e) {
+        Some(cause) if !e.is_timeout() => format!("anthropic: {what}: {}", truncate(&cause, 160)),
+        _ => format!("anthropic: {what}"),
+    };
+    ProviderError::Unavailable(scrub(&text, key))
 }
 
 /// Sends the conversation to `POST {base_url}/v1/messages` and returns the text blocks.
@@ -173,10 +194,10 @@ pub async fn chat(
         .json(&body)
         .send()
         .await
-        .map_err(|e| transport_error(&e, base_url, timeout))?;
+        .map_err(|e| transport_error(&e, key, base_url, timeout))?;
 
     let status = response.status();
-    let bytes = read_limited(response, base_url, timeout).await?;
+    let bytes = read_limited(response, key, base_url, timeout).await?;
 
     if !status.is_success() {
         let detail = match serde_json::from_slice::<ErrorResponse>(&bytes) {
@@ -210,6 +231,7 @@ pub async fn chat(
 
 async fn read_limited(
     mut response: reqwest::Response,
+    key: &Secret,
     base_url: &str,
     timeout: Duration,
 ) -> Result<Vec<u8>, ProviderError> {
@@ -217,7 +239,7 @@ async fn read_limited(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport_error(&e, base_url, timeout))?
+        .map_err(|e| transport_error(&e, key, base_url, timeout))?
     {
         if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(ProviderError::Unavailable(format!(
