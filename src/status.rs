@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::{self, Secret};
 use crate::defaults;
 use crate::providers::{self, Provider};
-use crate::selfcheck::{cgroup, format_bytes};
+use crate::selfcheck::{cgroup, format_bytes, format_cpus};
 
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -191,7 +191,7 @@ pub fn render_human(s: &Status) -> String {
     ));
     rows.push((
         "cpu limit".into(),
-        limit(s.cgroup.cpu_max, |c| format!("{c} CPUs")) + &cg,
+        limit(s.cgroup.cpu_max, format_cpus) + &cg,
     ));
     rows.push((
         "pids limit".into(),

@@ -102,6 +102,15 @@ pub fn format_bytes(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// `1 CPU`, `1.5 CPUs`.
+pub fn format_cpus(cpus: f64) -> String {
+    if cpus == 1.0 {
+        "1 CPU".into()
+    } else {
+        format!("{cpus} CPUs")
+    }
+}
+
 fn list_caps(mask: u64) -> String {
     let names = procfs::cap_names(mask);
     if names.len() > 4 {
@@ -215,7 +224,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         ),
     });
     checks.push(match f.cgroup.cpu_max {
-        Some(c) => check("cpu-limit", true, format!("{c} CPUs ({cg})")),
+        Some(c) => check("cpu-limit", true, format!("{} ({cg})", format_cpus(c))),
         None => check("cpu-limit", false, format!("no cpu limit ({cg}; set cpus)")),
     });
     checks.push(match f.cgroup.pids_max {
