@@ -160,3 +160,21 @@ fn self_check_sees_a_listening_socket_of_its_own_namespace() {
     });
     assert!(found, "127.0.0.1:{port} not in {}", v["listening"]);
 }
+
+#[test]
+fn self_check_decodes_an_ipv6_listener() {
+    // Hosts without IPv6 cannot bind ::1; there is nothing to decode there.
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback on this host");
+        return;
+    };
+    let port = listener.local_addr().unwrap().port();
+    let out = self_check(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = v["listening"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["proto"] == "tcp6" && l["address"] == "::1" && l["port"] == u64::from(port));
+    assert!(found, "[::1]:{port} not in {}", v["listening"]);
+}
