@@ -95,10 +95,11 @@ fn healthcheck_fails_on_a_closed_port() {
 fn healthcheck_times_out_on_a_server_that_never_answers() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Accept and hold connections open without answering.
+    // Accept and hold the connection open without answering until the probe is done.
+    let (done, wait) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        std::thread::sleep(Duration::from_secs(3));
+        let _ = wait.recv_timeout(Duration::from_secs(10));
         drop(conn);
     });
     let start = Instant::now();
@@ -109,6 +110,7 @@ fn healthcheck_times_out_on_a_server_that_never_answers() {
     assert!(stderr.contains("timed out"), "{stderr}");
     // The deadline is honoured (generous bound for a loaded machine).
     assert!(took < Duration::from_millis(2500), "took {took:?}");
+    done.send(()).unwrap();
     holder.join().unwrap();
 }
 
