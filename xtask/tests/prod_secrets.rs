@@ -11,7 +11,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use init_support::{have_tool, init, TempDir};
 use prod_support::{build_image, check_snapshots, have_engine, ok_in, run_in, wait_for};
 
-const SECRET_NAMES: &[&str] = &["clawdbot_gateway_token", "anthropic_api_key", "openai_api_key"];
+const SECRET_NAMES: &[&str] = &[
+    "clawdbot_gateway_token",
+    "anthropic_api_key",
+    "openai_api_key",
+];
 
 fn secrets_project(tag: &str, profile: &str, extra: &str) -> TempDir {
     let dir = TempDir::new(tag);
@@ -34,7 +38,11 @@ fn secrets_compose_snapshots() {
     let dir = secrets_project("snap-secrets", "local", "");
     let run = init(dir.path(), &["--yes"]);
     assert_eq!(run.code, 0, "{}", run.show());
-    check_snapshots(&dir, "compose-secrets", &["docker-compose.yml", ".gitignore"]);
+    check_snapshots(
+        &dir,
+        "compose-secrets",
+        &["docker-compose.yml", ".gitignore"],
+    );
     let compose = dir.read("docker-compose.yml");
     assert!(!compose.contains("env_file"), "{compose}");
     for name in SECRET_NAMES {
@@ -92,7 +100,9 @@ fn secrets_env_creates_private_files_once_and_prints_no_value() {
         "the token was printed:\n{}",
         run.show()
     );
-    assert!(run.stdout.contains("secrets/clawdbot_gateway_token (mode 0600"));
+    assert!(run
+        .stdout
+        .contains("secrets/clawdbot_gateway_token (mode 0600"));
 
     // A second run keeps every file as it is (never read, never replaced).
     std::fs::write(dir.join("secrets/anthropic_api_key"), "sk-ant-user-value").unwrap();
@@ -116,7 +126,9 @@ fn secrets_refuses_a_file_where_the_directory_goes() {
     dir.write("secrets", "not a directory");
     let run = init(dir.path(), &["--yes", "--env"]);
     assert_eq!(run.code, 2, "{}", run.show());
-    assert!(run.stderr.contains("secrets/: exists and is not a directory"));
+    assert!(run
+        .stderr
+        .contains("secrets/: exists and is not a directory"));
 }
 
 fn compose_config(program: &str, prefix: &[&str]) {
@@ -127,7 +139,10 @@ fn compose_config(program: &str, prefix: &[&str]) {
         let mut args = prefix.to_vec();
         args.extend(["config", "-q"]);
         let (ok, out) = run_in(dir.path(), program, &args);
-        assert!(ok, "{program} rejected the secrets variant ({profile}):\n{out}");
+        assert!(
+            ok,
+            "{program} rejected the secrets variant ({profile}):\n{out}"
+        );
         let mut args = prefix.to_vec();
         args.push("config");
         let out = ok_in(dir.path(), program, &args);
