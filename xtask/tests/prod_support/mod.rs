@@ -128,33 +128,26 @@ pub fn have_engine() -> bool {
     ok
 }
 
-/// The static clawdbot binary for the image: `target/docker-context/clawdbot` when
-/// `cargo xtask build` staged one, else the musl release build (built when missing).
+/// The static clawdbot binary for the image: the musl release build of this workspace
+/// (`cargo build` is a no-op when it is fresh, e.g. after `cargo xtask build`).
 pub fn static_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = repo_root();
-        let staged = root.join("target/docker-context/clawdbot");
-        if staged.is_file() {
-            return staged;
-        }
-        let built = root.join("target/x86_64-unknown-linux-musl/release/clawdbot");
-        if !built.is_file() {
-            let status = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "clawdbot",
-                    "--target",
-                    "x86_64-unknown-linux-musl",
-                ])
-                .current_dir(&root)
-                .status()
-                .expect("cargo build");
-            assert!(status.success(), "the musl release build failed");
-        }
-        built
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "clawdbot",
+                "--target",
+                "x86_64-unknown-linux-musl",
+            ])
+            .current_dir(&root)
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "the musl release build failed");
+        root.join("target/x86_64-unknown-linux-musl/release/clawdbot")
     })
     .clone()
 }
