@@ -5,7 +5,7 @@
 mod init_support;
 mod prod_support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use init_support::{init, TempDir};
@@ -235,14 +235,11 @@ const IN_SCOPE: &[(&str, &str)] = &[
 /// user is 1000, a contract across the image and every target).
 const OUT_OF_SCOPE: &[&str] = &["CKV_K8S_43", "CKV_K8S_15", "CKV_K8S_40"];
 
-#[test]
-fn kubernetes_manifests_pass_checkov_in_scope_checks() {
-    let Some(tool) = py_tool("checkov") else {
-        return;
-    };
-    let dir = render("checkov", "", "kubernetes");
-    std::fs::remove_file(dir.join("k8s/kustomization.yaml")).unwrap();
-    let out = Command::new(&tool)
+type Checks = Vec<(String, String)>;
+
+/// (failed, passed) checkov Kubernetes checks on `dir/k8s`, as (check id, resource).
+fn checkov(tool: &Path, dir: &TempDir) -> (Checks, Checks) {
+    let out = Command::new(tool)
         .args([
             "-d",
             "k8s",
@@ -250,12 +247,10 @@ fn kubernetes_manifests_pass_checkov_in_scope_checks() {
             "kubernetes",
             "-o",
             "json",
-            "--quiet",
             "--compact",
             "--skip-download",
         ])
         .current_dir(dir.path())
-        .env("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
         .output()
         .expect("run checkov");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -265,9 +260,8 @@ fn kubernetes_manifests_pass_checkov_in_scope_checks() {
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    let results = &report["results"];
-    let ids = |key: &str| -> Vec<(String, String)> {
-        results[key]
+    let ids = |key: &str| -> Checks {
+        report["results"][key]
             .as_array()
             .map(|a| {
                 a.iter()
@@ -285,15 +279,25 @@ fn kubernetes_manifests_pass_checkov_in_scope_checks() {
             })
             .unwrap_or_default()
     };
-    let failed = ids("failed_checks");
-    let passed = ids("passed_checks");
+    (ids("failed_checks"), ids("passed_checks"))
+}
+
+#[test]
+fn kubernetes_manifests_pass_checkov_in_scope_checks() {
+    let Some(tool) = py_tool("checkov") else {
+        return;
+    };
+    let dir = render("checkov", "", "kubernetes");
+    // kustomization.yaml is kustomize's file, not an API object.
+    std::fs::remove_file(dir.join("k8s/kustomization.yaml")).unwrap();
+    let (failed, passed) = checkov(&tool, &dir);
     let bad: Vec<String> = failed
         .iter()
         .filter(|(id, _)| IN_SCOPE.iter().any(|(s, _)| s == id))
         .map(|(id, r)| format!("{id} ({r})"))
         .collect();
     assert!(bad.is_empty(), "in-scope checkov checks failed: {bad:?}");
-    // Every in-scope check actually ran (and passed) on the Deployment.
+    // Every in-scope check actually ran (and passed).
     for (id, what) in IN_SCOPE {
         assert!(
             passed.iter().any(|(p, _)| p == id),
@@ -306,14 +310,33 @@ fn kubernetes_manifests_pass_checkov_in_scope_checks() {
         .filter(|id| !OUT_OF_SCOPE.contains(&id.as_str()))
         .collect();
     eprintln!(
-        "checkov: {} passed, failed out of scope: {:?}, other failed: {other:?}",
-        passed.len(),
-        failed
+        "checkov: {} passed, failed out of scope: {failed:?}, other failed: {other:?}",
+        passed.len()
     );
     assert!(
         other.is_empty(),
         "checkov checks failed that are neither in scope nor documented out of scope: {other:?}"
     );
+
+    // The same checks catch a weakened Deployment.
+    let weak = dir
+        .read("k8s/deployment.yaml")
+        .replace(
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+        )
+        .replace(
+            "allowPrivilegeEscalation: false",
+            "allowPrivilegeEscalation: true",
+        );
+    dir.write("k8s/deployment.yaml", &weak);
+    let (failed, _) = checkov(&tool, &dir);
+    for id in ["CKV_K8S_20", "CKV_K8S_22"] {
+        assert!(
+            failed.iter().any(|(f, _)| f == id),
+            "{id} should fail on a weakened Deployment: {failed:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- swarm end to end
