@@ -494,5 +494,33 @@ fn swarm_stack_deploys_healthy_replicas_engine() {
             "the token is visible in inspect"
         );
     }
+    // The documented access path: a plain container on the attachable overlay network
+    // (where a reverse proxy would publish on 127.0.0.1) reaches the service by name.
+    let network = format!("{service}_clawdbot-net");
+    let (ok, out) = run_in(
+        dir.path(),
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--network",
+            &network,
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--user",
+            "1000:1000",
+            &format!("{image}:0.1.0"),
+            "healthcheck",
+            "--host",
+            &service,
+            "--port",
+            "8080",
+        ],
+    );
+    assert!(
+        ok,
+        "a container on {network} cannot reach the service: {out}"
+    );
     drop(guard);
 }
