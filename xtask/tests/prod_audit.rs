@@ -85,7 +85,7 @@ fn audit_fails_on_a_vulnerable_lockfile() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains("vulnerability RUSTSEC-2021-0003 smallvec 1.6.0: Buffer overflow in SmallVec::insert_many (fix: upgrade to >= 0.6.14, < 1.0.0 or >= 1.6.1"),
+            .contains("vulnerability RUSTSEC-2021-0003 smallvec 1.6.0: Buffer overflow in SmallVec::insert_many (fix: upgrade to >=0.6.14, <1.0.0 or >=1.6.1"),
         "{}",
         out.stdout
     );
