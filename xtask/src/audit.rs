@@ -121,8 +121,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "cargo audit failed: {} (check --db and --lockfile)",
             String::from_utf8_lossy(&out.stderr)
                 .lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()
+                .rfind(|l| !l.trim().is_empty())
                 .unwrap_or("no output")
                 .trim()
         ),

@@ -123,13 +123,5 @@ mod tests {
         assert_eq!(seconds("1m30s"), 90);
         assert_eq!(mebibytes("2G"), 2048);
         assert_eq!(mebibytes("16m"), 16);
-        let mut ctx = Context::new();
-        insert_context(&mut ctx, &Settings::default());
-        assert_eq!(ctx.get("k8s_memory").unwrap(), "2048Mi");
-        assert_eq!(ctx.get("cpu_request").unwrap(), "500m");
-        assert_eq!(
-            ctx.get("tmpfs_bytes").unwrap(),
-            &serde_json::json!(16 << 20)
-        );
     }
 }
