@@ -210,3 +210,59 @@ fn sbom_is_cyclonedx_1_5_of_the_binary_dependencies() {
         .iter()
         .any(|d| d.as_str().unwrap().starts_with("pkg:cargo/tokio@")));
 }
+
+/// The venv python of scripts/install-py-tools.sh when it has cyclonedx-python-lib.
+fn cyclonedx_python() -> Option<PathBuf> {
+    let py = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache/clawdbot-deploy/py/bin/python"))
+        .filter(|p| p.is_file());
+    let ok = py.as_ref().is_some_and(|p| {
+        Command::new(p)
+            .args(["-c", "import cyclonedx.validation.json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    if !ok {
+        skip("cyclonedx-python-lib is not installed (run scripts/install-py-tools.sh)");
+        return None;
+    }
+    py
+}
+
+const VALIDATE: &str = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\nerr = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(sys.argv[1]).read())\nprint(err if err else 'valid')\nsys.exit(1 if err else 0)\n";
+
+#[test]
+fn sbom_validates_against_the_cyclonedx_1_5_schema() {
+    let Some(py) = cyclonedx_python() else {
+        return;
+    };
+    let dir = TempDir::new("sbom-schema");
+    let path = dir.join("bom.json");
+    let out = xtask(&["sbom", "--out", path.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let run = |file: &Path| {
+        let o = Command::new(&py)
+            .args(["-c", VALIDATE])
+            .arg(file)
+            .output()
+            .expect("run python");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let (ok, msg) = run(&path);
+    assert!(ok, "the SBOM is not valid CycloneDX 1.5 (strict): {msg}");
+    // The validator rejects a broken document (an unknown component type).
+    let broken = std::fs::read_to_string(&path).unwrap().replacen(
+        "\"type\": \"library\"",
+        "\"type\": \"crate\"",
+        1,
+    );
+    let bad = dir.join("broken.json");
+    std::fs::write(&bad, broken).unwrap();
+    let (ok, msg) = run(&bad);
+    assert!(!ok, "a broken SBOM passed: {msg}");
+}
