@@ -312,3 +312,53 @@ fn secrets_readable_by_uid_1000_compose_v1_engine() {
     }
     e2e("docker-compose", &[]);
 }
+
+/// `init --env` as an ordinary user: files are that user's (init cannot chown); when the
+/// id differs from the configured uid, init says how to fix it; when it matches, no note.
+#[test]
+fn secrets_as_an_ordinary_user_say_how_to_fix_ownership() {
+    if euid() != 0 {
+        prod_support::skip("this test switches users with setpriv and must run as root");
+        return;
+    }
+    for (uid, note) in [(1234u32, true), (1000u32, false)] {
+        let dir = secrets_project(&format!("env-secrets-user{uid}"), "local", "");
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).unwrap();
+        std::os::unix::fs::chown(dir.join("Cargo.toml"), Some(uid), Some(uid)).unwrap();
+        let out = std::process::Command::new("setpriv")
+            .args([
+                "--reuid",
+                &uid.to_string(),
+                "--regid",
+                &uid.to_string(),
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_xtask"),
+                "init",
+                "--yes",
+                "--env",
+                "--root",
+            ])
+            .arg(dir.path())
+            .env("HOME", dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("setpriv");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for name in SECRET_NAMES {
+            let meta = std::fs::metadata(dir.join(&format!("secrets/{name}"))).unwrap();
+            assert_eq!(
+                (meta.uid(), meta.permissions().mode() & 0o777),
+                (uid, 0o600)
+            );
+        }
+        let noted = stdout.contains(&format!(
+            "note: the container runs as 1000:1000 and cannot read secret files owned by uid {uid} with mode 0600: run `sudo chown 1000:1000"
+        ));
+        assert_eq!(noted, note, "uid {uid}:\n{stdout}");
+    }
+}

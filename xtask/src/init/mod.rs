@@ -39,7 +39,8 @@ pub struct Args {
     /// Project directory to render into (default: this workspace's root).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Only these files: Dockerfile, docker-compose.yml, .env.example, .gitignore, .dockerignore.
+    /// Only these files of the target (compose: Dockerfile, docker-compose.yml, .env.example,
+    /// .gitignore, .dockerignore; swarm: docker-stack.yml ...; kubernetes: k8s/deployment.yaml ...).
     #[arg(long, value_name = "NAME", num_args = 1..)]
     pub only: Vec<String>,
     /// Print the effective [workspace.metadata.deploy] settings (defaults filled in) and exit.
