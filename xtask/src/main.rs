@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod defaults;
 mod settings;
 
+mod audit;
 mod bench;
 mod build;
 mod demo;
@@ -17,6 +18,7 @@ mod engine;
 mod image;
 mod init;
 mod provision;
+mod sbom;
 mod tasks;
 mod tempdir;
 mod test;
@@ -46,6 +48,10 @@ enum Command {
     Test(test::Args),
     /// Measure sizes and speeds and write docs/performance.md.
     Bench(bench::Args),
+    /// Scan dependencies: RustSec advisories (cargo-audit) and the license allowlist.
+    Audit(audit::Args),
+    /// Write a CycloneDX 1.5 JSON SBOM of the clawdbot binary's dependencies.
+    Sbom(sbom::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +63,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Audit(args) => audit::run(args),
+        Command::Sbom(args) => sbom::run(args),
     };
     match result {
         Ok(code) => code,

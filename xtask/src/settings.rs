@@ -60,6 +60,11 @@ pub struct Settings {
     pub log_max_file: u32,
     pub provider_key_vars: Vec<String>,
     pub token_var: String,
+    /// Pass the gateway token and provider keys as file-based secrets (`secrets/`,
+    /// mounted at `/run/secrets`, read through `*_FILE`) instead of `env_file: .env`.
+    pub secrets: bool,
+    /// Replicas of the Swarm service and the Kubernetes Deployment (`init --target`).
+    pub replicas: u32,
 }
 
 impl Default for Settings {
@@ -93,6 +98,8 @@ impl Default for Settings {
                 defaults::OPENAI_KEY_VAR.into(),
             ],
             token_var: defaults::TOKEN_VARS[0].into(),
+            secrets: false,
+            replicas: 2,
         }
     }
 }
@@ -292,6 +299,9 @@ impl Settings {
                 "log_max_size",
                 format!("{:?} is not a size such as \"10m\"", self.log_max_size),
             )?;
+        }
+        if self.replicas == 0 {
+            bad("replicas", "must be at least 1")?;
         }
         if self.log_max_file == 0 {
             bad("log_max_file", "must be at least 1")?;

@@ -11,6 +11,8 @@ mod merge;
 mod plan;
 mod prompt;
 mod render;
+mod secrets;
+pub(crate) mod target;
 mod write;
 
 use std::io::IsTerminal;
@@ -37,7 +39,8 @@ pub struct Args {
     /// Project directory to render into (default: this workspace's root).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Only these files: Dockerfile, docker-compose.yml, .env.example, .gitignore, .dockerignore.
+    /// Only these files of the target (compose: Dockerfile, docker-compose.yml, .env.example,
+    /// .gitignore, .dockerignore; swarm: docker-stack.yml ...; kubernetes: k8s/deployment.yaml ...).
     #[arg(long, value_name = "NAME", num_args = 1..)]
     pub only: Vec<String>,
     /// Print the effective [workspace.metadata.deploy] settings (defaults filled in) and exit.
@@ -53,6 +56,10 @@ pub struct Args {
     /// Render the *.tera files of DIR instead of the templates built into the xtask.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+    /// Deployment target: compose (docker-compose.yml), swarm (docker-stack.yml) or
+    /// kubernetes (k8s/). Swarm and Kubernetes always use file-based secrets.
+    #[arg(long, value_enum, default_value_t = target::Target::Compose)]
+    pub target: target::Target,
 }
 
 /// What happened to the files, for the summary line.
@@ -94,8 +101,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let specs = select(&args.only)?;
-    let renderer = Renderer::new(&settings, &version, args.templates.as_deref())?;
+    let specs = select(args.target.files(), &args.only)?;
+    let mut renderer = Renderer::new(&settings, &version, args.templates.as_deref())?;
+    renderer.set("target", args.target.name());
     let display_root = args.root.as_deref();
     let planned = plan::plan(&root, display_root, &specs, &renderer)?;
 
@@ -132,6 +140,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 status("would create", &p.display, "");
             }
             State::Absent => {
+                write::create_parent(&p.target)?;
                 write::write_atomic(&p.target, &p.bytes(), p.mode())?;
                 tally.created += 1;
                 status("created", &p.display, "");
@@ -183,7 +192,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     if args.env && !quit {
-        make_env(&root, display_root, &settings, &renderer, args.dry_run)?;
+        if settings.secrets || args.target != target::Target::Compose {
+            secrets::make_secrets(&root, display_root, &settings, args.dry_run)?;
+        } else {
+            make_env(&root, display_root, &settings, &renderer, args.dry_run)?;
+        }
     }
 
     let prefix = if args.dry_run {
@@ -250,7 +263,7 @@ fn show_diff(p: &Planned, color: bool) -> String {
     )
 }
 
-fn status(what: &str, name: &str, note: &str) {
+pub(crate) fn status(what: &str, name: &str, note: &str) {
     let padded = format!("{what:>12}");
     let what = match what {
         "created" | "updated" => console::style(padded).green().to_string(),
@@ -265,20 +278,20 @@ fn status(what: &str, name: &str, note: &str) {
 }
 
 /// The files selected by `--only` (all when empty), in their usual order.
-fn select(only: &[String]) -> Result<Vec<FileSpec>> {
+fn select(files: &[FileSpec], only: &[String]) -> Result<Vec<FileSpec>> {
     if only.is_empty() {
-        return Ok(FILES.to_vec());
+        return Ok(files.to_vec());
     }
     for name in only {
-        if !FILES.iter().any(|f| f.name == name) {
-            let known: Vec<&str> = FILES.iter().map(|f| f.name).collect();
+        if !files.iter().any(|f| f.name == name) {
+            let known: Vec<&str> = files.iter().map(|f| f.name).collect();
             bail!(
                 "--only {name}: not a generated file (use one of: {})",
                 known.join(", ")
             );
         }
     }
-    Ok(FILES
+    Ok(files
         .iter()
         .filter(|f| only.iter().any(|o| o == f.name))
         .copied()

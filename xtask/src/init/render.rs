@@ -59,6 +59,51 @@ pub(crate) const FILES: &[FileSpec] = &[
     },
 ];
 
+/// One file-based secret: the variable the service reads (through `<var>_FILE`) and the
+/// secret's name (file under `secrets/`, compose/Swarm secret, key of the k8s Secret).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SecretFile {
+    pub var: String,
+    pub name: String,
+    /// Initial content written by `init --env`: empty for the token (a fresh one is
+    /// generated), the provider's demo placeholder for a key.
+    #[serde(skip)]
+    pub placeholder: Option<&'static str>,
+}
+
+/// The gateway token first, then every provider key, with lower-case file names.
+pub(crate) fn secret_files(settings: &Settings) -> Vec<SecretFile> {
+    let mut out = vec![SecretFile {
+        var: settings.token_var.clone(),
+        name: settings.token_var.to_ascii_lowercase(),
+        placeholder: None,
+    }];
+    for var in &settings.provider_key_vars {
+        out.push(SecretFile {
+            var: var.clone(),
+            name: var.to_ascii_lowercase(),
+            placeholder: Some(key_doc(var).1),
+        });
+    }
+    out
+}
+
+fn key_doc(name: &str) -> (&'static str, &'static str) {
+    if name == defaults::ANTHROPIC_KEY_VAR {
+        (
+            "Anthropic API key (used for Claude models).",
+            defaults::DEMO_ANTHROPIC_KEY,
+        )
+    } else if name == defaults::OPENAI_KEY_VAR {
+        (
+            "OpenAI API key (used for GPT models).",
+            defaults::DEMO_OPENAI_KEY,
+        )
+    } else {
+        ("Provider API key.", defaults::DEMO_OPENAI_KEY)
+    }
+}
+
 #[derive(Serialize)]
 struct ProviderKey {
     name: String,
@@ -124,6 +169,11 @@ impl Renderer {
             origin,
             sources,
         })
+    }
+
+    /// Sets a value every template sees (e.g. the deployment target).
+    pub(crate) fn set(&mut self, key: &'static str, value: &str) {
+        self.base.insert(key, value);
     }
 
     /// Renders one file. `user` holds the kept lines of a merged file.
@@ -192,19 +242,7 @@ fn base_context(settings: &Settings, version: &str) -> Result<Context> {
         .provider_key_vars
         .iter()
         .map(|name| {
-            let (doc, placeholder) = if name == defaults::ANTHROPIC_KEY_VAR {
-                (
-                    "Anthropic API key (used for Claude models).",
-                    defaults::DEMO_ANTHROPIC_KEY,
-                )
-            } else if name == defaults::OPENAI_KEY_VAR {
-                (
-                    "OpenAI API key (used for GPT models).",
-                    defaults::DEMO_OPENAI_KEY,
-                )
-            } else {
-                ("Provider API key.", defaults::DEMO_OPENAI_KEY)
-            };
+            let (doc, placeholder) = key_doc(name);
             ProviderKey {
                 name: name.clone(),
                 doc: doc.to_owned(),
@@ -213,6 +251,8 @@ fn base_context(settings: &Settings, version: &str) -> Result<Context> {
         })
         .collect();
     ctx.insert("provider_keys", &keys);
+    super::target::insert_context(&mut ctx, settings);
+    ctx.insert("secret_files", &secret_files(settings));
     Ok(ctx)
 }
 

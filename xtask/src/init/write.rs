@@ -20,6 +20,15 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Creates the directory `path` goes into (e.g. `k8s/`) when it is missing.
+pub(crate) fn create_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the directory", dir.display())),
+        _ => Ok(()),
+    }
+}
+
 /// Creates `path` with `bytes` and mode `mode` only if it does not exist (never replaces
 /// it, even when it appears meanwhile). Returns false when it already existed.
 pub(crate) fn create_new_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<bool> {

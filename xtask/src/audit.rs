@@ -1,0 +1,308 @@
+//! `cargo xtask audit`: dependency scanning.
+//!
+//! 1. Advisories: `cargo audit` (RustSec) on the lockfile. With a local database
+//!    (`--db PATH`, or `../shared/advisory-db` next to the repository when present) it
+//!    runs offline (`--no-fetch --stale`). A vulnerability fails the task (exit 1); the
+//!    informational warnings (unmaintained, unsound, yanked) are listed but do not fail.
+//! 2. Licenses: every package linked into the `clawdbot` binary (the SBOM's graph) must
+//!    carry a license expression satisfiable from [`ALLOWED_LICENSES`].
+//!
+//! Exit codes: 0 clean, 1 vulnerability or license finding, 2 usage error or a tool that
+//! could not run. cargo-audit is installed only on request (`--install`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use serde_json::Value;
+use xshell::{cmd, Shell};
+
+use crate::sbom;
+
+/// Licenses accepted for code linked into the binary: permissive licenses, plus MPL-2.0
+/// (file-level copyleft: using an unmodified crate imposes nothing on our code). A package
+/// passes when its SPDX expression is satisfiable with these (`A OR B` needs one of them,
+/// `A AND B` both).
+pub const ALLOWED_LICENSES: &[&str] = &[
+    "MIT",
+    "MIT-0",
+    "Apache-2.0",
+    "Apache-2.0 WITH LLVM-exception",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "ISC",
+    "0BSD",
+    "Zlib",
+    "Unlicense",
+    "CC0-1.0",
+    "BSL-1.0",
+    "Unicode-3.0",
+    "Unicode-DFS-2016",
+    "CDLA-Permissive-2.0",
+    "MPL-2.0",
+];
+
+/// The advisory database used when none is given and this directory exists (relative to
+/// the repository root).
+pub const SHARED_DB: &str = "../shared/advisory-db";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Local RustSec advisory database (a directory holding crates/). Default:
+    /// ../shared/advisory-db when present, else cargo-audit's own (fetched) copy.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Lockfile to audit (default: the workspace's Cargo.lock).
+    #[arg(long, value_name = "PATH")]
+    pub lockfile: Option<PathBuf>,
+    /// Never fetch the database (implied by a local database).
+    #[arg(long)]
+    pub no_fetch: bool,
+    /// Install cargo-audit first when it is missing (`cargo install cargo-audit --locked`;
+    /// several minutes of compiling on 2 cores).
+    #[arg(long)]
+    pub install: bool,
+    /// Skip the license allowlist check.
+    #[arg(long)]
+    pub no_licenses: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("{}: cannot resolve", root.display()))?;
+    let sh = Shell::new()?;
+    ensure_cargo_audit(&sh, args.install)?;
+
+    let lockfile = args.lockfile.unwrap_or_else(|| root.join("Cargo.lock"));
+    if !lockfile.is_file() {
+        bail!(
+            "{}: no such lockfile (pass an existing Cargo.lock to --lockfile)",
+            lockfile.display()
+        );
+    }
+    let db = match args.db {
+        Some(db) => Some(db),
+        None => Some(root.join(SHARED_DB)).filter(|p| p.join("crates").is_dir()),
+    };
+    let mut audit_args: Vec<String> = vec!["--json".into()];
+    if let Some(db) = &db {
+        if !db.join("crates").is_dir() {
+            bail!(
+                "{}: not an advisory database (no crates/ directory; pass the advisory-db checkout to --db)",
+                db.display()
+            );
+        }
+        audit_args.extend(["--db".into(), db.display().to_string()]);
+        audit_args.extend(["--no-fetch".into(), "--stale".into()]);
+    } else if args.no_fetch {
+        audit_args.push("--no-fetch".into());
+    }
+    audit_args.extend(["--file".into(), lockfile.display().to_string()]);
+    println!(
+        "audit: {} against {}",
+        lockfile.display(),
+        db.as_ref()
+            .map_or("the fetched RustSec database".to_owned(), |d| d
+                .display()
+                .to_string())
+    );
+    // cargo audit exits 1 on findings; the JSON report says which.
+    let out = cmd!(sh, "cargo audit {audit_args...}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("running cargo audit")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = match serde_json::from_str(stdout.trim()) {
+        Ok(v) => v,
+        Err(_) => bail!(
+            "cargo audit failed: {} (check --db and --lockfile)",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .rfind(|l| !l.trim().is_empty())
+                .unwrap_or("no output")
+                .trim()
+        ),
+    };
+    let vulns = print_advisories(&report);
+
+    let mut license_findings = 0;
+    if !args.no_licenses {
+        license_findings = check_licenses(&root)?;
+    }
+    println!(
+        "audit: {vulns} vulnerabilit{}, {license_findings} license finding{}",
+        if vulns == 1 { "y" } else { "ies" },
+        if license_findings == 1 { "" } else { "s" }
+    );
+    Ok(if vulns + license_findings > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn ensure_cargo_audit(sh: &Shell, install: bool) -> Result<()> {
+    if cmd!(sh, "cargo audit --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+    {
+        return Ok(());
+    }
+    if !install {
+        bail!("cargo-audit is not installed (rerun with --install, or run `cargo install cargo-audit --locked`: several minutes of compiling)");
+    }
+    println!("audit: installing cargo-audit (cargo install cargo-audit --locked)");
+    cmd!(sh, "cargo install cargo-audit --locked")
+        .run()
+        .context("cargo install cargo-audit --locked failed")?;
+    Ok(())
+}
+
+/// Prints each vulnerability and warning; returns the number of vulnerabilities.
+fn print_advisories(report: &Value) -> usize {
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    let list = report["vulnerabilities"]["list"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for v in &list {
+        let patched: Vec<String> = v["versions"]["patched"]
+            .as_array()
+            .map(|a| a.iter().map(s).collect())
+            .unwrap_or_default();
+        println!(
+            "vulnerability {} {} {}: {} (fix: upgrade to {}; {})",
+            s(&v["advisory"]["id"]),
+            s(&v["package"]["name"]),
+            s(&v["package"]["version"]),
+            s(&v["advisory"]["title"]),
+            if patched.is_empty() {
+                "no patched version: replace the crate".to_owned()
+            } else {
+                patched.join(" or ")
+            },
+            s(&v["advisory"]["url"]),
+        );
+    }
+    if let Some(warnings) = report["warnings"].as_object() {
+        for (kind, items) in warnings {
+            for w in items.as_array().into_iter().flatten() {
+                println!(
+                    "warning ({kind}) {} {} {}: {}",
+                    w["advisory"]["id"].as_str().unwrap_or("-"),
+                    s(&w["package"]["name"]),
+                    s(&w["package"]["version"]),
+                    w["advisory"]["title"].as_str().unwrap_or(kind),
+                );
+            }
+        }
+    }
+    list.len()
+}
+
+/// Prints each package of the binary whose license is not allowed; returns their number.
+fn check_licenses(root: &Path) -> Result<usize> {
+    let mut findings = 0;
+    let packages = sbom::linked_licenses(root)?;
+    for (name, version, license) in &packages {
+        match license {
+            Some(expr) if allowed(expr) => {}
+            Some(expr) => {
+                findings += 1;
+                println!("license {name} {version}: `{expr}` is not in the allowlist (docs/production.md lists it; replace the crate or extend ALLOWED_LICENSES after review)");
+            }
+            None => {
+                findings += 1;
+                println!("license {name} {version}: no license expression in its manifest (review its license file by hand)");
+            }
+        }
+    }
+    println!(
+        "licenses: {} packages linked into {}, {findings} outside the allowlist",
+        packages.len(),
+        sbom::PACKAGE
+    );
+    Ok(findings)
+}
+
+/// Whether an SPDX expression (`A OR B`, `A AND B`, `A WITH E`, parentheses, the legacy
+/// `A/B`) is satisfiable with [`ALLOWED_LICENSES`].
+pub fn allowed(expr: &str) -> bool {
+    let spaced = expr
+        .replace('/', " OR ")
+        .replace('(', " ( ")
+        .replace(')', " ) ");
+    let tokens: Vec<&str> = spaced.split_whitespace().collect();
+    let mut pos = 0;
+    let ok = parse_or(&tokens, &mut pos);
+    ok == Some(true) && pos == tokens.len()
+}
+
+fn parse_or(t: &[&str], pos: &mut usize) -> Option<bool> {
+    let mut value = parse_and(t, pos)?;
+    while t.get(*pos) == Some(&"OR") {
+        *pos += 1;
+        value |= parse_and(t, pos)?;
+    }
+    Some(value)
+}
+
+fn parse_and(t: &[&str], pos: &mut usize) -> Option<bool> {
+    let mut value = parse_atom(t, pos)?;
+    while t.get(*pos) == Some(&"AND") {
+        *pos += 1;
+        value &= parse_atom(t, pos)?;
+    }
+    Some(value)
+}
+
+fn parse_atom(t: &[&str], pos: &mut usize) -> Option<bool> {
+    let tok = *t.get(*pos)?;
+    *pos += 1;
+    if tok == "(" {
+        let v = parse_or(t, pos)?;
+        if t.get(*pos) != Some(&")") {
+            return None;
+        }
+        *pos += 1;
+        return Some(v);
+    }
+    if matches!(tok, ")" | "OR" | "AND" | "WITH") {
+        return None;
+    }
+    let mut id = tok.to_owned();
+    if t.get(*pos) == Some(&"WITH") {
+        let exception = t.get(*pos + 1)?;
+        *pos += 2;
+        id = format!("{id} WITH {exception}");
+    }
+    Some(ALLOWED_LICENSES.contains(&id.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+
+    #[test]
+    fn spdx_expressions_are_evaluated() {
+        assert!(allowed("MIT"));
+        assert!(allowed("MIT OR Apache-2.0"));
+        assert!(allowed("MIT/Apache-2.0"));
+        assert!(allowed("(MIT OR Apache-2.0) AND Unicode-3.0"));
+        assert!(allowed(
+            "Apache-2.0 WITH LLVM-exception OR Apache-2.0 OR MIT"
+        ));
+        assert!(allowed("GPL-3.0 OR MIT"));
+        assert!(!allowed("GPL-3.0"));
+        assert!(!allowed("MIT AND GPL-3.0"));
+        assert!(!allowed("GPL-2.0 WITH Classpath-exception-2.0"));
+        assert!(!allowed("(MIT"));
+        assert!(!allowed(""));
+    }
+}

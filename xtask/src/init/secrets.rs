@@ -1,0 +1,121 @@
+//! `init --env` with file-based secrets: `secrets/` (mode 0700) holding one file per
+//! secret (mode 0600): a fresh random gateway token, and the demo placeholder for each
+//! provider key (the user replaces it). Existing files are never read nor replaced, and no
+//! value is ever printed.
+//!
+//! Ownership: compose (v1 and v2, without Swarm) bind-mounts each file as it is on the
+//! host, so the container's user (`uid`:`gid` of the settings) must be able to read it.
+//! A 0600 file owned by root is not readable by uid 1000 in the container; so when init
+//! runs as root it hands each file to `uid`:`gid` (the directory stays root's and 0700,
+//! which keeps other host users out while the engine, as root, still mounts the files).
+//! When it runs as another user whose id is not `uid`, it says how to fix the ownership.
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+
+use anyhow::{bail, Context as _, Result};
+
+use super::render::secret_files;
+use super::status;
+use super::write;
+use crate::settings::Settings;
+
+/// Directory of the secret files, relative to the project root.
+pub(crate) const SECRETS_DIR: &str = "secrets";
+
+pub(crate) fn make_secrets(
+    root: &Path,
+    display_root: Option<&Path>,
+    settings: &Settings,
+    dry_run: bool,
+) -> Result<()> {
+    let shown = |name: &str| {
+        display_root.map_or_else(|| name.to_owned(), |r| r.join(name).display().to_string())
+    };
+    let dir = root.join(SECRETS_DIR);
+    let dir_display = shown(&format!("{SECRETS_DIR}/"));
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!(
+            "{dir_display}: exists and is not a directory (move it away; init keeps the secret files there)"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if dry_run {
+                status("would create", &dir_display, "(mode 0700)");
+            } else {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .with_context(|| format!("{dir_display}: cannot create"))?;
+                // The umask may have cleared bits we asked for; set exactly 0700.
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("{dir_display}: cannot set mode 0700"))?;
+                status("created", &dir_display, "(mode 0700)");
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("{dir_display}: cannot inspect")),
+    }
+
+    let euid = euid();
+    let mut foreign_owner = false;
+    for secret in secret_files(settings) {
+        let rel = format!("{SECRETS_DIR}/{}", secret.name);
+        let display = shown(&rel);
+        let path = root.join(&rel);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            status("kept", &display, "(exists; not read, not replaced)");
+            continue;
+        }
+        let what = match secret.placeholder {
+            None => "fresh random token",
+            Some(_) => "placeholder: replace it with your key",
+        };
+        if dry_run {
+            status("would create", &display, &format!("(mode 0600, {what})"));
+            continue;
+        }
+        let value = match secret.placeholder {
+            None => write::random_token()?,
+            Some(p) => p.to_owned(),
+        };
+        if !write::create_new_atomic(&path, value.as_bytes(), 0o600)? {
+            status("kept", &display, "(appeared meanwhile; not replaced)");
+            continue;
+        }
+        if euid == 0 {
+            std::os::unix::fs::chown(&path, Some(settings.uid), Some(settings.gid)).with_context(
+                || {
+                    format!(
+                        "{display}: cannot hand it to {}:{}",
+                        settings.uid, settings.gid
+                    )
+                },
+            )?;
+        } else if euid != settings.uid {
+            foreign_owner = true;
+        }
+        status(
+            "created",
+            &display,
+            &format!(
+                "(mode 0600, owner {}, {what})",
+                if euid == 0 { settings.uid } else { euid }
+            ),
+        );
+    }
+    if foreign_owner {
+        println!(
+            "note: the container runs as {uid}:{gid} and cannot read secret files owned by uid {euid} with mode 0600: run `sudo chown {uid}:{gid} {dir}/*`, or set uid = {euid} and gid in [workspace.metadata.deploy] and rebuild",
+            uid = settings.uid,
+            gid = settings.gid,
+            dir = shown(SECRETS_DIR),
+        );
+    }
+    Ok(())
+}
+
+/// The effective user id of this process.
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
