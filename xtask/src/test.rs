@@ -81,6 +81,15 @@ fn plan(root: &Path, provision: bool) -> Plan<Ctx> {
         let exe = &ctx.exe;
         tasks::stream(cmd!(sh, "{exe} verify"))
     });
+    plan.task(
+        "dependency audit",
+        "cargo xtask audit  (RustSec database from ../shared/advisory-db, offline)",
+        |ctx, _| {
+            let sh = sh_in(&ctx.root)?;
+            let exe = &ctx.exe;
+            tasks::stream(cmd!(sh, "{exe} audit"))
+        },
+    );
     plan.task("hadolint", "hadolint Dockerfile", |ctx, _| {
         let sh = sh_in(&ctx.root)?;
         if !crate::engine::on_path("hadolint") {
