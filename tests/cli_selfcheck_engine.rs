@@ -1,24 +1,24 @@
 //! End-to-end: `clawdbot self-check` inside containers started on the real Docker engine
-//! (needs a running engine; set `CLAWDBOT_SKIP_ENGINE_TESTS=1` to skip on a machine
-//! without one). The test binary is mounted read-only into an empty image (imported from
+//! (needs a running engine: without one these tests are skipped with a loud message,
+//! except under `CI`, where they fail). The test binary is mounted read-only into an empty image (imported from
 //! an empty tar, nothing is pulled) together with the shared libraries it links.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn engine_available() -> bool {
-    if std::env::var_os("CLAWDBOT_SKIP_ENGINE_TESTS").is_some() {
-        return false;
-    }
     let ok = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the Docker engine is not reachable (start dockerd, or set CLAWDBOT_SKIP_ENGINE_TESTS=1)"
-    );
-    true
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Docker engine is not reachable under CI (start dockerd or run `cargo xtask test --provision`)"
+        );
+        eprintln!("SKIPPED: the Docker engine is not reachable; start dockerd to run this test");
+    }
+    ok
 }
 
 /// An empty image, removed again on drop.
