@@ -187,7 +187,7 @@ impl Project {
         let mut docker_paths: Vec<PathBuf> = Vec::new();
         match &sel.dockerfile {
             Some(f) => {
-                if !f.exists() {
+                if std::fs::symlink_metadata(f).is_err() {
                     return Err(missing(f));
                 }
                 docker_paths.push(f.clone());

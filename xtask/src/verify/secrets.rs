@@ -38,10 +38,18 @@ static VAR_REF: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*").expect("static regex")
 });
 
-/// Masks a secret: keeps a short recognisable prefix, hides the rest.
+/// Vendor prefixes that identify a key's kind without revealing any of it.
+const KNOWN_PREFIXES: &[&str] = &[
+    "sk-ant-", "sk-proj-", "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA",
+    "ASIA", "xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-",
+];
+
+/// Masks a secret: keeps only a public vendor prefix (e.g. `sk-ant-`), hides the rest.
 pub fn mask(secret: &str) -> String {
-    let keep = if secret.len() >= 16 { 4 } else { 0 };
-    let prefix: String = secret.chars().take(keep).collect();
+    if secret.starts_with("-----BEGIN") {
+        return "-----BEGIN ****".into();
+    }
+    let prefix = KNOWN_PREFIXES.iter().find(|p| secret.starts_with(*p) && secret.len() > p.len() + 8).copied().unwrap_or("");
     format!("{prefix}****")
 }
 
@@ -177,5 +185,7 @@ mod tests {
         let r = redact("      DB_PASSWORD: q8ZfT3vLx9Rk2PwYh7Nc");
         assert!(!r.contains("q8ZfT3vLx9Rk2PwYh7Nc"), "{r}");
         assert_eq!(mask("short"), "****");
+        assert_eq!(mask("q8ZfT3vLx9Rk2PwYh7Nc"), "****");
+        assert_eq!(mask(k), "sk-ant-****");
     }
 }
