@@ -17,7 +17,6 @@ pub struct Service {
 pub struct Network {
     pub name: String,
     pub internal: bool,
-    pub pos: Pos,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -29,17 +28,15 @@ pub struct Compose {
 /// An error in one compose file.
 #[derive(Debug)]
 pub struct ComposeError {
-    pub file: usize,
     pub pos: Pos,
     pub message: String,
 }
 
 /// Parses and interpolates one file (index `file` in the merge order).
 pub fn parse_file(text: &str, file: usize, env: &Env) -> Result<Node, ComposeError> {
-    let mut root = yaml::parse(text).map_err(|e| ComposeError { file, pos: e.pos, message: e.message })?;
+    let mut root = yaml::parse(text).map_err(|e| ComposeError { pos: e.pos, message: e.message })?;
     if !matches!(root.value, Value::Map(_)) {
         return Err(ComposeError {
-            file,
             pos: root.pos,
             message: "a compose file must be a mapping with `services:`".into(),
         });
@@ -61,7 +58,7 @@ pub fn parse_file(text: &str, file: usize, env: &Env) -> Result<Node, ComposeErr
         }
     });
     if let Some((pos, message)) = failure {
-        return Err(ComposeError { file, pos, message });
+        return Err(ComposeError { pos, message });
     }
     Ok(root)
 }
@@ -125,7 +122,6 @@ pub fn model(root: &Node) -> Compose {
             c.networks.push(Network {
                 name: k.scalar().unwrap_or_default(),
                 internal: v.get("internal").is_some_and(Node::is_true),
-                pos: k.pos,
             });
         }
     }

@@ -345,6 +345,17 @@ fn unquote(v: &str) -> String {
 /// Substitutes `$VAR`, `${VAR}`, `${VAR:-x}`, `${VAR-x}`, `${VAR:+x}`, `${VAR+x}`.
 /// Returns `None` when a variable is unknown and has no default (the value is undecided).
 pub fn substitute(s: &str, vars: &HashMap<String, String>) -> Option<String> {
+    substitute_at(s, vars, 0)
+}
+
+/// Nesting limit for `${A:-${B:-...}}` (deeper input is undecided, not a stack overflow).
+const MAX_DEPTH: usize = 16;
+
+fn substitute_at(s: &str, vars: &HashMap<String, String>, depth: usize) -> Option<String> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let substitute = |s: &str, vars: &HashMap<String, String>| substitute_at(s, vars, depth + 1);
     let mut out = String::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {

@@ -20,6 +20,7 @@ impl Env {
         Env { vars }
     }
 
+    #[cfg(test)]
     pub fn from_map(vars: HashMap<String, String>) -> Env {
         Env { vars }
     }
@@ -61,6 +62,16 @@ pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
 
 /// Interpolates a compose string. The error names the variable, never its value.
 pub fn interpolate(s: &str, env: &Env) -> Result<String, String> {
+    interpolate_at(s, env, 0)
+}
+
+/// Nesting limit for `${A:-${B:-...}}`.
+const MAX_DEPTH: usize = 16;
+
+fn interpolate_at(s: &str, env: &Env, depth: usize) -> Result<String, String> {
+    if depth > MAX_DEPTH {
+        return Err("interpolation nested too deeply".into());
+    }
     if !s.contains('$') {
         return Ok(s.to_string());
     }
@@ -99,7 +110,7 @@ pub fn interpolate(s: &str, env: &Env) -> Result<String, String> {
                     return Err(format!("invalid interpolation format in {s:?}: missing `}}`"));
                 }
                 let inner: String = chars[i + 2..j].iter().collect();
-                out.push_str(&braced(&inner, env)?);
+                out.push_str(&braced(&inner, env, depth)?);
                 i = j + 1;
             }
             Some(&n) if n.is_ascii_alphabetic() || n == '_' => {
@@ -120,7 +131,8 @@ pub fn interpolate(s: &str, env: &Env) -> Result<String, String> {
     Ok(out)
 }
 
-fn braced(inner: &str, env: &Env) -> Result<String, String> {
+fn braced(inner: &str, env: &Env, depth: usize) -> Result<String, String> {
+    let interpolate = |s: &str, env: &Env| interpolate_at(s, env, depth + 1);
     let end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
     let (name, op) = inner.split_at(end);
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {

@@ -10,6 +10,8 @@ pub mod catalog;
 pub mod compose;
 pub mod dockerfile;
 pub mod finding;
+#[cfg(test)]
+mod fuzz_loop;
 pub mod interp;
 pub mod project;
 pub mod report;
@@ -82,9 +84,15 @@ pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::I
     let project = project::Project::load(sel)?;
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);
+    // Index each file's lines once (many findings per file on large compose files).
+    let lines: std::collections::HashMap<&str, Vec<&str>> =
+        project.files.iter().map(|f| (f.display.as_str(), f.text.lines().collect())).collect();
     for f in &mut findings {
         if f.evidence.is_none() && f.location.line > 0 {
-            f.evidence = project.line_text(&f.location.file, f.location.line).map(|l| secrets::redact(l.trim()));
+            f.evidence = lines
+                .get(f.location.file.as_str())
+                .and_then(|l| l.get(f.location.line - 1))
+                .map(|l| secrets::redact(l.trim()));
         }
     }
     findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(b.rule)));

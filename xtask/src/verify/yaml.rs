@@ -117,7 +117,14 @@ impl Node {
 
 /// Parses one YAML document.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
-    serde_saphyr::from_str::<Node>(text).map_err(|e| {
+    // Compose files legitimately reuse one anchor (`x-hardening: &h`) in hundreds of
+    // services, so the alias/anchor *ratio* heuristic is off; the absolute alias, node,
+    // depth and replay limits still stop alias bombs.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { enforce_alias_anchor_ratio: false },
+        alias_limits: serde_saphyr::alias_limits! { max_total_replayed_events: 250_000 },
+    };
+    serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
         let pos = e
             .location()
             .map(|l| Pos { file: 0, line: l.line() as usize, column: l.column() as usize })
@@ -222,6 +229,17 @@ mod tests {
         let port = &app.get("ports").unwrap().as_seq()[0];
         assert_eq!((port.pos.line, port.pos.column), (9, 9));
         assert_eq!(app.key("image").unwrap().pos.line, 7);
+    }
+
+    #[test]
+    fn many_aliases_of_one_anchor_are_fine_but_bombs_are_not() {
+        let mut text = String::from("x: &h {a: 1}\nservices:\n");
+        for i in 0..300 {
+            text.push_str(&format!("  s{i}:\n    <<: *h\n"));
+        }
+        assert!(parse(&text).is_ok());
+        let bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
+        assert!(parse(bomb).is_err());
     }
 
     #[test]
