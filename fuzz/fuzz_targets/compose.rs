@@ -5,9 +5,13 @@ use libfuzzer_sys::fuzz_target;
 use xtask_verify_fuzz::verify::{compose, interp::Env};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let env = Env::new(Some("A=1\nBIND=0.0.0.0\n"));
-    let Ok(node) = compose::parse_file(text, 0, &env) else { return };
+    let Ok(node) = compose::parse_file(text, 0, &env) else {
+        return;
+    };
     let mut merged = node.clone();
     compose::merge(&mut merged, node, "");
     let model = compose::model(&merged);

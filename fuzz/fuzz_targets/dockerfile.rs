@@ -5,7 +5,9 @@ use libfuzzer_sys::fuzz_target;
 use xtask_verify_fuzz::verify::dockerfile::{global_vars, pairs, parse, substitute, walk_stage};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let Ok(df) = parse(text) else { return };
     let globals = global_vars(&df);
     for stage in &df.stages {

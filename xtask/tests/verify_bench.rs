@@ -42,7 +42,12 @@ fn bench_verify_200_service_compose() {
         let t = Instant::now();
         let out = xtask(&["verify", "--format", "json", "--root", &root]);
         times.push(t.elapsed());
-        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         findings = v["findings"].as_array().unwrap().len();
     }

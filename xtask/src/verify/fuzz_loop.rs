@@ -15,9 +15,40 @@ use super::{rules, suppress, Severity};
 
 /// Tokens that tend to reach interesting parser states.
 const DICT: &[&[u8]] = &[
-    b"\\\n", b"\n", b"${", b"}", b"${A:-", b"${A:?x}", b"$$", b":", b"[", b"]", b"{", b"<<EOF\n", b"\nEOF\n",
-    b"<<-", b"&a ", b"*a", b"<<: *a\n", b"\"", b"'", b"# escape=`\n", b"`", b"- ", b"  ", b"FROM ",
-    b" AS ", b"USER 0\n", b"--", b"=", b"# verify: ignore=", b"\t", b"\r\n", b"\xff", b"\0", b"!",
+    b"\\\n",
+    b"\n",
+    b"${",
+    b"}",
+    b"${A:-",
+    b"${A:?x}",
+    b"$$",
+    b":",
+    b"[",
+    b"]",
+    b"{",
+    b"<<EOF\n",
+    b"\nEOF\n",
+    b"<<-",
+    b"&a ",
+    b"*a",
+    b"<<: *a\n",
+    b"\"",
+    b"'",
+    b"# escape=`\n",
+    b"`",
+    b"- ",
+    b"  ",
+    b"FROM ",
+    b" AS ",
+    b"USER 0\n",
+    b"--",
+    b"=",
+    b"# verify: ignore=",
+    b"\t",
+    b"\r\n",
+    b"\xff",
+    b"\0",
+    b"!",
 ];
 
 struct Rng(u64);
@@ -78,7 +109,11 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
     if let Some(t) = dockerfile_text {
         if let Ok(df) = dockerfile::parse(t) {
             dockerfiles.push((files.len(), df));
-            files.push(SourceFile { display: "Dockerfile".into(), path: root.join("Dockerfile"), text: t.into() });
+            files.push(SourceFile {
+                display: "Dockerfile".into(),
+                path: root.join("Dockerfile"),
+                text: t.into(),
+            });
         }
     }
     if let Some(t) = compose_text {
@@ -88,11 +123,19 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
             compose::merge(&mut merged, node, "");
             model = Some(compose::model(&merged));
             compose_files.push(files.len());
-            files.push(SourceFile { display: "compose.yaml".into(), path: root.join("compose.yaml"), text: t.into() });
+            files.push(SourceFile {
+                display: "compose.yaml".into(),
+                path: root.join("compose.yaml"),
+                text: t.into(),
+            });
         }
     }
     let env_example = example.map(|t| {
-        files.push(SourceFile { display: ".env.example".into(), path: root.join(".env.example"), text: t.into() });
+        files.push(SourceFile {
+            display: ".env.example".into(),
+            path: root.join(".env.example"),
+            text: t.into(),
+        });
         files.len() - 1
     });
     let project = Project {
@@ -109,19 +152,27 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);
-    for f in &mut findings {
-        if f.location.line > 0 {
-            f.evidence = project.line_text(&f.location.file, f.location.line).map(|l| super::secrets::redact(l.trim()));
-        }
-    }
-    let report = Report { findings: &findings, fail_on: Severity::Warning, color: false };
-    for format in [Format::Human, Format::Json, Format::Sarif, Format::Junit, Format::Github] {
+    super::fill_evidence(&project, &mut findings);
+    let report = Report {
+        findings: &findings,
+        fail_on: Severity::Warning,
+        color: false,
+    };
+    for format in [
+        Format::Human,
+        Format::Json,
+        Format::Sarif,
+        Format::Junit,
+        Format::Github,
+    ] {
         let _ = report.render(format);
     }
 }
 
 fn feed(name: &str, bytes: &[u8]) {
-    let Ok(text) = std::str::from_utf8(bytes) else { return };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
     let _ = interp::parse_dotenv(text);
     let _ = interp::interpolate(text, &Env::default());
     if name.contains("compose") || name.ends_with(".yml") || name.ends_with(".yaml") {
@@ -134,7 +185,9 @@ fn feed(name: &str, bytes: &[u8]) {
 }
 
 fn fixture_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -153,16 +206,33 @@ fn fuzz_property_loop_over_mutated_fixtures_never_panics() {
     let mut files = Vec::new();
     fixture_files(&base, &mut files);
     files.sort();
-    assert!(files.len() > 50, "fixtures not found under {}", base.display());
-    let iters: usize = std::env::var("FUZZ_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    assert!(
+        files.len() > 50,
+        "fixtures not found under {}",
+        base.display()
+    );
+    let iters: usize = std::env::var("FUZZ_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut total = 0;
     let mut seen = std::collections::HashSet::new();
     for path in &files {
-        let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let bytes = std::fs::read(path).unwrap_or_default();
-        if path.components().any(|c| c.as_os_str() == "fuzz-regressions") {
-            let kind = path.extension().map(|e| e.to_string_lossy().to_string()).unwrap_or_default();
+        if path
+            .components()
+            .any(|c| c.as_os_str() == "fuzz-regressions")
+        {
+            let kind = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_string())
+                .unwrap_or_default();
             feed(&format!("regression.{kind}"), &bytes);
             continue;
         }
@@ -177,7 +247,10 @@ fn fuzz_property_loop_over_mutated_fixtures_never_panics() {
             total += 1;
         }
     }
-    eprintln!("fuzz property loop: {total} mutated inputs over {} fixture files", files.len());
+    eprintln!(
+        "fuzz property loop: {total} mutated inputs over {} fixture files",
+        files.len()
+    );
 }
 
 #[test]
@@ -188,7 +261,10 @@ fn deeply_nested_and_pathological_inputs_do_not_panic() {
     feed("compose.yaml", b"a: &a [1,2]\nb: &b [*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c]\nservices: {}\n");
     feed("Dockerfile", &b"FROM x\nRUN a \\\n".repeat(10_000));
     feed("Dockerfile", b"FROM x\nRUN <<A <<B\nx\nA\n");
-    feed("Dockerfile", format!("FROM x\nUSER {}\n", "${A:-".repeat(5000)).as_bytes());
+    feed(
+        "Dockerfile",
+        format!("FROM x\nUSER {}\n", "${A:-".repeat(5000)).as_bytes(),
+    );
     feed("Dockerfile", "FROM x\nENV é=ü ß=\"\nUSER ${é}\n".as_bytes());
     feed(".env.example", b"=\n==\nexport\nA=\"\n");
 }
