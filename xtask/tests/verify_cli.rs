@@ -241,3 +241,46 @@ fn list_rules_and_explain_come_from_the_catalog() {
     assert!(text.contains("checklist: 5"));
     assert!(text.contains("fix: Publish on loopback only"));
 }
+
+#[test]
+fn env_ignored_by_a_parent_gitignore_counts_inside_a_git_repo() {
+    let repo = TempDir::new("cli-git");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.path().join(".gitignore"), "/target\n**/.env\n").unwrap();
+    let project = repo.path().join("deploy");
+    std::fs::create_dir(&project).unwrap();
+    let src = fixtures().join("contract/clean");
+    for name in [
+        "Dockerfile",
+        "docker-compose.yml",
+        "dot-dockerignore",
+        "dot-env.example",
+    ] {
+        let target = name
+            .strip_prefix("dot-")
+            .map(|n| format!(".{n}"))
+            .unwrap_or(name.to_string());
+        std::fs::copy(src.join(name), project.join(target)).unwrap();
+    }
+    let (code, report) = verify_json(&project, &[]);
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        0,
+        "{report:#}"
+    );
+    assert_eq!(code, 0);
+    // Once git tracks it, ignoring is not enough.
+    std::fs::write(project.join(".env"), "A=1\n").unwrap();
+    git(&["add", "-f", "deploy/.env"]);
+    let (code, report) = verify_json(&project, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["findings"][0]["rule"], "env-tracked");
+}

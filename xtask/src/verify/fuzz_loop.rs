@@ -149,6 +149,7 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         env_example,
         dotenv_exists: true,
         env_tracked: None,
+        env_git_ignored: None,
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);

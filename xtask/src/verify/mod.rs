@@ -155,6 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let color = to_tty
         && args.format == Format::Human
         && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var_os("CI").is_none()
         && console::colors_enabled();
     let report = Report {
         findings: &findings,

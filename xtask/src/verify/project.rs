@@ -68,13 +68,22 @@ pub struct Project {
     pub dotenv_exists: bool,
     /// `Some(true)` when git tracks `.env`; `None` when the root is not a git work tree.
     pub env_tracked: Option<bool>,
+    /// `Some(true)` when `git check-ignore` says `.env` is ignored (any .gitignore or
+    /// exclude file); `None` when not in a git work tree.
+    pub env_git_ignored: Option<bool>,
 }
 
 fn display(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
+    let shown = path
+        .strip_prefix(root)
         .unwrap_or(path)
         .to_string_lossy()
-        .replace('\\', "/")
+        .replace('\\', "/");
+    if shown.is_empty() {
+        ".".into()
+    } else {
+        shown
+    }
 }
 
 /// Reads a text file defensively. `Ok(None)` when it does not exist.
@@ -177,6 +186,7 @@ impl Project {
             env_example: None,
             dotenv_exists: false,
             env_tracked: None,
+            env_git_ignored: None,
         };
         let missing = |path: &Path| InputError {
             file: display(&root, path),
@@ -274,7 +284,7 @@ impl Project {
                 }
             }
         }
-        p.env_tracked = git_tracks_env(&root);
+        (p.env_tracked, p.env_git_ignored) = git_env_state(&root);
         Ok(p)
     }
 
@@ -323,24 +333,31 @@ fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
     Some(ctx.join(file))
 }
 
-/// Whether git tracks `<root>/.env`; `None` when not in a git work tree or git is missing.
-fn git_tracks_env(root: &Path) -> Option<bool> {
-    let sh = xshell::Shell::new().ok()?;
+/// Whether git tracks `<root>/.env` and whether git ignores it; `(None, None)` when not
+/// in a git work tree or git is missing.
+fn git_env_state(root: &Path) -> (Option<bool>, Option<bool>) {
+    let Ok(sh) = xshell::Shell::new() else {
+        return (None, None);
+    };
     sh.change_dir(root);
     let inside = xshell::cmd!(sh, "git rev-parse --is-inside-work-tree")
         .quiet()
         .ignore_stderr()
-        .read()
-        .ok()?;
-    if inside.trim() != "true" {
-        return None;
+        .read();
+    if !inside.is_ok_and(|s| s.trim() == "true") {
+        return (None, None);
     }
-    Some(
-        xshell::cmd!(sh, "git ls-files --error-unmatch -- .env")
-            .quiet()
-            .ignore_stderr()
-            .ignore_stdout()
-            .run()
-            .is_ok(),
-    )
+    let tracked = xshell::cmd!(sh, "git ls-files --error-unmatch -- .env")
+        .quiet()
+        .ignore_stderr()
+        .ignore_stdout()
+        .run()
+        .is_ok();
+    let ignored = xshell::cmd!(sh, "git check-ignore -q --no-index -- .env")
+        .quiet()
+        .ignore_stderr()
+        .ignore_stdout()
+        .run()
+        .is_ok();
+    (Some(tracked), Some(ignored))
 }

@@ -27,6 +27,9 @@ pub fn check(out: &mut Out) {
     let p = out.project;
     // env-not-gitignored
     match p.gitignore {
+        // Inside a git work tree, git itself also counts parent .gitignore files and
+        // excludes; the root .gitignore alone is judged with the ignore crate.
+        _ if p.env_git_ignored == Some(true) => {}
         Some(i) if ignores_env(&p.root, &p.files[i].text) => {}
         Some(i) => {
             let f = p.files[i].display.clone();
@@ -66,7 +69,11 @@ pub fn check(out: &mut Out) {
                     i,
                     line,
                     col,
-                    format!("{k} holds a {} ({})", h.kind, secrets::mask(&h.secret)),
+                    format!(
+                        "{k} holds a real-looking secret: {} ({})",
+                        h.kind,
+                        secrets::mask(&h.secret)
+                    ),
                 );
             }
         }
