@@ -284,3 +284,27 @@ fn env_ignored_by_a_parent_gitignore_counts_inside_a_git_repo() {
     assert_eq!(code, 1);
     assert_eq!(report["findings"][0]["rule"], "env-tracked");
 }
+
+#[test]
+fn values_from_dot_env_decide_rules_but_are_never_printed() {
+    let p = materialize(&fixtures().join("contract/clean"), "cli-dotenv");
+    std::fs::write(p.path().join(".env"), "HOST_IP=10.11.12.13\n").unwrap();
+    let compose = std::fs::read_to_string(p.path().join("docker-compose.yml")).unwrap();
+    std::fs::write(
+        p.path().join("docker-compose.yml"),
+        compose.replace("\"127.0.0.1:18789:18789\"", "\"${HOST_IP}:18789:18789\""),
+    )
+    .unwrap();
+    for format in ["human", "json", "sarif", "junit", "github"] {
+        let (code, out, _) = run_in(p.path(), &["--format", format]);
+        assert_eq!(code, 1, "{format}");
+        assert!(out.contains("port-not-loopback"), "{format}: {out}");
+        assert!(out.contains("${HOST_IP}:18789:18789"), "{format}: {out}");
+        assert!(
+            !out.contains("10.11.12.13"),
+            "{format} prints a .env value:\n{out}"
+        );
+    }
+    std::fs::write(p.path().join(".env"), "HOST_IP=127.0.0.1\n").unwrap();
+    assert_eq!(run_in(p.path(), &[]).0, 0);
+}

@@ -212,7 +212,7 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             return Err(err(
                 start + 1,
                 column,
-                format!("unknown instruction {kw:?}"),
+                format!("unknown instruction {kw:?} (a typo, or a continuation line missing its trailing {escape})"),
             ));
         }
         let mut instr = parse_instr(&keyword, rest, start + 1, column, end_line + 1)?;

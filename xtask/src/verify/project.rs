@@ -110,7 +110,7 @@ pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputEr
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(fail(format!(
-            "file is {} bytes, larger than the {} byte limit",
+            "file is {} bytes, larger than the {} byte limit (is this really a Dockerfile or compose file?)",
             meta.len(),
             MAX_FILE_BYTES
         )));
@@ -125,7 +125,7 @@ pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputEr
             file: shown,
             line,
             column: 1,
-            message: "binary file (NUL byte)".into(),
+            message: "binary file (NUL byte) (verify reads text files only)".into(),
         });
     }
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -143,7 +143,7 @@ pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputEr
             file: shown.clone(),
             line,
             column: col,
-            message: "not valid UTF-8".into(),
+            message: "not valid UTF-8 (save the file as UTF-8)".into(),
         }
     })?;
     let text = text
@@ -192,7 +192,7 @@ impl Project {
             file: display(&root, path),
             line: 0,
             column: 0,
-            message: "no such file".into(),
+            message: "no such file (check the path, or pass --root DIR)".into(),
         };
 
         // Compose files, in merge order.
