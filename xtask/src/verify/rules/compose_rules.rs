@@ -53,7 +53,8 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     let name = &s.name;
     // user-root
     if let Some(u) = s.get("user") {
-        if is_root_user(&text(u)) {
+        // An empty `user:` (e.g. an unset variable) keeps the image's USER.
+        if !text(u).trim().is_empty() && is_root_user(&text(u)) {
             out.yaml(
                 "user-root",
                 u.pos,
@@ -148,7 +149,8 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     // network isolation
     let nets = s.networks();
     let mode = s.get("network_mode").map(text);
-    if nets.is_empty() && mode.is_none() {
+    // `network_mode: bridge` is Docker's default bridge, shared by every container.
+    if nets.is_empty() && matches!(mode.as_deref(), None | Some("bridge") | Some("default")) {
         out.yaml(
             "network-not-isolated",
             s.pos,

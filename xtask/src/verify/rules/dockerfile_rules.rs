@@ -94,7 +94,7 @@ fn final_user(df: &Dockerfile) -> Option<(Option<String>, &Instr)> {
 
 pub fn is_root_user(user: &str) -> bool {
     let name = user.split(':').next().unwrap_or("").trim();
-    name == "0" || name.eq_ignore_ascii_case("root") || name.is_empty()
+    name == "0" || name.eq_ignore_ascii_case("root")
 }
 
 fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
@@ -110,7 +110,7 @@ fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
             && builders.iter().all(|s| {
                 s.get("user")
                     .and_then(|u| u.scalar())
-                    .is_some_and(|u| !is_root_user(&u))
+                    .is_some_and(|u| !u.trim().is_empty() && !is_root_user(&u))
             })
         {
             return;
