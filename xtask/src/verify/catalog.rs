@@ -256,6 +256,19 @@ pub fn render_docs() -> String {
     out.push_str("\n\n# `cargo xtask verify` rules\n\n");
     out.push_str("Exit codes: 0 clean, 1 findings at or above `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.\n\n");
     out.push_str("Suppress one finding with `# verify: ignore=<rule-id> <reason>` on the offending line or the line above it; the reason is required (without it the comment suppresses nothing and is reported as `suppression-invalid`). Suppressed findings stay in JSON and SARIF, marked suppressed, and do not count for the exit code.\n\n");
+    out.push_str(concat!(
+        "## Usage\n\n",
+        "```sh\n",
+        "cargo xtask verify                      # Dockerfile, compose.yaml/docker-compose.yml (+ override), .gitignore, .dockerignore, .env.example, git state\n",
+        "cargo xtask verify --root DIR --file DIR/Dockerfile.prod --compose-file a.yml --compose-file b.yml\n",
+        "cargo xtask verify --format json|sarif|junit|github --output report.sarif\n",
+        "cargo xtask verify --fail-on error      # exit 1 only for errors (default: warning)\n",
+        "cargo xtask verify --list-rules | --explain ID\n",
+        "cargo xtask verify --runtime [--project NAME]   # the running stack\n",
+        "```\n\n",
+        "Compose files are interpolated from the environment and the project's `.env` (whose values are never printed) and merged in order as `docker compose -f a -f b` does. ",
+        "Inputs larger than 4 MiB, binary, non-UTF-8 or malformed files stop verify with one line `error: file:line:col: cause` and exit 2.\n\n",
+    ));
     out.push_str("## Checklist\n\n| # | Item | Rules |\n|---|------|-------|\n");
     for item in CHECKLIST {
         let ids: Vec<String> = RULES
