@@ -6,10 +6,6 @@
 //! compose override that undid hardening reads the same as a bad compose file), plus
 //! the runtime-only ids in [`RUNTIME_RULES`]. Location: `container:<name>`, line 0.
 
-// `collect` is called by `verify --runtime` (verify/mod.rs, merged separately); until
-// then only tests reach it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 pub mod checks;
 mod docker;
 pub mod host;
