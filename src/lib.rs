@@ -8,6 +8,7 @@ pub mod defaults;
 pub mod gateway;
 pub mod healthcheck;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod providers;
 pub mod selfcheck;
