@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod defaults;
+pub mod egress;
 pub mod gateway;
 pub mod healthcheck;
 pub mod logging;
