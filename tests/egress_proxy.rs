@@ -72,6 +72,7 @@ impl Proxy {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!("proxy did not start; logs:\n{}", logs.lock().unwrap());
             };
             if line.contains("forwarding") {
