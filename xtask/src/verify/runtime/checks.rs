@@ -260,7 +260,10 @@ pub fn container(
             "container is on the default bridge network shared with every other container".into(),
             Some(format!("NetworkMode={}", hc.network_mode)),
         );
-    } else if s.profile == Profile::Isolated {
+    } else if s.profile == Profile::Isolated
+        // The egress proxy service is the profile's one deliberate way out.
+        && c.service() != Some(s.egress_service_name.as_str())
+    {
         let open: Vec<&str> = names
             .iter()
             .filter(|n| !networks.get(*n).is_some_and(|net| net.internal))
