@@ -42,6 +42,10 @@ fn field(line: &str, name: &str) -> Option<SocketAddr> {
 
 impl Proxy {
     fn start(args: &[&str]) -> Proxy {
+        Self::start_with_env(args, &[])
+    }
+
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Proxy {
         let mut child = Command::new(env!("CARGO_BIN_EXE_clawdbot"))
             .arg("egress-proxy")
             .args(["--bind", "127.0.0.1", "--port", "0"])
@@ -49,6 +53,7 @@ impl Proxy {
             .env_clear()
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -246,6 +251,35 @@ async fn default_allowlist_is_the_provider_hosts() {
     );
     let (code, _, _) = connect(proxy.addr, "example.org:443").await;
     assert_eq!(code, 403);
+}
+
+#[tokio::test]
+async fn allowlist_from_the_environment_and_bad_entries_refuse_to_start() {
+    let (echo, _) = upper_echo().await;
+    let list = format!("example.org:443, {echo}");
+    let proxy = Proxy::start_with_env(&[], &[("CLAWDBOT_EGRESS_ALLOW", &list)]);
+    let line = proxy.wait_for_log("clawdbot egress proxy listening");
+    assert!(
+        line.contains(&format!("allow=example.org:443,{echo}")),
+        "{line}"
+    );
+    let (code, _, _) = connect(proxy.addr, &echo.to_string()).await;
+    assert_eq!(code, 200);
+    let (code, _, _) = connect(proxy.addr, "api.anthropic.com:443").await;
+    assert_eq!(code, 403, "an explicit list replaces the defaults");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_clawdbot"))
+        .args(["egress-proxy", "--port", "0", "--allow", "no-port"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("HOST:PORT"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
 
 #[tokio::test]
