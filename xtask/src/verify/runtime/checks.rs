@@ -634,6 +634,29 @@ mod tests {
     }
 
     #[test]
+    fn isolated_profile_exempts_only_the_egress_service_from_internal_networks() {
+        let s = Settings {
+            profile: Profile::Isolated,
+            ..Settings::default()
+        };
+        let mut egress = sample("hardened");
+        egress.config.labels.insert(
+            "com.docker.compose.service".into(),
+            s.egress_service_name.clone(),
+        );
+        let rules: Vec<_> = container(&egress, &networks(), &s)
+            .into_iter()
+            .map(|f| f.rule)
+            .collect();
+        assert!(!rules.contains(&"network-not-isolated"), "{rules:?}");
+        let gateway: Vec<_> = container(&sample("hardened"), &networks(), &s)
+            .into_iter()
+            .map(|f| f.rule)
+            .collect();
+        assert!(gateway.contains(&"network-not-isolated"), "{gateway:?}");
+    }
+
+    #[test]
     fn healthcheck_is_read_from_config_not_only_from_state() {
         // Created (never started): a configured healthcheck has no state yet.
         let mut c = sample("hardened");
