@@ -546,4 +546,31 @@ mod tests {
         assert_eq!(parse_duration_secs("500ms"), Some(0.5));
         assert_eq!(parse_duration_secs("soon"), None);
     }
+
+    #[test]
+    fn egress_settings_are_validated() {
+        for (table, needle) in [
+            ("egress_allow = [\"no-port\"]", "egress_allow"),
+            ("egress_allow = [\"host:0\"]", "egress_allow"),
+            ("egress_proxy_port = 18789", "egress_proxy_port"),
+            ("egress_proxy_port = 80", "egress_proxy_port"),
+            ("egress_service_name = \"clawdbot\"", "egress_service_name"),
+            (
+                "egress_network_name = \"clawdbot-net\"",
+                "egress_network_name",
+            ),
+            ("egress_memory = \"lots\"", "egress_memory"),
+            ("egress_cpus = \"0\"", "egress_cpus"),
+        ] {
+            let err = err_of(table);
+            assert!(err.contains(needle), "{table}: {err}");
+            assert!(
+                err.starts_with("2: "),
+                "{table}: line number missing: {err}"
+            );
+        }
+        let s = Settings::default();
+        assert_eq!(s.egress_proxy_port, defaults::EGRESS_PROXY_PORT);
+        assert_eq!(s.egress_allow, defaults::EGRESS_DEFAULT_ALLOW);
+    }
 }
