@@ -26,6 +26,11 @@ pub enum Command {
     Healthcheck(crate::healthcheck::HealthcheckArgs),
     /// Inspect the process's own hardening (user, capabilities, rootfs, limits, sockets).
     SelfCheck(crate::selfcheck::SelfCheckArgs),
+    /// HTTP CONNECT proxy with a HOST:PORT allowlist, plus TCP port forwards (isolated profile).
+    EgressProxy(crate::egress::EgressArgs),
+    /// Try to reach HOST:PORT through the CONNECT proxy (or directly); diagnostic.
+    #[command(hide = true)]
+    EgressCheck(crate::egress::check::EgressCheckArgs),
     /// Print the version.
     Version,
 }
@@ -36,6 +41,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => crate::status::run(args),
         Command::Healthcheck(args) => crate::healthcheck::run(args),
         Command::SelfCheck(args) => crate::selfcheck::run(args),
+        Command::EgressProxy(args) => crate::egress::run(args),
+        Command::EgressCheck(args) => crate::egress::check::run(args),
         Command::Version => {
             println!("clawdbot {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)

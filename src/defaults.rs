@@ -56,3 +56,9 @@ pub const STAGE_DIR: &str = "target/docker-context";
 
 /// Version of the `self-check --json` output shape (a contract with runtime verify).
 pub const SELFCHECK_SCHEMA: u32 = 1;
+
+/// Port of `clawdbot egress-proxy` (HTTP CONNECT) on the internal network of the
+/// `isolated` profile; the gateway gets `HTTPS_PROXY=http://<egress service>:<this>`.
+pub const EGRESS_PROXY_PORT: u16 = 3128;
+/// Destinations `clawdbot egress-proxy` allows by default: the provider API hosts on 443.
+pub const EGRESS_DEFAULT_ALLOW: &[&str] = &["api.anthropic.com:443", "api.openai.com:443"];

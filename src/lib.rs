@@ -5,9 +5,11 @@
 pub mod cli;
 pub mod config;
 pub mod defaults;
+pub mod egress;
 pub mod gateway;
 pub mod healthcheck;
 pub mod logging;
+pub mod metrics;
 pub mod protocol;
 pub mod providers;
 pub mod selfcheck;

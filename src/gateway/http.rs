@@ -1,6 +1,6 @@
 //! HTTP endpoints: `GET /health` (liveness) and `GET /ready` (readiness), served on the
 //! health port and on the gateway port; the gateway port also upgrades `GET /` to the
-//! WebSocket gateway.
+//! WebSocket gateway. `GET /metrics` (Prometheus text) is served on the health port only.
 
 use std::sync::Arc;
 
@@ -13,11 +13,12 @@ use serde_json::json;
 
 use super::Gateway;
 
-/// `/health` and `/ready`.
+/// `/health`, `/ready` and `/metrics`.
 pub fn health_router(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .with_state(gw)
 }
 
@@ -37,6 +38,22 @@ async fn health(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
         "version": gw.version(),
         "uptimeMs": gw.uptime_ms(),
     }))
+}
+
+/// Prometheus text exposition format 0.0.4.
+async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+    let body = gw.metrics.render(
+        gw.conns.current(),
+        gw.limits.max_connections,
+        std::time::Duration::from_millis(gw.uptime_ms()),
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        body,
+    )
 }
 
 /// Readiness: 200 while accepting connections, 503 once shutdown began.

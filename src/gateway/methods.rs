@@ -208,7 +208,17 @@ async fn chat(gw: &Gateway, params: Option<&Value>) -> Result<Value, ErrorShape>
         model: params.model,
         max_tokens: params.max_tokens,
     };
-    match tokio::time::timeout(CHAT_TIMEOUT, gw.provider.chat(req)).await {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(CHAT_TIMEOUT, gw.provider.chat(req)).await;
+    // Invalid requests are refused before any provider call; everything else was one.
+    if !matches!(result, Ok(Err(ProviderError::Invalid(_)))) {
+        gw.metrics.provider_call(
+            gw.provider.name(),
+            started.elapsed(),
+            matches!(result, Ok(Ok(_))),
+        );
+    }
+    match result {
         Ok(Ok(reply)) => Ok(serde_json::to_value(reply).unwrap_or(Value::Null)),
         Ok(Err(ProviderError::Invalid(msg))) => Err(ErrorShape::invalid(msg)),
         Ok(Err(e)) => Err(ErrorShape::new(codes::UNAVAILABLE, e.to_string())),

@@ -61,6 +61,7 @@ pub struct Gateway {
     pub health_port: u16,
     pub conns: ConnectionCounter,
     pub auth_failures: AuthFailures,
+    pub metrics: crate::metrics::Metrics,
     pub shutdown: watch::Receiver<bool>,
     started: Instant,
 }
@@ -175,6 +176,7 @@ pub async fn serve(
         port: gateway_addr.port(),
         health_port: health_addr.map_or(gateway_addr.port(), |a| a.port()),
         conns: ConnectionCounter::default(),
+        metrics: crate::metrics::Metrics::default(),
         shutdown: rx.clone(),
         started: Instant::now(),
     });

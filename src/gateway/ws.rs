@@ -20,6 +20,7 @@ use super::limits::{ConnectionGuard, RateLimiter};
 use super::methods;
 use super::outbox::{Outbox, SendError};
 use super::Gateway;
+use crate::metrics::{FrameReject, Handshake, RequestResult, UpgradeRefused};
 use crate::protocol::{
     close, codes, negotiate, now_ms, ClientFrame, ConnectParams, ErrorShape, EventFrame,
     RequestFrame, ResponseFrame, LATEST_PROTOCOL,
@@ -33,10 +34,12 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     if gw.is_shutting_down() {
+        gw.metrics.upgrade_refused(UpgradeRefused::ShuttingDown);
         return (StatusCode::SERVICE_UNAVAILABLE, "gateway shutting down\n").into_response();
     }
     if let Some(wait) = gw.auth_failures.blocked(peer.ip()) {
         warn!(%peer, "upgrade refused: too many failed authentication attempts");
+        gw.metrics.upgrade_refused(UpgradeRefused::AuthBlocked);
         let secs = wait.as_secs().max(1).to_string();
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -47,6 +50,7 @@ pub async fn upgrade(
     }
     let Some(guard) = gw.conns.try_acquire(gw.limits.max_connections) else {
         warn!(%peer, max = gw.limits.max_connections, "upgrade refused: connection limit reached");
+        gw.metrics.upgrade_refused(UpgradeRefused::ConnectionLimit);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
     let max = gw.limits.max_payload;
@@ -112,6 +116,19 @@ impl Connection {
         conn.finish(end).await;
     }
 
+    fn handshake_result(&self, result: Handshake) {
+        self.gw.metrics.handshake(result);
+    }
+
+    /// Counts an oversized frame behind a read error; true when it was one.
+    fn note_read_end(&self, end: &End) -> bool {
+        let oversize = matches!(end, End::Close(code, _) if *code == close::MESSAGE_TOO_BIG);
+        if oversize {
+            self.gw.metrics.frame_rejected(FrameReject::Oversize);
+        }
+        oversize
+    }
+
     /// Queues a frame if there is room now; a full queue ends the connection.
     fn send<T: serde::Serialize>(&self, frame: &T) -> Result<(), End> {
         self.out.try_send_json(frame).map_err(send_end)
@@ -139,20 +156,36 @@ impl Connection {
             let msg = tokio::select! {
                 _ = sleep_until(deadline) => {
                     info!("handshake timeout");
+                    self.handshake_result(Handshake::Timeout);
                     return Err(End::Close(close::POLICY_VIOLATION, "handshake timeout"));
                 }
                 _ = shutdown.wait_for(|s| *s) => {
+                    self.handshake_result(Handshake::Aborted);
                     return Err(End::Close(close::GOING_AWAY, "gateway shutting down"));
                 }
                 msg = self.stream.next() => msg,
             };
-            let text = match read_result(msg)? {
+            let msg = match read_result(msg) {
+                Ok(m) => m,
+                Err(end) => {
+                    let oversize = self.note_read_end(&end);
+                    self.handshake_result(if oversize {
+                        Handshake::Invalid
+                    } else {
+                        Handshake::Aborted
+                    });
+                    return Err(end);
+                }
+            };
+            let text = match msg {
                 Message::Text(t) => t,
                 Message::Binary(_) => {
+                    self.gw.metrics.frame_rejected(FrameReject::Binary);
+                    self.handshake_result(Handshake::Invalid);
                     return Err(End::Close(
                         close::POLICY_VIOLATION,
                         "invalid handshake: expected a JSON text frame",
-                    ))
+                    ));
                 }
                 _ => continue,
             };
@@ -161,6 +194,8 @@ impl Connection {
                     size = text.len(),
                     "handshake frame larger than the pre-auth limit"
                 );
+                self.gw.metrics.frame_rejected(FrameReject::Oversize);
+                self.handshake_result(Handshake::Invalid);
                 return Err(End::Close(
                     close::MESSAGE_TOO_BIG,
                     "handshake frame too large",
@@ -175,6 +210,8 @@ impl Connection {
             Ok(ClientFrame::Req(req)) => req,
             _ => {
                 info!("handshake refused: first frame is not a request");
+                self.gw.metrics.frame_rejected(FrameReject::Invalid);
+                self.handshake_result(Handshake::Invalid);
                 return Err(End::Close(
                     close::POLICY_VIOLATION,
                     "invalid handshake: first request must be connect",
@@ -186,6 +223,7 @@ impl Connection {
                 method = req.method.as_str(),
                 "handshake refused: first request is not connect"
             );
+            self.handshake_result(Handshake::Invalid);
             self.reply_err(
                 req.id,
                 ErrorShape::invalid("invalid handshake: first request must be connect"),
@@ -200,6 +238,7 @@ impl Connection {
         {
             Ok(Some(p)) => p,
             Ok(None) | Err(_) => {
+                self.handshake_result(Handshake::Invalid);
                 self.reply_err(req.id, ErrorShape::invalid("invalid connect params"))
                     .await?;
                 return Err(End::Close(
@@ -209,6 +248,7 @@ impl Connection {
             }
         };
         let (Some(min), Some(max)) = (params.min_protocol, params.max_protocol) else {
+            self.handshake_result(Handshake::Invalid);
             self.reply_err(
                 req.id,
                 ErrorShape::invalid(
@@ -223,6 +263,7 @@ impl Connection {
         };
         let Some(protocol) = negotiate(min, max) else {
             info!(min, max, "handshake refused: protocol mismatch");
+            self.handshake_result(Handshake::ProtocolMismatch);
             self.reply_err(
                 req.id,
                 ErrorShape::invalid("protocol mismatch")
@@ -234,6 +275,7 @@ impl Connection {
         let ip = self.peer.ip();
         if let Some(wait) = self.gw.auth_failures.blocked(ip) {
             warn!("handshake refused: too many failed authentication attempts");
+            self.handshake_result(Handshake::AuthBlocked);
             self.reply_err(
                 req.id,
                 ErrorShape::new(codes::INVALID_REQUEST, RATE_LIMITED_MESSAGE)
@@ -250,8 +292,14 @@ impl Connection {
         if outcome != AuthOutcome::Ok {
             let blocked = self.gw.auth_failures.record(ip);
             let (message, reason) = match outcome {
-                AuthOutcome::Missing => (MISSING_MESSAGE, "unauthorized: gateway token missing"),
-                _ => (MISMATCH_MESSAGE, "unauthorized: gateway token mismatch"),
+                AuthOutcome::Missing => {
+                    self.handshake_result(Handshake::AuthMissing);
+                    (MISSING_MESSAGE, "unauthorized: gateway token missing")
+                }
+                _ => {
+                    self.handshake_result(Handshake::AuthMismatch);
+                    (MISMATCH_MESSAGE, "unauthorized: gateway token mismatch")
+                }
             };
             warn!(reason, peer_blocked = blocked, "handshake refused");
             self.reply_err(req.id, ErrorShape::invalid(message)).await?;
@@ -267,6 +315,7 @@ impl Connection {
             device_identity = params.device.is_some(),
             "client connected"
         );
+        self.handshake_result(Handshake::Ok);
         let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id);
         self.respond(&ResponseFrame::ok(req.id, hello)).await?;
         Ok(protocol)
@@ -310,12 +359,16 @@ impl Connection {
             idle.as_mut().reset(Instant::now() + idle_timeout);
             let msg = match read_result(msg) {
                 Ok(m) => m,
-                Err(end) => return end,
+                Err(end) => {
+                    self.note_read_end(&end);
+                    return end;
+                }
             };
             let text = match msg {
                 Message::Text(t) => t,
                 Message::Binary(_) => {
-                    return End::Close(close::POLICY_VIOLATION, "binary frames are not supported")
+                    self.gw.metrics.frame_rejected(FrameReject::Binary);
+                    return End::Close(close::POLICY_VIOLATION, "binary frames are not supported");
                 }
                 _ => continue,
             };
@@ -324,10 +377,16 @@ impl Connection {
             let req = match serde_json::from_str::<ClientFrame>(text.as_str()) {
                 Ok(ClientFrame::Req(req)) => req,
                 Ok(ClientFrame::Other) => continue,
-                Err(_) => return End::Close(close::POLICY_VIOLATION, "invalid frame"),
+                Err(_) => {
+                    self.gw.metrics.frame_rejected(FrameReject::Invalid);
+                    return End::Close(close::POLICY_VIOLATION, "invalid frame");
+                }
             };
             if let Some(wait) = limited {
                 debug!(method = req.method.as_str(), "request rate limited");
+                self.gw
+                    .metrics
+                    .request(&req.method, RequestResult::RateLimited);
                 let error = ErrorShape::new(
                     codes::UNAVAILABLE,
                     format!(
@@ -352,6 +411,14 @@ impl Connection {
         let method = req.method.clone();
         let result = methods::dispatch(&self.gw, protocol, &req).await;
         let ok = result.is_ok();
+        self.gw.metrics.request(
+            &method,
+            if ok {
+                RequestResult::Ok
+            } else {
+                RequestResult::Error
+            },
+        );
         debug!(
             method = method.as_str(),
             ok,

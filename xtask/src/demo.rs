@@ -195,25 +195,10 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
     );
     plan.task(
         "probes from the host",
-        if s.profile == Profile::Isolated {
-            compose_line(
-                ctx,
-                &[
-                    "exec",
-                    "-T",
-                    &svc,
-                    defaults::IMAGE_BINARY,
-                    "healthcheck",
-                    "--port",
-                    &s.health_port.to_string(),
-                ],
-            )
-        } else {
-            format!(
-                "GET http://{}:{}/health; ws://{}:{} handshake + health + chat with the token; refused without and with a wrong token",
-                s.bind_address, s.health_port, s.bind_address, s.gateway_port
-            )
-        },
+        format!(
+            "GET http://{}:{}/health; ws://{}:{} handshake + health + chat with the token; refused without and with a wrong token",
+            s.bind_address, s.health_port, s.bind_address, s.gateway_port
+        ),
         run_probes,
     );
     plan.task(
@@ -240,8 +225,12 @@ fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     step.note(engine.describe());
     ctx.engine = Some(engine);
     if ctx.settings.profile == Profile::Isolated {
-        step.note("profile isolated: no published ports (probes run inside the container)");
-    } else {
+        step.note(format!(
+            "profile isolated: the {} service publishes the ports and forwards them to the gateway",
+            ctx.settings.egress_service_name
+        ));
+    }
+    {
         for port in [ctx.settings.gateway_port, ctx.settings.health_port] {
             let a = addr(&ctx.settings.bind_address, port)?;
             TcpListener::bind(a).map(drop).map_err(|e| {
@@ -373,19 +362,16 @@ fn status(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
 }
 
 fn container_id(ctx: &Ctx) -> Result<String> {
+    service_container(ctx, &ctx.settings.service_name)
+}
+
+fn service_container(ctx: &Ctx, service: &str) -> Result<String> {
     let project = ctx.project()?;
     let sh = project.shell()?;
-    let out = tasks::capture(ctx.engine()?.compose(
-        &sh,
-        project,
-        &["ps", "-q", &ctx.settings.service_name],
-    ))?;
+    let out = tasks::capture(ctx.engine()?.compose(&sh, project, &["ps", "-q", service]))?;
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if id.is_empty() {
-        bail!(
-            "compose reports no container for {}",
-            ctx.settings.service_name
-        );
+        bail!("compose reports no container for {service}");
     }
     Ok(id)
 }
@@ -425,6 +411,17 @@ fn strip_ansi(text: &str) -> String {
 fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     let id = container_id(ctx)?;
     ctx.container = Some(id.clone());
+    wait_container_healthy(ctx, step, &ctx.settings.service_name.clone(), &id)?;
+    if ctx.settings.profile == Profile::Isolated {
+        // The egress service publishes the ports the probes use.
+        let service = ctx.settings.egress_service_name.clone();
+        let id = service_container(ctx, &service)?;
+        wait_container_healthy(ctx, step, &service, &id)?;
+    }
+    Ok(())
+}
+
+fn wait_container_healthy(ctx: &Ctx, step: &mut Step, service: &str, id: &str) -> Result<()> {
     let sh = Shell::new()?;
     let format = "{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}";
     let start = Instant::now();
@@ -437,7 +434,7 @@ fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
         match (state, health) {
             (_, "healthy") => {
                 step.note(format!(
-                    "container {} healthy after {:.1}s",
+                    "{service} container {} healthy after {:.1}s",
                     &id[..12.min(id.len())],
                     start.elapsed().as_secs_f64()
                 ));
@@ -463,29 +460,10 @@ fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
         ctx.settings.service_name,
         logs(ctx)
     ));
-    bail!("{failure}")
+    bail!("{service}: {failure}")
 }
 
 fn run_probes(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
-    if ctx.settings.profile == Profile::Isolated {
-        // An internal network publishes nothing: the host cannot reach the service, which
-        // is the point. Probe from inside the container instead.
-        let project = ctx.project()?;
-        let sh = project.shell()?;
-        let port = ctx.settings.health_port.to_string();
-        let args = [
-            "exec",
-            "-T",
-            ctx.settings.service_name.as_str(),
-            defaults::IMAGE_BINARY,
-            "healthcheck",
-            "--port",
-            port.as_str(),
-        ];
-        tasks::capture(ctx.engine()?.compose(&sh, project, &args))?;
-        step.note("profile isolated: no published ports, so no host probes; `clawdbot healthcheck` inside the container passed");
-        return Ok(());
-    }
     let health = probes::http_health(ctx.health_addr()?)?;
     step.note(format!(
         "GET http://{}/health -> 200 {health}",

@@ -18,7 +18,10 @@ use crate::defaults;
 pub enum Profile {
     /// User-defined bridge network, loopback-only published ports, outbound access.
     Local,
-    /// `internal: true` network, no published ports (reach it with `compose exec`).
+    /// The gateway on an `internal: true` network only; a second service (`egress`, the
+    /// same image running `clawdbot egress-proxy`) on that network and an egress bridge
+    /// is its only way out (HTTPS_PROXY, allowlisted hosts) and publishes the loopback
+    /// ports, forwarding them to the gateway.
     Isolated,
 }
 
@@ -65,6 +68,13 @@ pub struct Settings {
     pub secrets: bool,
     /// Replicas of the Swarm service and the Kubernetes Deployment (`init --target`).
     pub replicas: u32,
+    /// `isolated` profile: the egress proxy service, its network, port, allowlist, limits.
+    pub egress_service_name: String,
+    pub egress_network_name: String,
+    pub egress_proxy_port: u16,
+    pub egress_allow: Vec<String>,
+    pub egress_cpus: String,
+    pub egress_memory: String,
 }
 
 impl Default for Settings {
@@ -100,6 +110,15 @@ impl Default for Settings {
             token_var: defaults::TOKEN_VARS[0].into(),
             secrets: false,
             replicas: 2,
+            egress_service_name: "egress".into(),
+            egress_network_name: "clawdbot-egress".into(),
+            egress_proxy_port: defaults::EGRESS_PROXY_PORT,
+            egress_allow: defaults::EGRESS_DEFAULT_ALLOW
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            egress_cpus: "0.5".into(),
+            egress_memory: "256M".into(),
         }
     }
 }
@@ -185,6 +204,8 @@ impl Settings {
             ("service_name", &self.service_name),
             ("image_name", &self.image_name),
             ("network_name", &self.network_name),
+            ("egress_service_name", &self.egress_service_name),
+            ("egress_network_name", &self.egress_network_name),
         ] {
             if value.is_empty()
                 || !value
@@ -321,6 +342,64 @@ impl Settings {
                     format!("{var:?} is not an environment variable name (A-Z, 0-9, _)"),
                 )?;
             }
+        }
+        self.validate_egress()
+    }
+
+    /// The `isolated` profile's egress service settings.
+    fn validate_egress(&self) -> Result<()> {
+        fn bad(key: &str, why: impl fmt::Display) -> Result<()> {
+            bail!("[workspace.metadata.deploy] {key}: {why}")
+        }
+        if self.egress_service_name == self.service_name {
+            bad("egress_service_name", "must differ from service_name")?;
+        }
+        if self.egress_network_name == self.network_name {
+            bad("egress_network_name", "must differ from network_name")?;
+        }
+        let port = self.egress_proxy_port;
+        if port < 1024 {
+            bad(
+                "egress_proxy_port",
+                format!("{port} is out of range (use 1024-65535)"),
+            )?;
+        }
+        if port == self.gateway_port || port == self.health_port {
+            bad(
+                "egress_proxy_port",
+                "must differ from gateway_port and health_port",
+            )?;
+        }
+        for entry in &self.egress_allow {
+            let ok = entry.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                    && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !ok {
+                bad(
+                    "egress_allow",
+                    format!("{entry:?} is not HOST:PORT (e.g. \"api.anthropic.com:443\")"),
+                )?;
+            }
+        }
+        match self.egress_cpus.parse::<f64>() {
+            Ok(c) if c > 0.0 && c.is_finite() => {}
+            _ => bad(
+                "egress_cpus",
+                format!(
+                    "{:?} is not a positive number such as \"0.5\"",
+                    self.egress_cpus
+                ),
+            )?,
+        }
+        if parse_bytes(&self.egress_memory).is_none() {
+            bad(
+                "egress_memory",
+                format!("{:?} is not a size such as \"256M\"", self.egress_memory),
+            )?;
         }
         Ok(())
     }
@@ -476,5 +555,32 @@ mod tests {
         assert_eq!(parse_duration_secs("1m30s"), Some(90.0));
         assert_eq!(parse_duration_secs("500ms"), Some(0.5));
         assert_eq!(parse_duration_secs("soon"), None);
+    }
+
+    #[test]
+    fn egress_settings_are_validated() {
+        for (table, needle) in [
+            ("egress_allow = [\"no-port\"]", "egress_allow"),
+            ("egress_allow = [\"host:0\"]", "egress_allow"),
+            ("egress_proxy_port = 18789", "egress_proxy_port"),
+            ("egress_proxy_port = 80", "egress_proxy_port"),
+            ("egress_service_name = \"clawdbot\"", "egress_service_name"),
+            (
+                "egress_network_name = \"clawdbot-net\"",
+                "egress_network_name",
+            ),
+            ("egress_memory = \"lots\"", "egress_memory"),
+            ("egress_cpus = \"0\"", "egress_cpus"),
+        ] {
+            let err = err_of(table);
+            assert!(err.contains(needle), "{table}: {err}");
+            assert!(
+                err.starts_with("2: "),
+                "{table}: line number missing: {err}"
+            );
+        }
+        let s = Settings::default();
+        assert_eq!(s.egress_proxy_port, defaults::EGRESS_PROXY_PORT);
+        assert_eq!(s.egress_allow, defaults::EGRESS_DEFAULT_ALLOW);
     }
 }

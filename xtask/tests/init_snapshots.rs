@@ -90,7 +90,7 @@ fn snapshots_isolated_profile() {
 }
 
 #[test]
-fn profiles_differ_only_in_network_and_ports() {
+fn profiles_differ_only_in_networks_ports_and_the_egress_service() {
     let local = rendered("prof-local", "local");
     let isolated = rendered("prof-isolated", "isolated");
     for file in FILES {
@@ -104,8 +104,69 @@ fn profiles_differ_only_in_network_and_ports() {
     );
     assert!(l.contains("\"127.0.0.1:18789:18789\"") && l.contains("\"127.0.0.1:8080:8080\""));
     assert!(!l.contains("internal: true"));
-    assert!(!i.contains("ports:"), "isolated must publish nothing:\n{i}");
-    assert!(i.contains("internal: true"));
+    assert!(!l.contains("egress"), "local has no egress service:\n{l}");
+
+    let doc: serde_json::Value = serde_saphyr::from_str(&i).expect("isolated compose is YAML");
+    let services = doc["services"].as_object().expect("services");
+    assert_eq!(services.len(), 2, "gateway and egress:\n{i}");
+    let gw = &doc["services"]["clawdbot"];
+    let eg = &doc["services"]["egress"];
+    // The gateway: internal network only, nothing published, providers through the proxy.
+    assert!(
+        gw.get("ports").is_none(),
+        "the gateway publishes nothing:\n{i}"
+    );
+    assert_eq!(gw["networks"], serde_json::json!(["clawdbot-net"]));
+    assert_eq!(gw["environment"]["HTTPS_PROXY"], "http://egress:3128");
+    assert_eq!(doc["networks"]["clawdbot-net"]["internal"], true);
+    assert!(doc["networks"]["clawdbot-egress"].get("internal").is_none());
+    // The egress service: same image, both networks, loopback ports forwarded to the gateway.
+    assert_eq!(eg["image"], gw["image"]);
+    assert!(eg.get("build").is_none() && eg.get("env_file").is_none());
+    assert_eq!(
+        eg["networks"],
+        serde_json::json!(["clawdbot-net", "clawdbot-egress"])
+    );
+    assert_eq!(
+        eg["ports"],
+        serde_json::json!(["127.0.0.1:18789:18789", "127.0.0.1:8080:8080"])
+    );
+    let cmd: Vec<&str> = eg["command"]
+        .as_array()
+        .expect("command list")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(cmd[0], "egress-proxy");
+    for pair in [
+        ["--forward", "18789=clawdbot:18789"],
+        ["--forward", "8080=clawdbot:8080"],
+        ["--allow", "api.anthropic.com:443"],
+        ["--allow", "api.openai.com:443"],
+        ["--port", "3128"],
+    ] {
+        assert!(cmd.windows(2).any(|w| w == pair), "{pair:?} in {cmd:?}");
+    }
+    // Both services fully hardened.
+    for svc in [gw, eg] {
+        assert_eq!(svc["read_only"], true);
+        assert_eq!(svc["cap_drop"], serde_json::json!(["ALL"]));
+        assert_eq!(
+            svc["security_opt"],
+            serde_json::json!(["no-new-privileges:true"])
+        );
+        assert_eq!(svc["user"], "1000:1000");
+        for key in [
+            "cpus",
+            "mem_limit",
+            "pids_limit",
+            "healthcheck",
+            "logging",
+            "restart",
+        ] {
+            assert!(svc.get(key).is_some(), "{key} missing:\n{i}");
+        }
+    }
 }
 
 #[test]

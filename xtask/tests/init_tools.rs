@@ -68,8 +68,16 @@ fn compose_config(profile: &str, program: &str, prefix: &[&str]) {
     assert!(out.contains("mem_limit"), "{out}");
     if profile == "isolated" {
         assert!(out.contains("internal: true"), "{out}");
-        assert!(
-            !out.contains("published") && !out.contains("ports:"),
+        // The gateway publishes nothing; the egress service publishes on loopback only.
+        let doc: serde_json::Value = serde_saphyr::from_str(&out).expect("normalised YAML");
+        let gw = &doc["services"]["clawdbot"];
+        let eg = &doc["services"]["egress"];
+        assert!(gw.get("ports").is_none(), "{out}");
+        let ports = eg["ports"].to_string();
+        assert!(ports.contains("127.0.0.1"), "{out}");
+        assert!(!ports.contains("0.0.0.0"), "{out}");
+        assert_eq!(
+            gw["environment"]["HTTPS_PROXY"], "http://egress:3128",
             "{out}"
         );
     } else {

@@ -260,7 +260,10 @@ pub fn container(
             "container is on the default bridge network shared with every other container".into(),
             Some(format!("NetworkMode={}", hc.network_mode)),
         );
-    } else if s.profile == Profile::Isolated {
+    } else if s.profile == Profile::Isolated
+        // The egress proxy service is the profile's one deliberate way out.
+        && c.service() != Some(s.egress_service_name.as_str())
+    {
         let open: Vec<&str> = names
             .iter()
             .filter(|n| !networks.get(*n).is_some_and(|net| net.internal))
@@ -628,6 +631,29 @@ mod tests {
             hard.iter().map(|f| f.rule).collect::<Vec<_>>(),
             ["network-not-isolated", "secret-literal"]
         );
+    }
+
+    #[test]
+    fn isolated_profile_exempts_only_the_egress_service_from_internal_networks() {
+        let s = Settings {
+            profile: Profile::Isolated,
+            ..Settings::default()
+        };
+        let mut egress = sample("hardened");
+        egress.config.labels.insert(
+            "com.docker.compose.service".into(),
+            s.egress_service_name.clone(),
+        );
+        let rules: Vec<_> = container(&egress, &networks(), &s)
+            .into_iter()
+            .map(|f| f.rule)
+            .collect();
+        assert!(!rules.contains(&"network-not-isolated"), "{rules:?}");
+        let gateway: Vec<_> = container(&sample("hardened"), &networks(), &s)
+            .into_iter()
+            .map(|f| f.rule)
+            .collect();
+        assert!(gateway.contains(&"network-not-isolated"), "{gateway:?}");
     }
 
     #[test]

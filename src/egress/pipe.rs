@@ -1,0 +1,63 @@
+//! Relays bytes both ways between two sockets until both sides are done or nothing
+//! moved in either direction for the idle timeout.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Bytes moved by one relay, and why it ended.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Relayed {
+    /// Client to upstream.
+    pub up: u64,
+    /// Upstream to client.
+    pub down: u64,
+    pub idle_timeout: bool,
+}
+
+const BUF: usize = 16 * 1024;
+
+/// Copies `client` ⇄ `upstream`. A side that reaches EOF half-closes the other's write
+/// side; the relay ends when both have, on an error, or after `idle` without traffic.
+pub async fn relay(client: TcpStream, upstream: TcpStream, idle: Duration) -> Relayed {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut ur, mut uw) = upstream.into_split();
+    let mut cbuf = vec![0u8; BUF];
+    let mut ubuf = vec![0u8; BUF];
+    let (mut c_open, mut u_open) = (true, true);
+    let mut out = Relayed::default();
+    while c_open || u_open {
+        tokio::select! {
+            r = cr.read(&mut cbuf), if c_open => match r {
+                Ok(0) | Err(_) => {
+                    c_open = false;
+                    let _ = uw.shutdown().await;
+                }
+                Ok(n) => {
+                    if uw.write_all(&cbuf[..n]).await.is_err() {
+                        break;
+                    }
+                    out.up += n as u64;
+                }
+            },
+            r = ur.read(&mut ubuf), if u_open => match r {
+                Ok(0) | Err(_) => {
+                    u_open = false;
+                    let _ = cw.shutdown().await;
+                }
+                Ok(n) => {
+                    if cw.write_all(&ubuf[..n]).await.is_err() {
+                        break;
+                    }
+                    out.down += n as u64;
+                }
+            },
+            _ = tokio::time::sleep(idle) => {
+                out.idle_timeout = true;
+                break;
+            }
+        }
+    }
+    out
+}

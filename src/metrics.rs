@@ -1,0 +1,467 @@
+//! Gateway metrics: hand-written counters (atomics), rendered in the Prometheus text
+//! exposition format 0.0.4 at `GET /metrics` on the health port (see `docs/metrics.md`).
+//!
+//! Every label value comes from a fixed list in this module (method names, results,
+//! reasons, provider names), never from client input or configuration, so a client
+//! cannot grow the label set and no secret can ever reach a label.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Content type of the exposition format served at `/metrics`.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How a WebSocket handshake ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    Ok,
+    AuthMissing,
+    AuthMismatch,
+    /// The peer had used up its failed-auth budget.
+    AuthBlocked,
+    ProtocolMismatch,
+    /// Not a `connect` request, bad params, a binary or oversized frame.
+    Invalid,
+    Timeout,
+    /// The client went away or the gateway shut down first.
+    Aborted,
+}
+
+impl Handshake {
+    const ALL: [Handshake; 8] = [
+        Handshake::Ok,
+        Handshake::AuthMissing,
+        Handshake::AuthMismatch,
+        Handshake::AuthBlocked,
+        Handshake::ProtocolMismatch,
+        Handshake::Invalid,
+        Handshake::Timeout,
+        Handshake::Aborted,
+    ];
+    fn label(self) -> &'static str {
+        match self {
+            Handshake::Ok => "ok",
+            Handshake::AuthMissing => "auth_missing",
+            Handshake::AuthMismatch => "auth_mismatch",
+            Handshake::AuthBlocked => "auth_blocked",
+            Handshake::ProtocolMismatch => "protocol_mismatch",
+            Handshake::Invalid => "invalid",
+            Handshake::Timeout => "timeout",
+            Handshake::Aborted => "aborted",
+        }
+    }
+}
+
+/// Method label values: the gateway's methods, `connect` (a second one), then `unknown`.
+const METHODS: [&str; 7] = [
+    "health",
+    "status",
+    "system-presence",
+    "config.get",
+    "chat",
+    "connect",
+    "unknown",
+];
+
+/// The method label for a client-supplied method name: known names, else `unknown`.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .copied()
+        .find(|m| *m == method && *m != "unknown")
+        .unwrap_or("unknown")
+}
+
+/// Result of one request after the handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestResult {
+    Ok,
+    Error,
+    RateLimited,
+}
+
+const REQUEST_RESULTS: [&str; 3] = ["ok", "error", "rate_limited"];
+
+impl RequestResult {
+    fn index(self) -> usize {
+        match self {
+            RequestResult::Ok => 0,
+            RequestResult::Error => 1,
+            RequestResult::RateLimited => 2,
+        }
+    }
+}
+
+/// Why an inbound frame was refused (each refusal ends the connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameReject {
+    /// Larger than `maxPayload` (or the pre-auth limit before the handshake).
+    Oversize,
+    Binary,
+    /// Not JSON, or not a protocol frame.
+    Invalid,
+}
+
+const FRAME_REJECTS: [&str; 3] = ["oversize", "binary", "invalid"];
+
+impl FrameReject {
+    fn index(self) -> usize {
+        match self {
+            FrameReject::Oversize => 0,
+            FrameReject::Binary => 1,
+            FrameReject::Invalid => 2,
+        }
+    }
+}
+
+/// Why an HTTP upgrade to the WebSocket gateway was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeRefused {
+    AuthBlocked,
+    ConnectionLimit,
+    ShuttingDown,
+}
+
+const UPGRADE_REFUSALS: [&str; 3] = ["auth_blocked", "connection_limit", "shutting_down"];
+
+impl UpgradeRefused {
+    fn index(self) -> usize {
+        match self {
+            UpgradeRefused::AuthBlocked => 0,
+            UpgradeRefused::ConnectionLimit => 1,
+            UpgradeRefused::ShuttingDown => 2,
+        }
+    }
+}
+
+/// Provider names (the label of the latency histogram).
+const PROVIDERS: [&str; 2] = ["demo", "anthropic"];
+
+/// Upper bounds (seconds) of the provider latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Non-cumulative counts per bucket; the last slot is `+Inf`.
+    buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let slot = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(
+            d.as_micros().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// All counters of one gateway.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    handshakes: [AtomicU64; Handshake::ALL.len()],
+    requests: [[AtomicU64; REQUEST_RESULTS.len()]; METHODS.len()],
+    frames_rejected: [AtomicU64; FRAME_REJECTS.len()],
+    upgrades_refused: [AtomicU64; UPGRADE_REFUSALS.len()],
+    rate_limited: AtomicU64,
+    auth_failures: AtomicU64,
+    provider_latency: [Histogram; PROVIDERS.len()],
+    provider_errors: [AtomicU64; PROVIDERS.len()],
+}
+
+fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+impl Metrics {
+    pub fn handshake(&self, result: Handshake) {
+        let i = Handshake::ALL
+            .iter()
+            .position(|h| *h == result)
+            .unwrap_or(0);
+        inc(&self.handshakes[i]);
+        if matches!(result, Handshake::AuthMissing | Handshake::AuthMismatch) {
+            inc(&self.auth_failures);
+        }
+    }
+
+    /// Counts a request; `method` is the client's string, reduced to a known label.
+    pub fn request(&self, method: &str, result: RequestResult) {
+        let label = method_label(method);
+        let m = METHODS.iter().position(|x| *x == label).unwrap_or(0);
+        inc(&self.requests[m][result.index()]);
+        if result == RequestResult::RateLimited {
+            inc(&self.rate_limited);
+        }
+    }
+
+    pub fn frame_rejected(&self, reason: FrameReject) {
+        inc(&self.frames_rejected[reason.index()]);
+    }
+
+    pub fn upgrade_refused(&self, reason: UpgradeRefused) {
+        inc(&self.upgrades_refused[reason.index()]);
+    }
+
+    /// Records one provider call; `provider` is `Provider::name()` (unknown names are ignored).
+    pub fn provider_call(&self, provider: &str, took: Duration, ok: bool) {
+        if let Some(i) = PROVIDERS.iter().position(|p| *p == provider) {
+            self.provider_latency[i].observe(took);
+            if !ok {
+                inc(&self.provider_errors[i]);
+            }
+        }
+    }
+
+    /// The exposition text. `connections_open` and the rest are sampled at scrape time.
+    pub fn render(
+        &self,
+        connections_open: usize,
+        max_connections: usize,
+        uptime: Duration,
+    ) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut w = Writer(&mut out);
+        w.header(
+            "clawdbot_build_info",
+            "gauge",
+            "Build information (always 1).",
+        );
+        w.line(
+            "clawdbot_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))],
+            1,
+        );
+        w.header(
+            "clawdbot_uptime_seconds",
+            "gauge",
+            "Seconds since the gateway started.",
+        );
+        w.raw(&format!(
+            "clawdbot_uptime_seconds {:.3}\n",
+            uptime.as_secs_f64()
+        ));
+        w.header(
+            "clawdbot_connections_open",
+            "gauge",
+            "Open WebSocket connections.",
+        );
+        w.line("clawdbot_connections_open", &[], connections_open as u64);
+        w.header(
+            "clawdbot_connections_max",
+            "gauge",
+            "Configured maximum of concurrent WebSocket connections.",
+        );
+        w.line("clawdbot_connections_max", &[], max_connections as u64);
+
+        w.header(
+            "clawdbot_handshakes_total",
+            "counter",
+            "WebSocket handshakes by result.",
+        );
+        for (h, c) in Handshake::ALL.iter().zip(&self.handshakes) {
+            w.line(
+                "clawdbot_handshakes_total",
+                &[("result", h.label())],
+                get(c),
+            );
+        }
+
+        w.header(
+            "clawdbot_requests_total",
+            "counter",
+            "Requests after the handshake by method (unknown names are `unknown`) and result.",
+        );
+        for (method, row) in METHODS.iter().zip(&self.requests) {
+            for (result, c) in REQUEST_RESULTS.iter().zip(row) {
+                w.line(
+                    "clawdbot_requests_total",
+                    &[("method", method), ("result", result)],
+                    get(c),
+                );
+            }
+        }
+
+        w.header(
+            "clawdbot_frames_rejected_total",
+            "counter",
+            "Inbound frames refused (oversize, binary, invalid); each ends its connection.",
+        );
+        for (reason, c) in FRAME_REJECTS.iter().zip(&self.frames_rejected) {
+            w.line(
+                "clawdbot_frames_rejected_total",
+                &[("reason", reason)],
+                get(c),
+            );
+        }
+
+        w.header(
+            "clawdbot_upgrades_refused_total",
+            "counter",
+            "WebSocket upgrades refused before the handshake, by reason.",
+        );
+        for (reason, c) in UPGRADE_REFUSALS.iter().zip(&self.upgrades_refused) {
+            w.line(
+                "clawdbot_upgrades_refused_total",
+                &[("reason", reason)],
+                get(c),
+            );
+        }
+
+        w.header(
+            "clawdbot_rate_limited_total",
+            "counter",
+            "Requests refused by the per-connection rate limit.",
+        );
+        w.line("clawdbot_rate_limited_total", &[], get(&self.rate_limited));
+
+        w.header(
+            "clawdbot_auth_failures_total",
+            "counter",
+            "Handshakes refused for a missing or wrong gateway token.",
+        );
+        w.line(
+            "clawdbot_auth_failures_total",
+            &[],
+            get(&self.auth_failures),
+        );
+
+        w.header(
+            "clawdbot_provider_errors_total",
+            "counter",
+            "Provider calls that failed, by provider.",
+        );
+        for (p, c) in PROVIDERS.iter().zip(&self.provider_errors) {
+            w.line("clawdbot_provider_errors_total", &[("provider", p)], get(c));
+        }
+
+        w.header(
+            "clawdbot_provider_latency_seconds",
+            "histogram",
+            "Duration of provider calls (chat), by provider.",
+        );
+        for (p, h) in PROVIDERS.iter().zip(&self.provider_latency) {
+            let mut cumulative = 0;
+            for (i, c) in h.buckets.iter().enumerate() {
+                cumulative += get(c);
+                let le = match LATENCY_BUCKETS.get(i) {
+                    Some(b) => format!("{b}"),
+                    None => "+Inf".to_string(),
+                };
+                w.line(
+                    "clawdbot_provider_latency_seconds_bucket",
+                    &[("provider", p), ("le", &le)],
+                    cumulative,
+                );
+            }
+            let sum = get(&h.sum_micros) as f64 / 1e6;
+            w.raw(&format!(
+                "clawdbot_provider_latency_seconds_sum{{provider=\"{p}\"}} {sum:.6}\n"
+            ));
+            w.line(
+                "clawdbot_provider_latency_seconds_count",
+                &[("provider", p)],
+                get(&h.count),
+            );
+        }
+        out
+    }
+}
+
+struct Writer<'a>(&'a mut String);
+
+impl Writer<'_> {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+    /// One sample. Label values are this module's constants (no escaping needed).
+    fn line(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{k}=\"{v}\"");
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+    fn raw(&mut self, text: &str) {
+        self.0.push_str(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label("chat"), "chat");
+        assert_eq!(method_label("config.get"), "config.get");
+        assert_eq!(method_label("evil\"} 1\nx{"), "unknown");
+        assert_eq!(method_label("unknown"), "unknown");
+        let m = Metrics::default();
+        for i in 0..100 {
+            m.request(&format!("m{i}"), RequestResult::Error);
+        }
+        let text = m.render(0, 1, Duration::ZERO);
+        assert!(text.contains("clawdbot_requests_total{method=\"unknown\",result=\"error\"} 100"));
+        assert!(!text.contains("m42"));
+    }
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let m = Metrics::default();
+        m.provider_call("demo", Duration::from_millis(3), true);
+        m.provider_call("demo", Duration::from_millis(200), true);
+        m.provider_call("demo", Duration::from_secs(100), false);
+        m.provider_call("nope", Duration::from_secs(1), true);
+        let text = m.render(2, 5, Duration::from_secs(1));
+        assert!(text.contains(
+            "clawdbot_provider_latency_seconds_bucket{provider=\"demo\",le=\"0.005\"} 1"
+        ));
+        assert!(text
+            .contains("clawdbot_provider_latency_seconds_bucket{provider=\"demo\",le=\"0.25\"} 2"));
+        assert!(text
+            .contains("clawdbot_provider_latency_seconds_bucket{provider=\"demo\",le=\"30\"} 2"));
+        assert!(text
+            .contains("clawdbot_provider_latency_seconds_bucket{provider=\"demo\",le=\"+Inf\"} 3"));
+        assert!(text.contains("clawdbot_provider_latency_seconds_count{provider=\"demo\"} 3"));
+        assert!(text.contains("clawdbot_provider_errors_total{provider=\"demo\"} 1"));
+        assert!(text.contains("clawdbot_connections_open 2"));
+        assert!(!text.contains("nope"));
+    }
+
+    #[test]
+    fn every_sample_line_is_well_formed() {
+        let m = Metrics::default();
+        m.handshake(Handshake::AuthMismatch);
+        let text = m.render(0, 1, Duration::ZERO);
+        assert!(text.contains("clawdbot_auth_failures_total 1"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (series, value) = line.rsplit_once(' ').expect("name value");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+            assert!(series.starts_with("clawdbot_"), "{line}");
+        }
+    }
+}
