@@ -6,6 +6,7 @@
 //! → `rules` → `suppress` → `report`. Exit codes: 0 clean, 1 findings at or above
 //! `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.
 
+pub mod caps;
 pub mod catalog;
 pub mod compose;
 pub mod dockerfile;

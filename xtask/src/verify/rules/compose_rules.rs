@@ -3,30 +3,11 @@
 use std::net::IpAddr;
 
 use super::super::compose::{Compose, Service};
-use super::super::secrets;
 use super::super::yaml::{Node, Value};
 use super::super::Severity;
+use super::super::{caps, secrets};
 use super::dockerfile_rules::{has_healthcheck, is_root_user, unpinned};
 use super::Out;
-
-/// Capabilities that are close to root: errors. Others added are warnings.
-const DANGEROUS_CAPS: &[&str] = &[
-    "ALL",
-    "SYS_ADMIN",
-    "NET_ADMIN",
-    "SYS_PTRACE",
-    "SYS_MODULE",
-    "DAC_READ_SEARCH",
-    "SYS_RAWIO",
-    "BPF",
-    "PERFMON",
-    "SYS_BOOT",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-    "SYSLOG",
-    "SETFCAP",
-    "DAC_OVERRIDE",
-];
 
 pub fn check(out: &mut Out) {
     let Some(compose) = &out.project.compose else {
@@ -81,33 +62,25 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         ),
     }
     // caps
-    let caps = |key: &str| -> Vec<(String, &Node)> {
+    let cap_list = |key: &str| -> Vec<(String, &Node)> {
         s.get(key)
             .map(|n| {
                 n.as_seq()
                     .iter()
-                    .map(|c| {
-                        (
-                            text(c)
-                                .to_ascii_uppercase()
-                                .trim_start_matches("CAP_")
-                                .to_string(),
-                            c,
-                        )
-                    })
+                    .map(|c| (caps::name(&text(c)), c))
                     .collect()
             })
             .unwrap_or_default()
     };
-    if !caps("cap_drop").iter().any(|(c, _)| c == "ALL") {
+    if !cap_list("cap_drop").iter().any(|(c, _)| c == "ALL") {
         out.yaml(
             "caps-not-dropped",
             s.at("cap_drop"),
             format!("service {name} does not drop ALL capabilities"),
         );
     }
-    for (cap, node) in caps("cap_add") {
-        let sev = if DANGEROUS_CAPS.contains(&cap.as_str()) {
+    for (cap, node) in cap_list("cap_add") {
+        let sev = if caps::is_dangerous(&cap) {
             Severity::Error
         } else {
             Severity::Warning

@@ -33,12 +33,13 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
-/// Severity of a failed self-check, by check id.
-fn severity(check: &str) -> Severity {
+/// Severity of a failed self-check, by check id (documented in the catalog): the
+/// catalog's error for isolation checks, a warning for the others.
+fn severity(check: &str) -> Option<Severity> {
     match check {
         "non-root" | "caps-empty" | "no-new-privs" | "seccomp" | "rootfs-read-only"
-        | "etc-read-only" | "no-docker-socket" => Severity::Error,
-        _ => Severity::Warning,
+        | "etc-read-only" | "no-docker-socket" => None,
+        _ => Some(Severity::Warning),
     }
 }
 
@@ -99,11 +100,8 @@ pub fn findings(container: &str, is_service: bool, out: &ExecOutput) -> Vec<Find
             };
             vec![finding(
                 "runtime-selfcheck-unavailable",
-                if is_service {
-                    Severity::Warning
-                } else {
-                    Severity::Note
-                },
+                // Documented in the catalog: a note for other containers.
+                (!is_service).then_some(Severity::Note),
                 container,
                 format!("could not run `clawdbot self-check --json` in the container: {why}"),
                 None,
