@@ -156,7 +156,7 @@ rules! {
     "no-new-privileges-missing", Warning/Error, Some(4), Both,
     "no-new-privileges is not set",
     "Without `no-new-privileges`, a setuid binary inside the container can raise privileges again after the process dropped them.",
-    "Add `security_opt: [\"no-new-privileges:true\"]` to the service.";
+    "Add `security_opt: [\"no-new-privileges:true\"]` to the service. In a Swarm stack file, which ignores `security_opt`, set `\"no-new-privileges\": true` in `/etc/docker/daemon.json` on every node and suppress the finding with that reason; in Kubernetes set `allowPrivilegeEscalation: false`.";
 
     "seccomp-unconfined", Error, Some(4), Both,
     "seccomp disabled",

@@ -20,6 +20,7 @@ pub mod rules;
 pub mod runtime;
 pub mod secrets;
 pub mod suppress;
+pub mod swarm;
 pub mod yaml;
 
 #[allow(unused_imports)]
@@ -54,6 +55,14 @@ pub struct Args {
     /// (default: <root>/compose.yaml or docker-compose.yml plus its override file).
     #[arg(long = "compose-file", value_name = "PATH")]
     pub compose_files: Vec<PathBuf>,
+    /// Verify the compose files as a Swarm stack file (`docker stack deploy`): keys Swarm
+    /// ignores are reported and do not count. Automatic for `docker-stack.yml`/`.yaml`.
+    #[arg(long)]
+    pub swarm: bool,
+    /// Verify the Kubernetes manifests (`*.yaml`, `*.yml`) in DIR (default: `<root>/k8s`
+    /// when that directory exists).
+    #[arg(long = "k8s", value_name = "DIR")]
+    pub k8s: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -143,6 +152,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             root: args.root.clone(),
             dockerfile: args.file.clone(),
             compose_files: args.compose_files.clone(),
+            swarm: args.swarm,
+            k8s: args.k8s.clone(),
         };
         verify_files(&sel).map_err(anyhow::Error::new)?
     };

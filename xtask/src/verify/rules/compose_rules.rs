@@ -16,6 +16,16 @@ pub fn check(out: &mut Out) {
     for s in &compose.services {
         service(out, compose, s);
     }
+    for i in &out.project.swarm_ignored {
+        out.yaml(
+            "swarm-ignored-key",
+            i.pos,
+            format!(
+                "service {}: docker stack deploy ignores {}: {}",
+                i.service, i.key, i.why
+            ),
+        );
+    }
 }
 
 fn text(n: &Node) -> String {
@@ -157,6 +167,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     }
     logging(out, s);
     secrets_in(out, s);
+    super::secret_env::check(out, s);
 }
 
 fn security_opts(out: &mut Out, s: &Service) {
@@ -174,11 +185,12 @@ fn security_opts(out: &mut Out, s: &Service) {
         .iter()
         .any(|(o, _)| o == "no-new-privileges" || o == "no-new-privileges:true")
     {
-        out.yaml(
-            "no-new-privileges-missing",
-            s.at("security_opt"),
-            format!("service {name} does not set no-new-privileges:true"),
-        );
+        let message = if out.project.swarm {
+            format!("service {name}: no-new-privileges cannot be enforced by the stack file (docker stack deploy ignores security_opt); set \"no-new-privileges\": true in /etc/docker/daemon.json on every node")
+        } else {
+            format!("service {name} does not set no-new-privileges:true")
+        };
+        out.yaml("no-new-privileges-missing", s.at("security_opt"), message);
     }
     for (o, n) in &opts {
         if o == "seccomp:unconfined" {

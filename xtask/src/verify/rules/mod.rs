@@ -4,6 +4,7 @@
 mod compose_rules;
 mod dockerfile_rules;
 mod file_rules;
+mod secret_env;
 
 use super::catalog;
 use super::project::Project;
