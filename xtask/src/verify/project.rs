@@ -292,12 +292,43 @@ impl Project {
             p.dockerfiles.push((p.files.len(), df));
             p.files.push(file);
         }
-        if p.dockerfiles.is_empty() && p.compose.is_none() {
+        // Kubernetes manifests: `--k8s DIR`, or `<root>/k8s` when it is a directory.
+        let k8s_dir = sel
+            .k8s
+            .clone()
+            .or_else(|| Some(root.join("k8s")).filter(|d| d.is_dir()));
+        if let Some(dir) = k8s_dir {
+            let entries = std::fs::read_dir(&dir).map_err(|e| InputError {
+                file: display(&root, &dir),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the manifests directory ({e}; pass --k8s DIR)"),
+            })?;
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                let Some(file) = read_text(&root, &path)? else {
+                    continue;
+                };
+                let docs = super::yaml::parse_all(&file.text).map_err(|e| InputError {
+                    file: file.display.clone(),
+                    line: e.pos.line,
+                    column: e.pos.column,
+                    message: e.message,
+                })?;
+                p.manifests.push((p.files.len(), docs));
+                p.files.push(file);
+            }
+        }
+        if p.dockerfiles.is_empty() && p.compose.is_none() && p.manifests.is_empty() {
             return Err(InputError {
                 file: display(&root, &root),
                 line: 0,
                 column: 0,
-                message: "no Dockerfile or compose file found (pass --root DIR, --file or --compose-file)".into(),
+                message: "no Dockerfile, compose file or k8s/ manifests found (pass --root DIR, --file, --compose-file or --k8s DIR)".into(),
             });
         }
 

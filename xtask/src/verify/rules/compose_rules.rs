@@ -301,6 +301,19 @@ const SENSITIVE_TREES: &[&str] = &[
     "/var/lib/docker",
 ];
 
+/// True for a host path whose mount exposes the host (`/`, `/etc`, a home directory, ...);
+/// `path` has no trailing slash. Shared with the Kubernetes `hostPath` rule.
+pub fn is_sensitive_host_path(norm: &str) -> bool {
+    norm == "/"
+        || norm == "/home"
+        || norm
+            .strip_prefix("/home/")
+            .is_some_and(|r| !r.contains('/'))
+        || SENSITIVE_TREES
+            .iter()
+            .any(|t| norm == *t || norm.starts_with(&format!("{t}/")))
+}
+
 fn volumes(out: &mut Out, s: &Service) {
     let name = &s.name;
     for v in s.get("volumes").map(Node::as_seq).unwrap_or_default() {
@@ -339,15 +352,7 @@ fn volumes(out: &mut Out, s: &Service) {
         let mode = if read_only { "read-only" } else { "writable" };
         if norm.ends_with("docker.sock") {
             out.yaml("sensitive-volume", v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
-        } else if norm == "/"
-            || norm == "/home"
-            || norm
-                .strip_prefix("/home/")
-                .is_some_and(|r| !r.contains('/'))
-            || SENSITIVE_TREES
-                .iter()
-                .any(|t| norm == *t || norm.starts_with(&format!("{t}/")))
-        {
+        } else if is_sensitive_host_path(norm) {
             out.yaml(
                 "sensitive-volume",
                 v.pos,

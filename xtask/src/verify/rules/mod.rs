@@ -4,6 +4,7 @@
 mod compose_rules;
 mod dockerfile_rules;
 mod file_rules;
+mod k8s_rules;
 mod secret_env;
 
 use super::catalog;
@@ -108,5 +109,6 @@ pub fn run(project: &Project) -> Vec<Finding> {
     dockerfile_rules::check(&mut out);
     compose_rules::check(&mut out);
     file_rules::check(&mut out);
+    k8s_rules::check(&mut out);
     out.findings
 }
