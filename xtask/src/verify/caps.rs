@@ -1,6 +1,8 @@
 //! Linux capabilities as verify names them: one normalization and one list of the
 //! capabilities whose addition is an error (`caps-added`), for static and runtime verify.
 
+use super::Severity;
+
 /// Capabilities that are close to root or break container isolation; adding any of
 /// them is an error. Other added capabilities are warnings.
 pub const DANGEROUS: &[&str] = &[
@@ -32,6 +34,16 @@ pub fn name(cap: &str) -> String {
 /// True when adding `cap` (any spelling) is an error.
 pub fn is_dangerous(cap: &str) -> bool {
     DANGEROUS.contains(&name(cap).as_str())
+}
+
+/// Severity of a `caps-added` finding for `cap`: error when dangerous, else warning
+/// (documented in the catalog).
+pub fn added_severity(cap: &str) -> Severity {
+    if is_dangerous(cap) {
+        Severity::Error
+    } else {
+        Severity::Warning
+    }
 }
 
 #[cfg(test)]

@@ -90,14 +90,9 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         );
     }
     for (cap, node) in cap_list("cap_add") {
-        let sev = if caps::is_dangerous(&cap) {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
         out.yaml_sev(
             "caps-added",
-            sev,
+            caps::added_severity(&cap),
             node.pos,
             format!("service {name} adds capability {cap}"),
         );

@@ -236,14 +236,9 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
         .unwrap_or_default()
     {
         let name = caps::name(&cap.scalar().unwrap_or_default());
-        let sev = if caps::is_dangerous(&name) {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
         out.push(
             "caps-added",
-            sev,
+            caps::added_severity(&name),
             file,
             cap.pos.line,
             cap.pos.column,

@@ -97,8 +97,7 @@ pub fn container(
         let dangerous = caps::is_dangerous(cap);
         push(
             "caps-added",
-            // Documented in the catalog: other capabilities are warnings.
-            (!dangerous).then_some(Severity::Warning),
+            Some(caps::added_severity(cap)),
             format!(
                 "capability {norm} is added{}",
                 if dangerous { " (breaks isolation)" } else { "" }
