@@ -13,6 +13,7 @@ pub mod dockerfile;
 pub mod finding;
 #[cfg(test)]
 mod fuzz_loop;
+pub mod host_paths;
 pub mod interp;
 pub mod project;
 pub mod report;

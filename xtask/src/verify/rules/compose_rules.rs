@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::super::compose::{Compose, Service};
 use super::super::yaml::{Node, Value};
 use super::super::Severity;
-use super::super::{caps, secrets};
+use super::super::{caps, host_paths, secrets};
 use super::dockerfile_rules::{has_healthcheck, is_root_user, unpinned};
 use super::Out;
 
@@ -284,31 +284,6 @@ fn limits(out: &mut Out, s: &Service) {
     }
 }
 
-const SENSITIVE_TREES: &[&str] = &[
-    "/etc",
-    "/root",
-    "/proc",
-    "/sys",
-    "/dev",
-    "/boot",
-    "/var/run",
-    "/run",
-    "/var/lib/docker",
-];
-
-/// True for a host path whose mount exposes the host (`/`, `/etc`, a home directory, ...);
-/// `path` has no trailing slash. Shared with the Kubernetes `hostPath` rule.
-pub fn is_sensitive_host_path(norm: &str) -> bool {
-    norm == "/"
-        || norm == "/home"
-        || norm
-            .strip_prefix("/home/")
-            .is_some_and(|r| !r.contains('/'))
-        || SENSITIVE_TREES
-            .iter()
-            .any(|t| norm == *t || norm.starts_with(&format!("{t}/")))
-}
-
 fn volumes(out: &mut Out, s: &Service) {
     let name = &s.name;
     for v in s.get("volumes").map(Node::as_seq).unwrap_or_default() {
@@ -345,9 +320,9 @@ fn volumes(out: &mut Out, s: &Service) {
             source.as_str()
         };
         let mode = if read_only { "read-only" } else { "writable" };
-        if norm.ends_with("docker.sock") {
+        if host_paths::is_engine_socket(norm) {
             out.yaml("sensitive-volume", v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
-        } else if is_sensitive_host_path(norm) {
+        } else if host_paths::is_sensitive(norm) {
             out.yaml(
                 "sensitive-volume",
                 v.pos,

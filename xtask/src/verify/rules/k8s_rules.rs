@@ -4,8 +4,7 @@
 //! containers, and reported with the same rule ids as compose, at file:line.
 
 use super::super::yaml::{Node, Pos, Value};
-use super::super::{caps, secrets, Severity};
-use super::compose_rules::is_sensitive_host_path;
+use super::super::{caps, host_paths, secrets, Severity};
 use super::dockerfile_rules::unpinned;
 use super::Out;
 
@@ -118,7 +117,7 @@ fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
         } else {
             path.as_str()
         };
-        if norm.ends_with("docker.sock") || norm.ends_with("containerd.sock") {
+        if host_paths::is_engine_socket(norm) {
             at(
                 out,
                 "sensitive-volume",
@@ -128,7 +127,7 @@ fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
                     "{what} mounts the container runtime socket {norm}: full control of the node"
                 ),
             );
-        } else if is_sensitive_host_path(norm) {
+        } else if host_paths::is_sensitive(norm) {
             at(
                 out,
                 "sensitive-volume",

@@ -8,13 +8,7 @@ use super::finding;
 use super::inspect::{Container, Network};
 use crate::defaults;
 use crate::settings::{Profile, Settings};
-use crate::verify::{caps, secrets, Finding, Severity};
-
-/// Host paths whose bind mount exposes the host (exact path or anything below it).
-const SENSITIVE_TREES: &[&str] = &["/proc", "/sys", "/dev", "/root", "/boot", "/var/lib/docker"];
-/// Host paths that are sensitive only as a whole (binding `/etc/localtime` is fine).
-const SENSITIVE_EXACT: &[&str] = &["/", "/etc", "/home", "/var", "/run", "/var/run", "/usr"];
-const ENGINE_SOCKETS: &[&str] = &["docker.sock", "containerd.sock", "podman.sock", "crio.sock"];
+use crate::verify::{caps, host_paths, secrets, Finding, Severity};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
 pub fn container(
@@ -283,7 +277,7 @@ pub fn container(
             m.destination,
             if m.rw { "rw" } else { "ro" }
         ));
-        if ENGINE_SOCKETS.iter().any(|s| src.ends_with(s)) {
+        if host_paths::is_engine_socket(src) {
             push(
                 "sensitive-volume",
                 None,
@@ -293,11 +287,7 @@ pub fn container(
                 ),
                 ev,
             );
-        } else if SENSITIVE_EXACT.contains(&src)
-            || SENSITIVE_TREES
-                .iter()
-                .any(|t| src == *t || src.starts_with(&format!("{t}/")))
-        {
+        } else if host_paths::is_sensitive(src) {
             push(
                 "sensitive-volume",
                 (!m.rw).then_some(Severity::Warning),
