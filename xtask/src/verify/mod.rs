@@ -58,11 +58,11 @@ pub struct Args {
     pub compose_files: Vec<PathBuf>,
     /// Verify the compose files as a Swarm stack file (`docker stack deploy`): keys Swarm
     /// ignores are reported and do not count. Automatic for `docker-stack.yml`/`.yaml`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "runtime")]
     pub swarm: bool,
     /// Verify the Kubernetes manifests (`*.yaml`, `*.yml`) in DIR (default: `<root>/k8s`
     /// when that directory exists).
-    #[arg(long = "k8s", value_name = "DIR")]
+    #[arg(long = "k8s", value_name = "DIR", conflicts_with = "runtime")]
     pub k8s: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
