@@ -275,7 +275,7 @@ rules! {
 
     "runtime-selfcheck-failed", Error, None, Runtime,
     "a check of `clawdbot self-check` failed inside the container",
-    "`clawdbot self-check --json` reports what the process itself sees (effective capabilities, no_new_privs, seccomp, rootfs and /etc writability, cgroup limits, docker socket, env files); a failed check is hardening that did not take effect. Failed user, capability, no-new-privileges, seccomp, rootfs, /etc and docker-socket checks are errors, the others warnings.",
+    "`clawdbot self-check --json` reports what the process itself sees (effective capabilities, no_new_privs, seccomp, rootfs and /etc writability, cgroup limits, docker socket, env files); a failed check is hardening that did not take effect. Failed user, capability, no-new-privileges, seccomp, rootfs, /etc and docker-socket checks are errors, the others warnings; each counts against the checklist item of its check (non-root 1; rootfs-read-only, etc-read-only, no-docker-socket 2; caps-empty 3; no-new-privs, seccomp 4; memory-, cpu-, pids-limit 6; no-env-file 7).",
     "Fix the hardening the check names in the compose file and recreate the container.";
 
     "runtime-selfcheck-unavailable", Warning, None, Runtime,
@@ -299,10 +299,33 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-/// Checklist item a rule id maps onto (for the summary; runtime findings use it too).
-pub fn checklist_item(rule_id: &str) -> Option<&'static ChecklistItem> {
-    let n = rule(rule_id)?.checklist?;
-    CHECKLIST.iter().find(|c| c.number == n)
+/// The checklist item of each `clawdbot self-check` check id: a failed check
+/// (`runtime-selfcheck-failed`) counts against it.
+pub const SELFCHECK_ITEMS: &[(&str, u8)] = &[
+    ("non-root", 1),
+    ("rootfs-read-only", 2),
+    ("etc-read-only", 2),
+    ("no-docker-socket", 2),
+    ("caps-empty", 3),
+    ("no-new-privs", 4),
+    ("seccomp", 4),
+    ("memory-limit", 6),
+    ("cpu-limit", 6),
+    ("pids-limit", 6),
+    ("no-env-file", 7),
+];
+
+/// Checklist item number of a self-check id (`None` for an unknown check).
+pub fn selfcheck_item(check: &str) -> Option<u8> {
+    SELFCHECK_ITEMS
+        .iter()
+        .find(|(id, _)| *id == check)
+        .map(|(_, n)| *n)
+}
+
+/// The checklist item a finding counts against: its own, else its rule's.
+pub fn finding_item(f: &super::Finding) -> Option<u8> {
+    f.checklist.or_else(|| rule(f.rule)?.checklist)
 }
 
 /// Pass/fail per checklist item for a set of findings (suppressed findings do not fail).
@@ -310,10 +333,9 @@ pub fn checklist_status(findings: &[super::Finding]) -> Vec<(&'static ChecklistI
     CHECKLIST
         .iter()
         .map(|item| {
-            let failed = findings.iter().any(|f| {
-                f.suppressed.is_none()
-                    && checklist_item(f.rule).map(|c| c.number) == Some(item.number)
-            });
+            let failed = findings
+                .iter()
+                .any(|f| f.suppressed.is_none() && finding_item(f) == Some(item.number));
             (item, !failed)
         })
         .collect()

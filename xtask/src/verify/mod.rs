@@ -25,7 +25,7 @@ pub mod swarm;
 pub mod yaml;
 
 #[allow(unused_imports)]
-pub use catalog::{checklist_item, rule, Rule, CHECKLIST};
+pub use catalog::{rule, Rule, CHECKLIST};
 #[allow(unused_imports)]
 pub use finding::{Finding, Location, Severity};
 

@@ -68,6 +68,7 @@ impl Out<'_> {
             location: Location { file, line, column },
             evidence: None,
             suppressed: None,
+            checklist: None,
         });
     }
 

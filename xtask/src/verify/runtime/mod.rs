@@ -122,6 +122,7 @@ fn finding_at(
         },
         evidence,
         suppressed: None,
+        checklist: None,
     }
 }
 
