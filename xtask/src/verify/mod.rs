@@ -15,6 +15,7 @@ pub mod finding;
 mod fuzz_loop;
 pub mod host_paths;
 pub mod interp;
+pub mod net;
 pub mod project;
 pub mod report;
 pub mod rules;

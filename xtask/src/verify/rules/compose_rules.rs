@@ -1,8 +1,7 @@
 //! Rules on the merged compose model, service by service.
 
-use std::net::IpAddr;
-
 use super::super::compose::{Compose, Service};
+use super::super::net::is_loopback;
 use super::super::yaml::{Node, Value};
 use super::super::Severity;
 use super::super::{caps, host_paths, secrets};
@@ -203,11 +202,6 @@ fn security_opts(out: &mut Out, s: &Service) {
             );
         }
     }
-}
-
-fn is_loopback(ip: &str) -> bool {
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    ip.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
 }
 
 /// Why a `ports:` entry publishes beyond loopback (`None` when loopback only).

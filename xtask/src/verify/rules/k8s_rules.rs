@@ -4,7 +4,7 @@
 //! containers, and reported with the same rule ids as compose, at file:line.
 
 use super::super::yaml::{Node, Pos, Value};
-use super::super::{caps, host_paths, secrets, Severity};
+use super::super::{caps, host_paths, net, secrets, Severity};
 use super::dockerfile_rules::unpinned;
 use super::Out;
 
@@ -307,9 +307,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
     for p in c.get("ports").map(Node::as_seq).unwrap_or_default() {
         if let Some(hp) = p.get("hostPort") {
             let ip = p.get("hostIP").and_then(Node::scalar).unwrap_or_default();
-            let loopback = ip
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|a| a.is_loopback());
+            let loopback = net::is_loopback(&ip);
             if !loopback {
                 at(
                     out,

@@ -2,12 +2,12 @@
 //! what the engine actually runs (so an override that undid hardening shows up).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 use super::finding;
 use super::inspect::{Container, Network};
 use crate::defaults;
 use crate::settings::{Profile, Settings};
+use crate::verify::net::is_loopback;
 use crate::verify::{caps, host_paths, secrets, Finding, Severity};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
@@ -415,14 +415,6 @@ pub fn secret_env<'c>(c: &'c Container, s: &Settings) -> Vec<(&'c str, &'c str)>
         .collect()
 }
 
-/// True for a loopback host IP; empty (all interfaces) is not loopback.
-pub fn is_loopback(host_ip: &str) -> bool {
-    host_ip
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse::<IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::inspect::parse_networks;
@@ -649,15 +641,5 @@ mod tests {
         assert!(fs
             .iter()
             .any(|f| f.rule == "healthcheck-missing" && f.message.contains("disabled")));
-    }
-
-    #[test]
-    fn loopback_detection() {
-        for ip in ["127.0.0.1", "::1", "[::1]", "127.0.0.2"] {
-            assert!(is_loopback(ip), "{ip}");
-        }
-        for ip in ["", "0.0.0.0", "::", "192.168.1.4", "garbage"] {
-            assert!(!is_loopback(ip), "{ip}");
-        }
     }
 }

@@ -3,9 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::checks::is_loopback;
 use super::finding;
 use super::inspect::Container;
+use crate::verify::net::is_loopback;
 use crate::verify::Finding;
 
 /// One TCP socket in LISTEN state.
