@@ -23,6 +23,7 @@ use crate::provision::{self, Purpose};
 use crate::settings::{Profile, Settings};
 use crate::tasks::{self, Plan, Step};
 use crate::tempdir::{random_hex, TempDir};
+use crate::verify::secrets::mask;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -323,14 +324,6 @@ fn safe_env(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     Ok(())
 }
 
-/// Masks a secret for display: first 4 and last 4 characters.
-fn mask(secret: &str) -> String {
-    if secret.len() <= 12 {
-        return "****".into();
-    }
-    format!("{}…{}", &secret[..4], &secret[secret.len() - 4..])
-}
-
 fn status(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     let project = ctx.project()?;
     let sh = project.shell()?;
@@ -605,11 +598,5 @@ mod tests {
     #[test]
     fn strip_ansi_removes_control_sequences() {
         assert_eq!(strip_ansi("\x1b[2Kapp  | started\x1b[0m"), "app  | started");
-    }
-
-    #[test]
-    fn mask_hides_the_middle() {
-        assert_eq!(mask("0123456789abcdef0123"), "0123…0123");
-        assert_eq!(mask("short"), "****");
     }
 }

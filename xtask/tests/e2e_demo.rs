@@ -6,33 +6,19 @@
 //! they fail. They run one after another in a single test (the demo publishes fixed ports),
 //! and take a file lock so other demo-running tests on this machine wait their turn.
 
+mod init_support;
+
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use init_support::have_engine;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-/// True when a daemon answers; otherwise skip loudly, or fail under CI.
-fn engine_or_skip(test: &str) -> bool {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("{test}: no Docker engine, and CI is set: end-to-end tests must run (run `.ci/run`, which provisions one)");
-        }
-        eprintln!("\n********************************************************************");
-        eprintln!("*** SKIPPED {test}: no Docker engine answers (set CI=1 to fail instead)");
-        eprintln!("********************************************************************\n");
-    }
-    ok
 }
 
 /// Holds an exclusive lock for the duration of the demo runs.
@@ -122,7 +108,7 @@ fn assert_no_leftovers(project: &str) {
 
 #[test]
 fn e2e_demo_passes_with_compose_v2_and_v1_and_an_unhealthy_service_fails_cleanly() {
-    if !engine_or_skip("e2e_demo") {
+    if !have_engine() {
         return;
     }
     let _lock = demo_lock();

@@ -9,8 +9,8 @@ mod prod_support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use init_support::TempDir;
-use prod_support::{repo_root, skip};
+use init_support::{have_tool, skip, TempDir};
+use prod_support::repo_root;
 
 /// The advisory database: `$ADVISORY_DB`, else `../shared/advisory-db` next to the repo.
 fn advisory_db() -> Option<PathBuf> {
@@ -28,17 +28,7 @@ fn advisory_db() -> Option<PathBuf> {
 }
 
 fn have_cargo_audit() -> bool {
-    let ok = Command::new(env!("CARGO"))
-        .args(["audit", "--version"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        skip("cargo-audit is not installed (`cargo install cargo-audit --locked`)");
-    }
-    ok
+    have_tool(env!("CARGO"), &["audit", "--version"])
 }
 
 struct Out {

@@ -8,8 +8,8 @@ mod prod_support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use init_support::{have_tool, init, TempDir};
-use prod_support::{build_image, check_snapshots, have_engine, ok_in, run_in, wait_for};
+use init_support::{have_engine, have_tool, init, TempDir};
+use prod_support::{build_image, check_snapshots, ok_in, run_in, wait_for};
 
 const SECRET_NAMES: &[&str] = &[
     "clawdbot_gateway_token",
@@ -292,7 +292,7 @@ fn e2e(program: &'static str, prefix: &'static [&'static str]) {
 #[test]
 fn secrets_readable_by_uid_1000_compose_v2_engine() {
     if euid() != 0 {
-        prod_support::skip("this end-to-end test chowns files and must run as root");
+        init_support::skip("this end-to-end test chowns files and must run as root");
         return;
     }
     if !have_engine() || !have_tool("docker", &["compose", "version"]) {
@@ -304,7 +304,7 @@ fn secrets_readable_by_uid_1000_compose_v2_engine() {
 #[test]
 fn secrets_readable_by_uid_1000_compose_v1_engine() {
     if euid() != 0 {
-        prod_support::skip("this end-to-end test chowns files and must run as root");
+        init_support::skip("this end-to-end test chowns files and must run as root");
         return;
     }
     if !have_engine() || !have_tool("docker-compose", &["version"]) {
@@ -318,7 +318,7 @@ fn secrets_readable_by_uid_1000_compose_v1_engine() {
 #[test]
 fn secrets_as_an_ordinary_user_say_how_to_fix_ownership() {
     if euid() != 0 {
-        prod_support::skip("this test switches users with setpriv and must run as root");
+        init_support::skip("this test switches users with setpriv and must run as root");
         return;
     }
     for (uid, note) in [(1234u32, true), (1000u32, false)] {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
+
+use crate::verify::secrets::mask;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
@@ -186,9 +188,9 @@ pub fn expect_refused(addr: SocketAddr, token: Option<&str>) -> Result<String> {
     }
 }
 
-/// The value as text with `secret` masked.
+/// The value as text with `secret` masked by the one masking function.
 fn redact(v: &Value, secret: &str) -> String {
-    v.to_string().replace(secret, "<token>")
+    v.to_string().replace(secret, &mask(secret))
 }
 
 #[cfg(test)]

@@ -77,15 +77,44 @@ pub struct Rule {
     pub fix: &'static str,
     /// Checklist item number (1-10), or `None` for hygiene rules outside the checklist.
     pub checklist: Option<u8>,
+    /// Which verify reports it: the files, the running stack, or both.
+    pub scope: Scope,
+    /// Severity when runtime verify reports it (the same as `severity` unless the table
+    /// says `Static/Runtime`, e.g. `Note/Error`).
+    pub runtime_severity: Severity,
+}
+
+/// Where a rule is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `cargo xtask verify` on files (Dockerfile, compose, stack file, manifests).
+    Static,
+    /// `cargo xtask verify --runtime` on the running stack.
+    Runtime,
+    Both,
+}
+
+impl Scope {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::Static => "static",
+            Scope::Runtime => "runtime",
+            Scope::Both => "static + runtime",
+        }
+    }
 }
 
 macro_rules! rules {
-    ($($id:literal, $sev:ident, $item:expr, $title:literal, $why:literal, $fix:literal;)*) => {
+    (@rt $sev:ident) => { Severity::$sev };
+    (@rt $sev:ident $rt:ident) => { Severity::$rt };
+    ($($id:literal, $sev:ident $(/ $rt:ident)?, $item:expr, $scope:ident, $title:literal, $why:literal, $fix:literal;)*) => {
         /// Every rule, in documentation order.
         pub const RULES: &[Rule] = &[$(Rule {
             id: $id,
             severity: Severity::$sev,
+            runtime_severity: rules!(@rt $sev $($rt)?),
             checklist: $item,
+            scope: Scope::$scope,
             title: $title,
             rationale: $why,
             fix: $fix,
@@ -94,127 +123,172 @@ macro_rules! rules {
 }
 
 rules! {
-    "user-root", Error, Some(1),
+    "user-root", Error, Some(1), Both,
     "container runs as root",
     "A process running as uid 0 inside the container is root on the host's kernel; any escape or writable host mount becomes a host compromise. The final Dockerfile stage defaults to root unless it sets USER, and compose `user:` overrides the image.",
     "Add `USER 1000:1000` (a numeric unprivileged uid:gid) to the final stage and do not set `user: root` or `user: \"0\"` in compose.";
 
-    "rootfs-writable", Warning, Some(2),
+    "rootfs-writable", Warning/Error, Some(2), Both,
     "root filesystem is writable",
     "A writable root filesystem lets an attacker who gains code execution modify binaries and configuration or drop tools. The service needs no writes outside a small tmpfs.",
     "Set `read_only: true` on the service and give it a `tmpfs:` mount (e.g. `/tmp:size=16m,mode=1777`) for scratch space.";
 
-    "sensitive-volume", Error, Some(2),
+    "sensitive-volume", Error, Some(2), Both,
     "sensitive host path mounted",
     "Mounting the Docker socket gives full control of the host; mounting /, /etc, /root, /home, /proc, /sys or /dev exposes host secrets and devices; any writable bind mount lets the container change host files.",
     "Remove the mount. If a host directory is really needed, mount a narrow project directory with `:ro` (or `read_only: true` in the long syntax).";
 
-    "caps-not-dropped", Warning, Some(3),
+    "caps-not-dropped", Warning/Error, Some(3), Both,
     "capabilities are not all dropped",
     "Docker grants a default capability set (CHOWN, DAC_OVERRIDE, NET_RAW, SETUID, ...) that the service does not need; each one widens what an exploit can do.",
     "Add `cap_drop: [ALL]` to the service and add back only what is proven necessary.";
 
-    "caps-added", Error, Some(3),
+    "caps-added", Error, Some(3), Both,
     "capabilities added",
-    "`cap_add` re-grants kernel privileges. SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE, DAC_READ_SEARCH, SYS_RAWIO, BPF and ALL are close to root (reported as errors); other capabilities are reported as warnings.",
+    "`cap_add` re-grants kernel privileges. Capabilities close to root or that break isolation (listed below) are reported as errors; other capabilities as warnings.",
     "Remove the `cap_add` entry; the service binds unprivileged ports and needs no capability.";
 
-    "privileged", Error, Some(3),
+    "privileged", Error, Some(3), Both,
     "privileged container",
     "`privileged: true` gives the container every capability and all host devices and disables seccomp and AppArmor: it is root on the host.",
     "Remove `privileged: true`.";
 
-    "no-new-privileges-missing", Warning, Some(4),
+    "no-new-privileges-missing", Warning/Error, Some(4), Both,
     "no-new-privileges is not set",
     "Without `no-new-privileges`, a setuid binary inside the container can raise privileges again after the process dropped them.",
-    "Add `security_opt: [\"no-new-privileges:true\"]` to the service.";
+    "Add `security_opt: [\"no-new-privileges:true\"]` to the service. In a Swarm stack file, which ignores `security_opt`, set `\"no-new-privileges\": true` in `/etc/docker/daemon.json` on every node and suppress the finding with that reason; in Kubernetes set `allowPrivilegeEscalation: false`.";
 
-    "seccomp-unconfined", Error, Some(4),
+    "seccomp-unconfined", Error, Some(4), Both,
     "seccomp disabled",
     "`seccomp:unconfined` removes the default syscall filter that blocks dangerous kernel interfaces.",
     "Remove `seccomp:unconfined` from `security_opt` (the default profile is fine).";
 
-    "apparmor-unconfined", Error, Some(4),
+    "apparmor-unconfined", Error, Some(4), Both,
     "AppArmor disabled",
     "`apparmor:unconfined` removes the default AppArmor profile that restricts mounts and /proc writes.",
     "Remove `apparmor:unconfined` from `security_opt`.";
 
-    "port-not-loopback", Error, Some(5),
+    "port-not-loopback", Error, Some(5), Both,
     "port published beyond localhost",
     "A published port without a host IP binds 0.0.0.0 (and ::), which exposes the gateway to the whole network and bypasses host firewalls such as ufw. `expose` is fine: it publishes nothing.",
     "Publish on loopback only: `\"127.0.0.1:18789:18789\"` (or `host_ip: 127.0.0.1` in the long syntax), and reach it through an SSH tunnel or a reverse proxy.";
 
-    "limits-missing", Warning, Some(6),
+    "limits-missing", Warning, Some(6), Both,
     "cpu or memory limit missing",
     "Without limits a runaway or attacked process can starve the host of CPU or memory.",
     "Set `cpus:` and `mem_limit:` on the service (or `deploy.resources.limits.cpus` and `.memory`).";
 
-    "pids-limit-missing", Warning, Some(6),
+    "pids-limit-missing", Warning, Some(6), Both,
     "pids limit missing",
     "Without a pids limit a fork bomb inside the container exhausts the host's process table.",
     "Set `pids_limit: 256` on the service (or `deploy.resources.limits.pids`).";
 
-    "logging-unbounded", Warning, Some(6),
+    "logging-unbounded", Warning, Some(6), Both,
     "container logs are unbounded",
     "The default json-file log driver keeps logs forever; a chatty or attacked service fills the disk.",
     "Add `logging: {driver: json-file, options: {max-size: \"10m\", max-file: \"3\"}}` to the service.";
 
-    "secret-literal", Error, Some(7),
+    "secret-literal", Error, Some(7), Static,
     "secret written in the image or compose file",
     "Secrets in ENV/ARG/LABEL/RUN end up in image layers and `docker history`; secrets in compose files end up in git. Known key formats (Anthropic, OpenAI, AWS, GitHub, Slack, private keys) and high-entropy values of variables named like *_KEY, *_TOKEN, *_SECRET, *PASSWORD* are reported; placeholders and `${VAR}` references are not secrets.",
     "Move the value to `.env` (git-ignored) and reference it with `env_file: .env` or `${VAR}`; rotate the exposed secret.";
 
-    "env-in-build-context", Error, Some(7),
+    "secret-in-environment", Note/Error, Some(7), Both,
+    "key passed as an environment variable although secrets are configured",
+    "Once a service reads its keys from Docker secrets (`/run/secrets`, `*_FILE` variables), a key that still arrives through `environment:` or `env_file:` is visible to anyone who can `docker inspect` the container and to every process it starts. Statically a note: the compose file defines `secrets:` for the service but a provider key or token variable is still passed as plain environment. At runtime an error: the key is visible in the container's `Config.Env` while the service is configured for secrets (it has `/run/secrets` mounts or `*_FILE` variables, or the `secrets` setting is on). Without secrets, `env_file: .env` is the intended channel and nothing is reported.",
+    "Remove the variable from `environment:`/`.env` and pass it as `<NAME>_FILE=/run/secrets/<name>` with a compose `secrets:` entry (`cargo xtask init` with `secrets = true` renders this).";
+
+    "env-in-build-context", Error, Some(7), Static,
     ".env is sent to the image build",
     "Without a `.dockerignore` that excludes `.env`, `docker build` sends it to the daemon and `COPY . .` bakes the keys into an image layer.",
     "Add a `.dockerignore` that excludes `.env` (best: an allowlist starting with `*` that re-includes only what the build needs).";
 
-    "env-not-gitignored", Error, Some(8),
+    "env-not-gitignored", Error, Some(8), Static,
     ".env is not git-ignored",
     "If `.gitignore` does not ignore `.env`, one `git add .` publishes the keys.",
     "Add a line `.env` to `.gitignore`.";
 
-    "env-tracked", Error, Some(8),
+    "env-tracked", Error, Some(8), Static,
     ".env is tracked by git",
     "A tracked `.env` is in the repository history; ignoring it now does not remove it.",
     "Run `git rm --cached .env`, commit, and rotate every key it held.";
 
-    "example-has-secret", Error, Some(8),
+    "example-has-secret", Error, Some(8), Static,
     ".env.example contains a real secret",
     "`.env.example` is committed on purpose; it must hold placeholders only.",
     "Replace the value with a placeholder such as `sk-ant-your-key-here` and rotate the exposed key.";
 
-    "healthcheck-missing", Warning, Some(9),
+    "healthcheck-missing", Warning, Some(9), Both,
     "no health check",
     "Without a health check neither compose nor an orchestrator notices a hung service; `healthcheck: {disable: true}` counts as missing.",
     "Add `HEALTHCHECK CMD [...]` to the Dockerfile or a `healthcheck:` with `test:` to the service.";
 
-    "network-host", Error, Some(10),
+    "network-host", Error, Some(10), Both,
     "host namespace shared",
     "`network_mode: host` puts the service on the host's network stack (ports bypass publishing rules); `pid: host` and `ipc: host` expose host processes and shared memory.",
     "Remove `network_mode: host`, `pid: host` and `ipc: host`; use a user-defined network.";
 
-    "network-not-isolated", Warning, Some(10),
+    "network-not-isolated", Warning, Some(10), Both,
     "service on the default network",
     "A service without `networks:` joins the project's default network, shared with every other service of the project.",
     "Define a network under top-level `networks:` and attach the service to it (use `internal: true` when it needs no outbound access).";
 
-    "ports-on-internal-network", Warning, Some(10),
+    "ports-on-internal-network", Warning, Some(10), Both,
     "published ports on an internal-only service",
     "When every network of a service is `internal: true`, Docker silently drops its published ports: the configuration does not do what it says.",
     "Remove `ports:` (reach the service with `compose exec`) or attach it to a non-internal network.";
 
-    "image-unpinned", Warning, None,
+    "image-unpinned", Warning, None, Static,
     "image not pinned",
     "`latest` or a missing tag changes under you; builds are not reproducible and a compromised tag is pulled silently. A digest (`@sha256:...`) is best.",
     "Pin a version tag, or better a digest: `FROM python:3.12-slim@sha256:...`.";
 
-    "add-remote", Warning, None,
+    "add-remote", Warning, None, Static,
     "ADD fetches a remote URL",
     "`ADD <url>` downloads at build time without verification, so the image content depends on a remote server.",
     "Download with a pinned checksum (`ADD --checksum=sha256:... <url>`) or vendor the file and `COPY` it.";
 
-    "suppression-invalid", Warning, None,
+    "swarm-ignored-key", Note, None, Static,
+    "compose key ignored by docker stack deploy",
+    "`docker stack deploy` ignores keys that `docker compose` honours (docker CLI for engine 20.10: `build`, `cgroupns_mode`, `cgroup_parent`, `container_name`, `devices`, `domainname`, `external_links`, `ipc`, `links`, `mac_address`, `network_mode`, `pid`, `privileged`, `restart`, `security_opt`, `shm_size`, `userns_mode`; measured: `host_ip` in `ports` is dropped and the port is published on every interface). A hardening setting written with such a key is not enforced, so rules it would satisfy are not counted as satisfied in swarm mode.",
+    "Express the setting in a form Swarm honours (`deploy.resources.limits`, `deploy.restart_policy`, `read_only`, `cap_drop`), or enforce it outside the stack file (daemon defaults such as `no-new-privileges` in daemon.json); publish no host port and reach the service through an SSH tunnel or a reverse proxy.";
+
+    "runtime-no-containers", Error, None, Runtime,
+    "no container of the compose project exists",
+    "Runtime verify reads what the engine runs; with no container of the project there is nothing to verify, which must not pass as clean.",
+    "Start the stack (`docker compose up -d`) or name its project with `--project NAME`.";
+
+    "runtime-not-running", Error, None, Runtime,
+    "a container of the project is not running",
+    "A created, exited or restarting container is not serving; its hardening cannot be checked from inside.",
+    "Read `docker logs <container>` and the engine's error, fix the cause and start it again.";
+
+    "runtime-unhealthy", Error, Some(9), Runtime,
+    "the engine does not report the container healthy",
+    "A health check that fails means the service does not answer; `starting` is reported as a warning.",
+    "Read the healthcheck log (`docker inspect --format '{{json .State.Health}}' <container>`) and fix the service.";
+
+    "runtime-host-listener-public", Error, Some(5), Runtime,
+    "a published port listens beyond loopback on the host",
+    "Whatever compose says, the host's listening sockets (`/proc/net/tcp`, `tcp6`) decide who can connect; a published port on 0.0.0.0 or :: is reachable from the network.",
+    "Publish ports as `127.0.0.1:HOST:CONTAINER` and recreate the container.";
+
+    "runtime-selfcheck-failed", Error, None, Runtime,
+    "a check of `clawdbot self-check` failed inside the container",
+    "`clawdbot self-check --json` reports what the process itself sees (effective capabilities, no_new_privs, seccomp, rootfs and /etc writability, cgroup limits, docker socket, env files); a failed check is hardening that did not take effect. Failed user, capability, no-new-privileges, seccomp, rootfs, /etc and docker-socket checks are errors, the others warnings; each counts against the checklist item of its check (non-root 1; rootfs-read-only, etc-read-only, no-docker-socket 2; caps-empty 3; no-new-privs, seccomp 4; memory-, cpu-, pids-limit 6; no-env-file 7).",
+    "Fix the hardening the check names in the compose file and recreate the container.";
+
+    "runtime-selfcheck-unavailable", Warning, None, Runtime,
+    "`clawdbot self-check --json` could not be run in the container",
+    "Without the self-check the in-container view is missing; for containers other than the deployment's own service it is only a note.",
+    "Use an image built by `cargo xtask build` (binary at /usr/local/bin/clawdbot, matching self-check schema).";
+
+    "runtime-host-check-skipped", Note, None, Runtime,
+    "host listeners were not checked: the engine runs on another machine",
+    "With a remote `DOCKER_HOST` the engine's listening sockets are not visible on this machine.",
+    "Run `cargo xtask verify --runtime` on the engine's host to check its listeners.";
+
+    "suppression-invalid", Warning, None, Static,
     "invalid verify suppression comment",
     "A `# verify: ignore=ID reason` comment needs a known rule id and a reason; otherwise it suppresses nothing and hides intent.",
     "Write `# verify: ignore=<rule-id> <why this is acceptable>` on or just above the offending line.";
@@ -225,10 +299,33 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.id == id)
 }
 
-/// Checklist item a rule id maps onto (for the summary; runtime findings use it too).
-pub fn checklist_item(rule_id: &str) -> Option<&'static ChecklistItem> {
-    let n = rule(rule_id)?.checklist?;
-    CHECKLIST.iter().find(|c| c.number == n)
+/// The checklist item of each `clawdbot self-check` check id: a failed check
+/// (`runtime-selfcheck-failed`) counts against it.
+pub const SELFCHECK_ITEMS: &[(&str, u8)] = &[
+    ("non-root", 1),
+    ("rootfs-read-only", 2),
+    ("etc-read-only", 2),
+    ("no-docker-socket", 2),
+    ("caps-empty", 3),
+    ("no-new-privs", 4),
+    ("seccomp", 4),
+    ("memory-limit", 6),
+    ("cpu-limit", 6),
+    ("pids-limit", 6),
+    ("no-env-file", 7),
+];
+
+/// Checklist item number of a self-check id (`None` for an unknown check).
+pub fn selfcheck_item(check: &str) -> Option<u8> {
+    SELFCHECK_ITEMS
+        .iter()
+        .find(|(id, _)| *id == check)
+        .map(|(_, n)| *n)
+}
+
+/// The checklist item a finding counts against: its own, else its rule's.
+pub fn finding_item(f: &super::Finding) -> Option<u8> {
+    f.checklist.or_else(|| rule(f.rule)?.checklist)
 }
 
 /// Pass/fail per checklist item for a set of findings (suppressed findings do not fail).
@@ -236,10 +333,9 @@ pub fn checklist_status(findings: &[super::Finding]) -> Vec<(&'static ChecklistI
     CHECKLIST
         .iter()
         .map(|item| {
-            let failed = findings.iter().any(|f| {
-                f.suppressed.is_none()
-                    && checklist_item(f.rule).map(|c| c.number) == Some(item.number)
-            });
+            let failed = findings
+                .iter()
+                .any(|f| f.suppressed.is_none() && finding_item(f) == Some(item.number));
             (item, !failed)
         })
         .collect()
@@ -264,8 +360,13 @@ pub fn render_docs() -> String {
         "cargo xtask verify --format json|sarif|junit|github --output report.sarif\n",
         "cargo xtask verify --fail-on error      # exit 1 only for errors (default: warning)\n",
         "cargo xtask verify --list-rules | --explain ID\n",
-        "cargo xtask verify --runtime [--project NAME]   # the running stack\n",
+        "cargo xtask verify --runtime [--project NAME]   # the running stack (same formats and exit codes)\n",
+        "cargo xtask verify --compose-file docker-stack.yml [--swarm]   # a Swarm stack file\n",
+        "cargo xtask verify --k8s k8s/          # Kubernetes manifests (default: <root>/k8s when present)\n",
         "```\n\n",
+        "Swarm mode is on with `--swarm` or when a verified compose file is named `docker-stack.yml`/`.yaml` (the default selection picks it when the root has no compose file): keys `docker stack deploy` ignores are reported as `swarm-ignored-key` and removed before the other rules run, so a setting Swarm does not apply never counts as satisfied. ",
+        "Kubernetes manifests (every `*.yaml`/`*.yml` of the directory, multi-document) are read workload by workload (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod; the pod's security context is the default for its containers) with the same rule ids; a version tag counts as pinned, as for compose. ",
+        "Runtime verify (`--runtime`) reports the rules whose scope includes runtime below, mapped onto the same checklist.\n\n",
         "Compose files are interpolated from the environment and the project's `.env` (whose values are never printed) and merged in order as `docker compose -f a -f b` does. ",
         "Inputs larger than 4 MiB, binary, non-UTF-8 or malformed files stop verify with one line `error: file:line:col: cause` and exit 2.\n\n",
     ));
@@ -283,32 +384,58 @@ pub fn render_docs() -> String {
             ids.join(", ")
         ));
     }
-    out.push_str("\n## Rules\n\n| Id | Severity | Checklist | Title |\n|----|----------|-----------|-------|\n");
+    out.push_str("\n## Rules\n\n| Id | Severity | Checklist | Checked by | Title |\n|----|----------|-----------|------------|-------|\n");
     for r in RULES {
         out.push_str(&format!(
-            "| [`{}`](#{}) | {} | {} | {} |\n",
+            "| [`{}`](#{}) | {} | {} | {} | {} |\n",
             r.id,
             r.id,
-            severity_name(r.severity),
+            severity_text(r),
             r.checklist
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "-".into()),
+            r.scope.name(),
             r.title
         ));
     }
     for r in RULES {
         out.push_str(&format!("\n### {}\n\n", r.id));
         out.push_str(&format!(
-            "**{}** ({}; checklist {})\n\n",
+            "**{}** ({}; checklist {}; {})\n\n",
             r.title,
-            severity_name(r.severity),
+            severity_text(r),
             r.checklist
                 .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into())
+                .unwrap_or_else(|| "-".into()),
+            r.scope.name()
         ));
-        out.push_str(&format!("Why: {}\n\nFix: {}\n", r.rationale, r.fix));
+        out.push_str(&format!("Why: {}\n\n", r.rationale));
+        if let Some(d) = details(r) {
+            out.push_str(&format!("{d}\n\n"));
+        }
+        out.push_str(&format!("Fix: {}\n", r.fix));
     }
     out
+}
+
+/// `error`, or `note (runtime: error)` when runtime verify reports it otherwise.
+pub fn severity_text(r: &Rule) -> String {
+    if r.severity == r.runtime_severity || r.scope == Scope::Static {
+        severity_name(r.severity).to_string()
+    } else if r.scope == Scope::Runtime {
+        severity_name(r.runtime_severity).to_string()
+    } else {
+        format!(
+            "{} (runtime: {})",
+            severity_name(r.severity),
+            severity_name(r.runtime_severity)
+        )
+    }
+}
+
+/// Facts a rule's text refers to that live in code (one place for each fact).
+fn details(r: &Rule) -> Option<String> {
+    (r.id == "caps-added").then(|| format!("Errors: {}.", super::caps::DANGEROUS.join(", ")))
 }
 
 pub fn severity_name(s: Severity) -> &'static str {
@@ -326,12 +453,14 @@ pub fn explain(r: &Rule) -> String {
         .and_then(|n| CHECKLIST.iter().find(|c| c.number == n))
         .map(|c| format!("{} ({})", c.number, c.title))
         .unwrap_or_else(|| "none (hygiene rule)".into());
+    let details = details(r).map(|d| format!("\n\n{d}")).unwrap_or_default();
     format!(
-        "{} [{}]: {}\nchecklist: {}\n\nwhy: {}\n\nfix: {}\n\nsuppress: # verify: ignore={} <reason>\n",
+        "{} [{}]: {}\nchecklist: {}\nchecked by: {}\n\nwhy: {}{details}\n\nfix: {}\n\nsuppress: # verify: ignore={} <reason>\n",
         r.id,
-        severity_name(r.severity),
+        severity_text(r),
         r.title,
         item,
+        r.scope.name(),
         r.rationale,
         r.fix,
         r.id
@@ -343,12 +472,13 @@ pub fn list() -> String {
     let mut out = String::new();
     for r in RULES {
         out.push_str(&format!(
-            "{:<28} {:<8} {:>2}  {}\n",
+            "{:<30} {:<22} {:>2}  {:<16}  {}\n",
             r.id,
-            severity_name(r.severity),
+            severity_text(r),
             r.checklist
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "-".into()),
+            r.scope.name(),
             r.title
         ));
     }

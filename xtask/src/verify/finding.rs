@@ -31,4 +31,8 @@ pub struct Finding {
     pub evidence: Option<String>,
     /// `Some(reason)` when an inline `# verify: ignore=ID reason` suppresses it.
     pub suppressed: Option<String>,
+    /// The checklist item this finding counts against when it is not its rule's (a
+    /// failed self-check counts against the item of its check, `catalog::SELFCHECK_ITEMS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checklist: Option<u8>,
 }

@@ -150,6 +150,9 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         dotenv_exists: true,
         env_tracked: None,
         env_git_ignored: None,
+        swarm: false,
+        swarm_ignored: Vec::new(),
+        manifests: Vec::new(),
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);

@@ -6,23 +6,27 @@
 //! → `rules` → `suppress` → `report`. Exit codes: 0 clean, 1 findings at or above
 //! `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.
 
+pub mod caps;
 pub mod catalog;
 pub mod compose;
 pub mod dockerfile;
 pub mod finding;
 #[cfg(test)]
 mod fuzz_loop;
+pub mod host_paths;
 pub mod interp;
+pub mod net;
 pub mod project;
 pub mod report;
 pub mod rules;
 pub mod runtime;
 pub mod secrets;
 pub mod suppress;
+pub mod swarm;
 pub mod yaml;
 
 #[allow(unused_imports)]
-pub use catalog::{checklist_item, rule, Rule, CHECKLIST};
+pub use catalog::{rule, Rule, CHECKLIST};
 #[allow(unused_imports)]
 pub use finding::{Finding, Location, Severity};
 
@@ -53,6 +57,14 @@ pub struct Args {
     /// (default: <root>/compose.yaml or docker-compose.yml plus its override file).
     #[arg(long = "compose-file", value_name = "PATH")]
     pub compose_files: Vec<PathBuf>,
+    /// Verify the compose files as a Swarm stack file (`docker stack deploy`): keys Swarm
+    /// ignores are reported and do not count. Automatic for `docker-stack.yml`/`.yaml`.
+    #[arg(long, conflicts_with = "runtime")]
+    pub swarm: bool,
+    /// Verify the Kubernetes manifests (`*.yaml`, `*.yml`) in DIR (default: `<root>/k8s`
+    /// when that directory exists).
+    #[arg(long = "k8s", value_name = "DIR", conflicts_with = "runtime")]
+    pub k8s: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -142,6 +154,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             root: args.root.clone(),
             dockerfile: args.file.clone(),
             compose_files: args.compose_files.clone(),
+            swarm: args.swarm,
+            k8s: args.k8s.clone(),
         };
         verify_files(&sel).map_err(anyhow::Error::new)?
     };

@@ -50,6 +50,12 @@ pub struct Selection {
     pub root: PathBuf,
     pub dockerfile: Option<PathBuf>,
     pub compose_files: Vec<PathBuf>,
+    /// Verify the compose files as a Swarm stack (`docker stack deploy`); also on when a
+    /// compose file is named `docker-stack.yml`/`.yaml` (see `swarm`).
+    pub swarm: bool,
+    /// Kubernetes manifests directory (`*.yaml`/`*.yml`); default: `<root>/k8s` when it
+    /// exists (see `k8s`).
+    pub k8s: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -71,6 +77,11 @@ pub struct Project {
     /// `Some(true)` when `git check-ignore` says `.env` is ignored (any .gitignore or
     /// exclude file); `None` when not in a git work tree.
     pub env_git_ignored: Option<bool>,
+    /// Swarm mode, and the keys `docker stack deploy` would ignore (removed from `compose`).
+    pub swarm: bool,
+    pub swarm_ignored: Vec<super::swarm::Ignored>,
+    /// Kubernetes manifests: `(file index, parsed documents)`.
+    pub manifests: Vec<(usize, Vec<super::yaml::Node>)>,
 }
 
 fn display(root: &Path, path: &Path) -> String {
@@ -187,6 +198,9 @@ impl Project {
             dotenv_exists: false,
             env_tracked: None,
             env_git_ignored: None,
+            swarm: false,
+            swarm_ignored: Vec::new(),
+            manifests: Vec::new(),
         };
         let missing = |path: &Path| InputError {
             file: display(&root, path),
@@ -207,10 +221,19 @@ impl Project {
                     }
                     v
                 })
+                .or_else(|| {
+                    // No compose file: a Swarm stack file, when there is one.
+                    ["docker-stack.yml", "docker-stack.yaml"]
+                        .iter()
+                        .map(|n| root.join(n))
+                        .find(|p| p.exists())
+                        .map(|p| vec![p])
+                })
                 .unwrap_or_default()
         } else {
             sel.compose_files.clone()
         };
+        p.swarm = sel.swarm || compose_paths.iter().any(|c| super::swarm::is_stack_file(c));
         let dotenv = read_text(&root, &root.join(".env")).ok().flatten();
         p.dotenv_exists = root.join(".env").exists();
         let env = Env::new(dotenv.as_ref().map(|f| f.text.as_str()));
@@ -228,6 +251,11 @@ impl Project {
             match &mut merged {
                 Some(base) => compose::merge(base, node, ""),
                 None => merged = Some(node),
+            }
+        }
+        if p.swarm {
+            if let Some(m) = &mut merged {
+                p.swarm_ignored = super::swarm::strip(m);
             }
         }
         p.compose = merged.as_ref().map(compose::model);
@@ -264,12 +292,43 @@ impl Project {
             p.dockerfiles.push((p.files.len(), df));
             p.files.push(file);
         }
-        if p.dockerfiles.is_empty() && p.compose.is_none() {
+        // Kubernetes manifests: `--k8s DIR`, or `<root>/k8s` when it is a directory.
+        let k8s_dir = sel
+            .k8s
+            .clone()
+            .or_else(|| Some(root.join("k8s")).filter(|d| d.is_dir()));
+        if let Some(dir) = k8s_dir {
+            let entries = std::fs::read_dir(&dir).map_err(|e| InputError {
+                file: display(&root, &dir),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the manifests directory ({e}; pass --k8s DIR)"),
+            })?;
+            let mut paths: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                let Some(file) = read_text(&root, &path)? else {
+                    continue;
+                };
+                let docs = super::yaml::parse_all(&file.text).map_err(|e| InputError {
+                    file: file.display.clone(),
+                    line: e.pos.line,
+                    column: e.pos.column,
+                    message: e.message,
+                })?;
+                p.manifests.push((p.files.len(), docs));
+                p.files.push(file);
+            }
+        }
+        if p.dockerfiles.is_empty() && p.compose.is_none() && p.manifests.is_empty() {
             return Err(InputError {
                 file: display(&root, &root),
                 line: 0,
                 column: 0,
-                message: "no Dockerfile or compose file found (pass --root DIR, --file or --compose-file)".into(),
+                message: "no Dockerfile, compose file or k8s/ manifests found (pass --root DIR, --file, --compose-file or --k8s DIR)".into(),
             });
         }
 

@@ -54,6 +54,7 @@ fn directives(files: &[SourceFile]) -> (Vec<Directive>, Vec<Finding>) {
                 },
                 evidence: None,
                 suppressed: None,
+                checklist: None,
             };
             if ids.is_empty() {
                 invalid.push(bad(
@@ -121,6 +122,7 @@ mod tests {
             },
             evidence: None,
             suppressed: None,
+            checklist: None,
         }
     }
 

@@ -123,32 +123,47 @@ impl Node {
     }
 }
 
-/// Parses one YAML document.
-pub fn parse(text: &str) -> Result<Node, YamlError> {
+fn options() -> serde_saphyr::Options {
     // Compose files legitimately reuse one anchor (`x-hardening: &h`) in hundreds of
     // services, so the alias/anchor *ratio* heuristic is off; the absolute alias, node,
     // depth and replay limits still stop alias bombs.
-    let options = serde_saphyr::options! {
+    serde_saphyr::options! {
         budget: serde_saphyr::budget! { enforce_alias_anchor_ratio: false },
         alias_limits: serde_saphyr::alias_limits! { max_total_replayed_events: 250_000 },
-    };
-    serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
-        let pos = e
-            .location()
-            .map(|l| Pos {
-                file: 0,
-                line: l.line() as usize,
-                column: l.column() as usize,
-            })
-            .unwrap_or(Pos {
-                file: 0,
-                line: 1,
-                column: 1,
-            });
-        let message = format!("{}", e.without_snippet());
-        let message = message.lines().next().unwrap_or("invalid YAML").to_string();
-        YamlError { pos, message }
-    })
+    }
+}
+
+fn error(e: serde_saphyr::Error) -> YamlError {
+    let pos = e
+        .location()
+        .map(|l| Pos {
+            file: 0,
+            line: l.line() as usize,
+            column: l.column() as usize,
+        })
+        .unwrap_or(Pos {
+            file: 0,
+            line: 1,
+            column: 1,
+        });
+    let message = format!("{}", e.without_snippet());
+    let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+    YamlError { pos, message }
+}
+
+/// Parses one YAML document.
+pub fn parse(text: &str) -> Result<Node, YamlError> {
+    serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(error)
+}
+
+/// Parses every document of a multi-document stream (`---` separated, as Kubernetes
+/// manifests are); empty documents are dropped.
+pub fn parse_all(text: &str) -> Result<Vec<Node>, YamlError> {
+    let docs = serde_saphyr::from_multiple_with_options::<Node>(text, options()).map_err(error)?;
+    Ok(docs
+        .into_iter()
+        .filter(|d| d.value != Value::Null)
+        .collect())
 }
 
 impl<'de> Deserialize<'de> for Node {

@@ -119,6 +119,14 @@ pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty())
 }
 
+/// Skips loudly, or fails under CI (where every check must run).
+pub fn skip(why: &str) {
+    if in_ci() {
+        panic!("required under CI: {why}");
+    }
+    eprintln!("\n*** SKIPPED: {why} (this check runs, and must pass, under CI) ***\n");
+}
+
 /// Whether `program` runs with `args`; when it does not, skip loudly (or fail under CI).
 pub fn have_tool(program: &str, args: &[&str]) -> bool {
     let ok = Command::new(program)
@@ -129,16 +137,13 @@ pub fn have_tool(program: &str, args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        if in_ci() {
-            panic!(
-                "`{program} {}` is required under CI but does not run",
-                args.join(" ")
-            );
-        }
-        eprintln!(
-            "\n*** SKIPPED: `{program} {}` is not available here (this check runs, and must pass, under CI) ***\n",
-            args.join(" ")
-        );
+        skip(&format!("`{program} {}` does not run here", args.join(" ")));
     }
     ok
+}
+
+/// True when a Docker engine answers `docker info`; otherwise a loud skip (a failure
+/// under CI).
+pub fn have_engine() -> bool {
+    have_tool("docker", &["info", "--format", "{{.ServerVersion}}"])
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use crate::init_support::{in_ci, TempDir};
+use crate::init_support::TempDir;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -50,14 +50,6 @@ pub fn ok_in(dir: &Path, program: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Skips loudly (or fails under CI) with `why`.
-pub fn skip(why: &str) {
-    if in_ci() {
-        panic!("required under CI: {why}");
-    }
-    eprintln!("\n*** SKIPPED: {why} (this check runs, and must pass, under CI) ***\n");
 }
 
 /// Compares every `files` of `dir` with `xtask/tests/snapshots/<set>/`; rewrites them
@@ -111,21 +103,6 @@ pub fn check_snapshots(dir: &TempDir, set: &str, files: &[&str]) {
         "{}\n(rerun with UPDATE_SNAPSHOTS=1 if the change is intended)",
         stale.join("\n")
     );
-}
-
-/// True when the engine answers; otherwise a loud skip (a failure under CI).
-pub fn have_engine() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        skip("a Docker engine (`docker info`) is not reachable");
-    }
-    ok
 }
 
 /// The static clawdbot binary for the image: the musl release build of this workspace

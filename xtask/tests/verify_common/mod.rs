@@ -40,6 +40,19 @@ impl Drop for TempDir {
 
 /// Copies a fixture project (renaming `dot-X` to `.X`) into a fresh temp dir; runs
 /// `git init` + `git add -f` for the paths listed in a `GIT_TRACK` file.
+/// Copies a file, or a directory with everything below it (e.g. a fixture's `k8s/`).
+fn copy_tree(src: &Path, dst: &Path) {
+    if src.is_dir() {
+        std::fs::create_dir_all(dst).unwrap();
+        for entry in std::fs::read_dir(src).unwrap() {
+            let path = entry.unwrap().path();
+            copy_tree(&path, &dst.join(path.file_name().unwrap()));
+        }
+    } else {
+        std::fs::copy(src, dst).unwrap();
+    }
+}
+
 pub fn materialize(src: &Path, tag: &str) -> TempDir {
     let dir = TempDir::new(tag);
     let mut track = None;
@@ -54,7 +67,7 @@ pub fn materialize(src: &Path, tag: &str) -> TempDir {
             Some(rest) => format!(".{rest}"),
             None => name,
         };
-        std::fs::copy(&path, dir.path().join(target)).unwrap();
+        copy_tree(&path, &dir.path().join(target));
     }
     if let Some(list) = track {
         let git = |args: &[&str]| {

@@ -151,6 +151,7 @@ mod tests {
             },
             evidence: None,
             suppressed: None,
+            checklist: None,
         }];
         let r = Report {
             findings: &findings,

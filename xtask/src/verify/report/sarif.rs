@@ -30,7 +30,7 @@ pub fn render(r: &Report) -> String {
                 "fullDescription": {"text": rule.rationale},
                 "help": {"text": format!("{}\n\nFix: {}", rule.rationale, rule.fix)},
                 "defaultConfiguration": {"level": level(rule.severity)},
-                "properties": {"tags": tags, "checklist": rule.checklist},
+                "properties": {"tags": tags, "checklist": rule.checklist, "scope": rule.scope.name()},
             })
         })
         .collect();
@@ -39,7 +39,10 @@ pub fn render(r: &Report) -> String {
         .iter()
         .map(|f| {
             let mut physical = json!({"artifactLocation": {"uri": f.location.file}});
-            if !f.location.file.starts_with("container:") {
+            // Runtime locations (`container:<name>`, `project:<name>`) are not files.
+            if !f.location.file.starts_with("container:")
+                && !f.location.file.starts_with("project:")
+            {
                 physical["artifactLocation"]["uriBaseId"] = json!("%SRCROOT%");
             }
             if f.location.line > 0 {

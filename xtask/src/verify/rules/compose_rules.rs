@@ -1,32 +1,12 @@
 //! Rules on the merged compose model, service by service.
 
-use std::net::IpAddr;
-
 use super::super::compose::{Compose, Service};
-use super::super::secrets;
+use super::super::net::is_loopback;
 use super::super::yaml::{Node, Value};
 use super::super::Severity;
+use super::super::{caps, host_paths, secrets};
 use super::dockerfile_rules::{has_healthcheck, is_root_user, unpinned};
 use super::Out;
-
-/// Capabilities that are close to root: errors. Others added are warnings.
-const DANGEROUS_CAPS: &[&str] = &[
-    "ALL",
-    "SYS_ADMIN",
-    "NET_ADMIN",
-    "SYS_PTRACE",
-    "SYS_MODULE",
-    "DAC_READ_SEARCH",
-    "SYS_RAWIO",
-    "BPF",
-    "PERFMON",
-    "SYS_BOOT",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-    "SYSLOG",
-    "SETFCAP",
-    "DAC_OVERRIDE",
-];
 
 pub fn check(out: &mut Out) {
     let Some(compose) = &out.project.compose else {
@@ -34,6 +14,16 @@ pub fn check(out: &mut Out) {
     };
     for s in &compose.services {
         service(out, compose, s);
+    }
+    for i in &out.project.swarm_ignored {
+        out.yaml(
+            "swarm-ignored-key",
+            i.pos,
+            format!(
+                "service {}: docker stack deploy ignores {}: {}",
+                i.service, i.key, i.why
+            ),
+        );
     }
 }
 
@@ -81,40 +71,27 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         ),
     }
     // caps
-    let caps = |key: &str| -> Vec<(String, &Node)> {
+    let cap_list = |key: &str| -> Vec<(String, &Node)> {
         s.get(key)
             .map(|n| {
                 n.as_seq()
                     .iter()
-                    .map(|c| {
-                        (
-                            text(c)
-                                .to_ascii_uppercase()
-                                .trim_start_matches("CAP_")
-                                .to_string(),
-                            c,
-                        )
-                    })
+                    .map(|c| (caps::name(&text(c)), c))
                     .collect()
             })
             .unwrap_or_default()
     };
-    if !caps("cap_drop").iter().any(|(c, _)| c == "ALL") {
+    if !cap_list("cap_drop").iter().any(|(c, _)| c == "ALL") {
         out.yaml(
             "caps-not-dropped",
             s.at("cap_drop"),
             format!("service {name} does not drop ALL capabilities"),
         );
     }
-    for (cap, node) in caps("cap_add") {
-        let sev = if DANGEROUS_CAPS.contains(&cap.as_str()) {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
+    for (cap, node) in cap_list("cap_add") {
         out.yaml_sev(
             "caps-added",
-            sev,
+            caps::added_severity(&cap),
             node.pos,
             format!("service {name} adds capability {cap}"),
         );
@@ -184,6 +161,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     }
     logging(out, s);
     secrets_in(out, s);
+    super::secret_env::check(out, s);
 }
 
 fn security_opts(out: &mut Out, s: &Service) {
@@ -201,11 +179,12 @@ fn security_opts(out: &mut Out, s: &Service) {
         .iter()
         .any(|(o, _)| o == "no-new-privileges" || o == "no-new-privileges:true")
     {
-        out.yaml(
-            "no-new-privileges-missing",
-            s.at("security_opt"),
-            format!("service {name} does not set no-new-privileges:true"),
-        );
+        let message = if out.project.swarm {
+            format!("service {name}: no-new-privileges cannot be enforced by the stack file (docker stack deploy ignores security_opt); set \"no-new-privileges\": true in /etc/docker/daemon.json on every node")
+        } else {
+            format!("service {name} does not set no-new-privileges:true")
+        };
+        out.yaml("no-new-privileges-missing", s.at("security_opt"), message);
     }
     for (o, n) in &opts {
         if o == "seccomp:unconfined" {
@@ -223,11 +202,6 @@ fn security_opts(out: &mut Out, s: &Service) {
             );
         }
     }
-}
-
-fn is_loopback(ip: &str) -> bool {
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    ip.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
 }
 
 /// Why a `ports:` entry publishes beyond loopback (`None` when loopback only).
@@ -304,18 +278,6 @@ fn limits(out: &mut Out, s: &Service) {
     }
 }
 
-const SENSITIVE_TREES: &[&str] = &[
-    "/etc",
-    "/root",
-    "/proc",
-    "/sys",
-    "/dev",
-    "/boot",
-    "/var/run",
-    "/run",
-    "/var/lib/docker",
-];
-
 fn volumes(out: &mut Out, s: &Service) {
     let name = &s.name;
     for v in s.get("volumes").map(Node::as_seq).unwrap_or_default() {
@@ -352,17 +314,9 @@ fn volumes(out: &mut Out, s: &Service) {
             source.as_str()
         };
         let mode = if read_only { "read-only" } else { "writable" };
-        if norm.ends_with("docker.sock") {
+        if host_paths::is_engine_socket(norm) {
             out.yaml("sensitive-volume", v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
-        } else if norm == "/"
-            || norm == "/home"
-            || norm
-                .strip_prefix("/home/")
-                .is_some_and(|r| !r.contains('/'))
-            || SENSITIVE_TREES
-                .iter()
-                .any(|t| norm == *t || norm.starts_with(&format!("{t}/")))
-        {
+        } else if host_paths::is_sensitive(norm) {
             out.yaml(
                 "sensitive-volume",
                 v.pos,

@@ -4,6 +4,8 @@
 mod compose_rules;
 mod dockerfile_rules;
 mod file_rules;
+mod k8s_rules;
+mod secret_env;
 
 use super::catalog;
 use super::project::Project;
@@ -66,6 +68,7 @@ impl Out<'_> {
             location: Location { file, line, column },
             evidence: None,
             suppressed: None,
+            checklist: None,
         });
     }
 
@@ -107,5 +110,6 @@ pub fn run(project: &Project) -> Vec<Finding> {
     dockerfile_rules::check(&mut out);
     compose_rules::check(&mut out);
     file_rules::check(&mut out);
+    k8s_rules::check(&mut out);
     out.findings
 }

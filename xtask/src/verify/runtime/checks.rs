@@ -2,40 +2,13 @@
 //! what the engine actually runs (so an override that undid hardening shows up).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
+use super::finding;
 use super::inspect::{Container, Network};
-use super::{finding, mask};
 use crate::defaults;
 use crate::settings::{Profile, Settings};
-use crate::verify::{Finding, Severity};
-
-/// Capabilities that break container isolation; adding any of them is an error.
-pub const DANGEROUS_CAPS: &[&str] = &[
-    "ALL",
-    "SYS_ADMIN",
-    "NET_ADMIN",
-    "SYS_PTRACE",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_BOOT",
-    "SYS_TIME",
-    "DAC_READ_SEARCH",
-    "DAC_OVERRIDE",
-    "MAC_ADMIN",
-    "MAC_OVERRIDE",
-    "BPF",
-    "PERFMON",
-    "SETFCAP",
-    "NET_RAW",
-    "SYSLOG",
-];
-
-/// Host paths whose bind mount exposes the host (exact path or anything below it).
-const SENSITIVE_TREES: &[&str] = &["/proc", "/sys", "/dev", "/root", "/boot", "/var/lib/docker"];
-/// Host paths that are sensitive only as a whole (binding `/etc/localtime` is fine).
-const SENSITIVE_EXACT: &[&str] = &["/", "/etc", "/home", "/var", "/run", "/var/run", "/usr"];
-const ENGINE_SOCKETS: &[&str] = &["docker.sock", "containerd.sock", "podman.sock", "crio.sock"];
+use crate::verify::net::is_loopback;
+use crate::verify::{caps, host_paths, secrets, Finding, Severity};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
 pub fn container(
@@ -46,8 +19,10 @@ pub fn container(
     let mut out = Vec::new();
     let name = c.name();
     let hc = &c.host_config;
-    let mut push =
-        |rule, sev, msg: String, ev: Option<String>| out.push(finding(rule, sev, name, msg, ev));
+    // `sev: None` takes the catalog's runtime severity.
+    let mut push = |rule, sev: Option<Severity>, msg: String, ev: Option<String>| {
+        out.push(finding(rule, sev, name, msg, ev))
+    };
 
     if !c.is_running() {
         let why = if c.state.error.is_empty() {
@@ -57,7 +32,7 @@ pub fn container(
         };
         push(
             "runtime-not-running",
-            Severity::Error,
+            None,
             format!(
                 "container is {} (exit code {}){why}",
                 c.state.status, c.state.exit_code
@@ -77,7 +52,7 @@ pub fn container(
         };
         push(
             "user-root",
-            Severity::Error,
+            None,
             format!("process runs as root (Config.User {shown})"),
             Some(format!("User={user}")),
         );
@@ -86,7 +61,7 @@ pub fn container(
     if hc.privileged {
         push(
             "privileged",
-            Severity::Error,
+            None,
             "container is privileged: every capability, every device, no seccomp/AppArmor".into(),
             Some("Privileged=true".into()),
         );
@@ -95,16 +70,16 @@ pub fn container(
     if !hc.readonly_rootfs {
         push(
             "rootfs-writable",
-            Severity::Error,
+            None,
             "root filesystem is writable (HostConfig.ReadonlyRootfs is false)".into(),
             Some("ReadonlyRootfs=false".into()),
         );
     }
 
-    if !hc.cap_drop.iter().any(|cap| cap_name(cap) == "ALL") {
+    if !hc.cap_drop.iter().any(|cap| caps::name(cap) == "ALL") {
         push(
             "caps-not-dropped",
-            Severity::Error,
+            None,
             "capabilities are not dropped (CapDrop does not include ALL): the default set stays"
                 .into(),
             Some(format!("CapDrop={:?}", hc.cap_drop)),
@@ -112,15 +87,11 @@ pub fn container(
     }
 
     for cap in &hc.cap_add {
-        let norm = cap_name(cap);
-        let dangerous = DANGEROUS_CAPS.contains(&norm.as_str());
+        let norm = caps::name(cap);
+        let dangerous = caps::is_dangerous(cap);
         push(
             "caps-added",
-            if dangerous {
-                Severity::Error
-            } else {
-                Severity::Warning
-            },
+            Some(caps::added_severity(cap)),
             format!(
                 "capability {norm} is added{}",
                 if dangerous { " (breaks isolation)" } else { "" }
@@ -140,7 +111,7 @@ pub fn container(
     {
         push(
             "no-new-privileges-missing",
-            Severity::Error,
+            None,
             "no-new-privileges is not set: setuid binaries can still gain privileges".into(),
             Some(format!("SecurityOpt={:?}", hc.security_opt)),
         );
@@ -148,7 +119,7 @@ pub fn container(
     if opts.iter().any(|o| o == "seccomp=unconfined") {
         push(
             "seccomp-unconfined",
-            Severity::Error,
+            None,
             "seccomp is disabled (seccomp=unconfined)".into(),
             Some("SecurityOpt=seccomp=unconfined".into()),
         );
@@ -156,7 +127,7 @@ pub fn container(
     if opts.iter().any(|o| o == "apparmor=unconfined") {
         push(
             "apparmor-unconfined",
-            Severity::Error,
+            None,
             "AppArmor is disabled (apparmor=unconfined)".into(),
             Some("SecurityOpt=apparmor=unconfined".into()),
         );
@@ -172,7 +143,7 @@ pub fn container(
     if !missing.is_empty() {
         push(
             "limits-missing",
-            Severity::Warning,
+            None,
             format!(
                 "no {} limit: one runaway process can starve the host",
                 missing.join(" or ")
@@ -186,7 +157,7 @@ pub fn container(
     if hc.pids_limit.is_none_or(|p| p <= 0) {
         push(
             "pids-limit-missing",
-            Severity::Warning,
+            None,
             "no pids limit: a fork bomb can exhaust the host's process table".into(),
             Some(format!(
                 "PidsLimit={}",
@@ -207,11 +178,8 @@ pub fn container(
             public.entry((port, b.host_port)).or_default().insert(ip);
         }
     }
-    let public_sev = if s.allow_public_bind {
-        Severity::Warning
-    } else {
-        Severity::Error
-    };
+    // Consent (`allow_public_bind`) lowers it to a warning, as in static verify.
+    let public_sev = s.allow_public_bind.then_some(Severity::Warning);
     for ((port, host_port), ips) in &public {
         let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
         push(
@@ -242,7 +210,7 @@ pub fn container(
         if mode == "host" {
             push(
                 "network-host",
-                Severity::Error,
+                None,
                 format!("container shares the host's {what} namespace ({what} mode host)"),
                 Some(format!("{what}=host")),
             );
@@ -256,7 +224,7 @@ pub fn container(
     if matches!(hc.network_mode.as_str(), "default" | "bridge") {
         push(
             "network-not-isolated",
-            Severity::Warning,
+            None,
             "container is on the default bridge network shared with every other container".into(),
             Some(format!("NetworkMode={}", hc.network_mode)),
         );
@@ -272,7 +240,7 @@ pub fn container(
         if !open.is_empty() {
             push(
                 "network-not-isolated",
-                Severity::Warning,
+                None,
                 format!(
                     "profile isolated, but network(s) {} are not internal",
                     open.join(", ")
@@ -290,7 +258,7 @@ pub fn container(
     {
         push(
             "ports-on-internal-network",
-            Severity::Warning,
+            None,
             format!(
                 "ports are published but every network ({}) is internal: the engine drops them",
                 names.join(", ")
@@ -312,28 +280,20 @@ pub fn container(
             m.destination,
             if m.rw { "rw" } else { "ro" }
         ));
-        if ENGINE_SOCKETS.iter().any(|s| src.ends_with(s)) {
+        if host_paths::is_engine_socket(src) {
             push(
                 "sensitive-volume",
-                Severity::Error,
+                None,
                 format!(
                     "engine socket {} is mounted: the container controls the host",
                     m.source
                 ),
                 ev,
             );
-        } else if SENSITIVE_EXACT.contains(&src)
-            || SENSITIVE_TREES
-                .iter()
-                .any(|t| src == *t || src.starts_with(&format!("{t}/")))
-        {
+        } else if host_paths::is_sensitive(src) {
             push(
                 "sensitive-volume",
-                if m.rw {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                },
+                (!m.rw).then_some(Severity::Warning),
                 format!(
                     "sensitive host path {} is mounted {}",
                     m.source,
@@ -344,7 +304,7 @@ pub fn container(
         } else if m.rw {
             push(
                 "sensitive-volume",
-                Severity::Warning,
+                Some(Severity::Warning),
                 format!(
                     "host path {} is mounted writable at {}",
                     m.source, m.destination
@@ -365,13 +325,13 @@ pub fn container(
     match (test.first().map(String::as_str), &c.state.health) {
         (Some("NONE"), _) => push(
             "healthcheck-missing",
-            Severity::Warning,
+            None,
             "healthcheck is disabled (test NONE)".into(),
             None,
         ),
         (None, None) => push(
             "healthcheck-missing",
-            Severity::Warning,
+            None,
             "container has no healthcheck (neither the image nor compose defines one)".into(),
             None,
         ),
@@ -389,11 +349,7 @@ pub fn container(
             });
             push(
                 "runtime-unhealthy",
-                if h.status == "starting" {
-                    Severity::Warning
-                } else {
-                    Severity::Error
-                },
+                (h.status == "starting").then_some(Severity::Warning),
                 format!("health status is {}{}", h.status, last.unwrap_or_default()),
                 Some(format!("Health.Status={}", h.status)),
             );
@@ -406,29 +362,24 @@ pub fn container(
         if log.kind == "json-file" && !log.config.contains_key("max-size") {
             push(
                 "logging-unbounded",
-                Severity::Warning,
+                None,
                 "json-file logs have no max-size: they grow until the disk is full".into(),
                 Some(format!("LogConfig.Type={}", log.kind)),
             );
         }
     }
 
-    // Secrets visible to anyone who can `docker inspect`.
-    let mut secret_vars: Vec<&str> = s.provider_key_vars.iter().map(String::as_str).collect();
-    secret_vars.push(s.token_var.as_str());
-    secret_vars.extend(defaults::TOKEN_VARS);
-    for entry in &c.config.env {
-        let Some((key, value)) = entry.split_once('=') else {
-            continue;
-        };
-        if secret_vars.contains(&key) && !defaults::is_placeholder(value) {
+    // Keys visible to anyone who can `docker inspect`: a finding only when the service
+    // is configured for secrets; otherwise `env_file: .env` is the intended channel.
+    if uses_secrets(c, s) {
+        for (key, value) in secret_env(c, s) {
             push(
-                "secret-literal",
-                Severity::Warning,
+                "secret-in-environment",
+                None,
                 format!(
-                    "{key} holds a real-looking secret in the container environment (visible to `docker inspect`); prefer {key}_FILE with a Docker secret"
+                    "{key} is in the container environment (visible to `docker inspect`) although the service reads its keys from /run/secrets; pass {key}_FILE instead"
                 ),
-                Some(format!("{key}={}", mask(value))),
+                Some(format!("{key}={}", secrets::mask(value))),
             );
         }
     }
@@ -436,18 +387,35 @@ pub fn container(
     out
 }
 
-/// `cap_sys_admin`, `CAP_SYS_ADMIN` and `SYS_ADMIN` all name `SYS_ADMIN`.
-fn cap_name(cap: &str) -> String {
-    let up = cap.trim().to_ascii_uppercase();
-    up.strip_prefix("CAP_").map(str::to_string).unwrap_or(up)
+/// Where Docker secrets are mounted in a container.
+const SECRETS_DIR: &str = "/run/secrets";
+
+/// True when the container is configured for Docker secrets: a mount at or below
+/// `/run/secrets`, a `*_FILE` variable pointing there, or the `secrets` setting.
+pub fn uses_secrets(c: &Container, s: &Settings) -> bool {
+    let under = |p: &str| p == SECRETS_DIR || p.starts_with(&format!("{SECRETS_DIR}/"));
+    s.secrets
+        || c.mounts
+            .iter()
+            .any(|m| under(m.destination.trim_end_matches('/')))
+        || c.config.env.iter().any(|e| {
+            e.split_once('=')
+                .is_some_and(|(k, v)| k.ends_with("_FILE") && under(v))
+        })
 }
 
-/// True for a loopback host IP; empty (all interfaces) is not loopback.
-pub fn is_loopback(host_ip: &str) -> bool {
-    host_ip
-        .trim_matches(|c| c == '[' || c == ']')
-        .parse::<IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback())
+/// The token and provider-key variables with a real (non-placeholder) value in the
+/// container's `Config.Env`.
+pub fn secret_env<'c>(c: &'c Container, s: &Settings) -> Vec<(&'c str, &'c str)> {
+    let mut names: Vec<&str> = s.provider_key_vars.iter().map(String::as_str).collect();
+    names.push(s.token_var.as_str());
+    names.extend(defaults::TOKEN_VARS);
+    c.config
+        .env
+        .iter()
+        .filter_map(|e| e.split_once('='))
+        .filter(|(k, v)| names.contains(k) && !v.is_empty() && !defaults::is_placeholder(v))
+        .collect()
 }
 
 #[cfg(test)]
@@ -480,18 +448,45 @@ mod tests {
     }
 
     #[test]
-    fn hardened_sample_is_clean_but_for_its_token_in_env() {
-        // The recorded container got its gateway token through `environment:`, which
-        // `docker inspect` shows: a warning, masked, and nothing else.
+    fn hardened_sample_with_its_token_in_env_file_is_clean() {
+        // The recorded container got its gateway token through `env_file: .env`, which
+        // `docker inspect` shows; without secrets that is the intended channel.
         let fs = container(&sample("hardened"), &networks(), &Settings::default());
-        assert_eq!(fs.len(), 1, "{fs:?}");
+        assert!(fs.is_empty(), "{fs:?}");
+    }
+
+    #[test]
+    fn keys_in_env_are_an_error_only_when_the_service_uses_secrets() {
+        // Configured for secrets by its /run/secrets mount and *_FILE variable, yet the
+        // Anthropic key still arrives as plain environment: an error, masked; the
+        // placeholder OpenAI key is not reported.
+        let fs = container(&sample("secrets-leak"), &networks(), &Settings::default());
+        let rules: Vec<_> = fs.iter().map(|f| (f.rule, f.severity)).collect();
         assert_eq!(
-            (fs[0].rule, fs[0].severity),
-            ("secret-literal", Severity::Warning)
+            rules,
+            [("secret-in-environment", Severity::Error)],
+            "{fs:?}"
         );
+        let ev = fs[0].evidence.as_deref().unwrap();
+        assert_eq!(ev, "ANTHROPIC_API_KEY=sk-ant-****");
+        assert!(!fs[0].message.contains("Zx8Q"));
+        // Only *_FILE variables and secret mounts: clean.
+        let clean = sample("secrets-clean");
+        assert!(uses_secrets(&clean, &Settings::default()));
+        assert!(container(&clean, &networks(), &Settings::default()).is_empty());
+        // The `secrets` setting alone also makes a key in the environment an error.
+        let on = Settings {
+            secrets: true,
+            ..Settings::default()
+        };
+        let hard = sample("hardened");
+        assert!(!uses_secrets(&hard, &Settings::default()) && uses_secrets(&hard, &on));
+        let fs = container(&hard, &networks(), &on);
         assert_eq!(
-            fs[0].evidence.as_deref(),
-            Some("CLAWDBOT_GATEWAY_TOKEN=…ABCD")
+            fs.iter()
+                .map(|f| (f.rule, f.evidence.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>(),
+            [("secret-in-environment", "CLAWDBOT_GATEWAY_TOKEN=****")]
         );
     }
 
@@ -512,7 +507,6 @@ mod tests {
                 "ports-on-internal-network",
                 "rootfs-writable",
                 "seccomp-unconfined",
-                "secret-literal",
                 "sensitive-volume",
                 "user-root",
             ]
@@ -546,12 +540,8 @@ mod tests {
             3
         );
         assert!(fs.iter().any(|f| f.message.contains("all interfaces")));
-        // The key is reported masked; the placeholder OpenAI key is not reported at all.
-        let secrets: Vec<_> = fs.iter().filter(|f| f.rule == "secret-literal").collect();
-        assert_eq!(secrets.len(), 1);
-        let ev = secrets[0].evidence.as_deref().unwrap();
-        assert!(ev.starts_with("ANTHROPIC_API_KEY=sk-ant-"), "{ev}");
-        assert!(!ev.contains("notarealkey"), "{ev}");
+        // Its key in the environment is not a finding: it does not use secrets.
+        assert!(fs.iter().all(|f| f.rule != "secret-in-environment"));
         assert!(fs
             .iter()
             .all(|f| f.location.file == "container:rtdevweak-exposed-1"
@@ -629,7 +619,7 @@ mod tests {
         let hard = container(&sample("hardened"), &networks(), &s);
         assert_eq!(
             hard.iter().map(|f| f.rule).collect::<Vec<_>>(),
-            ["network-not-isolated", "secret-literal"]
+            ["network-not-isolated"]
         );
     }
 
@@ -677,15 +667,5 @@ mod tests {
         assert!(fs
             .iter()
             .any(|f| f.rule == "healthcheck-missing" && f.message.contains("disabled")));
-    }
-
-    #[test]
-    fn loopback_detection() {
-        for ip in ["127.0.0.1", "::1", "[::1]", "127.0.0.2"] {
-            assert!(is_loopback(ip), "{ip}");
-        }
-        for ip in ["", "0.0.0.0", "::", "192.168.1.4", "garbage"] {
-            assert!(!is_loopback(ip), "{ip}");
-        }
     }
 }

@@ -3,10 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::checks::is_loopback;
 use super::finding;
 use super::inspect::Container;
-use crate::verify::{Finding, Severity};
+use crate::verify::net::is_loopback;
+use crate::verify::Finding;
 
 /// One TCP socket in LISTEN state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub fn findings(containers: &[Container], listeners: &[Listener]) -> Vec<Finding
             if !public.is_empty() {
                 out.push(finding(
                     "runtime-host-listener-public",
-                    Severity::Error,
+                    None,
                     c.name(),
                     format!(
                         "host port {port} listens on {} (reachable from other machines), not on loopback only",

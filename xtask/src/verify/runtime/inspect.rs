@@ -244,6 +244,17 @@ pub fn parse_networks(json: &str) -> Result<Vec<Network>> {
 pub(crate) mod tests {
     use super::*;
 
+    /// Every recorded `docker inspect` sample in `testdata/`.
+    pub const SAMPLES: &[&str] = &[
+        "hardened",
+        "exposed",
+        "hostnet",
+        "privileged-created",
+        "public-unhealthy",
+        "secrets-leak",
+        "secrets-clean",
+    ];
+
     pub fn sample(name: &str) -> Container {
         let path = format!(
             "{}/src/verify/runtime/testdata/{name}.json",

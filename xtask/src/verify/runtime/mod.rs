@@ -2,9 +2,12 @@
 //! engine (`docker inspect`), inside each container (`clawdbot self-check --json`) and
 //! on the host (`/proc/net/tcp{,6}` listeners on the published ports).
 //!
-//! Findings use the static catalog's rule ids where the property is the same (so a
-//! compose override that undid hardening reads the same as a bad compose file), plus
-//! the runtime-only ids in [`RUNTIME_RULES`]. Location: `container:<name>`, line 0.
+//! Findings use the catalog's rule ids (`catalog::RULES` with scope `Runtime` or
+//! `Both`): the static ids where the property is the same (so a compose override that
+//! undid hardening reads the same as a bad compose file) plus the `runtime-*` ids.
+//! Severities come from the catalog (`Rule::runtime_severity`); a check passes
+//! `Some(severity)` only where one finding has a documented reason to differ.
+//! Location: `container:<name>`, line 0.
 
 pub mod checks;
 mod docker;
@@ -21,81 +24,13 @@ use anyhow::{Context, Result};
 use xshell::Shell;
 
 use crate::settings::Settings;
-use crate::verify::{Finding, Location, Severity};
+use crate::verify::{catalog, Finding, Location, Severity};
 
 pub struct RuntimeOptions {
     /// Compose project name; default: as compose derives it for `root`.
     pub project: Option<String>,
     pub root: PathBuf,
 }
-
-/// Rules only runtime verify has: `(id, severity, title, fix)`.
-pub const RUNTIME_RULES: &[(&str, Severity, &str, &str)] = &[
-    (
-        "runtime-no-containers",
-        Severity::Error,
-        "No container of the compose project exists",
-        "Start the stack (`docker compose up -d`) or name its project with `--project NAME`.",
-    ),
-    (
-        "runtime-not-running",
-        Severity::Error,
-        "A container of the project is not running",
-        "Read `docker logs <container>` and the engine's error, fix the cause and start it again.",
-    ),
-    (
-        "runtime-unhealthy",
-        Severity::Error,
-        "The engine does not report the container healthy",
-        "Read the healthcheck log (`docker inspect --format '{{json .State.Health}}' <container>`) and fix the service; `starting` is a warning.",
-    ),
-    (
-        "runtime-host-listener-public",
-        Severity::Error,
-        "A published port listens beyond loopback on the host",
-        "Publish ports as `127.0.0.1:HOST:CONTAINER` and recreate the container.",
-    ),
-    (
-        "runtime-selfcheck-failed",
-        Severity::Error,
-        "A check of `clawdbot self-check` failed inside the container",
-        "Fix the hardening the check names (user, capabilities, no-new-privileges, seccomp, read-only rootfs, limits, no docker socket, no env files) in the compose file and recreate the container.",
-    ),
-    (
-        "runtime-selfcheck-unavailable",
-        Severity::Warning,
-        "`clawdbot self-check --json` could not be run in the container",
-        "Use an image built by `cargo xtask build` (binary at /usr/local/bin/clawdbot, matching self-check schema).",
-    ),
-    (
-        "runtime-host-check-skipped",
-        Severity::Note,
-        "Host listeners were not checked: the engine runs on another machine",
-        "Run `cargo xtask verify --runtime` on the engine's host to check its listeners.",
-    ),
-];
-
-/// Ids of the shared catalog that runtime verify can emit.
-pub const SHARED_RULES: &[&str] = &[
-    "user-root",
-    "rootfs-writable",
-    "caps-not-dropped",
-    "caps-added",
-    "privileged",
-    "no-new-privileges-missing",
-    "limits-missing",
-    "pids-limit-missing",
-    "port-not-loopback",
-    "sensitive-volume",
-    "network-host",
-    "network-not-isolated",
-    "ports-on-internal-network",
-    "healthcheck-missing",
-    "seccomp-unconfined",
-    "apparmor-unconfined",
-    "logging-unbounded",
-    "secret-literal",
-];
 
 /// Reads the running project and returns every finding, sorted by container and rule.
 /// Errors (exit 2 in the CLI) when the engine cannot be reached.
@@ -109,7 +44,7 @@ pub fn collect(opts: &RuntimeOptions, settings: &Settings) -> Result<Vec<Finding
     if containers.is_empty() {
         return Ok(vec![finding_at(
             "runtime-no-containers",
-            Severity::Error,
+            None,
             format!("project:{project}"),
             format!(
                 "no container has the label com.docker.compose.project={project}; is the stack up (or named otherwise: --project NAME)?"
@@ -131,7 +66,7 @@ pub fn collect(opts: &RuntimeOptions, settings: &Settings) -> Result<Vec<Finding
     match host::remote_engine(docker_host.as_deref()) {
         Some(remote) => findings.push(finding_at(
             "runtime-host-check-skipped",
-            Severity::Note,
+            None,
             format!("project:{project}"),
             format!(
                 "the engine runs on {remote} (DOCKER_HOST); its listeners are not visible here"
@@ -144,10 +79,10 @@ pub fn collect(opts: &RuntimeOptions, settings: &Settings) -> Result<Vec<Finding
     Ok(findings)
 }
 
-/// A finding about one container.
+/// A finding about one container; `severity: None` takes the catalog's runtime severity.
 pub(crate) fn finding(
     rule: &'static str,
-    severity: Severity,
+    severity: Option<Severity>,
     container: &str,
     message: String,
     evidence: Option<String>,
@@ -164,14 +99,21 @@ pub(crate) fn finding(
 /// A finding at a runtime location (`container:<name>` or `project:<name>`), line 0.
 fn finding_at(
     rule: &'static str,
-    severity: Severity,
+    severity: Option<Severity>,
     file: String,
     message: String,
     evidence: Option<String>,
 ) -> Finding {
+    let known = catalog::rule(rule);
+    debug_assert!(
+        known.is_some_and(|r| r.scope != catalog::Scope::Static),
+        "rule {rule} is not a runtime rule of the catalog"
+    );
     Finding {
         rule,
-        severity,
+        severity: severity
+            .or(known.map(|r| r.runtime_severity))
+            .unwrap_or(Severity::Warning),
         message,
         location: Location {
             file,
@@ -180,21 +122,8 @@ fn finding_at(
         },
         evidence,
         suppressed: None,
+        checklist: None,
     }
-}
-
-/// Masks a secret for evidence: a recognisable prefix (up to the last `-` within the
-/// first 8 characters) and the last 4 characters; short values are fully masked.
-/// Same shape as the service's `config::mask`.
-pub(crate) fn mask(value: &str) -> String {
-    let chars: Vec<char> = value.chars().collect();
-    if chars.len() < 12 {
-        return format!("…{}", "*".repeat(chars.len().min(4)));
-    }
-    let head: String = chars.iter().take(8).collect();
-    let prefix = head.rfind('-').map_or("", |i| &head[..=i]);
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{prefix}…{tail}")
 }
 
 /// The project name compose uses for `root`: `COMPOSE_PROJECT_NAME`, else the top-level
@@ -280,50 +209,39 @@ mod tests {
         assert!(default_project_name(&tmp.path().join("missing")).is_err());
     }
 
+    /// Every id a check can emit is a runtime rule of the catalog, with the catalog's
+    /// runtime severity unless the check documents an override (checked over every
+    /// recorded sample, secrets setting on and off).
     #[test]
-    fn mask_hides_the_secret() {
-        assert_eq!(
-            mask("sk-ant-api03-abcdefghijklmnopqrstuvwxyz-abcd"),
-            "sk-ant-…abcd"
-        );
-        assert_eq!(mask("short"), "…****");
-        assert!(!mask("abcdefghijklmnopqrstuvwxyz0123456789").contains("efgh"));
-    }
-
-    #[test]
-    fn rule_table_is_consistent() {
-        let mut ids: Vec<&str> = RUNTIME_RULES.iter().map(|r| r.0).collect();
-        ids.extend(SHARED_RULES);
-        let n = ids.len();
-        ids.sort();
-        ids.dedup();
-        assert_eq!(ids.len(), n, "duplicate rule id");
-        for (id, _, title, fix) in RUNTIME_RULES {
-            assert!(id.starts_with("runtime-") && !title.is_empty() && !fix.is_empty());
-        }
-    }
-
-    /// Every id a check can emit is either shared with the static catalog or in
-    /// `RUNTIME_RULES` (checked over every recorded sample).
-    #[test]
-    fn every_emitted_rule_is_known() {
-        let known =
-            |id: &str| SHARED_RULES.contains(&id) || RUNTIME_RULES.iter().any(|r| r.0 == id);
-        for name in [
-            "hardened",
-            "exposed",
-            "hostnet",
-            "privileged-created",
-            "public-unhealthy",
-        ] {
+    fn every_emitted_rule_is_in_the_catalog() {
+        let mut seen = 0;
+        for name in inspect::tests::SAMPLES {
             let c = inspect::tests::sample(name);
-            for f in checks::container(&c, &BTreeMap::new(), &Settings::default()) {
-                assert!(
-                    known(f.rule),
-                    "{} from {name} is not in a rule table",
-                    f.rule
-                );
+            for secrets in [false, true] {
+                let s = Settings {
+                    secrets,
+                    ..Settings::default()
+                };
+                for f in checks::container(&c, &BTreeMap::new(), &s) {
+                    let rule = catalog::rule(f.rule)
+                        .unwrap_or_else(|| panic!("{} from {name} is not in the catalog", f.rule));
+                    assert_ne!(rule.scope, catalog::Scope::Static, "{}", f.rule);
+                    seen += 1;
+                }
             }
+        }
+        assert!(seen > 20, "the samples emit findings ({seen})");
+        for id in [
+            "runtime-no-containers",
+            "runtime-host-check-skipped",
+            "runtime-host-listener-public",
+            "runtime-selfcheck-failed",
+            "runtime-selfcheck-unavailable",
+        ] {
+            assert!(
+                catalog::rule(id).is_some_and(|r| r.scope == catalog::Scope::Runtime),
+                "{id}"
+            );
         }
     }
 }

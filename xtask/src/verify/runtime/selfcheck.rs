@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::finding;
 use crate::defaults;
-use crate::verify::{Finding, Severity};
+use crate::verify::{catalog, Finding, Severity};
 
 /// The parts of the self-check report runtime verify reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,12 +33,13 @@ pub struct ExecOutput {
     pub stderr: String,
 }
 
-/// Severity of a failed self-check, by check id.
-fn severity(check: &str) -> Severity {
+/// Severity of a failed self-check, by check id (documented in the catalog): the
+/// catalog's error for isolation checks, a warning for the others.
+fn severity(check: &str) -> Option<Severity> {
     match check {
         "non-root" | "caps-empty" | "no-new-privs" | "seccomp" | "rootfs-read-only"
-        | "etc-read-only" | "no-docker-socket" => Severity::Error,
-        _ => Severity::Warning,
+        | "etc-read-only" | "no-docker-socket" => None,
+        _ => Some(Severity::Warning),
     }
 }
 
@@ -67,13 +68,15 @@ pub fn findings(container: &str, is_service: bool, out: &ExecOutput) -> Vec<Find
             .filter(|c| !c.ok)
             .map(|c| {
                 let detail: String = c.detail.chars().take(200).collect();
-                finding(
+                let mut f = finding(
                     "runtime-selfcheck-failed",
                     severity(&c.id),
                     container,
                     format!("self-check inside the container: {} failed: {detail}", c.id),
                     Some(format!("check={}", c.id)),
-                )
+                );
+                f.checklist = catalog::selfcheck_item(&c.id);
+                f
             })
             .collect(),
         Err(parse_err) => {
@@ -99,11 +102,8 @@ pub fn findings(container: &str, is_service: bool, out: &ExecOutput) -> Vec<Find
             };
             vec![finding(
                 "runtime-selfcheck-unavailable",
-                if is_service {
-                    Severity::Warning
-                } else {
-                    Severity::Note
-                },
+                // Documented in the catalog: a note for other containers.
+                (!is_service).then_some(Severity::Note),
                 container,
                 format!("could not run `clawdbot self-check --json` in the container: {why}"),
                 None,
@@ -157,6 +157,39 @@ mod tests {
         );
         assert!(fs.iter().all(|f| f.rule == "runtime-selfcheck-failed"));
         assert!(fs[0].message.contains("uid 0"));
+        // Each counts against the checklist item of its check: non-root 1, limits 6.
+        let status = catalog::checklist_status(&fs);
+        let failed: Vec<u8> = status
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(item, _)| item.number)
+            .collect();
+        assert_eq!(failed, [1, 6]);
+    }
+
+    /// Every check id the service's self-check reports has a checklist item.
+    #[test]
+    fn every_service_check_id_has_a_checklist_item() {
+        let src = include_str!("../../../../src/selfcheck/mod.rs");
+        let mut seen = 0;
+        for (id, _) in catalog::SELFCHECK_ITEMS {
+            assert!(
+                src.contains(&format!("\"{id}\"")),
+                "{id} is not a self-check id"
+            );
+            seen += 1;
+        }
+        let mut calls = 0;
+        for (at, pat) in src.match_indices("check(\"") {
+            let id = src[at + pat.len()..].split('"').next().unwrap();
+            assert!(
+                catalog::selfcheck_item(id).is_some(),
+                "self-check {id} has no checklist item"
+            );
+            calls += 1;
+        }
+        assert!(calls >= 9, "found {calls} check(...) calls");
+        assert_eq!(seen, 11);
     }
 
     #[test]

@@ -1,0 +1,333 @@
+//! The catalog's rules on Kubernetes manifests (`--k8s DIR`, default `<root>/k8s`):
+//! each workload's pod spec (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+//! CronJob, Pod) is read with the pod-level security context as the default for its
+//! containers, and reported with the same rule ids as compose, at file:line.
+
+use super::super::yaml::{Node, Pos, Value};
+use super::super::{caps, host_paths, net, secrets, Severity};
+use super::dockerfile_rules::unpinned;
+use super::Out;
+
+const WORKLOADS: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "Pod",
+];
+
+pub fn check(out: &mut Out) {
+    let project = out.project;
+    let mut has_policy = false;
+    let mut first_workload: Option<(usize, Pos)> = None;
+    for (file, docs) in &project.manifests {
+        for doc in docs {
+            let kind = doc.get("kind").and_then(Node::scalar).unwrap_or_default();
+            let name = doc
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Node::scalar)
+                .unwrap_or_else(|| "(unnamed)".into());
+            match kind.as_str() {
+                "NetworkPolicy" => has_policy = true,
+                "Service" => service(out, *file, &name, doc),
+                k if WORKLOADS.contains(&k) => {
+                    let Some(pod) = pod_spec(doc, k) else {
+                        continue;
+                    };
+                    first_workload.get_or_insert((*file, doc.pos));
+                    workload(out, *file, &format!("{k} {name}"), pod);
+                }
+                _ => {}
+            }
+        }
+    }
+    if let (false, Some((file, pos))) = (has_policy, first_workload) {
+        out.at(
+            "network-not-isolated",
+            file,
+            pos.line,
+            pos.column,
+            "no NetworkPolicy among the manifests: every pod can reach and be reached by every other pod".into(),
+        );
+    }
+}
+
+fn pod_spec<'a>(doc: &'a Node, kind: &str) -> Option<&'a Node> {
+    let spec = doc.get("spec")?;
+    match kind {
+        "Pod" => Some(spec),
+        "CronJob" => spec
+            .get("jobTemplate")?
+            .get("spec")?
+            .get("template")?
+            .get("spec"),
+        _ => spec.get("template")?.get("spec"),
+    }
+}
+
+fn at(out: &mut Out, rule: &'static str, file: usize, pos: Pos, message: String) {
+    out.at(rule, file, pos.line, pos.column, message);
+}
+
+fn is_true(n: Option<&Node>) -> bool {
+    n.is_some_and(Node::is_true)
+}
+
+fn is_false(n: Option<&Node>) -> bool {
+    n.is_some_and(|n| matches!(&n.value, Value::Bool(false)) || n.as_str() == Some("false"))
+}
+
+fn service(out: &mut Out, file: usize, name: &str, doc: &Node) {
+    if let Some(t) = doc.get("spec").and_then(|s| s.get("type")) {
+        let ty = t.scalar().unwrap_or_default();
+        if ty == "NodePort" || ty == "LoadBalancer" {
+            at(
+                out,
+                "port-not-loopback",
+                file,
+                t.pos,
+                format!("Service {name} is of type {ty}: it is reachable from outside the cluster; use ClusterIP"),
+            );
+        }
+    }
+}
+
+fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        if let Some(n) = pod.get(key).filter(|n| n.is_true()) {
+            at(
+                out,
+                "network-host",
+                file,
+                n.pos,
+                format!("{what}: {key}: true shares the node's namespace"),
+            );
+        }
+    }
+    for v in pod.get("volumes").map(Node::as_seq).unwrap_or_default() {
+        let Some(hp) = v.get("hostPath") else {
+            continue;
+        };
+        let path = hp.get("path").and_then(Node::scalar).unwrap_or_default();
+        let norm = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path.as_str()
+        };
+        if host_paths::is_engine_socket(norm) {
+            at(
+                out,
+                "sensitive-volume",
+                file,
+                hp.pos,
+                format!(
+                    "{what} mounts the container runtime socket {norm}: full control of the node"
+                ),
+            );
+        } else if host_paths::is_sensitive(norm) {
+            at(
+                out,
+                "sensitive-volume",
+                file,
+                hp.pos,
+                format!("{what} mounts sensitive node path {norm} (hostPath)"),
+            );
+        } else {
+            out.push(
+                "sensitive-volume",
+                Severity::Warning,
+                file,
+                hp.pos.line,
+                hp.pos.column,
+                format!("{what} mounts node path {norm} (hostPath); use an emptyDir, a ConfigMap or a PersistentVolumeClaim"),
+            );
+        }
+    }
+    let pod_sc = pod.get("securityContext");
+    let containers = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| pod.get(k).map(Node::as_seq).unwrap_or_default());
+    for c in containers {
+        container(out, file, what, pod_sc, c);
+    }
+}
+
+/// A container's security setting: its own, else the pod's.
+fn setting<'a>(c_sc: Option<&'a Node>, pod_sc: Option<&'a Node>, key: &str) -> Option<&'a Node> {
+    c_sc.and_then(|s| s.get(key))
+        .or_else(|| pod_sc.and_then(|s| s.get(key)))
+}
+
+fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) {
+    let cname = c.get("name").and_then(Node::scalar).unwrap_or_default();
+    let who = format!("{what} container {cname}");
+    let sc = c.get("securityContext");
+    let here = sc.map_or(c.pos, |s| s.pos);
+
+    // user-root
+    let uid = setting(sc, pod_sc, "runAsUser");
+    let non_root = setting(sc, pod_sc, "runAsNonRoot");
+    match uid {
+        Some(u) if u.scalar().as_deref() == Some("0") => {
+            at(out, "user-root", file, u.pos, format!("{who}: runAsUser is 0 (root)"))
+        }
+        Some(_) => {}
+        None if is_true(non_root) => {}
+        None => at(
+            out,
+            "user-root",
+            file,
+            non_root.map_or(here, |n| n.pos),
+            format!("{who}: neither runAsNonRoot: true nor a non-zero runAsUser; the image decides and may run as root"),
+        ),
+    }
+    if let Some(p) = sc.and_then(|s| s.get("privileged")).filter(|p| p.is_true()) {
+        at(
+            out,
+            "privileged",
+            file,
+            p.pos,
+            format!("{who} is privileged"),
+        );
+    }
+    let ro = sc.and_then(|s| s.get("readOnlyRootFilesystem"));
+    if !is_true(ro) {
+        at(
+            out,
+            "rootfs-writable",
+            file,
+            ro.map_or(here, |n| n.pos),
+            format!("{who}: readOnlyRootFilesystem is not true"),
+        );
+    }
+    let ape = sc.and_then(|s| s.get("allowPrivilegeEscalation"));
+    if !is_false(ape) {
+        at(
+            out,
+            "no-new-privileges-missing",
+            file,
+            ape.map_or(here, |n| n.pos),
+            format!("{who}: allowPrivilegeEscalation is not false"),
+        );
+    }
+    let capabilities = sc.and_then(|s| s.get("capabilities"));
+    let drop = capabilities.and_then(|c| c.get("drop"));
+    let dropped_all = drop
+        .map(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .any(|d| d.scalar().is_some_and(|d| caps::name(&d) == "ALL"));
+    if !dropped_all {
+        at(
+            out,
+            "caps-not-dropped",
+            file,
+            drop.or(capabilities).map_or(here, |n| n.pos),
+            format!("{who}: capabilities.drop does not include ALL"),
+        );
+    }
+    for cap in capabilities
+        .and_then(|c| c.get("add"))
+        .map(Node::as_seq)
+        .unwrap_or_default()
+    {
+        let name = caps::name(&cap.scalar().unwrap_or_default());
+        out.push(
+            "caps-added",
+            caps::added_severity(&name),
+            file,
+            cap.pos.line,
+            cap.pos.column,
+            format!("{who} adds capability {name}"),
+        );
+    }
+    match setting(sc, pod_sc, "seccompProfile") {
+        Some(p) => {
+            let ty = p.get("type").and_then(Node::scalar).unwrap_or_default();
+            if ty == "Unconfined" {
+                at(out, "seccomp-unconfined", file, p.pos, format!("{who}: seccompProfile is Unconfined"));
+            }
+        }
+        None => at(out, "seccomp-unconfined", file, here, format!("{who}: no seccompProfile; without the kubelet's SeccompDefault it runs Unconfined (set type: RuntimeDefault)")),
+    }
+    if let Some(p) = setting(sc, pod_sc, "appArmorProfile") {
+        if p.get("type").and_then(Node::scalar).as_deref() == Some("Unconfined") {
+            at(
+                out,
+                "apparmor-unconfined",
+                file,
+                p.pos,
+                format!("{who}: appArmorProfile is Unconfined"),
+            );
+        }
+    }
+    // limits
+    let limits = c.get("resources").and_then(|r| r.get("limits"));
+    let missing: Vec<&str> = ["cpu", "memory"]
+        .into_iter()
+        .filter(|k| limits.and_then(|l| l.get(k)).is_none())
+        .collect();
+    if !missing.is_empty() {
+        at(
+            out,
+            "limits-missing",
+            file,
+            limits.map_or(c.pos, |n| n.pos),
+            format!("{who} has no {} limit", missing.join(" or ")),
+        );
+    }
+    // probes
+    let probes: Vec<&str> = ["livenessProbe", "readinessProbe"]
+        .into_iter()
+        .filter(|k| c.get(k).is_none())
+        .collect();
+    if !probes.is_empty() {
+        at(
+            out,
+            "healthcheck-missing",
+            file,
+            c.pos,
+            format!("{who} has no {}", probes.join(" and no ")),
+        );
+    }
+    if let Some(img) = c.get("image") {
+        if let Some(why) = unpinned(&img.scalar().unwrap_or_default()) {
+            at(
+                out,
+                "image-unpinned",
+                file,
+                img.pos,
+                format!("{who}: image {}: {why}", img.scalar().unwrap_or_default()),
+            );
+        }
+    }
+    for p in c.get("ports").map(Node::as_seq).unwrap_or_default() {
+        if let Some(hp) = p.get("hostPort") {
+            let ip = p.get("hostIP").and_then(Node::scalar).unwrap_or_default();
+            let loopback = net::is_loopback(&ip);
+            if !loopback {
+                at(
+                    out,
+                    "port-not-loopback",
+                    file,
+                    hp.pos,
+                    format!(
+                        "{who}: hostPort {} publishes on the node's interfaces",
+                        hp.scalar().unwrap_or_default()
+                    ),
+                );
+            }
+        }
+    }
+    for e in c.get("env").map(Node::as_seq).unwrap_or_default() {
+        let (Some(k), Some(v)) = (e.get("name").and_then(Node::scalar), e.get("value")) else {
+            continue;
+        };
+        for h in secrets::in_assignment(&k, &v.scalar().unwrap_or_default()) {
+            at(out, "secret-literal", file, v.pos, format!("{who}: {} in env {k} ({}); use a Secret (valueFrom.secretKeyRef or a mounted file)", h.kind, secrets::mask(&h.secret)));
+        }
+    }
+}
