@@ -60,11 +60,11 @@ fn plan(root: &Path, provision: bool) -> Plan<Ctx> {
     );
     plan.task(
         "tests (unit, integration, end-to-end)",
-        "cargo test --workspace",
+        "cargo test --workspace --no-fail-fast",
         |ctx, _| {
             let sh = sh_in(&ctx.root)?;
             let cargo = cargo();
-            tasks::stream(cmd!(sh, "{cargo} test --workspace"))
+            tasks::stream(cmd!(sh, "{cargo} test --workspace --no-fail-fast"))
         },
     );
     plan.task(

@@ -184,6 +184,14 @@ impl Drop for ComposeGuard<'_> {
     }
 }
 
+/// A loopback port that is free right now (the kernel picks it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
 fn container_of(dir: &TempDir, program: &str, prefix: &[&str], project: &str) -> String {
     let mut args = prefix.to_vec();
     args.extend(["-p", project, "ps", "-q", "clawdbot"]);
@@ -209,10 +217,17 @@ fn health(dir: &TempDir, id: &str) -> String {
 fn e2e(program: &'static str, prefix: &'static [&'static str]) {
     let pid = std::process::id();
     let image = format!("prod-secrets-e2e-{}", program.replace('-', ""));
+    // The v1 and v2 runs go in parallel: each publishes its own free loopback ports.
+    let gateway_port = free_port();
+    let health_port = std::iter::repeat_with(free_port)
+        .find(|p| *p != gateway_port)
+        .expect("a second free port");
     let dir = secrets_project(
         &format!("e2e-secrets-{program}"),
         "isolated",
-        &format!("image_name = \"{image}\"\n"),
+        &format!(
+            "image_name = \"{image}\"\ngateway_port = {gateway_port}\nhealth_port = {health_port}\n"
+        ),
     );
     let run = init(dir.path(), &["--yes", "--env"]);
     assert_eq!(run.code, 0, "{}", run.show());
@@ -255,7 +270,14 @@ fn e2e(program: &'static str, prefix: &'static [&'static str]) {
     let (ok, out) = run_in(
         dir.path(),
         "docker",
-        &["exec", &id, "/usr/local/bin/clawdbot", "healthcheck"],
+        &[
+            "exec",
+            &id,
+            "/usr/local/bin/clawdbot",
+            "healthcheck",
+            "--port",
+            &health_port.to_string(),
+        ],
     );
     assert!(ok, "healthcheck through exec failed: {out}");
 
