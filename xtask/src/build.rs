@@ -1,10 +1,390 @@
-//! `cargo xtask build` (not implemented yet).
+//! `cargo xtask build [--no-image]`: the static `clawdbot` binary, the staged build context
+//! and the image (built by compose from the project's `docker-compose.yml`, tagged with the
+//! package version and the git short sha).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("cargo xtask build: not implemented yet")
+use crate::engine::{find_on_path, ComposeProject, Engine};
+use crate::image::{self, OverrideOptions};
+use crate::provision::MUSL_TARGET;
+use crate::settings::{self, Settings};
+use crate::tasks::{self, Plan, Step};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Build and stage only the binary; skip the image.
+    #[arg(long)]
+    pub no_image: bool,
+}
+
+/// Root of the repository the xtask belongs to.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to `root` when relative) or
+/// `<root>/target`. (Staging always goes to `<root>/target/docker-context`, the build
+/// context the Dockerfile copies from.)
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
+/// The cargo that runs us (set by `cargo run`), else `cargo` on PATH.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// How the static binary is produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toolchain {
+    pub target: &'static str,
+    /// Extra RUSTFLAGS (the gnu fallback links the C runtime statically).
+    pub rustflags: Option<&'static str>,
+    /// Why the fallback was taken.
+    pub note: Option<String>,
+}
+
+impl Toolchain {
+    /// musl when its Rust target and a musl C compiler (for `ring`) are available, adding
+    /// the target with rustup when missing; otherwise a static gnu binary, with a note.
+    pub fn choose(sh: &Shell) -> Toolchain {
+        let has_target = || {
+            cmd!(sh, "rustup target list --installed")
+                .quiet()
+                .ignore_stderr()
+                .read()
+                .map(|t| t.lines().any(|l| l.trim() == MUSL_TARGET))
+                .unwrap_or(false)
+        };
+        let mut target_ok = has_target();
+        if !target_ok && find_on_path("rustup").is_some() {
+            target_ok = cmd!(sh, "rustup target add {MUSL_TARGET}")
+                .quiet()
+                .ignore_stderr()
+                .ignore_stdout()
+                .run()
+                .is_ok()
+                && has_target();
+        }
+        let musl_cc =
+            find_on_path("musl-gcc").is_some() || find_on_path("x86_64-linux-musl-gcc").is_some();
+        let why = match (target_ok, musl_cc) {
+            (true, true) => None,
+            (false, _) => Some(format!("the Rust target {MUSL_TARGET} is missing and `rustup target add {MUSL_TARGET}` failed")),
+            (true, false) => Some("no musl C compiler for ring (install it: `sudo apt-get install -y musl-tools`, or use --provision)".to_string()),
+        };
+        match why {
+            None => Toolchain {
+                target: MUSL_TARGET,
+                rustflags: None,
+                note: None,
+            },
+            Some(why) => Toolchain {
+                target: "x86_64-unknown-linux-gnu",
+                rustflags: Some("-C target-feature=+crt-static"),
+                note: Some(format!(
+                    "note: {why}; building a static glibc binary instead (x86_64-unknown-linux-gnu with -C target-feature=+crt-static)"
+                )),
+            },
+        }
+    }
+
+    /// The exact cargo command line.
+    pub fn command(&self) -> String {
+        format!(
+            "{}cargo build --release --package clawdbot --target {}",
+            self.rustflags
+                .map(|f| format!("RUSTFLAGS=\"{f}\" "))
+                .unwrap_or_default(),
+            self.target
+        )
+    }
+}
+
+/// The printable compile command for plans (before the toolchain is chosen).
+pub fn compile_plan_command() -> String {
+    format!("cargo build --release --package clawdbot --target {MUSL_TARGET}  (static; gnu +crt-static fallback)")
+}
+
+/// Compiles the static release binary and returns its path.
+pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
+    let sh = Shell::new()?;
+    sh.change_dir(root);
+    let tc = Toolchain::choose(&sh);
+    if let Some(note) = &tc.note {
+        step.note(note);
+    }
+    step.note(format!("$ {}", tc.command()));
+    let cargo = cargo();
+    let target = tc.target;
+    let mut c = cmd!(
+        sh,
+        "{cargo} build --release --package clawdbot --target {target}"
+    )
+    .quiet();
+    if let Some(flags) = tc.rustflags {
+        c = c.env("RUSTFLAGS", flags);
+    }
+    tasks::capture(c)?;
+    let binary = target_dir(root).join(target).join("release/clawdbot");
+    if !image::is_static_elf(&binary)? {
+        bail!(
+            "{} is dynamically linked; a FROM scratch image needs a static binary",
+            binary.display()
+        );
+    }
+    let size = binary.metadata()?.len();
+    step.note(format!(
+        "binary {} ({}, static)",
+        binary.display(),
+        image::human_size(size)
+    ));
+    Ok(binary)
+}
+
+/// The env file of private build/demo projects: demo keys only (never a real secret).
+pub fn demo_env_text(token: Option<&str>) -> String {
+    use crate::defaults::*;
+    let mut text = format!(
+        "# cargo xtask: temporary demo env (never a real key)\n{ANTHROPIC_KEY_VAR}={DEMO_ANTHROPIC_KEY}\n{OPENAI_KEY_VAR}={DEMO_OPENAI_KEY}\n"
+    );
+    if let Some(token) = token {
+        text.push_str(&format!("{}={token}\n", TOKEN_VARS[0]));
+    }
+    text
+}
+
+/// What `build_image` produced.
+#[derive(Debug, Clone)]
+pub struct ImageSummary {
+    pub reference: String,
+    pub sha_reference: Option<String>,
+    pub id: String,
+    pub size: u64,
+}
+
+/// `compose build <service>` for a private project, then the git-sha tag.
+pub fn build_image(
+    engine: &Engine,
+    project: &ComposeProject,
+    root: &Path,
+    settings: &Settings,
+    step: &Step,
+) -> Result<ImageSummary> {
+    let sh = project.shell()?;
+    let service = settings.service_name.as_str();
+    let c = engine.compose(&sh, project, &["build", service]);
+    step.note(format!("$ {c}"));
+    tasks::capture(c)?;
+    let reference = image::image_ref(settings, &settings::package_version(root)?);
+    let (id, size) = image::image_info(&sh, &reference).with_context(|| {
+        format!("compose built no image {reference}: the compose file's `image:` must be <image_name>:<version> (rerun `cargo xtask init`)")
+    })?;
+    let sha_reference = match image::git_short_sha(&sh, root) {
+        Some(sha) => {
+            let tagged = format!("{}:{sha}", settings.image_name);
+            cmd!(sh, "docker tag {reference} {tagged}")
+                .quiet()
+                .output()
+                .with_context(|| format!("docker tag {reference} {tagged}"))?;
+            Some(tagged)
+        }
+        None => {
+            step.note("not a git checkout: no sha tag");
+            None
+        }
+    };
+    step.note(format!(
+        "image {reference}{} id {} size {}",
+        sha_reference
+            .as_deref()
+            .map(|t| format!(" (also {t})"))
+            .unwrap_or_default(),
+        id,
+        image::human_size(size)
+    ));
+    Ok(ImageSummary {
+        reference,
+        sha_reference,
+        id,
+        size,
+    })
+}
+
+/// Compile, stage and (unless `no_image`) build the image, as one step's work. Used by
+/// `demo` (which builds once and reuses the image).
+pub fn build_all(
+    root: &Path,
+    settings: &Settings,
+    engine: Option<&Engine>,
+    step: &Step,
+) -> Result<Option<ImageSummary>> {
+    let binary = compile(root, step)?;
+    let staged = image::stage(root, settings, &binary)?;
+    step.note(format!("staged {}", staged.display()));
+    let Some(engine) = engine else {
+        return Ok(None);
+    };
+    let dir = crate::tempdir::TempDir::new("clawdbot-build")?;
+    let name = format!(
+        "{}-build-{}",
+        settings.service_name,
+        crate::tempdir::random_hex(3)?
+    );
+    let project = image::private_project(
+        dir.path(),
+        root,
+        settings,
+        &name,
+        &demo_env_text(None),
+        &OverrideOptions::default(),
+    )?;
+    build_image(engine, &project, root, settings, step).map(Some)
+}
+
+struct Ctx {
+    root: PathBuf,
+    settings: Settings,
+    binary: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    tasks::install_interrupt_handler();
+    let root = repo_root();
+    let settings = Settings::load(&root)?;
+    let engine = if args.no_image {
+        None
+    } else {
+        Some(Engine::detect(&Shell::new()?)?)
+    };
+    let mut plan: Plan<Ctx> = Plan::new("cargo xtask build");
+    plan.task(
+        "compile static binary",
+        compile_plan_command(),
+        |ctx, step| {
+            ctx.binary = Some(compile(&ctx.root, step)?);
+            Ok(())
+        },
+    );
+    plan.task(
+        "stage build context",
+        format!(
+            "copy clawdbot, write passwd and group into {}",
+            crate::defaults::STAGE_DIR
+        ),
+        |ctx, step| {
+            let binary = ctx.binary.clone().context("no binary")?;
+            let staged = image::stage(&ctx.root, &ctx.settings, &binary)?;
+            step.note(format!("staged {}", staged.display()));
+            Ok(())
+        },
+    );
+    if let Some(engine) = engine {
+        let cmdline = format!(
+            "{} build {}  (private project dir; then docker tag {}:<git sha>)",
+            engine.compose.argv0().join(" "),
+            settings.service_name,
+            settings.image_name
+        );
+        plan.task("build image", cmdline, move |ctx, step| {
+            step.note(engine.describe());
+            let dir = crate::tempdir::TempDir::new("clawdbot-build")?;
+            let name = format!(
+                "{}-build-{}",
+                ctx.settings.service_name,
+                crate::tempdir::random_hex(3)?
+            );
+            let project = image::private_project(
+                dir.path(),
+                &ctx.root,
+                &ctx.settings,
+                &name,
+                &demo_env_text(None),
+                &OverrideOptions::default(),
+            )?;
+            let summary = build_image(&engine, &project, &ctx.root, &ctx.settings, step)?;
+            let bin_size = ctx
+                .binary
+                .as_ref()
+                .map(|b| b.metadata().map(|m| m.len()).unwrap_or(0));
+            println!(
+                "image:       {}{}\nimage id:    {}\nimage size:  {}\nbinary size: {}",
+                summary.reference,
+                summary
+                    .sha_reference
+                    .as_deref()
+                    .map(|t| format!(" (also {t})"))
+                    .unwrap_or_default(),
+                summary.id,
+                image::human_size(summary.size),
+                image::human_size(bin_size.unwrap_or(0))
+            );
+            Ok(())
+        });
+    }
+    let mut ctx = Ctx {
+        root,
+        settings,
+        binary: None,
+    };
+    let outcome = plan.run(&mut ctx);
+    if let Some(bin) = &ctx.binary {
+        if args.no_image {
+            let size = bin.metadata().map(|m| m.len()).unwrap_or(0);
+            println!(
+                "binary size: {} ({})",
+                image::human_size(size),
+                bin.display()
+            );
+        }
+    }
+    Ok(outcome.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_env_has_only_placeholders_and_the_token() {
+        let text = demo_env_text(Some("t0ken"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (k, v) = line.split_once('=').unwrap();
+            if k == crate::defaults::TOKEN_VARS[0] {
+                assert_eq!(v, "t0ken");
+            } else {
+                assert!(crate::defaults::is_placeholder(v), "{line}");
+            }
+        }
+        assert!(!demo_env_text(None).contains("TOKEN"));
+    }
+
+    #[test]
+    fn toolchain_command_is_exact() {
+        let tc = Toolchain {
+            target: "x86_64-unknown-linux-gnu",
+            rustflags: Some("-C target-feature=+crt-static"),
+            note: None,
+        };
+        assert_eq!(
+            tc.command(),
+            "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --package clawdbot --target x86_64-unknown-linux-gnu"
+        );
+    }
+
+    #[test]
+    fn repo_root_holds_the_workspace_manifest() {
+        assert!(repo_root().join("Cargo.toml").exists());
+        assert!(repo_root().join("xtask/Cargo.toml").exists());
+    }
 }

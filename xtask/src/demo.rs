@@ -1,10 +1,574 @@
-//! `cargo xtask demo` (not implemented yet).
+//! `cargo xtask demo`: build, run the stack in safe demo mode under a unique compose
+//! project, prove it healthy, reachable on loopback and hardened, then remove everything.
+//!
+//! Steps: preflight, build, safe env, `compose run --rm <svc> status`, `compose up -d`,
+//! wait healthy, probes from the host, `verify --runtime`, summary, cleanup
+//! (`compose down -v --remove-orphans` and the temp dir; always, unless `--keep`).
 
+mod probes;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::build::{self, demo_env_text, repo_root};
+use crate::defaults;
+use crate::engine::{Compose, ComposeProject, Engine};
+use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
+use crate::provision::{self, Purpose};
+use crate::settings::Settings;
+use crate::tasks::{self, Plan, Step};
+use crate::tempdir::{random_hex, TempDir};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Print the plan with the exact commands and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave the demo stack running (prints the command that stops it).
+    #[arg(long)]
+    pub keep: bool,
+    /// Install Docker, compose and the musl target first (root on Debian/Ubuntu only).
+    #[arg(long)]
+    pub provision: bool,
+    /// Seconds to wait for the container to become healthy.
+    #[arg(long, default_value_t = 90)]
+    pub timeout: u64,
+    /// Test hook for the end-to-end tests: replace the health check with one that can
+    /// never pass (wrong port), to prove a failed demo shows the logs and still cleans up.
+    #[arg(long, hide = true)]
+    pub break_healthcheck: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("cargo xtask demo: not implemented yet")
+struct Ctx {
+    root: PathBuf,
+    settings: Settings,
+    exe: PathBuf,
+    name: String,
+    dir: PathBuf,
+    engine: Option<Engine>,
+    project: Option<ComposeProject>,
+    token: Option<String>,
+    container: Option<String>,
+    timeout: Duration,
+    keep: bool,
+    break_healthcheck: bool,
+}
+
+impl Ctx {
+    fn engine(&self) -> Result<&Engine> {
+        self.engine
+            .as_ref()
+            .context("no engine (preflight did not run)")
+    }
+    fn project(&self) -> Result<&ComposeProject> {
+        self.project
+            .as_ref()
+            .context("no compose project (safe env did not run)")
+    }
+    fn gateway_addr(&self) -> Result<SocketAddr> {
+        addr(&self.settings.bind_address, self.settings.gateway_port)
+    }
+    fn health_addr(&self) -> Result<SocketAddr> {
+        addr(&self.settings.bind_address, self.settings.health_port)
+    }
+}
+
+fn addr(ip: &str, port: u16) -> Result<SocketAddr> {
+    format!("{ip}:{port}")
+        .parse()
+        .or_else(|_| format!("[{ip}]:{port}").parse())
+        .with_context(|| format!("{ip}:{port} is not a socket address"))
+}
+
+/// The project as it will be (paths known before anything is created), for printing.
+fn planned_project(ctx: &Ctx) -> ComposeProject {
+    ComposeProject {
+        name: ctx.name.clone(),
+        project_dir: ctx.dir.clone(),
+        env_file: ctx.dir.join(".env"),
+        files: vec![ctx.root.join(COMPOSE_FILE), ctx.dir.join(OVERRIDE_FILE)],
+    }
+}
+
+fn compose_line(ctx: &Ctx, args: &[&str]) -> String {
+    let engine = ctx.engine.clone().unwrap_or(Engine {
+        server_version: String::new(),
+        compose: Compose::V2,
+        compose_version: String::new(),
+    });
+    engine.compose_argv(&planned_project(ctx), args).join(" ")
+}
+
+fn down_args() -> [&'static str; 3] {
+    ["down", "-v", "--remove-orphans"]
+}
+
+fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
+    let s = &ctx.settings;
+    let svc = s.service_name.clone();
+    let mut plan: Plan<Ctx> = Plan::new(format!("cargo xtask demo (project {})", ctx.name));
+    if provision {
+        provision::add_tasks(&mut plan, Purpose::Demo, &ctx.root);
+    }
+    plan.task(
+        "preflight",
+        format!(
+            "docker version; {} version; ports {}:{} and {}:{} free; cargo xtask init --check",
+            ctx.engine
+                .as_ref()
+                .map(|e| e.compose.argv0().join(" "))
+                .unwrap_or_else(|| "docker compose".into()),
+            s.bind_address,
+            s.gateway_port,
+            s.bind_address,
+            s.health_port
+        ),
+        preflight,
+    );
+    plan.task(
+        "build",
+        format!(
+            "{}; {}",
+            build::compile_plan_command(),
+            compose_line(ctx, &["build", &svc])
+        ),
+        |ctx, step| {
+            let engine = ctx.engine()?.clone();
+            build::build_all(&ctx.root, &ctx.settings, Some(&engine), step)?;
+            Ok(())
+        },
+    );
+    plan.task(
+        "safe env",
+        format!(
+            "write {}/.env (mode 0600: demo keys, random token) and {}/{OVERRIDE_FILE}",
+            ctx.dir.display(),
+            ctx.dir.display()
+        ),
+        safe_env,
+    );
+    plan.task(
+        "quick test: status",
+        compose_line(ctx, &["run", "--rm", "-T", &svc, "status"]),
+        status,
+    );
+    plan.task(
+        "start the stack",
+        compose_line(ctx, &["up", "-d", "--no-build"]),
+        |ctx, step| {
+            let sh = ctx.project()?.shell()?;
+            let c = ctx
+                .engine()?
+                .compose(&sh, ctx.project()?, &["up", "-d", "--no-build"]);
+            tasks::capture(c)?;
+            step.note(format!("project {} is up", ctx.name));
+            Ok(())
+        },
+    );
+    plan.task(
+        "wait until healthy",
+        format!(
+            "docker inspect --format {{{{.State.Health.Status}}}} <container>  (every second, up to {}s)",
+            ctx.timeout.as_secs()
+        ),
+        wait_healthy,
+    );
+    plan.task(
+        "probes from the host",
+        format!(
+            "GET http://{}:{}/health; ws://{}:{} handshake + health + chat with the token; refused without and with a wrong token",
+            s.bind_address, s.health_port, s.bind_address, s.gateway_port
+        ),
+        run_probes,
+    );
+    plan.task(
+        "verify --runtime",
+        format!("cargo xtask verify --runtime --project {}", ctx.name),
+        |ctx, step| {
+            let sh = Shell::new()?;
+            sh.change_dir(&ctx.root);
+            let (exe, name) = (&ctx.exe, &ctx.name);
+            let out = tasks::capture(cmd!(sh, "{exe} verify --runtime --project {name}"))?;
+            step.note(String::from_utf8_lossy(&out.stdout).trim_end());
+            Ok(())
+        },
+    );
+    if !ctx.keep {
+        plan.planned_cleanup("compose down", compose_line(ctx, &down_args()));
+        plan.planned_cleanup("remove temp dir", format!("rm -rf {}", ctx.dir.display()));
+    }
+    plan
+}
+
+fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+    let engine = Engine::detect(&Shell::new()?)?;
+    step.note(engine.describe());
+    ctx.engine = Some(engine);
+    for port in [ctx.settings.gateway_port, ctx.settings.health_port] {
+        let a = addr(&ctx.settings.bind_address, port)?;
+        TcpListener::bind(a).map(drop).map_err(|e| {
+            anyhow::anyhow!(
+                "port {a} is not free ({e}); stop what listens there (your own stack? `docker compose down`) and rerun"
+            )
+        })?;
+    }
+    step.note(format!(
+        "ports {}:{} and {}:{} are free",
+        ctx.settings.bind_address,
+        ctx.settings.gateway_port,
+        ctx.settings.bind_address,
+        ctx.settings.health_port
+    ));
+    if !ctx.root.join(COMPOSE_FILE).exists() || !ctx.root.join("Dockerfile").exists() {
+        bail!(
+            "{}: Dockerfile or {COMPOSE_FILE} missing (generate them: `cargo xtask init`)",
+            ctx.root.display()
+        );
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&ctx.root);
+    let exe = &ctx.exe;
+    let out = cmd!(sh, "{exe} init --check")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "generated files are out of date or invalid (run `cargo xtask init` to regenerate them, review, then rerun):\n{}",
+            tasks::tail(&out, 20)
+        );
+    }
+    step.note("generated files are up to date");
+    Ok(())
+}
+
+fn safe_env(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+    let dir = TempDir::new_at(&ctx.dir)?;
+    let path = dir.into_path();
+    if !ctx.keep {
+        step.on_cleanup(
+            "remove temp dir",
+            format!("rm -rf {}", path.display()),
+            move || {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))
+            },
+        );
+    }
+    // 48 hex characters from /dev/urandom (the service wants at least MIN_TOKEN_LEN).
+    let token = random_hex(24)?;
+    debug_assert!(token.len() >= defaults::MIN_TOKEN_LEN);
+    let opts = OverrideOptions {
+        container_name: Some(format!("{}-{}", ctx.name, ctx.settings.service_name)),
+        broken_healthcheck: ctx.break_healthcheck,
+    };
+    if ctx.break_healthcheck {
+        step.note("test hook --break-healthcheck: the health check probes a wrong port");
+    }
+    let project = image::private_project(
+        &ctx.dir,
+        &ctx.root,
+        &ctx.settings,
+        &ctx.name,
+        &demo_env_text(Some(&token)),
+        &opts,
+    )?;
+    if !ctx.keep {
+        let engine = ctx.engine()?.clone();
+        let p = project.clone();
+        step.on_cleanup(
+            "compose down",
+            engine.compose_argv(&project, &down_args()).join(" "),
+            move || {
+                let sh = p.shell()?;
+                tasks::capture(engine.compose(&sh, &p, &down_args())).map(|_| ())
+            },
+        );
+    }
+    step.note(format!(
+        "env file {} (mode 0600): demo keys, token {}; the repository's .env is never read",
+        project.env_file.display(),
+        mask(&token)
+    ));
+    ctx.token = Some(token);
+    ctx.project = Some(project);
+    Ok(())
+}
+
+/// Masks a secret for display: first 4 and last 4 characters.
+fn mask(secret: &str) -> String {
+    if secret.len() <= 12 {
+        return "****".into();
+    }
+    format!("{}…{}", &secret[..4], &secret[secret.len() - 4..])
+}
+
+fn status(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+    let project = ctx.project()?;
+    let sh = project.shell()?;
+    let svc = ctx.settings.service_name.as_str();
+    let out = tasks::capture(ctx.engine()?.compose(
+        &sh,
+        project,
+        &["run", "--rm", "-T", svc, "status"],
+    ))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let token = ctx.token.as_deref().unwrap_or_default();
+    for secret in [
+        defaults::DEMO_ANTHROPIC_KEY,
+        defaults::DEMO_OPENAI_KEY,
+        token,
+    ] {
+        if !secret.is_empty() && text.contains(secret) {
+            bail!("`status` printed a secret unmasked");
+        }
+    }
+    step.note(text.trim_end());
+    if !text.to_lowercase().contains("demo") {
+        bail!("`status` does not report demo mode");
+    }
+    if !(text.contains('…') || text.contains("***")) {
+        bail!("`status` shows no masked provider key");
+    }
+    Ok(())
+}
+
+fn container_id(ctx: &Ctx) -> Result<String> {
+    let project = ctx.project()?;
+    let sh = project.shell()?;
+    let out = tasks::capture(ctx.engine()?.compose(
+        &sh,
+        project,
+        &["ps", "-q", &ctx.settings.service_name],
+    ))?;
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if id.is_empty() {
+        bail!(
+            "compose reports no container for {}",
+            ctx.settings.service_name
+        );
+    }
+    Ok(id)
+}
+
+fn logs(ctx: &Ctx) -> String {
+    let run = || -> Result<String> {
+        let project = ctx.project()?;
+        let sh = project.shell()?;
+        let out = ctx
+            .engine()?
+            .compose(
+                &sh,
+                project,
+                &[
+                    "logs",
+                    "--no-color",
+                    "--tail",
+                    "100",
+                    &ctx.settings.service_name,
+                ],
+            )
+            .ignore_status()
+            .output()?;
+        Ok(tasks::tail(&out, 100))
+    };
+    run().unwrap_or_else(|e| format!("(could not read logs: {e:#})"))
+}
+
+fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+    let id = container_id(ctx)?;
+    ctx.container = Some(id.clone());
+    let sh = Shell::new()?;
+    let format = "{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}";
+    let start = Instant::now();
+    let failure = loop {
+        let out = cmd!(sh, "docker inspect --format {format} {id}")
+            .quiet()
+            .read()?;
+        let (state, health) = out.trim().split_once('|').unwrap_or((out.trim(), ""));
+        step.progress(format!("wait until healthy: {state}/{health}"));
+        match (state, health) {
+            (_, "healthy") => {
+                step.note(format!(
+                    "container {} healthy after {:.1}s",
+                    &id[..12.min(id.len())],
+                    start.elapsed().as_secs_f64()
+                ));
+                return Ok(());
+            }
+            (_, "unhealthy") => break "the engine reports the container unhealthy".to_string(),
+            ("exited" | "dead", _) => break format!("the container {state}"),
+            (_, "") if state == "running" => {
+                break "the image has no HEALTHCHECK (regenerate the Dockerfile: `cargo xtask init`)".to_string()
+            }
+            _ => {}
+        }
+        if start.elapsed() > ctx.timeout {
+            break format!(
+                "not healthy after {}s (status {state}/{health}; raise --timeout)",
+                ctx.timeout.as_secs()
+            );
+        }
+        tasks::sleep_interruptible(Duration::from_secs(1))?;
+    };
+    step.note(format!(
+        "container logs ({}):\n{}",
+        ctx.settings.service_name,
+        logs(ctx)
+    ));
+    bail!("{failure}")
+}
+
+fn run_probes(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+    let health = probes::http_health(ctx.health_addr()?)?;
+    step.note(format!(
+        "GET http://{}/health -> 200 {health}",
+        ctx.health_addr()?
+    ));
+    let token = ctx.token.clone().context("no token")?;
+    let gw = ctx.gateway_addr()?;
+    let report = probes::gateway_session(gw, &token)?;
+    step.note(format!(
+        "ws://{gw}: handshake ok (protocol {}, server {}), health ok, chat -> {}",
+        report.protocol, report.server_version, report.chat_reply
+    ));
+    let missing = probes::expect_refused(gw, None)?;
+    step.note(format!("without a token: refused, close 1008 ({missing})"));
+    let wrong = format!("wrong-{}", random_hex(16)?);
+    let mismatch = probes::expect_refused(gw, Some(&wrong))?;
+    step.note(format!("wrong token: refused, close 1008 ({mismatch})"));
+    Ok(())
+}
+
+fn stop_instructions(ctx: &Ctx) -> String {
+    format!(
+        "the demo stack is still running (--keep). Stop it and remove its files with:\n  {}\n  rm -rf {}",
+        compose_line(ctx, &down_args()),
+        ctx.dir.display()
+    )
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    tasks::install_interrupt_handler();
+    let root = repo_root();
+    let settings = Settings::load(&root)?;
+    let name = format!("{}-demo-{}", settings.service_name, random_hex(4)?);
+    let dir = std::env::temp_dir().join(&name);
+    let mut provision = args.provision;
+    let engine = Engine::detect(&Shell::new()?);
+    if let Err(e) = &engine {
+        if !provision && !args.dry_run {
+            if provision::is_root()
+                && crate::engine::is_debian_like()
+                && provision::ask_yes(&format!("{e:#}. Install Docker and compose now?"))
+            {
+                provision = true;
+            } else {
+                bail!("{e:#}");
+            }
+        }
+    }
+    if provision && !args.dry_run {
+        provision::check_allowed()?;
+    }
+    let mut ctx = Ctx {
+        root: root.clone(),
+        settings,
+        exe: std::env::current_exe().context("locating the xtask binary")?,
+        name,
+        dir,
+        engine: engine.ok(),
+        project: None,
+        token: None,
+        container: None,
+        timeout: Duration::from_secs(args.timeout),
+        keep: args.keep,
+        break_healthcheck: args.break_healthcheck,
+    };
+    let plan = plan(&ctx, provision);
+    if args.dry_run {
+        print!("{}", plan.render());
+        println!("(dry run: nothing was run)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcome = plan.run(&mut ctx);
+    if ctx.keep && ctx.project.is_some() {
+        println!("{}", stop_instructions(&ctx));
+    }
+    Ok(outcome.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Ctx {
+        Ctx {
+            root: "/repo".into(),
+            settings: Settings::default(),
+            exe: "/x".into(),
+            name: "clawdbot-demo-abcd".into(),
+            dir: "/tmp/clawdbot-demo-abcd".into(),
+            engine: None,
+            project: None,
+            token: None,
+            container: None,
+            timeout: Duration::from_secs(5),
+            keep: false,
+            break_healthcheck: false,
+        }
+    }
+
+    #[test]
+    fn dry_run_plan_lists_all_ten_steps_with_exact_commands() {
+        let text = plan(&ctx(), false).render();
+        assert!(
+            text.starts_with("cargo xtask demo (project clawdbot-demo-abcd) (10 steps)"),
+            "{text}"
+        );
+        for (n, name) in [
+            (1, "preflight"),
+            (2, "build"),
+            (3, "safe env"),
+            (4, "quick test: status"),
+            (5, "start the stack"),
+            (6, "wait until healthy"),
+            (7, "probes from the host"),
+            (8, "verify --runtime"),
+            (9, "summary"),
+            (10, "cleanup: compose down"),
+        ] {
+            assert!(
+                text.contains(&format!("{n:>2}. {name}")),
+                "{name} in\n{text}"
+            );
+        }
+        assert!(text.contains(
+            "docker compose --project-name clawdbot-demo-abcd --project-directory /tmp/clawdbot-demo-abcd \
+             --env-file /tmp/clawdbot-demo-abcd/.env -f /repo/docker-compose.yml \
+             -f /tmp/clawdbot-demo-abcd/demo.override.yml up -d --no-build"
+        ), "{text}");
+        assert!(text.contains("down -v --remove-orphans"), "{text}");
+        assert!(text.contains(&format!("127.0.0.1:{}", defaults::GATEWAY_PORT)));
+    }
+
+    #[test]
+    fn keep_plans_no_cleanup() {
+        let mut c = ctx();
+        c.keep = true;
+        let text = plan(&c, false).render();
+        assert!(!text.contains("cleanup"), "{text}");
+        assert!(stop_instructions(&c).contains("down -v --remove-orphans"));
+    }
+
+    #[test]
+    fn mask_hides_the_middle() {
+        assert_eq!(mask("0123456789abcdef0123"), "0123…0123");
+        assert_eq!(mask("short"), "****");
+    }
 }

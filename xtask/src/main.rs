@@ -13,7 +13,12 @@ mod settings;
 mod bench;
 mod build;
 mod demo;
+mod engine;
+mod image;
 mod init;
+mod provision;
+mod tasks;
+mod tempdir;
 mod test;
 mod verify;
 

@@ -1,0 +1,242 @@
+//! Probes from the host: HTTP `/health` and the WebSocket gateway (OpenClaw protocol
+//! handshake, `health`, a demo `chat`, and refusal without or with a wrong token).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::{Message, WebSocket};
+
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GET /health` over plain HTTP/1.1; returns the JSON body of a 200 answer.
+pub fn http_health(addr: SocketAddr) -> Result<Value> {
+    let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .with_context(|| format!("connecting to http://{addr}/health"))?;
+    s.set_read_timeout(Some(IO_TIMEOUT))?;
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+    );
+    s.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)
+        .with_context(|| format!("reading http://{addr}/health"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.lines().next().unwrap_or("");
+    if !status.contains(" 200") {
+        bail!("http://{addr}/health answered {status:?}");
+    }
+    // Tolerate chunked encoding: the JSON object is the outermost braces.
+    let json_text = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) if a < b => &body[a..=b],
+        _ => bail!("http://{addr}/health body is not JSON: {body:?}"),
+    };
+    serde_json::from_str(json_text).with_context(|| format!("http://{addr}/health body"))
+}
+
+type Ws = WebSocket<TcpStream>;
+
+fn open(addr: SocketAddr) -> Result<Ws> {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .with_context(|| format!("connecting to ws://{addr}"))?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let (ws, _) = tungstenite::client(format!("ws://{addr}/"), stream)
+        .map_err(|e| anyhow::anyhow!("WebSocket upgrade at ws://{addr} failed: {e}"))?;
+    Ok(ws)
+}
+
+/// What the next frame was.
+enum Frame {
+    Json(Value),
+    Closed(Option<u16>),
+}
+
+fn next(ws: &mut Ws) -> Result<Frame> {
+    loop {
+        match ws.read() {
+            Ok(Message::Text(t)) => {
+                return Ok(Frame::Json(
+                    serde_json::from_str(t.as_str()).context("gateway sent invalid JSON")?,
+                ))
+            }
+            Ok(Message::Close(frame)) => {
+                return Ok(Frame::Closed(frame.map(|f| u16::from(f.code))))
+            }
+            Ok(_) => continue,
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return Ok(Frame::Closed(None))
+            }
+            Err(e) => bail!("reading from the gateway: {e}"),
+        }
+    }
+}
+
+/// Reads frames until the `res` with `id`, skipping events (such as `tick`).
+fn response(ws: &mut Ws, id: &str) -> Result<Value> {
+    for _ in 0..50 {
+        match next(ws)? {
+            Frame::Json(v) if v["type"] == "res" && v["id"] == id => return Ok(v),
+            Frame::Json(_) => continue,
+            Frame::Closed(code) => {
+                bail!("gateway closed the connection (code {code:?}) before answering request {id}")
+            }
+        }
+    }
+    bail!("no response to request {id}")
+}
+
+fn send(ws: &mut Ws, v: &Value) -> Result<()> {
+    ws.send(Message::text(v.to_string()))
+        .context("sending to the gateway")
+}
+
+/// The `connect` request of an operator probe; `token` None sends no `auth`.
+pub fn connect_request(id: &str, token: Option<&str>) -> Value {
+    let mut params = json!({
+        "minProtocol": 3,
+        "maxProtocol": 4,
+        "client": {"id": "cargo-xtask", "version": env!("CARGO_PKG_VERSION"), "platform": "linux", "mode": "probe"},
+        "role": "operator",
+        "scopes": ["operator.read"],
+    });
+    if let Some(token) = token {
+        params["auth"] = json!({ "token": token });
+    }
+    json!({"type": "req", "id": id, "method": "connect", "params": params})
+}
+
+fn expect_challenge(ws: &mut Ws) -> Result<()> {
+    match next(ws)? {
+        Frame::Json(v) if v["type"] == "event" && v["event"] == "connect.challenge" => Ok(()),
+        Frame::Json(v) => bail!("first frame is not the connect.challenge event: {v}"),
+        Frame::Closed(c) => bail!("gateway closed before the challenge (code {c:?})"),
+    }
+}
+
+/// What the authenticated session showed.
+#[derive(Debug)]
+pub struct GatewayReport {
+    pub protocol: i64,
+    pub server_version: String,
+    pub chat_reply: String,
+}
+
+/// Handshake with the token, then `health` and a demo `chat`.
+pub fn gateway_session(addr: SocketAddr, token: &str) -> Result<GatewayReport> {
+    let mut ws = open(addr)?;
+    expect_challenge(&mut ws)?;
+    send(&mut ws, &connect_request("1", Some(token)))?;
+    let hello = response(&mut ws, "1")?;
+    if hello["ok"] != true || hello["payload"]["type"] != "hello-ok" {
+        bail!(
+            "connect with the token was not accepted: {}",
+            redact(&hello, token)
+        );
+    }
+    let protocol = hello["payload"]["protocol"].as_i64().unwrap_or(0);
+    let server_version = hello["payload"]["server"]["version"]
+        .as_str()
+        .unwrap_or("?")
+        .to_string();
+    send(
+        &mut ws,
+        &json!({"type": "req", "id": "2", "method": "health"}),
+    )?;
+    let health = response(&mut ws, "2")?;
+    if health["ok"] != true || health["payload"]["ok"] != true {
+        bail!("health request failed: {}", redact(&health, token));
+    }
+    send(
+        &mut ws,
+        &json!({"type": "req", "id": "3", "method": "chat", "params": {"message": "hello"}}),
+    )?;
+    let chat = response(&mut ws, "3")?;
+    if chat["ok"] != true {
+        bail!("demo chat failed: {}", redact(&chat, token));
+    }
+    let chat_reply = chat["payload"].to_string();
+    let _ = ws.close(None);
+    Ok(GatewayReport {
+        protocol,
+        server_version,
+        chat_reply,
+    })
+}
+
+/// Connects with `token` (None: no token) and expects `ok:false` then close 1008.
+/// Returns the error message the gateway gave.
+pub fn expect_refused(addr: SocketAddr, token: Option<&str>) -> Result<String> {
+    let mut ws = open(addr)?;
+    expect_challenge(&mut ws)?;
+    send(&mut ws, &connect_request("1", token))?;
+    let res = response(&mut ws, "1")?;
+    if res["ok"] != false {
+        bail!("the gateway accepted a connection it must refuse");
+    }
+    let message = res["error"]["message"].as_str().unwrap_or("").to_string();
+    match next(&mut ws)? {
+        Frame::Closed(Some(code)) if code == u16::from(CloseCode::Policy) => Ok(message),
+        Frame::Closed(code) => bail!("refused, but closed with code {code:?} instead of 1008"),
+        Frame::Json(v) => bail!("refused, but the connection stayed open (got {v})"),
+    }
+}
+
+/// The value as text with `secret` masked.
+fn redact(v: &Value, secret: &str) -> String {
+    v.to_string().replace(secret, "<token>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_request_has_the_protocol_shape() {
+        let v = connect_request("1", Some("tok"));
+        assert_eq!(v["method"], "connect");
+        assert_eq!(v["params"]["minProtocol"], 3);
+        assert_eq!(v["params"]["maxProtocol"], 4);
+        assert_eq!(v["params"]["auth"]["token"], "tok");
+        assert_eq!(v["params"]["client"]["id"], "cargo-xtask");
+        assert!(connect_request("1", None)["params"].get("auth").is_none());
+    }
+
+    #[test]
+    fn http_health_reads_a_real_loopback_server() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for body in ["{\"status\":\"ok\"}", "nope"] {
+                let (mut s, _) = listener.accept().unwrap();
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.ends_with(b"\r\n\r\n") {
+                    let n = s.read(&mut buf).unwrap();
+                    assert!(n > 0, "client closed early");
+                    req.extend_from_slice(&buf[..n]);
+                }
+                assert!(req.starts_with(b"GET /health HTTP/1.1\r\n"));
+                let status = if body == "nope" {
+                    "503 Service Unavailable"
+                } else {
+                    "200 OK"
+                };
+                write!(
+                    s,
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+            }
+        });
+        assert_eq!(http_health(addr).unwrap()["status"], "ok");
+        let err = format!("{:#}", http_health(addr).unwrap_err());
+        assert!(err.contains("503"), "{err}");
+        server.join().unwrap();
+    }
+}

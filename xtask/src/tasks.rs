@@ -1,0 +1,581 @@
+//! The ordered task runner shared by `build`, `demo` and `test`.
+//!
+//! A task is a number, a name, the exact command line it runs (printed, and all that
+//! `--dry-run` shows) and a step function. The runner prints the plan, runs the steps in
+//! order (a spinner on a terminal, plain lines otherwise), times each, stops at the first
+//! failure, prints a summary table and always runs the cleanups that steps registered: after
+//! success, after a failure, on Ctrl-C/SIGTERM (a handler turns them into a flag so the
+//! runner regains control) and on panic (the cleanup list runs from `Drop`).
+
+use std::fmt::Display;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    // Only async-signal-safe work here: set a flag. Children in the same process group got
+    // the signal too and stop; the runner then runs the cleanups.
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Turns SIGINT and SIGTERM into a flag checked by the runner and by waiting loops.
+pub fn install_interrupt_handler() {
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: installing a handler that only stores to an atomic is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+}
+
+/// True once Ctrl-C or SIGTERM arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Fails when the run was interrupted (for polling loops inside steps).
+pub fn check_interrupted() -> Result<()> {
+    if interrupted() {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+/// Sleeps in small slices, failing early on Ctrl-C.
+pub fn sleep_interruptible(total: Duration) -> Result<()> {
+    let end = Instant::now() + total;
+    while Instant::now() < end {
+        check_interrupted()?;
+        std::thread::sleep(Duration::from_millis(100).min(end - Instant::now()));
+    }
+    check_interrupted()
+}
+
+/// Runs a command with its output captured. On failure the error names the exact command
+/// and carries the last lines of its output; on success returns the output.
+pub fn capture(cmd: xshell::Cmd<'_>) -> Result<std::process::Output> {
+    let line = cmd.to_string();
+    let out = cmd.quiet().ignore_status().output()?;
+    if !out.status.success() {
+        bail!("`{line}` failed ({}):\n{}", out.status, tail(&out, 40));
+    }
+    Ok(out)
+}
+
+/// Runs a long command: on a terminal its output is captured (shown on failure) under the
+/// spinner; otherwise (CI) it streams to the log as it runs.
+pub fn stream(cmd: xshell::Cmd<'_>) -> Result<()> {
+    if fancy_output() {
+        capture(cmd).map(|_| ())
+    } else {
+        let line = cmd.to_string();
+        cmd.quiet()
+            .run()
+            .map_err(|e| anyhow::anyhow!("`{line}` failed: {e}"))
+    }
+}
+
+/// The last `n` lines of a command's stdout and stderr.
+pub fn tail(out: &std::process::Output, n: usize) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// True when progress may use a spinner and color: stderr is a terminal and `CI` is unset.
+pub fn fancy_output() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+type StepFn<C> = Box<dyn FnOnce(&mut C, &mut Step) -> Result<()>>;
+
+/// One task of a plan.
+pub struct Task<C> {
+    pub name: String,
+    pub command: String,
+    run: StepFn<C>,
+}
+
+impl<C> Task<C> {
+    pub fn new(
+        name: impl Into<String>,
+        command: impl Into<String>,
+        run: impl FnOnce(&mut C, &mut Step) -> Result<()> + 'static,
+    ) -> Task<C> {
+        Task {
+            name: name.into(),
+            command: command.into(),
+            run: Box::new(run),
+        }
+    }
+}
+
+struct Cleanup {
+    name: String,
+    command: String,
+    run: Box<dyn FnOnce() -> Result<()>>,
+}
+
+/// Cleanups registered by steps; run newest first, exactly once, from `run_all` or `Drop`.
+#[derive(Default)]
+pub struct Cleanups {
+    items: Vec<Cleanup>,
+    rows: Vec<Row>,
+}
+
+impl Cleanups {
+    fn run_all(&mut self, fancy: bool) {
+        while let Some(c) = self.items.pop() {
+            let start = Instant::now();
+            let label = format!("cleanup: {}", c.name);
+            if !fancy {
+                println!("[cleanup] {}\n    $ {}", c.name, c.command);
+            }
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(c.run));
+            let secs = start.elapsed().as_secs_f64();
+            let status = match result {
+                Ok(Ok(())) => Status::Ok,
+                Ok(Err(e)) => {
+                    eprintln!("    cleanup {} failed: {e:#}", c.name);
+                    Status::Failed
+                }
+                Err(_) => Status::Failed,
+            };
+            println!(
+                "{} [cleanup] {} ({secs:.1}s)  $ {}",
+                status.mark(),
+                c.name,
+                c.command
+            );
+            self.rows.push(Row {
+                number: 0,
+                name: label,
+                status,
+                seconds: secs,
+            });
+        }
+    }
+}
+
+impl Drop for Cleanups {
+    fn drop(&mut self) {
+        // Reached with items left only when a step panicked.
+        if !self.items.is_empty() {
+            eprintln!("running cleanups after a panic");
+            self.run_all(false);
+        }
+    }
+}
+
+/// What a step can do besides its work: print notes and register cleanups.
+pub struct Step<'a> {
+    bar: Option<&'a ProgressBar>,
+    cleanups: &'a mut Cleanups,
+}
+
+impl Step<'_> {
+    /// Prints an indented note under the task line (above the spinner on a terminal).
+    pub fn note(&self, msg: impl Display) {
+        let text = msg
+            .to_string()
+            .lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        match self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    /// Registers a cleanup that runs after the plan, whatever happens.
+    pub fn on_cleanup(
+        &mut self,
+        name: impl Into<String>,
+        command: impl Into<String>,
+        run: impl FnOnce() -> Result<()> + 'static,
+    ) {
+        self.cleanups.items.push(Cleanup {
+            name: name.into(),
+            command: command.into(),
+            run: Box::new(run),
+        });
+    }
+
+    /// Updates the spinner's message (no-op without a terminal).
+    pub fn progress(&self, msg: impl Display) {
+        if let Some(bar) = self.bar {
+            bar.set_message(msg.to_string());
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Failed,
+    NotRun,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Failed => "FAILED",
+            Status::NotRun => "not run",
+        }
+    }
+    fn mark(self) -> &'static str {
+        match self {
+            Status::Ok => "ok  ",
+            Status::Failed => "FAIL",
+            Status::NotRun => "--  ",
+        }
+    }
+}
+
+/// One line of the summary table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub number: usize,
+    pub name: String,
+    pub status: Status,
+    pub seconds: f64,
+}
+
+/// Result of a run.
+#[derive(Debug)]
+pub struct Outcome {
+    pub rows: Vec<Row>,
+    pub error: Option<anyhow::Error>,
+    pub interrupted: bool,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.rows.iter().all(|r| r.status == Status::Ok)
+    }
+
+    /// Exit code: 0 green, 130 interrupted, 1 otherwise.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        if self.interrupted {
+            std::process::ExitCode::from(130)
+        } else if self.ok() {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+/// An ordered list of tasks plus the cleanups they may register (listed for `--dry-run`).
+pub struct Plan<C> {
+    pub title: String,
+    tasks: Vec<Task<C>>,
+    planned_cleanups: Vec<(String, String)>,
+    summary: bool,
+}
+
+impl<C> Plan<C> {
+    pub fn new(title: impl Into<String>) -> Plan<C> {
+        Plan {
+            title: title.into(),
+            tasks: Vec::new(),
+            planned_cleanups: Vec::new(),
+            summary: true,
+        }
+    }
+
+    pub fn task(
+        &mut self,
+        name: impl Into<String>,
+        command: impl Into<String>,
+        run: impl FnOnce(&mut C, &mut Step) -> Result<()> + 'static,
+    ) -> &mut Self {
+        self.tasks.push(Task::new(name, command, run));
+        self
+    }
+
+    /// Declares a cleanup a task will register, so the plan can show it.
+    pub fn planned_cleanup(
+        &mut self,
+        name: impl Into<String>,
+        command: impl Into<String>,
+    ) -> &mut Self {
+        self.planned_cleanups.push((name.into(), command.into()));
+        self
+    }
+
+    /// Total number of numbered steps: tasks, the summary and (if any) the cleanup.
+    pub fn step_count(&self) -> usize {
+        self.tasks.len() + 1 + usize::from(!self.planned_cleanups.is_empty())
+    }
+
+    /// The plan as text: every step with its number, name and exact command.
+    pub fn render(&self) -> String {
+        let total = self.step_count();
+        let mut out = format!("{} ({} steps)\n", self.title, total);
+        for (i, t) in self.tasks.iter().enumerate() {
+            out.push_str(&format!(
+                "{:>2}. {}\n      $ {}\n",
+                i + 1,
+                t.name,
+                t.command
+            ));
+        }
+        out.push_str(&format!(
+            "{:>2}. summary\n      (table of step, result, seconds)\n",
+            self.tasks.len() + 1
+        ));
+        for (name, command) in &self.planned_cleanups {
+            out.push_str(&format!(
+                "{:>2}. cleanup: {name} (always, also after a failure or Ctrl-C)\n      $ {command}\n",
+                total
+            ));
+        }
+        out
+    }
+
+    /// Runs every task in order with `ctx`, then the cleanups, then prints the summary.
+    pub fn run(self, ctx: &mut C) -> Outcome {
+        let fancy = fancy_output();
+        let total = self.step_count();
+        println!("==> {} ({total} steps)", self.title);
+        let mut cleanups = Cleanups::default();
+        let mut rows = Vec::new();
+        let mut error = None;
+        let mut tasks = self.tasks.into_iter().enumerate();
+        for (i, task) in tasks.by_ref() {
+            let number = i + 1;
+            let label = format!("[{number}/{total}] {}", task.name);
+            let bar = fancy.then(|| {
+                let bar = ProgressBar::new_spinner();
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_message(format!("{label}  $ {}", task.command));
+                bar.enable_steady_tick(Duration::from_millis(100));
+                bar
+            });
+            if !fancy {
+                println!("{label}\n    $ {}", task.command);
+            }
+            let start = Instant::now();
+            let result = {
+                let mut step = Step {
+                    bar: bar.as_ref(),
+                    cleanups: &mut cleanups,
+                };
+                (task.run)(ctx, &mut step)
+            };
+            let seconds = start.elapsed().as_secs_f64();
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            let result = result.and_then(|()| check_interrupted());
+            let status = if result.is_ok() {
+                Status::Ok
+            } else {
+                Status::Failed
+            };
+            if fancy {
+                println!(
+                    "{} {label} ({seconds:.1}s)  $ {}",
+                    status.mark(),
+                    task.command
+                );
+            } else {
+                println!("    {} ({seconds:.1}s)", status.word());
+            }
+            rows.push(Row {
+                number,
+                name: task.name,
+                status,
+                seconds,
+            });
+            if let Err(e) = result {
+                eprintln!("error: step {number} ({}) failed: {e:#}", rows[i].name);
+                error = Some(e);
+                break;
+            }
+        }
+        for (i, task) in tasks {
+            rows.push(Row {
+                number: i + 1,
+                name: task.name,
+                status: Status::NotRun,
+                seconds: 0.0,
+            });
+        }
+        cleanups.run_all(fancy);
+        for mut row in std::mem::take(&mut cleanups.rows) {
+            row.number = total;
+            rows.push(row);
+        }
+        let outcome = Outcome {
+            rows,
+            error,
+            interrupted: interrupted(),
+        };
+        if self.summary {
+            println!("\n{}", summary_table(&outcome.rows));
+            println!(
+                "{}: {}",
+                self.title,
+                if outcome.ok() {
+                    "all steps passed"
+                } else if outcome.interrupted {
+                    "interrupted (cleanups ran)"
+                } else {
+                    "FAILED"
+                }
+            );
+        }
+        outcome
+    }
+}
+
+/// The summary table: step, result, seconds.
+pub fn summary_table(rows: &[Row]) -> String {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!(
+        "{:>3}  {:<width$}  {:<7}  {:>7}\n",
+        "#", "step", "result", "seconds"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:>3}  {:<width$}  {:<7}  {:>7.1}\n",
+            r.number,
+            r.name,
+            r.status.word(),
+            r.seconds
+        ));
+    }
+    out.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[test]
+    fn stops_at_first_failure_and_still_runs_cleanups_newest_first() {
+        let log = Rc::new(RefCell::new(Vec::<String>::new()));
+        let mut plan: Plan<Vec<String>> = Plan::new("t");
+        let l1 = log.clone();
+        plan.task("one", "echo 1", move |ctx, step| {
+            ctx.push("one".into());
+            let l = l1.clone();
+            step.on_cleanup("c1", "rm a", move || {
+                l.borrow_mut().push("c1".into());
+                Ok(())
+            });
+            Ok(())
+        });
+        let l2 = log.clone();
+        plan.task("two", "false", move |ctx, step| {
+            ctx.push("two".into());
+            let l = l2.clone();
+            step.on_cleanup("c2", "rm b", move || {
+                l.borrow_mut().push("c2".into());
+                Ok(())
+            });
+            bail!("boom")
+        });
+        plan.task("three", "echo 3", |ctx, _| {
+            ctx.push("three".into());
+            Ok(())
+        });
+        plan.planned_cleanup("c", "rm");
+        let mut ctx = Vec::new();
+        let outcome = plan.run(&mut ctx);
+        assert_eq!(ctx, ["one", "two"]);
+        assert_eq!(*log.borrow(), ["c2", "c1"]);
+        assert!(!outcome.ok());
+        let statuses: Vec<_> = outcome.rows.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                Status::Ok,
+                Status::Failed,
+                Status::NotRun,
+                Status::Ok,
+                Status::Ok
+            ]
+        );
+        assert_eq!(outcome.rows[3].number, 5);
+        assert_eq!(format!("{:#}", outcome.error.unwrap()), "boom");
+    }
+
+    #[test]
+    fn cleanups_run_when_a_step_panics() {
+        let log = Rc::new(RefCell::new(Vec::<String>::new()));
+        let l = log.clone();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut plan: Plan<()> = Plan::new("p");
+            plan.task("panics", "x", move |_, step| {
+                let l = l.clone();
+                step.on_cleanup("c", "rm", move || {
+                    l.borrow_mut().push("cleaned".into());
+                    Ok(())
+                });
+                panic!("step panicked");
+            });
+            plan.run(&mut ());
+        }));
+        assert!(result.is_err());
+        assert_eq!(*log.borrow(), ["cleaned"]);
+    }
+
+    #[test]
+    fn plan_render_lists_every_step_with_its_command() {
+        let mut plan: Plan<()> = Plan::new("demo");
+        plan.task("preflight", "docker version", |_, _| Ok(()));
+        plan.task("up", "docker compose up -d", |_, _| Ok(()));
+        plan.planned_cleanup("down", "docker compose down -v");
+        let text = plan.render();
+        assert!(text.starts_with("demo (4 steps)"), "{text}");
+        assert!(
+            text.contains(" 1. preflight\n      $ docker version"),
+            "{text}"
+        );
+        assert!(text.contains(" 3. summary"), "{text}");
+        assert!(text.contains(" 4. cleanup: down"), "{text}");
+        assert!(text.contains("$ docker compose down -v"), "{text}");
+    }
+
+    #[test]
+    fn summary_table_aligns_columns() {
+        let t = summary_table(&[
+            Row {
+                number: 1,
+                name: "preflight".into(),
+                status: Status::Ok,
+                seconds: 0.25,
+            },
+            Row {
+                number: 2,
+                name: "build".into(),
+                status: Status::Failed,
+                seconds: 12.0,
+            },
+        ]);
+        let lines: Vec<_> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[1].contains("preflight  ok"), "{t}");
+        assert!(lines[2].contains("build      FAILED"), "{t}");
+        assert!(lines[2].ends_with("12.0"), "{t}");
+    }
+}

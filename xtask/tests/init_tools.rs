@@ -1,0 +1,168 @@
+//! The rendered files against the real tools: hadolint finds nothing in the Dockerfile,
+//! compose v2 (`docker compose`) and v1 (`docker-compose`) accept both profiles'
+//! compose files, and the `.dockerignore` allowlist lets only the staged files into a
+//! real build context (engine test). A missing tool skips loudly, or fails under CI.
+
+mod init_support;
+
+use std::process::{Command, Stdio};
+
+use init_support::{have_tool, rendered, TempDir};
+
+fn run_in(dir: &TempDir, program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn hadolint_reports_nothing_on_the_dockerfile() {
+    if !have_tool("hadolint", &["--version"]) {
+        return;
+    }
+    let dir = rendered("hadolint", "local");
+    let (ok, out) = run_in(&dir, "hadolint", &["--no-color", "Dockerfile"]);
+    assert!(ok && out.trim().is_empty(), "hadolint findings:\n{out}");
+}
+
+fn compose_config(profile: &str, program: &str, prefix: &[&str]) {
+    let dir = rendered(&format!("compose-{profile}"), profile);
+    // `env_file: .env` makes `config` require the file; the example is what users copy.
+    dir.write(".env", &dir.read(".env.example"));
+    let mut args = prefix.to_vec();
+    args.extend(["config", "-q"]);
+    let (ok, out) = run_in(&dir, program, &args);
+    assert!(
+        ok,
+        "{program} {} rejected the {profile} compose file:\n{out}\n{}",
+        args.join(" "),
+        dir.read("docker-compose.yml")
+    );
+    // The rendered limits survive the engine's own normalisation.
+    let mut args = prefix.to_vec();
+    args.push("config");
+    let (ok, out) = run_in(&dir, program, &args);
+    assert!(ok, "{out}");
+    for needle in [
+        "pids_limit: 256",
+        "read_only: true",
+        "no-new-privileges:true",
+        "ALL",
+    ] {
+        assert!(
+            out.contains(needle),
+            "{program}: `{needle}` missing from the normalised config:\n{out}"
+        );
+    }
+    assert!(out.contains("mem_limit"), "{out}");
+    if profile == "isolated" {
+        assert!(out.contains("internal: true"), "{out}");
+        assert!(
+            !out.contains("published") && !out.contains("ports:"),
+            "{out}"
+        );
+    } else {
+        assert!(out.contains("127.0.0.1"), "{out}");
+    }
+}
+
+#[test]
+fn compose_v2_accepts_both_profiles() {
+    if !have_tool("docker", &["compose", "version"]) {
+        return;
+    }
+    compose_config("local", "docker", &["compose"]);
+    compose_config("isolated", "docker", &["compose"]);
+}
+
+#[test]
+fn compose_v1_accepts_both_profiles() {
+    if !have_tool("docker-compose", &["version"]) {
+        return;
+    }
+    compose_config("local", "docker-compose", &[]);
+    compose_config("isolated", "docker-compose", &[]);
+}
+
+/// Builds a throwaway image that copies the whole context, then lists what it got.
+#[test]
+fn dockerignore_allowlist_admits_only_the_staged_files_engine() {
+    if !have_tool("docker", &["info"]) {
+        return;
+    }
+    let dir = rendered("context", "local");
+    for (path, text) in [
+        ("target/docker-context/clawdbot", "binary"),
+        ("target/docker-context/passwd", "passwd"),
+        ("target/docker-context/group", "group"),
+        ("target/docker-context/stray", "not in the allowlist"),
+        ("target/debug/clawdbot", "debug build"),
+        ("src/main.rs", "source"),
+        ("config/.env", "SECRET=1"),
+        ("key.pem", "secret key"),
+    ] {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir.write(
+        ".env",
+        "CLAWDBOT_GATEWAY_TOKEN=a-real-looking-secret-token-value\n",
+    );
+    let probe = TempDir::new("context-probe");
+    probe.write("Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+    let tag = format!("xtask-init-context-probe:{}", std::process::id());
+    let dockerfile = probe.join("Dockerfile");
+    let (ok, out) = run_in(
+        &dir,
+        "docker",
+        &[
+            "build",
+            "-q",
+            "-f",
+            dockerfile.to_str().unwrap(),
+            "-t",
+            &tag,
+            ".",
+        ],
+    );
+    assert!(ok, "docker build failed:\n{out}");
+    let (ok, id) = run_in(&dir, "docker", &["create", &tag, "/none"]);
+    let id = id.trim().to_owned();
+    let listing = Command::new("sh")
+        .arg("-c")
+        .arg("docker export \"$1\" | tar -t")
+        .arg("sh")
+        .arg(&id)
+        .output()
+        .expect("docker export");
+    let _ = run_in(&dir, "docker", &["rm", "-f", &id]);
+    let _ = run_in(&dir, "docker", &["rmi", "-f", &tag]);
+    assert!(ok, "docker create failed: {id}");
+    let mut files: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter(|l| l.starts_with("ctx/") && !l.ends_with('/'))
+        .map(str::to_owned)
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        vec![
+            "ctx/target/docker-context/clawdbot",
+            "ctx/target/docker-context/group",
+            "ctx/target/docker-context/passwd",
+        ],
+        "the build context must hold the staged files and nothing else"
+    );
+}
