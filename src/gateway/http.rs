@@ -1,0 +1,59 @@
+//! HTTP endpoints: `GET /health` (liveness) and `GET /ready` (readiness), served on the
+//! health port and on the gateway port; the gateway port also upgrades `GET /` to the
+//! WebSocket gateway.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::Gateway;
+
+/// `/health` and `/ready`.
+pub fn health_router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(gw)
+}
+
+/// `/health`, `/ready` and the WebSocket upgrade at `/`.
+pub fn gateway_router(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/", get(super::ws::upgrade))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(gw)
+}
+
+/// Liveness: `{"status":"ok","version","uptimeMs"}`.
+async fn health(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+    Json(json!({
+        "status": "ok",
+        "version": gw.version(),
+        "uptimeMs": gw.uptime_ms(),
+    }))
+}
+
+/// Readiness: 200 while accepting connections, 503 once shutdown began.
+async fn ready(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+    if gw.is_shutting_down() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "shutting-down" })),
+        )
+    } else {
+        (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ready",
+                "connections": gw.conns.current(),
+                "maxConnections": gw.limits.max_connections,
+            })),
+        )
+    }
+}

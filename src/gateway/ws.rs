@@ -1,0 +1,372 @@
+//! One WebSocket connection: challenge, `connect` handshake, then requests, ticks and
+//! the limits (rate, idle, handshake timeout, frame size, bounded send queue).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::SplitStream;
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::time::{sleep_until, Instant};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use super::auth::{AuthOutcome, MISMATCH_MESSAGE, MISSING_MESSAGE, RATE_LIMITED_MESSAGE};
+use super::limits::{ConnectionGuard, RateLimiter};
+use super::methods;
+use super::outbox::{Outbox, SendError};
+use super::Gateway;
+use crate::protocol::{
+    close, codes, negotiate, now_ms, ClientFrame, ConnectParams, ErrorShape, EventFrame,
+    RequestFrame, ResponseFrame, LATEST_PROTOCOL,
+};
+
+/// `GET /` on the gateway port: checks the connection limit and the peer's failed-auth
+/// budget before upgrading.
+pub async fn upgrade(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if gw.is_shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "gateway shutting down\n").into_response();
+    }
+    if let Some(wait) = gw.auth_failures.blocked(peer.ip()) {
+        warn!(%peer, "upgrade refused: too many failed authentication attempts");
+        let secs = wait.as_secs().max(1).to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, secs)],
+            "too many failed authentication attempts\n",
+        )
+            .into_response();
+    }
+    let Some(guard) = gw.conns.try_acquire(gw.limits.max_connections) else {
+        warn!(%peer, max = gw.limits.max_connections, "upgrade refused: connection limit reached");
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    };
+    let max = gw.limits.max_payload;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .max_write_buffer_size(gw.limits.max_buffered_bytes.max(max) * 2)
+        .on_upgrade(move |socket| {
+            let conn_id = uuid::Uuid::new_v4().to_string();
+            let span = info_span!("conn", conn_id = %conn_id, %peer);
+            Connection::run(socket, gw, peer, conn_id, guard).instrument(span)
+        })
+}
+
+/// How a connection loop ended: a close frame to send, or drop the socket at once.
+enum End {
+    Close(u16, &'static str),
+    Drop(&'static str),
+}
+
+struct Connection {
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    conn_id: String,
+    out: Outbox,
+    stream: SplitStream<WebSocket>,
+}
+
+impl Connection {
+    async fn run(
+        socket: WebSocket,
+        gw: Arc<Gateway>,
+        peer: SocketAddr,
+        conn_id: String,
+        _guard: ConnectionGuard,
+    ) {
+        let (sink, stream) = socket.split();
+        let out = Outbox::new(sink, gw.limits.send_queue, gw.limits.max_buffered_bytes);
+        let mut conn = Connection {
+            gw,
+            peer,
+            conn_id,
+            out,
+            stream,
+        };
+        debug!("websocket opened");
+        let end = match conn.handshake().await {
+            Ok(protocol) => conn.serve(protocol).await,
+            Err(end) => end,
+        };
+        conn.finish(end).await;
+    }
+
+    /// Sends a frame; a full queue ends the connection.
+    fn send<T: serde::Serialize>(&self, frame: &T) -> Result<(), End> {
+        match self.out.send_json(frame) {
+            Ok(()) => Ok(()),
+            Err(SendError::SlowConsumer) => Err(End::Drop("send queue full (slow consumer)")),
+            Err(SendError::Closed) => Err(End::Drop("socket closed")),
+        }
+    }
+
+    fn reply_err(&self, id: serde_json::Value, error: ErrorShape) -> Result<(), End> {
+        self.send(&ResponseFrame::err(id, error))
+    }
+
+    /// Challenge, then the first frame must be a valid `connect`. Returns the protocol.
+    async fn handshake(&mut self) -> Result<u32, End> {
+        let nonce = uuid::Uuid::new_v4().to_string();
+        self.send(&EventFrame::challenge(&nonce, now_ms()))?;
+        let deadline = Instant::now() + self.gw.limits.handshake_timeout();
+        let mut shutdown = self.gw.shutdown.clone();
+        loop {
+            let msg = tokio::select! {
+                _ = sleep_until(deadline) => {
+                    info!("handshake timeout");
+                    return Err(End::Close(close::POLICY_VIOLATION, "handshake timeout"));
+                }
+                _ = shutdown.wait_for(|s| *s) => {
+                    return Err(End::Close(close::GOING_AWAY, "gateway shutting down"));
+                }
+                msg = self.stream.next() => msg,
+            };
+            let text = match read_result(msg)? {
+                Message::Text(t) => t,
+                Message::Binary(_) => {
+                    return Err(End::Close(
+                        close::POLICY_VIOLATION,
+                        "invalid handshake: expected a JSON text frame",
+                    ))
+                }
+                _ => continue,
+            };
+            if text.len() > self.gw.limits.max_preauth_payload {
+                warn!(
+                    size = text.len(),
+                    "handshake frame larger than the pre-auth limit"
+                );
+                return Err(End::Close(
+                    close::MESSAGE_TOO_BIG,
+                    "handshake frame too large",
+                ));
+            }
+            return self.connect(text.as_str());
+        }
+    }
+
+    fn connect(&mut self, text: &str) -> Result<u32, End> {
+        let req = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(ClientFrame::Req(req)) => req,
+            _ => {
+                info!("handshake refused: first frame is not a request");
+                return Err(End::Close(
+                    close::POLICY_VIOLATION,
+                    "invalid handshake: first request must be connect",
+                ));
+            }
+        };
+        if req.method != "connect" {
+            info!(method = %req.method, "handshake refused: first request is not connect");
+            self.reply_err(
+                req.id,
+                ErrorShape::invalid("invalid handshake: first request must be connect"),
+            )?;
+            return Err(End::Close(
+                close::POLICY_VIOLATION,
+                "invalid handshake: first request must be connect",
+            ));
+        }
+        let params: ConnectParams = match req.params.clone().map(serde_json::from_value).transpose()
+        {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(_) => {
+                self.reply_err(req.id, ErrorShape::invalid("invalid connect params"))?;
+                return Err(End::Close(
+                    close::POLICY_VIOLATION,
+                    "invalid connect params",
+                ));
+            }
+        };
+        let (min, max) = (
+            params.min_protocol.unwrap_or(i64::MIN),
+            params.max_protocol.unwrap_or(i64::MIN),
+        );
+        let Some(protocol) = negotiate(min, max) else {
+            info!(min, max, "handshake refused: protocol mismatch");
+            self.reply_err(
+                req.id,
+                ErrorShape::invalid("protocol mismatch")
+                    .with_details(json!({ "expectedProtocol": LATEST_PROTOCOL })),
+            )?;
+            return Err(End::Close(close::PROTOCOL_ERROR, "protocol mismatch"));
+        };
+        let ip = self.peer.ip();
+        if let Some(wait) = self.gw.auth_failures.blocked(ip) {
+            warn!("handshake refused: too many failed authentication attempts");
+            self.reply_err(
+                req.id,
+                ErrorShape::new(codes::INVALID_REQUEST, RATE_LIMITED_MESSAGE)
+                    .retry_after(wait.as_millis() as u64),
+            )?;
+            return Err(End::Close(
+                close::POLICY_VIOLATION,
+                "too many failed attempts",
+            ));
+        }
+        let presented = params.auth.as_ref().and_then(|a| a.token.as_deref());
+        let outcome = self.gw.auth.check(presented);
+        if outcome != AuthOutcome::Ok {
+            let blocked = self.gw.auth_failures.record(ip);
+            let (message, reason) = match outcome {
+                AuthOutcome::Missing => (MISSING_MESSAGE, "unauthorized: gateway token missing"),
+                _ => (MISMATCH_MESSAGE, "unauthorized: gateway token mismatch"),
+            };
+            warn!(reason, peer_blocked = blocked, "handshake refused");
+            self.reply_err(req.id, ErrorShape::invalid(message))?;
+            return Err(End::Close(close::POLICY_VIOLATION, reason));
+        }
+        let client = params.client.unwrap_or_default();
+        info!(
+            protocol,
+            client_id = client.id.as_deref().unwrap_or("-"),
+            client_version = client.version.as_deref().unwrap_or("-"),
+            client_mode = client.mode.as_deref().unwrap_or("-"),
+            role = params.role.as_deref().unwrap_or("-"),
+            device_identity = params.device.is_some(),
+            "client connected"
+        );
+        let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id);
+        self.send(&ResponseFrame::ok(req.id, hello))?;
+        Ok(protocol)
+    }
+
+    /// After the handshake: requests, ticks, idle timeout and shutdown.
+    async fn serve(&mut self, protocol: u32) -> End {
+        let gw = self.gw.clone();
+        let limits = &gw.limits;
+        let mut rate = RateLimiter::new(limits.rate_limit, limits.rate_burst);
+        let tick_every = limits.tick_interval();
+        let mut tick = tokio::time::interval_at(Instant::now() + tick_every, tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let idle_timeout = limits.idle_timeout();
+        let idle = tokio::time::sleep(idle_timeout);
+        tokio::pin!(idle);
+        let mut shutdown = self.gw.shutdown.clone();
+        loop {
+            let msg = tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => {
+                    let _ = self.send(&EventFrame::new("shutdown", json!({ "reason": "gateway stopping" })));
+                    return End::Close(close::GOING_AWAY, "gateway shutting down");
+                }
+                _ = tick.tick() => {
+                    if let Err(end) = self.send(&EventFrame::tick(now_ms())) {
+                        return end;
+                    }
+                    if self.out.ping() == Err(SendError::SlowConsumer) {
+                        return End::Drop("send queue full (slow consumer)");
+                    }
+                    continue;
+                }
+                _ = &mut idle => {
+                    info!(idle_ms = idle_timeout.as_millis() as u64, "idle timeout");
+                    return End::Close(close::NORMAL, "idle timeout");
+                }
+                _ = self.out.closed() => return End::Drop("socket write failed"),
+                msg = self.stream.next() => msg,
+            };
+            idle.as_mut().reset(Instant::now() + idle_timeout);
+            let msg = match read_result(msg) {
+                Ok(m) => m,
+                Err(end) => return end,
+            };
+            let text = match msg {
+                Message::Text(t) => t,
+                Message::Binary(_) => {
+                    return End::Close(close::POLICY_VIOLATION, "binary frames are not supported")
+                }
+                _ => continue,
+            };
+            let req = match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                Ok(ClientFrame::Req(req)) => req,
+                Ok(ClientFrame::Other) => continue,
+                Err(_) => return End::Close(close::POLICY_VIOLATION, "invalid frame"),
+            };
+            if let Err(wait) = rate.try_take() {
+                debug!(method = %req.method, "request rate limited");
+                let error = ErrorShape::new(
+                    codes::UNAVAILABLE,
+                    format!(
+                        "rate limit exceeded: at most {} requests per second (retry later)",
+                        limits.rate_limit
+                    ),
+                )
+                .retry_after(wait.as_millis().max(1) as u64);
+                if let Err(end) = self.reply_err(req.id, error) {
+                    return end;
+                }
+                continue;
+            }
+            if let Err(end) = self.request(protocol, req).await {
+                return end;
+            }
+        }
+    }
+
+    async fn request(&mut self, protocol: u32, req: RequestFrame) -> Result<(), End> {
+        let started = std::time::Instant::now();
+        let method = req.method.clone();
+        let result = methods::dispatch(&self.gw, protocol, &req).await;
+        let ok = result.is_ok();
+        debug!(method = %method, ok, ms = started.elapsed().as_millis() as u64, "request");
+        let frame = match result {
+            Ok(payload) => ResponseFrame::ok(req.id, payload),
+            Err(error) => ResponseFrame::err(req.id, error),
+        };
+        self.send(&frame)
+    }
+
+    /// Sends the close frame (or drops the socket) and waits briefly for the client's
+    /// close reply so that the close frame is not lost to a TCP reset.
+    async fn finish(self, end: End) {
+        let Connection {
+            out, mut stream, ..
+        } = self;
+        match end {
+            End::Drop(reason) => {
+                if reason == CLIENT_GONE {
+                    debug!(reason, "connection ended");
+                } else {
+                    warn!(reason, "connection dropped");
+                }
+                out.abort();
+            }
+            End::Close(code, reason) => {
+                debug!(code, reason, "closing");
+                out.close(code, reason).await;
+                let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+                let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
+            }
+        }
+        debug!("websocket closed");
+    }
+}
+
+const CLIENT_GONE: &str = "client went away";
+
+/// Maps a read result to a message, or to how the connection ends.
+fn read_result(msg: Option<Result<Message, axum::Error>>) -> Result<Message, End> {
+    match msg {
+        None => Err(End::Drop(CLIENT_GONE)),
+        Some(Ok(Message::Close(_))) => Err(End::Close(close::NORMAL, "bye")),
+        Some(Ok(m)) => Ok(m),
+        Some(Err(e)) => {
+            let text = e.to_string();
+            if text.contains("too long") || text.contains("too big") {
+                warn!(error = %text, "frame larger than the limit");
+                Err(End::Close(close::MESSAGE_TOO_BIG, "message too big"))
+            } else {
+                debug!(error = %text, "read error");
+                Err(End::Drop("read error"))
+            }
+        }
+    }
+}

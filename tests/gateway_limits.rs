@@ -1,0 +1,224 @@
+//! Limits over real loopback sockets: frame size, request rate, failed-auth rate per
+//! peer, handshake and idle timeouts, connection cap, slow readers.
+
+#[path = "gateway_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use support::*;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+#[tokio::test]
+async fn oversized_frames_are_closed_with_1009() {
+    let server = Server::start(&["--max-payload", "65536"]);
+    // After the handshake: larger than maxPayload.
+    let mut ws = connected(&server.url()).await;
+    let big = json!({"type": "req", "id": "b", "method": "chat", "params": {"message": "x".repeat(70_000)}});
+    ws.send(Message::Text(big.to_string().into()))
+        .await
+        .unwrap();
+    let (code, _) = expect_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(code, 1009);
+
+    // Before the handshake: larger than the 64 KiB pre-auth limit (but below maxPayload).
+    let server = Server::start(&["--max-payload", "262144"]);
+    let mut ws = open(&server.url()).await;
+    let _challenge = recv_json(&mut ws).await;
+    let mut connect = connect_frame(3, 4, Some(TOKEN));
+    connect["params"]["userAgent"] = json!("y".repeat(70_000));
+    send_json(&mut ws, &connect).await;
+    let (code, _) = expect_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(code, 1009);
+    // The server still serves others.
+    let mut ws = connected(&server.url()).await;
+    assert_eq!(call(&mut ws, "h", "health", None).await["ok"], true);
+}
+
+#[tokio::test]
+async fn request_rate_is_limited_per_connection() {
+    let server = Server::start(&["--rate-limit", "5", "--rate-burst", "5"]);
+    let mut ws = connected(&server.url()).await;
+    for i in 0..30 {
+        send_json(
+            &mut ws,
+            &json!({"type": "req", "id": format!("r{i}"), "method": "health"}),
+        )
+        .await;
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for _ in 0..30 {
+        let res = recv_res(&mut ws).await;
+        if res["ok"] == true {
+            ok += 1;
+        } else {
+            assert_eq!(res["error"]["code"], "UNAVAILABLE", "{res}");
+            assert!(res["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("rate limit exceeded"));
+            assert_eq!(res["error"]["retryable"], true);
+            assert!(res["error"]["retryAfterMs"].as_u64().unwrap() > 0);
+            limited += 1;
+        }
+    }
+    assert!((5..=12).contains(&ok), "ok={ok}");
+    assert!(limited >= 18, "limited={limited}");
+    // Tokens refill at the sustained rate.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(call(&mut ws, "later", "health", None).await["ok"], true);
+    // A second connection has its own budget.
+    let mut other = connected(&server.url()).await;
+    assert_eq!(call(&mut other, "o", "health", None).await["ok"], true);
+}
+
+/// Opens a WebSocket from a chosen loopback source address.
+async fn open_from(src: &str, server: &Server) -> Result<RawWs, tungstenite::Error> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{src}:0").parse().unwrap()).unwrap();
+    let stream = socket.connect(server.gateway).await.unwrap();
+    tokio_tungstenite::client_async(server.url(), stream)
+        .await
+        .map(|(ws, _)| ws)
+}
+
+#[tokio::test]
+async fn failed_auth_is_limited_per_peer_ip() {
+    let server = Server::start(&["--auth-failures", "3", "--auth-failure-window-secs", "60"]);
+    for _ in 0..3 {
+        let mut ws = open_from("127.0.0.1", &server).await.unwrap();
+        let res = handshake(&mut ws, 3, 4, Some("wrong-token-0123456789abcdef")).await;
+        assert_eq!(res["ok"], false);
+        assert_eq!(expect_close(&mut ws, Duration::from_secs(5)).await.0, 1008);
+    }
+    // Now this peer is refused before the upgrade, even with the right token.
+    match open_from("127.0.0.1", &server).await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 429),
+        Err(e) => panic!("expected HTTP 429, got {e}"),
+        Ok(_) => panic!("a blocked peer was upgraded"),
+    }
+    // Another peer address is not affected.
+    let mut ws = open_from("127.0.0.2", &server).await.unwrap();
+    assert_eq!(handshake(&mut ws, 3, 4, Some(TOKEN)).await["ok"], true);
+    assert!(server
+        .logs()
+        .contains("too many failed authentication attempts"));
+}
+
+#[tokio::test]
+async fn handshake_timeout_closes_silent_clients() {
+    let server = Server::start(&["--handshake-timeout-ms", "300"]);
+    let mut ws = open(&server.url()).await;
+    let _challenge = recv_json(&mut ws).await;
+    let started = std::time::Instant::now();
+    let (code, reason) = expect_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!(code, 1008);
+    assert_eq!(reason, "handshake timeout");
+    assert!(started.elapsed() >= Duration::from_millis(200));
+}
+
+#[tokio::test]
+async fn idle_timeout_closes_quiet_connections() {
+    let server = Server::start(&["--idle-timeout-ms", "1000"]);
+    let mut ws = connected(&server.url()).await;
+    // Activity keeps it open...
+    for i in 0..4 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            call(&mut ws, &format!("k{i}"), "health", None).await["ok"],
+            true
+        );
+    }
+    // ...silence closes it.
+    let started = std::time::Instant::now();
+    let (code, reason) = expect_close(&mut ws, Duration::from_secs(5)).await;
+    assert_eq!((code, reason.as_str()), (1000, "idle timeout"));
+    assert!(started.elapsed() >= Duration::from_millis(800));
+}
+
+#[tokio::test]
+async fn connection_cap_refuses_extra_upgrades() {
+    let server = Server::start(&["--max-connections", "2"]);
+    let _a = connected(&server.url()).await;
+    let _b = connected(&server.url()).await;
+    match tokio_tungstenite::connect_async(server.url()).await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 503),
+        Err(e) => panic!("expected HTTP 503, got {e}"),
+        Ok(_) => panic!("a third connection was accepted"),
+    }
+    drop(_a);
+    // The slot is released once the server notices the close.
+    let mut ok = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(server.url()).await {
+            ok = handshake(&mut ws, 3, 4, Some(TOKEN)).await["ok"] == true;
+            break;
+        }
+    }
+    assert!(ok, "slot not released after a client left");
+}
+
+#[tokio::test]
+async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
+    let server = Server::start(&[
+        "--send-queue",
+        "16",
+        "--max-buffered-bytes",
+        "1048576",
+        "--rate-limit",
+        "1000000",
+        "--rate-burst",
+        "1000000",
+    ]);
+    let rss_before = server.rss_kib();
+    // A client with a tiny receive buffer that never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.gateway).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), stream)
+        .await
+        .unwrap();
+    assert_eq!(handshake(&mut ws, 3, 4, Some(TOKEN)).await["ok"], true);
+    let (mut sink, mut stream) = ws.split();
+    // ~30 MB of responses requested; far more than the kernel buffers plus the queue.
+    let mut sent = 0;
+    for i in 0..50_000 {
+        let req = json!({"type": "req", "id": format!("s{i}"), "method": "health"});
+        if sink
+            .send(Message::Text(req.to_string().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+    }
+    // The server must have cut us off: reading now ends (after what the kernel buffered).
+    let drained = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut frames = 0usize;
+        while let Some(Ok(_)) = stream.next().await {
+            frames += 1;
+        }
+        frames
+    })
+    .await
+    .expect("the slow connection was not closed");
+    assert!(
+        drained < sent,
+        "every response was delivered: not a slow reader"
+    );
+    let logs = server.logs();
+    assert!(logs.contains("slow consumer"), "{logs}");
+    let rss_after = server.rss_kib();
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "server memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    // The server is still healthy and the slot was released.
+    let (code, body) = http_get(server.gateway, "/ready").await;
+    assert_eq!(code, 200);
+    assert!(body.contains("\"connections\":0"), "{body}");
+}

@@ -1,0 +1,342 @@
+//! Shared helpers of the gateway tests: run the real `clawdbot serve` binary on
+//! ephemeral loopback ports, and talk to it with tokio-tungstenite and raw HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type RawWs = WebSocketStream<TcpStream>;
+
+/// A token long enough to be accepted.
+pub const TOKEN: &str = "test-token-0123456789abcdefghijklmnop";
+
+/// A running `clawdbot serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub gateway: SocketAddr,
+    pub health: SocketAddr,
+    logs: Arc<Mutex<String>>,
+}
+
+/// Environment for the server: only what is listed (the rest is cleared).
+pub fn base_env() -> Vec<(String, String)> {
+    vec![
+        ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+        ("RUST_LOG".into(), "info".into()),
+    ]
+}
+
+pub fn env_with_token() -> Vec<(String, String)> {
+    let mut env = base_env();
+    env.push(("CLAWDBOT_GATEWAY_TOKEN".into(), TOKEN.into()));
+    env
+}
+
+fn command(args: &[&str], env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clawdbot"));
+    cmd.arg("serve").args(args).env_clear();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs `clawdbot serve ARGS` expecting it to refuse to start; returns (status, stderr).
+pub fn run_expect_exit(args: &[&str], env: &[(String, String)]) -> (ExitStatus, String) {
+    let mut child = command(args, env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn clawdbot");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return (status, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("clawdbot serve {args:?} kept running; expected it to refuse to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Server {
+    /// Starts the server on ephemeral loopback ports with a valid token.
+    pub fn start(extra: &[&str]) -> Server {
+        Self::start_with_env(extra, &env_with_token())
+    }
+
+    pub fn start_with_env(extra: &[&str], env: &[(String, String)]) -> Server {
+        let mut args = vec!["--bind", "127.0.0.1", "--port", "0", "--health-port", "0"];
+        args.extend_from_slice(extra);
+        let mut child = command(&args, env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn clawdbot");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("clawdbot gateway listening") {
+                    let _ = tx.send(line.clone());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; logs:\n{}",
+                    logs.lock().unwrap().as_str()
+                );
+            }
+        };
+        let gateway = addr_after(&line, "gateway").expect("gateway address in log");
+        let health = addr_after(&line, "health").expect("health address in log");
+        Server {
+            child,
+            gateway,
+            health,
+            logs,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.gateway)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Sends a signal and waits for the exit (panics after `within`).
+    pub fn signal_and_wait(&mut self, sig: i32, within: Duration) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.pid(), sig) };
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < within,
+                "server did not exit within {within:?}; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Resident memory of the server in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parses `name=127.0.0.1:1234` out of a human log line.
+fn addr_after(line: &str, name: &str) -> Option<SocketAddr> {
+    let key = format!(" {name}=");
+    let start = line.find(&key)? + key.len();
+    line[start..].split_whitespace().next()?.parse().ok()
+}
+
+/// Plain HTTP GET; returns (status code, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("http timeout")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (code, body)
+}
+
+pub async fn open(url: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket upgrade");
+    ws
+}
+
+/// Next JSON text frame (skips pings/pongs); panics on close or timeout.
+pub async fn recv_json<S>(ws: &mut WebSocketStream<S>) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("timed out waiting for a frame")
+            .expect("stream ended")
+            .expect("read error");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).expect("JSON frame"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Next response frame, skipping events (ticks).
+pub async fn recv_res<S>(ws: &mut WebSocketStream<S>) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let v = recv_json(ws).await;
+        if v["type"] == "res" {
+            return v;
+        }
+    }
+}
+
+/// Reads until the close frame; returns (code, reason). Panics on timeout.
+pub async fn expect_close<S>(ws: &mut WebSocketStream<S>, within: Duration) -> (u16, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("timed out waiting for the close frame");
+        match msg {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (u16::from(frame.code), frame.reason.to_string())
+            }
+            Some(Ok(Message::Close(None))) => return (u16::from(CloseCode::Status), String::new()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("read error before the close frame: {e}"),
+            None => panic!("connection ended without a close frame"),
+        }
+    }
+}
+
+pub fn connect_frame(min: i64, max: i64, token: Option<&str>) -> Value {
+    let mut params = json!({
+        "minProtocol": min,
+        "maxProtocol": max,
+        "client": {"id": "test", "version": "1.0.0", "platform": "linux", "mode": "test"},
+        "role": "operator",
+        "scopes": ["operator.read"],
+    });
+    if let Some(t) = token {
+        params["auth"] = json!({ "token": t });
+    }
+    json!({"type": "req", "id": "c1", "method": "connect", "params": params})
+}
+
+pub async fn send_json<S>(ws: &mut WebSocketStream<S>, v: &Value)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("send");
+}
+
+/// Reads the challenge, sends `connect`, returns the response frame.
+pub async fn handshake<S>(
+    ws: &mut WebSocketStream<S>,
+    min: i64,
+    max: i64,
+    token: Option<&str>,
+) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let challenge = recv_json(ws).await;
+    assert_eq!(challenge["type"], "event");
+    assert_eq!(challenge["event"], "connect.challenge");
+    send_json(ws, &connect_frame(min, max, token)).await;
+    recv_json(ws).await
+}
+
+/// Opens a connection and completes a v3..v4 handshake with the test token.
+pub async fn connected(url: &str) -> Ws {
+    let mut ws = open(url).await;
+    let res = handshake(&mut ws, 3, 4, Some(TOKEN)).await;
+    assert_eq!(res["ok"], true, "handshake failed: {res}");
+    ws
+}
+
+/// Sends a request and returns its response.
+pub async fn call<S>(
+    ws: &mut WebSocketStream<S>,
+    id: &str,
+    method: &str,
+    params: Option<Value>,
+) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut req = json!({"type": "req", "id": id, "method": method});
+    if let Some(p) = params {
+        req["params"] = p;
+    }
+    send_json(ws, &req).await;
+    let res = recv_res(ws).await;
+    assert_eq!(res["id"], id);
+    res
+}
+
+/// Sorted keys of a JSON object.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
