@@ -74,10 +74,10 @@ pub async fn run(target: &Target, o: Options) -> Result<Value> {
         tokio::spawn(async move {
             match client::connect(&target).await {
                 Ok((mut ws, _)) => {
-                    drop(permit);
                     opened.fetch_add(1, Ordering::Relaxed);
                     consecutive.store(0, Ordering::Relaxed);
                     alive.fetch_add(1, Ordering::Relaxed);
+                    drop(permit);
                     // Drain everything (ticks, pings) until the server closes.
                     while let Some(Ok(_)) = ws.next().await {}
                     alive.fetch_sub(1, Ordering::Relaxed);

@@ -19,7 +19,11 @@ const IMAGE_MAX_RATIO: f64 = 1.2;
 /// One release-profile option changed from the shipped profile, at a time.
 const VARIANTS: &[(&str, &str, &str)] = &[
     ("lto off", "CARGO_PROFILE_RELEASE_LTO", "false"),
-    ("codegen-units 16", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16"),
+    (
+        "codegen-units 16",
+        "CARGO_PROFILE_RELEASE_CODEGEN_UNITS",
+        "16",
+    ),
     ("panic unwind", "CARGO_PROFILE_RELEASE_PANIC", "unwind"),
     ("strip off", "CARGO_PROFILE_RELEASE_STRIP", "false"),
 ];
@@ -53,7 +57,10 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     s.push(Figure::new(
         "binary size (shipped release profile)",
         format!("{} ({bin_size} bytes)", mib(bin_size as f64)),
-        format!("cargo xtask build; stat -c %s {}", crate::defaults::STAGE_DIR.to_string() + "/clawdbot"),
+        format!(
+            "cargo xtask build; stat -c %s {}",
+            crate::defaults::STAGE_DIR.to_string() + "/clawdbot"
+        ),
     ));
     s.push(
         Figure::new(
@@ -61,7 +68,10 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
             format!("{} ({image_size} bytes)", mib(image_size as f64)),
             format!("docker image inspect --format '{{{{.Size}}}}' {reference}"),
         )
-        .target("< 8 MB (8,000,000 bytes)", Some(image_size < IMAGE_MAX_BYTES)),
+        .target(
+            "< 8 MB (8,000,000 bytes)",
+            Some(image_size < IMAGE_MAX_BYTES),
+        ),
     );
     s.push(
         Figure::new("image / binary", format!("{r:.3}"), "")
@@ -97,11 +107,14 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     for (name, var, value) in variants {
         eprintln!("bench: release build with {var}={value}");
         let started = Instant::now();
-        let mut c = cmd!(sh, "{cargo} build --release --package clawdbot --target {target}")
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .env(var, value)
-            .quiet()
-            .ignore_stderr();
+        let mut c = cmd!(
+            sh,
+            "{cargo} build --release --package clawdbot --target {target}"
+        )
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env(var, value)
+        .quiet()
+        .ignore_stderr();
         if let Some(flags) = tc.rustflags {
             c = c.env("RUSTFLAGS", flags);
         }
@@ -116,13 +129,23 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
                 s.push(
                     Figure::new(
                         format!("binary, {name}"),
-                        format!("{} (build {took:.0} s, incremental in target/bench-profiles)", mib(size as f64)),
+                        format!(
+                            "{} (build {took:.0} s, incremental in target/bench-profiles)",
+                            mib(size as f64)
+                        ),
                         command,
                     )
-                    .ratio(format!("{} of shipped", ratio(size as f64, bin_size as f64))),
+                    .ratio(format!(
+                        "{} of shipped",
+                        ratio(size as f64, bin_size as f64)
+                    )),
                 );
             }
-            Err(e) => s.push(Figure::new(format!("binary, {name}"), format!("build failed: {e}"), command)),
+            Err(e) => s.push(Figure::new(
+                format!("binary, {name}"),
+                format!("build failed: {e}"),
+                command,
+            )),
         }
     }
     Ok(s)

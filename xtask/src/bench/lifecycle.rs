@@ -23,7 +23,11 @@ pub fn http_status(addr: SocketAddr, path: &str, timeout: Duration) -> Option<u1
     let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
     s.set_write_timeout(Some(timeout)).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = [0u8; 64];
     let n = s.read(&mut buf).ok()?;
     let head = std::str::from_utf8(&buf[..n]).ok()?;
@@ -51,7 +55,13 @@ impl Server {
     pub fn spawn(binary: &Path, token: &str, extra: &[String]) -> Result<Server> {
         let (port, health_port) = (free_port()?, free_port()?);
         let child = std::process::Command::new(binary)
-            .args(["serve", "--port", &port.to_string(), "--health-port", &health_port.to_string()])
+            .args([
+                "serve",
+                "--port",
+                &port.to_string(),
+                "--health-port",
+                &health_port.to_string(),
+            ])
             .args(extra)
             .env(crate::defaults::TOKEN_VARS[0], token)
             .env("RUST_LOG", "warn")
@@ -147,7 +157,10 @@ fn serve_to_health(ctx: &Ctx, s: &mut Section) -> Result<()> {
                 crate::defaults::STAGE_DIR.to_string() + "/clawdbot"
             ),
         )
-        .target("healthy within 1 s of start", Some(t.median < HEALTHY_WITHIN)),
+        .target(
+            "healthy within 1 s of start",
+            Some(t.median < HEALTHY_WITHIN),
+        ),
     );
     Ok(())
 }
@@ -205,7 +218,11 @@ fn compose_up_to_healthy(ctx: &Ctx, s: &mut Section) -> Result<()> {
         let result = one_up(ctx, &engine, &project);
         let sh = project.shell()?;
         let _ = engine
-            .compose(&sh, &project, &["down", "-v", "--remove-orphans", "--timeout", "2"])
+            .compose(
+                &sh,
+                &project,
+                &["down", "-v", "--remove-orphans", "--timeout", "2"],
+            )
             .ignore_status()
             .ignore_stderr()
             .ignore_stdout()
@@ -213,7 +230,10 @@ fn compose_up_to_healthy(ctx: &Ctx, s: &mut Section) -> Result<()> {
         ups.push(result?);
     }
     let first = Timing::from_samples(ups.iter().map(|u| u.first_200).collect(), "in-process loop");
-    let healthy = Timing::from_samples(ups.iter().map(|u| u.docker_healthy).collect(), "in-process loop");
+    let healthy = Timing::from_samples(
+        ups.iter().map(|u| u.docker_healthy).collect(),
+        "in-process loop",
+    );
     let interval = &ctx.settings.healthcheck_interval;
     let up = engine.compose.argv0().join(" ");
     s.push(
@@ -260,12 +280,17 @@ fn one_up(ctx: &Ctx, engine: &Engine, project: &ComposeProject) -> Result<Up> {
         if started.elapsed() > bound {
             bail!("not healthy within {bound:?}");
         }
-        if first_200.is_none() && http_status(addr, "/health", Duration::from_millis(200)) == Some(200) {
+        if first_200.is_none()
+            && http_status(addr, "/health", Duration::from_millis(200)) == Some(200)
+        {
             first_200 = Some(started.elapsed().as_secs_f64());
         }
         if last_check.elapsed() >= Duration::from_millis(50) {
             last_check = Instant::now();
-            let status = cmd!(sh, "docker inspect -f {fmt} {id}").quiet().read().unwrap_or_default();
+            let status = cmd!(sh, "docker inspect -f {fmt} {id}")
+                .quiet()
+                .read()
+                .unwrap_or_default();
             if status.trim() == "healthy" {
                 let docker_healthy = started.elapsed().as_secs_f64();
                 return Ok(Up {
@@ -318,8 +343,13 @@ fn warm_demo(ctx: &Ctx, s: &mut Section) -> Result<()> {
         .ignore_status()
         .output()?;
     let took = started.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let result = if out.status.success() { "passed" } else { "FAILED" };
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let result = if out.status.success() {
+        "passed"
+    } else {
+        "FAILED"
+    };
     s.push(Figure::new(
         "warm `cargo xtask demo`, end to end",
         format!("{} ({result})", secs(took)),
@@ -327,8 +357,15 @@ fn warm_demo(ctx: &Ctx, s: &mut Section) -> Result<()> {
     ));
     for (name, status, seconds) in parse_summary(&text) {
         s.push(
-            Figure::new(format!("demo step: {name}"), format!("{} ({status})", secs(seconds)), "")
-                .ratio(format!("{:.0}% of the demo", 100.0 * seconds / took.max(1e-9))),
+            Figure::new(
+                format!("demo step: {name}"),
+                format!("{} ({status})", secs(seconds)),
+                "",
+            )
+            .ratio(format!(
+                "{:.0}% of the demo",
+                100.0 * seconds / took.max(1e-9)
+            )),
         );
     }
     if !out.status.success() {
@@ -358,6 +395,9 @@ mod tests {
     fn http_status_of_nothing_is_none() {
         let port = free_port().unwrap();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        assert_eq!(http_status(addr, "/health", Duration::from_millis(100)), None);
+        assert_eq!(
+            http_status(addr, "/health", Duration::from_millis(100)),
+            None
+        );
     }
 }

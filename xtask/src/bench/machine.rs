@@ -23,7 +23,14 @@ impl Machine {
         let out = |program: &str, args: &[&str]| -> String {
             Shell::new()
                 .ok()
-                .and_then(|sh| sh.cmd(program).args(args).quiet().ignore_status().read().ok())
+                .and_then(|sh| {
+                    sh.cmd(program)
+                        .args(args)
+                        .quiet()
+                        .ignore_status()
+                        .read()
+                        .ok()
+                })
                 .unwrap_or_default()
         };
         let sh = Shell::new().ok();
@@ -40,7 +47,9 @@ impl Machine {
             date,
             uname: out("uname", &["-a"]),
             cpu: first_value(&cpuinfo, "model name").unwrap_or_else(|| "unknown".into()),
-            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cores: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             memory: format!("{:.1} GiB (MemTotal)", mem_kb / 1024.0 / 1024.0),
             load: std::fs::read_to_string("/proc/loadavg")
                 .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))

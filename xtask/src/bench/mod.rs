@@ -24,7 +24,7 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::settings::Settings;
-pub use report::{Figure, Section};
+pub use report::Section;
 
 /// Report sections, in report order.
 pub const SECTIONS: &[&str] = &["image", "lifecycle", "verify", "gateway", "build"];
@@ -111,7 +111,9 @@ impl Ctx {
             .quiet()
             .run()
             .with_context(|| format!("building {package} (release)"))?;
-        Ok(crate::build::target_dir(&self.root).join("release").join(bin))
+        Ok(crate::build::target_dir(&self.root)
+            .join("release")
+            .join(bin))
     }
 }
 

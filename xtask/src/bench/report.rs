@@ -23,7 +23,11 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn new(name: impl Into<String>, value: impl Into<String>, command: impl Into<String>) -> Figure {
+    pub fn new(
+        name: impl Into<String>,
+        value: impl Into<String>,
+        command: impl Into<String>,
+    ) -> Figure {
         Figure {
             name: name.into(),
             value: value.into(),
@@ -88,7 +92,12 @@ impl Section {
 pub fn previous_value(previous: &str, key: &str) -> Option<String> {
     let marker = format!("<!-- bench:{key}=");
     let line = previous.lines().find(|l| l.starts_with(&marker))?;
-    Some(line[marker.len()..].trim_end_matches("-->").trim().to_string())
+    Some(
+        line[marker.len()..]
+            .trim_end_matches("-->")
+            .trim()
+            .to_string(),
+    )
 }
 
 pub fn stash(key: &str, value: &str) -> String {
@@ -147,7 +156,10 @@ pub fn render(m: &Machine, ctx: &Ctx, sections: &[Section], took: Duration, args
     );
 
     let _ = writeln!(o, "## Targets\n");
-    let _ = writeln!(o, "| section | figure | measured | target | result |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "| section | figure | measured | target | result |\n|---|---|---|---|---|"
+    );
     for s in sections {
         for f in &s.figures {
             if let Some(c) = &f.check {
@@ -168,7 +180,10 @@ pub fn render(m: &Machine, ctx: &Ctx, sections: &[Section], took: Duration, args
     for (i, s) in sections.iter().enumerate() {
         let _ = writeln!(o, "## {}. {}\n", i + 1, s.title);
         if !s.figures.is_empty() {
-            let _ = writeln!(o, "| figure | value | ratio | target | command |\n|---|---|---|---|---|");
+            let _ = writeln!(
+                o,
+                "| figure | value | ratio | target | command |\n|---|---|---|---|---|"
+            );
             for f in &s.figures {
                 let target = f
                     .check
@@ -214,7 +229,14 @@ pub fn summary_lines(sections: &[Section]) -> String {
     for s in sections {
         for f in &s.figures {
             if let Some(c) = &f.check {
-                let _ = writeln!(o, "{:<10} {:<55} {:<28} {}", s.key, f.name, f.value, met_word(c.met));
+                let _ = writeln!(
+                    o,
+                    "{:<10} {:<55} {:<28} {}",
+                    s.key,
+                    f.name,
+                    f.value,
+                    met_word(c.met)
+                );
             }
         }
     }

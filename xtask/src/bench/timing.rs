@@ -76,7 +76,9 @@ impl Command<'_> {
 
 /// Times `c` with hyperfine (when `hyperfine` is Some) or the fallback loop.
 pub fn time(hyperfine: Option<&Path>, c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
-    let splittable = c.argv.iter().all(|a| !a.is_empty() && !a.contains(char::is_whitespace) && !a.contains(['\'', '"', '\\']));
+    let splittable = c.argv.iter().all(|a| {
+        !a.is_empty() && !a.contains(char::is_whitespace) && !a.contains(['\'', '"', '\\'])
+    });
     match hyperfine {
         Some(hf) if splittable => with_hyperfine(hf, c, runs, warmup),
         _ => with_loop(c, runs, warmup),
@@ -92,15 +94,23 @@ fn with_hyperfine(hf: &Path, c: &Command, runs: u32, warmup: u32) -> Result<Timi
     let export = super::tools::scratch_file("hyperfine.json")?;
     let line = c.display();
     let (runs, warmup) = (runs.max(2).to_string(), warmup.to_string());
-    cmd!(sh, "{hf} -N -i --style none --warmup {warmup} --runs {runs} --export-json {export} -- {line}")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("hyperfine {line}"))?;
+    cmd!(
+        sh,
+        "{hf} -N -i --style none --warmup {warmup} --runs {runs} --export-json {export} -- {line}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| format!("hyperfine {line}"))?;
     let text = std::fs::read_to_string(&export).context("reading hyperfine's export")?;
     let _ = std::fs::remove_file(&export);
-    let parsed: HyperfineExport = serde_json::from_str(&text).context("parsing hyperfine's export")?;
-    let r = parsed.results.into_iter().next().context("hyperfine exported no result")?;
+    let parsed: HyperfineExport =
+        serde_json::from_str(&text).context("parsing hyperfine's export")?;
+    let r = parsed
+        .results
+        .into_iter()
+        .next()
+        .context("hyperfine exported no result")?;
     Ok(Timing {
         mean: r.mean,
         median: r.median,

