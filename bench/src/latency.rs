@@ -11,24 +11,34 @@ use crate::client::{self, Target};
 use crate::rss::vm_rss;
 use crate::stats;
 
+/// `rate`: requests per second per connection (paced, latency counted from the scheduled
+/// send time so a slow server cannot hide its delay); None: closed loop, as fast as the
+/// server answers.
 pub async fn run(
     target: &Target,
     conns: &[usize],
     seconds: Duration,
+    rate: Option<f64>,
     pid: Option<u32>,
 ) -> Result<Value> {
     let mut runs = Vec::new();
     for &n in conns {
         runs.push(
-            one(target, n, seconds, pid)
+            one(target, n, seconds, rate, pid)
                 .await
                 .with_context(|| format!("{n} connections"))?,
         );
     }
-    Ok(json!({"mode": "latency", "method": "health", "runs": runs}))
+    Ok(json!({"mode": "latency", "method": "health", "rate_per_connection": rate, "runs": runs}))
 }
 
-async fn one(target: &Target, n: usize, seconds: Duration, pid: Option<u32>) -> Result<Value> {
+async fn one(
+    target: &Target,
+    n: usize,
+    seconds: Duration,
+    rate: Option<f64>,
+    pid: Option<u32>,
+) -> Result<Value> {
     // Open all connections first (bounded parallelism), so the measurement excludes handshakes.
     let mut sockets = Vec::with_capacity(n);
     let mut handshake_us = Vec::with_capacity(n);
@@ -47,16 +57,32 @@ async fn one(target: &Target, n: usize, seconds: Duration, pid: Option<u32>) -> 
     let rss_before = pid.and_then(vm_rss);
     let barrier = Arc::new(Barrier::new(n + 1));
     let mut tasks = Vec::with_capacity(n);
-    for mut ws in sockets {
+    let period = rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    for (i, mut ws) in sockets.into_iter().enumerate() {
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
             let mut id = 2u64;
             barrier.wait().await;
-            let end = Instant::now() + seconds;
+            let start = Instant::now();
+            let end = start + seconds;
+            // Paced connections start spread over one period, not all at once.
+            let first = period.map(|p| start + p.mul_f64(i as f64 / n as f64));
+            let mut k = 0u32;
             while Instant::now() < end {
-                let t = Instant::now();
+                let t = match (first, period) {
+                    (Some(first), Some(p)) => {
+                        let due = first + p * k;
+                        k += 1;
+                        if due >= end {
+                            break;
+                        }
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    _ => Instant::now(),
+                };
                 match client::request(&mut ws, id, "health").await {
                     Ok(true) => lat.push(t.elapsed().as_micros() as u64),
                     Ok(false) => errors += 1,
@@ -84,6 +110,7 @@ async fn one(target: &Target, n: usize, seconds: Duration, pid: Option<u32>) -> 
     let ok = all.len();
     Ok(json!({
         "connections": n,
+        "rate_per_connection": rate,
         "seconds": elapsed,
         "requests_ok": ok,
         "requests_failed": errors,

@@ -65,6 +65,9 @@ enum Mode {
         /// Seconds of measurement per connection count.
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
+        /// Requests per second per connection (paced); without it, a closed loop.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Open and hold as many authenticated connections as possible, up to --max.
     Hold {
@@ -166,11 +169,18 @@ fn real_main() -> Result<()> {
         .build()?;
     let out = rt.block_on(async {
         match cli.mode {
-            Mode::Latency { conns, seconds } => {
+            Mode::Latency {
+                conns,
+                seconds,
+                rate,
+            } => {
                 if conns.iter().any(|&c| c == 0 || c > MAX_CONNECTIONS) {
                     bail!("connection counts must be within 1..={MAX_CONNECTIONS}");
                 }
-                latency::run(&target, &conns, bounded_secs(seconds)?, cli.pid).await
+                if rate.is_some_and(|r| !(r > 0.0 && r <= 100_000.0)) {
+                    bail!("--rate must be within (0, 100000] requests per second");
+                }
+                latency::run(&target, &conns, bounded_secs(seconds)?, rate, cli.pid).await
             }
             Mode::Hold {
                 max,

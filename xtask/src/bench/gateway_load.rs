@@ -19,6 +19,42 @@ const GIB2: u64 = 2 * 1024 * 1024 * 1024;
 const IDLE_RSS_MAX: u64 = 10 * 1024 * 1024;
 const P99_MAX_US: u64 = 2000;
 const HOLD_TARGET: usize = 10_000;
+/// The gateway's default `--rate-limit` (requests per second per connection).
+const DEFAULT_RATE_LIMIT: u32 = 20;
+
+fn latency_figures(s: &mut Section, out: &Value, secs: &str, rate: Option<&str>) {
+    for run in out["runs"].as_array().cloned().unwrap_or_default() {
+        let n = u(&run, "connections");
+        let lat = &run["latency"];
+        let p99 = u(lat, "p99_us");
+        let (kind, flag) = match rate {
+            Some(r) => (
+                format!("paced at {r}/s per connection"),
+                format!(" --rate {r}"),
+            ),
+            None => ("closed loop".to_string(), String::new()),
+        };
+        let mut f = Figure::new(
+            format!("`health` over {n} connection(s), {kind}: throughput, p50 / p99"),
+            format!(
+                "{:.0} req/s, p50 {:.3} ms / p99 {:.3} ms ({} ok, {} failed)",
+                run["throughput_rps"].as_f64().unwrap_or(0.0),
+                u(lat, "p50_us") as f64 / 1000.0,
+                p99 as f64 / 1000.0,
+                u(&run, "requests_ok"),
+                u(&run, "requests_failed"),
+            ),
+            format!("target/release/ws-load --addr 127.0.0.1:PORT latency --conns {n} --seconds {secs}{flag}"),
+        );
+        if n == 100 {
+            f = f.target(
+                format!("p99 < 2 ms at 100 connections ({kind})"),
+                Some(p99 < P99_MAX_US && p99 > 0),
+            );
+        }
+        s.push(f);
+    }
+}
 
 /// Limits raised so the bench measures the gateway, not its rate limiter.
 fn load_flags() -> Vec<String> {
@@ -110,11 +146,12 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
             .target("< 10 MiB", Some(idle < IDLE_RSS_MAX)),
         );
         let addr = format!("127.0.0.1:{}", server.port);
-        let args: Vec<String> = [
+        let pid = server.pid().to_string();
+        let closed: Vec<String> = [
             "--addr",
             &addr,
             "--pid",
-            &server.pid().to_string(),
+            &pid,
             "latency",
             "--conns",
             "1,100,1000",
@@ -124,34 +161,33 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         .iter()
         .map(|a| a.to_string())
         .collect();
-        let out = ws_load(&loader, &token, &args)?;
-        for run in out["runs"].as_array().cloned().unwrap_or_default() {
-            let n = u(&run, "connections");
-            let lat = &run["latency"];
-            let p99 = u(lat, "p99_us");
-            let mut f = Figure::new(
-                format!("`health` over {n} connection(s): throughput, p50 / p99"),
-                format!(
-                    "{:.0} req/s, p50 {:.3} ms / p99 {:.3} ms ({} ok, {} failed)",
-                    run["throughput_rps"].as_f64().unwrap_or(0.0),
-                    u(lat, "p50_us") as f64 / 1000.0,
-                    p99 as f64 / 1000.0,
-                    u(&run, "requests_ok"),
-                    u(&run, "requests_failed"),
-                ),
-                format!("target/release/ws-load --addr 127.0.0.1:PORT latency --conns {n} --seconds {secs}"),
-            );
-            if n == 100 {
-                f = f.target(
-                    "p99 < 2 ms at 100 connections",
-                    Some(p99 < P99_MAX_US && p99 > 0),
-                );
-            }
-            s.push(f);
-        }
+        let out = ws_load(&loader, &token, &closed)?;
+        latency_figures(&mut s, &out, secs, None);
+        let rate = DEFAULT_RATE_LIMIT.to_string();
+        let paced: Vec<String> = [
+            "--addr",
+            &addr,
+            "--pid",
+            &pid,
+            "latency",
+            "--conns",
+            "100,1000",
+            "--seconds",
+            secs,
+            "--rate",
+            &rate,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let out = ws_load(&loader, &token, &paced)?;
+        latency_figures(&mut s, &out, secs, Some(&rate));
         s.note(format!(
             "Server started with `{bin} serve {}` so the per-connection rate limiter does not cap the measurement; \
-             clients run closed loops (send `health`, wait for its `res`) on the same 2 cores as the server.",
+             \"closed loop\": every connection sends `health` and waits for its `res`, as fast as possible (saturation: \
+             latency is then mostly queueing, p50 ≈ connections / throughput); \"paced\": every connection sends at the gateway's \
+             default per-connection rate limit (20/s), latency counted from the scheduled send time. The load generator \
+             shares the 2 cores with the server.",
             load_flags().join(" ")
         ));
     }
@@ -167,7 +203,8 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
 }
 
 fn hold_args(addr: &str, pid: u32, quick: bool) -> Vec<String> {
-    let max = if quick { "2000" } else { "10000" };
+    let max = HOLD_TARGET.to_string();
+    let hold = if quick { "1" } else { "3" };
     [
         "--addr",
         addr,
@@ -177,11 +214,11 @@ fn hold_args(addr: &str, pid: u32, quick: bool) -> Vec<String> {
         &pid.to_string(),
         "hold",
         "--max",
-        max,
+        &max,
         "--rss-limit",
         &GIB2.to_string(),
         "--hold-seconds",
-        "3",
+        hold,
         "--seconds",
         "90",
     ]
