@@ -1,0 +1,201 @@
+//! End-to-end: `clawdbot self-check` inside containers started on the real Docker engine
+//! (needs a running engine; set `CLAWDBOT_SKIP_ENGINE_TESTS=1` to skip on a machine
+//! without one). The test binary is mounted read-only into an empty image (imported from
+//! an empty tar, nothing is pulled) together with the shared libraries it links.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn engine_available() -> bool {
+    if std::env::var_os("CLAWDBOT_SKIP_ENGINE_TESTS").is_some() {
+        return false;
+    }
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "the Docker engine is not reachable (start dockerd, or set CLAWDBOT_SKIP_ENGINE_TESTS=1)"
+    );
+    true
+}
+
+/// An empty image, removed again on drop.
+struct EmptyImage(String);
+
+impl EmptyImage {
+    fn new() -> Self {
+        let tag = format!("clawdbot-selfcheck-test:{}", uuid::Uuid::new_v4().simple());
+        let tar = std::env::temp_dir().join(format!("{}.tar", uuid::Uuid::new_v4()));
+        // An empty tar archive is two 512-byte zero blocks.
+        std::fs::write(&tar, vec![0u8; 1024]).unwrap();
+        let out = Command::new("docker")
+            .args(["import", tar.to_str().unwrap(), &tag])
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&tar);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        EmptyImage(tag)
+    }
+}
+
+impl Drop for EmptyImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+/// `-v src:dst:ro` for the binary, its shared libraries (from `ldd`) and `/etc/passwd`.
+fn mounts(dir: &Path) -> Vec<String> {
+    let bin = env!("CARGO_BIN_EXE_clawdbot");
+    let passwd = dir.join("passwd");
+    std::fs::write(
+        &passwd,
+        "root:x:0:0:root:/:/sbin/nologin\nclawdbot:x:1000:1000::/:/sbin/nologin\n",
+    )
+    .unwrap();
+    let mut v = vec![
+        format!("{bin}:/usr/local/bin/clawdbot:ro"),
+        format!("{}:/etc/passwd:ro", passwd.display()),
+    ];
+    let ldd = Command::new("ldd").arg(bin).output().expect("run ldd");
+    for token in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
+        if token.starts_with('/') {
+            let real: PathBuf = std::fs::canonicalize(token).unwrap();
+            v.push(format!("{}:{token}:ro", real.display()));
+        }
+    }
+    v
+}
+
+fn run(image: &EmptyImage, dir: &Path, opts: &[&str]) -> Output {
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "--rm", "--network", "none"]);
+    for m in mounts(dir) {
+        cmd.args(["-v", &m]);
+    }
+    cmd.args(opts)
+        .args(["--entrypoint", "/usr/local/bin/clawdbot", &image.0])
+        .args(["self-check", "--json"]);
+    cmd.output().expect("docker run")
+}
+
+fn tmpdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clawdbot-engine-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn failed(v: &serde_json::Value) -> Vec<String> {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn engine_hardened_container_passes_self_check() {
+    if !engine_available() {
+        return;
+    }
+    let image = EmptyImage::new();
+    let dir = tmpdir();
+    let out = run(
+        &image,
+        &dir,
+        &[
+            "--user",
+            "1000:1000",
+            "--read-only",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges:true",
+            "--memory",
+            "256m",
+            "--cpus",
+            "1.5",
+            "--pids-limit",
+            "64",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(
+        v["user"],
+        serde_json::json!({"uid":1000,"gid":1000,"name":"clawdbot"})
+    );
+    assert_eq!(v["capabilities"]["effective_hex"], "0000000000000000");
+    assert_eq!(v["capabilities"]["bounding"], serde_json::json!([]));
+    assert_eq!(v["no_new_privs"], true);
+    assert_eq!(v["seccomp"], "filter");
+    assert_eq!(v["rootfs_writable"], false);
+    assert_eq!(v["etc_writable"], false);
+    assert_eq!(v["cgroup"]["memory_max_bytes"], 256u64 << 20);
+    assert_eq!(v["cgroup"]["cpu_max"], 1.5);
+    assert_eq!(v["cgroup"]["pids_max"], 64);
+    assert_eq!(v["docker_socket"], false);
+    assert_eq!(v["env_files"], serde_json::json!([]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn engine_weakened_container_fails_the_right_checks() {
+    if !engine_available() {
+        return;
+    }
+    let image = EmptyImage::new();
+    let dir = tmpdir();
+    // A fake engine socket (a listening Unix socket) and a stray .env file.
+    let sock = dir.join("docker.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let env = dir.join("env");
+    std::fs::write(&env, "ANTHROPIC_API_KEY=sk-ant-demo-placeholder\n").unwrap();
+    let sock_mount = format!("{}:/var/run/docker.sock", sock.display());
+    let env_mount = format!("{}:/.env:ro", env.display());
+    let out = run(
+        &image,
+        &dir,
+        &["--user", "0:0", "-v", &sock_mount, "-v", &env_mount],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["user"]["uid"], 0);
+    assert_eq!(v["user"]["name"], "root");
+    assert!(v["capabilities"]["effective"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("CAP_CHOWN")));
+    assert_eq!(v["rootfs_writable"], true);
+    assert_eq!(v["docker_socket"], true);
+    assert_eq!(v["env_files"], serde_json::json!(["/.env"]));
+    assert_eq!(
+        failed(&v),
+        [
+            "non-root",
+            "caps-empty",
+            "no-new-privs",
+            "rootfs-read-only",
+            "etc-read-only",
+            "memory-limit",
+            "cpu-limit",
+            "pids-limit",
+            "no-docker-socket",
+            "no-env-file"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
