@@ -1,15 +1,147 @@
-//! `cargo xtask verify` (not implemented yet).
+//! `cargo xtask verify`: static security verification of a Docker deployment (Dockerfile,
+//! compose files, ignore files, `.env.example`, git state) against the rule catalog, or
+//! of the running stack with `--runtime`.
+//!
+//! Pipeline: `project` (files, read safely) → parsers (`dockerfile`, `yaml` → `compose`)
+//! → `rules` → `suppress` → `report`. Exit codes: 0 clean, 1 findings at or above
+//! `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.
 
+pub mod catalog;
+pub mod compose;
+pub mod dockerfile;
 pub mod finding;
+pub mod interp;
+pub mod project;
+pub mod report;
+pub mod rules;
+pub mod runtime;
+pub mod secrets;
+pub mod suppress;
+pub mod yaml;
 
+#[allow(unused_imports)]
+pub use catalog::{checklist_item, rule, Rule, CHECKLIST};
 #[allow(unused_imports)]
 pub use finding::{Finding, Location, Severity};
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+use anyhow::Context;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("cargo xtask verify: not implemented yet")
+use report::{Format, Report};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Note,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Project directory (default: the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: PathBuf,
+    /// Dockerfile to verify (default: <root>/Dockerfile).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Compose file; repeat to merge several in order, like `docker compose -f`
+    /// (default: <root>/compose.yaml or docker-compose.yml plus its override file).
+    #[arg(long = "compose-file", value_name = "PATH")]
+    pub compose_files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Lowest severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value = "warning")]
+    pub fail_on: FailOn,
+    /// Write the report to a file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// List every rule (id, severity, checklist item, title) and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+    /// Explain one rule (rationale and fix) and exit.
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<String>,
+    /// Regenerate docs/rules.md from the rule catalog and exit.
+    #[arg(long)]
+    pub write_docs: bool,
+    /// Verify the running stack (docker inspect + self-check) instead of the files.
+    #[arg(long)]
+    pub runtime: bool,
+    /// Compose project name of the running stack (with --runtime).
+    #[arg(long, value_name = "NAME", requires = "runtime")]
+    pub project: Option<String>,
+}
+
+/// Runs static verification of the selected files; `Err` is unreadable or malformed input.
+pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::InputError> {
+    let project = project::Project::load(sel)?;
+    let mut findings = rules::run(&project);
+    suppress::apply(&mut findings, &project.files);
+    for f in &mut findings {
+        if f.evidence.is_none() && f.location.line > 0 {
+            f.evidence = project.line_text(&f.location.file, f.location.line).map(|l| secrets::redact(l.trim()));
+        }
+    }
+    findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(b.rule)));
+    Ok(findings)
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.list_rules {
+        print!("{}", catalog::list());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(id) = &args.explain {
+        let Some(rule) = catalog::rule(id) else {
+            anyhow::bail!("unknown rule {id:?} (see `cargo xtask verify --list-rules`)");
+        };
+        print!("{}", catalog::explain(rule));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.write_docs {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/rules.md");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(&path, catalog::render_docs()).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let findings = if args.runtime {
+        let settings = crate::settings::Settings::load(&args.root)?;
+        let opts = runtime::RuntimeOptions { project: args.project.clone(), root: args.root.clone() };
+        runtime::collect(&opts, &settings)?
+    } else {
+        let sel = project::Selection {
+            root: args.root.clone(),
+            dockerfile: args.file.clone(),
+            compose_files: args.compose_files.clone(),
+        };
+        verify_files(&sel).map_err(anyhow::Error::new)?
+    };
+
+    let fail_on = match args.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Note => Severity::Note,
+    };
+    let to_tty = args.output.is_none() && std::io::stdout().is_terminal();
+    let color = to_tty && args.format == Format::Human && std::env::var_os("NO_COLOR").is_none() && console::colors_enabled();
+    let report = Report { findings: &findings, fail_on, color };
+    let text = report.render(args.format);
+    match &args.output {
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (e.g. `| head`) is not an error worth a panic.
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    Ok(if report.failing() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -1,0 +1,324 @@
+//! The rule catalog: the only place that knows rule ids, severities, titles, rationales,
+//! fixes and which item of the guide's 10-point checklist each rule covers.
+//! `--list-rules`, `--explain`, `docs/rules.md` and SARIF's `rules[]` derive from it.
+
+use super::Severity;
+
+/// One item of the guide's hardening checklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChecklistItem {
+    pub number: u8,
+    /// Two or three words for the one-line summary.
+    pub short: &'static str,
+    pub title: &'static str,
+}
+
+/// The guide's 10-point checklist, in order.
+pub const CHECKLIST: [ChecklistItem; 10] = [
+    ChecklistItem { number: 1, short: "non-root", title: "runs as a non-root user" },
+    ChecklistItem { number: 2, short: "read-only rootfs", title: "read-only root filesystem, no sensitive host mounts" },
+    ChecklistItem { number: 3, short: "caps dropped", title: "all capabilities dropped, none dangerous added, not privileged" },
+    ChecklistItem { number: 4, short: "no-new-privileges", title: "no-new-privileges set, seccomp/AppArmor confined" },
+    ChecklistItem { number: 5, short: "localhost ports", title: "ports published on localhost only" },
+    ChecklistItem { number: 6, short: "limits", title: "cpu, memory, pids and log limits" },
+    ChecklistItem { number: 7, short: "secrets in .env", title: "secrets only in .env, never in image or compose" },
+    ChecklistItem { number: 8, short: ".env ignored", title: ".env git-ignored, .env.example holds placeholders" },
+    ChecklistItem { number: 9, short: "healthcheck", title: "health check defined" },
+    ChecklistItem { number: 10, short: "network isolation", title: "network isolation" },
+];
+
+/// A rule of the catalog.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub rationale: &'static str,
+    pub fix: &'static str,
+    /// Checklist item number (1-10), or `None` for hygiene rules outside the checklist.
+    pub checklist: Option<u8>,
+}
+
+macro_rules! rules {
+    ($($id:literal, $sev:ident, $item:expr, $title:literal, $why:literal, $fix:literal;)*) => {
+        /// Every rule, in documentation order.
+        pub const RULES: &[Rule] = &[$(Rule {
+            id: $id,
+            severity: Severity::$sev,
+            checklist: $item,
+            title: $title,
+            rationale: $why,
+            fix: $fix,
+        },)*];
+    };
+}
+
+rules! {
+    "user-root", Error, Some(1),
+    "container runs as root",
+    "A process running as uid 0 inside the container is root on the host's kernel; any escape or writable host mount becomes a host compromise. The final Dockerfile stage defaults to root unless it sets USER, and compose `user:` overrides the image.",
+    "Add `USER 1000:1000` (a numeric unprivileged uid:gid) to the final stage and do not set `user: root` or `user: \"0\"` in compose.";
+
+    "rootfs-writable", Warning, Some(2),
+    "root filesystem is writable",
+    "A writable root filesystem lets an attacker who gains code execution modify binaries and configuration or drop tools. The service needs no writes outside a small tmpfs.",
+    "Set `read_only: true` on the service and give it a `tmpfs:` mount (e.g. `/tmp:size=16m,mode=1777`) for scratch space.";
+
+    "sensitive-volume", Error, Some(2),
+    "sensitive host path mounted",
+    "Mounting the Docker socket gives full control of the host; mounting /, /etc, /root, /home, /proc, /sys or /dev exposes host secrets and devices; any writable bind mount lets the container change host files.",
+    "Remove the mount. If a host directory is really needed, mount a narrow project directory with `:ro` (or `read_only: true` in the long syntax).";
+
+    "caps-not-dropped", Warning, Some(3),
+    "capabilities are not all dropped",
+    "Docker grants a default capability set (CHOWN, DAC_OVERRIDE, NET_RAW, SETUID, ...) that the service does not need; each one widens what an exploit can do.",
+    "Add `cap_drop: [ALL]` to the service and add back only what is proven necessary.";
+
+    "caps-added", Error, Some(3),
+    "capabilities added",
+    "`cap_add` re-grants kernel privileges. SYS_ADMIN, NET_ADMIN, SYS_PTRACE, SYS_MODULE, DAC_READ_SEARCH, SYS_RAWIO, BPF and ALL are close to root (reported as errors); other capabilities are reported as warnings.",
+    "Remove the `cap_add` entry; the service binds unprivileged ports and needs no capability.";
+
+    "privileged", Error, Some(3),
+    "privileged container",
+    "`privileged: true` gives the container every capability and all host devices and disables seccomp and AppArmor: it is root on the host.",
+    "Remove `privileged: true`.";
+
+    "no-new-privileges-missing", Warning, Some(4),
+    "no-new-privileges is not set",
+    "Without `no-new-privileges`, a setuid binary inside the container can raise privileges again after the process dropped them.",
+    "Add `security_opt: [\"no-new-privileges:true\"]` to the service.";
+
+    "seccomp-unconfined", Error, Some(4),
+    "seccomp disabled",
+    "`seccomp:unconfined` removes the default syscall filter that blocks dangerous kernel interfaces.",
+    "Remove `seccomp:unconfined` from `security_opt` (the default profile is fine).";
+
+    "apparmor-unconfined", Error, Some(4),
+    "AppArmor disabled",
+    "`apparmor:unconfined` removes the default AppArmor profile that restricts mounts and /proc writes.",
+    "Remove `apparmor:unconfined` from `security_opt`.";
+
+    "port-not-loopback", Error, Some(5),
+    "port published beyond localhost",
+    "A published port without a host IP binds 0.0.0.0 (and ::), which exposes the gateway to the whole network and bypasses host firewalls such as ufw. `expose` is fine: it publishes nothing.",
+    "Publish on loopback only: `\"127.0.0.1:18789:18789\"` (or `host_ip: 127.0.0.1` in the long syntax), and reach it through an SSH tunnel or a reverse proxy.";
+
+    "limits-missing", Warning, Some(6),
+    "cpu or memory limit missing",
+    "Without limits a runaway or attacked process can starve the host of CPU or memory.",
+    "Set `cpus:` and `mem_limit:` on the service (or `deploy.resources.limits.cpus` and `.memory`).";
+
+    "pids-limit-missing", Warning, Some(6),
+    "pids limit missing",
+    "Without a pids limit a fork bomb inside the container exhausts the host's process table.",
+    "Set `pids_limit: 256` on the service (or `deploy.resources.limits.pids`).";
+
+    "logging-unbounded", Warning, Some(6),
+    "container logs are unbounded",
+    "The default json-file log driver keeps logs forever; a chatty or attacked service fills the disk.",
+    "Add `logging: {driver: json-file, options: {max-size: \"10m\", max-file: \"3\"}}` to the service.";
+
+    "secret-literal", Error, Some(7),
+    "secret written in the image or compose file",
+    "Secrets in ENV/ARG/LABEL/RUN end up in image layers and `docker history`; secrets in compose files end up in git. Known key formats (Anthropic, OpenAI, AWS, GitHub, Slack, private keys) and high-entropy values of variables named like *_KEY, *_TOKEN, *_SECRET, *PASSWORD* are reported; placeholders and `${VAR}` references are not secrets.",
+    "Move the value to `.env` (git-ignored) and reference it with `env_file: .env` or `${VAR}`; rotate the exposed secret.";
+
+    "env-in-build-context", Error, Some(7),
+    ".env is sent to the image build",
+    "Without a `.dockerignore` that excludes `.env`, `docker build` sends it to the daemon and `COPY . .` bakes the keys into an image layer.",
+    "Add a `.dockerignore` that excludes `.env` (best: an allowlist starting with `*` that re-includes only what the build needs).";
+
+    "env-not-gitignored", Error, Some(8),
+    ".env is not git-ignored",
+    "If `.gitignore` does not ignore `.env`, one `git add .` publishes the keys.",
+    "Add a line `.env` to `.gitignore`.";
+
+    "env-tracked", Error, Some(8),
+    ".env is tracked by git",
+    "A tracked `.env` is in the repository history; ignoring it now does not remove it.",
+    "Run `git rm --cached .env`, commit, and rotate every key it held.";
+
+    "example-has-secret", Error, Some(8),
+    ".env.example contains a real secret",
+    "`.env.example` is committed on purpose; it must hold placeholders only.",
+    "Replace the value with a placeholder such as `sk-ant-your-key-here` and rotate the exposed key.";
+
+    "healthcheck-missing", Warning, Some(9),
+    "no health check",
+    "Without a health check neither compose nor an orchestrator notices a hung service; `healthcheck: {disable: true}` counts as missing.",
+    "Add `HEALTHCHECK CMD [...]` to the Dockerfile or a `healthcheck:` with `test:` to the service.";
+
+    "network-host", Error, Some(10),
+    "host namespace shared",
+    "`network_mode: host` puts the service on the host's network stack (ports bypass publishing rules); `pid: host` and `ipc: host` expose host processes and shared memory.",
+    "Remove `network_mode: host`, `pid: host` and `ipc: host`; use a user-defined network.";
+
+    "network-not-isolated", Warning, Some(10),
+    "service on the default network",
+    "A service without `networks:` joins the project's default network, shared with every other service of the project.",
+    "Define a network under top-level `networks:` and attach the service to it (use `internal: true` when it needs no outbound access).";
+
+    "ports-on-internal-network", Warning, Some(10),
+    "published ports on an internal-only service",
+    "When every network of a service is `internal: true`, Docker silently drops its published ports: the configuration does not do what it says.",
+    "Remove `ports:` (reach the service with `compose exec`) or attach it to a non-internal network.";
+
+    "image-unpinned", Warning, None,
+    "image not pinned",
+    "`latest` or a missing tag changes under you; builds are not reproducible and a compromised tag is pulled silently. A digest (`@sha256:...`) is best.",
+    "Pin a version tag, or better a digest: `FROM python:3.12-slim@sha256:...`.";
+
+    "add-remote", Warning, None,
+    "ADD fetches a remote URL",
+    "`ADD <url>` downloads at build time without verification, so the image content depends on a remote server.",
+    "Download with a pinned checksum (`ADD --checksum=sha256:... <url>`) or vendor the file and `COPY` it.";
+
+    "suppression-invalid", Warning, None,
+    "invalid verify suppression comment",
+    "A `# verify: ignore=ID reason` comment needs a known rule id and a reason; otherwise it suppresses nothing and hides intent.",
+    "Write `# verify: ignore=<rule-id> <why this is acceptable>` on or just above the offending line.";
+}
+
+/// Looks a rule up by id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// Checklist item a rule id maps onto (for the summary; runtime findings use it too).
+pub fn checklist_item(rule_id: &str) -> Option<&'static ChecklistItem> {
+    let n = rule(rule_id)?.checklist?;
+    CHECKLIST.iter().find(|c| c.number == n)
+}
+
+/// Pass/fail per checklist item for a set of findings (suppressed findings do not fail).
+pub fn checklist_status(findings: &[super::Finding]) -> Vec<(&'static ChecklistItem, bool)> {
+    CHECKLIST
+        .iter()
+        .map(|item| {
+            let failed = findings.iter().any(|f| {
+                f.suppressed.is_none()
+                    && checklist_item(f.rule).map(|c| c.number) == Some(item.number)
+            });
+            (item, !failed)
+        })
+        .collect()
+}
+
+/// First line of `docs/rules.md`.
+pub const DOCS_HEADER: &str =
+    "<!-- Generated by `cargo xtask verify --write-docs` from xtask/src/verify/catalog.rs; do not edit. -->";
+
+/// Renders `docs/rules.md`.
+pub fn render_docs() -> String {
+    let mut out = String::new();
+    out.push_str(DOCS_HEADER);
+    out.push_str("\n\n# `cargo xtask verify` rules\n\n");
+    out.push_str("Exit codes: 0 clean, 1 findings at or above `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.\n\n");
+    out.push_str("Suppress one finding with `# verify: ignore=<rule-id> <reason>` on the offending line or the line above it; the reason is required (without it the comment suppresses nothing and is reported as `suppression-invalid`). Suppressed findings stay in JSON and SARIF, marked suppressed, and do not count for the exit code.\n\n");
+    out.push_str("## Checklist\n\n| # | Item | Rules |\n|---|------|-------|\n");
+    for item in CHECKLIST {
+        let ids: Vec<String> = RULES
+            .iter()
+            .filter(|r| r.checklist == Some(item.number))
+            .map(|r| format!("`{}`", r.id))
+            .collect();
+        out.push_str(&format!("| {} | {} | {} |\n", item.number, item.title, ids.join(", ")));
+    }
+    out.push_str("\n## Rules\n\n| Id | Severity | Checklist | Title |\n|----|----------|-----------|-------|\n");
+    for r in RULES {
+        out.push_str(&format!(
+            "| [`{}`](#{}) | {} | {} | {} |\n",
+            r.id,
+            r.id,
+            severity_name(r.severity),
+            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            r.title
+        ));
+    }
+    for r in RULES {
+        out.push_str(&format!("\n### {}\n\n", r.id));
+        out.push_str(&format!(
+            "**{}** ({}; checklist {})\n\n",
+            r.title,
+            severity_name(r.severity),
+            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+        ));
+        out.push_str(&format!("Why: {}\n\nFix: {}\n", r.rationale, r.fix));
+    }
+    out
+}
+
+pub fn severity_name(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Note => "note",
+    }
+}
+
+/// `--explain ID` text.
+pub fn explain(r: &Rule) -> String {
+    let item = r
+        .checklist
+        .and_then(|n| CHECKLIST.iter().find(|c| c.number == n))
+        .map(|c| format!("{} ({})", c.number, c.title))
+        .unwrap_or_else(|| "none (hygiene rule)".into());
+    format!(
+        "{} [{}]: {}\nchecklist: {}\n\nwhy: {}\n\nfix: {}\n\nsuppress: # verify: ignore={} <reason>\n",
+        r.id,
+        severity_name(r.severity),
+        r.title,
+        item,
+        r.rationale,
+        r.fix,
+        r.id
+    )
+}
+
+/// `--list-rules` text.
+pub fn list() -> String {
+    let mut out = String::new();
+    for r in RULES {
+        out.push_str(&format!(
+            "{:<28} {:<8} {:>2}  {}\n",
+            r.id,
+            severity_name(r.severity),
+            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            r.title
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_unique_and_checklist_items_valid() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert!(RULES[i + 1..].iter().all(|o| o.id != r.id), "{}", r.id);
+            assert!(r.checklist.is_none_or(|n| (1..=10).contains(&n)));
+        }
+        for item in CHECKLIST {
+            assert!(RULES.iter().any(|r| r.checklist == Some(item.number)), "{}", item.number);
+        }
+    }
+
+    /// `docs/rules.md` is generated from the catalog; `UPDATE_DOCS=1` rewrites it.
+    #[test]
+    fn docs_rules_md_is_fresh() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/rules.md");
+        let want = render_docs();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/rules.md is stale: run `cargo xtask verify --write-docs` (or UPDATE_DOCS=1 cargo test -p xtask docs_rules_md)"
+        );
+    }
+}

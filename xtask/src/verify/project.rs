@@ -1,0 +1,307 @@
+//! The project under verification: which files, read safely (size cap, binary,
+//! non-UTF-8, symlinks), parsed into positioned models, plus git state.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::compose::{self, Compose};
+use super::dockerfile::{self, Dockerfile};
+use super::interp::Env;
+
+/// Largest input file accepted.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Unreadable or malformed input: reported as one line, exit 2.
+#[derive(Debug)]
+pub struct InputError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
+
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path as shown in reports (relative to the root when inside it).
+    pub display: String,
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Which files to verify.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub root: PathBuf,
+    pub dockerfile: Option<PathBuf>,
+    pub compose_files: Vec<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub files: Vec<SourceFile>,
+    /// Parsed Dockerfiles: (index into `files`, model).
+    pub dockerfiles: Vec<(usize, Dockerfile)>,
+    /// Index into `files` of each compose file, in merge order.
+    pub compose_files: Vec<usize>,
+    pub compose: Option<Compose>,
+    pub gitignore: Option<usize>,
+    pub dockerignore: Option<usize>,
+    pub env_example: Option<usize>,
+    /// `.env` exists in the root (its contents are only used for interpolation).
+    pub dotenv_exists: bool,
+    /// `Some(true)` when git tracks `.env`; `None` when the root is not a git work tree.
+    pub env_tracked: Option<bool>,
+}
+
+fn display(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+}
+
+/// Reads a text file defensively. `Ok(None)` when it does not exist.
+pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputError> {
+    let shown = display(root, path);
+    let fail = |message: String| InputError { file: shown.clone(), line: 0, column: 0, message };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(fail(format!("cannot read ({e})"))),
+    };
+    let meta = if meta.file_type().is_symlink() {
+        std::fs::metadata(path).map_err(|e| fail(format!("broken or looping symlink ({e})")))?
+    } else {
+        meta
+    };
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(fail(format!("file is {} bytes, larger than the {} byte limit", meta.len(), MAX_FILE_BYTES)));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read ({e})")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail("file grew beyond the size limit while reading".into()));
+    }
+    if let Some(p) = bytes.iter().position(|&b| b == 0) {
+        let line = bytes[..p].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(InputError { file: shown, line, column: 1, message: "binary file (NUL byte)".into() });
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let b = e.as_bytes();
+        let line = b[..at].iter().filter(|&&c| c == b'\n').count() + 1;
+        let col = at - b[..at].iter().rposition(|&c| c == b'\n').map(|p| p + 1).unwrap_or(0) + 1;
+        InputError { file: shown.clone(), line, column: col, message: "not valid UTF-8".into() }
+    })?;
+    let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
+    Ok(Some(SourceFile { display: shown, path: path.to_path_buf(), text }))
+}
+
+const COMPOSE_NAMES: &[(&str, &str)] = &[
+    ("compose.yaml", "compose.override.yaml"),
+    ("compose.yml", "compose.override.yml"),
+    ("docker-compose.yaml", "docker-compose.override.yaml"),
+    ("docker-compose.yml", "docker-compose.override.yml"),
+];
+
+impl Project {
+    pub fn load(sel: &Selection) -> Result<Project, InputError> {
+        let root = sel.root.clone();
+        if !root.is_dir() {
+            return Err(InputError {
+                file: root.display().to_string(),
+                line: 0,
+                column: 0,
+                message: "not a directory (pass --root DIR)".into(),
+            });
+        }
+        let mut p = Project {
+            root: root.clone(),
+            files: Vec::new(),
+            dockerfiles: Vec::new(),
+            compose_files: Vec::new(),
+            compose: None,
+            gitignore: None,
+            dockerignore: None,
+            env_example: None,
+            dotenv_exists: false,
+            env_tracked: None,
+        };
+        let missing = |path: &Path| InputError {
+            file: display(&root, path),
+            line: 0,
+            column: 0,
+            message: "no such file".into(),
+        };
+
+        // Compose files, in merge order.
+        let compose_paths: Vec<PathBuf> = if sel.compose_files.is_empty() {
+            COMPOSE_NAMES
+                .iter()
+                .find(|(main, _)| root.join(main).exists())
+                .map(|(main, over)| {
+                    let mut v = vec![root.join(main)];
+                    if root.join(over).exists() {
+                        v.push(root.join(over));
+                    }
+                    v
+                })
+                .unwrap_or_default()
+        } else {
+            sel.compose_files.clone()
+        };
+        let dotenv = read_text(&root, &root.join(".env")).ok().flatten();
+        p.dotenv_exists = root.join(".env").exists();
+        let env = Env::new(dotenv.as_ref().map(|f| f.text.as_str()));
+        let mut merged: Option<super::yaml::Node> = None;
+        for (i, path) in compose_paths.iter().enumerate() {
+            let file = read_text(&root, path)?.ok_or_else(|| missing(path))?;
+            let node = compose::parse_file(&file.text, i, &env).map_err(|e| InputError {
+                file: file.display.clone(),
+                line: e.pos.line,
+                column: e.pos.column,
+                message: e.message,
+            })?;
+            p.compose_files.push(p.files.len());
+            p.files.push(file);
+            match &mut merged {
+                Some(base) => compose::merge(base, node, ""),
+                None => merged = Some(node),
+            }
+        }
+        p.compose = merged.as_ref().map(compose::model);
+
+        // Dockerfiles: the selected one, plus those compose services build from.
+        let mut docker_paths: Vec<PathBuf> = Vec::new();
+        match &sel.dockerfile {
+            Some(f) => {
+                if std::fs::symlink_metadata(f).is_err() {
+                    return Err(missing(f));
+                }
+                docker_paths.push(f.clone());
+            }
+            None if root.join("Dockerfile").exists() => docker_paths.push(root.join("Dockerfile")),
+            None => {}
+        }
+        if let Some(c) = &p.compose {
+            for s in &c.services {
+                if let Some(path) = build_dockerfile(&p, s) {
+                    if path.exists() && !docker_paths.iter().any(|d| same_file(d, &path)) {
+                        docker_paths.push(path);
+                    }
+                }
+            }
+        }
+        for path in docker_paths {
+            let file = read_text(&root, &path)?.ok_or_else(|| missing(&path))?;
+            let df = dockerfile::parse(&file.text).map_err(|e| InputError {
+                file: file.display.clone(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?;
+            p.dockerfiles.push((p.files.len(), df));
+            p.files.push(file);
+        }
+        if p.dockerfiles.is_empty() && p.compose.is_none() {
+            return Err(InputError {
+                file: display(&root, &root),
+                line: 0,
+                column: 0,
+                message: "no Dockerfile or compose file found (pass --root DIR, --file or --compose-file)".into(),
+            });
+        }
+
+        for (name, slot) in [(".gitignore", 0), (".dockerignore", 1), (".env.example", 2)] {
+            if let Some(f) = read_text(&root, &root.join(name))? {
+                let idx = Some(p.files.len());
+                p.files.push(f);
+                match slot {
+                    0 => p.gitignore = idx,
+                    1 => p.dockerignore = idx,
+                    _ => p.env_example = idx,
+                }
+            }
+        }
+        p.env_tracked = git_tracks_env(&root);
+        Ok(p)
+    }
+
+    /// Dockerfile model a service builds from, if any.
+    pub fn dockerfile_of(&self, s: &compose::Service) -> Option<(usize, &Dockerfile)> {
+        let path = build_dockerfile(self, s)?;
+        self.dockerfiles
+            .iter()
+            .find(|(i, _)| same_file(&self.files[*i].path, &path))
+            .map(|(i, d)| (*i, d))
+    }
+
+    /// Source line `line` (1-based) of file `file`.
+    pub fn line_text(&self, file: &str, line: usize) -> Option<&str> {
+        let f = self.files.iter().find(|f| f.display == file)?;
+        f.text.lines().nth(line.checked_sub(1)?)
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Path of the Dockerfile a service's `build:` uses, relative to the first compose file.
+fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
+    let build = s.get("build")?;
+    let base = p
+        .compose_files
+        .first()
+        .and_then(|&i| p.files[i].path.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| p.root.clone());
+    let (context, file) = match build.as_str() {
+        Some(ctx) => (ctx.to_string(), "Dockerfile".to_string()),
+        None => (
+            build.get("context").and_then(|c| c.scalar()).unwrap_or_else(|| ".".into()),
+            build.get("dockerfile").and_then(|c| c.scalar()).unwrap_or_else(|| "Dockerfile".into()),
+        ),
+    };
+    if context.contains("://") || context.starts_with("git@") {
+        return None;
+    }
+    let ctx = base.join(context);
+    Some(ctx.join(file))
+}
+
+/// Whether git tracks `<root>/.env`; `None` when not in a git work tree or git is missing.
+fn git_tracks_env(root: &Path) -> Option<bool> {
+    let sh = xshell::Shell::new().ok()?;
+    sh.change_dir(root);
+    let inside = xshell::cmd!(sh, "git rev-parse --is-inside-work-tree")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    if inside.trim() != "true" {
+        return None;
+    }
+    Some(
+        xshell::cmd!(sh, "git ls-files --error-unmatch -- .env")
+            .quiet()
+            .ignore_stderr()
+            .ignore_stdout()
+            .run()
+            .is_ok(),
+    )
+}

@@ -1,0 +1,124 @@
+//! Reporters: one per `--format`. Every one prints evidence that was already masked.
+
+mod github;
+mod human;
+mod junit;
+mod sarif;
+
+use serde_json::json;
+
+use super::catalog::{self, checklist_status, severity_name};
+use super::{Finding, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Sarif,
+    Junit,
+    Github,
+}
+
+/// Everything a reporter needs.
+pub struct Report<'a> {
+    pub findings: &'a [Finding],
+    pub fail_on: Severity,
+    pub color: bool,
+}
+
+impl Report<'_> {
+    /// Findings that count for the exit code.
+    pub fn failing(&self) -> usize {
+        self.findings.iter().filter(|f| f.suppressed.is_none() && f.severity >= self.fail_on).count()
+    }
+
+    fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.suppressed.is_none() && f.severity == s).count()
+    }
+
+    fn suppressed(&self) -> usize {
+        self.findings.iter().filter(|f| f.suppressed.is_some()).count()
+    }
+
+    /// `3 errors, 1 warning, 0 notes (2 suppressed)`.
+    pub fn totals(&self) -> String {
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{}, {}, {} ({} suppressed)",
+            plural(self.count(Severity::Error), "error"),
+            plural(self.count(Severity::Warning), "warning"),
+            plural(self.count(Severity::Note), "note"),
+            self.suppressed()
+        )
+    }
+
+    /// One-line checklist summary: `checklist 8/10: 1 non-root ✓, 2 read-only rootfs ✗, ...`.
+    pub fn checklist_line(&self) -> String {
+        let status = checklist_status(self.findings);
+        let passed = status.iter().filter(|(_, ok)| *ok).count();
+        let items: Vec<String> = status
+            .iter()
+            .map(|(item, ok)| {
+                let mark = if *ok { "✓" } else { "✗" };
+                let mark = match (self.color, ok) {
+                    (true, true) => console::style(mark).green().to_string(),
+                    (true, false) => console::style(mark).red().to_string(),
+                    _ => mark.to_string(),
+                };
+                format!("{} {} {mark}", item.number, item.short)
+            })
+            .collect();
+        format!("checklist {passed}/10: {}", items.join(", "))
+    }
+
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Human => human::render(self),
+            Format::Json => json(self),
+            Format::Sarif => sarif::render(self),
+            Format::Junit => junit::render(self),
+            Format::Github => github::render(self),
+        }
+    }
+}
+
+fn json(r: &Report) -> String {
+    let findings: Vec<_> = r
+        .findings
+        .iter()
+        .map(|f| {
+            let rule = catalog::rule(f.rule);
+            json!({
+                "rule": f.rule,
+                "severity": severity_name(f.severity),
+                "title": rule.map(|r| r.title),
+                "checklist": rule.and_then(|r| r.checklist),
+                "message": f.message,
+                "location": f.location,
+                "evidence": f.evidence,
+                "fix": rule.map(|r| r.fix),
+                "suppressed": f.suppressed.is_some(),
+                "suppression_reason": f.suppressed,
+            })
+        })
+        .collect();
+    let checklist: Vec<_> = checklist_status(r.findings)
+        .iter()
+        .map(|(item, ok)| json!({"item": item.number, "title": item.title, "pass": ok}))
+        .collect();
+    let out = json!({
+        "schema": 1,
+        "tool": "cargo xtask verify",
+        "findings": findings,
+        "checklist": checklist,
+        "summary": {
+            "error": r.count(Severity::Error),
+            "warning": r.count(Severity::Warning),
+            "note": r.count(Severity::Note),
+            "suppressed": r.suppressed(),
+            "fail_on": severity_name(r.fail_on),
+            "failed": r.failing() > 0,
+        }
+    });
+    serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
+}

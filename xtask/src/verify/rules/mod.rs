@@ -1,0 +1,68 @@
+//! Rules: plain functions from the project model to findings. Severity comes from the
+//! catalog unless a rule has a documented reason to lower it for one finding.
+
+mod compose_rules;
+mod dockerfile_rules;
+mod file_rules;
+
+use super::catalog;
+use super::project::Project;
+use super::yaml::Pos;
+use super::{Finding, Location, Severity};
+
+/// Collects findings for one project.
+pub struct Out<'a> {
+    pub project: &'a Project,
+    pub findings: Vec<Finding>,
+}
+
+impl Out<'_> {
+    /// Adds a finding at a 1-based position in `files[file]` (line 0: the file as a whole).
+    pub fn at(&mut self, rule: &'static str, file: usize, line: usize, column: usize, message: String) {
+        let severity = catalog::rule(rule).map(|r| r.severity).unwrap_or(Severity::Warning);
+        self.push(rule, severity, file, line, column, message);
+    }
+
+    pub fn push(&mut self, rule: &'static str, severity: Severity, file: usize, line: usize, column: usize, message: String) {
+        let display = self.project.files[file].display.clone();
+        self.push_path(rule, severity, display, line, column, message);
+    }
+
+    /// Adds a finding about a path that may not exist (e.g. a missing `.gitignore`).
+    pub fn push_path(&mut self, rule: &'static str, severity: Severity, file: String, line: usize, column: usize, message: String) {
+        debug_assert!(catalog::rule(rule).is_some(), "rule {rule} is not in the catalog");
+        self.findings.push(Finding {
+            rule,
+            severity,
+            message,
+            location: Location { file, line, column },
+            evidence: None,
+            suppressed: None,
+        });
+    }
+
+    pub fn path(&mut self, rule: &'static str, file: &str, message: String) {
+        let severity = catalog::rule(rule).map(|r| r.severity).unwrap_or(Severity::Warning);
+        self.push_path(rule, severity, file.to_string(), 0, 0, message);
+    }
+
+    /// Adds a finding at a compose position (`pos.file` indexes the compose files).
+    pub fn yaml(&mut self, rule: &'static str, pos: Pos, message: String) {
+        let file = self.project.compose_files.get(pos.file).copied().unwrap_or(0);
+        self.at(rule, file, pos.line, pos.column, message);
+    }
+
+    pub fn yaml_sev(&mut self, rule: &'static str, severity: Severity, pos: Pos, message: String) {
+        let file = self.project.compose_files.get(pos.file).copied().unwrap_or(0);
+        self.push(rule, severity, file, pos.line, pos.column, message);
+    }
+}
+
+/// Runs every rule over the project.
+pub fn run(project: &Project) -> Vec<Finding> {
+    let mut out = Out { project, findings: Vec::new() };
+    dockerfile_rules::check(&mut out);
+    compose_rules::check(&mut out);
+    file_rules::check(&mut out);
+    out.findings
+}

@@ -1,0 +1,84 @@
+//! Inline suppressions: `# verify: ignore=ID[,ID...] reason` on the offending line or
+//! on a comment line just above it. The reason is required; a comment without one (or
+//! naming an unknown rule) suppresses nothing and is reported as `suppression-invalid`.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::catalog;
+use super::project::SourceFile;
+use super::{Finding, Location, Severity};
+
+static DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"#\s*verify:\s*ignore=([^\s]*)[ \t]*(.*)$").expect("static regex")
+});
+
+#[derive(Debug)]
+struct Directive {
+    file: String,
+    line: usize,
+    comment_only: bool,
+    ids: Vec<String>,
+    reason: String,
+}
+
+fn directives(files: &[SourceFile]) -> (Vec<Directive>, Vec<Finding>) {
+    let mut out = Vec::new();
+    let mut invalid = Vec::new();
+    for f in files {
+        for (i, line) in f.text.lines().enumerate() {
+            let Some(c) = DIRECTIVE.captures(line) else { continue };
+            let ids: Vec<String> = c[1].split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            let reason = c[2].trim().to_string();
+            let column = c.get(0).map(|m| line[..m.start()].chars().count() + 1).unwrap_or(1);
+            let bad = |message: String| Finding {
+                rule: "suppression-invalid",
+                severity: catalog::rule("suppression-invalid").map(|r| r.severity).unwrap_or(Severity::Warning),
+                message,
+                location: Location { file: f.display.clone(), line: i + 1, column },
+                evidence: None,
+                suppressed: None,
+            };
+            if ids.is_empty() {
+                invalid.push(bad("suppression names no rule id (write ignore=<rule-id> <reason>)".into()));
+                continue;
+            }
+            if let Some(unknown) = ids.iter().find(|id| catalog::rule(id).is_none()) {
+                invalid.push(bad(format!("suppression names unknown rule {unknown:?} (see --list-rules)")));
+                continue;
+            }
+            if reason.is_empty() {
+                invalid.push(bad(format!("suppression of {} has no reason (a reason is required)", ids.join(","))));
+                continue;
+            }
+            out.push(Directive {
+                file: f.display.clone(),
+                line: i + 1,
+                comment_only: line.trim_start().starts_with('#'),
+                ids,
+                reason,
+            });
+        }
+    }
+    (out, invalid)
+}
+
+/// Marks suppressed findings and adds `suppression-invalid` findings.
+pub fn apply(findings: &mut Vec<Finding>, files: &[SourceFile]) {
+    let (dirs, invalid) = directives(files);
+    for f in findings.iter_mut() {
+        if f.location.line == 0 {
+            continue;
+        }
+        let hit = dirs.iter().find(|d| {
+            d.file == f.location.file
+                && d.ids.iter().any(|id| id == f.rule)
+                && (d.line == f.location.line || (d.comment_only && d.line + 1 == f.location.line))
+        });
+        if let Some(d) = hit {
+            f.suppressed = Some(d.reason.clone());
+        }
+    }
+    findings.extend(invalid);
+}

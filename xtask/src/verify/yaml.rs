@@ -1,0 +1,233 @@
+//! A span-preserving YAML value tree built on serde-saphyr's `Spanned` (anchors,
+//! aliases and merge keys are resolved by the parser). Spans are lost inside serde's
+//! `flatten`/`untagged` buffering, so the compose model is built from this tree instead.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+/// 1-based position of a node in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    /// Index of the file in the caller's file list (0 for a single document).
+    pub file: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    /// Numbers keep their text (`8080`, `2.0`).
+    Num(String),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+    /// The scalar as written, when interpolation changed it (`${VAR}` references).
+    pub raw: Option<String>,
+}
+
+/// A YAML parse error with position.
+#[derive(Debug, Clone)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl Node {
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(m) => m.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The key node of `key` (position of the key itself).
+    pub fn key(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(m) => m.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(k, _)| k),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) | Value::Num(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Scalar as text (booleans as `true`/`false`).
+    pub fn scalar(&self) -> Option<String> {
+        match &self.value {
+            Value::Str(s) | Value::Num(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> &[Node] {
+        match &self.value {
+            Value::Seq(s) => s,
+            _ => &[],
+        }
+    }
+
+    pub fn entries(&self) -> &[(Node, Node)] {
+        match &self.value {
+            Value::Map(m) => m,
+            _ => &[],
+        }
+    }
+
+    /// The scalar as written in the file (before interpolation).
+    pub fn raw_str(&self) -> Option<&str> {
+        self.raw.as_deref().or_else(|| self.as_str())
+    }
+
+    /// Visits every node (depth first), mutably.
+    pub fn walk_mut(&mut self, f: &mut impl FnMut(&mut Node)) {
+        f(self);
+        match &mut self.value {
+            Value::Seq(s) => s.iter_mut().for_each(|n| n.walk_mut(f)),
+            Value::Map(m) => m.iter_mut().for_each(|(k, v)| {
+                k.walk_mut(f);
+                v.walk_mut(f);
+            }),
+            _ => {}
+        }
+    }
+
+    pub fn is_true(&self) -> bool {
+        match &self.value {
+            Value::Bool(b) => *b,
+            Value::Str(s) => s.eq_ignore_ascii_case("true"),
+            _ => false,
+        }
+    }
+}
+
+/// Parses one YAML document.
+pub fn parse(text: &str) -> Result<Node, YamlError> {
+    serde_saphyr::from_str::<Node>(text).map_err(|e| {
+        let pos = e
+            .location()
+            .map(|l| Pos { file: 0, line: l.line() as usize, column: l.column() as usize })
+            .unwrap_or(Pos { file: 0, line: 1, column: 1 });
+        let message = format!("{}", e.without_snippet());
+        let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+        YamlError { pos, message }
+    })
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = Spanned::<Value>::deserialize(d)?;
+        let loc = s.defined;
+        Ok(Node {
+            value: s.value,
+            pos: Pos { file: 0, line: loc.line() as usize, column: loc.column() as usize },
+            raw: None,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Num(v.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Num(v.to_string()))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::Num(v.to_string()))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        Ok(Value::Num(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Num(v.to_string()))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(n) = seq.next_element::<Node>()? {
+            out.push(n);
+        }
+        Ok(Value::Seq(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(k) = map.next_key::<Node>()? {
+            let v = map.next_value::<Node>()?;
+            out.push((k, v));
+        }
+        Ok(Value::Map(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_anchors_and_merge_keys() {
+        let text = "x-base: &base\n  read_only: true\n  cpus: 2.0\nservices:\n  app:\n    <<: *base\n    image: foo:1\n    ports:\n      - \"127.0.0.1:80:80\"\n";
+        let root = parse(text).unwrap();
+        let app = root.get("services").unwrap().get("app").unwrap();
+        assert!(app.get("read_only").unwrap().is_true());
+        assert_eq!(app.get("read_only").unwrap().pos.line, 2);
+        assert_eq!(app.get("cpus").unwrap().as_str(), Some("2"));
+        let port = &app.get("ports").unwrap().as_seq()[0];
+        assert_eq!((port.pos.line, port.pos.column), (9, 9));
+        assert_eq!(app.key("image").unwrap().pos.line, 7);
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let e = parse("services:\n  app: [\n").unwrap_err();
+        assert!(e.pos.line >= 2, "{e:?}");
+        assert!(parse("a: b: c\n").is_err());
+    }
+}

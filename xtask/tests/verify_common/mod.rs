@@ -1,0 +1,91 @@
+//! Shared helpers for the `verify_*` integration tests: materialise fixtures into
+//! temporary directories and run `cargo xtask verify` on them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-verify-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            tag.replace('/', "-")
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies a fixture project (renaming `dot-X` to `.X`) into a fresh temp dir; runs
+/// `git init` + `git add -f` for the paths listed in a `GIT_TRACK` file.
+pub fn materialize(src: &Path, tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    let mut track = None;
+    for entry in std::fs::read_dir(src).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "GIT_TRACK" {
+            track = Some(std::fs::read_to_string(&path).unwrap());
+            continue;
+        }
+        let target = match name.strip_prefix("dot-") {
+            Some(rest) => format!(".{rest}"),
+            None => name,
+        };
+        std::fs::copy(&path, dir.path().join(target)).unwrap();
+    }
+    if let Some(list) = track {
+        let git = |args: &[&str]| {
+            let st = Command::new("git").args(args).current_dir(dir.path()).output().unwrap();
+            assert!(st.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&st.stderr));
+        };
+        git(&["init", "-q"]);
+        for p in list.lines().filter(|l| !l.trim().is_empty()) {
+            git(&["add", "-f", "--", p.trim()]);
+        }
+    }
+    dir
+}
+
+pub fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// Runs `verify --format json --root DIR extra...`; returns exit code and parsed report.
+pub fn verify_json(root: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
+    let root = root.to_string_lossy().to_string();
+    let mut args = vec!["verify", "--format", "json", "--root", root.as_str()];
+    args.extend_from_slice(extra);
+    let out = xtask(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("verify output is not JSON ({e}); stderr: {}\nstdout: {stdout}", String::from_utf8_lossy(&out.stderr))
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
