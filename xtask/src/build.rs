@@ -183,16 +183,19 @@ pub fn build_image(
 ) -> Result<ImageSummary> {
     let sh = project.shell()?;
     let service = settings.service_name.as_str();
+    let reference = image::image_ref(settings, &settings::package_version(root)?);
+    let previous = image::image_info(&sh, &reference).ok().map(|(id, _)| id);
     let c = engine.compose(&sh, project, &["build", service]);
     step.note(format!("$ {c}"));
     tasks::capture(c)?;
-    let reference = image::image_ref(settings, &settings::package_version(root)?);
     let (id, size) = image::image_info(&sh, &reference).with_context(|| {
         format!("compose built no image {reference}: the compose file's `image:` must be <image_name>:<version> (rerun `cargo xtask init`)")
     })?;
+    let mut previous_sha = None;
     let sha_reference = match image::git_short_sha(&sh, root) {
         Some(sha) => {
             let tagged = format!("{}:{sha}", settings.image_name);
+            previous_sha = image::image_info(&sh, &tagged).ok().map(|(id, _)| id);
             cmd!(sh, "docker tag {reference} {tagged}")
                 .quiet()
                 .output()
@@ -204,6 +207,21 @@ pub fn build_image(
             None
         }
     };
+    // A rebuild moves the tags: drop images this build left without any tag (never one
+    // that still has a tag or is used by a container: `docker image rm` refuses those).
+    for old in previous.into_iter().chain(previous_sha) {
+        if old != id && image::is_untagged(&sh, &old) {
+            let removed = cmd!(sh, "docker image rm {old}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run()
+                .is_ok();
+            if removed {
+                step.note(format!("removed the previous, now untagged image {old}"));
+            }
+        }
+    }
     step.note(format!(
         "image {reference}{} id {} size {}",
         sha_reference
@@ -221,35 +239,52 @@ pub fn build_image(
     })
 }
 
-/// Compile, stage and (unless `no_image`) build the image, as one step's work. Used by
-/// `demo` (which builds once and reuses the image).
+/// Compile, stage and build the image with a private compose project `name` in `dir`
+/// (created here, removed when done), as one step's work. Used by `demo`, which builds
+/// once and reuses the image.
 pub fn build_all(
     root: &Path,
     settings: &Settings,
-    engine: Option<&Engine>,
+    engine: &Engine,
+    dir: &Path,
+    name: &str,
     step: &Step,
-) -> Result<Option<ImageSummary>> {
+) -> Result<ImageSummary> {
     let binary = compile(root, step)?;
     let staged = image::stage(root, settings, &binary)?;
     step.note(format!("staged {}", staged.display()));
-    let Some(engine) = engine else {
-        return Ok(None);
-    };
-    let dir = crate::tempdir::TempDir::new("clawdbot-build")?;
-    let name = format!(
-        "{}-build-{}",
-        settings.service_name,
-        crate::tempdir::random_hex(3)?
-    );
+    build_image_in(engine, root, settings, dir, name, step)
+}
+
+/// `build_image` in a fresh private project directory `dir`, removed afterwards.
+pub fn build_image_in(
+    engine: &Engine,
+    root: &Path,
+    settings: &Settings,
+    dir: &Path,
+    name: &str,
+    step: &Step,
+) -> Result<ImageSummary> {
+    let dir = crate::tempdir::TempDir::new_at(dir)?;
     let project = image::private_project(
         dir.path(),
         root,
         settings,
-        &name,
+        name,
         &demo_env_text(None),
         &OverrideOptions::default(),
     )?;
-    build_image(engine, &project, root, settings, step).map(Some)
+    build_image(engine, &project, root, settings, step)
+}
+
+/// The private project a build uses: `(dir, name)`.
+pub fn build_project_paths(settings: &Settings) -> Result<(PathBuf, String)> {
+    let name = format!(
+        "{}-build-{}",
+        settings.service_name,
+        crate::tempdir::random_hex(4)?
+    );
+    Ok((std::env::temp_dir().join(&name), name))
 }
 
 struct Ctx {
@@ -290,33 +325,33 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     );
     if let Some(engine) = engine {
+        let (dir, name) = build_project_paths(&settings)?;
+        let project = ComposeProject {
+            name: name.clone(),
+            project_dir: dir.clone(),
+            env_file: dir.join(".env"),
+            files: vec![
+                root.join(image::COMPOSE_FILE),
+                dir.join(image::OVERRIDE_FILE),
+            ],
+        };
         let cmdline = format!(
-            "{} build {}  (private project dir; then docker tag {}:<git sha>)",
-            engine.compose.argv0().join(" "),
-            settings.service_name,
+            "{}; docker tag {} {}:<git sha>",
+            engine
+                .compose_argv(&project, &["build", &settings.service_name])
+                .join(" "),
+            image::image_ref(&settings, &settings::package_version(&root)?),
             settings.image_name
         );
         plan.task("build image", cmdline, move |ctx, step| {
             step.note(engine.describe());
-            let dir = crate::tempdir::TempDir::new("clawdbot-build")?;
-            let name = format!(
-                "{}-build-{}",
-                ctx.settings.service_name,
-                crate::tempdir::random_hex(3)?
-            );
-            let project = image::private_project(
-                dir.path(),
-                &ctx.root,
-                &ctx.settings,
-                &name,
-                &demo_env_text(None),
-                &OverrideOptions::default(),
-            )?;
-            let summary = build_image(&engine, &project, &ctx.root, &ctx.settings, step)?;
+            let summary = build_image_in(&engine, &ctx.root, &ctx.settings, &dir, &name, step)?;
             let bin_size = ctx
                 .binary
                 .as_ref()
-                .map(|b| b.metadata().map(|m| m.len()).unwrap_or(0));
+                .and_then(|b| b.metadata().ok())
+                .map(|m| m.len())
+                .unwrap_or(0);
             println!(
                 "image:       {}{}\nimage id:    {}\nimage size:  {}\nbinary size: {}",
                 summary.reference,
@@ -327,7 +362,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     .unwrap_or_default(),
                 summary.id,
                 image::human_size(summary.size),
-                image::human_size(bin_size.unwrap_or(0))
+                image::human_size(bin_size)
             );
             Ok(())
         });

@@ -20,7 +20,7 @@ use crate::defaults;
 use crate::engine::{Compose, ComposeProject, Engine};
 use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
 use crate::provision::{self, Purpose};
-use crate::settings::Settings;
+use crate::settings::{Profile, Settings};
 use crate::tasks::{self, Plan, Step};
 use crate::tempdir::{random_hex, TempDir};
 
@@ -95,13 +95,19 @@ fn planned_project(ctx: &Ctx) -> ComposeProject {
     }
 }
 
-fn compose_line(ctx: &Ctx, args: &[&str]) -> String {
-    let engine = ctx.engine.clone().unwrap_or(Engine {
+/// The detected engine, or compose v2 for printing a plan when none was found.
+fn engine_or_default(ctx: &Ctx) -> Engine {
+    ctx.engine.clone().unwrap_or(Engine {
         server_version: String::new(),
         compose: Compose::V2,
         compose_version: String::new(),
-    });
-    engine.compose_argv(&planned_project(ctx), args).join(" ")
+    })
+}
+
+fn compose_line(ctx: &Ctx, args: &[&str]) -> String {
+    engine_or_default(ctx)
+        .compose_argv(&planned_project(ctx), args)
+        .join(" ")
 }
 
 fn down_args() -> [&'static str; 3] {
@@ -130,19 +136,28 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
         ),
         preflight,
     );
-    plan.task(
-        "build",
-        format!(
-            "{}; {}",
-            build::compile_plan_command(),
-            compose_line(ctx, &["build", &svc])
-        ),
-        |ctx, step| {
-            let engine = ctx.engine()?.clone();
-            build::build_all(&ctx.root, &ctx.settings, Some(&engine), step)?;
-            Ok(())
-        },
+    let build_dir = std::env::temp_dir().join(format!("{}-build", ctx.name));
+    let build_project = ComposeProject {
+        name: ctx.name.clone(),
+        project_dir: build_dir.clone(),
+        env_file: build_dir.join(".env"),
+        files: vec![ctx.root.join(COMPOSE_FILE), build_dir.join(OVERRIDE_FILE)],
+    };
+    let build_line = format!(
+        "{}; {}; docker tag {}:<version> {}:<git sha>",
+        build::compile_plan_command(),
+        engine_or_default(ctx)
+            .compose_argv(&build_project, &["build", &svc])
+            .join(" "),
+        s.image_name,
+        s.image_name
     );
+    plan.task("build", build_line, move |ctx, step| {
+        let engine = ctx.engine()?.clone();
+        let name = ctx.name.clone();
+        build::build_all(&ctx.root, &ctx.settings, &engine, &build_dir, &name, step)?;
+        Ok(())
+    });
     plan.task(
         "safe env",
         format!(
@@ -180,10 +195,25 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
     );
     plan.task(
         "probes from the host",
-        format!(
-            "GET http://{}:{}/health; ws://{}:{} handshake + health + chat with the token; refused without and with a wrong token",
-            s.bind_address, s.health_port, s.bind_address, s.gateway_port
-        ),
+        if s.profile == Profile::Isolated {
+            compose_line(
+                ctx,
+                &[
+                    "exec",
+                    "-T",
+                    &svc,
+                    defaults::IMAGE_BINARY,
+                    "healthcheck",
+                    "--port",
+                    &s.health_port.to_string(),
+                ],
+            )
+        } else {
+            format!(
+                "GET http://{}:{}/health; ws://{}:{} handshake + health + chat with the token; refused without and with a wrong token",
+                s.bind_address, s.health_port, s.bind_address, s.gateway_port
+            )
+        },
         run_probes,
     );
     plan.task(
@@ -209,21 +239,25 @@ fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     let engine = Engine::detect(&Shell::new()?)?;
     step.note(engine.describe());
     ctx.engine = Some(engine);
-    for port in [ctx.settings.gateway_port, ctx.settings.health_port] {
-        let a = addr(&ctx.settings.bind_address, port)?;
-        TcpListener::bind(a).map(drop).map_err(|e| {
-            anyhow::anyhow!(
-                "port {a} is not free ({e}); stop what listens there (your own stack? `docker compose down`) and rerun"
-            )
-        })?;
+    if ctx.settings.profile == Profile::Isolated {
+        step.note("profile isolated: no published ports (probes run inside the container)");
+    } else {
+        for port in [ctx.settings.gateway_port, ctx.settings.health_port] {
+            let a = addr(&ctx.settings.bind_address, port)?;
+            TcpListener::bind(a).map(drop).map_err(|e| {
+                anyhow::anyhow!(
+                    "port {a} is not free ({e}); stop what listens there (your own stack? `docker compose down`) and rerun"
+                )
+            })?;
+        }
+        step.note(format!(
+            "ports {}:{} and {}:{} are free",
+            ctx.settings.bind_address,
+            ctx.settings.gateway_port,
+            ctx.settings.bind_address,
+            ctx.settings.health_port
+        ));
     }
-    step.note(format!(
-        "ports {}:{} and {}:{} are free",
-        ctx.settings.bind_address,
-        ctx.settings.gateway_port,
-        ctx.settings.bind_address,
-        ctx.settings.health_port
-    ));
     if !ctx.root.join(COMPOSE_FILE).exists() || !ctx.root.join("Dockerfile").exists() {
         bail!(
             "{}: Dockerfile or {COMPOSE_FILE} missing (generate them: `cargo xtask init`)",
@@ -375,9 +409,17 @@ fn logs(ctx: &Ctx) -> String {
             )
             .ignore_status()
             .output()?;
-        Ok(tasks::tail(&out, 100))
+        Ok(strip_ansi(&tasks::tail(&out, 100)))
     };
     run().unwrap_or_else(|e| format!("(could not read logs: {e:#})"))
+}
+
+/// Removes terminal control sequences (compose v2 emits some even with `--no-color`).
+fn strip_ansi(text: &str) -> String {
+    match regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]") {
+        Ok(re) => re.replace_all(text, "").into_owned(),
+        Err(_) => text.to_string(),
+    }
 }
 
 fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
@@ -425,6 +467,25 @@ fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
 }
 
 fn run_probes(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+    if ctx.settings.profile == Profile::Isolated {
+        // An internal network publishes nothing: the host cannot reach the service, which
+        // is the point. Probe from inside the container instead.
+        let project = ctx.project()?;
+        let sh = project.shell()?;
+        let port = ctx.settings.health_port.to_string();
+        let args = [
+            "exec",
+            "-T",
+            ctx.settings.service_name.as_str(),
+            defaults::IMAGE_BINARY,
+            "healthcheck",
+            "--port",
+            port.as_str(),
+        ];
+        tasks::capture(ctx.engine()?.compose(&sh, project, &args))?;
+        step.note("profile isolated: no published ports, so no host probes; `clawdbot healthcheck` inside the container passed");
+        return Ok(());
+    }
     let health = probes::http_health(ctx.health_addr()?)?;
     step.note(format!(
         "GET http://{}/health -> 200 {health}",
@@ -472,9 +533,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 bail!("{e:#}");
             }
         }
-    }
-    if provision && !args.dry_run {
-        provision::check_allowed()?;
     }
     let mut ctx = Ctx {
         root: root.clone(),
@@ -564,6 +622,11 @@ mod tests {
         let text = plan(&c, false).render();
         assert!(!text.contains("cleanup"), "{text}");
         assert!(stop_instructions(&c).contains("down -v --remove-orphans"));
+    }
+
+    #[test]
+    fn strip_ansi_removes_control_sequences() {
+        assert_eq!(strip_ansi("\x1b[2Kapp  | started\x1b[0m"), "app  | started");
     }
 
     #[test]

@@ -220,6 +220,17 @@ pub fn image_info(sh: &Shell, reference: &str) -> Result<(String, u64)> {
     Ok((id.to_string(), size.parse().unwrap_or(0)))
 }
 
+/// True when a local image exists and carries no tag at all.
+pub fn is_untagged(sh: &Shell, id: &str) -> bool {
+    let format = "{{len .RepoTags}}";
+    cmd!(sh, "docker image inspect --format {format} {id}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map(|n| n.trim() == "0")
+        .unwrap_or(false)
+}
+
 /// Short git sha of `HEAD` in `root`, if it is a git checkout.
 pub fn git_short_sha(sh: &Shell, root: &Path) -> Option<String> {
     let out = cmd!(sh, "git -C {root} rev-parse --short HEAD")

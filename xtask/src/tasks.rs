@@ -73,10 +73,7 @@ pub fn stream(cmd: xshell::Cmd<'_>) -> Result<()> {
     if fancy_output() {
         capture(cmd).map(|_| ())
     } else {
-        let line = cmd.to_string();
-        cmd.quiet()
-            .run()
-            .map_err(|e| anyhow::anyhow!("`{line}` failed: {e}"))
+        Ok(cmd.quiet().run()?)
     }
 }
 
@@ -150,12 +147,16 @@ impl Cleanups {
                 }
                 Err(_) => Status::Failed,
             };
-            println!(
-                "{} [cleanup] {} ({secs:.1}s)  $ {}",
-                status.mark(),
-                c.name,
-                c.command
-            );
+            if fancy {
+                println!(
+                    "{} [cleanup] {} ({secs:.1}s)  $ {}",
+                    status.styled_mark(),
+                    c.name,
+                    c.command
+                );
+            } else {
+                println!("    {} ({secs:.1}s)", status.word());
+            }
             self.rows.push(Row {
                 number: 0,
                 name: label,
@@ -234,6 +235,19 @@ impl Status {
             Status::NotRun => "not run",
         }
     }
+    /// The mark, colored on a terminal unless `NO_COLOR` is set.
+    fn styled_mark(self) -> String {
+        if std::env::var_os("NO_COLOR").is_some() || !fancy_output() {
+            return self.mark().to_string();
+        }
+        let style = match self {
+            Status::Ok => console::Style::new().green(),
+            Status::Failed => console::Style::new().red().bold(),
+            Status::NotRun => console::Style::new().dim(),
+        };
+        style.force_styling(true).apply_to(self.mark()).to_string()
+    }
+
     fn mark(self) -> &'static str {
         match self {
             Status::Ok => "ok  ",
@@ -360,7 +374,7 @@ impl<C> Plan<C> {
             let bar = fancy.then(|| {
                 let bar = ProgressBar::new_spinner();
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
                 bar.set_message(format!("{label}  $ {}", task.command));
@@ -391,7 +405,7 @@ impl<C> Plan<C> {
             if fancy {
                 println!(
                     "{} {label} ({seconds:.1}s)  $ {}",
-                    status.mark(),
+                    status.styled_mark(),
                     task.command
                 );
             } else {

@@ -36,7 +36,9 @@ fn engine_or_skip(test: &str) -> bool {
 }
 
 /// Holds an exclusive lock for the duration of the demo runs.
-struct DemoLock(std::fs::File);
+struct DemoLock {
+    _file: std::fs::File,
+}
 
 fn demo_lock() -> DemoLock {
     let f = std::fs::OpenOptions::new()
@@ -48,7 +50,7 @@ fn demo_lock() -> DemoLock {
     // SAFETY: flock on an open descriptor we own.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
     assert_eq!(rc, 0, "flock failed");
-    DemoLock(f)
+    DemoLock { _file: f }
 }
 
 struct Run {
