@@ -9,7 +9,7 @@ const BEGIN: &str = "# >>> cargo xtask init >>>";
 const END: &str = "# <<< cargo xtask init <<<";
 
 #[test]
-fn user_lines_are_kept_in_order_before_the_block() {
+fn user_lines_are_kept_in_order_and_the_block_is_appended() {
     let dir = TempDir::project("merge-keep", "local");
     dir.write(".gitignore", "/target\nnode_modules/\n# my notes\n*.log\n");
     let run = init(dir.path(), &["--yes", "--only", ".gitignore"]);
@@ -61,9 +61,10 @@ fn an_edited_block_is_restored_and_user_lines_survive() {
     assert!(text.contains("!target/docker-context/clawdbot\n"), "{text}");
     let user_at = text.find("extra-user-line").expect("user line kept");
     assert!(
-        user_at < text.find(BEGIN).unwrap(),
-        "user lines go before the block"
+        user_at > text.find(END).unwrap(),
+        "a line below the block stays below it:\n{text}"
     );
+    assert!(text.ends_with("\nextra-user-line\n"), "{text}");
 }
 
 #[test]

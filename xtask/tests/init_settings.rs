@@ -87,6 +87,20 @@ fn public_bind_with_consent_renders_that_address() {
 }
 
 #[test]
+fn ipv6_loopback_is_bracketed_in_port_mappings() {
+    let dir = TempDir::new("settings-v6");
+    dir.write(
+        "Cargo.toml",
+        "[workspace.metadata.deploy]\nbind_address = \"::1\"\n",
+    );
+    let run = init(dir.path(), &["--yes"]);
+    assert_eq!(run.code, 0, "{}", run.show());
+    let compose = dir.read("docker-compose.yml");
+    assert!(compose.contains("\"[::1]:18789:18789\""), "{compose}");
+    assert!(compose.contains("\"[::1]:8080:8080\""), "{compose}");
+}
+
+#[test]
 fn print_settings_shows_effective_values() {
     let dir = TempDir::new("settings-print");
     dir.write(

@@ -166,3 +166,81 @@ fn dockerignore_allowlist_admits_only_the_staged_files_engine() {
         "the build context must hold the staged files and nothing else"
     );
 }
+
+/// The generated Dockerfile builds on the engine from a staged context, and the image
+/// carries the contract: user, ports, healthcheck, entrypoint, command, labels.
+#[test]
+fn generated_dockerfile_builds_and_carries_the_contract_engine() {
+    if !have_tool("docker", &["info"]) {
+        return;
+    }
+    let dir = rendered("image", "local");
+    for (path, text) in [
+        ("target/docker-context/clawdbot", "#!not-a-real-binary\n"),
+        (
+            "target/docker-context/passwd",
+            "clawdbot:x:1000:1000::/:/sbin/nologin\n",
+        ),
+        ("target/docker-context/group", "clawdbot:x:1000:\n"),
+    ] {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let tag = format!("xtask-init-image-probe:{}", std::process::id());
+    let (ok, out) = run_in(&dir, "docker", &["build", "-q", "-t", &tag, "."]);
+    assert!(
+        ok,
+        "docker build of the generated Dockerfile failed:\n{out}"
+    );
+    let (ok, json) = run_in(
+        &dir,
+        "docker",
+        &["image", "inspect", "--format", "{{json .Config}}", &tag],
+    );
+    let _ = run_in(&dir, "docker", &["rmi", "-f", &tag]);
+    assert!(ok, "{json}");
+    let config: serde_json::Value = serde_json::from_str(json.trim()).expect("inspect json");
+    assert_eq!(config["User"], "1000:1000", "{config}");
+    assert!(
+        config["ExposedPorts"].get("18789/tcp").is_some(),
+        "{config}"
+    );
+    assert!(config["ExposedPorts"].get("8080/tcp").is_some(), "{config}");
+    assert_eq!(
+        config["Healthcheck"]["Test"],
+        serde_json::json!([
+            "CMD",
+            "/usr/local/bin/clawdbot",
+            "healthcheck",
+            "--port",
+            "8080"
+        ]),
+        "{config}"
+    );
+    assert_eq!(
+        config["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/clawdbot"])
+    );
+    assert_eq!(
+        config["Cmd"],
+        serde_json::json!([
+            "serve",
+            "--bind",
+            "0.0.0.0",
+            "--port",
+            "18789",
+            "--health-port",
+            "8080"
+        ])
+    );
+    assert_eq!(
+        config["Labels"]["org.opencontainers.image.version"],
+        "0.1.0"
+    );
+    assert!(config["Env"].as_array().is_none_or(|e| e.iter().all(|v| !v
+        .as_str()
+        .unwrap_or("")
+        .contains("TOKEN")
+        && !v.as_str().unwrap_or("").contains("KEY"))));
+}

@@ -18,11 +18,16 @@ struct Tty {
 
 impl Tty {
     fn start(tag: &str, root: &Path, scratch: &TempDir) -> Tty {
+        Tty::start_with(tag, root, scratch, "", "--only docker-compose.yml")
+    }
+
+    /// Runs `env -u CI <env> xtask init --root <root> <args>` in a fresh pty.
+    fn start_with(tag: &str, root: &Path, scratch: &TempDir, env: &str, args: &str) -> Tty {
         let socket = format!("xtask-init-{tag}-{}", std::process::id());
         let exit_file = scratch.join("exit-code");
         // The shell line runs in the pty; CI is unset so the prompt is allowed.
         let script = format!(
-            "env -u CI '{bin}' init --root '{root}' --only docker-compose.yml; echo $? > '{exit}'; sleep 60",
+            "env -u CI -u NO_COLOR {env} '{bin}' init --root '{root}' {args}; echo $? > '{exit}'; sleep 60",
             bin = env!("CARGO_BIN_EXE_xtask"),
             root = root.display(),
             exit = exit_file.display(),
@@ -51,8 +56,17 @@ impl Tty {
     }
 
     fn screen(&self) -> String {
+        self.capture(false)
+    }
+
+    /// The pane's text; with `escapes`, including the color escape sequences.
+    fn capture(&self, escapes: bool) -> String {
+        let mut args = vec!["-L", &self.socket, "capture-pane", "-p", "-S", "-200"];
+        if escapes {
+            args.push("-e");
+        }
         let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-S", "-200"])
+            .args(args)
             .output()
             .expect("tmux capture-pane");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -178,4 +192,24 @@ fn tty_prompt_show_full_file_then_quit() {
     assert_eq!(tty.exit_code(), 1, "{}", tty.screen());
     assert_eq!(dir.read("docker-compose.yml"), edited);
     assert!(tty.screen().contains("(quit)"), "{}", tty.screen());
+}
+
+#[test]
+fn tty_diff_is_colored_unless_no_color() {
+    if !have_tool("tmux", &["-V"]) {
+        return;
+    }
+    for (tag, env, colored) in [("color", "", true), ("nocolor", "NO_COLOR=1", false)] {
+        let (dir, _, _) = edited_project(&format!("tty-{tag}"));
+        let scratch = TempDir::new(&format!("tty-{tag}-scratch"));
+        let tty = Tty::start_with(tag, dir.path(), &scratch, env, "--check");
+        assert_eq!(tty.exit_code(), 1, "{}", tty.screen());
+        let raw = tty.capture(true);
+        assert!(raw.contains("- NET_RAW"), "{raw}");
+        assert_eq!(
+            raw.contains('\u{1b}'),
+            colored,
+            "{tag}: escape sequences expected: {colored}\n{raw:?}"
+        );
+    }
 }

@@ -333,7 +333,9 @@ fn make_env(
     let example_path = plan::resolve_target(root, ".env.example", &example_display)?;
     let example = match std::fs::read_to_string(&example_path) {
         Ok(t) => t.replace("\r\n", "\n"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => renderer.render(example_spec, &[])?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            renderer.render(example_spec, &merge::UserLines::default())?
+        }
         Err(e) => return Err(e).with_context(|| format!("{example_display}: cannot read")),
     };
     let token = write::random_token()?;

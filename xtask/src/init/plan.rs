@@ -75,14 +75,15 @@ pub(crate) fn plan(
         let target = resolve_target(root, spec.name, &display)?;
         let current = read_current(&target, &display)?;
         let new_text = if spec.merged {
-            let required = merge::block_lines(&renderer.render(spec, &[])?);
+            let empty = merge::UserLines::default();
+            let required = merge::block_lines(&renderer.render(spec, &empty)?);
             let user = match &current {
                 Some(c) => merge::user_lines(&display, &c.text, &required)?,
-                None => Vec::new(),
+                None => empty,
             };
             renderer.render(spec, &user)?
         } else {
-            renderer.render(spec, &[])?
+            renderer.render(spec, &merge::UserLines::default())?
         };
         let state = match &current {
             None => State::Absent,

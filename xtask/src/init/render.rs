@@ -8,6 +8,7 @@ use include_dir::{include_dir, Dir};
 use serde::Serialize;
 use tera::{Context, ErrorKind, Tera};
 
+use super::merge::UserLines;
 use crate::defaults;
 use crate::settings::Settings;
 
@@ -79,7 +80,10 @@ impl Renderer {
         let mut sources: Vec<(String, String)> = Vec::new();
         let origin = match dir {
             None => {
-                for file in TEMPLATES.files() {
+                for file in TEMPLATES
+                    .files()
+                    .filter(|f| f.path().extension().is_some_and(|e| e == "tera"))
+                {
                     let name = file.path().to_string_lossy().into_owned();
                     let text = file
                         .contents_utf8()
@@ -122,8 +126,8 @@ impl Renderer {
         })
     }
 
-    /// Renders one file. `user_lines` are the kept lines of a merged file.
-    pub(crate) fn render(&self, spec: &FileSpec, user_lines: &[String]) -> Result<String> {
+    /// Renders one file. `user` holds the kept lines of a merged file.
+    pub(crate) fn render(&self, spec: &FileSpec, user: &UserLines) -> Result<String> {
         let name = spec.template;
         if !self.tera.contains_template(name) {
             bail!(
@@ -132,7 +136,8 @@ impl Renderer {
             );
         }
         let mut ctx = self.base.clone();
-        ctx.insert("user_lines", &user_lines);
+        ctx.insert("user_lines_before", &user.before);
+        ctx.insert("user_lines_after", &user.after);
         // tera reports an undefined variable only when it is printed; also refuse one that
         // is merely tested (`{% if typo %}`), so a typo can never silently drop a line.
         let vars = self
@@ -169,6 +174,12 @@ impl Renderer {
 fn base_context(settings: &Settings, version: &str) -> Result<Context> {
     let mut ctx = Context::from_serialize(settings).context("settings to template context")?;
     ctx.insert("header", HEADER);
+    // The host part of a compose port mapping: an IPv6 address needs brackets.
+    let bind_host = match settings.bind_address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(ip)) => format!("[{ip}]"),
+        _ => settings.bind_address.clone(),
+    };
+    ctx.insert("bind_host", &bind_host);
     ctx.insert("block_begin", BLOCK_BEGIN);
     ctx.insert("block_end", BLOCK_END);
     ctx.insert("version", version);
