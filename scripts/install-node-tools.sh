@@ -13,13 +13,13 @@ OPENCLAW_VERSION=2026.9.6
 WSCAT_VERSION=6
 
 DIR="${1:-${CLAWDBOT_TOOLS_DIR:-$HOME/.cache/clawdbot-deploy/tools}}"
-mkdir -p "$DIR"
-DIR="$(cd "$DIR" && pwd)"
+DIR="$(realpath -m "$DIR")"
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo_root="$(realpath "$(dirname "${BASH_SOURCE[0]}")/..")"
 case "$DIR/" in
   "$repo_root"/*) echo "error: $DIR is inside the repository (pass a cache directory outside it)" >&2; exit 2 ;;
 esac
+mkdir -p "$DIR"
 
 command -v npm >/dev/null 2>&1 || { echo "error: npm not found (install nodejs and npm, e.g. apt-get install -y npm)" >&2; exit 2; }
 

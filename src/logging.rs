@@ -16,9 +16,35 @@ pub enum LogFormat {
     Json,
 }
 
+/// Libraries whose debug/trace output includes raw frames or headers (a `connect`
+/// frame carries the gateway token; provider requests carry API keys). They are capped
+/// at `info` whatever `RUST_LOG` says.
+const CAPPED_TARGETS: &[&str] = &[
+    "tungstenite",
+    "tokio_tungstenite",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "tower",
+    "tower_http",
+];
+
+/// The log filter: `RUST_LOG` (default `info`), with [`CAPPED_TARGETS`] capped at `info`.
+pub fn filter() -> EnvFilter {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for target in CAPPED_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// Installs the global subscriber. Calling it twice is harmless (the second call is ignored).
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = filter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

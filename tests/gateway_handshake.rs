@@ -242,3 +242,71 @@ async fn ticks_arrive_every_tick_interval() {
     }
     assert!(started.elapsed() >= Duration::from_millis(250));
 }
+
+#[tokio::test]
+async fn connect_without_protocol_range_and_repeated_connect_are_refused() {
+    let server = Server::start(&[]);
+    let mut ws = open(&server.url()).await;
+    let _challenge = recv_json(&mut ws).await;
+    let mut frame = connect_frame(3, 4, Some(TOKEN));
+    frame["params"]
+        .as_object_mut()
+        .unwrap()
+        .remove("minProtocol");
+    send_json(&mut ws, &frame).await;
+    let res = recv_json(&mut ws).await;
+    assert_eq!(res["ok"], false);
+    assert_eq!(res["error"]["code"], "INVALID_REQUEST");
+    assert!(res["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("invalid connect params"));
+    assert_eq!(expect_close(&mut ws, Duration::from_secs(5)).await.0, 1008);
+
+    let mut ws = connected(&server.url()).await;
+    let res = call(
+        &mut ws,
+        "again",
+        "connect",
+        Some(connect_frame(3, 4, Some(TOKEN))["params"].clone()),
+    )
+    .await;
+    assert_eq!(res["error"]["message"], "already connected");
+    // Binary frames are not part of the protocol.
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+        vec![1, 2, 3].into(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(expect_close(&mut ws, Duration::from_secs(5)).await.0, 1008);
+}
+
+#[tokio::test]
+async fn device_block_is_accepted_but_grants_nothing() {
+    let server = Server::start(&[]);
+    let device = json!({
+        "id": "device-fingerprint",
+        "publicKey": "AAAAC3NzaC1lZDI1NTE5AAAA",
+        "signature": "c2lnbmF0dXJl",
+        "signedAt": 1_700_000_000_000u64,
+        "nonce": "n"
+    });
+    for (token, ok) in [(Some(TOKEN), true), (None, false)] {
+        let mut ws = open(&server.url()).await;
+        let _challenge = recv_json(&mut ws).await;
+        let mut frame = connect_frame(3, 4, token);
+        frame["params"]["device"] = device.clone();
+        send_json(&mut ws, &frame).await;
+        let res = recv_json(&mut ws).await;
+        assert_eq!(res["ok"], ok, "{res}");
+        if !ok {
+            assert!(res["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("unauthorized: gateway token missing ("));
+        }
+    }
+    let logs = server.wait_for_log("device_identity=true");
+    assert!(logs.contains("device_identity=true"), "{logs}");
+}

@@ -166,6 +166,8 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
     let server = Server::start(&[
         "--send-queue",
         "16",
+        "--send-timeout-ms",
+        "500",
         "--max-buffered-bytes",
         "1048576",
         "--rate-limit",
@@ -196,7 +198,10 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
         }
         sent += 1;
     }
-    // The server must have cut us off: reading now ends (after what the kernel buffered).
+    // Still without reading: the server must cut us off as a slow consumer.
+    let logs = server.wait_for_log("slow consumer");
+    assert!(logs.contains("slow consumer"), "{logs}");
+    // Reading now ends after what the kernel had buffered.
     let drained = tokio::time::timeout(Duration::from_secs(20), async {
         let mut frames = 0usize;
         while let Some(Ok(_)) = stream.next().await {
@@ -206,19 +211,69 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
     })
     .await
     .expect("the slow connection was not closed");
+    eprintln!("slow reader: sent {sent} requests, received {drained} responses before the cut");
     assert!(
         drained < sent,
         "every response was delivered: not a slow reader"
     );
-    let logs = server.logs();
-    assert!(logs.contains("slow consumer"), "{logs}");
     let rss_after = server.rss_kib();
     assert!(
         rss_after < rss_before + 64 * 1024,
         "server memory grew from {rss_before} KiB to {rss_after} KiB"
     );
+    eprintln!("server RSS: {rss_before} KiB before, {rss_after} KiB after");
     // The server is still healthy and the slot was released.
     let (code, body) = http_get(server.gateway, "/ready").await;
     assert_eq!(code, 200);
     assert!(body.contains("\"connections\":0"), "{body}");
+}
+
+#[tokio::test]
+async fn pipelined_requests_get_backpressure_not_a_disconnect() {
+    // A small queue, and a client that sends a burst far larger than it before reading.
+    let server = Server::start(&[
+        "--send-queue",
+        "4",
+        "--max-buffered-bytes",
+        "1048576",
+        "--rate-limit",
+        "100000",
+        "--rate-burst",
+        "100000",
+    ]);
+    let mut ws = connected(&server.url()).await;
+    for i in 0..500 {
+        send_json(
+            &mut ws,
+            &json!({"type": "req", "id": format!("p{i}"), "method": "health"}),
+        )
+        .await;
+    }
+    for i in 0..500 {
+        let res = recv_res(&mut ws).await;
+        assert_eq!(res["id"], format!("p{i}"));
+        assert_eq!(res["ok"], true);
+    }
+    assert!(!server.logs().contains("slow consumer"));
+}
+
+#[tokio::test]
+async fn tiny_limits_still_serve_small_frames() {
+    let server = Server::start(&[
+        "--max-payload",
+        "2048",
+        "--max-buffered-bytes",
+        "2048",
+        "--max-preauth-payload",
+        "2048",
+        "--send-queue",
+        "1",
+    ]);
+    let mut ws = connected(&server.url()).await;
+    for i in 0..5 {
+        assert_eq!(
+            call(&mut ws, &format!("t{i}"), "health", None).await["ok"],
+            true
+        );
+    }
 }

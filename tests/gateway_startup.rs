@@ -74,6 +74,22 @@ fn invalid_bind_and_zero_limits_are_refused() {
         err.contains("--max-connections must be greater than 0"),
         "{err}"
     );
+    let (status, err) = run_expect_exit(
+        &[
+            "--port",
+            "0",
+            "--health-port",
+            "0",
+            "--idle-timeout-ms",
+            "18446744073709551615",
+        ],
+        &env_with_token(),
+    );
+    assert!(!status.success());
+    assert!(
+        err.contains("--idle-timeout-ms must be at most one week"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

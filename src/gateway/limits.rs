@@ -47,6 +47,10 @@ pub struct Limits {
     /// Outgoing bytes queued per connection (advertised as `policy.maxBufferedBytes`).
     #[arg(long, env = "CLAWDBOT_MAX_BUFFERED_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_buffered_bytes: usize,
+    /// How long a response may wait for room in a full send queue before the client is
+    /// disconnected as a slow consumer, in milliseconds.
+    #[arg(long, env = "CLAWDBOT_SEND_TIMEOUT_MS", default_value_t = 5_000)]
+    pub send_timeout_ms: u64,
     /// Time given to open connections to close on SIGTERM/SIGINT, in milliseconds.
     #[arg(long, env = "CLAWDBOT_SHUTDOWN_GRACE_MS", default_value_t = 3_000)]
     pub shutdown_grace_ms: u64,
@@ -67,10 +71,26 @@ impl Limits {
             ("--idle-timeout-ms", self.idle_timeout_ms),
             ("--tick-interval-ms", self.tick_interval_ms),
             ("--send-queue", self.send_queue as u64),
+            ("--send-timeout-ms", self.send_timeout_ms),
             ("--max-buffered-bytes", self.max_buffered_bytes as u64),
         ];
         for (flag, value) in positive {
             anyhow::ensure!(value > 0, "{flag} must be greater than 0");
+        }
+        const WEEK_MS: u64 = 7 * 24 * 3600 * 1000;
+        let durations = [
+            ("--handshake-timeout-ms", self.handshake_timeout_ms),
+            ("--idle-timeout-ms", self.idle_timeout_ms),
+            ("--tick-interval-ms", self.tick_interval_ms),
+            ("--send-timeout-ms", self.send_timeout_ms),
+            ("--shutdown-grace-ms", self.shutdown_grace_ms),
+            (
+                "--auth-failure-window-secs",
+                self.auth_failure_window_secs.saturating_mul(1000),
+            ),
+        ];
+        for (flag, ms) in durations {
+            anyhow::ensure!(ms <= WEEK_MS, "{flag} must be at most one week");
         }
         anyhow::ensure!(
             self.max_buffered_bytes >= self.max_payload,
@@ -86,6 +106,9 @@ impl Limits {
     }
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
+    }
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout_ms)
     }
     pub fn tick_interval(&self) -> Duration {
         Duration::from_millis(self.tick_interval_ms)
@@ -136,10 +159,15 @@ pub struct AuthFailures {
     max: u32,
     window: Duration,
     peers: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// When expired entries were last pruned (at most once a second).
+    last_prune: Mutex<Instant>,
 }
 
 /// Peers tracked before expired entries are pruned.
 const AUTH_FAILURE_PRUNE_AT: usize = 4096;
+/// Most peers tracked at once (bounds memory under a distributed attack); beyond it,
+/// failures of untracked peers are not counted until old entries expire.
+const AUTH_FAILURE_MAX_PEERS: usize = 65_536;
 
 impl AuthFailures {
     pub fn new(max: u32, window: Duration) -> Self {
@@ -147,6 +175,7 @@ impl AuthFailures {
             max: max.max(1),
             window,
             peers: Mutex::new(HashMap::new()),
+            last_prune: Mutex::new(Instant::now()),
         }
     }
 
@@ -159,13 +188,26 @@ impl AuthFailures {
         (age < self.window && *count >= self.max).then(|| self.window - age)
     }
 
+    fn prune_due(&self, now: Instant) -> bool {
+        let mut last = self.last_prune.lock().unwrap_or_else(|e| e.into_inner());
+        if now.saturating_duration_since(*last) >= Duration::from_secs(1) {
+            *last = now;
+            true
+        } else {
+            false
+        }
+    }
+
     /// Records one failure; returns true when the peer is now blocked.
     pub fn record(&self, ip: IpAddr) -> bool {
         let now = Instant::now();
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
-        if peers.len() >= AUTH_FAILURE_PRUNE_AT {
+        if peers.len() >= AUTH_FAILURE_PRUNE_AT && self.prune_due(now) {
             let window = self.window;
             peers.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
+        }
+        if peers.len() >= AUTH_FAILURE_MAX_PEERS && !peers.contains_key(&ip) {
+            return false;
         }
         let entry = peers.entry(ip).or_insert((now, 0));
         if now.saturating_duration_since(entry.0) >= self.window {

@@ -31,13 +31,13 @@ use limits::{AuthFailures, ConnectionCounter, Limits};
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Address to bind (the image passes 0.0.0.0; the port mapping restricts exposure).
-    #[arg(long, env = "CLAWDBOT_BIND", default_value = crate::defaults::BIND)]
+    #[arg(long, default_value = crate::defaults::BIND)]
     pub bind: String,
     /// Port of the WebSocket gateway (also serves /health and /ready). 0 picks a free port.
-    #[arg(long, env = "CLAWDBOT_GATEWAY_PORT", default_value_t = crate::defaults::GATEWAY_PORT)]
+    #[arg(long, default_value_t = crate::defaults::GATEWAY_PORT)]
     pub port: u16,
     /// Port of the plain HTTP health endpoints. 0 picks a free port.
-    #[arg(long, env = "CLAWDBOT_HEALTH_PORT", default_value_t = crate::defaults::HEALTH_PORT)]
+    #[arg(long, default_value_t = crate::defaults::HEALTH_PORT)]
     pub health_port: u16,
     /// Run without a gateway token. Only allowed when binding a loopback address.
     #[arg(long)]
@@ -103,6 +103,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         warn!(%bind, "authentication DISABLED (--insecure-no-auth on loopback): do not expose this port");
     }
     let provider = Provider::from_env().context("choosing the model provider")?;
+    raise_fd_limit(args.limits.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(4)
@@ -116,6 +117,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         provider,
     };
     let result = runtime.block_on(async move {
+        let signal = shutdown_signal()?;
         let gateway_addr = SocketAddr::new(bind, args.port);
         let gateway = TcpListener::bind(gateway_addr)
             .await
@@ -128,33 +130,24 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 format!("binding the health port {addr} (is it in use? pick another with --health-port)")
             })?)
         };
-        serve(gateway, health, config, shutdown_signal()).await
+        serve(gateway, health, config, signal).await
     });
     runtime.shutdown_timeout(Duration::from_millis(500));
     result.map(|()| ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => info!(signal = "SIGINT", "shutdown requested"),
-                    _ = term.recv() => info!(signal = "SIGTERM", "shutdown requested"),
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+/// Installs the SIGTERM/SIGINT handlers now (so a signal arriving right after startup
+/// is not lost) and returns a future resolving on the first of them.
+pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => info!(signal = "SIGINT", "shutdown requested"),
+            _ = term.recv() => info!(signal = "SIGTERM", "shutdown requested"),
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    })
 }
 
 /// Serves the gateway on pre-bound listeners until `shutdown` resolves, then closes
@@ -199,7 +192,7 @@ pub async fn serve(
         gateway = %gateway_addr,
         health = %health_addr.unwrap_or(gateway_addr),
         auth = gw.auth.label(),
-        mode = ?gw.provider.mode(),
+        mode = %mode_label(&gw.provider),
         version = gw.version(),
         "clawdbot gateway listening"
     );
@@ -231,6 +224,14 @@ pub async fn serve(
     Ok(())
 }
 
+/// `demo` or `live`, as serialized in `status` and `config.get`.
+pub fn mode_label(provider: &Provider) -> String {
+    serde_json::to_value(provider.mode())
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
@@ -249,4 +250,33 @@ fn hostname() -> String {
         }
     }
     "clawdbot".to_string()
+}
+
+/// Raises the soft open-files limit towards the hard limit so that `--max-connections`
+/// sockets fit; warns when even the hard limit is too low.
+fn raise_fd_limit(max_connections: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let mut raised = lim;
+            raised.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    let needed = max_connections as libc::rlim_t + 64;
+    if lim.rlim_cur < needed {
+        warn!(
+            open_files = lim.rlim_cur,
+            needed, "open-files limit is below --max-connections; raise `ulimit -n`"
+        );
+    }
 }

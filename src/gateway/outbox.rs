@@ -1,22 +1,22 @@
 //! The bounded send queue of one connection and the task that writes it to the socket.
 //!
-//! Producers (responses, ticks, the close frame) never wait: a frame is queued only
-//! while both the frame count (`--send-queue`) and the queued bytes
-//! (`--max-buffered-bytes`) stay within bounds. A client that reads too slowly fills
-//! the queue and is disconnected, so its memory use stays bounded.
+//! The queue is bounded twice: in frames (`--send-queue`) and in bytes
+//! (`--max-buffered-bytes`, a semaphore whose permits the writer returns once a frame
+//! is on the wire). Responses wait for room at most `--send-timeout-ms` (backpressure:
+//! meanwhile the connection reads no further requests); events never wait. A client
+//! that does not read within that time is disconnected, so its memory use stays bounded.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 enum Out {
-    Text(String),
+    Text(String, OwnedSemaphorePermit),
     Ping,
     Close(u16, String),
 }
@@ -24,7 +24,7 @@ enum Out {
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
-    /// The queue is full: the client does not read fast enough.
+    /// No room: the client does not read fast enough.
     SlowConsumer,
     /// The writer stopped (socket error or already closed).
     Closed,
@@ -32,7 +32,7 @@ pub enum SendError {
 
 pub struct Outbox {
     tx: mpsc::Sender<Out>,
-    queued_bytes: Arc<AtomicUsize>,
+    bytes: Arc<Semaphore>,
     max_bytes: usize,
     writer: JoinHandle<()>,
 }
@@ -40,48 +40,62 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(sink: SplitSink<WebSocket, Message>, frames: usize, max_bytes: usize) -> Self {
         let (tx, rx) = mpsc::channel(frames.max(1));
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let writer = tokio::spawn(write_loop(sink, rx, queued_bytes.clone()));
+        let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        let writer = tokio::spawn(write_loop(sink, rx));
         Outbox {
             tx,
-            queued_bytes,
+            bytes: Arc::new(Semaphore::new(max_bytes)),
             max_bytes,
             writer,
         }
     }
 
-    /// Queues a JSON frame.
-    pub fn send_json<T: serde::Serialize>(&self, frame: &T) -> Result<(), SendError> {
-        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
-        self.send_text(text)
+    /// Permits a frame of `len` bytes takes (a frame larger than the whole budget
+    /// takes all of it, so it is sent alone).
+    fn permits(&self, len: usize) -> u32 {
+        len.clamp(1, self.max_bytes) as u32
     }
 
-    pub fn send_text(&self, text: String) -> Result<(), SendError> {
-        let len = text.len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        if before > 0 && before + len > self.max_bytes {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            return Err(SendError::SlowConsumer);
-        }
-        self.tx.try_send(Out::Text(text)).map_err(|e| {
-            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
-            match e {
-                mpsc::error::TrySendError::Full(_) => SendError::SlowConsumer,
-                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-            }
-        })
+    /// Queues a frame, waiting at most `wait` for room.
+    pub async fn send_json<T: serde::Serialize>(
+        &self,
+        frame: &T,
+        wait: Duration,
+    ) -> Result<(), SendError> {
+        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let permit = tokio::time::timeout_at(
+            deadline,
+            self.bytes
+                .clone()
+                .acquire_many_owned(self.permits(text.len())),
+        )
+        .await
+        .map_err(|_| SendError::SlowConsumer)?
+        .map_err(|_| SendError::Closed)?;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.tx
+            .send_timeout(Out::Text(text, permit), remaining)
+            .await
+            .map_err(|e| match e {
+                mpsc::error::SendTimeoutError::Timeout(_) => SendError::SlowConsumer,
+                mpsc::error::SendTimeoutError::Closed(_) => SendError::Closed,
+            })
+    }
+
+    /// Queues a frame only if there is room now.
+    pub fn try_send_json<T: serde::Serialize>(&self, frame: &T) -> Result<(), SendError> {
+        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
+        let permit = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(self.permits(text.len()))
+            .map_err(|_| SendError::SlowConsumer)?;
+        self.tx.try_send(Out::Text(text, permit)).map_err(map_try)
     }
 
     pub fn ping(&self) -> Result<(), SendError> {
-        self.tx.try_send(Out::Ping).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::SlowConsumer,
-            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-        })
-    }
-
-    /// True once the writer has stopped (socket error, or after a close frame).
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.try_send(Out::Ping).map_err(map_try)
     }
 
     /// Resolves when the writer stops.
@@ -114,17 +128,19 @@ impl Outbox {
     }
 }
 
-async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Out>,
-    queued_bytes: Arc<AtomicUsize>,
-) {
+fn map_try<T>(e: mpsc::error::TrySendError<T>) -> SendError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => SendError::SlowConsumer,
+        mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+    }
+}
+
+async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Out>) {
     while let Some(item) = rx.recv().await {
         let result = match item {
-            Out::Text(text) => {
-                let len = text.len();
+            Out::Text(text, permit) => {
                 let r = sink.send(Message::Text(text.into())).await;
-                queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                drop(permit);
                 r
             }
             Out::Ping => sink.send(Message::Ping(Default::default())).await,

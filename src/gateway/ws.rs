@@ -52,7 +52,8 @@ pub async fn upgrade(
     let max = gw.limits.max_payload;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .max_write_buffer_size(gw.limits.max_buffered_bytes.max(max) * 2)
+        // Above tungstenite's 128 KiB write buffer, which it requires.
+        .max_write_buffer_size((gw.limits.max_buffered_bytes.max(max) * 2).max(512 * 1024))
         .on_upgrade(move |socket| {
             let conn_id = uuid::Uuid::new_v4().to_string();
             let span = info_span!("conn", conn_id = %conn_id, %peer);
@@ -93,23 +94,39 @@ impl Connection {
         };
         debug!("websocket opened");
         let end = match conn.handshake().await {
-            Ok(protocol) => conn.serve(protocol).await,
+            Ok(protocol) => {
+                let started = std::time::Instant::now();
+                let end = conn.serve(protocol).await;
+                let reason = match &end {
+                    End::Close(_, reason) | End::Drop(reason) => *reason,
+                };
+                info!(
+                    reason,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "client disconnected"
+                );
+                end
+            }
             Err(end) => end,
         };
         conn.finish(end).await;
     }
 
-    /// Sends a frame; a full queue ends the connection.
+    /// Queues a frame if there is room now; a full queue ends the connection.
     fn send<T: serde::Serialize>(&self, frame: &T) -> Result<(), End> {
-        match self.out.send_json(frame) {
-            Ok(()) => Ok(()),
-            Err(SendError::SlowConsumer) => Err(End::Drop("send queue full (slow consumer)")),
-            Err(SendError::Closed) => Err(End::Drop("socket closed")),
-        }
+        self.out.try_send_json(frame).map_err(send_end)
     }
 
-    fn reply_err(&self, id: serde_json::Value, error: ErrorShape) -> Result<(), End> {
-        self.send(&ResponseFrame::err(id, error))
+    /// Queues a response, waiting at most `--send-timeout-ms` for room.
+    async fn respond(&self, frame: &ResponseFrame) -> Result<(), End> {
+        self.out
+            .send_json(frame, self.gw.limits.send_timeout())
+            .await
+            .map_err(send_end)
+    }
+
+    async fn reply_err(&self, id: serde_json::Value, error: ErrorShape) -> Result<(), End> {
+        self.respond(&ResponseFrame::err(id, error)).await
     }
 
     /// Challenge, then the first frame must be a valid `connect`. Returns the protocol.
@@ -149,11 +166,11 @@ impl Connection {
                     "handshake frame too large",
                 ));
             }
-            return self.connect(text.as_str());
+            return self.connect(text.as_str()).await;
         }
     }
 
-    fn connect(&mut self, text: &str) -> Result<u32, End> {
+    async fn connect(&mut self, text: &str) -> Result<u32, End> {
         let req = match serde_json::from_str::<ClientFrame>(text) {
             Ok(ClientFrame::Req(req)) => req,
             _ => {
@@ -165,11 +182,15 @@ impl Connection {
             }
         };
         if req.method != "connect" {
-            info!(method = %req.method, "handshake refused: first request is not connect");
+            info!(
+                method = req.method.as_str(),
+                "handshake refused: first request is not connect"
+            );
             self.reply_err(
                 req.id,
                 ErrorShape::invalid("invalid handshake: first request must be connect"),
-            )?;
+            )
+            .await?;
             return Err(End::Close(
                 close::POLICY_VIOLATION,
                 "invalid handshake: first request must be connect",
@@ -179,24 +200,35 @@ impl Connection {
         {
             Ok(Some(p)) => p,
             Ok(None) | Err(_) => {
-                self.reply_err(req.id, ErrorShape::invalid("invalid connect params"))?;
+                self.reply_err(req.id, ErrorShape::invalid("invalid connect params"))
+                    .await?;
                 return Err(End::Close(
                     close::POLICY_VIOLATION,
                     "invalid connect params",
                 ));
             }
         };
-        let (min, max) = (
-            params.min_protocol.unwrap_or(i64::MIN),
-            params.max_protocol.unwrap_or(i64::MIN),
-        );
+        let (Some(min), Some(max)) = (params.min_protocol, params.max_protocol) else {
+            self.reply_err(
+                req.id,
+                ErrorShape::invalid(
+                    "invalid connect params: minProtocol and maxProtocol are required",
+                ),
+            )
+            .await?;
+            return Err(End::Close(
+                close::POLICY_VIOLATION,
+                "invalid connect params",
+            ));
+        };
         let Some(protocol) = negotiate(min, max) else {
             info!(min, max, "handshake refused: protocol mismatch");
             self.reply_err(
                 req.id,
                 ErrorShape::invalid("protocol mismatch")
                     .with_details(json!({ "expectedProtocol": LATEST_PROTOCOL })),
-            )?;
+            )
+            .await?;
             return Err(End::Close(close::PROTOCOL_ERROR, "protocol mismatch"));
         };
         let ip = self.peer.ip();
@@ -206,7 +238,8 @@ impl Connection {
                 req.id,
                 ErrorShape::new(codes::INVALID_REQUEST, RATE_LIMITED_MESSAGE)
                     .retry_after(wait.as_millis() as u64),
-            )?;
+            )
+            .await?;
             return Err(End::Close(
                 close::POLICY_VIOLATION,
                 "too many failed attempts",
@@ -221,7 +254,7 @@ impl Connection {
                 _ => (MISMATCH_MESSAGE, "unauthorized: gateway token mismatch"),
             };
             warn!(reason, peer_blocked = blocked, "handshake refused");
-            self.reply_err(req.id, ErrorShape::invalid(message))?;
+            self.reply_err(req.id, ErrorShape::invalid(message)).await?;
             return Err(End::Close(close::POLICY_VIOLATION, reason));
         }
         let client = params.client.unwrap_or_default();
@@ -235,7 +268,7 @@ impl Connection {
             "client connected"
         );
         let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id);
-        self.send(&ResponseFrame::ok(req.id, hello))?;
+        self.respond(&ResponseFrame::ok(req.id, hello)).await?;
         Ok(protocol)
     }
 
@@ -258,11 +291,12 @@ impl Connection {
                     return End::Close(close::GOING_AWAY, "gateway shutting down");
                 }
                 _ = tick.tick() => {
-                    if let Err(end) = self.send(&EventFrame::tick(now_ms())) {
-                        return end;
-                    }
-                    if self.out.ping() == Err(SendError::SlowConsumer) {
-                        return End::Drop("send queue full (slow consumer)");
+                    // A full queue skips this tick (responses, not events, decide when a
+                    // reader is too slow); a client that stops reading also stops
+                    // answering pings and meets the idle timeout.
+                    let tick = self.out.try_send_json(&EventFrame::tick(now_ms()));
+                    if tick == Err(SendError::Closed) || self.out.ping() == Err(SendError::Closed) {
+                        return End::Drop("socket closed");
                     }
                     continue;
                 }
@@ -285,13 +319,15 @@ impl Connection {
                 }
                 _ => continue,
             };
+            // Every text frame spends a token, requests or not.
+            let limited = rate.try_take().err();
             let req = match serde_json::from_str::<ClientFrame>(text.as_str()) {
                 Ok(ClientFrame::Req(req)) => req,
                 Ok(ClientFrame::Other) => continue,
                 Err(_) => return End::Close(close::POLICY_VIOLATION, "invalid frame"),
             };
-            if let Err(wait) = rate.try_take() {
-                debug!(method = %req.method, "request rate limited");
+            if let Some(wait) = limited {
+                debug!(method = req.method.as_str(), "request rate limited");
                 let error = ErrorShape::new(
                     codes::UNAVAILABLE,
                     format!(
@@ -300,7 +336,7 @@ impl Connection {
                     ),
                 )
                 .retry_after(wait.as_millis().max(1) as u64);
-                if let Err(end) = self.reply_err(req.id, error) {
+                if let Err(end) = self.reply_err(req.id, error).await {
                     return end;
                 }
                 continue;
@@ -316,12 +352,17 @@ impl Connection {
         let method = req.method.clone();
         let result = methods::dispatch(&self.gw, protocol, &req).await;
         let ok = result.is_ok();
-        debug!(method = %method, ok, ms = started.elapsed().as_millis() as u64, "request");
+        debug!(
+            method = method.as_str(),
+            ok,
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
         let frame = match result {
             Ok(payload) => ResponseFrame::ok(req.id, payload),
             Err(error) => ResponseFrame::err(req.id, error),
         };
-        self.send(&frame)
+        self.respond(&frame).await
     }
 
     /// Sends the close frame (or drops the socket) and waits briefly for the client's
@@ -351,6 +392,13 @@ impl Connection {
 }
 
 const CLIENT_GONE: &str = "client went away";
+
+fn send_end(e: SendError) -> End {
+    match e {
+        SendError::SlowConsumer => End::Drop("send queue full (slow consumer)"),
+        SendError::Closed => End::Drop("socket closed"),
+    }
+}
 
 /// Maps a read result to a message, or to how the connection ends.
 fn read_result(msg: Option<Result<Message, axum::Error>>) -> Result<Message, End> {

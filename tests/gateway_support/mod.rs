@@ -28,6 +28,7 @@ pub struct Server {
     pub gateway: SocketAddr,
     pub health: SocketAddr,
     logs: Arc<Mutex<String>>,
+    logs_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Environment for the server: only what is listed (the rest is cleared).
@@ -93,6 +94,8 @@ impl Server {
         let logs = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = logs.clone();
+        let logs_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = logs_done.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -103,24 +106,32 @@ impl Server {
                 l.push_str(&line);
                 l.push('\n');
             }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let line = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 panic!(
                     "server did not start; logs:\n{}",
                     logs.lock().unwrap().as_str()
                 );
             }
         };
-        let gateway = addr_after(&line, "gateway").expect("gateway address in log");
-        let health = addr_after(&line, "health").expect("health address in log");
+        let (Some(gateway), Some(health)) =
+            (addr_after(&line, "gateway"), addr_after(&line, "health"))
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no listening addresses in: {line}");
+        };
         Server {
             child,
             gateway,
             health,
             logs,
+            logs_done,
         }
     }
 
@@ -136,6 +147,18 @@ impl Server {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Waits (up to 10 s) until the logs contain `needle`; returns the logs.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) || Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends a signal and waits for the exit (panics after `within`).
     pub fn signal_and_wait(&mut self, sig: i32, within: Duration) -> (ExitStatus, Duration) {
         let started = Instant::now();
@@ -143,7 +166,15 @@ impl Server {
         unsafe { libc::kill(self.pid(), sig) };
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, started.elapsed());
+                let took = started.elapsed();
+                // Let the log reader reach the end of stderr.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while !self.logs_done.load(std::sync::atomic::Ordering::SeqCst)
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return (status, took);
             }
             assert!(
                 started.elapsed() < within,
@@ -154,15 +185,25 @@ impl Server {
         }
     }
 
-    /// Resident memory of the server in KiB (from /proc).
-    pub fn rss_kib(&self) -> u64 {
+    /// A numeric field of /proc/<pid>/status (first number after `name:`).
+    fn proc_status(&self, name: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
             .unwrap()
+    }
+
+    /// Resident memory of the server in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.proc_status("VmRSS:")
+    }
+
+    /// Threads of the server process.
+    pub fn threads(&self) -> u64 {
+        self.proc_status("Threads:")
     }
 }
 
@@ -173,11 +214,18 @@ impl Drop for Server {
     }
 }
 
-/// Parses `name=127.0.0.1:1234` out of a human log line.
+/// Parses `name=127.0.0.1:1234` (human) or `"name":"127.0.0.1:1234"` (JSON) out of a log line.
 fn addr_after(line: &str, name: &str) -> Option<SocketAddr> {
-    let key = format!(" {name}=");
-    let start = line.find(&key)? + key.len();
-    line[start..].split_whitespace().next()?.parse().ok()
+    for key in [format!(" {name}="), format!("\"{name}\":\"")] {
+        if let Some(i) = line.find(&key) {
+            let rest = &line[i + key.len()..];
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '"')
+                .unwrap_or(rest.len());
+            return rest[..end].parse().ok();
+        }
+    }
+    None
 }
 
 /// Plain HTTP GET; returns (status code, body).

