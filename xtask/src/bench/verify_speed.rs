@@ -232,6 +232,9 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
                 false,
             );
         }
+        if let Err(e) = in_process(&mut s, &dir, n, ctx.runs(30)) {
+            s.note(format!("In-process timing of {n} services failed: {e:#}"));
+        }
         mine.push((n, vt));
     }
     if let (Some((_, t10)), Some((_, t200)), Some((_, t2000))) =
@@ -263,6 +266,57 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
          findings; timings include that (hyperfine -i).",
     );
     Ok(s)
+}
+
+/// The same work without a process: the parsers alone and the whole pipeline
+/// (`verify::verify_files`: load, parse, rules, suppressions), timed in-process.
+/// Debug builds of the xtask make these slower than the release binary above.
+fn in_process(s: &mut Section, dir: &Path, n: usize, runs: u32) -> Result<()> {
+    use crate::verify::{compose, dockerfile, interp::Env, project::Selection, verify_files};
+    let profile = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    let compose_text = std::fs::read_to_string(dir.join("docker-compose.yml"))?;
+    let env = Env::new(None);
+    let parse = timing::time_fn(runs, || {
+        let node =
+            compose::parse_file(&compose_text, 0, &env).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        std::hint::black_box(compose::model(&node));
+        Ok(())
+    })?;
+    let sel = Selection {
+        root: dir.to_path_buf(),
+        dockerfile: None,
+        compose_files: Vec::new(),
+    };
+    let whole = timing::time_fn(runs, || {
+        let findings = verify_files(&sel).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        std::hint::black_box(findings);
+        Ok(())
+    })?;
+    s.push(
+        Figure::new(
+            format!("in-process: parse + model the {n}-service compose file / whole verify pipeline"),
+            format!("{} / {} ({profile}, median of {})", secs(parse.median), secs(whole.median), whole.runs),
+            "cargo xtask bench --only verify  (verify::compose::parse_file + model; verify::verify_files)",
+        )
+        .ratio(format!("{} per service (pipeline)", secs(whole.median / n as f64))),
+    );
+    if n == SIZES[0] {
+        let text = std::fs::read_to_string(dir.join("Dockerfile"))?;
+        let df = timing::time_fn(runs * 10, || {
+            std::hint::black_box(dockerfile::parse(&text).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+            Ok(())
+        })?;
+        s.push(Figure::new(
+            "in-process: parse the project's Dockerfile",
+            format!("{} ({profile}, median of {})", secs(df.median), df.runs),
+            "cargo xtask bench --only verify  (verify::dockerfile::parse)",
+        ));
+    }
+    Ok(())
 }
 
 struct Peers {
