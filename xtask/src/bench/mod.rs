@@ -107,10 +107,21 @@ impl Ctx {
         let sh = self.sh()?;
         let cargo = crate::build::cargo();
         eprintln!("bench: cargo build --release -p {package}");
-        cmd!(sh, "{cargo} build --release -p {package} --bin {bin}")
+        let out = cmd!(sh, "{cargo} build --release -p {package} --bin {bin}")
             .quiet()
-            .run()
-            .with_context(|| format!("building {package} (release)"))?;
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cargo build --release -p {package} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .rev()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            );
+        }
         Ok(crate::build::target_dir(&self.root)
             .join("release")
             .join(bin))

@@ -140,6 +140,13 @@ pub fn render(m: &Machine, ctx: &Ctx, sections: &[Section], took: Duration, args
         m.date,
         took.as_secs_f64()
     );
+    let _ = writeln!(
+        o,
+        "Reproduce: `cargo xtask bench` after the README's setup (`--provision-tools` first installs hyperfine, hadolint, \
+         dclint and checkov, the last three into `~/.cache/clawdbot-deploy/bench-tools`; `--quick` for fewer repetitions \
+         and no profile variants, `--cold` for cold builds and the opt-level variants, `--only SECTION…` for part of it). \
+         Loads only target loopback or containers the run creates, and every load is bounded in count and time.\n"
+    );
     let _ = writeln!(o, "## Machine\n");
     let _ = writeln!(o, "| | |\n|---|---|");
     let _ = writeln!(o, "| `uname -a` | `{}` |", cell(&m.uname));

@@ -93,7 +93,7 @@ fn with_hyperfine(hf: &Path, c: &Command, runs: u32, warmup: u32) -> Result<Timi
     }
     let export = super::tools::scratch_file("hyperfine.json")?;
     let line = c.display();
-    let (runs, warmup) = (runs.max(2).to_string(), warmup.to_string());
+    let (runs, warmup) = (runs.max(1).to_string(), warmup.to_string());
     cmd!(
         sh,
         "{hf} -N -i --style none --warmup {warmup} --runs {runs} --export-json {export} -- {line}"
@@ -129,7 +129,7 @@ fn with_loop(c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
     }
     let (program, args) = c.argv.split_first().context("empty command")?;
     let mut samples = Vec::new();
-    for i in 0..(warmup + runs.max(2)) {
+    for i in 0..(warmup + runs.max(1)) {
         let started = Instant::now();
         sh.cmd(program)
             .args(args)
