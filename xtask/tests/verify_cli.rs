@@ -43,27 +43,13 @@ fn exit_codes_follow_fail_on() {
 fn human_output_groups_by_file_with_position_line_and_fix_without_color() {
     let guide = materialize(&fixtures().join("guide-example"), "cli-human");
     let (_, out, _) = run_in(guide.path(), &[]);
-    assert!(
-        !out.contains('\u{1b}'),
-        "no color when not a TTY / NO_COLOR"
-    );
-    assert!(
-        out.contains("Dockerfile\n  error[env-in-build-context] Dockerfile:5:1: "),
-        "{out}"
-    );
+    assert!(!out.contains('\u{1b}'), "no color when not a TTY / NO_COLOR");
+    assert!(out.contains("Dockerfile\n  error[env-in-build-context] Dockerfile:5:1: "), "{out}");
     assert!(out.contains("      5 | COPY . ."), "{out}");
     assert!(out.contains("= fix: Add a `.dockerignore`"), "{out}");
-    assert!(
-        out.contains(
-            "docker-compose.yml\n  warning[no-new-privileges-missing] docker-compose.yml:2:3"
-        ),
-        "{out}"
-    );
+    assert!(out.contains("docker-compose.yml\n  warning[no-new-privileges-missing] docker-compose.yml:2:3"), "{out}");
     let summary = out.lines().find(|l| l.starts_with("checklist ")).unwrap();
-    assert!(
-        summary.starts_with("checklist 7/10: 1 non-root ✓"),
-        "{summary}"
-    );
+    assert!(summary.starts_with("checklist 7/10: 1 non-root ✓"), "{summary}");
     assert!(summary.contains("4 no-new-privileges ✗"), "{summary}");
 }
 
@@ -74,10 +60,7 @@ fn secrets_are_masked_in_every_format() {
         let (code, out, err) = run_in(p.path(), &["--format", format]);
         assert_eq!(code, 1, "{format}: {err}");
         assert!(out.contains("secret-literal"), "{format}: {out}");
-        assert!(
-            !out.contains(SECRET_TAIL),
-            "{format} leaks the secret:\n{out}"
-        );
+        assert!(!out.contains(SECRET_TAIL), "{format} leaks the secret:\n{out}");
         assert!(out.contains("sk-ant-****"), "{format}: {out}");
     }
 }
@@ -86,16 +69,8 @@ fn secrets_are_masked_in_every_format() {
 fn github_and_junit_formats() {
     let guide = materialize(&fixtures().join("guide-example"), "cli-gh");
     let (_, out, _) = run_in(guide.path(), &["--format", "github"]);
-    assert!(
-        out.contains("::error file=Dockerfile,line=5,col=1,title=env-in-build-context (error)::"),
-        "{out}"
-    );
-    assert!(
-        out.contains(
-            "::warning file=docker-compose.yml,line=10,col=5,title=ports-on-internal-network"
-        ),
-        "{out}"
-    );
+    assert!(out.contains("::error file=Dockerfile,line=5,col=1,title=env-in-build-context (error)::"), "{out}");
+    assert!(out.contains("::warning file=docker-compose.yml,line=10,col=5,title=ports-on-internal-network"), "{out}");
     let (_, xml, _) = run_in(guide.path(), &["--format", "junit"]);
     assert!(xml.starts_with("<?xml"));
     assert!(xml.contains("<testcase classname=\"verify.checklist-04\" name=\"no-new-privileges-missing\">\n      <failure type=\"warning\""), "{xml}");
@@ -113,48 +88,20 @@ fn bad_input_is_one_line_with_position_and_exit_2() {
     std::fs::write(d.join("empty.df"), "").unwrap();
     std::fs::write(d.join("empty.yml"), "").unwrap();
     std::fs::write(d.join("huge.df"), "#".repeat(5 * 1024 * 1024)).unwrap();
-    std::fs::write(
-        d.join("required.yml"),
-        "services:\n  a:\n    image: \"x:${TAG:?set TAG}\"\n",
-    )
-    .unwrap();
+    std::fs::write(d.join("required.yml"), "services:\n  a:\n    image: \"x:${TAG:?set TAG}\"\n").unwrap();
     std::os::unix::fs::symlink(d.join("missing"), d.join("dangling.df")).unwrap();
     std::os::unix::fs::symlink(d.join("loop.df"), d.join("loop.df")).unwrap();
     let cases: &[(&str, &str, &str)] = &[
-        (
-            "--file",
-            "unknown.df",
-            "error: unknown.df:2:1: unknown instruction \"FROBNICATE\"",
-        ),
+        ("--file", "unknown.df", "error: unknown.df:2:1: unknown instruction \"FROBNICATE\""),
         ("--compose-file", "bad.yml", "error: bad.yml:2:"),
         ("--file", "binary.df", "error: binary.df:1:1: binary file"),
-        (
-            "--file",
-            "latin1.df",
-            "error: latin1.df:2:1: not valid UTF-8",
-        ),
-        (
-            "--file",
-            "empty.df",
-            "error: empty.df:1:1: no FROM instruction",
-        ),
+        ("--file", "latin1.df", "error: latin1.df:2:1: not valid UTF-8"),
+        ("--file", "empty.df", "error: empty.df:1:1: no FROM instruction"),
         ("--compose-file", "empty.yml", "error: empty.yml:"),
         ("--file", "huge.df", "error: huge.df: file is"),
-        (
-            "--compose-file",
-            "required.yml",
-            "error: required.yml:3:12: required variable TAG",
-        ),
-        (
-            "--file",
-            "dangling.df",
-            "error: dangling.df: broken or looping symlink",
-        ),
-        (
-            "--file",
-            "loop.df",
-            "error: loop.df: broken or looping symlink",
-        ),
+        ("--compose-file", "required.yml", "error: required.yml:3:12: required variable TAG"),
+        ("--file", "dangling.df", "error: dangling.df: broken or looping symlink"),
+        ("--file", "loop.df", "error: loop.df: broken or looping symlink"),
         ("--file", "absent.df", "error: absent.df: no such file"),
     ];
     for (flag, file, want) in cases {
@@ -175,47 +122,19 @@ fn compose_files_merge_in_order_and_keep_positions() {
         "services:\n  clawdbot:\n    read_only: false\n    ports:\n      - \"8081:8081\"\n",
     )
     .unwrap();
-    let base = p
-        .path()
-        .join("docker-compose.yml")
-        .to_string_lossy()
-        .to_string();
-    let over = p
-        .path()
-        .join("hardening-off.yml")
-        .to_string_lossy()
-        .to_string();
-    let (code, report) = verify_json(
-        p.path(),
-        &["--compose-file", &base, "--compose-file", &over],
-    );
+    let base = p.path().join("docker-compose.yml").to_string_lossy().to_string();
+    let over = p.path().join("hardening-off.yml").to_string_lossy().to_string();
+    let (code, report) = verify_json(p.path(), &["--compose-file", &base, "--compose-file", &over]);
     assert_eq!(code, 1);
     let found: Vec<String> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| {
-            format!(
-                "{} {}:{}",
-                f["rule"].as_str().unwrap(),
-                f["location"]["file"].as_str().unwrap(),
-                f["location"]["line"]
-            )
-        })
+        .map(|f| format!("{} {}:{}", f["rule"].as_str().unwrap(), f["location"]["file"].as_str().unwrap(), f["location"]["line"]))
         .collect();
-    assert_eq!(
-        found,
-        vec![
-            "rootfs-writable hardening-off.yml:3",
-            "port-not-loopback hardening-off.yml:5"
-        ]
-    );
+    assert_eq!(found, vec!["rootfs-writable hardening-off.yml:3", "port-not-loopback hardening-off.yml:5"]);
     // The override file is picked up by default, like compose does.
-    std::fs::rename(
-        p.path().join("hardening-off.yml"),
-        p.path().join("docker-compose.override.yml"),
-    )
-    .unwrap();
+    std::fs::rename(p.path().join("hardening-off.yml"), p.path().join("docker-compose.override.yml")).unwrap();
     let (code, report) = verify_json(p.path(), &[]);
     assert_eq!(code, 1);
     assert_eq!(report["findings"].as_array().unwrap().len(), 2);
@@ -225,13 +144,7 @@ fn compose_files_merge_in_order_and_keep_positions() {
 fn list_rules_and_explain_come_from_the_catalog() {
     let out = xtask(&["verify", "--list-rules"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    for id in [
-        "secret-literal",
-        "port-not-loopback",
-        "ports-on-internal-network",
-        "logging-unbounded",
-        "apparmor-unconfined",
-    ] {
+    for id in ["secret-literal", "port-not-loopback", "ports-on-internal-network", "logging-unbounded", "apparmor-unconfined"] {
         assert!(text.lines().any(|l| l.starts_with(id)), "{id} missing");
     }
     let out = xtask(&["verify", "--explain", "port-not-loopback"]);

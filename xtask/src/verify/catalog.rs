@@ -15,56 +15,16 @@ pub struct ChecklistItem {
 
 /// The guide's 10-point checklist, in order.
 pub const CHECKLIST: [ChecklistItem; 10] = [
-    ChecklistItem {
-        number: 1,
-        short: "non-root",
-        title: "runs as a non-root user",
-    },
-    ChecklistItem {
-        number: 2,
-        short: "read-only rootfs",
-        title: "read-only root filesystem, no sensitive host mounts",
-    },
-    ChecklistItem {
-        number: 3,
-        short: "caps dropped",
-        title: "all capabilities dropped, none dangerous added, not privileged",
-    },
-    ChecklistItem {
-        number: 4,
-        short: "no-new-privileges",
-        title: "no-new-privileges set, seccomp/AppArmor confined",
-    },
-    ChecklistItem {
-        number: 5,
-        short: "localhost ports",
-        title: "ports published on localhost only",
-    },
-    ChecklistItem {
-        number: 6,
-        short: "limits",
-        title: "cpu, memory, pids and log limits",
-    },
-    ChecklistItem {
-        number: 7,
-        short: "secrets in .env",
-        title: "secrets only in .env, never in image or compose",
-    },
-    ChecklistItem {
-        number: 8,
-        short: ".env ignored",
-        title: ".env git-ignored, .env.example holds placeholders",
-    },
-    ChecklistItem {
-        number: 9,
-        short: "healthcheck",
-        title: "health check defined",
-    },
-    ChecklistItem {
-        number: 10,
-        short: "network isolation",
-        title: "network isolation",
-    },
+    ChecklistItem { number: 1, short: "non-root", title: "runs as a non-root user" },
+    ChecklistItem { number: 2, short: "read-only rootfs", title: "read-only root filesystem, no sensitive host mounts" },
+    ChecklistItem { number: 3, short: "caps dropped", title: "all capabilities dropped, none dangerous added, not privileged" },
+    ChecklistItem { number: 4, short: "no-new-privileges", title: "no-new-privileges set, seccomp/AppArmor confined" },
+    ChecklistItem { number: 5, short: "localhost ports", title: "ports published on localhost only" },
+    ChecklistItem { number: 6, short: "limits", title: "cpu, memory, pids and log limits" },
+    ChecklistItem { number: 7, short: "secrets in .env", title: "secrets only in .env, never in image or compose" },
+    ChecklistItem { number: 8, short: ".env ignored", title: ".env git-ignored, .env.example holds placeholders" },
+    ChecklistItem { number: 9, short: "healthcheck", title: "health check defined" },
+    ChecklistItem { number: 10, short: "network isolation", title: "network isolation" },
 ];
 
 /// A rule of the catalog.
@@ -263,12 +223,7 @@ pub fn render_docs() -> String {
             .filter(|r| r.checklist == Some(item.number))
             .map(|r| format!("`{}`", r.id))
             .collect();
-        out.push_str(&format!(
-            "| {} | {} | {} |\n",
-            item.number,
-            item.title,
-            ids.join(", ")
-        ));
+        out.push_str(&format!("| {} | {} | {} |\n", item.number, item.title, ids.join(", ")));
     }
     out.push_str("\n## Rules\n\n| Id | Severity | Checklist | Title |\n|----|----------|-----------|-------|\n");
     for r in RULES {
@@ -277,9 +232,7 @@ pub fn render_docs() -> String {
             r.id,
             r.id,
             severity_name(r.severity),
-            r.checklist
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
+            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             r.title
         ));
     }
@@ -289,9 +242,7 @@ pub fn render_docs() -> String {
             "**{}** ({}; checklist {})\n\n",
             r.title,
             severity_name(r.severity),
-            r.checklist
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into())
+            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
         ));
         out.push_str(&format!("Why: {}\n\nFix: {}\n", r.rationale, r.fix));
     }
@@ -333,9 +284,7 @@ pub fn list() -> String {
             "{:<28} {:<8} {:>2}  {}\n",
             r.id,
             severity_name(r.severity),
-            r.checklist
-                .map(|n| n.to_string())
-                .unwrap_or_else(|| "-".into()),
+            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             r.title
         ));
     }
@@ -353,11 +302,7 @@ mod tests {
             assert!(r.checklist.is_none_or(|n| (1..=10).contains(&n)));
         }
         for item in CHECKLIST {
-            assert!(
-                RULES.iter().any(|r| r.checklist == Some(item.number)),
-                "{}",
-                item.number
-            );
+            assert!(RULES.iter().any(|r| r.checklist == Some(item.number)), "{}", item.number);
         }
     }
 

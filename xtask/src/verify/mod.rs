@@ -84,9 +84,7 @@ pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::I
     suppress::apply(&mut findings, &project.files);
     for f in &mut findings {
         if f.evidence.is_none() && f.location.line > 0 {
-            f.evidence = project
-                .line_text(&f.location.file, f.location.line)
-                .map(|l| secrets::redact(l.trim()));
+            f.evidence = project.line_text(&f.location.file, f.location.line).map(|l| secrets::redact(l.trim()));
         }
     }
     findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(b.rule)));
@@ -110,18 +108,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(&path, catalog::render_docs())
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, catalog::render_docs()).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
 
     let findings = if args.runtime {
         let settings = crate::settings::Settings::load(&args.root)?;
-        let opts = runtime::RuntimeOptions {
-            project: args.project.clone(),
-            root: args.root.clone(),
-        };
+        let opts = runtime::RuntimeOptions { project: args.project.clone(), root: args.root.clone() };
         runtime::collect(&opts, &settings)?
     } else {
         let sel = project::Selection {
@@ -138,29 +132,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         FailOn::Note => Severity::Note,
     };
     let to_tty = args.output.is_none() && std::io::stdout().is_terminal();
-    let color = to_tty
-        && args.format == Format::Human
-        && std::env::var_os("NO_COLOR").is_none()
-        && console::colors_enabled();
-    let report = Report {
-        findings: &findings,
-        fail_on,
-        color,
-    };
+    let color = to_tty && args.format == Format::Human && std::env::var_os("NO_COLOR").is_none() && console::colors_enabled();
+    let report = Report { findings: &findings, fail_on, color };
     let text = report.render(args.format);
     match &args.output {
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
-        }
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
             let _ = out.write_all(text.as_bytes());
         }
     }
-    Ok(if report.failing() > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if report.failing() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

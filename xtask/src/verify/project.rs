@@ -25,11 +25,7 @@ impl fmt::Display for InputError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )
+            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
         }
     }
 }
@@ -71,21 +67,13 @@ pub struct Project {
 }
 
 fn display(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
+    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
 }
 
 /// Reads a text file defensively. `Ok(None)` when it does not exist.
 pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputError> {
     let shown = display(root, path);
-    let fail = |message: String| InputError {
-        file: shown.clone(),
-        line: 0,
-        column: 0,
-        message,
-    };
+    let fail = |message: String| InputError { file: shown.clone(), line: 0, column: 0, message };
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -100,11 +88,7 @@ pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputEr
         return Err(fail("not a regular file".into()));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "file is {} bytes, larger than the {} byte limit",
-            meta.len(),
-            MAX_FILE_BYTES
-        )));
+        return Err(fail(format!("file is {} bytes, larger than the {} byte limit", meta.len(), MAX_FILE_BYTES)));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read ({e})")))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
@@ -112,40 +96,17 @@ pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputEr
     }
     if let Some(p) = bytes.iter().position(|&b| b == 0) {
         let line = bytes[..p].iter().filter(|&&b| b == b'\n').count() + 1;
-        return Err(InputError {
-            file: shown,
-            line,
-            column: 1,
-            message: "binary file (NUL byte)".into(),
-        });
+        return Err(InputError { file: shown, line, column: 1, message: "binary file (NUL byte)".into() });
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let b = e.as_bytes();
         let line = b[..at].iter().filter(|&&c| c == b'\n').count() + 1;
-        let col = at
-            - b[..at]
-                .iter()
-                .rposition(|&c| c == b'\n')
-                .map(|p| p + 1)
-                .unwrap_or(0)
-            + 1;
-        InputError {
-            file: shown.clone(),
-            line,
-            column: col,
-            message: "not valid UTF-8".into(),
-        }
+        let col = at - b[..at].iter().rposition(|&c| c == b'\n').map(|p| p + 1).unwrap_or(0) + 1;
+        InputError { file: shown.clone(), line, column: col, message: "not valid UTF-8".into() }
     })?;
-    let text = text
-        .strip_prefix('\u{feff}')
-        .map(str::to_owned)
-        .unwrap_or(text);
-    Ok(Some(SourceFile {
-        display: shown,
-        path: path.to_path_buf(),
-        text,
-    }))
+    let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
+    Ok(Some(SourceFile { display: shown, path: path.to_path_buf(), text }))
 }
 
 const COMPOSE_NAMES: &[(&str, &str)] = &[
@@ -312,14 +273,8 @@ fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
     let (context, file) = match build.as_str() {
         Some(ctx) => (ctx.to_string(), "Dockerfile".to_string()),
         None => (
-            build
-                .get("context")
-                .and_then(|c| c.scalar())
-                .unwrap_or_else(|| ".".into()),
-            build
-                .get("dockerfile")
-                .and_then(|c| c.scalar())
-                .unwrap_or_else(|| "Dockerfile".into()),
+            build.get("context").and_then(|c| c.scalar()).unwrap_or_else(|| ".".into()),
+            build.get("dockerfile").and_then(|c| c.scalar()).unwrap_or_else(|| "Dockerfile".into()),
         ),
     };
     if context.contains("://") || context.starts_with("git@") {

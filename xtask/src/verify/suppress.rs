@@ -28,50 +28,28 @@ fn directives(files: &[SourceFile]) -> (Vec<Directive>, Vec<Finding>) {
     let mut invalid = Vec::new();
     for f in files {
         for (i, line) in f.text.lines().enumerate() {
-            let Some(c) = DIRECTIVE.captures(line) else {
-                continue;
-            };
-            let ids: Vec<String> = c[1]
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let Some(c) = DIRECTIVE.captures(line) else { continue };
+            let ids: Vec<String> = c[1].split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
             let reason = c[2].trim().to_string();
-            let column = c
-                .get(0)
-                .map(|m| line[..m.start()].chars().count() + 1)
-                .unwrap_or(1);
+            let column = c.get(0).map(|m| line[..m.start()].chars().count() + 1).unwrap_or(1);
             let bad = |message: String| Finding {
                 rule: "suppression-invalid",
-                severity: catalog::rule("suppression-invalid")
-                    .map(|r| r.severity)
-                    .unwrap_or(Severity::Warning),
+                severity: catalog::rule("suppression-invalid").map(|r| r.severity).unwrap_or(Severity::Warning),
                 message,
-                location: Location {
-                    file: f.display.clone(),
-                    line: i + 1,
-                    column,
-                },
+                location: Location { file: f.display.clone(), line: i + 1, column },
                 evidence: None,
                 suppressed: None,
             };
             if ids.is_empty() {
-                invalid.push(bad(
-                    "suppression names no rule id (write ignore=<rule-id> <reason>)".into(),
-                ));
+                invalid.push(bad("suppression names no rule id (write ignore=<rule-id> <reason>)".into()));
                 continue;
             }
             if let Some(unknown) = ids.iter().find(|id| catalog::rule(id).is_none()) {
-                invalid.push(bad(format!(
-                    "suppression names unknown rule {unknown:?} (see --list-rules)"
-                )));
+                invalid.push(bad(format!("suppression names unknown rule {unknown:?} (see --list-rules)")));
                 continue;
             }
             if reason.is_empty() {
-                invalid.push(bad(format!(
-                    "suppression of {} has no reason (a reason is required)",
-                    ids.join(",")
-                )));
+                invalid.push(bad(format!("suppression of {} has no reason (a reason is required)", ids.join(","))));
                 continue;
             }
             out.push(Directive {

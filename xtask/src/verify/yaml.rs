@@ -45,11 +45,7 @@ pub struct YamlError {
 impl Node {
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(m) => m
-                .iter()
-                .rev()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(_, v)| v),
+            Value::Map(m) => m.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -57,11 +53,7 @@ impl Node {
     /// The key node of `key` (position of the key itself).
     pub fn key(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(m) => m
-                .iter()
-                .rev()
-                .find(|(k, _)| k.as_str() == Some(key))
-                .map(|(k, _)| k),
+            Value::Map(m) => m.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(k, _)| k),
             _ => None,
         }
     }
@@ -128,16 +120,8 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     serde_saphyr::from_str::<Node>(text).map_err(|e| {
         let pos = e
             .location()
-            .map(|l| Pos {
-                file: 0,
-                line: l.line() as usize,
-                column: l.column() as usize,
-            })
-            .unwrap_or(Pos {
-                file: 0,
-                line: 1,
-                column: 1,
-            });
+            .map(|l| Pos { file: 0, line: l.line() as usize, column: l.column() as usize })
+            .unwrap_or(Pos { file: 0, line: 1, column: 1 });
         let message = format!("{}", e.without_snippet());
         let message = message.lines().next().unwrap_or("invalid YAML").to_string();
         YamlError { pos, message }
@@ -150,11 +134,7 @@ impl<'de> Deserialize<'de> for Node {
         let loc = s.defined;
         Ok(Node {
             value: s.value,
-            pos: Pos {
-                file: 0,
-                line: loc.line() as usize,
-                column: loc.column() as usize,
-            },
+            pos: Pos { file: 0, line: loc.line() as usize, column: loc.column() as usize },
             raw: None,
         })
     }

@@ -29,24 +29,15 @@ pub struct Report<'a> {
 impl Report<'_> {
     /// Findings that count for the exit code.
     pub fn failing(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.suppressed.is_none() && f.severity >= self.fail_on)
-            .count()
+        self.findings.iter().filter(|f| f.suppressed.is_none() && f.severity >= self.fail_on).count()
     }
 
     fn count(&self, s: Severity) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.suppressed.is_none() && f.severity == s)
-            .count()
+        self.findings.iter().filter(|f| f.suppressed.is_none() && f.severity == s).count()
     }
 
     fn suppressed(&self) -> usize {
-        self.findings
-            .iter()
-            .filter(|f| f.suppressed.is_some())
-            .count()
+        self.findings.iter().filter(|f| f.suppressed.is_some()).count()
     }
 
     /// `3 errors, 1 warning, 0 notes (2 suppressed)`.
