@@ -43,13 +43,27 @@ fn exit_codes_follow_fail_on() {
 fn human_output_groups_by_file_with_position_line_and_fix_without_color() {
     let guide = materialize(&fixtures().join("guide-example"), "cli-human");
     let (_, out, _) = run_in(guide.path(), &[]);
-    assert!(!out.contains('\u{1b}'), "no color when not a TTY / NO_COLOR");
-    assert!(out.contains("Dockerfile\n  error[env-in-build-context] Dockerfile:5:1: "), "{out}");
+    assert!(
+        !out.contains('\u{1b}'),
+        "no color when not a TTY / NO_COLOR"
+    );
+    assert!(
+        out.contains("Dockerfile\n  error[env-in-build-context] Dockerfile:5:1: "),
+        "{out}"
+    );
     assert!(out.contains("      5 | COPY . ."), "{out}");
     assert!(out.contains("= fix: Add a `.dockerignore`"), "{out}");
-    assert!(out.contains("docker-compose.yml\n  warning[no-new-privileges-missing] docker-compose.yml:2:3"), "{out}");
+    assert!(
+        out.contains(
+            "docker-compose.yml\n  warning[no-new-privileges-missing] docker-compose.yml:2:3"
+        ),
+        "{out}"
+    );
     let summary = out.lines().find(|l| l.starts_with("checklist ")).unwrap();
-    assert!(summary.starts_with("checklist 7/10: 1 non-root ✓"), "{summary}");
+    assert!(
+        summary.starts_with("checklist 7/10: 1 non-root ✓"),
+        "{summary}"
+    );
     assert!(summary.contains("4 no-new-privileges ✗"), "{summary}");
 }
 
@@ -60,7 +74,10 @@ fn secrets_are_masked_in_every_format() {
         let (code, out, err) = run_in(p.path(), &["--format", format]);
         assert_eq!(code, 1, "{format}: {err}");
         assert!(out.contains("secret-literal"), "{format}: {out}");
-        assert!(!out.contains(SECRET_TAIL), "{format} leaks the secret:\n{out}");
+        assert!(
+            !out.contains(SECRET_TAIL),
+            "{format} leaks the secret:\n{out}"
+        );
         assert!(out.contains("sk-ant-****"), "{format}: {out}");
     }
 }
@@ -69,8 +86,16 @@ fn secrets_are_masked_in_every_format() {
 fn github_and_junit_formats() {
     let guide = materialize(&fixtures().join("guide-example"), "cli-gh");
     let (_, out, _) = run_in(guide.path(), &["--format", "github"]);
-    assert!(out.contains("::error file=Dockerfile,line=5,col=1,title=env-in-build-context (error)::"), "{out}");
-    assert!(out.contains("::warning file=docker-compose.yml,line=10,col=5,title=ports-on-internal-network"), "{out}");
+    assert!(
+        out.contains("::error file=Dockerfile,line=5,col=1,title=env-in-build-context (error)::"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "::warning file=docker-compose.yml,line=10,col=5,title=ports-on-internal-network"
+        ),
+        "{out}"
+    );
     let (_, xml, _) = run_in(guide.path(), &["--format", "junit"]);
     assert!(xml.starts_with("<?xml"));
     assert!(xml.contains("<testcase classname=\"verify.checklist-04\" name=\"no-new-privileges-missing\">\n      <failure type=\"warning\""), "{xml}");
@@ -88,20 +113,48 @@ fn bad_input_is_one_line_with_position_and_exit_2() {
     std::fs::write(d.join("empty.df"), "").unwrap();
     std::fs::write(d.join("empty.yml"), "").unwrap();
     std::fs::write(d.join("huge.df"), "#".repeat(5 * 1024 * 1024)).unwrap();
-    std::fs::write(d.join("required.yml"), "services:\n  a:\n    image: \"x:${TAG:?set TAG}\"\n").unwrap();
+    std::fs::write(
+        d.join("required.yml"),
+        "services:\n  a:\n    image: \"x:${TAG:?set TAG}\"\n",
+    )
+    .unwrap();
     std::os::unix::fs::symlink(d.join("missing"), d.join("dangling.df")).unwrap();
     std::os::unix::fs::symlink(d.join("loop.df"), d.join("loop.df")).unwrap();
     let cases: &[(&str, &str, &str)] = &[
-        ("--file", "unknown.df", "error: unknown.df:2:1: unknown instruction \"FROBNICATE\""),
+        (
+            "--file",
+            "unknown.df",
+            "error: unknown.df:2:1: unknown instruction \"FROBNICATE\"",
+        ),
         ("--compose-file", "bad.yml", "error: bad.yml:2:"),
         ("--file", "binary.df", "error: binary.df:1:1: binary file"),
-        ("--file", "latin1.df", "error: latin1.df:2:1: not valid UTF-8"),
-        ("--file", "empty.df", "error: empty.df:1:1: no FROM instruction"),
+        (
+            "--file",
+            "latin1.df",
+            "error: latin1.df:2:1: not valid UTF-8",
+        ),
+        (
+            "--file",
+            "empty.df",
+            "error: empty.df:1:1: no FROM instruction",
+        ),
         ("--compose-file", "empty.yml", "error: empty.yml:"),
         ("--file", "huge.df", "error: huge.df: file is"),
-        ("--compose-file", "required.yml", "error: required.yml:3:12: required variable TAG"),
-        ("--file", "dangling.df", "error: dangling.df: broken or looping symlink"),
-        ("--file", "loop.df", "error: loop.df: broken or looping symlink"),
+        (
+            "--compose-file",
+            "required.yml",
+            "error: required.yml:3:12: required variable TAG",
+        ),
+        (
+            "--file",
+            "dangling.df",
+            "error: dangling.df: broken or looping symlink",
+        ),
+        (
+            "--file",
+            "loop.df",
+            "error: loop.df: broken or looping symlink",
+        ),
         ("--file", "absent.df", "error: absent.df: no such file"),
     ];
     for (flag, file, want) in cases {
@@ -122,19 +175,47 @@ fn compose_files_merge_in_order_and_keep_positions() {
         "services:\n  clawdbot:\n    read_only: false\n    ports:\n      - \"8081:8081\"\n",
     )
     .unwrap();
-    let base = p.path().join("docker-compose.yml").to_string_lossy().to_string();
-    let over = p.path().join("hardening-off.yml").to_string_lossy().to_string();
-    let (code, report) = verify_json(p.path(), &["--compose-file", &base, "--compose-file", &over]);
+    let base = p
+        .path()
+        .join("docker-compose.yml")
+        .to_string_lossy()
+        .to_string();
+    let over = p
+        .path()
+        .join("hardening-off.yml")
+        .to_string_lossy()
+        .to_string();
+    let (code, report) = verify_json(
+        p.path(),
+        &["--compose-file", &base, "--compose-file", &over],
+    );
     assert_eq!(code, 1);
     let found: Vec<String> = report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| format!("{} {}:{}", f["rule"].as_str().unwrap(), f["location"]["file"].as_str().unwrap(), f["location"]["line"]))
+        .map(|f| {
+            format!(
+                "{} {}:{}",
+                f["rule"].as_str().unwrap(),
+                f["location"]["file"].as_str().unwrap(),
+                f["location"]["line"]
+            )
+        })
         .collect();
-    assert_eq!(found, vec!["rootfs-writable hardening-off.yml:3", "port-not-loopback hardening-off.yml:5"]);
+    assert_eq!(
+        found,
+        vec![
+            "rootfs-writable hardening-off.yml:3",
+            "port-not-loopback hardening-off.yml:5"
+        ]
+    );
     // The override file is picked up by default, like compose does.
-    std::fs::rename(p.path().join("hardening-off.yml"), p.path().join("docker-compose.override.yml")).unwrap();
+    std::fs::rename(
+        p.path().join("hardening-off.yml"),
+        p.path().join("docker-compose.override.yml"),
+    )
+    .unwrap();
     let (code, report) = verify_json(p.path(), &[]);
     assert_eq!(code, 1);
     assert_eq!(report["findings"].as_array().unwrap().len(), 2);
@@ -144,7 +225,13 @@ fn compose_files_merge_in_order_and_keep_positions() {
 fn list_rules_and_explain_come_from_the_catalog() {
     let out = xtask(&["verify", "--list-rules"]);
     let text = String::from_utf8(out.stdout).unwrap();
-    for id in ["secret-literal", "port-not-loopback", "ports-on-internal-network", "logging-unbounded", "apparmor-unconfined"] {
+    for id in [
+        "secret-literal",
+        "port-not-loopback",
+        "ports-on-internal-network",
+        "logging-unbounded",
+        "apparmor-unconfined",
+    ] {
         assert!(text.lines().any(|l| l.starts_with(id)), "{id} missing");
     }
     let out = xtask(&["verify", "--explain", "port-not-loopback"]);
@@ -153,4 +240,71 @@ fn list_rules_and_explain_come_from_the_catalog() {
     assert!(text.starts_with("port-not-loopback [error]"));
     assert!(text.contains("checklist: 5"));
     assert!(text.contains("fix: Publish on loopback only"));
+}
+
+#[test]
+fn env_ignored_by_a_parent_gitignore_counts_inside_a_git_repo() {
+    let repo = TempDir::new("cli-git");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    git(&["init", "-q"]);
+    std::fs::write(repo.path().join(".gitignore"), "/target\n**/.env\n").unwrap();
+    let project = repo.path().join("deploy");
+    std::fs::create_dir(&project).unwrap();
+    let src = fixtures().join("contract/clean");
+    for name in [
+        "Dockerfile",
+        "docker-compose.yml",
+        "dot-dockerignore",
+        "dot-env.example",
+    ] {
+        let target = name
+            .strip_prefix("dot-")
+            .map(|n| format!(".{n}"))
+            .unwrap_or(name.to_string());
+        std::fs::copy(src.join(name), project.join(target)).unwrap();
+    }
+    let (code, report) = verify_json(&project, &[]);
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        0,
+        "{report:#}"
+    );
+    assert_eq!(code, 0);
+    // Once git tracks it, ignoring is not enough.
+    std::fs::write(project.join(".env"), "A=1\n").unwrap();
+    git(&["add", "-f", "deploy/.env"]);
+    let (code, report) = verify_json(&project, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(report["findings"][0]["rule"], "env-tracked");
+}
+
+#[test]
+fn values_from_dot_env_decide_rules_but_are_never_printed() {
+    let p = materialize(&fixtures().join("contract/clean"), "cli-dotenv");
+    std::fs::write(p.path().join(".env"), "HOST_IP=10.11.12.13\n").unwrap();
+    let compose = std::fs::read_to_string(p.path().join("docker-compose.yml")).unwrap();
+    std::fs::write(
+        p.path().join("docker-compose.yml"),
+        compose.replace("\"127.0.0.1:18789:18789\"", "\"${HOST_IP}:18789:18789\""),
+    )
+    .unwrap();
+    for format in ["human", "json", "sarif", "junit", "github"] {
+        let (code, out, _) = run_in(p.path(), &["--format", format]);
+        assert_eq!(code, 1, "{format}");
+        assert!(out.contains("port-not-loopback"), "{format}: {out}");
+        assert!(out.contains("${HOST_IP}:18789:18789"), "{format}: {out}");
+        assert!(
+            !out.contains("10.11.12.13"),
+            "{format} prints a .env value:\n{out}"
+        );
+    }
+    std::fs::write(p.path().join(".env"), "HOST_IP=127.0.0.1\n").unwrap();
+    assert_eq!(run_in(p.path(), &[]).0, 0);
 }

@@ -15,16 +15,56 @@ pub struct ChecklistItem {
 
 /// The guide's 10-point checklist, in order.
 pub const CHECKLIST: [ChecklistItem; 10] = [
-    ChecklistItem { number: 1, short: "non-root", title: "runs as a non-root user" },
-    ChecklistItem { number: 2, short: "read-only rootfs", title: "read-only root filesystem, no sensitive host mounts" },
-    ChecklistItem { number: 3, short: "caps dropped", title: "all capabilities dropped, none dangerous added, not privileged" },
-    ChecklistItem { number: 4, short: "no-new-privileges", title: "no-new-privileges set, seccomp/AppArmor confined" },
-    ChecklistItem { number: 5, short: "localhost ports", title: "ports published on localhost only" },
-    ChecklistItem { number: 6, short: "limits", title: "cpu, memory, pids and log limits" },
-    ChecklistItem { number: 7, short: "secrets in .env", title: "secrets only in .env, never in image or compose" },
-    ChecklistItem { number: 8, short: ".env ignored", title: ".env git-ignored, .env.example holds placeholders" },
-    ChecklistItem { number: 9, short: "healthcheck", title: "health check defined" },
-    ChecklistItem { number: 10, short: "network isolation", title: "network isolation" },
+    ChecklistItem {
+        number: 1,
+        short: "non-root",
+        title: "runs as a non-root user",
+    },
+    ChecklistItem {
+        number: 2,
+        short: "read-only rootfs",
+        title: "read-only root filesystem, no sensitive host mounts",
+    },
+    ChecklistItem {
+        number: 3,
+        short: "caps dropped",
+        title: "all capabilities dropped, none dangerous added, not privileged",
+    },
+    ChecklistItem {
+        number: 4,
+        short: "no-new-privileges",
+        title: "no-new-privileges set, seccomp/AppArmor confined",
+    },
+    ChecklistItem {
+        number: 5,
+        short: "localhost ports",
+        title: "ports published on localhost only",
+    },
+    ChecklistItem {
+        number: 6,
+        short: "limits",
+        title: "cpu, memory, pids and log limits",
+    },
+    ChecklistItem {
+        number: 7,
+        short: "secrets in .env",
+        title: "secrets only in .env, never in image or compose",
+    },
+    ChecklistItem {
+        number: 8,
+        short: ".env ignored",
+        title: ".env git-ignored, .env.example holds placeholders",
+    },
+    ChecklistItem {
+        number: 9,
+        short: "healthcheck",
+        title: "health check defined",
+    },
+    ChecklistItem {
+        number: 10,
+        short: "network isolation",
+        title: "network isolation",
+    },
 ];
 
 /// A rule of the catalog.
@@ -216,6 +256,19 @@ pub fn render_docs() -> String {
     out.push_str("\n\n# `cargo xtask verify` rules\n\n");
     out.push_str("Exit codes: 0 clean, 1 findings at or above `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.\n\n");
     out.push_str("Suppress one finding with `# verify: ignore=<rule-id> <reason>` on the offending line or the line above it; the reason is required (without it the comment suppresses nothing and is reported as `suppression-invalid`). Suppressed findings stay in JSON and SARIF, marked suppressed, and do not count for the exit code.\n\n");
+    out.push_str(concat!(
+        "## Usage\n\n",
+        "```sh\n",
+        "cargo xtask verify                      # Dockerfile, compose.yaml/docker-compose.yml (+ override), .gitignore, .dockerignore, .env.example, git state\n",
+        "cargo xtask verify --root DIR --file DIR/Dockerfile.prod --compose-file a.yml --compose-file b.yml\n",
+        "cargo xtask verify --format json|sarif|junit|github --output report.sarif\n",
+        "cargo xtask verify --fail-on error      # exit 1 only for errors (default: warning)\n",
+        "cargo xtask verify --list-rules | --explain ID\n",
+        "cargo xtask verify --runtime [--project NAME]   # the running stack\n",
+        "```\n\n",
+        "Compose files are interpolated from the environment and the project's `.env` (whose values are never printed) and merged in order as `docker compose -f a -f b` does. ",
+        "Inputs larger than 4 MiB, binary, non-UTF-8 or malformed files stop verify with one line `error: file:line:col: cause` and exit 2.\n\n",
+    ));
     out.push_str("## Checklist\n\n| # | Item | Rules |\n|---|------|-------|\n");
     for item in CHECKLIST {
         let ids: Vec<String> = RULES
@@ -223,7 +276,12 @@ pub fn render_docs() -> String {
             .filter(|r| r.checklist == Some(item.number))
             .map(|r| format!("`{}`", r.id))
             .collect();
-        out.push_str(&format!("| {} | {} | {} |\n", item.number, item.title, ids.join(", ")));
+        out.push_str(&format!(
+            "| {} | {} | {} |\n",
+            item.number,
+            item.title,
+            ids.join(", ")
+        ));
     }
     out.push_str("\n## Rules\n\n| Id | Severity | Checklist | Title |\n|----|----------|-----------|-------|\n");
     for r in RULES {
@@ -232,7 +290,9 @@ pub fn render_docs() -> String {
             r.id,
             r.id,
             severity_name(r.severity),
-            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            r.checklist
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
             r.title
         ));
     }
@@ -242,7 +302,9 @@ pub fn render_docs() -> String {
             "**{}** ({}; checklist {})\n\n",
             r.title,
             severity_name(r.severity),
-            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+            r.checklist
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into())
         ));
         out.push_str(&format!("Why: {}\n\nFix: {}\n", r.rationale, r.fix));
     }
@@ -284,7 +346,9 @@ pub fn list() -> String {
             "{:<28} {:<8} {:>2}  {}\n",
             r.id,
             severity_name(r.severity),
-            r.checklist.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            r.checklist
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "-".into()),
             r.title
         ));
     }
@@ -302,7 +366,11 @@ mod tests {
             assert!(r.checklist.is_none_or(|n| (1..=10).contains(&n)));
         }
         for item in CHECKLIST {
-            assert!(RULES.iter().any(|r| r.checklist == Some(item.number)), "{}", item.number);
+            assert!(
+                RULES.iter().any(|r| r.checklist == Some(item.number)),
+                "{}",
+                item.number
+            );
         }
     }
 

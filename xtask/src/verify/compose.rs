@@ -17,7 +17,6 @@ pub struct Service {
 pub struct Network {
     pub name: String,
     pub internal: bool,
-    pub pos: Pos,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -29,17 +28,18 @@ pub struct Compose {
 /// An error in one compose file.
 #[derive(Debug)]
 pub struct ComposeError {
-    pub file: usize,
     pub pos: Pos,
     pub message: String,
 }
 
 /// Parses and interpolates one file (index `file` in the merge order).
 pub fn parse_file(text: &str, file: usize, env: &Env) -> Result<Node, ComposeError> {
-    let mut root = yaml::parse(text).map_err(|e| ComposeError { file, pos: e.pos, message: e.message })?;
+    let mut root = yaml::parse(text).map_err(|e| ComposeError {
+        pos: e.pos,
+        message: e.message,
+    })?;
     if !matches!(root.value, Value::Map(_)) {
         return Err(ComposeError {
-            file,
             pos: root.pos,
             message: "a compose file must be a mapping with `services:`".into(),
         });
@@ -61,7 +61,7 @@ pub fn parse_file(text: &str, file: usize, env: &Env) -> Result<Node, ComposeErr
         }
     });
     if let Some((pos, message)) = failure {
-        return Err(ComposeError { file, pos, message });
+        return Err(ComposeError { pos, message });
     }
     Ok(root)
 }
@@ -117,7 +117,11 @@ pub fn model(root: &Node) -> Compose {
     let mut c = Compose::default();
     if let Some(services) = root.get("services") {
         for (k, v) in services.entries() {
-            c.services.push(Service { name: k.scalar().unwrap_or_default(), pos: k.pos, node: v.clone() });
+            c.services.push(Service {
+                name: k.scalar().unwrap_or_default(),
+                pos: k.pos,
+                node: v.clone(),
+            });
         }
     }
     if let Some(networks) = root.get("networks") {
@@ -125,7 +129,6 @@ pub fn model(root: &Node) -> Compose {
             c.networks.push(Network {
                 name: k.scalar().unwrap_or_default(),
                 internal: v.get("internal").is_some_and(Node::is_true),
-                pos: k.pos,
             });
         }
     }
@@ -157,7 +160,10 @@ impl Service {
     /// `(name, value node)` pairs of a list-or-map field (environment, labels, args).
     pub fn pairs_of(node: &Node) -> Vec<(String, Node)> {
         match &node.value {
-            Value::Map(m) => m.iter().map(|(k, v)| (k.scalar().unwrap_or_default(), v.clone())).collect(),
+            Value::Map(m) => m
+                .iter()
+                .map(|(k, v)| (k.scalar().unwrap_or_default(), v.clone()))
+                .collect(),
             Value::Seq(s) => s
                 .iter()
                 .filter_map(|item| {
@@ -179,8 +185,15 @@ mod tests {
     use super::*;
 
     fn load(files: &[&str]) -> Compose {
-        let env = Env::from_map([("HOST".to_string(), "127.0.0.1".to_string())].into_iter().collect());
-        let mut nodes = files.iter().enumerate().map(|(i, t)| parse_file(t, i, &env).unwrap());
+        let env = Env::from_map(
+            [("HOST".to_string(), "127.0.0.1".to_string())]
+                .into_iter()
+                .collect(),
+        );
+        let mut nodes = files
+            .iter()
+            .enumerate()
+            .map(|(i, t)| parse_file(t, i, &env).unwrap());
         let mut root = nodes.next().unwrap();
         for n in nodes {
             merge(&mut root, n, "");
@@ -209,7 +222,12 @@ mod tests {
 
     #[test]
     fn required_variable_error_has_position() {
-        let e = parse_file("services:\n  a:\n    image: \"${NOPE:?set NOPE}\"\n", 0, &Env::default()).unwrap_err();
+        let e = parse_file(
+            "services:\n  a:\n    image: \"${NOPE:?set NOPE}\"\n",
+            0,
+            &Env::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.pos.line, 3);
         assert!(e.message.contains("NOPE"));
     }

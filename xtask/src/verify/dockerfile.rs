@@ -96,24 +96,51 @@ pub struct Dockerfile {
 }
 
 const KEYWORDS: &[&str] = &[
-    "FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT",
-    "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL",
+    "FROM",
+    "RUN",
+    "CMD",
+    "LABEL",
+    "MAINTAINER",
+    "EXPOSE",
+    "ENV",
+    "ADD",
+    "COPY",
+    "ENTRYPOINT",
+    "VOLUME",
+    "USER",
+    "WORKDIR",
+    "ARG",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
 ];
 
 fn err(line: usize, column: usize, message: impl Into<String>) -> ParseError {
-    ParseError { line, column, message: message.into() }
+    ParseError {
+        line,
+        column,
+        message: message.into(),
+    }
 }
 
 /// Parses Dockerfile text.
 pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
-    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     let mut escape = '\\';
     let mut i = 0;
     // Parser directives: only at the very top, `# key=value`.
     while i < lines.len() {
         let t = lines[i].trim();
-        let Some(rest) = t.strip_prefix('#') else { break };
-        let Some((k, v)) = rest.split_once('=') else { break };
+        let Some(rest) = t.strip_prefix('#') else {
+            break;
+        };
+        let Some((k, v)) = rest.split_once('=') else {
+            break;
+        };
         let k = k.trim().to_ascii_lowercase();
         if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphabetic()) {
             break;
@@ -122,13 +149,22 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
             escape = match v.trim() {
                 "\\" => '\\',
                 "`" => '`',
-                other => return Err(err(i + 1, 1, format!("invalid escape directive {other:?} (use \\ or `)"))),
+                other => {
+                    return Err(err(
+                        i + 1,
+                        1,
+                        format!("invalid escape directive {other:?} (use \\ or `)"),
+                    ))
+                }
             };
         }
         i += 1;
     }
 
-    let mut df = Dockerfile { escape, ..Default::default() };
+    let mut df = Dockerfile {
+        escape,
+        ..Default::default()
+    };
     while i < lines.len() {
         let raw = lines[i];
         let t = raw.trim_start();
@@ -173,7 +209,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         };
         let keyword = kw.to_ascii_uppercase();
         if !KEYWORDS.contains(&keyword.as_str()) {
-            return Err(err(start + 1, column, format!("unknown instruction {kw:?}")));
+            return Err(err(
+                start + 1,
+                column,
+                format!("unknown instruction {kw:?} (a typo, or a continuation line missing its trailing {escape})"),
+            ));
         }
         let mut instr = parse_instr(&keyword, rest, start + 1, column, end_line + 1)?;
         // Heredocs (RUN, COPY, ADD): bodies follow the instruction.
@@ -184,9 +224,17 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                     let mut body = String::new();
                     loop {
                         if i >= lines.len() {
-                            return Err(err(start + 1, column, format!("unterminated heredoc <<{name}")));
+                            return Err(err(
+                                start + 1,
+                                column,
+                                format!("unterminated heredoc <<{name}"),
+                            ));
                         }
-                        let l = if strip_tabs { lines[i].trim_start_matches('\t') } else { lines[i] };
+                        let l = if strip_tabs {
+                            lines[i].trim_start_matches('\t')
+                        } else {
+                            lines[i]
+                        };
                         i += 1;
                         if l == name {
                             break;
@@ -194,7 +242,11 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                         body.push_str(l);
                         body.push('\n');
                     }
-                    instr.heredocs.push(Heredoc { name, body, line: body_start + 1 });
+                    instr.heredocs.push(Heredoc {
+                        name,
+                        body,
+                        line: body_start + 1,
+                    });
                     instr.end_line = i;
                 }
             }
@@ -209,13 +261,22 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
                 (None, _) => None,
                 _ => return Err(err(start + 1, column, "FROM takes `image [AS name]`")),
             };
-            df.stages.push(Stage { from: instr, image, name, instrs: Vec::new() });
+            df.stages.push(Stage {
+                from: instr,
+                image,
+                name,
+                instrs: Vec::new(),
+            });
         } else if let Some(stage) = df.stages.last_mut() {
             stage.instrs.push(instr);
         } else if keyword == "ARG" {
             df.global_args.push(instr);
         } else {
-            return Err(err(start + 1, column, format!("{keyword} before the first FROM")));
+            return Err(err(
+                start + 1,
+                column,
+                format!("{keyword} before the first FROM"),
+            ));
         }
     }
     if df.stages.is_empty() {
@@ -224,7 +285,13 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
     Ok(df)
 }
 
-fn parse_instr(keyword: &str, rest: &str, line: usize, column: usize, end_line: usize) -> Result<Instr, ParseError> {
+fn parse_instr(
+    keyword: &str,
+    rest: &str,
+    line: usize,
+    column: usize,
+    end_line: usize,
+) -> Result<Instr, ParseError> {
     let mut rest = rest;
     let mut flags = Vec::new();
     if keyword != "ONBUILD" {
@@ -251,7 +318,15 @@ fn parse_instr(keyword: &str, rest: &str, line: usize, column: usize, end_line: 
     } else {
         Form::Shell(rest.to_string())
     };
-    Ok(Instr { keyword: keyword.to_string(), flags, form, heredocs: Vec::new(), line, column, end_line })
+    Ok(Instr {
+        keyword: keyword.to_string(),
+        flags,
+        form,
+        heredocs: Vec::new(),
+        line,
+        column,
+        end_line,
+    })
 }
 
 /// Heredoc markers in a shell-form line: `<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'`.
@@ -266,7 +341,11 @@ fn heredoc_names(s: &str) -> Vec<(String, bool)> {
             if strip {
                 j += 1;
             }
-            let quote = if j < b.len() && (b[j] == b'"' || b[j] == b'\'') { Some(b[j]) } else { None };
+            let quote = if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
+                Some(b[j])
+            } else {
+                None
+            };
             if quote.is_some() {
                 j += 1;
             }
@@ -335,7 +414,9 @@ pub fn pairs(text: &str) -> Vec<(String, Option<String>)> {
 
 fn unquote(v: &str) -> String {
     let v = v.trim();
-    if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+    if v.len() >= 2
+        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+    {
         v[1..v.len() - 1].to_string()
     } else {
         v.to_string()
@@ -345,6 +426,17 @@ fn unquote(v: &str) -> String {
 /// Substitutes `$VAR`, `${VAR}`, `${VAR:-x}`, `${VAR-x}`, `${VAR:+x}`, `${VAR+x}`.
 /// Returns `None` when a variable is unknown and has no default (the value is undecided).
 pub fn substitute(s: &str, vars: &HashMap<String, String>) -> Option<String> {
+    substitute_at(s, vars, 0)
+}
+
+/// Nesting limit for `${A:-${B:-...}}` (deeper input is undecided, not a stack overflow).
+const MAX_DEPTH: usize = 16;
+
+fn substitute_at(s: &str, vars: &HashMap<String, String>, depth: usize) -> Option<String> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let substitute = |s: &str, vars: &HashMap<String, String>| substitute_at(s, vars, depth + 1);
     let mut out = String::new();
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -374,7 +466,9 @@ pub fn substitute(s: &str, vars: &HashMap<String, String>) -> Option<String> {
                 }
                 inner.push(c);
             }
-            let name_end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
+            let name_end = inner
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(inner.len());
             let (name, op) = inner.split_at(name_end);
             let val = vars.get(name);
             let resolved = if let Some(d) = op.strip_prefix(":-") {
@@ -423,7 +517,11 @@ pub fn substitute(s: &str, vars: &HashMap<String, String>) -> Option<String> {
 
 /// Variables visible at each instruction of a stage: global ARG defaults re-declared by
 /// `ARG NAME`, stage `ARG NAME=default` and `ENV`. Calls `f(instr, vars)` in order.
-pub fn walk_stage<'a>(df: &Dockerfile, stage: &'a Stage, mut f: impl FnMut(&'a Instr, &HashMap<String, String>)) {
+pub fn walk_stage<'a>(
+    df: &Dockerfile,
+    stage: &'a Stage,
+    mut f: impl FnMut(&'a Instr, &HashMap<String, String>),
+) {
     let globals = global_vars(df);
     let mut vars: HashMap<String, String> = HashMap::new();
     for instr in &stage.instrs {
@@ -482,8 +580,14 @@ mod tests {
         assert_eq!(copy.heredocs[0].body, "hello\n");
         assert_eq!(df.stages[1].from.line, 11);
         assert_eq!(df.stages[1].instrs[0].flag("from"), Some("build"));
-        assert_eq!(df.stages[1].instrs[2].form, Form::Json(vec!["/x".into(), "serve".into()]));
-        assert_eq!(substitute(&df.stages[0].image, &global_vars(&df)).unwrap(), "alpine:3.20");
+        assert_eq!(
+            df.stages[1].instrs[2].form,
+            Form::Json(vec!["/x".into(), "serve".into()])
+        );
+        assert_eq!(
+            substitute(&df.stages[0].image, &global_vars(&df)).unwrap(),
+            "alpine:3.20"
+        );
     }
 
     #[test]
@@ -491,7 +595,10 @@ mod tests {
         let df = parse("# escape=`\nFROM x\nRUN a `\n  b\n").unwrap();
         assert_eq!(df.stages[0].instrs[0].text(), "a  b");
         assert_eq!(parse("FROBNICATE x\n").unwrap_err().line, 1);
-        assert_eq!(parse("").unwrap_err().message, "no FROM instruction (file with no build stage)");
+        assert_eq!(
+            parse("").unwrap_err().message,
+            "no FROM instruction (file with no build stage)"
+        );
         assert_eq!(parse("FROM x\nRUN <<EOF\nno end\n").unwrap_err().line, 2);
         assert!(parse("RUN x\n").is_err());
     }
@@ -502,7 +609,16 @@ mod tests {
         v.insert("UID".to_string(), "1000".to_string());
         assert_eq!(substitute("${UID}:${GID:-1000}", &v).unwrap(), "1000:1000");
         assert_eq!(substitute("$NOPE", &v), None);
-        assert_eq!(pairs("A=1 B=\"two words\""), vec![("A".into(), Some("1".into())), ("B".into(), Some("two words".into()))]);
-        assert_eq!(pairs("KEY some value"), vec![("KEY".into(), Some("some value".into()))]);
+        assert_eq!(
+            pairs("A=1 B=\"two words\""),
+            vec![
+                ("A".into(), Some("1".into())),
+                ("B".into(), Some("two words".into()))
+            ]
+        );
+        assert_eq!(
+            pairs("KEY some value"),
+            vec![("KEY".into(), Some("some value".into()))]
+        );
     }
 }

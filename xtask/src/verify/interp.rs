@@ -13,13 +13,18 @@ pub struct Env {
 impl Env {
     /// `.env` values overridden by the process environment (compose's precedence).
     pub fn new(dotenv: Option<&str>) -> Env {
-        let mut vars = dotenv.map(parse_dotenv).unwrap_or_default().into_iter().collect::<HashMap<_, _>>();
+        let mut vars = dotenv
+            .map(parse_dotenv)
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<HashMap<_, _>>();
         for (k, v) in std::env::vars() {
             vars.insert(k, v);
         }
         Env { vars }
     }
 
+    #[cfg(test)]
     pub fn from_map(vars: HashMap<String, String>) -> Env {
         Env { vars }
     }
@@ -38,13 +43,22 @@ pub fn parse_dotenv_lines(text: &str) -> Vec<(String, String, usize)> {
             continue;
         }
         let t = t.strip_prefix("export ").unwrap_or(t);
-        let Some((k, v)) = t.split_once('=') else { continue };
+        let Some((k, v)) = t.split_once('=') else {
+            continue;
+        };
         let k = k.trim();
-        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+        if k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
             continue;
         }
         let v = v.trim();
-        let v = if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+        let v = if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
+        {
             v[1..v.len() - 1].to_string()
         } else {
             // Unquoted: an inline comment starts at ` #`.
@@ -56,11 +70,24 @@ pub fn parse_dotenv_lines(text: &str) -> Vec<(String, String, usize)> {
 }
 
 pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
-    parse_dotenv_lines(text).into_iter().map(|(k, v, _)| (k, v)).collect()
+    parse_dotenv_lines(text)
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect()
 }
 
 /// Interpolates a compose string. The error names the variable, never its value.
 pub fn interpolate(s: &str, env: &Env) -> Result<String, String> {
+    interpolate_at(s, env, 0)
+}
+
+/// Nesting limit for `${A:-${B:-...}}`.
+const MAX_DEPTH: usize = 16;
+
+fn interpolate_at(s: &str, env: &Env, depth: usize) -> Result<String, String> {
+    if depth > MAX_DEPTH {
+        return Err("interpolation nested too deeply".into());
+    }
     if !s.contains('$') {
         return Ok(s.to_string());
     }
@@ -96,10 +123,12 @@ pub fn interpolate(s: &str, env: &Env) -> Result<String, String> {
                     j += 1;
                 }
                 if j >= chars.len() {
-                    return Err(format!("invalid interpolation format in {s:?}: missing `}}`"));
+                    return Err(format!(
+                        "invalid interpolation format in {s:?}: missing `}}`"
+                    ));
                 }
                 let inner: String = chars[i + 2..j].iter().collect();
-                out.push_str(&braced(&inner, env)?);
+                out.push_str(&braced(&inner, env, depth)?);
                 i = j + 1;
             }
             Some(&n) if n.is_ascii_alphabetic() || n == '_' => {
@@ -120,8 +149,11 @@ pub fn interpolate(s: &str, env: &Env) -> Result<String, String> {
     Ok(out)
 }
 
-fn braced(inner: &str, env: &Env) -> Result<String, String> {
-    let end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
+fn braced(inner: &str, env: &Env, depth: usize) -> Result<String, String> {
+    let interpolate = |s: &str, env: &Env| interpolate_at(s, env, depth + 1);
+    let end = inner
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(inner.len());
     let (name, op) = inner.split_at(end);
     if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(format!("invalid interpolation format: ${{{inner}}}"));
@@ -131,7 +163,11 @@ fn braced(inner: &str, env: &Env) -> Result<String, String> {
     Ok(if op.is_empty() {
         val.unwrap_or("").to_string()
     } else if let Some(d) = op.strip_prefix(":-") {
-        if set_nonempty { val.unwrap_or("").to_string() } else { interpolate(d, env)? }
+        if set_nonempty {
+            val.unwrap_or("").to_string()
+        } else {
+            interpolate(d, env)?
+        }
     } else if let Some(d) = op.strip_prefix('-') {
         match val {
             Some(v) => v.to_string(),
@@ -149,9 +185,17 @@ fn braced(inner: &str, env: &Env) -> Result<String, String> {
             None => return Err(format!("required variable {name} is missing a value: {m}")),
         }
     } else if let Some(r) = op.strip_prefix(":+") {
-        if set_nonempty { interpolate(r, env)? } else { String::new() }
+        if set_nonempty {
+            interpolate(r, env)?
+        } else {
+            String::new()
+        }
     } else if let Some(r) = op.strip_prefix('+') {
-        if val.is_some() { interpolate(r, env)? } else { String::new() }
+        if val.is_some() {
+            interpolate(r, env)?
+        } else {
+            String::new()
+        }
     } else {
         return Err(format!("invalid interpolation format: ${{{inner}}}"));
     })
@@ -163,7 +207,10 @@ mod tests {
 
     fn env() -> Env {
         Env::from_map(
-            [("A", "1"), ("E", "")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            [("A", "1"), ("E", "")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         )
     }
 
@@ -171,7 +218,10 @@ mod tests {
     fn compose_forms() {
         let e = env();
         assert_eq!(interpolate("${A}:$A:$$A", &e).unwrap(), "1:1:$A");
-        assert_eq!(interpolate("${E:-d}|${E-d}|${U-d}|${U:-${A}}", &e).unwrap(), "d||d|1");
+        assert_eq!(
+            interpolate("${E:-d}|${E-d}|${U-d}|${U:-${A}}", &e).unwrap(),
+            "d||d|1"
+        );
         assert_eq!(interpolate("${A:+x}${E:+y}${E+z}", &e).unwrap(), "xz");
         assert!(interpolate("${U:?set U}", &e).unwrap_err().contains("U"));
         assert!(interpolate("${E:?need}", &e).is_err());
@@ -183,6 +233,13 @@ mod tests {
     #[test]
     fn dotenv() {
         let v = parse_dotenv("# c\nexport A=1\nB=\"two words\"\nC=x # note\nbad line\n");
-        assert_eq!(v, vec![("A".into(), "1".into()), ("B".into(), "two words".into()), ("C".into(), "x".into())]);
+        assert_eq!(
+            v,
+            vec![
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
+        );
     }
 }

@@ -10,6 +10,8 @@ pub mod catalog;
 pub mod compose;
 pub mod dockerfile;
 pub mod finding;
+#[cfg(test)]
+mod fuzz_loop;
 pub mod interp;
 pub mod project;
 pub mod report;
@@ -82,13 +84,27 @@ pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::I
     let project = project::Project::load(sel)?;
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);
-    for f in &mut findings {
-        if f.evidence.is_none() && f.location.line > 0 {
-            f.evidence = project.line_text(&f.location.file, f.location.line).map(|l| secrets::redact(l.trim()));
-        }
-    }
+    fill_evidence(&project, &mut findings);
     findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(b.rule)));
     Ok(findings)
+}
+
+/// Sets each finding's evidence to its (masked) source line.
+pub fn fill_evidence(project: &project::Project, findings: &mut [Finding]) {
+    // Index each file's lines once (many findings per file on large compose files).
+    let lines: std::collections::HashMap<&str, Vec<&str>> = project
+        .files
+        .iter()
+        .map(|f| (f.display.as_str(), f.text.lines().collect()))
+        .collect();
+    for f in findings.iter_mut() {
+        if f.evidence.is_none() && f.location.line > 0 {
+            f.evidence = lines
+                .get(f.location.file.as_str())
+                .and_then(|l| l.get(f.location.line - 1))
+                .map(|l| secrets::redact(l.trim()));
+        }
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -108,14 +124,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(&path, catalog::render_docs()).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, catalog::render_docs())
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
 
     let findings = if args.runtime {
         let settings = crate::settings::Settings::load(&args.root)?;
-        let opts = runtime::RuntimeOptions { project: args.project.clone(), root: args.root.clone() };
+        let opts = runtime::RuntimeOptions {
+            project: args.project.clone(),
+            root: args.root.clone(),
+        };
         runtime::collect(&opts, &settings)?
     } else {
         let sel = project::Selection {
@@ -132,16 +152,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         FailOn::Note => Severity::Note,
     };
     let to_tty = args.output.is_none() && std::io::stdout().is_terminal();
-    let color = to_tty && args.format == Format::Human && std::env::var_os("NO_COLOR").is_none() && console::colors_enabled();
-    let report = Report { findings: &findings, fail_on, color };
+    let color = to_tty
+        && args.format == Format::Human
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var_os("CI").is_none()
+        && console::colors_enabled();
+    let report = Report {
+        findings: &findings,
+        fail_on,
+        color,
+    };
     let text = report.render(args.format);
     match &args.output {
-        Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
+        }
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
             let _ = out.write_all(text.as_bytes());
         }
     }
-    Ok(if report.failing() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.failing() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

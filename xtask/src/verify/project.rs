@@ -25,7 +25,11 @@ impl fmt::Display for InputError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.column, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            )
         }
     }
 }
@@ -64,16 +68,33 @@ pub struct Project {
     pub dotenv_exists: bool,
     /// `Some(true)` when git tracks `.env`; `None` when the root is not a git work tree.
     pub env_tracked: Option<bool>,
+    /// `Some(true)` when `git check-ignore` says `.env` is ignored (any .gitignore or
+    /// exclude file); `None` when not in a git work tree.
+    pub env_git_ignored: Option<bool>,
 }
 
 fn display(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/")
+    let shown = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/");
+    if shown.is_empty() {
+        ".".into()
+    } else {
+        shown
+    }
 }
 
 /// Reads a text file defensively. `Ok(None)` when it does not exist.
 pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputError> {
     let shown = display(root, path);
-    let fail = |message: String| InputError { file: shown.clone(), line: 0, column: 0, message };
+    let fail = |message: String| InputError {
+        file: shown.clone(),
+        line: 0,
+        column: 0,
+        message,
+    };
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -88,7 +109,11 @@ pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputEr
         return Err(fail("not a regular file".into()));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(fail(format!("file is {} bytes, larger than the {} byte limit", meta.len(), MAX_FILE_BYTES)));
+        return Err(fail(format!(
+            "file is {} bytes, larger than the {} byte limit (is this really a Dockerfile or compose file?)",
+            meta.len(),
+            MAX_FILE_BYTES
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read ({e})")))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
@@ -96,17 +121,40 @@ pub fn read_text(root: &Path, path: &Path) -> Result<Option<SourceFile>, InputEr
     }
     if let Some(p) = bytes.iter().position(|&b| b == 0) {
         let line = bytes[..p].iter().filter(|&&b| b == b'\n').count() + 1;
-        return Err(InputError { file: shown, line, column: 1, message: "binary file (NUL byte)".into() });
+        return Err(InputError {
+            file: shown,
+            line,
+            column: 1,
+            message: "binary file (NUL byte) (verify reads text files only)".into(),
+        });
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let b = e.as_bytes();
         let line = b[..at].iter().filter(|&&c| c == b'\n').count() + 1;
-        let col = at - b[..at].iter().rposition(|&c| c == b'\n').map(|p| p + 1).unwrap_or(0) + 1;
-        InputError { file: shown.clone(), line, column: col, message: "not valid UTF-8".into() }
+        let col = at
+            - b[..at]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map(|p| p + 1)
+                .unwrap_or(0)
+            + 1;
+        InputError {
+            file: shown.clone(),
+            line,
+            column: col,
+            message: "not valid UTF-8 (save the file as UTF-8)".into(),
+        }
     })?;
-    let text = text.strip_prefix('\u{feff}').map(str::to_owned).unwrap_or(text);
-    Ok(Some(SourceFile { display: shown, path: path.to_path_buf(), text }))
+    let text = text
+        .strip_prefix('\u{feff}')
+        .map(str::to_owned)
+        .unwrap_or(text);
+    Ok(Some(SourceFile {
+        display: shown,
+        path: path.to_path_buf(),
+        text,
+    }))
 }
 
 const COMPOSE_NAMES: &[(&str, &str)] = &[
@@ -138,12 +186,13 @@ impl Project {
             env_example: None,
             dotenv_exists: false,
             env_tracked: None,
+            env_git_ignored: None,
         };
         let missing = |path: &Path| InputError {
             file: display(&root, path),
             line: 0,
             column: 0,
-            message: "no such file".into(),
+            message: "no such file (check the path, or pass --root DIR)".into(),
         };
 
         // Compose files, in merge order.
@@ -235,7 +284,7 @@ impl Project {
                 }
             }
         }
-        p.env_tracked = git_tracks_env(&root);
+        (p.env_tracked, p.env_git_ignored) = git_env_state(&root);
         Ok(p)
     }
 
@@ -246,12 +295,6 @@ impl Project {
             .iter()
             .find(|(i, _)| same_file(&self.files[*i].path, &path))
             .map(|(i, d)| (*i, d))
-    }
-
-    /// Source line `line` (1-based) of file `file`.
-    pub fn line_text(&self, file: &str, line: usize) -> Option<&str> {
-        let f = self.files.iter().find(|f| f.display == file)?;
-        f.text.lines().nth(line.checked_sub(1)?)
     }
 }
 
@@ -273,8 +316,14 @@ fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
     let (context, file) = match build.as_str() {
         Some(ctx) => (ctx.to_string(), "Dockerfile".to_string()),
         None => (
-            build.get("context").and_then(|c| c.scalar()).unwrap_or_else(|| ".".into()),
-            build.get("dockerfile").and_then(|c| c.scalar()).unwrap_or_else(|| "Dockerfile".into()),
+            build
+                .get("context")
+                .and_then(|c| c.scalar())
+                .unwrap_or_else(|| ".".into()),
+            build
+                .get("dockerfile")
+                .and_then(|c| c.scalar())
+                .unwrap_or_else(|| "Dockerfile".into()),
         ),
     };
     if context.contains("://") || context.starts_with("git@") {
@@ -284,24 +333,31 @@ fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
     Some(ctx.join(file))
 }
 
-/// Whether git tracks `<root>/.env`; `None` when not in a git work tree or git is missing.
-fn git_tracks_env(root: &Path) -> Option<bool> {
-    let sh = xshell::Shell::new().ok()?;
+/// Whether git tracks `<root>/.env` and whether git ignores it; `(None, None)` when not
+/// in a git work tree or git is missing.
+fn git_env_state(root: &Path) -> (Option<bool>, Option<bool>) {
+    let Ok(sh) = xshell::Shell::new() else {
+        return (None, None);
+    };
     sh.change_dir(root);
     let inside = xshell::cmd!(sh, "git rev-parse --is-inside-work-tree")
         .quiet()
         .ignore_stderr()
-        .read()
-        .ok()?;
-    if inside.trim() != "true" {
-        return None;
+        .read();
+    if !inside.is_ok_and(|s| s.trim() == "true") {
+        return (None, None);
     }
-    Some(
-        xshell::cmd!(sh, "git ls-files --error-unmatch -- .env")
-            .quiet()
-            .ignore_stderr()
-            .ignore_stdout()
-            .run()
-            .is_ok(),
-    )
+    let tracked = xshell::cmd!(sh, "git ls-files --error-unmatch -- .env")
+        .quiet()
+        .ignore_stderr()
+        .ignore_stdout()
+        .run()
+        .is_ok();
+    let ignored = xshell::cmd!(sh, "git check-ignore -q --no-index -- .env")
+        .quiet()
+        .ignore_stderr()
+        .ignore_stdout()
+        .run()
+        .is_ok();
+    (Some(tracked), Some(ignored))
 }

@@ -12,7 +12,10 @@ static KNOWN: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
         ("Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
         ("OpenAI API key", r"sk-(?:proj-)?[A-Za-z0-9_\-]{20,}"),
         ("AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-        ("GitHub token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b"),
+        (
+            "GitHub token",
+            r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b",
+        ),
         ("GitHub token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
         ("Slack token", r"\bxox[baprs]-[A-Za-z0-9\-]{10,}"),
         ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
@@ -24,8 +27,10 @@ static KNOWN: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
 
 /// Names whose values are secrets: *_KEY, *_TOKEN, *_SECRET, *PASSWORD* (and similar).
 static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|_)(?:KEY|TOKEN|SECRET|APIKEY)$|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|API_KEY")
-        .expect("static regex")
+    Regex::new(
+        r"(?i)(?:^|_)(?:KEY|TOKEN|SECRET|APIKEY)$|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|API_KEY",
+    )
+    .expect("static regex")
 });
 
 /// `NAME=value` assignments inside RUN lines.
@@ -34,14 +39,27 @@ static ASSIGN: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// A `${VAR}` / `$VAR` reference.
-static VAR_REF: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*").expect("static regex")
-});
+static VAR_REF: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*").expect("static regex"));
 
 /// Vendor prefixes that identify a key's kind without revealing any of it.
 const KNOWN_PREFIXES: &[&str] = &[
-    "sk-ant-", "sk-proj-", "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "AKIA",
-    "ASIA", "xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-",
+    "sk-ant-",
+    "sk-proj-",
+    "sk-",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "AKIA",
+    "ASIA",
+    "xoxb-",
+    "xoxa-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
 ];
 
 /// Masks a secret: keeps only a public vendor prefix (e.g. `sk-ant-`), hides the rest.
@@ -49,7 +67,11 @@ pub fn mask(secret: &str) -> String {
     if secret.starts_with("-----BEGIN") {
         return "-----BEGIN ****".into();
     }
-    let prefix = KNOWN_PREFIXES.iter().find(|p| secret.starts_with(*p) && secret.len() > p.len() + 8).copied().unwrap_or("");
+    let prefix = KNOWN_PREFIXES
+        .iter()
+        .find(|p| secret.starts_with(*p) && secret.len() > p.len() + 8)
+        .copied()
+        .unwrap_or("");
     format!("{prefix}****")
 }
 
@@ -102,7 +124,10 @@ pub fn known_formats(text: &str) -> Vec<Hit> {
             if defaults::is_placeholder(s) || hits.iter().any(|h| h.secret.contains(s)) {
                 continue;
             }
-            hits.push(Hit { kind, secret: s.to_string() });
+            hits.push(Hit {
+                kind,
+                secret: s.to_string(),
+            });
         }
     }
     hits
@@ -121,8 +146,16 @@ pub fn in_assignment(name: &str, value: &str) -> Vec<Hit> {
         return hits;
     }
     let v = literal.trim();
-    if is_secret_name(name) && v.len() >= 12 && entropy(v) >= 3.0 && !v.contains(' ') && !v.starts_with('/') {
-        return vec![Hit { kind: "high-entropy value", secret: v.to_string() }];
+    if is_secret_name(name)
+        && v.len() >= 12
+        && entropy(v) >= 3.0
+        && !v.contains(' ')
+        && !v.starts_with('/')
+    {
+        return vec![Hit {
+            kind: "high-entropy value",
+            secret: v.to_string(),
+        }];
     }
     Vec::new()
 }
@@ -132,7 +165,10 @@ pub fn in_shell(text: &str) -> Vec<Hit> {
     let mut hits = known_formats(text);
     for c in ASSIGN.captures_iter(text) {
         for h in in_assignment(&c[1], &c[2]) {
-            if !hits.iter().any(|x| x.secret.contains(&h.secret) || h.secret.contains(&x.secret)) {
+            if !hits
+                .iter()
+                .any(|x| x.secret.contains(&h.secret) || h.secret.contains(&x.secret))
+            {
                 hits.push(h);
             }
         }
@@ -166,8 +202,14 @@ mod tests {
     #[test]
     fn known_formats_found_and_placeholders_not() {
         let k = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz012345";
-        assert_eq!(known_formats(&format!("KEY={k}"))[0].kind, "Anthropic API key");
-        assert_eq!(known_formats("AKIAIOSFODNN7EXAMPLE")[0].kind, "AWS access key id");
+        assert_eq!(
+            known_formats(&format!("KEY={k}"))[0].kind,
+            "Anthropic API key"
+        );
+        assert_eq!(
+            known_formats("AKIAIOSFODNN7EXAMPLE")[0].kind,
+            "AWS access key id"
+        );
         assert!(known_formats("sk-ant-demo-placeholder").is_empty());
         assert!(known_formats("-----BEGIN OPENSSH PRIVATE KEY-----").len() == 1);
         assert!(in_assignment("API_TOKEN", "${API_TOKEN}").is_empty());

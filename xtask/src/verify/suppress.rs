@@ -28,28 +28,50 @@ fn directives(files: &[SourceFile]) -> (Vec<Directive>, Vec<Finding>) {
     let mut invalid = Vec::new();
     for f in files {
         for (i, line) in f.text.lines().enumerate() {
-            let Some(c) = DIRECTIVE.captures(line) else { continue };
-            let ids: Vec<String> = c[1].split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            let Some(c) = DIRECTIVE.captures(line) else {
+                continue;
+            };
+            let ids: Vec<String> = c[1]
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
             let reason = c[2].trim().to_string();
-            let column = c.get(0).map(|m| line[..m.start()].chars().count() + 1).unwrap_or(1);
+            let column = c
+                .get(0)
+                .map(|m| line[..m.start()].chars().count() + 1)
+                .unwrap_or(1);
             let bad = |message: String| Finding {
                 rule: "suppression-invalid",
-                severity: catalog::rule("suppression-invalid").map(|r| r.severity).unwrap_or(Severity::Warning),
+                severity: catalog::rule("suppression-invalid")
+                    .map(|r| r.severity)
+                    .unwrap_or(Severity::Warning),
                 message,
-                location: Location { file: f.display.clone(), line: i + 1, column },
+                location: Location {
+                    file: f.display.clone(),
+                    line: i + 1,
+                    column,
+                },
                 evidence: None,
                 suppressed: None,
             };
             if ids.is_empty() {
-                invalid.push(bad("suppression names no rule id (write ignore=<rule-id> <reason>)".into()));
+                invalid.push(bad(
+                    "suppression names no rule id (write ignore=<rule-id> <reason>)".into(),
+                ));
                 continue;
             }
             if let Some(unknown) = ids.iter().find(|id| catalog::rule(id).is_none()) {
-                invalid.push(bad(format!("suppression names unknown rule {unknown:?} (see --list-rules)")));
+                invalid.push(bad(format!(
+                    "suppression names unknown rule {unknown:?} (see --list-rules)"
+                )));
                 continue;
             }
             if reason.is_empty() {
-                invalid.push(bad(format!("suppression of {} has no reason (a reason is required)", ids.join(","))));
+                invalid.push(bad(format!(
+                    "suppression of {} has no reason (a reason is required)",
+                    ids.join(",")
+                )));
                 continue;
             }
             out.push(Directive {
@@ -81,4 +103,72 @@ pub fn apply(findings: &mut Vec<Finding>, files: &[SourceFile]) {
         }
     }
     findings.extend(invalid);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(rule: &'static str, line: usize) -> Finding {
+        Finding {
+            rule,
+            severity: Severity::Error,
+            message: "m".into(),
+            location: Location {
+                file: "compose.yaml".into(),
+                line,
+                column: 5,
+            },
+            evidence: None,
+            suppressed: None,
+        }
+    }
+
+    fn file(text: &str) -> Vec<SourceFile> {
+        vec![SourceFile {
+            display: "compose.yaml".into(),
+            path: "compose.yaml".into(),
+            text: text.into(),
+        }]
+    }
+
+    #[test]
+    fn same_line_and_line_above_suppress_with_reason() {
+        let files = file(
+            "a: 1\n    privileged: true  # verify: ignore=privileged,caps-added legacy driver\n# verify: ignore=user-root upstream image\nuser: root\nuser: root\n",
+        );
+        let mut f = vec![
+            finding("privileged", 2),
+            finding("user-root", 4),
+            finding("user-root", 5),
+            finding("caps-added", 1),
+        ];
+        apply(&mut f, &files);
+        assert_eq!(f[0].suppressed.as_deref(), Some("legacy driver"));
+        assert_eq!(f[1].suppressed.as_deref(), Some("upstream image"));
+        assert_eq!(
+            f[2].suppressed, None,
+            "only the line just below a comment line"
+        );
+        assert_eq!(
+            f[3].suppressed, None,
+            "a trailing comment does not reach the next line"
+        );
+        assert_eq!(f.len(), 4);
+    }
+
+    #[test]
+    fn missing_reason_or_unknown_rule_suppresses_nothing_and_is_reported() {
+        let files = file("# verify: ignore=privileged\nprivileged: true\nx: 1 # verify: ignore=no-such-rule because\n");
+        let mut f = vec![finding("privileged", 2)];
+        apply(&mut f, &files);
+        assert_eq!(f[0].suppressed, None);
+        let invalid: Vec<_> = f
+            .iter()
+            .filter(|x| x.rule == "suppression-invalid")
+            .map(|x| x.location.line)
+            .collect();
+        assert_eq!(invalid, vec![1, 3]);
+        assert!(f[1].message.contains("no reason"));
+    }
 }

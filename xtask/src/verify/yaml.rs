@@ -45,7 +45,11 @@ pub struct YamlError {
 impl Node {
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(m) => m.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
+            Value::Map(m) => m
+                .iter()
+                .rev()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -53,7 +57,11 @@ impl Node {
     /// The key node of `key` (position of the key itself).
     pub fn key(&self, key: &str) -> Option<&Node> {
         match &self.value {
-            Value::Map(m) => m.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(k, _)| k),
+            Value::Map(m) => m
+                .iter()
+                .rev()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(k, _)| k),
             _ => None,
         }
     }
@@ -117,11 +125,26 @@ impl Node {
 
 /// Parses one YAML document.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
-    serde_saphyr::from_str::<Node>(text).map_err(|e| {
+    // Compose files legitimately reuse one anchor (`x-hardening: &h`) in hundreds of
+    // services, so the alias/anchor *ratio* heuristic is off; the absolute alias, node,
+    // depth and replay limits still stop alias bombs.
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { enforce_alias_anchor_ratio: false },
+        alias_limits: serde_saphyr::alias_limits! { max_total_replayed_events: 250_000 },
+    };
+    serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
         let pos = e
             .location()
-            .map(|l| Pos { file: 0, line: l.line() as usize, column: l.column() as usize })
-            .unwrap_or(Pos { file: 0, line: 1, column: 1 });
+            .map(|l| Pos {
+                file: 0,
+                line: l.line() as usize,
+                column: l.column() as usize,
+            })
+            .unwrap_or(Pos {
+                file: 0,
+                line: 1,
+                column: 1,
+            });
         let message = format!("{}", e.without_snippet());
         let message = message.lines().next().unwrap_or("invalid YAML").to_string();
         YamlError { pos, message }
@@ -134,7 +157,11 @@ impl<'de> Deserialize<'de> for Node {
         let loc = s.defined;
         Ok(Node {
             value: s.value,
-            pos: Pos { file: 0, line: loc.line() as usize, column: loc.column() as usize },
+            pos: Pos {
+                file: 0,
+                line: loc.line() as usize,
+                column: loc.column() as usize,
+            },
             raw: None,
         })
     }
@@ -222,6 +249,17 @@ mod tests {
         let port = &app.get("ports").unwrap().as_seq()[0];
         assert_eq!((port.pos.line, port.pos.column), (9, 9));
         assert_eq!(app.key("image").unwrap().pos.line, 7);
+    }
+
+    #[test]
+    fn many_aliases_of_one_anchor_are_fine_but_bombs_are_not() {
+        let mut text = String::from("x: &h {a: 1}\nservices:\n");
+        for i in 0..300 {
+            text.push_str(&format!("  s{i}:\n    <<: *h\n"));
+        }
+        assert!(parse(&text).is_ok());
+        let bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
+        assert!(parse(bomb).is_err());
     }
 
     #[test]

@@ -58,8 +58,16 @@ pub fn materialize(src: &Path, tag: &str) -> TempDir {
     }
     if let Some(list) = track {
         let git = |args: &[&str]| {
-            let st = Command::new("git").args(args).current_dir(dir.path()).output().unwrap();
-            assert!(st.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&st.stderr));
+            let st = Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                st.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&st.stderr)
+            );
         };
         git(&["init", "-q"]);
         for p in list.lines().filter(|l| !l.trim().is_empty()) {
@@ -85,7 +93,10 @@ pub fn verify_json(root: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
     let out = xtask(&args);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!("verify output is not JSON ({e}); stderr: {}\nstdout: {stdout}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "verify output is not JSON ({e}); stderr: {}\nstdout: {stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     });
     (out.status.code().unwrap_or(-1), v)
 }

@@ -5,7 +5,9 @@ use super::super::Severity;
 use super::Report;
 
 fn data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn property(s: &str) -> String {
@@ -28,7 +30,10 @@ pub fn render(r: &Report) -> String {
                 props.push(format!("col={}", f.location.column));
             }
         }
-        props.push(format!("title={}", property(&format!("{} ({})", f.rule, severity_name(f.severity)))));
+        props.push(format!(
+            "title={}",
+            property(&format!("{} ({})", f.rule, severity_name(f.severity)))
+        ));
         let mut msg = f.message.clone();
         if f.location.file.starts_with("container:") {
             msg = format!("{}: {msg}", f.location.file);

@@ -13,9 +13,23 @@ pub fn render(r: &Report) -> String {
         }
     }
     for file in files {
-        let mut group: Vec<_> = r.findings.iter().filter(|f| f.location.file == file).collect();
-        group.sort_by_key(|f| (f.location.line, f.location.column, std::cmp::Reverse(f.severity)));
-        out.push_str(&if r.color { console::style(file).bold().to_string() } else { file.to_string() });
+        let mut group: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.location.file == file)
+            .collect();
+        group.sort_by_key(|f| {
+            (
+                f.location.line,
+                f.location.column,
+                std::cmp::Reverse(f.severity),
+            )
+        });
+        out.push_str(&if r.color {
+            console::style(file).bold().to_string()
+        } else {
+            file.to_string()
+        });
         out.push('\n');
         for f in group {
             let sev = severity_name(f.severity);
@@ -31,10 +45,20 @@ pub fn render(r: &Report) -> String {
             let place = if f.location.line == 0 {
                 f.location.file.clone()
             } else {
-                format!("{}:{}:{}", f.location.file, f.location.line, f.location.column)
+                format!(
+                    "{}:{}:{}",
+                    f.location.file, f.location.line, f.location.column
+                )
             };
-            let tag = if f.suppressed.is_some() { " (suppressed)" } else { "" };
-            out.push_str(&format!("  {sev}[{}]{tag} {place}: {}\n", f.rule, f.message));
+            let tag = if f.suppressed.is_some() {
+                " (suppressed)"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "  {sev}[{}]{tag} {place}: {}\n",
+                f.rule, f.message
+            ));
             if let Some(e) = &f.evidence {
                 out.push_str(&format!("  {:>5} | {e}\n", f.location.line));
             }
@@ -52,9 +76,17 @@ pub fn render(r: &Report) -> String {
     out.push_str(&r.checklist_line());
     out.push('\n');
     let verdict = if r.failing() > 0 {
-        format!("FAIL: {} (failing at --fail-on {})", r.totals(), severity_name(r.fail_on))
+        format!(
+            "FAIL: {} (failing at --fail-on {})",
+            r.totals(),
+            severity_name(r.fail_on)
+        )
     } else {
-        format!("ok: {} (--fail-on {})", r.totals(), severity_name(r.fail_on))
+        format!(
+            "ok: {} (--fail-on {})",
+            r.totals(),
+            severity_name(r.fail_on)
+        )
     };
     out.push_str(&verdict);
     out.push('\n');

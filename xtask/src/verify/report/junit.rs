@@ -21,22 +21,36 @@ pub fn render(r: &Report) -> String {
     let mut cases = String::new();
     let mut failures = 0;
     for rule in RULES {
-        let hits: Vec<_> = r.findings.iter().filter(|f| f.rule == rule.id && f.suppressed.is_none()).collect();
+        let hits: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.rule == rule.id && f.suppressed.is_none())
+            .collect();
         let class = match rule.checklist {
             Some(n) => format!("verify.checklist-{n:02}"),
             None => "verify.hygiene".to_string(),
         };
-        cases.push_str(&format!("    <testcase classname=\"{class}\" name=\"{}\">", esc(rule.id)));
+        cases.push_str(&format!(
+            "    <testcase classname=\"{class}\" name=\"{}\">",
+            esc(rule.id)
+        ));
         if !hits.is_empty() {
             failures += 1;
-            let worst = hits.iter().map(|f| f.severity).max().unwrap_or(rule.severity);
+            let worst = hits
+                .iter()
+                .map(|f| f.severity)
+                .max()
+                .unwrap_or(rule.severity);
             let body: Vec<String> = hits
                 .iter()
                 .map(|f| {
                     let at = if f.location.line == 0 {
                         f.location.file.clone()
                     } else {
-                        format!("{}:{}:{}", f.location.file, f.location.line, f.location.column)
+                        format!(
+                            "{}:{}:{}",
+                            f.location.file, f.location.line, f.location.column
+                        )
                     };
                     format!("{} {at}: {}", severity_name(f.severity), f.message)
                 })

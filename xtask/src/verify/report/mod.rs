@@ -29,15 +29,24 @@ pub struct Report<'a> {
 impl Report<'_> {
     /// Findings that count for the exit code.
     pub fn failing(&self) -> usize {
-        self.findings.iter().filter(|f| f.suppressed.is_none() && f.severity >= self.fail_on).count()
+        self.findings
+            .iter()
+            .filter(|f| f.suppressed.is_none() && f.severity >= self.fail_on)
+            .count()
     }
 
     fn count(&self, s: Severity) -> usize {
-        self.findings.iter().filter(|f| f.suppressed.is_none() && f.severity == s).count()
+        self.findings
+            .iter()
+            .filter(|f| f.suppressed.is_none() && f.severity == s)
+            .count()
     }
 
     fn suppressed(&self) -> usize {
-        self.findings.iter().filter(|f| f.suppressed.is_some()).count()
+        self.findings
+            .iter()
+            .filter(|f| f.suppressed.is_some())
+            .count()
     }
 
     /// `3 errors, 1 warning, 0 notes (2 suppressed)`.
@@ -121,4 +130,53 @@ fn json(r: &Report) -> String {
         }
     });
     serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::Location;
+
+    /// Runtime findings (`container:<name>`, line 0) print without position or region.
+    #[test]
+    fn runtime_findings_without_lines_render_in_every_format() {
+        let findings = vec![Finding {
+            rule: "caps-not-dropped",
+            severity: Severity::Warning,
+            message: "effective capabilities are not empty".into(),
+            location: Location {
+                file: "container:clawdbot-1".into(),
+                line: 0,
+                column: 0,
+            },
+            evidence: None,
+            suppressed: None,
+        }];
+        let r = Report {
+            findings: &findings,
+            fail_on: Severity::Warning,
+            color: false,
+        };
+        let human = r.render(Format::Human);
+        assert!(
+            human.contains("warning[caps-not-dropped] container:clawdbot-1: effective"),
+            "{human}"
+        );
+        assert!(human.contains("3 caps dropped ✗"));
+        let sarif: serde_json::Value = serde_json::from_str(&r.render(Format::Sarif)).unwrap();
+        let loc = &sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], "container:clawdbot-1");
+        assert!(loc.get("region").is_none());
+        let gh = r.render(Format::Github);
+        assert!(
+            gh.starts_with(
+                "::warning title=caps-not-dropped (warning)::container:clawdbot-1: effective"
+            ),
+            "{gh}"
+        );
+        assert!(r
+            .render(Format::Junit)
+            .contains("warning container:clawdbot-1: effective"));
+        assert_eq!(r.failing(), 1);
+    }
 }

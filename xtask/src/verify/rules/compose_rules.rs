@@ -11,12 +11,27 @@ use super::Out;
 
 /// Capabilities that are close to root: errors. Others added are warnings.
 const DANGEROUS_CAPS: &[&str] = &[
-    "ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "SYS_RAWIO",
-    "BPF", "PERFMON", "SYS_BOOT", "MAC_ADMIN", "MAC_OVERRIDE", "SYSLOG", "SETFCAP", "DAC_OVERRIDE",
+    "ALL",
+    "SYS_ADMIN",
+    "NET_ADMIN",
+    "SYS_PTRACE",
+    "SYS_MODULE",
+    "DAC_READ_SEARCH",
+    "SYS_RAWIO",
+    "BPF",
+    "PERFMON",
+    "SYS_BOOT",
+    "MAC_ADMIN",
+    "MAC_OVERRIDE",
+    "SYSLOG",
+    "SETFCAP",
+    "DAC_OVERRIDE",
 ];
 
 pub fn check(out: &mut Out) {
-    let Some(compose) = &out.project.compose else { return };
+    let Some(compose) = &out.project.compose else {
+        return;
+    };
     for s in &compose.services {
         service(out, compose, s);
     }
@@ -28,15 +43,23 @@ fn text(n: &Node) -> String {
 
 /// The text as written in the file (interpolation references, never resolved values).
 fn shown(n: &Node) -> String {
-    n.raw_str().map(str::to_owned).or_else(|| n.scalar()).unwrap_or_default()
+    n.raw_str()
+        .map(str::to_owned)
+        .or_else(|| n.scalar())
+        .unwrap_or_default()
 }
 
 fn service(out: &mut Out, compose: &Compose, s: &Service) {
     let name = &s.name;
     // user-root
     if let Some(u) = s.get("user") {
-        if is_root_user(&text(u)) {
-            out.yaml("user-root", u.pos, format!("service {name}: user {} is root", shown(u)));
+        // An empty `user:` (e.g. an unset variable) keeps the image's USER.
+        if !text(u).trim().is_empty() && is_root_user(&text(u)) {
+            out.yaml(
+                "user-root",
+                u.pos,
+                format!("service {name}: user {} is root", shown(u)),
+            );
         }
     }
     // privileged
@@ -46,28 +69,69 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     // rootfs-writable
     match s.get("read_only") {
         Some(r) if r.is_true() => {}
-        Some(r) => out.yaml("rootfs-writable", r.pos, format!("service {name}: read_only is {}", shown(r))),
-        None => out.yaml("rootfs-writable", s.pos, format!("service {name} has no `read_only: true`")),
+        Some(r) => out.yaml(
+            "rootfs-writable",
+            r.pos,
+            format!("service {name}: read_only is {}", shown(r)),
+        ),
+        None => out.yaml(
+            "rootfs-writable",
+            s.pos,
+            format!("service {name} has no `read_only: true`"),
+        ),
     }
     // caps
     let caps = |key: &str| -> Vec<(String, &Node)> {
         s.get(key)
-            .map(|n| n.as_seq().iter().map(|c| (text(c).to_ascii_uppercase().trim_start_matches("CAP_").to_string(), c)).collect())
+            .map(|n| {
+                n.as_seq()
+                    .iter()
+                    .map(|c| {
+                        (
+                            text(c)
+                                .to_ascii_uppercase()
+                                .trim_start_matches("CAP_")
+                                .to_string(),
+                            c,
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     };
     if !caps("cap_drop").iter().any(|(c, _)| c == "ALL") {
-        out.yaml("caps-not-dropped", s.at("cap_drop"), format!("service {name} does not drop ALL capabilities"));
+        out.yaml(
+            "caps-not-dropped",
+            s.at("cap_drop"),
+            format!("service {name} does not drop ALL capabilities"),
+        );
     }
     for (cap, node) in caps("cap_add") {
-        let sev = if DANGEROUS_CAPS.contains(&cap.as_str()) { Severity::Error } else { Severity::Warning };
-        out.yaml_sev("caps-added", sev, node.pos, format!("service {name} adds capability {cap}"));
+        let sev = if DANGEROUS_CAPS.contains(&cap.as_str()) {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        out.yaml_sev(
+            "caps-added",
+            sev,
+            node.pos,
+            format!("service {name} adds capability {cap}"),
+        );
     }
     security_opts(out, s);
     // ports
-    let ports = s.get("ports").map(|p| p.as_seq().to_vec()).unwrap_or_default();
+    let ports = s
+        .get("ports")
+        .map(|p| p.as_seq().to_vec())
+        .unwrap_or_default();
     for p in &ports {
         if let Some(why) = port_exposed(p) {
-            out.yaml("port-not-loopback", p.pos, format!("service {name}: port {why}"));
+            out.yaml(
+                "port-not-loopback",
+                p.pos,
+                format!("service {name}: port {why}"),
+            );
         }
     }
     limits(out, s);
@@ -75,17 +139,28 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     // host namespaces
     for key in ["network_mode", "pid", "ipc", "uts"] {
         if let Some(v) = s.get(key).filter(|v| text(v) == "host") {
-            out.yaml("network-host", v.pos, format!("service {name}: {key}: host"));
+            out.yaml(
+                "network-host",
+                v.pos,
+                format!("service {name}: {key}: host"),
+            );
         }
     }
     // network isolation
     let nets = s.networks();
     let mode = s.get("network_mode").map(text);
-    if nets.is_empty() && mode.is_none() {
-        out.yaml("network-not-isolated", s.pos, format!("service {name} has no `networks:` and joins the default network"));
+    // `network_mode: bridge` is Docker's default bridge, shared by every container.
+    if nets.is_empty() && matches!(mode.as_deref(), None | Some("bridge") | Some("default")) {
+        out.yaml(
+            "network-not-isolated",
+            s.pos,
+            format!("service {name} has no `networks:` and joins the default network"),
+        );
     }
     if !ports.is_empty() && !nets.is_empty() {
-        let all_internal = nets.iter().all(|n| compose.networks.iter().any(|d| &d.name == n && d.internal));
+        let all_internal = nets
+            .iter()
+            .all(|n| compose.networks.iter().any(|d| &d.name == n && d.internal));
         if all_internal {
             out.yaml(
                 "ports-on-internal-network",
@@ -99,7 +174,11 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     if s.get("build").is_none() {
         if let Some(img) = s.get("image") {
             if let Some(why) = unpinned(&text(img)) {
-                out.yaml("image-unpinned", img.pos, format!("service {name}: image {}: {why}", shown(img)));
+                out.yaml(
+                    "image-unpinned",
+                    img.pos,
+                    format!("service {name}: image {}: {why}", shown(img)),
+                );
             }
         }
     }
@@ -111,17 +190,37 @@ fn security_opts(out: &mut Out, s: &Service) {
     let name = &s.name;
     let opts: Vec<(String, &Node)> = s
         .get("security_opt")
-        .map(|n| n.as_seq().iter().map(|o| (text(o).replace('=', ":").to_ascii_lowercase(), o)).collect())
+        .map(|n| {
+            n.as_seq()
+                .iter()
+                .map(|o| (text(o).replace('=', ":").to_ascii_lowercase(), o))
+                .collect()
+        })
         .unwrap_or_default();
-    if !opts.iter().any(|(o, _)| o == "no-new-privileges" || o == "no-new-privileges:true") {
-        out.yaml("no-new-privileges-missing", s.at("security_opt"), format!("service {name} does not set no-new-privileges:true"));
+    if !opts
+        .iter()
+        .any(|(o, _)| o == "no-new-privileges" || o == "no-new-privileges:true")
+    {
+        out.yaml(
+            "no-new-privileges-missing",
+            s.at("security_opt"),
+            format!("service {name} does not set no-new-privileges:true"),
+        );
     }
     for (o, n) in &opts {
         if o == "seccomp:unconfined" {
-            out.yaml("seccomp-unconfined", n.pos, format!("service {name}: seccomp is unconfined"));
+            out.yaml(
+                "seccomp-unconfined",
+                n.pos,
+                format!("service {name}: seccomp is unconfined"),
+            );
         }
         if o == "apparmor:unconfined" {
-            out.yaml("apparmor-unconfined", n.pos, format!("service {name}: AppArmor is unconfined"));
+            out.yaml(
+                "apparmor-unconfined",
+                n.pos,
+                format!("service {name}: AppArmor is unconfined"),
+            );
         }
     }
 }
@@ -139,8 +238,15 @@ pub fn port_exposed(p: &Node) -> Option<String> {
         if is_loopback(&host_ip) {
             return None;
         }
-        let what = p.get("host_ip").map(shown).filter(|h| !h.is_empty()).unwrap_or_else(|| "all interfaces".into());
-        let published = p.get("published").map(shown).unwrap_or_else(|| "a random port".into());
+        let what = p
+            .get("host_ip")
+            .map(shown)
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "all interfaces".into());
+        let published = p
+            .get("published")
+            .map(shown)
+            .unwrap_or_else(|| "a random port".into());
         return Some(format!("{published} is published on {what}"));
     }
     let value = text(p);
@@ -168,8 +274,13 @@ pub fn port_exposed(p: &Node) -> Option<String> {
 
 fn limits(out: &mut Out, s: &Service) {
     let name = &s.name;
-    let lim = s.get("deploy").and_then(|d| d.get("resources")).and_then(|r| r.get("limits"));
-    let has = |svc_key: &str, deploy_key: &str| s.get(svc_key).is_some() || lim.and_then(|l| l.get(deploy_key)).is_some();
+    let lim = s
+        .get("deploy")
+        .and_then(|d| d.get("resources"))
+        .and_then(|r| r.get("limits"));
+    let has = |svc_key: &str, deploy_key: &str| {
+        s.get(svc_key).is_some() || lim.and_then(|l| l.get(deploy_key)).is_some()
+    };
     let mut missing = Vec::new();
     if !has("cpus", "cpus") {
         missing.push("cpus");
@@ -178,14 +289,32 @@ fn limits(out: &mut Out, s: &Service) {
         missing.push("memory");
     }
     if !missing.is_empty() {
-        out.yaml("limits-missing", s.pos, format!("service {name} has no {} limit", missing.join(" or ")));
+        out.yaml(
+            "limits-missing",
+            s.pos,
+            format!("service {name} has no {} limit", missing.join(" or ")),
+        );
     }
     if !has("pids_limit", "pids") {
-        out.yaml("pids-limit-missing", s.pos, format!("service {name} has no pids limit"));
+        out.yaml(
+            "pids-limit-missing",
+            s.pos,
+            format!("service {name} has no pids limit"),
+        );
     }
 }
 
-const SENSITIVE_TREES: &[&str] = &["/etc", "/root", "/proc", "/sys", "/dev", "/boot", "/var/run", "/run", "/var/lib/docker"];
+const SENSITIVE_TREES: &[&str] = &[
+    "/etc",
+    "/root",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/var/run",
+    "/run",
+    "/var/lib/docker",
+];
 
 fn volumes(out: &mut Out, s: &Service) {
     let name = &s.name;
@@ -194,7 +323,9 @@ fn volumes(out: &mut Out, s: &Service) {
             Value::Map(_) => {
                 let ty = v.get("type").map(text).unwrap_or_default();
                 let src = v.get("source").map(text).unwrap_or_default();
-                if ty != "bind" && !(src.starts_with('/') || src.starts_with('.') || src.starts_with('~')) {
+                if ty != "bind"
+                    && !(src.starts_with('/') || src.starts_with('.') || src.starts_with('~'))
+                {
                     continue;
                 }
                 (src, v.get("read_only").is_some_and(Node::is_true))
@@ -209,22 +340,41 @@ fn volumes(out: &mut Out, s: &Service) {
                 if !(src.starts_with('/') || src.starts_with('.') || src.starts_with('~')) {
                     continue; // named volume
                 }
-                let ro = parts.get(2).is_some_and(|m| m.split(',').any(|o| o == "ro" || o == "readonly"));
+                let ro = parts
+                    .get(2)
+                    .is_some_and(|m| m.split(',').any(|o| o == "ro" || o == "readonly"));
                 (src, ro)
             }
         };
-        let norm = if source.len() > 1 { source.trim_end_matches('/') } else { source.as_str() };
+        let norm = if source.len() > 1 {
+            source.trim_end_matches('/')
+        } else {
+            source.as_str()
+        };
         let mode = if read_only { "read-only" } else { "writable" };
         if norm.ends_with("docker.sock") {
             out.yaml("sensitive-volume", v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
         } else if norm == "/"
             || norm == "/home"
-            || norm.strip_prefix("/home/").is_some_and(|r| !r.contains('/'))
-            || SENSITIVE_TREES.iter().any(|t| norm == *t || norm.starts_with(&format!("{t}/")))
+            || norm
+                .strip_prefix("/home/")
+                .is_some_and(|r| !r.contains('/'))
+            || SENSITIVE_TREES
+                .iter()
+                .any(|t| norm == *t || norm.starts_with(&format!("{t}/")))
         {
-            out.yaml("sensitive-volume", v.pos, format!("service {name} mounts sensitive host path {norm} ({mode})"));
+            out.yaml(
+                "sensitive-volume",
+                v.pos,
+                format!("service {name} mounts sensitive host path {norm} ({mode})"),
+            );
         } else if !read_only {
-            out.yaml_sev("sensitive-volume", Severity::Warning, v.pos, format!("service {name} mounts host path {norm} writable (add :ro)"));
+            out.yaml_sev(
+                "sensitive-volume",
+                Severity::Warning,
+                v.pos,
+                format!("service {name} mounts host path {norm} writable (add :ro)"),
+            );
         }
     }
 }
@@ -238,29 +388,55 @@ fn healthcheck(out: &mut Out, s: &Service) {
                 t.as_seq().first().map(text).as_deref() == Some("NONE") || text(t) == "NONE"
             });
         if disabled {
-            out.yaml("healthcheck-missing", hc.pos, format!("service {name}: healthcheck is disabled"));
+            out.yaml(
+                "healthcheck-missing",
+                hc.pos,
+                format!("service {name}: healthcheck is disabled"),
+            );
             return;
         }
         if hc.get("test").is_some() {
             return;
         }
     }
-    let image_has = out.project.dockerfile_of(s).is_some_and(|(_, df)| has_healthcheck(df));
+    let image_has = out
+        .project
+        .dockerfile_of(s)
+        .is_some_and(|(_, df)| has_healthcheck(df));
     if !image_has {
-        let why = if s.get("build").is_some() { "nor in its Dockerfile" } else { "(the pulled image's own HEALTHCHECK is not visible here)" };
-        out.yaml("healthcheck-missing", s.pos, format!("service {name} has no healthcheck in compose {why}"));
+        let why = if s.get("build").is_some() {
+            "nor in its Dockerfile"
+        } else {
+            "(the pulled image's own HEALTHCHECK is not visible here)"
+        };
+        out.yaml(
+            "healthcheck-missing",
+            s.pos,
+            format!("service {name} has no healthcheck in compose {why}"),
+        );
     }
 }
 
 fn logging(out: &mut Out, s: &Service) {
     let name = &s.name;
     let Some(l) = s.get("logging") else {
-        out.yaml("logging-unbounded", s.pos, format!("service {name} has no `logging:` (json-file keeps logs forever)"));
+        out.yaml(
+            "logging-unbounded",
+            s.pos,
+            format!("service {name} has no `logging:` (json-file keeps logs forever)"),
+        );
         return;
     };
-    let driver = l.get("driver").map(text).unwrap_or_else(|| "json-file".into());
+    let driver = l
+        .get("driver")
+        .map(text)
+        .unwrap_or_else(|| "json-file".into());
     if driver == "json-file" && l.get("options").and_then(|o| o.get("max-size")).is_none() {
-        out.yaml("logging-unbounded", l.pos, format!("service {name}: json-file logging without options.max-size"));
+        out.yaml(
+            "logging-unbounded",
+            l.pos,
+            format!("service {name}: json-file logging without options.max-size"),
+        );
     }
 }
 
@@ -278,12 +454,20 @@ fn secrets_in(out: &mut Out, s: &Service) {
     }
     for (what, node) in fields {
         for (k, v) in Service::pairs_of(node) {
-            let raw = v.raw_str().map(str::to_owned).or_else(|| v.scalar()).unwrap_or_default();
+            let raw = v
+                .raw_str()
+                .map(str::to_owned)
+                .or_else(|| v.scalar())
+                .unwrap_or_default();
             for h in secrets::in_assignment(&k, &raw) {
                 out.yaml(
                     "secret-literal",
                     v.pos,
-                    format!("service {name}: {} in {what} {k} ({})", h.kind, secrets::mask(&h.secret)),
+                    format!(
+                        "service {name}: {} in {what} {k} ({})",
+                        h.kind,
+                        secrets::mask(&h.secret)
+                    ),
                 );
             }
         }

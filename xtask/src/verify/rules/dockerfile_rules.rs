@@ -51,7 +51,10 @@ fn lineage(df: &Dockerfile) -> Vec<&Stage> {
         }
         chain.push(s);
         let parent = s.image.to_ascii_lowercase();
-        cur = df.stages.iter().find(|p| p.name.as_deref() == Some(parent.as_str()) && !std::ptr::eq(*p, s));
+        cur = df
+            .stages
+            .iter()
+            .find(|p| p.name.as_deref() == Some(parent.as_str()) && !std::ptr::eq(*p, s));
     }
     chain
 }
@@ -60,7 +63,12 @@ fn lineage(df: &Dockerfile) -> Vec<&Stage> {
 /// than `HEALTHCHECK NONE` as its last word on the matter.
 pub fn has_healthcheck(df: &Dockerfile) -> bool {
     for stage in lineage(df) {
-        if let Some(h) = stage.instrs.iter().rev().find(|i| i.keyword == "HEALTHCHECK") {
+        if let Some(h) = stage
+            .instrs
+            .iter()
+            .rev()
+            .find(|i| i.keyword == "HEALTHCHECK")
+        {
             return !h.text().trim().eq_ignore_ascii_case("none");
         }
     }
@@ -86,7 +94,7 @@ fn final_user(df: &Dockerfile) -> Option<(Option<String>, &Instr)> {
 
 pub fn is_root_user(user: &str) -> bool {
     let name = user.split(':').next().unwrap_or("").trim();
-    name == "0" || name.eq_ignore_ascii_case("root") || name.is_empty()
+    name == "0" || name.eq_ignore_ascii_case("root")
 }
 
 fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
@@ -99,9 +107,11 @@ fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
             .filter(|s| project.dockerfile_of(s).is_some_and(|(i, _)| i == file))
             .collect();
         if !builders.is_empty()
-            && builders
-                .iter()
-                .all(|s| s.get("user").and_then(|u| u.scalar()).is_some_and(|u| !is_root_user(&u)))
+            && builders.iter().all(|s| {
+                s.get("user")
+                    .and_then(|u| u.scalar())
+                    .is_some_and(|u| !u.trim().is_empty() && !is_root_user(&u))
+            })
         {
             return;
         }
@@ -109,23 +119,54 @@ fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
     match final_user(df) {
         None => {
             let from = &df.stages[df.stages.len() - 1].from;
-            out.at("user-root", file, from.line, from.column, "final stage sets no USER, so the container runs as root".into());
+            out.at(
+                "user-root",
+                file,
+                from.line,
+                from.column,
+                "final stage sets no USER, so the container runs as root".into(),
+            );
         }
         Some((Some(u), instr)) if is_root_user(&u) => {
-            out.at("user-root", file, instr.line, instr.column, format!("USER {} is root", instr.text().trim()));
+            out.at(
+                "user-root",
+                file,
+                instr.line,
+                instr.column,
+                format!("USER {} is root", instr.text().trim()),
+            );
         }
         _ => {}
     }
 }
 
-fn from_pinned(out: &mut Out, file: usize, df: &Dockerfile, index: usize, stage: &Stage, globals: &HashMap<String, String>) {
-    let Some(image) = substitute(&stage.image, globals) else { return };
+fn from_pinned(
+    out: &mut Out,
+    file: usize,
+    df: &Dockerfile,
+    index: usize,
+    stage: &Stage,
+    globals: &HashMap<String, String>,
+) {
+    let Some(image) = substitute(&stage.image, globals) else {
+        return;
+    };
     let lower = image.to_ascii_lowercase();
-    if lower == "scratch" || df.stages[..index].iter().any(|s| s.name.as_deref() == Some(lower.as_str())) {
+    if lower == "scratch"
+        || df.stages[..index]
+            .iter()
+            .any(|s| s.name.as_deref() == Some(lower.as_str()))
+    {
         return;
     }
     if let Some(why) = unpinned(&image) {
-        out.at("image-unpinned", file, stage.from.line, stage.from.column, format!("FROM {}: {why}", stage.image));
+        out.at(
+            "image-unpinned",
+            file,
+            stage.from.line,
+            stage.from.column,
+            format!("FROM {}: {why}", stage.image),
+        );
     }
 }
 
@@ -137,7 +178,9 @@ pub fn unpinned(image: &str) -> Option<&'static str> {
     let last = image.rsplit('/').next().unwrap_or(image);
     match last.split_once(':') {
         None => Some("no tag (means latest); pin a version, a digest is best"),
-        Some((_, "latest")) => Some("tag `latest` is not a version; pin a version, a digest is best"),
+        Some((_, "latest")) => {
+            Some("tag `latest` is not a version; pin a version, a digest is best")
+        }
         Some(_) => None,
     }
 }
@@ -148,8 +191,17 @@ fn add_remote(out: &mut Out, file: usize, instr: &Instr) {
     }
     let words = instr.words();
     let sources = &words[..words.len().saturating_sub(1)];
-    if let Some(url) = sources.iter().find(|w| w.starts_with("http://") || w.starts_with("https://") || w.starts_with("git@")) {
-        out.at("add-remote", file, instr.line, instr.column, format!("ADD downloads {url} without a checksum"));
+    if let Some(url) = sources
+        .iter()
+        .find(|w| w.starts_with("http://") || w.starts_with("https://") || w.starts_with("git@"))
+    {
+        out.at(
+            "add-remote",
+            file,
+            instr.line,
+            instr.column,
+            format!("ADD downloads {url} without a checksum"),
+        );
     }
 }
 
@@ -162,9 +214,18 @@ fn report_hits(out: &mut Out, file: usize, instr: &Instr, hits: Vec<Hit>, what: 
             .enumerate()
             .skip(instr.line - 1)
             .take(instr.end_line.saturating_sub(instr.line) + 1)
-            .find_map(|(i, l)| l.find(&h.secret).map(|c| (i + 1, l[..c].chars().count() + 1)))
+            .find_map(|(i, l)| {
+                l.find(&h.secret)
+                    .map(|c| (i + 1, l[..c].chars().count() + 1))
+            })
             .unwrap_or((instr.line, instr.column));
-        out.at("secret-literal", file, line, col, format!("{} in {what} ({})", h.kind, secrets::mask(&h.secret)));
+        out.at(
+            "secret-literal",
+            file,
+            line,
+            col,
+            format!("{} in {what} ({})", h.kind, secrets::mask(&h.secret)),
+        );
     }
 }
 

@@ -27,49 +27,91 @@ pub fn check(out: &mut Out) {
     let p = out.project;
     // env-not-gitignored
     match p.gitignore {
+        // Inside a git work tree, git itself also counts parent .gitignore files and
+        // excludes; the root .gitignore alone is judged with the ignore crate.
+        _ if p.env_git_ignored == Some(true) => {}
         Some(i) if ignores_env(&p.root, &p.files[i].text) => {}
         Some(i) => {
             let f = p.files[i].display.clone();
-            out.path("env-not-gitignored", &f, ".gitignore does not ignore .env".into());
+            out.path(
+                "env-not-gitignored",
+                &f,
+                ".gitignore does not ignore .env".into(),
+            );
         }
-        None => out.path("env-not-gitignored", ".gitignore", "no .gitignore, so .env is not ignored".into()),
+        None => out.path(
+            "env-not-gitignored",
+            ".gitignore",
+            "no .gitignore, so .env is not ignored".into(),
+        ),
     }
     // env-tracked
     if p.env_tracked == Some(true) {
-        out.path("env-tracked", ".env", "git tracks .env (git ls-files lists it)".into());
+        out.path(
+            "env-tracked",
+            ".env",
+            "git tracks .env (git ls-files lists it)".into(),
+        );
     }
     // example-has-secret
     if let Some(i) = p.env_example {
         let text = p.files[i].text.clone();
         for (k, v, line) in parse_dotenv_lines(&text) {
             for h in secrets::in_assignment(&k, &v) {
-                let col = text.lines().nth(line - 1).and_then(|l| l.find(&h.secret)).map(|c| c + 1).unwrap_or(1);
-                out.at("example-has-secret", i, line, col, format!("{k} holds a {} ({})", h.kind, secrets::mask(&h.secret)));
+                let col = text
+                    .lines()
+                    .nth(line - 1)
+                    .and_then(|l| l.find(&h.secret))
+                    .map(|c| c + 1)
+                    .unwrap_or(1);
+                out.at(
+                    "example-has-secret",
+                    i,
+                    line,
+                    col,
+                    format!(
+                        "{k} holds a real-looking secret: {} ({})",
+                        h.kind,
+                        secrets::mask(&h.secret)
+                    ),
+                );
             }
         }
     }
     // env-in-build-context
     if !p.dockerfiles.is_empty() {
-        let excluded = p.dockerignore.is_some_and(|i| ignores_env(&p.root, &p.files[i].text));
+        let excluded = p
+            .dockerignore
+            .is_some_and(|i| ignores_env(&p.root, &p.files[i].text));
         if !excluded {
             let mut copy_all = None;
             for (file, df) in &p.dockerfiles {
                 for st in &df.stages {
                     for ins in &st.instrs {
-                        if matches!(ins.keyword.as_str(), "COPY" | "ADD") && ins.flag("from").is_none() {
+                        if matches!(ins.keyword.as_str(), "COPY" | "ADD")
+                            && ins.flag("from").is_none()
+                        {
                             let words = match &ins.form {
                                 Form::Json(v) => v.clone(),
                                 Form::Shell(_) => ins.words(),
                             };
                             let srcs = &words[..words.len().saturating_sub(1)];
-                            if srcs.iter().any(|s| matches!(s.as_str(), "." | "./" | "*" | "./*" | ".env")) && copy_all.is_none() {
+                            if srcs
+                                .iter()
+                                .any(|s| matches!(s.as_str(), "." | "./" | "*" | "./*" | ".env"))
+                                && copy_all.is_none()
+                            {
                                 copy_all = Some((*file, ins.line, ins.column));
                             }
                         }
                     }
                 }
             }
-            let why = if p.dockerignore.is_some() { ".dockerignore does not exclude .env" } else { "no .dockerignore" };
+            let why = if p.dockerignore.is_some() {
+                ".dockerignore does not exclude .env"
+            } else {
+                "no .dockerignore"
+            };
             match copy_all {
                 Some((file, line, col)) => out.at(
                     "env-in-build-context",

@@ -18,19 +18,47 @@ pub struct Out<'a> {
 
 impl Out<'_> {
     /// Adds a finding at a 1-based position in `files[file]` (line 0: the file as a whole).
-    pub fn at(&mut self, rule: &'static str, file: usize, line: usize, column: usize, message: String) {
-        let severity = catalog::rule(rule).map(|r| r.severity).unwrap_or(Severity::Warning);
+    pub fn at(
+        &mut self,
+        rule: &'static str,
+        file: usize,
+        line: usize,
+        column: usize,
+        message: String,
+    ) {
+        let severity = catalog::rule(rule)
+            .map(|r| r.severity)
+            .unwrap_or(Severity::Warning);
         self.push(rule, severity, file, line, column, message);
     }
 
-    pub fn push(&mut self, rule: &'static str, severity: Severity, file: usize, line: usize, column: usize, message: String) {
+    pub fn push(
+        &mut self,
+        rule: &'static str,
+        severity: Severity,
+        file: usize,
+        line: usize,
+        column: usize,
+        message: String,
+    ) {
         let display = self.project.files[file].display.clone();
         self.push_path(rule, severity, display, line, column, message);
     }
 
     /// Adds a finding about a path that may not exist (e.g. a missing `.gitignore`).
-    pub fn push_path(&mut self, rule: &'static str, severity: Severity, file: String, line: usize, column: usize, message: String) {
-        debug_assert!(catalog::rule(rule).is_some(), "rule {rule} is not in the catalog");
+    pub fn push_path(
+        &mut self,
+        rule: &'static str,
+        severity: Severity,
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    ) {
+        debug_assert!(
+            catalog::rule(rule).is_some(),
+            "rule {rule} is not in the catalog"
+        );
         self.findings.push(Finding {
             rule,
             severity,
@@ -42,25 +70,40 @@ impl Out<'_> {
     }
 
     pub fn path(&mut self, rule: &'static str, file: &str, message: String) {
-        let severity = catalog::rule(rule).map(|r| r.severity).unwrap_or(Severity::Warning);
+        let severity = catalog::rule(rule)
+            .map(|r| r.severity)
+            .unwrap_or(Severity::Warning);
         self.push_path(rule, severity, file.to_string(), 0, 0, message);
     }
 
     /// Adds a finding at a compose position (`pos.file` indexes the compose files).
     pub fn yaml(&mut self, rule: &'static str, pos: Pos, message: String) {
-        let file = self.project.compose_files.get(pos.file).copied().unwrap_or(0);
+        let file = self
+            .project
+            .compose_files
+            .get(pos.file)
+            .copied()
+            .unwrap_or(0);
         self.at(rule, file, pos.line, pos.column, message);
     }
 
     pub fn yaml_sev(&mut self, rule: &'static str, severity: Severity, pos: Pos, message: String) {
-        let file = self.project.compose_files.get(pos.file).copied().unwrap_or(0);
+        let file = self
+            .project
+            .compose_files
+            .get(pos.file)
+            .copied()
+            .unwrap_or(0);
         self.push(rule, severity, file, pos.line, pos.column, message);
     }
 }
 
 /// Runs every rule over the project.
 pub fn run(project: &Project) -> Vec<Finding> {
-    let mut out = Out { project, findings: Vec::new() };
+    let mut out = Out {
+        project,
+        findings: Vec::new(),
+    };
     dockerfile_rules::check(&mut out);
     compose_rules::check(&mut out);
     file_rules::check(&mut out);

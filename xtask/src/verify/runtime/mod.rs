@@ -6,6 +6,7 @@ use crate::settings::Settings;
 use crate::verify::Finding;
 
 /// Which running stack to inspect.
+#[allow(dead_code)] // read by the runtime helper's implementation
 pub struct RuntimeOptions {
     pub project: Option<String>,
     pub root: PathBuf,

@@ -1,0 +1,14 @@
+#![no_main]
+//! `.env` parsing and compose variable interpolation.
+
+use libfuzzer_sys::fuzz_target;
+use xtask_verify_fuzz::verify::interp::{interpolate, parse_dotenv, Env};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let env = Env::new(Some(text));
+    let _ = parse_dotenv(text);
+    let _ = interpolate(text, &env);
+});

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every verify parser fuzz target for a bounded time.
+#
+#   fuzz/run.sh [SECONDS_PER_TARGET]   (default 60)
+#
+# With a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`), each libFuzzer
+# target (dockerfile, compose, interp) runs for SECONDS, seeded with the verify fixtures.
+# Without them it falls back to the stable-Rust property loop
+# (`verify::fuzz_loop` in the xtask: deterministic bytewise mutations of every fixture
+# through the parsers and the whole rule/report pipeline), scaled to the time budget.
+#
+# A crash found by libFuzzer is saved under fuzz/artifacts/<target>/; copy the input to
+# xtask/tests/fixtures/fuzz-regressions/<name>.<dockerfile|yml|env> and fix the bug: the
+# property loop replays every file there on each `cargo test -p xtask`.
+set -euo pipefail
+secs="${1:-60}"
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(dirname "$here")"
+fixtures="$repo/xtask/tests/fixtures"
+targets=(dockerfile compose interp)
+
+if cargo +nightly fuzz --version >/dev/null 2>&1; then
+  cd "$here"
+  for t in "${targets[@]}"; do
+    corpus="$here/corpus/$t"
+    mkdir -p "$corpus"
+    case "$t" in
+      dockerfile) pattern='Dockerfile*' ;;
+      compose) pattern='*.yml' ;;
+      interp) pattern='dot-env*' ;;
+    esac
+    find "$fixtures" -name "$pattern" -type f | while read -r f; do
+      cp "$f" "$corpus/$(echo "$f" | sed "s|$fixtures/||; s|/|_|g")"
+    done
+    echo "== fuzz target $t for ${secs}s"
+    cargo +nightly fuzz run "$t" "$corpus" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536
+  done
+else
+  echo "cargo-fuzz or a nightly toolchain is not available: running the stable property loop instead"
+  # Roughly 1000 mutated inputs per fixture file per minute in release mode.
+  iters=$(( secs * 1000 / 60 ))
+  cd "$repo"
+  FUZZ_ITERS="$iters" timeout "$(( secs * 4 + 600 ))" \
+    cargo test -p xtask --release fuzz_ -- --nocapture
+fi
