@@ -27,6 +27,7 @@ mod verify;
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
+    version,
     about = "Tasks for the hardened clawdbot deployment"
 )]
 struct Cli {

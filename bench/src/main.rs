@@ -1,0 +1,249 @@
+//! `ws-load`: a bounded load generator for the clawdbot gateway's WebSocket protocol.
+//!
+//! Every mode opens authenticated connections (the OpenClaw handshake: wait for the
+//! `connect.challenge` event, send `connect`, expect an ok `res`) to a loopback address,
+//! runs for a bounded time and prints one JSON object on stdout.
+
+mod client;
+mod hold;
+mod latency;
+mod rss;
+mod slow;
+mod stats;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+/// Hard bounds so no invocation can run away.
+const MAX_CONNECTIONS: usize = 20_000;
+const MAX_SECONDS: f64 = 120.0;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ws-load",
+    version,
+    about = "Load generator for the clawdbot gateway (loopback only)"
+)]
+struct Cli {
+    /// Gateway address (must be a loopback address unless --allow-container-ip is given).
+    #[arg(long, default_value = "127.0.0.1:18789", global = true)]
+    addr: SocketAddr,
+    /// URL path of the WebSocket endpoint.
+    #[arg(long, default_value = "/", global = true)]
+    path: String,
+    /// Gateway token (else read from CLAWDBOT_GATEWAY_TOKEN).
+    #[arg(
+        long,
+        env = "CLAWDBOT_GATEWAY_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    token: Option<String>,
+    /// Allow a private (container bridge) address the caller created itself.
+    #[arg(long, global = true)]
+    allow_container_ip: bool,
+    /// Number of 127.0.0.x source addresses to spread connections over (ephemeral ports).
+    #[arg(long, default_value_t = 1, global = true)]
+    sources: u8,
+    /// Server process id whose VmRSS is sampled (from /proc/<pid>/status).
+    #[arg(long, global = true)]
+    pid: Option<u32>,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Closed-loop `health` requests over N connections: throughput, p50/p99 latency.
+    Latency {
+        /// Connection counts to measure, one after another.
+        #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+        conns: Vec<usize>,
+        /// Seconds of measurement per connection count.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Requests per second per connection (paced); without it, a closed loop.
+        #[arg(long)]
+        rate: Option<f64>,
+    },
+    /// Open and hold as many authenticated connections as possible, up to --max.
+    Hold {
+        #[arg(long, default_value_t = 10_000)]
+        max: usize,
+        /// Handshakes in flight at once.
+        #[arg(long, default_value_t = 200)]
+        parallel: usize,
+        /// Stop opening when the server's RSS exceeds this many bytes (needs --pid).
+        #[arg(long)]
+        rss_limit: Option<u64>,
+        /// Seconds to keep everything open once the target is reached.
+        #[arg(long, default_value_t = 3.0)]
+        hold_seconds: f64,
+        /// Overall time bound.
+        #[arg(long, default_value_t = 90.0)]
+        seconds: f64,
+    },
+    /// Clients that send requests but never read; sample server RSS meanwhile.
+    SlowReader {
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        #[arg(long, default_value_t = 8.0)]
+        seconds: f64,
+    },
+}
+
+fn check_target(addr: &SocketAddr, allow_container_ip: bool) -> Result<()> {
+    let ok = match addr.ip() {
+        IpAddr::V4(v4) => v4.is_loopback() || (allow_container_ip && v4.is_private()),
+        IpAddr::V6(v6) => v6.is_loopback(),
+    };
+    if !ok {
+        bail!("{addr} is not a loopback address (ws-load only targets loopback or, with --allow-container-ip, a private container address)");
+    }
+    Ok(())
+}
+
+fn bounded_secs(s: f64) -> Result<Duration> {
+    if !(s > 0.0 && s <= MAX_SECONDS) {
+        bail!("duration {s}s out of range (0, {MAX_SECONDS}]");
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// Raises the soft open-files limit to the hard limit; returns the new soft limit.
+fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        lim.rlim_cur
+    }
+}
+
+fn sources(n: u8) -> Vec<IpAddr> {
+    (1..=n.max(1))
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+        .collect()
+}
+
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> Result<()> {
+    let cli = Cli::parse();
+    check_target(&cli.addr, cli.allow_container_ip)?;
+    let token = cli
+        .token
+        .clone()
+        .context("no token (pass --token or set CLAWDBOT_GATEWAY_TOKEN)")?;
+    let nofile = raise_nofile();
+    let target = client::Target {
+        addr: cli.addr,
+        url: format!("ws://{}{}", cli.addr, cli.path),
+        token,
+        sources: if cli.addr.ip().is_loopback() {
+            sources(cli.sources)
+        } else {
+            Vec::new()
+        },
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let out = rt.block_on(async {
+        match cli.mode {
+            Mode::Latency {
+                conns,
+                seconds,
+                rate,
+            } => {
+                if conns.iter().any(|&c| c == 0 || c > MAX_CONNECTIONS) {
+                    bail!("connection counts must be within 1..={MAX_CONNECTIONS}");
+                }
+                if rate.is_some_and(|r| !(r > 0.0 && r <= 100_000.0)) {
+                    bail!("--rate must be within (0, 100000] requests per second");
+                }
+                latency::run(&target, &conns, bounded_secs(seconds)?, rate, cli.pid).await
+            }
+            Mode::Hold {
+                max,
+                parallel,
+                rss_limit,
+                hold_seconds,
+                seconds,
+            } => {
+                if max == 0 || max > MAX_CONNECTIONS {
+                    bail!("--max must be within 1..={MAX_CONNECTIONS}");
+                }
+                let opts = hold::Options {
+                    max,
+                    parallel: parallel.clamp(1, 1000),
+                    rss_limit,
+                    hold: bounded_secs(hold_seconds)?,
+                    deadline: bounded_secs(seconds)?,
+                    pid: cli.pid,
+                    nofile,
+                };
+                hold::run(&target, opts).await
+            }
+            Mode::SlowReader { clients, seconds } => {
+                slow::run(
+                    &target,
+                    clients.clamp(1, 64),
+                    bounded_secs(seconds)?,
+                    cli.pid,
+                )
+                .await
+            }
+        }
+    })?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    // Do not wait for thousands of socket tasks to wind down.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_targets_are_accepted() {
+        assert!(check_target(&"127.0.0.1:1".parse().unwrap(), false).is_ok());
+        assert!(check_target(&"[::1]:1".parse().unwrap(), false).is_ok());
+        assert!(check_target(&"172.17.0.2:1".parse().unwrap(), false).is_err());
+        assert!(check_target(&"172.17.0.2:1".parse().unwrap(), true).is_ok());
+        assert!(check_target(&"8.8.8.8:1".parse().unwrap(), true).is_err());
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        assert!(bounded_secs(0.0).is_err());
+        assert!(bounded_secs(1000.0).is_err());
+        assert!(bounded_secs(2.5).is_ok());
+    }
+
+    #[test]
+    fn sources_are_loopback_addresses() {
+        let s = sources(3);
+        assert_eq!(s.len(), 3);
+        assert!(s.iter().all(|a| a.is_loopback()));
+    }
+}

@@ -1,0 +1,152 @@
+//! Section 1: binary size, image size and layers, and what each release-profile option
+//! is worth (binaries built with `CARGO_PROFILE_RELEASE_*` overrides in a separate target
+//! directory, so the shipped build is untouched).
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use xshell::cmd;
+
+use super::report::{Figure, Section};
+use super::timing::ratio;
+use super::{mib, Ctx};
+use crate::build::Toolchain;
+
+/// Image target: under 8 MB (decimal megabytes, the stricter reading).
+const IMAGE_MAX_BYTES: u64 = 8_000_000;
+const IMAGE_MAX_RATIO: f64 = 1.2;
+
+/// One release-profile option changed from the shipped profile, at a time.
+const VARIANTS: &[(&str, &str, &str)] = &[
+    ("lto off", "CARGO_PROFILE_RELEASE_LTO", "false"),
+    (
+        "codegen-units 16",
+        "CARGO_PROFILE_RELEASE_CODEGEN_UNITS",
+        "16",
+    ),
+    ("panic unwind", "CARGO_PROFILE_RELEASE_PANIC", "unwind"),
+    ("strip off", "CARGO_PROFILE_RELEASE_STRIP", "false"),
+];
+/// Only with --cold (each is another full release build).
+const EXTRA_VARIANTS: &[(&str, &str, &str)] = &[
+    ("opt-level s", "CARGO_PROFILE_RELEASE_OPT_LEVEL", "s"),
+    ("opt-level z", "CARGO_PROFILE_RELEASE_OPT_LEVEL", "z"),
+];
+
+pub fn run(ctx: &mut Ctx) -> Result<Section> {
+    let mut s = Section::new("image", "Image and binary size");
+    ctx.ensure_built()?;
+    let sh = ctx.sh()?;
+    let binary = ctx.staged_binary();
+    let bin_size = std::fs::metadata(&binary)
+        .with_context(|| format!("{}: missing after `cargo xtask build`", binary.display()))?
+        .len();
+    let version = crate::settings::package_version(&ctx.root)?;
+    let reference = crate::image::image_ref(&ctx.settings, &version);
+    let format = "{{.Size}}|{{len .RootFS.Layers}}";
+    let out = cmd!(sh, "docker image inspect --format {format} {reference}")
+        .quiet()
+        .read()
+        .with_context(|| format!("inspecting {reference}"))?;
+    let (size, layers) = out.trim().split_once('|').unwrap_or(("0", "0"));
+    let image_size: u64 = size.parse().unwrap_or(0);
+    let layers: u64 = layers.parse().unwrap_or(0);
+    let r = image_size as f64 / bin_size.max(1) as f64;
+
+    let tc = Toolchain::choose(&sh);
+    s.push(Figure::new(
+        "binary size (shipped release profile)",
+        format!("{} ({bin_size} bytes)", mib(bin_size as f64)),
+        format!(
+            "cargo xtask build; stat -c %s {}",
+            crate::defaults::STAGE_DIR.to_string() + "/clawdbot"
+        ),
+    ));
+    s.push(
+        Figure::new(
+            "image size",
+            format!("{} ({image_size} bytes)", mib(image_size as f64)),
+            format!("docker image inspect --format '{{{{.Size}}}}' {reference}"),
+        )
+        .target(
+            "< 8 MB (8,000,000 bytes)",
+            Some(image_size < IMAGE_MAX_BYTES),
+        ),
+    );
+    s.push(
+        Figure::new("image / binary", format!("{r:.3}"), "")
+            .ratio(format!("{r:.3}×"))
+            .target("≤ 1.2× the binary", Some(r <= IMAGE_MAX_RATIO)),
+    );
+    s.push(Figure::new(
+        "image layers",
+        layers.to_string(),
+        format!("docker image inspect --format '{{{{len .RootFS.Layers}}}}' {reference}"),
+    ));
+    s.note(format!(
+        "Shipped profile (`[profile.release]` in Cargo.toml): opt-level 3, lto \"fat\", codegen-units 1, panic \"abort\", strip true; target {}.",
+        tc.target
+    ));
+    if let Some(n) = &tc.note {
+        s.note(n.clone());
+    }
+
+    if ctx.quick {
+        s.note("Release-profile variants skipped (--quick).");
+        return Ok(s);
+    }
+    let mut variants: Vec<_> = VARIANTS.to_vec();
+    if ctx.cold {
+        variants.extend_from_slice(EXTRA_VARIANTS);
+    } else {
+        s.note("opt-level s and z variants run only with --cold (each is a full release build).");
+    }
+    let target_dir = crate::build::target_dir(&ctx.root).join("bench-profiles");
+    let cargo = crate::build::cargo();
+    let target = tc.target;
+    for (name, var, value) in variants {
+        eprintln!("bench: release build with {var}={value}");
+        let started = Instant::now();
+        let mut c = cmd!(
+            sh,
+            "{cargo} build --release --package clawdbot --target {target}"
+        )
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env(var, value)
+        .quiet()
+        .ignore_stderr();
+        if let Some(flags) = tc.rustflags {
+            c = c.env("RUSTFLAGS", flags);
+        }
+        let command = format!(
+            "{var}={value} CARGO_TARGET_DIR=target/bench-profiles cargo build --release -p clawdbot --target {target}"
+        );
+        match c.run() {
+            Ok(()) => {
+                let took = started.elapsed().as_secs_f64();
+                let path = target_dir.join(target).join("release").join("clawdbot");
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                s.push(
+                    Figure::new(
+                        format!("binary, {name}"),
+                        format!(
+                            "{} (build {took:.0} s, incremental in target/bench-profiles)",
+                            mib(size as f64)
+                        ),
+                        command,
+                    )
+                    .ratio(format!(
+                        "{} of shipped",
+                        ratio(size as f64, bin_size as f64)
+                    )),
+                );
+            }
+            Err(e) => s.push(Figure::new(
+                format!("binary, {name}"),
+                format!("build failed: {e}"),
+                command,
+            )),
+        }
+    }
+    Ok(s)
+}

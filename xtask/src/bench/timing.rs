@@ -1,0 +1,201 @@
+//! Timing whole commands: hyperfine when installed (`-N`: no intermediate shell), else an
+//! in-process loop that spawns the command and measures wall-clock time around it.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use xshell::{cmd, Shell};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub mean: f64,
+    pub median: f64,
+    pub min: f64,
+    pub stddev: f64,
+    pub runs: u32,
+    pub via: &'static str,
+}
+
+impl Timing {
+    pub fn from_samples(mut s: Vec<f64>, via: &'static str) -> Timing {
+        s.sort_by(f64::total_cmp);
+        let n = s.len().max(1) as f64;
+        let mean = s.iter().sum::<f64>() / n;
+        let var = s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        Timing {
+            mean,
+            median: s.get(s.len() / 2).copied().unwrap_or(0.0),
+            min: s.first().copied().unwrap_or(0.0),
+            stddev: var.sqrt(),
+            runs: s.len() as u32,
+            via,
+        }
+    }
+
+    /// `4.20 ms ± 0.30 (n=20, hyperfine)`
+    pub fn show(&self) -> String {
+        format!(
+            "{} ± {} (n={}, {})",
+            super::secs(self.mean),
+            super::secs(self.stddev),
+            self.runs,
+            self.via
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct HyperfineExport {
+    results: Vec<HyperfineResult>,
+}
+
+#[derive(Deserialize)]
+struct HyperfineResult {
+    mean: f64,
+    median: f64,
+    min: f64,
+    stddev: Option<f64>,
+    times: Vec<f64>,
+}
+
+/// A command to time: argv, plus environment variables.
+pub struct Command<'a> {
+    pub argv: Vec<String>,
+    pub env: Vec<(&'a str, String)>,
+    pub dir: &'a Path,
+}
+
+impl Command<'_> {
+    /// The command line as printed in the report (paths under `dir` shown relative).
+    pub fn display(&self) -> String {
+        self.argv.join(" ")
+    }
+}
+
+/// Times `c` with hyperfine (when `hyperfine` is Some) or the fallback loop.
+pub fn time(hyperfine: Option<&Path>, c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
+    let splittable = c.argv.iter().all(|a| {
+        !a.is_empty() && !a.contains(char::is_whitespace) && !a.contains(['\'', '"', '\\'])
+    });
+    match hyperfine {
+        Some(hf) if splittable => with_hyperfine(hf, c, runs, warmup),
+        _ => with_loop(c, runs, warmup),
+    }
+}
+
+fn with_hyperfine(hf: &Path, c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
+    let sh = Shell::new()?;
+    sh.change_dir(c.dir);
+    for (k, v) in &c.env {
+        sh.set_var(k, v);
+    }
+    let export = super::tools::scratch_file("hyperfine.json")?;
+    let line = c.display();
+    let (runs, warmup) = (runs.max(1).to_string(), warmup.to_string());
+    cmd!(
+        sh,
+        "{hf} -N -i --style none --warmup {warmup} --runs {runs} --export-json {export} -- {line}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| format!("hyperfine {line}"))?;
+    let text = std::fs::read_to_string(&export).context("reading hyperfine's export")?;
+    let _ = std::fs::remove_file(&export);
+    let parsed: HyperfineExport =
+        serde_json::from_str(&text).context("parsing hyperfine's export")?;
+    let r = parsed
+        .results
+        .into_iter()
+        .next()
+        .context("hyperfine exported no result")?;
+    Ok(Timing {
+        mean: r.mean,
+        median: r.median,
+        min: r.min,
+        stddev: r.stddev.unwrap_or(0.0),
+        runs: r.times.len() as u32,
+        via: "hyperfine",
+    })
+}
+
+fn with_loop(c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
+    let sh = Shell::new()?;
+    sh.change_dir(c.dir);
+    for (k, v) in &c.env {
+        sh.set_var(k, v);
+    }
+    let (program, args) = c.argv.split_first().context("empty command")?;
+    let mut samples = Vec::new();
+    for i in 0..(warmup + runs.max(1)) {
+        let started = Instant::now();
+        sh.cmd(program)
+            .args(args)
+            .quiet()
+            .ignore_status()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .with_context(|| format!("running {}", c.display()))?;
+        if i >= warmup {
+            samples.push(started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(Timing::from_samples(samples, "spawn loop"))
+}
+
+/// Times an in-process closure `runs` times.
+pub fn time_fn(runs: u32, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
+    f()?; // warm-up
+    let mut samples = Vec::new();
+    for _ in 0..runs.max(2) {
+        let started = Instant::now();
+        f()?;
+        samples.push(started.elapsed().as_secs_f64());
+    }
+    Ok(Timing::from_samples(samples, "in-process loop"))
+}
+
+/// `a / b` as `3.2×`.
+pub fn ratio(a: f64, b: f64) -> String {
+    if b <= 0.0 {
+        "n/a".into()
+    } else {
+        format!("{:.2}×", a / b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statistics_of_samples() {
+        let t = Timing::from_samples(vec![3.0, 1.0, 2.0], "x");
+        assert_eq!(t.median, 2.0);
+        assert_eq!(t.min, 1.0);
+        assert!((t.mean - 2.0).abs() < 1e-9);
+        assert_eq!(t.runs, 3);
+    }
+
+    #[test]
+    fn the_loop_times_a_real_process() {
+        let dir = std::env::temp_dir();
+        let c = Command {
+            argv: vec!["true".into()],
+            env: vec![],
+            dir: &dir,
+        };
+        let t = time(None, &c, 3, 1).unwrap();
+        assert_eq!(t.runs, 3);
+        assert!(t.mean > 0.0 && t.mean < 5.0);
+    }
+
+    #[test]
+    fn ratios() {
+        assert_eq!(ratio(6.0, 2.0), "3.00×");
+        assert_eq!(ratio(1.0, 0.0), "n/a");
+    }
+}

@@ -1,0 +1,454 @@
+//! Section 3: static `verify` speed against the process-start floor and against peer
+//! linters on the same files (hadolint on the Dockerfile, dclint on the compose file,
+//! checkov on both), for the project itself and for generated compose files of 10, 200
+//! and 2000 services. The release xtask binary is timed directly (no cargo in between).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{Map, Value};
+
+use super::report::{Figure, Section};
+use super::timing::{self, ratio, Command, Timing};
+use super::{secs, tools, Ctx};
+
+/// Files of "one project", copied from the repository root.
+const PROJECT_FILES: &[&str] = &[
+    "Dockerfile",
+    "docker-compose.yml",
+    ".dockerignore",
+    ".gitignore",
+    ".env.example",
+];
+const SIZES: &[usize] = &[10, 200, 2000];
+
+fn cmd_in(dir: &Path, argv: Vec<String>) -> Command<'_> {
+    Command {
+        argv,
+        env: vec![("NO_COLOR", "1".to_string())],
+        dir,
+    }
+}
+
+struct Runs {
+    fast: u32,
+    slow: u32,
+    slowest: u32,
+}
+
+pub fn run(ctx: &mut Ctx) -> Result<Section> {
+    let mut s = Section::new(
+        "verify",
+        "Static verify speed, side by side with peer linters",
+    );
+    let xtask = ctx.release_bin("xtask", "xtask")?;
+    let work = crate::tempdir::TempDir::new("clawdbot-bench-verify")?;
+    let project = work.path().join("project");
+    copy_project(&ctx.root, &project)?;
+    let runs = Runs {
+        fast: ctx.runs(40),
+        slow: ctx.runs(6),
+        slowest: ctx.runs(3).min(3),
+    };
+    let hf = ctx.tools.hyperfine.clone();
+    let t = |c: &Command, n: u32, warm: u32| timing::time(hf.as_deref(), c, n, warm);
+    let x = xtask.display().to_string();
+
+    // Floor and the project.
+    let floor = t(
+        &cmd_in(&project, vec![x.clone(), "--version".into()]),
+        runs.fast,
+        3,
+    )?;
+    s.push(Figure::new(
+        "process-start floor: `xtask --version`",
+        floor.show(),
+        "hyperfine -N 'target/release/xtask --version'",
+    ));
+    let verify_argv = |dir: &Path| {
+        vec![
+            x.clone(),
+            "verify".into(),
+            "--root".into(),
+            dir.display().to_string(),
+        ]
+    };
+    check_runs(&project, &verify_argv(&project))?;
+    let one = t(&cmd_in(&project, verify_argv(&project)), runs.fast, 3)?;
+    let r_floor = one.mean / floor.mean;
+    s.push(
+        Figure::new(
+            "verify one project (Dockerfile, compose file, ignore files, .env.example)",
+            one.show(),
+            "hyperfine -N 'target/release/xtask verify --root DIR'  (DIR: copies of the repository's five files)",
+        )
+        .ratio(format!("{} the floor", ratio(one.mean, floor.mean)))
+        .target("≤ 2× the --version floor", Some(r_floor <= 2.0)),
+    );
+    let repo = t(
+        &cmd_in(&ctx.root, vec![x.clone(), "verify".into()]),
+        runs.fast,
+        3,
+    )?;
+    s.push(
+        Figure::new(
+            "verify the repository in place (`cargo xtask verify`'s work, without cargo)",
+            repo.show(),
+            "hyperfine -N 'target/release/xtask verify'",
+        )
+        .ratio(format!("{} the floor", ratio(repo.mean, floor.mean))),
+    );
+
+    // Peers on the same project files.
+    let peers = Peers::new(&ctx.tools);
+    match &peers.hadolint {
+        Some(h) => {
+            let ht = t(
+                &cmd_in(&project, vec![h.clone(), "Dockerfile".into()]),
+                runs.fast,
+                3,
+            )?;
+            let r = ht.mean / one.mean;
+            s.push(
+                Figure::new(
+                    "hadolint on the Dockerfile alone",
+                    ht.show(),
+                    "hyperfine -N 'hadolint Dockerfile'",
+                )
+                .ratio(format!(
+                    "verify (whole project) is {} faster",
+                    ratio(ht.mean, one.mean)
+                ))
+                .target("verify ≥ 2× faster than hadolint", Some(r >= 2.0)),
+            );
+        }
+        None => s.note(tools::missing("hadolint")),
+    }
+    let compose_ratio = |s: &mut Section,
+                         name: &str,
+                         peer: &Timing,
+                         mine: &Timing,
+                         label: &str,
+                         cmdline: &str,
+                         target: bool| {
+        let r = peer.mean / mine.mean;
+        let mut f = Figure::new(format!("{name} {label}"), peer.show(), cmdline.to_string())
+            .ratio(format!("verify is {} faster", ratio(peer.mean, mine.mean)));
+        if target {
+            f = f.target(
+                format!("verify ≥ 100× faster than {name}"),
+                Some(r >= 100.0),
+            );
+        }
+        s.push(f);
+    };
+    match &peers.dclint {
+        Some(d) => {
+            let dt = t(
+                &cmd_in(&project, vec![d.clone(), "docker-compose.yml".into()]),
+                runs.slow,
+                1,
+            )?;
+            compose_ratio(
+                &mut s,
+                "dclint",
+                &dt,
+                &one,
+                "on the compose file",
+                "hyperfine -N 'dclint docker-compose.yml'",
+                true,
+            );
+        }
+        None => s.note(tools::missing("dclint")),
+    }
+    match &peers.checkov {
+        Some(c) => {
+            let ct = t(&cmd_in(&project, peers.checkov_argv(c)), runs.slowest, 1)?;
+            compose_ratio(
+                &mut s,
+                "checkov",
+                &ct,
+                &one,
+                "on the Dockerfile and the compose file",
+                "hyperfine -N 'checkov -f Dockerfile -f docker-compose.yml --quiet --compact --skip-download'",
+                true,
+            );
+            s.note("checkov has no docker-compose framework: of the two files it checks only the Dockerfile (its timing is mostly interpreter start-up).");
+        }
+        None => s.note(tools::missing("checkov")),
+    }
+
+    // Generated compose files.
+    let mut mine = Vec::new();
+    for &n in SIZES {
+        let dir = work.path().join(format!("services-{n}"));
+        copy_project(&ctx.root, &dir)?;
+        write_generated(&ctx.root, &ctx.settings.service_name, &dir, n)?;
+        check_runs(&dir, &verify_argv(&dir))?;
+        let vt = t(
+            &cmd_in(&dir, verify_argv(&dir)),
+            if n >= 2000 {
+                runs.slow.max(5)
+            } else {
+                runs.fast
+            },
+            2,
+        )?;
+        let mut f = Figure::new(
+            format!("verify, generated compose file of {n} services"),
+            vt.show(),
+            format!("hyperfine -N 'target/release/xtask verify --root DIR{n}'"),
+        )
+        .ratio(format!("{} the floor", ratio(vt.mean, floor.mean)));
+        if n == 200 {
+            f = f.target("200 services well under 100 ms", Some(vt.mean < 0.1));
+        }
+        s.push(f);
+        if let Some(d) = &peers.dclint {
+            let dt = t(
+                &cmd_in(&dir, vec![d.clone(), "docker-compose.yml".into()]),
+                runs.slowest,
+                1,
+            )?;
+            compose_ratio(
+                &mut s,
+                "dclint",
+                &dt,
+                &vt,
+                &format!("on the {n}-service file"),
+                &format!("hyperfine -N 'dclint DIR{n}/docker-compose.yml'"),
+                false,
+            );
+        }
+        if let Some(c) = &peers.checkov {
+            let r = if n >= 2000 { 1 } else { runs.slowest.min(2) };
+            let ct = t(&cmd_in(&dir, peers.checkov_argv(c)), r, 0)?;
+            compose_ratio(
+                &mut s,
+                "checkov",
+                &ct,
+                &vt,
+                &format!("on the {n}-service project"),
+                "hyperfine -N 'checkov -f Dockerfile -f docker-compose.yml …'",
+                false,
+            );
+        }
+        // In-process timing runs in whatever build `cargo xtask` is (debug by default):
+        // bounded to the smaller files.
+        if n <= 200 {
+            if let Err(e) = in_process(&mut s, &dir, n, ctx.runs(30)) {
+                s.note(format!("In-process timing of {n} services failed: {e:#}"));
+            }
+        }
+        mine.push((n, vt));
+    }
+    if let (Some((_, t10)), Some((_, t200)), Some((_, t2000))) =
+        (mine.first(), mine.get(1), mine.get(2))
+    {
+        let per_service = (t2000.mean - t10.mean) / (2000.0 - 10.0);
+        s.push(
+            Figure::new(
+                "verify growth: 10 → 200 → 2000 services",
+                format!(
+                    "{} → {} → {}",
+                    secs(t10.mean),
+                    secs(t200.mean),
+                    secs(t2000.mean)
+                ),
+                "",
+            )
+            .ratio(format!(
+                "{} and {} for 20× and 200× the services; {} per extra service",
+                ratio(t200.mean, t10.mean),
+                ratio(t2000.mean, t10.mean),
+                secs(per_service)
+            )),
+        );
+    }
+    s.note(
+        "Generated files: the project's own service (from docker-compose.yml) repeated N times as `svc-0001`… with distinct \
+         loopback host ports, next to the project's Dockerfile, ignore files and .env.example. Verify exits 1 when it has \
+         findings; timings include that (hyperfine -i). `verify` also starts `git` (`git rev-parse`, and `git ls-files` \
+         inside a work tree) to learn whether `.env` is tracked: those process starts are part of its time over the floor.",
+    );
+    Ok(s)
+}
+
+/// The same work without a process: the parsers alone and the whole pipeline
+/// (`verify::verify_files`: load, parse, rules, suppressions), timed in-process.
+/// Debug builds of the xtask make these slower than the release binary above.
+fn in_process(s: &mut Section, dir: &Path, n: usize, runs: u32) -> Result<()> {
+    use crate::verify::{compose, dockerfile, interp::Env, project::Selection, verify_files};
+    let profile = if cfg!(debug_assertions) {
+        "debug build"
+    } else {
+        "release build"
+    };
+    let compose_text = std::fs::read_to_string(dir.join("docker-compose.yml"))?;
+    let env = Env::new(None);
+    let parse = timing::time_fn(runs, || {
+        let node =
+            compose::parse_file(&compose_text, 0, &env).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        std::hint::black_box(compose::model(&node));
+        Ok(())
+    })?;
+    let sel = Selection {
+        root: dir.to_path_buf(),
+        dockerfile: None,
+        compose_files: Vec::new(),
+    };
+    let whole = timing::time_fn(runs, || {
+        let findings = verify_files(&sel).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        std::hint::black_box(findings);
+        Ok(())
+    })?;
+    s.push(
+        Figure::new(
+            format!("in-process: parse + model the {n}-service compose file / whole verify pipeline"),
+            format!("{} / {} ({profile}, median of {})", secs(parse.median), secs(whole.median), whole.runs),
+            "cargo xtask bench --only verify  (verify::compose::parse_file + model; verify::verify_files)",
+        )
+        .ratio(format!("{} per service (pipeline)", secs(whole.median / n as f64))),
+    );
+    if n == SIZES[0] {
+        let text = std::fs::read_to_string(dir.join("Dockerfile"))?;
+        let df = timing::time_fn(runs * 10, || {
+            std::hint::black_box(dockerfile::parse(&text).map_err(|e| anyhow::anyhow!("{e:?}"))?);
+            Ok(())
+        })?;
+        s.push(Figure::new(
+            "in-process: parse the project's Dockerfile",
+            format!("{} ({profile}, median of {})", secs(df.median), df.runs),
+            "cargo xtask bench --only verify  (verify::dockerfile::parse)",
+        ));
+    }
+    Ok(())
+}
+
+struct Peers {
+    hadolint: Option<String>,
+    dclint: Option<String>,
+    checkov: Option<String>,
+}
+
+impl Peers {
+    fn new(t: &tools::Tools) -> Peers {
+        let p = |o: &Option<PathBuf>| o.as_ref().map(|p| p.display().to_string());
+        Peers {
+            hadolint: p(&t.hadolint),
+            dclint: p(&t.dclint),
+            checkov: p(&t.checkov),
+        }
+    }
+
+    fn checkov_argv(&self, c: &str) -> Vec<String> {
+        [
+            c,
+            "-f",
+            "Dockerfile",
+            "-f",
+            "docker-compose.yml",
+            "--quiet",
+            "--compact",
+            "--skip-download",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
+
+fn copy_project(root: &Path, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for f in PROJECT_FILES {
+        let from = root.join(f);
+        if from.is_file() {
+            std::fs::copy(&from, dir.join(f))
+                .with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The project's service repeated `n` times, as YAML.
+pub fn generated_compose(compose: &Value, service: &str, n: usize) -> Result<String> {
+    let svc = compose
+        .pointer(&format!("/services/{service}"))
+        .context("the compose file has no such service")?;
+    let mut services = Map::new();
+    for i in 0..n {
+        let mut one = svc.clone();
+        if let Some(obj) = one.as_object_mut() {
+            obj.remove("container_name");
+            if let Some(Value::Array(ports)) = obj.get_mut("ports") {
+                for (k, p) in ports.iter_mut().enumerate() {
+                    if let Some(text) = p.as_str() {
+                        let container = text.rsplit(':').next().unwrap_or(text);
+                        *p = Value::String(format!("127.0.0.1:{}:{container}", 20000 + i * 2 + k));
+                    }
+                }
+            }
+        }
+        services.insert(format!("svc-{:04}", i + 1), one);
+    }
+    let mut root = compose.as_object().cloned().unwrap_or_default();
+    root.insert("services".into(), Value::Object(services));
+    let yaml = serde_saphyr::to_string(&Value::Object(root)).context("writing YAML")?;
+    Ok(format!(
+        "# Generated by `cargo xtask bench`: {n} services for the verify benchmark.\n{yaml}"
+    ))
+}
+
+fn write_generated(root: &Path, service: &str, dir: &Path, n: usize) -> Result<()> {
+    let compose = crate::image::read_compose(root)?;
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        generated_compose(&compose, service, n)?,
+    )?;
+    Ok(())
+}
+
+/// One run first: verify must judge the files (exit 0 or 1), not fail on usage (2).
+fn check_runs(dir: &Path, argv: &[String]) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(dir);
+    let (program, args) = argv.split_first().context("empty command")?;
+    let out = sh
+        .cmd(program)
+        .args(args)
+        .quiet()
+        .ignore_status()
+        .output()?;
+    match out.status.code() {
+        Some(0) | Some(1) => Ok(()),
+        _ => bail!(
+            "`xtask verify` did not run on {}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_compose_has_n_services_with_distinct_ports() {
+        let compose: Value = serde_json::json!({
+            "services": {"app": {"image": "x:1", "ports": ["127.0.0.1:18789:18789", "127.0.0.1:8080:8080"], "container_name": "c"}},
+            "networks": {"net": {}}
+        });
+        let yaml = generated_compose(&compose, "app", 3).unwrap();
+        let back: Value = serde_saphyr::from_str(&yaml).unwrap();
+        let services = back["services"].as_object().unwrap();
+        assert_eq!(services.len(), 3);
+        assert!(services["svc-0002"].get("container_name").is_none());
+        assert_eq!(services["svc-0002"]["ports"][1], "127.0.0.1:20003:8080");
+        assert!(back.get("networks").is_some());
+        assert!(yaml.starts_with("# Generated by `cargo xtask bench`"));
+    }
+}
