@@ -296,6 +296,8 @@ fn in_process(s: &mut Section, dir: &Path, n: usize, runs: u32) -> Result<()> {
         root: dir.to_path_buf(),
         dockerfile: None,
         compose_files: Vec::new(),
+        swarm: false,
+        k8s: None,
     };
     let whole = timing::time_fn(runs, || {
         let findings = verify_files(&sel).map_err(|e| anyhow::anyhow!("{e:?}"))?;
