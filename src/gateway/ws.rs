@@ -56,7 +56,11 @@ pub async fn upgrade(
     let max = gw.limits.max_payload;
     ws.max_message_size(max)
         .max_frame_size(max)
-        // Above tungstenite's 128 KiB write buffer, which it requires.
+        // Small per-connection buffers (tungstenite's defaults are 128 KiB each, which
+        // dominated memory per idle connection); larger frames still grow the buffer.
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
+        // Must stay above the write buffer size; bounds what a slow reader can queue.
         .max_write_buffer_size((gw.limits.max_buffered_bytes.max(max) * 2).max(512 * 1024))
         .on_upgrade(move |socket| {
             let conn_id = uuid::Uuid::new_v4().to_string();
@@ -64,6 +68,9 @@ pub async fn upgrade(
             Connection::run(socket, gw, peer, conn_id, guard).instrument(span)
         })
 }
+
+/// Read and write buffer of each WebSocket connection.
+const WS_BUFFER_BYTES: usize = 8 * 1024;
 
 /// How a connection loop ended: a close frame to send, or drop the socket at once.
 enum End {
