@@ -3,23 +3,11 @@
 //! except under `CI`, where they fail). The test binary is mounted read-only into an empty image (imported from
 //! an empty tar, nothing is pulled) together with the shared libraries it links.
 
+mod engine_support;
+
+use engine_support::{engine_available, mounts};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn engine_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the Docker engine is not reachable under CI (start dockerd or run `cargo xtask test --provision`)"
-        );
-        eprintln!("SKIPPED: the Docker engine is not reachable; start dockerd to run this test");
-    }
-    ok
-}
 
 /// An empty image, removed again on drop.
 struct EmptyImage(String);
@@ -48,29 +36,6 @@ impl Drop for EmptyImage {
     fn drop(&mut self) {
         let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
     }
-}
-
-/// `-v src:dst:ro` for the binary, its shared libraries (from `ldd`) and `/etc/passwd`.
-fn mounts(dir: &Path) -> Vec<String> {
-    let bin = env!("CARGO_BIN_EXE_clawdbot");
-    let passwd = dir.join("passwd");
-    std::fs::write(
-        &passwd,
-        "root:x:0:0:root:/:/sbin/nologin\nclawdbot:x:1000:1000::/:/sbin/nologin\n",
-    )
-    .unwrap();
-    let mut v = vec![
-        format!("{bin}:/usr/local/bin/clawdbot:ro"),
-        format!("{}:/etc/passwd:ro", passwd.display()),
-    ];
-    let ldd = Command::new("ldd").arg(bin).output().expect("run ldd");
-    for token in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
-        if token.starts_with('/') {
-            let real: PathBuf = std::fs::canonicalize(token).unwrap();
-            v.push(format!("{}:{token}:ro", real.display()));
-        }
-    }
-    v
 }
 
 fn run(image: &EmptyImage, dir: &Path, opts: &[&str]) -> Output {
@@ -103,7 +68,7 @@ fn failed(v: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn engine_hardened_container_passes_self_check() {
-    if !engine_available() {
+    if !engine_available("cli_selfcheck_engine") {
         return;
     }
     let image = EmptyImage::new();
@@ -152,7 +117,7 @@ fn engine_hardened_container_passes_self_check() {
 
 #[test]
 fn engine_weakened_container_fails_the_right_checks() {
-    if !engine_available() {
+    if !engine_available("cli_selfcheck_engine") {
         return;
     }
     let image = EmptyImage::new();

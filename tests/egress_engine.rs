@@ -17,28 +17,16 @@
 //! (imported from an empty tar: nothing is pulled) with the shared libraries it links.
 //! No engine: a loud SKIPPED, or a failure when `CI` is set.
 
+mod engine_support;
+
+use engine_support::{engine_available, mounts};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "egress-e2e-token-0123456789abcdefghij";
-
-fn engine_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but the Docker engine is not reachable: this end-to-end test must run"
-        );
-        eprintln!("\n*** SKIPPED egress_engine: no Docker engine reachable (start dockerd to run it) ***\n");
-    }
-    ok
-}
 
 fn docker(args: &[&str]) -> Output {
     Command::new("docker")
@@ -204,29 +192,6 @@ impl Drop for Guard {
     }
 }
 
-/// `-v src:dst:ro` for the binary, its shared libraries (from `ldd`) and `/etc/passwd`.
-fn mounts(dir: &Path) -> Vec<String> {
-    let bin = env!("CARGO_BIN_EXE_clawdbot");
-    let passwd = dir.join("passwd");
-    std::fs::write(
-        &passwd,
-        "root:x:0:0:root:/:/sbin/nologin\nclawdbot:x:1000:1000::/:/sbin/nologin\n",
-    )
-    .unwrap();
-    let mut v = vec![
-        format!("{bin}:/usr/local/bin/clawdbot:ro"),
-        format!("{}:/etc/passwd:ro", passwd.display()),
-    ];
-    let ldd = Command::new("ldd").arg(bin).output().expect("run ldd");
-    for token in String::from_utf8_lossy(&ldd.stdout).split_whitespace() {
-        if token.starts_with('/') {
-            let real: PathBuf = std::fs::canonicalize(token).unwrap();
-            v.push(format!("{}:{token}:ro", real.display()));
-        }
-    }
-    v
-}
-
 /// `docker exec <gateway> clawdbot egress-check ARGS`: (exit code, output).
 fn egress_check(gateway: &str, args: &[&str]) -> (i32, String) {
     let mut cmd = vec!["exec", gateway, "/usr/local/bin/clawdbot", "egress-check"];
@@ -261,7 +226,7 @@ fn http_get(port: u16, path: &str) -> Result<String, String> {
 
 #[test]
 fn engine_isolated_gateway_reaches_only_allowlisted_targets_through_the_proxy() {
-    if !engine_available() {
+    if !engine_available("egress_engine") {
         return;
     }
     let id;
