@@ -62,6 +62,12 @@ const APT_PACKAGES: &[AptPackage] = &[
         provides: "hyperfine",
         required: false,
     },
+    // The interactive `init` tests drive the prompt in a tmux pseudo-terminal.
+    AptPackage {
+        name: "tmux",
+        provides: "tmux",
+        required: false,
+    },
 ];
 
 /// True when running as root.
