@@ -92,6 +92,14 @@ pub fn read_setting(name: &str) -> Option<String> {
 }
 
 /// Reads a port from `name`, or returns `default` when unset.
+/// Parses a `--bind` address; the error says what to pass instead.
+pub fn parse_bind(bind: &str) -> anyhow::Result<std::net::IpAddr> {
+    use anyhow::Context;
+    bind.trim().parse().with_context(|| {
+        format!("--bind {bind:?} is not an IP address (use e.g. 127.0.0.1, or 0.0.0.0 inside a container)")
+    })
+}
+
 pub fn read_port(name: &str, default: u16) -> anyhow::Result<u16> {
     match read_setting(name) {
         None => Ok(default),

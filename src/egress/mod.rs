@@ -115,12 +115,7 @@ fn base_url_destination() -> Option<Destination> {
 
 pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init(args.log_format);
-    let bind: IpAddr = args.bind.trim().parse().with_context(|| {
-        format!(
-            "--bind {:?} is not an IP address (use e.g. 127.0.0.1, or 0.0.0.0 inside a container)",
-            args.bind
-        )
-    })?;
+    let bind: IpAddr = crate::config::parse_bind(&args.bind)?;
     anyhow::ensure!(args.max_tunnels > 0, "--max-tunnels must be greater than 0");
     anyhow::ensure!(
         args.max_forward_connections > 0,

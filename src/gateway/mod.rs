@@ -88,12 +88,7 @@ pub struct GatewayConfig {
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init(args.log_format);
-    let bind: IpAddr = args.bind.trim().parse().with_context(|| {
-        format!(
-            "--bind {:?} is not an IP address (use e.g. 127.0.0.1, or 0.0.0.0 inside a container)",
-            args.bind
-        )
-    })?;
+    let bind: IpAddr = crate::config::parse_bind(&args.bind)?;
     args.limits.validate()?;
     let token = auth::load_token()?;
     if token.is_some() && args.insecure_no_auth {
