@@ -5,26 +5,9 @@
 
 mod init_support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use init_support::{have_tool, rendered, TempDir};
-
-fn run_in(dir: &TempDir, program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
+use init_support::{have_tool, rendered, run_in, TempDir};
 
 #[test]
 fn hadolint_reports_nothing_on_the_dockerfile() {
@@ -32,7 +15,7 @@ fn hadolint_reports_nothing_on_the_dockerfile() {
         return;
     }
     let dir = rendered("hadolint", "local");
-    let (ok, out) = run_in(&dir, "hadolint", &["--no-color", "Dockerfile"]);
+    let (ok, out) = run_in(dir.path(), "hadolint", &["--no-color", "Dockerfile"]);
     assert!(ok && out.trim().is_empty(), "hadolint findings:\n{out}");
 }
 
@@ -42,7 +25,7 @@ fn compose_config(profile: &str, program: &str, prefix: &[&str]) {
     dir.write(".env", &dir.read(".env.example"));
     let mut args = prefix.to_vec();
     args.extend(["config", "-q"]);
-    let (ok, out) = run_in(&dir, program, &args);
+    let (ok, out) = run_in(dir.path(), program, &args);
     assert!(
         ok,
         "{program} {} rejected the {profile} compose file:\n{out}\n{}",
@@ -52,7 +35,7 @@ fn compose_config(profile: &str, program: &str, prefix: &[&str]) {
     // The rendered limits survive the engine's own normalisation.
     let mut args = prefix.to_vec();
     args.push("config");
-    let (ok, out) = run_in(&dir, program, &args);
+    let (ok, out) = run_in(dir.path(), program, &args);
     assert!(ok, "{out}");
     for needle in [
         "pids_limit: 256",
@@ -133,7 +116,7 @@ fn dockerignore_allowlist_admits_only_the_staged_files_engine() {
     let tag = format!("xtask-init-context-probe:{}", std::process::id());
     let dockerfile = probe.join("Dockerfile");
     let (ok, out) = run_in(
-        &dir,
+        dir.path(),
         "docker",
         &[
             "build",
@@ -146,7 +129,7 @@ fn dockerignore_allowlist_admits_only_the_staged_files_engine() {
         ],
     );
     assert!(ok, "docker build failed:\n{out}");
-    let (ok, id) = run_in(&dir, "docker", &["create", &tag, "/none"]);
+    let (ok, id) = run_in(dir.path(), "docker", &["create", &tag, "/none"]);
     let id = id.trim().to_owned();
     let listing = Command::new("sh")
         .arg("-c")
@@ -155,8 +138,8 @@ fn dockerignore_allowlist_admits_only_the_staged_files_engine() {
         .arg(&id)
         .output()
         .expect("docker export");
-    let _ = run_in(&dir, "docker", &["rm", "-f", &id]);
-    let _ = run_in(&dir, "docker", &["rmi", "-f", &tag]);
+    let _ = run_in(dir.path(), "docker", &["rm", "-f", &id]);
+    let _ = run_in(dir.path(), "docker", &["rmi", "-f", &tag]);
     assert!(ok, "docker create failed: {id}");
     let mut files: Vec<String> = String::from_utf8_lossy(&listing.stdout)
         .lines()
@@ -196,17 +179,17 @@ fn generated_dockerfile_builds_and_carries_the_contract_engine() {
         std::fs::write(p, text).unwrap();
     }
     let tag = format!("xtask-init-image-probe:{}", std::process::id());
-    let (ok, out) = run_in(&dir, "docker", &["build", "-q", "-t", &tag, "."]);
+    let (ok, out) = run_in(dir.path(), "docker", &["build", "-q", "-t", &tag, "."]);
     assert!(
         ok,
         "docker build of the generated Dockerfile failed:\n{out}"
     );
     let (ok, json) = run_in(
-        &dir,
+        dir.path(),
         "docker",
         &["image", "inspect", "--format", "{{json .Config}}", &tag],
     );
-    let _ = run_in(&dir, "docker", &["rmi", "-f", &tag]);
+    let _ = run_in(dir.path(), "docker", &["rmi", "-f", &tag]);
     assert!(ok, "{json}");
     let config: serde_json::Value = serde_json::from_str(json.trim()).expect("inspect json");
     assert_eq!(config["User"], "1000:1000", "{config}");

@@ -8,8 +8,8 @@ mod prod_support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use init_support::{have_engine, have_tool, init, TempDir};
-use prod_support::{build_image, check_snapshots, ok_in, run_in, wait_for};
+use init_support::{have_engine, have_tool, init, run_in, TempDir};
+use prod_support::{build_image, check_snapshots, ok_in, wait_for};
 
 const SECRET_NAMES: &[&str] = &[
     "clawdbot_gateway_token",

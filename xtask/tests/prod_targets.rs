@@ -8,8 +8,8 @@ mod prod_support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use init_support::{have_engine, init, skip, TempDir};
-use prod_support::{build_image, check_snapshots, ok_in, run_in, wait_for};
+use init_support::{have_engine, init, run_in, skip, TempDir};
+use prod_support::{build_image, check_snapshots, ok_in, wait_for};
 
 const K8S_FILES: &[&str] = &[
     "k8s/namespace.yaml",

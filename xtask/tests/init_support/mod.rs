@@ -147,3 +147,21 @@ pub fn have_tool(program: &str, args: &[&str]) -> bool {
 pub fn have_engine() -> bool {
     have_tool("docker", &["info", "--format", "{{.ServerVersion}}"])
 }
+
+/// Runs `program args` in `dir`; (success, stdout+stderr).
+pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

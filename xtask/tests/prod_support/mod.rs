@@ -16,24 +16,6 @@ pub fn repo_root() -> PathBuf {
         .expect("repo root")
 }
 
-/// Runs `program args` in `dir`; (success, stdout+stderr).
-pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
 /// `run_in` that must succeed; returns stdout only.
 pub fn ok_in(dir: &Path, program: &str, args: &[&str]) -> String {
     let out = Command::new(program)
