@@ -13,6 +13,7 @@ pub mod dockerfile;
 pub mod finding;
 #[cfg(test)]
 mod fuzz_loop;
+mod git_state;
 pub mod host_paths;
 pub mod interp;
 pub mod net;
@@ -20,6 +21,7 @@ pub mod project;
 pub mod report;
 pub mod rules;
 pub mod runtime;
+mod secret_scan;
 pub mod secrets;
 pub mod suppress;
 pub mod swarm;

@@ -1,46 +1,7 @@
 //! Secret detection and the one masking function every secret passes through.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
+use super::secret_scan::{self, FORMATS};
 use crate::defaults;
-
-/// Known key formats: (kind, pattern).
-static KNOWN: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
-    [
-        ("Anthropic API key", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
-        ("OpenAI API key", r"sk-(?:proj-)?[A-Za-z0-9_\-]{20,}"),
-        ("AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-        (
-            "GitHub token",
-            r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,}\b",
-        ),
-        ("GitHub token", r"\bgithub_pat_[A-Za-z0-9_]{22,}"),
-        ("Slack token", r"\bxox[baprs]-[A-Za-z0-9\-]{10,}"),
-        ("private key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    ]
-    .into_iter()
-    .map(|(k, p)| (k, Regex::new(p).expect("static regex")))
-    .collect()
-});
-
-/// Names whose values are secrets: *_KEY, *_TOKEN, *_SECRET, *PASSWORD* (and similar).
-static SECRET_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)(?:^|_)(?:KEY|TOKEN|SECRET|APIKEY)$|PASSWORD|PASSWD|SECRET|PRIVATE_KEY|API_KEY",
-    )
-    .expect("static regex")
-});
-
-/// `NAME=value` assignments inside RUN lines.
-static ASSIGN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"\b([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|[^\s;&|]+)"#).expect("static regex")
-});
-
-/// A `${VAR}` / `$VAR` reference.
-static VAR_REF: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\$\{[^}]*\}|\$[A-Za-z_][A-Za-z0-9_]*").expect("static regex"));
 
 /// Vendor prefixes that identify a key's kind without revealing any of it.
 const KNOWN_PREFIXES: &[&str] = &[
@@ -77,7 +38,7 @@ pub fn mask(secret: &str) -> String {
 
 /// True when the variable name says its value is secret.
 pub fn is_secret_name(name: &str) -> bool {
-    SECRET_NAME.is_match(name)
+    secret_scan::is_secret_name(name)
 }
 
 /// Shannon entropy in bits per character.
@@ -118,9 +79,12 @@ pub struct Hit {
 /// Known-format secrets anywhere in `text` (placeholders excluded).
 pub fn known_formats(text: &str) -> Vec<Hit> {
     let mut hits: Vec<Hit> = Vec::new();
-    for (kind, re) in KNOWN.iter() {
-        for m in re.find_iter(text) {
-            let s = m.as_str();
+    let found = FORMATS
+        .iter()
+        .map(|f| (f.kind, secret_scan::find_iter(f, text)))
+        .chain([("private key", secret_scan::private_keys(text))]);
+    for (kind, matches) in found {
+        for s in matches {
             if defaults::is_placeholder(s) || hits.iter().any(|h| h.secret.contains(s)) {
                 continue;
             }
@@ -137,7 +101,7 @@ pub fn known_formats(text: &str) -> Vec<Hit> {
 /// says secret). `${VAR}` references and placeholders are not secrets.
 pub fn in_assignment(name: &str, value: &str) -> Vec<Hit> {
     let value = unquote(value);
-    let literal = VAR_REF.replace_all(value, "");
+    let literal = secret_scan::strip_var_refs(value);
     if literal.trim().is_empty() || defaults::is_placeholder(value) {
         return Vec::new();
     }
@@ -163,8 +127,8 @@ pub fn in_assignment(name: &str, value: &str) -> Vec<Hit> {
 /// Secrets in a free-form shell line (RUN): known formats plus `NAME=value` assignments.
 pub fn in_shell(text: &str) -> Vec<Hit> {
     let mut hits = known_formats(text);
-    for c in ASSIGN.captures_iter(text) {
-        for h in in_assignment(&c[1], &c[2]) {
+    for (name, value) in secret_scan::assignments(text) {
+        for h in in_assignment(name, value) {
             if !hits
                 .iter()
                 .any(|x| x.secret.contains(&h.secret) || h.secret.contains(&x.secret))
