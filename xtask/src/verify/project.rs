@@ -343,7 +343,7 @@ impl Project {
                 }
             }
         }
-        (p.env_tracked, p.env_git_ignored) = git_env_state(&root);
+        (p.env_tracked, p.env_git_ignored) = super::git_state::env_state(&root);
         Ok(p)
     }
 
@@ -390,33 +390,4 @@ fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
     }
     let ctx = base.join(context);
     Some(ctx.join(file))
-}
-
-/// Whether git tracks `<root>/.env` and whether git ignores it; `(None, None)` when not
-/// in a git work tree or git is missing.
-fn git_env_state(root: &Path) -> (Option<bool>, Option<bool>) {
-    let Ok(sh) = xshell::Shell::new() else {
-        return (None, None);
-    };
-    sh.change_dir(root);
-    let inside = xshell::cmd!(sh, "git rev-parse --is-inside-work-tree")
-        .quiet()
-        .ignore_stderr()
-        .read();
-    if !inside.is_ok_and(|s| s.trim() == "true") {
-        return (None, None);
-    }
-    let tracked = xshell::cmd!(sh, "git ls-files --error-unmatch -- .env")
-        .quiet()
-        .ignore_stderr()
-        .ignore_stdout()
-        .run()
-        .is_ok();
-    let ignored = xshell::cmd!(sh, "git check-ignore -q --no-index -- .env")
-        .quiet()
-        .ignore_stderr()
-        .ignore_stdout()
-        .run()
-        .is_ok();
-    (Some(tracked), Some(ignored))
 }

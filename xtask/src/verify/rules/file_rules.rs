@@ -12,6 +12,9 @@ use super::Out;
 
 /// Whether the ignore file (gitignore semantics) at `file` ignores `root/.env`.
 fn ignores_env(root: &Path, text: &str) -> bool {
+    if literally_ignores_env(text) {
+        return true;
+    }
     let mut b = GitignoreBuilder::new(root);
     for line in text.lines() {
         // A bad pattern is skipped, as git and docker do.
@@ -21,6 +24,23 @@ fn ignores_env(root: &Path, text: &str) -> bool {
         Ok(gi) => gi.matched(root.join(".env"), false).is_ignore(),
         Err(_) => false,
     }
+}
+
+/// The common case, answered without compiling a matcher: a `.env` or `/.env` line and
+/// no negation that could re-include it (a literal `!name` other than `.env` cannot).
+fn literally_ignores_env(text: &str) -> bool {
+    let mut ignored = false;
+    for line in text.lines().map(str::trim_end) {
+        if let Some(neg) = line.strip_prefix('!') {
+            let literal = !neg.contains(['*', '?', '[', '\\']);
+            if !literal || neg.trim_start_matches('/') == ".env" {
+                return false;
+            }
+        } else if line == ".env" || line == "/.env" {
+            ignored = true;
+        }
+    }
+    ignored
 }
 
 pub fn check(out: &mut Out) {
@@ -126,6 +146,45 @@ pub fn check(out: &mut Out) {
                 }
                 None => {}
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut only ever says "ignored" when the full gitignore matcher agrees.
+    #[test]
+    fn literal_shortcut_agrees_with_the_matcher() {
+        let root = Path::new("/project");
+        let full = |text: &str| {
+            let mut b = GitignoreBuilder::new(root);
+            for line in text.lines() {
+                let _ = b.add_line(None, line);
+            }
+            b.build()
+                .map(|g| g.matched(root.join(".env"), false).is_ignore())
+                .unwrap_or(false)
+        };
+        let cases = [
+            (".env\n.env.*\n!.env.example\n", true),
+            ("/.env\n", true),
+            (".env  \n", true),
+            (".env\n!.env\n", false),
+            (".env\n!/.env\n", false),
+            (".env\n!*\n", false),
+            (".env\n!.e[n]v\n", false),
+            ("# .env\n", false),
+            (".env/\n", false),
+            ("sub/.env\n", false),
+        ];
+        for (text, shortcut) in cases {
+            assert_eq!(literally_ignores_env(text), shortcut, "{text:?}");
+            if shortcut {
+                assert!(full(text), "{text:?}");
+            }
+            assert_eq!(ignores_env(root, text), full(text), "{text:?}");
         }
     }
 }
