@@ -11,9 +11,10 @@ use crate::client::{self, Target};
 use crate::rss::vm_rss;
 use crate::stats;
 
-/// `rate`: requests per second per connection (paced, latency counted from the scheduled
-/// send time so a slow server cannot hide its delay); None: closed loop, as fast as the
-/// server answers.
+/// `rate`: requests per second per connection (paced; latency counted from the scheduled
+/// send time whenever the connection is behind schedule, so a slow server cannot hide
+/// its delay, and from the timer's wake-up otherwise); None: closed loop, as fast as
+/// the server answers.
 pub async fn run(
     target: &Target,
     conns: &[usize],
@@ -78,8 +79,18 @@ async fn one(
                         if due >= end {
                             break;
                         }
-                        tokio::time::sleep_until(due.into()).await;
-                        due
+                        if Instant::now() < due {
+                            // On time: count from when the timer actually fired. Tokio's
+                            // timer wheel has 1 ms ticks, so it wakes up to ~1 ms late; that
+                            // delay is the load generator's, not the server's.
+                            tokio::time::sleep_until(due.into()).await;
+                            Instant::now()
+                        } else {
+                            // Behind schedule because the server was slow to answer the
+                            // previous request: count from the scheduled time, so the
+                            // server's delay is not hidden (coordinated omission).
+                            due
+                        }
                     }
                     _ => Instant::now(),
                 };
