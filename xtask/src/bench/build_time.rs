@@ -139,7 +139,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
             s.push(Figure::new(name, value, command));
         }
     }
-    s.note("Build times depend heavily on how many cores are free; on this shared 2-core machine other builds ran at the same time.");
+    s.note("Build times depend heavily on how many cores are free (see Machine: cores and load average at start).");
     Ok(s)
 }
 

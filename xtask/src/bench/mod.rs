@@ -40,7 +40,8 @@ pub struct Args {
     /// Install the peer tools (hyperfine, hadolint, dclint, checkov) into ~/.cache/clawdbot-deploy/bench-tools first.
     #[arg(long)]
     pub provision_tools: bool,
-    /// Run only these sections (image, lifecycle, verify, gateway, build).
+    /// Run only these sections (image, lifecycle, verify, gateway, build); the report keeps the
+    /// other sections from its previous version, each with its own date.
     #[arg(long, num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(SECTIONS))]
     pub only: Vec<String>,
     /// Where to write the report.

@@ -162,71 +162,147 @@ pub fn render(m: &Machine, ctx: &Ctx, sections: &[Section], took: Duration, args
         "\nA shared machine is noisy: compare ratios measured in the same run rather than absolute times across runs.\n"
     );
 
+    let blocks = blocks(&ctx.previous, sections, &m.date, &flags);
+    if blocks.len() > sections.len() {
+        let _ = writeln!(
+            o,
+            "Sections not rerun in this run are carried over from the previous report; each section states when and how it was measured.\n"
+        );
+    }
     let _ = writeln!(o, "## Targets\n");
     let _ = writeln!(
         o,
         "| section | figure | measured | target | result |\n|---|---|---|---|---|"
     );
-    for s in sections {
-        for f in &s.figures {
-            if let Some(c) = &f.check {
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} | {} |",
-                    cell(&s.key),
-                    cell(&f.name),
-                    cell(&f.value),
-                    cell(&c.target),
-                    met_word(c.met)
-                );
-            }
+    for (_, rows) in &blocks {
+        for r in rows {
+            let _ = writeln!(o, "{r}");
         }
     }
     let _ = writeln!(o);
+    for (block, _) in &blocks {
+        o.push_str(block);
+    }
+    o
+}
 
-    for (i, s) in sections.iter().enumerate() {
-        let _ = writeln!(o, "## {}. {}\n", i + 1, s.title);
-        if !s.figures.is_empty() {
+/// Every section in report order as (Markdown block, Targets rows): measured in this
+/// run, else carried over from the previous report (`--only`), else left out.
+fn blocks(
+    previous: &str,
+    sections: &[Section],
+    date: &str,
+    flags: &str,
+) -> Vec<(String, Vec<String>)> {
+    super::SECTIONS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &key)| match sections.iter().find(|s| s.key == key) {
+            Some(s) => Some((section_block(i + 1, s, date, flags), target_rows(s))),
+            None => Some((
+                previous_block(previous, key)?,
+                previous_target_rows(previous, key),
+            )),
+        })
+        .collect()
+}
+
+fn open_marker(key: &str) -> String {
+    format!("<!-- section:{key} -->")
+}
+
+fn close_marker(key: &str) -> String {
+    format!("<!-- /section:{key} -->")
+}
+
+/// Rows of the Targets table for one section.
+fn target_rows(s: &Section) -> Vec<String> {
+    s.figures
+        .iter()
+        .filter_map(|f| {
+            let c = f.check.as_ref()?;
+            Some(format!(
+                "| {} | {} | {} | {} | {} |",
+                cell(&s.key),
+                cell(&f.name),
+                cell(&f.value),
+                cell(&c.target),
+                met_word(c.met)
+            ))
+        })
+        .collect()
+}
+
+/// The previous report's Targets rows for section `key`.
+fn previous_target_rows(previous: &str, key: &str) -> Vec<String> {
+    let prefix = format!("| {} | ", cell(key));
+    let Some(table) = previous.split("## Targets").nth(1) else {
+        return Vec::new();
+    };
+    table
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter(|l| l.starts_with(&prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The previous report's block for section `key`, markers included.
+fn previous_block(previous: &str, key: &str) -> Option<String> {
+    let open = open_marker(key);
+    let close = close_marker(key);
+    let start = previous.find(&open)?;
+    let end = start + previous[start..].find(&close)? + close.len();
+    Some(format!("{}\n\n", &previous[start..end]))
+}
+
+fn section_block(number: usize, s: &Section, date: &str, flags: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", open_marker(&s.key));
+    let _ = writeln!(o, "## {number}. {}\n", s.title);
+    let _ = writeln!(o, "Measured on {date} by `cargo xtask bench{flags}`.\n");
+    if !s.figures.is_empty() {
+        let _ = writeln!(
+            o,
+            "| figure | value | ratio | target | command |\n|---|---|---|---|---|"
+        );
+        for f in &s.figures {
+            let target = f
+                .check
+                .as_ref()
+                .map(|c| format!("{} ({})", c.target, met_word(c.met)))
+                .unwrap_or_default();
+            let command = if f.command.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`", f.command)
+            };
             let _ = writeln!(
                 o,
-                "| figure | value | ratio | target | command |\n|---|---|---|---|---|"
+                "| {} | {} | {} | {} | {} |",
+                cell(&f.name),
+                cell(&f.value),
+                cell(f.ratio.as_deref().unwrap_or("")),
+                cell(&target),
+                cell(&command)
             );
-            for f in &s.figures {
-                let target = f
-                    .check
-                    .as_ref()
-                    .map(|c| format!("{} ({})", c.target, met_word(c.met)))
-                    .unwrap_or_default();
-                let command = if f.command.is_empty() {
-                    String::new()
-                } else {
-                    format!("`{}`", f.command)
-                };
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} | {} |",
-                    cell(&f.name),
-                    cell(&f.value),
-                    cell(f.ratio.as_deref().unwrap_or("")),
-                    cell(&target),
-                    cell(&command)
-                );
-            }
-            let _ = writeln!(o);
         }
-        for n in &s.notes {
-            let _ = writeln!(o, "- {n}");
-        }
-        if !s.notes.is_empty() {
-            let _ = writeln!(o);
-        }
-        for r in &s.raw {
-            let _ = writeln!(o, "{r}");
-        }
-        if !s.raw.is_empty() {
-            let _ = writeln!(o);
-        }
+        let _ = writeln!(o);
     }
+    for n in &s.notes {
+        let _ = writeln!(o, "- {n}");
+    }
+    if !s.notes.is_empty() {
+        let _ = writeln!(o);
+    }
+    for r in &s.raw {
+        let _ = writeln!(o, "{r}");
+    }
+    if !s.raw.is_empty() {
+        let _ = writeln!(o);
+    }
+    let _ = writeln!(o, "{}\n", close_marker(&s.key));
     o
 }
 
@@ -259,6 +335,44 @@ mod tests {
         let text = format!("# x\n{}\nmore\n", stash("cold-xtask", "12.5"));
         assert_eq!(previous_value(&text, "cold-xtask").as_deref(), Some("12.5"));
         assert_eq!(previous_value(&text, "cold-clawdbot"), None);
+    }
+
+    fn section(key: &str, value: &str) -> Section {
+        let mut s = Section::new(key, key);
+        s.push(Figure::new("size", value, "cmd").target("small", Some(true)));
+        s.note(format!("note {value}"));
+        s
+    }
+
+    /// A partial run keeps the other sections of the previous report, dates included.
+    #[test]
+    fn partial_runs_carry_other_sections_over() {
+        let first = blocks(
+            "",
+            &[section("image", "1 MB"), section("verify", "2 ms")],
+            "DAY1",
+            "",
+        );
+        let previous: String = format!(
+            "## Targets\n\n| section | figure | measured | target | result |\n|---|---|---|---|---|\n{}\n\n{}",
+            first.iter().flat_map(|b| b.1.clone()).collect::<Vec<_>>().join("\n"),
+            first.iter().map(|b| b.0.clone()).collect::<String>()
+        );
+        let second = blocks(
+            &previous,
+            &[section("verify", "1 ms")],
+            "DAY2",
+            " --only verify",
+        );
+        assert_eq!(second.len(), 2);
+        let (image, image_rows) = &second[0];
+        assert!(image.contains("DAY1") && image.contains("1 MB"), "{image}");
+        assert_eq!(image_rows, &first[0].1);
+        let (verify, verify_rows) = &second[1];
+        assert!(verify.contains("DAY2") && verify.contains("1 ms") && !verify.contains("2 ms"));
+        assert!(verify_rows[0].contains("1 ms"));
+        // Sections never measured are left out.
+        assert!(blocks("", &[], "DAY3", "").is_empty());
     }
 
     #[test]
