@@ -268,8 +268,8 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     s.note(
         "Generated files: the project's own service (from docker-compose.yml) repeated N times as `svc-0001`… with distinct \
          loopback host ports, next to the project's Dockerfile, ignore files and .env.example. Verify exits 1 when it has \
-         findings; timings include that (hyperfine -i). `verify` also starts `git` (`git rev-parse`, and `git ls-files` \
-         inside a work tree) to learn whether `.env` is tracked: those process starts are part of its time over the floor.",
+         findings; timings include that (hyperfine -i). `verify` reads git's view of `.env` (index, ignore files) in-process \
+         and starts no other process; the temporary project directory is outside any git work tree.",
     );
     Ok(s)
 }

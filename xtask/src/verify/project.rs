@@ -74,8 +74,8 @@ pub struct Project {
     pub dotenv_exists: bool,
     /// `Some(true)` when git tracks `.env`; `None` when the root is not a git work tree.
     pub env_tracked: Option<bool>,
-    /// `Some(true)` when `git check-ignore` says `.env` is ignored (any .gitignore or
-    /// exclude file); `None` when not in a git work tree.
+    /// `Some(true)` when git's ignore rules ignore `.env` (any .gitignore level,
+    /// info/exclude, core.excludesFile; see `git_state`); `None` when not in a git work tree.
     pub env_git_ignored: Option<bool>,
     /// Swarm mode, and the keys `docker stack deploy` would ignore (removed from `compose`).
     pub swarm: bool,
