@@ -468,7 +468,7 @@ pub fn summary_table(rows: &[Row]) -> String {
     );
     for r in rows {
         out.push_str(&format!(
-            "{:>3}  {:<width$}  {:<7}  {:>7.1}\n",
+            "{:>3}  {:<width$}  {:<7}  {:>7.2}\n",
             r.number,
             r.name,
             r.status.word(),
@@ -590,6 +590,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[1].contains("preflight  ok"), "{t}");
         assert!(lines[2].contains("build      FAILED"), "{t}");
-        assert!(lines[2].ends_with("12.0"), "{t}");
+        assert!(lines[1].ends_with("0.25"), "{t}");
+        assert!(lines[2].ends_with("12.00"), "{t}");
     }
 }
