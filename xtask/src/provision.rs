@@ -42,9 +42,10 @@ struct AptPackage {
 }
 
 const APT_PACKAGES: &[AptPackage] = &[
+    // The daemon, not the client: some images ship a static `docker` CLI without `dockerd`.
     AptPackage {
         name: "docker.io",
-        provides: "docker",
+        provides: "dockerd",
         required: true,
     },
     AptPackage {
