@@ -275,7 +275,7 @@ impl Project {
         if let Some(c) = &p.compose {
             for s in &c.services {
                 if let Some(path) = build_dockerfile(&p, s) {
-                    if path.exists() && !docker_paths.iter().any(|d| same_file(d, &path)) {
+                    if !docker_paths.iter().any(|d| same_file(d, &path)) && path.exists() {
                         docker_paths.push(path);
                     }
                 }
@@ -357,7 +357,12 @@ impl Project {
     }
 }
 
+/// Whether two paths name the same file: equal components (`a/./b` is `a/b`) answer
+/// without a system call, which matters once per service in large compose files.
 fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
