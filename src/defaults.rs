@@ -16,6 +16,11 @@ pub const BIND: &str = "127.0.0.1";
 /// Where the binary lives inside the image.
 pub const IMAGE_BINARY: &str = "/usr/local/bin/clawdbot";
 
+/// Default sustained requests per second on one gateway connection (`--rate-limit`).
+pub const RATE_LIMIT: u32 = 20;
+/// Default outgoing bytes queued per connection (`--max-buffered-bytes`).
+pub const MAX_BUFFERED_BYTES: usize = 4 * 1024 * 1024;
+
 /// Gateway token variables, in order of precedence (each also accepts `<NAME>_FILE`).
 pub const TOKEN_VARS: &[&str] = &["CLAWDBOT_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"];
 /// Shortest gateway token accepted.

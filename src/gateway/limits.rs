@@ -21,7 +21,7 @@ pub struct Limits {
     #[arg(long, env = "CLAWDBOT_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
     /// Sustained requests per second allowed on one connection.
-    #[arg(long, env = "CLAWDBOT_RATE_LIMIT", default_value_t = 20)]
+    #[arg(long, env = "CLAWDBOT_RATE_LIMIT", default_value_t = crate::defaults::RATE_LIMIT)]
     pub rate_limit: u32,
     /// Burst of requests allowed on one connection above the sustained rate.
     #[arg(long, env = "CLAWDBOT_RATE_BURST", default_value_t = 40)]
@@ -45,7 +45,7 @@ pub struct Limits {
     #[arg(long, env = "CLAWDBOT_SEND_QUEUE", default_value_t = 256)]
     pub send_queue: usize,
     /// Outgoing bytes queued per connection (advertised as `policy.maxBufferedBytes`).
-    #[arg(long, env = "CLAWDBOT_MAX_BUFFERED_BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "CLAWDBOT_MAX_BUFFERED_BYTES", default_value_t = crate::defaults::MAX_BUFFERED_BYTES)]
     pub max_buffered_bytes: usize,
     /// How long a response may wait for room in a full send queue before the client is
     /// disconnected as a slow consumer, in milliseconds.

@@ -19,8 +19,6 @@ const GIB2: u64 = 2 * 1024 * 1024 * 1024;
 const IDLE_RSS_MAX: u64 = 10 * 1024 * 1024;
 const P99_MAX_US: u64 = 2000;
 const HOLD_TARGET: usize = 10_000;
-/// The gateway's default `--rate-limit` (requests per second per connection).
-const DEFAULT_RATE_LIMIT: u32 = 20;
 
 fn latency_figures(s: &mut Section, out: &Value, secs: &str, rate: Option<&str>) {
     for run in out["runs"].as_array().cloned().unwrap_or_default() {
@@ -160,6 +158,29 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         );
         let addr = format!("127.0.0.1:{}", server.port);
         let pid = server.pid().to_string();
+        // The paced run (the one the p99 target is judged on) goes first, on a fresh
+        // server, and longer than the closed loops, so a few scheduler stalls of a shared
+        // machine do not set its p99 alone.
+        let rate = crate::defaults::RATE_LIMIT.to_string();
+        let paced_secs = if ctx.quick { "2" } else { "10" };
+        let paced: Vec<String> = [
+            "--addr",
+            &addr,
+            "--pid",
+            &pid,
+            "latency",
+            "--conns",
+            "100,1000",
+            "--seconds",
+            paced_secs,
+            "--rate",
+            &rate,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let out = ws_load(&loader, &token, &paced)?;
+        latency_figures(&mut s, &out, paced_secs, Some(&rate));
         let closed: Vec<String> = [
             "--addr",
             &addr,
@@ -176,30 +197,11 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         .collect();
         let out = ws_load(&loader, &token, &closed)?;
         latency_figures(&mut s, &out, secs, None);
-        let rate = DEFAULT_RATE_LIMIT.to_string();
-        let paced: Vec<String> = [
-            "--addr",
-            &addr,
-            "--pid",
-            &pid,
-            "latency",
-            "--conns",
-            "100,1000",
-            "--seconds",
-            secs,
-            "--rate",
-            &rate,
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
-        let out = ws_load(&loader, &token, &paced)?;
-        latency_figures(&mut s, &out, secs, Some(&rate));
         s.note(format!(
             "Server started with `{bin} serve {}` so the per-connection rate limiter does not cap the measurement; \
              \"closed loop\": every connection sends `health` and waits for its `res`, as fast as possible (saturation: \
              latency is then mostly queueing, p50 ≈ connections / throughput); \"paced\": every connection sends at the gateway's \
-             default per-connection rate limit (20/s), starts spread over one period, latency counted from the scheduled send \
+             default per-connection rate limit ({rate}/s) for {paced_secs} s, first on a fresh server, starts spread over one period, latency counted from the scheduled send \
              time when a connection is behind schedule and from the timer's wake-up otherwise (tokio's timer wakes up to \
              1 ms late; that is the load generator's delay, not the server's). The load generator shares the machine's \
              cores with the server.",
@@ -424,7 +426,8 @@ fn slow_reader(s: &mut Section, binary: &Path, loader: &Path, token: &str) -> Re
     let peak = u(&out, "server_rss_peak_bytes");
     let after = u(&out, "server_rss_after_bytes");
     let growth = peak.saturating_sub(before);
-    let bound = clients * 4 * 1024 * 1024;
+    let per_client = crate::defaults::MAX_BUFFERED_BYTES as u64;
+    let bound = clients * per_client;
     let outcomes: Vec<String> = out["clients_detail"]
         .as_array()
         .map(|a| {
@@ -447,7 +450,10 @@ fn slow_reader(s: &mut Section, binary: &Path, loader: &Path, token: &str) -> Re
             "target/release/ws-load --pid PID slow-reader --clients 4 --seconds 8",
         )
         .target(
-            "bounded: peak growth ≤ clients × --max-buffered-bytes (4 × 4 MiB)",
+            format!(
+                "bounded: peak growth ≤ clients × --max-buffered-bytes ({clients} × {})",
+                mib(per_client as f64)
+            ),
             Some(peak > 0 && growth <= bound),
         ),
     );
