@@ -49,6 +49,9 @@ enum Command {
     Test(test::Args),
     /// Measure sizes and speeds and write docs/performance.md.
     Bench(bench::Args),
+    /// Time the verify pipeline in this process and print JSON (used by `bench`).
+    #[command(hide = true)]
+    BenchInProcess(bench::in_process::Args),
     /// Scan dependencies: RustSec advisories (cargo-audit) and the license allowlist.
     Audit(audit::Args),
     /// Write a CycloneDX 1.5 JSON SBOM of the clawdbot binary's dependencies.
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchInProcess(args) => bench::in_process::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Sbom(args) => sbom::run(args),
     };

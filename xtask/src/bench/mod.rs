@@ -4,12 +4,13 @@
 //!
 //! Timing: whole commands are timed with hyperfine when it is installed (`-N`, no shell),
 //! otherwise with an in-process loop that spawns the command repeatedly (see `timing`).
-//! The xtask is a binary crate, so criterion is not used; the verify parser is timed
-//! in-process by `verify_speed` through that same loop.
+//! The xtask is a binary crate, so criterion is not used; the verify parser and pipeline
+//! are timed in-process inside the release binary (`in_process`, a hidden subcommand).
 
 mod build_time;
 mod gateway_load;
 mod image;
+pub mod in_process;
 mod lifecycle;
 mod machine;
 mod report;

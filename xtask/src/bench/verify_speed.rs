@@ -233,12 +233,9 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
                 false,
             );
         }
-        // In-process timing runs in whatever build `cargo xtask` is (debug by default):
-        // bounded to the smaller files.
-        if n <= 200 {
-            if let Err(e) = in_process(&mut s, &dir, n, ctx.runs(30)) {
-                s.note(format!("In-process timing of {n} services failed: {e:#}"));
-            }
+        let in_runs = if n > 200 { ctx.runs(10) } else { ctx.runs(30) };
+        if let Err(e) = in_process(&mut s, &xtask, &dir, n, in_runs) {
+            s.note(format!("In-process timing of {n} services failed: {e:#}"));
         }
         mine.push((n, vt));
     }
@@ -274,54 +271,50 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     Ok(s)
 }
 
-/// The same work without a process: the parsers alone and the whole pipeline
-/// (`verify::verify_files`: load, parse, rules, suppressions), timed in-process.
-/// Debug builds of the xtask make these slower than the release binary above.
-fn in_process(s: &mut Section, dir: &Path, n: usize, runs: u32) -> Result<()> {
-    use crate::verify::{compose, dockerfile, interp::Env, project::Selection, verify_files};
-    let profile = if cfg!(debug_assertions) {
-        "debug build"
-    } else {
-        "release build"
-    };
-    let compose_text = std::fs::read_to_string(dir.join("docker-compose.yml"))?;
-    let env = Env::new(None);
-    let parse = timing::time_fn(runs, || {
-        let node =
-            compose::parse_file(&compose_text, 0, &env).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        std::hint::black_box(compose::model(&node));
-        Ok(())
-    })?;
-    let sel = Selection {
-        root: dir.to_path_buf(),
-        dockerfile: None,
-        compose_files: Vec::new(),
-        swarm: false,
-        k8s: None,
-    };
-    let whole = timing::time_fn(runs, || {
-        let findings = verify_files(&sel).map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        std::hint::black_box(findings);
-        Ok(())
-    })?;
+/// The same work without a process: the compose parser and model, the whole pipeline
+/// (`verify::verify_files`: load, parse, rules, suppressions) and the Dockerfile parser,
+/// timed inside the release binary (`xtask bench-in-process DIR`).
+fn in_process(s: &mut Section, xtask: &Path, dir: &Path, n: usize, runs: u32) -> Result<()> {
+    let out = std::process::Command::new(xtask)
+        .arg("bench-in-process")
+        .arg(dir)
+        .arg("--runs")
+        .arg(runs.to_string())
+        .output()
+        .with_context(|| format!("running {} bench-in-process", xtask.display()))?;
+    if !out.status.success() {
+        bail!(
+            "bench-in-process failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let m: super::in_process::Medians = serde_json::from_slice(&out.stdout)
+        .context("reading the JSON that bench-in-process printed")?;
+    let command = format!("target/release/xtask bench-in-process DIR{n} --runs {runs}");
     s.push(
         Figure::new(
-            format!("in-process: parse + model the {n}-service compose file / whole verify pipeline"),
-            format!("{} / {} ({profile}, median of {})", secs(parse.median), secs(whole.median), whole.runs),
-            "cargo xtask bench --only verify  (verify::compose::parse_file + model; verify::verify_files)",
+            format!(
+                "in-process: parse + model the {n}-service compose file / whole verify pipeline"
+            ),
+            format!(
+                "{} / {} ({}, median of {})",
+                secs(m.parse_model),
+                secs(m.pipeline),
+                m.profile,
+                m.runs
+            ),
+            command.clone(),
         )
-        .ratio(format!("{} per service (pipeline)", secs(whole.median / n as f64))),
+        .ratio(format!(
+            "{} per service (pipeline)",
+            secs(m.pipeline / n as f64)
+        )),
     );
-    if n == SIZES[0] {
-        let text = std::fs::read_to_string(dir.join("Dockerfile"))?;
-        let df = timing::time_fn(runs * 10, || {
-            std::hint::black_box(dockerfile::parse(&text).map_err(|e| anyhow::anyhow!("{e:?}"))?);
-            Ok(())
-        })?;
+    if let (true, Some(df)) = (n == SIZES[0], m.dockerfile_parse) {
         s.push(Figure::new(
             "in-process: parse the project's Dockerfile",
-            format!("{} ({profile}, median of {})", secs(df.median), df.runs),
-            "cargo xtask bench --only verify  (verify::dockerfile::parse)",
+            format!("{} ({}, median of {})", secs(df), m.profile, m.runs * 10),
+            command,
         ));
     }
     Ok(())
