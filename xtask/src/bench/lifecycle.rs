@@ -379,7 +379,8 @@ fn warm_demo(ctx: &Ctx, s: &mut Section) -> Result<()> {
         s.push(
             Figure::new(
                 format!("demo step: {name}"),
-                format!("{} ({status})", secs(seconds)),
+                // The summary table prints seconds with two decimals: keep that precision.
+                format!("{seconds:.2} s ({status})"),
                 "",
             )
             .ratio(format!(
