@@ -111,6 +111,25 @@ fn raise_nofile() -> u64 {
     }
 }
 
+/// `ws-load` arguments of a latency run: closed loop, or paced at `rate` per connection.
+fn latency_args(addr: &str, pid: &str, conns: &str, secs: &str, rate: Option<&str>) -> Vec<String> {
+    let mut args = vec![
+        "--addr",
+        addr,
+        "--pid",
+        pid,
+        "latency",
+        "--conns",
+        conns,
+        "--seconds",
+        secs,
+    ];
+    if let Some(r) = rate {
+        args.extend(["--rate", r]);
+    }
+    args.into_iter().map(str::to_string).collect()
+}
+
 fn ws_load(ws_load: &Path, token: &str, args: &[String]) -> Result<Value> {
     let sh = Shell::new()?;
     let out = cmd!(sh, "{ws_load} {args...}")
@@ -163,38 +182,10 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         // machine do not set its p99 alone.
         let rate = crate::defaults::RATE_LIMIT.to_string();
         let paced_secs = if ctx.quick { "2" } else { "10" };
-        let paced: Vec<String> = [
-            "--addr",
-            &addr,
-            "--pid",
-            &pid,
-            "latency",
-            "--conns",
-            "100,1000",
-            "--seconds",
-            paced_secs,
-            "--rate",
-            &rate,
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+        let paced = latency_args(&addr, &pid, "100,1000", paced_secs, Some(&rate));
         let out = ws_load(&loader, &token, &paced)?;
         latency_figures(&mut s, &out, paced_secs, Some(&rate));
-        let closed: Vec<String> = [
-            "--addr",
-            &addr,
-            "--pid",
-            &pid,
-            "latency",
-            "--conns",
-            "1,100,1000",
-            "--seconds",
-            secs,
-        ]
-        .iter()
-        .map(|a| a.to_string())
-        .collect();
+        let closed = latency_args(&addr, &pid, "1,100,1000", secs, None);
         let out = ws_load(&loader, &token, &closed)?;
         latency_figures(&mut s, &out, secs, None);
         s.note(format!(
@@ -458,4 +449,23 @@ fn slow_reader(s: &mut Section, binary: &Path, loader: &Path, token: &str) -> Re
         ),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latency_args;
+
+    #[test]
+    fn latency_args_add_the_rate_only_when_paced() {
+        let closed = latency_args("127.0.0.1:1", "7", "1,100", "3", None);
+        assert_eq!(
+            closed.join(" "),
+            "--addr 127.0.0.1:1 --pid 7 latency --conns 1,100 --seconds 3"
+        );
+        let paced = latency_args("127.0.0.1:1", "7", "100", "10", Some("20"));
+        assert_eq!(
+            paced.join(" "),
+            "--addr 127.0.0.1:1 --pid 7 latency --conns 100 --seconds 10 --rate 20"
+        );
+    }
 }

@@ -275,13 +275,12 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
 /// (`verify::verify_files`: load, parse, rules, suppressions) and the Dockerfile parser,
 /// timed inside the release binary (`xtask bench-in-process DIR`).
 fn in_process(s: &mut Section, xtask: &Path, dir: &Path, n: usize, runs: u32) -> Result<()> {
-    let out = std::process::Command::new(xtask)
-        .arg("bench-in-process")
-        .arg(dir)
-        .arg("--runs")
-        .arg(runs.to_string())
-        .output()
-        .with_context(|| format!("running {} bench-in-process", xtask.display()))?;
+    let sh = xshell::Shell::new()?;
+    let runs_arg = runs.to_string();
+    let out = xshell::cmd!(sh, "{xtask} bench-in-process {dir} --runs {runs_arg}")
+        .quiet()
+        .ignore_status()
+        .output()?;
     if !out.status.success() {
         bail!(
             "bench-in-process failed: {}",
