@@ -50,6 +50,17 @@ pub struct ChatReply {
     pub text: String,
 }
 
+/// One entry of the model catalog (`models.list`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelInfo {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+}
+
 /// Errors from a provider. Their text is sanitized: never a key, never a header.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -189,6 +200,43 @@ impl Provider {
         match self {
             Provider::Demo => "demo",
             Provider::Anthropic { .. } => "anthropic",
+        }
+    }
+
+    /// Streams a reply: text deltas are sent to `deltas` as they arrive (a bounded
+    /// channel: the call waits while it is full, which bounds memory per stream), and the
+    /// whole reply is returned at the end. Dropping the future cancels the upstream
+    /// request, so `chat.abort` and a client disconnect are an `abort()` of the task that
+    /// polls it. A closed `deltas` receiver ends the stream with what was produced.
+    ///
+    /// This is the one interface the gateway's chat runs use; every provider implements
+    /// it (today the non-streaming providers send their whole text as one delta).
+    pub async fn chat_stream(
+        &self,
+        req: ChatRequest,
+        deltas: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<ChatReply, ProviderError> {
+        let reply = self.chat(req).await?;
+        // A receiver that went away only means nobody listens any more.
+        let _ = deltas.send(reply.text.clone()).await;
+        Ok(reply)
+    }
+
+    /// The model catalog of this provider (for `models.list`).
+    pub fn models(&self) -> Vec<ModelInfo> {
+        match self {
+            Provider::Demo => vec![ModelInfo {
+                id: demo::MODEL.to_string(),
+                name: "Demo (offline, deterministic)".to_string(),
+                provider: "demo".to_string(),
+                context_window: None,
+            }],
+            Provider::Anthropic { model, .. } => vec![ModelInfo {
+                id: model.clone(),
+                name: model.clone(),
+                provider: "anthropic".to_string(),
+                context_window: None,
+            }],
         }
     }
 
