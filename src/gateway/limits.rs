@@ -9,31 +9,41 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Every limit of `clawdbot serve`. Flags fall back to `CLAWDBOT_*` environment variables.
+/// Each has a range ([`Limits::validate`]); `docs/protocol.md` lists them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
     /// Largest accepted WebSocket message in bytes (advertised as `policy.maxPayload`).
     #[arg(long, env = "CLAWDBOT_MAX_PAYLOAD", default_value_t = 1024 * 1024)]
     pub max_payload: usize,
-    /// Largest frame accepted before the handshake completes, in bytes.
+    /// Largest frame (and message) accepted before `connect` succeeds, in bytes. Larger
+    /// frames are refused by their header, before any of their payload is buffered.
     #[arg(long, env = "CLAWDBOT_MAX_PREAUTH_PAYLOAD", default_value_t = 64 * 1024)]
     pub max_preauth_payload: usize,
-    /// Maximum concurrent WebSocket connections; further upgrades get HTTP 503.
+    /// Maximum concurrent authenticated WebSocket connections; further upgrades get HTTP 503.
     #[arg(long, env = "CLAWDBOT_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Maximum concurrent WebSocket connections that have not completed `connect` (a
+    /// separate budget: they never take an authenticated slot). When full, the oldest
+    /// pending handshake is closed to make room.
+    #[arg(long, env = "CLAWDBOT_MAX_UNAUTH_CONNECTIONS", default_value_t = 256)]
+    pub max_unauth_connections: usize,
+    /// Maximum pending (unauthenticated) WebSocket connections from one source IP.
+    #[arg(long, env = "CLAWDBOT_MAX_UNAUTH_PER_IP", default_value_t = 32)]
+    pub max_unauth_per_ip: usize,
     /// Sustained requests per second allowed on one connection.
     #[arg(long, env = "CLAWDBOT_RATE_LIMIT", default_value_t = crate::defaults::RATE_LIMIT)]
     pub rate_limit: u32,
     /// Burst of requests allowed on one connection above the sustained rate.
     #[arg(long, env = "CLAWDBOT_RATE_BURST", default_value_t = 40)]
     pub rate_burst: u32,
-    /// Failed authentications allowed per peer IP within the window; then refused.
+    /// Failed authentications allowed per peer IP (and per client id) within the window.
     #[arg(long, env = "CLAWDBOT_AUTH_FAILURES", default_value_t = 10)]
     pub auth_failures: u32,
     /// Window of the failed-auth counter, in seconds.
     #[arg(long, env = "CLAWDBOT_AUTH_FAILURE_WINDOW_SECS", default_value_t = 60)]
     pub auth_failure_window_secs: u64,
     /// Time allowed between the upgrade and a successful `connect`, in milliseconds.
-    #[arg(long, env = "CLAWDBOT_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    #[arg(long, env = "CLAWDBOT_HANDSHAKE_TIMEOUT_MS", default_value_t = 5_000)]
     pub handshake_timeout_ms: u64,
     /// A connection with no inbound frame (requests or pongs) for this long is closed, in ms.
     #[arg(long, env = "CLAWDBOT_IDLE_TIMEOUT_MS", default_value_t = 120_000)]
@@ -47,6 +57,10 @@ pub struct Limits {
     /// Outgoing bytes queued per connection (advertised as `policy.maxBufferedBytes`).
     #[arg(long, env = "CLAWDBOT_MAX_BUFFERED_BYTES", default_value_t = crate::defaults::MAX_BUFFERED_BYTES)]
     pub max_buffered_bytes: usize,
+    /// Outgoing bytes queued across all connections; a response that finds it used up
+    /// waits like one that finds its own queue full, so slow readers are dropped first.
+    #[arg(long, env = "CLAWDBOT_MAX_BUFFERED_BYTES_TOTAL", default_value_t = crate::defaults::MAX_BUFFERED_BYTES_TOTAL)]
+    pub max_buffered_bytes_total: usize,
     /// How long a response may wait for room in a full send queue before the client is
     /// disconnected as a slow consumer, in milliseconds.
     #[arg(long, env = "CLAWDBOT_SEND_TIMEOUT_MS", default_value_t = 5_000)]
@@ -54,50 +68,176 @@ pub struct Limits {
     /// Time given to open connections to close on SIGTERM/SIGINT, in milliseconds.
     #[arg(long, env = "CLAWDBOT_SHUTDOWN_GRACE_MS", default_value_t = 3_000)]
     pub shutdown_grace_ms: u64,
+    /// Time allowed to send a complete HTTP request head (both ports), in milliseconds.
+    #[arg(
+        long,
+        env = "CLAWDBOT_HTTP_HEADER_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub http_header_timeout_ms: u64,
+    /// A kept-alive HTTP connection with no request for this long is closed, in milliseconds.
+    #[arg(long, env = "CLAWDBOT_HTTP_IDLE_TIMEOUT_MS", default_value_t = 15_000)]
+    pub http_idle_timeout_ms: u64,
+    /// Maximum concurrent HTTP connections per port (before any WebSocket upgrade); a
+    /// reserve above it only serves `/health`, `/ready` and `/metrics`.
+    #[arg(long, env = "CLAWDBOT_MAX_HTTP_CONNECTIONS", default_value_t = 512)]
+    pub max_http_connections: usize,
 }
 
+/// Connections above `--max-http-connections` that may still be accepted for the health
+/// endpoints (so `/health` answers while the regular slots are held).
+pub const HTTP_HEALTH_RESERVE: usize = 16;
+
+/// The accepted range of one numeric setting.
+struct Range {
+    flag: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+}
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * 1024;
+/// Shortest accepted timeout: below it a busy machine would close healthy clients.
+const MIN_TIMEOUT_MS: u64 = 100;
+const HOUR_MS: u64 = 3600 * 1000;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
 impl Limits {
-    /// Rejects values that would disable a limit or make the gateway unusable.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        let positive = [
-            ("--max-payload", self.max_payload as u64),
-            ("--max-preauth-payload", self.max_preauth_payload as u64),
-            ("--max-connections", self.max_connections as u64),
-            ("--rate-limit", u64::from(self.rate_limit)),
-            ("--rate-burst", u64::from(self.rate_burst)),
-            ("--auth-failures", u64::from(self.auth_failures)),
-            ("--auth-failure-window-secs", self.auth_failure_window_secs),
-            ("--handshake-timeout-ms", self.handshake_timeout_ms),
-            ("--idle-timeout-ms", self.idle_timeout_ms),
-            ("--tick-interval-ms", self.tick_interval_ms),
-            ("--send-queue", self.send_queue as u64),
-            ("--send-timeout-ms", self.send_timeout_ms),
-            ("--max-buffered-bytes", self.max_buffered_bytes as u64),
-        ];
-        for (flag, value) in positive {
-            anyhow::ensure!(value > 0, "{flag} must be greater than 0");
-        }
-        const WEEK_MS: u64 = 7 * 24 * 3600 * 1000;
-        let durations = [
-            ("--handshake-timeout-ms", self.handshake_timeout_ms),
-            ("--idle-timeout-ms", self.idle_timeout_ms),
-            ("--tick-interval-ms", self.tick_interval_ms),
-            ("--send-timeout-ms", self.send_timeout_ms),
-            ("--shutdown-grace-ms", self.shutdown_grace_ms),
-            (
+    fn ranges(&self) -> [Range; 20] {
+        let r = |flag, value: u64, min, max| Range {
+            flag,
+            value,
+            min,
+            max,
+        };
+        let n = |v: usize| v as u64;
+        [
+            r("--max-payload", n(self.max_payload), KIB, 64 * MIB),
+            r(
+                "--max-preauth-payload",
+                n(self.max_preauth_payload),
+                KIB,
+                MIB,
+            ),
+            r("--max-connections", n(self.max_connections), 1, 65_536),
+            r(
+                "--max-unauth-connections",
+                n(self.max_unauth_connections),
+                1,
+                65_536,
+            ),
+            r("--max-unauth-per-ip", n(self.max_unauth_per_ip), 1, 65_536),
+            r("--rate-limit", u64::from(self.rate_limit), 1, 1_000_000),
+            r("--rate-burst", u64::from(self.rate_burst), 1, 1_000_000),
+            r("--auth-failures", u64::from(self.auth_failures), 1, 100_000),
+            r(
                 "--auth-failure-window-secs",
-                self.auth_failure_window_secs.saturating_mul(1000),
+                self.auth_failure_window_secs,
+                1,
+                DAY_MS / 1000,
+            ),
+            r(
+                "--handshake-timeout-ms",
+                self.handshake_timeout_ms,
+                MIN_TIMEOUT_MS,
+                HOUR_MS,
+            ),
+            r(
+                "--idle-timeout-ms",
+                self.idle_timeout_ms,
+                MIN_TIMEOUT_MS,
+                7 * DAY_MS,
+            ),
+            r(
+                "--tick-interval-ms",
+                self.tick_interval_ms,
+                MIN_TIMEOUT_MS,
+                HOUR_MS,
+            ),
+            r("--send-queue", n(self.send_queue), 1, 65_535),
+            r(
+                "--max-buffered-bytes",
+                n(self.max_buffered_bytes),
+                KIB,
+                1024 * MIB,
+            ),
+            r(
+                "--max-buffered-bytes-total",
+                n(self.max_buffered_bytes_total),
+                KIB,
+                16 * 1024 * MIB,
+            ),
+            r(
+                "--send-timeout-ms",
+                self.send_timeout_ms,
+                MIN_TIMEOUT_MS,
+                HOUR_MS,
+            ),
+            r("--shutdown-grace-ms", self.shutdown_grace_ms, 0, HOUR_MS),
+            r(
+                "--http-header-timeout-ms",
+                self.http_header_timeout_ms,
+                MIN_TIMEOUT_MS,
+                HOUR_MS,
+            ),
+            r(
+                "--http-idle-timeout-ms",
+                self.http_idle_timeout_ms,
+                MIN_TIMEOUT_MS,
+                HOUR_MS,
+            ),
+            r(
+                "--max-http-connections",
+                n(self.max_http_connections),
+                1,
+                65_536,
+            ),
+        ]
+    }
+
+    /// Rejects values outside their range and combinations that would disable a limit;
+    /// the error names the flag, the value and the accepted range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for r in self.ranges() {
+            anyhow::ensure!(
+                r.value >= r.min && r.value <= r.max,
+                "{} {} is out of range (accepted: {}..={})",
+                r.flag,
+                r.value,
+                r.min,
+                r.max
+            );
+        }
+        let pairs = [
+            (
+                "--max-preauth-payload",
+                self.max_preauth_payload,
+                "--max-payload",
+                self.max_payload,
+            ),
+            (
+                "--max-payload",
+                self.max_payload,
+                "--max-buffered-bytes",
+                self.max_buffered_bytes,
+            ),
+            (
+                "--max-buffered-bytes",
+                self.max_buffered_bytes,
+                "--max-buffered-bytes-total",
+                self.max_buffered_bytes_total,
+            ),
+            (
+                "--max-unauth-per-ip",
+                self.max_unauth_per_ip,
+                "--max-unauth-connections",
+                self.max_unauth_connections,
             ),
         ];
-        for (flag, ms) in durations {
-            anyhow::ensure!(ms <= WEEK_MS, "{flag} must be at most one week");
+        for (small, a, big, b) in pairs {
+            anyhow::ensure!(a <= b, "{small} ({a}) must not be larger than {big} ({b})");
         }
-        anyhow::ensure!(
-            self.max_buffered_bytes >= self.max_payload,
-            "--max-buffered-bytes ({}) must be at least --max-payload ({})",
-            self.max_buffered_bytes,
-            self.max_payload
-        );
         Ok(())
     }
 
@@ -112,6 +252,12 @@ impl Limits {
     }
     pub fn tick_interval(&self) -> Duration {
         Duration::from_millis(self.tick_interval_ms)
+    }
+    pub fn http_header_timeout(&self) -> Duration {
+        Duration::from_millis(self.http_header_timeout_ms)
+    }
+    pub fn http_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.http_idle_timeout_ms)
     }
 }
 

@@ -83,6 +83,17 @@ impl Server {
     }
 
     pub fn start_with_env(extra: &[&str], env: &[(String, String)]) -> Server {
+        match Self::try_start_with_env(extra, env) {
+            Ok(server) => server,
+            Err((status, logs)) => panic!("server did not start ({status:?}); logs:\n{logs}"),
+        }
+    }
+
+    /// Starts the server, or returns its exit status and stderr when it refuses to start.
+    pub fn try_start_with_env(
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Server, (Option<ExitStatus>, String)> {
         let mut args = vec!["--bind", "127.0.0.1", "--port", "0", "--health-port", "0"];
         args.extend_from_slice(extra);
         let mut child = command(&args, env)
@@ -111,12 +122,26 @@ impl Server {
         let line = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => line,
             Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "server did not start; logs:\n{}",
-                    logs.lock().unwrap().as_str()
-                );
+                // Exited (stderr closed) or hung: collect the status and every log line.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let status = loop {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        break Some(status);
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                while !logs_done.load(std::sync::atomic::Ordering::SeqCst)
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let logs = logs.lock().unwrap().clone();
+                return Err((status, logs));
             }
         };
         let (Some(gateway), Some(health)) =
@@ -126,13 +151,13 @@ impl Server {
             let _ = child.wait();
             panic!("no listening addresses in: {line}");
         };
-        Server {
+        Ok(Server {
             child,
             gateway,
             health,
             logs,
             logs_done,
-        }
+        })
     }
 
     pub fn url(&self) -> String {
