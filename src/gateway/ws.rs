@@ -20,6 +20,7 @@ use super::limits::{ConnectionGuard, RateLimiter};
 use super::methods;
 use super::outbox::{Outbox, SendError};
 use super::Gateway;
+use crate::logging::clip;
 use crate::metrics::{FrameReject, Handshake, RequestResult, UpgradeRefused};
 use crate::protocol::{
     close, codes, negotiate, now_ms, ClientFrame, ConnectParams, ErrorShape, EventFrame,
@@ -227,7 +228,7 @@ impl Connection {
         };
         if req.method != "connect" {
             info!(
-                method = req.method.as_str(),
+                method = clip(&req.method),
                 "handshake refused: first request is not connect"
             );
             self.handshake_result(Handshake::Invalid);
@@ -315,10 +316,10 @@ impl Connection {
         let client = params.client.unwrap_or_default();
         info!(
             protocol,
-            client_id = client.id.as_deref().unwrap_or("-"),
-            client_version = client.version.as_deref().unwrap_or("-"),
-            client_mode = client.mode.as_deref().unwrap_or("-"),
-            role = params.role.as_deref().unwrap_or("-"),
+            client_id = clip(client.id.as_deref().unwrap_or("-")),
+            client_version = clip(client.version.as_deref().unwrap_or("-")),
+            client_mode = clip(client.mode.as_deref().unwrap_or("-")),
+            role = clip(params.role.as_deref().unwrap_or("-")),
             device_identity = params.device.is_some(),
             "client connected"
         );
@@ -390,7 +391,7 @@ impl Connection {
                 }
             };
             if let Some(wait) = limited {
-                debug!(method = req.method.as_str(), "request rate limited");
+                debug!(method = clip(&req.method), "request rate limited");
                 self.gw
                     .metrics
                     .request(&req.method, RequestResult::RateLimited);
@@ -427,7 +428,7 @@ impl Connection {
             },
         );
         debug!(
-            method = method.as_str(),
+            method = clip(&method),
             ok,
             ms = started.elapsed().as_millis() as u64,
             "request"
