@@ -273,6 +273,43 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// One sample of the server's `/metrics` (health port): `series` is the name with its
+/// labels, e.g. `clawdbot_handshakes_total{result="ok"}`. Panics when it is missing.
+pub async fn metric(server: &Server, series: &str) -> u64 {
+    let (code, body) = http_get(server.health, "/metrics").await;
+    assert_eq!(code, 200, "{body}");
+    let prefix = format!("{series} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{body}"))
+}
+
+/// Waits (up to `within`) until `metric(series)` satisfies `pred`; returns the last value.
+pub async fn wait_metric(
+    server: &Server,
+    series: &str,
+    within: Duration,
+    pred: impl Fn(u64) -> bool,
+) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = metric(server, series).await;
+        if pred(v) || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A `connect` request frame with a chosen client id.
+pub fn connect_frame_as(client_id: &str, token: Option<&str>) -> Value {
+    let mut frame = connect_frame(3, 4, token);
+    frame["params"]["client"]["id"] = json!(client_id);
+    frame
+}
+
 pub async fn open(url: &str) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
