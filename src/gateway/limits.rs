@@ -222,18 +222,6 @@ impl Limits {
                 "--max-buffered-bytes",
                 self.max_buffered_bytes,
             ),
-            (
-                "--max-buffered-bytes",
-                self.max_buffered_bytes,
-                "--max-buffered-bytes-total",
-                self.max_buffered_bytes_total,
-            ),
-            (
-                "--max-unauth-per-ip",
-                self.max_unauth_per_ip,
-                "--max-unauth-connections",
-                self.max_unauth_connections,
-            ),
         ];
         for (small, a, big, b) in pairs {
             anyhow::ensure!(a <= b, "{small} ({a}) must not be larger than {big} ({b})");

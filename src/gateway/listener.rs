@@ -39,6 +39,27 @@ const HEALTH_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
 const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest request head buffered per HTTP connection (hyper's minimum is 8 KiB).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Kernel send buffer of each accepted socket (the kernel doubles it). A fixed size
+/// turns off autotuning, which lets a client that does not read pin up to
+/// `net.ipv4.tcp_wmem`'s maximum (4 MiB by default) of kernel memory per socket,
+/// charged to the container's memory limit and invisible to the outbound budgets.
+const SOCKET_SEND_BUFFER: libc::c_int = 128 * 1024;
+
+fn limit_send_buffer(stream: &tokio::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size = SOCKET_SEND_BUFFER;
+    // SAFETY: setsockopt on an open socket with a valid c_int option value.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// How long open HTTP connections get to finish once the drain is over.
 const CLOSE_GRACE: Duration = Duration::from_millis(200);
 
@@ -111,6 +132,7 @@ pub async fn run(
                 continue;
             };
         let _ = stream.set_nodelay(true);
+        limit_send_buffer(&stream);
         let app = app.clone();
         let gw = gw.clone();
         let closed = closed.clone();

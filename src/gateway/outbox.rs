@@ -88,6 +88,14 @@ impl Outbox {
         }
     }
 
+    /// Bytes queued on this connection and not yet written, besides `own` (the permits
+    /// of the frame the caller is queueing).
+    fn queued_besides(&self, own: &OwnedSemaphorePermit) -> usize {
+        self.max_bytes
+            .saturating_sub(self.bytes.available_permits())
+            .saturating_sub(own.num_permits())
+    }
+
     /// Permits a frame of `len` bytes takes (a frame larger than the whole budget
     /// takes all of it, so it is sent alone).
     fn permits(&self, len: usize) -> u32 {
@@ -111,16 +119,21 @@ impl Outbox {
         .await
         .map_err(|_| SendError::SlowConsumer)?
         .map_err(|_| SendError::Closed)?;
-        let global = tokio::time::timeout_at(
-            deadline,
-            self.global
-                .permits
-                .clone()
-                .acquire_many_owned(self.global.permits(text.len())),
-        )
-        .await
-        .map_err(|_| SendError::SlowConsumer)?
-        .map_err(|_| SendError::Closed)?;
+        let wanted = self.global.permits(text.len());
+        let global = match self.global.permits.clone().try_acquire_many_owned(wanted) {
+            Ok(p) => p,
+            // The budget of all connections is used up. A connection that still has
+            // frames queued is one of the readers holding it: dropped at once, which
+            // frees its bytes. One with an empty queue (a new client, a quiet one) waits.
+            Err(_) if self.queued_besides(&permit) > 0 => return Err(SendError::SlowConsumer),
+            Err(_) => tokio::time::timeout_at(
+                deadline,
+                self.global.permits.clone().acquire_many_owned(wanted),
+            )
+            .await
+            .map_err(|_| SendError::SlowConsumer)?
+            .map_err(|_| SendError::Closed)?,
+        };
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.tx
             .send_timeout(Out::Text(text, permit, global), remaining)

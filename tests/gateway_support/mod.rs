@@ -94,9 +94,42 @@ impl Server {
         extra: &[&str],
         env: &[(String, String)],
     ) -> Result<Server, (Option<ExitStatus>, String)> {
+        Self::try_start_limited(extra, env, None)
+    }
+
+    /// Starts the server with its open-files limit (soft and hard) set to `nofile`.
+    pub fn start_with_nofile(extra: &[&str], nofile: u64) -> Server {
+        match Self::try_start_limited(extra, &env_with_token(), Some(nofile)) {
+            Ok(server) => server,
+            Err((status, logs)) => panic!("server did not start ({status:?}); logs:\n{logs}"),
+        }
+    }
+
+    fn try_start_limited(
+        extra: &[&str],
+        env: &[(String, String)],
+        nofile: Option<u64>,
+    ) -> Result<Server, (Option<ExitStatus>, String)> {
         let mut args = vec!["--bind", "127.0.0.1", "--port", "0", "--health-port", "0"];
         args.extend_from_slice(extra);
-        let mut child = command(&args, env)
+        let mut cmd = command(&args, env);
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe setrlimit between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -184,6 +217,17 @@ impl Server {
         }
     }
 
+    /// Sends a signal without waiting.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Peak resident memory of the server in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.proc_status("VmHWM:")
+    }
+
     /// Sends a signal and waits for the exit (panics after `within`).
     pub fn signal_and_wait(&mut self, sig: i32, within: Duration) -> (ExitStatus, Duration) {
         let started = Instant::now();
@@ -237,6 +281,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Raises this process's soft open-files limit to the hard limit (tests that hold many
+/// sockets; a default soft limit may be 1024).
+pub fn raise_own_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a valid struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    lim.rlim_cur
 }
 
 /// Parses `name=127.0.0.1:1234` (human) or `"name":"127.0.0.1:1234"` (JSON) out of a log line.
