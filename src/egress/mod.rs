@@ -319,3 +319,31 @@ pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
     runtime.shutdown_timeout(Duration::from_millis(500));
     result.map(|()| ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Args as _;
+
+    /// The flag table in docs/init.md states every limit's default: keep it true.
+    #[test]
+    fn the_docs_flag_table_matches_the_defaults() {
+        let cmd = super::EgressArgs::augment_args(clap::Command::new("egress-proxy"));
+        let doc = include_str!("../../docs/init.md");
+        let mut checked = 0;
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if !(long.starts_with("max-") || long.ends_with("-timeout-ms")) {
+                continue;
+            }
+            let default = arg.get_default_values()[0].to_string_lossy();
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `--{long}` |")))
+                .unwrap_or_else(|| panic!("docs/init.md has no row for --{long}"));
+            let cell = row.split('|').nth(2).unwrap_or("").trim();
+            assert_eq!(cell, default, "docs/init.md: default of --{long}");
+            checked += 1;
+        }
+        assert_eq!(checked, 7);
+    }
+}
