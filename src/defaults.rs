@@ -1,7 +1,7 @@
 //! Facts shared by the service and the xtask, kept in one place.
 //!
 //! The xtask includes this file with `#[path]` (it does not link the service), so it
-//! must stay dependency-free: constants only.
+//! must stay dependency-free: constants and small pure functions only.
 
 /// Port of the WebSocket gateway (also serves `/health` and `/ready`).
 pub const GATEWAY_PORT: u16 = 18789;
@@ -20,6 +20,9 @@ pub const IMAGE_BINARY: &str = "/usr/local/bin/clawdbot";
 pub const RATE_LIMIT: u32 = 20;
 /// Default outgoing bytes queued per connection (`--max-buffered-bytes`).
 pub const MAX_BUFFERED_BYTES: usize = 4 * 1024 * 1024;
+/// Default outgoing bytes queued across all connections (`--max-buffered-bytes-total`),
+/// well under the compose memory limit.
+pub const MAX_BUFFERED_BYTES_TOTAL: usize = 256 * 1024 * 1024;
 
 /// Gateway token variables, in order of precedence (each also accepts `<NAME>_FILE`).
 pub const TOKEN_VARS: &[&str] = &["CLAWDBOT_GATEWAY_TOKEN", "OPENCLAW_GATEWAY_TOKEN"];
@@ -41,17 +44,86 @@ pub const PLACEHOLDERS: &[&str] = &[
 pub const DEMO_ANTHROPIC_KEY: &str = "sk-ant-demo-placeholder";
 pub const DEMO_OPENAI_KEY: &str = "sk-demo-placeholder";
 
-/// True when a value is a placeholder or demo value rather than a real secret.
+/// True when a value is a placeholder or demo value rather than a real secret: the
+/// `.env.example` values, anything that reads like one (`change-me…`, `your-…`,
+/// `<…>`, `demo`, `placeholder`, `xxxx`), and one character repeated.
+/// The one placeholder test of `serve`, `status` and `verify`.
 pub fn is_placeholder(value: &str) -> bool {
     let v = value.trim();
+    let lower = v.to_ascii_lowercase();
+    let mut chars = v.chars();
+    let first = chars.next();
     v.is_empty()
         || PLACEHOLDERS.contains(&v)
-        || v.contains("demo")
-        || v.contains("placeholder")
-        || v.contains("change-me")
-        || v.contains("your-")
+        || lower.contains("demo")
+        || lower.contains("placeholder")
+        || lower.contains("change-me")
+        || lower.contains("changeme")
+        || lower.contains("change_me")
+        || lower.starts_with("your-")
+        || lower.starts_with("your_")
+        || lower.contains("-your-")
+        || (v.starts_with('<') && v.ends_with('>'))
         || v.chars()
             .all(|c| c == 'x' || c == 'X' || c == '*' || c == '.')
+        || chars.all(|c| Some(c) == first)
+}
+
+/// Shortest accepted estimate of a gateway token's randomness, in bits per character
+/// (Shannon entropy of its character distribution): hex from `openssl rand -hex 32`
+/// scores about 3.8, English words about 2.5 to 3, a repeated pattern far less.
+pub const MIN_TOKEN_BITS_PER_CHAR: f64 = 3.0;
+/// Fewest distinct characters in an accepted gateway token.
+pub const MIN_TOKEN_DISTINCT_CHARS: usize = 10;
+/// How to make a gateway token (ends every token refusal).
+pub const TOKEN_HOWTO: &str = "generate one with `openssl rand -hex 32`";
+
+/// Estimated bits per character of `value` (Shannon entropy of its characters).
+pub fn bits_per_char(value: &str) -> f64 {
+    let chars: Vec<char> = value.chars().collect();
+    if chars.is_empty() {
+        return 0.0;
+    }
+    let mut counts: Vec<(char, usize)> = Vec::new();
+    for c in &chars {
+        match counts.iter_mut().find(|(k, _)| k == c) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*c, 1)),
+        }
+    }
+    let total = chars.len() as f64;
+    counts
+        .iter()
+        .map(|(_, n)| {
+            let p = *n as f64 / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Why a gateway token must be refused (placeholder, too short, too little entropy),
+/// or `None` when it is acceptable. The one token test of `serve` and `status`; the
+/// message never contains the token.
+pub fn gateway_token_problem(value: &str) -> Option<String> {
+    let v = value.trim();
+    let len = v.chars().count();
+    if is_placeholder(v) {
+        return Some(format!("is a placeholder, not a secret ({TOKEN_HOWTO})"));
+    }
+    if len < MIN_TOKEN_LEN {
+        return Some(format!(
+            "is too short ({len} characters, at least {MIN_TOKEN_LEN} required; {TOKEN_HOWTO})"
+        ));
+    }
+    let mut distinct: Vec<char> = v.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < MIN_TOKEN_DISTINCT_CHARS || bits_per_char(v) < MIN_TOKEN_BITS_PER_CHAR {
+        return Some(format!(
+            "has too little entropy (a repeated pattern or words, not random; {TOKEN_HOWTO})"
+        ));
+    }
+    None
 }
 
 /// Build-context staging directory (relative to the project root) that
@@ -67,3 +139,51 @@ pub const SELFCHECK_SCHEMA: u32 = 1;
 pub const EGRESS_PROXY_PORT: u16 = 3128;
 /// Destinations `clawdbot egress-proxy` allows by default: the provider API hosts on 443.
 pub const EGRESS_DEFAULT_ALLOW: &[&str] = &["api.anthropic.com:443", "api.openai.com:443"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_recognised() {
+        for v in [
+            "",
+            "change-me-to-a-long-random-token",
+            "CHANGE-ME-please-0123456789abcdef",
+            "your-token-goes-here-0123456789",
+            "<gateway token>",
+            "xxxxxxxxxxxxxxxxxxxxxxxx",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "sk-ant-demo-placeholder",
+        ] {
+            assert!(is_placeholder(v), "{v:?}");
+        }
+        for v in ["3f9a1c0e5b7d2486af01c3e5d7b9f1a2", "sk-ant-api03-Zq8vY2mK"] {
+            assert!(!is_placeholder(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn weak_tokens_are_refused_with_a_howto_and_without_the_value() {
+        for (v, why) in [
+            ("change-me-to-a-long-random-token", "placeholder"),
+            ("<paste a random token here 0123>", "placeholder"),
+            ("0123456789abcdef", "too short"),
+            ("passwordpasswordpassword", "entropy"),
+            ("abcabcabcabcabcabcabcabcabcabc", "entropy"),
+            ("aaaaaaaaaaaaaaaaaaaaaaaab", "entropy"),
+        ] {
+            let problem = gateway_token_problem(v).unwrap_or_else(|| panic!("{v} accepted"));
+            assert!(problem.contains(why), "{v}: {problem}");
+            assert!(problem.contains("openssl rand -hex 32"), "{problem}");
+            assert!(!problem.contains(v), "{problem}");
+        }
+        for v in [
+            "3f9a1c0e5b7d2486af01c3e5d7b9f1a23f9a1c0e5b7d2486",
+            "test-token-0123456789abcdefghijklmnop",
+            "Zq8vY2mK-pL4nR7tW1xC9bF3hJ6dS0gA",
+        ] {
+            assert_eq!(gateway_token_problem(v), None, "{v}");
+        }
+    }
+}

@@ -26,10 +26,12 @@ pub enum Handshake {
     Timeout,
     /// The client went away or the gateway shut down first.
     Aborted,
+    /// Closed to make room for a newer pending handshake (unauthenticated budget full).
+    Evicted,
 }
 
 impl Handshake {
-    const ALL: [Handshake; 8] = [
+    const ALL: [Handshake; 9] = [
         Handshake::Ok,
         Handshake::AuthMissing,
         Handshake::AuthMismatch,
@@ -38,6 +40,7 @@ impl Handshake {
         Handshake::Invalid,
         Handshake::Timeout,
         Handshake::Aborted,
+        Handshake::Evicted,
     ];
     fn label(self) -> &'static str {
         match self {
@@ -49,6 +52,7 @@ impl Handshake {
             Handshake::Invalid => "invalid",
             Handshake::Timeout => "timeout",
             Handshake::Aborted => "aborted",
+            Handshake::Evicted => "evicted",
         }
     }
 }
@@ -121,9 +125,16 @@ pub enum UpgradeRefused {
     AuthBlocked,
     ConnectionLimit,
     ShuttingDown,
+    /// A browser `Origin` not in `--allow-origin`.
+    Origin,
 }
 
-const UPGRADE_REFUSALS: [&str; 3] = ["auth_blocked", "connection_limit", "shutting_down"];
+const UPGRADE_REFUSALS: [&str; 4] = [
+    "auth_blocked",
+    "connection_limit",
+    "shutting_down",
+    "origin",
+];
 
 impl UpgradeRefused {
     fn index(self) -> usize {
@@ -131,8 +142,67 @@ impl UpgradeRefused {
             UpgradeRefused::AuthBlocked => 0,
             UpgradeRefused::ConnectionLimit => 1,
             UpgradeRefused::ShuttingDown => 2,
+            UpgradeRefused::Origin => 3,
         }
     }
+}
+
+/// Why the gateway ended an authenticated connection (besides the client leaving).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disconnect {
+    /// Its send queue (or the global outbound budget) stayed full past `--send-timeout-ms`.
+    SlowConsumer,
+    IdleTimeout,
+    Shutdown,
+}
+
+const DISCONNECTS: [&str; 3] = ["slow_consumer", "idle_timeout", "shutdown"];
+
+impl Disconnect {
+    fn index(self) -> usize {
+        match self {
+            Disconnect::SlowConsumer => 0,
+            Disconnect::IdleTimeout => 1,
+            Disconnect::Shutdown => 2,
+        }
+    }
+}
+
+/// How an HTTP connection (either port) was refused or cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpEnd {
+    /// Every slot (and the health reserve) was taken: closed at accept.
+    Refused,
+    /// No complete request head within `--http-header-timeout-ms` (also ends idle
+    /// keep-alive connections).
+    HeaderTimeout,
+    /// A reserve slot asked for something else than the health endpoints (HTTP 503).
+    ReserveMisuse,
+}
+
+const HTTP_ENDS: [&str; 3] = ["refused", "header_timeout", "reserve_misuse"];
+
+impl HttpEnd {
+    fn index(self) -> usize {
+        match self {
+            HttpEnd::Refused => 0,
+            HttpEnd::HeaderTimeout => 1,
+            HttpEnd::ReserveMisuse => 2,
+        }
+    }
+}
+
+/// Gauges of the hostile-client limits, sampled at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LimitGauges {
+    /// WebSocket connections that have not completed `connect`.
+    pub pending: usize,
+    pub pending_max: usize,
+    /// Open HTTP connections (both ports, before any upgrade).
+    pub http_open: usize,
+    /// Outgoing bytes queued across all connections, and the budget.
+    pub buffered_bytes: usize,
+    pub buffered_bytes_max: usize,
 }
 
 /// Provider names (the label of the latency histogram).
@@ -178,6 +248,8 @@ pub struct Metrics {
     auth_failures: AtomicU64,
     provider_latency: [Histogram; PROVIDERS.len()],
     provider_errors: [AtomicU64; PROVIDERS.len()],
+    disconnects: [AtomicU64; DISCONNECTS.len()],
+    http_ends: [AtomicU64; HTTP_ENDS.len()],
 }
 
 fn inc(c: &AtomicU64) {
@@ -216,6 +288,72 @@ impl Metrics {
 
     pub fn upgrade_refused(&self, reason: UpgradeRefused) {
         inc(&self.upgrades_refused[reason.index()]);
+    }
+
+    pub fn disconnect(&self, reason: Disconnect) {
+        inc(&self.disconnects[reason.index()]);
+    }
+
+    pub fn http_end(&self, reason: HttpEnd) {
+        inc(&self.http_ends[reason.index()]);
+    }
+
+    /// The exposition text of the hostile-client limits (appended to [`Metrics::render`]).
+    pub fn render_limits(&self, g: &LimitGauges) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut w = Writer(&mut out);
+        let gauges = [
+            (
+                "clawdbot_connections_pending",
+                "WebSocket connections that have not completed connect.",
+                g.pending,
+            ),
+            (
+                "clawdbot_connections_pending_max",
+                "Configured maximum of pending (unauthenticated) WebSocket connections.",
+                g.pending_max,
+            ),
+            (
+                "clawdbot_http_connections_open",
+                "Open HTTP connections on both ports (before any WebSocket upgrade).",
+                g.http_open,
+            ),
+            (
+                "clawdbot_buffered_bytes",
+                "Outgoing bytes queued across all WebSocket connections.",
+                g.buffered_bytes,
+            ),
+            (
+                "clawdbot_buffered_bytes_max",
+                "Configured budget of outgoing bytes queued across all connections.",
+                g.buffered_bytes_max,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            w.header(name, "gauge", help);
+            w.line(name, &[], value as u64);
+        }
+        w.header(
+            "clawdbot_disconnects_total",
+            "counter",
+            "Authenticated connections ended by the gateway, by reason.",
+        );
+        for (reason, c) in DISCONNECTS.iter().zip(&self.disconnects) {
+            w.line("clawdbot_disconnects_total", &[("reason", reason)], get(c));
+        }
+        w.header(
+            "clawdbot_http_connections_ended_total",
+            "counter",
+            "HTTP connections refused at accept or cut by the gateway, by reason.",
+        );
+        for (reason, c) in HTTP_ENDS.iter().zip(&self.http_ends) {
+            w.line(
+                "clawdbot_http_connections_ended_total",
+                &[("reason", reason)],
+                get(c),
+            );
+        }
+        out
     }
 
     /// Records one provider call; `provider` is `Provider::name()` (unknown names are ignored).
@@ -456,8 +594,13 @@ mod tests {
     fn every_sample_line_is_well_formed() {
         let m = Metrics::default();
         m.handshake(Handshake::AuthMismatch);
-        let text = m.render(0, 1, Duration::ZERO);
+        m.disconnect(Disconnect::SlowConsumer);
+        m.http_end(HttpEnd::HeaderTimeout);
+        let mut text = m.render(0, 1, Duration::ZERO);
+        text.push_str(&m.render_limits(&LimitGauges::default()));
         assert!(text.contains("clawdbot_auth_failures_total 1"));
+        assert!(text.contains("clawdbot_disconnects_total{reason=\"slow_consumer\"} 1"));
+        assert!(text.contains("clawdbot_http_connections_ended_total{reason=\"header_timeout\"} 1"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (series, value) = line.rsplit_once(' ').expect("name value");
             assert!(value.parse::<f64>().is_ok(), "{line}");

@@ -72,26 +72,17 @@ pub fn auth_status(token: Option<(&'static str, Secret)>) -> AuthStatus {
                 defaults::TOKEN_VARS[0]
             ),
         },
-        Some((var, t)) if defaults::is_placeholder(t.expose()) => AuthStatus {
-            configured: false,
-            source: Some(var),
-            detail: format!(
-                "{var} is a placeholder; set a random token of at least {} characters",
-                defaults::MIN_TOKEN_LEN
-            ),
-        },
-        Some((var, t)) if t.expose().chars().count() < defaults::MIN_TOKEN_LEN => AuthStatus {
-            configured: false,
-            source: Some(var),
-            detail: format!(
-                "{var} is too short; use at least {} characters",
-                defaults::MIN_TOKEN_LEN
-            ),
-        },
-        Some((var, _)) => AuthStatus {
-            configured: true,
-            source: Some(var),
-            detail: format!("token from {var}"),
+        Some((var, t)) => match defaults::gateway_token_problem(t.expose()) {
+            Some(problem) => AuthStatus {
+                configured: false,
+                source: Some(var),
+                detail: format!("{var} {problem}"),
+            },
+            None => AuthStatus {
+                configured: true,
+                source: Some(var),
+                detail: format!("token from {var}"),
+            },
         },
     }
 }
@@ -227,6 +218,11 @@ mod tests {
             Secret::new(defaults::PLACEHOLDERS[2]),
         )));
         assert!(!ph.configured && ph.detail.contains("placeholder"));
+        let weak = auth_status(Some((
+            "CLAWDBOT_GATEWAY_TOKEN",
+            Secret::new("passwordpasswordpassword"),
+        )));
+        assert!(!weak.configured && weak.detail.contains("entropy"));
         let raw = "Zq8vN3kP0wLr5tYb7xMa2cQe9uHs4jFd";
         let ok = auth_status(Some(("OPENCLAW_GATEWAY_TOKEN", Secret::new(raw))));
         assert!(ok.configured);

@@ -132,3 +132,63 @@ async fn logs_and_responses_never_contain_the_token_or_provider_keys() {
         }
     }
 }
+
+/// The token as tungstenite's frame dumps would print it (lowercase hex bytes).
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn trace_logging_of_dependencies_is_capped_and_client_strings_are_clipped() {
+    let mut env = env_with_token();
+    env.retain(|(k, _)| k != "RUST_LOG");
+    env.push((
+        "RUST_LOG".into(),
+        "trace,tungstenite=trace,tungstenite::protocol=trace,tokio_tungstenite=trace,hyper=trace,[conn]=trace"
+            .into(),
+    ));
+    let mut server = Server::start_with_env(&[], &env);
+    exercise(&server).await;
+    // A pre-auth request with a huge method name, then a huge client id on connect.
+    let long = "m".repeat(60_000);
+    let mut ws = open(&server.url()).await;
+    let _challenge = recv_json(&mut ws).await;
+    send_json(
+        &mut ws,
+        &serde_json::json!({"type": "req", "id": "x", "method": long}),
+    )
+    .await;
+    let res = recv_json(&mut ws).await;
+    assert_eq!(res["ok"], false, "{res}");
+    let mut ws = open(&server.url()).await;
+    let _challenge = recv_json(&mut ws).await;
+    let mut connect = connect_frame(3, 4, Some(TOKEN));
+    connect["params"]["client"]["id"] = serde_json::json!("c".repeat(30_000));
+    send_json(&mut ws, &connect).await;
+    assert_eq!(recv_json(&mut ws).await["ok"], true);
+    drop(ws);
+    let (status, _) = server.signal_and_wait(libc::SIGTERM, Duration::from_secs(5));
+    assert!(status.success());
+    let logs = server.logs();
+    assert!(logs.contains("client connected"), "{logs}");
+    let token_hex = hex(TOKEN);
+    for needle in [
+        TOKEN,
+        &token_hex,
+        &token_hex[..16],
+        "\"method\":\"connect\"",
+        "connect.challenge",
+    ] {
+        assert!(!logs.contains(needle), "logs contain {needle:?}:\n{logs}");
+    }
+    let longest = logs.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 2048, "a log line of {longest} bytes");
+    assert!(
+        !logs.contains(&"m".repeat(65)),
+        "an unclipped method name was logged"
+    );
+    assert!(
+        !logs.contains(&"c".repeat(65)),
+        "an unclipped client id was logged"
+    );
+}

@@ -84,27 +84,69 @@ async fn open_from(src: &str, server: &Server) -> Result<RawWs, tungstenite::Err
         .map(|(ws, _)| ws)
 }
 
+/// Reads the challenge, sends `connect` as `client_id`, returns the response.
+async fn connect_as(ws: &mut RawWs, client_id: &str, token: &str) -> serde_json::Value {
+    let challenge = recv_json(ws).await;
+    assert_eq!(challenge["event"], "connect.challenge");
+    send_json(ws, &connect_frame_as(client_id, Some(token))).await;
+    recv_res(ws).await
+}
+
+const WRONG: &str = "wrong-token-0123456789abcdef";
+
 #[tokio::test]
 async fn failed_auth_is_limited_per_peer_ip() {
+    // Budget 3 per (address, client id), 3 x 5 = 15 per address.
     let server = Server::start(&["--auth-failures", "3", "--auth-failure-window-secs", "60"]);
     for _ in 0..3 {
         let mut ws = open_from("127.0.0.1", &server).await.unwrap();
-        let res = handshake(&mut ws, 3, 4, Some("wrong-token-0123456789abcdef")).await;
+        let res = connect_as(&mut ws, "cli", WRONG).await;
         assert_eq!(res["ok"], false);
+        let msg = res["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with("unauthorized: gateway token mismatch"),
+            "{res}"
+        );
         assert_eq!(expect_close(&mut ws, Duration::from_secs(5)).await.0, 1008);
     }
-    // Now this peer is refused before the upgrade, even with the right token.
+    // This client id from this address is now refused, even with the right token...
+    let mut ws = open_from("127.0.0.1", &server).await.unwrap();
+    let res = connect_as(&mut ws, "cli", TOKEN).await;
+    assert_eq!(res["ok"], false, "{res}");
+    let msg = res["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("too many failed authentication attempts"),
+        "{res}"
+    );
+    assert!(res["error"]["retryAfterMs"].as_u64().unwrap() > 0, "{res}");
+    assert_eq!(expect_close(&mut ws, Duration::from_secs(5)).await.0, 1008);
+    // ...while another client behind the same address, and the same client id from
+    // another address, still get in.
+    let mut ws = open_from("127.0.0.1", &server).await.unwrap();
+    assert_eq!(connect_as(&mut ws, "tui", TOKEN).await["ok"], true);
+    let mut ws = open_from("127.0.0.2", &server).await.unwrap();
+    assert_eq!(connect_as(&mut ws, "cli", TOKEN).await["ok"], true);
+    // Rotating client ids does not escape the per-address budget (15 failures).
+    for i in 0..12 {
+        let mut ws = open_from("127.0.0.1", &server).await.unwrap();
+        let res = connect_as(&mut ws, &format!("rotating-{i}"), WRONG).await;
+        assert_eq!(res["ok"], false, "{res}");
+    }
     match open_from("127.0.0.1", &server).await {
         Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status().as_u16(), 429),
         Err(e) => panic!("expected HTTP 429, got {e}"),
-        Ok(_) => panic!("a blocked peer was upgraded"),
+        Ok(_) => panic!("a blocked address was upgraded"),
     }
-    // Another peer address is not affected.
     let mut ws = open_from("127.0.0.2", &server).await.unwrap();
-    assert_eq!(handshake(&mut ws, 3, 4, Some(TOKEN)).await["ok"], true);
-    assert!(server
-        .logs()
-        .contains("too many failed authentication attempts"));
+    assert_eq!(connect_as(&mut ws, "cli", TOKEN).await["ok"], true);
+    // The counters say the same (no log text involved).
+    let mismatch = r#"clawdbot_handshakes_total{result="auth_mismatch"}"#;
+    assert_eq!(metric(&server, mismatch).await, 15);
+    let blocked = r#"clawdbot_handshakes_total{result="auth_blocked"}"#;
+    assert_eq!(metric(&server, blocked).await, 1);
+    let refused = r#"clawdbot_upgrades_refused_total{reason="auth_blocked"}"#;
+    assert_eq!(metric(&server, refused).await, 1);
+    assert_eq!(metric(&server, "clawdbot_auth_failures_total").await, 15);
 }
 
 #[tokio::test]
@@ -199,8 +241,11 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
         sent += 1;
     }
     // Still without reading: the server must cut us off as a slow consumer.
-    let logs = server.wait_for_log("slow consumer");
-    assert!(logs.contains("slow consumer"), "{logs}");
+    let slow = r#"clawdbot_disconnects_total{reason="slow_consumer"}"#;
+    assert_eq!(
+        wait_metric(&server, slow, Duration::from_secs(20), |v| v >= 1).await,
+        1
+    );
     // Reading now ends after what the kernel had buffered.
     let drained = tokio::time::timeout(Duration::from_secs(20), async {
         let mut frames = 0usize;
@@ -254,7 +299,8 @@ async fn pipelined_requests_get_backpressure_not_a_disconnect() {
         assert_eq!(res["id"], format!("p{i}"));
         assert_eq!(res["ok"], true);
     }
-    assert!(!server.logs().contains("slow consumer"));
+    let slow = r#"clawdbot_disconnects_total{reason="slow_consumer"}"#;
+    assert_eq!(metric(&server, slow).await, 0);
 }
 
 #[tokio::test]

@@ -274,12 +274,15 @@ async fn oversize_frames_and_handshake_timeouts_are_counted() {
 async fn no_token_in_any_label_after_auth_failures() {
     let server = Server::start(&["--auth-failures", "2"]);
     let wrong = "wrong-token-SHOULD-NEVER-APPEAR-0123456789";
-    for _ in 0..2 {
+    // 2 per client id, 5 x 2 = 10 per address.
+    for i in 0..10 {
         let mut ws = open(&server.url()).await;
-        let res = handshake(&mut ws, 3, 4, Some(wrong)).await;
+        let _challenge = recv_json(&mut ws).await;
+        send_json(&mut ws, &connect_frame_as(&format!("c{i}"), Some(wrong))).await;
+        let res = recv_json(&mut ws).await;
         assert_eq!(res["ok"], false);
     }
-    // The budget is spent: the next upgrade is refused with 429.
+    // The address's budget is spent: the next upgrade is refused with 429.
     let refused = tokio_tungstenite::connect_async(server.url()).await;
     assert!(refused.is_err(), "upgrade should be refused");
     let (body, m) = scrape(&server).await;
@@ -288,9 +291,9 @@ async fn no_token_in_any_label_after_auth_failures() {
     assert!(!body.contains("SHOULD-NEVER"), "part of the token leaked");
     assert_eq!(
         value(&m, "clawdbot_handshakes_total{result=\"auth_mismatch\"}"),
-        2.0
+        10.0
     );
-    assert_eq!(value(&m, "clawdbot_auth_failures_total"), 2.0);
+    assert_eq!(value(&m, "clawdbot_auth_failures_total"), 10.0);
     assert_eq!(
         value(
             &m,

@@ -28,6 +28,28 @@ fn short_token_is_refused_at_startup() {
 }
 
 #[test]
+fn placeholder_and_low_entropy_tokens_are_refused_at_startup() {
+    for (token, why) in [
+        ("change-me-to-a-long-random-token", "placeholder"),
+        ("your-gateway-token-0123456789abcdef", "placeholder"),
+        ("<random token of 32 characters>", "placeholder"),
+        ("passwordpasswordpassword", "too little entropy"),
+        ("abababababababababababababababab", "too little entropy"),
+    ] {
+        let (status, err) = run_expect_exit(
+            &["--port", "0", "--health-port", "0"],
+            &env_plus(&[("CLAWDBOT_GATEWAY_TOKEN", token)]),
+        );
+        assert_eq!(status.code(), Some(2), "{token}: {err}");
+        assert_eq!(err.lines().count(), 1, "not one line: {err}");
+        assert!(err.starts_with("error: gateway token "), "{err}");
+        assert!(err.contains(why), "{token}: {err}");
+        assert!(err.contains("openssl rand -hex 32"), "{err}");
+        assert!(!err.contains(token), "the token was printed: {err}");
+    }
+}
+
+#[test]
 fn missing_token_is_refused_without_insecure_flag() {
     let (status, err) = run_expect_exit(&["--port", "0", "--health-port", "0"], &base_env());
     assert!(!status.success());
@@ -71,7 +93,7 @@ fn invalid_bind_and_zero_limits_are_refused() {
     );
     assert!(!status.success());
     assert!(
-        err.contains("--max-connections must be greater than 0"),
+        err.contains("--max-connections 0 is out of range (accepted: 1..=65536)"),
         "{err}"
     );
     let (status, err) = run_expect_exit(
@@ -87,7 +109,7 @@ fn invalid_bind_and_zero_limits_are_refused() {
     );
     assert!(!status.success());
     assert!(
-        err.contains("--idle-timeout-ms must be at most one week"),
+        err.contains("--idle-timeout-ms 18446744073709551615 is out of range"),
         "{err}"
     );
 }
@@ -121,4 +143,164 @@ async fn token_is_read_from_openclaw_var_and_from_file() {
     let mut ws = open(&server.url()).await;
     assert_eq!(handshake(&mut ws, 3, 4, None).await["ok"], false);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Numeric flags of `serve`, with their environment variable and the largest value of
+/// their type.
+const NUMERIC_FLAGS: &[(&str, &str, &str)] = &[
+    ("--max-payload", "CLAWDBOT_MAX_PAYLOAD", USIZE_MAX),
+    (
+        "--max-preauth-payload",
+        "CLAWDBOT_MAX_PREAUTH_PAYLOAD",
+        USIZE_MAX,
+    ),
+    ("--max-connections", "CLAWDBOT_MAX_CONNECTIONS", USIZE_MAX),
+    (
+        "--max-unauth-connections",
+        "CLAWDBOT_MAX_UNAUTH_CONNECTIONS",
+        USIZE_MAX,
+    ),
+    (
+        "--max-unauth-per-ip",
+        "CLAWDBOT_MAX_UNAUTH_PER_IP",
+        USIZE_MAX,
+    ),
+    ("--rate-limit", "CLAWDBOT_RATE_LIMIT", U32_MAX),
+    ("--rate-burst", "CLAWDBOT_RATE_BURST", U32_MAX),
+    ("--auth-failures", "CLAWDBOT_AUTH_FAILURES", U32_MAX),
+    (
+        "--auth-failure-window-secs",
+        "CLAWDBOT_AUTH_FAILURE_WINDOW_SECS",
+        U64_MAX,
+    ),
+    (
+        "--handshake-timeout-ms",
+        "CLAWDBOT_HANDSHAKE_TIMEOUT_MS",
+        U64_MAX,
+    ),
+    ("--idle-timeout-ms", "CLAWDBOT_IDLE_TIMEOUT_MS", U64_MAX),
+    ("--tick-interval-ms", "CLAWDBOT_TICK_INTERVAL_MS", U64_MAX),
+    ("--send-queue", "CLAWDBOT_SEND_QUEUE", USIZE_MAX),
+    (
+        "--max-buffered-bytes",
+        "CLAWDBOT_MAX_BUFFERED_BYTES",
+        USIZE_MAX,
+    ),
+    (
+        "--max-buffered-bytes-total",
+        "CLAWDBOT_MAX_BUFFERED_BYTES_TOTAL",
+        USIZE_MAX,
+    ),
+    ("--send-timeout-ms", "CLAWDBOT_SEND_TIMEOUT_MS", U64_MAX),
+    ("--shutdown-grace-ms", "CLAWDBOT_SHUTDOWN_GRACE_MS", U64_MAX),
+    (
+        "--http-header-timeout-ms",
+        "CLAWDBOT_HTTP_HEADER_TIMEOUT_MS",
+        U64_MAX,
+    ),
+    (
+        "--http-idle-timeout-ms",
+        "CLAWDBOT_HTTP_IDLE_TIMEOUT_MS",
+        U64_MAX,
+    ),
+    (
+        "--max-http-connections",
+        "CLAWDBOT_MAX_HTTP_CONNECTIONS",
+        USIZE_MAX,
+    ),
+];
+const USIZE_MAX: &str = "18446744073709551615";
+const U64_MAX: &str = "18446744073709551615";
+const U32_MAX: &str = "4294967295";
+
+/// Starts `serve` with one setting; returns whether it started. A refusal must be exit 2
+/// with one `error:` line naming the setting; nothing may panic.
+fn starts_or_refuses_cleanly(args: &[&str], env: &[(String, String)], name: &str) -> bool {
+    match Server::try_start_with_env(args, env) {
+        Ok(server) => {
+            // In range: it started and listens.
+            drop(server);
+            true
+        }
+        Err((status, logs)) => {
+            let status = status.expect("serve neither started nor exited");
+            assert_eq!(
+                status.code(),
+                Some(2),
+                "{args:?} {name}: {status:?}\n{logs}"
+            );
+            assert!(!logs.contains("panicked"), "{args:?}: {logs}");
+            let first = logs.lines().next().unwrap_or("");
+            assert!(first.starts_with("error: "), "{args:?}: {logs}");
+            assert!(
+                logs.contains(name) || logs.contains("invalid value"),
+                "{args:?}: {logs}"
+            );
+            false
+        }
+    }
+}
+
+#[test]
+fn every_numeric_setting_is_range_checked_without_panics() {
+    let mut refused = Vec::new();
+    for (flag, var, max) in NUMERIC_FLAGS {
+        for value in ["0", "1", max] {
+            if !starts_or_refuses_cleanly(&[flag, value], &env_with_token(), flag) {
+                refused.push(format!("{flag}={value}"));
+            }
+        }
+        // The environment variable goes through the same checks.
+        let mut env = env_with_token();
+        env.push((var.to_string(), max.to_string()));
+        if !starts_or_refuses_cleanly(&[], &env, flag) {
+            refused.push(format!("{var}={max}"));
+        }
+    }
+    // The absurd values of the issue are among the refusals.
+    for must in [
+        "--send-queue=18446744073709551615",
+        "--idle-timeout-ms=1",
+        "--handshake-timeout-ms=0",
+        "--max-connections=0",
+        "CLAWDBOT_SEND_QUEUE=18446744073709551615",
+    ] {
+        assert!(
+            refused.iter().any(|r| r == must),
+            "{must} accepted; refused: {refused:?}"
+        );
+    }
+}
+
+#[test]
+fn preauth_limit_above_payload_and_huge_queues_are_refused() {
+    let (status, err) = run_expect_exit(
+        &[
+            "--port",
+            "0",
+            "--health-port",
+            "0",
+            "--max-payload",
+            "65536",
+            "--max-preauth-payload",
+            "131072",
+        ],
+        &env_with_token(),
+    );
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        err.contains(
+            "--max-preauth-payload (131072) must not be larger than --max-payload (65536)"
+        ),
+        "{err}"
+    );
+    let (status, err) = run_expect_exit(
+        &["--port", "0", "--health-port", "0", "--send-queue", "65536"],
+        &env_with_token(),
+    );
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        err.contains("--send-queue 65536 is out of range (accepted: 1..=65535)"),
+        "{err}"
+    );
 }

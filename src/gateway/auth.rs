@@ -45,13 +45,9 @@ impl AuthMode {
     ) -> anyhow::Result<AuthMode> {
         match token {
             Some(token) => {
-                let len = token.expose().chars().count();
-                anyhow::ensure!(
-                    len >= MIN_TOKEN_LEN,
-                    "gateway token is too short ({len} characters, at least {MIN_TOKEN_LEN} required; \
-                     generate one with `openssl rand -hex 32` and set {})",
-                    TOKEN_VARS[0]
-                );
+                if let Some(problem) = crate::defaults::gateway_token_problem(token.expose()) {
+                    anyhow::bail!("gateway token {problem}; set it in {}", TOKEN_VARS[0]);
+                }
                 Ok(AuthMode::Token(token))
             }
             None if insecure_no_auth && bind.is_loopback() => Ok(AuthMode::Disabled),
@@ -113,7 +109,7 @@ mod tests {
 
     #[test]
     fn startup_rules() {
-        let good = Secret::new("a".repeat(MIN_TOKEN_LEN));
+        let good = Secret::new("3f9a1c0e5b7d2486af01c3e5d7b9f1a2");
         assert!(matches!(
             AuthMode::from_startup(Some(good.clone()), false, ANY),
             Ok(AuthMode::Token(_))
@@ -121,6 +117,14 @@ mod tests {
         let short = AuthMode::from_startup(Some(Secret::new("short-token")), false, LOOPBACK);
         let msg = short.unwrap_err().to_string();
         assert!(msg.contains("too short") && !msg.contains("short-token"));
+        let placeholder = Secret::new("change-me-to-a-long-random-token");
+        let msg = AuthMode::from_startup(Some(placeholder), false, LOOPBACK)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("placeholder") && msg.contains("openssl rand -hex 32"),
+            "{msg}"
+        );
         assert!(AuthMode::from_startup(None, false, LOOPBACK).is_err());
         assert!(AuthMode::from_startup(None, true, ANY).is_err());
         assert!(matches!(

@@ -42,11 +42,18 @@ async fn health(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
 
 /// Prometheus text exposition format 0.0.4.
 async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
-    let body = gw.metrics.render(
+    let mut body = gw.metrics.render(
         gw.conns.current(),
         gw.limits.max_connections,
         std::time::Duration::from_millis(gw.uptime_ms()),
     );
+    body.push_str(&gw.metrics.render_limits(&crate::metrics::LimitGauges {
+        pending: gw.pending.current(),
+        pending_max: gw.pending.max(),
+        http_open: gw.http_open(),
+        buffered_bytes: gw.outbound.used(),
+        buffered_bytes_max: gw.outbound.max(),
+    }));
     (
         [(
             axum::http::header::CONTENT_TYPE,

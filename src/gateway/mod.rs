@@ -6,8 +6,10 @@
 //! `methods` (request handlers).
 
 pub mod auth;
+pub mod frame_gate;
 pub mod http;
 pub mod limits;
+pub mod listener;
 pub mod methods;
 pub mod outbox;
 pub mod ws;
@@ -26,7 +28,8 @@ use tracing::{info, warn};
 use crate::logging::LogFormat;
 use crate::providers::Provider;
 use auth::AuthMode;
-use limits::{AuthFailures, ConnectionCounter, Limits};
+use limits::{AuthFailures, ConnectionCounter, Limits, PendingPool};
+use outbox::OutboundBudget;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -45,6 +48,17 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, env = "CLAWDBOT_LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
+    /// Browser origin (`scheme://host[:port]`) allowed to open the WebSocket, e.g. a
+    /// Control-UI-like page; repeat or comma-separate. Upgrades carrying any other
+    /// `Origin` header get HTTP 403. Empty by default: only native clients (which send
+    /// no `Origin`) connect.
+    #[arg(
+        long = "allow-origin",
+        env = "CLAWDBOT_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub allowed_origins: Vec<String>,
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -59,8 +73,18 @@ pub struct Gateway {
     pub bind: IpAddr,
     pub port: u16,
     pub health_port: u16,
+    /// Authenticated WebSocket connections.
     pub conns: ConnectionCounter,
+    /// WebSocket connections that have not completed `connect`.
+    pub pending: Arc<PendingPool>,
+    /// Outgoing bytes queued across all connections.
+    pub outbound: OutboundBudget,
+    /// Browser origins allowed to open the WebSocket (`--allow-origin`).
+    pub allowed_origins: Vec<String>,
     pub auth_failures: AuthFailures,
+    /// HTTP connection slots of the gateway port and of the health port.
+    pub http_gateway: listener::HttpSlots,
+    pub http_health: listener::HttpSlots,
     pub metrics: crate::metrics::Metrics,
     pub shutdown: watch::Receiver<bool>,
     started: Instant,
@@ -76,6 +100,21 @@ impl Gateway {
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
+    /// Open HTTP connections on both ports.
+    pub fn http_open(&self) -> usize {
+        self.http_gateway.open() + self.http_health.open()
+    }
+    /// True when `origin` is in `--allow-origin` (exact match, ASCII case-insensitive,
+    /// a trailing `/` ignored).
+    pub fn origin_allowed(&self, origin: &axum::http::HeaderValue) -> bool {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = origin.trim().trim_end_matches('/');
+        self.allowed_origins
+            .iter()
+            .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
 }
 
 /// Everything `serve` needs besides the listeners.
@@ -84,6 +123,7 @@ pub struct GatewayConfig {
     pub limits: Limits,
     pub auth: AuthMode,
     pub provider: Provider,
+    pub allowed_origins: Vec<String>,
 }
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -99,7 +139,15 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         warn!(%bind, "authentication DISABLED (--insecure-no-auth on loopback): do not expose this port");
     }
     let provider = Provider::from_env().context("choosing the model provider")?;
-    raise_fd_limit(args.limits.max_connections);
+    let mut args = args;
+    let open_files = raise_fd_limit();
+    if let Some(shrunk) = args.limits.fit_open_files(open_files) {
+        warn!(
+            open_files,
+            %shrunk,
+            "open-files limit too low for the configured limits; limits reduced (raise `ulimit -n` / compose `ulimits.nofile`)"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(4)
@@ -107,10 +155,12 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let allowed_origins = validate_origins(&args.allowed_origins)?;
     let config = GatewayConfig {
         limits: args.limits,
         auth,
         provider,
+        allowed_origins,
     };
     let result = runtime.block_on(async move {
         let signal = shutdown_signal()?;
@@ -133,7 +183,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Installs the SIGTERM/SIGINT handlers now (so a signal arriving right after startup
-/// is not lost) and returns a future resolving on the first of them.
+/// is not lost) and returns a future resolving on the first of them. A second signal
+/// during the drain exits at once (status 128 + signal number).
 pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -143,11 +194,21 @@ pub fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
             _ = int.recv() => info!(signal = "SIGINT", "shutdown requested"),
             _ = term.recv() => info!(signal = "SIGTERM", "shutdown requested"),
         }
+        tokio::spawn(async move {
+            let code = tokio::select! {
+                _ = int.recv() => 128 + libc::SIGINT,
+                _ = term.recv() => 128 + libc::SIGTERM,
+            };
+            warn!("second signal: exiting without waiting for the drain");
+            std::process::exit(code);
+        });
     })
 }
 
-/// Serves the gateway on pre-bound listeners until `shutdown` resolves, then closes
-/// every open WebSocket with 1001 (going away) and returns within the grace period.
+/// Serves the gateway on pre-bound listeners until `shutdown` resolves, then drains:
+/// `/ready` answers 503, upgrades are refused, in-flight requests are answered
+/// `UNAVAILABLE` and every open WebSocket gets a `shutdown` event and a 1001 close,
+/// within the grace period; then the listeners close.
 pub async fn serve(
     gateway: TcpListener,
     health: Option<TcpListener>,
@@ -155,6 +216,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (tx, rx) = watch::channel(false);
+    let (closed_tx, closed_rx) = watch::channel(false);
     let gateway_addr = gateway.local_addr()?;
     let health_addr = health.as_ref().map(|h| h.local_addr()).transpose()?;
     let limits = config.limits;
@@ -163,6 +225,11 @@ pub async fn serve(
             limits.auth_failures,
             Duration::from_secs(limits.auth_failure_window_secs),
         ),
+        pending: PendingPool::new(limits.max_unauth_connections, limits.max_unauth_per_ip),
+        outbound: OutboundBudget::new(limits.max_buffered_bytes_total),
+        allowed_origins: config.allowed_origins,
+        http_gateway: listener::HttpSlots::default(),
+        http_health: listener::HttpSlots::default(),
         limits,
         auth: config.auth,
         provider: config.provider,
@@ -177,13 +244,21 @@ pub async fn serve(
     });
 
     let mut servers = tokio::task::JoinSet::new();
-    let app = http::gateway_router(gw.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(gateway, app).with_graceful_shutdown(stopped(rx.clone()));
-    servers.spawn(async move { server.await });
+    servers.spawn(listener::run(
+        gateway,
+        http::gateway_router(gw.clone()),
+        gw.clone(),
+        listener::Port::Gateway,
+        closed_rx.clone(),
+    ));
     if let Some(health) = health {
-        let app = http::health_router(gw.clone()).into_make_service();
-        let server = axum::serve(health, app).with_graceful_shutdown(stopped(rx.clone()));
-        servers.spawn(async move { server.await });
+        servers.spawn(listener::run(
+            health,
+            http::health_router(gw.clone()),
+            gw.clone(),
+            listener::Port::Health,
+            closed_rx.clone(),
+        ));
     }
     info!(
         gateway = %gateway_addr,
@@ -195,22 +270,23 @@ pub async fn serve(
     );
 
     shutdown.await;
-    let open = gw.conns.current();
+    let open = gw.conns.current() + gw.pending.current();
     info!(
         open_connections = open,
         "shutting down: closing connections"
     );
     let _ = tx.send(true);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(gw.limits.shutdown_grace_ms);
-    while gw.conns.current() > 0 && tokio::time::Instant::now() < deadline {
+    while gw.conns.current() + gw.pending.current() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = tokio::time::timeout_at(deadline, async {
+    let _ = closed_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
         while servers.join_next().await.is_some() {}
     })
     .await;
     servers.abort_all();
-    let left = gw.conns.current();
+    let left = gw.conns.current() + gw.pending.current();
     if left > 0 {
         warn!(
             left,
@@ -221,16 +297,32 @@ pub async fn serve(
     Ok(())
 }
 
+/// Checks `--allow-origin` values: `scheme://host[:port]`, no path, no wildcard.
+fn validate_origins(origins: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for o in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        let rest = o
+            .strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"));
+        let ok = rest.is_some_and(|r| {
+            let r = r.trim_end_matches('/');
+            !r.is_empty() && !r.contains(['/', '*', ' ', '?', '#'])
+        });
+        anyhow::ensure!(
+            ok,
+            "--allow-origin {o:?} is not an origin (use scheme://host[:port], e.g. http://127.0.0.1:3000)"
+        );
+        out.push(o.to_string());
+    }
+    Ok(out)
+}
+
 /// `demo` or `live`, as serialized in `status` and `config.get`.
 pub fn mode_label(provider: &Provider) -> String {
     serde_json::to_value(provider.mode())
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
 }
 
 /// The host name reported in `hello-ok.server.host` and presence.
@@ -249,9 +341,8 @@ fn hostname() -> String {
     "clawdbot".to_string()
 }
 
-/// Raises the soft open-files limit towards the hard limit so that `--max-connections`
-/// sockets fit; warns when even the hard limit is too low.
-fn raise_fd_limit(max_connections: usize) {
+/// Raises the soft open-files limit to the hard limit; returns the soft limit now.
+fn raise_fd_limit() -> libc::rlim_t {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -259,7 +350,7 @@ fn raise_fd_limit(max_connections: usize) {
     // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return;
+            return libc::rlim_t::MAX;
         }
         if lim.rlim_cur < lim.rlim_max {
             let mut raised = lim;
@@ -269,11 +360,5 @@ fn raise_fd_limit(max_connections: usize) {
             }
         }
     }
-    let needed = max_connections as libc::rlim_t + 64;
-    if lim.rlim_cur < needed {
-        warn!(
-            open_files = lim.rlim_cur,
-            needed, "open-files limit is below --max-connections; raise `ulimit -n`"
-        );
-    }
+    lim.rlim_cur
 }

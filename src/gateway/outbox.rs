@@ -1,22 +1,56 @@
 //! The bounded send queue of one connection and the task that writes it to the socket.
 //!
-//! The queue is bounded twice: in frames (`--send-queue`) and in bytes
+//! The queue is bounded three times: in frames (`--send-queue`), in bytes
 //! (`--max-buffered-bytes`, a semaphore whose permits the writer returns once a frame
-//! is on the wire). Responses wait for room at most `--send-timeout-ms` (backpressure:
-//! meanwhile the connection reads no further requests); events never wait. A client
-//! that does not read within that time is disconnected, so its memory use stays bounded.
+//! is on the wire), and by the budget shared by all connections
+//! (`--max-buffered-bytes-total`, [`OutboundBudget`]). Responses wait for room at most
+//! `--send-timeout-ms` (backpressure: meanwhile the connection reads no further
+//! requests); events never wait. A client that does not read within that time is
+//! disconnected, so its memory use, and the sum over all clients, stays bounded.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::ws::WsStream;
+
+/// Outgoing bytes queued across all connections: a semaphore of
+/// `--max-buffered-bytes-total` permits.
+#[derive(Debug, Clone)]
+pub struct OutboundBudget {
+    permits: Arc<Semaphore>,
+    max: usize,
+}
+
+impl OutboundBudget {
+    pub fn new(max_bytes: usize) -> Self {
+        let max = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        OutboundBudget {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+    /// Bytes queued now.
+    pub fn used(&self) -> usize {
+        self.max.saturating_sub(self.permits.available_permits())
+    }
+    pub fn max(&self) -> usize {
+        self.max
+    }
+    fn permits(&self, len: usize) -> u32 {
+        len.clamp(1, self.max) as u32
+    }
+}
 
 enum Out {
-    Text(String, OwnedSemaphorePermit),
+    Text(String, OwnedSemaphorePermit, OwnedSemaphorePermit),
     Ping,
     Close(u16, String),
 }
@@ -34,11 +68,14 @@ pub struct Outbox {
     tx: mpsc::Sender<Out>,
     bytes: Arc<Semaphore>,
     max_bytes: usize,
+    global: OutboundBudget,
     writer: JoinHandle<()>,
 }
 
+type Sink = SplitSink<WsStream, Message>;
+
 impl Outbox {
-    pub fn new(sink: SplitSink<WebSocket, Message>, frames: usize, max_bytes: usize) -> Self {
+    pub fn new(sink: Sink, frames: usize, max_bytes: usize, global: OutboundBudget) -> Self {
         let (tx, rx) = mpsc::channel(frames.max(1));
         let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let writer = tokio::spawn(write_loop(sink, rx));
@@ -46,8 +83,17 @@ impl Outbox {
             tx,
             bytes: Arc::new(Semaphore::new(max_bytes)),
             max_bytes,
+            global,
             writer,
         }
+    }
+
+    /// Bytes queued on this connection and not yet written, besides `own` (the permits
+    /// of the frame the caller is queueing).
+    fn queued_besides(&self, own: &OwnedSemaphorePermit) -> usize {
+        self.max_bytes
+            .saturating_sub(self.bytes.available_permits())
+            .saturating_sub(own.num_permits())
     }
 
     /// Permits a frame of `len` bytes takes (a frame larger than the whole budget
@@ -73,9 +119,24 @@ impl Outbox {
         .await
         .map_err(|_| SendError::SlowConsumer)?
         .map_err(|_| SendError::Closed)?;
+        let wanted = self.global.permits(text.len());
+        let global = match self.global.permits.clone().try_acquire_many_owned(wanted) {
+            Ok(p) => p,
+            // The budget of all connections is used up. A connection that still has
+            // frames queued is one of the readers holding it: dropped at once, which
+            // frees its bytes. One with an empty queue (a new client, a quiet one) waits.
+            Err(_) if self.queued_besides(&permit) > 0 => return Err(SendError::SlowConsumer),
+            Err(_) => tokio::time::timeout_at(
+                deadline,
+                self.global.permits.clone().acquire_many_owned(wanted),
+            )
+            .await
+            .map_err(|_| SendError::SlowConsumer)?
+            .map_err(|_| SendError::Closed)?,
+        };
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.tx
-            .send_timeout(Out::Text(text, permit), remaining)
+            .send_timeout(Out::Text(text, permit, global), remaining)
             .await
             .map_err(|e| match e {
                 mpsc::error::SendTimeoutError::Timeout(_) => SendError::SlowConsumer,
@@ -91,7 +152,15 @@ impl Outbox {
             .clone()
             .try_acquire_many_owned(self.permits(text.len()))
             .map_err(|_| SendError::SlowConsumer)?;
-        self.tx.try_send(Out::Text(text, permit)).map_err(map_try)
+        let global = self
+            .global
+            .permits
+            .clone()
+            .try_acquire_many_owned(self.global.permits(text.len()))
+            .map_err(|_| SendError::SlowConsumer)?;
+        self.tx
+            .try_send(Out::Text(text, permit, global))
+            .map_err(map_try)
     }
 
     pub fn ping(&self) -> Result<(), SendError> {
@@ -122,11 +191,31 @@ impl Outbox {
         writer.abort();
     }
 
+    /// Queues a close frame and lets the writer finish on its own (bounded by
+    /// [`CLOSE_NOW_WAIT`]) without waiting for it: for connections closed to make room.
+    pub fn close_now(self, code: u16, reason: &str) {
+        let _ = self.tx.try_send(Out::Close(code, reason.to_string()));
+        drop(self.tx);
+        let writer = self.writer;
+        tokio::spawn(async move {
+            let mut writer = writer;
+            if tokio::time::timeout(CLOSE_NOW_WAIT, &mut writer)
+                .await
+                .is_err()
+            {
+                writer.abort();
+            }
+        });
+    }
+
     /// Stops the writer at once (slow consumer): no close frame, the socket is dropped.
     pub fn abort(self) {
         self.writer.abort();
     }
 }
+
+/// How long [`Outbox::close_now`] lets the close frame take.
+const CLOSE_NOW_WAIT: Duration = Duration::from_millis(200);
 
 fn map_try<T>(e: mpsc::error::TrySendError<T>) -> SendError {
     match e {
@@ -135,18 +224,18 @@ fn map_try<T>(e: mpsc::error::TrySendError<T>) -> SendError {
     }
 }
 
-async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Receiver<Out>) {
+async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Out>) {
     while let Some(item) = rx.recv().await {
         let result = match item {
-            Out::Text(text, permit) => {
+            Out::Text(text, permit, global) => {
                 let r = sink.send(Message::Text(text.into())).await;
-                drop(permit);
+                drop((permit, global));
                 r
             }
             Out::Ping => sink.send(Message::Ping(Default::default())).await,
             Out::Close(code, reason) => {
                 let frame = CloseFrame {
-                    code,
+                    code: CloseCode::from(code),
                     reason: reason.into(),
                 };
                 let _ = sink.send(Message::Close(Some(frame))).await;

@@ -1,44 +1,85 @@
-//! One WebSocket connection: challenge, `connect` handshake, then requests, ticks and
-//! the limits (rate, idle, handshake timeout, frame size, bounded send queue).
+//! One WebSocket connection: the upgrade (origin, budgets), challenge, `connect`
+//! handshake, then requests, ticks and the limits (rate, idle, handshake timeout, frame
+//! size, bounded send queue).
+//!
+//! The upgrade is done here rather than by axum's extractor so that the socket under
+//! the codec is a [`FrameGate`]: until `connect` succeeds, frames larger than
+//! `--max-preauth-payload` are refused by their header, before anything is buffered.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{header, StatusCode};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitStream;
 use futures_util::StreamExt;
+use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::auth::{AuthOutcome, MISMATCH_MESSAGE, MISSING_MESSAGE, RATE_LIMITED_MESSAGE};
-use super::limits::{ConnectionGuard, RateLimiter};
+use super::frame_gate::{FrameGate, GateLimit, Oversize};
+use super::limits::{ConnectionGuard, PendingSlot, RateLimiter};
 use super::methods;
 use super::outbox::{Outbox, SendError};
 use super::Gateway;
-use crate::metrics::{FrameReject, Handshake, RequestResult, UpgradeRefused};
+use crate::logging::clip;
+use crate::metrics::{Disconnect, FrameReject, Handshake, RequestResult, UpgradeRefused};
 use crate::protocol::{
     close, codes, negotiate, now_ms, ClientFrame, ConnectParams, ErrorShape, EventFrame,
     RequestFrame, ResponseFrame, LATEST_PROTOCOL,
 };
 
-/// `GET /` on the gateway port: checks the connection limit and the peer's failed-auth
-/// budget before upgrading.
+/// The socket of one gateway connection.
+pub type WsStream = WebSocketStream<FrameGate<TokioIo<hyper::upgrade::Upgraded>>>;
+
+fn refuse(status: StatusCode, text: &'static str) -> Response {
+    (status, text).into_response()
+}
+
+/// True when a comma-separated header contains `token` (case-insensitive).
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// `GET /` on the gateway port: refuses browser origins not in `--allow-origin`,
+/// blocked peers and a full gateway before upgrading; then the connection takes a place
+/// in the pending pool until `connect` succeeds.
 pub async fn upgrade(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    ws: WebSocketUpgrade,
+    mut req: Request,
 ) -> Response {
     if gw.is_shutting_down() {
         gw.metrics.upgrade_refused(UpgradeRefused::ShuttingDown);
-        return (StatusCode::SERVICE_UNAVAILABLE, "gateway shutting down\n").into_response();
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "gateway shutting down\n");
     }
-    if let Some(wait) = gw.auth_failures.blocked(peer.ip()) {
-        warn!(%peer, "upgrade refused: too many failed authentication attempts");
+    let headers = req.headers();
+    // A browser always sends Origin on a WebSocket upgrade; native clients do not.
+    // Refused before anything is counted, so a web page cannot use up a budget.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !gw.origin_allowed(origin) {
+            debug!(%peer, origin = clip(origin.to_str().unwrap_or("?")), "upgrade refused: origin not allowed");
+            gw.metrics.upgrade_refused(UpgradeRefused::Origin);
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "origin not allowed (see --allow-origin)\n",
+            );
+        }
+    }
+    if let Some(wait) = gw.auth_failures.blocked_ip(peer.ip()) {
+        debug!(%peer, "upgrade refused: too many failed authentication attempts");
         gw.metrics.upgrade_refused(UpgradeRefused::AuthBlocked);
         let secs = wait.as_secs().max(1).to_string();
         return (
@@ -48,25 +89,81 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let Some(guard) = gw.conns.try_acquire(gw.limits.max_connections) else {
-        warn!(%peer, max = gw.limits.max_connections, "upgrade refused: connection limit reached");
+    if gw.conns.current() >= gw.limits.max_connections {
+        debug!(%peer, max = gw.limits.max_connections, "upgrade refused: connection limit reached");
         gw.metrics.upgrade_refused(UpgradeRefused::ConnectionLimit);
-        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections\n");
+    }
+    let is_upgrade = header_has_token(headers, header::CONNECTION, "upgrade")
+        && header_has_token(headers, header::UPGRADE, "websocket");
+    if !is_upgrade {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "this is the WebSocket gateway (use ws://)\n",
+        );
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            [(header::SEC_WEBSOCKET_VERSION, "13")],
+            "unsupported WebSocket version\n",
+        )
+            .into_response();
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return refuse(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key\n");
     };
+    let accept = derive_accept_key(key.as_bytes());
+    let Some(on_upgrade) = req.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return refuse(StatusCode::BAD_REQUEST, "connection cannot be upgraded\n");
+    };
+    let (pending, evicted) = gw.pending.admit(peer.ip());
+    if evicted > 0 {
+        debug!(%peer, evicted, "pending connections evicted for a new one");
+    }
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                debug!(%peer, error = %e, "upgrade failed");
+                return;
+            }
+        };
+        let limit = GateLimit::new(gw.limits.max_preauth_payload);
+        let socket = FrameGate::new(TokioIo::new(upgraded), limit.clone());
+        let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(ws_config(&gw))).await;
+        let conn_id = uuid::Uuid::new_v4().to_string();
+        let span = info_span!("conn", conn_id = %conn_id, %peer);
+        Connection::run(ws, gw, peer, conn_id, pending, limit)
+            .instrument(span)
+            .await
+    });
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    res
+}
+
+/// Codec settings: the gate enforces the size limits first; these are the backstop.
+fn ws_config(gw: &Gateway) -> WebSocketConfig {
     let max = gw.limits.max_payload;
-    ws.max_message_size(max)
-        .max_frame_size(max)
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
         // Small per-connection buffers (tungstenite's defaults are 128 KiB each, which
         // dominated memory per idle connection); larger frames still grow the buffer.
         .read_buffer_size(WS_BUFFER_BYTES)
         .write_buffer_size(WS_BUFFER_BYTES)
         // Must stay above the write buffer size; bounds what a slow reader can queue.
         .max_write_buffer_size((gw.limits.max_buffered_bytes.max(max) * 2).max(512 * 1024))
-        .on_upgrade(move |socket| {
-            let conn_id = uuid::Uuid::new_v4().to_string();
-            let span = info_span!("conn", conn_id = %conn_id, %peer);
-            Connection::run(socket, gw, peer, conn_id, guard).instrument(span)
-        })
 }
 
 /// Read and write buffer of each WebSocket connection.
@@ -75,6 +172,8 @@ const WS_BUFFER_BYTES: usize = 8 * 1024;
 /// How a connection loop ended: a close frame to send, or drop the socket at once.
 enum End {
     Close(u16, &'static str),
+    /// Send the close frame without waiting for the client's reply.
+    CloseNow(u16, &'static str),
     Drop(&'static str),
 }
 
@@ -83,25 +182,40 @@ struct Connection {
     peer: SocketAddr,
     conn_id: String,
     out: Outbox,
-    stream: SplitStream<WebSocket>,
+    stream: SplitStream<WsStream>,
+    /// The inbound size limit (pre-auth until `connect` succeeds).
+    limit: GateLimit,
+    /// The place in the pending pool, until `connect` succeeds.
+    pending: Option<PendingSlot>,
+    /// The authenticated slot, from `connect` on.
+    slot: Option<ConnectionGuard>,
 }
 
 impl Connection {
     async fn run(
-        socket: WebSocket,
+        socket: WsStream,
         gw: Arc<Gateway>,
         peer: SocketAddr,
         conn_id: String,
-        _guard: ConnectionGuard,
+        pending: PendingSlot,
+        limit: GateLimit,
     ) {
         let (sink, stream) = socket.split();
-        let out = Outbox::new(sink, gw.limits.send_queue, gw.limits.max_buffered_bytes);
+        let out = Outbox::new(
+            sink,
+            gw.limits.send_queue,
+            gw.limits.max_buffered_bytes,
+            gw.outbound.clone(),
+        );
         let mut conn = Connection {
             gw,
             peer,
             conn_id,
             out,
             stream,
+            limit,
+            pending: Some(pending),
+            slot: None,
         };
         debug!("websocket opened");
         let end = match conn.handshake().await {
@@ -109,7 +223,7 @@ impl Connection {
                 let started = std::time::Instant::now();
                 let end = conn.serve(protocol).await;
                 let reason = match &end {
-                    End::Close(_, reason) | End::Drop(reason) => *reason,
+                    End::Close(_, reason) | End::CloseNow(_, reason) | End::Drop(reason) => *reason,
                 };
                 info!(
                     reason,
@@ -121,6 +235,17 @@ impl Connection {
             Err(end) => end,
         };
         conn.finish(end).await;
+    }
+
+    /// Resolves when this pending connection is evicted from the pool (never after auth).
+    fn evicted(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let slot = self.pending.as_ref().map(|p| p.evicted_handle());
+        async move {
+            match slot {
+                Some(notify) => notify.notified().await,
+                None => std::future::pending().await,
+            }
+        }
     }
 
     fn handshake_result(&self, result: Handshake) {
@@ -159,8 +284,15 @@ impl Connection {
         self.send(&EventFrame::challenge(&nonce, now_ms()))?;
         let deadline = Instant::now() + self.gw.limits.handshake_timeout();
         let mut shutdown = self.gw.shutdown.clone();
+        let evicted = self.evicted();
+        tokio::pin!(evicted);
         loop {
             let msg = tokio::select! {
+                _ = &mut evicted => {
+                    debug!("pending connection evicted for a newer one");
+                    self.handshake_result(Handshake::Evicted);
+                    return Err(End::CloseNow(close::TRY_AGAIN_LATER, "too many pending connections"));
+                }
                 _ = sleep_until(deadline) => {
                     info!("handshake timeout");
                     self.handshake_result(Handshake::Timeout);
@@ -197,7 +329,8 @@ impl Connection {
                 _ => continue,
             };
             if text.len() > self.gw.limits.max_preauth_payload {
-                warn!(
+                // Unreachable while the gate holds the pre-auth limit; kept as a backstop.
+                debug!(
                     size = text.len(),
                     "handshake frame larger than the pre-auth limit"
                 );
@@ -227,7 +360,7 @@ impl Connection {
         };
         if req.method != "connect" {
             info!(
-                method = req.method.as_str(),
+                method = clip(&req.method),
                 "handshake refused: first request is not connect"
             );
             self.handshake_result(Handshake::Invalid);
@@ -280,7 +413,13 @@ impl Connection {
             return Err(End::Close(close::PROTOCOL_ERROR, "protocol mismatch"));
         };
         let ip = self.peer.ip();
-        if let Some(wait) = self.gw.auth_failures.blocked(ip) {
+        let client_id = params
+            .client
+            .as_ref()
+            .and_then(|c| c.id.as_deref())
+            .unwrap_or("-")
+            .to_string();
+        if let Some(wait) = self.gw.auth_failures.blocked(ip, &client_id) {
             warn!("handshake refused: too many failed authentication attempts");
             self.handshake_result(Handshake::AuthBlocked);
             self.reply_err(
@@ -297,7 +436,7 @@ impl Connection {
         let presented = params.auth.as_ref().and_then(|a| a.token.as_deref());
         let outcome = self.gw.auth.check(presented);
         if outcome != AuthOutcome::Ok {
-            let blocked = self.gw.auth_failures.record(ip);
+            let blocked = self.gw.auth_failures.record(ip, &client_id);
             let (message, reason) = match outcome {
                 AuthOutcome::Missing => {
                     self.handshake_result(Handshake::AuthMissing);
@@ -312,13 +451,30 @@ impl Connection {
             self.reply_err(req.id, ErrorShape::invalid(message)).await?;
             return Err(End::Close(close::POLICY_VIOLATION, reason));
         }
+        // Authenticated: leave the pending pool for an authenticated slot.
+        let Some(slot) = self.gw.conns.try_acquire(self.gw.limits.max_connections) else {
+            self.gw
+                .metrics
+                .upgrade_refused(UpgradeRefused::ConnectionLimit);
+            self.handshake_result(Handshake::Aborted);
+            self.reply_err(
+                req.id,
+                ErrorShape::new(codes::UNAVAILABLE, "too many connections (retry later)")
+                    .retry_after(1000),
+            )
+            .await?;
+            return Err(End::Close(close::TRY_AGAIN_LATER, "too many connections"));
+        };
+        self.slot = Some(slot);
+        self.pending = None;
+        self.limit.set(self.gw.limits.max_payload);
         let client = params.client.unwrap_or_default();
         info!(
             protocol,
-            client_id = client.id.as_deref().unwrap_or("-"),
-            client_version = client.version.as_deref().unwrap_or("-"),
-            client_mode = client.mode.as_deref().unwrap_or("-"),
-            role = params.role.as_deref().unwrap_or("-"),
+            client_id = clip(client.id.as_deref().unwrap_or("-")),
+            client_version = clip(client.version.as_deref().unwrap_or("-")),
+            client_mode = clip(client.mode.as_deref().unwrap_or("-")),
+            role = clip(params.role.as_deref().unwrap_or("-")),
             device_identity = params.device.is_some(),
             "client connected"
         );
@@ -342,10 +498,7 @@ impl Connection {
         let mut shutdown = self.gw.shutdown.clone();
         loop {
             let msg = tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => {
-                    let _ = self.send(&EventFrame::new("shutdown", json!({ "reason": "gateway stopping" })));
-                    return End::Close(close::GOING_AWAY, "gateway shutting down");
-                }
+                _ = shutdown.wait_for(|s| *s) => return self.shutting_down(),
                 _ = tick.tick() => {
                     // A full queue skips this tick (responses, not events, decide when a
                     // reader is too slow); a client that stops reading also stops
@@ -358,6 +511,7 @@ impl Connection {
                 }
                 _ = &mut idle => {
                     info!(idle_ms = idle_timeout.as_millis() as u64, "idle timeout");
+                    self.gw.metrics.disconnect(Disconnect::IdleTimeout);
                     return End::Close(close::NORMAL, "idle timeout");
                 }
                 _ = self.out.closed() => return End::Drop("socket write failed"),
@@ -390,7 +544,7 @@ impl Connection {
                 }
             };
             if let Some(wait) = limited {
-                debug!(method = req.method.as_str(), "request rate limited");
+                debug!(method = clip(&req.method), "request rate limited");
                 self.gw
                     .metrics
                     .request(&req.method, RequestResult::RateLimited);
@@ -413,10 +567,28 @@ impl Connection {
         }
     }
 
+    /// The `shutdown` event, then a 1001 close.
+    fn shutting_down(&self) -> End {
+        let _ = self.send(&EventFrame::new(
+            "shutdown",
+            json!({ "reason": "gateway stopping" }),
+        ));
+        self.gw.metrics.disconnect(Disconnect::Shutdown);
+        End::Close(close::GOING_AWAY, "gateway shutting down")
+    }
+
     async fn request(&mut self, protocol: u32, req: RequestFrame) -> Result<(), End> {
         let started = std::time::Instant::now();
         let method = req.method.clone();
-        let result = methods::dispatch(&self.gw, protocol, &req).await;
+        // A request still running when shutdown begins is answered at once; the loop
+        // then sends the `shutdown` event and the close frame.
+        let mut shutdown = self.gw.shutdown.clone();
+        let result = tokio::select! {
+            r = methods::dispatch(&self.gw, protocol, &req) => r,
+            _ = shutdown.wait_for(|s| *s) => Err(
+                ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(1000),
+            ),
+        };
         let ok = result.is_ok();
         self.gw.metrics.request(
             &method,
@@ -427,7 +599,7 @@ impl Connection {
             },
         );
         debug!(
-            method = method.as_str(),
+            method = clip(&method),
             ok,
             ms = started.elapsed().as_millis() as u64,
             "request"
@@ -443,10 +615,16 @@ impl Connection {
     /// close reply so that the close frame is not lost to a TCP reset.
     async fn finish(self, end: End) {
         let Connection {
-            out, mut stream, ..
+            out,
+            mut stream,
+            gw,
+            ..
         } = self;
         match end {
             End::Drop(reason) => {
+                if reason == SLOW_CONSUMER {
+                    gw.metrics.disconnect(Disconnect::SlowConsumer);
+                }
                 if reason == CLIENT_GONE {
                     debug!(reason, "connection ended");
                 } else {
@@ -460,6 +638,10 @@ impl Connection {
                 let drain = async { while let Some(Ok(_)) = stream.next().await {} };
                 let _ = tokio::time::timeout(Duration::from_millis(500), drain).await;
             }
+            End::CloseNow(code, reason) => {
+                debug!(code, reason, "closing");
+                out.close_now(code, reason);
+            }
         }
         debug!("websocket closed");
     }
@@ -467,28 +649,32 @@ impl Connection {
 
 const CLIENT_GONE: &str = "client went away";
 
+const SLOW_CONSUMER: &str = "send queue full (slow consumer)";
+
 fn send_end(e: SendError) -> End {
     match e {
-        SendError::SlowConsumer => End::Drop("send queue full (slow consumer)"),
+        SendError::SlowConsumer => End::Drop(SLOW_CONSUMER),
         SendError::Closed => End::Drop("socket closed"),
     }
 }
 
 /// Maps a read result to a message, or to how the connection ends.
-fn read_result(msg: Option<Result<Message, axum::Error>>) -> Result<Message, End> {
+fn read_result(msg: Option<Result<Message, tungstenite::Error>>) -> Result<Message, End> {
     match msg {
         None => Err(End::Drop(CLIENT_GONE)),
         Some(Ok(Message::Close(_))) => Err(End::Close(close::NORMAL, "bye")),
         Some(Ok(m)) => Ok(m),
+        Some(Err(tungstenite::Error::Capacity(e))) => {
+            debug!(error = %e, "frame larger than the limit");
+            Err(End::Close(close::MESSAGE_TOO_BIG, "message too big"))
+        }
+        Some(Err(tungstenite::Error::Io(e))) if Oversize::is(&e) => {
+            debug!(error = %e, "frame refused by its header");
+            Err(End::Close(close::MESSAGE_TOO_BIG, "message too big"))
+        }
         Some(Err(e)) => {
-            let text = e.to_string();
-            if text.contains("too long") || text.contains("too big") {
-                warn!(error = %text, "frame larger than the limit");
-                Err(End::Close(close::MESSAGE_TOO_BIG, "message too big"))
-            } else {
-                debug!(error = %text, "read error");
-                Err(End::Drop("read error"))
-            }
+            debug!(error = %e, "read error");
+            Err(End::Drop("read error"))
         }
     }
 }

@@ -83,9 +83,53 @@ impl Server {
     }
 
     pub fn start_with_env(extra: &[&str], env: &[(String, String)]) -> Server {
+        match Self::try_start_with_env(extra, env) {
+            Ok(server) => server,
+            Err((status, logs)) => panic!("server did not start ({status:?}); logs:\n{logs}"),
+        }
+    }
+
+    /// Starts the server, or returns its exit status and stderr when it refuses to start.
+    pub fn try_start_with_env(
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Server, (Option<ExitStatus>, String)> {
+        Self::try_start_limited(extra, env, None)
+    }
+
+    /// Starts the server with its open-files limit (soft and hard) set to `nofile`.
+    pub fn start_with_nofile(extra: &[&str], nofile: u64) -> Server {
+        match Self::try_start_limited(extra, &env_with_token(), Some(nofile)) {
+            Ok(server) => server,
+            Err((status, logs)) => panic!("server did not start ({status:?}); logs:\n{logs}"),
+        }
+    }
+
+    fn try_start_limited(
+        extra: &[&str],
+        env: &[(String, String)],
+        nofile: Option<u64>,
+    ) -> Result<Server, (Option<ExitStatus>, String)> {
         let mut args = vec!["--bind", "127.0.0.1", "--port", "0", "--health-port", "0"];
         args.extend_from_slice(extra);
-        let mut child = command(&args, env)
+        let mut cmd = command(&args, env);
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe setrlimit between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: n as libc::rlim_t,
+                        rlim_max: n as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -111,12 +155,26 @@ impl Server {
         let line = match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(line) => line,
             Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "server did not start; logs:\n{}",
-                    logs.lock().unwrap().as_str()
-                );
+                // Exited (stderr closed) or hung: collect the status and every log line.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let status = loop {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        break Some(status);
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                };
+                while !logs_done.load(std::sync::atomic::Ordering::SeqCst)
+                    && Instant::now() < deadline
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let logs = logs.lock().unwrap().clone();
+                return Err((status, logs));
             }
         };
         let (Some(gateway), Some(health)) =
@@ -126,13 +184,13 @@ impl Server {
             let _ = child.wait();
             panic!("no listening addresses in: {line}");
         };
-        Server {
+        Ok(Server {
             child,
             gateway,
             health,
             logs,
             logs_done,
-        }
+        })
     }
 
     pub fn url(&self) -> String {
@@ -157,6 +215,17 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Sends a signal without waiting.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Peak resident memory of the server in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.proc_status("VmHWM:")
     }
 
     /// Sends a signal and waits for the exit (panics after `within`).
@@ -214,6 +283,22 @@ impl Drop for Server {
     }
 }
 
+/// Raises this process's soft open-files limit to the hard limit (tests that hold many
+/// sockets; a default soft limit may be 1024).
+pub fn raise_own_fd_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a valid struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    lim.rlim_cur
+}
+
 /// Parses `name=127.0.0.1:1234` (human) or `"name":"127.0.0.1:1234"` (JSON) out of a log line.
 fn addr_after(line: &str, name: &str) -> Option<SocketAddr> {
     for key in [format!(" {name}="), format!("\"{name}\":\"")] {
@@ -246,6 +331,43 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (code, body)
+}
+
+/// One sample of the server's `/metrics` (health port): `series` is the name with its
+/// labels, e.g. `clawdbot_handshakes_total{result="ok"}`. Panics when it is missing.
+pub async fn metric(server: &Server, series: &str) -> u64 {
+    let (code, body) = http_get(server.health, "/metrics").await;
+    assert_eq!(code, 200, "{body}");
+    let prefix = format!("{series} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{body}"))
+}
+
+/// Waits (up to `within`) until `metric(series)` satisfies `pred`; returns the last value.
+pub async fn wait_metric(
+    server: &Server,
+    series: &str,
+    within: Duration,
+    pred: impl Fn(u64) -> bool,
+) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let v = metric(server, series).await;
+        if pred(v) || Instant::now() > deadline {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A `connect` request frame with a chosen client id.
+pub fn connect_frame_as(client_id: &str, token: Option<&str>) -> Value {
+    let mut frame = connect_frame(3, 4, token);
+    frame["params"]["client"]["id"] = json!(client_id);
+    frame
 }
 
 pub async fn open(url: &str) -> Ws {

@@ -78,6 +78,11 @@ fn load_flags() -> Vec<String> {
         "1000000",
         "--handshake-timeout-ms",
         "60000",
+        // Parallel handshakes from few source addresses: no pending-pool evictions.
+        "--max-unauth-connections",
+        "20000",
+        "--max-unauth-per-ip",
+        "20000",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -1,0 +1,339 @@
+//! Refuses inbound WebSocket frames by their header, before their payload is read.
+//!
+//! [`FrameGate`] wraps the upgraded socket under the WebSocket codec and follows the
+//! client's frame headers as the bytes pass. A frame (or a fragmented message) larger
+//! than the current limit makes the read fail with [`Oversize`] at its header, so the
+//! codec never buffers more than the limit. The limit is shared ([`GateLimit`]): it
+//! starts at `--max-preauth-payload` and is raised to `--max-payload` once `connect`
+//! succeeds, so an unauthenticated socket costs at most the pre-auth limit plus the
+//! codec's read buffer.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The largest inbound frame or message a connection accepts now.
+#[derive(Debug, Clone)]
+pub struct GateLimit(Arc<AtomicUsize>);
+
+impl GateLimit {
+    pub fn new(bytes: usize) -> Self {
+        GateLimit(Arc::new(AtomicUsize::new(bytes)))
+    }
+    pub fn set(&self, bytes: usize) {
+        self.0.store(bytes, Ordering::Release);
+    }
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The error behind a read refused by the gate (inside an `io::Error` of kind
+/// `InvalidData`).
+#[derive(Debug, thiserror::Error)]
+#[error("frame or message larger than {limit} bytes announced by its header")]
+pub struct Oversize {
+    pub limit: usize,
+}
+
+impl Oversize {
+    /// True when `err` (anywhere in its source chain) is a gate refusal.
+    pub fn is(err: &(dyn std::error::Error + 'static)) -> bool {
+        let mut cur = Some(err);
+        while let Some(e) = cur {
+            if e.downcast_ref::<Oversize>().is_some() {
+                return true;
+            }
+            if let Some(io) = e.downcast_ref::<io::Error>() {
+                if io.get_ref().is_some_and(|inner| inner.is::<Oversize>()) {
+                    return true;
+                }
+            }
+            cur = e.source();
+        }
+        false
+    }
+}
+
+/// Parser state over the inbound byte stream.
+#[derive(Debug, Default)]
+struct Scanner {
+    /// Header bytes seen so far (a client frame header is at most 14 bytes).
+    header: [u8; 14],
+    have: usize,
+    /// Payload bytes of the current frame still to pass.
+    payload_left: u64,
+    /// Bytes of the current fragmented data message so far.
+    message: u64,
+}
+
+/// What the scanner found in a chunk of bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// Everything may pass.
+    Pass,
+    /// A header announcing too much starts at this offset of the chunk (or before it,
+    /// then 0): pass only the bytes before it.
+    Refuse(usize),
+}
+
+impl Scanner {
+    /// Bytes this header needs, known from what was seen so far.
+    fn header_len(&self) -> usize {
+        if self.have < 2 {
+            return 2;
+        }
+        let masked = self.header[1] & 0x80 != 0;
+        let ext = match self.header[1] & 0x7f {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        2 + ext + if masked { 4 } else { 0 }
+    }
+
+    fn payload_len(&self) -> u64 {
+        match self.header[1] & 0x7f {
+            126 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
+            127 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&self.header[2..10]);
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        }
+    }
+
+    /// Follows `chunk`; refuses at the first header announcing more than `limit`.
+    fn scan(&mut self, chunk: &[u8], limit: usize) -> Scan {
+        let limit = limit as u64;
+        let mut i = 0;
+        // Offset in this chunk where the header being parsed began (0 if earlier).
+        let mut header_start = 0;
+        while i < chunk.len() {
+            if self.payload_left > 0 {
+                let take = self.payload_left.min((chunk.len() - i) as u64);
+                self.payload_left -= take;
+                i += take as usize;
+                continue;
+            }
+            if self.have == 0 {
+                header_start = i;
+            }
+            self.header[self.have] = chunk[i];
+            self.have += 1;
+            i += 1;
+            if self.have < self.header_len() {
+                continue;
+            }
+            let len = self.payload_len();
+            let fin = self.header[0] & 0x80 != 0;
+            let opcode = self.header[0] & 0x0f;
+            self.have = 0;
+            let message = match opcode {
+                // Continuation of a fragmented data message.
+                0x0 => self.message.saturating_add(len),
+                // Text or binary: a new message.
+                0x1 | 0x2 => len,
+                // Control frames (at most 125 bytes, checked by the codec) and reserved
+                // opcodes (refused by the codec) do not belong to a data message.
+                _ => 0,
+            };
+            if len > limit || message > limit {
+                return Scan::Refuse(header_start);
+            }
+            if opcode <= 0x2 {
+                self.message = if fin { 0 } else { message };
+            }
+            self.payload_left = len;
+        }
+        Scan::Pass
+    }
+}
+
+/// A socket whose inbound WebSocket frames are checked against a [`GateLimit`].
+#[derive(Debug)]
+pub struct FrameGate<S> {
+    inner: S,
+    limit: GateLimit,
+    scanner: Scanner,
+    /// Set once a frame was refused: every later read fails.
+    refused: Option<usize>,
+}
+
+impl<S> FrameGate<S> {
+    pub fn new(inner: S, limit: GateLimit) -> Self {
+        FrameGate {
+            inner,
+            limit,
+            scanner: Scanner::default(),
+            refused: None,
+        }
+    }
+}
+
+fn oversize(limit: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, Oversize { limit })
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FrameGate<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(limit) = self.refused {
+            return Poll::Ready(Err(oversize(limit)));
+        }
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        let limit = this.limit.get();
+        match this.scanner.scan(&buf.filled()[before..], limit) {
+            Scan::Pass => Poll::Ready(Ok(())),
+            Scan::Refuse(at) => {
+                this.refused = Some(limit);
+                if at == 0 {
+                    return Poll::Ready(Err(oversize(limit)));
+                }
+                // Pass the complete frames before the refused header; the next read fails.
+                buf.set_filled(before + at);
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGate<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A masked client frame header for `len` payload bytes.
+    fn header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
+        let mut h = vec![(if fin { 0x80 } else { 0 }) | opcode];
+        if len < 126 {
+            h.push(0x80 | len as u8);
+        } else if len <= u64::from(u16::MAX) {
+            h.push(0x80 | 126);
+            h.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            h.push(0x80 | 127);
+            h.extend_from_slice(&len.to_be_bytes());
+        }
+        h.extend_from_slice(&[1, 2, 3, 4]);
+        h
+    }
+
+    fn frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {
+        let mut f = header(fin, opcode, len as u64);
+        f.extend(std::iter::repeat_n(b'x', len));
+        f
+    }
+
+    #[test]
+    fn frames_within_the_limit_pass_in_any_chunking() {
+        let mut bytes = frame(true, 1, 100);
+        bytes.extend(frame(true, 1, 1000));
+        bytes.extend(frame(true, 9, 4));
+        bytes.extend(frame(true, 1, 70_000));
+        for chunk in [1, 3, 7, 1000, bytes.len()] {
+            let mut s = Scanner::default();
+            for c in bytes.chunks(chunk) {
+                assert_eq!(s.scan(c, 70_000), Scan::Pass, "chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_oversized_header_is_refused_before_its_payload() {
+        let mut bytes = frame(true, 1, 10);
+        let at = bytes.len();
+        bytes.extend(header(true, 1, 1 << 20));
+        let mut s = Scanner::default();
+        assert_eq!(s.scan(&bytes, 64 * 1024), Scan::Refuse(at));
+        // Split inside the header: the refusal comes with the byte completing it.
+        let mut s = Scanner::default();
+        assert_eq!(s.scan(&bytes[..at + 1], 64 * 1024), Scan::Pass);
+        assert_eq!(s.scan(&bytes[at + 1..], 64 * 1024), Scan::Refuse(0));
+        // A 64-bit length far beyond memory is refused the same way.
+        let mut s = Scanner::default();
+        assert_eq!(s.scan(&header(true, 2, u64::MAX), 1024), Scan::Refuse(0));
+    }
+
+    #[test]
+    fn fragmented_messages_count_as_a_whole() {
+        let mut s = Scanner::default();
+        assert_eq!(s.scan(&frame(false, 1, 600), 1000), Scan::Pass);
+        // A control frame between fragments does not reset the message.
+        assert_eq!(s.scan(&frame(true, 9, 2), 1000), Scan::Pass);
+        assert_eq!(s.scan(&frame(false, 0, 300), 1000), Scan::Pass);
+        assert_eq!(s.scan(&header(true, 0, 200), 1000), Scan::Refuse(0));
+        // After a final fragment the count starts again.
+        let mut s = Scanner::default();
+        assert_eq!(s.scan(&frame(false, 1, 600), 1000), Scan::Pass);
+        assert_eq!(s.scan(&frame(true, 0, 300), 1000), Scan::Pass);
+        assert_eq!(s.scan(&frame(true, 1, 900), 1000), Scan::Pass);
+    }
+
+    #[tokio::test]
+    async fn reads_fail_at_the_refused_header_and_after() {
+        use tokio::io::AsyncReadExt;
+        let mut bytes = frame(true, 1, 10);
+        let ok_len = bytes.len();
+        bytes.extend(header(true, 1, 5000));
+        bytes.extend(std::iter::repeat_n(b'y', 5000));
+        let limit = GateLimit::new(1024);
+        let mut gate = FrameGate::new(&bytes[..], limit);
+        let mut out = vec![0u8; 8192];
+        let n = gate.read(&mut out).await.unwrap();
+        assert_eq!(n, ok_len);
+        let err = gate.read(&mut out).await.unwrap_err();
+        assert!(Oversize::is(&err));
+        assert!(gate.read(&mut out).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn raising_the_limit_lets_larger_frames_through() {
+        use tokio::io::AsyncReadExt;
+        let bytes = frame(true, 1, 5000);
+        let limit = GateLimit::new(1024);
+        limit.set(8192);
+        let mut gate = FrameGate::new(&bytes[..], limit);
+        let mut out = Vec::new();
+        gate.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out.len(), bytes.len());
+    }
+}

@@ -1,0 +1,206 @@
+//! The accept loop of each HTTP port (gateway and health): a bounded number of HTTP
+//! connections, each with a deadline for its request head.
+//!
+//! A port takes at most `--max-http-connections` connections, plus
+//! [`HTTP_HEALTH_RESERVE`] more that only serve the health endpoints (with a short head
+//! deadline and no keep-alive), so `/health` answers while the regular slots are held
+//! by silent sockets. Beyond both, a connection is closed as soon as it is accepted
+//! (it costs a file descriptor for an instant, never a task). Every connection must
+//! send a complete request head within `--http-header-timeout-ms`, which also ends a
+//! kept-alive connection that waits that long for its next request. A WebSocket
+//! upgrade leaves this budget for the WebSocket budgets (`ws.rs`).
+//!
+//! The loop runs until `closed` (the end of the shutdown drain), so `/ready` answers
+//! 503 while connections drain.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::ServiceExt;
+use tracing::warn;
+
+use super::limits::{ConnectionCounter, HTTP_HEALTH_RESERVE};
+use super::Gateway;
+use crate::metrics::HttpEnd;
+
+/// Paths a reserve slot serves.
+const HEALTH_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
+/// Head deadline of a reserve slot (a health probe sends its request at once).
+const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+/// Largest request head buffered per HTTP connection (hyper's minimum is 8 KiB).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Kernel send buffer of each accepted socket (the kernel doubles it). A fixed size
+/// turns off autotuning, which lets a client that does not read pin up to
+/// `net.ipv4.tcp_wmem`'s maximum (4 MiB by default) of kernel memory per socket,
+/// charged to the container's memory limit and invisible to the outbound budgets.
+const SOCKET_SEND_BUFFER: libc::c_int = 128 * 1024;
+
+fn limit_send_buffer(stream: &tokio::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size = SOCKET_SEND_BUFFER;
+    // SAFETY: setsockopt on an open socket with a valid c_int option value.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// How long open HTTP connections get to finish once the drain is over.
+const CLOSE_GRACE: Duration = Duration::from_millis(200);
+
+/// The HTTP connection slots of one port.
+#[derive(Debug, Default)]
+pub struct HttpSlots {
+    regular: ConnectionCounter,
+    reserve: ConnectionCounter,
+}
+
+impl HttpSlots {
+    /// Open HTTP connections on this port.
+    pub fn open(&self) -> usize {
+        self.regular.current() + self.reserve.current()
+    }
+}
+
+/// Which of the gateway's two ports a loop serves.
+#[derive(Debug, Clone, Copy)]
+pub enum Port {
+    Gateway,
+    Health,
+}
+
+impl Port {
+    fn slots(self, gw: &Gateway) -> &HttpSlots {
+        match self {
+            Port::Gateway => &gw.http_gateway,
+            Port::Health => &gw.http_health,
+        }
+    }
+}
+
+/// Accepts connections on `listener` until `closed` turns true.
+pub async fn run(
+    listener: TcpListener,
+    app: Router,
+    gw: Arc<Gateway>,
+    port: Port,
+    mut closed: watch::Receiver<bool>,
+) {
+    let mut last_accept_warning: Option<Instant> = None;
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = until_closed(&mut closed) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors or a connection reset before accept: back off
+                // briefly instead of spinning; warn at most once a minute.
+                if last_accept_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    warn!(error = %e, "accept failed (raise the open-files limit if this repeats)");
+                    last_accept_warning = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let slots = port.slots(&gw);
+        let (guard, reserve) =
+            if let Some(g) = slots.regular.try_acquire(gw.limits.max_http_connections) {
+                (g, false)
+            } else if let Some(g) = slots.reserve.try_acquire(HTTP_HEALTH_RESERVE) {
+                (g, true)
+            } else {
+                gw.metrics.http_end(HttpEnd::Refused);
+                drop(stream);
+                continue;
+            };
+        let _ = stream.set_nodelay(true);
+        limit_send_buffer(&stream);
+        let app = app.clone();
+        let gw = gw.clone();
+        let closed = closed.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, peer, app, &gw, reserve, closed).await;
+            drop(guard);
+        });
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    gw: &Arc<Gateway>,
+    reserve: bool,
+    mut closed: watch::Receiver<bool>,
+) {
+    let svc_gw = gw.clone();
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let app = app.clone();
+        let gw = svc_gw.clone();
+        async move {
+            if reserve && !HEALTH_PATHS.contains(&req.uri().path()) {
+                gw.metrics.http_end(HttpEnd::ReserveMisuse);
+                let busy = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many HTTP connections (retry later)\n",
+                );
+                return Ok::<_, Infallible>(busy.into_response());
+            }
+            app.oneshot(req).await
+        }
+    });
+    let header_timeout = if reserve {
+        gw.limits.http_header_timeout().min(RESERVE_HEADER_TIMEOUT)
+    } else {
+        gw.limits.http_header_timeout()
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(!reserve);
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = until_closed(&mut closed) => {
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(e) = result {
+        if e.is_timeout() {
+            gw.metrics.http_end(HttpEnd::HeaderTimeout);
+        }
+    }
+}
+
+/// Resolves once `closed` is true (or its sender is gone).
+async fn until_closed(closed: &mut watch::Receiver<bool>) {
+    let _ = closed.wait_for(|c| *c).await;
+}
