@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod defaults;
 pub mod egress;
+pub mod fdlimit;
 pub mod gateway;
 pub mod healthcheck;
 pub mod logging;

@@ -2,190 +2,22 @@
 //! ways, refused destinations get 403 and a warn line, other methods 405, the tunnel
 //! limit 503, an unreachable upstream 502, a port forward relays a WebSocket session to a
 //! real `clawdbot serve`, and the live provider's HTTPS client goes through HTTPS_PROXY.
+//! Hostile clients (idle sockets, slow heads, log floods): `tests/egress_hostile.rs`.
 
+#[path = "egress_support/mod.rs"]
+mod egress;
 #[path = "gateway_support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use egress::*;
 use serde_json::json;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A running `clawdbot egress-proxy`, killed on drop.
-struct Proxy {
-    child: Child,
-    addr: SocketAddr,
-    forwards: Vec<SocketAddr>,
-    logs: Arc<Mutex<String>>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn field(line: &str, name: &str) -> Option<SocketAddr> {
-    let key = format!(" {name}=");
-    let rest = &line[line.find(&key)? + key.len()..];
-    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
-impl Proxy {
-    fn start(args: &[&str]) -> Proxy {
-        Self::start_with_env(args, &[])
-    }
-
-    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Proxy {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clawdbot"))
-            .arg("egress-proxy")
-            .args(["--bind", "127.0.0.1", "--port", "0"])
-            .args(args)
-            .env_clear()
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn clawdbot egress-proxy");
-        let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(String::new()));
-        let sink = logs.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line.clone());
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let mut forwards = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("proxy did not start; logs:\n{}", logs.lock().unwrap());
-            };
-            if line.contains("forwarding") {
-                forwards.push(field(&line, "listen").expect("forward listen address"));
-            }
-            if line.contains("clawdbot egress proxy listening") {
-                let addr = field(&line, "proxy").expect("proxy address");
-                return Proxy {
-                    child,
-                    addr,
-                    forwards,
-                    logs,
-                };
-            }
-        }
-    }
-
-    fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
-    }
-
-    fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let logs = self.logs();
-            if let Some(line) = logs.lines().find(|l| l.contains(needle)) {
-                return line.to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {needle:?}; logs:\n{logs}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// A loopback TCP server that answers every chunk with the chunk upper-cased, and
-/// counts the connections it accepted.
-async fn upper_echo() -> (SocketAddr, Arc<AtomicUsize>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            let up = buf[..n].to_ascii_uppercase();
-                            if s.write_all(&up).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    (addr, accepted)
-}
-
-/// Sends `head` to the proxy and reads the response head; returns (status, head, stream).
-async fn request(proxy: SocketAddr, head: &str) -> (u16, String, TcpStream) {
-    let mut s = TcpStream::connect(proxy).await.unwrap();
-    s.write_all(head.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let mut b = [0u8; 1];
-    while !buf.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b))
-            .await
-            .expect("response timeout")
-            .unwrap();
-        assert!(
-            n > 0,
-            "closed before a response head: {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        buf.push(b[0]);
-    }
-    let text = String::from_utf8(buf).unwrap();
-    let code = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, text, s)
-}
-
-async fn connect(proxy: SocketAddr, target: &str) -> (u16, String, TcpStream) {
-    request(
-        proxy,
-        &format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"),
-    )
-    .await
-}
-
-async fn read_exact_within(s: &mut TcpStream, n: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; n];
-    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut buf))
-        .await
-        .expect("read timeout")
-        .unwrap();
-    buf
-}
+use tokio::net::TcpListener;
 
 #[tokio::test]
 async fn allowed_connect_tunnels_bytes_both_ways() {
@@ -314,7 +146,12 @@ async fn tunnel_limit_answers_503_until_a_tunnel_closes() {
     assert_eq!((c1, c2), (200, 200));
     let (c3, text, _) = connect(proxy.addr, &target).await;
     assert_eq!(c3, 503, "{text}");
-    proxy.wait_for_log("tunnel limit reached");
+    let m = scrape(proxy.addr).await;
+    assert_eq!(
+        value(&m, "clawdbot_egress_refused_total{reason=\"tunnel_limit\"}"),
+        1
+    );
+    assert_eq!(value(&m, "clawdbot_egress_tunnels_open"), 2);
     drop(t1);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

@@ -1,11 +1,14 @@
 //! `ws-load`: a bounded load generator for the clawdbot gateway's WebSocket protocol.
 //!
-//! Every mode opens authenticated connections (the OpenClaw handshake: wait for the
-//! `connect.challenge` event, send `connect`, expect an ok `res`) to a loopback address,
-//! runs for a bounded time and prints one JSON object on stdout.
+//! The load modes open authenticated connections (the OpenClaw handshake: wait for the
+//! `connect.challenge` event, send `connect`, expect an ok `res`); the hostile modes
+//! (`stall`, `churn`, `silent`, `idle-health`, see `hostile`) play unauthenticated or
+//! silent clients. Every mode targets a loopback address, runs for a bounded time and
+//! prints one JSON object on stdout.
 
 mod client;
 mod hold;
+mod hostile;
 mod latency;
 mod rss;
 mod slow;
@@ -14,7 +17,7 @@ mod stats;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 
 /// Hard bounds so no invocation can run away.
@@ -93,6 +96,68 @@ enum Mode {
         #[arg(long, default_value_t = 8.0)]
         seconds: f64,
     },
+    /// Unauthenticated sockets that start one large frame, send all but its last byte and
+    /// stall; samples the server's RSS (needs --pid for memory figures).
+    Stall {
+        #[arg(long, default_value_t = 400)]
+        sockets: usize,
+        /// Announced frame length in bytes.
+        #[arg(long, default_value_t = 1024 * 1024)]
+        frame_bytes: u64,
+        /// Seconds to stay stalled once every socket has sent.
+        #[arg(long, default_value_t = 3.0)]
+        hold_seconds: f64,
+    },
+    /// Unauthenticated sockets (from 127.0.0.2 onwards, --sources of them) that upgrade,
+    /// never send `connect` and reconnect when closed, while a real client connects
+    /// from 127.0.0.1 every --probe-interval-ms.
+    Churn {
+        #[arg(long, default_value_t = 1100)]
+        sockets: usize,
+        /// Seconds of probing (after every churning socket has tried once).
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 250)]
+        probe_interval_ms: u64,
+        /// A probe that has not completed its handshake in this time failed.
+        #[arg(long, default_value_t = 5000)]
+        probe_timeout_ms: u64,
+    },
+    /// Raw TCP sockets to --addr (and --also) that never send a byte (with --drip, half
+    /// of them send an endless header one byte per second): time until the server closes each.
+    Silent {
+        #[arg(long, default_value_t = 50)]
+        sockets: usize,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 45.0)]
+        seconds: f64,
+        #[arg(long)]
+        drip: bool,
+        /// More targets (loopback), sockets spread round robin.
+        #[arg(long, value_delimiter = ',')]
+        also: Vec<SocketAddr>,
+    },
+    /// Idle TCP sockets to --addr (and --also) held open while `GET /health` on --health
+    /// is probed at --rate per second.
+    IdleHealth {
+        #[arg(long, default_value_t = 1000)]
+        sockets: usize,
+        #[arg(long)]
+        health: SocketAddr,
+        #[arg(long, default_value_t = 200)]
+        probes: usize,
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        #[arg(long, value_delimiter = ',')]
+        also: Vec<SocketAddr>,
+    },
+}
+
+fn bounded_count(n: usize, what: &str) -> Result<usize> {
+    if n == 0 || n > MAX_CONNECTIONS {
+        bail!("{what} must be within 1..={MAX_CONNECTIONS}");
+    }
+    Ok(n)
 }
 
 fn check_target(addr: &SocketAddr, allow_container_ip: bool) -> Result<()> {
@@ -136,6 +201,28 @@ fn sources(n: u8) -> Vec<IpAddr> {
         .collect()
 }
 
+/// Sources of churning sockets: 127.0.0.2 onwards, so the real client (127.0.0.1) is
+/// not one of them.
+fn attacker_sources(n: u8) -> Vec<IpAddr> {
+    (2..=n.max(1).saturating_add(1))
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+        .collect()
+}
+
+/// `--addr` plus `--also`, each checked.
+fn with_also(
+    addr: SocketAddr,
+    also: Vec<SocketAddr>,
+    allow_container_ip: bool,
+) -> Result<Vec<SocketAddr>> {
+    let mut v = vec![addr];
+    for a in also {
+        check_target(&a, allow_container_ip)?;
+        v.push(a);
+    }
+    Ok(v)
+}
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -149,10 +236,15 @@ fn main() -> std::process::ExitCode {
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
     check_target(&cli.addr, cli.allow_container_ip)?;
-    let token = cli
-        .token
-        .clone()
-        .context("no token (pass --token or set CLAWDBOT_GATEWAY_TOKEN)")?;
+    let needs_token = !matches!(
+        cli.mode,
+        Mode::Stall { .. } | Mode::Silent { .. } | Mode::IdleHealth { .. }
+    );
+    let token = match cli.token.clone() {
+        Some(t) => t,
+        None if needs_token => bail!("no token (pass --token or set CLAWDBOT_GATEWAY_TOKEN)"),
+        None => String::new(),
+    };
     let nofile = raise_nofile();
     let target = client::Target {
         addr: cli.addr,
@@ -203,6 +295,90 @@ fn real_main() -> Result<()> {
                 };
                 hold::run(&target, opts).await
             }
+            Mode::Stall {
+                sockets,
+                frame_bytes,
+                hold_seconds,
+            } => {
+                if !(14..=64 * 1024 * 1024).contains(&frame_bytes) {
+                    bail!("--frame-bytes must be within 14..=67108864");
+                }
+                let o = hostile::Stall {
+                    sockets: bounded_count(sockets, "--sockets")?,
+                    frame_bytes,
+                    hold: bounded_secs(hold_seconds)?,
+                    path: cli.path.clone(),
+                    pid: cli.pid,
+                };
+                hostile::stall(cli.addr, &target.sources, o).await
+            }
+            Mode::Churn {
+                sockets,
+                seconds,
+                probe_interval_ms,
+                probe_timeout_ms,
+            } => {
+                let o = hostile::Churn {
+                    sockets: bounded_count(sockets, "--sockets")?,
+                    duration: bounded_secs(seconds)?,
+                    probe_interval: Duration::from_millis(probe_interval_ms.clamp(10, 10_000)),
+                    probe_timeout: Duration::from_millis(probe_timeout_ms.clamp(100, 30_000)),
+                    path: cli.path.clone(),
+                };
+                let attackers = if cli.addr.ip().is_loopback() {
+                    attacker_sources(cli.sources)
+                } else {
+                    Vec::new()
+                };
+                let probe = client::Target {
+                    sources: if cli.addr.ip().is_loopback() {
+                        sources(1)
+                    } else {
+                        Vec::new()
+                    },
+                    ..target
+                };
+                hostile::churn(cli.addr, &attackers, &probe, o).await
+            }
+            Mode::Silent {
+                sockets,
+                seconds,
+                drip,
+                also,
+            } => {
+                let targets = with_also(cli.addr, also, cli.allow_container_ip)?;
+                let o = hostile::Silent {
+                    sockets: bounded_count(sockets, "--sockets")?,
+                    bound: bounded_secs(seconds)?,
+                    targets,
+                    drip,
+                };
+                hostile::silent(&target.sources, o).await
+            }
+            Mode::IdleHealth {
+                sockets,
+                health,
+                probes,
+                rate,
+                also,
+            } => {
+                check_target(&health, cli.allow_container_ip)?;
+                if !(rate > 0.0 && rate <= 1000.0) {
+                    bail!("--rate must be within (0, 1000] probes per second");
+                }
+                if probes == 0 || probes as f64 / rate > MAX_SECONDS {
+                    bail!("--probes must be at least 1 and take at most {MAX_SECONDS} s at --rate");
+                }
+                let targets = with_also(cli.addr, also, cli.allow_container_ip)?;
+                let o = hostile::IdleHealth {
+                    sockets: bounded_count(sockets, "--sockets")?,
+                    targets,
+                    health,
+                    probes,
+                    rate,
+                };
+                hostile::idle_health(&target.sources, o).await
+            }
             Mode::SlowReader { clients, seconds } => {
                 slow::run(
                     &target,
@@ -238,6 +414,15 @@ mod tests {
         assert!(bounded_secs(0.0).is_err());
         assert!(bounded_secs(1000.0).is_err());
         assert!(bounded_secs(2.5).is_ok());
+    }
+
+    #[test]
+    fn attackers_never_use_the_probe_source() {
+        let a = attacker_sources(4);
+        assert_eq!(a.len(), 4);
+        assert!(a.iter().all(|x| x.is_loopback()));
+        assert!(!a.contains(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert_eq!(attacker_sources(255).len(), 254);
     }
 
     #[test]

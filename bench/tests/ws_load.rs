@@ -197,3 +197,32 @@ fn paced_latency_mode_sends_at_the_given_rate() {
     let ok = run["requests_ok"].as_u64().unwrap();
     assert!((36..=44).contains(&ok), "{ok} requests");
 }
+
+#[test]
+fn churn_mode_reports_the_real_clients_success_rate() {
+    let addr = start_server();
+    let (code, out, err) = ws_load(
+        addr,
+        TOKEN,
+        &[
+            "--sources",
+            "2",
+            "churn",
+            "--sockets",
+            "20",
+            "--seconds",
+            "1",
+            "--probe-interval-ms",
+            "100",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    // This server never closes an unauthenticated socket: all 20 stay upgraded, and the
+    // real client (its own source address) still gets in every time.
+    assert_eq!(out["attackers_held_at_start"], 20, "{out}");
+    let attempts = out["probe_attempts"].as_u64().unwrap();
+    assert!(attempts >= 5, "{out}");
+    assert_eq!(out["probe_ok"], attempts, "{out}");
+    assert_eq!(out["probe_success_rate"], 1.0, "{out}");
+    assert_eq!(out["first_error"], Value::Null, "{out}");
+}

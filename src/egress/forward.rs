@@ -2,7 +2,14 @@
 //! loopback ports on the host and relays them to the gateway on the internal network,
 //! because Docker drops the published ports of a container that is only on internal
 //! networks.
+//!
+//! A new connection first waits for its client's first byte (`--first-byte-timeout-ms`)
+//! in the listener's pending budget (oldest evicted when full); only then does it take a
+//! forward slot and dial the target, so silent sockets never hold a slot or reach the
+//! gateway. Once the target has closed, a client that stays silent is closed after the
+//! same time instead of the idle timeout.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +18,9 @@ use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::allow::Destination;
+use super::pending::Pending;
 use super::pipe::relay;
+use super::stats::{Refusal, Stats};
 
 /// One `LISTEN_PORT=HOST:PORT`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,43 +52,88 @@ pub struct ForwardLimits {
     pub max_connections: usize,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Time until the client's first byte, and the linger once the target has closed.
+    pub first_byte_timeout: Duration,
 }
 
-/// Accepts on `listener` forever, relaying each connection to `target`.
-pub async fn run(listener: TcpListener, target: Destination, limits: ForwardLimits) {
+/// Accepts on `listener` until aborted, relaying each connection to `target`.
+pub async fn run(
+    listener: TcpListener,
+    target: Destination,
+    limits: ForwardLimits,
+    stats: Arc<Stats>,
+    pending: Arc<Pending>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (client, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
-                warn!(error = %e, "forward: accept failed");
+                if stats.refuse(Refusal::AcceptFailed) {
+                    warn!(error = %e, "forward: accept failed");
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            warn!(target = %target, max = limits.max_connections, "forward refused: connection limit reached");
-            continue;
-        };
-        let target = target.clone();
-        let limits = limits.clone();
+        let (slot, evicted_other) = pending.admit();
+        if evicted_other && stats.refuse(Refusal::PendingEvicted) {
+            warn!(target = %target, max_pending = pending.max(), "forward: pending budget full, closed the oldest connection that had sent nothing");
+        }
+        let (target, limits, stats, slots) =
+            (target.clone(), limits.clone(), stats.clone(), slots.clone());
         tokio::spawn(async move {
-            let _permit = permit;
+            let mut probe = [0u8; 1];
+            let spoke = tokio::select! {
+                r = tokio::time::timeout(limits.first_byte_timeout, client.peek(&mut probe)) => match r {
+                    Ok(Ok(n)) => n > 0,
+                    Ok(Err(_)) => false,
+                    Err(_) => {
+                        if stats.refuse(Refusal::FirstByteTimeout) {
+                            debug!(%peer, target = %target, "forward: no first byte in time");
+                        }
+                        false
+                    }
+                },
+                () = slot.evicted() => false,
+            };
+            drop(slot);
+            if !spoke {
+                return;
+            }
+            let Ok(_permit) = slots.try_acquire_owned() else {
+                if stats.refuse(Refusal::ForwardLimit) {
+                    warn!(target = %target, max = limits.max_connections, "forward refused: connection limit reached");
+                }
+                return;
+            };
             let dial = TcpStream::connect((target.resolver_host(), target.port));
             let upstream = match tokio::time::timeout(limits.connect_timeout, dial).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    warn!(target = %target, error = %e, "forward: target unreachable");
+                    if stats.refuse(Refusal::TargetUnreachable) {
+                        warn!(target = %target, error = %e, "forward: target unreachable");
+                    }
                     return;
                 }
                 Err(_) => {
-                    warn!(target = %target, "forward: connect to target timed out");
+                    if stats.refuse(Refusal::TargetUnreachable) {
+                        warn!(target = %target, "forward: connect to target timed out");
+                    }
                     return;
                 }
             };
             let _ = client.set_nodelay(true);
             let _ = upstream.set_nodelay(true);
-            let r = relay(client, upstream, limits.idle_timeout).await;
+            stats.forwards_opened.fetch_add(1, Ordering::Relaxed);
+            let _open = stats.forwards_open.enter();
+            let r = relay(
+                client,
+                upstream,
+                limits.idle_timeout,
+                limits.first_byte_timeout,
+            )
+            .await;
             debug!(%peer, target = %target, up_bytes = r.up, down_bytes = r.down, "forward closed");
         });
     }

@@ -2,20 +2,24 @@
 //! way out for the gateway in the `isolated` profile, plus plain TCP port forwards that
 //! publish the gateway's loopback ports from the egress service.
 //!
-//! Modules: `allow` (destinations, allowlist), `connect` (one proxy client), `pipe`
-//! (relay with idle timeout), `forward` (port forwards), `check` (`egress-check`, a
-//! diagnostic client for the end-to-end test: a scratch image has no curl).
+//! Modules: `allow` (destinations, allowlist), `connect` (one proxy client), `pending`
+//! (the budget of connections that have not spoken yet), `pipe` (relay with idle
+//! timeout), `forward` (port forwards), `stats` (counters, `/metrics`, rate-limited
+//! refusal lines), `check` (`egress-check`, a diagnostic client for the end-to-end test:
+//! a scratch image has no curl).
 
 pub mod allow;
 pub mod check;
 mod connect;
 pub mod forward;
+pub mod pending;
 pub mod pipe;
+pub mod stats;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -25,6 +29,8 @@ use tracing::{info, warn};
 use crate::logging::LogFormat;
 use allow::{Allowlist, Destination};
 use forward::{ForwardLimits, ForwardSpec};
+use pending::Pending;
+use stats::{Snapshot, Stats};
 
 #[derive(Debug, clap::Args)]
 pub struct EgressArgs {
@@ -46,12 +52,28 @@ pub struct EgressArgs {
         value_delimiter = ','
     )]
     pub forward: Vec<ForwardSpec>,
-    /// Concurrent CONNECT tunnels; further clients get 503.
+    /// Concurrent CONNECT tunnels (1..65536); further clients get 503.
     #[arg(long, env = "CLAWDBOT_EGRESS_MAX_TUNNELS", default_value_t = 64)]
     pub max_tunnels: usize,
-    /// Concurrent connections per forward; further connections are closed.
+    /// Concurrent connections per forward (1..65536); further connections are closed.
     #[arg(long, env = "CLAWDBOT_EGRESS_MAX_FORWARDS", default_value_t = 1024)]
     pub max_forward_connections: usize,
+    /// Connections per listener that have not sent their request head (proxy port) or
+    /// first byte (forwards) yet (1..4096). They hold no tunnel or forward slot; when
+    /// the budget is full the oldest is closed to make room.
+    #[arg(long, env = "CLAWDBOT_EGRESS_MAX_PENDING", default_value_t = 32)]
+    pub max_pending: usize,
+    /// Time a proxy client has to send its complete request head, in ms (then 408).
+    #[arg(long, env = "CLAWDBOT_EGRESS_HEAD_TIMEOUT_MS", default_value_t = 5_000)]
+    pub head_timeout_ms: u64,
+    /// Time a forwarded client has to send its first byte, in ms (then it is closed);
+    /// also how long a client may stay open and silent once the target has closed.
+    #[arg(
+        long,
+        env = "CLAWDBOT_EGRESS_FIRST_BYTE_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub first_byte_timeout_ms: u64,
     /// Time allowed to connect to an upstream, in milliseconds (then 502).
     #[arg(
         long,
@@ -71,6 +93,13 @@ pub struct EgressArgs {
     pub log_format: LogFormat,
 }
 
+/// Largest `--max-tunnels` / `--max-forward-connections`.
+const MAX_SLOTS: usize = 65_536;
+/// Largest `--max-pending`.
+const MAX_PENDING: usize = 4_096;
+/// Range of every timeout, in ms: at least 100 ms, at most a day.
+const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
+
 /// Shared state of the running proxy.
 #[derive(Debug)]
 pub(crate) struct Proxy {
@@ -79,6 +108,71 @@ pub(crate) struct Proxy {
     max_tunnels: usize,
     connect_timeout: Duration,
     idle_timeout: Duration,
+    head_timeout: Duration,
+    /// Once the upstream has closed, how long a silent client may keep its tunnel.
+    linger: Duration,
+    pending: Arc<Pending>,
+    forward_pending: Vec<Arc<Pending>>,
+    stats: Arc<Stats>,
+    open_files_limit: u64,
+    started: Instant,
+}
+
+impl Proxy {
+    /// The `/metrics` text.
+    fn metrics(&self) -> String {
+        self.stats.render(&Snapshot {
+            max_tunnels: self.max_tunnels,
+            pending_proxy: self.pending.len(),
+            pending_forwards: self.forward_pending.iter().map(|p| p.len()).sum(),
+            max_pending: self.pending.max(),
+            open_files_limit: self.open_files_limit,
+            uptime_seconds: self.started.elapsed().as_secs(),
+        })
+    }
+}
+
+/// Checks every limit's range (exit 2 with the flag's name otherwise).
+fn validate(args: &EgressArgs) -> anyhow::Result<()> {
+    for (flag, v) in [
+        ("--max-tunnels", args.max_tunnels),
+        ("--max-forward-connections", args.max_forward_connections),
+    ] {
+        anyhow::ensure!(
+            (1..=MAX_SLOTS).contains(&v),
+            "{flag} must be 1..{MAX_SLOTS} (got {v})"
+        );
+    }
+    anyhow::ensure!(
+        (1..=MAX_PENDING).contains(&args.max_pending),
+        "--max-pending must be 1..{MAX_PENDING} (got {})",
+        args.max_pending
+    );
+    for (flag, v) in [
+        ("--connect-timeout-ms", args.connect_timeout_ms),
+        ("--idle-timeout-ms", args.idle_timeout_ms),
+        ("--head-timeout-ms", args.head_timeout_ms),
+        ("--first-byte-timeout-ms", args.first_byte_timeout_ms),
+    ] {
+        anyhow::ensure!(
+            TIMEOUT_RANGE_MS.contains(&v),
+            "{flag} must be {}..{} ms (got {v})",
+            TIMEOUT_RANGE_MS.start(),
+            TIMEOUT_RANGE_MS.end()
+        );
+    }
+    Ok(())
+}
+
+/// Sockets the budgets allow at once: pending places, both ends of every tunnel and
+/// forwarded connection, the listeners.
+fn socket_budget(args: &EgressArgs) -> u64 {
+    let forwards = args.forward.len() as u64;
+    let listeners = 1 + forwards;
+    listeners * args.max_pending as u64
+        + 2 * args.max_tunnels as u64
+        + 2 * forwards * args.max_forward_connections as u64
+        + listeners
 }
 
 /// The allowlist: `--allow`/`CLAWDBOT_EGRESS_ALLOW`, or the provider defaults.
@@ -116,16 +210,9 @@ fn base_url_destination() -> Option<Destination> {
 pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init(args.log_format);
     let bind: IpAddr = crate::config::parse_bind(&args.bind)?;
-    anyhow::ensure!(args.max_tunnels > 0, "--max-tunnels must be greater than 0");
-    anyhow::ensure!(
-        args.max_forward_connections > 0,
-        "--max-forward-connections must be greater than 0"
-    );
-    anyhow::ensure!(
-        args.connect_timeout_ms > 0 && args.idle_timeout_ms > 0,
-        "--connect-timeout-ms and --idle-timeout-ms must be greater than 0"
-    );
+    validate(&args)?;
     let allow = allowlist(&args.allow)?;
+    let files = crate::fdlimit::raise(socket_budget(&args));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("clawdbot-egress")
@@ -142,27 +229,59 @@ pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
             max_connections: args.max_forward_connections,
             connect_timeout: Duration::from_millis(args.connect_timeout_ms),
             idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            first_byte_timeout: Duration::from_millis(args.first_byte_timeout_ms),
         };
+        let stats = Arc::new(Stats::default());
         let mut tasks = tokio::task::JoinSet::new();
+        let mut forward_pending = Vec::new();
         for spec in &args.forward {
             let addr = SocketAddr::new(bind, spec.listen_port);
             let l = TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("binding the forward port {addr} (is it in use?)"))?;
             info!(listen = %l.local_addr()?, target = %spec.target, "forwarding");
-            tasks.spawn(forward::run(l, spec.target.clone(), limits.clone()));
+            let pending = Pending::new(args.max_pending);
+            forward_pending.push(pending.clone());
+            tasks.spawn(forward::run(
+                l,
+                spec.target.clone(),
+                limits.clone(),
+                stats.clone(),
+                pending,
+            ));
         }
+        let summary = stats.clone();
+        tasks.spawn(async move { summary.summarize().await });
         let proxy = Arc::new(Proxy {
             allow,
             tunnels: Arc::new(Semaphore::new(args.max_tunnels)),
             max_tunnels: args.max_tunnels,
             connect_timeout: limits.connect_timeout,
             idle_timeout: limits.idle_timeout,
+            head_timeout: Duration::from_millis(args.head_timeout_ms),
+            linger: limits.first_byte_timeout,
+            pending: Pending::new(args.max_pending),
+            forward_pending,
+            stats,
+            open_files_limit: files.map_or(0, |f| f.soft),
+            started: Instant::now(),
         });
+        match files {
+            Some(f) if !f.fits() => warn!(
+                open_files = f.soft,
+                hard_limit = f.hard,
+                needed = f.needed,
+                "open-files limit is below what the budgets allow; raise the hard limit (compose `ulimits: nofile`) or lower --max-forward-connections/--max-tunnels/--max-pending"
+            ),
+            None => warn!("could not read the open-files limit"),
+            Some(_) => {}
+        }
         info!(
             proxy = %listener.local_addr()?,
             allow = %proxy.allow,
             max_tunnels = proxy.max_tunnels,
+            max_pending = proxy.pending.max(),
+            open_files = proxy.open_files_limit,
             version = env!("CARGO_PKG_VERSION"),
             "clawdbot egress proxy listening"
         );
@@ -171,10 +290,19 @@ pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
                 match listener.accept().await {
                     Ok((client, _)) => {
                         let _ = client.set_nodelay(true);
-                        tokio::spawn(connect::handle(client, proxy.clone()));
+                        let (slot, evicted_other) = proxy.pending.admit();
+                        if evicted_other && proxy.stats.refuse(stats::Refusal::PendingEvicted) {
+                            warn!(
+                                max_pending = proxy.pending.max(),
+                                "proxy: pending budget full, closed the oldest connection without a request head"
+                            );
+                        }
+                        tokio::spawn(connect::handle(client, slot, proxy.clone()));
                     }
                     Err(e) => {
-                        warn!(error = %e, "proxy: accept failed");
+                        if proxy.stats.refuse(stats::Refusal::AcceptFailed) {
+                            warn!(error = %e, "proxy: accept failed");
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
@@ -190,4 +318,32 @@ pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
     });
     runtime.shutdown_timeout(Duration::from_millis(500));
     result.map(|()| ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Args as _;
+
+    /// The flag table in docs/init.md states every limit's default: keep it true.
+    #[test]
+    fn the_docs_flag_table_matches_the_defaults() {
+        let cmd = super::EgressArgs::augment_args(clap::Command::new("egress-proxy"));
+        let doc = include_str!("../../docs/init.md");
+        let mut checked = 0;
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if !(long.starts_with("max-") || long.ends_with("-timeout-ms")) {
+                continue;
+            }
+            let default = arg.get_default_values()[0].to_string_lossy();
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `--{long}` |")))
+                .unwrap_or_else(|| panic!("docs/init.md has no row for --{long}"));
+            let cell = row.split('|').nth(2).unwrap_or("").trim();
+            assert_eq!(cell, default, "docs/init.md: default of --{long}");
+            checked += 1;
+        }
+        assert_eq!(checked, 7);
+    }
 }

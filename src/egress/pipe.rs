@@ -1,5 +1,6 @@
-//! Relays bytes both ways between two sockets until both sides are done or nothing
-//! moved in either direction for the idle timeout.
+//! Relays bytes both ways between two sockets until both sides are done, nothing moved
+//! in either direction for the idle timeout, or the upstream has closed and the client
+//! stayed silent for the linger time (so a client cannot keep a slot by never closing).
 
 use std::time::Duration;
 
@@ -19,8 +20,14 @@ pub struct Relayed {
 const BUF: usize = 16 * 1024;
 
 /// Copies `client` ⇄ `upstream`. A side that reaches EOF half-closes the other's write
-/// side; the relay ends when both have, on an error, or after `idle` without traffic.
-pub async fn relay(client: TcpStream, upstream: TcpStream, idle: Duration) -> Relayed {
+/// side; the relay ends when both have, on an error, after `idle` without traffic, or,
+/// once the upstream has closed, after `linger` without a byte from the client.
+pub async fn relay(
+    client: TcpStream,
+    upstream: TcpStream,
+    idle: Duration,
+    linger: Duration,
+) -> Relayed {
     let (mut cr, mut cw) = client.into_split();
     let (mut ur, mut uw) = upstream.into_split();
     let mut cbuf = vec![0u8; BUF];
@@ -28,6 +35,7 @@ pub async fn relay(client: TcpStream, upstream: TcpStream, idle: Duration) -> Re
     let (mut c_open, mut u_open) = (true, true);
     let mut out = Relayed::default();
     while c_open || u_open {
+        let quiet = if u_open { idle } else { idle.min(linger) };
         tokio::select! {
             r = cr.read(&mut cbuf), if c_open => match r {
                 Ok(0) | Err(_) => {
@@ -53,7 +61,7 @@ pub async fn relay(client: TcpStream, upstream: TcpStream, idle: Duration) -> Re
                     out.down += n as u64;
                 }
             },
-            _ = tokio::time::sleep(idle) => {
+            _ = tokio::time::sleep(quiet) => {
                 out.idle_timeout = true;
                 break;
             }

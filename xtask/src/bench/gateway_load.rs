@@ -100,7 +100,7 @@ fn vm_rss(pid: u32) -> Option<u64> {
 }
 
 /// Raises our soft open-files limit to the hard one (children inherit it).
-fn raise_nofile() -> u64 {
+pub(super) fn raise_nofile() -> u64 {
     // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
     unsafe {
         let mut lim = libc::rlimit {
@@ -135,7 +135,7 @@ fn latency_args(addr: &str, pid: &str, conns: &str, secs: &str, rate: Option<&st
     args.into_iter().map(str::to_string).collect()
 }
 
-fn ws_load(ws_load: &Path, token: &str, args: &[String]) -> Result<Value> {
+pub(super) fn ws_load(ws_load: &Path, token: &str, args: &[String]) -> Result<Value> {
     let sh = Shell::new()?;
     let out = cmd!(sh, "{ws_load} {args...}")
         .env(crate::defaults::TOKEN_VARS[0], token)
@@ -152,7 +152,7 @@ fn ws_load(ws_load: &Path, token: &str, args: &[String]) -> Result<Value> {
     serde_json::from_slice(&out.stdout).context("parsing ws-load's JSON")
 }
 
-fn u(v: &Value, key: &str) -> u64 {
+pub(super) fn u(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or(0)
 }
 
