@@ -4,12 +4,14 @@
 //! `connect.challenge` event, send `connect`, expect an ok `res`) to a loopback address,
 //! runs for a bounded time and prints one JSON object on stdout.
 
+mod chat;
 mod client;
 mod hold;
 mod latency;
 mod rss;
 mod slow;
 mod stats;
+mod stub;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -51,6 +53,13 @@ struct Cli {
     /// Server process id whose VmRSS is sampled (from /proc/<pid>/status).
     #[arg(long, global = true)]
     pid: Option<u32>,
+    /// `client.id` sent in `connect` (an OpenClaw gateway accepts only its known ids,
+    /// e.g. `openclaw-probe`).
+    #[arg(long, default_value = "bench", global = true)]
+    client_id: String,
+    /// `client.mode` sent in `connect`.
+    #[arg(long, default_value = "probe", global = true)]
+    client_mode: String,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -84,6 +93,36 @@ enum Mode {
         hold_seconds: f64,
         /// Overall time bound.
         #[arg(long, default_value_t = 90.0)]
+        seconds: f64,
+    },
+    /// Time to the first streamed chunk straight from the upstream stub and through the
+    /// gateway (`chat.send`), and server RSS with many streams active.
+    Chat {
+        /// Address of the running `upstream-stub` (the gateway's provider points at it).
+        #[arg(long)]
+        upstream: SocketAddr,
+        /// Sequential samples of each first-chunk latency.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// Concurrent stream counts to sample memory at (the stub must hold them).
+        #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+        streams: Vec<usize>,
+        /// Connections the concurrent streams are spread over.
+        #[arg(long, default_value_t = 10)]
+        stream_conns: usize,
+        /// Overall bound of each concurrent run.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+    },
+    /// A loopback Anthropic Messages stub streaming a fixed answer (prints its address).
+    UpstreamStub {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Pause after the first delta of requests marked `[hold]`.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+        /// Time bound of the stub.
+        #[arg(long, default_value_t = 120.0)]
         seconds: f64,
     },
     /// Clients that send requests but never read; sample server RSS meanwhile.
@@ -148,6 +187,24 @@ fn main() -> std::process::ExitCode {
 
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
+    if let Mode::UpstreamStub {
+        listen,
+        hold_ms,
+        seconds,
+    } = cli.mode
+    {
+        if hold_ms > 60_000 {
+            bail!("--hold-ms must be at most 60000");
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(stub::run(
+            listen,
+            Duration::from_millis(hold_ms),
+            bounded_secs(seconds)?,
+        ));
+    }
     check_target(&cli.addr, cli.allow_container_ip)?;
     let token = cli
         .token
@@ -162,6 +219,12 @@ fn real_main() -> Result<()> {
             sources(cli.sources)
         } else {
             Vec::new()
+        },
+        client_id: cli.client_id.clone(),
+        client_mode: cli.client_mode.clone(),
+        scopes: match cli.mode {
+            Mode::Chat { .. } => vec!["operator.read".into(), "operator.write".into()],
+            _ => vec!["operator.read".into()],
         },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -203,6 +266,31 @@ fn real_main() -> Result<()> {
                 };
                 hold::run(&target, opts).await
             }
+            Mode::Chat {
+                upstream,
+                samples,
+                streams,
+                stream_conns,
+                seconds,
+            } => {
+                check_target(&upstream, false)?;
+                if !(1..=10_000).contains(&samples) {
+                    bail!("--samples must be within 1..=10000");
+                }
+                if streams.iter().any(|&n| n == 0 || n > MAX_CONNECTIONS) {
+                    bail!("stream counts must be within 1..={MAX_CONNECTIONS}");
+                }
+                let opts = chat::Options {
+                    upstream,
+                    samples,
+                    streams,
+                    stream_conns: stream_conns.clamp(1, 1000),
+                    deadline: bounded_secs(seconds)?,
+                    pid: cli.pid,
+                };
+                chat::run(&target, opts).await
+            }
+            Mode::UpstreamStub { .. } => bail!("upstream-stub is served before any connection"),
             Mode::SlowReader { clients, seconds } => {
                 slow::run(
                     &target,
