@@ -114,6 +114,13 @@ enum Mode {
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
     },
+    /// Poll until the gateway completes a handshake and answers `health` ok; print the
+    /// time waited (from this process's start).
+    Ready {
+        /// Overall bound.
+        #[arg(long, default_value_t = 90.0)]
+        seconds: f64,
+    },
     /// A loopback Anthropic Messages stub streaming a fixed answer (prints its address).
     UpstreamStub {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -173,6 +180,39 @@ fn sources(n: u8) -> Vec<IpAddr> {
     (1..=n.max(1))
         .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
         .collect()
+}
+
+/// Connects and asks `health` until both succeed, pausing 100 ms between attempts.
+async fn ready(target: &client::Target, bound: Duration) -> Result<serde_json::Value> {
+    let started = std::time::Instant::now();
+    let mut attempts = 0u64;
+    let mut last_error = String::new();
+    while started.elapsed() < bound {
+        attempts += 1;
+        let attempt = async {
+            let (mut ws, _) = client::connect(target).await?;
+            let ok = tokio::time::timeout(
+                Duration::from_secs(5),
+                client::request(&mut ws, 2, "health"),
+            )
+            .await
+            .context("health timed out")??;
+            anyhow::ensure!(ok, "health answered an error");
+            Ok::<_, anyhow::Error>(())
+        };
+        match attempt.await {
+            Ok(()) => {
+                return Ok(serde_json::json!({
+                    "mode": "ready",
+                    "ready_ms": started.elapsed().as_millis() as u64,
+                    "attempts": attempts,
+                }))
+            }
+            Err(e) => last_error = format!("{e:#}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("not ready within {bound:?} after {attempts} attempts (last: {last_error})")
 }
 
 fn main() -> std::process::ExitCode {
@@ -290,6 +330,7 @@ fn real_main() -> Result<()> {
                 };
                 chat::run(&target, opts).await
             }
+            Mode::Ready { seconds } => ready(&target, bounded_secs(seconds)?).await,
             Mode::UpstreamStub { .. } => bail!("upstream-stub is served before any connection"),
             Mode::SlowReader { clients, seconds } => {
                 slow::run(
