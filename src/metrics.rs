@@ -153,7 +153,7 @@ impl UpgradeRefused {
 }
 
 /// Provider names (the label of the latency histogram).
-const PROVIDERS: [&str; 2] = ["demo", "anthropic"];
+const PROVIDERS: [&str; 3] = ["demo", "anthropic", "openai"];
 
 /// Upper bounds (seconds) of the provider latency histogram's buckets.
 pub const LATENCY_BUCKETS: [f64; 12] = [

@@ -241,13 +241,17 @@ pub async fn serve(
     Ok(())
 }
 
-/// Makes the log ring (`logs.tail`) mask the gateway token and the provider key.
+/// Makes the log ring (`logs.tail`) mask the gateway token and the provider keys.
 fn register_secrets(auth: &AuthMode, provider: &Provider) {
     if let AuthMode::Token(t) = auth {
         crate::logring::register_secret(t.expose());
     }
-    if let Provider::Anthropic { key, .. } = provider {
-        crate::logring::register_secret(key.expose());
+    for backend in provider.backends() {
+        if let crate::providers::Backend::Anthropic(up) | crate::providers::Backend::OpenAi(up) =
+            backend
+        {
+            crate::logring::register_secret(up.key.expose());
+        }
     }
 }
 

@@ -68,7 +68,7 @@ fn latency_figures(s: &mut Section, out: &Value, secs: &str, rate: Option<&str>)
 }
 
 /// Limits raised so the bench measures the gateway, not its rate limiter.
-fn load_flags() -> Vec<String> {
+pub(super) fn load_flags() -> Vec<String> {
     [
         "--max-connections",
         "20000",
@@ -84,7 +84,7 @@ fn load_flags() -> Vec<String> {
     .collect()
 }
 
-fn vm_rss(pid: u32) -> Option<u64> {
+pub(super) fn vm_rss(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace()
@@ -95,7 +95,7 @@ fn vm_rss(pid: u32) -> Option<u64> {
 }
 
 /// Raises our soft open-files limit to the hard one (children inherit it).
-fn raise_nofile() -> u64 {
+pub(super) fn raise_nofile() -> u64 {
     // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
     unsafe {
         let mut lim = libc::rlimit {
@@ -130,7 +130,7 @@ fn latency_args(addr: &str, pid: &str, conns: &str, secs: &str, rate: Option<&st
     args.into_iter().map(str::to_string).collect()
 }
 
-fn ws_load(ws_load: &Path, token: &str, args: &[String]) -> Result<Value> {
+pub(super) fn ws_load(ws_load: &Path, token: &str, args: &[String]) -> Result<Value> {
     let sh = Shell::new()?;
     let out = cmd!(sh, "{ws_load} {args...}")
         .env(crate::defaults::TOKEN_VARS[0], token)

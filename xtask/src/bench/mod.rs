@@ -8,6 +8,7 @@
 //! are timed in-process inside the release binary (`in_process`, a hidden subcommand).
 
 mod build_time;
+mod chat;
 mod gateway_load;
 mod image;
 pub mod in_process;
@@ -28,7 +29,7 @@ use crate::settings::Settings;
 pub use report::Section;
 
 /// Report sections, in report order.
-pub const SECTIONS: &[&str] = &["image", "lifecycle", "verify", "gateway", "build"];
+pub const SECTIONS: &[&str] = &["image", "lifecycle", "verify", "gateway", "build", "chat"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,7 +42,7 @@ pub struct Args {
     /// Install the peer tools (hyperfine, hadolint, dclint, checkov) into ~/.cache/clawdbot-deploy/bench-tools first.
     #[arg(long)]
     pub provision_tools: bool,
-    /// Run only these sections (image, lifecycle, verify, gateway, build); the report keeps the
+    /// Run only these sections (image, lifecycle, verify, gateway, build, chat); the report keeps the
     /// other sections from its previous version, each with its own date.
     #[arg(long, num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(SECTIONS))]
     pub only: Vec<String>,
@@ -165,6 +166,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "lifecycle" => lifecycle::run(&mut ctx),
             "verify" => verify_speed::run(&mut ctx),
             "gateway" => gateway_load::run(&mut ctx),
+            "chat" => chat::run(&mut ctx),
             _ => build_time::run(&mut ctx),
         };
         sections.push(result.unwrap_or_else(|e| Section::failed(name, &e)));
