@@ -848,3 +848,44 @@ async fn a_client_that_goes_away_cancels_its_runs() {
     .await;
     assert_eq!(end["payload"]["state"], "aborted");
 }
+
+#[tokio::test]
+async fn persisted_sessions_survive_a_restart_without_secrets_on_disk() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("clawdbot-persist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap().to_string();
+    let mut server = Server::start(&["--sessions-dir", &dir_arg]);
+    let mut ws = connected_writer(&server.url()).await;
+    let (_, _, end) = chat_send(&mut ws, "p", "main", "keep this").await;
+    assert_eq!(end["state"], "final");
+    drop(ws);
+    let (status, _) = server.signal_and_wait(libc::SIGTERM, Duration::from_secs(10));
+    assert!(status.success());
+
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let meta = files[0].metadata().unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(text.contains("keep this"));
+    assert!(
+        !text.contains(TOKEN),
+        "the token reached the sessions volume"
+    );
+
+    let server = Server::start(&["--sessions-dir", &dir_arg]);
+    let mut ws = connected(&server.url()).await;
+    let h = call(
+        &mut ws,
+        "h",
+        "chat.history",
+        Some(json!({"sessionKey": "main"})),
+    )
+    .await;
+    let msgs = h["payload"]["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2, "{h}");
+    assert_eq!(msgs[0]["content"][0]["text"], "keep this");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
