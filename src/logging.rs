@@ -6,6 +6,8 @@
 //! Secrets never reach a log call: tokens and keys are `config::Secret`s whose
 //! `Debug`/`Display` print the masked form only; strings from clients pass through
 //! [`clip`] first.
+//! The same lines also go to the bounded ring `logs.tail` serves (`crate::logring`),
+//! behind the same filters, which masks every registered secret once more.
 
 use std::io::IsTerminal;
 
@@ -91,7 +93,9 @@ pub fn clip(value: &str) -> &str {
     &value[..end]
 }
 
-/// Installs the global subscriber. Calling it twice is harmless (the second call is ignored).
+/// Installs the global subscriber: stderr in the chosen format, plus the in-memory
+/// ring served by `logs.tail` (`crate::logring`, secrets masked), both behind the same
+/// filters. Calling it twice is harmless (the second call is ignored).
 pub fn init(format: LogFormat) {
     let filter = filter().and(filter_fn(allowed));
     let layer: Box<dyn Layer<Registry> + Send + Sync> = match format {
@@ -112,7 +116,11 @@ pub fn init(format: LogFormat) {
             .boxed(),
     };
     let _ = tracing_subscriber::registry()
-        .with(layer.with_filter(filter))
+        .with(
+            layer
+                .and_then(crate::logring::RingLayer)
+                .with_filter(filter),
+        )
         .try_init();
 }
 

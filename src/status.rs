@@ -49,11 +49,13 @@ pub struct AuthStatus {
 pub struct Status {
     pub version: &'static str,
     pub mode: providers::Mode,
-    /// Provider that answers `chat`: `demo` or `anthropic`.
+    /// Provider that answers chats by default: `demo`, `anthropic` or `openai`.
     pub provider: &'static str,
-    /// Model and base URL used in live mode (null in demo mode).
+    /// Default model and base URL in live mode (null in demo mode).
     pub model: Option<String>,
     pub base_url: Option<String>,
+    /// The model catalog, `provider/model` each, the default first.
+    pub models: Vec<String>,
     pub providers: Vec<ProviderStatus>,
     pub ports: Ports,
     pub auth: AuthStatus,
@@ -91,11 +93,9 @@ pub fn auth_status(token: Option<(&'static str, Secret)>) -> AuthStatus {
 pub fn collect() -> anyhow::Result<Status> {
     let provider = Provider::from_env()?;
     let keys = providers::keys_from_env()?;
-    let (model, base_url) = match &provider {
-        Provider::Demo => (None, None),
-        Provider::Anthropic {
-            model, base_url, ..
-        } => (Some(model.clone()), Some(base_url.clone())),
+    let (model, base_url) = match provider.base_url() {
+        None => (None, None),
+        Some(url) => (Some(provider.model().to_string()), Some(url.to_string())),
     };
     Ok(Status {
         version: env!("CARGO_PKG_VERSION"),
@@ -103,6 +103,11 @@ pub fn collect() -> anyhow::Result<Status> {
         provider: provider.name(),
         model,
         base_url,
+        models: provider
+            .models()
+            .iter()
+            .map(|m| format!("{}/{}", m.provider, m.id))
+            .collect(),
         providers: keys
             .iter()
             .map(|k| ProviderStatus {
@@ -133,13 +138,6 @@ pub fn render_human(s: &Status) -> String {
         (
             "mode".into(),
             match s.mode {
-                providers::Mode::Demo
-                    if s.providers
-                        .iter()
-                        .any(|p| p.name == "openai" && p.configured && !p.placeholder) =>
-                {
-                    "demo (live chat uses Anthropic only; the OpenAI key is not used)".into()
-                }
                 providers::Mode::Demo => "demo (no real provider key: offline demo answers)".into(),
                 providers::Mode::Live => format!("live ({})", s.provider),
             },
@@ -148,6 +146,7 @@ pub fn render_human(s: &Status) -> String {
     if let (Some(model), Some(url)) = (&s.model, &s.base_url) {
         rows.push(("model".into(), format!("{model} at {url}")));
     }
+    rows.push(("models".into(), s.models.join(", ")));
     for p in &s.providers {
         let value = match (&p.key, &p.source) {
             (Some(key), Some(src)) => format!(

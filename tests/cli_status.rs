@@ -204,13 +204,14 @@ fn status_reports_bad_settings_in_one_line() {
 }
 
 #[test]
-fn status_with_only_an_openai_key_stays_demo_and_says_so() {
+fn status_with_only_an_openai_key_is_live_openai() {
     let key = format!("sk-proj-{}", random_alnum(48));
     let out = status(&[], &[("OPENAI_API_KEY", key.as_str())]);
     let (stdout, _) = text(&out);
     assert!(out.status.success());
+    assert!(stdout.contains("mode          live (openai)"), "{stdout}");
     assert!(
-        stdout.contains("mode          demo (live chat uses Anthropic only"),
+        stdout.contains("model         gpt-4o-mini at https://api.openai.com/v1"),
         "{stdout}"
     );
     assert!(stdout.contains(&format!(
@@ -218,4 +219,65 @@ fn status_with_only_an_openai_key_stays_demo_and_says_so() {
         &key[key.len() - 4..]
     )));
     assert!(!stdout.contains(&key[8..]), "{stdout}");
+}
+
+#[test]
+fn status_with_both_keys_prefers_anthropic_and_lists_both_models() {
+    let anthropic = format!("sk-ant-api03-{}", random_alnum(48));
+    let openai = format!("sk-proj-{}", random_alnum(48));
+    let out = status(
+        &["--json"],
+        &[
+            ("ANTHROPIC_API_KEY", anthropic.as_str()),
+            ("OPENAI_API_KEY", openai.as_str()),
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1/"),
+            ("CLAWDBOT_MODEL", "claude-opus-4-1"),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["mode"], "live");
+    assert_eq!(v["provider"], "anthropic");
+    assert_eq!(v["model"], "claude-opus-4-1");
+    assert_eq!(v["base_url"], "https://api.anthropic.com");
+    assert_eq!(
+        v["models"],
+        serde_json::json!(["anthropic/claude-opus-4-1", "openai/gpt-4o-mini"])
+    );
+    assert!(!stdout.contains(&anthropic[13..]) && !stdout.contains(&openai[8..]));
+}
+
+#[test]
+fn status_refuses_bad_provider_settings() {
+    let key = format!("sk-proj-{}", random_alnum(48));
+    for (env, want) in [
+        (
+            vec![("CLAWDBOT_DEMO_CHUNK_DELAY_MS", "20000")],
+            "CLAWDBOT_DEMO_CHUNK_DELAY_MS=20000: not a number of milliseconds in 0..=10000",
+        ),
+        (
+            vec![
+                ("OPENAI_API_KEY", key.as_str()),
+                ("OPENAI_BASE_URL", "http://192.0.2.1/v1"),
+            ],
+            "OPENAI_BASE_URL uses plain http to a non-loopback host (use https)",
+        ),
+        (
+            vec![
+                ("OPENAI_API_KEY", key.as_str()),
+                ("CLAWDBOT_PROVIDER_IDLE_TIMEOUT_MS", "0"),
+            ],
+            "CLAWDBOT_PROVIDER_IDLE_TIMEOUT_MS=0: not a number of milliseconds in 1..=3600000",
+        ),
+    ] {
+        let out = status(&[], &env);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{env:?}: {stdout}{stderr}");
+        assert!(stderr.contains(want), "{env:?}: {stderr}");
+        assert!(!stderr.contains(&key[8..]), "{stderr}");
+    }
+    // Settings of a provider that is not used are not checked.
+    let out = status(&[], &[("OPENAI_BASE_URL", "http://192.0.2.1/v1")]);
+    assert!(out.status.success());
 }

@@ -1,60 +1,20 @@
-//! Live provider against a stub Messages API on 127.0.0.1 (plain http base URL).
+//! The Anthropic provider against a stub Messages API on 127.0.0.1 that streams
+//! server-sent events (plain http base URL): deltas, errors, bounds, deadlines, cancel.
 
-use std::sync::{Arc, Mutex};
+mod provider_support;
+
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::Router;
 use clawdbot::config::Secret;
-use clawdbot::providers::{ChatMessage, ChatRequest, Mode, Provider, ProviderError};
+use clawdbot::providers::{
+    Backend, ChatMessage, ChatReply, ChatRequest, Mode, Provider, ProviderError, Upstream,
+};
+use provider_support::*;
+use tokio::sync::mpsc;
 
-#[derive(Clone, Default)]
-struct Seen {
-    requests: Arc<Mutex<Vec<(HeaderMap, serde_json::Value)>>>,
-}
-
-type Answer = fn(&str) -> (StatusCode, String);
-
-/// Starts a stub on 127.0.0.1 answering `POST /v1/messages` with `answer(key)`.
-async fn stub(answer: Answer, delay: Duration) -> (String, Seen) {
-    let seen = Seen::default();
-    let app = Router::new()
-        .route(
-            "/v1/messages",
-            post(
-                move |State(seen): State<Seen>, headers: HeaderMap, body: String| async move {
-                    let json = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-                    let key = headers
-                        .get("x-api-key")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string();
-                    seen.requests.lock().unwrap().push((headers, json));
-                    tokio::time::sleep(delay).await;
-                    let (status, body) = answer(&key);
-                    (status, [("content-type", "application/json")], body).into_response()
-                },
-            ),
-        )
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    (format!("http://{addr}"), seen)
-}
-
-fn key() -> String {
-    format!(
-        "sk-ant-api03-{}{}",
-        uuid::Uuid::new_v4().simple(),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
+const PREFIX: &str = "sk-ant-api03-";
+/// Bound on every await in these tests.
+const BOUND: Duration = Duration::from_secs(15);
 
 fn hello() -> ChatRequest {
     ChatRequest {
@@ -77,53 +37,117 @@ fn hello() -> ChatRequest {
     }
 }
 
-fn assert_clean(err: &ProviderError, key: &str) {
-    let text = format!("{err} {err:?}");
-    assert!(!text.contains(key), "key leaked: {text}");
-    assert!(!text.contains(&key[13..30]), "key part leaked: {text}");
+fn provider(stub: &Stub, key: &str, timeout: Duration, idle: Duration) -> Provider {
+    Provider::with_backends(vec![Backend::Anthropic(Upstream {
+        key: Secret::new(key),
+        base_url: stub.base.clone(),
+        model: "claude-test".into(),
+        timeout,
+        idle_timeout: idle,
+    })])
+    .unwrap()
+}
+
+/// Runs one streamed chat, collecting the deltas.
+async fn run(p: &Provider, req: ChatRequest) -> (Result<ChatReply, ProviderError>, Vec<String>) {
+    let (tx, rx) = mpsc::channel(4);
+    let (result, deltas) = tokio::time::timeout(BOUND, async {
+        tokio::join!(p.chat_stream(req, tx), collect(rx))
+    })
+    .await
+    .expect("chat within the test bound");
+    (result, deltas)
+}
+
+fn delta(text: &str) -> Step {
+    event(
+        "content_block_delta",
+        &serde_json::json!({"type":"content_block_delta","index":0,
+            "delta":{"type":"text_delta","text":text}})
+        .to_string(),
+    )
+}
+
+fn start() -> Vec<Step> {
+    vec![
+        sse_head(),
+        event(
+            "message_start",
+            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-stub-1","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}"#,
+        ),
+        event(
+            "content_block_start",
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+        ),
+        event("ping", r#"{"type": "ping"}"#),
+    ]
+}
+
+fn finish() -> Vec<Step> {
+    vec![
+        event(
+            "content_block_stop",
+            r#"{"type":"content_block_stop","index":0}"#,
+        ),
+        event(
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":2}}"#,
+        ),
+        event("message_stop", r#"{"type":"message_stop"}"#),
+        Step::End,
+    ]
 }
 
 #[tokio::test]
-async fn live_chat_sends_key_and_body_and_parses_the_reply() {
-    let (base, seen) = stub(
-        |_| {
-            (
-                StatusCode::OK,
-                r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-stub-1",
-                    "content":[{"type":"text","text":"pong"},{"type":"tool_use","id":"x","name":"n","input":{}},
-                               {"type":"text","text":"!"}],
-                    "stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":2}}"#
-                    .into(),
-            )
-        },
-        Duration::ZERO,
-    )
+async fn streams_text_deltas_in_order_and_sends_key_and_body() {
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(delta("po"));
+        // A non-text delta (tool input) is not text.
+        s.push(event(
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{"}}"#,
+        ));
+        // An event split across two chunks, with CRLF line ends.
+        s.push(Step::Chunk(
+            "event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\",".into(),
+        ));
+        s.push(Step::Chunk(
+            "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"ng\"}}\r\n\r\n".into(),
+        ));
+        s.push(delta("!"));
+        s.extend(finish());
+        s
+    })
     .await;
-    let key = key();
-    let provider = Provider::anthropic(Secret::new(key.clone()), format!("{base}/"));
-    assert_eq!(provider.mode(), Mode::Live);
-    assert!(!format!("{provider:?}").contains(&key));
+    let key = random_key(PREFIX);
+    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    assert_eq!(p.mode(), Mode::Live);
+    assert_eq!(p.name(), "anthropic");
+    assert!(!format!("{p:?}").contains(&key));
 
-    let reply = provider.chat(hello()).await.expect("chat ok");
+    let (result, deltas) = run(&p, hello()).await;
+    let reply = result.expect("chat ok");
+    assert_eq!(deltas, ["po", "ng", "!"]);
     assert_eq!(reply.text, "pong!");
     assert_eq!(reply.provider, "anthropic");
     assert_eq!(reply.model, "claude-stub-1");
+    assert_eq!(reply.stop_reason.as_deref(), Some("end_turn"));
 
-    let requests = seen.requests.lock().unwrap();
+    let requests = stub.requests();
     assert_eq!(requests.len(), 1);
-    let (headers, body) = &requests[0];
-    assert_eq!(headers["x-api-key"], key.as_str());
-    assert_eq!(headers["anthropic-version"], "2023-06-01");
-    assert!(headers["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
-    assert!(headers.get("authorization").is_none());
+    let r = &requests[0];
+    assert_eq!(r.request_line, "POST /v1/messages HTTP/1.1");
+    assert_eq!(r.header("x-api-key"), Some(key.as_str()));
+    assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(r.header("accept"), Some("text/event-stream"));
+    assert!(r.header("authorization").is_none());
     assert_eq!(
-        body,
-        &serde_json::json!({
-            "model": "claude-sonnet-4-5",
+        r.body,
+        serde_json::json!({
+            "model": "claude-test",
             "max_tokens": 64,
+            "stream": true,
             "messages": [
                 {"role": "user", "content": "Hello?"},
                 {"role": "assistant", "content": "Hi."},
@@ -135,93 +159,367 @@ async fn live_chat_sends_key_and_body_and_parses_the_reply() {
 
 #[tokio::test]
 async fn request_model_and_default_max_tokens() {
-    let (base, seen) = stub(
-        |_| {
-            (
-                StatusCode::OK,
-                r#"{"content":[{"type":"text","text":"ok"}]}"#.into(),
-            )
-        },
-        Duration::ZERO,
-    )
+    let stub = Stub::start(|_| {
+        let mut s = vec![sse_head(), delta("ok")];
+        s.extend(finish());
+        s
+    })
     .await;
-    let provider = Provider::anthropic(Secret::new(key()), base);
+    let p = Provider::anthropic(Secret::new(random_key(PREFIX)), format!("{}/", stub.base));
     let mut req = hello();
-    req.model = Some("claude-other".into());
+    req.model = Some("anthropic/claude-other".into());
     req.max_tokens = None;
-    let reply = provider.chat(req).await.unwrap();
-    assert_eq!(reply.model, "claude-other");
-    let requests = seen.requests.lock().unwrap();
-    assert_eq!(requests[0].1["model"], "claude-other");
-    assert_eq!(requests[0].1["max_tokens"], 1024);
+    let (result, _) = run(&p, req).await;
+    // No message_start: the model asked for is reported.
+    assert_eq!(result.unwrap().model, "claude-other");
+    let requests = stub.requests();
+    assert_eq!(requests[0].body["model"], "claude-other");
+    assert_eq!(requests[0].body["max_tokens"], 1024);
+}
+
+#[tokio::test]
+async fn mid_stream_disconnect_is_an_error_after_the_first_deltas() {
+    // The connection is cut inside the chunked body.
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(delta("partial "));
+        s.push(Step::Raw(b"40\r\nevent: content_blo".to_vec()));
+        s
+    })
+    .await;
+    let key = random_key(PREFIX);
+    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let (result, deltas) = run(&p, hello()).await;
+    assert_eq!(deltas, ["partial "]);
+    let err = result.unwrap_err();
+    assert_clean(&err, &key, PREFIX);
+    let text = err.to_string();
+    assert!(
+        text.starts_with("provider unavailable: anthropic: the connection to 127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.contains("broke during the answer"), "{text}");
+}
+
+#[tokio::test]
+async fn stream_ending_before_message_stop_is_an_error() {
+    // A complete HTTP body (close-delimited) that lacks message_stop.
+    let stub = Stub::start(|_| {
+        vec![
+            Step::Head(
+                200,
+                vec![
+                    ("content-type", "text/event-stream".into()),
+                    ("connection", "close".into()),
+                ],
+            ),
+            Step::Raw(
+                b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"half\"}}\n\n"
+                    .to_vec(),
+            ),
+        ]
+    })
+    .await;
+    let p = provider(
+        &stub,
+        &random_key(PREFIX),
+        Duration::from_secs(10),
+        Duration::from_secs(5),
+    );
+    let (result, deltas) = run(&p, hello()).await;
+    assert_eq!(deltas, ["half"]);
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "provider unavailable: anthropic: the stream ended before message_stop"
+    );
+}
+
+#[tokio::test]
+async fn error_event_mid_stream_is_an_error() {
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(delta("a"));
+        s.push(event(
+            "error",
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        ));
+        s.push(Step::End);
+        s
+    })
+    .await;
+    let p = provider(
+        &stub,
+        &random_key(PREFIX),
+        Duration::from_secs(10),
+        Duration::from_secs(5),
+    );
+    let (result, deltas) = run(&p, hello()).await;
+    assert_eq!(deltas, ["a"]);
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "provider unavailable: anthropic: error event: overloaded_error Overloaded"
+    );
 }
 
 #[tokio::test]
 async fn unauthorized_gives_a_sanitized_error() {
     // A hostile or careless server echoes the key back in its error message.
-    let (base, _) = stub(
-        |key| {
-            (
-                StatusCode::UNAUTHORIZED,
-                serde_json::json!({"type":"error","error":{"type":"authentication_error",
-                    "message": format!("invalid x-api-key {key}")}})
-                .to_string(),
-            )
-        },
-        Duration::ZERO,
-    )
+    let stub = Stub::start(|req| {
+        let key = req.header("x-api-key").unwrap_or("").to_string();
+        let body = serde_json::json!({"type":"error","error":{"type":"authentication_error",
+            "message": format!("invalid x-api-key {key}")}});
+        json_response(401, &[], &body.to_string())
+    })
     .await;
-    let key = key();
-    let provider = Provider::anthropic(Secret::new(key.clone()), base);
-    let err = provider.chat(hello()).await.unwrap_err();
-    assert_clean(&err, &key);
+    let key = random_key(PREFIX);
+    let p = Provider::anthropic(Secret::new(key.clone()), stub.base.clone());
+    let (result, deltas) = run(&p, hello()).await;
+    assert!(deltas.is_empty());
+    let err = result.unwrap_err();
+    assert_clean(&err, &key, PREFIX);
     let text = err.to_string();
-    assert!(text.contains("HTTP 401 authentication_error"), "{text}");
     assert!(
-        text.contains(&format!("sk-ant-…{}", &key[key.len() - 4..])),
+        text.starts_with("provider unavailable: anthropic: HTTP 401 authentication_error invalid x-api-key sk-ant-…"),
         "{text}"
     );
+    assert!(text.ends_with(&key[key.len() - 4..]), "{text}");
 }
 
 #[tokio::test]
 async fn server_error_without_json_gives_a_sanitized_error() {
-    let (base, _) = stub(
-        |_| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "<html>oops</html>".into(),
-            )
-        },
-        Duration::ZERO,
-    )
+    let stub = Stub::start(|_| {
+        vec![
+            Step::Head(
+                503,
+                vec![
+                    ("content-type", "text/html".into()),
+                    ("content-length", "17".into()),
+                ],
+            ),
+            Step::Raw(b"<html>oops</html>".to_vec()),
+        ]
+    })
     .await;
-    let key = key();
-    let provider = Provider::anthropic(Secret::new(key.clone()), base);
-    let err = provider.chat(hello()).await.unwrap_err();
-    assert_clean(&err, &key);
+    let key = random_key(PREFIX);
+    let p = Provider::anthropic(Secret::new(key.clone()), stub.base.clone());
+    let err = run(&p, hello()).await.0.unwrap_err();
+    assert_clean(&err, &key, PREFIX);
     assert_eq!(
         err.to_string(),
-        "provider unavailable: anthropic: HTTP 500 (no error details)"
+        "provider unavailable: anthropic: HTTP 503 (no error details)"
     );
 }
 
 #[tokio::test]
-async fn slow_server_times_out() {
-    let (base, _) = stub(
-        |_| (StatusCode::OK, r#"{"content":[]}"#.into()),
-        Duration::from_secs(5),
-    )
+async fn rate_limit_carries_retry_after() {
+    let stub = Stub::start(|_| {
+        json_response(
+            429,
+            &[("retry-after", "7")],
+            r#"{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}"#,
+        )
+    })
     .await;
-    let key = key();
-    let provider = Provider::Anthropic {
-        key: Secret::new(key.clone()),
-        base_url: base,
-        model: "m".into(),
-        timeout: Duration::from_millis(300),
-    };
-    let err = provider.chat(hello()).await.unwrap_err();
-    assert_clean(&err, &key);
-    assert!(err.to_string().contains("within 300 ms"), "{err}");
+    let p = Provider::anthropic(Secret::new(random_key(PREFIX)), stub.base.clone());
+    match run(&p, hello()).await.0 {
+        Err(ProviderError::RateLimited {
+            message,
+            retry_after,
+        }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(7)));
+            assert!(
+                message.starts_with("anthropic: HTTP 429 rate_limit_error Number of request"),
+                "{message}"
+            );
+            assert!(message.ends_with("; retry after 7 s"), "{message}");
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_200_that_is_not_an_event_stream_is_refused() {
+    let stub = Stub::start(|_| json_response(200, &[], r#"{"content":[]}"#)).await;
+    let p = Provider::anthropic(Secret::new(random_key(PREFIX)), stub.base.clone());
+    let err = run(&p, hello()).await.0.unwrap_err();
+    assert!(err.to_string().contains("without an event stream"), "{err}");
+}
+
+#[tokio::test]
+async fn oversized_event_line_is_refused_and_the_connection_closed() {
+    // One line of 1 MiB that never ends: the parser stops at its line bound.
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(Step::Chunk("data: ".into()));
+        s.push(Step::Flood("x".repeat(16 * 1024), 64));
+        s.push(Step::Hold);
+        s
+    })
+    .await;
+    let key = random_key(PREFIX);
+    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let err = run(&p, hello()).await.0.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "provider unavailable: anthropic: event stream line longer than 65536 bytes"
+    );
+    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
+}
+
+#[tokio::test]
+async fn endless_stream_is_cut_at_the_response_bound() {
+    // Keep-alive comments forever (each line short): the total byte bound ends it.
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(Step::Flood(format!(": {}\n", "k".repeat(8 * 1024)), 2048));
+        s.push(Step::Hold);
+        s
+    })
+    .await;
+    let p = provider(
+        &stub,
+        &random_key(PREFIX),
+        Duration::from_secs(10),
+        Duration::from_secs(5),
+    );
+    let err = run(&p, hello()).await.0.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "provider unavailable: anthropic: response larger than 8388608 bytes"
+    );
+    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
+}
+
+#[tokio::test]
+async fn silent_upstream_hits_the_idle_deadline() {
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(delta("thinking"));
+        s.push(Step::Hold);
+        s
+    })
+    .await;
+    let key = random_key(PREFIX);
+    let p = provider(
+        &stub,
+        &key,
+        Duration::from_secs(10),
+        Duration::from_millis(300),
+    );
+    let (result, deltas) = run(&p, hello()).await;
+    assert_eq!(deltas, ["thinking"]);
+    let err = result.unwrap_err();
+    assert_clean(&err, &key, PREFIX);
+    let text = err.to_string();
+    assert!(text.contains("no data from 127.0.0.1:"), "{text}");
+    assert!(text.ends_with("for 300 ms"), "{text}");
+    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
+
+    // No response headers at all: the same deadline.
+    let stub = Stub::start(|_| vec![Step::Hold]).await;
+    let p = provider(
+        &stub,
+        &key,
+        Duration::from_secs(10),
+        Duration::from_millis(300),
+    );
+    let err = run(&p, hello()).await.0.unwrap_err();
+    assert!(err.to_string().ends_with("for 300 ms"), "{err}");
+}
+
+#[tokio::test]
+async fn slow_trickling_upstream_hits_the_total_deadline() {
+    // A ping every 50 ms keeps the idle deadline away; the total deadline ends it.
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(delta("slow"));
+        s.push(Step::Trickle(
+            "event: ping\ndata: {\"type\":\"ping\"}\n\n".into(),
+            Duration::from_millis(50),
+        ));
+        s
+    })
+    .await;
+    let p = provider(
+        &stub,
+        &random_key(PREFIX),
+        Duration::from_millis(700),
+        Duration::from_secs(5),
+    );
+    let (result, deltas) = run(&p, hello()).await;
+    assert_eq!(deltas, ["slow"]);
+    let text = result.unwrap_err().to_string();
+    assert!(
+        text.contains("no complete answer from 127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.ends_with("within 700 ms"), "{text}");
+    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
+}
+
+#[tokio::test]
+async fn aborting_the_chat_task_closes_the_upstream_connection() {
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(delta("first"));
+        s.push(Step::Hold);
+        s
+    })
+    .await;
+    let p = provider(
+        &stub,
+        &random_key(PREFIX),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    );
+    let (tx, mut rx) = mpsc::channel(4);
+    let task = tokio::spawn(async move { p.chat_stream(hello(), tx).await });
+    let first = tokio::time::timeout(BOUND, rx.recv()).await.unwrap();
+    assert_eq!(first.as_deref(), Some("first"));
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    assert!(
+        stub.wait_closed(1, BOUND).await,
+        "upstream connection still open after abort"
+    );
+}
+
+#[tokio::test]
+async fn a_listener_that_goes_away_ends_the_stream_and_the_upstream_request() {
+    let stub = Stub::start(|_| {
+        let mut s = start();
+        s.push(delta("one "));
+        s.push(delta("two "));
+        s.push(Step::Trickle(
+            format!(
+                "event: content_block_delta\ndata: {}\n\n",
+                serde_json::json!({"type":"content_block_delta","index":0,
+                    "delta":{"type":"text_delta","text":"more "}})
+            ),
+            Duration::from_millis(20),
+        ));
+        s
+    })
+    .await;
+    let p = provider(
+        &stub,
+        &random_key(PREFIX),
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+    );
+    let (tx, mut rx) = mpsc::channel(1);
+    let task = tokio::spawn(async move { p.chat_stream(hello(), tx).await });
+    let first = tokio::time::timeout(BOUND, rx.recv()).await.unwrap();
+    assert_eq!(first.as_deref(), Some("one "));
+    drop(rx);
+    let reply = tokio::time::timeout(BOUND, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("ends with what was sent");
+    assert_eq!(reply.stop_reason.as_deref(), Some("aborted"));
+    assert!(reply.text.starts_with("one "), "{}", reply.text);
+    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
 }
 
 #[tokio::test]
@@ -231,14 +529,15 @@ async fn closed_port_and_unsafe_urls_fail_cleanly() {
         .local_addr()
         .unwrap()
         .port();
-    let key = key();
+    let key = random_key(PREFIX);
     let err = Provider::anthropic(Secret::new(key.clone()), format!("http://127.0.0.1:{port}"))
         .chat(hello())
         .await
         .unwrap_err();
-    assert_clean(&err, &key);
+    assert_clean(&err, &key, PREFIX);
     assert!(
-        err.to_string().contains("cannot connect to 127.0.0.1"),
+        err.to_string()
+            .contains(&format!("cannot connect to 127.0.0.1:{port}")),
         "{err}"
     );
 
@@ -247,21 +546,35 @@ async fn closed_port_and_unsafe_urls_fail_cleanly() {
         .chat(hello())
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("plain http"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "provider unavailable: anthropic: ANTHROPIC_BASE_URL uses plain http to a non-loopback host (use https)"
+    );
 }
 
 #[tokio::test]
 async fn invalid_requests_are_refused_before_sending() {
-    let (base, seen) = stub(|_| (StatusCode::OK, "{}".into()), Duration::ZERO).await;
-    let provider = Provider::anthropic(Secret::new(key()), base);
+    let stub = Stub::start(|_| vec![Step::Hold]).await;
+    let p = Provider::anthropic(Secret::new(random_key(PREFIX)), stub.base.clone());
     let empty = ChatRequest {
         messages: vec![],
         model: None,
         max_tokens: None,
     };
     assert!(matches!(
-        provider.chat(empty).await,
+        p.chat(empty).await,
         Err(ProviderError::Invalid(_))
     ));
-    assert!(seen.requests.lock().unwrap().is_empty());
+    let mut huge = hello();
+    huge.messages[0].content = "x".repeat(clawdbot::providers::MAX_REQUEST_BYTES + 1);
+    assert!(matches!(p.chat(huge).await, Err(ProviderError::Invalid(_))));
+    let mut other = hello();
+    other.model = Some("openai/gpt-4o".into());
+    let err = p.chat(other).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("provider openai is not configured"),
+        "{err}"
+    );
+    assert!(stub.requests().is_empty());
 }

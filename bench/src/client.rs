@@ -18,27 +18,38 @@ pub type Ws = WebSocketStream<TcpStream>;
 /// Time allowed for one connection's TCP connect + upgrade + handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+#[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
     pub url: String,
     pub token: String,
     /// Source addresses to bind, round robin (empty: let the kernel choose).
     pub sources: Vec<IpAddr>,
+    /// `client.id` and `client.mode` sent in `connect`.
+    pub client_id: String,
+    pub client_mode: String,
+    /// Operator scopes asked for in `connect`.
+    pub scopes: Vec<String>,
 }
 
 static NEXT_SOURCE: AtomicUsize = AtomicUsize::new(0);
 
-/// The `connect` request this load generator sends (protocol v3..v4, read-only operator).
-pub fn connect_frame(token: &str) -> Value {
+/// The `connect` request this load generator sends (protocol v3..v4, operator role).
+pub fn connect_frame(target: &Target) -> Value {
     json!({
         "type": "req", "id": "1", "method": "connect",
         "params": {
             "minProtocol": 3, "maxProtocol": 4,
-            "client": {"id": "bench", "version": env!("CARGO_PKG_VERSION"), "platform": "linux", "mode": "probe"},
-            "auth": {"token": token},
-            "role": "operator", "scopes": ["operator.read"]
+            "client": {"id": target.client_id, "version": env!("CARGO_PKG_VERSION"), "platform": "linux", "mode": target.client_mode},
+            "auth": {"token": target.token},
+            "role": "operator", "scopes": target.scopes
         }
     })
+}
+
+/// At most 300 characters of `s`, for error messages.
+pub fn short(s: &str) -> String {
+    s.chars().take(300).collect()
 }
 
 pub fn request_frame(id: u64, method: &str) -> String {
@@ -99,7 +110,7 @@ pub async fn connect(target: &Target) -> Result<(Ws, Duration)> {
         if challenge["type"] != "event" || challenge["event"] != "connect.challenge" {
             bail!("expected the connect.challenge event, got {challenge}");
         }
-        ws.send(Message::text(connect_frame(&target.token).to_string()))
+        ws.send(Message::text(connect_frame(target).to_string()))
             .await
             .context("sending connect")?;
         loop {
@@ -138,7 +149,16 @@ mod tests {
 
     #[test]
     fn connect_frame_has_the_protocol_keys() {
-        let f = connect_frame("t");
+        let target = Target {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            url: "ws://127.0.0.1:1/".into(),
+            token: "t".into(),
+            sources: Vec::new(),
+            client_id: "bench".into(),
+            client_mode: "probe".into(),
+            scopes: vec!["operator.read".into()],
+        };
+        let f = connect_frame(&target);
         assert_eq!(f["method"], "connect");
         assert_eq!(f["params"]["minProtocol"], 3);
         assert_eq!(f["params"]["maxProtocol"], 4);

@@ -29,12 +29,7 @@ const MAX_CONSECUTIVE_FAILURES: usize = 200;
 pub async fn run(target: &Target, o: Options) -> Result<Value> {
     let started = Instant::now();
     let rss_before = o.pid.and_then(vm_rss);
-    let target = Arc::new(Target {
-        addr: target.addr,
-        url: target.url.clone(),
-        token: target.token.clone(),
-        sources: target.sources.clone(),
-    });
+    let target = Arc::new(target.clone());
     let alive = Arc::new(AtomicUsize::new(0));
     let opened = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));

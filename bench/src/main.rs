@@ -6,6 +6,7 @@
 //! silent clients. Every mode targets a loopback address, runs for a bounded time and
 //! prints one JSON object on stdout.
 
+mod chat;
 mod client;
 mod hold;
 mod hostile;
@@ -13,11 +14,12 @@ mod latency;
 mod rss;
 mod slow;
 mod stats;
+mod stub;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 /// Hard bounds so no invocation can run away.
@@ -54,6 +56,13 @@ struct Cli {
     /// Server process id whose VmRSS is sampled (from /proc/<pid>/status).
     #[arg(long, global = true)]
     pid: Option<u32>,
+    /// `client.id` sent in `connect` (an OpenClaw gateway accepts only its known ids,
+    /// e.g. `openclaw-probe`).
+    #[arg(long, default_value = "bench", global = true)]
+    client_id: String,
+    /// `client.mode` sent in `connect`.
+    #[arg(long, default_value = "probe", global = true)]
+    client_mode: String,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -87,6 +96,43 @@ enum Mode {
         hold_seconds: f64,
         /// Overall time bound.
         #[arg(long, default_value_t = 90.0)]
+        seconds: f64,
+    },
+    /// Time to the first streamed chunk straight from the upstream stub and through the
+    /// gateway (`chat.send`), and server RSS with many streams active.
+    Chat {
+        /// Address of the running `upstream-stub` (the gateway's provider points at it).
+        #[arg(long)]
+        upstream: SocketAddr,
+        /// Sequential samples of each first-chunk latency.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// Concurrent stream counts to sample memory at (the stub must hold them).
+        #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+        streams: Vec<usize>,
+        /// Connections the concurrent streams are spread over.
+        #[arg(long, default_value_t = 10)]
+        stream_conns: usize,
+        /// Overall bound of each concurrent run.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+    },
+    /// Poll until the gateway completes a handshake and answers `health` ok; print the
+    /// time waited (from this process's start).
+    Ready {
+        /// Overall bound.
+        #[arg(long, default_value_t = 90.0)]
+        seconds: f64,
+    },
+    /// A loopback Anthropic Messages stub streaming a fixed answer (prints its address).
+    UpstreamStub {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Pause after the first delta of requests marked `[hold]`.
+        #[arg(long, default_value_t = 0)]
+        hold_ms: u64,
+        /// Time bound of the stub.
+        #[arg(long, default_value_t = 120.0)]
         seconds: f64,
     },
     /// Clients that send requests but never read; sample server RSS meanwhile.
@@ -223,6 +269,39 @@ fn with_also(
     Ok(v)
 }
 
+/// Connects and asks `health` until both succeed, pausing 100 ms between attempts.
+async fn ready(target: &client::Target, bound: Duration) -> Result<serde_json::Value> {
+    let started = std::time::Instant::now();
+    let mut attempts = 0u64;
+    let mut last_error = String::new();
+    while started.elapsed() < bound {
+        attempts += 1;
+        let attempt = async {
+            let (mut ws, _) = client::connect(target).await?;
+            let ok = tokio::time::timeout(
+                Duration::from_secs(5),
+                client::request(&mut ws, 2, "health"),
+            )
+            .await
+            .context("health timed out")??;
+            anyhow::ensure!(ok, "health answered an error");
+            Ok::<_, anyhow::Error>(())
+        };
+        match attempt.await {
+            Ok(()) => {
+                return Ok(serde_json::json!({
+                    "mode": "ready",
+                    "ready_ms": started.elapsed().as_millis() as u64,
+                    "attempts": attempts,
+                }))
+            }
+            Err(e) => last_error = format!("{e:#}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("not ready within {bound:?} after {attempts} attempts (last: {last_error})")
+}
+
 fn main() -> std::process::ExitCode {
     match real_main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -235,6 +314,24 @@ fn main() -> std::process::ExitCode {
 
 fn real_main() -> Result<()> {
     let cli = Cli::parse();
+    if let Mode::UpstreamStub {
+        listen,
+        hold_ms,
+        seconds,
+    } = cli.mode
+    {
+        if hold_ms > 60_000 {
+            bail!("--hold-ms must be at most 60000");
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(stub::run(
+            listen,
+            Duration::from_millis(hold_ms),
+            bounded_secs(seconds)?,
+        ));
+    }
     check_target(&cli.addr, cli.allow_container_ip)?;
     let needs_token = !matches!(
         cli.mode,
@@ -254,6 +351,12 @@ fn real_main() -> Result<()> {
             sources(cli.sources)
         } else {
             Vec::new()
+        },
+        client_id: cli.client_id.clone(),
+        client_mode: cli.client_mode.clone(),
+        scopes: match cli.mode {
+            Mode::Chat { .. } => vec!["operator.read".into(), "operator.write".into()],
+            _ => vec!["operator.read".into()],
         },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -379,6 +482,32 @@ fn real_main() -> Result<()> {
                 };
                 hostile::idle_health(&target.sources, o).await
             }
+            Mode::Chat {
+                upstream,
+                samples,
+                streams,
+                stream_conns,
+                seconds,
+            } => {
+                check_target(&upstream, false)?;
+                if !(1..=10_000).contains(&samples) {
+                    bail!("--samples must be within 1..=10000");
+                }
+                if streams.iter().any(|&n| n == 0 || n > MAX_CONNECTIONS) {
+                    bail!("stream counts must be within 1..={MAX_CONNECTIONS}");
+                }
+                let opts = chat::Options {
+                    upstream,
+                    samples,
+                    streams,
+                    stream_conns: stream_conns.clamp(1, 1000),
+                    deadline: bounded_secs(seconds)?,
+                    pid: cli.pid,
+                };
+                chat::run(&target, opts).await
+            }
+            Mode::Ready { seconds } => ready(&target, bounded_secs(seconds)?).await,
+            Mode::UpstreamStub { .. } => bail!("upstream-stub is served before any connection"),
             Mode::SlowReader { clients, seconds } => {
                 slow::run(
                     &target,

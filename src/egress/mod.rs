@@ -41,7 +41,7 @@ pub struct EgressArgs {
     #[arg(long, default_value_t = crate::defaults::EGRESS_PROXY_PORT)]
     pub port: u16,
     /// Allowed destination HOST:PORT (repeatable; exact match). Default: the provider API
-    /// hosts on 443 (and the host of ANTHROPIC_BASE_URL when set).
+    /// hosts on 443 (and the hosts of ANTHROPIC_BASE_URL and OPENAI_BASE_URL when set).
     #[arg(long = "allow", env = "CLAWDBOT_EGRESS_ALLOW", value_delimiter = ',')]
     pub allow: Vec<String>,
     /// Forward LISTEN_PORT=HOST:PORT (repeatable): accept on the bind address, relay to
@@ -183,9 +183,7 @@ pub fn allowlist(args: &[String]) -> anyhow::Result<Allowlist> {
         for d in crate::defaults::EGRESS_DEFAULT_ALLOW {
             entries.push(Destination::parse(d).map_err(anyhow::Error::msg)?);
         }
-        if let Some(d) = base_url_destination() {
-            entries.push(d);
-        }
+        entries.extend(base_url_destinations());
     } else {
         for a in given {
             entries.push(Destination::parse(a).map_err(|e| {
@@ -196,15 +194,21 @@ pub fn allowlist(args: &[String]) -> anyhow::Result<Allowlist> {
     Ok(Allowlist::new(entries))
 }
 
-/// `host:port` of an https `ANTHROPIC_BASE_URL`, when set.
-fn base_url_destination() -> Option<Destination> {
-    let url = crate::config::read_setting(crate::providers::BASE_URL_VAR)?;
-    let url = reqwest::Url::parse(&url).ok()?;
-    if url.scheme() != "https" {
-        return None;
-    }
-    let host = url.host_str()?;
-    Destination::parse(&format!("{host}:{}", url.port_or_known_default()?)).ok()
+/// `host:port` of each https provider base URL that is set (`ANTHROPIC_BASE_URL`,
+/// `OPENAI_BASE_URL`).
+fn base_url_destinations() -> Vec<Destination> {
+    crate::providers::BASE_URL_VARS
+        .iter()
+        .filter_map(|var| {
+            let url = crate::config::read_setting(var)?;
+            let url = reqwest::Url::parse(&url).ok()?;
+            if url.scheme() != "https" {
+                return None;
+            }
+            let host = url.host_str()?;
+            Destination::parse(&format!("{host}:{}", url.port_or_known_default()?)).ok()
+        })
+        .collect()
 }
 
 pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {

@@ -3,15 +3,19 @@
 //!
 //! Modules: `auth` (token), `limits` (all limits and their mechanisms), `http`
 //! (`/health`, `/ready`), `ws` (one connection), `outbox` (bounded send queue),
-//! `methods` (request handlers).
+//! `methods/` (request handlers, the method table), `scopes` (operator scopes),
+//! `conns` (authenticated connections, event fan-out), `runs` (chat runs as tasks).
 
 pub mod auth;
+pub mod conns;
 pub mod frame_gate;
 pub mod http;
 pub mod limits;
 pub mod listener;
 pub mod methods;
 pub mod outbox;
+pub mod runs;
+pub mod scopes;
 pub mod ws;
 
 use std::future::Future;
@@ -61,6 +65,9 @@ pub struct ServeArgs {
     pub allowed_origins: Vec<String>,
     #[command(flatten)]
     pub limits: Limits,
+    /// Bounds of the in-memory sessions store (chat transcripts).
+    #[command(flatten)]
+    pub sessions: crate::sessions::SessionLimits,
 }
 
 /// Shared state of a running gateway.
@@ -87,6 +94,12 @@ pub struct Gateway {
     pub http_health: listener::HttpSlots,
     pub metrics: crate::metrics::Metrics,
     pub shutdown: watch::Receiver<bool>,
+    /// Sessions and their transcripts (in memory, bounded).
+    pub sessions: crate::sessions::Store,
+    /// Authenticated connections, for events.
+    pub clients: conns::Conns,
+    /// Chat runs in progress.
+    pub runs: runs::Runs,
     started: Instant,
 }
 
@@ -124,12 +137,14 @@ pub struct GatewayConfig {
     pub auth: AuthMode,
     pub provider: Provider,
     pub allowed_origins: Vec<String>,
+    pub sessions: crate::sessions::SessionLimits,
 }
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init(args.log_format);
     let bind: IpAddr = crate::config::parse_bind(&args.bind)?;
     args.limits.validate()?;
+    args.sessions.validate()?;
     let token = auth::load_token()?;
     if token.is_some() && args.insecure_no_auth {
         warn!("--insecure-no-auth ignored: a gateway token is configured and required");
@@ -156,11 +171,13 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let allowed_origins = validate_origins(&args.allowed_origins)?;
+    register_secrets(&auth, &provider);
     let config = GatewayConfig {
         limits: args.limits,
         auth,
         provider,
         allowed_origins,
+        sessions: args.sessions,
     };
     let result = runtime.block_on(async move {
         let signal = shutdown_signal()?;
@@ -240,6 +257,12 @@ pub async fn serve(
         conns: ConnectionCounter::default(),
         metrics: crate::metrics::Metrics::default(),
         shutdown: rx.clone(),
+        sessions: match config.sessions.sessions_dir.clone() {
+            Some(dir) => crate::sessions::Store::open(config.sessions, &dir)?,
+            None => crate::sessions::Store::new(config.sessions),
+        },
+        clients: conns::Conns::default(),
+        runs: runs::Runs::default(),
         started: Instant::now(),
     });
 
@@ -315,6 +338,20 @@ fn validate_origins(origins: &[String]) -> anyhow::Result<Vec<String>> {
         out.push(o.to_string());
     }
     Ok(out)
+}
+
+/// Makes the log ring (`logs.tail`) mask the gateway token and the provider keys.
+fn register_secrets(auth: &AuthMode, provider: &Provider) {
+    if let AuthMode::Token(t) = auth {
+        crate::logring::register_secret(t.expose());
+    }
+    for backend in provider.backends() {
+        if let crate::providers::Backend::Anthropic(up) | crate::providers::Backend::OpenAi(up) =
+            backend
+        {
+            crate::logring::register_secret(up.key.expose());
+        }
+    }
 }
 
 /// `demo` or `live`, as serialized in `status` and `config.get`.

@@ -65,10 +65,9 @@ pub enum SendError {
 }
 
 pub struct Outbox {
-    tx: mpsc::Sender<Out>,
-    bytes: Arc<Semaphore>,
-    max_bytes: usize,
-    global: OutboundBudget,
+    /// The queue and its bounds; also handed out (cloned) for frames produced outside
+    /// the connection's loop, so every frame passes the same bounds.
+    queue: OutboxSender,
     writer: JoinHandle<()>,
 }
 
@@ -80,26 +79,20 @@ impl Outbox {
         let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let writer = tokio::spawn(write_loop(sink, rx));
         Outbox {
-            tx,
-            bytes: Arc::new(Semaphore::new(max_bytes)),
-            max_bytes,
-            global,
+            queue: OutboxSender {
+                tx,
+                bytes: Arc::new(Semaphore::new(max_bytes)),
+                max_bytes,
+                global,
+            },
             writer,
         }
     }
 
-    /// Bytes queued on this connection and not yet written, besides `own` (the permits
-    /// of the frame the caller is queueing).
-    fn queued_besides(&self, own: &OwnedSemaphorePermit) -> usize {
-        self.max_bytes
-            .saturating_sub(self.bytes.available_permits())
-            .saturating_sub(own.num_permits())
-    }
-
-    /// Permits a frame of `len` bytes takes (a frame larger than the whole budget
-    /// takes all of it, so it is sent alone).
-    fn permits(&self, len: usize) -> u32 {
-        len.clamp(1, self.max_bytes) as u32
+    /// A cloneable handle on this queue (events fanned out to subscribers, the final
+    /// response of a long-running request).
+    pub fn sender(&self) -> OutboxSender {
+        self.queue.clone()
     }
 
     /// Queues a frame, waiting at most `wait` for room.
@@ -108,78 +101,33 @@ impl Outbox {
         frame: &T,
         wait: Duration,
     ) -> Result<(), SendError> {
-        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
-        let deadline = tokio::time::Instant::now() + wait;
-        let permit = tokio::time::timeout_at(
-            deadline,
-            self.bytes
-                .clone()
-                .acquire_many_owned(self.permits(text.len())),
-        )
-        .await
-        .map_err(|_| SendError::SlowConsumer)?
-        .map_err(|_| SendError::Closed)?;
-        let wanted = self.global.permits(text.len());
-        let global = match self.global.permits.clone().try_acquire_many_owned(wanted) {
-            Ok(p) => p,
-            // The budget of all connections is used up. A connection that still has
-            // frames queued is one of the readers holding it: dropped at once, which
-            // frees its bytes. One with an empty queue (a new client, a quiet one) waits.
-            Err(_) if self.queued_besides(&permit) > 0 => return Err(SendError::SlowConsumer),
-            Err(_) => tokio::time::timeout_at(
-                deadline,
-                self.global.permits.clone().acquire_many_owned(wanted),
-            )
-            .await
-            .map_err(|_| SendError::SlowConsumer)?
-            .map_err(|_| SendError::Closed)?,
-        };
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.tx
-            .send_timeout(Out::Text(text, permit, global), remaining)
-            .await
-            .map_err(|e| match e {
-                mpsc::error::SendTimeoutError::Timeout(_) => SendError::SlowConsumer,
-                mpsc::error::SendTimeoutError::Closed(_) => SendError::Closed,
-            })
+        self.queue.send_json(frame, wait).await
     }
 
     /// Queues a frame only if there is room now.
     pub fn try_send_json<T: serde::Serialize>(&self, frame: &T) -> Result<(), SendError> {
         let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
-        let permit = self
-            .bytes
-            .clone()
-            .try_acquire_many_owned(self.permits(text.len()))
-            .map_err(|_| SendError::SlowConsumer)?;
-        let global = self
-            .global
-            .permits
-            .clone()
-            .try_acquire_many_owned(self.global.permits(text.len()))
-            .map_err(|_| SendError::SlowConsumer)?;
-        self.tx
-            .try_send(Out::Text(text, permit, global))
-            .map_err(map_try)
+        self.queue.try_send_text(text)
     }
 
     pub fn ping(&self) -> Result<(), SendError> {
-        self.tx.try_send(Out::Ping).map_err(map_try)
+        self.queue.tx.try_send(Out::Ping).map_err(map_try)
     }
 
     /// Resolves when the writer stops.
     pub async fn closed(&self) {
-        self.tx.closed().await
+        self.queue.tx.closed().await
     }
 
     /// Queues a close frame and waits (bounded) until it is written. A full queue means
     /// the client is not reading: then the socket is dropped without a close frame.
     pub async fn close(self, code: u16, reason: &str) {
         let queued = self
+            .queue
             .tx
             .try_send(Out::Close(code, reason.to_string()))
             .is_ok();
-        drop(self.tx);
+        drop(self.queue);
         let mut writer = self.writer;
         if queued
             && tokio::time::timeout(Duration::from_secs(2), &mut writer)
@@ -194,8 +142,8 @@ impl Outbox {
     /// Queues a close frame and lets the writer finish on its own (bounded by
     /// [`CLOSE_NOW_WAIT`]) without waiting for it: for connections closed to make room.
     pub fn close_now(self, code: u16, reason: &str) {
-        let _ = self.tx.try_send(Out::Close(code, reason.to_string()));
-        drop(self.tx);
+        let _ = self.queue.tx.try_send(Out::Close(code, reason.to_string()));
+        drop(self.queue);
         let writer = self.writer;
         tokio::spawn(async move {
             let mut writer = writer;
@@ -247,4 +195,94 @@ async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Out>) {
         }
     }
     rx.close();
+}
+
+/// A cloneable handle on a connection's queue for frames produced outside its loop
+/// (events fanned out to subscribers, the final response of a long-running request).
+/// It shares the queue's frame and byte bounds and the budget of all connections; it
+/// never grows them.
+#[derive(Clone)]
+pub struct OutboxSender {
+    tx: mpsc::Sender<Out>,
+    bytes: Arc<Semaphore>,
+    max_bytes: usize,
+    global: OutboundBudget,
+}
+
+impl OutboxSender {
+    /// Permits a frame of `len` bytes takes (a frame larger than the whole budget
+    /// takes all of it, so it is sent alone).
+    fn permits(&self, len: usize) -> u32 {
+        len.clamp(1, self.max_bytes) as u32
+    }
+
+    /// Bytes queued on this connection and not yet written, besides `own` (the permits
+    /// of the frame the caller is queueing).
+    fn queued_besides(&self, own: &OwnedSemaphorePermit) -> usize {
+        self.max_bytes
+            .saturating_sub(self.bytes.available_permits())
+            .saturating_sub(own.num_permits())
+    }
+
+    /// Queues already-serialized text only if there is room now, in this queue and in
+    /// the budget of all connections (events: a slow reader misses them rather than
+    /// growing the queue).
+    pub fn try_send_text(&self, text: String) -> Result<(), SendError> {
+        let permit = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(self.permits(text.len()))
+            .map_err(|_| SendError::SlowConsumer)?;
+        let global = self
+            .global
+            .permits
+            .clone()
+            .try_acquire_many_owned(self.global.permits(text.len()))
+            .map_err(|_| SendError::SlowConsumer)?;
+        self.tx
+            .try_send(Out::Text(text, permit, global))
+            .map_err(map_try)
+    }
+
+    /// Queues a frame, waiting at most `wait` for room (responses).
+    pub async fn send_json<T: serde::Serialize>(
+        &self,
+        frame: &T,
+        wait: Duration,
+    ) -> Result<(), SendError> {
+        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let permit = tokio::time::timeout_at(
+            deadline,
+            self.bytes
+                .clone()
+                .acquire_many_owned(self.permits(text.len())),
+        )
+        .await
+        .map_err(|_| SendError::SlowConsumer)?
+        .map_err(|_| SendError::Closed)?;
+        let wanted = self.global.permits(text.len());
+        let global = match self.global.permits.clone().try_acquire_many_owned(wanted) {
+            Ok(p) => p,
+            // The budget of all connections is used up. A connection that still has
+            // frames queued is one of the readers holding it: dropped at once, which
+            // frees its bytes. One with an empty queue (a new client, a quiet one) waits.
+            Err(_) if self.queued_besides(&permit) > 0 => return Err(SendError::SlowConsumer),
+            Err(_) => tokio::time::timeout_at(
+                deadline,
+                self.global.permits.clone().acquire_many_owned(wanted),
+            )
+            .await
+            .map_err(|_| SendError::SlowConsumer)?
+            .map_err(|_| SendError::Closed)?,
+        };
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.tx
+            .send_timeout(Out::Text(text, permit, global), remaining)
+            .await
+            .map_err(|e| match e {
+                mpsc::error::SendTimeoutError::Timeout(_) => SendError::SlowConsumer,
+                mpsc::error::SendTimeoutError::Closed(_) => SendError::Closed,
+            })
+    }
 }

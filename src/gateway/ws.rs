@@ -26,10 +26,12 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::auth::{AuthOutcome, MISMATCH_MESSAGE, MISSING_MESSAGE, RATE_LIMITED_MESSAGE};
+use super::conns::Conn;
 use super::frame_gate::{FrameGate, GateLimit, Oversize};
 use super::limits::{ConnectionGuard, PendingSlot, RateLimiter};
 use super::methods;
 use super::outbox::{Outbox, SendError};
+use super::scopes::Grant;
 use super::Gateway;
 use crate::logging::clip;
 use crate::metrics::{Disconnect, FrameReject, Handshake, RequestResult, UpgradeRefused};
@@ -189,6 +191,8 @@ struct Connection {
     pending: Option<PendingSlot>,
     /// The authenticated slot, from `connect` on.
     slot: Option<ConnectionGuard>,
+    /// Set by a successful `connect`: the grant and the handle events reach it by.
+    client: Option<Arc<Conn>>,
 }
 
 impl Connection {
@@ -216,12 +220,14 @@ impl Connection {
             limit,
             pending: Some(pending),
             slot: None,
+            client: None,
         };
         debug!("websocket opened");
         let end = match conn.handshake().await {
             Ok(protocol) => {
                 let started = std::time::Instant::now();
                 let end = conn.serve(protocol).await;
+                conn.unregister();
                 let reason = match &end {
                     End::Close(_, reason) | End::CloseNow(_, reason) | End::Drop(reason) => *reason,
                 };
@@ -479,7 +485,11 @@ impl Connection {
             "client connected"
         );
         self.handshake_result(Handshake::Ok);
-        let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id);
+        let grant = Grant::from_connect(params.role.as_deref(), params.scopes.as_deref());
+        let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id, &grant);
+        let client = Arc::new(Conn::new(self.conn_id.clone(), grant, self.out.sender()));
+        self.gw.clients.insert(client.clone());
+        self.client = Some(client);
         self.respond(&ResponseFrame::ok(req.id, hello)).await?;
         Ok(protocol)
     }
@@ -580,11 +590,20 @@ impl Connection {
     async fn request(&mut self, protocol: u32, req: RequestFrame) -> Result<(), End> {
         let started = std::time::Instant::now();
         let method = req.method.clone();
+        let Some(client) = self.client.clone() else {
+            return Err(End::Close(close::POLICY_VIOLATION, "not connected"));
+        };
+        let ctx = methods::Ctx {
+            gw: &self.gw,
+            conn: &client,
+            protocol,
+            req: &req,
+        };
         // A request still running when shutdown begins is answered at once; the loop
         // then sends the `shutdown` event and the close frame.
         let mut shutdown = self.gw.shutdown.clone();
         let result = tokio::select! {
-            r = methods::dispatch(&self.gw, protocol, &req) => r,
+            r = methods::dispatch(&ctx) => r,
             _ = shutdown.wait_for(|s| *s) => Err(
                 ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(1000),
             ),
@@ -609,6 +628,21 @@ impl Connection {
             Err(error) => ResponseFrame::err(req.id, error),
         };
         self.respond(&frame).await
+    }
+
+    /// Leaves the registry of connections (no more events) and cancels the runs this
+    /// connection started: their upstream requests stop with them.
+    fn unregister(&mut self) {
+        if let Some(client) = self.client.take() {
+            self.gw.clients.remove(&client.id);
+            let cancelled = self.gw.runs.cancel_conn(&client.id);
+            if cancelled > 0 {
+                info!(
+                    runs = cancelled,
+                    "client went away: its runs were cancelled"
+                );
+            }
+        }
     }
 
     /// Sends the close frame (or drops the socket) and waits briefly for the client's

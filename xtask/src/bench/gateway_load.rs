@@ -68,7 +68,7 @@ fn latency_figures(s: &mut Section, out: &Value, secs: &str, rate: Option<&str>)
 }
 
 /// Limits raised so the bench measures the gateway, not its rate limiter.
-fn load_flags() -> Vec<String> {
+pub(super) fn load_flags() -> Vec<String> {
     [
         "--max-connections",
         "20000",
@@ -89,7 +89,7 @@ fn load_flags() -> Vec<String> {
     .collect()
 }
 
-fn vm_rss(pid: u32) -> Option<u64> {
+pub(super) fn vm_rss(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace()

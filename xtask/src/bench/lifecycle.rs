@@ -53,6 +53,17 @@ pub struct Server {
 
 impl Server {
     pub fn spawn(binary: &Path, token: &str, extra: &[String]) -> Result<Server> {
+        Server::spawn_with_env(binary, token, extra, &[])
+    }
+
+    /// [`Server::spawn`] with extra environment variables (e.g. a provider pointed at a
+    /// loopback stub).
+    pub fn spawn_with_env(
+        binary: &Path,
+        token: &str,
+        extra: &[String],
+        env: &[(String, String)],
+    ) -> Result<Server> {
         let (port, health_port) = (free_port()?, free_port()?);
         let child = std::process::Command::new(binary)
             .args([
@@ -65,6 +76,7 @@ impl Server {
             .args(extra)
             .env(crate::defaults::TOKEN_VARS[0], token)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

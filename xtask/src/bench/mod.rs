@@ -8,6 +8,7 @@
 //! are timed in-process inside the release binary (`in_process`, a hidden subcommand).
 
 mod build_time;
+mod chat;
 mod gateway_load;
 mod hostile;
 mod image;
@@ -35,6 +36,7 @@ pub const SECTIONS: &[&str] = &[
     "verify",
     "gateway",
     "build",
+    "chat",
     "hostile",
 ];
 
@@ -49,7 +51,7 @@ pub struct Args {
     /// Install the peer tools (hyperfine, hadolint, dclint, checkov) into ~/.cache/clawdbot-deploy/bench-tools first.
     #[arg(long)]
     pub provision_tools: bool,
-    /// Run only these sections (image, lifecycle, verify, gateway, build, hostile); the report keeps the
+    /// Run only these sections (image, lifecycle, verify, gateway, build, chat, hostile); the report keeps the
     /// other sections from its previous version, each with its own date.
     #[arg(long, num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(SECTIONS))]
     pub only: Vec<String>,
@@ -173,6 +175,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "lifecycle" => lifecycle::run(&mut ctx),
             "verify" => verify_speed::run(&mut ctx),
             "gateway" => gateway_load::run(&mut ctx),
+            "chat" => chat::run(&mut ctx),
             "hostile" => hostile::run(&mut ctx),
             _ => build_time::run(&mut ctx),
         };

@@ -1,0 +1,348 @@
+//! Chat mode: time to the first streamed chunk straight from the loopback upstream stub
+//! and through the gateway (`chat.send`, then the run's first `chat` delta event), and
+//! the server's memory while many streams are active (held open by the stub).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::{self, Target, Ws};
+use crate::rss::vm_rss;
+use crate::stats;
+use crate::stub::{find, FIRST_DELTA, HOLD_MARKER};
+
+/// Samples not counted (connection pools and caches warm up).
+const WARMUP: usize = 5;
+/// Bound on one sample.
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Options {
+    pub upstream: SocketAddr,
+    pub samples: usize,
+    /// Concurrent stream counts to measure memory at.
+    pub streams: Vec<usize>,
+    /// Connections the concurrent streams are spread over.
+    pub stream_conns: usize,
+    pub deadline: Duration,
+    pub pid: Option<u32>,
+}
+
+/// The request body sent straight to the stub: the shape the gateway sends.
+fn direct_body(i: usize) -> String {
+    json!({"model": "claude-bench", "max_tokens": 1024, "stream": true,
+        "messages": [{"role": "user", "content": format!("ping {i}")}]})
+    .to_string()
+}
+
+/// Time to the first text delta of `samples` sequential requests on one keep-alive
+/// connection straight to the stub.
+async fn direct(upstream: SocketAddr, samples: usize) -> Result<Vec<u64>> {
+    let mut s = TcpStream::connect(upstream)
+        .await
+        .context("connecting to the stub")?;
+    s.set_nodelay(true)?;
+    let mut out = Vec::with_capacity(samples);
+    let mut buf = Vec::with_capacity(8192);
+    let mut tmp = [0u8; 8192];
+    for i in 0..samples + WARMUP {
+        let body = direct_body(i);
+        let req = format!(
+            "POST /v1/messages HTTP/1.1\r\nhost: {upstream}\r\ncontent-type: application/json\r\nx-api-key: bench\r\nanthropic-version: 2023-06-01\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        buf.clear();
+        let started = Instant::now();
+        s.write_all(req.as_bytes()).await?;
+        let mut first = None;
+        tokio::time::timeout(SAMPLE_TIMEOUT, async {
+            loop {
+                if first.is_none() && find(&buf, FIRST_DELTA.as_bytes()).is_some() {
+                    first = Some(started.elapsed());
+                }
+                if find(&buf, b"\r\n0\r\n\r\n").is_some() {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let n = s.read(&mut tmp).await?;
+                if n == 0 {
+                    bail!("the stub closed the connection");
+                }
+                buf.extend_from_slice(&tmp[..n]);
+            }
+        })
+        .await
+        .context("direct request timed out")??;
+        if i >= WARMUP {
+            out.push(first.context("no first delta")?.as_micros() as u64);
+        }
+    }
+    Ok(out)
+}
+
+fn chat_send(id: &str, session: &str, message: &str) -> String {
+    json!({"type": "req", "id": id, "method": "chat.send", "params": {
+        "sessionKey": session, "message": message, "idempotencyKey": id}})
+    .to_string()
+}
+
+/// What a frame says about the run in `session` (matched on the payload's
+/// `sessionKey`, which the gateway reports canonical: `agent:main:<key>`).
+enum Seen {
+    Delta,
+    End(String),
+    Refused(String),
+    Other,
+}
+
+fn classify(text: &str, id: &str, session: &str) -> Seen {
+    // Most frames are other runs' events: skip them without parsing.
+    if !text.contains(session) && !text.contains(id) {
+        return Seen::Other;
+    }
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return Seen::Other;
+    };
+    if v["type"] == "res" && v["id"] == id {
+        if v["ok"] != true {
+            return Seen::Refused(v["error"].to_string());
+        }
+        return Seen::Other;
+    }
+    if v["type"] != "event" || v["event"] != "chat" {
+        return Seen::Other;
+    }
+    let p = &v["payload"];
+    let key = p["sessionKey"].as_str().unwrap_or("");
+    if key != session && !key.ends_with(&format!(":{session}")) {
+        return Seen::Other;
+    }
+    match p["state"].as_str().unwrap_or("") {
+        "delta" => Seen::Delta,
+        "final" => Seen::End("final".into()),
+        other => Seen::End(format!("{other}: {}", p["errorMessage"])),
+    }
+}
+
+async fn next_text(ws: &mut Ws) -> Result<String> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
+            Some(Ok(Message::Close(c))) => bail!("server closed: {c:?}"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("connection closed"),
+        }
+    }
+}
+
+/// Time to the first `chat` delta of `samples` sequential `chat.send` on one connection.
+async fn through_gateway(target: &Target, samples: usize) -> Result<Vec<u64>> {
+    let (mut ws, _) = client::connect(target).await?;
+    let mut out = Vec::with_capacity(samples);
+    for i in 0..samples + WARMUP {
+        let id = format!("ttfc-{}-{i}", std::process::id());
+        let session = format!("bench-ttfc-{i}");
+        let started = Instant::now();
+        ws.send(Message::text(chat_send(
+            &id,
+            &session,
+            &format!("ping {i}"),
+        )))
+        .await?;
+        let mut first = None;
+        let end = tokio::time::timeout(SAMPLE_TIMEOUT, async {
+            loop {
+                let text = next_text(&mut ws).await?;
+                match classify(&text, &id, &session) {
+                    Seen::Delta if first.is_none() => first = Some(started.elapsed()),
+                    Seen::End(how) => return Ok::<_, anyhow::Error>(how),
+                    Seen::Refused(e) => bail!("chat.send refused: {e}"),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .context("chat run timed out")??;
+        if end != "final" {
+            bail!("chat run ended with {end}");
+        }
+        if i >= WARMUP {
+            out.push(first.context("a run ended without a delta")?.as_micros() as u64);
+        }
+    }
+    Ok(out)
+}
+
+/// `n` streams spread over `conns` connections: server RSS with the connections open
+/// and idle, then with every stream active (its first delta received, the stub holding
+/// the rest).
+async fn concurrent(target: &Target, n: usize, conns: usize, o: &Options) -> Result<Value> {
+    let conns = conns.clamp(1, n);
+    let mut sockets = Vec::with_capacity(conns);
+    for _ in 0..conns {
+        sockets.push(client::connect(target).await?.0);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_idle = o.pid.and_then(vm_rss);
+    let first = Arc::new(AtomicUsize::new(0));
+    let finals = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let end = Instant::now() + o.deadline;
+    let mut tasks = Vec::new();
+    for (c, mut ws) in sockets.into_iter().enumerate() {
+        let mine: Vec<usize> = (c..n).step_by(conns).collect();
+        let (first, finals, errors) = (first.clone(), finals.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let run = async {
+                let mut pending = std::collections::HashMap::new();
+                for &s in &mine {
+                    let id = format!("s{n}-{s}-{}", std::process::id());
+                    let session = format!("bench-s{n}-{s}");
+                    ws.send(Message::text(chat_send(
+                        &id,
+                        &session,
+                        &format!("{HOLD_MARKER} stream {s}"),
+                    )))
+                    .await?;
+                    pending.insert(format!("agent:main:{session}"), false);
+                }
+                while !pending.is_empty() {
+                    let text = next_text(&mut ws).await?;
+                    if !text.contains("\"chat\"") {
+                        if text.contains("\"ok\":false") {
+                            bail!("chat.send refused: {}", crate::client::short(&text));
+                        }
+                        continue;
+                    }
+                    let v: Value = serde_json::from_str(&text)?;
+                    let p = &v["payload"];
+                    let key = p["sessionKey"].as_str().unwrap_or("").to_string();
+                    let Some(seen) = pending.get_mut(&key) else {
+                        continue;
+                    };
+                    match p["state"].as_str().unwrap_or("") {
+                        "delta" if !*seen => {
+                            *seen = true;
+                            first.fetch_add(1, Ordering::Relaxed);
+                        }
+                        "final" => {
+                            pending.remove(&key);
+                            finals.fetch_add(1, Ordering::Relaxed);
+                        }
+                        "delta" => {}
+                        other => bail!("a stream ended with {other}: {}", p["errorMessage"]),
+                    }
+                }
+                Ok::<_, anyhow::Error>(())
+            };
+            if let Ok(Err(e)) = tokio::time::timeout_at(end.into(), run).await {
+                errors.lock().unwrap().push(format!("{e:#}"));
+            }
+        }));
+    }
+    // Every stream active: sample the server while the stub holds them.
+    let started = Instant::now();
+    while first.load(Ordering::Relaxed) < n
+        && Instant::now() < end
+        && errors.lock().unwrap().is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let all_active = first.load(Ordering::Relaxed);
+    let ramp = started.elapsed();
+    let rss_active = o.pid.and_then(vm_rss);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let per_stream = match (rss_idle, rss_active) {
+        (Some(a), Some(b)) if all_active > 0 => Some(b.saturating_sub(a) as f64 / n as f64),
+        _ => None,
+    };
+    let errors = errors.lock().unwrap().clone();
+    Ok(json!({
+        "streams": n,
+        "connections": conns,
+        "active_at_sample": all_active,
+        "finals": finals.load(Ordering::Relaxed),
+        "ramp_ms": ramp.as_millis() as u64,
+        "server_rss_idle_bytes": rss_idle,
+        "server_rss_active_bytes": rss_active,
+        "server_rss_per_stream_bytes": per_stream,
+        "errors": errors.len(),
+        "first_error": errors.first(),
+    }))
+}
+
+pub async fn run(target: &Target, o: Options) -> Result<Value> {
+    let direct = direct(o.upstream, o.samples)
+        .await
+        .context("direct to the stub")?;
+    let gateway = through_gateway(target, o.samples)
+        .await
+        .context("through the gateway")?;
+    let (d, g) = (stats::summarize(direct), stats::summarize(gateway));
+    let mut runs = Vec::new();
+    for &n in &o.streams {
+        runs.push(
+            concurrent(target, n, o.stream_conns, &o)
+                .await
+                .with_context(|| format!("{n} concurrent streams"))?,
+        );
+    }
+    Ok(json!({
+        "mode": "chat",
+        "samples": o.samples,
+        "direct_first_chunk": d,
+        "gateway_first_chunk": g,
+        "added_p50_us": g.p50_us as i64 - d.p50_us as i64,
+        "added_p99_us": g.p99_us as i64 - d.p99_us as i64,
+        "concurrent": runs,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_matched_to_their_run_by_session() {
+        let ev = |key: &str, state: &str| {
+            json!({"type":"event","event":"chat","payload":{"runId":"r","sessionKey":key,"seq":0,"state":state}})
+                .to_string()
+        };
+        assert!(matches!(
+            classify(&ev("agent:main:bench-ttfc-1", "delta"), "x", "bench-ttfc-1"),
+            Seen::Delta
+        ));
+        assert!(matches!(
+            classify(
+                &ev("agent:main:bench-ttfc-12", "delta"),
+                "x",
+                "bench-ttfc-1"
+            ),
+            Seen::Other
+        ));
+        assert!(matches!(
+            classify(&ev("agent:main:bench-ttfc-1", "final"), "x", "bench-ttfc-1"),
+            Seen::End(s) if s == "final"
+        ));
+        let refused = json!({"type":"res","id":"x","ok":false,"error":{"code":"INVALID_REQUEST"}})
+            .to_string();
+        assert!(matches!(classify(&refused, "x", "s"), Seen::Refused(_)));
+    }
+
+    #[test]
+    fn chat_send_frame_shape() {
+        let v: Value = serde_json::from_str(&chat_send("i", "s", "m")).unwrap();
+        assert_eq!(v["method"], "chat.send");
+        assert_eq!(v["params"]["sessionKey"], "s");
+        assert_eq!(v["params"]["idempotencyKey"], "i");
+    }
+}

@@ -1,0 +1,136 @@
+//! Live provider: OpenAI Chat Completions (`POST {base}/chat/completions`, `stream: true`).
+//!
+//! The answer arrives as server-sent events whose data is a `chat.completion.chunk`
+//! (`choices[0].delta.content` is the text, forwarded as it comes, `finish_reason` the
+//! stop reason), an `{"error": …}` object, or the literal `[DONE]` (the end). A stream
+//! that ends before `[DONE]` is an error. The base URL follows the OpenAI SDKs'
+//! `OPENAI_BASE_URL` convention: it includes the API version (`…/v1`). The key travels
+//! only in the `Authorization: Bearer` header (marked sensitive).
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::upstream::{Call, ErrorBody, Reply, Upstream};
+use super::{truncate, ChatReply, ChatRequest, ProviderError};
+
+pub const NAME: &str = "openai";
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+/// Variable naming the base URL (default [`DEFAULT_BASE_URL`]).
+pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
+
+#[derive(Serialize)]
+struct CompletionsRequest<'a> {
+    model: &'a str,
+    messages: Vec<Message<'a>>,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'a str,
+    content: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// Streams the conversation through `POST {base_url}/chat/completions`.
+pub(crate) async fn stream(
+    up: &Upstream,
+    model: Option<&str>,
+    req: &ChatRequest,
+    deltas: &mpsc::Sender<String>,
+) -> Result<ChatReply, ProviderError> {
+    let call = Call {
+        provider: NAME,
+        base_url_var: BASE_URL_VAR,
+        up,
+    };
+    let model = model.unwrap_or(&up.model);
+    let body = CompletionsRequest {
+        model,
+        messages: req
+            .messages
+            .iter()
+            .map(|m| Message {
+                role: &m.role,
+                content: &m.content,
+            })
+            .collect(),
+        stream: true,
+        max_completion_tokens: req.max_tokens,
+    };
+    let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", up.key.expose()))
+        .map_err(|_| call.error("the API key has invalid characters"))?;
+    bearer.set_sensitive(true);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
+
+    let url = format!("{}/chat/completions", up.base_url);
+    let mut events = call.open(&url, headers, &body).await?;
+    let mut reply = Reply::new();
+    let mut answered_model = None;
+    let mut stop_reason = None;
+    loop {
+        let Some(event) = events.next().await? else {
+            return Err(call.error("the stream ended before [DONE]"));
+        };
+        if event.data.trim() == "[DONE]" {
+            break;
+        }
+        let chunk: Chunk =
+            serde_json::from_str(&event.data).map_err(|_| call.error("malformed stream chunk"))?;
+        if let Some(error) = chunk.error {
+            let detail = error.describe().unwrap_or_else(|| "(no details)".into());
+            return Err(call.error(format!("error event: {detail}")));
+        }
+        if answered_model.is_none() {
+            answered_model = chunk.model;
+        }
+        // One choice is asked for (`n` defaults to 1); others would be ignored.
+        let Some(choice) = chunk.choices.into_iter().next() else {
+            continue;
+        };
+        if let Some(reason) = choice.finish_reason {
+            stop_reason = Some(truncate(&reason, 40));
+        }
+        if let Some(text) = choice.delta.and_then(|d| d.content) {
+            if !reply.push(&call, &text, deltas).await? {
+                stop_reason = Some("aborted".into());
+                break;
+            }
+        }
+    }
+    Ok(ChatReply {
+        provider: NAME.into(),
+        model: answered_model
+            .map(|m| truncate(&m, 100))
+            .unwrap_or_else(|| model.to_string()),
+        text: reply.text,
+        stop_reason,
+    })
+}
