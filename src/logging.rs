@@ -2,7 +2,9 @@
 //!
 //! The filter comes from `RUST_LOG` (default `info`). Colour only on a terminal and
 //! never when `NO_COLOR` is set. Secrets never reach a log call: tokens and keys are
-//! `config::Secret`s whose `Debug`/`Display` print the masked form only.
+//! `config::Secret`s whose `Debug`/`Display` print the masked form only. The same lines
+//! also go to the bounded ring `logs.tail` serves (`crate::logring`), which masks every
+//! registered secret once more.
 
 use std::io::IsTerminal;
 
@@ -42,22 +44,25 @@ pub fn filter() -> EnvFilter {
     filter
 }
 
-/// Installs the global subscriber. Calling it twice is harmless (the second call is ignored).
+/// Installs the global subscriber: stderr in the chosen format, plus the in-memory
+/// ring served by `logs.tail` (`crate::logring`, secrets masked), both behind the same
+/// filter. Calling it twice is harmless (the second call is ignored).
 pub fn init(format: LogFormat) {
-    let filter = filter();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
+    let registry = tracing_subscriber::registry()
+        .with(filter())
+        .with(crate::logring::RingLayer);
     let _ = match format {
         LogFormat::Human => {
             let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            builder.with_ansi(ansi).try_init()
+            registry.with(stderr.with_ansi(ansi)).try_init()
         }
-        LogFormat::Json => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
+        LogFormat::Json => registry
+            .with(stderr.json().with_current_span(true).with_span_list(false))
             .try_init(),
     };
 }

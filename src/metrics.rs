@@ -53,24 +53,41 @@ impl Handshake {
     }
 }
 
-/// Method label values: the gateway's methods, `connect` (a second one), then `unknown`.
-const METHODS: [&str; 7] = [
-    "health",
-    "status",
-    "system-presence",
-    "config.get",
-    "chat",
-    "connect",
-    "unknown",
-];
+/// Method label values: the implemented methods of the method table
+/// (`gateway::methods::table`, the one list), then `connect` (a second one),
+/// `unsupported` (a method answered with an honest refusal) and `unknown`.
+fn method_labels() -> &'static [&'static str] {
+    static LABELS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    LABELS.get_or_init(|| {
+        let mut v: Vec<&'static str> = crate::gateway::methods::table::implemented().collect();
+        v.extend(["connect", "unsupported", "unknown"]);
+        v
+    })
+}
 
 /// The method label for a client-supplied method name: known names, else `unknown`.
 pub fn method_label(method: &str) -> &'static str {
-    METHODS
+    if let Some(l) = method_labels()
         .iter()
         .copied()
-        .find(|m| *m == method && *m != "unknown")
-        .unwrap_or("unknown")
+        .find(|m| *m == method && *m != "unknown" && *m != "unsupported")
+    {
+        return l;
+    }
+    if crate::gateway::methods::table::find(method).is_some() {
+        return "unsupported";
+    }
+    "unknown"
+}
+
+/// Request counters, one row of results per method label.
+#[derive(Debug)]
+struct RequestCounters(Vec<[AtomicU64; REQUEST_RESULTS.len()]>);
+
+impl Default for RequestCounters {
+    fn default() -> Self {
+        RequestCounters(method_labels().iter().map(|_| Default::default()).collect())
+    }
 }
 
 /// Result of one request after the handshake.
@@ -171,7 +188,7 @@ impl Histogram {
 #[derive(Debug, Default)]
 pub struct Metrics {
     handshakes: [AtomicU64; Handshake::ALL.len()],
-    requests: [[AtomicU64; REQUEST_RESULTS.len()]; METHODS.len()],
+    requests: RequestCounters,
     frames_rejected: [AtomicU64; FRAME_REJECTS.len()],
     upgrades_refused: [AtomicU64; UPGRADE_REFUSALS.len()],
     rate_limited: AtomicU64,
@@ -203,8 +220,13 @@ impl Metrics {
     /// Counts a request; `method` is the client's string, reduced to a known label.
     pub fn request(&self, method: &str, result: RequestResult) {
         let label = method_label(method);
-        let m = METHODS.iter().position(|x| *x == label).unwrap_or(0);
-        inc(&self.requests[m][result.index()]);
+        let m = method_labels()
+            .iter()
+            .position(|x| *x == label)
+            .unwrap_or(0);
+        if let Some(row) = self.requests.0.get(m) {
+            inc(&row[result.index()]);
+        }
         if result == RequestResult::RateLimited {
             inc(&self.rate_limited);
         }
@@ -287,7 +309,7 @@ impl Metrics {
             "counter",
             "Requests after the handshake by method (unknown names are `unknown`) and result.",
         );
-        for (method, row) in METHODS.iter().zip(&self.requests) {
+        for (method, row) in method_labels().iter().zip(&self.requests.0) {
             for (result, c) in REQUEST_RESULTS.iter().zip(row) {
                 w.line(
                     "clawdbot_requests_total",
@@ -416,8 +438,10 @@ mod tests {
 
     #[test]
     fn unknown_methods_share_one_label() {
-        assert_eq!(method_label("chat"), "chat");
+        assert_eq!(method_label("chat.send"), "chat.send");
         assert_eq!(method_label("config.get"), "config.get");
+        assert_eq!(method_label("cron.list"), "unsupported");
+        assert_eq!(method_label("unsupported"), "unknown");
         assert_eq!(method_label("evil\"} 1\nx{"), "unknown");
         assert_eq!(method_label("unknown"), "unknown");
         let m = Metrics::default();

@@ -17,6 +17,8 @@ pub const LATEST_PROTOCOL: u32 = 4;
 pub mod codes {
     pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// The caller lacks a scope (`missing scope: operator.write`).
+    pub const FORBIDDEN: &str = "FORBIDDEN";
 }
 
 /// Close codes used by the gateway.
@@ -133,6 +135,7 @@ pub struct EventFrame {
 
 impl EventFrame {
     pub fn new(event: &'static str, payload: Value) -> Self {
+        // (`event` names come from the method table's event list.)
         EventFrame {
             kind: "event",
             event,
@@ -208,7 +211,8 @@ pub fn negotiate(min: i64, max: i64) -> Option<u32> {
         .find(|v| (min..=max).contains(&i64::from(*v)))
 }
 
-/// `hello-ok` payload: `type`, `protocol`, `server`, `features`, `snapshot`, `policy`.
+/// `hello-ok` payload: `type`, `protocol`, `server`, `features`, `snapshot`, `auth`
+/// (`{"method","role","scopes"}`), `policy`.
 #[derive(Debug, Clone, Serialize)]
 pub struct HelloOk {
     #[serde(rename = "type")]
@@ -217,6 +221,7 @@ pub struct HelloOk {
     pub server: ServerInfo,
     pub features: Features,
     pub snapshot: Snapshot,
+    pub auth: Value,
     pub policy: Policy,
 }
 
@@ -232,6 +237,7 @@ pub struct ServerInfo {
 pub struct Features {
     pub methods: Vec<String>,
     pub events: Vec<String>,
+    pub capabilities: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

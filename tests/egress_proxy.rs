@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -370,17 +369,12 @@ async fn port_forward_relays_a_websocket_session_to_clawdbot_serve() {
     ]);
     assert_eq!(proxy.forwards.len(), 2, "{}", proxy.logs());
     let url = format!("ws://{}", proxy.forwards[0]);
-    let mut ws = connected(&url).await;
+    let mut ws = connected_writer(&url).await;
     let res = call(&mut ws, "1", "health", None).await;
     assert_eq!(res["ok"], true, "{res}");
-    let chat = call(
-        &mut ws,
-        "2",
-        "chat",
-        Some(json!({"message": "via forward"})),
-    )
-    .await;
+    let (chat, _, end) = chat_send(&mut ws, "2", "main", "via forward").await;
     assert_eq!(chat["ok"], true, "{chat}");
+    assert_eq!(end["state"], "final", "{end}");
     // A wrong token is still refused by the gateway behind the forward.
     let mut bad = open(&url).await;
     let res = handshake(&mut bad, 3, 4, Some("wrong-token-wrong-token-wrong")).await;
@@ -393,7 +387,7 @@ async fn port_forward_relays_a_websocket_session_to_clawdbot_serve() {
 
 /// The live provider's reqwest client honours HTTPS_PROXY: a chat with a real-looking
 /// key is sent as a CONNECT to api.anthropic.com:443 through the proxy, which refuses
-/// it (no network needed), and the gateway answers UNAVAILABLE.
+/// it (no network needed), and the run ends with a `chat` error event.
 #[tokio::test]
 async fn live_provider_goes_through_https_proxy() {
     let proxy = Proxy::start(&["--allow", "example.invalid:443"]);
@@ -404,10 +398,14 @@ async fn live_provider_goes_through_https_proxy() {
     ));
     env.push(("HTTPS_PROXY".into(), format!("http://{}", proxy.addr)));
     let server = Server::start_with_env(&[], &env);
-    let mut ws = connected(&server.url()).await;
-    let res = call(&mut ws, "1", "chat", Some(json!({"message": "hi"}))).await;
-    assert_eq!(res["ok"], false, "{res}");
-    assert_eq!(res["error"]["code"], "UNAVAILABLE", "{res}");
+    let mut ws = connected_writer(&server.url()).await;
+    let (res, _, end) = chat_send(&mut ws, "1", "main", "hi").await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(end["state"], "error", "{end}");
+    assert!(!end["errorMessage"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("TESTONLY"));
     let line = proxy.wait_for_log("egress refused");
     assert!(line.contains("destination=api.anthropic.com:443"), "{line}");
     assert!(

@@ -21,14 +21,27 @@ async fn handshake_negotiates_v4_v3_and_highest_of_range() {
         let hello = &res["payload"];
         assert_eq!(
             keys(hello),
-            ["features", "policy", "protocol", "server", "snapshot", "type"]
+            ["auth", "features", "policy", "protocol", "server", "snapshot", "type"]
         );
         assert_eq!(hello["type"], "hello-ok");
         assert_eq!(hello["protocol"], want, "range {min}..{max}");
         assert_eq!(keys(&hello["server"]), ["connId", "host", "version"]);
         assert_eq!(hello["server"]["version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(keys(&hello["features"]), ["events", "methods"]);
-        for m in ["health", "status", "system-presence", "config.get", "chat"] {
+        assert_eq!(
+            keys(&hello["features"]),
+            ["capabilities", "events", "methods"]
+        );
+        assert_eq!(hello["auth"]["role"], "operator");
+        assert_eq!(hello["auth"]["scopes"], json!(["operator.read"]));
+        assert_eq!(hello["auth"]["method"], "token");
+        for m in [
+            "health",
+            "status",
+            "system-presence",
+            "config.get",
+            "chat.send",
+            "agent",
+        ] {
             assert!(
                 hello["features"]["methods"]
                     .as_array()
@@ -203,26 +216,26 @@ async fn methods_answer_with_the_protocol_shapes() {
 #[tokio::test]
 async fn demo_chat_answers_offline() {
     let server = Server::start(&[]);
-    let mut ws = connected(&server.url()).await;
-    let res = call(
-        &mut ws,
-        "c",
-        "chat",
-        Some(json!({"message": "hello gateway"})),
-    )
-    .await;
+    let mut ws = connected_writer(&server.url()).await;
+    let (res, deltas, end) = chat_send(&mut ws, "c", "main", "hello gateway").await;
     assert_eq!(res["ok"], true, "{res}");
-    let text = res["payload"]["text"].as_str().expect("reply text");
-    assert!(!text.is_empty());
-    let res = call(
-        &mut ws,
-        "d",
-        "chat",
-        Some(json!({"messages": [{"role": "user", "content": "hi"}]})),
-    )
-    .await;
-    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(res["payload"]["status"], "started", "{res}");
+    assert_eq!(end["state"], "final", "{end}");
+    let text = end["message"]["content"][0]["text"]
+        .as_str()
+        .expect("reply text");
+    assert!(text.contains("hello gateway"), "{text}");
+    assert!(!deltas.is_empty());
+    // The private `chat` method is gone; a missing message is refused.
     let res = call(&mut ws, "e", "chat", None).await;
+    assert_eq!(res["error"]["message"], "unknown method: chat");
+    let res = call(
+        &mut ws,
+        "f",
+        "chat.send",
+        Some(json!({"sessionKey": "main"})),
+    )
+    .await;
     assert_eq!(res["ok"], false);
     assert_eq!(res["error"]["code"], "INVALID_REQUEST");
 }

@@ -120,9 +120,10 @@ async fn counters_follow_real_traffic() {
     // an unknown method, then a rate-limited request.
     let mut ws = connected(&server.url()).await;
     assert_eq!(call(&mut ws, "1", "health", None).await["ok"], true);
-    let mut other = connected(&server.url()).await;
-    let chat = call(&mut other, "c", "chat", Some(json!({"message": "hi"}))).await;
+    let mut other = connected_writer(&server.url()).await;
+    let (chat, _, end) = chat_send(&mut other, "c", "main", "hi").await;
     assert_eq!(chat["ok"], true, "{chat}");
+    assert_eq!(end["state"], "final", "{end}");
     let unknown = call(&mut other, "u", "no.such.method-12345", None).await;
     assert_eq!(unknown["ok"], false);
     assert_eq!(call(&mut ws, "2", "status", None).await["ok"], true);
@@ -177,7 +178,10 @@ async fn counters_follow_real_traffic() {
         1.0
     );
     assert_eq!(
-        value(&m, "clawdbot_requests_total{method=\"chat\",result=\"ok\"}"),
+        value(
+            &m,
+            "clawdbot_requests_total{method=\"chat.send\",result=\"ok\"}"
+        ),
         1.0
     );
     assert_eq!(

@@ -3,13 +3,17 @@
 //!
 //! Modules: `auth` (token), `limits` (all limits and their mechanisms), `http`
 //! (`/health`, `/ready`), `ws` (one connection), `outbox` (bounded send queue),
-//! `methods` (request handlers).
+//! `methods/` (request handlers, the method table), `scopes` (operator scopes),
+//! `conns` (authenticated connections, event fan-out), `runs` (chat runs as tasks).
 
 pub mod auth;
+pub mod conns;
 pub mod http;
 pub mod limits;
 pub mod methods;
 pub mod outbox;
+pub mod runs;
+pub mod scopes;
 pub mod ws;
 
 use std::future::Future;
@@ -47,6 +51,9 @@ pub struct ServeArgs {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub limits: Limits,
+    /// Bounds of the in-memory sessions store (chat transcripts).
+    #[command(flatten)]
+    pub sessions: crate::sessions::SessionLimits,
 }
 
 /// Shared state of a running gateway.
@@ -63,6 +70,12 @@ pub struct Gateway {
     pub auth_failures: AuthFailures,
     pub metrics: crate::metrics::Metrics,
     pub shutdown: watch::Receiver<bool>,
+    /// Sessions and their transcripts (in memory, bounded).
+    pub sessions: crate::sessions::Store,
+    /// Authenticated connections, for events.
+    pub clients: conns::Conns,
+    /// Chat runs in progress.
+    pub runs: runs::Runs,
     started: Instant,
 }
 
@@ -84,12 +97,14 @@ pub struct GatewayConfig {
     pub limits: Limits,
     pub auth: AuthMode,
     pub provider: Provider,
+    pub sessions: crate::sessions::SessionLimits,
 }
 
 pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::logging::init(args.log_format);
     let bind: IpAddr = crate::config::parse_bind(&args.bind)?;
     args.limits.validate()?;
+    args.sessions.validate()?;
     let token = auth::load_token()?;
     if token.is_some() && args.insecure_no_auth {
         warn!("--insecure-no-auth ignored: a gateway token is configured and required");
@@ -107,10 +122,12 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    register_secrets(&auth, &provider);
     let config = GatewayConfig {
         limits: args.limits,
         auth,
         provider,
+        sessions: args.sessions,
     };
     let result = runtime.block_on(async move {
         let signal = shutdown_signal()?;
@@ -173,6 +190,9 @@ pub async fn serve(
         conns: ConnectionCounter::default(),
         metrics: crate::metrics::Metrics::default(),
         shutdown: rx.clone(),
+        sessions: crate::sessions::Store::new(config.sessions),
+        clients: conns::Conns::default(),
+        runs: runs::Runs::default(),
         started: Instant::now(),
     });
 
@@ -219,6 +239,16 @@ pub async fn serve(
     }
     info!("stopped");
     Ok(())
+}
+
+/// Makes the log ring (`logs.tail`) mask the gateway token and the provider key.
+fn register_secrets(auth: &AuthMode, provider: &Provider) {
+    if let AuthMode::Token(t) = auth {
+        crate::logring::register_secret(t.expose());
+    }
+    if let Provider::Anthropic { key, .. } = provider {
+        crate::logring::register_secret(key.expose());
+    }
 }
 
 /// `demo` or `live`, as serialized in `status` and `config.get`.

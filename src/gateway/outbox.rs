@@ -159,3 +159,66 @@ async fn write_loop(mut sink: SplitSink<WebSocket, Message>, mut rx: mpsc::Recei
     }
     rx.close();
 }
+
+/// A cloneable handle on a connection's queue for frames produced outside its loop
+/// (events fanned out to subscribers, the final response of a long-running request).
+/// It shares the queue's frame and byte bounds; it never grows them.
+#[derive(Clone)]
+pub struct OutboxSender {
+    tx: mpsc::Sender<Out>,
+    bytes: Arc<Semaphore>,
+    max_bytes: usize,
+}
+
+impl Outbox {
+    pub fn sender(&self) -> OutboxSender {
+        OutboxSender {
+            tx: self.tx.clone(),
+            bytes: self.bytes.clone(),
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+impl OutboxSender {
+    fn permit_now(&self, len: usize) -> Result<OwnedSemaphorePermit, SendError> {
+        self.bytes
+            .clone()
+            .try_acquire_many_owned(len.clamp(1, self.max_bytes) as u32)
+            .map_err(|_| SendError::SlowConsumer)
+    }
+
+    /// Queues already-serialized text only if there is room now (events: a slow reader
+    /// misses them rather than growing the queue).
+    pub fn try_send_text(&self, text: String) -> Result<(), SendError> {
+        let permit = self.permit_now(text.len())?;
+        self.tx.try_send(Out::Text(text, permit)).map_err(map_try)
+    }
+
+    /// Queues a frame, waiting at most `wait` for room (responses).
+    pub async fn send_json<T: serde::Serialize>(
+        &self,
+        frame: &T,
+        wait: Duration,
+    ) -> Result<(), SendError> {
+        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
+        let deadline = tokio::time::Instant::now() + wait;
+        let permit = tokio::time::timeout_at(
+            deadline,
+            self.bytes
+                .clone()
+                .acquire_many_owned(text.len().clamp(1, self.max_bytes) as u32),
+        )
+        .await
+        .map_err(|_| SendError::SlowConsumer)?
+        .map_err(|_| SendError::Closed)?;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.tx
+            .send_timeout(Out::Text(text, permit), remaining)
+            .await
+            .map_err(|e| match e {
+                mpsc::error::SendTimeoutError::Timeout(_) => SendError::SlowConsumer,
+                mpsc::error::SendTimeoutError::Closed(_) => SendError::Closed,
+            })
+    }
+}

@@ -16,9 +16,11 @@ use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use super::auth::{AuthOutcome, MISMATCH_MESSAGE, MISSING_MESSAGE, RATE_LIMITED_MESSAGE};
+use super::conns::Conn;
 use super::limits::{ConnectionGuard, RateLimiter};
 use super::methods;
 use super::outbox::{Outbox, SendError};
+use super::scopes::Grant;
 use super::Gateway;
 use crate::metrics::{FrameReject, Handshake, RequestResult, UpgradeRefused};
 use crate::protocol::{
@@ -84,6 +86,8 @@ struct Connection {
     conn_id: String,
     out: Outbox,
     stream: SplitStream<WebSocket>,
+    /// Set by a successful `connect`: the grant and the handle events reach it by.
+    client: Option<Arc<Conn>>,
 }
 
 impl Connection {
@@ -102,12 +106,14 @@ impl Connection {
             conn_id,
             out,
             stream,
+            client: None,
         };
         debug!("websocket opened");
         let end = match conn.handshake().await {
             Ok(protocol) => {
                 let started = std::time::Instant::now();
                 let end = conn.serve(protocol).await;
+                conn.unregister();
                 let reason = match &end {
                     End::Close(_, reason) | End::Drop(reason) => *reason,
                 };
@@ -323,7 +329,11 @@ impl Connection {
             "client connected"
         );
         self.handshake_result(Handshake::Ok);
-        let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id);
+        let grant = Grant::from_connect(params.role.as_deref(), params.scopes.as_deref());
+        let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id, &grant);
+        let client = Arc::new(Conn::new(self.conn_id.clone(), grant, self.out.sender()));
+        self.gw.clients.insert(client.clone());
+        self.client = Some(client);
         self.respond(&ResponseFrame::ok(req.id, hello)).await?;
         Ok(protocol)
     }
@@ -416,7 +426,16 @@ impl Connection {
     async fn request(&mut self, protocol: u32, req: RequestFrame) -> Result<(), End> {
         let started = std::time::Instant::now();
         let method = req.method.clone();
-        let result = methods::dispatch(&self.gw, protocol, &req).await;
+        let Some(client) = self.client.clone() else {
+            return Err(End::Close(close::POLICY_VIOLATION, "not connected"));
+        };
+        let ctx = methods::Ctx {
+            gw: &self.gw,
+            conn: &client,
+            protocol,
+            req: &req,
+        };
+        let result = methods::dispatch(&ctx).await;
         let ok = result.is_ok();
         self.gw.metrics.request(
             &method,
@@ -437,6 +456,21 @@ impl Connection {
             Err(error) => ResponseFrame::err(req.id, error),
         };
         self.respond(&frame).await
+    }
+
+    /// Leaves the registry of connections (no more events) and cancels the runs this
+    /// connection started: their upstream requests stop with them.
+    fn unregister(&mut self) {
+        if let Some(client) = self.client.take() {
+            self.gw.clients.remove(&client.id);
+            let cancelled = self.gw.runs.cancel_conn(&client.id);
+            if cancelled > 0 {
+                info!(
+                    runs = cancelled,
+                    "client went away: its runs were cancelled"
+                );
+            }
+        }
     }
 
     /// Sends the close frame (or drops the socket) and waits briefly for the client's

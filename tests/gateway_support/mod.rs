@@ -388,3 +388,66 @@ pub fn keys(v: &Value) -> Vec<String> {
     k.sort();
     k
 }
+
+/// Opens a connection and completes a handshake declaring `scopes`.
+pub async fn connected_with_scopes(url: &str, scopes: &[&str]) -> Ws {
+    let mut ws = open(url).await;
+    let challenge = recv_json(&mut ws).await;
+    assert_eq!(challenge["event"], "connect.challenge");
+    let mut connect = connect_frame(3, 4, Some(TOKEN));
+    connect["params"]["scopes"] = json!(scopes);
+    send_json(&mut ws, &connect).await;
+    let res = recv_res(&mut ws).await;
+    assert_eq!(res["ok"], true, "handshake failed: {res}");
+    ws
+}
+
+/// A connection that may chat (`operator.read` + `operator.write`).
+pub async fn connected_writer(url: &str) -> Ws {
+    connected_with_scopes(url, &["operator.read", "operator.write"]).await
+}
+
+/// Sends `chat.send` and collects this run's `chat` events until the terminal one
+/// (`final`, `error` or `aborted`). Returns (response, deltas, terminal event payload).
+pub async fn chat_send<S>(
+    ws: &mut WebSocketStream<S>,
+    id: &str,
+    session_key: &str,
+    message: &str,
+) -> (Value, Vec<Value>, Value)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let req = json!({"type": "req", "id": id, "method": "chat.send", "params": {
+        "sessionKey": session_key, "message": message, "idempotencyKey": format!("run-{id}")}});
+    send_json(ws, &req).await;
+    let mut res = Value::Null;
+    let mut deltas = Vec::new();
+    loop {
+        let f = recv_json(ws).await;
+        if f["type"] == "res" && f["id"] == id {
+            if f["ok"] == false {
+                return (f, deltas, Value::Null);
+            }
+            res = f;
+            continue;
+        }
+        if f["type"] == "event"
+            && f["event"] == "chat"
+            && f["payload"]["runId"] == format!("run-{id}")
+        {
+            match f["payload"]["state"].as_str() {
+                Some("delta") => deltas.push(f["payload"].clone()),
+                Some(_) if res != Value::Null => return (res, deltas, f["payload"].clone()),
+                Some(_) => {
+                    // The terminal event may precede the response frame only if the
+                    // response was lost: wait for the response anyway.
+                    let payload = f["payload"].clone();
+                    let r = recv_res(ws).await;
+                    return (r, deltas, payload);
+                }
+                None => {}
+            }
+        }
+    }
+}

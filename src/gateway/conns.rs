@@ -1,0 +1,130 @@
+//! Authenticated connections and event fan-out: who is connected with which scopes
+//! and who subscribed to what.
+//!
+//! Events go through each connection's bounded outbox ([`OutboxSender`]) and never
+//! wait: a reader too slow for its queue misses events (the final `chat` event and
+//! `chat.history` carry the whole text), it never grows a queue.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use super::outbox::OutboxSender;
+use super::scopes::Grant;
+use crate::protocol::EventFrame;
+
+/// Who receives an event.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// Every connection whose grant satisfies `operator.read` (`chat`, `agent`).
+    Readers,
+    /// Connections that called `sessions.subscribe` (`sessions.changed`).
+    SessionSubscribers,
+    /// Connections subscribed to this session's messages (`session.message`).
+    MessageSubscribers(&'a str),
+}
+
+/// One authenticated connection as seen from outside its loop.
+pub struct Conn {
+    pub id: String,
+    pub grant: Grant,
+    pub out: OutboxSender,
+    sessions_subscribed: Mutex<bool>,
+    message_keys: Mutex<HashSet<String>>,
+}
+
+/// Most `sessions.messages.subscribe` keys one connection may hold.
+pub const MAX_MESSAGE_SUBSCRIPTIONS: usize = 64;
+
+impl Conn {
+    pub fn new(id: String, grant: Grant, out: OutboxSender) -> Conn {
+        Conn {
+            id,
+            grant,
+            out,
+            sessions_subscribed: Mutex::new(false),
+            message_keys: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Subscribes to `sessions.changed`; returns false when it already was.
+    pub fn subscribe_sessions(&self, on: bool) -> bool {
+        let mut s = lock(&self.sessions_subscribed);
+        let changed = *s != on;
+        *s = on;
+        changed
+    }
+
+    pub fn sessions_subscribed(&self) -> bool {
+        *lock(&self.sessions_subscribed)
+    }
+
+    /// Subscribes to one session's messages. `Err` when the bound is reached.
+    pub fn subscribe_messages(&self, key: &str, on: bool) -> Result<bool, usize> {
+        let mut keys = lock(&self.message_keys);
+        if !on {
+            return Ok(keys.remove(key));
+        }
+        if !keys.contains(key) && keys.len() >= MAX_MESSAGE_SUBSCRIPTIONS {
+            return Err(MAX_MESSAGE_SUBSCRIPTIONS);
+        }
+        Ok(keys.insert(key.to_string()))
+    }
+
+    fn wants_messages(&self, key: &str) -> bool {
+        lock(&self.message_keys).contains(key)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The registry of authenticated connections.
+#[derive(Default)]
+pub struct Conns {
+    map: Mutex<HashMap<String, Arc<Conn>>>,
+}
+
+impl std::fmt::Debug for Conns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conns")
+            .field("len", &lock(&self.map).len())
+            .finish()
+    }
+}
+
+impl Conns {
+    pub fn insert(&self, conn: Arc<Conn>) {
+        lock(&self.map).insert(conn.id.clone(), conn);
+    }
+
+    /// Removes a connection (it receives no more events).
+    pub fn remove(&self, id: &str) {
+        lock(&self.map).remove(id);
+    }
+
+    /// Sends an event to its audience; returns how many connections queued it.
+    pub fn broadcast(&self, audience: Audience<'_>, event: &'static str, payload: Value) -> usize {
+        let targets: Vec<Arc<Conn>> = lock(&self.map)
+            .values()
+            .filter(|c| match audience {
+                Audience::Readers => c.grant.can_read(),
+                Audience::SessionSubscribers => c.grant.can_read() && c.sessions_subscribed(),
+                Audience::MessageSubscribers(key) => c.grant.can_read() && c.wants_messages(key),
+            })
+            .cloned()
+            .collect();
+        if targets.is_empty() {
+            return 0;
+        }
+        let Ok(text) = serde_json::to_string(&EventFrame::new(event, payload)) else {
+            return 0;
+        };
+        targets
+            .iter()
+            .filter(|c| c.out.try_send_text(text.clone()).is_ok())
+            .count()
+    }
+}

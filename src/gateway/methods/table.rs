@@ -1,0 +1,248 @@
+//! The one list of gateway methods and events. It drives dispatch (scope and support
+//! per method), `hello-ok.features` and the tables of docs/protocol.md (a test checks
+//! the document against it).
+
+use crate::gateway::scopes::Scope;
+
+/// How this gateway answers a method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented and advertised in `hello-ok.features.methods`.
+    Implemented,
+    /// A real OpenClaw method this gateway does not offer (no channels, nodes, cron,
+    /// plugins...): answered with an `UNAVAILABLE` error naming the reason, not
+    /// advertised.
+    Refused(&'static str),
+}
+
+/// One method: name, the operator scope it requires, support and a one-line summary.
+#[derive(Debug, Clone, Copy)]
+pub struct Method {
+    pub name: &'static str,
+    pub scope: Scope,
+    pub support: Support,
+    pub summary: &'static str,
+}
+
+const fn m(name: &'static str, scope: Scope, summary: &'static str) -> Method {
+    Method {
+        name,
+        scope,
+        support: Support::Implemented,
+        summary,
+    }
+}
+
+const fn refused(name: &'static str, scope: Scope, reason: &'static str) -> Method {
+    Method {
+        name,
+        scope,
+        support: Support::Refused(reason),
+        summary: "",
+    }
+}
+
+use Scope::{Admin, Read, Write};
+
+const NO_CHANNELS: &str = "this gateway has no messaging channels";
+const NO_NODES: &str = "this gateway has no nodes or devices";
+const NO_CRON: &str = "this gateway has no cron scheduler";
+const NO_PLUGINS: &str = "this gateway has no plugins, skills or tools";
+const NO_CONFIG_WRITES: &str =
+    "this gateway is configured by flags and environment only (see clawdbot serve --help)";
+
+/// Every method the gateway knows, in documentation order.
+pub const METHODS: &[Method] = &[
+    m("health", Read, "Health snapshot (`openclaw health --json` shape)."),
+    m("status", Read, "Status summary (`openclaw status --json` shape) plus this gateway's version, mode and limits."),
+    m("system-presence", Read, "Presence list: this gateway."),
+    m("config.get", Read, "Effective configuration, secrets replaced by `__OPENCLAW_REDACTED__`."),
+    m("last-heartbeat", Read, "Last heartbeat: none (heartbeats are disabled)."),
+    m("channels.status", Read, "Channel status: no channels."),
+    m("diagnostics.stability", Read, "Stability snapshot: uptime, connections, runs, sessions, memory."),
+    m("logs.tail", Read, "Tail of the gateway's own log lines (bounded in-memory ring, secrets masked)."),
+    m("agents.list", Read, "The one agent, `main`."),
+    m("models.list", Read, "The configured provider's model catalog."),
+    m("commands.list", Read, "Slash commands understood by `chat.send`: none beyond plain text."),
+    m("question.list", Read, "Pending agent questions: none (this gateway runs no tools that ask)."),
+    m("plugin.approval.list", Read, "Pending plugin approvals: none (no plugins)."),
+    m("agent", Write, "Run the agent: an `accepted` ack, then the final result on the same request id; streams `agent` and `chat` events."),
+    m("chat.send", Write, "Start a chat run in a session; streams `chat` deltas then `final`/`error`/`aborted`."),
+    m("chat.history", Read, "A session's transcript."),
+    m("chat.abort", Write, "Abort a session's run (or one run by id); upstream request cancelled."),
+    m("sessions.list", Read, "Sessions in memory, most recent first."),
+    m("sessions.subscribe", Read, "Receive `sessions.changed` events on this connection."),
+    m("sessions.unsubscribe", Read, "Stop `sessions.changed` events."),
+    m("sessions.messages.subscribe", Read, "Receive `session.message` events for one session."),
+    m("sessions.messages.unsubscribe", Read, "Stop `session.message` events for one session."),
+    m("sessions.resolve", Read, "Canonical key of a session (key, label or session id)."),
+    m("sessions.describe", Read, "One session's row."),
+    m("sessions.create", Write, "Create a session (optionally with a label or model)."),
+    m("sessions.patch", Write, "Change a session's label or model."),
+    m("sessions.reset", Admin, "Clear a session's transcript and give it a new session id."),
+    m("sessions.delete", Admin, "Delete a session and its transcript."),
+    m("sessions.compact", Admin, "Drop the oldest messages of a transcript, keeping the last ones."),
+    refused("channels.start", Admin, NO_CHANNELS),
+    refused("channels.stop", Admin, NO_CHANNELS),
+    refused("channels.logout", Admin, NO_CHANNELS),
+    refused("send", Write, NO_CHANNELS),
+    refused("wake", Write, NO_CHANNELS),
+    refused("node.list", Read, NO_NODES),
+    refused("node.describe", Read, NO_NODES),
+    refused("node.invoke", Write, NO_NODES),
+    refused("device.pair.list", Admin, NO_NODES),
+    refused("cron.list", Read, NO_CRON),
+    refused("cron.status", Read, NO_CRON),
+    refused("cron.add", Admin, NO_CRON),
+    refused("cron.run", Admin, NO_CRON),
+    refused("skills.status", Read, NO_PLUGINS),
+    refused("tools.catalog", Read, NO_PLUGINS),
+    refused("tools.effective", Read, NO_PLUGINS),
+    refused("tools.invoke", Write, NO_PLUGINS),
+    refused("plugins.list", Read, NO_PLUGINS),
+    refused("usage.status", Read, "this gateway does not track usage or cost"),
+    refused("usage.cost", Read, "this gateway does not track usage or cost"),
+    refused("agents.create", Admin, "this gateway has exactly one agent, main"),
+    refused("agents.update", Admin, "this gateway has exactly one agent, main"),
+    refused("agents.delete", Admin, "this gateway has exactly one agent, main"),
+    refused("agent.wait", Write, "use the final response of `agent` (expectFinal)"),
+    refused("config.set", Admin, NO_CONFIG_WRITES),
+    refused("config.patch", Admin, NO_CONFIG_WRITES),
+    refused("config.apply", Admin, NO_CONFIG_WRITES),
+    refused("update.run", Admin, "update the container image instead (cargo xtask build)"),
+];
+
+/// One event the gateway emits: name, who receives it, one-line summary.
+#[derive(Debug, Clone, Copy)]
+pub struct Event {
+    pub name: &'static str,
+    pub audience: &'static str,
+    pub summary: &'static str,
+}
+
+/// Every event the gateway emits (advertised in `hello-ok.features.events`).
+pub const EVENTS: &[Event] = &[
+    Event {
+        name: "connect.challenge",
+        audience: "every new connection",
+        summary: "First frame: nonce and time.",
+    },
+    Event {
+        name: "tick",
+        audience: "every connection",
+        summary: "Every `tickIntervalMs`.",
+    },
+    Event {
+        name: "shutdown",
+        audience: "every connection",
+        summary: "The gateway is stopping.",
+    },
+    Event {
+        name: "chat",
+        audience: "connections with `operator.read`",
+        summary: "`delta` (streamed text), then `final`, `error` or `aborted`.",
+    },
+    Event {
+        name: "agent",
+        audience: "connections with `operator.read`",
+        summary: "Run stream: `lifecycle` (start/end/error) and `assistant` (text so far).",
+    },
+    Event {
+        name: "sessions.changed",
+        audience: "connections that called `sessions.subscribe`",
+        summary: "A session was created, changed, reset, compacted, evicted or deleted.",
+    },
+    Event {
+        name: "session.message",
+        audience: "connections subscribed with `sessions.messages.subscribe` to that session",
+        summary: "A message was added to the transcript.",
+    },
+];
+
+/// `hello-ok.features.capabilities`.
+pub const CAPABILITIES: &[&str] = &["published-model-catalog", "model-catalog-snapshot"];
+
+pub fn find(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.name == name)
+}
+
+/// Names of the implemented methods (`hello-ok.features.methods`).
+pub fn implemented() -> impl Iterator<Item = &'static str> {
+    METHODS
+        .iter()
+        .filter(|m| m.support == Support::Implemented)
+        .map(|m| m.name)
+}
+
+/// The method table and event list of docs/protocol.md, generated from [`METHODS`]
+/// and [`EVENTS`].
+pub fn markdown() -> String {
+    let mut out =
+        String::from("| method | scope | support | what it does |\n| --- | --- | --- | --- |\n");
+    for m in METHODS {
+        let (support, what) = match m.support {
+            Support::Implemented => ("implemented", m.summary.to_string()),
+            Support::Refused(reason) => ("honest refusal", format!("`UNAVAILABLE`: {reason}.")),
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {support} | {what} |\n",
+            m.name,
+            m.scope.as_str()
+        ));
+    }
+    out.push_str("\n| event | sent to | payload |\n| --- | --- | --- |\n");
+    for e in EVENTS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            e.name, e.audience, e.summary
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<&str> = METHODS.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "duplicate method in METHODS");
+        let mut events: Vec<&str> = EVENTS.iter().map(|e| e.name).collect();
+        events.sort_unstable();
+        events.dedup();
+        assert_eq!(events.len(), EVENTS.len(), "duplicate event in EVENTS");
+    }
+
+    /// docs/protocol.md carries the generated tables verbatim between markers.
+    /// `CLAWDBOT_UPDATE_DOCS=1 cargo test -p clawdbot --lib protocol_doc` rewrites them.
+    #[test]
+    fn protocol_doc_matches_the_table() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/protocol.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/protocol.md");
+        let start = "<!-- methods:begin (generated from src/gateway/methods/table.rs) -->\n";
+        let end = "<!-- methods:end -->";
+        let i = doc
+            .find(start)
+            .expect("methods:begin marker in docs/protocol.md");
+        let j = doc
+            .find(end)
+            .expect("methods:end marker in docs/protocol.md");
+        let want = markdown();
+        if doc[i + start.len()..j] == want {
+            return;
+        }
+        if std::env::var_os("CLAWDBOT_UPDATE_DOCS").is_some() {
+            let updated = format!("{}{want}{}", &doc[..i + start.len()], &doc[j..]);
+            std::fs::write(&path, updated).expect("write docs/protocol.md");
+            return;
+        }
+        panic!(
+            "docs/protocol.md method/event tables are stale; run \
+             CLAWDBOT_UPDATE_DOCS=1 cargo test -p clawdbot --lib protocol_doc"
+        );
+    }
+}

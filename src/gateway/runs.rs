@@ -1,0 +1,465 @@
+//! Chat runs: one task per run, registered with a cancel handle so that `chat.abort`,
+//! `sessions.reset`/`delete` and a client disconnect stop it. Stopping drops the
+//! provider future, which cancels the upstream request.
+//!
+//! A run streams the provider's deltas as `chat` (`delta`, then `final`, `error` or
+//! `aborted`) and `agent` (`lifecycle`, `assistant`) events to readers, appends the
+//! reply to the session transcript (`session.message` to its subscribers,
+//! `sessions.changed` to session subscribers) and, for `agent`, sends the final
+//! response on the request's id. One run per session at a time; every buffer on the
+//! way is bounded (the provider's delta channel, each connection's outbox).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn, Instrument};
+
+use super::conns::{Audience, Conn};
+use super::Gateway;
+use crate::protocol::{codes, now_ms, ErrorShape, ResponseFrame};
+use crate::providers::{ChatMessage, ChatReply, ChatRequest, ProviderError};
+use crate::sessions::{Message, SessionError, AGENT_ID};
+
+/// Deltas buffered between the provider and the run task (the provider waits when full).
+const DELTA_BUFFER: usize = 16;
+/// Default and longest time a run may take.
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(120);
+pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What to run.
+pub struct RunRequest {
+    pub run_id: String,
+    pub session_key: String,
+    pub message: String,
+    pub conn: Arc<Conn>,
+    pub model: Option<String>,
+    pub timeout: Duration,
+    /// For `agent`: the request id the final result is sent on.
+    pub reply_to: Option<Value>,
+}
+
+struct Entry {
+    session_key: String,
+    conn_id: String,
+    cancel: oneshot::Sender<()>,
+}
+
+/// The registry of runs in progress.
+#[derive(Default)]
+pub struct Runs {
+    map: Mutex<HashMap<String, Entry>>,
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs").field("len", &self.len()).finish()
+    }
+}
+
+/// How [`start`] answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    Started,
+    /// A run with this id is already in progress (idempotent retry).
+    InFlight,
+}
+
+impl Runs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops the runs of a session (all, or the one named); returns their ids.
+    pub fn abort_session(&self, key: &str, run_id: Option<&str>) -> Vec<String> {
+        let mut map = self.lock();
+        let ids: Vec<String> = map
+            .iter()
+            .filter(|(id, e)| e.session_key == key && run_id.is_none_or(|r| r == id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            if let Some(e) = map.remove(id) {
+                let _ = e.cancel.send(());
+            }
+        }
+        ids
+    }
+
+    /// Stops every run a connection started (it went away); returns how many.
+    pub fn cancel_conn(&self, conn_id: &str) -> usize {
+        let mut map = self.lock();
+        let ids: Vec<String> = map
+            .iter()
+            .filter(|(_, e)| e.conn_id == conn_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            if let Some(e) = map.remove(id) {
+                let _ = e.cancel.send(());
+            }
+        }
+        ids.len()
+    }
+
+    fn finished(&self, run_id: &str) {
+        self.lock().remove(run_id);
+    }
+}
+
+fn session_error(e: SessionError) -> ErrorShape {
+    match e {
+        SessionError::Full(_) => {
+            ErrorShape::new(codes::UNAVAILABLE, e.to_string()).retry_after(1000)
+        }
+        _ => ErrorShape::invalid(e.to_string()),
+    }
+}
+
+/// A transcript message in the protocol's shape (`role`, `content` blocks, `timestamp`).
+pub fn message_value(m: &Message) -> Value {
+    let mut v = json!({
+        "id": m.id,
+        "role": m.role,
+        "content": [{ "type": "text", "text": m.text }],
+        "timestamp": m.timestamp,
+    });
+    if let Some(r) = &m.run_id {
+        v["runId"] = json!(r);
+    }
+    if let Some(s) = &m.stop_reason {
+        v["stopReason"] = json!(s);
+    }
+    v
+}
+
+/// Stores the user's message and starts the run as a task; returns at once.
+pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> {
+    if gw.runs.lock().contains_key(&req.run_id) {
+        return Ok(Started::InFlight);
+    }
+    gw.sessions
+        .check_message(&req.message)
+        .map_err(session_error)?;
+    let ensured = gw
+        .sessions
+        .ensure(&req.session_key)
+        .map_err(session_error)?;
+    if let Some(evicted) = &ensured.evicted {
+        super::methods::session_changed(gw, evicted, "evicted");
+    }
+    if !gw.sessions.set_busy(&req.session_key, true) {
+        return Err(ErrorShape::new(
+            codes::UNAVAILABLE,
+            "a run is already in progress in this session (wait for it, or chat.abort it)",
+        )
+        .retry_after(1000));
+    }
+    let user = Message::new("user", req.message.clone(), Some(&req.run_id));
+    let user = match gw.sessions.append(&req.session_key, user) {
+        Ok(m) => m,
+        Err(e) => {
+            gw.sessions.set_busy(&req.session_key, false);
+            return Err(session_error(e));
+        }
+    };
+    let (cancel, cancelled) = oneshot::channel();
+    gw.runs.lock().insert(
+        req.run_id.clone(),
+        Entry {
+            session_key: req.session_key.clone(),
+            conn_id: req.conn.id.clone(),
+            cancel,
+        },
+    );
+    message_added(gw, &req.session_key, &user);
+    super::methods::session_changed(
+        gw,
+        &req.session_key,
+        if ensured.created {
+            "created"
+        } else {
+            "message"
+        },
+    );
+    let span = tracing::info_span!("run", run_id = %req.run_id);
+    let gw = gw.clone();
+    tokio::spawn(
+        async move {
+            let run_id = req.run_id.clone();
+            let key = req.session_key.clone();
+            execute(&gw, req, cancelled).await;
+            gw.runs.finished(&run_id);
+            gw.sessions.set_busy(&key, false);
+        }
+        .instrument(span),
+    );
+    Ok(Started::Started)
+}
+
+fn message_added(gw: &Gateway, key: &str, m: &Message) {
+    gw.clients.broadcast(
+        Audience::MessageSubscribers(key),
+        "session.message",
+        json!({ "sessionKey": key, "agentId": AGENT_ID, "message": message_value(m) }),
+    );
+}
+
+/// Emits the events of one run, numbering them.
+struct Emitter<'a> {
+    gw: &'a Gateway,
+    run_id: &'a str,
+    key: &'a str,
+    chat_seq: u64,
+    agent_seq: u64,
+}
+
+impl Emitter<'_> {
+    fn chat(&mut self, state: &str, extra: Value) {
+        let mut payload = json!({
+            "runId": self.run_id,
+            "sessionKey": self.key,
+            "agentId": AGENT_ID,
+            "seq": self.chat_seq,
+            "state": state,
+        });
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), extra) {
+            p.extend(extra);
+        }
+        self.chat_seq += 1;
+        self.gw
+            .clients
+            .broadcast(Audience::Readers, "chat", payload);
+    }
+
+    fn agent(&mut self, stream: &str, data: Value) {
+        let payload = json!({
+            "runId": self.run_id,
+            "seq": self.agent_seq,
+            "stream": stream,
+            "ts": now_ms(),
+            "data": data,
+        });
+        self.agent_seq += 1;
+        self.gw
+            .clients
+            .broadcast(Audience::Readers, "agent", payload);
+    }
+}
+
+enum Outcome {
+    Done(ChatReply),
+    Failed(ProviderError),
+    TimedOut,
+    Aborted,
+}
+
+fn assistant_message(text: &str, ts: u64) -> Value {
+    json!({ "role": "assistant", "content": [{ "type": "text", "text": text }], "timestamp": ts })
+}
+
+async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Receiver<()>) {
+    let started = Instant::now();
+    let started_at = now_ms();
+    let history: Vec<ChatMessage> = gw
+        .sessions
+        .get(&req.session_key)
+        .map(|s| {
+            s.messages
+                .iter()
+                .filter(|m| m.role == "user" || m.role == "assistant")
+                .filter(|m| !m.text.is_empty())
+                .map(|m| ChatMessage {
+                    role: m.role.clone(),
+                    content: m.text.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let session_model = gw.sessions.get(&req.session_key).and_then(|s| s.model);
+    let chat = ChatRequest {
+        messages: history,
+        model: req.model.clone().or(session_model),
+        max_tokens: None,
+    };
+    let mut emit = Emitter {
+        gw,
+        run_id: &req.run_id,
+        key: &req.session_key,
+        chat_seq: 0,
+        agent_seq: 0,
+    };
+    emit.agent(
+        "lifecycle",
+        json!({ "phase": "start", "startedAt": started_at }),
+    );
+    info!(session = %req.session_key, "run started");
+
+    let (tx, mut rx) = mpsc::channel::<String>(DELTA_BUFFER);
+    let call = gw.provider.chat_stream(chat, tx);
+    tokio::pin!(call);
+    let deadline = tokio::time::sleep(req.timeout);
+    tokio::pin!(deadline);
+    let mut text = String::new();
+    let on_delta = |emit: &mut Emitter<'_>, text: &mut String, delta: String| {
+        text.push_str(&delta);
+        let now = now_ms();
+        emit.chat(
+            "delta",
+            json!({ "deltaText": delta, "message": assistant_message(text, now) }),
+        );
+        emit.agent(
+            "assistant",
+            json!({ "text": text.as_str(), "delta": delta }),
+        );
+    };
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            _ = &mut cancelled => break Outcome::Aborted,
+            _ = &mut deadline => break Outcome::TimedOut,
+            Some(delta) = rx.recv() => on_delta(&mut emit, &mut text, delta),
+            result = &mut call => {
+                while let Ok(delta) = rx.try_recv() {
+                    on_delta(&mut emit, &mut text, delta);
+                }
+                break match result {
+                    Ok(reply) => Outcome::Done(reply),
+                    Err(e) => Outcome::Failed(e),
+                };
+            }
+        }
+    };
+    let elapsed = started.elapsed();
+    if !matches!(
+        outcome,
+        Outcome::Failed(ProviderError::Invalid(_)) | Outcome::Aborted
+    ) {
+        gw.metrics.provider_call(
+            gw.provider.name(),
+            elapsed,
+            matches!(outcome, Outcome::Done(_)),
+        );
+    }
+    let key = req.session_key.as_str();
+    let (final_text, status, error) = match outcome {
+        Outcome::Done(reply) => {
+            let full = if text.is_empty() {
+                reply.text.clone()
+            } else {
+                text.clone()
+            };
+            let mut m = Message::new("assistant", full.clone(), Some(&req.run_id));
+            m.stop_reason = Some("stop".into());
+            store_reply(gw, key, m.clone());
+            emit.chat(
+                "final",
+                json!({ "message": message_value(&m), "stopReason": "stop" }),
+            );
+            emit.agent(
+                "lifecycle",
+                json!({ "phase": "end", "startedAt": started_at, "endedAt": now_ms() }),
+            );
+            info!(ms = elapsed.as_millis() as u64, provider = %reply.provider, model = %reply.model, "run finished");
+            (full, "ok", None)
+        }
+        Outcome::Aborted => {
+            if !text.is_empty() {
+                let mut m = Message::new("assistant", text.clone(), Some(&req.run_id));
+                m.stop_reason = Some("aborted".into());
+                store_reply(gw, key, m);
+            }
+            emit.chat(
+                "aborted",
+                json!({ "message": assistant_message(&text, now_ms()), "stopReason": "aborted" }),
+            );
+            emit.agent("lifecycle", json!({ "phase": "end", "aborted": true, "startedAt": started_at, "endedAt": now_ms() }));
+            info!(
+                ms = elapsed.as_millis() as u64,
+                "run aborted; upstream request cancelled"
+            );
+            (text, "aborted", None)
+        }
+        Outcome::Failed(e) => {
+            let msg = e.to_string();
+            warn!(error = %msg, "run failed");
+            emit.chat(
+                "error",
+                json!({ "errorMessage": msg, "errorKind": "unknown" }),
+            );
+            emit.agent("lifecycle", json!({ "phase": "error", "error": msg, "startedAt": started_at, "endedAt": now_ms() }));
+            (String::new(), "error", Some(msg))
+        }
+        Outcome::TimedOut => {
+            let msg = format!("run timed out after {} s", req.timeout.as_secs());
+            warn!("{msg}");
+            emit.chat(
+                "error",
+                json!({ "errorMessage": msg, "errorKind": "timeout" }),
+            );
+            emit.agent("lifecycle", json!({ "phase": "error", "error": msg, "startedAt": started_at, "endedAt": now_ms() }));
+            (String::new(), "timeout", Some(msg))
+        }
+    };
+    let Some(id) = req.reply_to else { return };
+    let frame = match error {
+        Some(msg) if status == "error" => ResponseFrame::err(
+            id,
+            ErrorShape::new(codes::UNAVAILABLE, msg).with_details(json!({ "runId": req.run_id })),
+        ),
+        _ => {
+            let payloads = if final_text.is_empty() {
+                json!([])
+            } else {
+                json!([{ "text": final_text }])
+            };
+            ResponseFrame::ok(
+                id,
+                json!({
+                    "runId": req.run_id,
+                    "status": status,
+                    "summary": if status == "ok" { "completed" } else { status },
+                    "result": {
+                        "payloads": payloads,
+                        "meta": {
+                            "durationMs": elapsed.as_millis() as u64,
+                            "agentMeta": { "sessionKey": key, "provider": gw.provider.name() },
+                        }
+                    }
+                }),
+            )
+        }
+    };
+    if let Err(e) = req
+        .conn
+        .out
+        .send_json(&frame, gw.limits.send_timeout())
+        .await
+    {
+        debug!(
+            ?e,
+            "final agent response not delivered (client gone or too slow)"
+        );
+    }
+}
+
+fn store_reply(gw: &Gateway, key: &str, m: Message) {
+    match gw.sessions.append(key, m) {
+        Ok(m) => {
+            message_added(gw, key, &m);
+            super::methods::session_changed(gw, key, "message");
+        }
+        // The session was deleted meanwhile (its run was aborted first): nothing to keep.
+        Err(e) => debug!(error = %e, "reply not stored"),
+    }
+}

@@ -1,0 +1,94 @@
+//! Bounds of the sessions store (`clawdbot serve` flags, `CLAWDBOT_SESSIONS_*` variables).
+
+/// Every bound of the sessions store, with sane defaults and range validation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionLimits {
+    /// Sessions kept in memory; the least recently used idle one is evicted beyond it.
+    #[arg(long, env = "CLAWDBOT_MAX_SESSIONS", default_value_t = 256)]
+    pub max_sessions: usize,
+    /// Messages kept per session transcript (oldest dropped first).
+    #[arg(
+        long = "session-max-messages",
+        env = "CLAWDBOT_SESSION_MAX_MESSAGES",
+        default_value_t = 200
+    )]
+    pub max_messages: usize,
+    /// Bytes of transcript kept per session (oldest messages dropped first).
+    #[arg(long = "session-max-bytes", env = "CLAWDBOT_SESSION_MAX_BYTES", default_value_t = 256 * 1024)]
+    pub max_session_bytes: usize,
+    /// Largest accepted chat message, in bytes (larger ones are refused).
+    #[arg(long, env = "CLAWDBOT_MAX_MESSAGE_BYTES", default_value_t = 32 * 1024)]
+    pub max_message_bytes: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max_sessions: 256,
+            max_messages: 200,
+            max_session_bytes: 256 * 1024,
+            max_message_bytes: 32 * 1024,
+        }
+    }
+}
+
+impl SessionLimits {
+    /// Rejects values outside the supported ranges (a limit of 0 would disable chat;
+    /// huge ones would let clients grow memory without bound).
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let ranges: [(&str, usize, usize, usize); 4] = [
+            ("--max-sessions", self.max_sessions, 1, 100_000),
+            ("--session-max-messages", self.max_messages, 2, 100_000),
+            (
+                "--session-max-bytes",
+                self.max_session_bytes,
+                1024,
+                64 * 1024 * 1024,
+            ),
+            (
+                "--max-message-bytes",
+                self.max_message_bytes,
+                16,
+                1024 * 1024,
+            ),
+        ];
+        for (flag, value, min, max) in ranges {
+            anyhow::ensure!(
+                (min..=max).contains(&value),
+                "{flag} must be between {min} and {max} (got {value})"
+            );
+        }
+        anyhow::ensure!(
+            self.max_message_bytes <= self.max_session_bytes,
+            "--max-message-bytes ({}) must be at most --session-max-bytes ({})",
+            self.max_message_bytes,
+            self.max_session_bytes
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_ranges_enforced() {
+        assert!(SessionLimits::default().validate().is_ok());
+        let bad = SessionLimits {
+            max_sessions: 0,
+            ..Default::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--max-sessions"));
+        let bad = SessionLimits {
+            max_message_bytes: 1024 * 1024,
+            max_session_bytes: 2048,
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,706 @@
+//! The methods over real sockets on loopback: good and bad params, scopes, runs and
+//! their events, subscriptions, the sessions store's bounds, `logs.tail`.
+
+#[path = "gateway_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+
+const READ: &str = "operator.read";
+const WRITE: &str = "operator.write";
+const ADMIN: &str = "operator.admin";
+
+/// Reads frames until `pred` matches one (events or responses); panics after 10 s.
+async fn until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let f = tokio::time::timeout_at(deadline, recv_json(ws))
+            .await
+            .expect("timed out waiting for a matching frame");
+        if pred(&f) {
+            return f;
+        }
+    }
+}
+
+fn error_of(res: &Value) -> (&str, &str) {
+    assert_eq!(res["ok"], false, "expected an error: {res}");
+    (
+        res["error"]["code"].as_str().unwrap_or_default(),
+        res["error"]["message"].as_str().unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn every_method_in_the_table_is_answered_as_the_table_says() {
+    let server = Server::start(&[]);
+    let mut ws = connected_with_scopes(&server.url(), &[ADMIN]).await;
+    let hello_methods: Vec<String> = {
+        let mut probe = open(&server.url()).await;
+        let hello = handshake(&mut probe, 3, 4, Some(TOKEN)).await;
+        serde_json::from_value(hello["payload"]["features"]["methods"].clone()).unwrap()
+    };
+    assert!(hello_methods.contains(&"chat.send".to_string()));
+    assert!(!hello_methods.contains(&"chat".to_string()));
+    assert!(!hello_methods.contains(&"cron.list".to_string()));
+    for (i, m) in hello_methods.iter().enumerate() {
+        // Params that are wrong for most methods: an answer, never "no handler".
+        let res = call(&mut ws, &format!("m{i}"), m, Some(json!({}))).await;
+        let msg = res["error"]["message"].as_str().unwrap_or_default();
+        assert!(!msg.contains("has no handler"), "{m}: {res}");
+        assert!(!msg.starts_with("unknown method"), "{m}: {res}");
+    }
+    for m in [
+        "cron.list",
+        "channels.start",
+        "node.list",
+        "send",
+        "usage.status",
+    ] {
+        let res = call(&mut ws, m, m, None).await;
+        let (code, msg) = error_of(&res);
+        assert_eq!(code, "UNAVAILABLE", "{res}");
+        assert!(
+            msg.starts_with(&format!("{m} is not supported by this gateway: ")),
+            "{res}"
+        );
+        assert_eq!(res["error"]["details"]["supported"], false);
+    }
+    let res = call(&mut ws, "u", "no.such.method", None).await;
+    assert_eq!(error_of(&res).1, "unknown method: no.such.method");
+}
+
+#[tokio::test]
+async fn scopes_are_enforced_with_the_real_error_shape() {
+    let server = Server::start(&[]);
+    let url = server.url();
+    let mut reader = connected_with_scopes(&url, &[READ]).await;
+    for (id, method, params) in [
+        (
+            "1",
+            "chat.send",
+            json!({"sessionKey": "main", "message": "hi", "idempotencyKey": "k1"}),
+        ),
+        ("2", "agent", json!({"message": "hi", "agentId": "main"})),
+        ("3", "chat.abort", json!({"sessionKey": "main"})),
+        ("4", "sessions.create", json!({"key": "x"})),
+        ("5", "sessions.patch", json!({"key": "main", "label": "x"})),
+    ] {
+        let res = call(&mut reader, id, method, Some(params)).await;
+        let (code, msg) = error_of(&res);
+        assert_eq!(code, "FORBIDDEN", "{method}: {res}");
+        assert_eq!(msg, "missing scope: operator.write", "{method}");
+        assert_eq!(res["error"]["details"]["code"], "MISSING_SCOPE");
+        assert_eq!(res["error"]["details"]["missingScope"], WRITE);
+    }
+    // Reads work for a reader.
+    assert_eq!(
+        call(&mut reader, "6", "sessions.list", None).await["ok"],
+        true
+    );
+    assert_eq!(
+        call(
+            &mut reader,
+            "7",
+            "chat.history",
+            Some(json!({"sessionKey": "main"}))
+        )
+        .await["ok"],
+        true
+    );
+
+    // A writer chats but cannot reset or delete (admin), nor patch beyond label/model.
+    let mut writer = connected_writer(&url).await;
+    let (res, _, end) = chat_send(&mut writer, "w1", "main", "hello").await;
+    assert_eq!(res["ok"], true, "{res}");
+    assert_eq!(end["state"], "final");
+    for (id, method, params) in [
+        ("w2", "sessions.reset", json!({"key": "main"})),
+        ("w3", "sessions.delete", json!({"key": "main"})),
+        ("w4", "sessions.compact", json!({"key": "main"})),
+        (
+            "w5",
+            "sessions.patch",
+            json!({"key": "main", "sandboxMode": "off"}),
+        ),
+        (
+            "w6",
+            "agent",
+            json!({"message": "/reset", "agentId": "main"}),
+        ),
+    ] {
+        let res = call(&mut writer, id, method, Some(params)).await;
+        assert_eq!(
+            error_of(&res),
+            ("FORBIDDEN", "missing scope: operator.admin"),
+            "{method}"
+        );
+    }
+    // No scopes at all: not even reads.
+    let mut nobody = connected_with_scopes(&url, &[]).await;
+    let res = call(&mut nobody, "n", "health", None).await;
+    assert_eq!(
+        error_of(&res),
+        ("FORBIDDEN", "missing scope: operator.read")
+    );
+    // The grant is reported in hello-ok.
+    let mut probe = open(&url).await;
+    let _ = recv_json(&mut probe).await;
+    let mut connect = connect_frame(3, 4, Some(TOKEN));
+    connect["params"]["scopes"] = json!([WRITE, "operator.bogus", WRITE]);
+    send_json(&mut probe, &connect).await;
+    let hello = recv_res(&mut probe).await;
+    assert_eq!(
+        hello["payload"]["auth"],
+        json!({"method": "token", "role": "operator", "scopes": [WRITE]})
+    );
+    assert!(hello["payload"]["features"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("published-model-catalog")));
+}
+
+#[tokio::test]
+async fn chat_send_streams_deltas_then_final_and_keeps_the_transcript() {
+    let server = Server::start(&[]);
+    let mut ws = connected_writer(&server.url()).await;
+    let (res, deltas, end) = chat_send(&mut ws, "a", "agent:main:work", "first question").await;
+    assert_eq!(
+        res["payload"],
+        json!({"runId": "run-a", "status": "started"})
+    );
+    assert!(!deltas.is_empty());
+    let streamed: String = deltas
+        .iter()
+        .filter_map(|d| d["deltaText"].as_str())
+        .collect();
+    let text = end["message"]["content"][0]["text"].as_str().unwrap();
+    assert_eq!(streamed, text, "deltas add up to the final text");
+    assert!(
+        text.starts_with("[demo] You said: \"first question\"."),
+        "{text}"
+    );
+    assert_eq!(end["sessionKey"], "agent:main:work");
+    let seqs: Vec<u64> = deltas
+        .iter()
+        .chain([&end])
+        .filter_map(|e| e["seq"].as_u64())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    let (_, _, end2) = chat_send(&mut ws, "b", "work", "second question").await;
+    assert_eq!(end2["state"], "final");
+
+    let h = call(
+        &mut ws,
+        "h",
+        "chat.history",
+        Some(json!({"sessionKey": "work"})),
+    )
+    .await;
+    let msgs = h["payload"]["messages"].as_array().unwrap();
+    let roles: Vec<&str> = msgs.iter().filter_map(|m| m["role"].as_str()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    assert_eq!(msgs[2]["content"][0]["text"], "second question");
+    let h = call(
+        &mut ws,
+        "h2",
+        "chat.history",
+        Some(json!({"sessionKey": "work", "limit": 1})),
+    )
+    .await;
+    assert_eq!(h["payload"]["messages"].as_array().unwrap().len(), 1);
+    // An unknown session has no history (the TUI reads it before the first message).
+    let h = call(
+        &mut ws,
+        "h3",
+        "chat.history",
+        Some(json!({"sessionKey": "never-used"})),
+    )
+    .await;
+    assert_eq!(h["payload"]["messages"], json!([]));
+
+    // Bad params.
+    for (id, params, want) in [
+        (
+            "x1",
+            json!({"sessionKey": "main"}),
+            "invalid chat.send params",
+        ),
+        (
+            "x2",
+            json!({"sessionKey": "main", "message": "  "}),
+            "message must not be empty",
+        ),
+        (
+            "x3",
+            json!({"sessionKey": "agent:ops:main", "message": "hi"}),
+            "unknown agent id",
+        ),
+        (
+            "x4",
+            json!({"sessionKey": "bad key!", "message": "hi"}),
+            "invalid session key",
+        ),
+        (
+            "x5",
+            json!({"sessionKey": "main", "message": "hi", "agentId": "ops"}),
+            "unknown agent id",
+        ),
+    ] {
+        let res = call(&mut ws, id, "chat.send", Some(params)).await;
+        let (code, msg) = error_of(&res);
+        assert_eq!(code, "INVALID_REQUEST", "{res}");
+        assert!(msg.contains(want), "{id}: {msg}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused_and_transcripts_stay_bounded() {
+    let server = Server::start(&[
+        "--max-message-bytes",
+        "1024",
+        "--session-max-messages",
+        "4",
+        "--max-sessions",
+        "2",
+    ]);
+    let mut ws = connected_writer(&server.url()).await;
+    let (res, _, _) = chat_send(&mut ws, "big", "main", &"x".repeat(1025)).await;
+    let (code, msg) = error_of(&res);
+    assert_eq!(code, "INVALID_REQUEST");
+    assert!(
+        msg.starts_with("message too large: 1025 bytes (at most 1024"),
+        "{msg}"
+    );
+    // Nothing was stored for it.
+    let h = call(
+        &mut ws,
+        "h0",
+        "chat.history",
+        Some(json!({"sessionKey": "main"})),
+    )
+    .await;
+    assert_eq!(h["payload"]["messages"], json!([]));
+
+    for i in 0..3 {
+        let (_, _, end) = chat_send(&mut ws, &format!("m{i}"), "main", &format!("msg {i}")).await;
+        assert_eq!(end["state"], "final");
+    }
+    let h = call(
+        &mut ws,
+        "h1",
+        "chat.history",
+        Some(json!({"sessionKey": "main"})),
+    )
+    .await;
+    let msgs = h["payload"]["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 4, "at most --session-max-messages");
+    assert_eq!(
+        msgs[0]["content"][0]["text"], "msg 1",
+        "the oldest went first"
+    );
+
+    // Two more sessions with max 2: the least recently used one (main) is evicted.
+    let (_, _, _) = chat_send(&mut ws, "s1", "second", "hi").await;
+    let (_, _, _) = chat_send(&mut ws, "s2", "third", "hi").await;
+    let list = call(&mut ws, "l", "sessions.list", None).await;
+    let keys: Vec<&str> = list["payload"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["key"].as_str())
+        .collect();
+    assert_eq!(keys.len(), 2, "{list}");
+    assert!(!keys.contains(&"agent:main:main"), "{keys:?}");
+}
+
+#[tokio::test]
+async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
+    let server = Server::start(&[]);
+    let mut ws = connected_writer(&server.url()).await;
+    send_json(
+        &mut ws,
+        &json!({"type": "req", "id": "ag", "method": "agent", "params": {
+        "message": "run please", "agentId": "main", "idempotencyKey": "run-ag"}}),
+    )
+    .await;
+    let mut acked = false;
+    let mut lifecycle = Vec::new();
+    let fin = loop {
+        let f = recv_json(&mut ws).await;
+        if f["type"] == "event" && f["event"] == "agent" && f["payload"]["stream"] == "lifecycle" {
+            lifecycle.push(
+                f["payload"]["data"]["phase"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            );
+        }
+        if f["type"] == "res" && f["id"] == "ag" {
+            assert_eq!(f["ok"], true, "{f}");
+            if f["payload"]["status"] == "accepted" {
+                assert!(!acked, "two acks");
+                acked = true;
+                assert_eq!(f["payload"]["runId"], "run-ag");
+                continue;
+            }
+            break f;
+        }
+    };
+    assert!(acked, "no accepted ack before the final result");
+    assert_eq!(fin["payload"]["status"], "ok", "{fin}");
+    assert_eq!(fin["payload"]["runId"], "run-ag");
+    let text = fin["payload"]["result"]["payloads"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.starts_with("[demo] You said: \"run please\"."),
+        "{text}"
+    );
+    assert_eq!(lifecycle.first().map(String::as_str), Some("start"));
+    // The run went to the main session.
+    let h = call(
+        &mut ws,
+        "h",
+        "chat.history",
+        Some(json!({"sessionKey": "agent:main:main"})),
+    )
+    .await;
+    assert_eq!(h["payload"]["messages"].as_array().unwrap().len(), 2);
+    // Bad params: unknown agent, unknown model, empty message.
+    for (id, params) in [
+        ("b1", json!({"message": "hi", "agentId": "ops"})),
+        ("b2", json!({"message": "hi", "model": "gpt-nope"})),
+        ("b3", json!({"message": ""})),
+    ] {
+        let res = call(&mut ws, id, "agent", Some(params)).await;
+        assert_eq!(error_of(&res).0, "INVALID_REQUEST", "{res}");
+    }
+}
+
+#[tokio::test]
+async fn abort_of_a_finished_run_aborts_nothing() {
+    let server = Server::start(&[]);
+    let mut ws = connected_writer(&server.url()).await;
+    let (_, _, end) = chat_send(&mut ws, "r", "main", "quick").await;
+    assert_eq!(end["state"], "final");
+    let res = call(
+        &mut ws,
+        "a",
+        "chat.abort",
+        Some(json!({"sessionKey": "main", "runId": "run-r"})),
+    )
+    .await;
+    assert_eq!(
+        res["payload"],
+        json!({"ok": true, "aborted": false, "runIds": []})
+    );
+    let res = call(
+        &mut ws,
+        "b",
+        "chat.abort",
+        Some(json!({"sessionKey": "main"})),
+    )
+    .await;
+    assert_eq!(res["payload"]["aborted"], false);
+    let res = call(&mut ws, "c", "chat.abort", Some(json!({}))).await;
+    assert_eq!(error_of(&res).0, "INVALID_REQUEST");
+}
+
+#[tokio::test]
+async fn subscriptions_decide_who_gets_session_events() {
+    let server = Server::start(&[]);
+    let url = server.url();
+    let mut sub = connected_with_scopes(&url, &[READ]).await;
+    let first = call(&mut sub, "s1", "sessions.subscribe", Some(json!({}))).await;
+    assert_eq!(
+        first["payload"],
+        json!({"subscribed": true, "changed": true})
+    );
+    let twice = call(&mut sub, "s2", "sessions.subscribe", Some(json!({}))).await;
+    assert_eq!(
+        twice["payload"],
+        json!({"subscribed": true, "changed": false})
+    );
+    let m = call(
+        &mut sub,
+        "s3",
+        "sessions.messages.subscribe",
+        Some(json!({"key": "main"})),
+    )
+    .await;
+    assert_eq!(m["payload"]["key"], "agent:main:main");
+
+    let mut writer = connected_writer(&url).await;
+    let (_, _, end) = chat_send(&mut writer, "c", "main", "subscribed?").await;
+    assert_eq!(end["state"], "final");
+    // The subscriber sees the change, both messages, and the chat stream (a reader).
+    let (mut changed, mut roles, mut chat_final) = (Vec::new(), Vec::new(), false);
+    while changed.is_empty() || roles.len() < 2 || !chat_final {
+        let f = until(&mut sub, |f| f["type"] == "event").await;
+        match f["event"].as_str() {
+            Some("sessions.changed") => changed.push(f["payload"]["sessionKey"].clone()),
+            Some("session.message") => roles.push(f["payload"]["message"]["role"].clone()),
+            Some("chat") => chat_final |= f["payload"]["state"] == "final",
+            _ => {}
+        }
+    }
+    assert!(
+        changed.iter().all(|k| k == "agent:main:main"),
+        "{changed:?}"
+    );
+    assert_eq!(roles, [json!("user"), json!("assistant")]);
+
+    // The writer did not subscribe: after its run's final event and a request round
+    // trip (which orders everything sent before it), it has seen no session events.
+    send_json(
+        &mut writer,
+        &json!({"type": "req", "id": "p", "method": "health"}),
+    )
+    .await;
+    let mut saw = Vec::new();
+    loop {
+        let f = recv_json(&mut writer).await;
+        if f["type"] == "res" && f["id"] == "p" {
+            break;
+        }
+        saw.push(f["event"].as_str().unwrap_or("").to_string());
+    }
+    assert!(!saw.iter().any(|e| e.starts_with("session")), "{saw:?}");
+
+    // Unsubscribed: a later run on another session produces no sessions.changed.
+    call(&mut sub, "u1", "sessions.unsubscribe", Some(json!({}))).await;
+    let (_, _, _) = chat_send(&mut writer, "d", "other", "after").await;
+    send_json(
+        &mut sub,
+        &json!({"type": "req", "id": "p2", "method": "health"}),
+    )
+    .await;
+    // Events for the first run may still be queued; none may be about "other".
+    loop {
+        let f = recv_json(&mut sub).await;
+        if f["type"] == "res" && f["id"] == "p2" {
+            break;
+        }
+        if f["event"] == "sessions.changed" {
+            assert_ne!(f["payload"]["sessionKey"], "agent:main:other", "{f}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn session_methods_with_good_and_bad_keys() {
+    let server = Server::start(&[]);
+    let mut ws = connected_with_scopes(&server.url(), &[ADMIN]).await;
+    // Unknown keys.
+    let d = call(
+        &mut ws,
+        "d0",
+        "sessions.describe",
+        Some(json!({"key": "ghost"})),
+    )
+    .await;
+    assert_eq!(d["payload"], json!({"session": null}));
+    for (id, method) in [
+        ("p0", "sessions.patch"),
+        ("r0", "sessions.reset"),
+        ("x0", "sessions.delete"),
+        ("c0", "sessions.compact"),
+    ] {
+        let res = call(
+            &mut ws,
+            id,
+            method,
+            Some(
+                json!({"key": "ghost", "label": "x"})
+                    .as_object()
+                    .map(|o| {
+                        let mut o = o.clone();
+                        if method != "sessions.patch" {
+                            o.remove("label");
+                        }
+                        Value::Object(o)
+                    })
+                    .unwrap(),
+            ),
+        )
+        .await;
+        assert_eq!(
+            error_of(&res),
+            ("INVALID_REQUEST", "session not found: agent:main:ghost"),
+            "{method}"
+        );
+    }
+    let r = call(
+        &mut ws,
+        "r1",
+        "sessions.resolve",
+        Some(json!({"key": "ghost"})),
+    )
+    .await;
+    assert_eq!(r["payload"], json!({"ok": false}));
+    let r = call(&mut ws, "r2", "sessions.resolve", Some(json!({}))).await;
+    assert_eq!(error_of(&r).0, "INVALID_REQUEST");
+
+    // Create, patch, resolve, describe.
+    let c = call(
+        &mut ws,
+        "c1",
+        "sessions.create",
+        Some(json!({"key": "notes", "label": "Notes"})),
+    )
+    .await;
+    assert_eq!(c["payload"]["key"], "agent:main:notes", "{c}");
+    assert_eq!(c["payload"]["created"], true);
+    let p = call(
+        &mut ws,
+        "p1",
+        "sessions.patch",
+        Some(json!({"key": "notes", "model": "demo"})),
+    )
+    .await;
+    assert_eq!(p["payload"]["entry"]["model"], "demo", "{p}");
+    let p = call(
+        &mut ws,
+        "p2",
+        "sessions.patch",
+        Some(json!({"key": "notes", "model": "gpt-nope"})),
+    )
+    .await;
+    assert!(error_of(&p).1.starts_with("unknown model"), "{p}");
+    let r = call(
+        &mut ws,
+        "r3",
+        "sessions.resolve",
+        Some(json!({"label": "Notes"})),
+    )
+    .await;
+    assert_eq!(r["payload"]["key"], "agent:main:notes");
+    let d = call(
+        &mut ws,
+        "d1",
+        "sessions.describe",
+        Some(json!({"key": "agent:main:notes"})),
+    )
+    .await;
+    assert_eq!(d["payload"]["session"]["label"], "Notes");
+
+    // Messages, compact, reset (new session id), delete.
+    for i in 0..3 {
+        chat_send(&mut ws, &format!("m{i}"), "notes", &format!("n{i}")).await;
+    }
+    let k = call(
+        &mut ws,
+        "k",
+        "sessions.compact",
+        Some(json!({"key": "notes", "maxLines": 2})),
+    )
+    .await;
+    assert_eq!(k["payload"]["removed"], 4, "{k}");
+    let before = d["payload"]["session"]["sessionId"].clone();
+    let r = call(
+        &mut ws,
+        "r4",
+        "sessions.reset",
+        Some(json!({"key": "notes", "reason": "new"})),
+    )
+    .await;
+    assert_ne!(r["payload"]["entry"]["sessionId"], before);
+    assert_eq!(r["payload"]["entry"]["messageCount"], 0);
+    let x = call(
+        &mut ws,
+        "x1",
+        "sessions.delete",
+        Some(json!({"key": "notes"})),
+    )
+    .await;
+    assert_eq!(x["payload"]["deleted"], true);
+    let x = call(
+        &mut ws,
+        "x2",
+        "sessions.delete",
+        Some(json!({"key": "notes"})),
+    )
+    .await;
+    assert_eq!(error_of(&x).1, "session not found: agent:main:notes");
+}
+
+#[tokio::test]
+async fn logs_tail_serves_the_gateways_own_lines_with_cursors() {
+    let server = Server::start(&[]);
+    let mut ws = connected(&server.url()).await;
+    let t = call(&mut ws, "t1", "logs.tail", Some(json!({"limit": 50}))).await;
+    let p = &t["payload"];
+    let lines = p["lines"].as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("clawdbot gateway listening")),
+        "{p}"
+    );
+    let line: Value = serde_json::from_str(lines[0].as_str().unwrap()).unwrap();
+    assert_eq!(keys(&line), ["level", "message", "subsystem", "time"]);
+    assert!(!t.to_string().contains(TOKEN));
+    let cursor = p["cursor"].as_u64().unwrap();
+    assert_eq!(cursor, p["size"].as_u64().unwrap());
+    // New lines after the cursor: another client connects (logged at info).
+    let _other = connected(&server.url()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let next = loop {
+        let t = call(&mut ws, "t2", "logs.tail", Some(json!({"cursor": cursor}))).await;
+        if !t["payload"]["lines"].as_array().unwrap().is_empty()
+            || std::time::Instant::now() > deadline
+        {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let new_lines = next["payload"]["lines"].as_array().unwrap();
+    assert!(
+        new_lines
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("client connected")),
+        "{next}"
+    );
+    assert!(next["payload"]["cursor"].as_u64().unwrap() > cursor);
+    let reset = call(
+        &mut ws,
+        "t3",
+        "logs.tail",
+        Some(json!({"cursor": u64::MAX / 2})),
+    )
+    .await;
+    assert_eq!(reset["payload"]["reset"], true);
+    for (id, params) in [
+        ("b1", json!({"limit": 0})),
+        ("b2", json!({"maxBytes": 2_000_000})),
+        ("b3", json!({"bogus": 1})),
+    ] {
+        let res = call(&mut ws, id, "logs.tail", Some(params)).await;
+        assert_eq!(error_of(&res).0, "INVALID_REQUEST", "{res}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_session_limits_refuse_to_start() {
+    let (status, err) = run_expect_exit(&["--max-sessions", "0"], &env_with_token());
+    assert!(!status.success());
+    assert!(
+        err.contains("--max-sessions must be between 1 and 100000"),
+        "{err}"
+    );
+    let (status, err) = run_expect_exit(
+        &[
+            "--max-message-bytes",
+            "65536",
+            "--session-max-bytes",
+            "4096",
+        ],
+        &env_with_token(),
+    );
+    assert!(!status.success());
+    assert!(err.contains("--max-message-bytes"), "{err}");
+}
