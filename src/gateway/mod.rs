@@ -246,7 +246,7 @@ fn register_secrets(auth: &AuthMode, provider: &Provider) {
     if let AuthMode::Token(t) = auth {
         crate::logring::register_secret(t.expose());
     }
-    if let Provider::Anthropic { key, .. } = provider {
+    for key in provider.keys() {
         crate::logring::register_secret(key.expose());
     }
 }
