@@ -345,12 +345,8 @@ fn register_secrets(auth: &AuthMode, provider: &Provider) {
     if let AuthMode::Token(t) = auth {
         crate::logring::register_secret(t.expose());
     }
-    for backend in provider.backends() {
-        if let crate::providers::Backend::Anthropic(up) | crate::providers::Backend::OpenAi(up) =
-            backend
-        {
-            crate::logring::register_secret(up.key.expose());
-        }
+    for key in provider.keys() {
+        crate::logring::register_secret(key.expose());
     }
 }
 

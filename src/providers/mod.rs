@@ -330,6 +330,14 @@ impl Provider {
         }
     }
 
+    /// The API keys of the configured providers (to mask them wherever text is kept).
+    pub fn keys(&self) -> impl Iterator<Item = &Secret> {
+        self.backends
+            .iter()
+            .filter_map(Backend::upstream)
+            .map(|up| &up.key)
+    }
+
     /// The configured providers, the default first.
     pub fn backends(&self) -> &[Backend] {
         &self.backends

@@ -326,7 +326,11 @@ fn measure(
     let bound = Duration::from_secs(150);
     let listen = wait_listen(port, started, bound, g)?;
     let addr = format!("127.0.0.1:{port}");
-    let left = bound.saturating_sub(started.elapsed()).as_secs().max(1);
+    // ws-load bounds any run to 120 s.
+    let left = bound
+        .saturating_sub(started.elapsed())
+        .as_secs()
+        .clamp(1, 120);
     let probe = [
         "--addr",
         &addr,
@@ -524,4 +528,44 @@ fn openclaw_version(cli: &Path) -> Option<String> {
     let pkg = cli.parent()?.join("package.json");
     let v: Value = serde_json::from_str(&std::fs::read_to_string(pkg).ok()?).ok()?;
     Some(v["version"].as_str()?.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_sees_its_children_and_takes_them_down() {
+        // A shell that starts a child: both are in the new group.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 30 & sleep 30; wait"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let g = Group::spawn(cmd).unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while g.members().len() < 3 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let members = g.members();
+        assert!(members.len() >= 3, "{members:?}");
+        assert!(members.contains(&g.pid()));
+        assert!(g.rss().0 > 0);
+        drop(g);
+        // Signals land asynchronously: wait (bounded) until none is running.
+        let alive = |pid: &u32| {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // Gone, or a zombie awaiting its reaper, is down.
+            state
+                .rfind(')')
+                .and_then(|i| state[i + 2..].split_whitespace().next())
+                .is_some_and(|s| s != "Z")
+        };
+        let until = Instant::now() + Duration::from_secs(5);
+        while members.iter().any(alive) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let survivors: Vec<&u32> = members.iter().filter(|p| alive(p)).collect();
+        assert!(survivors.is_empty(), "survived: {survivors:?}");
+    }
 }
