@@ -143,6 +143,7 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         files,
         dockerfiles,
         compose_files,
+        unset: Vec::new(),
         compose: model,
         gitignore: None,
         dockerignore: None,
@@ -153,6 +154,10 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         swarm: false,
         swarm_ignored: Vec::new(),
         manifests: Vec::new(),
+        inline_dockerfiles: Vec::new(),
+        env_files: Vec::new(),
+        dotenv_used: true,
+        build_contexts: Vec::new(),
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);

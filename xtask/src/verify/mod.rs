@@ -9,14 +9,17 @@
 pub mod caps;
 pub mod catalog;
 pub mod compose;
+pub mod compose_expand;
 pub mod dockerfile;
 pub mod finding;
 #[cfg(test)]
 mod fuzz_loop;
 mod git_state;
 pub mod host_paths;
+pub mod image_tags;
 pub mod interp;
 pub mod net;
+pub mod oneshot;
 pub mod project;
 pub mod report;
 pub mod rules;
