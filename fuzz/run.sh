@@ -6,12 +6,12 @@
 # With a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`), each libFuzzer
 # target (dockerfile, compose, interp) runs for SECONDS, seeded with the verify fixtures.
 # Without them it falls back to the stable-Rust property loop
-# (`verify::fuzz_loop` in the xtask: deterministic bytewise mutations of every fixture
+# (`fuzz_loop` in clawdbot-verify: deterministic bytewise mutations of every fixture
 # through the parsers and the whole rule/report pipeline), scaled to the time budget.
 #
 # A crash found by libFuzzer is saved under fuzz/artifacts/<target>/; copy the input to
 # xtask/tests/fixtures/fuzz-regressions/<name>.<dockerfile|yml|env> and fix the bug: the
-# property loop replays every file there on each `cargo test -p xtask`.
+# property loop replays every file there on each `cargo test -p clawdbot-verify`.
 set -euo pipefail
 secs="${1:-60}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -41,5 +41,5 @@ else
   iters=$(( secs * 1000 / 60 ))
   cd "$repo"
   FUZZ_ITERS="$iters" timeout "$(( secs * 4 + 600 ))" \
-    cargo test -p xtask --release fuzz_ -- --nocapture
+    cargo test -p clawdbot-verify --release fuzz_ -- --nocapture
 fi

@@ -206,7 +206,7 @@ fn fixture_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn fuzz_property_loop_over_mutated_fixtures_never_panics() {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../xtask/tests/fixtures");
     let mut files = Vec::new();
     fixture_files(&base, &mut files);
     files.sort();
