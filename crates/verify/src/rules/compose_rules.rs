@@ -510,7 +510,7 @@ fn healthcheck(
     out: &mut Out,
     compose: &Compose,
     s: &Service,
-    source: Option<&crate::verify::project::ImageSource>,
+    source: Option<&crate::project::ImageSource>,
 ) {
     let name = &s.name;
     let one_shot = oneshot::is_one_shot(s, compose);

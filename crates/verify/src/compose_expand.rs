@@ -236,8 +236,34 @@ fn includes(root: &Node) -> Vec<Include> {
 /// merged document of the main project. Errors are what compose rejects too: a missing
 /// included or extended file or service, a cycle, a service defined twice.
 pub fn expand(root: &mut Node, src: &mut dyn Source) -> Result<(), ComposeError> {
-    expand_at(root, src, None, &mut Vec::new())?;
+    let mut budget = Budget {
+        inner: src,
+        left: MAX_OPENS,
+    };
+    expand_at(root, &mut budget, None, &mut Vec::new())?;
     Ok(())
+}
+
+/// Most files opened for one project (repeated includes of includes grow as a tree).
+pub const MAX_OPENS: usize = 256;
+
+/// A [`Source`] that refuses more than [`MAX_OPENS`] opens.
+struct Budget<'a> {
+    inner: &'a mut dyn Source,
+    left: usize,
+}
+
+impl Source for Budget<'_> {
+    fn open(&mut self, path: &str, env_file: Option<&str>) -> Result<Option<Node>, ComposeError> {
+        if self.left == 0 {
+            return Err(error(
+                Pos::default(),
+                format!("more than {MAX_OPENS} include/extends files opened (at {path})"),
+            ));
+        }
+        self.left -= 1;
+        self.inner.open(path, env_file)
+    }
 }
 
 fn expand_at(
@@ -441,8 +467,8 @@ fn resolved_service(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::compose::{model, parse_file};
-    use crate::verify::interp::Env;
+    use crate::compose::{model, parse_file};
+    use crate::interp::Env;
     use std::collections::HashMap;
 
     /// In-memory files; index = position in `order` + 1 (0 is the main file).
@@ -532,6 +558,19 @@ mod tests {
         let selfinc = "include:\n  - o.yml\nservices: {}\n";
         let e = run(selfinc, &[("o.yml", "include:\n  - o.yml\nservices: {}\n")]).unwrap_err();
         assert!(e.message.contains("cycle"), "{e:?}");
+        // A tree of includes (each file includes the next one twice) stops at the budget.
+        let mut tree: Vec<(String, String)> = (0..12)
+            .map(|i| {
+                (
+                    format!("f{i}.yml"),
+                    format!("include: [f{0}.yml, f{0}.yml]\nservices: {{}}\n", i + 1),
+                )
+            })
+            .collect();
+        tree.push(("f12.yml".into(), "services: {}\n".into()));
+        let refs: Vec<(&str, &str)> = tree.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let e = run("include: [f0.yml]\nservices: {}\n", &refs).unwrap_err();
+        assert!(e.message.contains("more than"), "{e:?}");
         let fcycle = "services:\n  a:\n    extends: {file: o.yml, service: b}\n";
         let other = "services:\n  b:\n    extends: {file: o.yml, service: c}\n  c:\n    extends: {file: o.yml, service: b}\n";
         assert!(run(fcycle, &[("o.yml", other)]).is_err());

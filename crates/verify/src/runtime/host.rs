@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::finding;
 use super::inspect::Container;
-use crate::verify::net::is_loopback;
-use crate::verify::Finding;
+use crate::net::is_loopback;
+use crate::Finding;
 
 /// One TCP socket in LISTEN state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +134,7 @@ mod tests {
 
     fn testdata(name: &str) -> String {
         std::fs::read_to_string(format!(
-            "{}/src/verify/runtime/testdata/{name}",
+            "{}/src/runtime/testdata/{name}",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap()

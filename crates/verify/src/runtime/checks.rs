@@ -3,18 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::config::{Profile, RuntimeConfig};
 use super::finding;
 use super::inspect::{Container, Network};
 use crate::defaults;
-use crate::settings::{Profile, Settings};
-use crate::verify::net::is_loopback;
-use crate::verify::{caps, host_paths, secrets, Finding, Severity};
+use crate::net::is_loopback;
+use crate::{caps, host_paths, secrets, Finding, Severity};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
 pub fn container(
     c: &Container,
     networks: &BTreeMap<String, Network>,
-    s: &Settings,
+    s: &RuntimeConfig,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = c.name();
@@ -392,7 +392,7 @@ const SECRETS_DIR: &str = "/run/secrets";
 
 /// True when the container is configured for Docker secrets: a mount at or below
 /// `/run/secrets`, a `*_FILE` variable pointing there, or the `secrets` setting.
-pub fn uses_secrets(c: &Container, s: &Settings) -> bool {
+pub fn uses_secrets(c: &Container, s: &RuntimeConfig) -> bool {
     let under = |p: &str| p == SECRETS_DIR || p.starts_with(&format!("{SECRETS_DIR}/"));
     s.secrets
         || c.mounts
@@ -406,7 +406,7 @@ pub fn uses_secrets(c: &Container, s: &Settings) -> bool {
 
 /// The token and provider-key variables with a real (non-placeholder) value in the
 /// container's `Config.Env`.
-pub fn secret_env<'c>(c: &'c Container, s: &Settings) -> Vec<(&'c str, &'c str)> {
+pub fn secret_env<'c>(c: &'c Container, s: &RuntimeConfig) -> Vec<(&'c str, &'c str)> {
     let mut names: Vec<&str> = s.provider_key_vars.iter().map(String::as_str).collect();
     names.push(s.token_var.as_str());
     names.extend(defaults::TOKEN_VARS);
@@ -426,7 +426,7 @@ mod tests {
 
     fn networks() -> BTreeMap<String, Network> {
         let text = std::fs::read_to_string(format!(
-            "{}/src/verify/runtime/testdata/networks.json",
+            "{}/src/runtime/testdata/networks.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();
@@ -438,7 +438,7 @@ mod tests {
     }
 
     fn rules(name: &str) -> Vec<&'static str> {
-        let mut r: Vec<_> = container(&sample(name), &networks(), &Settings::default())
+        let mut r: Vec<_> = container(&sample(name), &networks(), &RuntimeConfig::default())
             .into_iter()
             .map(|f| f.rule)
             .collect();
@@ -451,7 +451,7 @@ mod tests {
     fn hardened_sample_with_its_token_in_env_file_is_clean() {
         // The recorded container got its gateway token through `env_file: .env`, which
         // `docker inspect` shows; without secrets that is the intended channel.
-        let fs = container(&sample("hardened"), &networks(), &Settings::default());
+        let fs = container(&sample("hardened"), &networks(), &RuntimeConfig::default());
         assert!(fs.is_empty(), "{fs:?}");
     }
 
@@ -460,7 +460,11 @@ mod tests {
         // Configured for secrets by its /run/secrets mount and *_FILE variable, yet the
         // Anthropic key still arrives as plain environment: an error, masked; the
         // placeholder OpenAI key is not reported.
-        let fs = container(&sample("secrets-leak"), &networks(), &Settings::default());
+        let fs = container(
+            &sample("secrets-leak"),
+            &networks(),
+            &RuntimeConfig::default(),
+        );
         let rules: Vec<_> = fs.iter().map(|f| (f.rule, f.severity)).collect();
         assert_eq!(
             rules,
@@ -472,15 +476,15 @@ mod tests {
         assert!(!fs[0].message.contains("Zx8Q"));
         // Only *_FILE variables and secret mounts: clean.
         let clean = sample("secrets-clean");
-        assert!(uses_secrets(&clean, &Settings::default()));
-        assert!(container(&clean, &networks(), &Settings::default()).is_empty());
+        assert!(uses_secrets(&clean, &RuntimeConfig::default()));
+        assert!(container(&clean, &networks(), &RuntimeConfig::default()).is_empty());
         // The `secrets` setting alone also makes a key in the environment an error.
-        let on = Settings {
+        let on = RuntimeConfig {
             secrets: true,
-            ..Settings::default()
+            ..RuntimeConfig::default()
         };
         let hard = sample("hardened");
-        assert!(!uses_secrets(&hard, &Settings::default()) && uses_secrets(&hard, &on));
+        assert!(!uses_secrets(&hard, &RuntimeConfig::default()) && uses_secrets(&hard, &on));
         let fs = container(&hard, &networks(), &on);
         assert_eq!(
             fs.iter()
@@ -511,7 +515,7 @@ mod tests {
                 "user-root",
             ]
         );
-        let fs = container(&sample("exposed"), &networks(), &Settings::default());
+        let fs = container(&sample("exposed"), &networks(), &RuntimeConfig::default());
         let sev = |rule: &str, needle: &str| {
             fs.iter()
                 .find(|f| f.rule == rule && f.message.contains(needle))
@@ -556,7 +560,7 @@ mod tests {
             r.contains(&"network-host") && r.contains(&"user-root"),
             "{r:?}"
         );
-        let fs = container(&sample("hostnet"), &networks(), &Settings::default());
+        let fs = container(&sample("hostnet"), &networks(), &RuntimeConfig::default());
         let hosts: Vec<_> = fs
             .iter()
             .filter(|f| f.rule == "network-host")
@@ -586,7 +590,7 @@ mod tests {
         let fs = container(
             &sample("public-unhealthy"),
             &networks(),
-            &Settings::default(),
+            &RuntimeConfig::default(),
         );
         let f = fs.iter().find(|f| f.rule == "runtime-unhealthy").unwrap();
         assert_eq!(f.severity, Severity::Error);
@@ -606,10 +610,10 @@ mod tests {
 
     #[test]
     fn public_bind_consent_downgrades_and_isolated_profile_wants_internal() {
-        let s = Settings {
+        let s = RuntimeConfig {
             allow_public_bind: true,
             profile: Profile::Isolated,
-            ..Settings::default()
+            ..RuntimeConfig::default()
         };
         let fs = container(&sample("public-unhealthy"), &networks(), &s);
         assert!(fs
@@ -625,9 +629,9 @@ mod tests {
 
     #[test]
     fn isolated_profile_exempts_only_the_egress_service_from_internal_networks() {
-        let s = Settings {
+        let s = RuntimeConfig {
             profile: Profile::Isolated,
-            ..Settings::default()
+            ..RuntimeConfig::default()
         };
         let mut egress = sample("hardened");
         egress.config.labels.insert(
@@ -651,7 +655,7 @@ mod tests {
         // Created (never started): a configured healthcheck has no state yet.
         let mut c = sample("hardened");
         c.state = Default::default();
-        let rules: Vec<_> = container(&c, &networks(), &Settings::default())
+        let rules: Vec<_> = container(&c, &networks(), &RuntimeConfig::default())
             .into_iter()
             .map(|f| f.rule)
             .collect();
@@ -663,7 +667,7 @@ mod tests {
         c.config.healthcheck = Some(super::super::inspect::Healthcheck {
             test: vec!["NONE".into()],
         });
-        let fs = container(&c, &networks(), &Settings::default());
+        let fs = container(&c, &networks(), &RuntimeConfig::default());
         assert!(fs
             .iter()
             .any(|f| f.rule == "healthcheck-missing" && f.message.contains("disabled")));

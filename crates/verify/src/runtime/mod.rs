@@ -10,21 +10,19 @@
 //! Location: `container:<name>`, line 0.
 
 pub mod checks;
+pub mod config;
 mod docker;
 pub mod host;
 pub mod inspect;
 pub mod selfcheck;
-
-#[cfg(test)]
-mod e2e;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::settings::Settings;
-use crate::verify::{catalog, Finding, Location, Severity};
+use crate::{catalog, Finding, Location, Severity};
+pub use config::{Profile, RuntimeConfig};
 
 pub struct RuntimeOptions {
     /// Compose project name; default: as compose derives it for `root`.
@@ -34,7 +32,7 @@ pub struct RuntimeOptions {
 
 /// Reads the running project and returns every finding, sorted by container and rule.
 /// Errors (exit 2 in the CLI) when the engine cannot be reached.
-pub fn collect(opts: &RuntimeOptions, settings: &Settings) -> Result<Vec<Finding>> {
+pub fn collect(opts: &RuntimeOptions, config: &RuntimeConfig) -> Result<Vec<Finding>> {
     let project = match &opts.project {
         Some(p) => p.clone(),
         None => default_project_name(&opts.root)?,
@@ -55,9 +53,9 @@ pub fn collect(opts: &RuntimeOptions, settings: &Settings) -> Result<Vec<Finding
     let networks = docker::networks(&sh, &containers)?;
     let mut findings = Vec::new();
     for c in &containers {
-        findings.extend(checks::container(c, &networks, settings));
+        findings.extend(checks::container(c, &networks, config));
         if c.is_running() {
-            let is_service = c.service() == Some(settings.service_name.as_str());
+            let is_service = c.service() == Some(config.service_name.as_str());
             let out = docker::self_check(&sh, c.name());
             findings.extend(selfcheck::findings(c.name(), is_service, &out));
         }
@@ -218,9 +216,9 @@ mod tests {
         for name in inspect::tests::SAMPLES {
             let c = inspect::tests::sample(name);
             for secrets in [false, true] {
-                let s = Settings {
+                let s = RuntimeConfig {
                     secrets,
-                    ..Settings::default()
+                    ..RuntimeConfig::default()
                 };
                 for f in checks::container(&c, &BTreeMap::new(), &s) {
                     let rule = catalog::rule(f.rule)

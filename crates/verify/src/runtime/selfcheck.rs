@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::finding;
 use crate::defaults;
-use crate::verify::{catalog, Finding, Severity};
+use crate::{catalog, Finding, Severity};
 
 /// The parts of the self-check report runtime verify reads.
 #[derive(Debug, Clone, Deserialize)]

@@ -154,7 +154,7 @@ fn strip_host_ip(p: &mut Node) -> Option<Pos> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::yaml;
+    use crate::yaml;
 
     #[test]
     fn strips_ignored_keys_and_host_ips_with_positions() {

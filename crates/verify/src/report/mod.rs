@@ -145,7 +145,7 @@ fn json(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::Location;
+    use crate::Location;
 
     /// Runtime findings (`container:<name>`, line 0) print without position or region.
     #[test]

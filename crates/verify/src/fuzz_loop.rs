@@ -178,6 +178,29 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
     }
 }
 
+/// `include:`/`extends:` over in-memory files: every path opens `text` itself (so
+/// includes and extends of any file name resolve, cycles included).
+fn expand_in_memory(text: &str) {
+    struct Same<'a>(&'a str, usize);
+    impl crate::compose_expand::Source for Same<'_> {
+        fn open(
+            &mut self,
+            path: &str,
+            _env: Option<&str>,
+        ) -> Result<Option<crate::yaml::Node>, compose::ComposeError> {
+            self.1 += 1;
+            let (mut n, _) = compose::parse_file_noting(self.0, self.1, &Env::default())?;
+            crate::compose_expand::rebase(&mut n, crate::compose_expand::dir_of(path));
+            Ok(Some(n))
+        }
+    }
+    if let Ok((mut root, _)) = compose::parse_file_noting(text, 0, &Env::default()) {
+        if crate::compose_expand::expand(&mut root, &mut Same(text, 0)).is_ok() {
+            let _ = compose::model(&root);
+        }
+    }
+}
+
 fn feed(name: &str, bytes: &[u8]) {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return;
@@ -186,6 +209,7 @@ fn feed(name: &str, bytes: &[u8]) {
     let _ = interp::interpolate(text, &Env::default());
     if name.contains("compose") || name.ends_with(".yml") || name.ends_with(".yaml") {
         pipeline(None, Some(text), None);
+        expand_in_memory(text);
     } else if name.contains("env") {
         pipeline(None, None, Some(text));
     } else {
@@ -211,7 +235,7 @@ fn fixture_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn fuzz_property_loop_over_mutated_fixtures_never_panics() {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../xtask/tests/fixtures");
     let mut files = Vec::new();
     fixture_files(&base, &mut files);
     files.sort();
@@ -267,6 +291,10 @@ fn deeply_nested_and_pathological_inputs_do_not_panic() {
     feed("compose.yaml", "a: ".repeat(2000).as_bytes());
     feed("compose.yaml", &b"[".repeat(100_000));
     feed("compose.yaml", b"x: &a [*a]\n");
+    feed(
+        "compose.yaml",
+        b"include: [a/b.yml]\nservices:\n  a: {extends: {file: c.yml, service: a}}\n  b: {extends: a}\n",
+    );
     feed("compose.yaml", b"a: &a [1,2]\nb: &b [*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c]\nservices: {}\n");
     feed("Dockerfile", &b"FROM x\nRUN a \\\n".repeat(10_000));
     feed("Dockerfile", b"FROM x\nRUN <<A <<B\nx\nA\n");

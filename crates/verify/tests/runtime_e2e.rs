@@ -14,12 +14,48 @@ use std::time::{Duration, Instant};
 
 use xshell::{cmd, Shell};
 
-use super::{collect, host, inspect, RuntimeOptions};
-use crate::defaults;
-use crate::settings::Settings;
-use crate::verify::Finding;
+use clawdbot_facts as defaults;
+use clawdbot_verify::runtime::{collect, host, inspect, RuntimeConfig, RuntimeOptions};
+use clawdbot_verify::Finding;
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// The values both stacks are written with: the generated deployment's defaults.
+struct Settings {
+    service_name: String,
+    uid: u32,
+    gid: u32,
+    gateway_port: u16,
+    health_port: u16,
+    cpus: &'static str,
+    memory: &'static str,
+    pids_limit: u32,
+    token_var: String,
+    log_max_size: &'static str,
+    log_max_file: u32,
+    /// What runtime verify is told about the deployment.
+    runtime: RuntimeConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let runtime = RuntimeConfig::default();
+        Settings {
+            service_name: runtime.service_name.clone(),
+            uid: defaults::UID,
+            gid: defaults::GID,
+            gateway_port: defaults::GATEWAY_PORT,
+            health_port: defaults::HEALTH_PORT,
+            cpus: "2.0",
+            memory: "2G",
+            pids_limit: 256,
+            token_var: runtime.token_var.clone(),
+            log_max_size: "10m",
+            log_max_file: 3,
+            runtime,
+        }
+    }
+}
 
 /// Skips (or fails under CI) with a loud message.
 fn skip(why: &str) {
@@ -385,10 +421,8 @@ fn e2e_weakened_stack_fails_with_exact_rules() {
 
 fn run(sh: &Shell, compose: &[String], unique: &str, weak_p: &str, ctl_p: &str) {
     let s = Settings::default();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    // The workspace root (crates/verify/../..), for `cargo build -p clawdbot`.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let tmp = sh.create_temp_dir().unwrap();
     let ctx = tmp.path().join("ctx");
     std::fs::create_dir(&ctx).unwrap();
@@ -544,10 +578,10 @@ fn run(sh: &Shell, compose: &[String], unique: &str, weak_p: &str, ctl_p: &str) 
         project: Some(p.into()),
         root: tmp.path().to_path_buf(),
     };
-    let ctl_f = collect(&opts(ctl_p), &s).expect("collect control");
-    let weak_f = collect(&opts(weak_p), &s).expect("collect weakened");
+    let ctl_f = collect(&opts(ctl_p), &s.runtime).expect("collect control");
+    let weak_f = collect(&opts(weak_p), &s.runtime).expect("collect weakened");
     let none_p = format!("{unique}none");
-    let none_f = collect(&opts(&none_p), &s).expect("collect absent project");
+    let none_f = collect(&opts(&none_p), &s.runtime).expect("collect absent project");
     assert_eq!(
         none_f
             .iter()

@@ -1,7 +1,7 @@
-//! Facts shared by the service and the xtask, kept in one place.
+//! Facts shared by the service, the xtask and the verify engine, kept in one place.
 //!
-//! The xtask includes this file with `#[path]` (it does not link the service), so it
-//! must stay dependency-free: constants only.
+//! The service links this crate (as `clawdbot::defaults`), so it stays dependency-free:
+//! constants and small pure functions only.
 
 /// Port of the WebSocket gateway (also serves `/health` and `/ready`).
 pub const GATEWAY_PORT: u16 = 18789;
@@ -102,6 +102,12 @@ pub const SELFCHECK_SCHEMA: u32 = 1;
 pub const EGRESS_PROXY_PORT: u16 = 3128;
 /// Destinations `clawdbot egress-proxy` allows by default: the provider API hosts on 443.
 pub const EGRESS_DEFAULT_ALLOW: &[&str] = &["api.anthropic.com:443", "api.openai.com:443"];
+
+/// Default compose service name of the gateway (`service_name` setting).
+pub const SERVICE_NAME: &str = "clawdbot";
+/// Default compose service name of the `isolated` profile's egress proxy
+/// (`egress_service_name` setting).
+pub const EGRESS_SERVICE_NAME: &str = "egress";
 
 #[cfg(test)]
 mod tests {

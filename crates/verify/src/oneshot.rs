@@ -67,8 +67,8 @@ pub fn is_one_shot(s: &Service, compose: &Compose) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::compose::{model, parse_file};
-    use crate::verify::interp::Env;
+    use crate::compose::{model, parse_file};
+    use crate::interp::Env;
 
     #[test]
     fn one_shot_forms() {

@@ -351,7 +351,7 @@ mod tests {
     /// Every case agrees with git itself, across index versions 2, 3 and 4.
     #[test]
     fn agrees_with_git() {
-        let tmp = crate::tempdir::TempDir::new("git-state").unwrap();
+        let tmp = crate::test_support::TempDir::new("git-state").unwrap();
         let top = tmp.path().canonicalize().unwrap();
         git(&top, &["init", "-q"]);
         write(&top.join(".gitignore"), "*.log\n/sub/deep/.env\n");
@@ -407,7 +407,7 @@ mod tests {
                 "no case gives {want:?}: {seen:?}"
             );
         }
-        let outside = crate::tempdir::TempDir::new("git-state-none").unwrap();
+        let outside = crate::test_support::TempDir::new("git-state-none").unwrap();
         // Only meaningful when the temp dir is not itself inside a repository.
         assert_eq!(env_state(outside.path()), ask_git(outside.path(), ".env"));
     }

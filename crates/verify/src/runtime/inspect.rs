@@ -257,7 +257,7 @@ pub(crate) mod tests {
 
     pub fn sample(name: &str) -> Container {
         let path = format!(
-            "{}/src/verify/runtime/testdata/{name}.json",
+            "{}/src/runtime/testdata/{name}.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).expect("testdata file");
@@ -319,7 +319,7 @@ pub(crate) mod tests {
     #[test]
     fn parses_recorded_networks() {
         let text = std::fs::read_to_string(format!(
-            "{}/src/verify/runtime/testdata/networks.json",
+            "{}/src/runtime/testdata/networks.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();

@@ -1,6 +1,8 @@
-//! `cargo xtask verify`: static security verification of a Docker deployment (Dockerfile,
-//! compose files, ignore files, `.env.example`, git state) against the rule catalog, or
-//! of the running stack with `--runtime`.
+//! clawdbot-verify: static security verification of a Docker deployment (Dockerfile,
+//! compose files, Swarm stack files, Kubernetes manifests, ignore files, `.env.example`,
+//! git state) against the rule catalog, or of the running stack with `--runtime`.
+//! Used by `cargo xtask verify` and by the standalone `clawdbot-verify` binary, which
+//! take the same arguments ([`Args`]) and call [`run`].
 //!
 //! Pipeline: `project` (files, read safely) → parsers (`dockerfile`, `yaml` → `compose`)
 //! → `rules` → `suppress` → `report`. Exit codes: 0 clean, 1 findings at or above
@@ -28,20 +30,57 @@ mod secret_scan;
 pub mod secrets;
 pub mod suppress;
 pub mod swarm;
+#[cfg(test)]
+mod test_support;
 pub mod yaml;
 
-#[allow(unused_imports)]
+/// Facts shared with the service (ports, uid/gid, variable names, placeholders).
+pub use clawdbot_facts as defaults;
+
 pub use catalog::{rule, Rule, CHECKLIST};
-#[allow(unused_imports)]
 pub use finding::{Finding, Location, Severity};
+pub use runtime::{Profile, RuntimeConfig};
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use report::{Format, Report};
+
+/// Why a verify run could not produce a report (exit 2 in the command-line front ends).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--explain` of an id the catalog does not have.
+    #[error("unknown rule {id:?} (see `{program} --list-rules`)")]
+    UnknownRule { id: String, program: &'static str },
+    /// An input file is unreadable or malformed.
+    #[error(transparent)]
+    Input(#[from] project::InputError),
+    /// Writing the report or the rule reference failed.
+    #[error("{what} {}", path.display())]
+    Write {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The deployment settings runtime verify needs could not be loaded.
+    #[error(transparent)]
+    Settings(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The engine could not be asked (`--runtime`).
+    #[error(transparent)]
+    Runtime(anyhow::Error),
+}
+
+/// What a front end supplies beyond the command line.
+pub struct Context<'a> {
+    /// The command as the user types it, for hints (`cargo xtask verify`).
+    pub program: &'static str,
+    /// Where `--write-docs` writes the rule reference.
+    pub docs_path: PathBuf,
+    /// Loads the settings runtime verify reads, for a project root (only with `--runtime`).
+    pub runtime_config: &'a dyn Fn(&Path) -> Result<RuntimeConfig, Error>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOn {
@@ -124,36 +163,45 @@ pub fn fill_evidence(project: &project::Project, findings: &mut [Finding]) {
     }
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+/// Runs one verify invocation: lists or explains rules, writes the docs, or verifies
+/// (files, or the running stack) and writes the report. `Ok` is the exit code (0 clean,
+/// 1 findings at or above `--fail-on`).
+pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
     if args.list_rules {
         print!("{}", catalog::list());
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(id) = &args.explain {
         let Some(rule) = catalog::rule(id) else {
-            anyhow::bail!("unknown rule {id:?} (see `cargo xtask verify --list-rules`)");
+            return Err(Error::UnknownRule {
+                id: id.clone(),
+                program: cx.program,
+            });
         };
         print!("{}", catalog::explain(rule));
         return Ok(ExitCode::SUCCESS);
     }
     if args.write_docs {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/rules.md");
+        let path = &cx.docs_path;
+        let write_err = |what, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Write { what, path, source }
+        };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(write_err("creating", dir))?;
         }
-        std::fs::write(&path, catalog::render_docs())
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, catalog::render_docs()).map_err(write_err("writing", path))?;
         println!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
 
     let findings = if args.runtime {
-        let settings = crate::settings::Settings::load(&args.root)?;
+        let config = (cx.runtime_config)(&args.root)?;
         let opts = runtime::RuntimeOptions {
             project: args.project.clone(),
             root: args.root.clone(),
         };
-        runtime::collect(&opts, &settings)?
+        runtime::collect(&opts, &config).map_err(Error::Runtime)?
     } else {
         let sel = project::Selection {
             root: args.root.clone(),
@@ -162,7 +210,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             swarm: args.swarm,
             k8s: args.k8s.clone(),
         };
-        verify_files(&sel).map_err(anyhow::Error::new)?
+        verify_files(&sel)?
     };
 
     let fail_on = match args.fail_on {
@@ -183,9 +231,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let text = report.render(args.format);
     match &args.output {
-        Some(path) => {
-            std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?
-        }
+        Some(path) => std::fs::write(path, &text).map_err(|source| Error::Write {
+            what: "writing",
+            path: path.clone(),
+            source,
+        })?,
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
