@@ -7,6 +7,7 @@ use super::super::Severity;
 use super::super::{caps, host_paths, secrets};
 use super::dockerfile_rules::{has_healthcheck, is_root_user, unpinned};
 use super::Out;
+use crate::catalog::RuleId;
 
 pub fn check(out: &mut Out) {
     let Some(compose) = &out.project.compose else {
@@ -17,7 +18,7 @@ pub fn check(out: &mut Out) {
     }
     for i in &out.project.swarm_ignored {
         out.yaml(
-            "swarm-ignored-key",
+            RuleId::SwarmIgnoredKey,
             i.pos,
             format!(
                 "service {}: docker stack deploy ignores {}: {}",
@@ -46,7 +47,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         // An empty `user:` (e.g. an unset variable) keeps the image's USER.
         if !text(u).trim().is_empty() && is_root_user(&text(u)) {
             out.yaml(
-                "user-root",
+                RuleId::UserRoot,
                 u.pos,
                 format!("service {name}: user {} is root", shown(u)),
             );
@@ -54,18 +55,22 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     }
     // privileged
     if let Some(p) = s.get("privileged").filter(|p| p.is_true()) {
-        out.yaml("privileged", p.pos, format!("service {name} is privileged"));
+        out.yaml(
+            RuleId::Privileged,
+            p.pos,
+            format!("service {name} is privileged"),
+        );
     }
     // rootfs-writable
     match s.get("read_only") {
         Some(r) if r.is_true() => {}
         Some(r) => out.yaml(
-            "rootfs-writable",
+            RuleId::RootfsWritable,
             r.pos,
             format!("service {name}: read_only is {}", shown(r)),
         ),
         None => out.yaml(
-            "rootfs-writable",
+            RuleId::RootfsWritable,
             s.pos,
             format!("service {name} has no `read_only: true`"),
         ),
@@ -83,14 +88,14 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     };
     if !cap_list("cap_drop").iter().any(|(c, _)| c == "ALL") {
         out.yaml(
-            "caps-not-dropped",
+            RuleId::CapsNotDropped,
             s.at("cap_drop"),
             format!("service {name} does not drop ALL capabilities"),
         );
     }
     for (cap, node) in cap_list("cap_add") {
         out.yaml_sev(
-            "caps-added",
+            RuleId::CapsAdded,
             caps::added_severity(&cap),
             node.pos,
             format!("service {name} adds capability {cap}"),
@@ -105,7 +110,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     for p in &ports {
         if let Some(why) = port_exposed(p) {
             out.yaml(
-                "port-not-loopback",
+                RuleId::PortNotLoopback,
                 p.pos,
                 format!("service {name}: port {why}"),
             );
@@ -117,7 +122,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     for key in ["network_mode", "pid", "ipc", "uts"] {
         if let Some(v) = s.get(key).filter(|v| text(v) == "host") {
             out.yaml(
-                "network-host",
+                RuleId::NetworkHost,
                 v.pos,
                 format!("service {name}: {key}: host"),
             );
@@ -129,7 +134,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     // `network_mode: bridge` is Docker's default bridge, shared by every container.
     if nets.is_empty() && matches!(mode.as_deref(), None | Some("bridge") | Some("default")) {
         out.yaml(
-            "network-not-isolated",
+            RuleId::NetworkNotIsolated,
             s.pos,
             format!("service {name} has no `networks:` and joins the default network"),
         );
@@ -140,7 +145,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
             .all(|n| compose.networks.iter().any(|d| &d.name == n && d.internal));
         if all_internal {
             out.yaml(
-                "ports-on-internal-network",
+                RuleId::PortsOnInternalNetwork,
                 s.at("ports"),
                 format!("service {name} publishes ports but every network it joins is internal ({}); Docker drops them", nets.join(", ")),
             );
@@ -152,7 +157,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         if let Some(img) = s.get("image") {
             if let Some(why) = unpinned(&text(img)) {
                 out.yaml(
-                    "image-unpinned",
+                    RuleId::ImageUnpinned,
                     img.pos,
                     format!("service {name}: image {}: {why}", shown(img)),
                 );
@@ -184,19 +189,23 @@ fn security_opts(out: &mut Out, s: &Service) {
         } else {
             format!("service {name} does not set no-new-privileges:true")
         };
-        out.yaml("no-new-privileges-missing", s.at("security_opt"), message);
+        out.yaml(
+            RuleId::NoNewPrivilegesMissing,
+            s.at("security_opt"),
+            message,
+        );
     }
     for (o, n) in &opts {
         if o == "seccomp:unconfined" {
             out.yaml(
-                "seccomp-unconfined",
+                RuleId::SeccompUnconfined,
                 n.pos,
                 format!("service {name}: seccomp is unconfined"),
             );
         }
         if o == "apparmor:unconfined" {
             out.yaml(
-                "apparmor-unconfined",
+                RuleId::ApparmorUnconfined,
                 n.pos,
                 format!("service {name}: AppArmor is unconfined"),
             );
@@ -264,14 +273,14 @@ fn limits(out: &mut Out, s: &Service) {
     }
     if !missing.is_empty() {
         out.yaml(
-            "limits-missing",
+            RuleId::LimitsMissing,
             s.pos,
             format!("service {name} has no {} limit", missing.join(" or ")),
         );
     }
     if !has("pids_limit", "pids") {
         out.yaml(
-            "pids-limit-missing",
+            RuleId::PidsLimitMissing,
             s.pos,
             format!("service {name} has no pids limit"),
         );
@@ -315,16 +324,16 @@ fn volumes(out: &mut Out, s: &Service) {
         };
         let mode = if read_only { "read-only" } else { "writable" };
         if host_paths::is_engine_socket(norm) {
-            out.yaml("sensitive-volume", v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
+            out.yaml(RuleId::SensitiveVolume, v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
         } else if host_paths::is_sensitive(norm) {
             out.yaml(
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 v.pos,
                 format!("service {name} mounts sensitive host path {norm} ({mode})"),
             );
         } else if !read_only {
             out.yaml_sev(
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 Severity::Warning,
                 v.pos,
                 format!("service {name} mounts host path {norm} writable (add :ro)"),
@@ -343,7 +352,7 @@ fn healthcheck(out: &mut Out, s: &Service) {
             });
         if disabled {
             out.yaml(
-                "healthcheck-missing",
+                RuleId::HealthcheckMissing,
                 hc.pos,
                 format!("service {name}: healthcheck is disabled"),
             );
@@ -364,7 +373,7 @@ fn healthcheck(out: &mut Out, s: &Service) {
             "(the pulled image's own HEALTHCHECK is not visible here)"
         };
         out.yaml(
-            "healthcheck-missing",
+            RuleId::HealthcheckMissing,
             s.pos,
             format!("service {name} has no healthcheck in compose {why}"),
         );
@@ -375,7 +384,7 @@ fn logging(out: &mut Out, s: &Service) {
     let name = &s.name;
     let Some(l) = s.get("logging") else {
         out.yaml(
-            "logging-unbounded",
+            RuleId::LoggingUnbounded,
             s.pos,
             format!("service {name} has no `logging:` (json-file keeps logs forever)"),
         );
@@ -387,7 +396,7 @@ fn logging(out: &mut Out, s: &Service) {
         .unwrap_or_else(|| "json-file".into());
     if driver == "json-file" && l.get("options").and_then(|o| o.get("max-size")).is_none() {
         out.yaml(
-            "logging-unbounded",
+            RuleId::LoggingUnbounded,
             l.pos,
             format!("service {name}: json-file logging without options.max-size"),
         );
@@ -415,7 +424,7 @@ fn secrets_in(out: &mut Out, s: &Service) {
                 .unwrap_or_default();
             for h in secrets::in_assignment(&k, &raw) {
                 out.yaml(
-                    "secret-literal",
+                    RuleId::SecretLiteral,
                     v.pos,
                     format!(
                         "service {name}: {} in {what} {k} ({})",

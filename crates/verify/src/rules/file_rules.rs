@@ -9,6 +9,7 @@ use super::super::dockerfile::Form;
 use super::super::interp::parse_dotenv_lines;
 use super::super::secrets;
 use super::Out;
+use crate::catalog::RuleId;
 
 /// Whether the ignore file (gitignore semantics) at `file` ignores `root/.env`.
 fn ignores_env(root: &Path, text: &str) -> bool {
@@ -54,13 +55,13 @@ pub fn check(out: &mut Out) {
         Some(i) => {
             let f = p.files[i].display.clone();
             out.path(
-                "env-not-gitignored",
+                RuleId::EnvNotGitignored,
                 &f,
                 ".gitignore does not ignore .env".into(),
             );
         }
         None => out.path(
-            "env-not-gitignored",
+            RuleId::EnvNotGitignored,
             ".gitignore",
             "no .gitignore, so .env is not ignored".into(),
         ),
@@ -68,7 +69,7 @@ pub fn check(out: &mut Out) {
     // env-tracked
     if p.env_tracked == Some(true) {
         out.path(
-            "env-tracked",
+            RuleId::EnvTracked,
             ".env",
             "git tracks .env (git ls-files lists it)".into(),
         );
@@ -85,7 +86,7 @@ pub fn check(out: &mut Out) {
                     .map(|c| c + 1)
                     .unwrap_or(1);
                 out.at(
-                    "example-has-secret",
+                    RuleId::ExampleHasSecret,
                     i,
                     line,
                     col,
@@ -134,7 +135,7 @@ pub fn check(out: &mut Out) {
             };
             match copy_all {
                 Some((file, line, col)) => out.at(
-                    "env-in-build-context",
+                    RuleId::EnvInBuildContext,
                     file,
                     line,
                     col,
@@ -142,7 +143,7 @@ pub fn check(out: &mut Out) {
                 ),
                 None if p.dotenv_exists => {
                     let f = p.files[p.dockerfiles[0].0].display.clone();
-                    out.path("env-in-build-context", &f, format!("{why}: .env is sent to the Docker daemon with the build context"));
+                    out.path(RuleId::EnvInBuildContext, &f, format!("{why}: .env is sent to the Docker daemon with the build context"));
                 }
                 None => {}
             }
