@@ -13,8 +13,6 @@ pub mod catalog;
 pub mod compose;
 pub mod dockerfile;
 pub mod finding;
-#[cfg(test)]
-mod fuzz_loop;
 mod git_state;
 pub mod host_paths;
 pub mod interp;

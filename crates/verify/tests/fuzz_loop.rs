@@ -6,12 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compose;
-use super::dockerfile;
-use super::interp::{self, Env};
-use super::project::{Project, SourceFile};
-use super::report::{Format, Report};
-use super::{rules, suppress, Severity};
+use clawdbot_verify::compose;
+use clawdbot_verify::dockerfile;
+use clawdbot_verify::interp::{self, Env};
+use clawdbot_verify::project::{Project, SourceFile};
+use clawdbot_verify::report::{Format, Report};
+use clawdbot_verify::{rules, suppress, Severity};
 
 /// Tokens that tend to reach interesting parser states.
 const DICT: &[&[u8]] = &[
@@ -156,7 +156,7 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);
-    super::fill_evidence(&project, &mut findings);
+    clawdbot_verify::fill_evidence(&project, &mut findings);
     let report = Report {
         findings: &findings,
         fail_on: Severity::Warning,
