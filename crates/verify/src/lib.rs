@@ -17,6 +17,7 @@ mod git_state;
 pub mod host_paths;
 pub mod interp;
 pub mod net;
+pub mod posture;
 pub mod project;
 pub mod report;
 pub mod rules;

@@ -5,9 +5,10 @@ use super::super::net::is_loopback;
 use super::super::yaml::{Node, Value};
 use super::super::Severity;
 use super::super::{caps, host_paths, secrets};
-use super::dockerfile_rules::{has_healthcheck, is_root_user, unpinned};
-use super::Out;
+use super::dockerfile_rules::{has_healthcheck, unpinned};
+use super::{privileged, user_root, Out};
 use crate::catalog::RuleId;
+use crate::posture;
 
 pub fn check(out: &mut Out) {
     let Some(compose) = &out.project.compose else {
@@ -42,24 +43,10 @@ fn shown(n: &Node) -> String {
 
 fn service(out: &mut Out, compose: &Compose, s: &Service) {
     let name = &s.name;
-    // user-root
-    if let Some(u) = s.get("user") {
-        // An empty `user:` (e.g. an unset variable) keeps the image's USER.
-        if !text(u).trim().is_empty() && is_root_user(&text(u)) {
-            out.yaml(
-                RuleId::UserRoot,
-                u.pos,
-                format!("service {name}: user {} is root", shown(u)),
-            );
-        }
-    }
-    // privileged
-    if let Some(p) = s.get("privileged").filter(|p| p.is_true()) {
-        out.yaml(
-            RuleId::Privileged,
-            p.pos,
-            format!("service {name} is privileged"),
-        );
+    // Rules written once over the posture model.
+    let w = posture::compose::workload(s);
+    for v in [user_root::judge(&w), privileged::judge(&w)] {
+        v.into_iter().for_each(|v| out.verdict(v));
     }
     // rootfs-writable
     match s.get("read_only") {

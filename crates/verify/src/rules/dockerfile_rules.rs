@@ -93,10 +93,7 @@ fn final_user(df: &Dockerfile) -> Option<(Option<String>, &Instr)> {
     None
 }
 
-pub fn is_root_user(user: &str) -> bool {
-    let name = user.split(':').next().unwrap_or("").trim();
-    name == "0" || name.eq_ignore_ascii_case("root")
-}
+pub use crate::posture::is_root_user;
 
 fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
     let project = out.project;

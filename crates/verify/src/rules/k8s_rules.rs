@@ -6,8 +6,9 @@
 use super::super::yaml::{Node, Pos, Value};
 use super::super::{caps, host_paths, net, secrets, Severity};
 use super::dockerfile_rules::unpinned;
-use super::Out;
+use super::{privileged, user_root, Out};
 use crate::catalog::RuleId;
+use crate::posture::{self, k8s::setting};
 
 const WORKLOADS: &[&str] = &[
     "Deployment",
@@ -156,43 +157,16 @@ fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
     }
 }
 
-/// A container's security setting: its own, else the pod's.
-fn setting<'a>(c_sc: Option<&'a Node>, pod_sc: Option<&'a Node>, key: &str) -> Option<&'a Node> {
-    c_sc.and_then(|s| s.get(key))
-        .or_else(|| pod_sc.and_then(|s| s.get(key)))
-}
-
 fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) {
     let cname = c.get("name").and_then(Node::scalar).unwrap_or_default();
     let who = format!("{what} container {cname}");
     let sc = c.get("securityContext");
     let here = sc.map_or(c.pos, |s| s.pos);
 
-    // user-root
-    let uid = setting(sc, pod_sc, "runAsUser");
-    let non_root = setting(sc, pod_sc, "runAsNonRoot");
-    match uid {
-        Some(u) if u.scalar().as_deref() == Some("0") => {
-            at(out, RuleId::UserRoot, file, u.pos, format!("{who}: runAsUser is 0 (root)"))
-        }
-        Some(_) => {}
-        None if is_true(non_root) => {}
-        None => at(
-            out,
-            RuleId::UserRoot,
-            file,
-            non_root.map_or(here, |n| n.pos),
-            format!("{who}: neither runAsNonRoot: true nor a non-zero runAsUser; the image decides and may run as root"),
-        ),
-    }
-    if let Some(p) = sc.and_then(|s| s.get("privileged")).filter(|p| p.is_true()) {
-        at(
-            out,
-            RuleId::Privileged,
-            file,
-            p.pos,
-            format!("{who} is privileged"),
-        );
+    // Rules written once over the posture model.
+    let w = posture::k8s::workload(file, what, pod_sc, c);
+    for v in [user_root::judge(&w), privileged::judge(&w)] {
+        v.into_iter().for_each(|v| out.verdict(v));
     }
     let ro = sc.and_then(|s| s.get("readOnlyRootFilesystem"));
     if !is_true(ro) {

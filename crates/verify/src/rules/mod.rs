@@ -5,7 +5,9 @@ mod compose_rules;
 mod dockerfile_rules;
 mod file_rules;
 mod k8s_rules;
+pub mod privileged;
 mod secret_env;
+pub mod user_root;
 
 use super::project::Project;
 use super::yaml::Pos;
@@ -81,6 +83,19 @@ impl Out<'_> {
             .copied()
             .unwrap_or(0);
         self.push(rule, severity, file, pos.line, pos.column, message);
+    }
+}
+
+impl Out<'_> {
+    /// Adds the finding of a rule written over the posture model, at a static place.
+    pub fn verdict(&mut self, v: crate::posture::Verdict) {
+        use crate::posture::At;
+        match v.at {
+            At::Compose(pos) => self.yaml(v.rule, pos, v.message),
+            At::Manifest { file, pos } => self.at(v.rule, file, pos.line, pos.column, v.message),
+            // Static inputs have no running container; nothing to locate.
+            At::Container => debug_assert!(false, "runtime verdict in static verify"),
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::catalog::RuleId;
 use crate::defaults;
 use crate::net::is_loopback;
 use crate::{caps, host_paths, secrets, Finding, Severity};
+use crate::{posture, rules};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
 pub fn container(
@@ -42,30 +43,13 @@ pub fn container(
         );
     }
 
-    // user-root
-    let user = c.config.user.trim();
-    let uid = user.split(':').next().unwrap_or("");
-    if uid.is_empty() || uid == "0" || uid == "root" {
-        let shown = if user.is_empty() {
-            "(none: root)"
-        } else {
-            user
-        };
-        push(
-            RuleId::UserRoot,
-            None,
-            format!("process runs as root (Config.User {shown})"),
-            Some(format!("User={user}")),
-        );
-    }
-
-    if hc.privileged {
-        push(
-            RuleId::Privileged,
-            None,
-            "container is privileged: every capability, every device, no seccomp/AppArmor".into(),
-            Some("Privileged=true".into()),
-        );
+    // Rules written once over the posture model (static verify runs the same ones).
+    let w = posture::runtime::workload(c);
+    for v in [rules::user_root::judge(&w), rules::privileged::judge(&w)]
+        .into_iter()
+        .flatten()
+    {
+        push(v.rule, None, v.message, v.evidence);
     }
 
     if !hc.readonly_rootfs {
@@ -454,6 +438,23 @@ mod tests {
         // `docker inspect` shows; without secrets that is the intended channel.
         let fs = container(&sample("hardened"), &networks(), &RuntimeConfig::default());
         assert!(fs.is_empty(), "{fs:?}");
+    }
+
+    /// Drift fix: `Root`/`ROOT` users are root at runtime too, as statically (the
+    /// runtime check used to compare case-sensitively).
+    #[test]
+    fn root_user_in_any_case_is_reported() {
+        for user in ["root", "Root", "ROOT:0", "0", ""] {
+            let mut c = sample("hardened");
+            c.config.user = user.into();
+            let fs = container(&c, &networks(), &RuntimeConfig::default());
+            let hits: Vec<_> = fs.iter().filter(|f| f.rule == RuleId::UserRoot).collect();
+            assert_eq!(hits.len(), 1, "{user:?}: {fs:?}");
+            assert_eq!(
+                hits[0].evidence.as_deref(),
+                Some(format!("User={user}").as_str())
+            );
+        }
     }
 
     #[test]
