@@ -6,7 +6,7 @@
 # With a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`), each libFuzzer
 # target (dockerfile, compose, interp, compose_expand) runs for SECONDS, seeded with the verify fixtures.
 # Without them it falls back to the stable-Rust property loop
-# (`fuzz_loop` in clawdbot-verify: deterministic bytewise mutations of every fixture
+# (`crates/verify/tests/fuzz_loop.rs`: deterministic bytewise mutations of every fixture
 # through the parsers and the whole rule/report pipeline), scaled to the time budget.
 #
 # A crash found by libFuzzer is saved under fuzz/artifacts/<target>/; copy the input to

@@ -109,6 +109,8 @@ pub const SERVICE_NAME: &str = "clawdbot";
 /// (`egress_service_name` setting).
 pub const EGRESS_SERVICE_NAME: &str = "egress";
 
+mod selfcheck;
+pub use selfcheck::SelfCheckId;
 #[cfg(test)]
 mod tests {
     use super::*;

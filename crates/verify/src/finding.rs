@@ -1,6 +1,7 @@
 //! What every check produces, static or runtime: a `Finding` against a rule id of the
 //! catalog, at a location, with masked evidence.
 
+use crate::catalog::RuleId;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -23,7 +24,7 @@ pub struct Location {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// Stable rule id from the catalog, e.g. `port-not-loopback`.
-    pub rule: &'static str,
+    pub rule: RuleId,
     pub severity: Severity,
     pub message: String,
     pub location: Location,
@@ -32,7 +33,7 @@ pub struct Finding {
     /// `Some(reason)` when an inline `# verify: ignore=ID reason` suppresses it.
     pub suppressed: Option<String>,
     /// The checklist item this finding counts against when it is not its rule's (a
-    /// failed self-check counts against the item of its check, `catalog::SELFCHECK_ITEMS`).
+    /// failed self-check counts against the item of its check, `clawdbot_facts::SelfCheckId`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checklist: Option<u8>,
 }

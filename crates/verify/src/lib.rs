@@ -14,14 +14,13 @@ pub mod compose;
 pub mod compose_expand;
 pub mod dockerfile;
 pub mod finding;
-#[cfg(test)]
-mod fuzz_loop;
 mod git_state;
 pub mod host_paths;
 pub mod image_tags;
 pub mod interp;
 pub mod net;
 pub mod oneshot;
+pub mod posture;
 pub mod project;
 pub mod report;
 pub mod rules;
@@ -37,7 +36,7 @@ pub mod yaml;
 /// Facts shared with the service (ports, uid/gid, variable names, placeholders).
 pub use clawdbot_facts as defaults;
 
-pub use catalog::{rule, Rule, CHECKLIST};
+pub use catalog::{rule, Rule, RuleId, CHECKLIST};
 pub use finding::{Finding, Location, Severity};
 pub use runtime::{Profile, RuntimeConfig};
 
@@ -141,7 +140,7 @@ pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::I
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);
     fill_evidence(&project, &mut findings);
-    findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(b.rule)));
+    findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(&b.rule)));
     Ok(findings)
 }
 

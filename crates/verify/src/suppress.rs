@@ -6,9 +6,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::catalog;
+use super::catalog::{RuleId, UnknownRuleId};
 use super::project::SourceFile;
-use super::{Finding, Location, Severity};
+use super::{Finding, Location};
 
 static DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"#\s*verify:\s*ignore=([^\s]*)[ \t]*(.*)$").expect("static regex")
@@ -19,7 +19,7 @@ struct Directive {
     file: String,
     line: usize,
     comment_only: bool,
-    ids: Vec<String>,
+    ids: Vec<RuleId>,
     reason: String,
 }
 
@@ -36,7 +36,7 @@ fn directives(files: &[SourceFile]) -> (Vec<Directive>, Vec<Finding>) {
             let Some(c) = DIRECTIVE.captures(line) else {
                 continue;
             };
-            let ids: Vec<String> = c[1]
+            let names: Vec<String> = c[1]
                 .split(',')
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
@@ -47,10 +47,8 @@ fn directives(files: &[SourceFile]) -> (Vec<Directive>, Vec<Finding>) {
                 .map(|m| line[..m.start()].chars().count() + 1)
                 .unwrap_or(1);
             let bad = |message: String| Finding {
-                rule: "suppression-invalid",
-                severity: catalog::rule("suppression-invalid")
-                    .map(|r| r.severity)
-                    .unwrap_or(Severity::Warning),
+                rule: RuleId::SuppressionInvalid,
+                severity: RuleId::SuppressionInvalid.rule().severity,
                 message,
                 location: Location {
                     file: f.display.clone(),
@@ -61,22 +59,25 @@ fn directives(files: &[SourceFile]) -> (Vec<Directive>, Vec<Finding>) {
                 suppressed: None,
                 checklist: None,
             };
-            if ids.is_empty() {
+            if names.is_empty() {
                 invalid.push(bad(
                     "suppression names no rule id (write ignore=<rule-id> <reason>)".into(),
                 ));
                 continue;
             }
-            if let Some(unknown) = ids.iter().find(|id| catalog::rule(id).is_none()) {
-                invalid.push(bad(format!(
-                    "suppression names unknown rule {unknown:?} (see --list-rules)"
-                )));
-                continue;
-            }
+            let ids = match names.iter().map(|n| n.parse::<RuleId>()).collect() {
+                Ok(ids) => ids,
+                Err(UnknownRuleId(unknown)) => {
+                    invalid.push(bad(format!(
+                        "suppression names unknown rule {unknown:?} (see --list-rules)"
+                    )));
+                    continue;
+                }
+            };
             if reason.is_empty() {
                 invalid.push(bad(format!(
                     "suppression of {} has no reason (a reason is required)",
-                    ids.join(",")
+                    names.join(",")
                 )));
                 continue;
             }
@@ -101,7 +102,7 @@ pub fn apply(findings: &mut Vec<Finding>, files: &[SourceFile]) {
         }
         let hit = dirs.iter().find(|d| {
             d.file == f.location.file
-                && d.ids.iter().any(|id| id == f.rule)
+                && d.ids.contains(&f.rule)
                 && (d.line == f.location.line || (d.comment_only && d.line + 1 == f.location.line))
         });
         if let Some(d) = hit {
@@ -115,10 +116,10 @@ pub fn apply(findings: &mut Vec<Finding>, files: &[SourceFile]) {
 mod tests {
     use super::*;
 
-    fn finding(rule: &'static str, line: usize) -> Finding {
+    fn finding(rule: RuleId, line: usize) -> Finding {
         Finding {
             rule,
-            severity: Severity::Error,
+            severity: crate::Severity::Error,
             message: "m".into(),
             location: Location {
                 file: "compose.yaml".into(),
@@ -145,10 +146,10 @@ mod tests {
             "a: 1\n    privileged: true  # verify: ignore=privileged,caps-added legacy driver\n# verify: ignore=user-root upstream image\nuser: root\nuser: root\n",
         );
         let mut f = vec![
-            finding("privileged", 2),
-            finding("user-root", 4),
-            finding("user-root", 5),
-            finding("caps-added", 1),
+            finding(RuleId::Privileged, 2),
+            finding(RuleId::UserRoot, 4),
+            finding(RuleId::UserRoot, 5),
+            finding(RuleId::CapsAdded, 1),
         ];
         apply(&mut f, &files);
         assert_eq!(f[0].suppressed.as_deref(), Some("legacy driver"));
@@ -167,12 +168,12 @@ mod tests {
     #[test]
     fn missing_reason_or_unknown_rule_suppresses_nothing_and_is_reported() {
         let files = file("# verify: ignore=privileged\nprivileged: true\nx: 1 # verify: ignore=no-such-rule because\n");
-        let mut f = vec![finding("privileged", 2)];
+        let mut f = vec![finding(RuleId::Privileged, 2)];
         apply(&mut f, &files);
         assert_eq!(f[0].suppressed, None);
         let invalid: Vec<_> = f
             .iter()
-            .filter(|x| x.rule == "suppression-invalid")
+            .filter(|x| x.rule == RuleId::SuppressionInvalid)
             .map(|x| x.location.line)
             .collect();
         assert_eq!(invalid, vec![1, 3]);

@@ -357,16 +357,16 @@ fn wait_healthy(sh: &Shell, name: &str) -> inspect::Container {
 fn shared_ids<'a>(fs: &'a [Finding], container: &str) -> BTreeSet<&'a str> {
     let file = format!("container:{container}");
     fs.iter()
-        .filter(|f| f.location.file == file && !f.rule.starts_with("runtime-"))
-        .map(|f| f.rule)
+        .filter(|f| f.location.file == file && !f.rule.as_str().starts_with("runtime-"))
+        .map(|f| f.rule.as_str())
         .collect()
 }
 
 fn runtime_ids<'a>(fs: &'a [Finding], container: &str) -> BTreeSet<&'a str> {
     let file = format!("container:{container}");
     fs.iter()
-        .filter(|f| f.location.file == file && f.rule.starts_with("runtime-"))
-        .map(|f| f.rule)
+        .filter(|f| f.location.file == file && f.rule.as_str().starts_with("runtime-"))
+        .map(|f| f.rule.as_str())
         .collect()
 }
 
@@ -585,7 +585,7 @@ fn run(sh: &Shell, compose: &[String], unique: &str, weak_p: &str, ctl_p: &str) 
     assert_eq!(
         none_f
             .iter()
-            .map(|f| (f.rule, f.location.file.as_str()))
+            .map(|f| (f.rule.as_str(), f.location.file.as_str()))
             .collect::<Vec<_>>(),
         [(
             "runtime-no-containers",

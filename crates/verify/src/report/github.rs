@@ -38,9 +38,7 @@ pub fn render(r: &Report) -> String {
         if f.location.file.starts_with("container:") {
             msg = format!("{}: {msg}", f.location.file);
         }
-        if let Some(rule) = super::super::catalog::rule(f.rule) {
-            msg.push_str(&format!("\nfix: {}", rule.fix));
-        }
+        msg.push_str(&format!("\nfix: {}", f.rule.rule().fix));
         out.push_str(&format!("::{cmd} {}::{}\n", props.join(","), data(&msg)));
     }
     out.push_str(&format!("{}\n{}\n", r.checklist_line(), r.totals()));

@@ -1,6 +1,6 @@
 //! Human text: grouped by file, severity, `file:line:col`, the offending line, the fix.
 
-use super::super::catalog::{self, severity_name};
+use super::super::catalog::severity_name;
 use super::super::Severity;
 use super::Report;
 
@@ -65,9 +65,7 @@ pub fn render(r: &Report) -> String {
             match &f.suppressed {
                 Some(reason) => out.push_str(&format!("        = suppressed: {reason}\n")),
                 None => {
-                    if let Some(rule) = catalog::rule(f.rule) {
-                        out.push_str(&format!("        = fix: {}\n", rule.fix));
-                    }
+                    out.push_str(&format!("        = fix: {}\n", f.rule.rule().fix));
                 }
             }
         }

@@ -32,7 +32,7 @@ pub fn render(r: &Report) -> String {
         };
         cases.push_str(&format!(
             "    <testcase classname=\"{class}\" name=\"{}\">",
-            esc(rule.id)
+            esc(rule.id.as_str())
         ));
         if !hits.is_empty() {
             failures += 1;

@@ -7,7 +7,7 @@ mod sarif;
 
 use serde_json::json;
 
-use super::catalog::{self, checklist_items, severity_name, ItemStatus};
+use super::catalog::{checklist_items, severity_name, ItemStatus};
 use super::{Finding, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -104,16 +104,16 @@ fn json(r: &Report) -> String {
         .findings
         .iter()
         .map(|f| {
-            let rule = catalog::rule(f.rule);
+            let rule = f.rule.rule();
             json!({
                 "rule": f.rule,
                 "severity": severity_name(f.severity),
-                "title": rule.map(|r| r.title),
-                "checklist": rule.and_then(|r| r.checklist),
+                "title": rule.title,
+                "checklist": rule.checklist,
                 "message": f.message,
                 "location": f.location,
                 "evidence": f.evidence,
-                "fix": rule.map(|r| r.fix),
+                "fix": rule.fix,
                 "suppressed": f.suppressed.is_some(),
                 "suppression_reason": f.suppressed,
             })
@@ -145,13 +145,14 @@ fn json(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::RuleId;
     use crate::Location;
 
     /// Runtime findings (`container:<name>`, line 0) print without position or region.
     #[test]
     fn runtime_findings_without_lines_render_in_every_format() {
         let findings = vec![Finding {
-            rule: "caps-not-dropped",
+            rule: RuleId::CapsNotDropped,
             severity: Severity::Warning,
             message: "effective capabilities are not empty".into(),
             location: Location {

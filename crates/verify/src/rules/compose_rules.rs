@@ -6,7 +6,9 @@ use super::super::yaml::{Node, Value};
 use super::super::Severity;
 use super::super::{caps, host_paths, oneshot, secrets};
 use super::dockerfile_rules::{final_user, has_healthcheck_at, is_root_user, unpinned};
-use super::Out;
+use super::{privileged, user_root, Out};
+use crate::catalog::RuleId;
+use crate::posture;
 
 /// Service keys that change a container's posture and that no rule evaluates: each one
 /// present is the note `compose-not-evaluated` ("not evaluated: KEY").
@@ -39,7 +41,7 @@ pub fn check(out: &mut Out) {
         }
         seen.push(&u.missing.name);
         out.yaml(
-            "variable-unset",
+            RuleId::VariableUnset,
             u.pos,
             format!(
                 "required variable {} has no value here; verified with it unset",
@@ -49,7 +51,7 @@ pub fn check(out: &mut Out) {
     }
     for i in &out.project.swarm_ignored {
         out.yaml(
-            "swarm-ignored-key",
+            RuleId::SwarmIgnoredKey,
             i.pos,
             format!(
                 "service {}: docker stack deploy ignores {}: {}",
@@ -73,17 +75,6 @@ fn shown(n: &Node) -> String {
 
 fn service(out: &mut Out, compose: &Compose, s: &Service) {
     let name = &s.name;
-    // user-root
-    if let Some(u) = s.get("user") {
-        // An empty `user:` (e.g. an unset variable) keeps the image's USER.
-        if !text(u).trim().is_empty() && is_root_user(&text(u)) {
-            out.yaml(
-                "user-root",
-                u.pos,
-                format!("service {name}: user {} is root", shown(u)),
-            );
-        }
-    }
     let user_set = s.get("user").is_some_and(|u| !text(u).trim().is_empty());
     let project = out.project;
     let source = project.image_source(s);
@@ -97,14 +88,14 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
                 .unwrap_or(s.pos);
             match final_user(src.dockerfile, src.target.as_deref()) {
                 None => out.yaml(
-                    "user-root",
+                    RuleId::UserRoot,
                     at,
                     format!(
                         "service {name}: its dockerfile_inline sets no USER, so it runs as root"
                     ),
                 ),
                 Some((Some(u), _)) if is_root_user(&u) => out.yaml(
-                    "user-root",
+                    RuleId::UserRoot,
                     at,
                     format!("service {name}: its dockerfile_inline sets USER {u}, which is root"),
                 ),
@@ -114,7 +105,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         None if !user_set && s.get("build").is_none() => {
             if let Some(img) = s.get("image") {
                 out.yaml(
-                    "user-unknown",
+                    RuleId::UserUnknown,
                     s.pos,
                     format!(
                         "service {name}: image {} is pulled and nothing says which user it runs as (no `user:`, no Dockerfile in the project builds it); set `user: \"1000:1000\"`",
@@ -125,20 +116,21 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         }
         _ => {}
     }
-    // privileged
-    if let Some(p) = s.get("privileged").filter(|p| p.is_true()) {
-        out.yaml("privileged", p.pos, format!("service {name} is privileged"));
+    // Rules written once over the posture model.
+    let w = posture::compose::workload(s);
+    for v in [user_root::judge(&w), privileged::judge(&w)] {
+        v.into_iter().for_each(|v| out.verdict(v));
     }
     // rootfs-writable
     match s.get("read_only") {
         Some(r) if r.is_true() => {}
         Some(r) => out.yaml(
-            "rootfs-writable",
+            RuleId::RootfsWritable,
             r.pos,
             format!("service {name}: read_only is {}", shown(r)),
         ),
         None => out.yaml(
-            "rootfs-writable",
+            RuleId::RootfsWritable,
             s.pos,
             format!("service {name} has no `read_only: true`"),
         ),
@@ -156,14 +148,14 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     };
     if !cap_list("cap_drop").iter().any(|(c, _)| c == "ALL") {
         out.yaml(
-            "caps-not-dropped",
+            RuleId::CapsNotDropped,
             s.at("cap_drop"),
             format!("service {name} does not drop ALL capabilities"),
         );
     }
     for (cap, node) in cap_list("cap_add") {
         out.yaml_sev(
-            "caps-added",
+            RuleId::CapsAdded,
             caps::added_severity(&cap),
             node.pos,
             format!("service {name} adds capability {cap}"),
@@ -178,7 +170,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     for p in &ports {
         if let Some(why) = port_exposed(p) {
             out.yaml(
-                "port-not-loopback",
+                RuleId::PortNotLoopback,
                 p.pos,
                 format!("service {name}: port {why}"),
             );
@@ -190,7 +182,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     for key in ["network_mode", "pid", "ipc", "uts"] {
         if let Some(v) = s.get(key).filter(|v| text(v) == "host") {
             out.yaml(
-                "network-host",
+                RuleId::NetworkHost,
                 v.pos,
                 format!("service {name}: {key}: host"),
             );
@@ -218,7 +210,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
             format!("shared with {sharing} other service(s)")
         };
         out.yaml(
-            "network-not-isolated",
+            RuleId::NetworkNotIsolated,
             if nets.is_empty() {
                 s.pos
             } else {
@@ -233,7 +225,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
             .all(|n| compose.networks.iter().any(|d| &d.name == n && d.internal));
         if all_internal {
             out.yaml(
-                "ports-on-internal-network",
+                RuleId::PortsOnInternalNetwork,
                 s.at("ports"),
                 format!("service {name} publishes ports but every network it joins is internal ({}); Docker drops them", nets.join(", ")),
             );
@@ -250,7 +242,7 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         {
             if let Some(why) = unpinned(&text(img)) {
                 out.yaml(
-                    "image-unpinned",
+                    RuleId::ImageUnpinned,
                     img.pos,
                     format!("service {name}: image {}: {why}", shown(img)),
                 );
@@ -282,19 +274,23 @@ fn security_opts(out: &mut Out, s: &Service) {
         } else {
             format!("service {name} does not set no-new-privileges:true")
         };
-        out.yaml("no-new-privileges-missing", s.at("security_opt"), message);
+        out.yaml(
+            RuleId::NoNewPrivilegesMissing,
+            s.at("security_opt"),
+            message,
+        );
     }
     for (o, n) in &opts {
         if o == "seccomp:unconfined" {
             out.yaml(
-                "seccomp-unconfined",
+                RuleId::SeccompUnconfined,
                 n.pos,
                 format!("service {name}: seccomp is unconfined"),
             );
         }
         if o == "apparmor:unconfined" {
             out.yaml(
-                "apparmor-unconfined",
+                RuleId::ApparmorUnconfined,
                 n.pos,
                 format!("service {name}: AppArmor is unconfined"),
             );
@@ -362,14 +358,14 @@ fn limits(out: &mut Out, s: &Service) {
     }
     if !missing.is_empty() {
         out.yaml(
-            "limits-missing",
+            RuleId::LimitsMissing,
             s.pos,
             format!("service {name} has no {} limit", missing.join(" or ")),
         );
     }
     if !has("pids_limit", "pids") {
         out.yaml(
-            "pids-limit-missing",
+            RuleId::PidsLimitMissing,
             s.pos,
             format!("service {name} has no pids limit"),
         );
@@ -424,16 +420,16 @@ fn volumes(out: &mut Out, s: &Service) {
             continue;
         }
         if host_paths::is_engine_socket(norm) {
-            out.yaml("sensitive-volume", v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
+            out.yaml(RuleId::SensitiveVolume, v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
         } else if host_paths::is_sensitive(norm) {
             out.yaml(
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 v.pos,
                 format!("service {name} mounts sensitive host path {norm} ({mode})"),
             );
         } else if !read_only {
             out.yaml_sev(
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 Severity::Warning,
                 v.pos,
                 format!("service {name} mounts host path {norm} writable (add :ro)"),
@@ -445,7 +441,7 @@ fn volumes(out: &mut Out, s: &Service) {
 /// A bind mount whose source interpolated to nothing (an unset variable).
 fn unset_source(out: &mut Out, name: &str, v: &Node) {
     out.yaml(
-        "compose-not-evaluated",
+        RuleId::ComposeNotEvaluated,
         v.pos,
         format!(
             "service {name}: not evaluated: volumes ({} has an empty source, an unset variable)",
@@ -468,7 +464,7 @@ fn not_evaluated(out: &mut Out, s: &Service) {
     for key in NOT_EVALUATED {
         if let Some(k) = s.node.key(key) {
             out.yaml(
-                "compose-not-evaluated",
+                RuleId::ComposeNotEvaluated,
                 k.pos,
                 format!("service {name}: not evaluated: {key}"),
             );
@@ -484,7 +480,7 @@ fn not_evaluated(out: &mut Out, s: &Service) {
             || v == "apparmor:docker-default";
         if !known {
             out.yaml(
-                "compose-not-evaluated",
+                RuleId::ComposeNotEvaluated,
                 o.pos,
                 format!("service {name}: not evaluated: security_opt {}", shown(o)),
             );
@@ -492,14 +488,14 @@ fn not_evaluated(out: &mut Out, s: &Service) {
     }
     if let Some(k) = s.get("build").and_then(|b| b.key("dockerfile_inline")) {
         out.yaml(
-            "compose-not-evaluated",
+            RuleId::ComposeNotEvaluated,
             k.pos,
             format!("service {name}: not evaluated: build.dockerfile_inline beyond USER and HEALTHCHECK (secrets, base image)"),
         );
     }
     if let Some(k) = s.get("build").and_then(|b| b.key("network")) {
         out.yaml(
-            "compose-not-evaluated",
+            RuleId::ComposeNotEvaluated,
             k.pos,
             format!("service {name}: not evaluated: build.network"),
         );
@@ -522,7 +518,7 @@ fn healthcheck(
         if disabled {
             if one_shot.is_none() {
                 out.yaml(
-                    "healthcheck-missing",
+                    RuleId::HealthcheckMissing,
                     hc.pos,
                     format!("service {name}: healthcheck is disabled"),
                 );
@@ -551,20 +547,20 @@ fn healthcheck(
                 .map(|v| format!(", which service {v} builds"))
                 .unwrap_or_default();
             out.yaml(
-                "healthcheck-missing",
+                RuleId::HealthcheckMissing,
                 s.pos,
                 format!("service {name} has no healthcheck in compose nor in its Dockerfile{stage}{via}"),
             );
         }
         None if s.get("build").is_some() => out.yaml(
-            "healthcheck-missing",
+            RuleId::HealthcheckMissing,
             s.pos,
             format!("service {name} has no healthcheck in compose nor in its Dockerfile"),
         ),
         None => {
             let image = s.get("image").map(shown).unwrap_or_default();
             out.yaml(
-                "healthcheck-unknown",
+                RuleId::HealthcheckUnknown,
                 s.pos,
                 format!("service {name}: compose defines no healthcheck and the pulled image {image} is not built here, so its own HEALTHCHECK is not visible"),
             );
@@ -576,7 +572,7 @@ fn logging(out: &mut Out, s: &Service) {
     let name = &s.name;
     let Some(l) = s.get("logging") else {
         out.yaml(
-            "logging-unbounded",
+            RuleId::LoggingUnbounded,
             s.pos,
             format!("service {name} has no `logging:` (json-file keeps logs forever)"),
         );
@@ -588,7 +584,7 @@ fn logging(out: &mut Out, s: &Service) {
         .unwrap_or_else(|| "json-file".into());
     if driver == "json-file" && l.get("options").and_then(|o| o.get("max-size")).is_none() {
         out.yaml(
-            "logging-unbounded",
+            RuleId::LoggingUnbounded,
             l.pos,
             format!("service {name}: json-file logging without options.max-size"),
         );
@@ -616,7 +612,7 @@ fn secrets_in(out: &mut Out, s: &Service) {
                 .unwrap_or_default();
             for h in secrets::in_assignment(&k, &raw) {
                 out.yaml(
-                    "secret-literal",
+                    RuleId::SecretLiteral,
                     v.pos,
                     format!(
                         "service {name}: {} in {what} {k} ({})",

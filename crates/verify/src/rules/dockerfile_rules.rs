@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use super::super::dockerfile::{pairs, substitute, walk_stage, Dockerfile, Form, Instr, Stage};
 use super::super::secrets::{self, Hit};
 use super::Out;
+use crate::catalog::RuleId;
 
 pub fn check(out: &mut Out) {
     let project = out.project;
@@ -30,7 +31,7 @@ pub fn check(out: &mut Out) {
             let last = df.stages.last().map(|s| &s.from);
             if let Some(from) = last {
                 out.at(
-                    "healthcheck-missing",
+                    RuleId::HealthcheckMissing,
                     file,
                     from.line,
                     from.column,
@@ -114,10 +115,7 @@ pub fn final_user<'a>(
     None
 }
 
-pub fn is_root_user(user: &str) -> bool {
-    let name = user.split(':').next().unwrap_or("").trim();
-    name == "0" || name.eq_ignore_ascii_case("root")
-}
+pub use crate::posture::is_root_user;
 
 fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
     let project = out.project;
@@ -155,7 +153,7 @@ fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
             None => {
                 let from = &df.stages[idx].from;
                 out.at(
-                    "user-root",
+                    RuleId::UserRoot,
                     file,
                     from.line,
                     from.column,
@@ -164,7 +162,7 @@ fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
             }
             Some((Some(u), instr)) if is_root_user(&u) => {
                 out.at(
-                    "user-root",
+                    RuleId::UserRoot,
                     file,
                     instr.line,
                     instr.column,
@@ -197,7 +195,7 @@ fn from_pinned(
     }
     if let Some(why) = unpinned(&image) {
         out.at(
-            "image-unpinned",
+            RuleId::ImageUnpinned,
             file,
             stage.from.line,
             stage.from.column,
@@ -219,7 +217,7 @@ fn add_remote(out: &mut Out, file: usize, instr: &Instr) {
         .find(|w| w.starts_with("http://") || w.starts_with("https://") || w.starts_with("git@"))
     {
         out.at(
-            "add-remote",
+            RuleId::AddRemote,
             file,
             instr.line,
             instr.column,
@@ -243,7 +241,7 @@ fn report_hits(out: &mut Out, file: usize, instr: &Instr, hits: Vec<Hit>, what: 
             })
             .unwrap_or((instr.line, instr.column));
         out.at(
-            "secret-literal",
+            RuleId::SecretLiteral,
             file,
             line,
             col,

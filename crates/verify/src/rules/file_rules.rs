@@ -10,6 +10,7 @@ use super::super::interp::parse_dotenv_lines;
 use super::super::secrets;
 use super::super::Severity;
 use super::Out;
+use crate::catalog::RuleId;
 
 /// Whether the ignore file (gitignore semantics) at `file` ignores `root/.env`.
 fn ignores_env(root: &Path, text: &str) -> bool {
@@ -62,13 +63,13 @@ pub fn check(out: &mut Out) {
         Some(i) => {
             let f = p.files[i].display.clone();
             out.path(
-                "env-not-gitignored",
+                RuleId::EnvNotGitignored,
                 &f,
                 ".gitignore does not ignore .env".into(),
             );
         }
         None => out.path(
-            "env-not-gitignored",
+            RuleId::EnvNotGitignored,
             ".gitignore",
             "no .gitignore, so .env is not ignored".into(),
         ),
@@ -76,7 +77,7 @@ pub fn check(out: &mut Out) {
     // env-tracked
     if p.env_tracked == Some(true) {
         out.path(
-            "env-tracked",
+            RuleId::EnvTracked,
             ".env",
             "git tracks .env (git ls-files lists it)".into(),
         );
@@ -88,7 +89,7 @@ pub fn check(out: &mut Out) {
             for h in secrets::in_example(&k, &v) {
                 let col = column_of(&text, line, &h.secret);
                 out.at(
-                    "example-has-secret",
+                    RuleId::ExampleHasSecret,
                     i,
                     line,
                     col,
@@ -144,7 +145,7 @@ fn env_files(out: &mut Out) {
             for h in secrets::in_assignment(&k, &v) {
                 let col = column_of(text, line, &h.secret);
                 out.at(
-                    "secret-literal",
+                    RuleId::SecretLiteral,
                     ef.file,
                     line,
                     col,
@@ -221,7 +222,7 @@ fn build_contexts(out: &mut Out) {
         let copy = df.and_then(|(f, d)| copies_all(d).map(|(l, c)| (*f, l, c)));
         match (copy, ctx.dockerfile) {
             (Some((file, line, col)), _) => out.at(
-                "env-in-build-context",
+                RuleId::EnvInBuildContext,
                 file,
                 line,
                 col,
@@ -234,7 +235,7 @@ fn build_contexts(out: &mut Out) {
                 } else {
                     (Severity::Warning, format!("{why}: once {rel} exists (the guide creates it in the project root), it is sent to the Docker daemon with the build context"))
                 };
-                out.push_path("env-in-build-context", sev, f, 0, 0, msg);
+                out.push_path(RuleId::EnvInBuildContext, sev, f, 0, 0, msg);
             }
             (None, None) => {
                 let Some(pos) = ctx.pos else { continue };
@@ -243,7 +244,7 @@ fn build_contexts(out: &mut Out) {
                 } else {
                     (Severity::Warning, format!("{why}: once {rel} exists, it is sent to the Docker daemon with this build context"))
                 };
-                out.yaml_sev("env-in-build-context", sev, pos, msg);
+                out.yaml_sev(RuleId::EnvInBuildContext, sev, pos, msg);
             }
         }
     }

@@ -6,7 +6,9 @@
 use super::super::yaml::{Node, Pos, Value};
 use super::super::{caps, host_paths, net, secrets, Severity};
 use super::dockerfile_rules::unpinned;
-use super::Out;
+use super::{privileged, user_root, Out};
+use crate::catalog::RuleId;
+use crate::posture::{self, k8s::setting};
 
 const WORKLOADS: &[&str] = &[
     "Deployment",
@@ -46,7 +48,7 @@ pub fn check(out: &mut Out) {
     }
     if let (false, Some((file, pos))) = (has_policy, first_workload) {
         out.at(
-            "network-not-isolated",
+            RuleId::NetworkNotIsolated,
             file,
             pos.line,
             pos.column,
@@ -68,7 +70,7 @@ fn pod_spec<'a>(doc: &'a Node, kind: &str) -> Option<&'a Node> {
     }
 }
 
-fn at(out: &mut Out, rule: &'static str, file: usize, pos: Pos, message: String) {
+fn at(out: &mut Out, rule: RuleId, file: usize, pos: Pos, message: String) {
     out.at(rule, file, pos.line, pos.column, message);
 }
 
@@ -86,7 +88,7 @@ fn service(out: &mut Out, file: usize, name: &str, doc: &Node) {
         if ty == "NodePort" || ty == "LoadBalancer" {
             at(
                 out,
-                "port-not-loopback",
+                RuleId::PortNotLoopback,
                 file,
                 t.pos,
                 format!("Service {name} is of type {ty}: it is reachable from outside the cluster; use ClusterIP"),
@@ -100,7 +102,7 @@ fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
         if let Some(n) = pod.get(key).filter(|n| n.is_true()) {
             at(
                 out,
-                "network-host",
+                RuleId::NetworkHost,
                 file,
                 n.pos,
                 format!("{what}: {key}: true shares the node's namespace"),
@@ -120,7 +122,7 @@ fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
         if host_paths::is_engine_socket(norm) {
             at(
                 out,
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 file,
                 hp.pos,
                 format!(
@@ -130,14 +132,14 @@ fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
         } else if host_paths::is_sensitive(norm) {
             at(
                 out,
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 file,
                 hp.pos,
                 format!("{what} mounts sensitive node path {norm} (hostPath)"),
             );
         } else {
             out.push(
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 Severity::Warning,
                 file,
                 hp.pos.line,
@@ -155,49 +157,22 @@ fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
     }
 }
 
-/// A container's security setting: its own, else the pod's.
-fn setting<'a>(c_sc: Option<&'a Node>, pod_sc: Option<&'a Node>, key: &str) -> Option<&'a Node> {
-    c_sc.and_then(|s| s.get(key))
-        .or_else(|| pod_sc.and_then(|s| s.get(key)))
-}
-
 fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) {
     let cname = c.get("name").and_then(Node::scalar).unwrap_or_default();
     let who = format!("{what} container {cname}");
     let sc = c.get("securityContext");
     let here = sc.map_or(c.pos, |s| s.pos);
 
-    // user-root
-    let uid = setting(sc, pod_sc, "runAsUser");
-    let non_root = setting(sc, pod_sc, "runAsNonRoot");
-    match uid {
-        Some(u) if u.scalar().as_deref() == Some("0") => {
-            at(out, "user-root", file, u.pos, format!("{who}: runAsUser is 0 (root)"))
-        }
-        Some(_) => {}
-        None if is_true(non_root) => {}
-        None => at(
-            out,
-            "user-root",
-            file,
-            non_root.map_or(here, |n| n.pos),
-            format!("{who}: neither runAsNonRoot: true nor a non-zero runAsUser; the image decides and may run as root"),
-        ),
-    }
-    if let Some(p) = sc.and_then(|s| s.get("privileged")).filter(|p| p.is_true()) {
-        at(
-            out,
-            "privileged",
-            file,
-            p.pos,
-            format!("{who} is privileged"),
-        );
+    // Rules written once over the posture model.
+    let w = posture::k8s::workload(file, what, pod_sc, c);
+    for v in [user_root::judge(&w), privileged::judge(&w)] {
+        v.into_iter().for_each(|v| out.verdict(v));
     }
     let ro = sc.and_then(|s| s.get("readOnlyRootFilesystem"));
     if !is_true(ro) {
         at(
             out,
-            "rootfs-writable",
+            RuleId::RootfsWritable,
             file,
             ro.map_or(here, |n| n.pos),
             format!("{who}: readOnlyRootFilesystem is not true"),
@@ -207,7 +182,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
     if !is_false(ape) {
         at(
             out,
-            "no-new-privileges-missing",
+            RuleId::NoNewPrivilegesMissing,
             file,
             ape.map_or(here, |n| n.pos),
             format!("{who}: allowPrivilegeEscalation is not false"),
@@ -223,7 +198,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
     if !dropped_all {
         at(
             out,
-            "caps-not-dropped",
+            RuleId::CapsNotDropped,
             file,
             drop.or(capabilities).map_or(here, |n| n.pos),
             format!("{who}: capabilities.drop does not include ALL"),
@@ -236,7 +211,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
     {
         let name = caps::name(&cap.scalar().unwrap_or_default());
         out.push(
-            "caps-added",
+            RuleId::CapsAdded,
             caps::added_severity(&name),
             file,
             cap.pos.line,
@@ -248,16 +223,16 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
         Some(p) => {
             let ty = p.get("type").and_then(Node::scalar).unwrap_or_default();
             if ty == "Unconfined" {
-                at(out, "seccomp-unconfined", file, p.pos, format!("{who}: seccompProfile is Unconfined"));
+                at(out, RuleId::SeccompUnconfined, file, p.pos, format!("{who}: seccompProfile is Unconfined"));
             }
         }
-        None => at(out, "seccomp-unconfined", file, here, format!("{who}: no seccompProfile; without the kubelet's SeccompDefault it runs Unconfined (set type: RuntimeDefault)")),
+        None => at(out, RuleId::SeccompUnconfined, file, here, format!("{who}: no seccompProfile; without the kubelet's SeccompDefault it runs Unconfined (set type: RuntimeDefault)")),
     }
     if let Some(p) = setting(sc, pod_sc, "appArmorProfile") {
         if p.get("type").and_then(Node::scalar).as_deref() == Some("Unconfined") {
             at(
                 out,
-                "apparmor-unconfined",
+                RuleId::ApparmorUnconfined,
                 file,
                 p.pos,
                 format!("{who}: appArmorProfile is Unconfined"),
@@ -273,7 +248,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
     if !missing.is_empty() {
         at(
             out,
-            "limits-missing",
+            RuleId::LimitsMissing,
             file,
             limits.map_or(c.pos, |n| n.pos),
             format!("{who} has no {} limit", missing.join(" or ")),
@@ -287,7 +262,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
     if !probes.is_empty() {
         at(
             out,
-            "healthcheck-missing",
+            RuleId::HealthcheckMissing,
             file,
             c.pos,
             format!("{who} has no {}", probes.join(" and no ")),
@@ -297,7 +272,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
         if let Some(why) = unpinned(&img.scalar().unwrap_or_default()) {
             at(
                 out,
-                "image-unpinned",
+                RuleId::ImageUnpinned,
                 file,
                 img.pos,
                 format!("{who}: image {}: {why}", img.scalar().unwrap_or_default()),
@@ -311,7 +286,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
             if !loopback {
                 at(
                     out,
-                    "port-not-loopback",
+                    RuleId::PortNotLoopback,
                     file,
                     hp.pos,
                     format!(
@@ -327,7 +302,7 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
             continue;
         };
         for h in secrets::in_assignment(&k, &v.scalar().unwrap_or_default()) {
-            at(out, "secret-literal", file, v.pos, format!("{who}: {} in env {k} ({}); use a Secret (valueFrom.secretKeyRef or a mounted file)", h.kind, secrets::mask(&h.secret)));
+            at(out, RuleId::SecretLiteral, file, v.pos, format!("{who}: {} in env {k} ({}); use a Secret (valueFrom.secretKeyRef or a mounted file)", h.kind, secrets::mask(&h.secret)));
         }
     }
 }

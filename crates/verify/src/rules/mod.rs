@@ -5,12 +5,14 @@ mod compose_rules;
 mod dockerfile_rules;
 mod file_rules;
 mod k8s_rules;
+pub mod privileged;
 mod secret_env;
+pub mod user_root;
 
-use super::catalog;
 use super::project::Project;
 use super::yaml::Pos;
 use super::{Finding, Location, Severity};
+use crate::catalog::RuleId;
 
 /// Collects findings for one project.
 pub struct Out<'a> {
@@ -20,23 +22,13 @@ pub struct Out<'a> {
 
 impl Out<'_> {
     /// Adds a finding at a 1-based position in `files[file]` (line 0: the file as a whole).
-    pub fn at(
-        &mut self,
-        rule: &'static str,
-        file: usize,
-        line: usize,
-        column: usize,
-        message: String,
-    ) {
-        let severity = catalog::rule(rule)
-            .map(|r| r.severity)
-            .unwrap_or(Severity::Warning);
-        self.push(rule, severity, file, line, column, message);
+    pub fn at(&mut self, rule: RuleId, file: usize, line: usize, column: usize, message: String) {
+        self.push(rule, rule.rule().severity, file, line, column, message);
     }
 
     pub fn push(
         &mut self,
-        rule: &'static str,
+        rule: RuleId,
         severity: Severity,
         file: usize,
         line: usize,
@@ -50,17 +42,13 @@ impl Out<'_> {
     /// Adds a finding about a path that may not exist (e.g. a missing `.gitignore`).
     pub fn push_path(
         &mut self,
-        rule: &'static str,
+        rule: RuleId,
         severity: Severity,
         file: String,
         line: usize,
         column: usize,
         message: String,
     ) {
-        debug_assert!(
-            catalog::rule(rule).is_some(),
-            "rule {rule} is not in the catalog"
-        );
         self.findings.push(Finding {
             rule,
             severity,
@@ -72,15 +60,12 @@ impl Out<'_> {
         });
     }
 
-    pub fn path(&mut self, rule: &'static str, file: &str, message: String) {
-        let severity = catalog::rule(rule)
-            .map(|r| r.severity)
-            .unwrap_or(Severity::Warning);
-        self.push_path(rule, severity, file.to_string(), 0, 0, message);
+    pub fn path(&mut self, rule: RuleId, file: &str, message: String) {
+        self.push_path(rule, rule.rule().severity, file.to_string(), 0, 0, message);
     }
 
     /// Adds a finding at a compose position (`pos.file` indexes the compose files).
-    pub fn yaml(&mut self, rule: &'static str, pos: Pos, message: String) {
+    pub fn yaml(&mut self, rule: RuleId, pos: Pos, message: String) {
         let file = self
             .project
             .compose_files
@@ -90,7 +75,7 @@ impl Out<'_> {
         self.at(rule, file, pos.line, pos.column, message);
     }
 
-    pub fn yaml_sev(&mut self, rule: &'static str, severity: Severity, pos: Pos, message: String) {
+    pub fn yaml_sev(&mut self, rule: RuleId, severity: Severity, pos: Pos, message: String) {
         let file = self
             .project
             .compose_files
@@ -98,6 +83,19 @@ impl Out<'_> {
             .copied()
             .unwrap_or(0);
         self.push(rule, severity, file, pos.line, pos.column, message);
+    }
+}
+
+impl Out<'_> {
+    /// Adds the finding of a rule written over the posture model, at a static place.
+    pub fn verdict(&mut self, v: crate::posture::Verdict) {
+        use crate::posture::At;
+        match v.at {
+            At::Compose(pos) => self.yaml(v.rule, pos, v.message),
+            At::Manifest { file, pos } => self.at(v.rule, file, pos.line, pos.column, v.message),
+            // Static inputs have no running container; nothing to locate.
+            At::Container => debug_assert!(false, "runtime verdict in static verify"),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use super::super::project::read_text;
 use super::super::secrets;
 use super::super::yaml::Node;
 use super::Out;
+use crate::catalog::RuleId;
 use crate::defaults;
 
 /// True for a variable that carries a key or token itself (not its `_FILE` path).
@@ -31,7 +32,7 @@ pub fn check(out: &mut Out, s: &Service) {
             let value = v.scalar().unwrap_or_default();
             if is_key_var(&k) && !value.trim().is_empty() {
                 out.yaml(
-                    "secret-in-environment",
+                    RuleId::SecretInEnvironment,
                     v.pos,
                     format!(
                         "service {name} reads secrets from /run/secrets but still passes {k} in `environment:`; pass {k}_FILE instead"
@@ -54,7 +55,7 @@ pub fn check(out: &mut Out, s: &Service) {
         keys.dedup();
         if !keys.is_empty() {
             out.yaml(
-                "secret-in-environment",
+                RuleId::SecretInEnvironment,
                 file.pos,
                 format!(
                     "service {name} reads secrets from /run/secrets but env_file {path} still passes {}; remove them from the file and use *_FILE variables",

@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::config::{Profile, RuntimeConfig};
 use super::finding;
 use super::inspect::{Container, Network};
+use crate::catalog::RuleId;
 use crate::defaults;
 use crate::net::is_loopback;
 use crate::{caps, host_paths, secrets, Finding, Severity};
+use crate::{posture, rules};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
 pub fn container(
@@ -31,7 +33,7 @@ pub fn container(
             format!(": {}", c.state.error)
         };
         push(
-            "runtime-not-running",
+            RuleId::RuntimeNotRunning,
             None,
             format!(
                 "container is {} (exit code {}){why}",
@@ -41,35 +43,18 @@ pub fn container(
         );
     }
 
-    // user-root
-    let user = c.config.user.trim();
-    let uid = user.split(':').next().unwrap_or("");
-    if uid.is_empty() || uid == "0" || uid == "root" {
-        let shown = if user.is_empty() {
-            "(none: root)"
-        } else {
-            user
-        };
-        push(
-            "user-root",
-            None,
-            format!("process runs as root (Config.User {shown})"),
-            Some(format!("User={user}")),
-        );
-    }
-
-    if hc.privileged {
-        push(
-            "privileged",
-            None,
-            "container is privileged: every capability, every device, no seccomp/AppArmor".into(),
-            Some("Privileged=true".into()),
-        );
+    // Rules written once over the posture model (static verify runs the same ones).
+    let w = posture::runtime::workload(c);
+    for v in [rules::user_root::judge(&w), rules::privileged::judge(&w)]
+        .into_iter()
+        .flatten()
+    {
+        push(v.rule, None, v.message, v.evidence);
     }
 
     if !hc.readonly_rootfs {
         push(
-            "rootfs-writable",
+            RuleId::RootfsWritable,
             None,
             "root filesystem is writable (HostConfig.ReadonlyRootfs is false)".into(),
             Some("ReadonlyRootfs=false".into()),
@@ -78,7 +63,7 @@ pub fn container(
 
     if !hc.cap_drop.iter().any(|cap| caps::name(cap) == "ALL") {
         push(
-            "caps-not-dropped",
+            RuleId::CapsNotDropped,
             None,
             "capabilities are not dropped (CapDrop does not include ALL): the default set stays"
                 .into(),
@@ -90,7 +75,7 @@ pub fn container(
         let norm = caps::name(cap);
         let dangerous = caps::is_dangerous(cap);
         push(
-            "caps-added",
+            RuleId::CapsAdded,
             Some(caps::added_severity(cap)),
             format!(
                 "capability {norm} is added{}",
@@ -110,7 +95,7 @@ pub fn container(
         .any(|o| o == "no-new-privileges" || o == "no-new-privileges=true")
     {
         push(
-            "no-new-privileges-missing",
+            RuleId::NoNewPrivilegesMissing,
             None,
             "no-new-privileges is not set: setuid binaries can still gain privileges".into(),
             Some(format!("SecurityOpt={:?}", hc.security_opt)),
@@ -118,7 +103,7 @@ pub fn container(
     }
     if opts.iter().any(|o| o == "seccomp=unconfined") {
         push(
-            "seccomp-unconfined",
+            RuleId::SeccompUnconfined,
             None,
             "seccomp is disabled (seccomp=unconfined)".into(),
             Some("SecurityOpt=seccomp=unconfined".into()),
@@ -126,7 +111,7 @@ pub fn container(
     }
     if opts.iter().any(|o| o == "apparmor=unconfined") {
         push(
-            "apparmor-unconfined",
+            RuleId::ApparmorUnconfined,
             None,
             "AppArmor is disabled (apparmor=unconfined)".into(),
             Some("SecurityOpt=apparmor=unconfined".into()),
@@ -142,7 +127,7 @@ pub fn container(
     }
     if !missing.is_empty() {
         push(
-            "limits-missing",
+            RuleId::LimitsMissing,
             None,
             format!(
                 "no {} limit: one runaway process can starve the host",
@@ -156,7 +141,7 @@ pub fn container(
     }
     if hc.pids_limit.is_none_or(|p| p <= 0) {
         push(
-            "pids-limit-missing",
+            RuleId::PidsLimitMissing,
             None,
             "no pids limit: a fork bomb can exhaust the host's process table".into(),
             Some(format!(
@@ -183,7 +168,7 @@ pub fn container(
     for ((port, host_port), ips) in &public {
         let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
         push(
-            "port-not-loopback",
+            RuleId::PortNotLoopback,
             public_sev,
             format!(
                 "port {port} is published on {} (host port {host_port}); publish it on 127.0.0.1 only",
@@ -194,7 +179,7 @@ pub fn container(
     }
     if hc.publish_all_ports {
         push(
-            "port-not-loopback",
+            RuleId::PortNotLoopback,
             public_sev,
             "every exposed port is published on all interfaces (PublishAllPorts)".into(),
             Some("PublishAllPorts=true".into()),
@@ -209,7 +194,7 @@ pub fn container(
     ] {
         if mode == "host" {
             push(
-                "network-host",
+                RuleId::NetworkHost,
                 None,
                 format!("container shares the host's {what} namespace ({what} mode host)"),
                 Some(format!("{what}=host")),
@@ -223,7 +208,7 @@ pub fn container(
     let names = c.network_names();
     if matches!(hc.network_mode.as_str(), "default" | "bridge") {
         push(
-            "network-not-isolated",
+            RuleId::NetworkNotIsolated,
             None,
             "container is on the default bridge network shared with every other container".into(),
             Some(format!("NetworkMode={}", hc.network_mode)),
@@ -239,7 +224,7 @@ pub fn container(
             .collect();
         if !open.is_empty() {
             push(
-                "network-not-isolated",
+                RuleId::NetworkNotIsolated,
                 None,
                 format!(
                     "profile isolated, but network(s) {} are not internal",
@@ -257,7 +242,7 @@ pub fn container(
             .all(|n| networks.get(n).is_some_and(|net| net.internal))
     {
         push(
-            "ports-on-internal-network",
+            RuleId::PortsOnInternalNetwork,
             None,
             format!(
                 "ports are published but every network ({}) is internal: the engine drops them",
@@ -282,7 +267,7 @@ pub fn container(
         ));
         if host_paths::is_engine_socket(src) {
             push(
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 None,
                 format!(
                     "engine socket {} is mounted: the container controls the host",
@@ -292,7 +277,7 @@ pub fn container(
             );
         } else if host_paths::is_sensitive(src) {
             push(
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 (!m.rw).then_some(Severity::Warning),
                 format!(
                     "sensitive host path {} is mounted {}",
@@ -303,7 +288,7 @@ pub fn container(
             );
         } else if m.rw {
             push(
-                "sensitive-volume",
+                RuleId::SensitiveVolume,
                 Some(Severity::Warning),
                 format!(
                     "host path {} is mounted writable at {}",
@@ -324,13 +309,13 @@ pub fn container(
         .unwrap_or(&[]);
     match (test.first().map(String::as_str), &c.state.health) {
         (Some("NONE"), _) => push(
-            "healthcheck-missing",
+            RuleId::HealthcheckMissing,
             None,
             "healthcheck is disabled (test NONE)".into(),
             None,
         ),
         (None, None) => push(
-            "healthcheck-missing",
+            RuleId::HealthcheckMissing,
             None,
             "container has no healthcheck (neither the image nor compose defines one)".into(),
             None,
@@ -348,7 +333,7 @@ pub fn container(
                 format!("; last probe exit {}: {out}", l.exit_code)
             });
             push(
-                "runtime-unhealthy",
+                RuleId::RuntimeUnhealthy,
                 (h.status == "starting").then_some(Severity::Warning),
                 format!("health status is {}{}", h.status, last.unwrap_or_default()),
                 Some(format!("Health.Status={}", h.status)),
@@ -361,7 +346,7 @@ pub fn container(
     if let Some(log) = &hc.log_config {
         if log.kind == "json-file" && !log.config.contains_key("max-size") {
             push(
-                "logging-unbounded",
+                RuleId::LoggingUnbounded,
                 None,
                 "json-file logs have no max-size: they grow until the disk is full".into(),
                 Some(format!("LogConfig.Type={}", log.kind)),
@@ -374,7 +359,7 @@ pub fn container(
     if uses_secrets(c, s) {
         for (key, value) in secret_env(c, s) {
             push(
-                "secret-in-environment",
+                RuleId::SecretInEnvironment,
                 None,
                 format!(
                     "{key} is in the container environment (visible to `docker inspect`) although the service reads its keys from /run/secrets; pass {key}_FILE instead"
@@ -437,7 +422,7 @@ mod tests {
             .collect()
     }
 
-    fn rules(name: &str) -> Vec<&'static str> {
+    fn rules(name: &str) -> Vec<RuleId> {
         let mut r: Vec<_> = container(&sample(name), &networks(), &RuntimeConfig::default())
             .into_iter()
             .map(|f| f.rule)
@@ -455,6 +440,23 @@ mod tests {
         assert!(fs.is_empty(), "{fs:?}");
     }
 
+    /// Drift fix: `Root`/`ROOT` users are root at runtime too, as statically (the
+    /// runtime check used to compare case-sensitively).
+    #[test]
+    fn root_user_in_any_case_is_reported() {
+        for user in ["root", "Root", "ROOT:0", "0", ""] {
+            let mut c = sample("hardened");
+            c.config.user = user.into();
+            let fs = container(&c, &networks(), &RuntimeConfig::default());
+            let hits: Vec<_> = fs.iter().filter(|f| f.rule == RuleId::UserRoot).collect();
+            assert_eq!(hits.len(), 1, "{user:?}: {fs:?}");
+            assert_eq!(
+                hits[0].evidence.as_deref(),
+                Some(format!("User={user}").as_str())
+            );
+        }
+    }
+
     #[test]
     fn keys_in_env_are_an_error_only_when_the_service_uses_secrets() {
         // Configured for secrets by its /run/secrets mount and *_FILE variable, yet the
@@ -468,7 +470,7 @@ mod tests {
         let rules: Vec<_> = fs.iter().map(|f| (f.rule, f.severity)).collect();
         assert_eq!(
             rules,
-            [("secret-in-environment", Severity::Error)],
+            [(RuleId::SecretInEnvironment, Severity::Error)],
             "{fs:?}"
         );
         let ev = fs[0].evidence.as_deref().unwrap();
@@ -490,7 +492,7 @@ mod tests {
             fs.iter()
                 .map(|f| (f.rule, f.evidence.as_deref().unwrap_or("")))
                 .collect::<Vec<_>>(),
-            [("secret-in-environment", "CLAWDBOT_GATEWAY_TOKEN=****")]
+            [(RuleId::SecretInEnvironment, "CLAWDBOT_GATEWAY_TOKEN=****")]
         );
     }
 
@@ -499,53 +501,55 @@ mod tests {
         assert_eq!(
             rules("exposed"),
             [
-                "apparmor-unconfined",
-                "caps-added",
-                "caps-not-dropped",
-                "healthcheck-missing",
-                "limits-missing",
-                "logging-unbounded",
-                "no-new-privileges-missing",
-                "pids-limit-missing",
-                "port-not-loopback",
-                "ports-on-internal-network",
-                "rootfs-writable",
-                "seccomp-unconfined",
-                "sensitive-volume",
-                "user-root",
+                RuleId::ApparmorUnconfined,
+                RuleId::CapsAdded,
+                RuleId::CapsNotDropped,
+                RuleId::HealthcheckMissing,
+                RuleId::LimitsMissing,
+                RuleId::LoggingUnbounded,
+                RuleId::NoNewPrivilegesMissing,
+                RuleId::PidsLimitMissing,
+                RuleId::PortNotLoopback,
+                RuleId::PortsOnInternalNetwork,
+                RuleId::RootfsWritable,
+                RuleId::SeccompUnconfined,
+                RuleId::SensitiveVolume,
+                RuleId::UserRoot,
             ]
         );
         let fs = container(&sample("exposed"), &networks(), &RuntimeConfig::default());
-        let sev = |rule: &str, needle: &str| {
+        let sev = |rule: RuleId, needle: &str| {
             fs.iter()
                 .find(|f| f.rule == rule && f.message.contains(needle))
                 .map(|f| f.severity)
         };
-        assert_eq!(sev("caps-added", "SYS_ADMIN"), Some(Severity::Error));
+        assert_eq!(sev(RuleId::CapsAdded, "SYS_ADMIN"), Some(Severity::Error));
         assert_eq!(
-            sev("caps-added", "NET_BIND_SERVICE"),
+            sev(RuleId::CapsAdded, "NET_BIND_SERVICE"),
             Some(Severity::Warning)
         );
         assert_eq!(
-            sev("sensitive-volume", "docker.sock"),
+            sev(RuleId::SensitiveVolume, "docker.sock"),
             Some(Severity::Error)
         );
         assert_eq!(
-            sev("sensitive-volume", "/etc is mounted read-only"),
+            sev(RuleId::SensitiveVolume, "/etc is mounted read-only"),
             Some(Severity::Warning)
         );
         assert_eq!(
-            sev("sensitive-volume", "/tmp/rt is mounted writable"),
+            sev(RuleId::SensitiveVolume, "/tmp/rt is mounted writable"),
             Some(Severity::Warning)
         );
         // Three bindings: empty host IP, 0.0.0.0 and :: are all public.
         assert_eq!(
-            fs.iter().filter(|f| f.rule == "port-not-loopback").count(),
+            fs.iter()
+                .filter(|f| f.rule == RuleId::PortNotLoopback)
+                .count(),
             3
         );
         assert!(fs.iter().any(|f| f.message.contains("all interfaces")));
         // Its key in the environment is not a finding: it does not use secrets.
-        assert!(fs.iter().all(|f| f.rule != "secret-in-environment"));
+        assert!(fs.iter().all(|f| f.rule != RuleId::SecretInEnvironment));
         assert!(fs
             .iter()
             .all(|f| f.location.file == "container:rtdevweak-exposed-1"
@@ -557,32 +561,32 @@ mod tests {
     fn host_namespaces_and_root_user() {
         let r = rules("hostnet");
         assert!(
-            r.contains(&"network-host") && r.contains(&"user-root"),
+            r.contains(&RuleId::NetworkHost) && r.contains(&RuleId::UserRoot),
             "{r:?}"
         );
         let fs = container(&sample("hostnet"), &networks(), &RuntimeConfig::default());
         let hosts: Vec<_> = fs
             .iter()
-            .filter(|f| f.rule == "network-host")
+            .filter(|f| f.rule == RuleId::NetworkHost)
             .filter_map(|f| f.evidence.as_deref())
             .collect();
         assert_eq!(hosts, ["network=host", "pid=host", "ipc=host"]);
-        assert!(!r.contains(&"network-not-isolated"));
+        assert!(!r.contains(&RuleId::NetworkNotIsolated));
     }
 
     #[test]
     fn privileged_created_container_is_reported_not_running() {
         let r = rules("privileged-created");
         for rule in [
-            "privileged",
-            "runtime-not-running",
-            "port-not-loopback",
-            "caps-not-dropped",
+            RuleId::Privileged,
+            RuleId::RuntimeNotRunning,
+            RuleId::PortNotLoopback,
+            RuleId::CapsNotDropped,
         ] {
             assert!(r.contains(&rule), "{rule} missing from {r:?}");
         }
         // Not running: no health verdict beyond "missing".
-        assert!(!r.contains(&"runtime-unhealthy"));
+        assert!(!r.contains(&RuleId::RuntimeUnhealthy));
     }
 
     #[test]
@@ -592,7 +596,10 @@ mod tests {
             &networks(),
             &RuntimeConfig::default(),
         );
-        let f = fs.iter().find(|f| f.rule == "runtime-unhealthy").unwrap();
+        let f = fs
+            .iter()
+            .find(|f| f.rule == RuleId::RuntimeUnhealthy)
+            .unwrap();
         assert_eq!(f.severity, Severity::Error);
         assert!(
             f.message.contains("unhealthy") && f.message.contains("exceeded timeout"),
@@ -602,7 +609,7 @@ mod tests {
         // [::1] binding is loopback; 0.0.0.0 and :: on 28794 are one finding.
         let ports: Vec<_> = fs
             .iter()
-            .filter(|f| f.rule == "port-not-loopback")
+            .filter(|f| f.rule == RuleId::PortNotLoopback)
             .collect();
         assert_eq!(ports.len(), 1, "{ports:?}");
         assert!(ports[0].message.contains("0.0.0.0") && ports[0].message.contains("::"));
@@ -618,12 +625,12 @@ mod tests {
         let fs = container(&sample("public-unhealthy"), &networks(), &s);
         assert!(fs
             .iter()
-            .filter(|f| f.rule == "port-not-loopback")
+            .filter(|f| f.rule == RuleId::PortNotLoopback)
             .all(|f| f.severity == Severity::Warning));
         let hard = container(&sample("hardened"), &networks(), &s);
         assert_eq!(
             hard.iter().map(|f| f.rule).collect::<Vec<_>>(),
-            ["network-not-isolated"]
+            [RuleId::NetworkNotIsolated]
         );
     }
 
@@ -642,12 +649,12 @@ mod tests {
             .into_iter()
             .map(|f| f.rule)
             .collect();
-        assert!(!rules.contains(&"network-not-isolated"), "{rules:?}");
+        assert!(!rules.contains(&RuleId::NetworkNotIsolated), "{rules:?}");
         let gateway: Vec<_> = container(&sample("hardened"), &networks(), &s)
             .into_iter()
             .map(|f| f.rule)
             .collect();
-        assert!(gateway.contains(&"network-not-isolated"), "{gateway:?}");
+        assert!(gateway.contains(&RuleId::NetworkNotIsolated), "{gateway:?}");
     }
 
     #[test]
@@ -660,7 +667,8 @@ mod tests {
             .map(|f| f.rule)
             .collect();
         assert!(
-            rules.contains(&"runtime-not-running") && !rules.contains(&"healthcheck-missing"),
+            rules.contains(&RuleId::RuntimeNotRunning)
+                && !rules.contains(&RuleId::HealthcheckMissing),
             "{rules:?}"
         );
         // Disabled with NONE, even while the engine has no status.
@@ -670,6 +678,6 @@ mod tests {
         let fs = container(&c, &networks(), &RuntimeConfig::default());
         assert!(fs
             .iter()
-            .any(|f| f.rule == "healthcheck-missing" && f.message.contains("disabled")));
+            .any(|f| f.rule == RuleId::HealthcheckMissing && f.message.contains("disabled")));
     }
 }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::finding;
 use super::inspect::Container;
+use crate::catalog::RuleId;
 use crate::net::is_loopback;
 use crate::Finding;
 
@@ -89,7 +90,7 @@ pub fn findings(containers: &[Container], listeners: &[Listener]) -> Vec<Finding
             public.dedup();
             if !public.is_empty() {
                 out.push(finding(
-                    "runtime-host-listener-public",
+                    RuleId::RuntimeHostListenerPublic,
                     None,
                     c.name(),
                     format!(
@@ -172,7 +173,7 @@ mod tests {
             &recorded(),
         );
         assert_eq!(fs.len(), 1, "{fs:?}");
-        assert_eq!(fs[0].rule, "runtime-host-listener-public");
+        assert_eq!(fs[0].rule, RuleId::RuntimeHostListenerPublic);
         assert_eq!(fs[0].location.file, "container:rtdevweak-public-1");
         assert!(fs[0].message.contains("28794") && fs[0].message.contains("0.0.0.0, ::"));
         // Not-running containers have no listeners to check.

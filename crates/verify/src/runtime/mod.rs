@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::Shell;
 
+use crate::catalog::RuleId;
 use crate::{catalog, Finding, Location, Severity};
 pub use config::{Profile, RuntimeConfig};
 
@@ -41,7 +42,7 @@ pub fn collect(opts: &RuntimeOptions, config: &RuntimeConfig) -> Result<Vec<Find
     let containers = docker::project_containers(&sh, &project)?;
     if containers.is_empty() {
         return Ok(vec![finding_at(
-            "runtime-no-containers",
+            RuleId::RuntimeNoContainers,
             None,
             format!("project:{project}"),
             format!(
@@ -63,7 +64,7 @@ pub fn collect(opts: &RuntimeOptions, config: &RuntimeConfig) -> Result<Vec<Find
     let docker_host = std::env::var("DOCKER_HOST").ok();
     match host::remote_engine(docker_host.as_deref()) {
         Some(remote) => findings.push(finding_at(
-            "runtime-host-check-skipped",
+            RuleId::RuntimeHostCheckSkipped,
             None,
             format!("project:{project}"),
             format!(
@@ -79,7 +80,7 @@ pub fn collect(opts: &RuntimeOptions, config: &RuntimeConfig) -> Result<Vec<Find
 
 /// A finding about one container; `severity: None` takes the catalog's runtime severity.
 pub(crate) fn finding(
-    rule: &'static str,
+    rule: RuleId,
     severity: Option<Severity>,
     container: &str,
     message: String,
@@ -96,22 +97,20 @@ pub(crate) fn finding(
 
 /// A finding at a runtime location (`container:<name>` or `project:<name>`), line 0.
 fn finding_at(
-    rule: &'static str,
+    rule: RuleId,
     severity: Option<Severity>,
     file: String,
     message: String,
     evidence: Option<String>,
 ) -> Finding {
-    let known = catalog::rule(rule);
+    let known = rule.rule();
     debug_assert!(
-        known.is_some_and(|r| r.scope != catalog::Scope::Static),
+        known.scope != catalog::Scope::Static,
         "rule {rule} is not a runtime rule of the catalog"
     );
     Finding {
         rule,
-        severity: severity
-            .or(known.map(|r| r.runtime_severity))
-            .unwrap_or(Severity::Warning),
+        severity: severity.unwrap_or(known.runtime_severity),
         message,
         location: Location {
             file,
@@ -221,8 +220,7 @@ mod tests {
                     ..RuntimeConfig::default()
                 };
                 for f in checks::container(&c, &BTreeMap::new(), &s) {
-                    let rule = catalog::rule(f.rule)
-                        .unwrap_or_else(|| panic!("{} from {name} is not in the catalog", f.rule));
+                    let rule = f.rule.rule();
                     assert_ne!(rule.scope, catalog::Scope::Static, "{}", f.rule);
                     seen += 1;
                 }
@@ -230,16 +228,13 @@ mod tests {
         }
         assert!(seen > 20, "the samples emit findings ({seen})");
         for id in [
-            "runtime-no-containers",
-            "runtime-host-check-skipped",
-            "runtime-host-listener-public",
-            "runtime-selfcheck-failed",
-            "runtime-selfcheck-unavailable",
+            RuleId::RuntimeNoContainers,
+            RuleId::RuntimeHostCheckSkipped,
+            RuleId::RuntimeHostListenerPublic,
+            RuleId::RuntimeSelfcheckFailed,
+            RuleId::RuntimeSelfcheckUnavailable,
         ] {
-            assert!(
-                catalog::rule(id).is_some_and(|r| r.scope == catalog::Scope::Runtime),
-                "{id}"
-            );
+            assert!(id.rule().scope == catalog::Scope::Runtime, "{id}");
         }
     }
 }

@@ -5,7 +5,8 @@
 use serde::Deserialize;
 
 use super::finding;
-use crate::defaults;
+use crate::catalog::RuleId;
+use crate::defaults::{self, SelfCheckId};
 use crate::{catalog, Finding, Severity};
 
 /// The parts of the self-check report runtime verify reads.
@@ -36,9 +37,12 @@ pub struct ExecOutput {
 /// Severity of a failed self-check, by check id (documented in the catalog): the
 /// catalog's error for isolation checks, a warning for the others.
 fn severity(check: &str) -> Option<Severity> {
-    match check {
-        "non-root" | "caps-empty" | "no-new-privs" | "seccomp" | "rootfs-read-only"
-        | "etc-read-only" | "no-docker-socket" => None,
+    use SelfCheckId::*;
+    match SelfCheckId::from_id(check) {
+        Some(
+            NonRoot | CapsEmpty | NoNewPrivs | Seccomp | RootfsReadOnly | EtcReadOnly
+            | NoDockerSocket,
+        ) => None,
         _ => Some(Severity::Warning),
     }
 }
@@ -69,7 +73,7 @@ pub fn findings(container: &str, is_service: bool, out: &ExecOutput) -> Vec<Find
             .map(|c| {
                 let detail: String = c.detail.chars().take(200).collect();
                 let mut f = finding(
-                    "runtime-selfcheck-failed",
+                    RuleId::RuntimeSelfcheckFailed,
                     severity(&c.id),
                     container,
                     format!("self-check inside the container: {} failed: {detail}", c.id),
@@ -101,7 +105,7 @@ pub fn findings(container: &str, is_service: bool, out: &ExecOutput) -> Vec<Find
                 parse_err
             };
             vec![finding(
-                "runtime-selfcheck-unavailable",
+                RuleId::RuntimeSelfcheckUnavailable,
                 // Documented in the catalog: a note for other containers.
                 (!is_service).then_some(Severity::Note),
                 container,
@@ -155,7 +159,7 @@ mod tests {
                 ("check=memory-limit", Severity::Warning)
             ]
         );
-        assert!(fs.iter().all(|f| f.rule == "runtime-selfcheck-failed"));
+        assert!(fs.iter().all(|f| f.rule == RuleId::RuntimeSelfcheckFailed));
         assert!(fs[0].message.contains("uid 0"));
         // Each counts against the checklist item of its check: non-root 1, limits 6.
         let status = catalog::checklist_items(&fs);
@@ -167,29 +171,40 @@ mod tests {
         assert_eq!(failed, [1, 6]);
     }
 
-    /// Every check id the service's self-check reports has a checklist item.
+    /// The catalog's text for `runtime-selfcheck-failed` names each self-check's
+    /// checklist item as the shared table (`clawdbot_facts::SelfCheckId`) has it.
     #[test]
-    fn every_service_check_id_has_a_checklist_item() {
-        let src = include_str!("../../../../src/selfcheck/mod.rs");
-        let mut seen = 0;
-        for (id, _) in catalog::SELFCHECK_ITEMS {
-            assert!(
-                src.contains(&format!("\"{id}\"")),
-                "{id} is not a self-check id"
-            );
-            seen += 1;
+    fn catalog_text_matches_the_selfcheck_items() {
+        // "(non-root 1; ...; memory-, cpu-, pids-limit 6; no-env-file 7)"
+        let rationale = crate::RuleId::RuntimeSelfcheckFailed.rule().rationale;
+        let list = rationale
+            .rsplit_once('(')
+            .and_then(|(_, l)| l.strip_suffix(")."))
+            .expect("the rationale ends with the (check item; ...) list");
+        let mut documented = Vec::new();
+        for group in list.split("; ") {
+            let (ids, item) = group.rsplit_once(' ').unwrap();
+            let ids: Vec<&str> = ids.split(", ").collect();
+            // `memory-, cpu-, pids-limit`: a trailing `-` shares the last id's suffix.
+            let last = ids.last().unwrap();
+            let suffix = last.split_once('-').map_or("", |(_, rest)| rest);
+            for id in &ids {
+                let id = match id.strip_suffix('-') {
+                    Some(head) => format!("{head}-{suffix}"),
+                    None => id.to_string(),
+                };
+                documented.push((id, item.parse::<u8>().unwrap()));
+            }
         }
-        let mut calls = 0;
-        for (at, pat) in src.match_indices("check(\"") {
-            let id = src[at + pat.len()..].split('"').next().unwrap();
-            assert!(
-                catalog::selfcheck_item(id).is_some(),
-                "self-check {id} has no checklist item"
-            );
-            calls += 1;
-        }
-        assert!(calls >= 9, "found {calls} check(...) calls");
-        assert_eq!(seen, 11);
+        documented.sort();
+        let mut shared: Vec<(String, u8)> = SelfCheckId::ALL
+            .iter()
+            .map(|c| (c.as_str().to_string(), c.checklist_item()))
+            .collect();
+        shared.sort();
+        assert_eq!(documented, shared);
+        assert_eq!(catalog::selfcheck_item("no-env-file"), Some(7));
+        assert_eq!(catalog::selfcheck_item("unknown-check"), None);
     }
 
     #[test]
@@ -208,7 +223,7 @@ mod tests {
         );
         let fs = findings("c1", false, &missing);
         assert_eq!(fs.len(), 1);
-        assert_eq!(fs[0].rule, "runtime-selfcheck-unavailable");
+        assert_eq!(fs[0].rule, RuleId::RuntimeSelfcheckUnavailable);
         assert_eq!(fs[0].severity, Severity::Note);
         assert!(
             fs[0].message.contains("is not in the image"),

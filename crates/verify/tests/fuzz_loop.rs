@@ -6,12 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compose;
-use super::dockerfile;
-use super::interp::{self, Env};
-use super::project::{Project, SourceFile};
-use super::report::{Format, Report};
-use super::{rules, suppress, Severity};
+use clawdbot_verify::compose;
+use clawdbot_verify::dockerfile;
+use clawdbot_verify::interp::{self, Env};
+use clawdbot_verify::project::{Project, SourceFile};
+use clawdbot_verify::report::{Format, Report};
+use clawdbot_verify::{rules, suppress, Severity};
 
 /// Tokens that tend to reach interesting parser states.
 const DICT: &[&[u8]] = &[
@@ -161,7 +161,7 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);
-    super::fill_evidence(&project, &mut findings);
+    clawdbot_verify::fill_evidence(&project, &mut findings);
     let report = Report {
         findings: &findings,
         fail_on: Severity::Warning,
@@ -182,20 +182,23 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
 /// includes and extends of any file name resolve, cycles included).
 fn expand_in_memory(text: &str) {
     struct Same<'a>(&'a str, usize);
-    impl crate::compose_expand::Source for Same<'_> {
+    impl clawdbot_verify::compose_expand::Source for Same<'_> {
         fn open(
             &mut self,
             path: &str,
             _env: Option<&str>,
-        ) -> Result<Option<crate::yaml::Node>, compose::ComposeError> {
+        ) -> Result<Option<clawdbot_verify::yaml::Node>, compose::ComposeError> {
             self.1 += 1;
             let (mut n, _) = compose::parse_file_noting(self.0, self.1, &Env::default())?;
-            crate::compose_expand::rebase(&mut n, crate::compose_expand::dir_of(path));
+            clawdbot_verify::compose_expand::rebase(
+                &mut n,
+                clawdbot_verify::compose_expand::dir_of(path),
+            );
             Ok(Some(n))
         }
     }
     if let Ok((mut root, _)) = compose::parse_file_noting(text, 0, &Env::default()) {
-        if crate::compose_expand::expand(&mut root, &mut Same(text, 0)).is_ok() {
+        if clawdbot_verify::compose_expand::expand(&mut root, &mut Same(text, 0)).is_ok() {
             let _ = compose::model(&root);
         }
     }
@@ -206,7 +209,7 @@ fn feed(name: &str, bytes: &[u8]) {
         return;
     };
     let _ = interp::parse_dotenv(text);
-    let _ = interp::interpolate(text, &Env::default());
+    let _ = interp::interpolate_noting(text, &Env::default(), &mut Vec::new());
     if name.contains("compose") || name.ends_with(".yml") || name.ends_with(".yaml") {
         pipeline(None, Some(text), None);
         expand_in_memory(text);

@@ -1,0 +1,46 @@
+//! Adapter: a container of a Kubernetes pod template → [`Workload`]. A container's
+//! security setting is its own `securityContext`'s, else the pod's (for the keys the
+//! pod level has).
+
+use super::{At, Field, Kind, User, Workload};
+use crate::yaml::Node;
+
+/// A container's security setting: its own, else the pod's.
+pub fn setting<'a>(
+    c_sc: Option<&'a Node>,
+    pod_sc: Option<&'a Node>,
+    key: &str,
+) -> Option<&'a Node> {
+    c_sc.and_then(|s| s.get(key))
+        .or_else(|| pod_sc.and_then(|s| s.get(key)))
+}
+
+/// `file` indexes the project's files; `what` names the workload (`Deployment/gw`).
+pub fn workload(file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) -> Workload {
+    let cname = c.get("name").and_then(Node::scalar).unwrap_or_default();
+    let sc = c.get("securityContext");
+    let here = sc.map_or(c.pos, |s| s.pos);
+    let at = |pos| At::Manifest { file, pos };
+
+    let uid = setting(sc, pod_sc, "runAsUser");
+    let non_root = setting(sc, pod_sc, "runAsNonRoot");
+    let user = match uid {
+        Some(u) => {
+            let v = u.scalar().unwrap_or_default();
+            Field::new(User::Set(v.clone()), at(u.pos), v)
+        }
+        None if non_root.is_some_and(Node::is_true) => {
+            Field::new(User::NonRootEnforced, at(here), "")
+        }
+        None => Field::new(User::Unenforced, at(non_root.map_or(here, |n| n.pos)), ""),
+    };
+    let privileged = sc
+        .and_then(|s| s.get("privileged"))
+        .map(|p| Field::new(p.is_true(), at(p.pos), p.scalar().unwrap_or_default()));
+    Workload {
+        kind: Kind::K8sContainer,
+        subject: format!("{what} container {cname}"),
+        user,
+        privileged,
+    }
+}
