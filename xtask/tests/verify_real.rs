@@ -171,3 +171,41 @@ fn real_world_projects_get_exactly_their_expected_findings() {
     assert!(seen >= 3);
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
+
+/// A pulled image with no `user:` and no visible health check: items 1 and 9 are
+/// unknown (never passed), in JSON and in the human summary.
+#[test]
+fn pulled_image_items_are_unknown_never_passed() {
+    let project = materialize(
+        &fixtures().join("real-world/single-service"),
+        "real-unknown",
+    );
+    let (code, report) = verify_json(project.path(), &[]);
+    assert_eq!(code, 0, "notes do not fail at the default --fail-on");
+    let status: Vec<(u64, String, bool)> = report["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["item"].as_u64().unwrap(),
+                c["status"].as_str().unwrap().to_string(),
+                c["pass"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    for (item, s, pass) in &status {
+        let want = if [1, 9].contains(item) {
+            "unknown"
+        } else {
+            "pass"
+        };
+        assert_eq!((s.as_str(), *pass), (want, want == "pass"), "item {item}");
+    }
+    let out = verify_common::xtask(&["verify", "--root", &project.path().to_string_lossy()]);
+    let human = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        human.contains("checklist 8/10: 1 non-root ?,") && human.contains("9 healthcheck ?"),
+        "{human}"
+    );
+}
