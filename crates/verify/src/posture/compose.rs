@@ -1,6 +1,6 @@
 //! Adapter: a service of the merged compose model (or a Swarm stack's) → [`Workload`].
 
-use super::{At, Field, Kind, User, Workload};
+use super::{At, Confinement, Field, Kind, User, Workload};
 use crate::compose::Service;
 use crate::yaml::Node;
 
@@ -16,7 +16,8 @@ fn shown(n: &Node) -> String {
         .unwrap_or_default()
 }
 
-pub fn workload(s: &Service) -> Workload {
+/// `swarm`: the service is read from a Swarm stack file.
+pub fn workload(s: &Service, swarm: bool) -> Workload {
     let user = match s.get("user") {
         // An empty `user:` (e.g. an unset variable) keeps the image's USER.
         Some(u) if !text(u).trim().is_empty() => {
@@ -28,10 +29,35 @@ pub fn workload(s: &Service) -> Workload {
     let privileged = s
         .get("privileged")
         .map(|p| Field::new(p.is_true(), At::Compose(p.pos), shown(p)));
+    // `security_opt` entries, normalised (`seccomp=unconfined` = `seccomp:unconfined`).
+    let opts: Vec<(String, &Node)> = s
+        .get("security_opt")
+        .map(|n| {
+            n.as_seq()
+                .iter()
+                .map(|o| (text(o).replace('=', ":").to_ascii_lowercase(), o))
+                .collect()
+        })
+        .unwrap_or_default();
+    let opts_at = At::Compose(s.at("security_opt"));
+    let nnp = opts
+        .iter()
+        .any(|(o, _)| o == "no-new-privileges" || o == "no-new-privileges:true");
+    let confinement = |unconfined: &str| match opts.iter().find(|(o, _)| o == unconfined) {
+        Some((_, n)) => Field::new(Confinement::Unconfined, At::Compose(n.pos), shown(n)),
+        None => Field::new(Confinement::Default, opts_at, ""),
+    };
     Workload {
-        kind: Kind::ComposeService,
+        kind: if swarm {
+            Kind::SwarmService
+        } else {
+            Kind::ComposeService
+        },
         subject: format!("service {}", s.name),
         user,
         privileged,
+        no_new_privileges: Field::new(nnp, opts_at, ""),
+        seccomp: confinement("seccomp:unconfined"),
+        apparmor: confinement("apparmor:unconfined"),
     }
 }

@@ -2,8 +2,8 @@
 //! security setting is its own `securityContext`'s, else the pod's (for the keys the
 //! pod level has).
 
-use super::{At, Field, Kind, User, Workload};
-use crate::yaml::Node;
+use super::{At, Confinement, Field, Kind, User, Workload};
+use crate::yaml::{Node, Value};
 
 /// A container's security setting: its own, else the pod's.
 pub fn setting<'a>(
@@ -13,6 +13,11 @@ pub fn setting<'a>(
 ) -> Option<&'a Node> {
     c_sc.and_then(|s| s.get(key))
         .or_else(|| pod_sc.and_then(|s| s.get(key)))
+}
+
+/// `false` as a YAML boolean or the string `"false"`.
+fn is_false(n: Option<&Node>) -> bool {
+    n.is_some_and(|n| matches!(&n.value, Value::Bool(false)) || n.as_str() == Some("false"))
 }
 
 /// `file` indexes the project's files; `what` names the workload (`Deployment/gw`).
@@ -37,10 +42,31 @@ pub fn workload(file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) -> Wor
     let privileged = sc
         .and_then(|s| s.get("privileged"))
         .map(|p| Field::new(p.is_true(), at(p.pos), p.scalar().unwrap_or_default()));
+    let ape = sc.and_then(|s| s.get("allowPrivilegeEscalation"));
+    let ape_false = is_false(ape);
+    let profile = |key: &str, unset: Confinement| match setting(sc, pod_sc, key) {
+        Some(p) => {
+            let ty = p.get("type").and_then(Node::scalar).unwrap_or_default();
+            let value = if ty == "Unconfined" {
+                Confinement::Unconfined
+            } else {
+                Confinement::Profile(ty.clone())
+            };
+            Field::new(value, at(p.pos), ty)
+        }
+        None => Field::new(unset, at(here), ""),
+    };
     Workload {
         kind: Kind::K8sContainer,
         subject: format!("{what} container {cname}"),
         user,
         privileged,
+        no_new_privileges: Field::new(
+            ape_false,
+            at(ape.map_or(here, |n| n.pos)),
+            ape.and_then(Node::scalar).unwrap_or_default(),
+        ),
+        seccomp: profile("seccompProfile", Confinement::Unset),
+        apparmor: profile("appArmorProfile", Confinement::Default),
     }
 }

@@ -17,8 +17,10 @@ use crate::yaml::Pos;
 /// What kind of input a workload was read from (rules phrase messages for it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A service of the merged compose model (also a Swarm stack's service).
+    /// A service of the merged compose model.
     ComposeService,
+    /// A service of a Swarm stack file (`docker stack deploy` ignores some keys).
+    SwarmService,
     /// A container of a Kubernetes workload's pod template.
     K8sContainer,
     /// A container the engine runs (`docker inspect`).
@@ -82,6 +84,25 @@ pub struct Workload {
     /// `privileged: true` (compose, Kubernetes securityContext, `HostConfig.Privileged`);
     /// `None` when not set.
     pub privileged: Option<Field<bool>>,
+    /// `no-new-privileges` is on (`security_opt`, `allowPrivilegeEscalation: false`,
+    /// `HostConfig.SecurityOpt`); placed where it is or would be written.
+    pub no_new_privileges: Field<bool>,
+    pub seccomp: Field<Confinement>,
+    pub apparmor: Field<Confinement>,
+}
+
+/// A seccomp or AppArmor setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confinement {
+    /// The engine's default profile (nothing says otherwise).
+    Default,
+    /// Explicitly disabled (`seccomp:unconfined`, `type: Unconfined`).
+    Unconfined,
+    /// A named or runtime-default profile (Kubernetes `type: RuntimeDefault`, ...).
+    Profile(String),
+    /// Not set where the default is no confinement (a Kubernetes pod without
+    /// `seccompProfile` runs Unconfined unless the kubelet enables SeccompDefault).
+    Unset,
 }
 
 /// One rule's judgement of a workload: a finding without severity (the catalog's, for
@@ -106,6 +127,51 @@ pub fn is_root_user(user: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interp::Env;
+    use crate::runtime::inspect::tests::sample;
+
+    /// The same settings written in a compose file and applied to a running container
+    /// give the same rule ids: the rules are the same functions.
+    #[test]
+    fn static_and_runtime_agree_by_construction() {
+        // (compose settings, runtime user, privileged, security options)
+        let cases: &[(&str, &str, bool, &[&str])] = &[
+            ("user: \"1000:1000\"\n    security_opt: [\"no-new-privileges:true\"]", "1000:1000", false, &["no-new-privileges:true"]),
+            ("user: Root\n    security_opt: [\"no-new-privileges=true\"]", "Root", false, &["no-new-privileges=true"]),
+            ("user: \"0\"\n    privileged: true", "0", true, &[]),
+            ("user: app\n    security_opt: [\"seccomp=unconfined\", \"apparmor:unconfined\", no-new-privileges]", "app", false, &["seccomp:unconfined", "apparmor=unconfined", "no-new-privileges"]),
+        ];
+        let mut seen = Vec::new();
+        for (settings, user, privileged, opts) in cases {
+            let text = format!("services:\n  app:\n    image: x:1\n    {settings}\n");
+            let node = crate::compose::parse_file(&text, 0, &Env::default()).unwrap();
+            let compose = crate::compose::model(&node);
+            let stat = compose::workload(&compose.services[0], false);
+            let mut c = sample("hardened");
+            c.config.user = user.to_string();
+            c.host_config.privileged = *privileged;
+            c.host_config.security_opt = opts.iter().map(|o| o.to_string()).collect();
+            let run = runtime::workload(&c);
+            let ids = |w: &Workload| -> Vec<RuleId> {
+                crate::rules::judge_workload(w)
+                    .iter()
+                    .map(|v| v.rule)
+                    .collect()
+            };
+            assert_eq!(ids(&stat), ids(&run), "{settings}");
+            assert_eq!(stat.user.value, run.user.value, "{settings}");
+            seen.extend(ids(&run));
+        }
+        for id in [
+            RuleId::UserRoot,
+            RuleId::Privileged,
+            RuleId::NoNewPrivilegesMissing,
+            RuleId::SeccompUnconfined,
+            RuleId::ApparmorUnconfined,
+        ] {
+            assert!(seen.contains(&id), "{id} never fired");
+        }
+    }
 
     #[test]
     fn root_user_forms() {

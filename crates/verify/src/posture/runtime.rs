@@ -1,7 +1,7 @@
 //! Adapter: a running container (`docker inspect`) → [`Workload`]. The engine's values
 //! are effective ones: `Config.User` already holds the image's `USER`.
 
-use super::{At, Field, Kind, User, Workload};
+use super::{At, Confinement, Field, Kind, User, Workload};
 use crate::runtime::inspect::Container;
 
 pub fn workload(c: &Container) -> Workload {
@@ -11,7 +11,29 @@ pub fn workload(c: &Container) -> Workload {
     } else {
         User::Set(written.to_string())
     };
+    let hc = &c.host_config;
+    // `HostConfig.SecurityOpt`, normalised (`seccomp:unconfined` = `seccomp=unconfined`).
+    let opts: Vec<String> = hc
+        .security_opt
+        .iter()
+        .map(|o| o.replace(':', "=").to_ascii_lowercase())
+        .collect();
+    let opts_written = format!("{:?}", hc.security_opt);
+    let nnp = opts
+        .iter()
+        .any(|o| o == "no-new-privileges" || o == "no-new-privileges=true");
+    let confinement = |unconfined: &str| {
+        let value = if opts.iter().any(|o| o == unconfined) {
+            Confinement::Unconfined
+        } else {
+            Confinement::Default
+        };
+        Field::new(value, At::Container, unconfined)
+    };
     Workload {
+        no_new_privileges: Field::new(nnp, At::Container, opts_written),
+        seccomp: confinement("seccomp=unconfined"),
+        apparmor: confinement("apparmor=unconfined"),
         kind: Kind::RunningContainer,
         subject: String::new(),
         user: Field::new(user, At::Container, written),

@@ -6,7 +6,7 @@ use super::super::yaml::{Node, Value};
 use super::super::Severity;
 use super::super::{caps, host_paths, oneshot, secrets};
 use super::dockerfile_rules::{final_user, has_healthcheck_at, is_root_user, unpinned};
-use super::{privileged, user_root, Out};
+use super::Out;
 use crate::catalog::RuleId;
 use crate::posture;
 
@@ -117,9 +117,9 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         _ => {}
     }
     // Rules written once over the posture model.
-    let w = posture::compose::workload(s);
-    for v in [user_root::judge(&w), privileged::judge(&w)] {
-        v.into_iter().for_each(|v| out.verdict(v));
+    let w = posture::compose::workload(s, out.project.swarm);
+    for v in super::judge_workload(&w) {
+        out.verdict(v);
     }
     // rootfs-writable
     match s.get("read_only") {
@@ -161,7 +161,6 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
             format!("service {name} adds capability {cap}"),
         );
     }
-    security_opts(out, s);
     // ports
     let ports = s
         .get("ports")
@@ -252,50 +251,6 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     logging(out, s);
     secrets_in(out, s);
     super::secret_env::check(out, s);
-}
-
-fn security_opts(out: &mut Out, s: &Service) {
-    let name = &s.name;
-    let opts: Vec<(String, &Node)> = s
-        .get("security_opt")
-        .map(|n| {
-            n.as_seq()
-                .iter()
-                .map(|o| (text(o).replace('=', ":").to_ascii_lowercase(), o))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !opts
-        .iter()
-        .any(|(o, _)| o == "no-new-privileges" || o == "no-new-privileges:true")
-    {
-        let message = if out.project.swarm {
-            format!("service {name}: no-new-privileges cannot be enforced by the stack file (docker stack deploy ignores security_opt); set \"no-new-privileges\": true in /etc/docker/daemon.json on every node")
-        } else {
-            format!("service {name} does not set no-new-privileges:true")
-        };
-        out.yaml(
-            RuleId::NoNewPrivilegesMissing,
-            s.at("security_opt"),
-            message,
-        );
-    }
-    for (o, n) in &opts {
-        if o == "seccomp:unconfined" {
-            out.yaml(
-                RuleId::SeccompUnconfined,
-                n.pos,
-                format!("service {name}: seccomp is unconfined"),
-            );
-        }
-        if o == "apparmor:unconfined" {
-            out.yaml(
-                RuleId::ApparmorUnconfined,
-                n.pos,
-                format!("service {name}: AppArmor is unconfined"),
-            );
-        }
-    }
 }
 
 /// Why a `ports:` entry publishes beyond loopback (`None` when loopback only).

@@ -3,12 +3,12 @@
 //! CronJob, Pod) is read with the pod-level security context as the default for its
 //! containers, and reported with the same rule ids as compose, at file:line.
 
-use super::super::yaml::{Node, Pos, Value};
+use super::super::yaml::{Node, Pos};
 use super::super::{caps, host_paths, net, secrets, Severity};
 use super::dockerfile_rules::unpinned;
-use super::{privileged, user_root, Out};
+use super::Out;
 use crate::catalog::RuleId;
-use crate::posture::{self, k8s::setting};
+use crate::posture;
 
 const WORKLOADS: &[&str] = &[
     "Deployment",
@@ -76,10 +76,6 @@ fn at(out: &mut Out, rule: RuleId, file: usize, pos: Pos, message: String) {
 
 fn is_true(n: Option<&Node>) -> bool {
     n.is_some_and(Node::is_true)
-}
-
-fn is_false(n: Option<&Node>) -> bool {
-    n.is_some_and(|n| matches!(&n.value, Value::Bool(false)) || n.as_str() == Some("false"))
 }
 
 fn service(out: &mut Out, file: usize, name: &str, doc: &Node) {
@@ -165,8 +161,8 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
 
     // Rules written once over the posture model.
     let w = posture::k8s::workload(file, what, pod_sc, c);
-    for v in [user_root::judge(&w), privileged::judge(&w)] {
-        v.into_iter().for_each(|v| out.verdict(v));
+    for v in super::judge_workload(&w) {
+        out.verdict(v);
     }
     let ro = sc.and_then(|s| s.get("readOnlyRootFilesystem"));
     if !is_true(ro) {
@@ -176,16 +172,6 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
             file,
             ro.map_or(here, |n| n.pos),
             format!("{who}: readOnlyRootFilesystem is not true"),
-        );
-    }
-    let ape = sc.and_then(|s| s.get("allowPrivilegeEscalation"));
-    if !is_false(ape) {
-        at(
-            out,
-            RuleId::NoNewPrivilegesMissing,
-            file,
-            ape.map_or(here, |n| n.pos),
-            format!("{who}: allowPrivilegeEscalation is not false"),
         );
     }
     let capabilities = sc.and_then(|s| s.get("capabilities"));
@@ -218,26 +204,6 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
             cap.pos.column,
             format!("{who} adds capability {name}"),
         );
-    }
-    match setting(sc, pod_sc, "seccompProfile") {
-        Some(p) => {
-            let ty = p.get("type").and_then(Node::scalar).unwrap_or_default();
-            if ty == "Unconfined" {
-                at(out, RuleId::SeccompUnconfined, file, p.pos, format!("{who}: seccompProfile is Unconfined"));
-            }
-        }
-        None => at(out, RuleId::SeccompUnconfined, file, here, format!("{who}: no seccompProfile; without the kubelet's SeccompDefault it runs Unconfined (set type: RuntimeDefault)")),
-    }
-    if let Some(p) = setting(sc, pod_sc, "appArmorProfile") {
-        if p.get("type").and_then(Node::scalar).as_deref() == Some("Unconfined") {
-            at(
-                out,
-                RuleId::ApparmorUnconfined,
-                file,
-                p.pos,
-                format!("{who}: appArmorProfile is Unconfined"),
-            );
-        }
     }
     // limits
     let limits = c.get("resources").and_then(|r| r.get("limits"));

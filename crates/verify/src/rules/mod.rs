@@ -1,11 +1,14 @@
 //! Rules: plain functions from the project model to findings. Severity comes from the
 //! catalog unless a rule has a documented reason to lower it for one finding.
 
+pub mod apparmor_unconfined;
 mod compose_rules;
 mod dockerfile_rules;
 mod file_rules;
 mod k8s_rules;
+pub mod no_new_privileges;
 pub mod privileged;
+pub mod seccomp_unconfined;
 mod secret_env;
 pub mod user_root;
 
@@ -97,6 +100,20 @@ impl Out<'_> {
             At::Container => debug_assert!(false, "runtime verdict in static verify"),
         }
     }
+}
+
+/// Every rule written over the posture model, in one list for static and runtime verify.
+pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdict> {
+    [
+        user_root::judge(w),
+        privileged::judge(w),
+        no_new_privileges::judge(w),
+        seccomp_unconfined::judge(w),
+        apparmor_unconfined::judge(w),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Runs every rule over the project.

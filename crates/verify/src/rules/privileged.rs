@@ -8,7 +8,9 @@ use crate::posture::{Kind, Verdict, Workload};
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let p = w.privileged.as_ref().filter(|p| p.value)?;
     let (message, evidence) = match w.kind {
-        Kind::ComposeService | Kind::K8sContainer => (format!("{} is privileged", w.subject), None),
+        Kind::ComposeService | Kind::SwarmService | Kind::K8sContainer => {
+            (format!("{} is privileged", w.subject), None)
+        }
         Kind::RunningContainer => (
             "container is privileged: every capability, every device, no seccomp/AppArmor".into(),
             Some("Privileged=true".into()),

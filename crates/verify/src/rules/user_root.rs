@@ -9,7 +9,7 @@ use crate::posture::{is_root_user, Kind, User, Verdict, Workload};
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let u = &w.user;
     let message = match (&u.value, w.kind) {
-        (User::Set(spec), Kind::ComposeService) if is_root_user(spec) => {
+        (User::Set(spec), Kind::ComposeService | Kind::SwarmService) if is_root_user(spec) => {
             format!("{}: user {} is root", w.subject, u.written)
         }
         (User::Set(spec), Kind::K8sContainer) if is_root_user(spec) => {
@@ -37,7 +37,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::posture::{At, Field};
+    use crate::posture::{At, Confinement, Field};
 
     fn running(user: &str) -> Workload {
         let value = if user.is_empty() {
@@ -50,6 +50,9 @@ mod tests {
             subject: String::new(),
             user: Field::new(value, At::Container, user),
             privileged: None,
+            no_new_privileges: Field::new(true, At::Container, ""),
+            seccomp: Field::new(Confinement::Default, At::Container, ""),
+            apparmor: Field::new(Confinement::Default, At::Container, ""),
         }
     }
 

@@ -45,10 +45,7 @@ pub fn container(
 
     // Rules written once over the posture model (static verify runs the same ones).
     let w = posture::runtime::workload(c);
-    for v in [rules::user_root::judge(&w), rules::privileged::judge(&w)]
-        .into_iter()
-        .flatten()
-    {
+    for v in rules::judge_workload(&w) {
         push(v.rule, None, v.message, v.evidence);
     }
 
@@ -82,39 +79,6 @@ pub fn container(
                 if dangerous { " (breaks isolation)" } else { "" }
             ),
             Some(format!("CapAdd={cap}")),
-        );
-    }
-
-    let opts: Vec<String> = hc
-        .security_opt
-        .iter()
-        .map(|o| o.replace(':', "=").to_ascii_lowercase())
-        .collect();
-    if !opts
-        .iter()
-        .any(|o| o == "no-new-privileges" || o == "no-new-privileges=true")
-    {
-        push(
-            RuleId::NoNewPrivilegesMissing,
-            None,
-            "no-new-privileges is not set: setuid binaries can still gain privileges".into(),
-            Some(format!("SecurityOpt={:?}", hc.security_opt)),
-        );
-    }
-    if opts.iter().any(|o| o == "seccomp=unconfined") {
-        push(
-            RuleId::SeccompUnconfined,
-            None,
-            "seccomp is disabled (seccomp=unconfined)".into(),
-            Some("SecurityOpt=seccomp=unconfined".into()),
-        );
-    }
-    if opts.iter().any(|o| o == "apparmor=unconfined") {
-        push(
-            RuleId::ApparmorUnconfined,
-            None,
-            "AppArmor is disabled (apparmor=unconfined)".into(),
-            Some("SecurityOpt=apparmor=unconfined".into()),
         );
     }
 
