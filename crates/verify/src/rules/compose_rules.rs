@@ -425,6 +425,19 @@ fn not_evaluated(out: &mut Out, s: &Service) {
             );
         }
     }
+    // Namespaces shared with another container: its posture is not judged here.
+    for key in ["network_mode", "pid", "ipc"] {
+        if let Some(v) = s.get(key) {
+            let t = text(v);
+            if t.starts_with("service:") || t.starts_with("container:") {
+                out.yaml(
+                    RuleId::ComposeNotEvaluated,
+                    v.pos,
+                    format!("service {name}: not evaluated: {key}: {t} (shares the namespace of another container)"),
+                );
+            }
+        }
+    }
     for o in s.get("security_opt").map(Node::as_seq).unwrap_or_default() {
         let v = text(o).replace('=', ":").to_ascii_lowercase();
         let known = v == "no-new-privileges"
