@@ -163,7 +163,13 @@ fn real_world_projects_get_exactly_their_expected_findings() {
         assert_eq!(code, i32::from(!want.is_empty()), "{name}");
         // No secret value of the fixture reaches the report.
         let text = report.to_string();
-        for secret in ["mypassword", "app:app@", "0000000000000000", "hunter2"] {
+        for secret in [
+            "mypassword",
+            "app:app@",
+            "0000000000000000",
+            "hunter2",
+            "SECRET_KEY=secret",
+        ] {
             assert!(!text.contains(secret), "{name}: {secret} printed");
         }
         seen += 1;
