@@ -1,6 +1,7 @@
 //! Adapter: a service of the merged compose model (or a Swarm stack's) → [`Workload`].
 
 use super::{At, Confinement, Field, Kind, User, Workload};
+use crate::caps;
 use crate::compose::Service;
 use crate::yaml::Node;
 
@@ -47,7 +48,30 @@ pub fn workload(s: &Service, swarm: bool) -> Workload {
         Some((_, n)) => Field::new(Confinement::Unconfined, At::Compose(n.pos), shown(n)),
         None => Field::new(Confinement::Default, opts_at, ""),
     };
+    let read_only_rootfs = match s.get("read_only") {
+        Some(r) => Field::new(Some(r.is_true()), At::Compose(r.pos), shown(r)),
+        None => Field::new(None, At::Compose(s.pos), ""),
+    };
+    let caps_of = |key: &str| -> Vec<&Node> {
+        s.get(key)
+            .map(|n| n.as_seq().iter().collect())
+            .unwrap_or_default()
+    };
+    let cap_drop_all = Field::new(
+        caps_of("cap_drop")
+            .iter()
+            .any(|c| caps::name(&text(c)) == "ALL"),
+        At::Compose(s.at("cap_drop")),
+        "",
+    );
+    let cap_add = caps_of("cap_add")
+        .into_iter()
+        .map(|c| Field::new(caps::name(&text(c)), At::Compose(c.pos), shown(c)))
+        .collect();
     Workload {
+        read_only_rootfs,
+        cap_drop_all,
+        cap_add,
         kind: if swarm {
             Kind::SwarmService
         } else {

@@ -3,6 +3,7 @@
 //! pod level has).
 
 use super::{At, Confinement, Field, Kind, User, Workload};
+use crate::caps;
 use crate::yaml::{Node, Value};
 
 /// A container's security setting: its own, else the pod's.
@@ -56,7 +57,36 @@ pub fn workload(file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) -> Wor
         }
         None => Field::new(unset, at(here), ""),
     };
+    let ro = sc.and_then(|s| s.get("readOnlyRootFilesystem"));
+    let capabilities = sc.and_then(|s| s.get("capabilities"));
+    let drop = capabilities.and_then(|c| c.get("drop"));
+    let dropped_all = drop
+        .map(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .any(|d| d.scalar().is_some_and(|d| caps::name(&d) == "ALL"));
+    let cap_add = capabilities
+        .and_then(|c| c.get("add"))
+        .map(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .map(|cap| {
+            let written = cap.scalar().unwrap_or_default();
+            Field::new(caps::name(&written), at(cap.pos), written)
+        })
+        .collect();
     Workload {
+        read_only_rootfs: Field::new(
+            ro.map(Node::is_true),
+            at(ro.map_or(here, |n| n.pos)),
+            ro.and_then(Node::scalar).unwrap_or_default(),
+        ),
+        cap_drop_all: Field::new(
+            dropped_all,
+            at(drop.or(capabilities).map_or(here, |n| n.pos)),
+            "",
+        ),
+        cap_add,
         kind: Kind::K8sContainer,
         subject: format!("{what} container {cname}"),
         user,

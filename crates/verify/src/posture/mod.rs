@@ -13,6 +13,7 @@ pub mod runtime;
 
 use crate::catalog::RuleId;
 use crate::yaml::Pos;
+use crate::Severity;
 
 /// What kind of input a workload was read from (rules phrase messages for it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,14 @@ pub struct Workload {
     pub no_new_privileges: Field<bool>,
     pub seccomp: Field<Confinement>,
     pub apparmor: Field<Confinement>,
+    /// The root filesystem is read-only: `Some(true)`, set otherwise: `Some(false)`,
+    /// not set: `None` (writable).
+    pub read_only_rootfs: Field<Option<bool>>,
+    /// `ALL` is among the dropped capabilities; placed at the drop list (or where it
+    /// would be written).
+    pub cap_drop_all: Field<bool>,
+    /// Added capabilities, normalised (`SYS_ADMIN`), each where it is written.
+    pub cap_add: Vec<Field<String>>,
 }
 
 /// A seccomp or AppArmor setting.
@@ -115,6 +124,9 @@ pub struct Verdict {
     pub message: String,
     /// Runtime evidence (`User=0`); static findings show their source line instead.
     pub evidence: Option<String>,
+    /// A severity other than the catalog's, where the catalog documents why
+    /// (`caps-added`: error for dangerous capabilities, else warning).
+    pub severity: Option<Severity>,
 }
 
 /// `0`, `root`, `ROOT:0`: the user part names uid 0 (case-insensitively, as the
@@ -134,37 +146,80 @@ mod tests {
     /// give the same rule ids: the rules are the same functions.
     #[test]
     fn static_and_runtime_agree_by_construction() {
-        // (compose settings, runtime user, privileged, security options)
-        let cases: &[(&str, &str, bool, &[&str])] = &[
-            ("user: \"1000:1000\"\n    security_opt: [\"no-new-privileges:true\"]", "1000:1000", false, &["no-new-privileges:true"]),
-            ("user: Root\n    security_opt: [\"no-new-privileges=true\"]", "Root", false, &["no-new-privileges=true"]),
-            ("user: \"0\"\n    privileged: true", "0", true, &[]),
-            ("user: app\n    security_opt: [\"seccomp=unconfined\", \"apparmor:unconfined\", no-new-privileges]", "app", false, &["seccomp:unconfined", "apparmor=unconfined", "no-new-privileges"]),
+        struct Case {
+            compose: &'static str,
+            user: &'static str,
+            privileged: bool,
+            opts: &'static [&'static str],
+            read_only: bool,
+            cap_drop: &'static [&'static str],
+            cap_add: &'static [&'static str],
+        }
+        const HARD: Case = Case {
+            compose: "user: \"1000:1000\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]",
+            user: "1000:1000",
+            privileged: false,
+            opts: &["no-new-privileges:true"],
+            read_only: true,
+            cap_drop: &["ALL"],
+            cap_add: &[],
+        };
+        let cases = [
+            HARD,
+            Case {
+                compose: "user: Root\n    read_only: true\n    cap_drop: [all]\n    security_opt: [\"no-new-privileges=true\"]",
+                user: "Root",
+                opts: &["no-new-privileges=true"],
+                cap_drop: &["all"],
+                ..HARD
+            },
+            Case {
+                compose: "user: \"0\"\n    privileged: true\n    cap_add: [SYS_ADMIN, chown]",
+                user: "0",
+                privileged: true,
+                opts: &[],
+                read_only: false,
+                cap_drop: &[],
+                cap_add: &["CAP_SYS_ADMIN", "CHOWN"],
+            },
+            Case {
+                compose: "user: app\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"seccomp=unconfined\", \"apparmor:unconfined\", no-new-privileges]",
+                user: "app",
+                opts: &["seccomp:unconfined", "apparmor=unconfined", "no-new-privileges"],
+                ..HARD
+            },
         ];
         let mut seen = Vec::new();
-        for (settings, user, privileged, opts) in cases {
-            let text = format!("services:\n  app:\n    image: x:1\n    {settings}\n");
+        for case in &cases {
+            let text = format!("services:\n  app:\n    image: x:1\n    {}\n", case.compose);
             let node = crate::compose::parse_file(&text, 0, &Env::default()).unwrap();
             let compose = crate::compose::model(&node);
             let stat = compose::workload(&compose.services[0], false);
             let mut c = sample("hardened");
-            c.config.user = user.to_string();
-            c.host_config.privileged = *privileged;
-            c.host_config.security_opt = opts.iter().map(|o| o.to_string()).collect();
+            c.config.user = case.user.to_string();
+            let hc = &mut c.host_config;
+            hc.privileged = case.privileged;
+            hc.security_opt = case.opts.iter().map(|o| o.to_string()).collect();
+            hc.readonly_rootfs = case.read_only;
+            hc.cap_drop = case.cap_drop.iter().map(|o| o.to_string()).collect();
+            hc.cap_add = case.cap_add.iter().map(|o| o.to_string()).collect();
             let run = runtime::workload(&c);
-            let ids = |w: &Workload| -> Vec<RuleId> {
+            let ids = |w: &Workload| -> Vec<(RuleId, Option<Severity>)> {
                 crate::rules::judge_workload(w)
                     .iter()
-                    .map(|v| v.rule)
+                    .map(|v| (v.rule, v.severity))
                     .collect()
             };
-            assert_eq!(ids(&stat), ids(&run), "{settings}");
-            assert_eq!(stat.user.value, run.user.value, "{settings}");
-            seen.extend(ids(&run));
+            assert_eq!(ids(&stat), ids(&run), "{}", case.compose);
+            assert_eq!(stat.user.value, run.user.value, "{}", case.compose);
+            seen.extend(ids(&run).into_iter().map(|(id, _)| id));
         }
         for id in [
             RuleId::UserRoot,
             RuleId::Privileged,
+            RuleId::RootfsWritable,
+            RuleId::CapsNotDropped,
+            RuleId::CapsAdded,
             RuleId::NoNewPrivilegesMissing,
             RuleId::SeccompUnconfined,
             RuleId::ApparmorUnconfined,

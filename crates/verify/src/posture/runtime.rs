@@ -2,6 +2,7 @@
 //! are effective ones: `Config.User` already holds the image's `USER`.
 
 use super::{At, Confinement, Field, Kind, User, Workload};
+use crate::caps;
 use crate::runtime::inspect::Container;
 
 pub fn workload(c: &Container) -> Workload {
@@ -31,6 +32,21 @@ pub fn workload(c: &Container) -> Workload {
         Field::new(value, At::Container, unconfined)
     };
     Workload {
+        read_only_rootfs: Field::new(
+            Some(hc.readonly_rootfs),
+            At::Container,
+            hc.readonly_rootfs.to_string(),
+        ),
+        cap_drop_all: Field::new(
+            hc.cap_drop.iter().any(|cap| caps::name(cap) == "ALL"),
+            At::Container,
+            format!("{:?}", hc.cap_drop),
+        ),
+        cap_add: hc
+            .cap_add
+            .iter()
+            .map(|cap| Field::new(caps::name(cap), At::Container, cap.clone()))
+            .collect(),
         no_new_privileges: Field::new(nnp, At::Container, opts_written),
         seccomp: confinement("seccomp=unconfined"),
         apparmor: confinement("apparmor=unconfined"),

@@ -24,5 +24,6 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         at: f.at,
         message,
         evidence,
+        severity: None,
     })
 }

@@ -4,7 +4,7 @@ use super::super::compose::{Compose, Service};
 use super::super::net::is_loopback;
 use super::super::yaml::{Node, Value};
 use super::super::Severity;
-use super::super::{caps, host_paths, oneshot, secrets};
+use super::super::{host_paths, oneshot, secrets};
 use super::dockerfile_rules::{final_user, has_healthcheck_at, is_root_user, unpinned};
 use super::Out;
 use crate::catalog::RuleId;
@@ -120,46 +120,6 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     let w = posture::compose::workload(s, out.project.swarm);
     for v in super::judge_workload(&w) {
         out.verdict(v);
-    }
-    // rootfs-writable
-    match s.get("read_only") {
-        Some(r) if r.is_true() => {}
-        Some(r) => out.yaml(
-            RuleId::RootfsWritable,
-            r.pos,
-            format!("service {name}: read_only is {}", shown(r)),
-        ),
-        None => out.yaml(
-            RuleId::RootfsWritable,
-            s.pos,
-            format!("service {name} has no `read_only: true`"),
-        ),
-    }
-    // caps
-    let cap_list = |key: &str| -> Vec<(String, &Node)> {
-        s.get(key)
-            .map(|n| {
-                n.as_seq()
-                    .iter()
-                    .map(|c| (caps::name(&text(c)), c))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    if !cap_list("cap_drop").iter().any(|(c, _)| c == "ALL") {
-        out.yaml(
-            RuleId::CapsNotDropped,
-            s.at("cap_drop"),
-            format!("service {name} does not drop ALL capabilities"),
-        );
-    }
-    for (cap, node) in cap_list("cap_add") {
-        out.yaml_sev(
-            RuleId::CapsAdded,
-            caps::added_severity(&cap),
-            node.pos,
-            format!("service {name} adds capability {cap}"),
-        );
     }
     // ports
     let ports = s

@@ -4,7 +4,7 @@
 //! containers, and reported with the same rule ids as compose, at file:line.
 
 use super::super::yaml::{Node, Pos};
-use super::super::{caps, host_paths, net, secrets, Severity};
+use super::super::{host_paths, net, secrets, Severity};
 use super::dockerfile_rules::unpinned;
 use super::Out;
 use crate::catalog::RuleId;
@@ -72,10 +72,6 @@ fn pod_spec<'a>(doc: &'a Node, kind: &str) -> Option<&'a Node> {
 
 fn at(out: &mut Out, rule: RuleId, file: usize, pos: Pos, message: String) {
     out.at(rule, file, pos.line, pos.column, message);
-}
-
-fn is_true(n: Option<&Node>) -> bool {
-    n.is_some_and(Node::is_true)
 }
 
 fn service(out: &mut Out, file: usize, name: &str, doc: &Node) {
@@ -156,54 +152,11 @@ fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
 fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) {
     let cname = c.get("name").and_then(Node::scalar).unwrap_or_default();
     let who = format!("{what} container {cname}");
-    let sc = c.get("securityContext");
-    let here = sc.map_or(c.pos, |s| s.pos);
 
     // Rules written once over the posture model.
     let w = posture::k8s::workload(file, what, pod_sc, c);
     for v in super::judge_workload(&w) {
         out.verdict(v);
-    }
-    let ro = sc.and_then(|s| s.get("readOnlyRootFilesystem"));
-    if !is_true(ro) {
-        at(
-            out,
-            RuleId::RootfsWritable,
-            file,
-            ro.map_or(here, |n| n.pos),
-            format!("{who}: readOnlyRootFilesystem is not true"),
-        );
-    }
-    let capabilities = sc.and_then(|s| s.get("capabilities"));
-    let drop = capabilities.and_then(|c| c.get("drop"));
-    let dropped_all = drop
-        .map(Node::as_seq)
-        .unwrap_or_default()
-        .iter()
-        .any(|d| d.scalar().is_some_and(|d| caps::name(&d) == "ALL"));
-    if !dropped_all {
-        at(
-            out,
-            RuleId::CapsNotDropped,
-            file,
-            drop.or(capabilities).map_or(here, |n| n.pos),
-            format!("{who}: capabilities.drop does not include ALL"),
-        );
-    }
-    for cap in capabilities
-        .and_then(|c| c.get("add"))
-        .map(Node::as_seq)
-        .unwrap_or_default()
-    {
-        let name = caps::name(&cap.scalar().unwrap_or_default());
-        out.push(
-            RuleId::CapsAdded,
-            caps::added_severity(&name),
-            file,
-            cap.pos.line,
-            cap.pos.column,
-            format!("{who} adds capability {name}"),
-        );
     }
     // limits
     let limits = c.get("resources").and_then(|r| r.get("limits"));

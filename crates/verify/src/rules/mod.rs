@@ -2,12 +2,15 @@
 //! catalog unless a rule has a documented reason to lower it for one finding.
 
 pub mod apparmor_unconfined;
+pub mod caps_added;
+pub mod caps_not_dropped;
 mod compose_rules;
 mod dockerfile_rules;
 mod file_rules;
 mod k8s_rules;
 pub mod no_new_privileges;
 pub mod privileged;
+pub mod rootfs_writable;
 pub mod seccomp_unconfined;
 mod secret_env;
 pub mod user_root;
@@ -94,8 +97,14 @@ impl Out<'_> {
     pub fn verdict(&mut self, v: crate::posture::Verdict) {
         use crate::posture::At;
         match v.at {
-            At::Compose(pos) => self.yaml(v.rule, pos, v.message),
-            At::Manifest { file, pos } => self.at(v.rule, file, pos.line, pos.column, v.message),
+            At::Compose(pos) => {
+                let sev = v.severity.unwrap_or(v.rule.rule().severity);
+                self.yaml_sev(v.rule, sev, pos, v.message)
+            }
+            At::Manifest { file, pos } => {
+                let sev = v.severity.unwrap_or(v.rule.rule().severity);
+                self.push(v.rule, sev, file, pos.line, pos.column, v.message)
+            }
             // Static inputs have no running container; nothing to locate.
             At::Container => debug_assert!(false, "runtime verdict in static verify"),
         }
@@ -104,16 +113,20 @@ impl Out<'_> {
 
 /// Every rule written over the posture model, in one list for static and runtime verify.
 pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdict> {
-    [
+    let mut out: Vec<_> = [
         user_root::judge(w),
         privileged::judge(w),
+        rootfs_writable::judge(w),
+        caps_not_dropped::judge(w),
         no_new_privileges::judge(w),
         seccomp_unconfined::judge(w),
         apparmor_unconfined::judge(w),
     ]
     .into_iter()
     .flatten()
-    .collect()
+    .collect();
+    out.extend(caps_added::judge(w));
+    out
 }
 
 /// Runs every rule over the project.

@@ -29,5 +29,6 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         at: f.at,
         message,
         evidence,
+        severity: None,
     })
 }

@@ -21,5 +21,6 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         at: p.at,
         message,
         evidence,
+        severity: None,
     })
 }

@@ -31,5 +31,6 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         at: f.at,
         message,
         evidence,
+        severity: None,
     })
 }

@@ -31,6 +31,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         at: u.at,
         message,
         evidence,
+        severity: None,
     })
 }
 
@@ -53,6 +54,9 @@ mod tests {
             no_new_privileges: Field::new(true, At::Container, ""),
             seccomp: Field::new(Confinement::Default, At::Container, ""),
             apparmor: Field::new(Confinement::Default, At::Container, ""),
+            read_only_rootfs: Field::new(Some(true), At::Container, ""),
+            cap_drop_all: Field::new(true, At::Container, ""),
+            cap_add: Vec::new(),
         }
     }
 

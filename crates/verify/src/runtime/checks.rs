@@ -9,7 +9,7 @@ use super::inspect::{Container, Network};
 use crate::catalog::RuleId;
 use crate::defaults;
 use crate::net::is_loopback;
-use crate::{caps, host_paths, secrets, Finding, Severity};
+use crate::{host_paths, secrets, Finding, Severity};
 use crate::{posture, rules};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
@@ -46,40 +46,7 @@ pub fn container(
     // Rules written once over the posture model (static verify runs the same ones).
     let w = posture::runtime::workload(c);
     for v in rules::judge_workload(&w) {
-        push(v.rule, None, v.message, v.evidence);
-    }
-
-    if !hc.readonly_rootfs {
-        push(
-            RuleId::RootfsWritable,
-            None,
-            "root filesystem is writable (HostConfig.ReadonlyRootfs is false)".into(),
-            Some("ReadonlyRootfs=false".into()),
-        );
-    }
-
-    if !hc.cap_drop.iter().any(|cap| caps::name(cap) == "ALL") {
-        push(
-            RuleId::CapsNotDropped,
-            None,
-            "capabilities are not dropped (CapDrop does not include ALL): the default set stays"
-                .into(),
-            Some(format!("CapDrop={:?}", hc.cap_drop)),
-        );
-    }
-
-    for cap in &hc.cap_add {
-        let norm = caps::name(cap);
-        let dangerous = caps::is_dangerous(cap);
-        push(
-            RuleId::CapsAdded,
-            Some(caps::added_severity(cap)),
-            format!(
-                "capability {norm} is added{}",
-                if dangerous { " (breaks isolation)" } else { "" }
-            ),
-            Some(format!("CapAdd={cap}")),
-        );
+        push(v.rule, v.severity, v.message, v.evidence);
     }
 
     let mut missing = Vec::new();
