@@ -1,6 +1,6 @@
 //! Adapter: a service of the merged compose model (or a Swarm stack's) → [`Workload`].
 
-use super::{At, Confinement, Field, Kind, User, Workload};
+use super::{At, Confinement, Field, Kind, Limits, User, Workload};
 use crate::caps;
 use crate::compose::Service;
 use crate::yaml::Node;
@@ -68,7 +68,24 @@ pub fn workload(s: &Service, swarm: bool) -> Workload {
         .into_iter()
         .map(|c| Field::new(caps::name(&text(c)), At::Compose(c.pos), shown(c)))
         .collect();
+    let lim = s
+        .get("deploy")
+        .and_then(|d| d.get("resources"))
+        .and_then(|r| r.get("limits"));
+    let has = |svc_key: &str, deploy_key: &str| {
+        s.get(svc_key).is_some() || lim.and_then(|l| l.get(deploy_key)).is_some()
+    };
+    let limits = Limits {
+        cpus: has("cpus", "cpus"),
+        memory: has("mem_limit", "memory"),
+    };
     Workload {
+        limits: Field::new(limits, At::Compose(s.pos), ""),
+        pids_limit: Some(Field::new(
+            has("pids_limit", "pids"),
+            At::Compose(s.pos),
+            "",
+        )),
         read_only_rootfs,
         cap_drop_all,
         cap_add,

@@ -2,7 +2,7 @@
 //! security setting is its own `securityContext`'s, else the pod's (for the keys the
 //! pod level has).
 
-use super::{At, Confinement, Field, Kind, User, Workload};
+use super::{At, Confinement, Field, Kind, Limits, User, Workload};
 use crate::caps;
 use crate::yaml::{Node, Value};
 
@@ -75,7 +75,18 @@ pub fn workload(file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) -> Wor
             Field::new(caps::name(&written), at(cap.pos), written)
         })
         .collect();
+    let lim = c.get("resources").and_then(|r| r.get("limits"));
+    let has = |key: &str| lim.and_then(|l| l.get(key)).is_some();
     Workload {
+        limits: Field::new(
+            Limits {
+                cpus: has("cpu"),
+                memory: has("memory"),
+            },
+            at(lim.map_or(c.pos, |n| n.pos)),
+            "",
+        ),
+        pids_limit: None,
         read_only_rootfs: Field::new(
             ro.map(Node::is_true),
             at(ro.map_or(here, |n| n.pos)),

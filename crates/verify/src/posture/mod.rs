@@ -98,6 +98,18 @@ pub struct Workload {
     pub cap_drop_all: Field<bool>,
     /// Added capabilities, normalised (`SYS_ADMIN`), each where it is written.
     pub cap_add: Vec<Field<String>>,
+    /// Which of the cpu and memory limits are set; placed where a missing one is reported.
+    pub limits: Field<Limits>,
+    /// A pids limit is set; `None` where the input has no per-workload pids limit
+    /// (Kubernetes containers).
+    pub pids_limit: Option<Field<bool>>,
+}
+
+/// Resource limits that are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub cpus: bool,
+    pub memory: bool,
 }
 
 /// A seccomp or AppArmor setting.
@@ -154,6 +166,8 @@ mod tests {
             read_only: bool,
             cap_drop: &'static [&'static str],
             cap_add: &'static [&'static str],
+            /// cpu, memory and pids limits set (both ways) or none.
+            limits: bool,
         }
         const HARD: Case = Case {
             compose: "user: \"1000:1000\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]",
@@ -163,6 +177,7 @@ mod tests {
             read_only: true,
             cap_drop: &["ALL"],
             cap_add: &[],
+            limits: true,
         };
         let cases = [
             HARD,
@@ -181,6 +196,7 @@ mod tests {
                 read_only: false,
                 cap_drop: &[],
                 cap_add: &["CAP_SYS_ADMIN", "CHOWN"],
+                limits: false,
             },
             Case {
                 compose: "user: app\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"seccomp=unconfined\", \"apparmor:unconfined\", no-new-privileges]",
@@ -191,7 +207,15 @@ mod tests {
         ];
         let mut seen = Vec::new();
         for case in &cases {
-            let text = format!("services:\n  app:\n    image: x:1\n    {}\n", case.compose);
+            let limits = if case.limits {
+                "\n    cpus: \"1.5\"\n    mem_limit: 1g\n    pids_limit: 100"
+            } else {
+                ""
+            };
+            let text = format!(
+                "services:\n  app:\n    image: x:1\n    {}{limits}\n",
+                case.compose
+            );
             let node = crate::compose::parse_file(&text, 0, &Env::default()).unwrap();
             let compose = crate::compose::model(&node);
             let stat = compose::workload(&compose.services[0], false);
@@ -203,6 +227,9 @@ mod tests {
             hc.readonly_rootfs = case.read_only;
             hc.cap_drop = case.cap_drop.iter().map(|o| o.to_string()).collect();
             hc.cap_add = case.cap_add.iter().map(|o| o.to_string()).collect();
+            if !case.limits {
+                (hc.memory, hc.nano_cpus, hc.cpu_quota, hc.pids_limit) = (0, 0, 0, None);
+            }
             let run = runtime::workload(&c);
             let ids = |w: &Workload| -> Vec<(RuleId, Option<Severity>)> {
                 crate::rules::judge_workload(w)
@@ -223,6 +250,8 @@ mod tests {
             RuleId::NoNewPrivilegesMissing,
             RuleId::SeccompUnconfined,
             RuleId::ApparmorUnconfined,
+            RuleId::LimitsMissing,
+            RuleId::PidsLimitMissing,
         ] {
             assert!(seen.contains(&id), "{id} never fired");
         }

@@ -1,7 +1,7 @@
 //! Adapter: a running container (`docker inspect`) → [`Workload`]. The engine's values
 //! are effective ones: `Config.User` already holds the image's `USER`.
 
-use super::{At, Confinement, Field, Kind, User, Workload};
+use super::{At, Confinement, Field, Kind, Limits, User, Workload};
 use crate::caps;
 use crate::runtime::inspect::Container;
 
@@ -32,6 +32,25 @@ pub fn workload(c: &Container) -> Workload {
         Field::new(value, At::Container, unconfined)
     };
     Workload {
+        limits: Field::new(
+            Limits {
+                cpus: hc.nano_cpus > 0 || hc.cpu_quota > 0,
+                memory: hc.memory > 0,
+            },
+            At::Container,
+            format!(
+                "Memory={} NanoCpus={} CpuQuota={}",
+                hc.memory, hc.nano_cpus, hc.cpu_quota
+            ),
+        ),
+        pids_limit: Some(Field::new(
+            hc.pids_limit.is_some_and(|p| p > 0),
+            At::Container,
+            format!(
+                "PidsLimit={}",
+                hc.pids_limit.map_or("null".into(), |p| p.to_string())
+            ),
+        )),
         read_only_rootfs: Field::new(
             Some(hc.readonly_rootfs),
             At::Container,

@@ -135,7 +135,6 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
             );
         }
     }
-    limits(out, s);
     volumes(out, s);
     // host namespaces
     for key in ["network_mode", "pid", "ipc", "uts"] {
@@ -253,38 +252,6 @@ pub fn port_exposed(p: &Node) -> Option<String> {
         "a non-loopback address".to_string()
     };
     Some(format!("\"{raw}\" is published on {where_}"))
-}
-
-fn limits(out: &mut Out, s: &Service) {
-    let name = &s.name;
-    let lim = s
-        .get("deploy")
-        .and_then(|d| d.get("resources"))
-        .and_then(|r| r.get("limits"));
-    let has = |svc_key: &str, deploy_key: &str| {
-        s.get(svc_key).is_some() || lim.and_then(|l| l.get(deploy_key)).is_some()
-    };
-    let mut missing = Vec::new();
-    if !has("cpus", "cpus") {
-        missing.push("cpus");
-    }
-    if !has("mem_limit", "memory") {
-        missing.push("memory");
-    }
-    if !missing.is_empty() {
-        out.yaml(
-            RuleId::LimitsMissing,
-            s.pos,
-            format!("service {name} has no {} limit", missing.join(" or ")),
-        );
-    }
-    if !has("pids_limit", "pids") {
-        out.yaml(
-            RuleId::PidsLimitMissing,
-            s.pos,
-            format!("service {name} has no pids limit"),
-        );
-    }
 }
 
 fn volumes(out: &mut Out, s: &Service) {

@@ -158,21 +158,6 @@ fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &
     for v in super::judge_workload(&w) {
         out.verdict(v);
     }
-    // limits
-    let limits = c.get("resources").and_then(|r| r.get("limits"));
-    let missing: Vec<&str> = ["cpu", "memory"]
-        .into_iter()
-        .filter(|k| limits.and_then(|l| l.get(k)).is_none())
-        .collect();
-    if !missing.is_empty() {
-        at(
-            out,
-            RuleId::LimitsMissing,
-            file,
-            limits.map_or(c.pos, |n| n.pos),
-            format!("{who} has no {} limit", missing.join(" or ")),
-        );
-    }
     // probes
     let probes: Vec<&str> = ["livenessProbe", "readinessProbe"]
         .into_iter()

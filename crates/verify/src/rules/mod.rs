@@ -8,7 +8,9 @@ mod compose_rules;
 mod dockerfile_rules;
 mod file_rules;
 mod k8s_rules;
+pub mod limits_missing;
 pub mod no_new_privileges;
+pub mod pids_limit_missing;
 pub mod privileged;
 pub mod rootfs_writable;
 pub mod seccomp_unconfined;
@@ -121,6 +123,8 @@ pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdi
         no_new_privileges::judge(w),
         seccomp_unconfined::judge(w),
         apparmor_unconfined::judge(w),
+        limits_missing::judge(w),
+        pids_limit_missing::judge(w),
     ]
     .into_iter()
     .flatten()

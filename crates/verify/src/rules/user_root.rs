@@ -38,7 +38,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::posture::{At, Confinement, Field};
+    use crate::posture::{At, Confinement, Field, Limits};
 
     fn running(user: &str) -> Workload {
         let value = if user.is_empty() {
@@ -57,6 +57,15 @@ mod tests {
             read_only_rootfs: Field::new(Some(true), At::Container, ""),
             cap_drop_all: Field::new(true, At::Container, ""),
             cap_add: Vec::new(),
+            limits: Field::new(
+                Limits {
+                    cpus: true,
+                    memory: true,
+                },
+                At::Container,
+                "",
+            ),
+            pids_limit: None,
         }
     }
 

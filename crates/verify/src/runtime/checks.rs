@@ -49,39 +49,6 @@ pub fn container(
         push(v.rule, v.severity, v.message, v.evidence);
     }
 
-    let mut missing = Vec::new();
-    if hc.memory <= 0 {
-        missing.push("memory");
-    }
-    if hc.nano_cpus <= 0 && hc.cpu_quota <= 0 {
-        missing.push("cpus");
-    }
-    if !missing.is_empty() {
-        push(
-            RuleId::LimitsMissing,
-            None,
-            format!(
-                "no {} limit: one runaway process can starve the host",
-                missing.join(" or ")
-            ),
-            Some(format!(
-                "Memory={} NanoCpus={} CpuQuota={}",
-                hc.memory, hc.nano_cpus, hc.cpu_quota
-            )),
-        );
-    }
-    if hc.pids_limit.is_none_or(|p| p <= 0) {
-        push(
-            RuleId::PidsLimitMissing,
-            None,
-            "no pids limit: a fork bomb can exhaust the host's process table".into(),
-            Some(format!(
-                "PidsLimit={}",
-                hc.pids_limit.map_or("null".into(), |p| p.to_string())
-            )),
-        );
-    }
-
     // Published ports: one finding per (container port, host port) bound beyond loopback.
     let mut public: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for (port, b) in c.published() {
