@@ -4,7 +4,7 @@
 
 pub mod cli;
 pub mod config;
-pub mod defaults;
+pub use clawdbot_facts as defaults;
 pub mod egress;
 pub mod fdlimit;
 pub mod gateway;

@@ -16,6 +16,8 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
+use crate::defaults::SelfCheckId;
+
 use self::cgroup::CgroupLimits;
 use self::fs::Writable;
 use self::procfs::ProcStatus;
@@ -78,9 +80,9 @@ pub struct Check {
     pub detail: String,
 }
 
-fn check(id: &'static str, ok: bool, detail: impl Into<String>) -> Check {
+fn check(id: SelfCheckId, ok: bool, detail: impl Into<String>) -> Check {
     Check {
-        id,
+        id: id.as_str(),
         ok,
         detail: detail.into(),
     }
@@ -129,10 +131,10 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         f.gid
     );
     let mut checks = vec![if f.uid != 0 && f.gid != 0 {
-        check("non-root", true, who)
+        check(SelfCheckId::NonRoot, true, who)
     } else {
         check(
-            "non-root",
+            SelfCheckId::NonRoot,
             false,
             format!("{who}: runs as root (run as an unprivileged user, e.g. user: \"1000:1000\")"),
         )
@@ -141,7 +143,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     checks.push(
         match (&f.status.cap_eff, &f.status.cap_prm, &f.status.cap_bnd) {
             (Some((_, 0)), Some((_, 0)), bnd) => check(
-                "caps-empty",
+                SelfCheckId::CapsEmpty,
                 true,
                 format!(
                     "no effective or permitted capabilities (bounding set: {})",
@@ -151,7 +153,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
                 ),
             ),
             (Some((_, eff)), Some((_, prm)), _) => check(
-                "caps-empty",
+                SelfCheckId::CapsEmpty,
                 false,
                 format!(
                     "effective: {}; permitted: {} (drop them: cap_drop: [ALL])",
@@ -168,7 +170,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
                 ),
             ),
             _ => check(
-                "caps-empty",
+                SelfCheckId::CapsEmpty,
                 false,
                 "capabilities unknown (/proc/self/status unreadable)",
             ),
@@ -176,14 +178,14 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     );
 
     checks.push(match f.status.no_new_privs {
-        Some(true) => check("no-new-privs", true, "NoNewPrivs: 1"),
+        Some(true) => check(SelfCheckId::NoNewPrivs, true, "NoNewPrivs: 1"),
         Some(false) => check(
-            "no-new-privs",
+            SelfCheckId::NoNewPrivs,
             false,
             "NoNewPrivs: 0 (security_opt: [\"no-new-privileges:true\"])",
         ),
         None => check(
-            "no-new-privs",
+            SelfCheckId::NoNewPrivs,
             false,
             "NoNewPrivs unknown (/proc/self/status unreadable)",
         ),
@@ -191,9 +193,9 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
 
     let mode = procfs::seccomp_mode(f.status.seccomp);
     checks.push(match mode {
-        "filter" | "strict" => check("seccomp", true, format!("seccomp mode {mode}")),
+        "filter" | "strict" => check(SelfCheckId::Seccomp, true, format!("seccomp mode {mode}")),
         _ => check(
-            "seccomp",
+            SelfCheckId::Seccomp,
             false,
             format!(
                 "seccomp mode {mode} (keep the default seccomp profile; never seccomp=unconfined)"
@@ -202,8 +204,8 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     });
 
     for (id, path, w) in [
-        ("rootfs-read-only", "/", &f.rootfs),
-        ("etc-read-only", "/etc", &f.etc),
+        (SelfCheckId::RootfsReadOnly, "/", &f.rootfs),
+        (SelfCheckId::EtcReadOnly, "/etc", &f.etc),
     ] {
         checks.push(match w {
             Writable::No(reason) => check(id, true, format!("{path} not writable: {reason}")),
@@ -216,28 +218,40 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
         None => "no cgroup filesystem".into(),
     };
     checks.push(match f.cgroup.memory_max_bytes {
-        Some(b) => check("memory-limit", true, format!("{} ({cg})", format_bytes(b))),
+        Some(b) => check(
+            SelfCheckId::MemoryLimit,
+            true,
+            format!("{} ({cg})", format_bytes(b)),
+        ),
         None => check(
-            "memory-limit",
+            SelfCheckId::MemoryLimit,
             false,
             format!("no memory limit ({cg}; set mem_limit)"),
         ),
     });
     checks.push(match f.cgroup.cpu_max {
-        Some(c) => check("cpu-limit", true, format!("{} ({cg})", format_cpus(c))),
-        None => check("cpu-limit", false, format!("no cpu limit ({cg}; set cpus)")),
+        Some(c) => check(
+            SelfCheckId::CpuLimit,
+            true,
+            format!("{} ({cg})", format_cpus(c)),
+        ),
+        None => check(
+            SelfCheckId::CpuLimit,
+            false,
+            format!("no cpu limit ({cg}; set cpus)"),
+        ),
     });
     checks.push(match f.cgroup.pids_max {
-        Some(p) => check("pids-limit", true, format!("{p} pids ({cg})")),
+        Some(p) => check(SelfCheckId::PidsLimit, true, format!("{p} pids ({cg})")),
         None => check(
-            "pids-limit",
+            SelfCheckId::PidsLimit,
             false,
             format!("no pids limit ({cg}; set pids_limit)"),
         ),
     });
 
     checks.push(if f.docker.is_empty() {
-        check("no-docker-socket", true, "no docker socket")
+        check(SelfCheckId::NoDockerSocket, true, "no docker socket")
     } else {
         let found: Vec<String> = f
             .docker
@@ -248,17 +262,21 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
             })
             .collect();
         check(
-            "no-docker-socket",
+            SelfCheckId::NoDockerSocket,
             false,
             format!("{} (never mount the Docker socket)", found.join(", ")),
         )
     });
 
     checks.push(if f.env_files.is_empty() {
-        check("no-env-file", true, "no .env in / or the working directory")
+        check(
+            SelfCheckId::NoEnvFile,
+            true,
+            "no .env in / or the working directory",
+        )
     } else {
         check(
-            "no-env-file",
+            SelfCheckId::NoEnvFile,
             false,
             format!(
                 "found {} (keep .env on the host; pass it with env_file)",
@@ -474,6 +492,8 @@ mod tests {
         let report = Report::from_facts(hardened());
         let ids: Vec<&str> = report.checks.iter().map(|c| c.id).collect();
         assert_eq!(ids, IDS);
+        // The shared list (runtime verify's checklist mapping) is the reported one.
+        assert_eq!(IDS, SelfCheckId::ALL.map(SelfCheckId::as_str));
         assert!(report.ok, "{:?}", report.checks);
         assert_eq!(report.checks[0].detail, "uid 1000 (clawdbot), gid 1000");
         assert_eq!(report.checks[6].detail, "2 GiB (cgroup v2)");

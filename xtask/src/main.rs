@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-#[path = "../../src/defaults.rs"]
-#[allow(dead_code)]
-mod defaults;
+use clawdbot_facts as defaults;
 mod settings;
 
 mod audit;

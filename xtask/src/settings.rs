@@ -82,7 +82,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            service_name: "clawdbot".into(),
+            service_name: defaults::SERVICE_NAME.into(),
             image_name: "clawdbot".into(),
             user_name: defaults::USER_NAME.into(),
             uid: defaults::UID,
@@ -112,7 +112,7 @@ impl Default for Settings {
             token_var: defaults::TOKEN_VARS[0].into(),
             secrets: false,
             replicas: 1,
-            egress_service_name: "egress".into(),
+            egress_service_name: defaults::EGRESS_SERVICE_NAME.into(),
             egress_network_name: "clawdbot-egress".into(),
             egress_proxy_port: defaults::EGRESS_PROXY_PORT,
             egress_allow: defaults::EGRESS_DEFAULT_ALLOW

@@ -1,0 +1,39 @@
+//! What every check produces, static or runtime: a `Finding` against a rule id of the
+//! catalog, at a location, with masked evidence.
+
+use crate::catalog::RuleId;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Note,
+    Warning,
+    Error,
+}
+
+/// Where a finding is. Static findings point into a file (1-based line and column);
+/// runtime findings use `file = "container:<name>"` and line/column 0.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Stable rule id from the catalog, e.g. `port-not-loopback`.
+    pub rule: RuleId,
+    pub severity: Severity,
+    pub message: String,
+    pub location: Location,
+    /// The offending text, already masked (never a raw secret).
+    pub evidence: Option<String>,
+    /// `Some(reason)` when an inline `# verify: ignore=ID reason` suppresses it.
+    pub suppressed: Option<String>,
+    /// The checklist item this finding counts against when it is not its rule's (a
+    /// failed self-check counts against the item of its check, `clawdbot_facts::SelfCheckId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checklist: Option<u8>,
+}

@@ -1,0 +1,249 @@
+//! clawdbot-verify: static security verification of a Docker deployment (Dockerfile,
+//! compose files, Swarm stack files, Kubernetes manifests, ignore files, `.env.example`,
+//! git state) against the rule catalog, or of the running stack with `--runtime`.
+//! Used by `cargo xtask verify` and by the standalone `clawdbot-verify` binary, which
+//! take the same arguments ([`Args`]) and call [`run`].
+//!
+//! Pipeline: `project` (files, read safely) → parsers (`dockerfile`, `yaml` → `compose`)
+//! → `rules` → `suppress` → `report`. Exit codes: 0 clean, 1 findings at or above
+//! `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.
+
+pub mod caps;
+pub mod catalog;
+pub mod compose;
+pub mod compose_expand;
+pub mod dockerfile;
+pub mod finding;
+mod git_state;
+pub mod host_paths;
+pub mod image_tags;
+pub mod interp;
+pub mod net;
+pub mod oneshot;
+pub mod posture;
+pub mod project;
+pub mod report;
+pub mod rules;
+pub mod runtime;
+mod secret_scan;
+pub mod secrets;
+pub mod suppress;
+pub mod swarm;
+#[cfg(test)]
+mod test_support;
+pub mod yaml;
+
+/// Facts shared with the service (ports, uid/gid, variable names, placeholders).
+pub use clawdbot_facts as defaults;
+
+pub use catalog::{rule, Rule, RuleId, CHECKLIST};
+pub use finding::{Finding, Location, Severity};
+pub use runtime::{Profile, RuntimeConfig};
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use report::{Format, Report};
+
+/// Why a verify run could not produce a report (exit 2 in the command-line front ends).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--explain` of an id the catalog does not have.
+    #[error("unknown rule {id:?} (see `{program} --list-rules`)")]
+    UnknownRule { id: String, program: &'static str },
+    /// An input file is unreadable or malformed.
+    #[error(transparent)]
+    Input(#[from] project::InputError),
+    /// Writing the report or the rule reference failed.
+    #[error("{what} {}", path.display())]
+    Write {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The deployment settings runtime verify needs could not be loaded.
+    #[error(transparent)]
+    Settings(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The engine could not be asked (`--runtime`).
+    #[error(transparent)]
+    Runtime(anyhow::Error),
+}
+
+/// What a front end supplies beyond the command line.
+pub struct Context<'a> {
+    /// The command as the user types it, for hints (`cargo xtask verify`).
+    pub program: &'static str,
+    /// Where `--write-docs` writes the rule reference.
+    pub docs_path: PathBuf,
+    /// Loads the settings runtime verify reads, for a project root (only with `--runtime`).
+    pub runtime_config: &'a dyn Fn(&Path) -> Result<RuntimeConfig, Error>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Note,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Project directory (default: the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub root: PathBuf,
+    /// Dockerfile to verify (default: <root>/Dockerfile).
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Compose file; repeat to merge several in order, like `docker compose -f`
+    /// (default: <root>/compose.yaml or docker-compose.yml plus its override file).
+    #[arg(long = "compose-file", value_name = "PATH")]
+    pub compose_files: Vec<PathBuf>,
+    /// Verify the compose files as a Swarm stack file (`docker stack deploy`): keys Swarm
+    /// ignores are reported and do not count. Automatic for `docker-stack.yml`/`.yaml`.
+    #[arg(long, conflicts_with = "runtime")]
+    pub swarm: bool,
+    /// Verify the Kubernetes manifests (`*.yaml`, `*.yml`) in DIR (default: `<root>/k8s`
+    /// when that directory exists).
+    #[arg(long = "k8s", value_name = "DIR", conflicts_with = "runtime")]
+    pub k8s: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Lowest severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value = "warning")]
+    pub fail_on: FailOn,
+    /// Write the report to a file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// List every rule (id, severity, checklist item, title) and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+    /// Explain one rule (rationale and fix) and exit.
+    #[arg(long, value_name = "ID")]
+    pub explain: Option<String>,
+    /// Regenerate docs/rules.md from the rule catalog and exit.
+    #[arg(long)]
+    pub write_docs: bool,
+    /// Verify the running stack (docker inspect + self-check) instead of the files.
+    #[arg(long)]
+    pub runtime: bool,
+    /// Compose project name of the running stack (with --runtime).
+    #[arg(long, value_name = "NAME", requires = "runtime")]
+    pub project: Option<String>,
+}
+
+/// Runs static verification of the selected files; `Err` is unreadable or malformed input.
+pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::InputError> {
+    let project = project::Project::load(sel)?;
+    let mut findings = rules::run(&project);
+    suppress::apply(&mut findings, &project.files);
+    fill_evidence(&project, &mut findings);
+    findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(&b.rule)));
+    Ok(findings)
+}
+
+/// Sets each finding's evidence to its (masked) source line.
+pub fn fill_evidence(project: &project::Project, findings: &mut [Finding]) {
+    // Index each file's lines once (many findings per file on large compose files).
+    let lines: std::collections::HashMap<&str, Vec<&str>> = project
+        .files
+        .iter()
+        .map(|f| (f.display.as_str(), f.text.lines().collect()))
+        .collect();
+    for f in findings.iter_mut() {
+        if f.evidence.is_none() && f.location.line > 0 {
+            f.evidence = lines
+                .get(f.location.file.as_str())
+                .and_then(|l| l.get(f.location.line - 1))
+                .map(|l| secrets::redact(l.trim()));
+        }
+    }
+}
+
+/// Runs one verify invocation: lists or explains rules, writes the docs, or verifies
+/// (files, or the running stack) and writes the report. `Ok` is the exit code (0 clean,
+/// 1 findings at or above `--fail-on`).
+pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
+    if args.list_rules {
+        print!("{}", catalog::list());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(id) = &args.explain {
+        let Some(rule) = catalog::rule(id) else {
+            return Err(Error::UnknownRule {
+                id: id.clone(),
+                program: cx.program,
+            });
+        };
+        print!("{}", catalog::explain(rule));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.write_docs {
+        let path = &cx.docs_path;
+        let write_err = |what, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Write { what, path, source }
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(write_err("creating", dir))?;
+        }
+        std::fs::write(path, catalog::render_docs()).map_err(write_err("writing", path))?;
+        println!("wrote {}", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let findings = if args.runtime {
+        let config = (cx.runtime_config)(&args.root)?;
+        let opts = runtime::RuntimeOptions {
+            project: args.project.clone(),
+            root: args.root.clone(),
+        };
+        runtime::collect(&opts, &config).map_err(Error::Runtime)?
+    } else {
+        let sel = project::Selection {
+            root: args.root.clone(),
+            dockerfile: args.file.clone(),
+            compose_files: args.compose_files.clone(),
+            swarm: args.swarm,
+            k8s: args.k8s.clone(),
+        };
+        verify_files(&sel)?
+    };
+
+    let fail_on = match args.fail_on {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Note => Severity::Note,
+    };
+    let to_tty = args.output.is_none() && std::io::stdout().is_terminal();
+    let color = to_tty
+        && args.format == Format::Human
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var_os("CI").is_none()
+        && console::colors_enabled();
+    let report = Report {
+        findings: &findings,
+        fail_on,
+        color,
+    };
+    let text = report.render(args.format);
+    match &args.output {
+        Some(path) => std::fs::write(path, &text).map_err(|source| Error::Write {
+            what: "writing",
+            path: path.clone(),
+            source,
+        })?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            // A closed pipe (e.g. `| head`) is not an error worth a panic.
+            let _ = out.write_all(text.as_bytes());
+        }
+    }
+    Ok(if report.failing() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

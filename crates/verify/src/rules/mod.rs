@@ -1,0 +1,147 @@
+//! Rules: plain functions from the project model to findings. Severity comes from the
+//! catalog unless a rule has a documented reason to lower it for one finding.
+
+pub mod apparmor_unconfined;
+pub mod caps_added;
+pub mod caps_not_dropped;
+mod compose_rules;
+mod dockerfile_rules;
+mod file_rules;
+mod k8s_rules;
+pub mod limits_missing;
+pub mod no_new_privileges;
+pub mod pids_limit_missing;
+pub mod privileged;
+pub mod rootfs_writable;
+pub mod seccomp_unconfined;
+mod secret_env;
+pub mod user_root;
+
+use super::project::Project;
+use super::yaml::Pos;
+use super::{Finding, Location, Severity};
+use crate::catalog::RuleId;
+
+/// Collects findings for one project.
+pub struct Out<'a> {
+    pub project: &'a Project,
+    pub findings: Vec<Finding>,
+}
+
+impl Out<'_> {
+    /// Adds a finding at a 1-based position in `files[file]` (line 0: the file as a whole).
+    pub fn at(&mut self, rule: RuleId, file: usize, line: usize, column: usize, message: String) {
+        self.push(rule, rule.rule().severity, file, line, column, message);
+    }
+
+    pub fn push(
+        &mut self,
+        rule: RuleId,
+        severity: Severity,
+        file: usize,
+        line: usize,
+        column: usize,
+        message: String,
+    ) {
+        let display = self.project.files[file].display.clone();
+        self.push_path(rule, severity, display, line, column, message);
+    }
+
+    /// Adds a finding about a path that may not exist (e.g. a missing `.gitignore`).
+    pub fn push_path(
+        &mut self,
+        rule: RuleId,
+        severity: Severity,
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    ) {
+        self.findings.push(Finding {
+            rule,
+            severity,
+            message,
+            location: Location { file, line, column },
+            evidence: None,
+            suppressed: None,
+            checklist: None,
+        });
+    }
+
+    pub fn path(&mut self, rule: RuleId, file: &str, message: String) {
+        self.push_path(rule, rule.rule().severity, file.to_string(), 0, 0, message);
+    }
+
+    /// Adds a finding at a compose position (`pos.file` indexes the compose files).
+    pub fn yaml(&mut self, rule: RuleId, pos: Pos, message: String) {
+        let file = self
+            .project
+            .compose_files
+            .get(pos.file)
+            .copied()
+            .unwrap_or(0);
+        self.at(rule, file, pos.line, pos.column, message);
+    }
+
+    pub fn yaml_sev(&mut self, rule: RuleId, severity: Severity, pos: Pos, message: String) {
+        let file = self
+            .project
+            .compose_files
+            .get(pos.file)
+            .copied()
+            .unwrap_or(0);
+        self.push(rule, severity, file, pos.line, pos.column, message);
+    }
+}
+
+impl Out<'_> {
+    /// Adds the finding of a rule written over the posture model, at a static place.
+    pub fn verdict(&mut self, v: crate::posture::Verdict) {
+        use crate::posture::At;
+        match v.at {
+            At::Compose(pos) => {
+                let sev = v.severity.unwrap_or(v.rule.rule().severity);
+                self.yaml_sev(v.rule, sev, pos, v.message)
+            }
+            At::Manifest { file, pos } => {
+                let sev = v.severity.unwrap_or(v.rule.rule().severity);
+                self.push(v.rule, sev, file, pos.line, pos.column, v.message)
+            }
+            // Static inputs have no running container; nothing to locate.
+            At::Container => debug_assert!(false, "runtime verdict in static verify"),
+        }
+    }
+}
+
+/// Every rule written over the posture model, in one list for static and runtime verify.
+pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdict> {
+    let mut out: Vec<_> = [
+        user_root::judge(w),
+        privileged::judge(w),
+        rootfs_writable::judge(w),
+        caps_not_dropped::judge(w),
+        no_new_privileges::judge(w),
+        seccomp_unconfined::judge(w),
+        apparmor_unconfined::judge(w),
+        limits_missing::judge(w),
+        pids_limit_missing::judge(w),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    out.extend(caps_added::judge(w));
+    out
+}
+
+/// Runs every rule over the project.
+pub fn run(project: &Project) -> Vec<Finding> {
+    let mut out = Out {
+        project,
+        findings: Vec::new(),
+    };
+    dockerfile_rules::check(&mut out);
+    compose_rules::check(&mut out);
+    file_rules::check(&mut out);
+    k8s_rules::check(&mut out);
+    out.findings
+}

@@ -1,0 +1,34 @@
+//! `rootfs-writable`: the root filesystem is writable. One judgement for compose/Swarm
+//! services (`read_only`), Kubernetes containers (`readOnlyRootFilesystem`) and running
+//! containers (`HostConfig.ReadonlyRootfs`). Fixtures: `xtask/tests/fixtures/rootfs-writable/`.
+
+use crate::catalog::RuleId;
+use crate::posture::{Kind, Verdict, Workload};
+
+pub fn judge(w: &Workload) -> Option<Verdict> {
+    let f = &w.read_only_rootfs;
+    if f.value == Some(true) {
+        return None;
+    }
+    let s = &w.subject;
+    let (message, evidence) = match (w.kind, f.value) {
+        (Kind::ComposeService | Kind::SwarmService, Some(_)) => {
+            (format!("{s}: read_only is {}", f.written), None)
+        }
+        (Kind::ComposeService | Kind::SwarmService, None) => {
+            (format!("{s} has no `read_only: true`"), None)
+        }
+        (Kind::K8sContainer, _) => (format!("{s}: readOnlyRootFilesystem is not true"), None),
+        (Kind::RunningContainer, _) => (
+            "root filesystem is writable (HostConfig.ReadonlyRootfs is false)".into(),
+            Some("ReadonlyRootfs=false".into()),
+        ),
+    };
+    Some(Verdict {
+        rule: RuleId::RootfsWritable,
+        at: f.at,
+        message,
+        evidence,
+        severity: None,
+    })
+}

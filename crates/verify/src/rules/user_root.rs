@@ -1,0 +1,98 @@
+//! `user-root`: the workload's process runs as root (uid 0), or nothing stops it.
+//! One judgement for compose/Swarm services, Kubernetes containers and running
+//! containers; the Dockerfile's own `USER` is judged in `dockerfile_rules`.
+//! Fixtures: `xtask/tests/fixtures/user-root/`.
+
+use crate::catalog::RuleId;
+use crate::posture::{is_root_user, Kind, User, Verdict, Workload};
+
+pub fn judge(w: &Workload) -> Option<Verdict> {
+    let u = &w.user;
+    let message = match (&u.value, w.kind) {
+        (User::Set(spec), Kind::ComposeService | Kind::SwarmService) if is_root_user(spec) => {
+            format!("{}: user {} is root", w.subject, u.written)
+        }
+        (User::Set(spec), Kind::K8sContainer) if is_root_user(spec) => {
+            format!("{}: runAsUser is 0 (root)", w.subject)
+        }
+        (User::Set(spec), Kind::RunningContainer) if is_root_user(spec) => {
+            format!("process runs as root (Config.User {})", u.written)
+        }
+        (User::DefaultRoot, _) => "process runs as root (Config.User (none: root))".into(),
+        (User::Unenforced, _) => format!(
+            "{}: neither runAsNonRoot: true nor a non-zero runAsUser; the image decides and may run as root",
+            w.subject
+        ),
+        _ => return None,
+    };
+    let evidence = (w.kind == Kind::RunningContainer).then(|| format!("User={}", u.written));
+    Some(Verdict {
+        rule: RuleId::UserRoot,
+        at: u.at,
+        message,
+        evidence,
+        severity: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::posture::{At, Confinement, Field, Limits};
+
+    fn running(user: &str) -> Workload {
+        let value = if user.is_empty() {
+            User::DefaultRoot
+        } else {
+            User::Set(user.into())
+        };
+        Workload {
+            kind: Kind::RunningContainer,
+            subject: String::new(),
+            user: Field::new(value, At::Container, user),
+            privileged: None,
+            no_new_privileges: Field::new(true, At::Container, ""),
+            seccomp: Field::new(Confinement::Default, At::Container, ""),
+            apparmor: Field::new(Confinement::Default, At::Container, ""),
+            read_only_rootfs: Field::new(Some(true), At::Container, ""),
+            cap_drop_all: Field::new(true, At::Container, ""),
+            cap_add: Vec::new(),
+            limits: Field::new(
+                Limits {
+                    cpus: true,
+                    memory: true,
+                },
+                At::Container,
+                "",
+            ),
+            pids_limit: None,
+        }
+    }
+
+    /// Static and runtime agree on what root is: `Root`/`ROOT` count at runtime too
+    /// (before, runtime compared case-sensitively and missed them).
+    #[test]
+    fn root_spellings_fire_at_runtime_as_statically() {
+        for user in ["", "0", "0:0", "root", "Root", "ROOT:root"] {
+            let v = judge(&running(user)).unwrap_or_else(|| panic!("{user:?}"));
+            assert_eq!(v.rule, RuleId::UserRoot);
+            assert_eq!(v.evidence.as_deref(), Some(format!("User={user}").as_str()));
+        }
+        for user in ["1000", "1000:1000", "clawdbot", "rooter"] {
+            assert_eq!(judge(&running(user)), None, "{user}");
+        }
+    }
+
+    #[test]
+    fn unset_user_is_left_to_the_image_or_required_non_root() {
+        let mut w = running("1000");
+        w.kind = Kind::ComposeService;
+        w.user.value = User::FromImage;
+        assert_eq!(judge(&w), None);
+        w.kind = Kind::K8sContainer;
+        w.user.value = User::NonRootEnforced;
+        assert_eq!(judge(&w), None);
+        w.user.value = User::Unenforced;
+        assert!(judge(&w).is_some());
+    }
+}
