@@ -1,8 +1,8 @@
 //! Section 6: the gateway (and the egress proxy) under hostile clients, loopback only and
 //! bounded: server memory while unauthenticated sockets stall large frames, a real
 //! client's success rate while unauthenticated sockets churn the slots, the time until
-//! silent and dripping sockets are closed, and `/health` latency while 1000 idle sockets
-//! are held under a tight open-files limit. The load comes from `ws-load`'s hostile modes
+//! silent and dripping sockets are closed, and `/health` latency after 1000 idle sockets
+//! were opened against a tight open-files limit. The load comes from `ws-load`'s hostile modes
 //! (the `bench/` crate); every server runs with its default limits, because those are
 //! what is being judged.
 
@@ -127,6 +127,13 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
             s.push(Figure::new(name, format!("failed: {e:#}"), "").target("", None));
         }
     }
+    s.note(format!(
+        "Idle sockets: {IDLE_SOCKETS} raw TCP connections (for the gateway split over its gateway and health ports, for the egress \
+         proxy on its proxy port) that send nothing and do not reconnect, opened against a server started with an open-files \
+         limit of {TIGHT_NOFILE} (soft = hard, so it cannot raise it); the server may close some at once (connection caps, \
+         pending budgets), so the figure gives how many it kept open. Then `GET /health` is probed at a fixed rate, each probe \
+         failing after 2 s."
+    ));
     s.note(format!(
         "Every server runs with its default limits (the gateway with `--max-preauth-payload {PREAUTH}`, its default, \
          stated so the bound is computed from the value in force); release builds on the host (`target/release/clawdbot`). \
@@ -310,8 +317,9 @@ fn silent(_ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &str
     Ok(())
 }
 
-/// `/health` probed while `IDLE_SOCKETS` idle sockets are held on `idle` (one or two
-/// addresses), on a server whose open-files limit is `TIGHT_NOFILE`.
+/// `/health` probed after `IDLE_SOCKETS` idle sockets were opened on `idle` (one or two
+/// addresses; they stay open as long as the server lets them, without reconnecting), on
+/// a server whose open-files limit is `TIGHT_NOFILE`.
 fn idle_figure(
     ctx: &Ctx,
     s: &mut Section,
@@ -347,9 +355,9 @@ fn idle_figure(
     let ok = u(&out, "probe_ok");
     let n = u(&out, "probes");
     let mut f = Figure::new(
-        format!("{what} `/health` while {IDLE_SOCKETS} idle sockets are held (server open-files limit {TIGHT_NOFILE})"),
+        format!("{what} `/health` after {IDLE_SOCKETS} idle sockets were opened (server open-files limit {TIGHT_NOFILE})"),
         format!(
-            "{ok} of {n} answered 200; p50 {:.2} ms / p99 {:.2} ms; idle sockets open at start {}, at end {}",
+            "{ok} of {n} answered 200; p50 {:.2} ms / p99 {:.2} ms; idle sockets the server kept open: {} when probing started, {} at the end",
             u(lat, "p50_us") as f64 / 1000.0,
             u(lat, "p99_us") as f64 / 1000.0,
             u(&out, "idle_open_at_start"),
@@ -359,7 +367,11 @@ fn idle_figure(
     )
     .target("every probe answered (p99 reported)", Some(n > 0 && ok == n));
     if let Some(e) = out["first_error"].as_str() {
-        f = f.ratio(format!("first failure: {e}"));
+        f = f.ratio(format!(
+            "first failure: {e}; failed probes sent {:.1}–{:.1} s after probing started",
+            out["bad_probes_from_s"].as_f64().unwrap_or(0.0),
+            out["bad_probes_until_s"].as_f64().unwrap_or(0.0)
+        ));
     }
     s.push(f);
     Ok(())
