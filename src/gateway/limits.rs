@@ -659,6 +659,33 @@ mod tests {
     }
 
     #[test]
+    fn every_limit_is_documented_with_its_range() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Args {
+            #[command(flatten)]
+            limits: Limits,
+        }
+        let doc = include_str!("../../docs/protocol.md");
+        let limits = Args::parse_from(["x"]).limits;
+        for r in limits.ranges() {
+            let row = doc
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!("| `{}`", r.flag))
+                        || l.contains(&format!("/ `{}`", r.flag))
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{} missing from the limits table of docs/protocol.md",
+                        r.flag
+                    )
+                });
+            assert_eq!(row.matches('|').count(), 6, "{row}");
+        }
+    }
+
+    #[test]
     fn limits_shrink_to_fit_the_open_files_limit() {
         use clap::Parser;
         #[derive(Parser)]

@@ -281,7 +281,15 @@ impl Connection {
     /// Challenge, then the first frame must be a valid `connect`. Returns the protocol.
     async fn handshake(&mut self) -> Result<u32, End> {
         let nonce = uuid::Uuid::new_v4().to_string();
-        self.send(&EventFrame::challenge(&nonce, now_ms()))?;
+        // Waits for room like a response: while slow readers hold the global outbound
+        // budget, a new client's (empty) queue waits instead of failing.
+        self.out
+            .send_json(
+                &EventFrame::challenge(&nonce, now_ms()),
+                self.gw.limits.send_timeout(),
+            )
+            .await
+            .map_err(send_end)?;
         let deadline = Instant::now() + self.gw.limits.handshake_timeout();
         let mut shutdown = self.gw.shutdown.clone();
         let evicted = self.evicted();
@@ -294,7 +302,7 @@ impl Connection {
                     return Err(End::CloseNow(close::TRY_AGAIN_LATER, "too many pending connections"));
                 }
                 _ = sleep_until(deadline) => {
-                    info!("handshake timeout");
+                    debug!("handshake timeout");
                     self.handshake_result(Handshake::Timeout);
                     return Err(End::Close(close::POLICY_VIOLATION, "handshake timeout"));
                 }
@@ -349,7 +357,7 @@ impl Connection {
         let req = match serde_json::from_str::<ClientFrame>(text) {
             Ok(ClientFrame::Req(req)) => req,
             _ => {
-                info!("handshake refused: first frame is not a request");
+                debug!("handshake refused: first frame is not a request");
                 self.gw.metrics.frame_rejected(FrameReject::Invalid);
                 self.handshake_result(Handshake::Invalid);
                 return Err(End::Close(
@@ -359,7 +367,7 @@ impl Connection {
             }
         };
         if req.method != "connect" {
-            info!(
+            debug!(
                 method = clip(&req.method),
                 "handshake refused: first request is not connect"
             );
