@@ -562,21 +562,30 @@ pub async fn idle_health(sources: &[IpAddr], o: IdleHealth) -> Result<Value> {
     let (mut ok, mut answered_other, mut failed_probes) = (0usize, 0usize, 0usize);
     let mut times = Vec::new();
     let mut first_error = None;
+    // When (seconds after probing started) the first and last bad probe was sent.
+    let mut bad_window: Option<(f64, f64)> = None;
     for k in 0..o.probes {
         tokio::time::sleep_until((started + period * k as u32).into()).await;
-        match health_once(o.health, Duration::from_secs(2)).await {
+        let at = started.elapsed().as_secs_f64();
+        let bad = match health_once(o.health, Duration::from_secs(2)).await {
             Ok((200, took)) => {
                 ok += 1;
                 times.push(took.as_micros() as u64);
+                false
             }
             Ok((code, _)) => {
                 answered_other += 1;
                 first_error.get_or_insert_with(|| format!("HTTP {code}"));
+                true
             }
             Err(e) => {
                 failed_probes += 1;
                 first_error.get_or_insert_with(|| format!("{e:#}"));
+                true
             }
+        };
+        if bad {
+            bad_window = Some(bad_window.map_or((at, at), |(first, _)| (first, at)));
         }
     }
     let open_at_end = open.load(Ordering::Relaxed);
@@ -594,6 +603,8 @@ pub async fn idle_health(sources: &[IpAddr], o: IdleHealth) -> Result<Value> {
         "probe_failed": failed_probes,
         "latency": stats::summarize(times),
         "first_error": first_error,
+        "bad_probes_from_s": bad_window.map(|w| w.0),
+        "bad_probes_until_s": bad_window.map(|w| w.1),
     }))
 }
 

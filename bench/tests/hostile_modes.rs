@@ -179,6 +179,7 @@ fn idle_health_mode_probes_while_sockets_are_held() {
     assert_eq!(out["idle_open_at_end"], 50, "{out}");
     assert_eq!(out["probe_ok"], 10, "{out}");
     assert_eq!(out["latency"]["count"], 10, "{out}");
+    assert_eq!(out["bad_probes_from_s"], Value::Null, "{out}");
 
     // A health address that refuses upgrades-style answers counts as "other status".
     let refusing = server(refuse).to_string();
@@ -199,6 +200,12 @@ fn idle_health_mode_probes_while_sockets_are_held() {
     assert_eq!(out["probe_ok"], 0, "{out}");
     assert_eq!(out["probe_other_status"], 3, "{out}");
     assert_eq!(out["first_error"], "HTTP 503", "{out}");
+    let (from, until) = (
+        out["bad_probes_from_s"].as_f64().unwrap(),
+        out["bad_probes_until_s"].as_f64().unwrap(),
+    );
+    // Three probes at 50/s: sent at about 0, 20 and 40 ms.
+    assert!(from < until && until < 2.0, "{out}");
 }
 
 #[test]
