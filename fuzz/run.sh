@@ -4,7 +4,7 @@
 #   fuzz/run.sh [SECONDS_PER_TARGET]   (default 60)
 #
 # With a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`), each libFuzzer
-# target (dockerfile, compose, interp) runs for SECONDS, seeded with the verify fixtures.
+# target (dockerfile, compose, interp, compose_expand) runs for SECONDS, seeded with the verify fixtures.
 # Without them it falls back to the stable-Rust property loop
 # (`crates/verify/tests/fuzz_loop.rs`: deterministic bytewise mutations of every fixture
 # through the parsers and the whole rule/report pipeline), scaled to the time budget.
@@ -17,7 +17,7 @@ secs="${1:-60}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 fixtures="$repo/xtask/tests/fixtures"
-targets=(dockerfile compose interp)
+targets=(dockerfile compose interp compose_expand)
 
 if cargo +nightly fuzz --version >/dev/null 2>&1; then
   cd "$here"
@@ -28,10 +28,24 @@ if cargo +nightly fuzz --version >/dev/null 2>&1; then
       dockerfile) pattern='Dockerfile*' ;;
       compose) pattern='*.yml' ;;
       interp) pattern='dot-env*' ;;
+      compose_expand) pattern='*.y*ml' ;;
     esac
     find "$fixtures" -name "$pattern" -type f | while read -r f; do
       cp "$f" "$corpus/$(echo "$f" | sed "s|$fixtures/||; s|/|_|g")"
     done
+    if [ "$t" = compose_expand ]; then
+      # main file, common.yml, sub/compose.yaml and an env file, split by `---8<---`.
+      printf '%s\n---8<---\n%s\n---8<---\n%s\n---8<---\n%s\n' \
+        'include: [sub/compose.yaml]
+services:
+  web: {extends: {file: common.yml, service: base}, image: "a:${A}"}
+  job: {extends: web, env_file: [sub/app.env]}' \
+        'services: {base: {read_only: true, build: ./ctx, volumes: ["./d:/d:ro"]}}' \
+        'include: [{path: ../common.yml}]
+services: {mon: {image: "m:1", privileged: true}}' \
+        'DB_PASSWORD=hunter2
+URL=postgres://u:p@db/x' >"$corpus/seed-split"
+    fi
     echo "== fuzz target $t for ${secs}s"
     cargo +nightly fuzz run "$t" "$corpus" -- -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536
   done

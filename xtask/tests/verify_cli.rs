@@ -114,8 +114,8 @@ fn bad_input_is_one_line_with_position_and_exit_2() {
     std::fs::write(d.join("empty.yml"), "").unwrap();
     std::fs::write(d.join("huge.df"), "#".repeat(5 * 1024 * 1024)).unwrap();
     std::fs::write(
-        d.join("required.yml"),
-        "services:\n  a:\n    image: \"x:${TAG:?set TAG}\"\n",
+        d.join("interp.yml"),
+        "services:\n  a:\n    image: \"x:${TAG\"\n",
     )
     .unwrap();
     std::os::unix::fs::symlink(d.join("missing"), d.join("dangling.df")).unwrap();
@@ -142,8 +142,8 @@ fn bad_input_is_one_line_with_position_and_exit_2() {
         ("--file", "huge.df", "error: huge.df: file is"),
         (
             "--compose-file",
-            "required.yml",
-            "error: required.yml:3:12: required variable TAG",
+            "interp.yml",
+            "error: interp.yml:3:12: invalid interpolation format",
         ),
         (
             "--file",

@@ -202,8 +202,13 @@ impl PartialEq<&str> for RuleId {
 rules! {
     UserRoot = "user-root", Error, Some(1), Both,
     "container runs as root",
-    "A process running as uid 0 inside the container is root on the host's kernel; any escape or writable host mount becomes a host compromise. The final Dockerfile stage defaults to root unless it sets USER, and compose `user:` overrides the image.",
+    "A process running as uid 0 inside the container is root on the host's kernel; any escape or writable host mount becomes a host compromise. The final Dockerfile stage defaults to root unless it sets USER, and compose `user:` overrides the image. Judged: the stage a service builds (`build.target`, else the final stage) and the stages it builds on, a `build.dockerfile_inline`, compose `user:`. Not judged: pulled images no Dockerfile of the project builds (`user-unknown`).",
     "Add `USER 1000:1000` (a numeric unprivileged uid:gid) to the final stage and do not set `user: root` or `user: \"0\"` in compose.";
+
+    UserUnknown = "user-unknown", Note, Some(1), Static,
+    "the user a pulled image runs as is unknown",
+    "A service that runs an image pulled from a registry, with no `user:` in compose and no Dockerfile in the project that builds that image, runs as whatever user the image's author chose, often root. Judged: services without `build:` whose `image:` no other service builds and without `user:`. Not judged: the pulled image itself (verify does not download images); the checklist shows item 1 as unknown, never as passed.",
+    "Set `user: \"1000:1000\"` (or the image's documented unprivileged uid) on the service, or build the image from a Dockerfile in the project that sets `USER`.";
 
     RootfsWritable = "rootfs-writable", Warning/Error, Some(2), Both,
     "root filesystem is writable",
@@ -212,7 +217,7 @@ rules! {
 
     SensitiveVolume = "sensitive-volume", Error, Some(2), Both,
     "sensitive host path mounted",
-    "Mounting the Docker socket gives full control of the host; mounting /, /etc, /root, /home, /proc, /sys or /dev exposes host secrets and devices; any writable bind mount lets the container change host files.",
+    "Mounting the Docker socket gives full control of the host; mounting /, /etc, /root, /home, /proc, /sys or /dev exposes host secrets and devices; any writable bind mount lets the container change host files. Not reported: read-only time and locale files (`/etc/localtime`, `/etc/timezone`, `/usr/share/zoneinfo`, `/etc/locale.conf`, `/etc/default/locale`). A bind mount whose source is an unset variable is `compose-not-evaluated`.",
     "Remove the mount. If a host directory is really needed, mount a narrow project directory with `:ro` (or `read_only: true` in the long syntax).";
 
     CapsNotDropped = "caps-not-dropped", Warning/Error, Some(3), Both,
@@ -267,7 +272,7 @@ rules! {
 
     SecretLiteral = "secret-literal", Error, Some(7), Static,
     "secret written in the image or compose file",
-    "Secrets in ENV/ARG/LABEL/RUN end up in image layers and `docker history`; secrets in compose files end up in git. Known key formats (Anthropic, OpenAI, AWS, GitHub, Slack, private keys) and high-entropy values of variables named like *_KEY, *_TOKEN, *_SECRET, *PASSWORD* are reported; placeholders and `${VAR}` references are not secrets.",
+    "Secrets in ENV/ARG/LABEL/RUN end up in image layers and `docker history`; secrets in compose files and committed env files end up in git. Judged (one detector for every file kind): known key formats (Anthropic, OpenAI, AWS, GitHub, Slack, private keys) anywhere; any literal value of a credential-named key (*PASSWORD*, *SECRET*, *TOKEN*, *CREDENTIAL*, *_PASS, *_KEY, ...) whatever its entropy (`POSTGRES_PASSWORD: mypassword` is a weak credential in use); passwords inside URLs (`postgresql://user:pass@db`); literal defaults of credential interpolations (`${ENCRYPTION_KEY:-0000}`); the same in an `env_file:` that git tracks (or, outside git, that `.gitignore` does not ignore). Not judged as secrets: references (`${VAR}`, `*_FILE` and `/run/secrets/...` paths), placeholders (`change-me`, `changeme`, `replace_me`, `your-...`, `<...>`, `xxx...`, `user_provided`, `generate...`, `dummy`, `example`, `placeholder`, empty), switches (`true`, `no`), names that qualify a credential (`PASSWORD_MIN_LENGTH`, `TOKEN_EXPIRY`, `AWS_ACCESS_KEY_ID`, `PUBLIC_KEY`), git-ignored env files (the intended channel). Values are never printed.",
     "Move the value to `.env` (git-ignored) and reference it with `env_file: .env` or `${VAR}`; rotate the exposed secret.";
 
     SecretInEnvironment = "secret-in-environment", Note/Error, Some(7), Both,
@@ -277,12 +282,12 @@ rules! {
 
     EnvInBuildContext = "env-in-build-context", Error, Some(7), Static,
     ".env is sent to the image build",
-    "Without a `.dockerignore` that excludes `.env`, `docker build` sends it to the daemon and `COPY . .` bakes the keys into an image layer.",
+    "Without a `.dockerignore` that excludes `.env`, `docker build` sends it to the daemon and `COPY . .` bakes the keys into an image layer. Judged per build context (every compose `build:` and the selected Dockerfile): a context that contains the project's `.env` (the guide creates it in the project root) or a `.env` of its own, with that context's own `.dockerignore` (or the Dockerfile's `<Dockerfile>.dockerignore`). An error once `.env` exists or the Dockerfile copies the whole context, a warning before. Not judged: contexts that are a subdirectory without a `.env` of their own, remote (git/URL) contexts.",
     "Add a `.dockerignore` that excludes `.env` (best: an allowlist starting with `*` that re-includes only what the build needs).";
 
     EnvNotGitignored = "env-not-gitignored", Error, Some(8), Static,
     ".env is not git-ignored",
-    "If `.gitignore` does not ignore `.env`, one `git add .` publishes the keys.",
+    "If `.gitignore` does not ignore `.env`, one `git add .` publishes the keys. Judged only when a `.env` takes part in the deployment: it exists, compose interpolates variables (compose reads `.env` for them), or an `env_file:` names it. Git's own ignore rules (every level, excludes) count inside a work tree.",
     "Add a line `.env` to `.gitignore`.";
 
     EnvTracked = "env-tracked", Error, Some(8), Static,
@@ -292,13 +297,18 @@ rules! {
 
     ExampleHasSecret = "example-has-secret", Error, Some(8), Static,
     ".env.example contains a real secret",
-    "`.env.example` is committed on purpose; it must hold placeholders only.",
+    "`.env.example` is committed on purpose; it must hold placeholders only. Judged with the secret detector of `secret-literal`, where a value that only names its content (letters and separators, e.g. `mmuser_password`, `super-secret-key`) also counts as a placeholder: known key formats, high-entropy or mixed letter/digit values of credential-named keys, passwords in URLs.",
     "Replace the value with a placeholder such as `sk-ant-your-key-here` and rotate the exposed key.";
 
     HealthcheckMissing = "healthcheck-missing", Warning, Some(9), Both,
     "no health check",
-    "Without a health check neither compose nor an orchestrator notices a hung service; `healthcheck: {disable: true}` counts as missing.",
+    "Without a health check neither compose nor an orchestrator notices a hung service; `healthcheck: {disable: true}` counts as missing. Judged: a compose `healthcheck.test`, else the HEALTHCHECK of the image's Dockerfile in the project (the service's own `build:` with its `target` stage, or another service's `build:` of the same image name); `healthcheck: {disable: false}` keeps the image's. Not judged: one-shot services (`restart: \"no\"` or `on-failure`, a `deploy.restart_policy` that does not restart always, services only in a tools/cli/setup profile, services others wait for with `service_completed_successfully`); a pulled image without a Dockerfile in the project is `healthcheck-unknown`.",
     "Add `HEALTHCHECK CMD [...]` to the Dockerfile or a `healthcheck:` with `test:` to the service.";
+
+    HealthcheckUnknown = "healthcheck-unknown", Note, Some(9), Static,
+    "the pulled image's health check is not visible",
+    "A service runs a pulled image that no Dockerfile in the project builds and has no compose `healthcheck.test`: the image may or may not define a HEALTHCHECK, which verify cannot see without pulling it. The checklist shows item 9 as unknown.",
+    "Add a `healthcheck:` with `test:` to the service (check the image's documentation for its health endpoint), or confirm the image's own HEALTHCHECK with `docker inspect` and suppress with that reason.";
 
     NetworkHost = "network-host", Error, Some(10), Both,
     "host namespace shared",
@@ -307,7 +317,7 @@ rules! {
 
     NetworkNotIsolated = "network-not-isolated", Warning, Some(10), Both,
     "service on the default network",
-    "A service without `networks:` joins the project's default network, shared with every other service of the project.",
+    "A service without `networks:` (or with `default` in its list) joins the project's default network, shared with every other service of the project. Judged only when another service of the project also joins the default network (a single-service project, or a service alone on it, shares it with nobody); `network_mode: bridge` joins Docker's default bridge, shared with every container on the host, and is always reported.",
     "Define a network under top-level `networks:` and attach the service to it (use `internal: true` when it needs no outbound access).";
 
     PortsOnInternalNetwork = "ports-on-internal-network", Warning, Some(10), Both,
@@ -317,7 +327,7 @@ rules! {
 
     ImageUnpinned = "image-unpinned", Warning, None, Static,
     "image not pinned",
-    "`latest` or a missing tag changes under you; builds are not reproducible and a compromised tag is pulled silently. A digest (`@sha256:...`) is best.",
+    "A rolling tag changes under you; builds are not reproducible and a compromised tag is pulled silently. A digest (`@sha256:...`) is best. Judged as rolling: no tag, `latest`, `main`, `master`, `nightly`, `edge`, `dev`, `develop`, `release`, `stable`, `beta`, `canary`, `rolling`, and `*-latest`, `*-stable`, `*-nightly`, `*-edge`, `*-dev` forms (`main-stable`). Pulled images only: a service with `build:` names the image it builds.",
     "Pin a version tag, or better a digest: `FROM python:3.12-slim@sha256:...`.";
 
     AddRemote = "add-remote", Warning, None, Static,
@@ -329,6 +339,16 @@ rules! {
     "compose key ignored by docker stack deploy",
     "`docker stack deploy` ignores keys that `docker compose` honours (docker CLI for engine 20.10: `build`, `cgroupns_mode`, `cgroup_parent`, `container_name`, `devices`, `domainname`, `external_links`, `ipc`, `links`, `mac_address`, `network_mode`, `pid`, `privileged`, `restart`, `security_opt`, `shm_size`, `userns_mode`; measured: `host_ip` in `ports` is dropped and the port is published on every interface). A hardening setting written with such a key is not enforced, so rules it would satisfy are not counted as satisfied in swarm mode.",
     "Express the setting in a form Swarm honours (`deploy.resources.limits`, `deploy.restart_policy`, `read_only`, `cap_drop`), or enforce it outside the stack file (daemon defaults such as `no-new-privileges` in daemon.json); publish no host port and reach the service through an SSH tunnel or a reverse proxy.";
+
+    VariableUnset = "variable-unset", Note, None, Static,
+    "a required variable has no value",
+    "A compose reference `${VAR:?message}` or `${VAR?message}` makes `docker compose` stop when VAR is unset; in CI the `.env` that sets it is usually git-ignored and absent. Verify does not stop: it notes the variable and verifies the files with VAR unset (empty), so every other check still runs. Files compose rejects whatever the environment (malformed YAML or references, include/extends cycles) still stop verify with exit 2.",
+    "Nothing to fix in the files when the deployment sets VAR in `.env` or the environment; set it when you run verify (`VAR=... cargo xtask verify`) to verify with its value.";
+
+    ComposeNotEvaluated = "compose-not-evaluated", Note, None, Static,
+    "a compose setting that affects hardening was not evaluated",
+    "Verify reads the compose keys its rules judge. A key that changes the container's posture but that no rule evaluates (for example `devices`, `sysctls`, `userns_mode`, `volumes_from`, `security_opt` values other than no-new-privileges/seccomp/apparmor, `network_mode`/`pid`/`ipc` of `service:X` or `container:X`, `build.dockerfile_inline` secrets, a bind mount whose source is an unset variable) is reported as `not evaluated: KEY` instead of passing in silence.",
+    "Review the setting by hand; when it is intended, suppress the note with the reason.";
 
     RuntimeNoContainers = "runtime-no-containers", Error, None, Runtime,
     "no container of the compose project exists",
@@ -388,16 +408,56 @@ pub fn finding_item(f: &super::Finding) -> Option<u8> {
     f.checklist.or_else(|| f.rule.rule().checklist)
 }
 
-/// Pass/fail per checklist item for a set of findings (suppressed findings do not fail).
-pub fn checklist_status(findings: &[super::Finding]) -> Vec<(&'static ChecklistItem, bool)> {
+/// Rules that say verify cannot tell (the item is unknown, neither passed nor failed).
+pub const UNKNOWN_RULES: &[RuleId] = &[RuleId::UserUnknown, RuleId::HealthcheckUnknown];
+
+/// State of one checklist item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemStatus {
+    Pass,
+    Fail,
+    /// Only [`UNKNOWN_RULES`] findings: verify cannot tell from the files.
+    Unknown,
+}
+
+impl ItemStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemStatus::Pass => "pass",
+            ItemStatus::Fail => "fail",
+            ItemStatus::Unknown => "unknown",
+        }
+    }
+}
+
+/// Status per checklist item for a set of findings (suppressed findings do not count).
+pub fn checklist_items(findings: &[super::Finding]) -> Vec<(&'static ChecklistItem, ItemStatus)> {
     CHECKLIST
         .iter()
         .map(|item| {
-            let failed = findings
+            let mut status = ItemStatus::Pass;
+            for f in findings
                 .iter()
-                .any(|f| f.suppressed.is_none() && finding_item(f) == Some(item.number));
-            (item, !failed)
+                .filter(|f| f.suppressed.is_none() && finding_item(f) == Some(item.number))
+            {
+                if UNKNOWN_RULES.contains(&f.rule) {
+                    if status == ItemStatus::Pass {
+                        status = ItemStatus::Unknown;
+                    }
+                } else {
+                    status = ItemStatus::Fail;
+                }
+            }
+            (item, status)
         })
+        .collect()
+}
+
+/// Pass (`true`) per checklist item: an unknown item does not pass.
+pub fn checklist_status(findings: &[super::Finding]) -> Vec<(&'static ChecklistItem, bool)> {
+    checklist_items(findings)
+        .into_iter()
+        .map(|(item, s)| (item, s == ItemStatus::Pass))
         .collect()
 }
 
@@ -426,9 +486,11 @@ pub fn render_docs() -> String {
         "```\n\n",
         "Swarm mode is on with `--swarm` or when a verified compose file is named `docker-stack.yml`/`.yaml` (the default selection picks it when the root has no compose file): keys `docker stack deploy` ignores are reported as `swarm-ignored-key` and removed before the other rules run, so a setting Swarm does not apply never counts as satisfied. ",
         "Kubernetes manifests (every `*.yaml`/`*.yml` of the directory, multi-document) are read workload by workload (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob, Pod; the pod's security context is the default for its containers) with the same rule ids; a version tag counts as pinned, as for compose. ",
-        "Runtime verify (`--runtime`) reports the rules whose scope includes runtime below, mapped onto the same checklist.\n\n",
-        "Compose files are interpolated from the environment and the project's `.env` (whose values are never printed) and merged in order as `docker compose -f a -f b` does. ",
-        "Inputs larger than 4 MiB, binary, non-UTF-8 or malformed files stop verify with one line `error: file:line:col: cause` and exit 2.\n\n",
+        "Runtime verify (`--runtime`) reports the rules whose scope includes runtime below, mapped onto the same checklist. ",
+        "A checklist item whose only findings are `user-unknown` or `healthcheck-unknown` is unknown (`?` in the summary, `\"status\": \"unknown\"` and `\"pass\": false` in JSON): verify cannot see inside a pulled image, so it never shows such an item as passed.\n\n",
+        "Compose files are interpolated from the environment and the project's `.env` (whose values are never printed) and merged in order as `docker compose -f a -f b` does; `include:` (each with its own project directory and `.env`) and `extends:` (same file or another) are resolved, and a finding on an inherited key points into the file that defines it. ",
+        "A required variable without a value (`${VAR:?}`) is the note `variable-unset` and the files are verified with it unset. ",
+        "Inputs larger than 4 MiB, binary, non-UTF-8 or malformed files, and files compose itself rejects whatever the environment (an `include`/`extends` cycle or missing target), stop verify with one line `error: file:line:col: cause` and exit 2.\n\n",
     ));
     out.push_str("## Checklist\n\n| # | Item | Rules |\n|---|------|-------|\n");
     for item in CHECKLIST {

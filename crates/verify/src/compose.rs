@@ -2,7 +2,7 @@
 //! files (mappings merged key by key, sequences per compose's rules), each value keeping
 //! the position of the file and line it came from.
 
-use super::interp::{interpolate, Env};
+use super::interp::{interpolate_noting, Env, Missing};
 use super::yaml::{self, Node, Pos, Value};
 
 /// A service after merging, with the position of its name.
@@ -32,8 +32,28 @@ pub struct ComposeError {
     pub message: String,
 }
 
-/// Parses and interpolates one file (index `file` in the merge order).
+/// A required variable without a value, where the file references it.
+#[derive(Debug, Clone)]
+pub struct Unset {
+    pub pos: Pos,
+    pub missing: Missing,
+}
+
+/// Parses and interpolates one file (index `file` in the merge order); missing required
+/// variables are left unset (see [`parse_file_noting`]).
 pub fn parse_file(text: &str, file: usize, env: &Env) -> Result<Node, ComposeError> {
+    parse_file_noting(text, file, env).map(|(n, _)| n)
+}
+
+/// Parses and interpolates one file; also returns each missing required variable
+/// (`${VAR:?}`, `${VAR?}`) with its first position. Compose itself refuses such a file
+/// only for want of a value in the environment, so verification continues with the
+/// variable unset; malformed YAML or references are errors.
+pub fn parse_file_noting(
+    text: &str,
+    file: usize,
+    env: &Env,
+) -> Result<(Node, Vec<Unset>), ComposeError> {
     let mut root = yaml::parse(text).map_err(|e| ComposeError {
         pos: e.pos,
         message: e.message,
@@ -45,11 +65,13 @@ pub fn parse_file(text: &str, file: usize, env: &Env) -> Result<Node, ComposeErr
         });
     }
     let mut failure = None;
+    let mut unset: Vec<Unset> = Vec::new();
     root.walk_mut(&mut |n| {
         n.pos.file = file;
         if let Value::Str(s) = &n.value {
             if s.contains('$') {
-                match interpolate(s, env) {
+                let mut missing = Vec::new();
+                match interpolate_noting(s, env, &mut missing) {
                     Ok(v) => {
                         n.raw = Some(s.clone());
                         n.value = Value::Str(v);
@@ -57,13 +79,21 @@ pub fn parse_file(text: &str, file: usize, env: &Env) -> Result<Node, ComposeErr
                     Err(e) if failure.is_none() => failure = Some((n.pos, e)),
                     Err(_) => {}
                 }
+                for m in missing {
+                    if !unset.iter().any(|u| u.missing.name == m.name) {
+                        unset.push(Unset {
+                            pos: n.pos,
+                            missing: m,
+                        });
+                    }
+                }
             }
         }
     });
     if let Some((pos, message)) = failure {
         return Err(ComposeError { pos, message });
     }
-    Ok(root)
+    Ok((root, unset))
 }
 
 /// Merges `over` into `base` following compose's merge rules.
@@ -221,14 +251,22 @@ mod tests {
     }
 
     #[test]
-    fn required_variable_error_has_position() {
-        let e = parse_file(
-            "services:\n  a:\n    image: \"${NOPE:?set NOPE}\"\n",
+    fn missing_required_variable_is_unset_with_position() {
+        let (node, unset) = parse_file_noting(
+            "services:\n  a:\n    image: \"x:${NOPE:?set NOPE}\"\n    user: ${NOPE:?}\n",
             0,
             &Env::default(),
         )
-        .unwrap_err();
+        .unwrap();
+        assert_eq!(unset.len(), 1);
+        assert_eq!(
+            (unset[0].pos.line, unset[0].missing.name.as_str()),
+            (3, "NOPE")
+        );
+        let a = node.get("services").unwrap().get("a").unwrap();
+        assert_eq!(a.get("image").unwrap().as_str(), Some("x:"));
+        let e = parse_file_noting("services:\n  a:\n    image: \"${A\"\n", 0, &Env::default())
+            .unwrap_err();
         assert_eq!(e.pos.line, 3);
-        assert!(e.message.contains("NOPE"));
     }
 }

@@ -17,6 +17,11 @@ pub type EnvState = (Option<bool>, Option<bool>);
 
 /// Git's state of `<root>/.env`.
 pub fn env_state(root: &Path) -> EnvState {
+    path_state(root, ".env")
+}
+
+/// Git's state of `<root>/<rel>` (`rel` `/`-separated, e.g. `env/app.env`).
+pub fn path_state(root: &Path, rel: &str) -> EnvState {
     const OVERRIDES: &[&str] = &[
         "GIT_DIR",
         "GIT_WORK_TREE",
@@ -25,19 +30,19 @@ pub fn env_state(root: &Path) -> EnvState {
         "GIT_CEILING_DIRECTORIES",
     ];
     if OVERRIDES.iter().any(|v| std::env::var_os(v).is_some()) {
-        return ask_git(root);
+        return ask_git(root, rel);
     }
     let Ok(root) = root.canonicalize() else {
-        return ask_git(root);
+        return ask_git(root, rel);
     };
     match Repo::discover(&root) {
         Discovery::None => (None, None),
-        Discovery::Unsupported => ask_git(&root),
+        Discovery::Unsupported => ask_git(&root, rel),
         Discovery::Found(repo) => {
-            let rel = relative(&repo.top, &root.join(".env"));
-            match repo.index_has(&rel) {
-                Some(tracked) => (Some(tracked), Some(repo.ignores(&rel))),
-                None => ask_git(&root),
+            let top_rel = relative(&repo.top, &root.join(rel));
+            match repo.index_has(&top_rel) {
+                Some(tracked) => (Some(tracked), Some(repo.ignores(&top_rel))),
+                None => ask_git(&root, rel),
             }
         }
     }
@@ -211,7 +216,7 @@ fn config_mentions(common_dir: &Path, word: &str) -> bool {
 }
 
 /// The old way: ask git (three processes).
-fn ask_git(root: &Path) -> EnvState {
+fn ask_git(root: &Path, rel: &str) -> EnvState {
     let Ok(sh) = xshell::Shell::new() else {
         return (None, None);
     };
@@ -224,8 +229,8 @@ fn ask_git(root: &Path) -> EnvState {
         return (None, None);
     }
     let ok = |c: xshell::Cmd| c.quiet().ignore_stderr().ignore_stdout().run().is_ok();
-    let tracked = ok(xshell::cmd!(sh, "git ls-files --error-unmatch -- .env"));
-    let ignored = ok(xshell::cmd!(sh, "git check-ignore -q --no-index -- .env"));
+    let tracked = ok(xshell::cmd!(sh, "git ls-files --error-unmatch -- {rel}"));
+    let ignored = ok(xshell::cmd!(sh, "git check-ignore -q --no-index -- {rel}"));
     (Some(tracked), Some(ignored))
 }
 
@@ -377,7 +382,7 @@ mod tests {
             ] {
                 let root = top.join(d);
                 let mine = env_state(&root);
-                let theirs = ask_git(&root);
+                let theirs = ask_git(&root, ".env");
                 assert_eq!(mine, theirs, "index v{version}, root {d:?}");
                 seen.insert(mine);
             }
@@ -391,7 +396,7 @@ mod tests {
             let root = linked.join(d);
             assert_eq!(
                 env_state(&root),
-                ask_git(&root),
+                ask_git(&root, ".env"),
                 "linked worktree, root {d:?}"
             );
         }
@@ -404,7 +409,7 @@ mod tests {
         }
         let outside = crate::test_support::TempDir::new("git-state-none").unwrap();
         // Only meaningful when the temp dir is not itself inside a repository.
-        assert_eq!(env_state(outside.path()), ask_git(outside.path()));
+        assert_eq!(env_state(outside.path()), ask_git(outside.path(), ".env"));
     }
 
     #[test]

@@ -20,6 +20,25 @@ const SENSITIVE_TREES: &[&str] = &[
 /// Host directories that are sensitive as a whole (a project below them is not).
 const SENSITIVE_EXACT: &[&str] = &["/", "/home", "/var", "/usr"];
 
+/// Host files that are safe to mount read-only: time zone and locale data.
+const BENIGN_READONLY: &[&str] = &[
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/locale.conf",
+    "/etc/default/locale",
+    "/usr/share/zoneinfo",
+];
+
+/// True for a read-only mount source that exposes nothing (`/etc/localtime`, a file
+/// below `/usr/share/zoneinfo`); written to, the same paths are sensitive.
+pub fn is_benign_readonly(path: &str) -> bool {
+    let p = normalize(path);
+    !p.contains("..")
+        && BENIGN_READONLY
+            .iter()
+            .any(|b| p == *b || p.starts_with(&format!("{b}/")))
+}
+
 /// Trailing slashes removed (`/` stays `/`).
 pub fn normalize(path: &str) -> &str {
     let t = path.trim_end_matches('/');
@@ -76,5 +95,20 @@ mod tests {
         assert!(is_engine_socket("/var/run/docker.sock"));
         assert!(is_engine_socket("/run/containerd/containerd.sock"));
         assert!(!is_engine_socket("/var/run"));
+        for p in [
+            "/etc/localtime",
+            "/etc/timezone",
+            "/usr/share/zoneinfo/Europe/Berlin",
+        ] {
+            assert!(is_benign_readonly(p), "{p}");
+        }
+        for p in [
+            "/etc",
+            "/etc/localtime.d/../shadow",
+            "/etc/passwd",
+            "/usr/share",
+        ] {
+            assert!(!is_benign_readonly(p), "{p}");
+        }
     }
 }

@@ -76,15 +76,51 @@ pub fn parse_dotenv(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Interpolates a compose string. The error names the variable, never its value.
+/// Interpolates a compose string. The error names the variable, never its value. A
+/// required variable without a value (`${VAR:?msg}`, `${VAR?msg}`) is an error here;
+/// [`interpolate_noting`] records it instead and continues with the variable unset.
+#[cfg(test)]
 pub fn interpolate(s: &str, env: &Env) -> Result<String, String> {
-    interpolate_at(s, env, 0)
+    let mut missing = Vec::new();
+    let v = interpolate_noting(s, env, &mut missing)?;
+    match missing.first() {
+        Some(m) => Err(format!(
+            "required variable {} is missing a value: {}",
+            m.name, m.message
+        )),
+        None => Ok(v),
+    }
+}
+
+/// A required variable (`${VAR:?msg}` / `${VAR?msg}`) that has no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub name: String,
+    /// The file's own message after `?` (never a value).
+    pub message: String,
+}
+
+/// Interpolates like compose, except that a missing required variable is recorded in
+/// `missing` and replaced by the empty string (the variable unset), as if the deployment
+/// had not set it yet. Only malformed references are errors (compose rejects those
+/// whatever the environment).
+pub fn interpolate_noting(
+    s: &str,
+    env: &Env,
+    missing: &mut Vec<Missing>,
+) -> Result<String, String> {
+    interpolate_at(s, env, 0, missing)
 }
 
 /// Nesting limit for `${A:-${B:-...}}`.
 const MAX_DEPTH: usize = 16;
 
-fn interpolate_at(s: &str, env: &Env, depth: usize) -> Result<String, String> {
+fn interpolate_at(
+    s: &str,
+    env: &Env,
+    depth: usize,
+    missing: &mut Vec<Missing>,
+) -> Result<String, String> {
     if depth > MAX_DEPTH {
         return Err("interpolation nested too deeply".into());
     }
@@ -128,7 +164,7 @@ fn interpolate_at(s: &str, env: &Env, depth: usize) -> Result<String, String> {
                     ));
                 }
                 let inner: String = chars[i + 2..j].iter().collect();
-                out.push_str(&braced(&inner, env, depth)?);
+                out.push_str(&braced(&inner, env, depth, missing)?);
                 i = j + 1;
             }
             Some(&n) if n.is_ascii_alphabetic() || n == '_' => {
@@ -149,8 +185,13 @@ fn interpolate_at(s: &str, env: &Env, depth: usize) -> Result<String, String> {
     Ok(out)
 }
 
-fn braced(inner: &str, env: &Env, depth: usize) -> Result<String, String> {
-    let interpolate = |s: &str, env: &Env| interpolate_at(s, env, depth + 1);
+fn braced(
+    inner: &str,
+    env: &Env,
+    depth: usize,
+    missing: &mut Vec<Missing>,
+) -> Result<String, String> {
+    let mut interpolate = |s: &str, env: &Env| interpolate_at(s, env, depth + 1, missing);
     let end = inner
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inner.len());
@@ -177,12 +218,16 @@ fn braced(inner: &str, env: &Env, depth: usize) -> Result<String, String> {
         if set_nonempty {
             val.unwrap_or("").to_string()
         } else {
-            return Err(format!("required variable {name} is missing a value: {m}"));
+            note_missing(missing, name, m);
+            String::new()
         }
     } else if let Some(m) = op.strip_prefix('?') {
         match val {
             Some(v) => v.to_string(),
-            None => return Err(format!("required variable {name} is missing a value: {m}")),
+            None => {
+                note_missing(missing, name, m);
+                String::new()
+            }
         }
     } else if let Some(r) = op.strip_prefix(":+") {
         if set_nonempty {
@@ -199,6 +244,41 @@ fn braced(inner: &str, env: &Env, depth: usize) -> Result<String, String> {
     } else {
         return Err(format!("invalid interpolation format: ${{{inner}}}"));
     })
+}
+
+fn note_missing(missing: &mut Vec<Missing>, name: &str, message: &str) {
+    if !missing.iter().any(|m| m.name == name) {
+        missing.push(Missing {
+            name: name.to_string(),
+            message: message.to_string(),
+        });
+    }
+}
+
+/// The literal defaults of `${NAME:-default}` / `${NAME-default}` references in `s`, as
+/// `(NAME, default)`; nested references inside a default are not literals and skipped.
+pub fn defaults_of(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(at) = rest.find("${") {
+        let after = &rest[at + 2..];
+        let name_len = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let (name, op) = after.split_at(name_len);
+        let default = op
+            .strip_prefix(":-")
+            .or_else(|| op.strip_prefix('-'))
+            .and_then(|d| d.split_once('}').map(|(d, _)| d));
+        if let Some(d) = default {
+            if !name.is_empty() && !d.contains('$') {
+                out.push((name.to_string(), d.to_string()));
+            }
+        }
+        rest = after;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -228,6 +308,33 @@ mod tests {
         assert_eq!(interpolate("${E?need}", &e).unwrap(), "");
         assert!(interpolate("${A", &e).is_err());
         assert_eq!(interpolate("${U}", &e).unwrap(), "");
+    }
+
+    #[test]
+    fn missing_required_variables_are_noted_and_unset() {
+        let e = env();
+        let mut missing = Vec::new();
+        let v = interpolate_noting(
+            "a${U:?set U}b${E:?need}c${U?again}${E?fine}",
+            &e,
+            &mut missing,
+        )
+        .unwrap();
+        assert_eq!(v, "abc");
+        let names: Vec<&str> = missing.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["U", "E"]);
+        assert_eq!(missing[0].message, "set U");
+        // Malformed references stay errors.
+        assert!(interpolate_noting("${A", &e, &mut missing).is_err());
+        assert!(interpolate_noting("${1A}", &e, &mut missing).is_err());
+    }
+
+    #[test]
+    fn literal_defaults() {
+        assert_eq!(
+            defaults_of("${K:-0000}/${L-abc}/${M:-${N}}/${O}/${P:?x}"),
+            vec![("K".into(), "0000".into()), ("L".into(), "abc".into())]
+        );
     }
 
     #[test]

@@ -11,12 +11,15 @@
 pub mod caps;
 pub mod catalog;
 pub mod compose;
+pub mod compose_expand;
 pub mod dockerfile;
 pub mod finding;
 mod git_state;
 pub mod host_paths;
+pub mod image_tags;
 pub mod interp;
 pub mod net;
+pub mod oneshot;
 pub mod posture;
 pub mod project;
 pub mod report;

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::compose::{self, Compose};
+use super::compose::{self, Compose, ComposeError, Unset};
+use super::compose_expand::{self, Source};
 use super::dockerfile::{self, Dockerfile};
 use super::interp::Env;
 
@@ -64,8 +65,11 @@ pub struct Project {
     pub files: Vec<SourceFile>,
     /// Parsed Dockerfiles: (index into `files`, model).
     pub dockerfiles: Vec<(usize, Dockerfile)>,
-    /// Index into `files` of each compose file, in merge order.
+    /// Index into `files` of each compose file: the selected ones in merge order, then
+    /// the files `include:` and `extends:` opened (`Pos::file` indexes this list).
     pub compose_files: Vec<usize>,
+    /// Required variables (`${VAR:?}`) without a value: verified as unset.
+    pub unset: Vec<Unset>,
     pub compose: Option<Compose>,
     pub gitignore: Option<usize>,
     pub dockerignore: Option<usize>,
@@ -82,6 +86,52 @@ pub struct Project {
     pub swarm_ignored: Vec<super::swarm::Ignored>,
     /// Kubernetes manifests: `(file index, parsed documents)`.
     pub manifests: Vec<(usize, Vec<super::yaml::Node>)>,
+    /// `build.dockerfile_inline` of each service that has one: `(service, model)`.
+    pub inline_dockerfiles: Vec<(String, Dockerfile)>,
+    /// Files named by `env_file:` (other than the root `.env`) that exist.
+    pub env_files: Vec<EnvFile>,
+    /// A `.env` takes part in the deployment: it exists, compose interpolates
+    /// variables, or an `env_file:` names it.
+    pub dotenv_used: bool,
+    /// Every local build context (compose `build:`, the selected Dockerfile).
+    pub build_contexts: Vec<BuildContext>,
+}
+
+/// An `env_file:` of the project and git's view of it.
+#[derive(Debug)]
+pub struct EnvFile {
+    /// Index into `files`.
+    pub file: usize,
+    /// Path as the compose files name it, relative to the project directory.
+    pub rel: String,
+    /// `(tracked, ignored)` by git; `(None, None)` outside a work tree.
+    pub tracked: Option<bool>,
+    pub ignored: Option<bool>,
+}
+
+/// A directory sent to the daemon by `docker build`, with what protects it.
+#[derive(Debug)]
+pub struct BuildContext {
+    pub dir: PathBuf,
+    /// Index into `files` of the Dockerfile built from it, when it is read.
+    pub dockerfile: Option<usize>,
+    /// Index into `files` of the ignore file that applies (`<Dockerfile>.dockerignore`,
+    /// else `<context>/.dockerignore`).
+    pub ignore: Option<usize>,
+    /// Position of the `build:` that names it (the first service's).
+    pub pos: Option<super::yaml::Pos>,
+}
+
+/// The Dockerfile an image is built from, as far as the project shows it.
+#[derive(Debug)]
+pub struct ImageSource<'a> {
+    /// Index into `files`; `None` for a `build.dockerfile_inline`.
+    pub file: Option<usize>,
+    pub dockerfile: &'a Dockerfile,
+    /// The `build.target` stage judged (`None`: the final stage).
+    pub target: Option<String>,
+    /// The service whose `build:` makes the image, when it is another one (same `image:`).
+    pub via: Option<String>,
 }
 
 fn display(root: &Path, path: &Path) -> String {
@@ -191,6 +241,7 @@ impl Project {
             files: Vec::new(),
             dockerfiles: Vec::new(),
             compose_files: Vec::new(),
+            unset: Vec::new(),
             compose: None,
             gitignore: None,
             dockerignore: None,
@@ -201,6 +252,10 @@ impl Project {
             swarm: false,
             swarm_ignored: Vec::new(),
             manifests: Vec::new(),
+            inline_dockerfiles: Vec::new(),
+            env_files: Vec::new(),
+            dotenv_used: false,
+            build_contexts: Vec::new(),
         };
         let missing = |path: &Path| InputError {
             file: display(&root, path),
@@ -240,18 +295,39 @@ impl Project {
         let mut merged: Option<super::yaml::Node> = None;
         for (i, path) in compose_paths.iter().enumerate() {
             let file = read_text(&root, path)?.ok_or_else(|| missing(path))?;
-            let node = compose::parse_file(&file.text, i, &env).map_err(|e| InputError {
-                file: file.display.clone(),
-                line: e.pos.line,
-                column: e.pos.column,
-                message: e.message,
-            })?;
+            let (node, unset) =
+                compose::parse_file_noting(&file.text, i, &env).map_err(|e| InputError {
+                    file: file.display.clone(),
+                    line: e.pos.line,
+                    column: e.pos.column,
+                    message: e.message,
+                })?;
+            p.unset.extend(unset);
             p.compose_files.push(p.files.len());
             p.files.push(file);
             match &mut merged {
                 Some(base) => compose::merge(base, node, ""),
                 None => merged = Some(node),
             }
+        }
+        if let Some(m) = &mut merged {
+            let base = compose_paths
+                .first()
+                .and_then(|c| c.parent())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.clone());
+            let mut fs = FsSource {
+                base,
+                root: &root,
+                project: &mut p,
+                env: &env,
+                failed: None,
+            };
+            let r = compose_expand::expand(m, &mut fs);
+            if let Some(e) = fs.failed.take() {
+                return Err(e);
+            }
+            r.map_err(|e| p.compose_error(e))?;
         }
         if p.swarm {
             if let Some(m) = &mut merged {
@@ -274,6 +350,14 @@ impl Project {
         }
         if let Some(c) = &p.compose {
             for s in &c.services {
+                let inline = s
+                    .get("build")
+                    .and_then(|b| b.get("dockerfile_inline"))
+                    .and_then(|d| d.as_str());
+                // An inline Dockerfile that does not parse is judged as absent.
+                if let Some(df) = inline.and_then(|t| dockerfile::parse(t).ok()) {
+                    p.inline_dockerfiles.push((s.name.clone(), df));
+                }
                 if let Some(path) = build_dockerfile(&p, s) {
                     if !docker_paths.iter().any(|d| same_file(d, &path)) && path.exists() {
                         docker_paths.push(path);
@@ -344,7 +428,189 @@ impl Project {
             }
         }
         (p.env_tracked, p.env_git_ignored) = super::git_state::env_state(&root);
+        p.load_env_files(&root)?;
+        p.load_build_contexts(&root)?;
         Ok(p)
+    }
+
+    /// Directory the compose files' relative paths start from (the first file's).
+    pub fn compose_dir(&self) -> PathBuf {
+        self.compose_files
+            .first()
+            .and_then(|&i| self.files[i].path.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| self.root.clone())
+    }
+
+    /// Reads the `env_file:` files and decides whether `.env` takes part.
+    fn load_env_files(&mut self, root: &Path) -> Result<(), InputError> {
+        let interpolates = self
+            .compose_files
+            .iter()
+            .any(|&i| mentions_variables(&self.files[i].text));
+        let mut used = self.dotenv_exists || interpolates;
+        let base = self.compose_dir();
+        let mut rels: Vec<String> = Vec::new();
+        if let Some(c) = &self.compose {
+            for s in &c.services {
+                for rel in env_file_paths(s) {
+                    if !rels.contains(&rel) {
+                        rels.push(rel);
+                    }
+                }
+            }
+        }
+        for rel in rels {
+            let path = base.join(&rel);
+            if same_file(&path, &root.join(".env")) || rel.trim_start_matches("./") == ".env" {
+                used = true;
+                continue;
+            }
+            // A missing or unreadable env file passes nothing verify can judge.
+            let Ok(Some(file)) = read_text(root, &path) else {
+                continue;
+            };
+            let git_rel = path
+                .strip_prefix(root)
+                .map(|r| r.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_else(|_| rel.clone());
+            let (tracked, ignored) = super::git_state::path_state(root, &git_rel);
+            self.env_files.push(EnvFile {
+                file: self.files.len(),
+                rel,
+                tracked,
+                ignored,
+            });
+            self.files.push(file);
+        }
+        self.dotenv_used = used;
+        Ok(())
+    }
+
+    /// Collects the build contexts and the ignore file of each.
+    fn load_build_contexts(&mut self, root: &Path) -> Result<(), InputError> {
+        let mut found: Vec<(PathBuf, Option<PathBuf>, Option<super::yaml::Pos>)> = Vec::new();
+        if let Some(c) = &self.compose {
+            for s in &c.services {
+                if let Some((ctx, file)) = build_paths(self, s) {
+                    let pos = s.get("build").map(|b| b.pos);
+                    found.push((ctx.clone(), Some(ctx.join(file)), pos));
+                }
+            }
+        }
+        // Dockerfiles no service builds: built with the project root as context.
+        for (i, _) in &self.dockerfiles {
+            let path = &self.files[*i].path;
+            if !found
+                .iter()
+                .any(|(_, d, _)| d.as_ref().is_some_and(|d| same_file(d, path)))
+            {
+                found.push((root.to_path_buf(), Some(path.clone()), None));
+            }
+        }
+        for (dir, dockerfile, pos) in found {
+            if self.build_contexts.iter().any(|b| {
+                same_file(&b.dir, &dir)
+                    && b.dockerfile.is_some_and(|d| {
+                        dockerfile
+                            .as_ref()
+                            .is_some_and(|p| same_file(&self.files[d].path, p))
+                    })
+            }) {
+                continue;
+            }
+            let df_index = dockerfile.as_ref().and_then(|p| {
+                self.dockerfiles
+                    .iter()
+                    .map(|(i, _)| *i)
+                    .find(|&i| same_file(&self.files[i].path, p))
+            });
+            let specific = dockerfile.as_ref().map(|p| {
+                let mut name = p.as_os_str().to_owned();
+                name.push(".dockerignore");
+                PathBuf::from(name)
+            });
+            let candidates = specific.into_iter().chain([dir.join(".dockerignore")]);
+            let mut ignore = None;
+            for c in candidates {
+                if let Some(i) = self.files.iter().position(|f| same_file(&f.path, &c)) {
+                    ignore = Some(i);
+                    break;
+                }
+                if let Ok(Some(f)) = read_text(root, &c) {
+                    ignore = Some(self.files.len());
+                    self.files.push(f);
+                    break;
+                }
+            }
+            self.build_contexts.push(BuildContext {
+                dir,
+                dockerfile: df_index,
+                ignore,
+                pos,
+            });
+        }
+        Ok(())
+    }
+
+    /// An error at a compose position as an input error of its file.
+    fn compose_error(&self, e: ComposeError) -> InputError {
+        let file = self
+            .compose_files
+            .get(e.pos.file)
+            .map(|&i| self.files[i].display.clone())
+            .unwrap_or_default();
+        InputError {
+            file,
+            line: e.pos.line,
+            column: e.pos.column,
+            message: e.message,
+        }
+    }
+
+    /// The Dockerfile the image of service `s` comes from: its own `build:` (file or
+    /// `dockerfile_inline`, with `target`), else the `build:` of another service that
+    /// names the same `image:`. `None` for a pulled image the project does not build.
+    pub fn image_source(&self, s: &compose::Service) -> Option<ImageSource<'_>> {
+        let own = |s: &compose::Service, via: Option<String>| -> Option<ImageSource<'_>> {
+            let build = s.get("build")?;
+            let target = build.get("target").and_then(|t| t.scalar());
+            if let Some((_, df)) = self.inline_dockerfiles.iter().find(|(n, _)| *n == s.name) {
+                return Some(ImageSource {
+                    file: None,
+                    dockerfile: df,
+                    target,
+                    via,
+                });
+            }
+            let (file, df) = self.dockerfile_of(s)?;
+            Some(ImageSource {
+                file: Some(file),
+                dockerfile: df,
+                target,
+                via,
+            })
+        };
+        if s.get("build").is_some() {
+            return own(s, None);
+        }
+        let image = s.get("image")?.scalar()?;
+        let compose = self.compose.as_ref()?;
+        compose
+            .services
+            .iter()
+            .filter(|o| o.name != s.name && o.get("build").is_some())
+            .filter(|o| o.get("image").and_then(|i| i.scalar()).as_deref() == Some(&image))
+            .find_map(|o| own(o, Some(o.name.clone())))
+    }
+
+    /// True when some service of the project builds `image` (it is not pulled).
+    pub fn builds_image(&self, image: &str) -> bool {
+        self.compose.as_ref().is_some_and(|c| {
+            c.services.iter().any(|o| {
+                o.get("build").is_some()
+                    && o.get("image").and_then(|i| i.scalar()).as_deref() == Some(image)
+            })
+        })
     }
 
     /// Dockerfile model a service builds from, if any.
@@ -371,7 +637,17 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Path of the Dockerfile a service's `build:` uses, relative to the first compose file.
 fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
+    let (ctx, file) = build_paths(p, s)?;
+    Some(ctx.join(file))
+}
+
+/// `(context directory, Dockerfile path relative to it)` of a service's `build:`;
+/// `None` for a remote context or a `dockerfile_inline`.
+pub fn build_paths(p: &Project, s: &compose::Service) -> Option<(PathBuf, String)> {
     let build = s.get("build")?;
+    if build.get("dockerfile_inline").is_some() {
+        return None;
+    }
     let base = p
         .compose_files
         .first()
@@ -393,6 +669,110 @@ fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
     if context.contains("://") || context.starts_with("git@") {
         return None;
     }
-    let ctx = base.join(context);
-    Some(ctx.join(file))
+    Some((base.join(context), file))
+}
+
+/// Opens the files `include:` and `extends:` name, below the directory of the first
+/// compose file (the project directory), and records them as compose files.
+struct FsSource<'a> {
+    base: PathBuf,
+    root: &'a Path,
+    project: &'a mut Project,
+    env: &'a Env,
+    /// A read or parse error of an opened file, reported against that file.
+    failed: Option<InputError>,
+}
+
+impl Source for FsSource<'_> {
+    fn open(
+        &mut self,
+        path: &str,
+        env_file: Option<&str>,
+    ) -> Result<Option<super::yaml::Node>, ComposeError> {
+        let full = self.base.join(path);
+        let fail = |failed: &mut Option<InputError>, e: InputError| {
+            let message = format!("cannot use {path}: {}", e.message);
+            *failed = Some(e);
+            ComposeError {
+                pos: super::yaml::Pos::default(),
+                message,
+            }
+        };
+        let file = match read_text(self.root, &full) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(fail(&mut self.failed, e)),
+        };
+        let own_env;
+        let env = match env_file {
+            None => self.env,
+            Some(e) => {
+                let text = read_text(self.root, &self.base.join(e)).ok().flatten();
+                own_env = Env::new(text.as_ref().map(|f| f.text.as_str()));
+                &own_env
+            }
+        };
+        // The same file opened again (another service extends it) keeps one index.
+        let index = match self
+            .project
+            .compose_files
+            .iter()
+            .position(|&i| same_file(&self.project.files[i].path, &full))
+        {
+            Some(i) => i,
+            None => {
+                self.project.compose_files.push(self.project.files.len());
+                self.project.files.push(file.clone());
+                self.project.compose_files.len() - 1
+            }
+        };
+        let (mut node, unset) =
+            compose::parse_file_noting(&file.text, index, env).map_err(|e| {
+                fail(
+                    &mut self.failed,
+                    InputError {
+                        file: file.display.clone(),
+                        line: e.pos.line,
+                        column: e.pos.column,
+                        message: e.message,
+                    },
+                )
+            })?;
+        for u in unset {
+            if !self
+                .project
+                .unset
+                .iter()
+                .any(|x| x.missing.name == u.missing.name)
+            {
+                self.project.unset.push(u);
+            }
+        }
+        compose_expand::rebase(&mut node, compose_expand::dir_of(path));
+        Ok(Some(node))
+    }
+}
+
+/// Whether a compose text references variables (`$VAR`, `${VAR}`), so compose reads `.env`.
+fn mentions_variables(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.windows(2).enumerate().any(|(i, w)| {
+        w[0] == b'$'
+            && (w[1] == b'{' || w[1].is_ascii_alphabetic() || w[1] == b'_')
+            && (i == 0 || b[i - 1] != b'$')
+    })
+}
+
+/// The paths a service's `env_file:` names (a string, a list of strings, or a list of
+/// `{path: ...}` maps).
+pub fn env_file_paths(s: &compose::Service) -> Vec<String> {
+    match s.get("env_file") {
+        None => Vec::new(),
+        Some(n) if n.scalar().is_some() => n.scalar().into_iter().collect(),
+        Some(n) => n
+            .as_seq()
+            .iter()
+            .filter_map(|e| e.get("path").unwrap_or(e).scalar())
+            .collect(),
+    }
 }

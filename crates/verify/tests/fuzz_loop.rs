@@ -143,6 +143,7 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         files,
         dockerfiles,
         compose_files,
+        unset: Vec::new(),
         compose: model,
         gitignore: None,
         dockerignore: None,
@@ -153,6 +154,10 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         swarm: false,
         swarm_ignored: Vec::new(),
         manifests: Vec::new(),
+        inline_dockerfiles: Vec::new(),
+        env_files: Vec::new(),
+        dotenv_used: true,
+        build_contexts: Vec::new(),
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);
@@ -173,14 +178,41 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
     }
 }
 
+/// `include:`/`extends:` over in-memory files: every path opens `text` itself (so
+/// includes and extends of any file name resolve, cycles included).
+fn expand_in_memory(text: &str) {
+    struct Same<'a>(&'a str, usize);
+    impl clawdbot_verify::compose_expand::Source for Same<'_> {
+        fn open(
+            &mut self,
+            path: &str,
+            _env: Option<&str>,
+        ) -> Result<Option<clawdbot_verify::yaml::Node>, compose::ComposeError> {
+            self.1 += 1;
+            let (mut n, _) = compose::parse_file_noting(self.0, self.1, &Env::default())?;
+            clawdbot_verify::compose_expand::rebase(
+                &mut n,
+                clawdbot_verify::compose_expand::dir_of(path),
+            );
+            Ok(Some(n))
+        }
+    }
+    if let Ok((mut root, _)) = compose::parse_file_noting(text, 0, &Env::default()) {
+        if clawdbot_verify::compose_expand::expand(&mut root, &mut Same(text, 0)).is_ok() {
+            let _ = compose::model(&root);
+        }
+    }
+}
+
 fn feed(name: &str, bytes: &[u8]) {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return;
     };
     let _ = interp::parse_dotenv(text);
-    let _ = interp::interpolate(text, &Env::default());
+    let _ = interp::interpolate_noting(text, &Env::default(), &mut Vec::new());
     if name.contains("compose") || name.ends_with(".yml") || name.ends_with(".yaml") {
         pipeline(None, Some(text), None);
+        expand_in_memory(text);
     } else if name.contains("env") {
         pipeline(None, None, Some(text));
     } else {
@@ -262,6 +294,10 @@ fn deeply_nested_and_pathological_inputs_do_not_panic() {
     feed("compose.yaml", "a: ".repeat(2000).as_bytes());
     feed("compose.yaml", &b"[".repeat(100_000));
     feed("compose.yaml", b"x: &a [*a]\n");
+    feed(
+        "compose.yaml",
+        b"include: [a/b.yml]\nservices:\n  a: {extends: {file: c.yml, service: a}}\n  b: {extends: a}\n",
+    );
     feed("compose.yaml", b"a: &a [1,2]\nb: &b [*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c]\nservices: {}\n");
     feed("Dockerfile", &b"FROM x\nRUN a \\\n".repeat(10_000));
     feed("Dockerfile", b"FROM x\nRUN <<A <<B\nx\nA\n");

@@ -40,13 +40,20 @@ impl Drop for TempDir {
 
 /// Copies a fixture project (renaming `dot-X` to `.X`) into a fresh temp dir; runs
 /// `git init` + `git add -f` for the paths listed in a `GIT_TRACK` file.
-/// Copies a file, or a directory with everything below it (e.g. a fixture's `k8s/`).
+/// Copies a file, or a directory with everything below it (e.g. a fixture's `k8s/`),
+/// renaming `dot-NAME` entries to `.NAME`.
 fn copy_tree(src: &Path, dst: &Path) {
     if src.is_dir() {
         std::fs::create_dir_all(dst).unwrap();
         for entry in std::fs::read_dir(src).unwrap() {
             let path = entry.unwrap().path();
-            copy_tree(&path, &dst.join(path.file_name().unwrap()));
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            // `dot-NAME` is `.NAME` at every level (a build context's own `.dockerignore`).
+            let target = match name.strip_prefix("dot-") {
+                Some(rest) => format!(".{rest}"),
+                None => name,
+            };
+            copy_tree(&path, &dst.join(target));
         }
     } else {
         std::fs::copy(src, dst).unwrap();

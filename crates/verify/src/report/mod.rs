@@ -7,7 +7,7 @@ mod sarif;
 
 use serde_json::json;
 
-use super::catalog::{checklist_status, severity_name};
+use super::catalog::{checklist_items, severity_name, ItemStatus};
 use super::{Finding, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,15 +63,23 @@ impl Report<'_> {
 
     /// One-line checklist summary: `checklist 8/10: 1 non-root ✓, 2 read-only rootfs ✗, ...`.
     pub fn checklist_line(&self) -> String {
-        let status = checklist_status(self.findings);
-        let passed = status.iter().filter(|(_, ok)| *ok).count();
+        let status = checklist_items(self.findings);
+        let passed = status
+            .iter()
+            .filter(|(_, s)| *s == ItemStatus::Pass)
+            .count();
         let items: Vec<String> = status
             .iter()
-            .map(|(item, ok)| {
-                let mark = if *ok { "✓" } else { "✗" };
-                let mark = match (self.color, ok) {
-                    (true, true) => console::style(mark).green().to_string(),
-                    (true, false) => console::style(mark).red().to_string(),
+            .map(|(item, s)| {
+                let mark = match s {
+                    ItemStatus::Pass => "✓",
+                    ItemStatus::Fail => "✗",
+                    ItemStatus::Unknown => "?",
+                };
+                let mark = match (self.color, s) {
+                    (true, ItemStatus::Pass) => console::style(mark).green().to_string(),
+                    (true, ItemStatus::Fail) => console::style(mark).red().to_string(),
+                    (true, ItemStatus::Unknown) => console::style(mark).yellow().to_string(),
                     _ => mark.to_string(),
                 };
                 format!("{} {} {mark}", item.number, item.short)
@@ -111,9 +119,11 @@ fn json(r: &Report) -> String {
             })
         })
         .collect();
-    let checklist: Vec<_> = checklist_status(r.findings)
+    let checklist: Vec<_> = checklist_items(r.findings)
         .iter()
-        .map(|(item, ok)| json!({"item": item.number, "title": item.title, "pass": ok}))
+        .map(|(item, s)| {
+            json!({"item": item.number, "title": item.title, "pass": *s == ItemStatus::Pass, "status": s.name()})
+        })
         .collect();
     let out = json!({
         "schema": 1,

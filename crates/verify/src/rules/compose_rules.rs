@@ -4,11 +4,28 @@ use super::super::compose::{Compose, Service};
 use super::super::net::is_loopback;
 use super::super::yaml::{Node, Value};
 use super::super::Severity;
-use super::super::{host_paths, secrets};
-use super::dockerfile_rules::{has_healthcheck, unpinned};
+use super::super::{host_paths, oneshot, secrets};
+use super::dockerfile_rules::{final_user, has_healthcheck_at, is_root_user, unpinned};
 use super::Out;
 use crate::catalog::RuleId;
 use crate::posture;
+
+/// Service keys that change a container's posture and that no rule evaluates: each one
+/// present is the note `compose-not-evaluated` ("not evaluated: KEY").
+pub const NOT_EVALUATED: &[&str] = &[
+    "devices",
+    "device_cgroup_rules",
+    "sysctls",
+    "userns_mode",
+    "volumes_from",
+    "cgroup_parent",
+    "cgroupns_mode",
+    "runtime",
+    "isolation",
+    "group_add",
+    "oom_kill_disable",
+    "credential_spec",
+];
 
 pub fn check(out: &mut Out) {
     let Some(compose) = &out.project.compose else {
@@ -16,6 +33,21 @@ pub fn check(out: &mut Out) {
     };
     for s in &compose.services {
         service(out, compose, s);
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for u in &out.project.unset {
+        if seen.contains(&u.missing.name.as_str()) {
+            continue;
+        }
+        seen.push(&u.missing.name);
+        out.yaml(
+            RuleId::VariableUnset,
+            u.pos,
+            format!(
+                "required variable {} has no value here; verified with it unset",
+                u.missing.name
+            ),
+        );
     }
     for i in &out.project.swarm_ignored {
         out.yaml(
@@ -43,6 +75,47 @@ fn shown(n: &Node) -> String {
 
 fn service(out: &mut Out, compose: &Compose, s: &Service) {
     let name = &s.name;
+    let user_set = s.get("user").is_some_and(|u| !text(u).trim().is_empty());
+    let project = out.project;
+    let source = project.image_source(s);
+    match &source {
+        // An inline Dockerfile is judged here (file-based ones by the Dockerfile rules).
+        Some(src) if src.file.is_none() && !user_set => {
+            let at = s
+                .get("build")
+                .and_then(|b| b.key("dockerfile_inline"))
+                .map(|k| k.pos)
+                .unwrap_or(s.pos);
+            match final_user(src.dockerfile, src.target.as_deref()) {
+                None => out.yaml(
+                    RuleId::UserRoot,
+                    at,
+                    format!(
+                        "service {name}: its dockerfile_inline sets no USER, so it runs as root"
+                    ),
+                ),
+                Some((Some(u), _)) if is_root_user(&u) => out.yaml(
+                    RuleId::UserRoot,
+                    at,
+                    format!("service {name}: its dockerfile_inline sets USER {u}, which is root"),
+                ),
+                _ => {}
+            }
+        }
+        None if !user_set && s.get("build").is_none() => {
+            if let Some(img) = s.get("image") {
+                out.yaml(
+                    RuleId::UserUnknown,
+                    s.pos,
+                    format!(
+                        "service {name}: image {} is pulled and nothing says which user it runs as (no `user:`, no Dockerfile in the project builds it); set `user: \"1000:1000\"`",
+                        shown(img)
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
     // Rules written once over the posture model.
     let w = posture::compose::workload(s, out.project.swarm);
     for v in super::judge_workload(&w) {
@@ -77,11 +150,31 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     let nets = s.networks();
     let mode = s.get("network_mode").map(text);
     // `network_mode: bridge` is Docker's default bridge, shared by every container.
-    if nets.is_empty() && matches!(mode.as_deref(), None | Some("bridge") | Some("default")) {
+    let on_bridge = nets.is_empty() && mode.as_deref() == Some("bridge");
+    let sharing = compose
+        .services
+        .iter()
+        .filter(|o| o.name != s.name && joins_default(o))
+        .count();
+    if on_bridge || (joins_default(s) && sharing > 0) {
+        let how = if nets.is_empty() {
+            "has no `networks:` and joins the default network"
+        } else {
+            "lists `default` in `networks:` and joins the default network"
+        };
+        let with = if on_bridge {
+            "shared with every container on the host".to_string()
+        } else {
+            format!("shared with {sharing} other service(s)")
+        };
         out.yaml(
             RuleId::NetworkNotIsolated,
-            s.pos,
-            format!("service {name} has no `networks:` and joins the default network"),
+            if nets.is_empty() {
+                s.pos
+            } else {
+                s.at("networks")
+            },
+            format!("service {name} {how}, {with}"),
         );
     }
     if !ports.is_empty() && !nets.is_empty() {
@@ -96,10 +189,15 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
             );
         }
     }
-    healthcheck(out, s);
-    // image-unpinned (only for pulled images; `build:` names the built image)
+    healthcheck(out, compose, s, source.as_ref());
+    not_evaluated(out, s);
+    // image-unpinned (only for pulled images; `build:` names the built image, and so
+    // does the `image:` of a service that another service builds)
     if s.get("build").is_none() {
-        if let Some(img) = s.get("image") {
+        if let Some(img) = s
+            .get("image")
+            .filter(|i| !out.project.builds_image(&text(i)))
+        {
             if let Some(why) = unpinned(&text(img)) {
                 out.yaml(
                     RuleId::ImageUnpinned,
@@ -163,6 +261,10 @@ fn volumes(out: &mut Out, s: &Service) {
             Value::Map(_) => {
                 let ty = v.get("type").map(text).unwrap_or_default();
                 let src = v.get("source").map(text).unwrap_or_default();
+                if ty == "bind" && src.trim().is_empty() {
+                    unset_source(out, name, v);
+                    continue;
+                }
                 if ty != "bind"
                     && !(src.starts_with('/') || src.starts_with('.') || src.starts_with('~'))
                 {
@@ -177,6 +279,10 @@ fn volumes(out: &mut Out, s: &Service) {
                     continue;
                 }
                 let src = parts[0].to_string();
+                if src.is_empty() {
+                    unset_source(out, name, v);
+                    continue;
+                }
                 if !(src.starts_with('/') || src.starts_with('.') || src.starts_with('~')) {
                     continue; // named volume
                 }
@@ -192,6 +298,9 @@ fn volumes(out: &mut Out, s: &Service) {
             source.as_str()
         };
         let mode = if read_only { "read-only" } else { "writable" };
+        if read_only && host_paths::is_benign_readonly(norm) {
+            continue;
+        }
         if host_paths::is_engine_socket(norm) {
             out.yaml(RuleId::SensitiveVolume, v.pos, format!("service {name} mounts the Docker socket {norm} ({mode}): full control of the host"));
         } else if host_paths::is_sensitive(norm) {
@@ -211,41 +320,146 @@ fn volumes(out: &mut Out, s: &Service) {
     }
 }
 
-fn healthcheck(out: &mut Out, s: &Service) {
+/// A bind mount whose source interpolated to nothing (an unset variable).
+fn unset_source(out: &mut Out, name: &str, v: &Node) {
+    out.yaml(
+        RuleId::ComposeNotEvaluated,
+        v.pos,
+        format!(
+            "service {name}: not evaluated: volumes ({} has an empty source, an unset variable)",
+            shown(v)
+        ),
+    );
+}
+
+/// Whether a service joins the project's default network.
+fn joins_default(s: &Service) -> bool {
+    let nets = s.networks();
+    let mode = s.get("network_mode").map(text);
+    (nets.is_empty() && matches!(mode.as_deref(), None | Some("default")))
+        || nets.iter().any(|n| n == "default")
+}
+
+/// `compose-not-evaluated` for posture keys no rule judges.
+fn not_evaluated(out: &mut Out, s: &Service) {
     let name = &s.name;
-    let compose_hc = s.get("healthcheck");
-    if let Some(hc) = compose_hc {
+    for key in NOT_EVALUATED {
+        if let Some(k) = s.node.key(key) {
+            out.yaml(
+                RuleId::ComposeNotEvaluated,
+                k.pos,
+                format!("service {name}: not evaluated: {key}"),
+            );
+        }
+    }
+    // Namespaces shared with another container: its posture is not judged here.
+    for key in ["network_mode", "pid", "ipc"] {
+        if let Some(v) = s.get(key) {
+            let t = text(v);
+            if t.starts_with("service:") || t.starts_with("container:") {
+                out.yaml(
+                    RuleId::ComposeNotEvaluated,
+                    v.pos,
+                    format!("service {name}: not evaluated: {key}: {t} (shares the namespace of another container)"),
+                );
+            }
+        }
+    }
+    for o in s.get("security_opt").map(Node::as_seq).unwrap_or_default() {
+        let v = text(o).replace('=', ":").to_ascii_lowercase();
+        let known = v == "no-new-privileges"
+            || v.starts_with("no-new-privileges:")
+            || v == "seccomp:unconfined"
+            || v == "apparmor:unconfined"
+            || v == "seccomp:default"
+            || v == "apparmor:docker-default";
+        if !known {
+            out.yaml(
+                RuleId::ComposeNotEvaluated,
+                o.pos,
+                format!("service {name}: not evaluated: security_opt {}", shown(o)),
+            );
+        }
+    }
+    if let Some(k) = s.get("build").and_then(|b| b.key("dockerfile_inline")) {
+        out.yaml(
+            RuleId::ComposeNotEvaluated,
+            k.pos,
+            format!("service {name}: not evaluated: build.dockerfile_inline beyond USER and HEALTHCHECK (secrets, base image)"),
+        );
+    }
+    if let Some(k) = s.get("build").and_then(|b| b.key("network")) {
+        out.yaml(
+            RuleId::ComposeNotEvaluated,
+            k.pos,
+            format!("service {name}: not evaluated: build.network"),
+        );
+    }
+}
+
+fn healthcheck(
+    out: &mut Out,
+    compose: &Compose,
+    s: &Service,
+    source: Option<&crate::project::ImageSource>,
+) {
+    let name = &s.name;
+    let one_shot = oneshot::is_one_shot(s, compose);
+    if let Some(hc) = s.get("healthcheck") {
         let disabled = hc.get("disable").is_some_and(Node::is_true)
             || hc.get("test").is_some_and(|t| {
                 t.as_seq().first().map(text).as_deref() == Some("NONE") || text(t) == "NONE"
             });
         if disabled {
-            out.yaml(
-                RuleId::HealthcheckMissing,
-                hc.pos,
-                format!("service {name}: healthcheck is disabled"),
-            );
+            if one_shot.is_none() {
+                out.yaml(
+                    RuleId::HealthcheckMissing,
+                    hc.pos,
+                    format!("service {name}: healthcheck is disabled"),
+                );
+            }
             return;
         }
         if hc.get("test").is_some() {
             return;
         }
+        // `healthcheck: {disable: false}` or options only: the image's check applies.
     }
-    let image_has = out
-        .project
-        .dockerfile_of(s)
-        .is_some_and(|(_, df)| has_healthcheck(df));
-    if !image_has {
-        let why = if s.get("build").is_some() {
-            "nor in its Dockerfile"
-        } else {
-            "(the pulled image's own HEALTHCHECK is not visible here)"
-        };
-        out.yaml(
+    if one_shot.is_some() {
+        return;
+    }
+    match source {
+        Some(src) if has_healthcheck_at(src.dockerfile, src.target.as_deref()) => {}
+        Some(src) => {
+            let stage = src
+                .target
+                .as_ref()
+                .map(|t| format!(" (stage {t})"))
+                .unwrap_or_default();
+            let via = src
+                .via
+                .as_ref()
+                .map(|v| format!(", which service {v} builds"))
+                .unwrap_or_default();
+            out.yaml(
+                RuleId::HealthcheckMissing,
+                s.pos,
+                format!("service {name} has no healthcheck in compose nor in its Dockerfile{stage}{via}"),
+            );
+        }
+        None if s.get("build").is_some() => out.yaml(
             RuleId::HealthcheckMissing,
             s.pos,
-            format!("service {name} has no healthcheck in compose {why}"),
-        );
+            format!("service {name} has no healthcheck in compose nor in its Dockerfile"),
+        ),
+        None => {
+            let image = s.get("image").map(shown).unwrap_or_default();
+            out.yaml(
+                RuleId::HealthcheckUnknown,
+                s.pos,
+                format!("service {name}: compose defines no healthcheck and the pulled image {image} is not built here, so its own HEALTHCHECK is not visible"),
+            );
+        }
     }
 }
 

@@ -42,10 +42,24 @@ pub fn check(out: &mut Out) {
     }
 }
 
-/// Chain of stages the final stage builds on (final first).
-fn lineage(df: &Dockerfile) -> Vec<&Stage> {
+/// Index of the stage a build judges: the `target` stage (by name, ASCII case
+/// ignored), else the final stage. `None` when the target names no stage.
+pub fn stage_index(df: &Dockerfile, target: Option<&str>) -> Option<usize> {
+    match target {
+        None => df.stages.len().checked_sub(1),
+        Some(t) => {
+            let t = t.to_ascii_lowercase();
+            df.stages
+                .iter()
+                .position(|s| s.name.as_deref() == Some(t.as_str()))
+        }
+    }
+}
+
+/// Chain of stages the judged stage builds on (that stage first).
+fn lineage<'a>(df: &'a Dockerfile, target: Option<&str>) -> Vec<&'a Stage> {
     let mut chain = Vec::new();
-    let mut cur = df.stages.last();
+    let mut cur = stage_index(df, target).and_then(|i| df.stages.get(i));
     while let Some(s) = cur {
         if chain.iter().any(|c: &&Stage| std::ptr::eq(*c, s)) {
             break;
@@ -63,7 +77,12 @@ fn lineage(df: &Dockerfile) -> Vec<&Stage> {
 /// True when the image's final stage (or a stage it builds on) has a HEALTHCHECK other
 /// than `HEALTHCHECK NONE` as its last word on the matter.
 pub fn has_healthcheck(df: &Dockerfile) -> bool {
-    for stage in lineage(df) {
+    has_healthcheck_at(df, None)
+}
+
+/// [`has_healthcheck`] for the image of the `target` stage (`None`: the final stage).
+pub fn has_healthcheck_at(df: &Dockerfile, target: Option<&str>) -> bool {
+    for stage in lineage(df, target) {
         if let Some(h) = stage
             .instrs
             .iter()
@@ -78,8 +97,11 @@ pub fn has_healthcheck(df: &Dockerfile) -> bool {
 
 /// The effective `USER` of the final stage: `Some(Some(value))` when set and resolved,
 /// `Some(None)` when set but not resolvable, `None` when never set.
-fn final_user(df: &Dockerfile) -> Option<(Option<String>, &Instr)> {
-    for stage in lineage(df) {
+pub fn final_user<'a>(
+    df: &'a Dockerfile,
+    target: Option<&str>,
+) -> Option<(Option<String>, &'a Instr)> {
+    for stage in lineage(df, target) {
         let mut found = None;
         walk_stage(df, stage, |instr, vars| {
             if instr.keyword == "USER" {
@@ -97,44 +119,58 @@ pub use crate::posture::is_root_user;
 
 fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
     let project = out.project;
-    // A compose `user:` on every service built from this Dockerfile overrides the image.
+    // The stages services build (`build.target`), unless a compose `user:` overrides the
+    // image; the final stage when no service builds this Dockerfile.
+    let mut targets: Vec<Option<String>> = Vec::new();
+    let mut builders = 0;
     if let Some(c) = &project.compose {
-        let builders: Vec<_> = c
-            .services
-            .iter()
-            .filter(|s| project.dockerfile_of(s).is_some_and(|(i, _)| i == file))
-            .collect();
-        if !builders.is_empty()
-            && builders.iter().all(|s| {
-                s.get("user")
-                    .and_then(|u| u.scalar())
-                    .is_some_and(|u| !u.trim().is_empty() && !is_root_user(&u))
-            })
-        {
-            return;
+        for s in &c.services {
+            let Some(src) = project.image_source(s).filter(|i| i.file == Some(file)) else {
+                continue;
+            };
+            builders += 1;
+            let user_set = s
+                .get("user")
+                .and_then(|u| u.scalar())
+                .is_some_and(|u| !u.trim().is_empty() && !is_root_user(&u));
+            if !user_set && !targets.contains(&src.target) {
+                targets.push(src.target);
+            }
         }
     }
-    match final_user(df) {
-        None => {
-            let from = &df.stages[df.stages.len() - 1].from;
-            out.at(
-                RuleId::UserRoot,
-                file,
-                from.line,
-                from.column,
-                "final stage sets no USER, so the container runs as root".into(),
-            );
+    if builders == 0 {
+        targets.push(None);
+    }
+    for target in targets {
+        let Some(idx) = stage_index(df, target.as_deref()) else {
+            continue;
+        };
+        let which = match &target {
+            Some(t) => format!("stage {t}"),
+            None => "final stage".to_string(),
+        };
+        match final_user(df, target.as_deref()) {
+            None => {
+                let from = &df.stages[idx].from;
+                out.at(
+                    RuleId::UserRoot,
+                    file,
+                    from.line,
+                    from.column,
+                    format!("{which} sets no USER, so the container runs as root"),
+                );
+            }
+            Some((Some(u), instr)) if is_root_user(&u) => {
+                out.at(
+                    RuleId::UserRoot,
+                    file,
+                    instr.line,
+                    instr.column,
+                    format!("USER {} is root", instr.text().trim()),
+                );
+            }
+            _ => {}
         }
-        Some((Some(u), instr)) if is_root_user(&u) => {
-            out.at(
-                RuleId::UserRoot,
-                file,
-                instr.line,
-                instr.column,
-                format!("USER {} is root", instr.text().trim()),
-            );
-        }
-        _ => {}
     }
 }
 
@@ -168,20 +204,7 @@ fn from_pinned(
     }
 }
 
-/// Why an image reference is not pinned (`None` when it has a tag other than latest, or a digest).
-pub fn unpinned(image: &str) -> Option<&'static str> {
-    if image.contains('@') {
-        return None;
-    }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    match last.split_once(':') {
-        None => Some("no tag (means latest); pin a version, a digest is best"),
-        Some((_, "latest")) => {
-            Some("tag `latest` is not a version; pin a version, a digest is best")
-        }
-        Some(_) => None,
-    }
-}
+pub use super::super::image_tags::unpinned;
 
 fn add_remote(out: &mut Out, file: usize, instr: &Instr) {
     if instr.flag("checksum").is_some() {

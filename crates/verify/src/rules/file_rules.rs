@@ -1,5 +1,5 @@
-//! Rules on the project's other files: `.gitignore`, `.dockerignore`, `.env.example`
-//! and git state.
+//! Rules on the project's other files: `.gitignore`, `.dockerignore` (per build
+//! context), `.env.example`, `env_file:` files and git state.
 
 use std::path::Path;
 
@@ -8,21 +8,27 @@ use ignore::gitignore::GitignoreBuilder;
 use super::super::dockerfile::Form;
 use super::super::interp::parse_dotenv_lines;
 use super::super::secrets;
+use super::super::Severity;
 use super::Out;
 use crate::catalog::RuleId;
 
 /// Whether the ignore file (gitignore semantics) at `file` ignores `root/.env`.
 fn ignores_env(root: &Path, text: &str) -> bool {
-    if literally_ignores_env(text) {
-        return true;
-    }
-    let mut b = GitignoreBuilder::new(root);
+    literally_ignores_env(text) || ignores(root, text, ".env")
+}
+
+/// Whether an ignore file in `dir` (gitignore semantics, as `.dockerignore` is close
+/// enough to) ignores `dir/rel`.
+pub fn ignores(dir: &Path, text: &str, rel: &str) -> bool {
+    let mut b = GitignoreBuilder::new(dir);
     for line in text.lines() {
         // A bad pattern is skipped, as git and docker do.
         let _ = b.add_line(None, line);
     }
     match b.build() {
-        Ok(gi) => gi.matched(root.join(".env"), false).is_ignore(),
+        Ok(gi) => gi
+            .matched_path_or_any_parents(dir.join(rel), false)
+            .is_ignore(),
         Err(_) => false,
     }
 }
@@ -46,8 +52,10 @@ fn literally_ignores_env(text: &str) -> bool {
 
 pub fn check(out: &mut Out) {
     let p = out.project;
-    // env-not-gitignored
+    env_files(out);
+    // env-not-gitignored (only when a `.env` takes part in the deployment)
     match p.gitignore {
+        _ if !p.dotenv_used => {}
         // Inside a git work tree, git itself also counts parent .gitignore files and
         // excludes; the root .gitignore alone is judged with the ignore crate.
         _ if p.env_git_ignored == Some(true) => {}
@@ -78,13 +86,8 @@ pub fn check(out: &mut Out) {
     if let Some(i) = p.env_example {
         let text = p.files[i].text.clone();
         for (k, v, line) in parse_dotenv_lines(&text) {
-            for h in secrets::in_assignment(&k, &v) {
-                let col = text
-                    .lines()
-                    .nth(line - 1)
-                    .and_then(|l| l.find(&h.secret))
-                    .map(|c| c + 1)
-                    .unwrap_or(1);
+            for h in secrets::in_example(&k, &v) {
+                let col = column_of(&text, line, &h.secret);
                 out.at(
                     RuleId::ExampleHasSecret,
                     i,
@@ -99,53 +102,149 @@ pub fn check(out: &mut Out) {
             }
         }
     }
-    // env-in-build-context
-    if !p.dockerfiles.is_empty() {
-        let excluded = p
-            .dockerignore
-            .is_some_and(|i| ignores_env(&p.root, &p.files[i].text));
-        if !excluded {
-            let mut copy_all = None;
-            for (file, df) in &p.dockerfiles {
-                for st in &df.stages {
-                    for ins in &st.instrs {
-                        if matches!(ins.keyword.as_str(), "COPY" | "ADD")
-                            && ins.flag("from").is_none()
-                        {
-                            let words = match &ins.form {
-                                Form::Json(v) => v.clone(),
-                                Form::Shell(_) => ins.words(),
-                            };
-                            let srcs = &words[..words.len().saturating_sub(1)];
-                            if srcs
-                                .iter()
-                                .any(|s| matches!(s.as_str(), "." | "./" | "*" | "./*" | ".env"))
-                                && copy_all.is_none()
-                            {
-                                copy_all = Some((*file, ins.line, ins.column));
-                            }
-                        }
-                    }
-                }
+    build_contexts(out);
+}
+
+/// 1-based column of `secret` on `line`, searched after the `=` (the key may repeat it).
+fn column_of(text: &str, line: usize, secret: &str) -> usize {
+    text.lines()
+        .nth(line.saturating_sub(1))
+        .and_then(|l| {
+            let from = l.find('=').map(|i| i + 1).unwrap_or(0);
+            l[from..]
+                .find(secret)
+                .map(|c| l[..from + c].chars().count() + 1)
+        })
+        .unwrap_or(1)
+}
+
+/// `secret-literal` in an `env_file:` that is or would be committed: tracked by git,
+/// not ignored by git, or outside a git work tree not ignored by the root `.gitignore`. Git-ignored env files are the
+/// intended channel for secrets.
+fn env_files(out: &mut Out) {
+    let p = out.project;
+    for ef in &p.env_files {
+        let (committed, how) = match ef.tracked {
+            Some(true) => (true, "git tracks it"),
+            Some(false) => (
+                ef.ignored == Some(false),
+                "git does not ignore it (one `git add .` commits it)",
+            ),
+            None => {
+                let ignored = p
+                    .gitignore
+                    .is_some_and(|i| ignores(&p.root, &p.files[i].text, &ef.rel));
+                (!ignored, "no .gitignore ignores it")
             }
-            let why = if p.dockerignore.is_some() {
-                ".dockerignore does not exclude .env"
-            } else {
-                "no .dockerignore"
-            };
-            match copy_all {
-                Some((file, line, col)) => out.at(
-                    RuleId::EnvInBuildContext,
-                    file,
+        };
+        if !committed {
+            continue;
+        }
+        let text = &p.files[ef.file].text;
+        for (k, v, line) in parse_dotenv_lines(text) {
+            for h in secrets::in_assignment(&k, &v) {
+                let col = column_of(text, line, &h.secret);
+                out.at(
+                    RuleId::SecretLiteral,
+                    ef.file,
                     line,
                     col,
-                    format!("{why}, and this copies the whole build context (including .env) into the image"),
-                ),
-                None if p.dotenv_exists => {
-                    let f = p.files[p.dockerfiles[0].0].display.clone();
-                    out.path(RuleId::EnvInBuildContext, &f, format!("{why}: .env is sent to the Docker daemon with the build context"));
+                    format!(
+                        "{k} in env_file {}: {} ({}), and {how}",
+                        ef.rel,
+                        h.kind,
+                        secrets::mask(&h.secret)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Whether a Dockerfile copies its whole build context (`COPY . .`, `ADD . /app`):
+/// the position of the first such instruction.
+fn copies_all(df: &super::super::dockerfile::Dockerfile) -> Option<(usize, usize)> {
+    for st in &df.stages {
+        for ins in &st.instrs {
+            if matches!(ins.keyword.as_str(), "COPY" | "ADD") && ins.flag("from").is_none() {
+                let words = match &ins.form {
+                    Form::Json(v) => v.clone(),
+                    Form::Shell(_) => ins.words(),
+                };
+                let srcs = &words[..words.len().saturating_sub(1)];
+                if srcs
+                    .iter()
+                    .any(|s| matches!(s.as_str(), "." | "./" | "*" | "./*" | ".env"))
+                {
+                    return Some((ins.line, ins.column));
                 }
-                None => {}
+            }
+        }
+    }
+    None
+}
+
+/// env-in-build-context, per build context: a context holding the project's `.env`
+/// (or one of its own) that its ignore file does not exclude.
+fn build_contexts(out: &mut Out) {
+    let p = out.project;
+    let root_env = p.root.join(".env");
+    for ctx in &p.build_contexts {
+        let own_env = ctx.dir.join(".env");
+        // The `.env` files this context would send: the project's (when the context
+        // contains the root) and its own.
+        let mut envs: Vec<(String, bool)> = Vec::new();
+        if let Ok(rel) = root_env.strip_prefix(&ctx.dir) {
+            envs.push((rel.to_string_lossy().replace('\\', "/"), p.dotenv_exists));
+        }
+        if own_env != root_env && own_env.exists() {
+            if let Ok(rel) = own_env.strip_prefix(&ctx.dir) {
+                if !envs.iter().any(|(r, _)| r == ".env") {
+                    envs.push((rel.to_string_lossy().replace('\\', "/"), true));
+                }
+            }
+        }
+        let ignore_text = ctx.ignore.map(|i| p.files[i].text.as_str());
+        let Some((rel, exists)) = envs.into_iter().find(|(rel, _)| {
+            !ignore_text.is_some_and(|t| {
+                (rel == ".env" && literally_ignores_env(t)) || ignores(&ctx.dir, t, rel)
+            })
+        }) else {
+            continue;
+        };
+        let why = match ctx.ignore {
+            Some(i) => format!("{} does not exclude {rel}", p.files[i].display),
+            None => "no .dockerignore".to_string(),
+        };
+        let df = ctx
+            .dockerfile
+            .and_then(|i| p.dockerfiles.iter().find(|(f, _)| *f == i));
+        let copy = df.and_then(|(f, d)| copies_all(d).map(|(l, c)| (*f, l, c)));
+        match (copy, ctx.dockerfile) {
+            (Some((file, line, col)), _) => out.at(
+                RuleId::EnvInBuildContext,
+                file,
+                line,
+                col,
+                format!("{why}, and this copies the whole build context (including {rel}) into the image"),
+            ),
+            (None, Some(file)) => {
+                let f = p.files[file].display.clone();
+                let (sev, msg) = if exists {
+                    (Severity::Error, format!("{why}: {rel} is sent to the Docker daemon with the build context"))
+                } else {
+                    (Severity::Warning, format!("{why}: once {rel} exists (the guide creates it in the project root), it is sent to the Docker daemon with the build context"))
+                };
+                out.push_path(RuleId::EnvInBuildContext, sev, f, 0, 0, msg);
+            }
+            (None, None) => {
+                let Some(pos) = ctx.pos else { continue };
+                let (sev, msg) = if exists {
+                    (Severity::Error, format!("{why}: {rel} is sent to the Docker daemon with this build context"))
+                } else {
+                    (Severity::Warning, format!("{why}: once {rel} exists, it is sent to the Docker daemon with this build context"))
+                };
+                out.yaml_sev(RuleId::EnvInBuildContext, sev, pos, msg);
             }
         }
     }

@@ -162,10 +162,10 @@ mod tests {
         assert!(fs.iter().all(|f| f.rule == RuleId::RuntimeSelfcheckFailed));
         assert!(fs[0].message.contains("uid 0"));
         // Each counts against the checklist item of its check: non-root 1, limits 6.
-        let status = catalog::checklist_status(&fs);
+        let status = catalog::checklist_items(&fs);
         let failed: Vec<u8> = status
             .iter()
-            .filter(|(_, ok)| !ok)
+            .filter(|(_, s)| *s == catalog::ItemStatus::Fail)
             .map(|(item, _)| item.number)
             .collect();
         assert_eq!(failed, [1, 6]);
