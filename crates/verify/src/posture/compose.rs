@@ -79,7 +79,20 @@ pub fn workload(s: &Service, swarm: bool) -> Workload {
         cpus: has("cpus", "cpus"),
         memory: has("mem_limit", "memory"),
     };
+    let host_namespaces = [
+        ("network_mode", "network"),
+        ("pid", "pid"),
+        ("ipc", "ipc"),
+        ("uts", "uts"),
+    ]
+    .into_iter()
+    .filter_map(|(key, ns)| {
+        let v = s.get(key).filter(|v| text(v) == "host")?;
+        Some(Field::new(ns, At::Compose(v.pos), key))
+    })
+    .collect();
     Workload {
+        host_namespaces,
         limits: Field::new(limits, At::Compose(s.pos), ""),
         pids_limit: Some(Field::new(
             has("pids_limit", "pids"),

@@ -78,6 +78,7 @@ pub fn workload(file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) -> Wor
     let lim = c.get("resources").and_then(|r| r.get("limits"));
     let has = |key: &str| lim.and_then(|l| l.get(key)).is_some();
     Workload {
+        host_namespaces: Vec::new(),
         limits: Field::new(
             Limits {
                 cpus: has("cpu"),

@@ -103,6 +103,10 @@ pub struct Workload {
     /// A pids limit is set; `None` where the input has no per-workload pids limit
     /// (Kubernetes containers).
     pub pids_limit: Option<Field<bool>>,
+    /// Namespaces shared with the host (`network`, `pid`, `ipc`, `uts`), each where it is
+    /// set (`network_mode: host`, `HostConfig.PidMode`, ...). Kubernetes shares them per
+    /// pod (`hostNetwork`, ...), judged once per pod in `k8s_rules`.
+    pub host_namespaces: Vec<Field<&'static str>>,
 }
 
 /// Resource limits that are set.
@@ -168,6 +172,8 @@ mod tests {
             cap_add: &'static [&'static str],
             /// cpu, memory and pids limits set (both ways) or none.
             limits: bool,
+            /// network, pid and ipc namespaces shared with the host.
+            host_ns: bool,
         }
         const HARD: Case = Case {
             compose: "user: \"1000:1000\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]",
@@ -178,6 +184,7 @@ mod tests {
             cap_drop: &["ALL"],
             cap_add: &[],
             limits: true,
+            host_ns: false,
         };
         let cases = [
             HARD,
@@ -197,6 +204,7 @@ mod tests {
                 cap_drop: &[],
                 cap_add: &["CAP_SYS_ADMIN", "CHOWN"],
                 limits: false,
+                host_ns: true,
             },
             Case {
                 compose: "user: app\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"seccomp=unconfined\", \"apparmor:unconfined\", no-new-privileges]",
@@ -207,13 +215,18 @@ mod tests {
         ];
         let mut seen = Vec::new();
         for case in &cases {
+            let host_ns = if case.host_ns {
+                "\n    network_mode: host\n    pid: host\n    ipc: host"
+            } else {
+                ""
+            };
             let limits = if case.limits {
                 "\n    cpus: \"1.5\"\n    mem_limit: 1g\n    pids_limit: 100"
             } else {
                 ""
             };
             let text = format!(
-                "services:\n  app:\n    image: x:1\n    {}{limits}\n",
+                "services:\n  app:\n    image: x:1\n    {}{limits}{host_ns}\n",
                 case.compose
             );
             let node = crate::compose::parse_file(&text, 0, &Env::default()).unwrap();
@@ -227,6 +240,11 @@ mod tests {
             hc.readonly_rootfs = case.read_only;
             hc.cap_drop = case.cap_drop.iter().map(|o| o.to_string()).collect();
             hc.cap_add = case.cap_add.iter().map(|o| o.to_string()).collect();
+            if case.host_ns {
+                for mode in [&mut hc.network_mode, &mut hc.pid_mode, &mut hc.ipc_mode] {
+                    *mode = "host".into();
+                }
+            }
             if !case.limits {
                 (hc.memory, hc.nano_cpus, hc.cpu_quota, hc.pids_limit) = (0, 0, 0, None);
             }
@@ -252,6 +270,7 @@ mod tests {
             RuleId::ApparmorUnconfined,
             RuleId::LimitsMissing,
             RuleId::PidsLimitMissing,
+            RuleId::NetworkHost,
         ] {
             assert!(seen.contains(&id), "{id} never fired");
         }

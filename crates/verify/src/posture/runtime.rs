@@ -31,7 +31,17 @@ pub fn workload(c: &Container) -> Workload {
         };
         Field::new(value, At::Container, unconfined)
     };
+    let host_namespaces = [
+        ("network", &hc.network_mode),
+        ("pid", &hc.pid_mode),
+        ("ipc", &hc.ipc_mode),
+    ]
+    .into_iter()
+    .filter(|(_, mode)| *mode == "host")
+    .map(|(ns, _)| Field::new(ns, At::Container, format!("{ns}=host")))
+    .collect();
     Workload {
+        host_namespaces,
         limits: Field::new(
             Limits {
                 cpus: hc.nano_cpus > 0 || hc.cpu_quota > 0,

@@ -136,16 +136,6 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
         }
     }
     volumes(out, s);
-    // host namespaces
-    for key in ["network_mode", "pid", "ipc", "uts"] {
-        if let Some(v) = s.get(key).filter(|v| text(v) == "host") {
-            out.yaml(
-                RuleId::NetworkHost,
-                v.pos,
-                format!("service {name}: {key}: host"),
-            );
-        }
-    }
     // network isolation
     let nets = s.networks();
     let mode = s.get("network_mode").map(text);

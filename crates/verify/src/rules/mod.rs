@@ -9,6 +9,7 @@ mod dockerfile_rules;
 mod file_rules;
 mod k8s_rules;
 pub mod limits_missing;
+pub mod network_host;
 pub mod no_new_privileges;
 pub mod pids_limit_missing;
 pub mod privileged;
@@ -130,6 +131,7 @@ pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdi
     .flatten()
     .collect();
     out.extend(caps_added::judge(w));
+    out.extend(network_host::judge(w));
     out
 }
 

@@ -66,6 +66,7 @@ mod tests {
                 "",
             ),
             pids_limit: None,
+            host_namespaces: Vec::new(),
         }
     }
 

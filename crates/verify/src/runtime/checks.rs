@@ -84,22 +84,6 @@ pub fn container(
         );
     }
 
-    // Namespaces shared with the host.
-    for (what, mode) in [
-        ("network", &hc.network_mode),
-        ("pid", &hc.pid_mode),
-        ("ipc", &hc.ipc_mode),
-    ] {
-        if mode == "host" {
-            push(
-                RuleId::NetworkHost,
-                None,
-                format!("container shares the host's {what} namespace ({what} mode host)"),
-                Some(format!("{what}=host")),
-            );
-        }
-    }
-
     // Networks: the default bridge is shared with every other container; the isolated
     // profile wants internal networks only; published ports on internal-only networks
     // are silently dropped by the engine.
