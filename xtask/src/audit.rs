@@ -68,10 +68,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("{}: cannot resolve", root.display()))?;
+    let root = crate::workspace::root();
     let sh = Shell::new()?;
     ensure_cargo_audit(&sh, args.install)?;
 

@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::build::{self, demo_env_text, repo_root};
+use crate::build;
 use crate::defaults;
 use crate::engine::{Compose, ComposeProject, Engine};
+use crate::image::demo_env_text;
 use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
 use crate::provision::{self, Purpose};
 use crate::settings::{Profile, Settings};
 use crate::tasks::{self, Plan, Step};
 use crate::tempdir::{random_hex, TempDir};
 use crate::verify::secrets::mask;
+use crate::workspace;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -487,7 +489,7 @@ fn stop_instructions(ctx: &Ctx) -> String {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
-    let root = repo_root();
+    let root = workspace::root();
     let settings = Settings::load(&root)?;
     let name = format!("{}-demo-{}", settings.service_name, random_hex(4)?);
     let dir = std::env::temp_dir().join(&name);

@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::build::{cargo, repo_root};
 use crate::engine::COMPOSE_ENV;
 use crate::image::COMPOSE_FILE;
 use crate::provision::{self, Purpose};
 use crate::tasks::{self, Plan};
+use crate::workspace::{self, cargo};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -153,7 +153,7 @@ fn compose_config(root: &Path, label: &str, step: &tasks::Step) -> Result<()> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
-    let root = repo_root();
+    let root = workspace::root();
     let plan = plan(&root, args.provision);
     if args.dry_run {
         print!("{}", plan.render());

@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::{bail, Context as _, Result};
 
 use super::render::secret_files;
-use super::status;
+use super::status::status;
 use super::write;
 use crate::settings::Settings;
 

@@ -4,7 +4,6 @@
 
 use tera::Context;
 
-use super::render::FileSpec;
 use crate::settings::{parse_bytes, parse_duration_secs, Settings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -26,51 +25,7 @@ impl Target {
             Target::Kubernetes => "kubernetes",
         }
     }
-
-    /// The files this target renders, in the order init handles them.
-    pub(crate) fn files(self) -> &'static [FileSpec] {
-        match self {
-            Target::Compose => super::render::FILES,
-            Target::Swarm => SWARM_FILES,
-            Target::Kubernetes => K8S_FILES,
-        }
-    }
 }
-
-const fn file(name: &'static str, template: &'static str) -> FileSpec {
-    FileSpec {
-        name,
-        template,
-        merged: false,
-    }
-}
-
-const fn merged(name: &'static str, template: &'static str) -> FileSpec {
-    FileSpec {
-        name,
-        template,
-        merged: true,
-    }
-}
-
-const SWARM_FILES: &[FileSpec] = &[
-    file("Dockerfile", "Dockerfile.tera"),
-    file("docker-stack.yml", "docker-stack.yml.tera"),
-    merged(".gitignore", "gitignore.tera"),
-    merged(".dockerignore", "dockerignore.tera"),
-];
-
-const K8S_FILES: &[FileSpec] = &[
-    file("Dockerfile", "Dockerfile.tera"),
-    file("k8s/namespace.yaml", "k8s-namespace.yaml.tera"),
-    file("k8s/deployment.yaml", "k8s-deployment.yaml.tera"),
-    file("k8s/service.yaml", "k8s-service.yaml.tera"),
-    file("k8s/networkpolicy.yaml", "k8s-networkpolicy.yaml.tera"),
-    file("k8s/pdb.yaml", "k8s-pdb.yaml.tera"),
-    file("k8s/kustomization.yaml", "k8s-kustomization.yaml.tera"),
-    merged(".gitignore", "gitignore.tera"),
-    merged(".dockerignore", "dockerignore.tera"),
-];
 
 /// Whole seconds (at least 1) of a validated duration setting.
 fn seconds(value: &str) -> u64 {
