@@ -74,18 +74,17 @@ impl Ctx {
             .context("no compose project (safe env did not run)")
     }
     fn gateway_addr(&self) -> Result<SocketAddr> {
-        addr(&self.settings.bind_address, self.settings.gateway_port)
+        Ok(SocketAddr::new(
+            self.settings.bind_address,
+            self.settings.gateway_port,
+        ))
     }
     fn health_addr(&self) -> Result<SocketAddr> {
-        addr(&self.settings.bind_address, self.settings.health_port)
+        Ok(SocketAddr::new(
+            self.settings.bind_address,
+            self.settings.health_port,
+        ))
     }
-}
-
-fn addr(ip: &str, port: u16) -> Result<SocketAddr> {
-    format!("{ip}:{port}")
-        .parse()
-        .or_else(|_| format!("[{ip}]:{port}").parse())
-        .with_context(|| format!("{ip}:{port} is not a socket address"))
 }
 
 /// The project as it will be (paths known before anything is created), for printing.
@@ -235,7 +234,7 @@ fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     }
     {
         for port in [ctx.settings.gateway_port, ctx.settings.health_port] {
-            let a = addr(&ctx.settings.bind_address, port)?;
+            let a = SocketAddr::new(ctx.settings.bind_address, port);
             TcpListener::bind(a).map(drop).map_err(|e| {
                 anyhow::anyhow!(
                     "port {a} is not free ({e}); stop what listens there (your own stack? `docker compose down`) and rerun"

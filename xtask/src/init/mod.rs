@@ -6,6 +6,7 @@
 //! then prompt / `--yes` / leave) → summary line. Exit 0 when everything matches, 1 when
 //! something was left different (or drifted under `--check`), 2 on errors.
 
+mod context;
 pub(crate) mod diff;
 mod files;
 mod merge;
@@ -24,6 +25,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 
 use crate::settings::{self, Profile, Settings};
+use context::TemplateContext;
 use files::FileSpec;
 use plan::{Planned, State};
 use render::Renderer;
@@ -51,8 +53,8 @@ pub struct Args {
     #[arg(long)]
     pub print_settings: bool,
     /// Network profile for the compose file, overriding the settings.
-    #[arg(long, value_parser = ["local", "isolated"])]
-    pub profile: Option<String>,
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
     /// Also create .env (mode 0600) from .env.example with a fresh random gateway token,
     /// only when .env does not exist yet.
     #[arg(long)]
@@ -90,10 +92,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let mut settings = Settings::load(&root)?;
-    match args.profile.as_deref() {
-        Some("isolated") => settings.profile = Profile::Isolated,
-        Some(_) => settings.profile = Profile::Local,
-        None => {}
+    if let Some(profile) = args.profile {
+        settings.profile = profile;
     }
     let version = settings::package_version(&root)?;
 
@@ -103,8 +103,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     let specs = select(files::files(args.target), &args.only)?;
-    let mut renderer = Renderer::new(&settings, &version, args.templates.as_deref())?;
-    renderer.set("target", args.target.name());
+    let context = TemplateContext::new(&settings, &version, args.target);
+    let renderer = Renderer::new(context, args.templates.as_deref())?;
     let display_root = args.root.as_deref();
     let planned = plan::plan(&root, display_root, &specs, &renderer)?;
 
