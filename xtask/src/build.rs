@@ -11,8 +11,8 @@ use xshell::{cmd, Shell};
 use crate::engine::{find_on_path, ComposeProject, Engine};
 use crate::image::{self, demo_env_text, OverrideOptions};
 use crate::settings::{self, Settings};
-use crate::tasks::{self, Plan, Step};
-use crate::workspace::{self, cargo, target_dir, GNU_TARGET, MUSL_TARGET};
+use crate::tasks::{self, Command, Plan, Step};
+use crate::workspace::{self, target_dir, GNU_TARGET, MUSL_TARGET};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -76,15 +76,20 @@ impl Toolchain {
         }
     }
 
-    /// The exact cargo command line.
-    pub fn command(&self) -> String {
-        format!(
-            "{}cargo build --release --package clawdbot --target {}",
-            self.rustflags
-                .map(|f| format!("RUSTFLAGS=\"{f}\" "))
-                .unwrap_or_default(),
-            self.target
-        )
+    /// The cargo command that builds the binary (printed and run).
+    pub fn command(&self) -> Command {
+        let c = Command::cargo(&[
+            "build",
+            "--release",
+            "--package",
+            "clawdbot",
+            "--target",
+            self.target,
+        ]);
+        match self.rustflags {
+            Some(flags) => c.env("RUSTFLAGS", flags),
+            None => c,
+        }
     }
 }
 
@@ -101,19 +106,10 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
     if let Some(note) = &tc.note {
         step.note(note);
     }
-    step.note(format!("$ {}", tc.command()));
-    let cargo = cargo();
-    let target = tc.target;
-    let mut c = cmd!(
-        sh,
-        "{cargo} build --release --package clawdbot --target {target}"
-    )
-    .quiet();
-    if let Some(flags) = tc.rustflags {
-        c = c.env("RUSTFLAGS", flags);
-    }
-    tasks::capture(c)?;
-    let binary = target_dir(root).join(target).join("release/clawdbot");
+    let command = tc.command();
+    step.note(format!("$ {command}"));
+    tasks::capture(command.to_xshell(&sh)?)?;
+    let binary = target_dir(root).join(tc.target).join("release/clawdbot");
     if !image::is_static_elf(&binary)? {
         bail!(
             "{} is dynamically linked; a FROM scratch image needs a static binary",
@@ -373,8 +369,8 @@ mod tests {
             note: None,
         };
         assert_eq!(
-            tc.command(),
-            "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --package clawdbot --target x86_64-unknown-linux-gnu"
+            tc.command().to_string(),
+            "RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --package clawdbot --target x86_64-unknown-linux-gnu"
         );
     }
 }

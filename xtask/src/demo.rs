@@ -22,7 +22,7 @@ use crate::image::demo_env_text;
 use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
 use crate::provision::{self, Purpose};
 use crate::settings::{Profile, Settings};
-use crate::tasks::{self, Plan, Step};
+use crate::tasks::{self, Command, Plan, Step};
 use crate::tempdir::{random_hex, TempDir};
 use crate::verify::secrets::mask;
 use crate::workspace;
@@ -203,18 +203,13 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
         ),
         run_probes,
     );
-    plan.task(
-        "verify --runtime",
-        format!("cargo xtask verify --runtime --project {}", ctx.name),
-        |ctx, step| {
-            let sh = Shell::new()?;
-            sh.change_dir(&ctx.root);
-            let (exe, name) = (&ctx.exe, &ctx.name);
-            let out = tasks::capture(cmd!(sh, "{exe} verify --runtime --project {name}"))?;
-            step.note(String::from_utf8_lossy(&out.stdout).trim_end());
-            Ok(())
-        },
-    );
+    let verify =
+        Command::xtask(&["verify", "--runtime", "--project", &ctx.name]).current_dir(&ctx.root);
+    plan.task("verify --runtime", verify.to_string(), move |_, step| {
+        let out = verify.capture()?;
+        step.note(String::from_utf8_lossy(&out.stdout).trim_end());
+        Ok(())
+    });
     if !ctx.keep {
         plan.planned_cleanup("compose down", compose_line(ctx, &down_args()));
         plan.planned_cleanup("remove temp dir", format!("rm -rf {}", ctx.dir.display()));
