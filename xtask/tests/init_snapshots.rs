@@ -3,11 +3,11 @@
 //! `UPDATE_SNAPSHOTS=1` to rewrite them after an intended template change. Also: the
 //! repository's own files are the rendered output (`init --check` passes at the root).
 
-mod init_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use init_support::{init, rendered, FILES};
+use support::{init, rendered, FILES};
 
 /// Snapshot file name for a generated file: no leading dot (a committed `.gitignore`
 /// snapshot would act as a real ignore file) and a `.snap` suffix (so no tool mistakes a

@@ -5,14 +5,12 @@
 //! those databases must work; elsewhere, without a local one, these tests skip loudly. `cargo xtask sbom` writes a
 //! CycloneDX 1.5 document of the binary's dependency graph.
 
-mod init_support;
-mod prod_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use init_support::{have_tool, in_ci, skip, TempDir};
-use prod_support::repo_root;
+use support::{have_tool, in_ci, repo_root, skip, TempDir};
 
 /// Whether the audit has a database to run against, chosen as the xtask chooses it:
 /// `ADVISORY_DB` (must then be a database), else `../shared/advisory-db`, else
