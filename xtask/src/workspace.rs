@@ -2,7 +2,9 @@
 //! cargo that runs us, and the target triple of the static binary the image ships.
 //!
 //! The one place each of these is computed; every other module asks here. It imports
-//! nothing from the crate, so it can sit at the bottom of the module graph.
+//! nothing from the crate, so it sits at the bottom of the module graph, and the
+//! integration tests include this very file (`tests/support`); `tests/architecture.rs`
+//! checks that nothing else types the triple or computes the root.
 
 use std::path::{Path, PathBuf};
 
@@ -35,24 +37,4 @@ pub fn target_dir(root: &Path) -> PathBuf {
 /// The cargo that runs us (set by `cargo run`), else `cargo` on PATH.
 pub fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn root_holds_the_workspace_manifest() {
-        assert!(root().join("Cargo.toml").exists());
-        assert!(root().join("xtask/Cargo.toml").exists());
-        assert!(root().is_absolute());
-    }
-
-    #[test]
-    fn target_dir_is_under_the_root_unless_absolute() {
-        // Only checks the pure join rule, without touching the process environment.
-        let root = Path::new("/r");
-        let dir = target_dir(root);
-        assert!(dir.starts_with("/r") || std::env::var_os("CARGO_TARGET_DIR").is_some());
-    }
 }

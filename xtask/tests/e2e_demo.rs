@@ -9,16 +9,13 @@
 mod support;
 
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use support::have_engine;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    support::repo_root()
 }
 
 /// Holds an exclusive lock for the duration of the demo runs.

@@ -171,7 +171,7 @@ fn profiles_differ_only_in_networks_ports_and_the_egress_service() {
 
 #[test]
 fn repository_files_are_fresh() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = support::repo_root();
     let run = init(&root, &["--check"]);
     assert_eq!(
         run.code,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::{ok_in, repo_root, TempDir};
+use super::{ok_in, repo_root, TempDir, MUSL_TARGET};
 
 /// Compares every `files` of `dir` with `xtask/tests/snapshots/<set>/`; rewrites them
 /// with `UPDATE_SNAPSHOTS=1`.
@@ -73,13 +73,15 @@ pub fn static_binary() -> PathBuf {
                 "-p",
                 "clawdbot",
                 "--target",
-                "x86_64-unknown-linux-musl",
+                MUSL_TARGET,
             ])
             .current_dir(&root)
             .status()
             .expect("cargo build");
         assert!(status.success(), "the musl release build failed");
-        root.join("target/x86_64-unknown-linux-musl/release/clawdbot")
+        super::workspace::target_dir(&root)
+            .join(MUSL_TARGET)
+            .join("release/clawdbot")
     })
     .clone()
 }

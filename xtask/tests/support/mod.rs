@@ -8,6 +8,10 @@
 mod fixtures;
 mod image;
 mod project;
+/// The xtask's own `workspace` module (it imports nothing from the xtask): the root and
+/// the musl triple come from the one place the xtask reads them from.
+#[path = "../../src/workspace.rs"]
+mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,13 +20,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub use fixtures::*;
 pub use image::*;
 pub use project::*;
+pub use workspace::MUSL_TARGET;
 
 /// The workspace root (canonical).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("repo root")
+    workspace::root()
 }
 
 /// A directory under the system temp dir (canonical path), removed when dropped.

@@ -1,8 +1,15 @@
-//! The xtask's modules form no import circle. The graph is read from the sources: an
-//! edge `a -> b` for every `crate::b…` or `super::…` path, and for every use of a child
-//! module `b::…` that `a` declares. Edges between a module and its own ancestors are not
-//! counted (a child may use what its parent module holds in common, and the parent
-//! dispatches to its children); any other circle fails with its members.
+//! The xtask's structure, checked from its sources (docs/architecture.md describes it).
+//!
+//! - No import circle. The graph: an edge `a -> b` for every `crate::b…` or `super::…`
+//!   path, and for every use of a child module `b::…` that `a` declares. Edges between a
+//!   module and its own ancestors are not counted (a child may use what its parent module
+//!   holds in common, and the parent dispatches to its children); any other circle fails
+//!   with its members.
+//! - One place for the workspace facts: the musl triple is typed, and the root is
+//!   computed from `CARGO_MANIFEST_DIR`, only in `src/workspace.rs` (the tests' support
+//!   module includes that file). `src/verify/` is left out: it becomes its own crate.
+
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -212,4 +219,61 @@ fn the_detector_finds_a_circle() {
             vec!["init::x".to_string(), "init::y".to_string()]
         ]
     );
+}
+
+/// Every `.rs` file under `dir`, except those under `skip`.
+fn rust_files(dir: &Path, skip: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.starts_with(skip) {
+            continue;
+        }
+        if path.is_dir() {
+            rust_files(&path, skip, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn workspace_facts_are_written_in_one_place() {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&xtask.join("src"), &xtask.join("src/verify"), &mut files);
+    rust_files(
+        &xtask.join("tests"),
+        &xtask.join("tests/fixtures"),
+        &mut files,
+    );
+    assert!(files.len() > 40, "{files:?}");
+    let this = xtask.join("tests/architecture.rs");
+    let workspace = xtask.join("src/workspace.rs");
+    let triple = ["x86_64", "unknown-linux-musl"].join("-");
+    let root_from_manifest =
+        Regex::new(r#"CARGO_MANIFEST_DIR"\)\)?\s*(\.parent\(\)|\.join\("\.\."\))"#).unwrap();
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| **f != this && **f != workspace) {
+        let text = std::fs::read_to_string(file).expect("read source");
+        if text.contains(&triple) {
+            found.push(format!(
+                "{}: the musl triple (use workspace::MUSL_TARGET)",
+                file.display()
+            ));
+        }
+        if root_from_manifest.is_match(&text) {
+            found.push(format!(
+                "{}: computes the workspace root (use workspace::root())",
+                file.display()
+            ));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    // The checks can fire: the one place has both.
+    let text = std::fs::read_to_string(&workspace).unwrap();
+    assert!(text.contains(&triple) && root_from_manifest.is_match(&text));
+    assert_eq!(support::MUSL_TARGET, triple);
+    let root = support::repo_root();
+    assert!(root.is_absolute() && root.join("xtask/Cargo.toml").is_file());
+    assert!(root.join("Cargo.toml").is_file());
 }
