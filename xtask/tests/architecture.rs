@@ -187,6 +187,57 @@ fn xtask_modules_have_no_import_circle() {
     );
 }
 
+/// The rows of the layer drawing in docs/architecture.md, bottom first: a top-level
+/// module may use only modules of a lower row. A new top-level module goes into this
+/// table and into the drawing.
+const LAYERS: &[&[&str]] = &[
+    &["engine", "settings", "workspace", "tempdir"],
+    &["verify"],
+    &["tasks"],
+    &["image", "provision", "sbom"],
+    &["build", "test", "audit", "init"],
+    &["demo", "bench"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    let top = module.split("::").next().unwrap_or("");
+    LAYERS.iter().position(|row| row.contains(&top))
+}
+
+#[test]
+fn top_level_modules_use_only_lower_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = graph(&src);
+    assert!(graph["demo"].contains("build") && graph["build"].contains("tasks"));
+    let mut wrong = Vec::new();
+    for (from, targets) in &graph {
+        if from.is_empty() {
+            continue; // main.rs dispatches to everything
+        }
+        let Some(lf) = layer_of(from) else {
+            wrong.push(format!(
+                "{from}: not in LAYERS (add it here and to docs/architecture.md)"
+            ));
+            continue;
+        };
+        for to in targets {
+            let (top_from, top_to) = (from.split("::").next(), to.split("::").next());
+            if top_from == top_to {
+                continue;
+            }
+            match layer_of(to) {
+                Some(lt) if lt < lf => {}
+                _ => wrong.push(format!("{from} -> {to}: not a lower layer")),
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the layers of docs/architecture.md do not hold:\n{}",
+        wrong.join("\n")
+    );
+}
+
 #[test]
 fn the_detector_finds_a_circle() {
     let dir = std::env::temp_dir().join(format!("xtask-module-graph-{}", std::process::id()));
