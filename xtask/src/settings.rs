@@ -168,7 +168,7 @@ struct MetadataTable {
 /// (the table header when the key is absent, the value for a type error) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SettingsError {
-    /// The key, when the error is about one (an unknown key names itself in `reason`).
+    /// The key, when the error is about one (a syntax error may not be).
     pub key: Option<String>,
     pub line: usize,
     pub reason: String,
@@ -219,14 +219,14 @@ impl Settings {
         let manifest: Manifest = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(1, |s| line_of(text, s.start));
             let reason = e.message().trim().to_owned();
-            // A type error points at the value: its key starts that line. An unknown key
-            // or a syntax error names what it is about in the reason.
+            // The error points at a value (bad type or value) or at a key (unknown key):
+            // either way the key starts that line. A syntax error may have none.
             let key = text
                 .lines()
                 .nth(line - 1)
                 .and_then(|l| l.split_once('='))
                 .map(|(k, _)| k.trim().to_owned())
-                .filter(|k| !k.is_empty() && !reason.contains(&format!("`{k}`")));
+                .filter(|k| !k.is_empty() && !k.starts_with('['));
             SettingsError { key, line, reason }
         })?;
         let settings = manifest
@@ -515,6 +515,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.key.as_deref(), Some("restart"), "{e:?}");
         assert!(e.reason.contains("unless-stopped"), "{e:?}");
+        let e = Settings::from_manifest("[workspace.metadata.deploy]\ncolour = 1\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("colour"), 2));
+        assert!(e.reason.starts_with("unknown field `colour`"), "{e:?}");
+        let e = Settings::from_manifest("[workspace.metadata.deploy]\nuid = \n").unwrap_err();
+        assert_eq!(e.line, 2, "{e:?}");
     }
 
     #[test]
