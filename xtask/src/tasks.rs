@@ -135,6 +135,16 @@ impl Command {
         Command::new(Program::Named(name.to_owned()), args)
     }
 
+    /// A program on `PATH` and its arguments as one list (e.g. a compose argv); `None`
+    /// when the list is empty.
+    pub fn from_argv(argv: &[String]) -> Option<Command> {
+        let (program, args) = argv.split_first()?;
+        Some(Command {
+            args: args.to_vec(),
+            ..Command::program(program, &[])
+        })
+    }
+
     /// Sets an environment variable (shown as `NAME=value` before the program).
     pub fn env(mut self, name: &str, value: &str) -> Command {
         self.env.push((name.to_owned(), value.to_owned()));
