@@ -1,7 +1,8 @@
 //! `cargo xtask audit`: dependency scanning.
 //!
-//! 1. Advisories: `cargo audit` (RustSec) on the lockfile. With a local database
-//!    (`--db PATH`, or `../shared/advisory-db` next to the repository when present) it
+//! 1. Advisories: `cargo audit` (RustSec) on the lockfile, against the first of: `--db
+//!    PATH`, `$ADVISORY_DB`, `../shared/advisory-db` next to the repository when present,
+//!    else cargo-audit's own database (fetched, unless `--no-fetch`). A local database
 //!    runs offline (`--no-fetch --stale`). A vulnerability fails the task (exit 1); the
 //!    informational warnings (unmaintained, unsound, yanked) are listed but do not fail.
 //! 2. Licenses: every package linked into the `clawdbot` binary (the SBOM's graph) must
@@ -45,11 +46,52 @@ pub const ALLOWED_LICENSES: &[&str] = &[
 /// The advisory database used when none is given and this directory exists (relative to
 /// the repository root).
 pub const SHARED_DB: &str = "../shared/advisory-db";
+/// Environment variable naming a local advisory database (after `--db`, before `SHARED_DB`).
+pub const DB_ENV: &str = "ADVISORY_DB";
+
+/// The advisory database an audit runs against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A local checkout of RustSec's advisory-db (offline), and where its path came from.
+    Local { path: PathBuf, from: &'static str },
+    /// cargo-audit's own copy (`~/.cargo/advisory-db`), fetched unless `--no-fetch`.
+    CargoAudit,
+}
+
+impl Database {
+    /// `--db`, else `$ADVISORY_DB` (when set and not empty), else [`SHARED_DB`] under `root`
+    /// when it holds a database, else cargo-audit's own. A path given explicitly (flag or
+    /// variable) must be a database: that is checked where it is used.
+    pub fn choose(flag: Option<PathBuf>, env: Option<std::ffi::OsString>, root: &Path) -> Database {
+        if let Some(path) = flag {
+            return Database::Local { path, from: "--db" };
+        }
+        if let Some(path) = env.filter(|v| !v.is_empty()) {
+            return Database::Local {
+                path: PathBuf::from(path),
+                from: DB_ENV,
+            };
+        }
+        let shared = root.join(SHARED_DB);
+        if is_database(&shared) {
+            return Database::Local {
+                path: shared,
+                from: SHARED_DB,
+            };
+        }
+        Database::CargoAudit
+    }
+}
+
+/// A RustSec advisory-db checkout has a `crates/` directory.
+fn is_database(path: &Path) -> bool {
+    path.join("crates").is_dir()
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Local RustSec advisory database (a directory holding crates/). Default:
-    /// ../shared/advisory-db when present, else cargo-audit's own (fetched) copy.
+    /// Local RustSec advisory database (a directory holding crates/). Default: $ADVISORY_DB,
+    /// else ../shared/advisory-db when present, else cargo-audit's own (fetched) copy.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// Lockfile to audit (default: the workspace's Cargo.lock).
@@ -68,10 +110,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("{}: cannot resolve", root.display()))?;
+    let root = crate::workspace::root();
     let sh = Shell::new()?;
     ensure_cargo_audit(&sh, args.install)?;
 
@@ -82,32 +121,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
             lockfile.display()
         );
     }
-    let db = match args.db {
-        Some(db) => Some(db),
-        None => Some(root.join(SHARED_DB)).filter(|p| p.join("crates").is_dir()),
-    };
+    let db = Database::choose(args.db, std::env::var_os(DB_ENV), &root);
     let mut audit_args: Vec<String> = vec!["--json".into()];
-    if let Some(db) = &db {
-        if !db.join("crates").is_dir() {
-            bail!(
-                "{}: not an advisory database (no crates/ directory; pass the advisory-db checkout to --db)",
-                db.display()
-            );
+    let against = match &db {
+        Database::Local { path, from } => {
+            if !is_database(path) {
+                bail!(
+                    "{}: not an advisory database (from {from}; no crates/ directory: point it at an advisory-db checkout)",
+                    path.display()
+                );
+            }
+            audit_args.extend(["--db".into(), path.display().to_string()]);
+            audit_args.extend(["--no-fetch".into(), "--stale".into()]);
+            format!("{} (from {from}, offline)", path.display())
         }
-        audit_args.extend(["--db".into(), db.display().to_string()]);
-        audit_args.extend(["--no-fetch".into(), "--stale".into()]);
-    } else if args.no_fetch {
-        audit_args.push("--no-fetch".into());
-    }
+        Database::CargoAudit if args.no_fetch => {
+            audit_args.push("--no-fetch".into());
+            "cargo-audit's own RustSec database (not fetched)".to_owned()
+        }
+        Database::CargoAudit => "cargo-audit's own RustSec database (fetched)".to_owned(),
+    };
     audit_args.extend(["--file".into(), lockfile.display().to_string()]);
-    println!(
-        "audit: {} against {}",
-        lockfile.display(),
-        db.as_ref()
-            .map_or("the fetched RustSec database".to_owned(), |d| d
-                .display()
-                .to_string())
-    );
+    println!("audit: {} against {against}", lockfile.display());
     // cargo audit exits 1 on findings; the JSON report says which.
     let out = cmd!(sh, "cargo audit {audit_args...}")
         .quiet()
@@ -287,7 +322,43 @@ fn parse_atom(t: &[&str], pos: &mut usize) -> Option<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::allowed;
+    use super::*;
+
+    #[test]
+    fn the_database_is_the_flag_then_the_variable_then_the_shared_copy_then_cargo_audits() {
+        let tmp = crate::tempdir::TempDir::new("xtask-audit-db").unwrap();
+        let root = tmp.path().join("repo");
+        std::fs::create_dir_all(&root).unwrap();
+        let local = |path: &Path, from| Database::Local {
+            path: path.to_path_buf(),
+            from,
+        };
+        assert_eq!(Database::choose(None, None, &root), Database::CargoAudit);
+        assert_eq!(
+            Database::choose(None, Some("".into()), &root),
+            Database::CargoAudit
+        );
+        let env_db = Path::new("/env/db");
+        assert_eq!(
+            Database::choose(None, Some(env_db.into()), &root),
+            local(env_db, DB_ENV)
+        );
+        std::fs::create_dir_all(tmp.path().join("shared/advisory-db/crates")).unwrap();
+        let shared = root.join(SHARED_DB);
+        assert_eq!(
+            Database::choose(None, None, &root),
+            local(&shared, SHARED_DB)
+        );
+        assert_eq!(
+            Database::choose(None, Some(env_db.into()), &root),
+            local(env_db, DB_ENV)
+        );
+        let flag = Path::new("/flag/db");
+        assert_eq!(
+            Database::choose(Some(flag.into()), Some(env_db.into()), &root),
+            local(flag, "--db")
+        );
+    }
 
     #[test]
     fn spdx_expressions_are_evaluated() {

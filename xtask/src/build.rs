@@ -9,39 +9,16 @@ use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
 use crate::engine::{find_on_path, ComposeProject, Engine};
-use crate::image::{self, OverrideOptions};
-use crate::provision::MUSL_TARGET;
+use crate::image::{self, demo_env_text, OverrideOptions};
 use crate::settings::{self, Settings};
-use crate::tasks::{self, Plan, Step};
+use crate::tasks::{self, Command, Plan, Step};
+use crate::workspace::{self, target_dir, GNU_TARGET, MUSL_TARGET};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Build and stage only the binary; skip the image.
     #[arg(long)]
     pub no_image: bool,
-}
-
-/// Root of the repository the xtask belongs to.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to `root` when relative) or
-/// `<root>/target`. (Staging always goes to `<root>/target/docker-context`, the build
-/// context the Dockerfile copies from.)
-pub fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.join("target"),
-    }
-}
-
-/// The cargo that runs us (set by `cargo run`), else `cargo` on PATH.
-pub fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
 /// How the static binary is produced.
@@ -90,24 +67,29 @@ impl Toolchain {
                 note: None,
             },
             Some(why) => Toolchain {
-                target: "x86_64-unknown-linux-gnu",
+                target: GNU_TARGET,
                 rustflags: Some("-C target-feature=+crt-static"),
                 note: Some(format!(
-                    "note: {why}; building a static glibc binary instead (x86_64-unknown-linux-gnu with -C target-feature=+crt-static)"
+                    "note: {why}; building a static glibc binary instead ({GNU_TARGET} with -C target-feature=+crt-static)"
                 )),
             },
         }
     }
 
-    /// The exact cargo command line.
-    pub fn command(&self) -> String {
-        format!(
-            "{}cargo build --release --package clawdbot --target {}",
-            self.rustflags
-                .map(|f| format!("RUSTFLAGS=\"{f}\" "))
-                .unwrap_or_default(),
-            self.target
-        )
+    /// The cargo command that builds the binary (printed and run).
+    pub fn command(&self) -> Command {
+        let c = Command::cargo(&[
+            "build",
+            "--release",
+            "--package",
+            "clawdbot",
+            "--target",
+            self.target,
+        ]);
+        match self.rustflags {
+            Some(flags) => c.env("RUSTFLAGS", flags),
+            None => c,
+        }
     }
 }
 
@@ -124,19 +106,10 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
     if let Some(note) = &tc.note {
         step.note(note);
     }
-    step.note(format!("$ {}", tc.command()));
-    let cargo = cargo();
-    let target = tc.target;
-    let mut c = cmd!(
-        sh,
-        "{cargo} build --release --package clawdbot --target {target}"
-    )
-    .quiet();
-    if let Some(flags) = tc.rustflags {
-        c = c.env("RUSTFLAGS", flags);
-    }
-    tasks::capture(c)?;
-    let binary = target_dir(root).join(target).join("release/clawdbot");
+    let command = tc.command();
+    step.note(format!("$ {command}"));
+    tasks::capture(command.to_xshell(&sh)?)?;
+    let binary = target_dir(root).join(tc.target).join("release/clawdbot");
     if !image::is_static_elf(&binary)? {
         bail!(
             "{} is dynamically linked; a FROM scratch image needs a static binary",
@@ -150,18 +123,6 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
         image::human_size(size)
     ));
     Ok(binary)
-}
-
-/// The env file of private build/demo projects: demo keys only (never a real secret).
-pub fn demo_env_text(token: Option<&str>) -> String {
-    use crate::defaults::*;
-    let mut text = format!(
-        "# cargo xtask: temporary demo env (never a real key)\n{ANTHROPIC_KEY_VAR}={DEMO_ANTHROPIC_KEY}\n{OPENAI_KEY_VAR}={DEMO_OPENAI_KEY}\n"
-    );
-    if let Some(token) = token {
-        text.push_str(&format!("{}={token}\n", TOKEN_VARS[0]));
-    }
-    text
 }
 
 /// What `build_image` produced.
@@ -295,7 +256,7 @@ struct Ctx {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
-    let root = repo_root();
+    let root = workspace::root();
     let settings = Settings::load(&root)?;
     let engine = if args.no_image {
         None
@@ -401,20 +362,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demo_env_has_only_placeholders_and_the_token() {
-        let text = demo_env_text(Some("t0ken"));
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let (k, v) = line.split_once('=').unwrap();
-            if k == crate::defaults::TOKEN_VARS[0] {
-                assert_eq!(v, "t0ken");
-            } else {
-                assert!(crate::defaults::is_placeholder(v), "{line}");
-            }
-        }
-        assert!(!demo_env_text(None).contains("TOKEN"));
-    }
-
-    #[test]
     fn toolchain_command_is_exact() {
         let tc = Toolchain {
             target: "x86_64-unknown-linux-gnu",
@@ -422,14 +369,8 @@ mod tests {
             note: None,
         };
         assert_eq!(
-            tc.command(),
-            "RUSTFLAGS=\"-C target-feature=+crt-static\" cargo build --release --package clawdbot --target x86_64-unknown-linux-gnu"
+            tc.command().to_string(),
+            "RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --package clawdbot --target x86_64-unknown-linux-gnu"
         );
-    }
-
-    #[test]
-    fn repo_root_holds_the_workspace_manifest() {
-        assert!(repo_root().join("Cargo.toml").exists());
-        assert!(repo_root().join("xtask/Cargo.toml").exists());
     }
 }

@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::build::{self, demo_env_text, repo_root};
+use crate::build;
 use crate::defaults;
-use crate::engine::{Compose, ComposeProject, Engine};
+use crate::engine::{Compose, ComposeProject, Engine, COMPOSE_ENV};
+use crate::image::demo_env_text;
 use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
 use crate::provision::{self, Purpose};
 use crate::settings::{Profile, Settings};
-use crate::tasks::{self, Plan, Step};
+use crate::tasks::{self, Command, Plan, Step};
 use crate::tempdir::{random_hex, TempDir};
 use crate::verify::secrets::mask;
+use crate::workspace;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -72,18 +74,17 @@ impl Ctx {
             .context("no compose project (safe env did not run)")
     }
     fn gateway_addr(&self) -> Result<SocketAddr> {
-        addr(&self.settings.bind_address, self.settings.gateway_port)
+        Ok(SocketAddr::new(
+            self.settings.bind_address,
+            self.settings.gateway_port,
+        ))
     }
     fn health_addr(&self) -> Result<SocketAddr> {
-        addr(&self.settings.bind_address, self.settings.health_port)
+        Ok(SocketAddr::new(
+            self.settings.bind_address,
+            self.settings.health_port,
+        ))
     }
-}
-
-fn addr(ip: &str, port: u16) -> Result<SocketAddr> {
-    format!("{ip}:{port}")
-        .parse()
-        .or_else(|_| format!("[{ip}]:{port}").parse())
-        .with_context(|| format!("{ip}:{port} is not a socket address"))
 }
 
 /// The project as it will be (paths known before anything is created), for printing.
@@ -96,13 +97,23 @@ fn planned_project(ctx: &Ctx) -> ComposeProject {
     }
 }
 
-/// The detected engine, or compose v2 for printing a plan when none was found.
+/// The detected engine, or (when none answers yet, e.g. before provisioning) the compose
+/// `CLAWDBOT_COMPOSE` forces, else v2 (what provisioning installs).
 fn engine_or_default(ctx: &Ctx) -> Engine {
     ctx.engine.clone().unwrap_or(Engine {
         server_version: String::new(),
-        compose: Compose::V2,
+        compose: Compose::forced().ok().flatten().unwrap_or(Compose::V2),
         compose_version: String::new(),
     })
+}
+
+/// A compose command of the demo's project, built once from the planned engine and
+/// project: the plan prints it and the step runs it.
+fn compose_command(ctx: &Ctx, args: &[&str]) -> Result<Command> {
+    let argv = engine_or_default(ctx).compose_argv(&planned_project(ctx), args);
+    Command::from_argv(&argv)
+        .map(|c| c.current_dir(&ctx.dir))
+        .context("empty compose command")
 }
 
 fn compose_line(ctx: &Ctx, args: &[&str]) -> String {
@@ -115,7 +126,7 @@ fn down_args() -> [&'static str; 3] {
     ["down", "-v", "--remove-orphans"]
 }
 
-fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
+fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
     let s = &ctx.settings;
     let svc = s.service_name.clone();
     let mut plan: Plan<Ctx> = Plan::new(format!("cargo xtask demo (project {})", ctx.name));
@@ -168,24 +179,18 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
         ),
         safe_env,
     );
+    let run_status = compose_command(ctx, &["run", "--rm", "-T", &svc, "status"])?;
     plan.task(
         "quick test: status",
-        compose_line(ctx, &["run", "--rm", "-T", &svc, "status"]),
-        status,
+        run_status.to_string(),
+        move |ctx, step| status(ctx, step, &run_status),
     );
-    plan.task(
-        "start the stack",
-        compose_line(ctx, &["up", "-d", "--no-build"]),
-        |ctx, step| {
-            let sh = ctx.project()?.shell()?;
-            let c = ctx
-                .engine()?
-                .compose(&sh, ctx.project()?, &["up", "-d", "--no-build"]);
-            tasks::capture(c)?;
-            step.note(format!("project {} is up", ctx.name));
-            Ok(())
-        },
-    );
+    let up = compose_command(ctx, &["up", "-d", "--no-build"])?;
+    plan.task("start the stack", up.to_string(), move |ctx, step| {
+        up.capture()?;
+        step.note(format!("project {} is up", ctx.name));
+        Ok(())
+    });
     plan.task(
         "wait until healthy",
         format!(
@@ -202,28 +207,31 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
         ),
         run_probes,
     );
-    plan.task(
-        "verify --runtime",
-        format!("cargo xtask verify --runtime --project {}", ctx.name),
-        |ctx, step| {
-            let sh = Shell::new()?;
-            sh.change_dir(&ctx.root);
-            let (exe, name) = (&ctx.exe, &ctx.name);
-            let out = tasks::capture(cmd!(sh, "{exe} verify --runtime --project {name}"))?;
-            step.note(String::from_utf8_lossy(&out.stdout).trim_end());
-            Ok(())
-        },
-    );
+    let verify =
+        Command::xtask(&["verify", "--runtime", "--project", &ctx.name]).current_dir(&ctx.root);
+    plan.task("verify --runtime", verify.to_string(), move |_, step| {
+        let out = verify.capture()?;
+        step.note(String::from_utf8_lossy(&out.stdout).trim_end());
+        Ok(())
+    });
     if !ctx.keep {
         plan.planned_cleanup("compose down", compose_line(ctx, &down_args()));
         plan.planned_cleanup("remove temp dir", format!("rm -rf {}", ctx.dir.display()));
     }
-    plan
+    Ok(plan)
 }
 
 fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     let engine = Engine::detect(&Shell::new()?)?;
     step.note(engine.describe());
+    // The compose steps run the commands the plan printed; they must be this compose.
+    let planned = engine_or_default(ctx).compose;
+    if engine.compose != planned {
+        bail!(
+            "the plan runs {planned} but this machine has {} (set {COMPOSE_ENV}=v1 or v2, or rerun now that it is installed)",
+            engine.compose
+        );
+    }
     ctx.engine = Some(engine);
     if ctx.settings.profile == Profile::Isolated {
         step.note(format!(
@@ -233,7 +241,7 @@ fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     }
     {
         for port in [ctx.settings.gateway_port, ctx.settings.health_port] {
-            let a = addr(&ctx.settings.bind_address, port)?;
+            let a = SocketAddr::new(ctx.settings.bind_address, port);
             TcpListener::bind(a).map(drop).map_err(|e| {
                 anyhow::anyhow!(
                     "port {a} is not free ({e}); stop what listens there (your own stack? `docker compose down`) and rerun"
@@ -324,15 +332,9 @@ fn safe_env(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     Ok(())
 }
 
-fn status(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
-    let project = ctx.project()?;
-    let sh = project.shell()?;
-    let svc = ctx.settings.service_name.as_str();
-    let out = tasks::capture(ctx.engine()?.compose(
-        &sh,
-        project,
-        &["run", "--rm", "-T", svc, "status"],
-    ))?;
+fn status(ctx: &mut Ctx, step: &mut Step, run_status: &Command) -> Result<()> {
+    ctx.project()?;
+    let out = run_status.capture()?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let token = ctx.token.as_deref().unwrap_or_default();
     for secret in [
@@ -507,7 +509,7 @@ fn stop_instructions(ctx: &Ctx) -> String {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
-    let root = repo_root();
+    let root = workspace::root();
     let settings = Settings::load(&root)?;
     let name = format!("{}-demo-{}", settings.service_name, random_hex(4)?);
     let dir = std::env::temp_dir().join(&name);
@@ -539,7 +541,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         keep: args.keep,
         break_healthcheck: args.break_healthcheck,
     };
-    let plan = plan(&ctx, provision);
+    let plan = plan(&ctx, provision)?;
     if args.dry_run {
         print!("{}", plan.render());
         println!("(dry run: nothing was run)");
@@ -575,7 +577,7 @@ mod tests {
 
     #[test]
     fn dry_run_plan_lists_all_ten_steps_with_exact_commands() {
-        let text = plan(&ctx(), false).render();
+        let text = plan(&ctx(), false).unwrap().render();
         assert!(
             text.starts_with("cargo xtask demo (project clawdbot-demo-abcd) (10 steps)"),
             "{text}"
@@ -610,7 +612,7 @@ mod tests {
     fn keep_plans_no_cleanup() {
         let mut c = ctx();
         c.keep = true;
-        let text = plan(&c, false).render();
+        let text = plan(&c, false).unwrap().render();
         assert!(!text.contains("cleanup"), "{text}");
         assert!(stop_instructions(&c).contains("down -v --remove-orphans"));
     }

@@ -32,6 +32,14 @@ impl Compose {
         }
     }
 
+    /// The flavour `CLAWDBOT_COMPOSE` forces, if any (an invalid value is an error).
+    pub fn forced() -> Result<Option<Compose>> {
+        match std::env::var(COMPOSE_ENV) {
+            Ok(v) => Compose::parse_forced(&v),
+            Err(_) => Ok(None),
+        }
+    }
+
     fn parse_forced(value: &str) -> Result<Option<Compose>> {
         match value.trim().to_ascii_lowercase().as_str() {
             "" | "auto" => Ok(None),
@@ -101,10 +109,7 @@ impl Engine {
     /// Detects the daemon and a compose, or explains in one message what is missing and
     /// the exact command that installs it.
     pub fn detect(sh: &Shell) -> Result<Engine> {
-        let forced = match std::env::var(COMPOSE_ENV) {
-            Ok(v) => Compose::parse_forced(&v)?,
-            Err(_) => None,
-        };
+        let forced = Compose::forced()?;
         if !on_path("docker") {
             bail!(
                 "the docker CLI is not installed ({})",

@@ -251,12 +251,38 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// The env file of private build/demo projects: demo keys only (never a real secret).
+pub fn demo_env_text(token: Option<&str>) -> String {
+    use crate::defaults::*;
+    let mut text = format!(
+        "# cargo xtask: temporary demo env (never a real key)\n{ANTHROPIC_KEY_VAR}={DEMO_ANTHROPIC_KEY}\n{OPENAI_KEY_VAR}={DEMO_OPENAI_KEY}\n"
+    );
+    if let Some(token) = token {
+        text.push_str(&format!("{}={token}\n", TOKEN_VARS[0]));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn compose_of(yaml: &str) -> Value {
         serde_saphyr::from_str::<Value>(yaml).unwrap()
+    }
+
+    #[test]
+    fn demo_env_has_only_placeholders_and_the_token() {
+        let text = demo_env_text(Some("t0ken"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (k, v) = line.split_once('=').unwrap();
+            if k == crate::defaults::TOKEN_VARS[0] {
+                assert_eq!(v, "t0ken");
+            } else {
+                assert!(crate::defaults::is_placeholder(v), "{line}");
+            }
+        }
+        assert!(!demo_env_text(None).contains("TOKEN"));
     }
 
     #[test]
@@ -379,7 +405,7 @@ mod tests {
             root.path(),
             &Settings::default(),
             "canary-test",
-            &crate::build::demo_env_text(Some("t".repeat(32).as_str())),
+            &demo_env_text(Some("t".repeat(32).as_str())),
             &OverrideOptions::default(),
         )
         .unwrap();

@@ -21,6 +21,7 @@ mod tasks;
 mod tempdir;
 mod test;
 mod verify;
+mod workspace;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -21,9 +21,9 @@ use xshell::{cmd, Shell};
 
 use crate::engine::{find_on_path, is_debian_like, on_path};
 use crate::tasks::{sleep_interruptible, Plan, Step};
+use crate::workspace::MUSL_TARGET;
 
 /// The Rust target of the static binary.
-pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 const DOCKERD_LOG: &str = "/var/log/dockerd.log";
 const DOCKERD_WAIT: Duration = Duration::from_secs(60);
 
@@ -518,7 +518,7 @@ fn musl_target(step: &mut Step) -> Result<()> {
 
 fn rust_components(step: &mut Step) -> Result<()> {
     let sh = shell()?;
-    let cargo = crate::build::cargo();
+    let cargo = crate::workspace::cargo();
     let mut missing = Vec::new();
     for (component, sub) in [("rustfmt", "fmt"), ("clippy", "clippy")] {
         let works = cmd!(sh, "{cargo} {sub} --version")
@@ -604,7 +604,7 @@ fn install_script(step: &mut Step, what: &str, script: &Path) -> Result<()> {
 
 fn cargo_audit(step: &mut Step) -> Result<()> {
     let sh = shell()?;
-    let cargo = crate::build::cargo();
+    let cargo = crate::workspace::cargo();
     let present = cmd!(sh, "{cargo} audit --version")
         .quiet()
         .ignore_stdout()

@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use xshell::{cmd, Shell};
 
+use crate::workspace::MUSL_TARGET;
+
 /// Package the SBOM describes.
 pub const PACKAGE: &str = "clawdbot";
-/// Target the image's binary is built for.
-pub const BUILD_TARGET: &str = "x86_64-unknown-linux-musl";
 /// Default output, relative to the workspace root.
 pub const DEFAULT_OUT: &str = "target/sbom/clawdbot.cdx.json";
 
@@ -31,9 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let root = args
-        .root
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let root = args.root.unwrap_or_else(crate::workspace::root);
     let out = args.out.unwrap_or_else(|| root.join(DEFAULT_OUT));
     write_cyclonedx(&root, &out)?;
     println!("sbom: wrote {}", out.display());
@@ -111,7 +109,7 @@ fn metadata(root: &Path) -> Result<Metadata> {
     let manifest = root.join("Cargo.toml");
     let json = cmd!(
         sh,
-        "cargo metadata --format-version 1 --locked --manifest-path {manifest} --filter-platform {BUILD_TARGET}"
+        "cargo metadata --format-version 1 --locked --manifest-path {manifest} --filter-platform {MUSL_TARGET}"
     )
     .quiet()
     .read()
@@ -213,7 +211,7 @@ fn cyclonedx(meta: &Metadata, serial: &str, timestamp: &str) -> Result<Value> {
                 "version": env!("CARGO_PKG_VERSION"),
             }]},
             "component": component(root, "application"),
-            "properties": [{ "name": "cargo:target", "value": BUILD_TARGET }],
+            "properties": [{ "name": "cargo:target", "value": MUSL_TARGET }],
         },
         "components": components,
         "dependencies": dependencies,

@@ -1,19 +1,25 @@
 //! Deployment settings: `[workspace.metadata.deploy]` in the root `Cargo.toml`.
 //!
 //! This is the only place that knows ports, uid/gid, names, limits and the profile.
-//! Templates, the demo's probes and runtime verify all read a `Settings`.
+//! Templates, the demo's probes and runtime verify all read a `Settings`. Every value is
+//! parsed once, here, into its type (`values`: sizes, durations, CPUs, the restart
+//! policy; an IP address; the profile); an invalid one is a [`SettingsError`] naming
+//! the key, its line in `Cargo.toml` and the reason.
+
+mod values;
 
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::defaults;
+pub use values::{ByteSize, Cpus, Duration, Restart};
 
 /// Network profile of the rendered compose file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// User-defined bridge network, loopback-only published ports, outbound access.
@@ -45,21 +51,22 @@ pub struct Settings {
     pub gid: u32,
     pub gateway_port: u16,
     pub health_port: u16,
-    pub bind_address: String,
+    #[serde(deserialize_with = "ip_address")]
+    pub bind_address: IpAddr,
     pub allow_public_bind: bool,
-    pub cpus: String,
-    pub memory: String,
+    pub cpus: Cpus,
+    pub memory: ByteSize,
     pub pids_limit: u32,
-    pub tmpfs_size: String,
+    pub tmpfs_size: ByteSize,
     pub profile: Profile,
     pub network_name: String,
-    pub healthcheck_interval: String,
-    pub healthcheck_timeout: String,
+    pub healthcheck_interval: Duration,
+    pub healthcheck_timeout: Duration,
     pub healthcheck_retries: u32,
-    pub healthcheck_start_period: String,
-    pub restart: String,
-    pub stop_grace_period: String,
-    pub log_max_size: String,
+    pub healthcheck_start_period: Duration,
+    pub restart: Restart,
+    pub stop_grace_period: Duration,
+    pub log_max_size: ByteSize,
     pub log_max_file: u32,
     pub provider_key_vars: Vec<String>,
     pub token_var: String,
@@ -75,8 +82,24 @@ pub struct Settings {
     pub egress_network_name: String,
     pub egress_proxy_port: u16,
     pub egress_allow: Vec<String>,
-    pub egress_cpus: String,
-    pub egress_memory: String,
+    pub egress_cpus: Cpus,
+    pub egress_memory: ByteSize,
+}
+
+/// `bind_address`: an IP address, with the reason in our words.
+fn ip_address<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse()
+        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not an IP address")))
+}
+
+/// A default of a typed setting: a constant that parses (checked by the test
+/// `defaults_are_valid_and_empty_table_gives_defaults`), never user input.
+fn constant<T: std::str::FromStr>(text: &'static str) -> T
+where
+    T::Err: fmt::Debug,
+{
+    text.parse().expect("a default setting parses")
 }
 
 impl Default for Settings {
@@ -89,21 +112,21 @@ impl Default for Settings {
             gid: defaults::GID,
             gateway_port: defaults::GATEWAY_PORT,
             health_port: defaults::HEALTH_PORT,
-            bind_address: defaults::BIND.into(),
+            bind_address: constant(defaults::BIND),
             allow_public_bind: false,
-            cpus: "2.0".into(),
-            memory: "2G".into(),
+            cpus: constant("2.0"),
+            memory: constant("2G"),
             pids_limit: 256,
-            tmpfs_size: "16m".into(),
+            tmpfs_size: constant("16m"),
             profile: Profile::Local,
             network_name: "clawdbot-net".into(),
-            healthcheck_interval: "5s".into(),
-            healthcheck_timeout: "3s".into(),
+            healthcheck_interval: constant("5s"),
+            healthcheck_timeout: constant("3s"),
             healthcheck_retries: 3,
-            healthcheck_start_period: "5s".into(),
-            restart: "unless-stopped".into(),
-            stop_grace_period: "10s".into(),
-            log_max_size: "10m".into(),
+            healthcheck_start_period: constant("5s"),
+            restart: Restart::UnlessStopped,
+            stop_grace_period: constant("10s"),
+            log_max_size: constant("10m"),
             log_max_file: 3,
             provider_key_vars: vec![
                 defaults::ANTHROPIC_KEY_VAR.into(),
@@ -119,8 +142,8 @@ impl Default for Settings {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            egress_cpus: "0.5".into(),
-            egress_memory: "256M".into(),
+            egress_cpus: constant("0.5"),
+            egress_memory: constant("256M"),
         }
     }
 }
@@ -143,6 +166,43 @@ struct MetadataTable {
     deploy: Option<Settings>,
 }
 
+/// A settings value that cannot be used: the key, the line of `Cargo.toml` it is on
+/// (the table header when the key is absent, the value for a type error) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The key, when the error is about one (a syntax error may not be).
+    pub key: Option<String>,
+    pub line: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: [workspace.metadata.deploy] ", self.line)?;
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// A rule between values that their types cannot express (e.g. two ports that must
+/// differ): the key it is reported on and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+fn bad(key: &'static str, reason: impl fmt::Display) -> Result<(), Invalid> {
+    Err(Invalid {
+        key,
+        reason: reason.to_string(),
+    })
+}
+
 impl Settings {
     /// Loads settings from `<root>/Cargo.toml`; a missing manifest or table means defaults.
     /// Errors read `<path>:<line>: [workspace.metadata.deploy] <key>: <reason>`.
@@ -153,55 +213,40 @@ impl Settings {
         }
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        Settings::from_manifest(&text).map_err(|e| anyhow::anyhow!("{}:{e:#}", path.display()))
+        Settings::from_manifest(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
     }
 
-    /// Parses the `[workspace.metadata.deploy]` table of a manifest's text. The error
-    /// starts with the line number (`<line>: ...`).
-    pub fn from_manifest(text: &str) -> Result<Settings> {
+    /// Parses the `[workspace.metadata.deploy]` table of a manifest's text.
+    pub fn from_manifest(text: &str) -> Result<Settings, SettingsError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            let line = e.span().map_or(1, |s| line_of(text, s.start));
+            let reason = e.message().trim().to_owned();
+            // The error points at a value (bad type or value) or at a key (unknown key):
+            // either way the key starts that line. A syntax error may have none.
             let key = text
                 .lines()
                 .nth(line - 1)
                 .and_then(|l| l.split_once('='))
-                .map(|(k, _)| k.trim())
-                .unwrap_or("");
-            let key = if key.is_empty() || e.message().contains(&format!("`{key}`")) {
-                String::new()
-            } else {
-                format!("{key}: ")
-            };
-            anyhow::anyhow!(
-                "{line}: [workspace.metadata.deploy] {key}{}",
-                e.message().trim()
-            )
+                .map(|(k, _)| k.trim().to_owned())
+                .filter(|k| !k.is_empty() && !k.starts_with('['));
+            SettingsError { key, line, reason }
         })?;
         let settings = manifest
             .workspace
             .and_then(|w| w.metadata)
             .and_then(|m| m.deploy)
             .unwrap_or_default();
-        settings.validate().map_err(|e| {
-            let msg = format!("{e:#}");
-            let key = msg
-                .split(' ')
-                .nth(1)
-                .unwrap_or("")
-                .trim_end_matches(':')
-                .split('/')
-                .next()
-                .unwrap_or("");
-            anyhow::anyhow!("{}: {msg}", key_line(text, key))
+        settings.validate().map_err(|e| SettingsError {
+            line: key_line(text, e.key),
+            key: Some(e.key.to_owned()),
+            reason: e.reason,
         })?;
         Ok(settings)
     }
 
-    /// Checks every value; the error names the key and the reason.
-    pub fn validate(&self) -> Result<()> {
-        fn bad(key: &str, why: impl fmt::Display) -> Result<()> {
-            bail!("[workspace.metadata.deploy] {key}: {why}")
-        }
+    /// Checks what the types of the values do not: names, ids, ports, limits and the rules
+    /// between values.
+    pub fn validate(&self) -> Result<(), Invalid> {
         for (key, value) in [
             ("service_name", &self.service_name),
             ("image_name", &self.image_name),
@@ -252,36 +297,9 @@ impl Settings {
         if self.gateway_port == self.health_port {
             bad("health_port", "must differ from gateway_port")?;
         }
-        let ip: IpAddr = match self.bind_address.parse() {
-            Ok(ip) => ip,
-            Err(_) => {
-                return bad(
-                    "bind_address",
-                    format!("{:?} is not an IP address", self.bind_address),
-                )
-            }
-        };
+        let ip = self.bind_address;
         if !ip.is_loopback() && !self.allow_public_bind {
             bad("bind_address", format!("{ip} is not a loopback address; set allow_public_bind = true to publish beyond this host"))?;
-        }
-        match self.cpus.parse::<f64>() {
-            Ok(c) if c > 0.0 && c.is_finite() => {}
-            _ => bad(
-                "cpus",
-                format!("{:?} is not a positive number such as \"2.0\"", self.cpus),
-            )?,
-        }
-        if parse_bytes(&self.memory).is_none() {
-            bad(
-                "memory",
-                format!("{:?} is not a size such as \"512M\" or \"2G\"", self.memory),
-            )?;
-        }
-        if parse_bytes(&self.tmpfs_size).is_none() {
-            bad(
-                "tmpfs_size",
-                format!("{:?} is not a size such as \"16m\"", self.tmpfs_size),
-            )?;
         }
         if self.pids_limit < 16 {
             bad(
@@ -292,36 +310,8 @@ impl Settings {
                 ),
             )?;
         }
-        for (key, value) in [
-            ("healthcheck_interval", &self.healthcheck_interval),
-            ("healthcheck_timeout", &self.healthcheck_timeout),
-            ("healthcheck_start_period", &self.healthcheck_start_period),
-            ("stop_grace_period", &self.stop_grace_period),
-        ] {
-            if parse_duration_secs(value).is_none() {
-                bad(
-                    key,
-                    format!("{value:?} is not a duration such as \"5s\", \"500ms\" or \"1m\""),
-                )?;
-            }
-        }
         if self.healthcheck_retries == 0 {
             bad("healthcheck_retries", "must be at least 1")?;
-        }
-        if !["no", "always", "on-failure", "unless-stopped"].contains(&self.restart.as_str()) {
-            bad(
-                "restart",
-                format!(
-                    "{:?} is not one of no, always, on-failure, unless-stopped",
-                    self.restart
-                ),
-            )?;
-        }
-        if parse_bytes(&self.log_max_size).is_none() {
-            bad(
-                "log_max_size",
-                format!("{:?} is not a size such as \"10m\"", self.log_max_size),
-            )?;
         }
         if self.replicas == 0 {
             bad("replicas", "must be at least 1")?;
@@ -329,18 +319,19 @@ impl Settings {
         if self.log_max_file == 0 {
             bad("log_max_file", "must be at least 1")?;
         }
-        for var in self
+        let vars = self
             .provider_key_vars
             .iter()
-            .chain(std::iter::once(&self.token_var))
-        {
+            .map(|v| ("provider_key_vars", v))
+            .chain(std::iter::once(("token_var", &self.token_var)));
+        for (key, var) in vars {
             if var.is_empty()
                 || !var
                     .chars()
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             {
                 bad(
-                    "provider_key_vars/token_var",
+                    key,
                     format!("{var:?} is not an environment variable name (A-Z, 0-9, _)"),
                 )?;
             }
@@ -349,10 +340,7 @@ impl Settings {
     }
 
     /// The `isolated` profile's egress service settings.
-    fn validate_egress(&self) -> Result<()> {
-        fn bad(key: &str, why: impl fmt::Display) -> Result<()> {
-            bail!("[workspace.metadata.deploy] {key}: {why}")
-        }
+    fn validate_egress(&self) -> Result<(), Invalid> {
         if self.egress_service_name == self.service_name {
             bad("egress_service_name", "must differ from service_name")?;
         }
@@ -387,23 +375,15 @@ impl Settings {
                 )?;
             }
         }
-        match self.egress_cpus.parse::<f64>() {
-            Ok(c) if c > 0.0 && c.is_finite() => {}
-            _ => bad(
-                "egress_cpus",
-                format!(
-                    "{:?} is not a positive number such as \"0.5\"",
-                    self.egress_cpus
-                ),
-            )?,
-        }
-        if parse_bytes(&self.egress_memory).is_none() {
-            bad(
-                "egress_memory",
-                format!("{:?} is not a size such as \"256M\"", self.egress_memory),
-            )?;
-        }
         Ok(())
+    }
+
+    /// The host part of a compose port mapping: an IPv6 address needs brackets.
+    pub fn bind_host(&self) -> String {
+        match self.bind_address {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        }
     }
 }
 
@@ -455,58 +435,22 @@ fn key_line(text: &str, key: &str) -> usize {
     header
 }
 
-/// Parses a docker-style size (`512M`, `2G`, `16m`, `1024k`, `100b`, or plain bytes).
-pub fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let lower = s.to_ascii_lowercase();
-    let (num, mult) = match lower.trim_end_matches('b').chars().last()? {
-        'k' => (&lower[..lower.trim_end_matches('b').len() - 1], 1u64 << 10),
-        'm' => (&lower[..lower.trim_end_matches('b').len() - 1], 1 << 20),
-        'g' => (&lower[..lower.trim_end_matches('b').len() - 1], 1 << 30),
-        c if c.is_ascii_digit() => (lower.trim_end_matches('b'), 1),
-        _ => return None,
-    };
-    let n: f64 = num.parse().ok()?;
-    if n.is_nan() || n <= 0.0 || n.is_infinite() {
-        return None;
-    }
-    Some((n * mult as f64) as u64)
-}
-
-/// Parses a compose-style duration (`500ms`, `5s`, `1m30s`, `1h`) into seconds.
-pub fn parse_duration_secs(s: &str) -> Option<f64> {
-    let re = regex::Regex::new(r"^(?:(\d+(?:\.\d+)?)(ms|us|ns|h|m|s))+$").ok()?;
-    if !re.is_match(s.trim()) {
-        return None;
-    }
-    let part = regex::Regex::new(r"(\d+(?:\.\d+)?)(ms|us|ns|h|m|s)").ok()?;
-    let mut total = 0.0;
-    for cap in part.captures_iter(s) {
-        let n: f64 = cap[1].parse().ok()?;
-        total += n * match &cap[2] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" => 1e-6,
-            _ => 1e-9,
-        };
-    }
-    Some(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn err_of(table: &str) -> String {
         let text = format!("[workspace.metadata.deploy]\n{table}\n");
-        format!("{:#}", Settings::from_manifest(&text).unwrap_err())
+        Settings::from_manifest(&text).unwrap_err().to_string()
     }
 
     #[test]
     fn defaults_are_valid_and_empty_table_gives_defaults() {
         Settings::default().validate().unwrap();
+        // Every default reads back as itself (the typed defaults are constants that parse).
+        let printed = toml::to_string(&Settings::default()).unwrap();
+        let back = Settings::from_manifest(&format!("[workspace.metadata.deploy]\n{printed}"));
+        assert_eq!(back.unwrap(), Settings::default());
         assert_eq!(
             Settings::from_manifest("[package]\nname='x'\n").unwrap(),
             Settings::default()
@@ -545,18 +489,55 @@ mod tests {
             "[workspace.metadata.deploy]\nbind_address = \"0.0.0.0\"\nallow_public_bind = true\n",
         )
         .unwrap();
-        assert_eq!(s.bind_address, "0.0.0.0");
+        assert_eq!(s.bind_address.to_string(), "0.0.0.0");
+        assert_eq!(s.bind_host(), "0.0.0.0");
     }
 
     #[test]
-    fn sizes_and_durations_parse() {
-        assert_eq!(parse_bytes("2G"), Some(2 << 30));
-        assert_eq!(parse_bytes("16m"), Some(16 << 20));
-        assert_eq!(parse_bytes("512MB"), Some(512 << 20));
-        assert_eq!(parse_bytes("lots"), None);
-        assert_eq!(parse_duration_secs("1m30s"), Some(90.0));
-        assert_eq!(parse_duration_secs("500ms"), Some(0.5));
-        assert_eq!(parse_duration_secs("soon"), None);
+    fn errors_are_typed_with_key_line_and_reason() {
+        let text = "[package]\nname = \"x\"\n\n[workspace.metadata.deploy]\nmemory = \"lots\"\n";
+        let e = Settings::from_manifest(text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("memory"));
+        assert_eq!(e.line, 5);
+        assert!(e.reason.starts_with("\"lots\" is not a size"), "{e:?}");
+        let e = Settings::from_manifest("[workspace.metadata.deploy]\nreplicas = 0\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("replicas"), 2));
+        assert_eq!(
+            e.to_string(),
+            "2: [workspace.metadata.deploy] replicas: must be at least 1"
+        );
+        // A rule between two values is reported on the key that is present.
+        let e = Settings::from_manifest("[workspace.metadata.deploy]\n\nhealth_port = 18789\n")
+            .unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("health_port"), 3));
+        let e = Settings::from_manifest("[workspace.metadata.deploy]\ntoken_var = \"x\"\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("token_var"), "{e:?}");
+        let e = Settings::from_manifest("[workspace.metadata.deploy]\nrestart = \"sometimes\"\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("restart"), "{e:?}");
+        assert!(e.reason.contains("unless-stopped"), "{e:?}");
+        let e = Settings::from_manifest("[workspace.metadata.deploy]\ncolour = 1\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("colour"), 2));
+        assert!(e.reason.starts_with("unknown field `colour`"), "{e:?}");
+        let e = Settings::from_manifest("[workspace.metadata.deploy]\nuid = \n").unwrap_err();
+        assert_eq!(e.line, 2, "{e:?}");
+    }
+
+    #[test]
+    fn values_are_typed_once_and_print_as_written() {
+        let s = Settings::from_manifest(
+            "[workspace.metadata.deploy]\nmemory = \"512MB\"\nstop_grace_period = \"1m30s\"\nrestart = \"on-failure\"\nbind_address = \"::1\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.memory.bytes(), 512 << 20);
+        assert_eq!(s.stop_grace_period.whole_seconds(), 90);
+        assert_eq!(s.restart, Restart::OnFailure);
+        assert_eq!(s.bind_host(), "[::1]");
+        let printed = toml::to_string(&s).unwrap();
+        assert!(printed.contains("memory = \"512MB\"\n"), "{printed}");
+        assert!(printed.contains("restart = \"on-failure\"\n"), "{printed}");
+        assert!(printed.contains("bind_address = \"::1\"\n"), "{printed}");
     }
 
     #[test]

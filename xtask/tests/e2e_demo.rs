@@ -6,19 +6,16 @@
 //! they fail. They run one after another in a single test (the demo publishes fixed ports),
 //! and take a file lock so other demo-running tests on this machine wait their turn.
 
-mod init_support;
+mod support;
 
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use init_support::have_engine;
+use support::have_engine;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    support::repo_root()
 }
 
 /// Holds an exclusive lock for the duration of the demo runs.

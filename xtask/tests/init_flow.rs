@@ -2,11 +2,11 @@
 //! terminal: create, up to date, no overwrite without a TTY, --check, --dry-run, --yes,
 //! --only, mode and CRLF kept, atomicity, symlink refusal, and --env.
 
-mod init_support;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use init_support::{init, rendered, TempDir, FILES};
+use support::{init, rendered, TempDir, FILES};
 
 fn mode(dir: &TempDir, name: &str) -> u32 {
     std::fs::metadata(dir.join(name))

@@ -1,9 +1,8 @@
 //! `.gitignore` / `.dockerignore` are merged, not replaced: the marked block is init's,
 //! the user's lines stay in their order, and a line un-ignoring `.env` is an error.
 
-mod init_support;
-
-use init_support::{init, TempDir};
+mod support;
+use support::{init, TempDir};
 
 const BEGIN: &str = "# >>> cargo xtask init >>>";
 const END: &str = "# <<< cargo xtask init <<<";

@@ -1,9 +1,8 @@
 //! Settings errors through the real binary: a bad `[workspace.metadata.deploy]` in the
 //! root's Cargo.toml exits 2 with `<file>:<line>:` and the key, and writes nothing.
 
-mod init_support;
-
-use init_support::{init, TempDir};
+mod support;
+use support::{init, TempDir};
 
 fn bad(table_line: &str, key: &str, reason: &str) {
     let dir = TempDir::new("settings");

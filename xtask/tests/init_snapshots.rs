@@ -3,11 +3,11 @@
 //! `UPDATE_SNAPSHOTS=1` to rewrite them after an intended template change. Also: the
 //! repository's own files are the rendered output (`init --check` passes at the root).
 
-mod init_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use init_support::{init, rendered, FILES};
+use support::{init, rendered, FILES};
 
 /// Snapshot file name for a generated file: no leading dot (a committed `.gitignore`
 /// snapshot would act as a real ignore file) and a `.snap` suffix (so no tool mistakes a
@@ -171,7 +171,7 @@ fn profiles_differ_only_in_networks_ports_and_the_egress_service() {
 
 #[test]
 fn repository_files_are_fresh() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = support::repo_root();
     let run = init(&root, &["--check"]);
     assert_eq!(
         run.code,

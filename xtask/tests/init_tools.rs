@@ -3,11 +3,11 @@
 //! compose files, and the `.dockerignore` allowlist lets only the staged files into a
 //! real build context (engine test). A missing tool skips loudly, or fails under CI.
 
-mod init_support;
+mod support;
 
 use std::process::Command;
 
-use init_support::{have_tool, rendered, run_in, TempDir};
+use support::{have_tool, rendered, run_in, TempDir};
 
 #[test]
 fn hadolint_reports_nothing_on_the_dockerfile() {

@@ -2,13 +2,13 @@
 //! a diff and the dialoguer prompt is answered both ways (overwrite, skip), plus "show the
 //! full file" then quit. tmux missing: skipped loudly (fails under CI).
 
-mod init_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use init_support::{have_tool, rendered, TempDir};
+use support::{have_tool, rendered, TempDir};
 
 /// One private tmux server running `xtask init` in a pseudo-terminal.
 struct Tty {

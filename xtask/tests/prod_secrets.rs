@@ -3,13 +3,13 @@
 //! 0600 files the container user can read, compose v1 and v2 accept the file, and a real
 //! container of our scratch image running as uid 1000 reads its secret (engine test).
 
-mod init_support;
-mod prod_support;
+mod support;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use init_support::{have_engine, have_tool, init, run_in, TempDir};
-use prod_support::{build_image, check_snapshots, ok_in, wait_for};
+use support::{
+    build_image, check_snapshots, have_engine, have_tool, init, ok_in, run_in, wait_for, TempDir,
+};
 
 const SECRET_NAMES: &[&str] = &[
     "clawdbot_gateway_token",
@@ -60,7 +60,7 @@ fn secrets_compose_snapshots() {
     }
     assert!(dir.read(".gitignore").contains("\n/secrets/\n"));
     // Without the setting, nothing changes for the plain profiles.
-    let plain = init_support::rendered("snap-nosecrets", "local");
+    let plain = support::rendered("snap-nosecrets", "local");
     assert!(plain.read("docker-compose.yml").contains("env_file: .env"));
     assert!(!plain.read(".gitignore").contains("secrets"));
 }
@@ -314,7 +314,7 @@ fn e2e(program: &'static str, prefix: &'static [&'static str]) {
 #[test]
 fn secrets_readable_by_uid_1000_compose_v2_engine() {
     if euid() != 0 {
-        init_support::skip("this end-to-end test chowns files and must run as root");
+        support::skip("this end-to-end test chowns files and must run as root");
         return;
     }
     if !have_engine() || !have_tool("docker", &["compose", "version"]) {
@@ -326,7 +326,7 @@ fn secrets_readable_by_uid_1000_compose_v2_engine() {
 #[test]
 fn secrets_readable_by_uid_1000_compose_v1_engine() {
     if euid() != 0 {
-        init_support::skip("this end-to-end test chowns files and must run as root");
+        support::skip("this end-to-end test chowns files and must run as root");
         return;
     }
     if !have_engine() || !have_tool("docker-compose", &["version"]) {
@@ -340,7 +340,7 @@ fn secrets_readable_by_uid_1000_compose_v1_engine() {
 #[test]
 fn secrets_as_an_ordinary_user_say_how_to_fix_ownership() {
     if euid() != 0 {
-        init_support::skip("this test switches users with setpriv and must run as root");
+        support::skip("this test switches users with setpriv and must run as root");
         return;
     }
     for (uid, note) in [(1234u32, true), (1000u32, false)] {

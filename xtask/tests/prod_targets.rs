@@ -2,14 +2,14 @@
 //! Kubernetes manifests against kubernetes-validate (strict) and checkov, and the stack
 //! deployed on a real single-node swarm (engine test).
 
-mod init_support;
-mod prod_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use init_support::{have_engine, init, run_in, skip, TempDir};
-use prod_support::{build_image, check_snapshots, ok_in, wait_for};
+use support::{
+    build_image, check_snapshots, have_engine, init, ok_in, run_in, skip, wait_for, TempDir,
+};
 
 const K8S_FILES: &[&str] = &[
     "k8s/namespace.yaml",

@@ -4,11 +4,11 @@
 //! It prints the minimum and median wall time of the whole process (startup included);
 //! the target is well under 100 ms.
 
-mod verify_common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use verify_common::{xtask, TempDir};
+use support::{xtask, TempDir};
 
 /// A compose file with `n` services, each with the full hardening set plus a few
 /// findings (so rules, suppressions and reporters all do work).

@@ -1,11 +1,11 @@
 //! Command-line behaviour of `cargo xtask verify`: exit codes, formats, masking, bad input,
 //! compose file merging, `--list-rules`/`--explain`.
 
-mod verify_common;
+mod support;
 
 use std::path::Path;
 
-use verify_common::{fixtures, materialize, verify_json, xtask, TempDir};
+use support::{fixtures, materialize, verify_json, xtask, TempDir};
 
 const SECRET_TAIL: &str = "Zq7Xw2Lk9Rt4Vb8Nm3Pj6Hs1Df5Gy0Ua";
 

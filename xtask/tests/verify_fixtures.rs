@@ -6,11 +6,11 @@
 //! to `git add` in a fresh repository (for `env-tracked`); otherwise the copy is not a
 //! git work tree.
 
-mod verify_common;
+mod support;
 
 use std::path::Path;
 
-use verify_common::{fixtures, materialize, verify_json, xtask, TempDir};
+use support::{fixtures, materialize, verify_json, xtask, TempDir};
 
 fn rules_of(v: &serde_json::Value) -> Vec<String> {
     v["findings"]

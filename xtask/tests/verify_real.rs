@@ -7,12 +7,12 @@
 //! `extends`/`include` splits, committed env files); each `EXPECTED` lists
 //! `rule severity file:line:col`, one finding per line, judged by reading the files.
 
-mod verify_common;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
 
-use verify_common::{fixtures, materialize, verify_json, TempDir};
+use support::{fixtures, materialize, verify_json, TempDir};
 
 /// The compose implementations installed here: `docker compose` (v2) and
 /// `docker-compose` (v1). `config` reads the files only; it needs no engine.
@@ -83,7 +83,7 @@ fn required_variable_is_a_note_and_compose_agrees_the_file_is_valid() {
     )
     .unwrap();
     let (code, _) = {
-        let out = verify_common::xtask(&["verify", "--root", &bad.path().to_string_lossy()]);
+        let out = support::xtask(&["verify", "--root", &bad.path().to_string_lossy()]);
         (out.status.code().unwrap_or(-1), out)
     };
     assert_eq!(code, 2);
@@ -208,7 +208,7 @@ fn pulled_image_items_are_unknown_never_passed() {
         };
         assert_eq!((s.as_str(), *pass), (want, want == "pass"), "item {item}");
     }
-    let out = verify_common::xtask(&["verify", "--root", &project.path().to_string_lossy()]);
+    let out = support::xtask(&["verify", "--root", &project.path().to_string_lossy()]);
     let human = String::from_utf8_lossy(&out.stdout);
     assert!(
         human.contains("checklist 8/10: 1 non-root ?,") && human.contains("9 healthcheck ?"),

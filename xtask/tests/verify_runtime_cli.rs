@@ -2,11 +2,8 @@
 //! same reporters as static verify, with the same exit codes and checklist summary.
 //! Needs a Docker engine (a loud skip without one; a failure under CI).
 
-mod init_support;
-mod verify_common;
-
-use init_support::have_engine;
-use verify_common::{xtask, TempDir};
+mod support;
+use support::{have_engine, xtask, TempDir};
 
 /// A project name no stack uses: runtime verify reports `runtime-no-containers` (exit 1).
 #[test]

@@ -2,9 +2,8 @@
 //! schema (vendored in fixtures/sarif/, see its README), for findings with and without
 //! line numbers, suppressed ones, and a clean run.
 
-mod verify_common;
-
-use verify_common::{fixtures, materialize, xtask};
+mod support;
+use support::{fixtures, materialize, xtask};
 
 fn sarif_of(fixture: &str) -> serde_json::Value {
     let project = materialize(&fixtures().join(fixture), fixture);

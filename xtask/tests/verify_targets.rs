@@ -2,11 +2,11 @@
 //! swarm|kubernetes` renders get exactly the findings that are true of them, and a
 //! weakened manifest fires every rule that applies to Kubernetes.
 
-mod verify_common;
+mod support;
 
 use std::collections::BTreeSet;
 
-use verify_common::{fixtures, materialize, verify_json, xtask, TempDir};
+use support::{fixtures, materialize, verify_json, xtask, TempDir};
 
 fn unsuppressed(v: &serde_json::Value) -> Vec<&serde_json::Value> {
     v["findings"]

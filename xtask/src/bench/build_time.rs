@@ -53,7 +53,7 @@ fn timed_build(
     release: Option<&str>,
     target_dir: Option<&Path>,
 ) -> Result<f64> {
-    let cargo = crate::build::cargo();
+    let cargo = crate::workspace::cargo();
     let mut args = vec!["build".to_string(), "-p".into(), package.into()];
     if let Some(target) = release {
         args.extend(["--release".into(), "--target".into(), target.into()]);
@@ -71,7 +71,7 @@ fn timed_build(
 pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let mut s = Section::new("build", "Build time and dependencies");
     let sh = ctx.sh()?;
-    let cargo = crate::build::cargo();
+    let cargo = crate::workspace::cargo();
     for (package, _) in PACKAGES {
         let tree = cmd!(sh, "{cargo} tree -p {package} --prefix none -e normal")
             .quiet()

@@ -101,8 +101,8 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     } else {
         s.note("opt-level s and z variants run only with --cold (each is a full release build).");
     }
-    let target_dir = crate::build::target_dir(&ctx.root).join("bench-profiles");
-    let cargo = crate::build::cargo();
+    let target_dir = crate::workspace::target_dir(&ctx.root).join("bench-profiles");
+    let cargo = crate::workspace::cargo();
     let target = tc.target;
     for (name, var, value) in variants {
         eprintln!("bench: release build with {var}={value}");

@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn measures_the_repository_and_round_trips_as_json() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = crate::workspace::root();
         let m = measure(&root, 2).unwrap();
         assert_eq!(m.profile, "debug build");
         assert!(m.parse_model > 0.0 && m.pipeline > 0.0, "{m:?}");

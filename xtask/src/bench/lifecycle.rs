@@ -205,7 +205,7 @@ fn private_compose(ctx: &Ctx, dir: &Path, name: &str, token: &str) -> Result<Com
     let file = dir.join("docker-compose.json");
     std::fs::write(&file, serde_json::to_string_pretty(&compose)?)?;
     let env_file = dir.join(".env");
-    crate::tempdir::write_private(&env_file, &crate::build::demo_env_text(Some(token)))?;
+    crate::tempdir::write_private(&env_file, &crate::image::demo_env_text(Some(token)))?;
     Ok(ComposeProject {
         name: name.to_string(),
         project_dir: dir.to_path_buf(),

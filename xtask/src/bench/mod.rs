@@ -117,7 +117,7 @@ impl Ctx {
     /// `cargo build --release -p <package>`; returns `target/release/<bin>`.
     pub fn release_bin(&self, package: &str, bin: &str) -> Result<PathBuf> {
         let sh = self.sh()?;
-        let cargo = crate::build::cargo();
+        let cargo = crate::workspace::cargo();
         eprintln!("bench: cargo build --release -p {package}");
         let out = cmd!(sh, "{cargo} build --release -p {package} --bin {bin}")
             .quiet()
@@ -134,14 +134,14 @@ impl Ctx {
                     .join(" / ")
             );
         }
-        Ok(crate::build::target_dir(&self.root)
+        Ok(crate::workspace::target_dir(&self.root)
             .join("release")
             .join(bin))
     }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let root = crate::build::repo_root();
+    let root = crate::workspace::root();
     let settings = Settings::load(&root)?;
     let out = if args.out.is_absolute() {
         args.out.clone()

@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn cache_dir_is_outside_the_repository() {
-        let root = crate::build::repo_root();
+        let root = crate::workspace::root();
         assert!(!cache_dir().starts_with(&root));
         assert!(cache_dir().ends_with("clawdbot-deploy/bench-tools"));
     }

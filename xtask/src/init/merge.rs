@@ -6,7 +6,7 @@
 use anyhow::{bail, Result};
 use ignore::gitignore::GitignoreBuilder;
 
-use super::render::{BLOCK_BEGIN, BLOCK_END};
+use super::files::{BLOCK_BEGIN, BLOCK_END};
 
 /// Names a secret file may have; no user pattern may re-include any of them.
 const ENV_PROBES: &[&str] = &[".env", ".env.local", ".env.production", "config/.env"];

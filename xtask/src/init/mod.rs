@@ -6,12 +6,15 @@
 //! then prompt / `--yes` / leave) → summary line. Exit 0 when everything matches, 1 when
 //! something was left different (or drifted under `--check`), 2 on errors.
 
+mod context;
 pub(crate) mod diff;
+mod files;
 mod merge;
 mod plan;
 mod prompt;
 mod render;
 mod secrets;
+mod status;
 pub(crate) mod target;
 mod write;
 
@@ -22,8 +25,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 
 use crate::settings::{self, Profile, Settings};
+use context::TemplateContext;
+use files::FileSpec;
 use plan::{Planned, State};
-use render::{FileSpec, Renderer, FILES};
+use render::Renderer;
+use status::status;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,8 +53,8 @@ pub struct Args {
     #[arg(long)]
     pub print_settings: bool,
     /// Network profile for the compose file, overriding the settings.
-    #[arg(long, value_parser = ["local", "isolated"])]
-    pub profile: Option<String>,
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
     /// Also create .env (mode 0600) from .env.example with a fresh random gateway token,
     /// only when .env does not exist yet.
     #[arg(long)]
@@ -72,10 +78,7 @@ struct Tally {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let root_arg = args
-        .root
-        .clone()
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let root_arg = args.root.clone().unwrap_or_else(crate::workspace::root);
     let root = std::fs::canonicalize(&root_arg).map_err(|e| {
         anyhow::anyhow!(
             "{}: {e} (pass an existing directory to --root)",
@@ -89,10 +92,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
     let mut settings = Settings::load(&root)?;
-    match args.profile.as_deref() {
-        Some("isolated") => settings.profile = Profile::Isolated,
-        Some(_) => settings.profile = Profile::Local,
-        None => {}
+    if let Some(profile) = args.profile {
+        settings.profile = profile;
     }
     let version = settings::package_version(&root)?;
 
@@ -101,9 +102,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let specs = select(args.target.files(), &args.only)?;
-    let mut renderer = Renderer::new(&settings, &version, args.templates.as_deref())?;
-    renderer.set("target", args.target.name());
+    let specs = select(files::files(args.target), &args.only)?;
+    let context = TemplateContext::new(&settings, &version, args.target);
+    let renderer = Renderer::new(context, args.templates.as_deref())?;
     let display_root = args.root.as_deref();
     let planned = plan::plan(&root, display_root, &specs, &renderer)?;
 
@@ -263,20 +264,6 @@ fn show_diff(p: &Planned, color: bool) -> String {
     )
 }
 
-pub(crate) fn status(what: &str, name: &str, note: &str) {
-    let padded = format!("{what:>12}");
-    let what = match what {
-        "created" | "updated" => console::style(padded).green().to_string(),
-        "skipped" | "differs" | "missing" => console::style(padded).yellow().to_string(),
-        _ => padded,
-    };
-    if note.is_empty() {
-        println!("{what} {name}");
-    } else {
-        println!("{what} {name} {note}");
-    }
-}
-
 /// The files selected by `--only` (all when empty), in their usual order.
 fn select(files: &[FileSpec], only: &[String]) -> Result<Vec<FileSpec>> {
     if only.is_empty() {
@@ -335,10 +322,8 @@ fn make_env(
         status("would create", &display, "(mode 0600, fresh gateway token)");
         return Ok(());
     }
-    let example_spec = FILES
-        .iter()
-        .find(|f| f.name == ".env.example")
-        .context(".env.example is not a generated file")?;
+    let example_spec =
+        files::compose_file(".env.example").context(".env.example is not a generated file")?;
     let example_display = display_root.map_or_else(
         || ".env.example".to_owned(),
         |r| r.join(".env.example").display().to_string(),

@@ -7,8 +7,9 @@ use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 
+use super::files::FileSpec;
 use super::merge;
-use super::render::{FileSpec, Renderer};
+use super::render::Renderer;
 
 /// What is on disk for one generated file.
 #[derive(Debug)]

@@ -14,14 +14,61 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
+use serde::Serialize;
 
-use super::render::secret_files;
-use super::status;
+use super::status::status;
 use super::write;
+use crate::defaults;
 use crate::settings::Settings;
 
 /// Directory of the secret files, relative to the project root.
 pub(crate) const SECRETS_DIR: &str = "secrets";
+
+/// One file-based secret: the variable the service reads (through `<var>_FILE`) and the
+/// secret's name (file under `secrets/`, compose/Swarm secret, key of the k8s Secret).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SecretFile {
+    pub var: String,
+    pub name: String,
+    /// Initial content written by `init --env`: empty for the token (a fresh one is
+    /// generated), the provider's demo placeholder for a key.
+    #[serde(skip)]
+    pub placeholder: Option<&'static str>,
+}
+
+/// The gateway token first, then every provider key, with lower-case file names.
+pub(crate) fn secret_files(settings: &Settings) -> Vec<SecretFile> {
+    let mut out = vec![SecretFile {
+        var: settings.token_var.clone(),
+        name: settings.token_var.to_ascii_lowercase(),
+        placeholder: None,
+    }];
+    for var in &settings.provider_key_vars {
+        out.push(SecretFile {
+            var: var.clone(),
+            name: var.to_ascii_lowercase(),
+            placeholder: Some(key_doc(var).1),
+        });
+    }
+    out
+}
+
+/// What a provider key variable is for, and its demo placeholder.
+pub(crate) fn key_doc(name: &str) -> (&'static str, &'static str) {
+    if name == defaults::ANTHROPIC_KEY_VAR {
+        (
+            "Anthropic API key (used for Claude models).",
+            defaults::DEMO_ANTHROPIC_KEY,
+        )
+    } else if name == defaults::OPENAI_KEY_VAR {
+        (
+            "OpenAI API key (used for GPT models).",
+            defaults::DEMO_OPENAI_KEY,
+        )
+    } else {
+        ("Provider API key.", defaults::DEMO_OPENAI_KEY)
+    }
+}
 
 pub(crate) fn make_secrets(
     root: &Path,

@@ -1,13 +1,11 @@
-//! Deployment targets of `init --target`: the files each one renders, and the values its
-//! templates need that derive from the settings (seconds, bytes, Kubernetes quantities).
-//! Every target renders from the same settings and the same image.
+//! Deployment targets of `init --target`. Every target renders from the same settings and
+//! the same image; `files::files` lists what each renders and `context` the values its
+//! templates need.
 
-use tera::Context;
+use serde::Serialize;
 
-use super::render::FileSpec;
-use crate::settings::{parse_bytes, parse_duration_secs, Settings};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum Target {
     /// docker-compose.yml for one host (compose v1 or v2).
     #[default]
@@ -16,112 +14,4 @@ pub enum Target {
     Swarm,
     /// k8s/ manifests (Namespace, Deployment, Service, NetworkPolicy, PodDisruptionBudget).
     Kubernetes,
-}
-
-impl Target {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Target::Compose => "compose",
-            Target::Swarm => "swarm",
-            Target::Kubernetes => "kubernetes",
-        }
-    }
-
-    /// The files this target renders, in the order init handles them.
-    pub(crate) fn files(self) -> &'static [FileSpec] {
-        match self {
-            Target::Compose => super::render::FILES,
-            Target::Swarm => SWARM_FILES,
-            Target::Kubernetes => K8S_FILES,
-        }
-    }
-}
-
-const fn file(name: &'static str, template: &'static str) -> FileSpec {
-    FileSpec {
-        name,
-        template,
-        merged: false,
-    }
-}
-
-const fn merged(name: &'static str, template: &'static str) -> FileSpec {
-    FileSpec {
-        name,
-        template,
-        merged: true,
-    }
-}
-
-const SWARM_FILES: &[FileSpec] = &[
-    file("Dockerfile", "Dockerfile.tera"),
-    file("docker-stack.yml", "docker-stack.yml.tera"),
-    merged(".gitignore", "gitignore.tera"),
-    merged(".dockerignore", "dockerignore.tera"),
-];
-
-const K8S_FILES: &[FileSpec] = &[
-    file("Dockerfile", "Dockerfile.tera"),
-    file("k8s/namespace.yaml", "k8s-namespace.yaml.tera"),
-    file("k8s/deployment.yaml", "k8s-deployment.yaml.tera"),
-    file("k8s/service.yaml", "k8s-service.yaml.tera"),
-    file("k8s/networkpolicy.yaml", "k8s-networkpolicy.yaml.tera"),
-    file("k8s/pdb.yaml", "k8s-pdb.yaml.tera"),
-    file("k8s/kustomization.yaml", "k8s-kustomization.yaml.tera"),
-    merged(".gitignore", "gitignore.tera"),
-    merged(".dockerignore", "dockerignore.tera"),
-];
-
-/// Whole seconds (at least 1) of a validated duration setting.
-fn seconds(value: &str) -> u64 {
-    parse_duration_secs(value).map_or(1, |s| (s.ceil() as u64).max(1))
-}
-
-/// Mebibytes (at least 1) of a validated size setting, as a Kubernetes quantity.
-fn mebibytes(value: &str) -> u64 {
-    parse_bytes(value).map_or(1, |b| (b >> 20).max(1))
-}
-
-/// Values derived from the settings for the Swarm and Kubernetes templates.
-pub(crate) fn insert_context(ctx: &mut Context, settings: &Settings) {
-    ctx.insert("target", Target::Compose.name());
-    ctx.insert(
-        "tmpfs_bytes",
-        &parse_bytes(&settings.tmpfs_size).unwrap_or(16 << 20),
-    );
-    ctx.insert("k8s_namespace", &settings.service_name);
-    ctx.insert(
-        "k8s_secret_name",
-        &format!("{}-secrets", settings.service_name),
-    );
-    let memory = mebibytes(&settings.memory);
-    ctx.insert("k8s_memory", &format!("{memory}Mi"));
-    ctx.insert("memory_request", &format!("{}Mi", (memory / 4).max(16)));
-    let cpus: f64 = settings.cpus.parse().unwrap_or(1.0);
-    let millis = ((cpus * 1000.0) / 4.0).round().max(10.0) as u64;
-    ctx.insert("cpu_request", &format!("{millis}m"));
-    ctx.insert(
-        "k8s_tmpfs",
-        &format!("{}Mi", mebibytes(&settings.tmpfs_size)),
-    );
-    ctx.insert("stop_grace_seconds", &seconds(&settings.stop_grace_period));
-    ctx.insert(
-        "start_period_seconds",
-        &seconds(&settings.healthcheck_start_period),
-    );
-    ctx.insert("interval_seconds", &seconds(&settings.healthcheck_interval));
-    ctx.insert("timeout_seconds", &seconds(&settings.healthcheck_timeout));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn derived_values_round_up_and_convert() {
-        assert_eq!(seconds("500ms"), 1);
-        assert_eq!(seconds("1m30s"), 90);
-        assert_eq!(mebibytes("2G"), 2048);
-        assert_eq!(mebibytes("16m"), 16);
-    }
 }

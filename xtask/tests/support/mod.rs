@@ -1,45 +1,47 @@
-//! Helpers shared by the `init_*` integration tests: a temporary project root, running
-//! the real `xtask` binary against it, and loud skips for missing external tools.
-#![allow(dead_code)]
+//! The one test-support module of the xtask's integration tests (`mod support;` in each
+//! test file): a temporary directory, running external tools with loud skips (failures
+//! under CI), and waiting on a condition with a deadline. `project` runs `init` on a
+//! temporary root, `image` compares snapshots and builds images from the staged context,
+//! `fixtures` materialises verify fixtures and runs `verify`.
+#![allow(dead_code, unused_imports)]
+
+mod fixtures;
+mod image;
+mod project;
+/// The xtask's own `workspace` module (it imports nothing from the xtask): the root and
+/// the musl triple come from the one place the xtask reads them from.
+#[path = "../../src/workspace.rs"]
+mod workspace;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The names of the generated files, in the order init handles them.
-pub const FILES: &[&str] = &[
-    "Dockerfile",
-    "docker-compose.yml",
-    ".env.example",
-    ".gitignore",
-    ".dockerignore",
-];
+pub use fixtures::*;
+pub use image::*;
+pub use project::*;
+pub use workspace::MUSL_TARGET;
 
-/// A minimal manifest for a temporary root: package version and the deploy profile.
-pub fn manifest(profile: &str) -> String {
-    format!(
-        "[package]\nname = \"clawdbot\"\nversion = \"0.1.0\"\n\n[workspace.metadata.deploy]\nprofile = \"{profile}\"\n"
-    )
+/// The workspace root (canonical).
+pub fn repo_root() -> PathBuf {
+    workspace::root()
 }
 
-/// A directory removed when dropped.
+/// A directory under the system temp dir (canonical path), removed when dropped.
 pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("xtask-init-{tag}-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-test-{}-{}-{n}",
+            tag.replace('/', "-"),
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         TempDir(dir.canonicalize().expect("canonical temp dir"))
-    }
-
-    /// A temporary project root holding `manifest(profile)` as its Cargo.toml.
-    pub fn project(tag: &str, profile: &str) -> TempDir {
-        let dir = TempDir::new(tag);
-        dir.write("Cargo.toml", &manifest(profile));
-        dir
     }
 
     pub fn path(&self) -> &Path {
@@ -67,51 +69,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// The result of one run of the binary.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    pub fn show(&self) -> String {
-        format!(
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// `xtask init --root <root> <args>` with stdin from /dev/null (no terminal).
-pub fn init(root: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("init")
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run xtask");
-    Run::from(out)
-}
-
-/// A project rendered with `init --yes` (every file present and fresh).
-pub fn rendered(tag: &str, profile: &str) -> TempDir {
-    let dir = TempDir::project(tag, profile);
-    let run = init(dir.path(), &["--yes"]);
-    assert_eq!(run.code, 0, "{}", run.show());
-    dir
 }
 
 /// True under CI (where a missing tool is a failure instead of a skip).
@@ -164,4 +121,34 @@ pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// `run_in` that must succeed; returns stdout only.
+pub fn ok_in(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {} failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `f` every 500 ms for up to `secs` seconds.
+pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    f()
 }

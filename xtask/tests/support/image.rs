@@ -1,38 +1,11 @@
-//! Helpers shared by the `prod_*` integration tests: snapshots of a rendered target,
-//! running external tools, and a real image built from our staged context (the static
-//! musl binary plus passwd/group, the way the generated Dockerfile expects them).
-#![allow(dead_code)]
+//! Snapshots of rendered files, and a real image built from our staged context (the
+//! static musl binary plus passwd/group, the way the generated Dockerfile expects them).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::init_support::TempDir;
-
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .expect("repo root")
-}
-
-/// `run_in` that must succeed; returns stdout only.
-pub fn ok_in(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {} failed:\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use super::{ok_in, repo_root, TempDir, MUSL_TARGET};
 
 /// Compares every `files` of `dir` with `xtask/tests/snapshots/<set>/`; rewrites them
 /// with `UPDATE_SNAPSHOTS=1`.
@@ -100,13 +73,15 @@ pub fn static_binary() -> PathBuf {
                 "-p",
                 "clawdbot",
                 "--target",
-                "x86_64-unknown-linux-musl",
+                MUSL_TARGET,
             ])
             .current_dir(&root)
             .status()
             .expect("cargo build");
         assert!(status.success(), "the musl release build failed");
-        root.join("target/x86_64-unknown-linux-musl/release/clawdbot")
+        super::workspace::target_dir(&root)
+            .join(MUSL_TARGET)
+            .join("release/clawdbot")
     })
     .clone()
 }
@@ -129,16 +104,4 @@ pub fn stage_context(dir: &TempDir) {
 pub fn build_image(dir: &TempDir, tag: &str) {
     stage_context(dir);
     ok_in(dir.path(), "docker", &["build", "-q", "-t", tag, "."]);
-}
-
-/// Polls `f` every 500 ms for up to `secs` seconds.
-pub fn wait_for(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    f()
 }

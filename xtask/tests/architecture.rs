@@ -1,0 +1,330 @@
+//! The xtask's structure, checked from its sources (docs/architecture.md describes it).
+//!
+//! - No import circle. The graph: an edge `a -> b` for every `crate::b…` or `super::…`
+//!   path, and for every use of a child module `b::…` that `a` declares. Edges between a
+//!   module and its own ancestors are not counted (a child may use what its parent module
+//!   holds in common, and the parent dispatches to its children); any other circle fails
+//!   with its members.
+//! - One place for the workspace facts: the musl triple is typed, and the root is
+//!   computed from `CARGO_MANIFEST_DIR`, only in `src/workspace.rs` (the tests' support
+//!   module includes that file). `src/verify/` is left out: it becomes its own crate.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+type Graph = BTreeMap<String, BTreeSet<String>>;
+
+/// Every module file under `src`: module path (`init::render`, `""` for main.rs) -> file.
+fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
+    fn walk(dir: &Path, src: &Path, out: &mut BTreeMap<String, PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read src dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(&path, src, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path
+                    .strip_prefix(src)
+                    .expect("under src")
+                    .with_extension("");
+                let mut parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                if matches!(parts.last().map(String::as_str), Some("mod" | "main")) {
+                    parts.pop();
+                }
+                out.insert(parts.join("::"), path);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(src, src, &mut out);
+    out
+}
+
+/// The longest known module that `path` (`a::b::item`) starts with.
+fn resolve(mods: &BTreeMap<String, PathBuf>, path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+    (1..=segs.len())
+        .rev()
+        .map(|n| segs[..n].join("::"))
+        .find(|m| mods.contains_key(m))
+}
+
+fn is_ancestor(a: &str, b: &str) -> bool {
+    a.is_empty() || b.starts_with(&format!("{a}::"))
+}
+
+/// The code of a file without its comments and without its trailing `#[cfg(test)]` module.
+fn code_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read source");
+    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    text.lines()
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn graph(src: &Path) -> Graph {
+    let mods = modules(src);
+    let crate_path = Regex::new(r"\bcrate((?:::\w+)+)").unwrap();
+    let crate_group = Regex::new(r"\bcrate::\{([^}]*)\}").unwrap();
+    let super_path = Regex::new(r"\bsuper((?:::\w+)+)").unwrap();
+    let child_decl = Regex::new(r"(?m)^\s*(?:pub(?:\([a-z]+\))?\s+)?mod (\w+);").unwrap();
+    let mut graph = Graph::new();
+    for (module, file) in &mods {
+        let code = code_of(file);
+        let parent: Vec<&str> = module.split("::").filter(|s| !s.is_empty()).collect();
+        let parent = parent[..parent.len().saturating_sub(1)].join("::");
+        let mut targets = BTreeSet::new();
+        for c in crate_path.captures_iter(&code) {
+            targets.extend(resolve(&mods, &c[1]));
+        }
+        for c in crate_group.captures_iter(&code) {
+            for item in c[1].split(',') {
+                targets.extend(resolve(&mods, item.trim()));
+            }
+        }
+        for c in super_path.captures_iter(&code) {
+            targets.extend(resolve(&mods, &format!("{parent}{}", &c[1])));
+        }
+        for c in child_decl.captures_iter(&code) {
+            let child = if module.is_empty() {
+                c[1].to_string()
+            } else {
+                format!("{module}::{}", &c[1])
+            };
+            let used = Regex::new(&format!(r"(?:^|[^\w:]){}::", &c[1])).unwrap();
+            if mods.contains_key(&child) && used.is_match(&code) {
+                targets.insert(child);
+            }
+        }
+        targets.retain(|t| t != module && !is_ancestor(t, module) && !is_ancestor(module, t));
+        graph.insert(module.clone(), targets);
+    }
+    graph
+}
+
+/// Strongly connected components with more than one member (Tarjan).
+fn circles(graph: &Graph) -> Vec<Vec<String>> {
+    struct State<'g> {
+        graph: &'g Graph,
+        index: BTreeMap<&'g str, usize>,
+        low: BTreeMap<&'g str, usize>,
+        stack: Vec<&'g str>,
+        next: usize,
+        out: Vec<Vec<String>>,
+    }
+    fn visit<'g>(s: &mut State<'g>, v: &'g str) {
+        s.index.insert(v, s.next);
+        s.low.insert(v, s.next);
+        s.next += 1;
+        s.stack.push(v);
+        for w in s.graph.get(v).into_iter().flatten() {
+            let w = w.as_str();
+            if !s.index.contains_key(w) {
+                visit(s, w);
+                let lw = s.low[w];
+                let lv = s.low.get_mut(v).unwrap();
+                *lv = (*lv).min(lw);
+            } else if s.stack.contains(&w) {
+                let iw = s.index[w];
+                let lv = s.low.get_mut(v).unwrap();
+                *lv = (*lv).min(iw);
+            }
+        }
+        if s.low[v] == s.index[v] {
+            let mut comp = Vec::new();
+            while let Some(w) = s.stack.pop() {
+                comp.push(w.to_string());
+                if w == v {
+                    break;
+                }
+            }
+            if comp.len() > 1 {
+                comp.sort();
+                s.out.push(comp);
+            }
+        }
+    }
+    let mut s = State {
+        graph,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        next: 0,
+        out: Vec::new(),
+    };
+    for v in graph.keys() {
+        if !s.index.contains_key(v.as_str()) {
+            visit(&mut s, v);
+        }
+    }
+    s.out
+}
+
+#[test]
+fn xtask_modules_have_no_import_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = graph(&src);
+    assert!(graph.len() > 20, "too few modules found: {graph:?}");
+    // The graph really is read: known edges are present.
+    assert!(graph["build"].contains("workspace"), "{:?}", graph["build"]);
+    assert!(graph["init::render"].contains("init::files"));
+    let found = circles(&graph);
+    assert!(
+        found.is_empty(),
+        "import circles between xtask modules (break them by moving the shared item down a layer):\n{}",
+        found
+            .iter()
+            .map(|c| c.join(" <-> "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The rows of the layer drawing in docs/architecture.md, bottom first: a top-level
+/// module may use only modules of a lower row. A new top-level module goes into this
+/// table and into the drawing.
+const LAYERS: &[&[&str]] = &[
+    &["engine", "settings", "workspace", "tempdir"],
+    &["verify"],
+    &["tasks"],
+    &["image", "provision", "sbom"],
+    &["build", "test", "audit", "init"],
+    &["demo", "bench"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    let top = module.split("::").next().unwrap_or("");
+    LAYERS.iter().position(|row| row.contains(&top))
+}
+
+#[test]
+fn top_level_modules_use_only_lower_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = graph(&src);
+    assert!(graph["demo"].contains("build") && graph["build"].contains("tasks"));
+    let mut wrong = Vec::new();
+    for (from, targets) in &graph {
+        if from.is_empty() {
+            continue; // main.rs dispatches to everything
+        }
+        let Some(lf) = layer_of(from) else {
+            wrong.push(format!(
+                "{from}: not in LAYERS (add it here and to docs/architecture.md)"
+            ));
+            continue;
+        };
+        for to in targets {
+            let (top_from, top_to) = (from.split("::").next(), to.split("::").next());
+            if top_from == top_to {
+                continue;
+            }
+            match layer_of(to) {
+                Some(lt) if lt < lf => {}
+                _ => wrong.push(format!("{from} -> {to}: not a lower layer")),
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the layers of docs/architecture.md do not hold:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn the_detector_finds_a_circle() {
+    let dir = std::env::temp_dir().join(format!("xtask-module-graph-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("init")).unwrap();
+    std::fs::write(dir.join("main.rs"), "mod a;\nmod b;\nmod init;\n").unwrap();
+    std::fs::write(dir.join("a.rs"), "use crate::b::thing;\n").unwrap();
+    std::fs::write(dir.join("b.rs"), "pub fn f() { crate::a::g() }\n").unwrap();
+    std::fs::write(
+        dir.join("init/mod.rs"),
+        "mod x;\nmod y;\nfn f() { x::g() }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("init/x.rs"),
+        "use super::y::Z;\nuse super::Shared;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("init/y.rs"),
+        "use super::x::W;\n#[cfg(test)]\nmod tests { use crate::a; }\n",
+    )
+    .unwrap();
+    let found = circles(&graph(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        found,
+        vec![
+            vec!["a".to_string(), "b".to_string()],
+            vec!["init::x".to_string(), "init::y".to_string()]
+        ]
+    );
+}
+
+/// Every `.rs` file under `dir`, except those under `skip`.
+fn rust_files(dir: &Path, skip: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("dir entry").path();
+        if path.starts_with(skip) {
+            continue;
+        }
+        if path.is_dir() {
+            rust_files(&path, skip, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn workspace_facts_are_written_in_one_place() {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&xtask.join("src"), &xtask.join("src/verify"), &mut files);
+    rust_files(
+        &xtask.join("tests"),
+        &xtask.join("tests/fixtures"),
+        &mut files,
+    );
+    assert!(files.len() > 40, "{files:?}");
+    let this = xtask.join("tests/architecture.rs");
+    let workspace = xtask.join("src/workspace.rs");
+    let triple = ["x86_64", "unknown-linux-musl"].join("-");
+    let root_from_manifest =
+        Regex::new(r#"CARGO_MANIFEST_DIR"\)\)?\s*(\.parent\(\)|\.join\("\.\."\))"#).unwrap();
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| **f != this && **f != workspace) {
+        let text = std::fs::read_to_string(file).expect("read source");
+        if text.contains(&triple) {
+            found.push(format!(
+                "{}: the musl triple (use workspace::MUSL_TARGET)",
+                file.display()
+            ));
+        }
+        if root_from_manifest.is_match(&text) {
+            found.push(format!(
+                "{}: computes the workspace root (use workspace::root())",
+                file.display()
+            ));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    // The checks can fire: the one place has both.
+    let text = std::fs::read_to_string(&workspace).unwrap();
+    assert!(text.contains(&triple) && root_from_manifest.is_match(&text));
+    assert_eq!(support::MUSL_TARGET, triple);
+    let root = support::repo_root();
+    assert!(root.is_absolute() && root.join("xtask/Cargo.toml").is_file());
+    assert!(root.join("Cargo.toml").is_file());
+}
