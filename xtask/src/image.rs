@@ -59,6 +59,10 @@ pub fn stage(root: &Path, settings: &Settings, binary: &Path) -> Result<PathBuf>
     for f in ["passwd", "group"] {
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644))?;
     }
+    // The (empty) data directory the image gives the unprivileged user, for the
+    // sessions volume (`sessions_persist`).
+    std::fs::create_dir_all(dir.join("data"))?;
+    std::fs::set_permissions(dir.join("data"), std::fs::Permissions::from_mode(0o700))?;
     Ok(dir)
 }
 
