@@ -27,6 +27,9 @@ pub(crate) struct TemplateContext {
     /// The host part of a compose port mapping (`[::1]` for IPv6).
     pub bind_host: String,
     pub stage_dir: &'static str,
+    /// The image's directory for the `sessions_persist` volume and the sessions dir in it.
+    pub data_dir: &'static str,
+    pub sessions_dir: &'static str,
     pub staged_files: &'static [&'static str],
     pub image_binary: &'static str,
     pub min_token_len: usize,
@@ -106,6 +109,8 @@ impl TemplateContext {
             block_end: BLOCK_END,
             bind_host: settings.bind_host(),
             stage_dir: defaults::STAGE_DIR,
+            data_dir: defaults::DATA_DIR,
+            sessions_dir: defaults::SESSIONS_DIR,
             staged_files: STAGED_FILES,
             image_binary: defaults::IMAGE_BINARY,
             min_token_len: defaults::MIN_TOKEN_LEN,
