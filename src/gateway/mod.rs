@@ -198,6 +198,11 @@ pub async fn serve(
 
     let mut servers = tokio::task::JoinSet::new();
     let app = http::gateway_router(gw.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // No Nagle delay: a response and the event right behind it (`chat.send`'s `res`,
+    // then the run's first `chat` delta) must not wait for the client's delayed ACK.
+    let gateway = axum::serve::ListenerExt::tap_io(gateway, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(gateway, app).with_graceful_shutdown(stopped(rx.clone()));
     servers.spawn(async move { server.await });
     if let Some(health) = health {
