@@ -144,20 +144,29 @@ fn start_stub(loader: &Path, hold: Duration) -> Result<(Group, String)> {
         "upstream-stub",
         "--hold-ms",
         &hold.as_millis().to_string(),
+        // ws-load's longest bound; the section needs about a minute.
         "--seconds",
-        "600",
+        "120",
     ])
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
-    .stderr(Stdio::null());
+    .stderr(Stdio::piped());
     let mut group = Group::spawn(cmd)?;
     let stdout = group.child.stdout.take().context("stub stdout")?;
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
         .context("reading the stub's address")?;
-    let v: Value = serde_json::from_str(line.trim())
-        .with_context(|| format!("the stub printed {line:?}, not its address"))?;
+    let v: Value = match serde_json::from_str(line.trim()) {
+        Ok(v) => v,
+        Err(_) => {
+            let mut err = String::new();
+            if let Some(mut e) = group.child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            bail!("ws-load upstream-stub did not start: {}", err.trim());
+        }
+    };
     let addr = v["addr"]
         .as_str()
         .context("no addr from the stub")?
