@@ -1,6 +1,6 @@
 //! Adapter: a service of the merged compose model (or a Swarm stack's) → [`Workload`].
 
-use super::{At, Confinement, Field, Kind, Limits, User, Workload};
+use super::{At, Confinement, Field, Kind, Limits, Logging, User, Workload};
 use crate::caps;
 use crate::compose::Service;
 use crate::yaml::Node;
@@ -91,7 +91,19 @@ pub fn workload(s: &Service, swarm: bool) -> Workload {
         Some(Field::new(ns, At::Compose(v.pos), key))
     })
     .collect();
+    let logging = Some(match s.get("logging") {
+        None => Field::new(Logging::Unset, At::Compose(s.pos), ""),
+        Some(l) => {
+            let driver = l
+                .get("driver")
+                .map(text)
+                .unwrap_or_else(|| "json-file".into());
+            let max_size = l.get("options").and_then(|o| o.get("max-size")).is_some();
+            Field::new(Logging::Driver { driver, max_size }, At::Compose(l.pos), "")
+        }
+    });
     Workload {
+        logging,
         host_namespaces,
         limits: Field::new(limits, At::Compose(s.pos), ""),
         pids_limit: Some(Field::new(

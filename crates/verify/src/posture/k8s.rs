@@ -79,6 +79,7 @@ pub fn workload(file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) -> Wor
     let has = |key: &str| lim.and_then(|l| l.get(key)).is_some();
     Workload {
         host_namespaces: Vec::new(),
+        logging: None,
         limits: Field::new(
             Limits {
                 cpus: has("cpu"),

@@ -107,6 +107,18 @@ pub struct Workload {
     /// set (`network_mode: host`, `HostConfig.PidMode`, ...). Kubernetes shares them per
     /// pod (`hostNetwork`, ...), judged once per pod in `k8s_rules`.
     pub host_namespaces: Vec<Field<&'static str>>,
+    /// The container log setup; `None` where the input does not set it (Kubernetes:
+    /// the node rotates logs; a running container the engine reports no LogConfig for).
+    pub logging: Option<Field<Logging>>,
+}
+
+/// How container logs are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Logging {
+    /// No `logging:` at all: the engine default, json-file without rotation.
+    Unset,
+    /// A driver, and whether it has a `max-size` option.
+    Driver { driver: String, max_size: bool },
 }
 
 /// Resource limits that are set.
@@ -220,10 +232,11 @@ mod tests {
             } else {
                 ""
             };
+            // With limits also bounded logs; without, json-file logs with no max-size.
             let limits = if case.limits {
-                "\n    cpus: \"1.5\"\n    mem_limit: 1g\n    pids_limit: 100"
+                "\n    cpus: \"1.5\"\n    mem_limit: 1g\n    pids_limit: 100\n    logging: {driver: json-file, options: {max-size: 10m}}"
             } else {
-                ""
+                "\n    logging: {driver: json-file}"
             };
             let text = format!(
                 "services:\n  app:\n    image: x:1\n    {}{limits}{host_ns}\n",
@@ -247,6 +260,8 @@ mod tests {
             }
             if !case.limits {
                 (hc.memory, hc.nano_cpus, hc.cpu_quota, hc.pids_limit) = (0, 0, 0, None);
+                let log = hc.log_config.as_mut().expect("the sample has a LogConfig");
+                log.config.remove("max-size");
             }
             let run = runtime::workload(&c);
             let ids = |w: &Workload| -> Vec<(RuleId, Option<Severity>)> {
@@ -271,6 +286,7 @@ mod tests {
             RuleId::LimitsMissing,
             RuleId::PidsLimitMissing,
             RuleId::NetworkHost,
+            RuleId::LoggingUnbounded,
         ] {
             assert!(seen.contains(&id), "{id} never fired");
         }

@@ -1,7 +1,7 @@
 //! Adapter: a running container (`docker inspect`) → [`Workload`]. The engine's values
 //! are effective ones: `Config.User` already holds the image's `USER`.
 
-use super::{At, Confinement, Field, Kind, Limits, User, Workload};
+use super::{At, Confinement, Field, Kind, Limits, Logging, User, Workload};
 use crate::caps;
 use crate::runtime::inspect::Container;
 
@@ -40,7 +40,18 @@ pub fn workload(c: &Container) -> Workload {
     .filter(|(_, mode)| *mode == "host")
     .map(|(ns, _)| Field::new(ns, At::Container, format!("{ns}=host")))
     .collect();
+    let logging = hc.log_config.as_ref().map(|log| {
+        Field::new(
+            Logging::Driver {
+                driver: log.kind.clone(),
+                max_size: log.config.contains_key("max-size"),
+            },
+            At::Container,
+            format!("LogConfig.Type={}", log.kind),
+        )
+    });
     Workload {
+        logging,
         host_namespaces,
         limits: Field::new(
             Limits {

@@ -197,7 +197,6 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
             }
         }
     }
-    logging(out, s);
     secrets_in(out, s);
     super::secret_env::check(out, s);
 }
@@ -450,29 +449,6 @@ fn healthcheck(
                 format!("service {name}: compose defines no healthcheck and the pulled image {image} is not built here, so its own HEALTHCHECK is not visible"),
             );
         }
-    }
-}
-
-fn logging(out: &mut Out, s: &Service) {
-    let name = &s.name;
-    let Some(l) = s.get("logging") else {
-        out.yaml(
-            RuleId::LoggingUnbounded,
-            s.pos,
-            format!("service {name} has no `logging:` (json-file keeps logs forever)"),
-        );
-        return;
-    };
-    let driver = l
-        .get("driver")
-        .map(text)
-        .unwrap_or_else(|| "json-file".into());
-    if driver == "json-file" && l.get("options").and_then(|o| o.get("max-size")).is_none() {
-        out.yaml(
-            RuleId::LoggingUnbounded,
-            l.pos,
-            format!("service {name}: json-file logging without options.max-size"),
-        );
     }
 }
 

@@ -9,6 +9,7 @@ mod dockerfile_rules;
 mod file_rules;
 mod k8s_rules;
 pub mod limits_missing;
+pub mod logging_unbounded;
 pub mod network_host;
 pub mod no_new_privileges;
 pub mod pids_limit_missing;
@@ -126,6 +127,7 @@ pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdi
         apparmor_unconfined::judge(w),
         limits_missing::judge(w),
         pids_limit_missing::judge(w),
+        logging_unbounded::judge(w),
     ]
     .into_iter()
     .flatten()

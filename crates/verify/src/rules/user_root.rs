@@ -67,6 +67,7 @@ mod tests {
             ),
             pids_limit: None,
             host_namespaces: Vec::new(),
+            logging: None,
         }
     }
 

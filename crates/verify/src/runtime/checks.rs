@@ -224,18 +224,6 @@ pub fn container(
         _ => {}
     }
 
-    // Logging.
-    if let Some(log) = &hc.log_config {
-        if log.kind == "json-file" && !log.config.contains_key("max-size") {
-            push(
-                RuleId::LoggingUnbounded,
-                None,
-                "json-file logs have no max-size: they grow until the disk is full".into(),
-                Some(format!("LogConfig.Type={}", log.kind)),
-            );
-        }
-    }
-
     // Keys visible to anyone who can `docker inspect`: a finding only when the service
     // is configured for secrets; otherwise `env_file: .env` is the intended channel.
     if uses_secrets(c, s) {

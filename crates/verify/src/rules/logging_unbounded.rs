@@ -1,0 +1,36 @@
+//! `logging-unbounded`: json-file logs without `max-size` grow until the disk is full.
+//! One judgement for compose/Swarm services (`logging:`) and running containers
+//! (`HostConfig.LogConfig`); Kubernetes leaves log rotation to the node.
+//! Fixtures: `xtask/tests/fixtures/logging-unbounded/`.
+
+use crate::catalog::RuleId;
+use crate::posture::{Kind, Logging, Verdict, Workload};
+
+pub fn judge(w: &Workload) -> Option<Verdict> {
+    let f = w.logging.as_ref()?;
+    let s = &w.subject;
+    let (message, evidence) = match (&f.value, w.kind) {
+        (Logging::Unset, _) => (
+            format!("{s} has no `logging:` (json-file keeps logs forever)"),
+            None,
+        ),
+        (Logging::Driver { driver, max_size }, _) if driver != "json-file" || *max_size => {
+            return None
+        }
+        (Logging::Driver { .. }, Kind::RunningContainer) => (
+            "json-file logs have no max-size: they grow until the disk is full".into(),
+            Some(f.written.clone()),
+        ),
+        (Logging::Driver { .. }, _) => (
+            format!("{s}: json-file logging without options.max-size"),
+            None,
+        ),
+    };
+    Some(Verdict {
+        rule: RuleId::LoggingUnbounded,
+        at: f.at,
+        message,
+        evidence,
+        severity: None,
+    })
+}
