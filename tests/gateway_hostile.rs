@@ -569,13 +569,18 @@ async fn shutdown_answers_in_flight_requests_reports_the_drain_and_a_second_sign
         buffered + 2048 >= 65_536,
         "the slow reader's queue never filled"
     );
-    // A client with a request in flight.
+    // A client with a request in flight: `agent` is acknowledged at once and answered
+    // on the same id when its run ends.
     let mut ws = connected(&server.url()).await;
     send_json(
         &mut ws,
-        &json!({"type": "req", "id": "inflight", "method": "chat", "params": {"message": "hi"}}),
+        &json!({"type": "req", "id": "inflight", "method": "agent",
+                "params": {"message": "hi", "agentId": "main", "idempotencyKey": "inflight-run"}}),
     )
     .await;
+    let ack = recv_res(&mut ws).await;
+    assert_eq!(ack["id"], "inflight");
+    assert_eq!(ack["payload"]["status"], "accepted", "{ack}");
     tokio::time::timeout(Duration::from_secs(10), seen_rx.recv())
         .await
         .expect("the provider call never started");

@@ -115,6 +115,12 @@ impl Runs {
     fn finished(&self, run_id: &str) {
         self.lock().remove(run_id);
     }
+
+    /// Whether a run this connection started is still in progress (its final `agent`
+    /// response not yet queued).
+    pub fn has_conn(&self, conn_id: &str) -> bool {
+        self.lock().values().any(|e| e.conn_id == conn_id)
+    }
 }
 
 fn session_error(e: SessionError) -> ErrorShape {
@@ -201,10 +207,12 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
     tokio::spawn(
         async move {
             let run_id = req.run_id.clone();
-            let key = req.session_key.clone();
+            // `execute` frees the session itself, before the final events, so a client
+            // may send its next message as soon as it sees them; the run leaves the
+            // registry once its final `agent` response is queued (the shutdown drain
+            // waits for that).
             execute(&gw, req, cancelled).await;
             gw.runs.finished(&run_id);
-            gw.sessions.set_busy(&key, false);
         }
         .instrument(span),
     );
@@ -266,6 +274,8 @@ enum Outcome {
     Failed(ProviderError),
     TimedOut,
     Aborted,
+    /// The gateway began its shutdown drain: the run ends with `UNAVAILABLE`.
+    ShuttingDown,
 }
 
 fn assistant_message(text: &str, ts: u64) -> Value {
@@ -327,10 +337,12 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             json!({ "text": text.as_str(), "delta": delta }),
         );
     };
+    let mut shutdown = gw.shutdown.clone();
     let outcome = loop {
         tokio::select! {
             biased;
             _ = &mut cancelled => break Outcome::Aborted,
+            _ = shutdown.wait_for(|s| *s) => break Outcome::ShuttingDown,
             _ = &mut deadline => break Outcome::TimedOut,
             Some(delta) = rx.recv() => on_delta(&mut emit, &mut text, delta),
             result = &mut call => {
@@ -347,7 +359,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
     let elapsed = started.elapsed();
     if !matches!(
         outcome,
-        Outcome::Failed(ProviderError::Invalid(_)) | Outcome::Aborted
+        Outcome::Failed(ProviderError::Invalid(_)) | Outcome::Aborted | Outcome::ShuttingDown
     ) {
         gw.metrics.provider_call(
             gw.provider.name(),
@@ -366,6 +378,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             let mut m = Message::new("assistant", full.clone(), Some(&req.run_id));
             m.stop_reason = Some("stop".into());
             store_reply(gw, key, m.clone());
+            gw.sessions.set_busy(key, false);
             emit.chat(
                 "final",
                 json!({ "message": message_value(&m), "stopReason": "stop" }),
@@ -383,6 +396,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                 m.stop_reason = Some("aborted".into());
                 store_reply(gw, key, m);
             }
+            gw.sessions.set_busy(key, false);
             emit.chat(
                 "aborted",
                 json!({ "message": assistant_message(&text, now_ms()), "stopReason": "aborted" }),
@@ -397,6 +411,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         Outcome::Failed(e) => {
             let msg = e.to_string();
             warn!(error = %msg, "run failed");
+            gw.sessions.set_busy(key, false);
             emit.chat(
                 "error",
                 json!({ "errorMessage": msg, "errorKind": "unknown" }),
@@ -407,6 +422,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         Outcome::TimedOut => {
             let msg = format!("run timed out after {} s", req.timeout.as_secs());
             warn!("{msg}");
+            gw.sessions.set_busy(key, false);
             emit.chat(
                 "error",
                 json!({ "errorMessage": msg, "errorKind": "timeout" }),
@@ -414,12 +430,29 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             emit.agent("lifecycle", json!({ "phase": "error", "error": msg, "startedAt": started_at, "endedAt": now_ms() }));
             (String::new(), "timeout", Some(msg))
         }
+        Outcome::ShuttingDown => {
+            let msg = "shutting down".to_string();
+            info!("run ended by the shutdown drain");
+            gw.sessions.set_busy(key, false);
+            emit.chat(
+                "error",
+                json!({ "errorMessage": msg, "errorKind": "unavailable" }),
+            );
+            emit.agent("lifecycle", json!({ "phase": "error", "error": msg, "startedAt": started_at, "endedAt": now_ms() }));
+            (String::new(), "shutdown", Some(msg))
+        }
     };
     let Some(id) = req.reply_to else { return };
     let frame = match error {
         Some(msg) if status == "error" => ResponseFrame::err(
             id,
             ErrorShape::new(codes::UNAVAILABLE, msg).with_details(json!({ "runId": req.run_id })),
+        ),
+        Some(msg) if status == "shutdown" => ResponseFrame::err(
+            id,
+            ErrorShape::new(codes::UNAVAILABLE, msg)
+                .retry_after(1000)
+                .with_details(json!({ "runId": req.run_id })),
         ),
         _ => {
             let payloads = if final_text.is_empty() {

@@ -516,7 +516,7 @@ impl Connection {
         let mut shutdown = self.gw.shutdown.clone();
         loop {
             let msg = tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return self.shutting_down(),
+                _ = shutdown.wait_for(|s| *s) => return self.shutting_down().await,
                 _ = tick.tick() => {
                     // A full queue skips this tick (responses, not events, decide when a
                     // reader is too slow); a client that stops reading also stops
@@ -585,8 +585,16 @@ impl Connection {
         }
     }
 
-    /// The `shutdown` event, then a 1001 close.
-    fn shutting_down(&self) -> End {
+    /// The `shutdown` event, then a 1001 close. Runs this connection started end with
+    /// the drain (`UNAVAILABLE` "shutting down"); their final `agent` responses are
+    /// queued before the event, waited for at most [`RUN_DRAIN_WAIT`].
+    async fn shutting_down(&mut self) -> End {
+        if let Some(client) = &self.client {
+            let until = Instant::now() + RUN_DRAIN_WAIT;
+            while self.gw.runs.has_conn(&client.id) && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         let _ = self.send(&EventFrame::new(
             "shutdown",
             json!({ "reason": "gateway stopping" }),
@@ -688,6 +696,10 @@ impl Connection {
         debug!("websocket closed");
     }
 }
+
+/// Longest the shutdown drain waits for a connection's runs to queue their final
+/// responses before it sends the `shutdown` event.
+const RUN_DRAIN_WAIT: Duration = Duration::from_secs(2);
 
 const CLIENT_GONE: &str = "client went away";
 
