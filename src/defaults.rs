@@ -59,6 +59,12 @@ pub fn is_placeholder(value: &str) -> bool {
 /// and that the rendered Dockerfile copies from.
 pub const STAGE_DIR: &str = "target/docker-context";
 
+/// Where the image keeps a directory owned by the unprivileged user for the named
+/// volume of `sessions_persist` (Docker copies its ownership into a new volume), and
+/// the sessions directory inside it (`CLAWDBOT_SESSIONS_DIR`).
+pub const DATA_DIR: &str = "/data";
+pub const SESSIONS_DIR: &str = "/data/sessions";
+
 /// Version of the `self-check --json` output shape (a contract with runtime verify).
 pub const SELFCHECK_SCHEMA: u32 = 1;
 

@@ -704,3 +704,188 @@ async fn invalid_session_limits_refuse_to_start() {
     assert!(!status.success());
     assert!(err.contains("--max-message-bytes"), "{err}");
 }
+
+/// A server whose demo provider pauses between chunks, so a run can be caught running.
+fn slow_server() -> Server {
+    let mut env = env_with_token();
+    env.push(("CLAWDBOT_DEMO_CHUNK_DELAY_MS".into(), "300".into()));
+    Server::start_with_env(&[], &env)
+}
+
+fn send_frame(id: &str, key: &str, message: &str) -> Value {
+    json!({"type": "req", "id": id, "method": "chat.send", "params": {
+        "sessionKey": key, "message": message, "idempotencyKey": format!("run-{id}")}})
+}
+
+#[tokio::test]
+async fn chat_abort_stops_a_running_run_and_keeps_the_partial_answer() {
+    let server = slow_server();
+    let mut ws = connected_writer(&server.url()).await;
+    send_json(
+        &mut ws,
+        &send_frame("slow", "main", "tell me a long story please"),
+    )
+    .await;
+    let first = until(&mut ws, |f| {
+        f["event"] == "chat" && f["payload"]["state"] == "delta"
+    })
+    .await;
+    assert_eq!(first["payload"]["runId"], "run-slow");
+    // While it runs: the read loop still answers, a second run in the session is refused,
+    // the same idempotency key is reported in flight.
+    let busy = call(
+        &mut ws,
+        "b",
+        "chat.send",
+        Some(json!({"sessionKey": "main", "message": "another", "idempotencyKey": "other"})),
+    )
+    .await;
+    let (code, msg) = error_of(&busy);
+    assert_eq!(code, "UNAVAILABLE");
+    assert!(msg.contains("already in progress"), "{msg}");
+    assert_eq!(busy["error"]["retryable"], true);
+    let again = call(
+        &mut ws,
+        "again",
+        "chat.send",
+        Some(json!({"sessionKey": "main", "message": "x", "idempotencyKey": "run-slow"})),
+    )
+    .await;
+    assert_eq!(again["payload"]["status"], "in_flight", "{again}");
+    let stab = call(&mut ws, "d", "diagnostics.stability", None).await;
+    assert_eq!(stab["payload"]["activeRuns"], 1, "{stab}");
+
+    let res = call(
+        &mut ws,
+        "a",
+        "chat.abort",
+        Some(json!({"sessionKey": "main"})),
+    )
+    .await;
+    assert_eq!(
+        res["payload"],
+        json!({"ok": true, "aborted": true, "runIds": ["run-slow"]})
+    );
+    let end = until(&mut ws, |f| {
+        f["event"] == "chat"
+            && f["payload"]["runId"] == "run-slow"
+            && f["payload"]["state"] != "delta"
+    })
+    .await;
+    assert_eq!(end["payload"]["state"], "aborted", "{end}");
+    let h = call(
+        &mut ws,
+        "h",
+        "chat.history",
+        Some(json!({"sessionKey": "main"})),
+    )
+    .await;
+    let msgs = h["payload"]["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2, "{h}");
+    assert_eq!(msgs[1]["stopReason"], "aborted");
+    let partial = msgs[1]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        !partial.is_empty() && !partial.ends_with("machine."),
+        "{partial}"
+    );
+    // Aborting again aborts nothing; the session takes a new run at once.
+    let res = call(
+        &mut ws,
+        "a2",
+        "chat.abort",
+        Some(json!({"sessionKey": "main", "runId": "run-slow"})),
+    )
+    .await;
+    assert_eq!(res["payload"]["aborted"], false);
+    let stab = call(&mut ws, "d2", "diagnostics.stability", None).await;
+    assert_eq!(stab["payload"]["activeRuns"], 0, "{stab}");
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_cancels_its_runs() {
+    let server = slow_server();
+    let url = server.url();
+    let mut observer = connected_with_scopes(&url, &[READ]).await;
+    let mut client = connected_writer(&url).await;
+    send_json(
+        &mut client,
+        &send_frame("gone", "work", "a long answer please"),
+    )
+    .await;
+    until(&mut client, |f| {
+        f["event"] == "chat" && f["payload"]["state"] == "delta"
+    })
+    .await;
+    drop(client);
+    // The observer (a reader) sees the run end as aborted, long before it would finish.
+    let end = until(&mut observer, |f| {
+        f["event"] == "chat"
+            && f["payload"]["runId"] == "run-gone"
+            && f["payload"]["state"] != "delta"
+    })
+    .await;
+    assert_eq!(end["payload"]["state"], "aborted", "{end}");
+    let stab = call(&mut observer, "d", "diagnostics.stability", None).await;
+    assert_eq!(stab["payload"]["activeRuns"], 0, "{stab}");
+    // sessions.reset aborts a run too.
+    let mut admin = connected_with_scopes(&url, &[ADMIN]).await;
+    send_json(&mut admin, &send_frame("r", "work", "another long one")).await;
+    until(&mut admin, |f| {
+        f["event"] == "chat" && f["payload"]["state"] == "delta"
+    })
+    .await;
+    let r = call(
+        &mut admin,
+        "reset",
+        "sessions.reset",
+        Some(json!({"key": "work"})),
+    )
+    .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let end = until(&mut admin, |f| {
+        f["event"] == "chat" && f["payload"]["runId"] == "run-r" && f["payload"]["state"] != "delta"
+    })
+    .await;
+    assert_eq!(end["payload"]["state"], "aborted");
+}
+
+#[tokio::test]
+async fn persisted_sessions_survive_a_restart_without_secrets_on_disk() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("clawdbot-persist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().unwrap().to_string();
+    let mut server = Server::start(&["--sessions-dir", &dir_arg]);
+    let mut ws = connected_writer(&server.url()).await;
+    let (_, _, end) = chat_send(&mut ws, "p", "main", "keep this").await;
+    assert_eq!(end["state"], "final");
+    drop(ws);
+    let (status, _) = server.signal_and_wait(libc::SIGTERM, Duration::from_secs(10));
+    assert!(status.success());
+
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let meta = files[0].metadata().unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(files[0].path()).unwrap();
+    assert!(text.contains("keep this"));
+    assert!(
+        !text.contains(TOKEN),
+        "the token reached the sessions volume"
+    );
+
+    let server = Server::start(&["--sessions-dir", &dir_arg]);
+    let mut ws = connected(&server.url()).await;
+    let h = call(
+        &mut ws,
+        "h",
+        "chat.history",
+        Some(json!({"sessionKey": "main"})),
+    )
+    .await;
+    let msgs = h["payload"]["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2, "{h}");
+    assert_eq!(msgs[0]["content"][0]["text"], "keep this");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

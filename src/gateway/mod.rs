@@ -190,7 +190,10 @@ pub async fn serve(
         conns: ConnectionCounter::default(),
         metrics: crate::metrics::Metrics::default(),
         shutdown: rx.clone(),
-        sessions: crate::sessions::Store::new(config.sessions),
+        sessions: match config.sessions.sessions_dir.clone() {
+            Some(dir) => crate::sessions::Store::open(config.sessions, &dir)?,
+            None => crate::sessions::Store::new(config.sessions),
+        },
         clients: conns::Conns::default(),
         runs: runs::Runs::default(),
         started: Instant::now(),
@@ -246,7 +249,7 @@ pub async fn serve(
     Ok(())
 }
 
-/// Makes the log ring (`logs.tail`) mask the gateway token and the provider key.
+/// Makes the log ring (`logs.tail`) mask the gateway token and the provider keys.
 fn register_secrets(auth: &AuthMode, provider: &Provider) {
     if let AuthMode::Token(t) = auth {
         crate::logring::register_secret(t.expose());

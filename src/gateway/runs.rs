@@ -145,7 +145,10 @@ pub fn message_value(m: &Message) -> Value {
 
 /// Stores the user's message and starts the run as a task; returns at once.
 pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> {
-    if gw.runs.lock().contains_key(&req.run_id) {
+    // Held until the run is registered, so two requests with one id start one run.
+    // (Lock order: runs, then sessions or connections; nothing takes them the other way.)
+    let mut runs = gw.runs.lock();
+    if runs.contains_key(&req.run_id) {
         return Ok(Started::InFlight);
     }
     gw.sessions
@@ -174,7 +177,7 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
         }
     };
     let (cancel, cancelled) = oneshot::channel();
-    gw.runs.lock().insert(
+    runs.insert(
         req.run_id.clone(),
         Entry {
             session_key: req.session_key.clone(),
@@ -182,6 +185,7 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
             cancel,
         },
     );
+    drop(runs);
     message_added(gw, &req.session_key, &user);
     super::methods::session_changed(
         gw,

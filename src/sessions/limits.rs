@@ -1,6 +1,8 @@
-//! Bounds of the sessions store (`clawdbot serve` flags, `CLAWDBOT_SESSIONS_*` variables).
+//! Bounds and persistence of the sessions store (`clawdbot serve` flags with
+//! `CLAWDBOT_*` environment fallbacks).
 
-/// Every bound of the sessions store, with sane defaults and range validation.
+/// Every bound of the sessions store, with sane defaults and range validation, and the
+/// optional directory it is saved in.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SessionLimits {
     /// Sessions kept in memory; the least recently used idle one is evicted beyond it.
@@ -19,6 +21,10 @@ pub struct SessionLimits {
     /// Largest accepted chat message, in bytes (larger ones are refused).
     #[arg(long, env = "CLAWDBOT_MAX_MESSAGE_BYTES", default_value_t = 32 * 1024)]
     pub max_message_bytes: usize,
+    /// Save sessions in this directory (files 0600, atomic writes) and load them at
+    /// startup. Off by default: sessions live in memory only.
+    #[arg(long, env = "CLAWDBOT_SESSIONS_DIR")]
+    pub sessions_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SessionLimits {
@@ -28,6 +34,7 @@ impl Default for SessionLimits {
             max_messages: 200,
             max_session_bytes: 256 * 1024,
             max_message_bytes: 32 * 1024,
+            sessions_dir: None,
         }
     }
 }

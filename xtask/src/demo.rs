@@ -197,7 +197,7 @@ fn plan(ctx: &Ctx, provision: bool) -> Plan<Ctx> {
     plan.task(
         "probes from the host",
         format!(
-            "GET http://{}:{}/health; ws://{}:{} handshake + health + chat with the token; refused without and with a wrong token",
+            "GET http://{}:{}/health; ws://{}:{} handshake + health + chat.send (streamed) with the token; refused without and with a wrong token; openclaw agent when installed",
             s.bind_address, s.health_port, s.bind_address, s.gateway_port
         ),
         run_probes,
@@ -466,14 +466,34 @@ fn run_probes(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     let gw = ctx.gateway_addr()?;
     let report = probes::gateway_session(gw, &token)?;
     step.note(format!(
-        "ws://{gw}: handshake ok (protocol {}, server {}), health ok, chat -> {}",
-        report.protocol, report.server_version, report.chat_reply
+        "ws://{gw}: handshake ok (protocol {}, server {}), health ok, chat.send streamed {} chunks: {}\n  final: {}",
+        report.protocol,
+        report.server_version,
+        report.chunks.len(),
+        report
+            .chunks
+            .iter()
+            .map(|c| format!("{c:?}"))
+            .collect::<Vec<_>>()
+            .join(" + "),
+        report.chat_reply
     ));
     let missing = probes::expect_refused(gw, None)?;
     step.note(format!("without a token: refused, close 1008 ({missing})"));
     let wrong = format!("wrong-{}", random_hex(16)?);
     let mismatch = probes::expect_refused(gw, Some(&wrong))?;
     step.note(format!("wrong token: refused, close 1008 ({mismatch})"));
+    match probes::openclaw_cli() {
+        Some(cli) => {
+            let answer = probes::openclaw_agent(&cli, gw, &token)?;
+            step.note(format!(
+                "openclaw agent --agent main --message ... (real CLI, against the container) -> {answer}"
+            ));
+        }
+        None => step.note(
+            "openclaw CLI not installed (scripts/install-node-tools.sh): real-CLI run skipped",
+        ),
+    }
     Ok(())
 }
 

@@ -59,6 +59,12 @@ pub fn stage(root: &Path, settings: &Settings, binary: &Path) -> Result<PathBuf>
     for f in ["passwd", "group"] {
         std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o644))?;
     }
+    // `sessions_persist`: the (empty) data directory the image gives the unprivileged
+    // user, so the sessions volume mounted there starts owned by it.
+    if settings.sessions_persist {
+        std::fs::create_dir_all(dir.join("data"))?;
+        std::fs::set_permissions(dir.join("data"), std::fs::Permissions::from_mode(0o700))?;
+    }
     Ok(dir)
 }
 
@@ -337,6 +343,17 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["clawdbot", "group", "passwd"]);
+        let persist = Settings {
+            sessions_persist: true,
+            ..Settings::default()
+        };
+        let staged_data = stage(dir.path(), &persist, &bin).unwrap().join("data");
+        assert!(staged_data.is_dir());
+        assert_eq!(
+            staged_data.metadata().unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let staged = stage(dir.path(), &Settings::default(), &bin).unwrap();
         let mode = staged
             .join("clawdbot")
             .metadata()

