@@ -366,6 +366,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             let mut m = Message::new("assistant", full.clone(), Some(&req.run_id));
             m.stop_reason = Some("stop".into());
             store_reply(gw, key, m.clone());
+            release(gw, &req.run_id, key);
             emit.chat(
                 "final",
                 json!({ "message": message_value(&m), "stopReason": "stop" }),
@@ -383,6 +384,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                 m.stop_reason = Some("aborted".into());
                 store_reply(gw, key, m);
             }
+            release(gw, &req.run_id, key);
             emit.chat(
                 "aborted",
                 json!({ "message": assistant_message(&text, now_ms()), "stopReason": "aborted" }),
@@ -397,6 +399,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         Outcome::Failed(e) => {
             let msg = e.to_string();
             warn!(error = %msg, "run failed");
+            release(gw, &req.run_id, key);
             emit.chat(
                 "error",
                 json!({ "errorMessage": msg, "errorKind": "unknown" }),
@@ -407,6 +410,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         Outcome::TimedOut => {
             let msg = format!("run timed out after {} s", req.timeout.as_secs());
             warn!("{msg}");
+            release(gw, &req.run_id, key);
             emit.chat(
                 "error",
                 json!({ "errorMessage": msg, "errorKind": "timeout" }),
@@ -455,6 +459,14 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             "final agent response not delivered (client gone or too slow)"
         );
     }
+}
+
+/// Unregisters the run and frees its session before its terminal event goes out, so a
+/// client that reacts to that event (`chat.abort`, the next `chat.send`) sees the run
+/// finished. (The task does it again when it ends; both are idempotent.)
+fn release(gw: &Gateway, run_id: &str, key: &str) {
+    gw.runs.finished(run_id);
+    gw.sessions.set_busy(key, false);
 }
 
 fn store_reply(gw: &Gateway, key: &str, m: Message) {
