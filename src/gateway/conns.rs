@@ -6,6 +6,7 @@
 //! `chat.history` carry the whole text), it never grows a queue.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -30,6 +31,8 @@ pub struct Conn {
     pub id: String,
     pub grant: Grant,
     pub out: OutboxSender,
+    /// `agent` runs of this connection whose final response is not queued yet.
+    pub pending_replies: AtomicUsize,
     sessions_subscribed: Mutex<bool>,
     message_keys: Mutex<HashSet<String>>,
 }
@@ -43,6 +46,7 @@ impl Conn {
             id,
             grant,
             out,
+            pending_replies: AtomicUsize::new(0),
             sessions_subscribed: Mutex::new(false),
             message_keys: Mutex::new(HashSet::new()),
         }

@@ -10,6 +10,7 @@
 //! way is bounded (the provider's delta channel, each connection's outbox).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -116,11 +117,6 @@ impl Runs {
         self.lock().remove(run_id);
     }
 
-    /// Whether a run this connection started is still in progress (its final `agent`
-    /// response not yet queued).
-    pub fn has_conn(&self, conn_id: &str) -> bool {
-        self.lock().values().any(|e| e.conn_id == conn_id)
-    }
 }
 
 fn session_error(e: SessionError) -> ErrorShape {
@@ -206,13 +202,19 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
     let gw = gw.clone();
     tokio::spawn(
         async move {
-            let run_id = req.run_id.clone();
-            // `execute` frees the session itself, before the final events, so a client
-            // may send its next message as soon as it sees them; the run leaves the
-            // registry once its final `agent` response is queued (the shutdown drain
-            // waits for that).
+            // `execute` releases the run and its session before the final events, so a
+            // client may send its next message as soon as it sees them. An `agent`
+            // request's final response is counted on its connection until it is queued:
+            // the shutdown drain waits for it before the `shutdown` event.
+            let conn = req.conn.clone();
+            let replies = req.reply_to.is_some();
+            if replies {
+                conn.pending_replies.fetch_add(1, Ordering::SeqCst);
+            }
             execute(&gw, req, cancelled).await;
-            gw.runs.finished(&run_id);
+            if replies {
+                conn.pending_replies.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         .instrument(span),
     );
@@ -378,7 +380,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             let mut m = Message::new("assistant", full.clone(), Some(&req.run_id));
             m.stop_reason = Some("stop".into());
             store_reply(gw, key, m.clone());
-            gw.sessions.set_busy(key, false);
+            release(gw, &req.run_id, key);
             emit.chat(
                 "final",
                 json!({ "message": message_value(&m), "stopReason": "stop" }),
@@ -396,7 +398,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                 m.stop_reason = Some("aborted".into());
                 store_reply(gw, key, m);
             }
-            gw.sessions.set_busy(key, false);
+            release(gw, &req.run_id, key);
             emit.chat(
                 "aborted",
                 json!({ "message": assistant_message(&text, now_ms()), "stopReason": "aborted" }),
@@ -411,7 +413,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         Outcome::Failed(e) => {
             let msg = e.to_string();
             warn!(error = %msg, "run failed");
-            gw.sessions.set_busy(key, false);
+            release(gw, &req.run_id, key);
             emit.chat(
                 "error",
                 json!({ "errorMessage": msg, "errorKind": "unknown" }),
@@ -422,7 +424,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         Outcome::TimedOut => {
             let msg = format!("run timed out after {} s", req.timeout.as_secs());
             warn!("{msg}");
-            gw.sessions.set_busy(key, false);
+            release(gw, &req.run_id, key);
             emit.chat(
                 "error",
                 json!({ "errorMessage": msg, "errorKind": "timeout" }),
@@ -433,7 +435,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         Outcome::ShuttingDown => {
             let msg = "shutting down".to_string();
             info!("run ended by the shutdown drain");
-            gw.sessions.set_busy(key, false);
+            release(gw, &req.run_id, key);
             emit.chat(
                 "error",
                 json!({ "errorMessage": msg, "errorKind": "unavailable" }),
@@ -488,6 +490,15 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             "final agent response not delivered (client gone or too slow)"
         );
     }
+}
+
+/// Unregisters the run and frees its session before its terminal event goes out, so a
+/// client that reacts to that event (`chat.abort`, the next `chat.send`) sees the run
+/// finished. Every outcome calls it exactly once (a later call could free a newer run
+/// of the same session or id).
+fn release(gw: &Gateway, run_id: &str, key: &str) {
+    gw.runs.finished(run_id);
+    gw.sessions.set_busy(key, false);
 }
 
 fn store_reply(gw: &Gateway, key: &str, m: Message) {

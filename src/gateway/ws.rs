@@ -591,7 +591,9 @@ impl Connection {
     async fn shutting_down(&mut self) -> End {
         if let Some(client) = &self.client {
             let until = Instant::now() + RUN_DRAIN_WAIT;
-            while self.gw.runs.has_conn(&client.id) && Instant::now() < until {
+            while client.pending_replies.load(std::sync::atomic::Ordering::SeqCst) > 0
+                && Instant::now() < until
+            {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }

@@ -190,6 +190,10 @@ fn streaming(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &s
         ),
         // Every concurrent stream is its own session.
         ("CLAWDBOT_MAX_SESSIONS".to_string(), "5000".to_string()),
+        // Every `chat`/`agent` event of 1000 streams goes to every reader: a burst of
+        // thousands of frames per connection, more than the default queue of 256 (a
+        // full queue drops broadcast events, and the count of active streams with them).
+        ("CLAWDBOT_SEND_QUEUE".to_string(), "16384".to_string()),
     ];
     let mut server = Server::spawn_with_env(binary, token, &load_flags(), &env)?;
     server.wait_healthy(Duration::from_secs(10))?;
@@ -285,7 +289,9 @@ fn streaming(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &s
          its own pooled HTTP client); 5 warm-up samples each are not counted. Memory: server VmRSS with the \
          connections open and idle, then once every stream has delivered its first delta while the stub holds the \
          rest; per stream = the difference / streams. Every `chat` event goes to every connection with \
-         `operator.read` (as in OpenClaw), so the streams are spread over 10 connections.",
+         `operator.read` (as in OpenClaw), so the streams are spread over 10 connections, and the server runs with \
+         `CLAWDBOT_MAX_SESSIONS=5000 CLAWDBOT_SEND_QUEUE=16384` (each stream is its own session; 1000 streams \
+         broadcast bursts of thousands of events to every connection, which the default queue of 256 frames drops).",
     );
     Ok(())
 }

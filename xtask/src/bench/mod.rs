@@ -36,8 +36,8 @@ pub const SECTIONS: &[&str] = &[
     "verify",
     "gateway",
     "build",
-    "chat",
     "hostile",
+    "chat",
 ];
 
 #[derive(Debug, clap::Args)]
@@ -51,7 +51,7 @@ pub struct Args {
     /// Install the peer tools (hyperfine, hadolint, dclint, checkov) into ~/.cache/clawdbot-deploy/bench-tools first.
     #[arg(long)]
     pub provision_tools: bool,
-    /// Run only these sections (image, lifecycle, verify, gateway, build, chat, hostile); the report keeps the
+    /// Run only these sections (image, lifecycle, verify, gateway, build, hostile, chat); the report keeps the
     /// other sections from its previous version, each with its own date.
     #[arg(long, num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(SECTIONS))]
     pub only: Vec<String>,
