@@ -520,7 +520,7 @@ async fn global_outbound_budget_drops_slow_readers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_answers_in_flight_requests_reports_the_drain_and_a_second_signal_exits() {
-    // A provider that accepts the request and never answers: `chat` stays in flight.
+    // A provider that accepts the request and never answers: the run stays in flight.
     let stub = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let stub_addr = stub.local_addr().unwrap();
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::channel(4);
@@ -570,8 +570,8 @@ async fn shutdown_answers_in_flight_requests_reports_the_drain_and_a_second_sign
         "the slow reader's queue never filled"
     );
     // A client with a request in flight: `agent` is acknowledged at once and answered
-    // on the same id when its run ends.
-    let mut ws = connected(&server.url()).await;
+    // on the same id when its run ends (it needs the write scope).
+    let mut ws = connected_writer(&server.url()).await;
     send_json(
         &mut ws,
         &json!({"type": "req", "id": "inflight", "method": "agent",

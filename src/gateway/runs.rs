@@ -116,7 +116,6 @@ impl Runs {
     fn finished(&self, run_id: &str) {
         self.lock().remove(run_id);
     }
-
 }
 
 fn session_error(e: SessionError) -> ErrorShape {

@@ -516,7 +516,11 @@ impl Connection {
         let mut shutdown = self.gw.shutdown.clone();
         loop {
             let msg = tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return self.shutting_down().await,
+                // The watch guard is dropped inside the block: only `()` lives across
+                // the drain's await.
+                _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
+                    return self.shutting_down().await;
+                }
                 _ = tick.tick() => {
                     // A full queue skips this tick (responses, not events, decide when a
                     // reader is too slow); a client that stops reading also stops
@@ -591,7 +595,10 @@ impl Connection {
     async fn shutting_down(&mut self) -> End {
         if let Some(client) = &self.client {
             let until = Instant::now() + RUN_DRAIN_WAIT;
-            while client.pending_replies.load(std::sync::atomic::Ordering::SeqCst) > 0
+            while client
+                .pending_replies
+                .load(std::sync::atomic::Ordering::SeqCst)
+                > 0
                 && Instant::now() < until
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
