@@ -58,6 +58,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    tasks::remember_exe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Init(args) => init::run(args),

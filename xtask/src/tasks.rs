@@ -84,6 +84,26 @@ pub fn stream(cmd: xshell::Cmd<'_>) -> Result<()> {
     }
 }
 
+/// This binary's path, read once at start ([`remember_exe`]): a step such as `cargo
+/// test` rebuilds `target/debug/xtask` in place, after which the running process's
+/// `/proc/self/exe` reads `… (deleted)`; the path itself then holds the new binary.
+static XTASK_EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Remembers this binary's path; `main` calls it before any step runs.
+pub fn remember_exe() {
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = XTASK_EXE.set(exe);
+    }
+}
+
+fn xtask_exe() -> Result<PathBuf> {
+    match XTASK_EXE.get() {
+        Some(exe) => Ok(exe.clone()),
+        None => std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("locating the xtask binary: {e}")),
+    }
+}
+
 /// The program of a [`Command`]: named in the plan as a user would type it, resolved to
 /// the exact executable when it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,8 +187,7 @@ impl Command {
     pub fn to_xshell<'a>(&self, sh: &'a Shell) -> Result<xshell::Cmd<'a>> {
         let program = match &self.program {
             Program::Cargo => PathBuf::from(workspace::cargo()),
-            Program::Xtask => std::env::current_exe()
-                .map_err(|e| anyhow::anyhow!("locating the xtask binary: {e}"))?,
+            Program::Xtask => xtask_exe()?,
             Program::Named(name) => {
                 if let Some(hint) = &self.install_hint {
                     if crate::engine::find_on_path(name).is_none() {
