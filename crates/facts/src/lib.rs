@@ -117,7 +117,8 @@ pub const DATA_DIR: &str = "/data";
 pub const SESSIONS_DIR: &str = "/data/sessions";
 
 /// Version of the `self-check --json` output shape (a contract with runtime verify).
-pub const SELFCHECK_SCHEMA: u32 = 1;
+/// 2: the `no-secrets-in-sessions` check and the `sessions` key.
+pub const SELFCHECK_SCHEMA: u32 = 2;
 
 /// Port of `clawdbot egress-proxy` (HTTP CONNECT) on the internal network of the
 /// `isolated` profile; the gateway gets `HTTPS_PROXY=http://<egress service>:<this>`.
