@@ -152,8 +152,27 @@ pub fn scan_from_env() -> SessionsScan {
     scan
 }
 
-/// Scans `dir` for `needles` within the bounds above.
+/// The bounds of one scan (the constants above; tests use small ones).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    pub max_files: usize,
+    pub max_bytes: u64,
+    pub max_depth: usize,
+}
+
+pub const BOUNDS: Bounds = Bounds {
+    max_files: MAX_FILES,
+    max_bytes: MAX_BYTES,
+    max_depth: MAX_DEPTH,
+};
+
+/// Scans `dir` for `needles` within [`BOUNDS`].
 pub fn scan(dir: &Path, needles: &[Needle]) -> SessionsScan {
+    scan_within(dir, needles, BOUNDS)
+}
+
+/// Scans `dir` for `needles` within `b`.
+pub fn scan_within(dir: &Path, needles: &[Needle], b: Bounds) -> SessionsScan {
     let mut scan = SessionsScan {
         dir: Some(dir.to_string_lossy().into_owned()),
         secrets: needles.iter().map(|n| n.var.clone()).collect(),
@@ -193,10 +212,11 @@ pub fn scan(dir: &Path, needles: &[Needle]) -> SessionsScan {
                 continue;
             };
             if meta.is_dir() {
-                if depth + 1 >= MAX_DEPTH {
+                if depth + 1 >= b.max_depth {
                     scan.complete = false;
                     scan.problems.push(format!(
-                        "directories deeper than {MAX_DEPTH} levels not entered"
+                        "directories deeper than {} levels not entered",
+                        b.max_depth
                     ));
                 } else {
                     pending.push((path, depth + 1));
@@ -207,11 +227,11 @@ pub fn scan(dir: &Path, needles: &[Needle]) -> SessionsScan {
                 // Symlinks, sockets, fifos: never followed or opened.
                 continue;
             }
-            if scan.files_scanned >= MAX_FILES || scan.bytes_read >= MAX_BYTES {
+            if scan.files_scanned >= b.max_files || scan.bytes_read >= b.max_bytes {
                 scan.complete = false;
                 scan.problems.push(format!(
-                    "stopped at the bound ({MAX_FILES} files or {} MiB read)",
-                    MAX_BYTES >> 20
+                    "stopped at the bound ({} files or {} bytes read)",
+                    b.max_files, b.max_bytes
                 ));
                 return finish(scan);
             }
@@ -226,7 +246,14 @@ pub fn scan(dir: &Path, needles: &[Needle]) -> SessionsScan {
                 .filter(|n| n.name.iter().any(|s| name.contains(s.as_str())))
                 .collect();
             let withheld = !found.is_empty();
-            match search_file(&path, needles, &mut buf, overlap, &mut scan.bytes_read) {
+            match search_file(
+                &path,
+                needles,
+                &mut buf,
+                overlap,
+                b.max_bytes,
+                &mut scan.bytes_read,
+            ) {
                 Ok((in_contents, eof)) => {
                     for n in in_contents {
                         if !found.iter().any(|f| f.var == n.var) {
@@ -235,10 +262,8 @@ pub fn scan(dir: &Path, needles: &[Needle]) -> SessionsScan {
                     }
                     if !eof {
                         scan.complete = false;
-                        scan.problems.push(format!(
-                            "stopped at the bound ({} MiB read)",
-                            MAX_BYTES >> 20
-                        ));
+                        scan.problems
+                            .push(format!("stopped at the bound ({} bytes read)", b.max_bytes));
                     }
                 }
                 Err(e) => {
@@ -256,7 +281,7 @@ pub fn scan(dir: &Path, needles: &[Needle]) -> SessionsScan {
                     });
                 }
             }
-            if scan.bytes_read >= MAX_BYTES && !scan.complete {
+            if scan.bytes_read >= b.max_bytes && !scan.complete {
                 return finish(scan);
             }
         }
@@ -292,13 +317,14 @@ fn search_file<'n>(
     needles: &'n [Needle],
     buf: &mut [u8],
     overlap: usize,
+    max_bytes: u64,
     bytes_read: &mut u64,
 ) -> std::io::Result<(Vec<&'n Needle>, bool)> {
     let mut file = File::open(path)?;
     let mut found: Vec<&Needle> = Vec::new();
     let mut kept = 0usize;
     loop {
-        let budget = MAX_BYTES.saturating_sub(*bytes_read);
+        let budget = max_bytes.saturating_sub(*bytes_read);
         if budget == 0 {
             // Read one byte more to tell a file that ends exactly here from a longer one.
             let mut probe = [0u8; 1];
@@ -460,6 +486,57 @@ mod tests {
         assert_eq!(none.files_scanned, 0);
         std::fs::remove_dir_all(&dir).unwrap();
         std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    /// Each bound stops the scan and marks it incomplete: never reported clean.
+    #[test]
+    fn bounds_make_the_scan_incomplete() {
+        let dir = temp_dir("bounds");
+        for i in 0..5 {
+            std::fs::write(dir.join(format!("{i}.json")), session("hello there")).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        let whole = scan(&dir, &needles());
+        assert!(whole.complete && whole.problems.is_empty(), "{whole:?}");
+        assert_eq!(whole.files_scanned, 5);
+
+        let files = scan_within(
+            &dir,
+            &needles(),
+            Bounds {
+                max_files: 3,
+                ..BOUNDS
+            },
+        );
+        assert!(!files.complete);
+        assert_eq!(files.files_scanned, 3);
+        assert!(files.problems[0].starts_with("stopped at the bound (3 files"));
+
+        let bytes = scan_within(
+            &dir,
+            &needles(),
+            Bounds {
+                max_bytes: 50,
+                ..BOUNDS
+            },
+        );
+        assert!(!bytes.complete, "{bytes:?}");
+        assert_eq!(bytes.bytes_read, 50);
+
+        let depth = scan_within(
+            &dir,
+            &needles(),
+            Bounds {
+                max_depth: 2,
+                ..BOUNDS
+            },
+        );
+        assert!(!depth.complete);
+        assert!(
+            depth.problems[0].contains("deeper than 2 levels"),
+            "{depth:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
