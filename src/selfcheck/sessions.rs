@@ -37,9 +37,6 @@ pub const MAX_NAMES: usize = 20;
 /// Shown instead of a file name that contains a secret.
 pub const WITHHELD: &str = "(name withheld: it contains a secret)";
 
-/// The environment variable naming the sessions directory (`serve --sessions-dir`).
-pub const SESSIONS_DIR_VAR: &str = "CLAWDBOT_SESSIONS_DIR";
-
 /// A secret to look for: the variable it came from and the byte strings that betray it.
 pub struct Needle {
     pub var: String,
@@ -138,7 +135,7 @@ pub fn secrets_from_env(problems: &mut Vec<String>) -> Vec<Needle> {
 
 /// Reads `CLAWDBOT_SESSIONS_DIR` and the secrets from the environment and scans.
 pub fn scan_from_env() -> SessionsScan {
-    let Some(dir) = crate::config::read_setting(SESSIONS_DIR_VAR) else {
+    let Some(dir) = crate::config::read_setting(defaults::SESSIONS_DIR_VAR) else {
         return SessionsScan {
             complete: true,
             ..SessionsScan::default()

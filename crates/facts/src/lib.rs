@@ -115,6 +115,9 @@ pub const STAGE_DIR: &str = "target/docker-context";
 /// the sessions directory inside it (`CLAWDBOT_SESSIONS_DIR`).
 pub const DATA_DIR: &str = "/data";
 pub const SESSIONS_DIR: &str = "/data/sessions";
+/// The variable (`serve --sessions-dir`) that names the sessions directory; self-check
+/// scans it for secrets.
+pub const SESSIONS_DIR_VAR: &str = "CLAWDBOT_SESSIONS_DIR";
 
 /// Version of the `self-check --json` output shape (a contract with runtime verify).
 /// 2: the `no-secrets-in-sessions` check and the `sessions` key.
