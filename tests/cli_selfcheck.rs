@@ -15,6 +15,7 @@ const IDS: &[&str] = &[
     "pids-limit",
     "no-docker-socket",
     "no-env-file",
+    "no-secrets-in-sessions",
 ];
 
 fn self_check(args: &[&str]) -> Output {
@@ -100,12 +101,13 @@ fn self_check_json_has_every_schema_key() {
         "docker_socket",
         "listening",
         "env_files",
+        "sessions",
         "checks",
         "ok",
     ];
     want.sort();
     assert_eq!(keys, want);
-    assert_eq!(v["schema"], 1);
+    assert_eq!(v["schema"], 2);
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
     assert!(v["user"]["uid"].is_u64() && v["user"]["gid"].is_u64());
     assert!(v["user"].get("name").is_some());

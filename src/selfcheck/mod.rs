@@ -8,6 +8,7 @@
 pub mod cgroup;
 pub mod fs;
 pub mod procfs;
+pub mod sessions;
 pub mod sockets;
 
 use std::io::IsTerminal;
@@ -21,6 +22,7 @@ use crate::defaults::SelfCheckId;
 use self::cgroup::CgroupLimits;
 use self::fs::Writable;
 use self::procfs::ProcStatus;
+use self::sessions::SessionsScan;
 use self::sockets::{DockerSocket, Listener};
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +45,8 @@ pub struct Facts {
     pub docker: Vec<DockerSocket>,
     pub listening: Vec<Listener>,
     pub env_files: Vec<String>,
+    /// The scan of the sessions directory for secrets (`CLAWDBOT_SESSIONS_DIR`).
+    pub sessions: SessionsScan,
 }
 
 /// Reads the facts of the running process.
@@ -70,6 +74,7 @@ pub fn gather() -> Facts {
         docker: sockets::docker_sockets(sockets::DOCKER_SOCKETS),
         listening: sockets::current_listeners(),
         env_files: fs::env_files(&env_dirs),
+        sessions: sessions::scan_from_env(),
     }
 }
 
@@ -284,7 +289,69 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
             ),
         )
     });
+    checks.push(sessions_check(&f.sessions));
     checks
+}
+
+/// `no-secrets-in-sessions`: passes when sessions are not persisted, or the whole
+/// directory was read and holds none of the secrets. Names files and variables only.
+fn sessions_check(s: &SessionsScan) -> Check {
+    let id = SelfCheckId::NoSecretsInSessions;
+    let Some(dir) = &s.dir else {
+        return check(
+            id,
+            true,
+            "sessions are not persisted (CLAWDBOT_SESSIONS_DIR unset)",
+        );
+    };
+    let problems = if s.problems.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", s.problems.join("; "))
+    };
+    if s.files_with_secrets > 0 {
+        let mut names: Vec<String> = s
+            .hits
+            .iter()
+            .map(|h| format!("{} ({})", h.file, h.secrets.join(", ")))
+            .collect();
+        if s.files_with_secrets > names.len() {
+            names.push(format!("{} more", s.files_with_secrets - names.len()));
+        }
+        return check(
+            id,
+            false,
+            format!(
+                "{} of {} files in {dir} hold a secret: {} (delete them, rotate the secrets, and find what wrote them){problems}",
+                s.files_with_secrets,
+                s.files_scanned,
+                names.join(", ")
+            ),
+        );
+    }
+    if s.secrets.is_empty() {
+        // Unreadable secret files are problems too: nothing could be looked for.
+        return check(
+            id,
+            s.problems.is_empty(),
+            format!("{dir}: no gateway token or provider key set, nothing to look for{problems}"),
+        );
+    }
+    let read = format!(
+        "{} files, {} read in {dir}, looked for {}",
+        s.files_scanned,
+        format_bytes(s.bytes_read),
+        s.secrets.join(", ")
+    );
+    if s.complete && s.problems.is_empty() {
+        check(id, true, format!("no secret found ({read})"))
+    } else {
+        check(
+            id,
+            false,
+            format!("scan incomplete, cannot tell ({read}){problems}"),
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -319,6 +386,7 @@ pub struct Report {
     pub docker_socket: bool,
     pub listening: Vec<Listener>,
     pub env_files: Vec<String>,
+    pub sessions: SessionsScan,
     pub checks: Vec<Check>,
     pub ok: bool,
 }
@@ -356,6 +424,7 @@ impl Report {
             docker_socket: !f.docker.is_empty(),
             listening: f.listening,
             env_files: f.env_files,
+            sessions: f.sessions,
             ok: checks.iter().all(|c| c.ok),
             checks,
         }
@@ -470,6 +539,10 @@ mod tests {
                 port: 18789,
             }],
             env_files: vec![],
+            sessions: SessionsScan {
+                complete: true,
+                ..SessionsScan::default()
+            },
         }
     }
 
@@ -485,6 +558,7 @@ mod tests {
         "pids-limit",
         "no-docker-socket",
         "no-env-file",
+        "no-secrets-in-sessions",
     ];
 
     #[test]
@@ -499,7 +573,7 @@ mod tests {
         assert_eq!(report.checks[6].detail, "2 GiB (cgroup v2)");
         let text = render_human(&report, false);
         assert!(
-            text.ends_with("self-check: all 11 checks passed\n"),
+            text.ends_with("self-check: all 12 checks passed\n"),
             "{text}"
         );
         assert!(text.contains("listening: 0.0.0.0:18789"));
@@ -541,6 +615,22 @@ mod tests {
                 "no-env-file",
                 Box::new(|f| f.env_files = vec!["/.env".into()]),
             ),
+            (
+                "no-secrets-in-sessions",
+                Box::new(|f| f.sessions = planted_scan()),
+            ),
+            (
+                "no-secrets-in-sessions",
+                Box::new(|f| {
+                    f.sessions = SessionsScan {
+                        files_with_secrets: 0,
+                        hits: vec![],
+                        complete: false,
+                        problems: vec!["stopped at the bound".into()],
+                        ..planted_scan()
+                    }
+                }),
+            ),
         ];
         for (id, weaken) in cases {
             let mut f = hardened();
@@ -556,13 +646,99 @@ mod tests {
     #[test]
     fn json_has_the_schema_keys() {
         let v = serde_json::to_value(Report::from_facts(hardened())).unwrap();
-        assert_eq!(v["schema"], 1);
+        assert_eq!(v["schema"], 2);
+        assert_eq!(v["sessions"]["dir"], serde_json::Value::Null);
         assert_eq!(v["capabilities"]["effective_hex"], "0000000000000000");
         assert_eq!(v["cgroup"]["memory_max_bytes"], 2u64 << 30);
         assert_eq!(v["cgroup"]["cpu_max"], 2.0);
         assert_eq!(v["seccomp"], "filter");
         assert_eq!(v["listening"][0]["port"], 18789);
         assert_eq!(v["docker_socket"], false);
+    }
+
+    fn planted_scan() -> SessionsScan {
+        SessionsScan {
+            dir: Some("/data/sessions".into()),
+            secrets: vec!["CLAWDBOT_GATEWAY_TOKEN".into(), "OPENAI_API_KEY".into()],
+            files_scanned: 3,
+            bytes_read: 2048,
+            files_with_secrets: 1,
+            hits: vec![sessions::Hit {
+                file: "6d61696e.json".into(),
+                secrets: vec!["OPENAI_API_KEY".into()],
+            }],
+            complete: true,
+            problems: vec![],
+        }
+    }
+
+    #[test]
+    fn sessions_check_names_files_and_variables_only() {
+        let mut f = hardened();
+        f.sessions = planted_scan();
+        let report = Report::from_facts(f);
+        let c = report.checks.last().unwrap();
+        assert_eq!((c.id, c.ok), ("no-secrets-in-sessions", false));
+        assert!(
+            c.detail.starts_with(
+                "1 of 3 files in /data/sessions hold a secret: 6d61696e.json (OPENAI_API_KEY)"
+            ),
+            "{}",
+            c.detail
+        );
+        let clean = SessionsScan {
+            files_with_secrets: 0,
+            hits: vec![],
+            ..planted_scan()
+        };
+        let c = sessions_check(&clean);
+        assert!(c.ok, "{c:?}");
+        assert_eq!(
+            c.detail,
+            "no secret found (3 files, 2 KiB read in /data/sessions, looked for CLAWDBOT_GATEWAY_TOKEN, OPENAI_API_KEY)"
+        );
+        let nothing = SessionsScan {
+            secrets: vec![],
+            ..clean.clone()
+        };
+        assert!(sessions_check(&nothing).ok);
+        let unreadable = SessionsScan {
+            problems: vec!["OPENAI_API_KEY_FILE=/x: cannot read the file".into()],
+            ..nothing
+        };
+        assert!(!sessions_check(&unreadable).ok);
+        assert!(sessions_check(&SessionsScan::default()).ok);
+    }
+
+    /// docs/self-check.md documents every check (in order), the schema and the scan
+    /// bounds as the code has them.
+    #[test]
+    fn docs_self_check_md_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/self-check.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let table = doc.split("## Checks").nth(1).unwrap();
+        let rows: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once('`').map(|(id, _)| id))
+            .collect();
+        assert_eq!(rows, SelfCheckId::ALL.map(SelfCheckId::as_str));
+        let schema = crate::defaults::SELFCHECK_SCHEMA;
+        assert!(doc.contains(&format!("## JSON contract (schema {schema})")));
+        assert!(doc.contains(&format!("{{\"schema\":{schema},")));
+        let bounds = format!(
+            "{} files, {} MiB read in total, in {} KiB reads",
+            sessions::MAX_FILES,
+            sessions::MAX_BYTES >> 20,
+            sessions::CHUNK >> 10
+        );
+        assert!(doc.contains(&bounds), "docs/self-check.md lacks {bounds:?}");
+        assert!(doc.contains(&format!("{} directory levels", sessions::MAX_DEPTH)));
+        assert!(doc.contains(&format!(
+            "values under {} characters",
+            sessions::MIN_SECRET_LEN
+        )));
+        assert!(doc.contains(&format!("at most {} of those files", sessions::MAX_NAMES)));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub struct SessionLimits {
     pub max_message_bytes: usize,
     /// Save sessions in this directory (files 0600, atomic writes) and load them at
     /// startup. Off by default: sessions live in memory only.
-    #[arg(long, env = "CLAWDBOT_SESSIONS_DIR")]
+    #[arg(long, env = crate::defaults::SESSIONS_DIR_VAR)]
     pub sessions_dir: Option<std::path::PathBuf>,
 }
 

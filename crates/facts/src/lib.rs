@@ -115,9 +115,13 @@ pub const STAGE_DIR: &str = "target/docker-context";
 /// the sessions directory inside it (`CLAWDBOT_SESSIONS_DIR`).
 pub const DATA_DIR: &str = "/data";
 pub const SESSIONS_DIR: &str = "/data/sessions";
+/// The variable (`serve --sessions-dir`) that names the sessions directory; self-check
+/// scans it for secrets.
+pub const SESSIONS_DIR_VAR: &str = "CLAWDBOT_SESSIONS_DIR";
 
 /// Version of the `self-check --json` output shape (a contract with runtime verify).
-pub const SELFCHECK_SCHEMA: u32 = 1;
+/// 2: the `no-secrets-in-sessions` check and the `sessions` key.
+pub const SELFCHECK_SCHEMA: u32 = 2;
 
 /// Port of `clawdbot egress-proxy` (HTTP CONNECT) on the internal network of the
 /// `isolated` profile; the gateway gets `HTTPS_PROXY=http://<egress service>:<this>`.

@@ -16,11 +16,12 @@ pub enum SelfCheckId {
     PidsLimit,
     NoDockerSocket,
     NoEnvFile,
+    NoSecretsInSessions,
 }
 
 impl SelfCheckId {
     /// Every check, in the order the service reports them.
-    pub const ALL: [SelfCheckId; 11] = [
+    pub const ALL: [SelfCheckId; 12] = [
         SelfCheckId::NonRoot,
         SelfCheckId::CapsEmpty,
         SelfCheckId::NoNewPrivs,
@@ -32,6 +33,7 @@ impl SelfCheckId {
         SelfCheckId::PidsLimit,
         SelfCheckId::NoDockerSocket,
         SelfCheckId::NoEnvFile,
+        SelfCheckId::NoSecretsInSessions,
     ];
 
     /// The id in the JSON report (`"id": "non-root"`).
@@ -48,6 +50,7 @@ impl SelfCheckId {
             SelfCheckId::PidsLimit => "pids-limit",
             SelfCheckId::NoDockerSocket => "no-docker-socket",
             SelfCheckId::NoEnvFile => "no-env-file",
+            SelfCheckId::NoSecretsInSessions => "no-secrets-in-sessions",
         }
     }
 
@@ -61,7 +64,7 @@ impl SelfCheckId {
             SelfCheckId::CapsEmpty => 3,
             SelfCheckId::NoNewPrivs | SelfCheckId::Seccomp => 4,
             SelfCheckId::MemoryLimit | SelfCheckId::CpuLimit | SelfCheckId::PidsLimit => 6,
-            SelfCheckId::NoEnvFile => 7,
+            SelfCheckId::NoEnvFile | SelfCheckId::NoSecretsInSessions => 7,
         }
     }
 

@@ -372,8 +372,13 @@ rules! {
 
     RuntimeSelfcheckFailed = "runtime-selfcheck-failed", Error, None, Runtime,
     "a check of `clawdbot self-check` failed inside the container",
-    "`clawdbot self-check --json` reports what the process itself sees (effective capabilities, no_new_privs, seccomp, rootfs and /etc writability, cgroup limits, docker socket, env files); a failed check is hardening that did not take effect. Failed user, capability, no-new-privileges, seccomp, rootfs, /etc and docker-socket checks are errors, the others warnings; each counts against the checklist item of its check (non-root 1; rootfs-read-only, etc-read-only, no-docker-socket 2; caps-empty 3; no-new-privs, seccomp 4; memory-, cpu-, pids-limit 6; no-env-file 7).",
+    "`clawdbot self-check --json` reports what the process itself sees (effective capabilities, no_new_privs, seccomp, rootfs and /etc writability, cgroup limits, docker socket, env files); a failed check is hardening that did not take effect. A failed `no-secrets-in-sessions` is reported as `runtime-secret-in-sessions` instead. Failed user, capability, no-new-privileges, seccomp, rootfs, /etc and docker-socket checks are errors, the others warnings; each counts against the checklist item of its check (non-root 1; rootfs-read-only, etc-read-only, no-docker-socket 2; caps-empty 3; no-new-privs, seccomp 4; memory-, cpu-, pids-limit 6; no-env-file 7).",
     "Fix the hardening the check names in the compose file and recreate the container.";
+
+    RuntimeSecretInSessions = "runtime-secret-in-sessions", Error, Some(7), Runtime,
+    "the persisted sessions volume holds the gateway token or a provider key",
+    "With `sessions_persist` the gateway writes its sessions to a named volume; a volume outlives the container, is copied into backups and read by anyone with access to the engine, so a secret written there escapes `.env`. The self-check `no-secrets-in-sessions`, run inside the container, reads the secrets as the service does (`CLAWDBOT_GATEWAY_TOKEN`, `OPENCLAW_GATEWAY_TOKEN`, `ANTHROPIC_API_KEY`, `OPENAI_API_KEY` or their `_FILE`; placeholders are skipped) and looks for each, as written and JSON-escaped, in every regular file under `CLAWDBOT_SESSIONS_DIR`, and as written or hex-encoded in the file names; symlinks are not followed. The scan is bounded (file count, bytes read, depth; see docs/self-check.md). A file holding a secret is an error naming the file and the variable, never the value; a scan cut short by a bound or an unreadable file or secret is a warning (verify cannot tell). Not reported when sessions are not persisted.",
+    "Stop the stack, delete the files named (or the volume: `docker volume rm`), rotate the secrets they held, and find what put them there (a client that sent its token as a message or a session key).";
 
     RuntimeSelfcheckUnavailable = "runtime-selfcheck-unavailable", Warning, None, Runtime,
     "`clawdbot self-check --json` could not be run in the container",

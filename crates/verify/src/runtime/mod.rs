@@ -233,6 +233,7 @@ mod tests {
             RuleId::RuntimeHostListenerPublic,
             RuleId::RuntimeSelfcheckFailed,
             RuleId::RuntimeSelfcheckUnavailable,
+            RuleId::RuntimeSecretInSessions,
         ] {
             assert!(id.rule().scope == catalog::Scope::Runtime, "{id}");
         }

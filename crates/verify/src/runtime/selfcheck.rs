@@ -15,6 +15,16 @@ pub struct Report {
     pub schema: u32,
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// The sessions-volume scan (`no-secrets-in-sessions`).
+    #[serde(default)]
+    pub sessions: Option<Sessions>,
+}
+
+/// The parts of the `sessions` scan runtime verify reads (never a secret value).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Sessions {
+    #[serde(default)]
+    pub files_with_secrets: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,9 +51,18 @@ fn severity(check: &str) -> Option<Severity> {
     match SelfCheckId::from_id(check) {
         Some(
             NonRoot | CapsEmpty | NoNewPrivs | Seccomp | RootfsReadOnly | EtcReadOnly
-            | NoDockerSocket,
+            | NoDockerSocket | NoSecretsInSessions,
         ) => None,
         _ => Some(Severity::Warning),
+    }
+}
+
+/// The rule a failed check is reported under: `no-secrets-in-sessions` has its own
+/// (a secret on a volume, not hardening that did not take effect), the others share one.
+fn rule(check: &str) -> RuleId {
+    match SelfCheckId::from_id(check) {
+        Some(SelfCheckId::NoSecretsInSessions) => RuleId::RuntimeSecretInSessions,
+        _ => RuleId::RuntimeSelfcheckFailed,
     }
 }
 
@@ -72,9 +91,18 @@ pub fn findings(container: &str, is_service: bool, out: &ExecOutput) -> Vec<Find
             .filter(|c| !c.ok)
             .map(|c| {
                 let detail: String = c.detail.chars().take(200).collect();
+                let rule = rule(&c.id);
+                // Documented in the catalog: a sessions scan that found no secret but
+                // could not finish is a warning (verify cannot tell).
+                let found = report.sessions.as_ref().map_or(0, |s| s.files_with_secrets);
+                let severity = if rule == RuleId::RuntimeSecretInSessions && found == 0 {
+                    Some(Severity::Warning)
+                } else {
+                    severity(&c.id)
+                };
                 let mut f = finding(
-                    RuleId::RuntimeSelfcheckFailed,
-                    severity(&c.id),
+                    rule,
+                    severity,
                     container,
                     format!("self-check inside the container: {} failed: {detail}", c.id),
                     Some(format!("check={}", c.id)),
@@ -120,7 +148,7 @@ pub fn findings(container: &str, is_service: bool, out: &ExecOutput) -> Vec<Find
 mod tests {
     use super::*;
 
-    const SAMPLE: &str = r#"{"schema":1,"version":"0.1.0",
+    const SAMPLE: &str = r#"{"schema":2,"version":"0.1.0",
       "user":{"uid":0,"gid":0,"name":null},
       "capabilities":{"effective":["CAP_CHOWN"],"permitted":[],"bounding":[],"effective_hex":"0000000000000001",
                       "permitted_hex":"0","bounding_hex":"0"},
@@ -199,6 +227,7 @@ mod tests {
         documented.sort();
         let mut shared: Vec<(String, u8)> = SelfCheckId::ALL
             .iter()
+            .filter(|c| rule(c.as_str()) == RuleId::RuntimeSelfcheckFailed)
             .map(|c| (c.as_str().to_string(), c.checklist_item()))
             .collect();
         shared.sort();
@@ -207,10 +236,40 @@ mod tests {
         assert_eq!(catalog::selfcheck_item("unknown-check"), None);
     }
 
+    /// A secret in the sessions volume is its own rule (an error on checklist item 7);
+    /// a scan that could not finish is the same rule as a warning.
+    #[test]
+    fn secret_in_sessions_is_its_own_rule() {
+        let planted = r#"{"schema":2,"sessions":{"dir":"/data/sessions","files_with_secrets":1},
+          "checks":[{"id":"no-secrets-in-sessions","ok":false,"detail":"1 of 2 files in /data/sessions hold a secret: 6d61696e.json (CLAWDBOT_GATEWAY_TOKEN)"}],"ok":false}"#;
+        let fs = findings("c1", true, &exec(1, planted, ""));
+        assert_eq!(fs.len(), 1);
+        assert_eq!(fs[0].rule, RuleId::RuntimeSecretInSessions);
+        assert_eq!(fs[0].severity, Severity::Error);
+        assert!(fs[0].message.contains("6d61696e.json"), "{}", fs[0].message);
+        assert_eq!(catalog::finding_item(&fs[0]), Some(7));
+        let failed: Vec<u8> = catalog::checklist_items(&fs)
+            .iter()
+            .filter(|(_, s)| *s == catalog::ItemStatus::Fail)
+            .map(|(item, _)| item.number)
+            .collect();
+        assert_eq!(failed, [7]);
+
+        let incomplete = planted
+            .replace(r#""files_with_secrets":1"#, r#""files_with_secrets":0"#)
+            .replace("1 of 2 files", "scan incomplete");
+        let fs = findings("c1", true, &exec(1, &incomplete, ""));
+        assert_eq!(fs[0].rule, RuleId::RuntimeSecretInSessions);
+        assert_eq!(fs[0].severity, Severity::Warning);
+
+        let clean = r#"{"schema":2,"checks":[{"id":"no-secrets-in-sessions","ok":true,"detail":"no secret found"}],"ok":true}"#;
+        assert!(findings("c1", true, &exec(0, clean, "")).is_empty());
+    }
+
     #[test]
     fn passing_report_gives_nothing() {
         let ok =
-            r#"{"schema":1,"checks":[{"id":"non-root","ok":true,"detail":"uid 1000"}],"ok":true}"#;
+            r#"{"schema":2,"checks":[{"id":"non-root","ok":true,"detail":"uid 1000"}],"ok":true}"#;
         assert!(findings("c1", true, &exec(0, ok, "")).is_empty());
     }
 
