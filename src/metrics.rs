@@ -188,16 +188,20 @@ impl Disconnect {
 /// How an HTTP connection (either port) was refused or cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpEnd {
-    /// Every slot (and the health reserve) was taken: closed at accept.
+    /// Every slot (and the health reserve) held a connection past its request head:
+    /// closed at accept.
     Refused,
     /// No complete request head within `--http-header-timeout-ms` (also ends idle
     /// keep-alive connections).
     HeaderTimeout,
     /// A reserve slot asked for something else than the health endpoints (HTTP 503).
     ReserveMisuse,
+    /// Closed before its request head was complete: every slot was taken and a newer
+    /// connection took this one's (the oldest waiting).
+    Evicted,
 }
 
-const HTTP_ENDS: [&str; 3] = ["refused", "header_timeout", "reserve_misuse"];
+const HTTP_ENDS: [&str; 4] = ["refused", "header_timeout", "reserve_misuse", "evicted"];
 
 impl HttpEnd {
     fn index(self) -> usize {
@@ -205,6 +209,7 @@ impl HttpEnd {
             HttpEnd::Refused => 0,
             HttpEnd::HeaderTimeout => 1,
             HttpEnd::ReserveMisuse => 2,
+            HttpEnd::Evicted => 3,
         }
     }
 }

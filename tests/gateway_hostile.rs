@@ -404,8 +404,8 @@ async fn health_answers_while_idle_sockets_fill_a_tight_fd_limit() {
             idle.push(s);
         }
     }
-    let refused = r#"clawdbot_http_connections_ended_total{reason="refused"}"#;
-    // /health answers on both ports (a reserve slot frees within a second).
+    let evicted = r#"clawdbot_http_connections_ended_total{reason="evicted"}"#;
+    // /health answers on both ports (a probe takes the place of the oldest idle socket).
     for addr in [server.health, server.gateway] {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut answered = false;
@@ -421,13 +421,114 @@ async fn health_answers_while_idle_sockets_fill_a_tight_fd_limit() {
         );
     }
     assert_eq!(call(&mut ws, "h", "health", None).await["ok"], true);
-    let n = metric(&server, refused).await;
+    let n = metric(&server, evicted).await;
     eprintln!(
-        "{} idle sockets held, {n} refused at accept; server alive",
+        "{} idle sockets opened, {n} evicted for newer ones; server alive",
         idle.len()
     );
     assert!(n > 0, "the idle sockets never reached the HTTP slot cap");
     drop(idle);
+}
+
+/// Reads one response from a kept-alive HTTP/1.1 connection (head and a
+/// `Content-Length` body); its status, or None when cut or late.
+async fn read_response(s: &mut TcpStream) -> Option<u16> {
+    let read = async {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            let Some(end) = text.find("\r\n\r\n") else {
+                continue;
+            };
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return text.split_whitespace().nth(1)?.parse().ok();
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(3), read)
+        .await
+        .ok()
+        .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_at_once_while_silent_sockets_hold_every_http_slot() {
+    const SLOTS: usize = 4;
+    const RESERVE: usize = 16;
+    const ROUNDS: usize = 6;
+    const PER_ROUND: usize = SLOTS + RESERVE + 4;
+    raise_own_fd_limit();
+    // A 60 s head deadline: no slot frees by itself while the test runs.
+    let server = Server::start(&[
+        "--max-http-connections",
+        "4",
+        "--http-header-timeout-ms",
+        "60000",
+    ]);
+    // Connections past their request head are never evicted: a WebSocket (it left the
+    // HTTP budget) and a kept-alive HTTP connection on the health port.
+    let mut ws = connected(&server.url()).await;
+    let mut kept = TcpStream::connect(server.health).await.unwrap();
+    let keep_alive_get = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+    kept.write_all(keep_alive_get).await.unwrap();
+    assert_eq!(read_response(&mut kept).await, Some(200));
+    let mut silent = Vec::with_capacity(ROUNDS * 2 * PER_ROUND);
+    for round in 0..ROUNDS {
+        for addr in [server.gateway, server.health] {
+            // More silent (or half-head) sockets than both pools hold, on every round.
+            for i in 0..PER_ROUND {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                if i % 2 == 1 {
+                    s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                        .await
+                        .unwrap();
+                }
+                silent.push(s);
+            }
+            // First attempt, no retry: a probe accepted behind them must take the place
+            // of the oldest waiting socket, not wait for a head deadline.
+            assert_eq!(
+                try_http_get(addr, "/health").await,
+                Some(200),
+                "round {round}: /health on {addr} with every slot held by silent sockets"
+            );
+        }
+    }
+    kept.write_all(keep_alive_get).await.unwrap();
+    assert_eq!(
+        read_response(&mut kept).await,
+        Some(200),
+        "a kept-alive connection past its head was evicted"
+    );
+    assert_eq!(call(&mut ws, "h", "health", None).await["ok"], true);
+    let ended = |r: &str| format!("clawdbot_http_connections_ended_total{{reason=\"{r}\"}}");
+    let evicted = metric(&server, &ended("evicted")).await;
+    let min = ROUNDS * 2 * (PER_ROUND - SLOTS - RESERVE);
+    assert!(
+        evicted >= min as u64,
+        "{evicted} evicted, expected >= {min}"
+    );
+    assert_eq!(metric(&server, &ended("refused")).await, 0);
+    let open = metric(&server, "clawdbot_http_connections_open").await;
+    assert!(
+        open <= 2 * (SLOTS + RESERVE) as u64,
+        "{open} HTTP connections open, more than both ports' slots"
+    );
+    drop(silent);
 }
 
 /// GET on a fresh connection; the status, or None when refused or cut.

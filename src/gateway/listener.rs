@@ -2,13 +2,16 @@
 //! connections, each with a deadline for its request head.
 //!
 //! A port takes at most `--max-http-connections` connections, plus
-//! [`HTTP_HEALTH_RESERVE`] more that only serve the health endpoints (with a short head
-//! deadline and no keep-alive), so `/health` answers while the regular slots are held
-//! by silent sockets. Beyond both, a connection is closed as soon as it is accepted
-//! (it costs a file descriptor for an instant, never a task). Every connection must
-//! send a complete request head within `--http-header-timeout-ms`, which also ends a
-//! kept-alive connection that waits that long for its next request. A WebSocket
-//! upgrade leaves this budget for the WebSocket budgets (`ws.rs`).
+//! [`HTTP_HEALTH_RESERVE`](super::limits::HTTP_HEALTH_RESERVE) more that only serve
+//! the health endpoints (with a short head deadline and no keep-alive); see
+//! [`HttpSlots`]. When all are taken, a new connection evicts the oldest one that has
+//! not sent a complete request head, so `/health` answers at once however many silent
+//! sockets are held or reopened; only when every slot holds a connection past its head
+//! is a new one closed as soon as it is accepted (it costs a file descriptor for an
+//! instant, never a task). Every connection must send a complete request head within
+//! `--http-header-timeout-ms`, which also ends a kept-alive connection that waits that
+//! long for its next request. A WebSocket upgrade leaves this budget for the WebSocket
+//! budgets (`ws.rs`).
 //!
 //! The loop runs until `closed` (the end of the shutdown drain), so `/ready` answers
 //! 503 while connections drain.
@@ -29,7 +32,8 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 use tracing::warn;
 
-use super::limits::{ConnectionCounter, HTTP_HEALTH_RESERVE};
+use super::http_slots::HttpSlot;
+pub use super::http_slots::HttpSlots;
 use super::Gateway;
 use crate::metrics::HttpEnd;
 
@@ -62,20 +66,6 @@ fn limit_send_buffer(stream: &tokio::net::TcpStream) {
 
 /// How long open HTTP connections get to finish once the drain is over.
 const CLOSE_GRACE: Duration = Duration::from_millis(200);
-
-/// The HTTP connection slots of one port.
-#[derive(Debug, Default)]
-pub struct HttpSlots {
-    regular: ConnectionCounter,
-    reserve: ConnectionCounter,
-}
-
-impl HttpSlots {
-    /// Open HTTP connections on this port.
-    pub fn open(&self) -> usize {
-        self.regular.current() + self.reserve.current()
-    }
-}
 
 /// Which of the gateway's two ports a loop serves.
 #[derive(Debug, Clone, Copy)]
@@ -120,26 +110,21 @@ pub async fn run(
                 continue;
             }
         };
-        let slots = port.slots(&gw);
-        let (guard, reserve) =
-            if let Some(g) = slots.regular.try_acquire(gw.limits.max_http_connections) {
-                (g, false)
-            } else if let Some(g) = slots.reserve.try_acquire(HTTP_HEALTH_RESERVE) {
-                (g, true)
-            } else {
-                gw.metrics.http_end(HttpEnd::Refused);
-                drop(stream);
-                continue;
-            };
+        let Some(admitted) = port.slots(&gw).admit(gw.limits.max_http_connections) else {
+            gw.metrics.http_end(HttpEnd::Refused);
+            drop(stream);
+            continue;
+        };
+        if admitted.evicted_one {
+            gw.metrics.http_end(HttpEnd::Evicted);
+        }
         let _ = stream.set_nodelay(true);
         limit_send_buffer(&stream);
         let app = app.clone();
         let gw = gw.clone();
         let closed = closed.clone();
-        tokio::spawn(async move {
-            serve_connection(stream, peer, app, &gw, reserve, closed).await;
-            drop(guard);
-        });
+        let slot = Arc::new(admitted.slot);
+        tokio::spawn(serve_connection(stream, peer, app, gw, slot, closed));
     }
 }
 
@@ -147,12 +132,15 @@ async fn serve_connection(
     stream: tokio::net::TcpStream,
     peer: SocketAddr,
     app: Router,
-    gw: &Arc<Gateway>,
-    reserve: bool,
+    gw: Arc<Gateway>,
+    slot: Arc<HttpSlot>,
     mut closed: watch::Receiver<bool>,
 ) {
+    let reserve = slot.is_reserve();
     let svc_gw = gw.clone();
+    let svc_slot = slot.clone();
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        svc_slot.head_received();
         req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         let gw = svc_gw.clone();
@@ -185,6 +173,8 @@ async fn serve_connection(
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,
+        // Dropping the connection closes the socket; the slot is already the new one's.
+        () = slot.evicted() => return,
         () = until_closed(&mut closed) => {
             conn.as_mut().graceful_shutdown();
             match tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await {

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod conns;
 pub mod frame_gate;
 pub mod http;
+pub mod http_slots;
 pub mod limits;
 pub mod listener;
 pub mod methods;

@@ -99,8 +99,9 @@ pub fn remember_exe() {
 fn xtask_exe() -> Result<PathBuf> {
     match XTASK_EXE.get() {
         Some(exe) => Ok(exe.clone()),
-        None => std::env::current_exe()
-            .map_err(|e| anyhow::anyhow!("locating the xtask binary: {e}")),
+        None => {
+            std::env::current_exe().map_err(|e| anyhow::anyhow!("locating the xtask binary: {e}"))
+        }
     }
 }
 
