@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::upstream::{Call, ErrorBody, Reply, Upstream};
-use super::{truncate, ChatReply, ChatRequest, ProviderError};
+use super::{truncate, ChatMessage, ChatReply, ChatRequest, ProviderError};
 
 pub const NAME: &str = "anthropic";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -24,14 +24,9 @@ pub const BASE_URL_VAR: &str = "ANTHROPIC_BASE_URL";
 struct MessagesRequest<'a> {
     model: &'a str,
     max_tokens: u32,
-    messages: Vec<Message<'a>>,
+    /// `ChatMessage` serialises as the `{role, content}` both APIs take.
+    messages: &'a [ChatMessage],
     stream: bool,
-}
-
-#[derive(Serialize)]
-struct Message<'a> {
-    role: &'a str,
-    content: &'a str,
 }
 
 /// The events used; anything else (`ping`, `content_block_start`, …) is skipped.
@@ -95,19 +90,10 @@ pub(crate) async fn stream(
     let body = MessagesRequest {
         model,
         max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        messages: req
-            .messages
-            .iter()
-            .map(|m| Message {
-                role: &m.role,
-                content: &m.content,
-            })
-            .collect(),
+        messages: &req.messages,
         stream: true,
     };
-    let mut key = reqwest::header::HeaderValue::from_str(up.key.expose())
-        .map_err(|_| call.error("the API key has invalid characters"))?;
-    key.set_sensitive(true);
+    let key = call.secret_header(up.key.expose())?;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("x-api-key", key);
     headers.insert(

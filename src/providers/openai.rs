@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::upstream::{Call, ErrorBody, Reply, Upstream};
-use super::{truncate, ChatReply, ChatRequest, ProviderError};
+use super::{truncate, ChatMessage, ChatReply, ChatRequest, ProviderError};
 
 pub const NAME: &str = "openai";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -22,16 +22,11 @@ pub const BASE_URL_VAR: &str = "OPENAI_BASE_URL";
 #[derive(Serialize)]
 struct CompletionsRequest<'a> {
     model: &'a str,
-    messages: Vec<Message<'a>>,
+    /// `ChatMessage` serialises as the `{role, content}` both APIs take.
+    messages: &'a [ChatMessage],
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_completion_tokens: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct Message<'a> {
-    role: &'a str,
-    content: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -73,20 +68,11 @@ pub(crate) async fn stream(
     let model = model.unwrap_or(&up.model);
     let body = CompletionsRequest {
         model,
-        messages: req
-            .messages
-            .iter()
-            .map(|m| Message {
-                role: &m.role,
-                content: &m.content,
-            })
-            .collect(),
+        messages: &req.messages,
         stream: true,
         max_completion_tokens: req.max_tokens,
     };
-    let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", up.key.expose()))
-        .map_err(|_| call.error("the API key has invalid characters"))?;
-    bearer.set_sensitive(true);
+    let bearer = call.secret_header(&format!("Bearer {}", up.key.expose()))?;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, bearer);
 

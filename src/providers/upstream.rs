@@ -127,6 +127,18 @@ impl Call<'_> {
         scrub(&format!("{}: {what}", self.provider), &self.up.key)
     }
 
+    /// A header value carrying the key, marked sensitive (kept out of reqwest's debug
+    /// output); a key that is not a valid header value is an error that never shows it.
+    pub fn secret_header(
+        &self,
+        value: &str,
+    ) -> Result<reqwest::header::HeaderValue, ProviderError> {
+        let mut v = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| self.error("the API key has invalid characters"))?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+
     /// A sanitized [`ProviderError::Unavailable`] prefixed with the provider name.
     pub fn error(&self, what: impl AsRef<str>) -> ProviderError {
         ProviderError::Unavailable(self.text(what.as_ref()))
