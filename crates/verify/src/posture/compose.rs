@@ -6,8 +6,8 @@ use super::{
 };
 use crate::caps;
 use crate::compose::{Compose, Service};
+use crate::dockerfile::{final_user, has_healthcheck_at};
 use crate::project::{read_text, Project};
-use crate::rules::dockerfile_rules::{final_user, has_healthcheck_at};
 use crate::yaml::{Node, Value};
 use crate::{interp, oneshot};
 

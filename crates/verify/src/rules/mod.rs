@@ -5,7 +5,7 @@ pub mod apparmor_unconfined;
 pub mod caps_added;
 pub mod caps_not_dropped;
 mod compose_rules;
-pub(crate) mod dockerfile_rules;
+mod dockerfile_rules;
 mod file_rules;
 pub mod healthcheck_missing;
 pub mod healthcheck_unknown;
