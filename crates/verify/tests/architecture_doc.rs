@@ -1,8 +1,10 @@
 //! The engine's layout as the sources show it: docs/architecture.md's verify section names
 //! every source file and every rule module written over the posture model, and the
 //! posture adapters read the models (compose, Kubernetes, `docker inspect`, Dockerfiles),
-//! never the rules that judge what they build.
+//! never the rules that judge what they build; rule ids are `RuleId` values outside the
+//! catalog.
 
+use clawdbot_verify::catalog::RuleId;
 use std::path::{Path, PathBuf};
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -74,4 +76,32 @@ fn posture_adapters_do_not_use_rules() {
         }
     }
     assert!(found.is_empty(), "posture/ uses rules: {found:#?}");
+}
+
+/// Rule ids are written as `RuleId` values: no id appears as a string literal in the
+/// engine's code outside the catalog and the test modules. (`privileged` is left out: it
+/// is also the compose and Kubernetes key of the same name.)
+#[test]
+fn no_rule_id_literal_outside_the_catalog() {
+    let mut files = Vec::new();
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    assert!(files.len() > 20, "{}", files.len());
+    let mut found = Vec::new();
+    for path in files {
+        if path.ends_with("catalog.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Production code ends where the file's test module starts.
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        for id in RuleId::ALL.iter().filter(|id| **id != RuleId::Privileged) {
+            if code.contains(&format!("\"{id}\"")) {
+                found.push(format!("{}: \"{id}\"", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "rule id literals: {found:#?}");
 }
