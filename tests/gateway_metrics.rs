@@ -253,12 +253,7 @@ async fn wait_open(server: &Server, want: f64) {
 async fn oversize_frames_and_handshake_timeouts_are_counted() {
     let server = Server::start(&["--max-payload", "65536", "--handshake-timeout-ms", "300"]);
     let mut ws = connected(&server.url()).await;
-    let big = json!({"type": "req", "id": "b", "method": "chat", "params": {"message": "x".repeat(70_000)}});
-    ws.send(Message::Text(big.to_string().into()))
-        .await
-        .unwrap();
-    let (code, _) = expect_close(&mut ws, Duration::from_secs(5)).await;
-    assert_eq!(code, 1009);
+    assert_eq!(close_code_of_oversized_chat(&mut ws).await, 1009);
     let mut idle = open(&server.url()).await;
     let _challenge = recv_json(&mut idle).await;
     let (code, _) = expect_close(&mut idle, Duration::from_secs(5)).await;

@@ -460,6 +460,30 @@ pub async fn connected(url: &str) -> Ws {
     ws
 }
 
+/// A connection (v3..v4 handshake done) from a socket with a tiny receive buffer: what
+/// the gateway sends it backs up almost at once once the test stops reading.
+pub async fn connected_slow_reader(server: &Server) -> RawWs {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.gateway).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), stream)
+        .await
+        .unwrap();
+    let res = handshake(&mut ws, 3, 4, Some(TOKEN)).await;
+    assert_eq!(res["ok"], true, "handshake failed: {res}");
+    ws
+}
+
+/// Sends a `chat` request of 70 000 characters (above a 64 KiB maxPayload) and returns
+/// the code of the close frame that answers it.
+pub async fn close_code_of_oversized_chat(ws: &mut Ws) -> u16 {
+    let big = json!({"type": "req", "id": "b", "method": "chat", "params": {"message": "x".repeat(70_000)}});
+    ws.send(Message::Text(big.to_string().into()))
+        .await
+        .unwrap();
+    expect_close(ws, Duration::from_secs(5)).await.0
+}
+
 /// Sends a request and returns its response.
 pub async fn call<S>(
     ws: &mut WebSocketStream<S>,
