@@ -36,6 +36,12 @@ fn xtask(args: &[&str]) -> Run {
     xtask_env(args, &[])
 }
 
+/// The run was refused as a usage error: exit 2, `message` on stderr.
+fn assert_refused(out: &Run, message: &str) {
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(out.stderr.contains(message), "{}", out.show());
+}
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/audit")
@@ -98,27 +104,15 @@ fn audit_refuses_a_directory_that_is_not_a_database() {
     }
     let empty = TempDir::new("audit-nodb");
     let out = xtask(&["audit", "--db", empty.path().to_str().unwrap()]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stderr.contains("not an advisory database"),
-        "{}",
-        out.stderr
-    );
+    assert_refused(&out, "not an advisory database");
     // An ADVISORY_DB that is not a database is an error too, never a silent fallback.
     let out = xtask_env(
         &["audit", "--no-licenses"],
         &[("ADVISORY_DB", empty.path())],
     );
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("not an advisory database (from ADVISORY_DB"),
-        "{}",
-        out.stderr
-    );
+    assert_refused(&out, "not an advisory database (from ADVISORY_DB");
     let out = xtask(&["audit", "--lockfile", "/nonexistent/Cargo.lock"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("no such lockfile"), "{}", out.stderr);
+    assert_refused(&out, "no such lockfile");
 }
 
 #[test]
@@ -131,13 +125,7 @@ fn audit_without_cargo_audit_says_how_to_install() {
         &["audit"],
         &[("PATH", empty.path()), ("CARGO_HOME", empty.path())],
     );
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("cargo-audit is not installed (rerun with --install"),
-        "{}",
-        out.stderr
-    );
+    assert_refused(&out, "cargo-audit is not installed (rerun with --install");
 }
 
 #[test]
