@@ -294,8 +294,8 @@ fn addr_after(line: &str, name: &str) -> Option<SocketAddr> {
     None
 }
 
-/// Plain HTTP GET; returns (status code, body).
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+/// Plain HTTP GET; returns (status code, response head, body).
+pub async fn http_get_full(addr: SocketAddr, path: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
@@ -305,13 +305,29 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .expect("http timeout")
         .unwrap();
     let text = String::from_utf8_lossy(&buf).to_string();
-    let code = text
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (code, head.to_string(), body.to_string())
+}
+
+/// Plain HTTP GET; returns (status code, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (code, _, body) = http_get_full(addr, path).await;
     (code, body)
+}
+
+/// The value of header `name` (any case) in a response head; empty when absent.
+pub fn header_value(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+        .unwrap_or_default()
 }
 
 /// One sample of the server's `/metrics` (health port): `series` is the name with its
