@@ -275,6 +275,14 @@ pub struct Image {
     pub dockerfile: Option<ImageFacts>,
 }
 
+impl Image {
+    /// Pulled and unseen: this workload does not build it and no Dockerfile of the
+    /// project does, so what the image itself sets (USER, HEALTHCHECK) is unknown.
+    pub fn is_opaque(&self) -> bool {
+        !self.builds && self.dockerfile.is_none()
+    }
+}
+
 /// What the Dockerfile an image is built from sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageFacts {
