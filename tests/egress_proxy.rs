@@ -145,12 +145,11 @@ async fn tunnel_limit_answers_503_until_a_tunnel_closes() {
     assert_eq!((c1, c2), (200, 200));
     let (c3, text, _) = connect(proxy.addr, &target).await;
     assert_eq!(c3, 503, "{text}");
-    let m = scrape(proxy.addr).await;
-    assert_eq!(
-        value(&m, "clawdbot_egress_refused_total{reason=\"tunnel_limit\"}"),
-        1
-    );
-    assert_eq!(value(&m, "clawdbot_egress_tunnels_open"), 2);
+    // The gauges follow the replies (a client may read its 200 first): wait for them.
+    let refused = "clawdbot_egress_refused_total{reason=\"tunnel_limit\"}";
+    egress::wait_metric(proxy.addr, refused, |v| v == 1).await;
+    let m = egress::wait_metric(proxy.addr, "clawdbot_egress_tunnels_open", |v| v == 2).await;
+    assert_eq!(value(&m, refused), 1);
     drop(t1);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

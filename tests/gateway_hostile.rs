@@ -550,13 +550,7 @@ async fn try_http_get(addr: std::net::SocketAddr, path: &str) -> Option<u16> {
 
 /// A slow reader: tiny receive buffer, `requests` health requests, never reads.
 async fn slow_reader(server: &Server, requests: usize) -> RawWs {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(server.gateway).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), stream)
-        .await
-        .unwrap();
-    assert_eq!(handshake(&mut ws, 3, 4, Some(TOKEN)).await["ok"], true);
+    let mut ws = connected_slow_reader(server).await;
     for i in 0..requests {
         let req = json!({"type": "req", "id": format!("s{i}"), "method": "health"});
         let sent = tokio::time::timeout(

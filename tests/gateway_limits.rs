@@ -16,12 +16,7 @@ async fn oversized_frames_are_closed_with_1009() {
     let server = Server::start(&["--max-payload", "65536"]);
     // After the handshake: larger than maxPayload.
     let mut ws = connected(&server.url()).await;
-    let big = json!({"type": "req", "id": "b", "method": "chat", "params": {"message": "x".repeat(70_000)}});
-    ws.send(Message::Text(big.to_string().into()))
-        .await
-        .unwrap();
-    let (code, _) = expect_close(&mut ws, Duration::from_secs(5)).await;
-    assert_eq!(code, 1009);
+    assert_eq!(close_code_of_oversized_chat(&mut ws).await, 1009);
 
     // Before the handshake: larger than the 64 KiB pre-auth limit (but below maxPayload).
     let server = Server::start(&["--max-payload", "262144"]);
@@ -219,13 +214,7 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
     ]);
     let rss_before = server.rss_kib();
     // A client with a tiny receive buffer that never reads.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(server.gateway).await.unwrap();
-    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), stream)
-        .await
-        .unwrap();
-    assert_eq!(handshake(&mut ws, 3, 4, Some(TOKEN)).await["ok"], true);
+    let ws = connected_slow_reader(&server).await;
     let (mut sink, mut stream) = ws.split();
     // ~30 MB of responses requested; far more than the kernel buffers plus the queue.
     let mut sent = 0;

@@ -11,36 +11,12 @@ use std::time::Duration;
 use futures_util::SinkExt;
 use serde_json::json;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 /// GET /metrics; returns (status, content-type, body).
 async fn scrape_raw(addr: SocketAddr) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
-        .await
-        .expect("scrape timeout")
-        .unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let ctype = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_default();
-    (code, ctype, body.to_string())
+    let (code, head, body) = http_get_full(addr, "/metrics").await;
+    (code, header_value(&head, "content-type"), body)
 }
 
 /// Parses the exposition text into `series -> value`, checking its shape on the way:
@@ -253,12 +229,7 @@ async fn wait_open(server: &Server, want: f64) {
 async fn oversize_frames_and_handshake_timeouts_are_counted() {
     let server = Server::start(&["--max-payload", "65536", "--handshake-timeout-ms", "300"]);
     let mut ws = connected(&server.url()).await;
-    let big = json!({"type": "req", "id": "b", "method": "chat", "params": {"message": "x".repeat(70_000)}});
-    ws.send(Message::Text(big.to_string().into()))
-        .await
-        .unwrap();
-    let (code, _) = expect_close(&mut ws, Duration::from_secs(5)).await;
-    assert_eq!(code, 1009);
+    assert_eq!(close_code_of_oversized_chat(&mut ws).await, 1009);
     let mut idle = open(&server.url()).await;
     let _challenge = recv_json(&mut idle).await;
     let (code, _) = expect_close(&mut idle, Duration::from_secs(5)).await;

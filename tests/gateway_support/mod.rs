@@ -294,8 +294,8 @@ fn addr_after(line: &str, name: &str) -> Option<SocketAddr> {
     None
 }
 
-/// Plain HTTP GET; returns (status code, body).
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+/// Plain HTTP GET; returns (status code, response head, body).
+pub async fn http_get_full(addr: SocketAddr, path: &str) -> (u16, String, String) {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
@@ -305,13 +305,29 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .expect("http timeout")
         .unwrap();
     let text = String::from_utf8_lossy(&buf).to_string();
-    let code = text
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (code, head.to_string(), body.to_string())
+}
+
+/// Plain HTTP GET; returns (status code, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let (code, _, body) = http_get_full(addr, path).await;
     (code, body)
+}
+
+/// The value of header `name` (any case) in a response head; empty when absent.
+pub fn header_value(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+        .unwrap_or_default()
 }
 
 /// One sample of the server's `/metrics` (health port): `series` is the name with its
@@ -458,6 +474,30 @@ pub async fn connected(url: &str) -> Ws {
     let res = handshake(&mut ws, 3, 4, Some(TOKEN)).await;
     assert_eq!(res["ok"], true, "handshake failed: {res}");
     ws
+}
+
+/// A connection (v3..v4 handshake done) from a socket with a tiny receive buffer: what
+/// the gateway sends it backs up almost at once once the test stops reading.
+pub async fn connected_slow_reader(server: &Server) -> RawWs {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.gateway).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(server.url(), stream)
+        .await
+        .unwrap();
+    let res = handshake(&mut ws, 3, 4, Some(TOKEN)).await;
+    assert_eq!(res["ok"], true, "handshake failed: {res}");
+    ws
+}
+
+/// Sends a `chat` request of 70 000 characters (above a 64 KiB maxPayload) and returns
+/// the code of the close frame that answers it.
+pub async fn close_code_of_oversized_chat(ws: &mut Ws) -> u16 {
+    let big = json!({"type": "req", "id": "b", "method": "chat", "params": {"message": "x".repeat(70_000)}});
+    ws.send(Message::Text(big.to_string().into()))
+        .await
+        .unwrap();
+    expect_close(ws, Duration::from_secs(5)).await.0
 }
 
 /// Sends a request and returns its response.

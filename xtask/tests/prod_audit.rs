@@ -10,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use support::{have_tool, in_ci, repo_root, skip, TempDir};
+use support::{have_tool, in_ci, repo_root, skip, xtask_env, Run, TempDir};
 
 /// Whether the audit has a database to run against, chosen as the xtask chooses it:
 /// `ADVISORY_DB` (must then be a database), else `../shared/advisory-db`, else
@@ -31,23 +31,15 @@ fn have_cargo_audit() -> bool {
     have_tool(env!("CARGO"), &["audit", "--version"])
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// `xtask <args>`, stdin from /dev/null.
+fn xtask(args: &[&str]) -> Run {
+    xtask_env(args, &[])
 }
 
-fn xtask(args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run xtask");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// The run was refused as a usage error: exit 2, `message` on stderr.
+fn assert_refused(out: &Run, message: &str) {
+    assert_eq!(out.code, 2, "{}", out.show());
+    assert!(out.stderr.contains(message), "{}", out.show());
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -112,28 +104,15 @@ fn audit_refuses_a_directory_that_is_not_a_database() {
     }
     let empty = TempDir::new("audit-nodb");
     let out = xtask(&["audit", "--db", empty.path().to_str().unwrap()]);
-    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
-    assert!(
-        out.stderr.contains("not an advisory database"),
-        "{}",
-        out.stderr
-    );
+    assert_refused(&out, "not an advisory database");
     // An ADVISORY_DB that is not a database is an error too, never a silent fallback.
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["audit", "--no-licenses"])
-        .env("ADVISORY_DB", empty.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run xtask");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("not an advisory database (from ADVISORY_DB"),
-        "{stderr}"
+    let out = xtask_env(
+        &["audit", "--no-licenses"],
+        &[("ADVISORY_DB", empty.path())],
     );
+    assert_refused(&out, "not an advisory database (from ADVISORY_DB");
     let out = xtask(&["audit", "--lockfile", "/nonexistent/Cargo.lock"]);
-    assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("no such lockfile"), "{}", out.stderr);
+    assert_refused(&out, "no such lockfile");
 }
 
 #[test]
@@ -142,19 +121,11 @@ fn audit_without_cargo_audit_says_how_to_install() {
     let empty = TempDir::new("audit-nocargo");
     let cargo = Path::new(env!("CARGO"));
     std::os::unix::fs::symlink(cargo, empty.join("cargo")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["audit"])
-        .env("PATH", empty.path())
-        .env("CARGO_HOME", empty.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("run xtask");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("cargo-audit is not installed (rerun with --install"),
-        "{stderr}"
+    let out = xtask_env(
+        &["audit"],
+        &[("PATH", empty.path()), ("CARGO_HOME", empty.path())],
     );
+    assert_refused(&out, "cargo-audit is not installed (rerun with --install");
 }
 
 #[test]

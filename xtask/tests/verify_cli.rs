@@ -120,44 +120,35 @@ fn bad_input_is_one_line_with_position_and_exit_2() {
     .unwrap();
     std::os::unix::fs::symlink(d.join("missing"), d.join("dangling.df")).unwrap();
     std::os::unix::fs::symlink(d.join("loop.df"), d.join("loop.df")).unwrap();
-    let cases: &[(&str, &str, &str)] = &[
+    // A `.yml` file is read as a compose file, anything else as a Dockerfile.
+    let cases: &[(&str, &str)] = &[
         (
-            "--file",
             "unknown.df",
             "error: unknown.df:2:1: unknown instruction \"FROBNICATE\"",
         ),
-        ("--compose-file", "bad.yml", "error: bad.yml:2:"),
-        ("--file", "binary.df", "error: binary.df:1:1: binary file"),
+        ("bad.yml", "error: bad.yml:2:"),
+        ("binary.df", "error: binary.df:1:1: binary file"),
+        ("latin1.df", "error: latin1.df:2:1: not valid UTF-8"),
+        ("empty.df", "error: empty.df:1:1: no FROM instruction"),
+        ("empty.yml", "error: empty.yml:"),
+        ("huge.df", "error: huge.df: file is"),
         (
-            "--file",
-            "latin1.df",
-            "error: latin1.df:2:1: not valid UTF-8",
-        ),
-        (
-            "--file",
-            "empty.df",
-            "error: empty.df:1:1: no FROM instruction",
-        ),
-        ("--compose-file", "empty.yml", "error: empty.yml:"),
-        ("--file", "huge.df", "error: huge.df: file is"),
-        (
-            "--compose-file",
             "interp.yml",
             "error: interp.yml:3:12: invalid interpolation format",
         ),
         (
-            "--file",
             "dangling.df",
             "error: dangling.df: broken or looping symlink",
         ),
-        (
-            "--file",
-            "loop.df",
-            "error: loop.df: broken or looping symlink",
-        ),
-        ("--file", "absent.df", "error: absent.df: no such file"),
+        ("loop.df", "error: loop.df: broken or looping symlink"),
+        ("absent.df", "error: absent.df: no such file"),
     ];
-    for (flag, file, want) in cases {
+    for (file, want) in cases {
+        let flag = if file.ends_with(".yml") {
+            "--compose-file"
+        } else {
+            "--file"
+        };
         let path = d.join(file).to_string_lossy().to_string();
         let (code, out, err) = run_in(d, &[flag, &path]);
         assert_eq!(code, 2, "{file}: {err}{out}");

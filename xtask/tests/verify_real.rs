@@ -12,7 +12,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{fixtures, materialize, verify_json, TempDir};
+use support::{expected_lines, finding_lines, fixtures, materialize, verify_json, TempDir};
 
 /// The compose implementations installed here: `docker compose` (v2) and
 /// `docker-compose` (v1). `config` reads the files only; it needs no engine.
@@ -111,27 +111,6 @@ fn required_variable_is_a_note_and_compose_agrees_the_file_is_valid() {
     }
 }
 
-fn findings_of(report: &serde_json::Value) -> Vec<String> {
-    let mut got: Vec<String> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let l = &f["location"];
-            format!(
-                "{} {} {}:{}:{}",
-                f["rule"].as_str().unwrap(),
-                f["severity"].as_str().unwrap(),
-                l["file"].as_str().unwrap(),
-                l["line"],
-                l["column"]
-            )
-        })
-        .collect();
-    got.sort();
-    got
-}
-
 #[test]
 fn real_world_projects_get_exactly_their_expected_findings() {
     let dir = fixtures().join("real-world");
@@ -146,13 +125,8 @@ fn real_world_projects_get_exactly_their_expected_findings() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let project = materialize(&path, &format!("real-{name}"));
         let (code, report) = verify_json(project.path(), &["--fail-on", "note"]);
-        let got = findings_of(&report);
-        let want: Vec<String> = std::fs::read_to_string(path.join("EXPECTED"))
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect();
+        let got = finding_lines(&report, true);
+        let want = expected_lines(&path);
         if got != want {
             problems.push(format!(
                 "{name}: got\n  {}\nwant\n  {}",

@@ -21,6 +21,18 @@ pub struct Location {
     pub column: usize,
 }
 
+/// `file:line:column`, or the file alone when the line is unknown (0), as the human
+/// and JUnit reports show it.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.file)
+        } else {
+            write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// Stable rule id from the catalog, e.g. `port-not-loopback`.

@@ -59,7 +59,8 @@ pub struct Selection {
     pub k8s: Option<PathBuf>,
 }
 
-#[derive(Debug)]
+/// `Project::default()` is a project with nothing read yet (no files, no settings).
+#[derive(Debug, Default)]
 pub struct Project {
     pub root: PathBuf,
     pub files: Vec<SourceFile>,
@@ -240,25 +241,8 @@ impl Project {
         }
         let mut p = Project {
             root: root.clone(),
-            files: Vec::new(),
-            dockerfiles: Vec::new(),
-            compose_files: Vec::new(),
-            unset: Vec::new(),
-            compose: None,
-            gitignore: None,
-            dockerignore: None,
-            env_example: None,
-            dotenv_exists: false,
-            env_tracked: None,
-            env_git_ignored: None,
-            swarm: false,
-            swarm_ignored: Vec::new(),
-            manifests: Vec::new(),
-            inline_dockerfiles: Vec::new(),
-            env_files: Vec::new(),
-            dotenv_used: false,
-            build_contexts: Vec::new(),
             settings: super::settings::Settings::load(&root)?,
+            ..Project::default()
         };
         let missing = |path: &Path| InputError {
             file: display(&root, path),

@@ -247,6 +247,7 @@ fn value_end(text: &str, v: usize) -> Option<usize> {
 mod tests {
     //! Differential tests against the regular expressions these scanners replace.
     use super::*;
+    use crate::test_support::Rng;
     use regex::Regex;
 
     const REFERENCE: &[&str] = &[
@@ -257,20 +258,6 @@ mod tests {
         r"\bgithub_pat_[A-Za-z0-9_]{22,}",
         r"\bxox[baprs]-[A-Za-z0-9\-]{10,}",
     ];
-
-    /// Small deterministic generator (xorshift), so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-            xs[(self.next() % xs.len() as u64) as usize]
-        }
-    }
 
     /// Texts built from fragments that sit near every edge of the patterns.
     fn texts(seed: u64, n: usize) -> Vec<String> {

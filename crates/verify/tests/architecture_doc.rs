@@ -1,6 +1,10 @@
-//! docs/architecture.md's verify section stays drawn from the code: it names every
-//! source file of the engine and every rule module written over the posture model.
+//! The engine's layout as the sources show it: docs/architecture.md's verify section names
+//! every source file and every rule module written over the posture model, and the
+//! posture adapters read the models (compose, Kubernetes, `docker inspect`, Dockerfiles),
+//! never the rules that judge what they build; rule ids are `RuleId` values outside the
+//! catalog.
 
+use clawdbot_verify::catalog::RuleId;
 use std::path::{Path, PathBuf};
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -49,4 +53,55 @@ fn architecture_names_every_engine_file() {
             );
         }
     }
+}
+
+/// `posture/` sits below `rules/`: its code (its test modules aside, which run the rules
+/// over both adapters) neither imports nor calls anything of `rules`.
+#[test]
+fn posture_adapters_do_not_use_rules() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&here.join("src/posture"), &mut files);
+    assert!(files.len() >= 4, "{files:?}");
+    let mut found = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        for (n, line) in code.lines().enumerate() {
+            let line = line.trim_start();
+            let uses = line.starts_with("use ") && line.contains("rules");
+            if !line.starts_with("//") && (uses || line.contains("rules::")) {
+                found.push(format!("{}:{}: {line}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "posture/ uses rules: {found:#?}");
+}
+
+/// Rule ids are written as `RuleId` values: no id appears as a string literal in the
+/// engine's code outside the catalog and the test modules. (`privileged` is left out: it
+/// is also the compose and Kubernetes key of the same name.)
+#[test]
+fn no_rule_id_literal_outside_the_catalog() {
+    let mut files = Vec::new();
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    assert!(files.len() > 20, "{}", files.len());
+    let mut found = Vec::new();
+    for path in files {
+        if path.ends_with("catalog.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Production code ends where the file's test module starts.
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        for id in RuleId::ALL.iter().filter(|id| **id != RuleId::Privileged) {
+            if code.contains(&format!("\"{id}\"")) {
+                found.push(format!("{}: \"{id}\"", path.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "rule id literals: {found:#?}");
 }

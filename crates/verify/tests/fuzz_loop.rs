@@ -13,6 +13,12 @@ use clawdbot_verify::project::{Project, SourceFile};
 use clawdbot_verify::report::{Format, Report};
 use clawdbot_verify::{rules, suppress, Severity};
 
+// The unit tests' support file: its deterministic generator (the temp dirs go unused).
+#[allow(dead_code)]
+#[path = "../src/test_support.rs"]
+mod test_support;
+use test_support::Rng;
+
 /// Tokens that tend to reach interesting parser states.
 const DICT: &[&[u8]] = &[
     b"\\\n",
@@ -50,24 +56,6 @@ const DICT: &[&[u8]] = &[
     b"\0",
     b"!",
 ];
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
 
 fn mutate(input: &[u8], rng: &mut Rng) -> Vec<u8> {
     let mut v = input.to_vec();
@@ -143,25 +131,15 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         files,
         dockerfiles,
         compose_files,
-        unset: Vec::new(),
         compose: model,
-        gitignore: None,
-        dockerignore: None,
         env_example,
         dotenv_exists: true,
-        env_tracked: None,
-        env_git_ignored: None,
-        swarm: false,
-        swarm_ignored: Vec::new(),
-        manifests: Vec::new(),
-        inline_dockerfiles: Vec::new(),
-        env_files: Vec::new(),
         dotenv_used: true,
-        build_contexts: Vec::new(),
         // The settings' image is the fixtures' gateway image: its root Dockerfile counts.
         settings: Some(clawdbot_verify::settings::Settings {
             image_name: "clawdbot".into(),
         }),
+        ..Project::default()
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);

@@ -92,3 +92,36 @@ pub fn verify_json(root: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
     });
     (out.status.code().unwrap_or(-1), v)
 }
+
+/// The report's findings as the fixtures' `EXPECTED` files write them, sorted:
+/// `rule file:line:column`, or `rule severity file:line:column` with `severity`.
+pub fn finding_lines(report: &serde_json::Value, severity: bool) -> Vec<String> {
+    let mut got: Vec<String> = report["findings"]
+        .as_array()
+        .expect("the report has findings")
+        .iter()
+        .map(|f| {
+            let l = &f["location"];
+            let rule = f["rule"].as_str().unwrap_or_default();
+            let sev = match f["severity"].as_str() {
+                Some(s) if severity => format!(" {s}"),
+                _ => String::new(),
+            };
+            let file = l["file"].as_str().unwrap_or_default();
+            format!("{rule}{sev} {file}:{}:{}", l["line"], l["column"])
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+/// The lines of a fixture's `EXPECTED` file, blank lines and `#` comments left out.
+pub fn expected_lines(fixture: &Path) -> Vec<String> {
+    let path = fixture.join("EXPECTED");
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}

@@ -105,14 +105,19 @@ pub fn have_engine() -> bool {
     have_tool("docker", &["info", "--format", "{{.ServerVersion}}"])
 }
 
-/// Runs `program args` in `dir`; (success, stdout+stderr).
-pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(program)
+/// Runs `program args` in `dir` with stdin from /dev/null.
+fn output_in(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program)
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+/// Runs `program args` in `dir`; (success, stdout+stderr).
+pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
+    let out = output_in(dir, program, args);
     (
         out.status.success(),
         format!(
@@ -125,12 +130,7 @@ pub fn run_in(dir: &Path, program: &str, args: &[&str]) -> (bool, String) {
 
 /// `run_in` that must succeed; returns stdout only.
 pub fn ok_in(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let out = output_in(dir, program, args);
     assert!(
         out.status.success(),
         "{program} {} failed:\n{}{}",

@@ -45,6 +45,17 @@ impl Run {
     }
 }
 
+/// `xtask <args>` with the `env` variables set and stdin from /dev/null (no terminal).
+pub fn xtask_env(args: &[&str], env: &[(&str, &Path)]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run xtask");
+    Run::from(out)
+}
+
 /// `xtask init --root <root> <args>` with stdin from /dev/null (no terminal).
 pub fn init(root: &Path, args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))

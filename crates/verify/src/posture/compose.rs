@@ -6,8 +6,8 @@ use super::{
 };
 use crate::caps;
 use crate::compose::{Compose, Service};
+use crate::dockerfile::{final_user, has_healthcheck_at};
 use crate::project::{read_text, Project};
-use crate::rules::dockerfile_rules::{final_user, has_healthcheck_at};
 use crate::yaml::{Node, Value};
 use crate::{interp, oneshot};
 
@@ -22,12 +22,13 @@ pub struct Context<'a> {
     pub swarm: bool,
 }
 
-fn text(n: &Node) -> String {
+/// A scalar's value (resolved), empty for anything else.
+pub(crate) fn text(n: &Node) -> String {
     n.scalar().unwrap_or_default()
 }
 
 /// The text as written in the file (interpolation references, never resolved values).
-fn shown(n: &Node) -> String {
+pub(crate) fn shown(n: &Node) -> String {
     n.raw_str()
         .map(str::to_owned)
         .or_else(|| n.scalar())

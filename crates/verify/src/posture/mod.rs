@@ -275,6 +275,14 @@ pub struct Image {
     pub dockerfile: Option<ImageFacts>,
 }
 
+impl Image {
+    /// Pulled and unseen: this workload does not build it and no Dockerfile of the
+    /// project does, so what the image itself sets (USER, HEALTHCHECK) is unknown.
+    pub fn is_opaque(&self) -> bool {
+        !self.builds && self.dockerfile.is_none()
+    }
+}
+
 /// What the Dockerfile an image is built from sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageFacts {
@@ -349,6 +357,28 @@ mod tests {
     use crate::interp::Env;
     use crate::runtime::inspect::tests::sample;
 
+    /// The workload of a compose file's first service, read without a project.
+    fn static_workload(text: &str) -> Workload {
+        let node = crate::compose::parse_file(text, 0, &Env::default()).unwrap();
+        let compose = crate::compose::model(&node);
+        let cx = compose::Context {
+            compose: &compose,
+            project: None,
+            swarm: false,
+        };
+        compose::workload(&compose.services[0], &cx)
+    }
+
+    /// The rule ids and severities the rules give a workload, in id order.
+    fn judged(w: &Workload) -> Vec<(RuleId, Option<Severity>)> {
+        let mut v: Vec<_> = crate::rules::judge_workload(w)
+            .iter()
+            .map(|v| (v.rule, v.severity))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The same settings written in a compose file and applied to a running container
     /// give the same rule ids: the rules are the same functions.
     #[test]
@@ -421,14 +451,7 @@ mod tests {
                 "services:\n  app:\n    image: x:1\n    healthcheck: {{test: [CMD, \"true\"]}}\n    {}{limits}{host_ns}\n",
                 case.compose
             );
-            let node = crate::compose::parse_file(&text, 0, &Env::default()).unwrap();
-            let compose = crate::compose::model(&node);
-            let cx = compose::Context {
-                compose: &compose,
-                project: None,
-                swarm: false,
-            };
-            let stat = compose::workload(&compose.services[0], &cx);
+            let stat = static_workload(&text);
             let mut c = sample("hardened");
             c.config.user = case.user.to_string();
             let hc = &mut c.host_config;
@@ -448,15 +471,9 @@ mod tests {
                 log.config.remove("max-size");
             }
             let run = runtime::workload(&c, &Default::default(), &Default::default());
-            let ids = |w: &Workload| -> Vec<(RuleId, Option<Severity>)> {
-                crate::rules::judge_workload(w)
-                    .iter()
-                    .map(|v| (v.rule, v.severity))
-                    .collect()
-            };
-            assert_eq!(ids(&stat), ids(&run), "{}", case.compose);
+            assert_eq!(judged(&stat), judged(&run), "{}", case.compose);
             assert_eq!(stat.user.value, run.user.value, "{}", case.compose);
-            seen.extend(ids(&run).into_iter().map(|(id, _)| id));
+            seen.extend(judged(&run).into_iter().map(|(id, _)| id));
         }
         for id in [
             RuleId::UserRoot,
@@ -630,14 +647,7 @@ mod tests {
                 "services:\n  app:\n    image: x:1\n    user: \"1000:1000\"\n    read_only: true\n    cap_drop: [ALL]\n    security_opt: [\"no-new-privileges:true\"]\n    cpus: \"1\"\n    mem_limit: 1g\n    pids_limit: 100\n    logging: {{driver: json-file, options: {{max-size: 10m}}}}\n    healthcheck: {}{networks_key}\n    {}\nnetworks:\n  net: {{}}\n  inner: {{internal: true}}\nsecrets:\n  tok: {{file: ./tok}}\n",
                 case.healthcheck, case.compose
             );
-            let node = crate::compose::parse_file(&text, 0, &Env::default()).unwrap();
-            let compose = crate::compose::model(&node);
-            let cx = compose::Context {
-                compose: &compose,
-                project: None,
-                swarm: false,
-            };
-            let stat = compose::workload(&compose.services[0], &cx);
+            let stat = static_workload(&text);
             let mut c = sample("hardened");
             on(&mut c, "net");
             c.host_config.port_bindings.clear();
@@ -645,16 +655,8 @@ mod tests {
             c.config.env.clear();
             (case.runtime)(&mut c);
             let run = runtime::workload(&c, &networks, &Default::default());
-            let ids = |w: &Workload| -> Vec<(RuleId, Option<Severity>)> {
-                let mut v: Vec<_> = crate::rules::judge_workload(w)
-                    .iter()
-                    .map(|v| (v.rule, v.severity))
-                    .collect();
-                v.sort();
-                v
-            };
-            assert_eq!(ids(&stat), ids(&run), "{}", case.compose);
-            let got: Vec<RuleId> = ids(&run).into_iter().map(|(id, _)| id).collect();
+            assert_eq!(judged(&stat), judged(&run), "{}", case.compose);
+            let got: Vec<RuleId> = judged(&run).into_iter().map(|(id, _)| id).collect();
             assert_eq!(got, case.expect, "{}", case.compose);
         }
     }

@@ -42,14 +42,7 @@ pub fn render(r: &Report) -> String {
             } else {
                 sev.to_string()
             };
-            let place = if f.location.line == 0 {
-                f.location.file.clone()
-            } else {
-                format!(
-                    "{}:{}:{}",
-                    f.location.file, f.location.line, f.location.column
-                )
-            };
+            let place = &f.location;
             let tag = if f.suppressed.is_some() {
                 " (suppressed)"
             } else {

@@ -44,14 +44,7 @@ pub fn render(r: &Report) -> String {
             let body: Vec<String> = hits
                 .iter()
                 .map(|f| {
-                    let at = if f.location.line == 0 {
-                        f.location.file.clone()
-                    } else {
-                        format!(
-                            "{}:{}:{}",
-                            f.location.file, f.location.line, f.location.column
-                        )
-                    };
+                    let at = &f.location;
                     format!("{} {at}: {}", severity_name(f.severity), f.message)
                 })
                 .collect();

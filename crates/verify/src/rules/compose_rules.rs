@@ -6,6 +6,7 @@ use super::super::yaml::Node;
 use super::Out;
 use crate::catalog::RuleId;
 use crate::posture;
+use crate::posture::compose::{shown, text};
 
 /// Service keys that change a container's posture and that no rule evaluates: each one
 /// present is the note `compose-not-evaluated` ("not evaluated: KEY").
@@ -56,18 +57,6 @@ pub fn check(out: &mut Out) {
             ),
         );
     }
-}
-
-fn text(n: &Node) -> String {
-    n.scalar().unwrap_or_default()
-}
-
-/// The text as written in the file (interpolation references, never resolved values).
-fn shown(n: &Node) -> String {
-    n.raw_str()
-        .map(str::to_owned)
-        .or_else(|| n.scalar())
-        .unwrap_or_default()
 }
 
 fn service(out: &mut Out, compose: &Compose, s: &Service) {

@@ -1,9 +1,13 @@
 //! Rules on Dockerfiles: user-root, secret-literal, image-unpinned, add-remote, and the
-//! image half of healthcheck-missing (used by the compose rules too).
+//! image half of healthcheck-missing. The facts they read (the judged stage, its `USER`,
+//! its HEALTHCHECK) are the model's, in `dockerfile.rs`.
 
 use std::collections::HashMap;
 
-use super::super::dockerfile::{pairs, substitute, walk_stage, Dockerfile, Form, Instr, Stage};
+use super::super::dockerfile::{
+    final_user, has_healthcheck, pairs, stage_index, substitute, walk_stage, Dockerfile, Form,
+    Instr, Stage,
+};
 use super::super::secrets::{self, Hit};
 use super::Out;
 use crate::catalog::RuleId;
@@ -40,79 +44,6 @@ pub fn check(out: &mut Out) {
             }
         }
     }
-}
-
-/// Index of the stage a build judges: the `target` stage (by name, ASCII case
-/// ignored), else the final stage. `None` when the target names no stage.
-pub fn stage_index(df: &Dockerfile, target: Option<&str>) -> Option<usize> {
-    match target {
-        None => df.stages.len().checked_sub(1),
-        Some(t) => {
-            let t = t.to_ascii_lowercase();
-            df.stages
-                .iter()
-                .position(|s| s.name.as_deref() == Some(t.as_str()))
-        }
-    }
-}
-
-/// Chain of stages the judged stage builds on (that stage first).
-fn lineage<'a>(df: &'a Dockerfile, target: Option<&str>) -> Vec<&'a Stage> {
-    let mut chain = Vec::new();
-    let mut cur = stage_index(df, target).and_then(|i| df.stages.get(i));
-    while let Some(s) = cur {
-        if chain.iter().any(|c: &&Stage| std::ptr::eq(*c, s)) {
-            break;
-        }
-        chain.push(s);
-        let parent = s.image.to_ascii_lowercase();
-        cur = df
-            .stages
-            .iter()
-            .find(|p| p.name.as_deref() == Some(parent.as_str()) && !std::ptr::eq(*p, s));
-    }
-    chain
-}
-
-/// True when the image's final stage (or a stage it builds on) has a HEALTHCHECK other
-/// than `HEALTHCHECK NONE` as its last word on the matter.
-pub fn has_healthcheck(df: &Dockerfile) -> bool {
-    has_healthcheck_at(df, None)
-}
-
-/// [`has_healthcheck`] for the image of the `target` stage (`None`: the final stage).
-pub fn has_healthcheck_at(df: &Dockerfile, target: Option<&str>) -> bool {
-    for stage in lineage(df, target) {
-        if let Some(h) = stage
-            .instrs
-            .iter()
-            .rev()
-            .find(|i| i.keyword == "HEALTHCHECK")
-        {
-            return !h.text().trim().eq_ignore_ascii_case("none");
-        }
-    }
-    false
-}
-
-/// The effective `USER` of the final stage: `Some(Some(value))` when set and resolved,
-/// `Some(None)` when set but not resolvable, `None` when never set.
-pub fn final_user<'a>(
-    df: &'a Dockerfile,
-    target: Option<&str>,
-) -> Option<(Option<String>, &'a Instr)> {
-    for stage in lineage(df, target) {
-        let mut found = None;
-        walk_stage(df, stage, |instr, vars| {
-            if instr.keyword == "USER" {
-                found = Some((substitute(instr.text().trim(), vars), instr));
-            }
-        });
-        if let Some((v, i)) = found {
-            return Some((v, i));
-        }
-    }
-    None
 }
 
 pub use crate::posture::is_root_user;

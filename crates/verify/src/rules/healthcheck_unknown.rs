@@ -9,11 +9,7 @@ use crate::posture::{Health, Verdict, Workload};
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let image = w.image.as_ref()?;
-    if w.healthcheck.value != Health::FromImage
-        || w.one_shot
-        || image.value.builds
-        || image.value.dockerfile.is_some()
-    {
+    if w.healthcheck.value != Health::FromImage || w.one_shot || !image.value.is_opaque() {
         return None;
     }
     Some(Verdict {

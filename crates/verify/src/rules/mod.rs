@@ -5,7 +5,7 @@ pub mod apparmor_unconfined;
 pub mod caps_added;
 pub mod caps_not_dropped;
 mod compose_rules;
-pub(crate) mod dockerfile_rules;
+mod dockerfile_rules;
 mod file_rules;
 pub mod healthcheck_missing;
 pub mod healthcheck_unknown;
@@ -84,15 +84,10 @@ impl Out<'_> {
 
     /// Adds a finding at a compose position (`pos.file` indexes the compose files).
     pub fn yaml(&mut self, rule: RuleId, pos: Pos, message: String) {
-        let file = self
-            .project
-            .compose_files
-            .get(pos.file)
-            .copied()
-            .unwrap_or(0);
-        self.at(rule, file, pos.line, pos.column, message);
+        self.yaml_sev(rule, rule.rule().severity, pos, message);
     }
 
+    /// [`Out::yaml`] with a severity other than the catalog's.
     pub fn yaml_sev(&mut self, rule: RuleId, severity: Severity, pos: Pos, message: String) {
         let file = self
             .project

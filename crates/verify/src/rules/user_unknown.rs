@@ -9,11 +9,7 @@ use crate::posture::{Kind, User, Verdict, Workload};
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let image = w.image.as_ref()?;
     let compose = matches!(w.kind, Kind::ComposeService | Kind::SwarmService);
-    if !compose
-        || w.user.value != User::FromImage
-        || image.value.builds
-        || image.value.dockerfile.is_some()
-    {
+    if !compose || w.user.value != User::FromImage || !image.value.is_opaque() {
         return None;
     }
     Some(Verdict {
