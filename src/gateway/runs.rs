@@ -307,6 +307,9 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         model: req.model.clone().or(session_model),
         max_tokens: None,
     };
+    // The provider that serves this run (metrics, error details, the agent's result).
+    let (served_by, served_model) = gw.provider.served_by(chat.model.as_deref());
+    let served_model = served_model.to_string();
     let mut emit = Emitter {
         gw,
         run_id: &req.run_id,
@@ -362,13 +365,11 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         outcome,
         Outcome::Failed(ProviderError::Invalid(_)) | Outcome::Aborted | Outcome::ShuttingDown
     ) {
-        gw.metrics.provider_call(
-            gw.provider.name(),
-            elapsed,
-            matches!(outcome, Outcome::Done(_)),
-        );
+        gw.metrics
+            .provider_call(served_by, elapsed, matches!(outcome, Outcome::Done(_)));
     }
     let key = req.session_key.as_str();
+    let mut retry_after_ms = None;
     let (final_text, status, error) = match outcome {
         Outcome::Done(reply) => {
             let full = if text.is_empty() {
@@ -415,8 +416,19 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             release(gw, &req.run_id, key);
             emit.chat(
                 "error",
-                json!({ "errorMessage": msg, "errorKind": "unknown" }),
+                json!({
+                    "errorMessage": msg,
+                    "errorKind": e.reason().chat_error_kind(),
+                    "errorDetail": e.detail(served_by, Some(&served_model)),
+                }),
             );
+            if let ProviderError::RateLimited {
+                retry_after: Some(after),
+                ..
+            } = e
+            {
+                retry_after_ms = Some(after.as_millis() as u64);
+            }
             emit.agent("lifecycle", json!({ "phase": "error", "error": msg, "startedAt": started_at, "endedAt": now_ms() }));
             (String::new(), "error", Some(msg))
         }
@@ -435,9 +447,10 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             let msg = "shutting down".to_string();
             info!("run ended by the shutdown drain");
             release(gw, &req.run_id, key);
+            // The protocol's chat error kinds have none for a shutdown.
             emit.chat(
                 "error",
-                json!({ "errorMessage": msg, "errorKind": "unavailable" }),
+                json!({ "errorMessage": msg, "errorKind": "unknown" }),
             );
             emit.agent("lifecycle", json!({ "phase": "error", "error": msg, "startedAt": started_at, "endedAt": now_ms() }));
             (String::new(), "shutdown", Some(msg))
@@ -445,10 +458,13 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
     };
     let Some(id) = req.reply_to else { return };
     let frame = match error {
-        Some(msg) if status == "error" => ResponseFrame::err(
-            id,
-            ErrorShape::new(codes::UNAVAILABLE, msg).with_details(json!({ "runId": req.run_id })),
-        ),
+        Some(msg) if status == "error" => {
+            let mut shape = ErrorShape::new(codes::UNAVAILABLE, msg);
+            if let Some(ms) = retry_after_ms {
+                shape = shape.retry_after(ms);
+            }
+            ResponseFrame::err(id, shape.with_details(json!({ "runId": req.run_id })))
+        }
         Some(msg) if status == "shutdown" => ResponseFrame::err(
             id,
             ErrorShape::new(codes::UNAVAILABLE, msg)
@@ -471,7 +487,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                         "payloads": payloads,
                         "meta": {
                             "durationMs": elapsed.as_millis() as u64,
-                            "agentMeta": { "sessionKey": key, "provider": gw.provider.name() },
+                            "agentMeta": { "sessionKey": key, "provider": served_by, "model": served_model },
                         }
                     }
                 }),

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::upstream::{Call, ErrorBody, Reply, Upstream};
+use super::upstream::{Call, ErrorBody, Said, Upstream};
 use super::{truncate, ChatMessage, ChatReply, ChatRequest, ProviderError};
 
 pub const NAME: &str = "anthropic";
@@ -93,58 +93,43 @@ pub(crate) async fn stream(
         messages: &req.messages,
         stream: true,
     };
-    let key = call.secret_header(up.key.expose())?;
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("x-api-key", key);
+    headers.insert("x-api-key", call.secret_header(up.key.expose())?);
     headers.insert(
         "anthropic-version",
         reqwest::header::HeaderValue::from_static(API_VERSION),
     );
-
     let url = format!("{}/v1/messages", up.base_url);
-    let mut events = call.open(&url, headers, &body).await?;
-    let mut reply = Reply::new();
-    let mut answered_model = None;
-    let mut stop_reason = None;
-    loop {
-        let Some(event) = events.next().await? else {
-            return Err(call.error("the stream ended before message_stop"));
-        };
-        let parsed: StreamEvent = serde_json::from_str(&event.data).map_err(|_| {
-            call.error(format!(
-                "malformed stream event {:?}",
-                truncate(&event.name, 40)
-            ))
-        })?;
-        match parsed {
-            StreamEvent::MessageStart { message } => answered_model = message.model,
-            StreamEvent::ContentBlockDelta {
-                delta: Delta::TextDelta { text },
-            } => {
-                if !reply.push(&call, &text, deltas).await? {
-                    stop_reason = Some("aborted".into());
-                    break;
+    call.stream(
+        &url,
+        headers,
+        &body,
+        model,
+        "message_stop",
+        deltas,
+        |event, said| {
+            let parsed: StreamEvent = serde_json::from_str(&event.data).map_err(|_| {
+                call.error(format!(
+                    "malformed stream event {:?}",
+                    truncate(&event.name, 40)
+                ))
+            })?;
+            match parsed {
+                StreamEvent::MessageStart { message } => {
+                    said.extend(message.model.map(Said::Model))
                 }
-            }
-            StreamEvent::MessageDelta { delta } => {
-                if let Some(reason) = delta.and_then(|d| d.stop_reason) {
-                    stop_reason = Some(truncate(&reason, 40));
+                StreamEvent::ContentBlockDelta {
+                    delta: Delta::TextDelta { text },
+                } => said.push(Said::Text(text)),
+                StreamEvent::MessageDelta { delta } => {
+                    said.extend(delta.and_then(|d| d.stop_reason).map(Said::StopReason))
                 }
+                StreamEvent::MessageStop => said.push(Said::End),
+                StreamEvent::Error { error } => return Err(call.error_event(&error)),
+                StreamEvent::ContentBlockDelta { .. } | StreamEvent::Other => {}
             }
-            StreamEvent::MessageStop => break,
-            StreamEvent::Error { error } => {
-                let detail = error.describe().unwrap_or_else(|| "(no details)".into());
-                return Err(call.error(format!("error event: {detail}")));
-            }
-            StreamEvent::ContentBlockDelta { .. } | StreamEvent::Other => {}
-        }
-    }
-    Ok(ChatReply {
-        provider: NAME.into(),
-        model: answered_model
-            .map(|m| truncate(&m, 100))
-            .unwrap_or_else(|| model.to_string()),
-        text: reply.text,
-        stop_reason,
-    })
+            Ok(())
+        },
+    )
+    .await
 }

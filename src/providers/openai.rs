@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::upstream::{Call, ErrorBody, Reply, Upstream};
-use super::{truncate, ChatMessage, ChatReply, ChatRequest, ProviderError};
+use super::upstream::{Call, ErrorBody, Said, Upstream};
+use super::{ChatMessage, ChatReply, ChatRequest, ProviderError};
 
 pub const NAME: &str = "openai";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -72,51 +72,35 @@ pub(crate) async fn stream(
         stream: true,
         max_completion_tokens: req.max_tokens,
     };
-    let bearer = call.secret_header(&format!("Bearer {}", up.key.expose()))?;
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, bearer);
-
+    let bearer = format!("Bearer {}", up.key.expose());
+    headers.insert(reqwest::header::AUTHORIZATION, call.secret_header(&bearer)?);
     let url = format!("{}/chat/completions", up.base_url);
-    let mut events = call.open(&url, headers, &body).await?;
-    let mut reply = Reply::new();
-    let mut answered_model = None;
-    let mut stop_reason = None;
-    loop {
-        let Some(event) = events.next().await? else {
-            return Err(call.error("the stream ended before [DONE]"));
-        };
-        if event.data.trim() == "[DONE]" {
-            break;
-        }
-        let chunk: Chunk =
-            serde_json::from_str(&event.data).map_err(|_| call.error("malformed stream chunk"))?;
-        if let Some(error) = chunk.error {
-            let detail = error.describe().unwrap_or_else(|| "(no details)".into());
-            return Err(call.error(format!("error event: {detail}")));
-        }
-        if answered_model.is_none() {
-            answered_model = chunk.model;
-        }
-        // One choice is asked for (`n` defaults to 1); others would be ignored.
-        let Some(choice) = chunk.choices.into_iter().next() else {
-            continue;
-        };
-        if let Some(reason) = choice.finish_reason {
-            stop_reason = Some(truncate(&reason, 40));
-        }
-        if let Some(text) = choice.delta.and_then(|d| d.content) {
-            if !reply.push(&call, &text, deltas).await? {
-                stop_reason = Some("aborted".into());
-                break;
+    call.stream(
+        &url,
+        headers,
+        &body,
+        model,
+        "[DONE]",
+        deltas,
+        |event, said| {
+            if event.data.trim() == "[DONE]" {
+                said.push(Said::End);
+                return Ok(());
             }
-        }
-    }
-    Ok(ChatReply {
-        provider: NAME.into(),
-        model: answered_model
-            .map(|m| truncate(&m, 100))
-            .unwrap_or_else(|| model.to_string()),
-        text: reply.text,
-        stop_reason,
-    })
+            let chunk: Chunk = serde_json::from_str(&event.data)
+                .map_err(|_| call.error("malformed stream chunk"))?;
+            if let Some(error) = chunk.error {
+                return Err(call.error_event(&error));
+            }
+            said.extend(chunk.model.map(Said::Model));
+            // One choice is asked for (`n` defaults to 1); others would be ignored.
+            if let Some(choice) = chunk.choices.into_iter().next() {
+                said.extend(choice.finish_reason.map(Said::StopReason));
+                said.extend(choice.delta.and_then(|d| d.content).map(Said::Text));
+            }
+            Ok(())
+        },
+    )
+    .await
 }
