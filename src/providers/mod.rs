@@ -498,20 +498,10 @@ impl Provider {
         match backend {
             Backend::Demo { chunk_delay } => Ok(demo::stream(&req, *chunk_delay, &deltas).await),
             Backend::Anthropic(up) => {
-                within(
-                    (anthropic::NAME, anthropic::BASE_URL_VAR),
-                    up,
-                    anthropic::stream(up, model, &req, &deltas),
-                )
-                .await
+                upstream::stream::<anthropic::Messages>(up, model, &req, &deltas).await
             }
             Backend::OpenAi(up) => {
-                within(
-                    (openai::NAME, openai::BASE_URL_VAR),
-                    up,
-                    openai::stream(up, model, &req, &deltas),
-                )
-                .await
+                upstream::stream::<openai::Completions>(up, model, &req, &deltas).await
             }
         }
     }
@@ -523,24 +513,6 @@ impl Provider {
         let (reply, ()) = tokio::join!(self.chat_stream(req, tx), drain);
         reply
     }
-}
-
-/// Runs a live call within its whole-request deadline.
-async fn within(
-    (provider, base_url_var): (&'static str, &'static str),
-    up: &Upstream,
-    call: impl std::future::Future<Output = Result<ChatReply, ProviderError>>,
-) -> Result<ChatReply, ProviderError> {
-    tokio::time::timeout(up.timeout, call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(upstream::Call {
-                provider,
-                base_url_var,
-                up,
-            }
-            .timeout_error())
-        })
 }
 
 /// Longest model id accepted.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::failure::{Failure, Reason};
 use super::sse::{self, Event};
-use super::{truncate, ChatReply, ProviderError};
+use super::{truncate, ChatReply, ChatRequest, ProviderError};
 use crate::config::Secret;
 
 /// Time allowed to open the TCP (and TLS) connection.
@@ -208,7 +208,7 @@ impl Call<'_> {
     }
 
     /// The error for a call that did not finish within [`Upstream::timeout`].
-    pub fn timeout_error(&self) -> ProviderError {
+    fn timeout_error(&self) -> ProviderError {
         self.timeout(format!(
             "no complete answer from {} within {} ms",
             host_of(&self.up.base_url),
@@ -398,31 +398,67 @@ pub(crate) enum Said {
     End,
 }
 
+/// One live provider API: where a chat goes, how the key travels, and what the events
+/// of its answer say. [`stream`] does the rest, the same for every API.
+pub(crate) trait Api {
+    /// Provider name (`anthropic`, `openai`).
+    const NAME: &'static str;
+    /// The variable naming its base URL (for messages).
+    const BASE_URL_VAR: &'static str;
+    /// Path of the chat endpoint below the base URL.
+    const PATH: &'static str;
+    /// The event that ends an answer (for the error when the stream ends before it).
+    const END: &'static str;
+
+    /// The JSON request body asking `model` to continue `req`'s conversation, streamed.
+    fn body<'a>(model: &'a str, req: &'a ChatRequest) -> impl serde::Serialize + 'a;
+
+    /// The headers carrying the key (built with [`Call::secret_header`]).
+    fn key_headers(call: &Call<'_>) -> Result<reqwest::header::HeaderMap, ProviderError>;
+
+    /// Pushes what one event says to `said` (nothing for events it skips), or fails.
+    fn read(call: &Call<'_>, event: &Event, said: &mut Vec<Said>) -> Result<(), ProviderError>;
+}
+
+/// A chat through API `A` at `up`, within its whole-request deadline: POSTs the body,
+/// hands each event to [`Api::read`], forwards the text to `deltas` and stops at
+/// [`Said::End`]. A stream that ends before it is an error; `model` (else the
+/// configured one) is the model asked for.
+pub(crate) async fn stream<A: Api>(
+    up: &Upstream,
+    model: Option<&str>,
+    req: &ChatRequest,
+    deltas: &tokio::sync::mpsc::Sender<String>,
+) -> Result<ChatReply, ProviderError> {
+    let call = Call {
+        provider: A::NAME,
+        base_url_var: A::BASE_URL_VAR,
+        up,
+    };
+    let model = model.unwrap_or(&up.model);
+    tokio::time::timeout(up.timeout, call.answer::<A>(model, req, deltas))
+        .await
+        .unwrap_or_else(|_| Err(call.timeout_error()))
+}
+
 impl Call<'_> {
-    /// One streamed call, from the request to the assembled reply: POSTs `body` to
-    /// `url`, hands each event to `read` (which pushes what it says to `said`, or
-    /// fails), forwards the text to `deltas` and stops at [`Said::End`]. A stream that
-    /// ends before it is an error naming `end`; `model` is the model asked for.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn stream(
+    async fn answer<A: Api>(
         &self,
-        url: &str,
-        headers: reqwest::header::HeaderMap,
-        body: &impl serde::Serialize,
         model: &str,
-        end: &str,
+        req: &ChatRequest,
         deltas: &tokio::sync::mpsc::Sender<String>,
-        mut read: impl FnMut(&Event, &mut Vec<Said>) -> Result<(), ProviderError>,
     ) -> Result<ChatReply, ProviderError> {
-        let mut events = self.open(url, headers, body).await?;
+        let url = format!("{}{}", self.up.base_url, A::PATH);
+        let headers = A::key_headers(self)?;
+        let mut events = self.open(&url, headers, &A::body(model, req)).await?;
         let mut reply = Reply::new();
         let (mut answered_model, mut stop_reason) = (None, None);
         let mut said = Vec::new();
         'events: loop {
             let Some(event) = events.next().await? else {
-                return Err(self.error(format!("the stream ended before {end}")));
+                return Err(self.error(format!("the stream ended before {}", A::END)));
             };
-            read(&event, &mut said)?;
+            A::read(self, &event, &mut said)?;
             for s in said.drain(..) {
                 match s {
                     Said::Model(m) => {
