@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::outbox::OutboxSender;
 use super::scopes::Grant;
@@ -126,6 +127,8 @@ impl Conns {
         let Ok(text) = serde_json::to_string(&EventFrame::new(event, payload)) else {
             return 0;
         };
+        // Serialized once; every target's queue shares the one buffer.
+        let text = Utf8Bytes::from(text);
         targets
             .iter()
             .filter(|c| c.out.try_send_text(text.clone()).is_ok())

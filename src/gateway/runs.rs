@@ -286,9 +286,9 @@ fn assistant_message(text: &str, ts: u64) -> Value {
 async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Receiver<()>) {
     let started = Instant::now();
     let started_at = now_ms();
-    let history: Vec<ChatMessage> = gw
-        .sessions
-        .get(&req.session_key)
+    let session = gw.sessions.get(&req.session_key);
+    let history: Vec<ChatMessage> = session
+        .as_ref()
         .map(|s| {
             s.messages
                 .iter()
@@ -301,7 +301,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                 .collect()
         })
         .unwrap_or_default();
-    let session_model = gw.sessions.get(&req.session_key).and_then(|s| s.model);
+    let session_model = session.and_then(|s| s.model);
     let chat = ChatRequest {
         messages: history,
         model: req.model.clone().or(session_model),
