@@ -12,10 +12,10 @@ mod engine_support;
 mod gateway_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use engine_support::{engine_available, mounts};
+use engine_support::{docker, docker_ok, engine_available, mounts, HARDENED};
 use gateway_support::{call, chat_send, connected_writer, TOKEN};
 use serde_json::json;
 
@@ -26,23 +26,6 @@ const KEY: &str = "sk-ant-demo-placeholder-volume-check";
 const GATEWAY_PORT: &str = "18789";
 /// Bound on each wait for the gateway to answer.
 const READY_WITHIN: Duration = Duration::from_secs(20);
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// What the test created on the engine, removed on drop.
 struct Created {
@@ -189,17 +172,6 @@ async fn engine_sessions_volume_survives_restart_without_secrets() {
         "-d",
         "--name",
         &created.container,
-        "--user",
-        "1000:1000",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges:true",
-        "--pids-limit",
-        "64",
-        "--memory",
-        "256m",
         "-p",
         &publish,
         "-v",
@@ -212,6 +184,7 @@ async fn engine_sessions_volume_survives_restart_without_secrets() {
         "CLAWDBOT_SESSIONS_DIR=/data/sessions",
     ]
     .iter()
+    .chain(HARDENED)
     .map(|s| s.to_string())
     .collect();
     for m in mounts(&dir) {
