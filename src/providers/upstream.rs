@@ -73,6 +73,8 @@ fn client() -> Result<&'static reqwest::Client, ProviderError> {
         .get_or_init(|| {
             reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
+                // Each streamed delta is a small write upstream of the client: no Nagle.
+                .tcp_nodelay(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("clawdbot/", env!("CARGO_PKG_VERSION")))
                 .build()
