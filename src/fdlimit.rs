@@ -24,35 +24,14 @@ impl OpenFiles {
 
 /// Raises the soft open-files limit to `budget + HEADROOM` (never lowers it, never above
 /// the hard limit). `None` when the limits cannot be read.
-// `rlim_t` is u64 on 64-bit Linux but not on every target.
-#[allow(clippy::unnecessary_cast)]
 pub fn raise(budget: u64) -> Option<OpenFiles> {
     let needed = budget.saturating_add(HEADROOM);
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return None;
-        }
-        let wanted = needed.min(lim.rlim_max as u64) as libc::rlim_t;
-        if lim.rlim_cur < wanted {
-            let raised = libc::rlimit {
-                rlim_cur: wanted,
-                rlim_max: lim.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
-        }
+    let (mut soft, hard) = rlimit::Resource::NOFILE.get().ok()?;
+    let wanted = needed.min(hard);
+    if soft < wanted && rlimit::Resource::NOFILE.set(wanted, hard).is_ok() {
+        soft = wanted;
     }
-    Some(OpenFiles {
-        soft: lim.rlim_cur as u64,
-        hard: lim.rlim_max as u64,
-        needed,
-    })
+    Some(OpenFiles { soft, hard, needed })
 }
 
 #[cfg(test)]

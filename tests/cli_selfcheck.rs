@@ -3,20 +3,10 @@
 
 use std::process::{Command, Output};
 
-const IDS: &[&str] = &[
-    "non-root",
-    "caps-empty",
-    "no-new-privs",
-    "seccomp",
-    "rootfs-read-only",
-    "etc-read-only",
-    "memory-limit",
-    "cpu-limit",
-    "pids-limit",
-    "no-docker-socket",
-    "no-env-file",
-    "no-secrets-in-sessions",
-];
+use clawdbot::defaults::SelfCheckId;
+
+/// The ids in report order (their strings are pinned once, in `clawdbot-facts`).
+const IDS: &[&str] = &SelfCheckId::ALL_IDS;
 
 fn self_check(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_clawdbot"))

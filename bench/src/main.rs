@@ -223,22 +223,10 @@ fn bounded_secs(s: f64) -> Result<Duration> {
     }
     Ok(Duration::from_secs_f64(s))
 }
-
-/// Raises the soft open-files limit to the hard limit; returns the new soft limit.
+/// Raises our soft open-files limit to the hard one (children inherit it); returns the
+/// soft limit now (0 when it cannot be read).
 fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        lim.rlim_cur
-    }
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 
 fn sources(n: u8) -> Vec<IpAddr> {

@@ -156,7 +156,8 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let provider = Provider::from_env().context("choosing the model provider")?;
     let mut args = args;
-    let open_files = raise_fd_limit();
+    // As high as the hard limit allows; the limits below shrink to what it gives.
+    let open_files = crate::fdlimit::raise(u64::MAX).map_or(u64::MAX, |f| f.soft);
     if let Some(shrunk) = args.limits.fit_open_files(open_files) {
         warn!(
             open_files,
@@ -373,26 +374,4 @@ fn hostname() -> String {
         }
     }
     "clawdbot".to_string()
-}
-
-/// Raises the soft open-files limit to the hard limit; returns the soft limit now.
-fn raise_fd_limit() -> libc::rlim_t {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return libc::rlim_t::MAX;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let mut raised = lim;
-            raised.rlim_cur = lim.rlim_max;
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
-        }
-    }
-    lim.rlim_cur
 }

@@ -58,19 +58,9 @@ impl Proxy {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some((soft, hard)) = nofile {
-            let lim = libc::rlimit {
-                rlim_cur: soft as libc::rlim_t,
-                rlim_max: hard as libc::rlim_t,
-            };
-            // SAFETY: setrlimit is async-signal-safe; the struct is a copy owned by the closure.
+            // SAFETY: setrlimit is async-signal-safe; the closure owns copies of the numbers.
             unsafe {
-                cmd.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                });
+                cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
             }
         }
         let mut child = cmd.spawn().expect("spawn clawdbot egress-proxy");

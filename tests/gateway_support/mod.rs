@@ -117,16 +117,7 @@ impl Server {
             use std::os::unix::process::CommandExt;
             // SAFETY: only async-signal-safe setrlimit between fork and exec.
             unsafe {
-                cmd.pre_exec(move || {
-                    let lim = libc::rlimit {
-                        rlim_cur: n as libc::rlim_t,
-                        rlim_max: n as libc::rlim_t,
-                    };
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
+                cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, n, n));
             }
         }
         let mut child = cmd
@@ -286,17 +277,7 @@ impl Drop for Server {
 /// Raises this process's soft open-files limit to the hard limit (tests that hold many
 /// sockets; a default soft limit may be 1024).
 pub fn raise_own_fd_limit() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit on a valid struct.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-    lim.rlim_cur
+    rlimit::increase_nofile_limit(u64::MAX).expect("reading the open-files limit")
 }
 
 /// Parses `name=127.0.0.1:1234` (human) or `"name":"127.0.0.1:1234"` (JSON) out of a log line.

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::engine::{find_on_path, ComposeProject, Engine};
+use crate::engine::{ComposeProject, Engine};
 use crate::image::{self, demo_env_text, OverrideOptions};
 use crate::settings::{self, Settings};
 use crate::tasks::{self, Command, Plan, Step};
+use crate::workspace::find_on_path;
 use crate::workspace::{self, target_dir, GNU_TARGET, MUSL_TARGET};
 
 #[derive(Debug, clap::Args)]
@@ -93,9 +94,15 @@ impl Toolchain {
     }
 }
 
-/// The printable compile command for plans (before the toolchain is chosen).
-pub fn compile_plan_command() -> String {
-    format!("cargo build --release --package clawdbot --target {MUSL_TARGET}  (static; gnu +crt-static fallback)")
+/// The compile command a plan prints: the static musl build. When the musl toolchain is
+/// missing at run time, [`compile`] says so and runs the gnu `+crt-static` fallback.
+pub fn compile_command() -> Command {
+    Toolchain {
+        target: MUSL_TARGET,
+        rustflags: None,
+        note: None,
+    }
+    .command()
 }
 
 /// Compiles the static release binary and returns its path.
@@ -107,7 +114,9 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
         step.note(note);
     }
     let command = tc.command();
-    step.note(format!("$ {command}"));
+    if command != compile_command() {
+        step.note(format!("instead of the planned command: $ {command}"));
+    }
     tasks::capture(command.to_xshell(&sh)?)?;
     let binary = target_dir(root).join(tc.target).join("release/clawdbot");
     if !image::is_static_elf(&binary)? {
@@ -125,7 +134,7 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
     Ok(binary)
 }
 
-/// What `build_image` produced.
+/// What an [`ImageBuild`] produced.
 #[derive(Debug, Clone)]
 pub struct ImageSummary {
     pub reference: String,
@@ -134,108 +143,133 @@ pub struct ImageSummary {
     pub size: u64,
 }
 
-/// `compose build <service>` for a private project, then the git-sha tag.
-pub fn build_image(
-    engine: &Engine,
-    project: &ComposeProject,
-    root: &Path,
-    settings: &Settings,
-    step: &Step,
-) -> Result<ImageSummary> {
-    let sh = project.shell()?;
-    let service = settings.service_name.as_str();
-    let reference = image::image_ref(settings, &settings::package_version(root)?);
-    let previous = image::image_info(&sh, &reference).ok().map(|(id, _)| id);
-    let c = engine.compose(&sh, project, &["build", service]);
-    step.note(format!("$ {c}"));
-    tasks::capture(c)?;
-    let (id, size) = image::image_info(&sh, &reference).with_context(|| {
-        format!("compose built no image {reference}: the compose file's `image:` must be <image_name>:<version> (rerun `cargo xtask init`)")
-    })?;
-    let mut previous_sha = None;
-    let sha_reference = match image::git_short_sha(&sh, root) {
-        Some(sha) => {
-            let tagged = format!("{}:{sha}", settings.image_name);
-            previous_sha = image::image_info(&sh, &tagged).ok().map(|(id, _)| id);
-            cmd!(sh, "docker tag {reference} {tagged}")
-                .quiet()
-                .output()
-                .with_context(|| format!("docker tag {reference} {tagged}"))?;
-            Some(tagged)
-        }
-        None => {
-            step.note("not a git checkout: no sha tag");
-            None
-        }
-    };
-    // A rebuild moves the tags: drop images this build left without any tag (never one
-    // that still has a tag or is used by a container: `docker image rm` refuses those).
-    for old in previous.into_iter().chain(previous_sha) {
-        if old != id && image::is_untagged(&sh, &old) {
-            let removed = cmd!(sh, "docker image rm {old}")
-                .quiet()
-                .ignore_stdout()
-                .ignore_stderr()
-                .run()
-                .is_ok();
-            if removed {
-                step.note(format!("removed the previous, now untagged image {old}"));
-            }
-        }
-    }
-    step.note(format!(
-        "image {reference}{} id {} size {}",
-        sha_reference
-            .as_deref()
-            .map(|t| format!(" (also {t})"))
-            .unwrap_or_default(),
-        id,
-        image::human_size(size)
-    ));
-    Ok(ImageSummary {
-        reference,
-        sha_reference,
-        id,
-        size,
-    })
+/// The image build, planned once: `compose build <service>` in a private project
+/// directory, then the git-sha tag. The plan prints [`ImageBuild::commands`] and
+/// [`ImageBuild::run`] runs exactly those values.
+#[derive(Debug, Clone)]
+pub struct ImageBuild {
+    project: ComposeProject,
+    build: Command,
+    /// `docker tag <image>:<version> <image>:<git sha>`; none outside a git checkout.
+    tag: Option<Command>,
+    reference: String,
+    sha_reference: Option<String>,
 }
 
-/// Compile, stage and build the image with a private compose project `name` in `dir`
-/// (created here, removed when done), as one step's work. Used by `demo`, which builds
-/// once and reuses the image.
+impl ImageBuild {
+    /// Plans the build of the project's image with a private compose project `name` in
+    /// `dir` (created by [`ImageBuild::run`], removed when it is done).
+    pub fn plan(
+        engine: &Engine,
+        root: &Path,
+        settings: &Settings,
+        dir: &Path,
+        name: &str,
+    ) -> Result<ImageBuild> {
+        let project = image::private_project_paths(dir, root, name);
+        let argv = engine.compose_argv(&project, &["build", &settings.service_name]);
+        let build = Command::from_argv(&argv)
+            .context("empty compose command")?
+            .current_dir(dir);
+        let reference = image::image_ref(settings, &settings::package_version(root)?);
+        let sha_reference = image::git_short_sha(&Shell::new()?, root)
+            .map(|sha| format!("{}:{sha}", settings.image_name));
+        let tag = sha_reference
+            .as_deref()
+            .map(|tagged| Command::program("docker", &["tag", &reference, tagged]));
+        Ok(ImageBuild {
+            project,
+            build,
+            tag,
+            reference,
+            sha_reference,
+        })
+    }
+
+    /// The commands [`ImageBuild::run`] runs, in order.
+    pub fn commands(&self) -> Vec<Command> {
+        std::iter::once(self.build.clone())
+            .chain(self.tag.clone())
+            .collect()
+    }
+
+    /// Writes the private project, builds, tags, and drops the images the new tags left
+    /// without any.
+    pub fn run(&self, root: &Path, settings: &Settings, step: &Step) -> Result<ImageSummary> {
+        let dir = crate::tempdir::TempDir::new_at(&self.project.project_dir)?;
+        let project = image::private_project(
+            dir.path(),
+            root,
+            settings,
+            &self.project.name,
+            &demo_env_text(None),
+            &OverrideOptions::default(),
+        )?;
+        debug_assert_eq!(project.files, self.project.files);
+        let sh = project.shell()?;
+        let reference = &self.reference;
+        let previous = image::image_info(&sh, reference).ok().map(|(id, _)| id);
+        let previous_sha = self
+            .sha_reference
+            .as_deref()
+            .and_then(|t| image::image_info(&sh, t).ok())
+            .map(|(id, _)| id);
+        self.build.capture()?;
+        let (id, size) = image::image_info(&sh, reference).with_context(|| {
+            format!("compose built no image {reference}: the compose file's `image:` must be <image_name>:<version> (rerun `cargo xtask init`)")
+        })?;
+        match &self.tag {
+            Some(tag) => {
+                tag.capture()?;
+            }
+            None => step.note("not a git checkout: no sha tag"),
+        }
+        // A rebuild moves the tags: drop images this build left without any tag (never
+        // one that still has a tag or is used by a container: `docker image rm` refuses
+        // those).
+        for old in previous.into_iter().chain(previous_sha) {
+            if old != id && image::is_untagged(&sh, &old) {
+                let removed = cmd!(sh, "docker image rm {old}")
+                    .quiet()
+                    .ignore_stdout()
+                    .ignore_stderr()
+                    .run()
+                    .is_ok();
+                if removed {
+                    step.note(format!("removed the previous, now untagged image {old}"));
+                }
+            }
+        }
+        step.note(format!(
+            "image {reference}{} id {} size {}",
+            self.sha_reference
+                .as_deref()
+                .map(|t| format!(" (also {t})"))
+                .unwrap_or_default(),
+            id,
+            image::human_size(size)
+        ));
+        Ok(ImageSummary {
+            reference: reference.clone(),
+            sha_reference: self.sha_reference.clone(),
+            id,
+            size,
+        })
+    }
+}
+
+/// Compile, stage and run the planned image build, as one step's work. Used by `demo`,
+/// which builds once and reuses the image.
 pub fn build_all(
     root: &Path,
     settings: &Settings,
-    engine: &Engine,
-    dir: &Path,
-    name: &str,
+    image_build: &ImageBuild,
     step: &Step,
 ) -> Result<ImageSummary> {
     let binary = compile(root, step)?;
     let staged = image::stage(root, settings, &binary)?;
     step.note(format!("staged {}", staged.display()));
-    build_image_in(engine, root, settings, dir, name, step)
-}
-
-/// `build_image` in a fresh private project directory `dir`, removed afterwards.
-pub fn build_image_in(
-    engine: &Engine,
-    root: &Path,
-    settings: &Settings,
-    dir: &Path,
-    name: &str,
-    step: &Step,
-) -> Result<ImageSummary> {
-    let dir = crate::tempdir::TempDir::new_at(dir)?;
-    let project = image::private_project(
-        dir.path(),
-        root,
-        settings,
-        name,
-        &demo_env_text(None),
-        &OverrideOptions::default(),
-    )?;
-    build_image(engine, &project, root, settings, step)
+    image_build.run(root, settings, step)
 }
 
 /// The private project a build uses: `(dir, name)`.
@@ -264,10 +298,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(Engine::detect(&Shell::new()?)?)
     };
     let mut plan: Plan<Ctx> = Plan::new("cargo xtask build");
-    plan.task(
+    plan.commands(
         "compile static binary",
-        compile_plan_command(),
-        |ctx, step| {
+        vec![compile_command()],
+        |ctx, step, _| {
             ctx.binary = Some(compile(&ctx.root, step)?);
             Ok(())
         },
@@ -297,26 +331,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     if let Some(engine) = engine {
         let (dir, name) = build_project_paths(&settings)?;
-        let project = ComposeProject {
-            name: name.clone(),
-            project_dir: dir.clone(),
-            env_file: dir.join(".env"),
-            files: vec![
-                root.join(image::COMPOSE_FILE),
-                dir.join(image::OVERRIDE_FILE),
-            ],
-        };
-        let cmdline = format!(
-            "{}; docker tag {} {}:<git sha>",
-            engine
-                .compose_argv(&project, &["build", &settings.service_name])
-                .join(" "),
-            image::image_ref(&settings, &settings::package_version(&root)?),
-            settings.image_name
-        );
-        plan.task("build image", cmdline, move |ctx, step| {
+        let image_build = ImageBuild::plan(&engine, &root, &settings, &dir, &name)?;
+        let commands = image_build.commands();
+        plan.commands("build image", commands, move |ctx, step, _| {
             step.note(engine.describe());
-            let summary = build_image_in(&engine, &ctx.root, &ctx.settings, &dir, &name, step)?;
+            let summary = image_build.run(&ctx.root, &ctx.settings, step)?;
             let bin_size = ctx
                 .binary
                 .as_ref()

@@ -13,11 +13,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::build;
 use crate::defaults;
-use crate::engine::{Compose, ComposeProject, Engine, COMPOSE_ENV};
+use crate::engine::{self, Compose, ComposeProject, Engine, COMPOSE_ENV};
 use crate::image::demo_env_text;
 use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
 use crate::provision::{self, Purpose};
@@ -50,7 +50,6 @@ pub struct Args {
 struct Ctx {
     root: PathBuf,
     settings: Settings,
-    exe: PathBuf,
     name: String,
     dir: PathBuf,
     engine: Option<Engine>,
@@ -133,43 +132,33 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
     if provision {
         provision::add_tasks(&mut plan, Purpose::Demo, &ctx.root);
     }
-    plan.task(
-        "preflight",
+    let init_check = Command::xtask(&["init", "--check"]).current_dir(&ctx.root);
+    plan.commands(
         format!(
-            "docker version; {} version; ports {}:{} and {}:{} free; cargo xtask init --check",
-            ctx.engine
-                .as_ref()
-                .map(|e| e.compose.argv0().join(" "))
-                .unwrap_or_else(|| "docker compose".into()),
-            s.bind_address,
-            s.gateway_port,
-            s.bind_address,
-            s.health_port
+            "preflight (ports {}:{} and {}:{} free)",
+            s.bind_address, s.gateway_port, s.bind_address, s.health_port
         ),
+        vec![
+            engine::server_version_command(),
+            engine_or_default(ctx).compose.version_command(),
+            init_check,
+        ],
         preflight,
     );
     let build_dir = std::env::temp_dir().join(format!("{}-build", ctx.name));
-    let build_project = ComposeProject {
-        name: ctx.name.clone(),
-        project_dir: build_dir.clone(),
-        env_file: build_dir.join(".env"),
-        files: vec![ctx.root.join(COMPOSE_FILE), build_dir.join(OVERRIDE_FILE)],
-    };
-    let build_line = format!(
-        "{}; {}; docker tag {}:<version> {}:<git sha>",
-        build::compile_plan_command(),
-        engine_or_default(ctx)
-            .compose_argv(&build_project, &["build", &svc])
-            .join(" "),
-        s.image_name,
-        s.image_name
+    let image_build =
+        build::ImageBuild::plan(&engine_or_default(ctx), &ctx.root, s, &build_dir, &ctx.name)?;
+    let build_commands = std::iter::once(build::compile_command())
+        .chain(image_build.commands())
+        .collect();
+    plan.commands(
+        "build (compile, stage the context, build the image)",
+        build_commands,
+        move |ctx, step, _| {
+            build::build_all(&ctx.root, &ctx.settings, &image_build, step)?;
+            Ok(())
+        },
     );
-    plan.task("build", build_line, move |ctx, step| {
-        let engine = ctx.engine()?.clone();
-        let name = ctx.name.clone();
-        build::build_all(&ctx.root, &ctx.settings, &engine, &build_dir, &name, step)?;
-        Ok(())
-    });
     plan.task(
         "safe env",
         format!(
@@ -194,7 +183,8 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
     plan.task(
         "wait until healthy",
         format!(
-            "docker inspect --format {{{{.State.Health.Status}}}} <container>  (every second, up to {}s)",
+            "{}  (every second, up to {}s; <container> from `compose ps -q`)",
+            health_command("<container>"),
             ctx.timeout.as_secs()
         ),
         wait_healthy,
@@ -221,7 +211,9 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
     Ok(plan)
 }
 
-fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+/// Detects the engine (running the planned version commands), checks the ports and runs
+/// the planned `init --check` (the last of `commands`).
+fn preflight(ctx: &mut Ctx, step: &mut Step, commands: &[Command]) -> Result<()> {
     let engine = Engine::detect(&Shell::new()?)?;
     step.note(engine.describe());
     // The compose steps run the commands the plan printed; they must be this compose.
@@ -263,9 +255,9 @@ fn preflight(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
         );
     }
     let sh = Shell::new()?;
-    sh.change_dir(&ctx.root);
-    let exe = &ctx.exe;
-    let out = cmd!(sh, "{exe} init --check")
+    let init_check = commands.last().context("no init --check in the plan")?;
+    let out = init_check
+        .to_xshell(&sh)?
         .quiet()
         .ignore_status()
         .output()?;
@@ -416,14 +408,25 @@ fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     Ok(())
 }
 
+/// The command [`wait_container_healthy`] polls: the container's state and health.
+fn health_command(container: &str) -> Command {
+    Command::program(
+        "docker",
+        &[
+            "inspect",
+            "--format",
+            "{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}",
+            container,
+        ],
+    )
+}
+
 fn wait_container_healthy(ctx: &Ctx, step: &mut Step, service: &str, id: &str) -> Result<()> {
     let sh = Shell::new()?;
-    let format = "{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}";
+    let inspect = health_command(id);
     let start = Instant::now();
     let failure = loop {
-        let out = cmd!(sh, "docker inspect --format {format} {id}")
-            .quiet()
-            .read()?;
+        let out = inspect.to_xshell(&sh)?.quiet().read()?;
         let (state, health) = out.trim().split_once('|').unwrap_or((out.trim(), ""));
         step.progress(format!("wait until healthy: {state}/{health}"));
         match (state, health) {
@@ -530,7 +533,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut ctx = Ctx {
         root: root.clone(),
         settings,
-        exe: std::env::current_exe().context("locating the xtask binary")?,
         name,
         dir,
         engine: engine.ok(),
@@ -562,7 +564,6 @@ mod tests {
         Ctx {
             root: "/repo".into(),
             settings: Settings::default(),
-            exe: "/x".into(),
             name: "clawdbot-demo-abcd".into(),
             dir: "/tmp/clawdbot-demo-abcd".into(),
             engine: None,

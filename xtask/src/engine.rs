@@ -9,7 +9,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Cmd, Shell};
+use xshell::{Cmd, Shell};
+
+use crate::tasks::Command;
+use crate::workspace::on_path;
 
 /// Environment variable that forces a compose flavour (`v1` or `v2`).
 pub const COMPOSE_ENV: &str = "CLAWDBOT_COMPOSE";
@@ -116,8 +119,8 @@ impl Engine {
                 install_hint(Missing::Docker)
             );
         }
-        let format = "{{.Server.Version}}";
-        let server = cmd!(sh, "docker version --format {format}")
+        let server = server_version_command()
+            .to_xshell(sh)?
             .quiet()
             .ignore_status()
             .output()
@@ -193,40 +196,39 @@ impl Engine {
     }
 }
 
-fn compose_version(sh: &Shell, compose: Compose) -> Option<String> {
-    let out = match compose {
-        Compose::V2 => cmd!(sh, "docker compose version --short"),
-        Compose::V1 => {
-            if !on_path("docker-compose") {
-                return None;
-            }
-            cmd!(sh, "docker-compose version --short")
-        }
+/// `docker version --format '{{.Server.Version}}'`: whether a daemon answers, and its
+/// version (the command `detect` runs and plans print).
+pub fn server_version_command() -> Command {
+    Command::program("docker", &["version", "--format", "{{.Server.Version}}"])
+}
+
+impl Compose {
+    /// `<compose> version --short` (the command `detect` runs and plans print).
+    pub fn version_command(self) -> Command {
+        let argv: Vec<String> = self
+            .argv0()
+            .iter()
+            .chain(&["version", "--short"])
+            .map(|s| s.to_string())
+            .collect();
+        Command::from_argv(&argv).expect("argv0 is never empty")
     }
-    .quiet()
-    .ignore_status()
-    .output()
-    .ok()?;
+}
+
+fn compose_version(sh: &Shell, compose: Compose) -> Option<String> {
+    if compose == Compose::V1 && !on_path("docker-compose") {
+        return None;
+    }
+    let out = compose
+        .version_command()
+        .to_xshell(sh)
+        .ok()?
+        .quiet()
+        .ignore_status()
+        .output()
+        .ok()?;
     let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (out.status.success() && !v.is_empty()).then_some(v)
-}
-
-/// True when `program` is an executable file on `PATH`.
-pub fn on_path(program: &str) -> bool {
-    find_on_path(program).is_some()
-}
-
-/// Full path of `program` on `PATH`.
-pub fn find_on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| {
-            p.metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
 }
 
 /// What an install hint is about.

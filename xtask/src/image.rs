@@ -194,20 +194,26 @@ pub fn private_project(
     opts: &OverrideOptions,
 ) -> Result<ComposeProject> {
     let compose = read_compose(root)?;
-    let env_file = dir.join(".env");
-    crate::tempdir::write_private(&env_file, env_text)?;
+    let project = private_project_paths(dir, root, name);
+    crate::tempdir::write_private(&project.env_file, env_text)?;
     let override_path = dir.join(OVERRIDE_FILE);
     std::fs::write(
         &override_path,
         override_text(&compose, root, settings, name, opts)?,
     )
     .with_context(|| format!("writing {}", override_path.display()))?;
-    Ok(ComposeProject {
+    Ok(project)
+}
+
+/// The compose project [`private_project`] writes into `dir`, without writing anything
+/// (for plans, which print its commands before the files exist).
+pub fn private_project_paths(dir: &Path, root: &Path, name: &str) -> ComposeProject {
+    ComposeProject {
         name: name.to_string(),
         project_dir: dir.to_path_buf(),
-        env_file,
-        files: vec![root.join(COMPOSE_FILE), override_path],
-    })
+        env_file: dir.join(".env"),
+        files: vec![root.join(COMPOSE_FILE), dir.join(OVERRIDE_FILE)],
+    }
 }
 
 /// Image reference `<image_name>:<version>` used by the compose file.

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::engine::{find_on_path, is_debian_like, on_path};
+use crate::engine::is_debian_like;
 use crate::tasks::{sleep_interruptible, Plan, Step};
 use crate::workspace::MUSL_TARGET;
+use crate::workspace::{find_on_path, on_path};
 
 /// The Rust target of the static binary.
 const DOCKERD_LOG: &str = "/var/log/dockerd.log";

@@ -110,7 +110,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             service_name: defaults::SERVICE_NAME.into(),
-            image_name: "clawdbot".into(),
+            image_name: defaults::IMAGE_NAME.into(),
             user_name: defaults::USER_NAME.into(),
             uid: defaults::UID,
             gid: defaults::GID,

@@ -4,7 +4,9 @@
 //! `--dry-run` shows) and a step function. A task that runs one external program is a
 //! [`Command`] value (`Plan::command`): the line printed and the process started come
 //! from that one value, so the plan cannot say something else than what runs. A task
-//! whose step does several things (`Plan::task`) prints a description of them. The runner prints the plan, runs the steps in
+//! that runs several programs (`Plan::commands`) holds them as values the same way and
+//! hands them to its step. Only in-process work (writing a file, probing a socket) is
+//! described in words (`Plan::task`). The runner prints the plan, runs the steps in
 //! order (a spinner on a terminal, plain lines otherwise), times each, stops at the first
 //! failure, prints a summary table and always runs the cleanups that steps registered: after
 //! success, after a failure, on Ctrl-C/SIGTERM (a handler turns them into a flag so the
@@ -191,7 +193,7 @@ impl Command {
             Program::Xtask => xtask_exe()?,
             Program::Named(name) => {
                 if let Some(hint) = &self.install_hint {
-                    if crate::engine::find_on_path(name).is_none() {
+                    if crate::workspace::find_on_path(name).is_none() {
                         bail!("{name} is not installed ({hint})");
                     }
                 }
@@ -266,6 +268,9 @@ pub fn tail(out: &std::process::Output, n: usize) -> String {
 pub fn fancy_output() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }
+
+/// Between the commands of one task in a plan: each on its own `$` line.
+const COMMAND_SEPARATOR: &str = "\n      $ ";
 
 type StepFn<C> = Box<dyn FnOnce(&mut C, &mut Step) -> Result<()>>;
 
@@ -503,6 +508,26 @@ impl<C> Plan<C> {
         self
     }
 
+    /// A task that runs several commands, with in-process work between them (writing a
+    /// file, reading an output): the plan prints every command, and the step receives
+    /// exactly those values to run, so the two cannot differ.
+    pub fn commands(
+        &mut self,
+        name: impl Into<String>,
+        commands: Vec<Command>,
+        run: impl FnOnce(&mut C, &mut Step, &[Command]) -> Result<()> + 'static,
+    ) -> &mut Self {
+        let shown = commands
+            .iter()
+            .map(Command::to_string)
+            .collect::<Vec<_>>()
+            .join(COMMAND_SEPARATOR);
+        self.tasks.push(Task::new(name, shown, move |ctx, step| {
+            run(ctx, step, &commands)
+        }));
+        self
+    }
+
     /// Declares a cleanup a task will register, so the plan can show it.
     pub fn planned_cleanup(
         &mut self,
@@ -561,12 +586,18 @@ impl<C> Plan<C> {
                     ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
-                bar.set_message(format!("{label}  $ {}", task.command));
+                bar.set_message(format!(
+                    "{label}  $ {}",
+                    task.command.replace(COMMAND_SEPARATOR, "; ")
+                ));
                 bar.enable_steady_tick(Duration::from_millis(100));
                 bar
             });
             if !fancy {
-                println!("{label}\n    $ {}", task.command);
+                println!(
+                    "{label}\n    $ {}",
+                    task.command.replace(COMMAND_SEPARATOR, "\n    $ ")
+                );
             }
             let start = Instant::now();
             let result = {
@@ -792,6 +823,30 @@ mod tests {
             "clawdbot-no-such-tool is not installed (apt-get install it)"
         );
         assert_eq!(outcome.rows[1].status, Status::NotRun);
+    }
+
+    #[test]
+    fn a_commands_task_prints_every_command_and_runs_those_values() {
+        let mut plan: Plan<Vec<String>> = Plan::new("t");
+        let planned = vec![
+            Command::program("sh", &["-c", "printf one"]),
+            Command::program("printf", &["two 2"]),
+        ];
+        plan.commands("pair", planned, |ctx, _, commands| {
+            for c in commands {
+                let out = c.capture()?;
+                ctx.push(String::from_utf8_lossy(&out.stdout).into_owned());
+            }
+            Ok(())
+        });
+        let text = plan.render();
+        assert!(
+            text.contains(" 1. pair\n      $ sh -c 'printf one'\n      $ printf 'two 2'\n"),
+            "{text}"
+        );
+        let mut ran = Vec::new();
+        assert!(plan.run(&mut ran).ok());
+        assert_eq!(ran, ["one", "two 2"]);
     }
 
     #[test]

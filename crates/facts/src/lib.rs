@@ -131,6 +131,10 @@ pub const EGRESS_DEFAULT_ALLOW: &[&str] = &["api.anthropic.com:443", "api.openai
 
 /// Default compose service name of the gateway (`service_name` setting).
 pub const SERVICE_NAME: &str = "clawdbot";
+/// Default name of the image `cargo xtask build` builds from the root Dockerfile
+/// (`image_name` setting); static verify judges a service that runs it with that
+/// Dockerfile's USER and HEALTHCHECK.
+pub const IMAGE_NAME: &str = "clawdbot";
 /// Default compose service name of the `isolated` profile's egress proxy
 /// (`egress_service_name` setting).
 pub const EGRESS_SERVICE_NAME: &str = "egress";

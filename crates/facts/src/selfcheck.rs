@@ -36,6 +36,17 @@ impl SelfCheckId {
         SelfCheckId::NoSecretsInSessions,
     ];
 
+    /// [`SelfCheckId::ALL`]'s ids, in the same order.
+    pub const ALL_IDS: [&'static str; 12] = {
+        let mut ids = [""; 12];
+        let mut i = 0;
+        while i < ids.len() {
+            ids[i] = SelfCheckId::ALL[i].as_str();
+            i += 1;
+        }
+        ids
+    };
+
     /// The id in the JSON report (`"id": "non-root"`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -71,5 +82,36 @@ impl SelfCheckId {
     /// The check with this id, if the service has one.
     pub fn from_id(id: &str) -> Option<SelfCheckId> {
         SelfCheckId::ALL.into_iter().find(|c| c.as_str() == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SelfCheckId;
+
+    /// The ids are an output contract (self-check's report, runtime verify, docs): they
+    /// are written out once, here.
+    #[test]
+    fn ids_are_the_documented_strings_in_report_order() {
+        assert_eq!(
+            SelfCheckId::ALL_IDS,
+            [
+                "non-root",
+                "caps-empty",
+                "no-new-privs",
+                "seccomp",
+                "rootfs-read-only",
+                "etc-read-only",
+                "memory-limit",
+                "cpu-limit",
+                "pids-limit",
+                "no-docker-socket",
+                "no-env-file",
+                "no-secrets-in-sessions",
+            ]
+        );
+        for id in SelfCheckId::ALL {
+            assert_eq!(SelfCheckId::from_id(id.as_str()), Some(id));
+        }
     }
 }

@@ -207,7 +207,7 @@ rules! {
 
     UserUnknown = "user-unknown", Note, Some(1), Static,
     "the user a pulled image runs as is unknown",
-    "A service that runs an image pulled from a registry, with no `user:` in compose and no Dockerfile in the project that builds that image, runs as whatever user the image's author chose, often root. Judged: services without `build:` whose `image:` no other service builds and without `user:`. Not judged: the pulled image itself (verify does not download images); the checklist shows item 1 as unknown, never as passed.",
+    "A service that runs an image pulled from a registry, with no `user:` in compose and no Dockerfile in the project that builds that image, runs as whatever user the image's author chose, often root. Judged: services without `build:` whose `image:` no other service builds, that is not the settings' image (`image_name` in `[workspace.metadata.deploy]` of the project's Cargo.toml, built from the root Dockerfile, any tag), and without `user:`. Not judged: the pulled image itself (verify does not download images); the checklist shows item 1 as unknown, never as passed.",
     "Set `user: \"1000:1000\"` (or the image's documented unprivileged uid) on the service, or build the image from a Dockerfile in the project that sets `USER`.";
 
     RootfsWritable = "rootfs-writable", Warning/Error, Some(2), Both,
@@ -302,7 +302,7 @@ rules! {
 
     HealthcheckMissing = "healthcheck-missing", Warning, Some(9), Both,
     "no health check",
-    "Without a health check neither compose nor an orchestrator notices a hung service; `healthcheck: {disable: true}` counts as missing. Judged: a compose `healthcheck.test`, else the HEALTHCHECK of the image's Dockerfile in the project (the service's own `build:` with its `target` stage, or another service's `build:` of the same image name); `healthcheck: {disable: false}` keeps the image's. Not judged: one-shot services (`restart: \"no\"` or `on-failure`, a `deploy.restart_policy` that does not restart always, services only in a tools/cli/setup profile, services others wait for with `service_completed_successfully`); a pulled image without a Dockerfile in the project is `healthcheck-unknown`.",
+    "Without a health check neither compose nor an orchestrator notices a hung service; `healthcheck: {disable: true}` counts as missing. Judged: a compose `healthcheck.test`, else the HEALTHCHECK of the image's Dockerfile in the project (the service's own `build:` with its `target` stage, or another service's `build:` of the same image name, or the root Dockerfile for the settings' `image_name`); `healthcheck: {disable: false}` keeps the image's. Not judged: one-shot services (`restart: \"no\"` or `on-failure`, a `deploy.restart_policy` that does not restart always, services only in a tools/cli/setup profile, services others wait for with `service_completed_successfully`); a pulled image without a Dockerfile in the project is `healthcheck-unknown`.",
     "Add `HEALTHCHECK CMD [...]` to the Dockerfile or a `healthcheck:` with `test:` to the service.";
 
     HealthcheckUnknown = "healthcheck-unknown", Note, Some(9), Static,

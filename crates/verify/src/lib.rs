@@ -27,6 +27,7 @@ pub mod rules;
 pub mod runtime;
 mod secret_scan;
 pub mod secrets;
+pub mod settings;
 pub mod suppress;
 pub mod swarm;
 #[cfg(test)]

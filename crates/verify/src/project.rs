@@ -95,6 +95,8 @@ pub struct Project {
     pub dotenv_used: bool,
     /// Every local build context (compose `build:`, the selected Dockerfile).
     pub build_contexts: Vec<BuildContext>,
+    /// The deployment settings of `<root>/Cargo.toml`, when it has them.
+    pub settings: Option<super::settings::Settings>,
 }
 
 /// An `env_file:` of the project and git's view of it.
@@ -256,6 +258,7 @@ impl Project {
             env_files: Vec::new(),
             dotenv_used: false,
             build_contexts: Vec::new(),
+            settings: super::settings::Settings::load(&root)?,
         };
         let missing = |path: &Path| InputError {
             file: display(&root, path),
@@ -601,6 +604,24 @@ impl Project {
             .filter(|o| o.name != s.name && o.get("build").is_some())
             .filter(|o| o.get("image").and_then(|i| i.scalar()).as_deref() == Some(&image))
             .find_map(|o| own(o, Some(o.name.clone())))
+            .or_else(|| self.settings_image(&image))
+    }
+
+    /// The root Dockerfile, when `image` names the settings' `image_name` (which
+    /// `cargo xtask build` builds from it) and the project holds that Dockerfile.
+    fn settings_image(&self, image: &str) -> Option<ImageSource<'_>> {
+        self.settings.as_ref().filter(|s| s.names_image(image))?;
+        let root_dockerfile = self.root.join("Dockerfile");
+        let (file, df) = self
+            .dockerfiles
+            .iter()
+            .find(|(i, _)| same_file(&self.files[*i].path, &root_dockerfile))?;
+        Some(ImageSource {
+            file: Some(*file),
+            dockerfile: df,
+            target: None,
+            via: None,
+        })
     }
 
     /// True when some service of the project builds `image` (it is not pulled).

@@ -158,6 +158,10 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         env_files: Vec::new(),
         dotenv_used: true,
         build_contexts: Vec::new(),
+        // The settings' image is the fixtures' gateway image: its root Dockerfile counts.
+        settings: Some(clawdbot_verify::settings::Settings {
+            image_name: "clawdbot".into(),
+        }),
     };
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);

@@ -165,3 +165,62 @@ fn exit_codes_clean_and_usage_errors() {
     // Runtime-only flags keep their constraints (`--project` requires `--runtime`).
     assert_eq!(run(&["--project", "x"]).status.code(), Some(2));
 }
+
+/// The settings input (`[workspace.metadata.deploy]` of `<root>/Cargo.toml`): a bad
+/// `image_name` stops the run with exit 2 at its file:line; a good one makes the root
+/// Dockerfile count for the service that runs that image.
+#[test]
+fn settings_image_name_is_read_and_checked() {
+    let dockerfile = "FROM scratch\nCOPY app /app\nUSER 1000:1000\nHEALTHCHECK CMD [\"/app\", \"health\"]\nENTRYPOINT [\"/app\"]\n";
+    let compose = "services:\n  gw:\n    image: gw:1.0.0\n";
+    let settings = |name: &str| {
+        format!("[workspace]\n\n[workspace.metadata.deploy]\nimage_name = \"{name}\"\n")
+    };
+    let bad_settings = settings("Gate Way");
+    let bad = Project::new(
+        "bad-settings",
+        &[
+            ("Cargo.toml", &bad_settings),
+            ("Dockerfile", dockerfile),
+            ("compose.yaml", compose),
+        ],
+    );
+    let out = run(&["--root", bad.0.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: Cargo.toml:4:14: "), "{err}");
+    assert!(err.contains("image_name"), "{err}");
+
+    let rules = |p: &Project| -> Vec<String> {
+        let out = run(&["--root", p.0.to_str().unwrap(), "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let good_settings = settings("gw");
+    let named = Project::new(
+        "named-settings",
+        &[
+            ("Cargo.toml", &good_settings),
+            ("Dockerfile", dockerfile),
+            ("compose.yaml", compose),
+        ],
+    );
+    let got = rules(&named);
+    for unknown in ["user-unknown", "healthcheck-unknown"] {
+        assert!(!got.iter().any(|r| r == unknown), "{got:?}");
+    }
+    // Without the settings the same image is pulled: both are unknown.
+    let pulled = Project::new(
+        "no-settings",
+        &[("Dockerfile", dockerfile), ("compose.yaml", compose)],
+    );
+    let got = rules(&pulled);
+    for unknown in ["user-unknown", "healthcheck-unknown"] {
+        assert!(got.iter().any(|r| r == unknown), "{got:?}");
+    }
+}

@@ -98,22 +98,10 @@ pub(super) fn vm_rss(pid: u32) -> Option<u64> {
         .ok()
         .map(|kb| kb * 1024)
 }
-
-/// Raises our soft open-files limit to the hard one (children inherit it).
+/// Raises our soft open-files limit to the hard one (children inherit it); returns the
+/// soft limit now (0 when it cannot be read).
 pub(super) fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read/write the struct we pass.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        lim.rlim_cur
-    }
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
 }
 
 /// `ws-load` arguments of a latency run: closed loop, or paced at `rate` per connection.

@@ -57,19 +57,9 @@ fn spawn_limited(
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some(n) = nofile {
-        let lim = libc::rlimit {
-            rlim_cur: n as libc::rlim_t,
-            rlim_max: n as libc::rlim_t,
-        };
-        // SAFETY: setrlimit is async-signal-safe; the closure owns a copy of the struct.
+        // SAFETY: setrlimit is async-signal-safe; the closure owns copies of the numbers.
         unsafe {
-            cmd.pre_exec(move || {
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
+            cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, n, n));
         }
     }
     let child = cmd

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use xshell::{cmd, Shell};
 
-use crate::engine::find_on_path;
+use crate::workspace::find_on_path;
 
 /// `~/.cache/clawdbot-deploy/bench-tools` (or under `XDG_CACHE_HOME`).
 pub fn cache_dir() -> PathBuf {

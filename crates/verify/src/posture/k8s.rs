@@ -2,7 +2,9 @@
 //! security setting is its own `securityContext`'s, else the pod's (for the keys the
 //! pod level has).
 
-use super::{At, Confinement, Field, Kind, Limits, User, Workload};
+use super::{
+    At, Confinement, EnvVar, Field, Health, Image, Kind, Limits, Mount, Port, User, Workload,
+};
 use crate::caps;
 use crate::yaml::{Node, Value};
 
@@ -77,7 +79,72 @@ pub fn workload(file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) -> Wor
         .collect();
     let lim = c.get("resources").and_then(|r| r.get("limits"));
     let has = |key: &str| lim.and_then(|l| l.get(key)).is_some();
+    let ports = c
+        .get("ports")
+        .map(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            let hp = p.get("hostPort")?;
+            let host_ip = p.get("hostIP").and_then(Node::scalar);
+            let port = Port {
+                host_ip: host_ip.clone().unwrap_or_default(),
+                host_ip_written: host_ip,
+                published: hp.scalar(),
+                target: p
+                    .get("containerPort")
+                    .and_then(Node::scalar)
+                    .unwrap_or_default(),
+                long: true,
+            };
+            Some(Field::new(
+                port,
+                at(hp.pos),
+                hp.scalar().unwrap_or_default(),
+            ))
+        })
+        .collect::<Vec<_>>();
+    let probes: Vec<&'static str> = ["livenessProbe", "readinessProbe"]
+        .into_iter()
+        .filter(|k| c.get(k).is_none())
+        .collect();
+    let healthcheck = if probes.is_empty() {
+        Health::Defined
+    } else {
+        Health::MissingProbes(probes)
+    };
+    let env = c
+        .get("env")
+        .map(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| {
+            let (key, v) = (e.get("name").and_then(Node::scalar)?, e.get("value")?);
+            let value = v.scalar().unwrap_or_default();
+            let var = EnvVar {
+                key,
+                value: value.clone(),
+                env_file: None,
+            };
+            Some(Field::new(var, at(v.pos), value))
+        })
+        .collect();
+    let image = c.get("image").map(|img| {
+        let reference = img.scalar().unwrap_or_default();
+        let value = Image {
+            reference: reference.clone(),
+            builds: false,
+            built_here: false,
+            dockerfile: None,
+        };
+        Field::new(value, at(img.pos), reference)
+    });
     Workload {
+        publishes: Field::new(!ports.is_empty(), at(c.pos), ""),
+        ports,
+        healthcheck: Field::new(healthcheck, at(c.pos), ""),
+        env,
+        image,
         host_namespaces: Vec::new(),
         logging: None,
         limits: Field::new(
@@ -111,5 +178,45 @@ pub fn workload(file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) -> Wor
         ),
         seccomp: profile("seccompProfile", Confinement::Unset),
         apparmor: profile("appArmorProfile", Confinement::Default),
+        ..Workload::hardened(Kind::K8sContainer, String::new(), at(c.pos))
+    }
+}
+
+/// The pod as a whole (`what`: `Deployment gw`): the namespaces it shares with the node
+/// (`hostNetwork`, `hostPID`, `hostIPC`) and its `hostPath` volumes. Its containers are
+/// [`workload`]s.
+pub fn pod(file: usize, what: &str, pod: &Node) -> Workload {
+    let at = |pos| At::Manifest { file, pos };
+    let host_namespaces = [
+        ("hostNetwork", "network"),
+        ("hostPID", "pid"),
+        ("hostIPC", "ipc"),
+    ]
+    .into_iter()
+    .filter_map(|(key, ns)| {
+        let n = pod.get(key).filter(|n| n.is_true())?;
+        Some(Field::new(ns, at(n.pos), key))
+    })
+    .collect();
+    let mounts = pod
+        .get("volumes")
+        .map(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|v| {
+            let hp = v.get("hostPath")?;
+            let source = hp.get("path").and_then(Node::scalar).unwrap_or_default();
+            let mount = Mount {
+                source: source.clone(),
+                target: String::new(),
+                read_only: false,
+            };
+            Some(Field::new(mount, at(hp.pos), source))
+        })
+        .collect();
+    Workload {
+        host_namespaces,
+        mounts,
+        ..Workload::hardened(Kind::K8sPod, what, at(pod.pos))
     }
 }

@@ -1,11 +1,28 @@
 //! Adapter: a running container (`docker inspect`) → [`Workload`]. The engine's values
-//! are effective ones: `Config.User` already holds the image's `USER`.
+//! are effective ones: `Config.User` already holds the image's `USER`, and
+//! `Config.Healthcheck` the image's `HEALTHCHECK`.
 
-use super::{At, Confinement, Field, Kind, Limits, Logging, User, Workload};
+use std::collections::BTreeMap;
+
+use super::{
+    At, Confinement, EnvVar, Field, Health, Kind, Limits, Logging, Mount, Networks, Port, User,
+    Workload,
+};
 use crate::caps;
-use crate::runtime::inspect::Container;
+use crate::defaults;
+use crate::runtime::config::{Profile, RuntimeConfig};
+use crate::runtime::inspect::{Container, Network};
 
-pub fn workload(c: &Container) -> Workload {
+/// Where Docker secrets are mounted in a container.
+const SECRETS_DIR: &str = "/run/secrets";
+
+/// `networks` maps network name to its inspect entry; `cfg` is what the deployment
+/// expects (profile, consent to public binds, secrets mode, key variable names).
+pub fn workload(
+    c: &Container,
+    networks: &BTreeMap<String, Network>,
+    cfg: &RuntimeConfig,
+) -> Workload {
     let written = c.config.user.trim();
     let user = if written.is_empty() {
         User::DefaultRoot
@@ -50,7 +67,95 @@ pub fn workload(c: &Container) -> Workload {
             format!("LogConfig.Type={}", log.kind),
         )
     });
+    let ports = c
+        .published()
+        .into_iter()
+        .map(|(port, b)| {
+            let value = Port {
+                host_ip: b.host_ip.clone(),
+                host_ip_written: Some(b.host_ip.clone()),
+                published: Some(b.host_port.clone()),
+                target: port,
+                long: false,
+            };
+            Field::new(value, At::Container, "")
+        })
+        .collect();
+    let names = c.network_names();
+    let declared = hc.port_bindings.values().flatten().any(|v| !v.is_empty());
+    let mounts = c
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "bind")
+        .map(|m| {
+            let mount = Mount {
+                source: m.source.clone(),
+                target: m.destination.clone(),
+                read_only: !m.rw,
+            };
+            let rw = if m.rw { "rw" } else { "ro" };
+            Field::new(
+                mount,
+                At::Container,
+                format!("{}:{}:{rw}", m.source, m.destination),
+            )
+        })
+        .collect();
+    let networks = Networks {
+        default_bridge: matches!(hc.network_mode.as_str(), "default" | "bridge"),
+        project_default: false,
+        sharing: 0,
+        joined: names
+            .iter()
+            .map(|n| (n.clone(), networks.get(n).is_some_and(|net| net.internal)))
+            .collect(),
+        // The egress proxy service is the isolated profile's one deliberate way out.
+        internal_required: cfg.profile == Profile::Isolated
+            && c.service() != Some(cfg.egress_service_name.as_str()),
+    };
+    let test = c
+        .config
+        .healthcheck
+        .as_ref()
+        .map(|h| h.test.as_slice())
+        .unwrap_or(&[]);
+    // The engine only reports a health status once a container with a check has started.
+    let health = match (test.first().map(String::as_str), &c.state.health) {
+        (Some("NONE"), _) => Health::Disabled,
+        (None, None) => Health::Absent,
+        _ => Health::Defined,
+    };
+    let env = c
+        .config
+        .env
+        .iter()
+        .filter_map(|e| e.split_once('='))
+        .map(|(k, v)| {
+            let var = EnvVar {
+                key: k.to_string(),
+                value: v.to_string(),
+                env_file: None,
+            };
+            Field::new(var, At::Container, "")
+        })
+        .collect();
+    let mut key_vars = cfg.provider_key_vars.clone();
+    key_vars.push(cfg.token_var.clone());
+    key_vars.extend(defaults::TOKEN_VARS.iter().map(|v| v.to_string()));
     Workload {
+        at: At::Container,
+        ports,
+        publishes: Field::new(declared, At::Container, ""),
+        publish_all_ports: hc.publish_all_ports,
+        public_bind_allowed: cfg.allow_public_bind,
+        mounts,
+        networks: Some(Field::new(networks, At::Container, hc.network_mode.clone())),
+        healthcheck: Field::new(health, At::Container, ""),
+        one_shot: false,
+        env,
+        uses_secrets: uses_secrets(c, cfg),
+        key_vars,
+        image: None,
         logging,
         host_namespaces,
         limits: Field::new(
@@ -99,4 +204,18 @@ pub fn workload(c: &Container) -> Workload {
             c.host_config.privileged.to_string(),
         )),
     }
+}
+
+/// True when the container is configured for Docker secrets: a mount at or below
+/// `/run/secrets`, a `*_FILE` variable pointing there, or the `secrets` setting.
+pub fn uses_secrets(c: &Container, cfg: &RuntimeConfig) -> bool {
+    let under = |p: &str| p == SECRETS_DIR || p.starts_with(&format!("{SECRETS_DIR}/"));
+    cfg.secrets
+        || c.mounts
+            .iter()
+            .any(|m| under(m.destination.trim_end_matches('/')))
+        || c.config.env.iter().any(|e| {
+            e.split_once('=')
+                .is_some_and(|(k, v)| k.ends_with("_FILE") && under(v))
+        })
 }

@@ -13,7 +13,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
     let s = &w.subject;
     let (message, evidence) = match w.kind {
         Kind::ComposeService | Kind::SwarmService => (format!("{s}: AppArmor is unconfined"), None),
-        Kind::K8sContainer => (format!("{s}: appArmorProfile is Unconfined"), None),
+        Kind::K8sContainer | Kind::K8sPod => (format!("{s}: appArmorProfile is Unconfined"), None),
         Kind::RunningContainer => (
             "AppArmor is disabled (apparmor=unconfined)".into(),
             Some("SecurityOpt=apparmor=unconfined".into()),

@@ -13,7 +13,7 @@ pub fn judge(w: &Workload) -> Vec<Verdict> {
         .map(|cap| {
             let name = &cap.value;
             let (message, evidence) = match w.kind {
-                Kind::ComposeService | Kind::SwarmService | Kind::K8sContainer => {
+                Kind::ComposeService | Kind::SwarmService | Kind::K8sContainer | Kind::K8sPod => {
                     (format!("{} adds capability {name}", w.subject), None)
                 }
                 Kind::RunningContainer => (

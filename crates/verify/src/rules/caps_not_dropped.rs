@@ -15,7 +15,9 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         Kind::ComposeService | Kind::SwarmService => {
             (format!("{s} does not drop ALL capabilities"), None)
         }
-        Kind::K8sContainer => (format!("{s}: capabilities.drop does not include ALL"), None),
+        Kind::K8sContainer | Kind::K8sPod => {
+            (format!("{s}: capabilities.drop does not include ALL"), None)
+        }
         Kind::RunningContainer => (
             "capabilities are not dropped (CapDrop does not include ALL): the default set stays"
                 .into(),

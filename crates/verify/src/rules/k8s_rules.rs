@@ -3,12 +3,11 @@
 //! CronJob, Pod) is read with the pod-level security context as the default for its
 //! containers, and reported with the same rule ids as compose, at file:line.
 
+use super::super::secrets;
 use super::super::yaml::{Node, Pos};
-use super::super::{host_paths, net, secrets, Severity};
-use super::dockerfile_rules::unpinned;
-use super::Out;
+use super::{network_not_isolated, port_not_loopback, Out};
 use crate::catalog::RuleId;
-use crate::posture;
+use crate::posture::{self, At};
 
 const WORKLOADS: &[&str] = &[
     "Deployment",
@@ -47,13 +46,10 @@ pub fn check(out: &mut Out) {
         }
     }
     if let (false, Some((file, pos))) = (has_policy, first_workload) {
-        out.at(
-            RuleId::NetworkNotIsolated,
+        out.verdict(network_not_isolated::no_network_policy(At::Manifest {
             file,
-            pos.line,
-            pos.column,
-            "no NetworkPolicy among the manifests: every pod can reach and be reached by every other pod".into(),
-        );
+            pos,
+        }));
     }
 }
 
@@ -70,143 +66,41 @@ fn pod_spec<'a>(doc: &'a Node, kind: &str) -> Option<&'a Node> {
     }
 }
 
-fn at(out: &mut Out, rule: RuleId, file: usize, pos: Pos, message: String) {
-    out.at(rule, file, pos.line, pos.column, message);
-}
-
 fn service(out: &mut Out, file: usize, name: &str, doc: &Node) {
     if let Some(t) = doc.get("spec").and_then(|s| s.get("type")) {
         let ty = t.scalar().unwrap_or_default();
-        if ty == "NodePort" || ty == "LoadBalancer" {
-            at(
-                out,
-                RuleId::PortNotLoopback,
-                file,
-                t.pos,
-                format!("Service {name} is of type {ty}: it is reachable from outside the cluster; use ClusterIP"),
-            );
-        }
+        let at = At::Manifest { file, pos: t.pos };
+        out.verdict_opt(port_not_loopback::service_type(name, &ty, at));
     }
 }
 
+/// The pod as a whole, then each of its containers, over the posture model.
 fn workload(out: &mut Out, file: usize, what: &str, pod: &Node) {
-    for key in ["hostNetwork", "hostPID", "hostIPC"] {
-        if let Some(n) = pod.get(key).filter(|n| n.is_true()) {
-            at(
-                out,
-                RuleId::NetworkHost,
-                file,
-                n.pos,
-                format!("{what}: {key}: true shares the node's namespace"),
-            );
-        }
-    }
-    for v in pod.get("volumes").map(Node::as_seq).unwrap_or_default() {
-        let Some(hp) = v.get("hostPath") else {
-            continue;
-        };
-        let path = hp.get("path").and_then(Node::scalar).unwrap_or_default();
-        let norm = if path.len() > 1 {
-            path.trim_end_matches('/')
-        } else {
-            path.as_str()
-        };
-        if host_paths::is_engine_socket(norm) {
-            at(
-                out,
-                RuleId::SensitiveVolume,
-                file,
-                hp.pos,
-                format!(
-                    "{what} mounts the container runtime socket {norm}: full control of the node"
-                ),
-            );
-        } else if host_paths::is_sensitive(norm) {
-            at(
-                out,
-                RuleId::SensitiveVolume,
-                file,
-                hp.pos,
-                format!("{what} mounts sensitive node path {norm} (hostPath)"),
-            );
-        } else {
-            out.push(
-                RuleId::SensitiveVolume,
-                Severity::Warning,
-                file,
-                hp.pos.line,
-                hp.pos.column,
-                format!("{what} mounts node path {norm} (hostPath); use an emptyDir, a ConfigMap or a PersistentVolumeClaim"),
-            );
-        }
+    for v in super::judge_pod(&posture::k8s::pod(file, what, pod)) {
+        out.verdict(v);
     }
     let pod_sc = pod.get("securityContext");
     let containers = ["initContainers", "containers"]
         .iter()
         .flat_map(|k| pod.get(k).map(Node::as_seq).unwrap_or_default());
     for c in containers {
-        container(out, file, what, pod_sc, c);
+        let w = posture::k8s::workload(file, what, pod_sc, c);
+        for v in super::judge_workload(&w) {
+            out.verdict(v);
+        }
+        secret_literals(out, file, &w);
     }
 }
 
-fn container(out: &mut Out, file: usize, what: &str, pod_sc: Option<&Node>, c: &Node) {
-    let cname = c.get("name").and_then(Node::scalar).unwrap_or_default();
-    let who = format!("{what} container {cname}");
-
-    // Rules written once over the posture model.
-    let w = posture::k8s::workload(file, what, pod_sc, c);
-    for v in super::judge_workload(&w) {
-        out.verdict(v);
-    }
-    // probes
-    let probes: Vec<&str> = ["livenessProbe", "readinessProbe"]
-        .into_iter()
-        .filter(|k| c.get(k).is_none())
-        .collect();
-    if !probes.is_empty() {
-        at(
-            out,
-            RuleId::HealthcheckMissing,
-            file,
-            c.pos,
-            format!("{who} has no {}", probes.join(" and no ")),
-        );
-    }
-    if let Some(img) = c.get("image") {
-        if let Some(why) = unpinned(&img.scalar().unwrap_or_default()) {
-            at(
-                out,
-                RuleId::ImageUnpinned,
-                file,
-                img.pos,
-                format!("{who}: image {}: {why}", img.scalar().unwrap_or_default()),
-            );
-        }
-    }
-    for p in c.get("ports").map(Node::as_seq).unwrap_or_default() {
-        if let Some(hp) = p.get("hostPort") {
-            let ip = p.get("hostIP").and_then(Node::scalar).unwrap_or_default();
-            let loopback = net::is_loopback(&ip);
-            if !loopback {
-                at(
-                    out,
-                    RuleId::PortNotLoopback,
-                    file,
-                    hp.pos,
-                    format!(
-                        "{who}: hostPort {} publishes on the node's interfaces",
-                        hp.scalar().unwrap_or_default()
-                    ),
-                );
-            }
-        }
-    }
-    for e in c.get("env").map(Node::as_seq).unwrap_or_default() {
-        let (Some(k), Some(v)) = (e.get("name").and_then(Node::scalar), e.get("value")) else {
+/// Literal secrets in a container's `env` values (the secret scan, not a posture rule).
+fn secret_literals(out: &mut Out, file: usize, w: &posture::Workload) {
+    for e in &w.env {
+        let At::Manifest { pos, .. } = e.at else {
             continue;
         };
-        for h in secrets::in_assignment(&k, &v.scalar().unwrap_or_default()) {
-            at(out, RuleId::SecretLiteral, file, v.pos, format!("{who}: {} in env {k} ({}); use a Secret (valueFrom.secretKeyRef or a mounted file)", h.kind, secrets::mask(&h.secret)));
+        let k = &e.value.key;
+        for h in secrets::in_assignment(k, &e.value.value) {
+            out.at(RuleId::SecretLiteral, file, pos.line, pos.column, format!("{}: {} in env {k} ({}); use a Secret (valueFrom.secretKeyRef or a mounted file)", w.subject, h.kind, secrets::mask(&h.secret)));
         }
     }
 }

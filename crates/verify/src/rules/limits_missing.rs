@@ -12,7 +12,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
     // Each input names the limits its own way and in its own order.
     let names: [(&str, bool); 2] = match w.kind {
         Kind::ComposeService | Kind::SwarmService => [("cpus", l.cpus), ("memory", l.memory)],
-        Kind::K8sContainer => [("cpu", l.cpus), ("memory", l.memory)],
+        Kind::K8sContainer | Kind::K8sPod => [("cpu", l.cpus), ("memory", l.memory)],
         Kind::RunningContainer => [("memory", l.memory), ("cpus", l.cpus)],
     };
     let missing: Vec<&str> = names

@@ -5,19 +5,27 @@ pub mod apparmor_unconfined;
 pub mod caps_added;
 pub mod caps_not_dropped;
 mod compose_rules;
-mod dockerfile_rules;
+pub(crate) mod dockerfile_rules;
 mod file_rules;
+pub mod healthcheck_missing;
+pub mod healthcheck_unknown;
+pub mod image_unpinned;
 mod k8s_rules;
 pub mod limits_missing;
 pub mod logging_unbounded;
 pub mod network_host;
+pub mod network_not_isolated;
 pub mod no_new_privileges;
 pub mod pids_limit_missing;
+pub mod port_not_loopback;
+pub mod ports_on_internal_network;
 pub mod privileged;
 pub mod rootfs_writable;
 pub mod seccomp_unconfined;
-mod secret_env;
+pub mod secret_in_environment;
+pub mod sensitive_volume;
 pub mod user_root;
+pub mod user_unknown;
 
 use super::project::Project;
 use super::yaml::Pos;
@@ -115,6 +123,14 @@ impl Out<'_> {
     }
 }
 
+impl Out<'_> {
+    pub fn verdict_opt(&mut self, v: Option<crate::posture::Verdict>) {
+        if let Some(v) = v {
+            self.verdict(v);
+        }
+    }
+}
+
 /// Every rule written over the posture model, in one list for static and runtime verify.
 pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdict> {
     let mut out: Vec<_> = [
@@ -128,12 +144,29 @@ pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdi
         limits_missing::judge(w),
         pids_limit_missing::judge(w),
         logging_unbounded::judge(w),
+        user_unknown::judge(w),
+        network_not_isolated::judge(w),
+        ports_on_internal_network::judge(w),
+        healthcheck_missing::judge(w),
+        healthcheck_unknown::judge(w),
+        image_unpinned::judge(w),
     ]
     .into_iter()
     .flatten()
     .collect();
     out.extend(caps_added::judge(w));
     out.extend(network_host::judge(w));
+    out.extend(port_not_loopback::judge(w));
+    out.extend(sensitive_volume::judge(w));
+    out.extend(secret_in_environment::judge(w));
+    out
+}
+
+/// The rules over what a Kubernetes pod as a whole shares with its node
+/// ([`crate::posture::Kind::K8sPod`]): host namespaces and `hostPath` volumes.
+pub fn judge_pod(w: &crate::posture::Workload) -> Vec<crate::posture::Verdict> {
+    let mut out = network_host::judge(w);
+    out.extend(sensitive_volume::judge(w));
     out
 }
 

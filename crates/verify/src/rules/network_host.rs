@@ -1,6 +1,6 @@
 //! `network-host`: a namespace shared with the host (network, pid, ipc, uts). One
-//! judgement for compose/Swarm services and running containers; Kubernetes shares
-//! namespaces per pod (`hostNetwork`, `hostPID`, `hostIPC`), judged in `k8s_rules`.
+//! judgement for compose/Swarm services, running containers and Kubernetes pods
+//! (`hostNetwork`, `hostPID`, `hostIPC`, shared per pod).
 //! Fixtures: `xtask/tests/fixtures/network-host/`.
 
 use crate::catalog::RuleId;
@@ -17,6 +17,13 @@ pub fn judge(w: &Workload) -> Vec<Verdict> {
                         ns.value
                     ),
                     Some(ns.written.clone()),
+                ),
+                Kind::K8sPod => (
+                    format!(
+                        "{}: {}: true shares the node's namespace",
+                        w.subject, ns.written
+                    ),
+                    None,
                 ),
                 // The compose key as written: `network_mode: host`, `pid: host`, ...
                 _ => (format!("{}: {}: host", w.subject, ns.written), None),

@@ -18,7 +18,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
             format!("{s}: no-new-privileges cannot be enforced by the stack file (docker stack deploy ignores security_opt); set \"no-new-privileges\": true in /etc/docker/daemon.json on every node"),
             None,
         ),
-        Kind::K8sContainer => (format!("{s}: allowPrivilegeEscalation is not false"), None),
+        Kind::K8sContainer | Kind::K8sPod => (format!("{s}: allowPrivilegeEscalation is not false"), None),
         Kind::RunningContainer => (
             "no-new-privileges is not set: setuid binaries can still gain privileges".into(),
             Some(format!("SecurityOpt={}", f.written)),

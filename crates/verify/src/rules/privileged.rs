@@ -8,7 +8,7 @@ use crate::posture::{Kind, Verdict, Workload};
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let p = w.privileged.as_ref().filter(|p| p.value)?;
     let (message, evidence) = match w.kind {
-        Kind::ComposeService | Kind::SwarmService | Kind::K8sContainer => {
+        Kind::ComposeService | Kind::SwarmService | Kind::K8sContainer | Kind::K8sPod => {
             (format!("{} is privileged", w.subject), None)
         }
         Kind::RunningContainer => (

@@ -18,7 +18,9 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         (Kind::ComposeService | Kind::SwarmService, None) => {
             (format!("{s} has no `read_only: true`"), None)
         }
-        (Kind::K8sContainer, _) => (format!("{s}: readOnlyRootFilesystem is not true"), None),
+        (Kind::K8sContainer | Kind::K8sPod, _) => {
+            (format!("{s}: readOnlyRootFilesystem is not true"), None)
+        }
         (Kind::RunningContainer, _) => (
             "root filesystem is writable (HostConfig.ReadonlyRootfs is false)".into(),
             Some("ReadonlyRootfs=false".into()),

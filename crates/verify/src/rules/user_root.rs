@@ -1,6 +1,7 @@
 //! `user-root`: the workload's process runs as root (uid 0), or nothing stops it.
 //! One judgement for compose/Swarm services, Kubernetes containers and running
-//! containers; the Dockerfile's own `USER` is judged in `dockerfile_rules`.
+//! containers, and a service's `build.dockerfile_inline`; a Dockerfile file's own `USER`
+//! is judged in `dockerfile_rules`.
 //! Fixtures: `xtask/tests/fixtures/user-root/`.
 
 use crate::catalog::RuleId;
@@ -23,6 +24,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
             "{}: neither runAsNonRoot: true nor a non-zero runAsUser; the image decides and may run as root",
             w.subject
         ),
+        (User::FromImage, _) => return inline_dockerfile(w),
         _ => return None,
     };
     let evidence = (w.kind == Kind::RunningContainer).then(|| format!("User={}", u.written));
@@ -35,10 +37,37 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
     })
 }
 
+/// A service without `user:` whose image is built from its `build.dockerfile_inline`:
+/// the inline Dockerfile's `USER` decides.
+fn inline_dockerfile(w: &Workload) -> Option<Verdict> {
+    let df = w.image.as_ref()?.value.dockerfile.as_ref()?;
+    let at = df.inline?;
+    let message = match &df.user {
+        None => format!(
+            "{}: its dockerfile_inline sets no USER, so it runs as root",
+            w.subject
+        ),
+        Some(Some(u)) if is_root_user(u) => {
+            format!(
+                "{}: its dockerfile_inline sets USER {u}, which is root",
+                w.subject
+            )
+        }
+        _ => return None,
+    };
+    Some(Verdict {
+        rule: RuleId::UserRoot,
+        at,
+        message,
+        evidence: None,
+        severity: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::posture::{At, Confinement, Field, Limits};
+    use crate::posture::{At, Field};
 
     fn running(user: &str) -> Workload {
         let value = if user.is_empty() {
@@ -47,27 +76,8 @@ mod tests {
             User::Set(user.into())
         };
         Workload {
-            kind: Kind::RunningContainer,
-            subject: String::new(),
             user: Field::new(value, At::Container, user),
-            privileged: None,
-            no_new_privileges: Field::new(true, At::Container, ""),
-            seccomp: Field::new(Confinement::Default, At::Container, ""),
-            apparmor: Field::new(Confinement::Default, At::Container, ""),
-            read_only_rootfs: Field::new(Some(true), At::Container, ""),
-            cap_drop_all: Field::new(true, At::Container, ""),
-            cap_add: Vec::new(),
-            limits: Field::new(
-                Limits {
-                    cpus: true,
-                    memory: true,
-                },
-                At::Container,
-                "",
-            ),
-            pids_limit: None,
-            host_namespaces: Vec::new(),
-            logging: None,
+            ..Workload::hardened(Kind::RunningContainer, "", At::Container)
         }
     }
 

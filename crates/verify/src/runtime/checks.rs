@@ -1,16 +1,16 @@
-//! Rules over one inspected container: the same rule ids as static verify, applied to
-//! what the engine actually runs (so an override that undid hardening shows up).
+//! Checks of one inspected container: the per-workload rules of static verify over the
+//! posture model (`posture::runtime` adapts `docker inspect`), applied to what the engine
+//! actually runs (so an override that undid hardening shows up), plus what only a running
+//! container has: its state and its health status.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use super::config::{Profile, RuntimeConfig};
+use super::config::RuntimeConfig;
 use super::finding;
 use super::inspect::{Container, Network};
 use crate::catalog::RuleId;
-use crate::defaults;
-use crate::net::is_loopback;
-use crate::{host_paths, secrets, Finding, Severity};
 use crate::{posture, rules};
+use crate::{Finding, Severity};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
 pub fn container(
@@ -20,7 +20,6 @@ pub fn container(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let name = c.name();
-    let hc = &c.host_config;
     // `sev: None` takes the catalog's runtime severity.
     let mut push = |rule, sev: Option<Severity>, msg: String, ev: Option<String>| {
         out.push(finding(rule, sev, name, msg, ev))
@@ -43,166 +42,16 @@ pub fn container(
         );
     }
 
-    // Rules written once over the posture model (static verify runs the same ones).
-    let w = posture::runtime::workload(c);
+    // Every per-workload rule, written once over the posture model (static verify runs
+    // the same ones).
+    let w = posture::runtime::workload(c, networks, s);
     for v in rules::judge_workload(&w) {
         push(v.rule, v.severity, v.message, v.evidence);
     }
 
-    // Published ports: one finding per (container port, host port) bound beyond loopback.
-    let mut public: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for (port, b) in c.published() {
-        if !is_loopback(&b.host_ip) {
-            let ip = if b.host_ip.is_empty() {
-                "all interfaces".to_string()
-            } else {
-                b.host_ip.clone()
-            };
-            public.entry((port, b.host_port)).or_default().insert(ip);
-        }
-    }
-    // Consent (`allow_public_bind`) lowers it to a warning, as in static verify.
-    let public_sev = s.allow_public_bind.then_some(Severity::Warning);
-    for ((port, host_port), ips) in &public {
-        let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
-        push(
-            RuleId::PortNotLoopback,
-            public_sev,
-            format!(
-                "port {port} is published on {} (host port {host_port}); publish it on 127.0.0.1 only",
-                ips.join(", ")
-            ),
-            Some(format!("{}:{host_port}->{port}", ips.join("|"))),
-        );
-    }
-    if hc.publish_all_ports {
-        push(
-            RuleId::PortNotLoopback,
-            public_sev,
-            "every exposed port is published on all interfaces (PublishAllPorts)".into(),
-            Some("PublishAllPorts=true".into()),
-        );
-    }
-
-    // Networks: the default bridge is shared with every other container; the isolated
-    // profile wants internal networks only; published ports on internal-only networks
-    // are silently dropped by the engine.
-    let names = c.network_names();
-    if matches!(hc.network_mode.as_str(), "default" | "bridge") {
-        push(
-            RuleId::NetworkNotIsolated,
-            None,
-            "container is on the default bridge network shared with every other container".into(),
-            Some(format!("NetworkMode={}", hc.network_mode)),
-        );
-    } else if s.profile == Profile::Isolated
-        // The egress proxy service is the profile's one deliberate way out.
-        && c.service() != Some(s.egress_service_name.as_str())
-    {
-        let open: Vec<&str> = names
-            .iter()
-            .filter(|n| !networks.get(*n).is_some_and(|net| net.internal))
-            .map(String::as_str)
-            .collect();
-        if !open.is_empty() {
-            push(
-                RuleId::NetworkNotIsolated,
-                None,
-                format!(
-                    "profile isolated, but network(s) {} are not internal",
-                    open.join(", ")
-                ),
-                Some(format!("networks={}", open.join(","))),
-            );
-        }
-    }
-    let declared = hc.port_bindings.values().flatten().any(|v| !v.is_empty());
-    if declared
-        && !names.is_empty()
-        && names
-            .iter()
-            .all(|n| networks.get(n).is_some_and(|net| net.internal))
-    {
-        push(
-            RuleId::PortsOnInternalNetwork,
-            None,
-            format!(
-                "ports are published but every network ({}) is internal: the engine drops them",
-                names.join(", ")
-            ),
-            Some(format!("networks={}", names.join(","))),
-        );
-    }
-
-    // Mounts.
-    for m in &c.mounts {
-        if m.kind != "bind" {
-            continue;
-        }
-        let src = m.source.trim_end_matches('/');
-        let src = if src.is_empty() { "/" } else { src };
-        let ev = Some(format!(
-            "{}:{}:{}",
-            m.source,
-            m.destination,
-            if m.rw { "rw" } else { "ro" }
-        ));
-        if host_paths::is_engine_socket(src) {
-            push(
-                RuleId::SensitiveVolume,
-                None,
-                format!(
-                    "engine socket {} is mounted: the container controls the host",
-                    m.source
-                ),
-                ev,
-            );
-        } else if host_paths::is_sensitive(src) {
-            push(
-                RuleId::SensitiveVolume,
-                (!m.rw).then_some(Severity::Warning),
-                format!(
-                    "sensitive host path {} is mounted {}",
-                    m.source,
-                    if m.rw { "writable" } else { "read-only" }
-                ),
-                ev,
-            );
-        } else if m.rw {
-            push(
-                RuleId::SensitiveVolume,
-                Some(Severity::Warning),
-                format!(
-                    "host path {} is mounted writable at {}",
-                    m.source, m.destination
-                ),
-                ev,
-            );
-        }
-    }
-
-    // Health. The container's Config.Healthcheck already includes the image's; the
-    // engine only reports a health status once a container with one has started.
-    let test = c
-        .config
-        .healthcheck
-        .as_ref()
-        .map(|h| h.test.as_slice())
-        .unwrap_or(&[]);
-    match (test.first().map(String::as_str), &c.state.health) {
-        (Some("NONE"), _) => push(
-            RuleId::HealthcheckMissing,
-            None,
-            "healthcheck is disabled (test NONE)".into(),
-            None,
-        ),
-        (None, None) => push(
-            RuleId::HealthcheckMissing,
-            None,
-            "container has no healthcheck (neither the image nor compose defines one)".into(),
-            None,
-        ),
-        (_, Some(h)) if c.is_running() && h.status != "healthy" => {
+    // Health status: only a running container with a check has one.
+    if let Some(h) = c.state.health.as_ref().filter(|_| c.is_running()) {
+        if h.status != "healthy" {
             let last = h.log.last().map(|l| {
                 let out: String = l
                     .output
@@ -221,60 +70,14 @@ pub fn container(
                 Some(format!("Health.Status={}", h.status)),
             );
         }
-        _ => {}
-    }
-
-    // Keys visible to anyone who can `docker inspect`: a finding only when the service
-    // is configured for secrets; otherwise `env_file: .env` is the intended channel.
-    if uses_secrets(c, s) {
-        for (key, value) in secret_env(c, s) {
-            push(
-                RuleId::SecretInEnvironment,
-                None,
-                format!(
-                    "{key} is in the container environment (visible to `docker inspect`) although the service reads its keys from /run/secrets; pass {key}_FILE instead"
-                ),
-                Some(format!("{key}={}", secrets::mask(value))),
-            );
-        }
     }
 
     out
 }
 
-/// Where Docker secrets are mounted in a container.
-const SECRETS_DIR: &str = "/run/secrets";
-
-/// True when the container is configured for Docker secrets: a mount at or below
-/// `/run/secrets`, a `*_FILE` variable pointing there, or the `secrets` setting.
-pub fn uses_secrets(c: &Container, s: &RuntimeConfig) -> bool {
-    let under = |p: &str| p == SECRETS_DIR || p.starts_with(&format!("{SECRETS_DIR}/"));
-    s.secrets
-        || c.mounts
-            .iter()
-            .any(|m| under(m.destination.trim_end_matches('/')))
-        || c.config.env.iter().any(|e| {
-            e.split_once('=')
-                .is_some_and(|(k, v)| k.ends_with("_FILE") && under(v))
-        })
-}
-
-/// The token and provider-key variables with a real (non-placeholder) value in the
-/// container's `Config.Env`.
-pub fn secret_env<'c>(c: &'c Container, s: &RuntimeConfig) -> Vec<(&'c str, &'c str)> {
-    let mut names: Vec<&str> = s.provider_key_vars.iter().map(String::as_str).collect();
-    names.push(s.token_var.as_str());
-    names.extend(defaults::TOKEN_VARS);
-    c.config
-        .env
-        .iter()
-        .filter_map(|e| e.split_once('='))
-        .filter(|(k, v)| names.contains(k) && !v.is_empty() && !defaults::is_placeholder(v))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::config::Profile;
     use super::super::inspect::parse_networks;
     use super::super::inspect::tests::sample;
     use super::*;
@@ -348,7 +151,10 @@ mod tests {
         assert!(!fs[0].message.contains("Zx8Q"));
         // Only *_FILE variables and secret mounts: clean.
         let clean = sample("secrets-clean");
-        assert!(uses_secrets(&clean, &RuntimeConfig::default()));
+        assert!(posture::runtime::uses_secrets(
+            &clean,
+            &RuntimeConfig::default()
+        ));
         assert!(container(&clean, &networks(), &RuntimeConfig::default()).is_empty());
         // The `secrets` setting alone also makes a key in the environment an error.
         let on = RuntimeConfig {
@@ -356,7 +162,10 @@ mod tests {
             ..RuntimeConfig::default()
         };
         let hard = sample("hardened");
-        assert!(!uses_secrets(&hard, &RuntimeConfig::default()) && uses_secrets(&hard, &on));
+        assert!(
+            !posture::runtime::uses_secrets(&hard, &RuntimeConfig::default())
+                && posture::runtime::uses_secrets(&hard, &on)
+        );
         let fs = container(&hard, &networks(), &on);
         assert_eq!(
             fs.iter()
@@ -402,9 +211,11 @@ mod tests {
             sev(RuleId::SensitiveVolume, "docker.sock"),
             Some(Severity::Error)
         );
+        // Drift fix: a sensitive path mounted read-only is an error, as statically (the
+        // runtime copy of the rule lowered it to a warning).
         assert_eq!(
             sev(RuleId::SensitiveVolume, "/etc is mounted read-only"),
-            Some(Severity::Warning)
+            Some(Severity::Error)
         );
         assert_eq!(
             sev(RuleId::SensitiveVolume, "/tmp/rt is mounted writable"),

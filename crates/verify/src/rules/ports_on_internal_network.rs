@@ -1,0 +1,39 @@
+//! `ports-on-internal-network`: ports are published but every network the workload
+//! joins is `internal`, so the engine drops them. One judgement for compose/Swarm
+//! services and running containers (Kubernetes has no such networks).
+//! Fixtures: `xtask/tests/fixtures/ports-on-internal-network/`.
+
+use crate::catalog::RuleId;
+use crate::posture::{Kind, Verdict, Workload};
+
+pub fn judge(w: &Workload) -> Option<Verdict> {
+    let nets = &w.networks.as_ref()?.value;
+    if !w.publishes.value || nets.joined.is_empty() || !nets.joined.iter().all(|(_, i)| *i) {
+        return None;
+    }
+    let names: Vec<&str> = nets.joined.iter().map(|(n, _)| n.as_str()).collect();
+    let (message, evidence) = match w.kind {
+        Kind::RunningContainer => (
+            format!(
+                "ports are published but every network ({}) is internal: the engine drops them",
+                names.join(", ")
+            ),
+            Some(format!("networks={}", names.join(","))),
+        ),
+        _ => (
+            format!(
+                "{} publishes ports but every network it joins is internal ({}); Docker drops them",
+                w.subject,
+                names.join(", ")
+            ),
+            None,
+        ),
+    };
+    Some(Verdict {
+        rule: RuleId::PortsOnInternalNetwork,
+        at: w.publishes.at,
+        message,
+        evidence,
+        severity: None,
+    })
+}
