@@ -19,7 +19,7 @@
 
 mod engine_support;
 
-use engine_support::{docker, docker_ok, engine_available, mounts};
+use engine_support::{docker, docker_ok, engine_available, mounts, HARDENED};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -83,28 +83,11 @@ impl Guard {
         args: &[&str],
     ) -> String {
         let name = self.name(what);
-        let mut cmd: Vec<String> = [
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            network,
-            "--user",
-            "1000:1000",
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            "--security-opt",
-            "no-new-privileges:true",
-            "--memory",
-            "128m",
-            "--pids-limit",
-            "64",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut cmd: Vec<String> = ["run", "-d", "--name", &name, "--network", network]
+            .iter()
+            .chain(HARDENED)
+            .map(|s| s.to_string())
+            .collect();
         for m in mounts(&self.dir) {
             cmd.extend(["-v".to_string(), m]);
         }
