@@ -5,7 +5,7 @@
 
 mod engine_support;
 
-use engine_support::{engine_available, mounts};
+use engine_support::{engine_available, mounts, HARDENED};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -73,25 +73,7 @@ fn engine_hardened_container_passes_self_check() {
     }
     let image = EmptyImage::new();
     let dir = tmpdir();
-    let out = run(
-        &image,
-        &dir,
-        &[
-            "--user",
-            "1000:1000",
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            "--security-opt",
-            "no-new-privileges:true",
-            "--memory",
-            "256m",
-            "--cpus",
-            "1.5",
-            "--pids-limit",
-            "64",
-        ],
-    );
+    let out = run(&image, &dir, HARDENED);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");

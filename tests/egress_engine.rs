@@ -19,32 +19,13 @@
 
 mod engine_support;
 
-use engine_support::{engine_available, mounts};
+use engine_support::{docker, docker_ok, engine_available, mounts, HARDENED};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "egress-e2e-token-0123456789abcdefghij";
-
-fn docker(args: &[&str]) -> Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run docker")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Everything the test created; removed on drop (also after a failed assertion).
 struct Guard {
@@ -102,28 +83,11 @@ impl Guard {
         args: &[&str],
     ) -> String {
         let name = self.name(what);
-        let mut cmd: Vec<String> = [
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            network,
-            "--user",
-            "1000:1000",
-            "--read-only",
-            "--cap-drop",
-            "ALL",
-            "--security-opt",
-            "no-new-privileges:true",
-            "--memory",
-            "128m",
-            "--pids-limit",
-            "64",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut cmd: Vec<String> = ["run", "-d", "--name", &name, "--network", network]
+            .iter()
+            .chain(HARDENED)
+            .map(|s| s.to_string())
+            .collect();
         for m in mounts(&self.dir) {
             cmd.extend(["-v".to_string(), m]);
         }

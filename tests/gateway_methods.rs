@@ -324,7 +324,8 @@ async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
     send_json(
         &mut ws,
         &json!({"type": "req", "id": "ag", "method": "agent", "params": {
-        "message": "run please", "agentId": "main", "idempotencyKey": "run-ag"}}),
+        "message": "run please", "agentId": "main", "idempotencyKey": "run-ag",
+        "model": "demo/demo"}}),
     )
     .await;
     let mut acked = false;
@@ -353,6 +354,9 @@ async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
     assert!(acked, "no accepted ack before the final result");
     assert_eq!(fin["payload"]["status"], "ok", "{fin}");
     assert_eq!(fin["payload"]["runId"], "run-ag");
+    let meta = &fin["payload"]["result"]["meta"]["agentMeta"];
+    assert_eq!(meta["provider"], "demo", "{fin}");
+    assert_eq!(meta["model"], "demo", "{fin}");
     let text = fin["payload"]["result"]["payloads"][0]["text"]
         .as_str()
         .unwrap();
@@ -375,6 +379,11 @@ async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
         ("b1", json!({"message": "hi", "agentId": "ops"})),
         ("b2", json!({"message": "hi", "model": "gpt-nope"})),
         ("b3", json!({"message": ""})),
+        (
+            "b4",
+            json!({"message": "hi", "model": "anthropic/claude-sonnet-4-5"}),
+        ),
+        ("b5", json!({"message": "hi", "model": "demo/demo-echo"})),
     ] {
         let res = call(&mut ws, id, "agent", Some(params)).await;
         assert_eq!(error_of(&res).0, "INVALID_REQUEST", "{res}");
@@ -563,14 +572,35 @@ async fn session_methods_with_good_and_bad_keys() {
     )
     .await;
     assert_eq!(p["payload"]["entry"]["model"], "demo", "{p}");
+    // `provider/model` as the CLI writes it: resolved to the configured provider.
     let p = call(
         &mut ws,
-        "p2",
+        "p1b",
         "sessions.patch",
-        Some(json!({"key": "notes", "model": "gpt-nope"})),
+        Some(json!({"key": "notes", "model": "demo/demo"})),
     )
     .await;
-    assert!(error_of(&p).1.starts_with("unknown model"), "{p}");
+    assert_eq!(p["payload"]["entry"]["model"], "demo", "{p}");
+    assert_eq!(p["payload"]["entry"]["modelProvider"], "demo", "{p}");
+    // Unknown ids, unknown models of the demo provider, unconfigured providers.
+    for (id, model) in [
+        ("p2", "gpt-nope"),
+        ("p3", "demo/demo-echo"),
+        ("p4", "openai/gpt-4o-mini"),
+        ("p5", "nope/demo"),
+    ] {
+        let p = call(
+            &mut ws,
+            id,
+            "sessions.patch",
+            Some(json!({"key": "notes", "model": model})),
+        )
+        .await;
+        let (code, message) = error_of(&p);
+        assert_eq!(code, "INVALID_REQUEST", "{p}");
+        assert!(message.starts_with("unknown model"), "{p}");
+        assert!(message.contains("this gateway offers: demo/demo"), "{p}");
+    }
     let r = call(
         &mut ws,
         "r3",

@@ -6,57 +6,22 @@ mod provider_support;
 use std::time::Duration;
 
 use clawdbot::config::Secret;
-use clawdbot::providers::{
-    Backend, ChatMessage, ChatReply, ChatRequest, Mode, Provider, ProviderError, Upstream,
-};
+use clawdbot::providers::{ChatRequest, Mode, Provider, ProviderError, Reason};
 use provider_support::*;
 use tokio::sync::mpsc;
 
+const API: Api = Api::Anthropic;
 const PREFIX: &str = "sk-ant-api03-";
-/// Bound on every await in these tests.
-const BOUND: Duration = Duration::from_secs(15);
 
 fn hello() -> ChatRequest {
-    ChatRequest {
-        messages: vec![
-            ChatMessage {
-                role: "user".into(),
-                content: "Hello?".into(),
-            },
-            ChatMessage {
-                role: "assistant".into(),
-                content: "Hi.".into(),
-            },
-            ChatMessage {
-                role: "user".into(),
-                content: "Say pong.".into(),
-            },
+    request(
+        &[
+            ("user", "Hello?"),
+            ("assistant", "Hi."),
+            ("user", "Say pong."),
         ],
-        model: None,
-        max_tokens: Some(64),
-    }
-}
-
-fn provider(stub: &Stub, key: &str, timeout: Duration, idle: Duration) -> Provider {
-    Provider::with_backends(vec![Backend::Anthropic(Upstream {
-        key: Secret::new(key),
-        base_url: stub.base.clone(),
-        model: "claude-test".into(),
-        timeout,
-        idle_timeout: idle,
-    })])
-    .unwrap()
-}
-
-/// Runs one streamed chat, collecting the deltas.
-async fn run(p: &Provider, req: ChatRequest) -> (Result<ChatReply, ProviderError>, Vec<String>) {
-    let (tx, rx) = mpsc::channel(4);
-    let (result, deltas) = tokio::time::timeout(BOUND, async {
-        tokio::join!(p.chat_stream(req, tx), collect(rx))
-    })
-    .await
-    .expect("chat within the test bound");
-    (result, deltas)
+        Some(64),
+    )
 }
 
 fn delta(text: &str) -> Step {
@@ -121,7 +86,7 @@ async fn streams_text_deltas_in_order_and_sends_key_and_body() {
     })
     .await;
     let key = random_key(PREFIX);
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     assert_eq!(p.mode(), Mode::Live);
     assert_eq!(p.name(), "anthropic");
     assert!(!format!("{p:?}").contains(&key));
@@ -188,7 +153,7 @@ async fn mid_stream_disconnect_is_an_error_after_the_first_deltas() {
     })
     .await;
     let key = random_key(PREFIX);
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     let (result, deltas) = run(&p, hello()).await;
     assert_eq!(deltas, ["partial "]);
     let err = result.unwrap_err();
@@ -220,12 +185,7 @@ async fn stream_ending_before_message_stop_is_an_error() {
         ]
     })
     .await;
-    let p = provider(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_secs(10),
-        Duration::from_secs(5),
-    );
+    let p = API.provider(&stub, &random_key(PREFIX));
     let (result, deltas) = run(&p, hello()).await;
     assert_eq!(deltas, ["half"]);
     assert_eq!(
@@ -247,17 +207,18 @@ async fn error_event_mid_stream_is_an_error() {
         s
     })
     .await;
-    let p = provider(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_secs(10),
-        Duration::from_secs(5),
-    );
+    let p = API.provider(&stub, &random_key(PREFIX));
     let (result, deltas) = run(&p, hello()).await;
     assert_eq!(deltas, ["a"]);
+    let err = result.unwrap_err();
     assert_eq!(
-        result.unwrap_err().to_string(),
+        err.to_string(),
         "provider unavailable: anthropic: error event: overloaded_error Overloaded"
+    );
+    assert_eq!(err.reason(), Reason::Overloaded);
+    assert_eq!(
+        err.detail("anthropic", None)["providerErrorType"],
+        "overloaded_error"
     );
 }
 
@@ -283,6 +244,14 @@ async fn unauthorized_gives_a_sanitized_error() {
         "{text}"
     );
     assert!(text.ends_with(&key[key.len() - 4..]), "{text}");
+    assert_eq!(err.reason(), Reason::Auth);
+    let detail = err.detail("anthropic", Some("claude-test"));
+    assert_eq!(detail["httpStatus"], 401, "{detail}");
+    assert_eq!(detail["failoverReason"], "auth", "{detail}");
+    assert!(
+        !detail.to_string().contains(&key[PREFIX.len()..]),
+        "{detail}"
+    );
 }
 
 #[tokio::test]
@@ -308,6 +277,7 @@ async fn server_error_without_json_gives_a_sanitized_error() {
         err.to_string(),
         "provider unavailable: anthropic: HTTP 503 (no error details)"
     );
+    assert_eq!(err.reason(), Reason::Overloaded);
 }
 
 #[tokio::test]
@@ -357,7 +327,7 @@ async fn oversized_event_line_is_refused_and_the_connection_closed() {
     })
     .await;
     let key = random_key(PREFIX);
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     let err = run(&p, hello()).await.0.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -376,12 +346,7 @@ async fn endless_stream_is_cut_at_the_response_bound() {
         s
     })
     .await;
-    let p = provider(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_secs(10),
-        Duration::from_secs(5),
-    );
+    let p = API.provider(&stub, &random_key(PREFIX));
     let err = run(&p, hello()).await.0.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -400,7 +365,7 @@ async fn silent_upstream_hits_the_idle_deadline() {
     })
     .await;
     let key = random_key(PREFIX);
-    let p = provider(
+    let p = API.provider_with(
         &stub,
         &key,
         Duration::from_secs(10),
@@ -413,11 +378,12 @@ async fn silent_upstream_hits_the_idle_deadline() {
     let text = err.to_string();
     assert!(text.contains("no data from 127.0.0.1:"), "{text}");
     assert!(text.ends_with("for 300 ms"), "{text}");
+    assert_eq!(err.reason(), Reason::Timeout);
     assert!(stub.wait_closed(1, BOUND).await, "connection left open");
 
     // No response headers at all: the same deadline.
     let stub = Stub::start(|_| vec![Step::Hold]).await;
-    let p = provider(
+    let p = API.provider_with(
         &stub,
         &key,
         Duration::from_secs(10),
@@ -440,7 +406,7 @@ async fn slow_trickling_upstream_hits_the_total_deadline() {
         s
     })
     .await;
-    let p = provider(
+    let p = API.provider_with(
         &stub,
         &random_key(PREFIX),
         Duration::from_millis(700),
@@ -448,7 +414,9 @@ async fn slow_trickling_upstream_hits_the_total_deadline() {
     );
     let (result, deltas) = run(&p, hello()).await;
     assert_eq!(deltas, ["slow"]);
-    let text = result.unwrap_err().to_string();
+    let err = result.unwrap_err();
+    assert_eq!(err.reason(), Reason::Timeout);
+    let text = err.to_string();
     assert!(
         text.contains("no complete answer from 127.0.0.1:"),
         "{text}"
@@ -466,7 +434,7 @@ async fn aborting_the_chat_task_closes_the_upstream_connection() {
         s
     })
     .await;
-    let p = provider(
+    let p = API.provider_with(
         &stub,
         &random_key(PREFIX),
         Duration::from_secs(60),
@@ -501,7 +469,7 @@ async fn a_listener_that_goes_away_ends_the_stream_and_the_upstream_request() {
         s
     })
     .await;
-    let p = provider(
+    let p = API.provider_with(
         &stub,
         &random_key(PREFIX),
         Duration::from_secs(60),

@@ -7,44 +7,15 @@ mod provider_support;
 use std::time::Duration;
 
 use clawdbot::config::Secret;
-use clawdbot::providers::{
-    Backend, ChatMessage, ChatReply, ChatRequest, Provider, ProviderError, Upstream,
-};
+use clawdbot::providers::{ChatRequest, Provider, ProviderError};
 use provider_support::*;
 use tokio::sync::mpsc;
 
+const API: Api = Api::OpenAi;
 const PREFIX: &str = "sk-proj-";
-const BOUND: Duration = Duration::from_secs(15);
 
 fn hello() -> ChatRequest {
-    ChatRequest {
-        messages: vec![ChatMessage {
-            role: "user".into(),
-            content: "Say pong.".into(),
-        }],
-        model: None,
-        max_tokens: None,
-    }
-}
-
-fn provider(stub: &Stub, key: &str, timeout: Duration, idle: Duration) -> Provider {
-    Provider::with_backends(vec![Backend::OpenAi(Upstream {
-        key: Secret::new(key),
-        base_url: format!("{}/v1", stub.base),
-        model: "gpt-test".into(),
-        timeout,
-        idle_timeout: idle,
-    })])
-    .unwrap()
-}
-
-async fn run(p: &Provider, req: ChatRequest) -> (Result<ChatReply, ProviderError>, Vec<String>) {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::time::timeout(BOUND, async {
-        tokio::join!(p.chat_stream(req, tx), collect(rx))
-    })
-    .await
-    .expect("chat within the test bound")
+    request(&[("user", "Say pong.")], None)
 }
 
 fn chunk(content: Option<&str>, finish: Option<&str>) -> Step {
@@ -82,7 +53,7 @@ async fn streams_content_deltas_until_done() {
     })
     .await;
     let key = random_key(PREFIX);
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     assert_eq!(p.name(), "openai");
     let (result, deltas) = run(&p, hello()).await;
     let reply = result.expect("chat ok");
@@ -130,7 +101,7 @@ async fn mid_stream_disconnect_and_missing_done_are_errors() {
     })
     .await;
     let key = random_key(PREFIX);
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     let (result, deltas) = run(&p, hello()).await;
     assert_eq!(deltas, ["partial "]);
     let err = result.unwrap_err();
@@ -144,7 +115,7 @@ async fn mid_stream_disconnect_and_missing_done_are_errors() {
         s
     })
     .await;
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     let (result, deltas) = run(&p, hello()).await;
     assert_eq!(deltas, ["half"]);
     assert_eq!(
@@ -183,7 +154,7 @@ async fn error_statuses_and_events_are_sanitized() {
         )
     })
     .await;
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     match run(&p, hello()).await.0 {
         Err(ProviderError::RateLimited {
             message,
@@ -200,7 +171,7 @@ async fn error_statuses_and_events_are_sanitized() {
 
     // 500 without details.
     let stub = Stub::start(|_| json_response(500, &[], "Internal Server Error")).await;
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     assert_eq!(
         run(&p, hello()).await.0.unwrap_err().to_string(),
         "provider unavailable: openai: HTTP 500 (no error details)"
@@ -217,7 +188,7 @@ async fn error_statuses_and_events_are_sanitized() {
         s
     })
     .await;
-    let p = provider(&stub, &key, Duration::from_secs(10), Duration::from_secs(5));
+    let p = API.provider(&stub, &key);
     let (result, deltas) = run(&p, hello()).await;
     assert_eq!(deltas, ["a"]);
     assert_eq!(
@@ -239,12 +210,7 @@ async fn oversized_event_is_refused_and_the_connection_closed() {
         s
     })
     .await;
-    let p = provider(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_secs(10),
-        Duration::from_secs(5),
-    );
+    let p = API.provider(&stub, &random_key(PREFIX));
     assert_eq!(
         run(&p, hello()).await.0.unwrap_err().to_string(),
         "provider unavailable: openai: event larger than 262144 bytes"
@@ -261,7 +227,7 @@ async fn slow_streams_hit_the_idle_and_total_deadlines() {
         s
     })
     .await;
-    let p = provider(
+    let p = API.provider_with(
         &stub,
         &random_key(PREFIX),
         Duration::from_secs(10),
@@ -281,7 +247,7 @@ async fn slow_streams_hit_the_idle_and_total_deadlines() {
         s
     })
     .await;
-    let p = provider(
+    let p = API.provider_with(
         &stub,
         &random_key(PREFIX),
         Duration::from_millis(600),
@@ -301,7 +267,7 @@ async fn dropping_the_chat_future_closes_the_upstream_connection() {
         s
     })
     .await;
-    let p = provider(
+    let p = API.provider_with(
         &stub,
         &random_key(PREFIX),
         Duration::from_secs(60),

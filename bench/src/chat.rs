@@ -1,6 +1,8 @@
 //! Chat mode: time to the first streamed chunk straight from the loopback upstream stub
-//! and through the gateway (`chat.send`, then the run's first `chat` delta event), and
-//! the server's memory while many streams are active (held open by the stub).
+//! and through the gateway (`chat.send`, then the run's first `chat` delta event), in
+//! pairs (one of each, alternating, so both see the same moment of a shared machine; the
+//! added time is each pair's difference), and the server's memory while many streams
+//! are active (held open by the stub).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,32 +44,46 @@ fn direct_body(i: usize) -> String {
     .to_string()
 }
 
-/// Time to the first text delta of `samples` sequential requests on one keep-alive
-/// connection straight to the stub.
-async fn direct(upstream: SocketAddr, samples: usize) -> Result<Vec<u64>> {
-    let mut s = TcpStream::connect(upstream)
-        .await
-        .context("connecting to the stub")?;
-    s.set_nodelay(true)?;
-    let mut out = Vec::with_capacity(samples);
-    let mut buf = Vec::with_capacity(8192);
-    let mut tmp = [0u8; 8192];
-    for i in 0..samples + WARMUP {
+/// One keep-alive connection straight to the stub.
+struct Direct {
+    upstream: SocketAddr,
+    socket: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Direct {
+    async fn connect(upstream: SocketAddr) -> Result<Direct> {
+        let socket = TcpStream::connect(upstream)
+            .await
+            .context("connecting to the stub")?;
+        socket.set_nodelay(true)?;
+        Ok(Direct {
+            upstream,
+            socket,
+            buf: Vec::with_capacity(8192),
+        })
+    }
+
+    /// Time to the first text delta of request `i` (the whole answer is read).
+    async fn sample(&mut self, i: usize) -> Result<u64> {
         let body = direct_body(i);
         let req = format!(
-            "POST /v1/messages HTTP/1.1\r\nhost: {upstream}\r\ncontent-type: application/json\r\nx-api-key: bench\r\nanthropic-version: 2023-06-01\r\ncontent-length: {}\r\n\r\n{body}",
+            "POST /v1/messages HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\nx-api-key: bench\r\nanthropic-version: 2023-06-01\r\ncontent-length: {}\r\n\r\n{body}",
+            self.upstream,
             body.len()
         );
+        let (s, buf) = (&mut self.socket, &mut self.buf);
         buf.clear();
+        let mut tmp = [0u8; 8192];
         let started = Instant::now();
         s.write_all(req.as_bytes()).await?;
         let mut first = None;
         tokio::time::timeout(SAMPLE_TIMEOUT, async {
             loop {
-                if first.is_none() && find(&buf, FIRST_DELTA.as_bytes()).is_some() {
+                if first.is_none() && find(buf, FIRST_DELTA.as_bytes()).is_some() {
                     first = Some(started.elapsed());
                 }
-                if find(&buf, b"\r\n0\r\n\r\n").is_some() {
+                if find(buf, b"\r\n0\r\n\r\n").is_some() {
                     return Ok::<_, anyhow::Error>(());
                 }
                 let n = s.read(&mut tmp).await?;
@@ -79,11 +95,8 @@ async fn direct(upstream: SocketAddr, samples: usize) -> Result<Vec<u64>> {
         })
         .await
         .context("direct request timed out")??;
-        if i >= WARMUP {
-            out.push(first.context("no first delta")?.as_micros() as u64);
-        }
+        Ok(first.context("no first delta")?.as_micros() as u64)
     }
-    Ok(out)
 }
 
 fn chat_send(id: &str, session: &str, message: &str) -> String {
@@ -142,42 +155,77 @@ async fn next_text(ws: &mut Ws) -> Result<String> {
     }
 }
 
-/// Time to the first `chat` delta of `samples` sequential `chat.send` on one connection.
-async fn through_gateway(target: &Target, samples: usize) -> Result<Vec<u64>> {
-    let (mut ws, _) = client::connect(target).await?;
-    let mut out = Vec::with_capacity(samples);
-    for i in 0..samples + WARMUP {
-        let id = format!("ttfc-{}-{i}", std::process::id());
-        let session = format!("bench-ttfc-{i}");
-        let started = Instant::now();
-        ws.send(Message::text(chat_send(
-            &id,
-            &session,
-            &format!("ping {i}"),
-        )))
-        .await?;
-        let mut first = None;
-        let end = tokio::time::timeout(SAMPLE_TIMEOUT, async {
-            loop {
-                let text = next_text(&mut ws).await?;
-                match classify(&text, &id, &session) {
-                    Seen::Delta if first.is_none() => first = Some(started.elapsed()),
-                    Seen::End(how) => return Ok::<_, anyhow::Error>(how),
-                    Seen::Refused(e) => bail!("chat.send refused: {e}"),
-                    _ => {}
-                }
+/// Time to the first `chat` delta of `chat.send` number `i` on `ws` (a fresh session
+/// each time; the run is read to its end).
+async fn through_gateway(ws: &mut Ws, i: usize) -> Result<u64> {
+    let id = format!("ttfc-{}-{i}", std::process::id());
+    let session = format!("bench-ttfc-{i}");
+    let started = Instant::now();
+    ws.send(Message::text(chat_send(
+        &id,
+        &session,
+        &format!("ping {i}"),
+    )))
+    .await?;
+    let mut first = None;
+    let end = tokio::time::timeout(SAMPLE_TIMEOUT, async {
+        loop {
+            let text = next_text(ws).await?;
+            match classify(&text, &id, &session) {
+                Seen::Delta if first.is_none() => first = Some(started.elapsed()),
+                Seen::End(how) => return Ok::<_, anyhow::Error>(how),
+                Seen::Refused(e) => bail!("chat.send refused: {e}"),
+                _ => {}
             }
-        })
-        .await
-        .context("chat run timed out")??;
-        if end != "final" {
-            bail!("chat run ended with {end}");
         }
+    })
+    .await
+    .context("chat run timed out")??;
+    if end != "final" {
+        bail!("chat run ended with {end}");
+    }
+    Ok(first.context("a run ended without a delta")?.as_micros() as u64)
+}
+
+/// Paired samples: request `i` straight to the stub, then through the gateway, so both
+/// see the same moment of a shared machine; `added` is each pair's difference.
+struct Paired {
+    direct: Vec<u64>,
+    gateway: Vec<u64>,
+    added: Vec<i64>,
+}
+
+async fn paired(target: &Target, upstream: SocketAddr, samples: usize) -> Result<Paired> {
+    let mut direct = Direct::connect(upstream).await?;
+    let (mut ws, _) = client::connect(target).await?;
+    let mut out = Paired {
+        direct: Vec::with_capacity(samples),
+        gateway: Vec::with_capacity(samples),
+        added: Vec::with_capacity(samples),
+    };
+    for i in 0..samples + WARMUP {
+        let d = direct.sample(i).await.context("direct to the stub")?;
+        let g = through_gateway(&mut ws, i)
+            .await
+            .context("through the gateway")?;
         if i >= WARMUP {
-            out.push(first.context("a run ended without a delta")?.as_micros() as u64);
+            out.direct.push(d);
+            out.gateway.push(g);
+            out.added.push(g as i64 - d as i64);
         }
     }
     Ok(out)
+}
+
+/// Nearest-rank percentile of signed samples (`q` in 0..=1).
+fn signed_percentile(samples: &[i64], q: f64) -> i64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// `n` streams spread over `conns` connections: server RSS with the connections open
@@ -281,13 +329,15 @@ async fn concurrent(target: &Target, n: usize, conns: usize, o: &Options) -> Res
 }
 
 pub async fn run(target: &Target, o: Options) -> Result<Value> {
-    let direct = direct(o.upstream, o.samples)
-        .await
-        .context("direct to the stub")?;
-    let gateway = through_gateway(target, o.samples)
-        .await
-        .context("through the gateway")?;
-    let (d, g) = (stats::summarize(direct), stats::summarize(gateway));
+    let pairs = paired(target, o.upstream, o.samples).await?;
+    let (added_p50, added_p99) = (
+        signed_percentile(&pairs.added, 0.50),
+        signed_percentile(&pairs.added, 0.99),
+    );
+    let (d, g) = (
+        stats::summarize(pairs.direct),
+        stats::summarize(pairs.gateway),
+    );
     let mut runs = Vec::new();
     for &n in &o.streams {
         runs.push(
@@ -301,8 +351,9 @@ pub async fn run(target: &Target, o: Options) -> Result<Value> {
         "samples": o.samples,
         "direct_first_chunk": d,
         "gateway_first_chunk": g,
-        "added_p50_us": g.p50_us as i64 - d.p50_us as i64,
-        "added_p99_us": g.p99_us as i64 - d.p99_us as i64,
+        // Percentiles of the paired differences (gateway − direct, sample by sample).
+        "added_p50_us": added_p50,
+        "added_p99_us": added_p99,
         "concurrent": runs,
     }))
 }
@@ -336,6 +387,14 @@ mod tests {
         let refused = json!({"type":"res","id":"x","ok":false,"error":{"code":"INVALID_REQUEST"}})
             .to_string();
         assert!(matches!(classify(&refused, "x", "s"), Seen::Refused(_)));
+    }
+
+    #[test]
+    fn signed_percentiles_use_nearest_rank() {
+        let s: Vec<i64> = (-49..=50).rev().collect();
+        assert_eq!(signed_percentile(&s, 0.5), 0);
+        assert_eq!(signed_percentile(&s, 0.99), 49);
+        assert_eq!(signed_percentile(&[], 0.5), 0);
     }
 
     #[test]

@@ -9,11 +9,21 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
+use serde::Serialize;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::outbox::OutboxSender;
 use super::scopes::Grant;
-use crate::protocol::EventFrame;
+
+/// An event frame (`{"type":"event","event","payload"}`, as
+/// [`crate::protocol::EventFrame`]) over any serializable payload.
+#[derive(Serialize)]
+struct EventOf<P> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event: &'static str,
+    payload: P,
+}
 
 /// Who receives an event.
 #[derive(Debug, Clone, Copy)]
@@ -109,8 +119,14 @@ impl Conns {
         lock(&self.map).remove(id);
     }
 
-    /// Sends an event to its audience; returns how many connections queued it.
-    pub fn broadcast(&self, audience: Audience<'_>, event: &'static str, payload: Value) -> usize {
+    /// Sends an event to its audience; returns how many connections queued it. The
+    /// payload is serialized once (only when someone listens), straight from `payload`.
+    pub fn broadcast(
+        &self,
+        audience: Audience<'_>,
+        event: &'static str,
+        payload: impl Serialize,
+    ) -> usize {
         let targets: Vec<Arc<Conn>> = lock(&self.map)
             .values()
             .filter(|c| match audience {
@@ -123,9 +139,16 @@ impl Conns {
         if targets.is_empty() {
             return 0;
         }
-        let Ok(text) = serde_json::to_string(&EventFrame::new(event, payload)) else {
+        let frame = EventOf {
+            kind: "event",
+            event,
+            payload,
+        };
+        let Ok(text) = serde_json::to_string(&frame) else {
             return 0;
         };
+        // Serialized once; every target's queue shares the one buffer.
+        let text = Utf8Bytes::from(text);
         targets
             .iter()
             .filter(|c| c.out.try_send_text(text.clone()).is_ok())

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::ws::WsStream;
 
@@ -50,7 +50,9 @@ impl OutboundBudget {
 }
 
 enum Out {
-    Text(String, OwnedSemaphorePermit, OwnedSemaphorePermit),
+    /// A text frame (shared: an event fanned out to many connections is one buffer)
+    /// with its permits in this queue's bytes and in the budget of all connections.
+    Text(Utf8Bytes, OwnedSemaphorePermit, OwnedSemaphorePermit),
     Ping,
     Close(u16, String),
 }
@@ -107,7 +109,7 @@ impl Outbox {
     /// Queues a frame only if there is room now.
     pub fn try_send_json<T: serde::Serialize>(&self, frame: &T) -> Result<(), SendError> {
         let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
-        self.queue.try_send_text(text)
+        self.queue.try_send_text(text.into())
     }
 
     pub fn ping(&self) -> Result<(), SendError> {
@@ -172,25 +174,44 @@ fn map_try<T>(e: mpsc::error::TrySendError<T>) -> SendError {
     }
 }
 
+/// Most frames written between two flushes.
+const MAX_BATCH: usize = 64;
+
+/// Writes the queue to the socket: every frame queued at that moment (at most
+/// [`MAX_BATCH`]) is fed to the socket, then flushed once, so a burst of events costs
+/// one write rather than one per frame. The frames' permits are returned after the
+/// flush: until then their bytes still count against the bounds.
 async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Out>) {
-    while let Some(item) = rx.recv().await {
-        let result = match item {
-            Out::Text(text, permit, global) => {
-                let r = sink.send(Message::Text(text.into())).await;
-                drop((permit, global));
-                r
+    let mut written = Vec::with_capacity(MAX_BATCH);
+    'frames: while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            let fed = match item {
+                Out::Text(text, permit, global) => {
+                    written.push((permit, global));
+                    sink.feed(Message::Text(text)).await
+                }
+                Out::Ping => sink.feed(Message::Ping(Default::default())).await,
+                Out::Close(code, reason) => {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(code),
+                        reason: reason.into(),
+                    };
+                    // `send` flushes what was fed before it too.
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break 'frames;
+                }
+            };
+            if fed.is_err() {
+                break 'frames;
             }
-            Out::Ping => sink.send(Message::Ping(Default::default())).await,
-            Out::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
-                };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
+            if written.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
             }
-        };
-        if result.is_err() {
+        }
+        let flushed = sink.flush().await;
+        written.clear();
+        if flushed.is_err() {
             break;
         }
     }
@@ -227,7 +248,7 @@ impl OutboxSender {
     /// Queues already-serialized text only if there is room now, in this queue and in
     /// the budget of all connections (events: a slow reader misses them rather than
     /// growing the queue).
-    pub fn try_send_text(&self, text: String) -> Result<(), SendError> {
+    pub fn try_send_text(&self, text: Utf8Bytes) -> Result<(), SendError> {
         let permit = self
             .bytes
             .clone()
@@ -250,7 +271,7 @@ impl OutboxSender {
         frame: &T,
         wait: Duration,
     ) -> Result<(), SendError> {
-        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
+        let text = Utf8Bytes::from(serde_json::to_string(frame).map_err(|_| SendError::Closed)?);
         let deadline = tokio::time::Instant::now() + wait;
         let permit = tokio::time::timeout_at(
             deadline,

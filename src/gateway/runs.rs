@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn, Instrument};
@@ -237,36 +238,110 @@ struct Emitter<'a> {
     agent_seq: u64,
 }
 
+/// A `chat` event's payload: the run's fields, then the state's own (`extra`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatEvent<'a, E> {
+    run_id: &'a str,
+    session_key: &'a str,
+    agent_id: &'static str,
+    seq: u64,
+    state: &'static str,
+    #[serde(flatten)]
+    extra: E,
+}
+
+/// What a `chat` `delta` adds: the new text and the whole message so far.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeltaFields<'a> {
+    delta_text: &'a str,
+    message: AssistantText<'a>,
+}
+
+/// An assistant message of one text block (`{"role","content":[{"type","text"}],"timestamp"}`).
+#[derive(Serialize)]
+struct AssistantText<'a> {
+    role: &'static str,
+    content: [TextBlock<'a>; 1],
+    timestamp: u64,
+}
+
+#[derive(Serialize)]
+struct TextBlock<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+fn assistant_text(text: &str, ts: u64) -> AssistantText<'_> {
+    AssistantText {
+        role: "assistant",
+        content: [TextBlock { kind: "text", text }],
+        timestamp: ts,
+    }
+}
+
+/// An `agent` event's payload.
+#[derive(Serialize)]
+struct AgentEvent<'a, D> {
+    #[serde(rename = "runId")]
+    run_id: &'a str,
+    seq: u64,
+    stream: &'static str,
+    ts: u64,
+    data: D,
+}
+
+/// `agent` `assistant` data: the text so far and the new part.
+#[derive(Serialize)]
+struct AssistantDelta<'a> {
+    text: &'a str,
+    delta: &'a str,
+}
+
 impl Emitter<'_> {
-    fn chat(&mut self, state: &str, extra: Value) {
-        let mut payload = json!({
-            "runId": self.run_id,
-            "sessionKey": self.key,
-            "agentId": AGENT_ID,
-            "seq": self.chat_seq,
-            "state": state,
-        });
-        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), extra) {
-            p.extend(extra);
-        }
+    fn chat(&mut self, state: &'static str, extra: impl Serialize) {
+        let payload = ChatEvent {
+            run_id: self.run_id,
+            session_key: self.key,
+            agent_id: AGENT_ID,
+            seq: self.chat_seq,
+            state,
+            extra,
+        };
         self.chat_seq += 1;
         self.gw
             .clients
             .broadcast(Audience::Readers, "chat", payload);
     }
 
-    fn agent(&mut self, stream: &str, data: Value) {
-        let payload = json!({
-            "runId": self.run_id,
-            "seq": self.agent_seq,
-            "stream": stream,
-            "ts": now_ms(),
-            "data": data,
-        });
+    fn agent(&mut self, stream: &'static str, data: impl Serialize) {
+        let payload = AgentEvent {
+            run_id: self.run_id,
+            seq: self.agent_seq,
+            stream,
+            ts: now_ms(),
+            data,
+        };
         self.agent_seq += 1;
         self.gw
             .clients
             .broadcast(Audience::Readers, "agent", payload);
+    }
+
+    /// One provider delta: `chat` `delta` (the new text and the message so far), then
+    /// `agent` `assistant`; serialized straight from `text` and `delta`.
+    fn delta(&mut self, text: &str, delta: &str) {
+        let now = now_ms();
+        self.chat(
+            "delta",
+            DeltaFields {
+                delta_text: delta,
+                message: assistant_text(text, now),
+            },
+        );
+        self.agent("assistant", AssistantDelta { text, delta });
     }
 }
 
@@ -286,9 +361,9 @@ fn assistant_message(text: &str, ts: u64) -> Value {
 async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Receiver<()>) {
     let started = Instant::now();
     let started_at = now_ms();
-    let history: Vec<ChatMessage> = gw
-        .sessions
-        .get(&req.session_key)
+    let session = gw.sessions.get(&req.session_key);
+    let history: Vec<ChatMessage> = session
+        .as_ref()
         .map(|s| {
             s.messages
                 .iter()
@@ -301,12 +376,15 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                 .collect()
         })
         .unwrap_or_default();
-    let session_model = gw.sessions.get(&req.session_key).and_then(|s| s.model);
+    let session_model = session.and_then(|s| s.model);
     let chat = ChatRequest {
         messages: history,
         model: req.model.clone().or(session_model),
         max_tokens: None,
     };
+    // The provider that serves this run (metrics, error details, the agent's result).
+    let (served_by, served_model) = gw.provider.served_by(chat.model.as_deref());
+    let served_model = served_model.to_string();
     let mut emit = Emitter {
         gw,
         run_id: &req.run_id,
@@ -328,15 +406,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
     let mut text = String::new();
     let on_delta = |emit: &mut Emitter<'_>, text: &mut String, delta: String| {
         text.push_str(&delta);
-        let now = now_ms();
-        emit.chat(
-            "delta",
-            json!({ "deltaText": delta, "message": assistant_message(text, now) }),
-        );
-        emit.agent(
-            "assistant",
-            json!({ "text": text.as_str(), "delta": delta }),
-        );
+        emit.delta(text, &delta);
     };
     let mut shutdown = gw.shutdown.clone();
     let outcome = loop {
@@ -362,13 +432,11 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         outcome,
         Outcome::Failed(ProviderError::Invalid(_)) | Outcome::Aborted | Outcome::ShuttingDown
     ) {
-        gw.metrics.provider_call(
-            gw.provider.name(),
-            elapsed,
-            matches!(outcome, Outcome::Done(_)),
-        );
+        gw.metrics
+            .provider_call(served_by, elapsed, matches!(outcome, Outcome::Done(_)));
     }
     let key = req.session_key.as_str();
+    let mut retry_after_ms = None;
     let (final_text, status, error) = match outcome {
         Outcome::Done(reply) => {
             let full = if text.is_empty() {
@@ -415,8 +483,19 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             release(gw, &req.run_id, key);
             emit.chat(
                 "error",
-                json!({ "errorMessage": msg, "errorKind": "unknown" }),
+                json!({
+                    "errorMessage": msg,
+                    "errorKind": e.reason().chat_error_kind(),
+                    "errorDetail": e.detail(served_by, Some(&served_model)),
+                }),
             );
+            if let ProviderError::RateLimited {
+                retry_after: Some(after),
+                ..
+            } = e
+            {
+                retry_after_ms = Some(after.as_millis() as u64);
+            }
             emit.agent("lifecycle", json!({ "phase": "error", "error": msg, "startedAt": started_at, "endedAt": now_ms() }));
             (String::new(), "error", Some(msg))
         }
@@ -435,9 +514,10 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             let msg = "shutting down".to_string();
             info!("run ended by the shutdown drain");
             release(gw, &req.run_id, key);
+            // The protocol's chat error kinds have none for a shutdown.
             emit.chat(
                 "error",
-                json!({ "errorMessage": msg, "errorKind": "unavailable" }),
+                json!({ "errorMessage": msg, "errorKind": "unknown" }),
             );
             emit.agent("lifecycle", json!({ "phase": "error", "error": msg, "startedAt": started_at, "endedAt": now_ms() }));
             (String::new(), "shutdown", Some(msg))
@@ -445,10 +525,13 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
     };
     let Some(id) = req.reply_to else { return };
     let frame = match error {
-        Some(msg) if status == "error" => ResponseFrame::err(
-            id,
-            ErrorShape::new(codes::UNAVAILABLE, msg).with_details(json!({ "runId": req.run_id })),
-        ),
+        Some(msg) if status == "error" => {
+            let mut shape = ErrorShape::new(codes::UNAVAILABLE, msg);
+            if let Some(ms) = retry_after_ms {
+                shape = shape.retry_after(ms);
+            }
+            ResponseFrame::err(id, shape.with_details(json!({ "runId": req.run_id })))
+        }
         Some(msg) if status == "shutdown" => ResponseFrame::err(
             id,
             ErrorShape::new(codes::UNAVAILABLE, msg)
@@ -471,7 +554,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                         "payloads": payloads,
                         "meta": {
                             "durationMs": elapsed.as_millis() as u64,
-                            "agentMeta": { "sessionKey": key, "provider": gw.provider.name() },
+                            "agentMeta": { "sessionKey": key, "provider": served_by, "model": served_model },
                         }
                     }
                 }),
@@ -508,5 +591,61 @@ fn store_reply(gw: &Gateway, key: &str, m: Message) {
         }
         // The session was deleted meanwhile (its run was aborted first): nothing to keep.
         Err(e) => debug!(error = %e, "reply not stored"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_events_have_the_protocols_shape() {
+        let chat = ChatEvent {
+            run_id: "r1",
+            session_key: "agent:main:main",
+            agent_id: AGENT_ID,
+            seq: 3,
+            state: "delta",
+            extra: DeltaFields {
+                delta_text: "lo",
+                message: assistant_text("Hello", 42),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&chat).unwrap(),
+            json!({
+                "runId": "r1", "sessionKey": "agent:main:main", "agentId": "main", "seq": 3,
+                "state": "delta", "deltaText": "lo",
+                "message": {"role": "assistant", "content": [{"type": "text", "text": "Hello"}],
+                    "timestamp": 42}
+            })
+        );
+        let agent = AgentEvent {
+            run_id: "r1",
+            seq: 1,
+            stream: "assistant",
+            ts: 7,
+            data: AssistantDelta {
+                text: "Hello",
+                delta: "lo",
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&agent).unwrap(),
+            json!({"runId": "r1", "seq": 1, "stream": "assistant", "ts": 7,
+                "data": {"text": "Hello", "delta": "lo"}})
+        );
+        // Other states add their fields from a JSON object.
+        let end = ChatEvent {
+            run_id: "r1",
+            session_key: "k",
+            agent_id: AGENT_ID,
+            seq: 4,
+            state: "error",
+            extra: json!({"errorMessage": "m", "errorKind": "rate_limit"}),
+        };
+        let v = serde_json::to_value(&end).unwrap();
+        assert_eq!(v["errorKind"], "rate_limit");
+        assert_eq!(v["state"], "error");
     }
 }

@@ -6,11 +6,12 @@
 //! ends before `message_stop` is an error. The key travels only in the `x-api-key`
 //! header (marked sensitive).
 
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
-use super::upstream::{Call, ErrorBody, Reply, Upstream};
-use super::{truncate, ChatMessage, ChatReply, ChatRequest, ProviderError};
+use super::sse::Event;
+use super::upstream::{Api, Call, ErrorBody, Said};
+use super::{truncate, ChatMessage, ChatRequest, ProviderError};
 
 pub const NAME: &str = "anthropic";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -74,42 +75,32 @@ struct MessageDeltaBody {
     stop_reason: Option<String>,
 }
 
-/// Streams the conversation through `POST {base_url}/v1/messages`.
-pub(crate) async fn stream(
-    up: &Upstream,
-    model: Option<&str>,
-    req: &ChatRequest,
-    deltas: &mpsc::Sender<String>,
-) -> Result<ChatReply, ProviderError> {
-    let call = Call {
-        provider: NAME,
-        base_url_var: BASE_URL_VAR,
-        up,
-    };
-    let model = model.unwrap_or(&up.model);
-    let body = MessagesRequest {
-        model,
-        max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-        messages: &req.messages,
-        stream: true,
-    };
-    let key = call.secret_header(up.key.expose())?;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("x-api-key", key);
-    headers.insert(
-        "anthropic-version",
-        reqwest::header::HeaderValue::from_static(API_VERSION),
-    );
+/// The Messages API: `POST {base_url}/v1/messages`.
+pub(crate) struct Messages;
 
-    let url = format!("{}/v1/messages", up.base_url);
-    let mut events = call.open(&url, headers, &body).await?;
-    let mut reply = Reply::new();
-    let mut answered_model = None;
-    let mut stop_reason = None;
-    loop {
-        let Some(event) = events.next().await? else {
-            return Err(call.error("the stream ended before message_stop"));
-        };
+impl Api for Messages {
+    const NAME: &'static str = NAME;
+    const BASE_URL_VAR: &'static str = BASE_URL_VAR;
+    const PATH: &'static str = "/v1/messages";
+    const END: &'static str = "message_stop";
+
+    fn body<'a>(model: &'a str, req: &'a ChatRequest) -> impl serde::Serialize + 'a {
+        MessagesRequest {
+            model,
+            max_tokens: req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            messages: &req.messages,
+            stream: true,
+        }
+    }
+
+    fn key_headers(call: &Call<'_>) -> Result<HeaderMap, ProviderError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", call.secret_header(call.up.key.expose())?);
+        headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
+        Ok(headers)
+    }
+
+    fn read(call: &Call<'_>, event: &Event, said: &mut Vec<Said>) -> Result<(), ProviderError> {
         let parsed: StreamEvent = serde_json::from_str(&event.data).map_err(|_| {
             call.error(format!(
                 "malformed stream event {:?}",
@@ -117,34 +108,17 @@ pub(crate) async fn stream(
             ))
         })?;
         match parsed {
-            StreamEvent::MessageStart { message } => answered_model = message.model,
+            StreamEvent::MessageStart { message } => said.extend(message.model.map(Said::Model)),
             StreamEvent::ContentBlockDelta {
                 delta: Delta::TextDelta { text },
-            } => {
-                if !reply.push(&call, &text, deltas).await? {
-                    stop_reason = Some("aborted".into());
-                    break;
-                }
-            }
+            } => said.push(Said::Text(text)),
             StreamEvent::MessageDelta { delta } => {
-                if let Some(reason) = delta.and_then(|d| d.stop_reason) {
-                    stop_reason = Some(truncate(&reason, 40));
-                }
+                said.extend(delta.and_then(|d| d.stop_reason).map(Said::StopReason))
             }
-            StreamEvent::MessageStop => break,
-            StreamEvent::Error { error } => {
-                let detail = error.describe().unwrap_or_else(|| "(no details)".into());
-                return Err(call.error(format!("error event: {detail}")));
-            }
+            StreamEvent::MessageStop => said.push(Said::End),
+            StreamEvent::Error { error } => return Err(call.error_event(&error)),
             StreamEvent::ContentBlockDelta { .. } | StreamEvent::Other => {}
         }
+        Ok(())
     }
-    Ok(ChatReply {
-        provider: NAME.into(),
-        model: answered_model
-            .map(|m| truncate(&m, 100))
-            .unwrap_or_else(|| model.to_string()),
-        text: reply.text,
-        stop_reason,
-    })
 }

@@ -6,10 +6,13 @@
 //! provider. When both keys are real both are configured: the catalog ([`Provider::models`])
 //! lists the default model of each, and a request's `model` picks the provider
 //! (`openai/gpt-4o-mini`, or a bare id found in a catalog; any other id goes to the
-//! default provider). `CLAWDBOT_MODEL` sets the default provider's model.
+//! default provider). What clients name is checked first by [`Provider::resolve_model`]
+//! (unknown ids and unconfigured providers refused). `CLAWDBOT_MODEL` sets the default
+//! provider's model. Failures say why in the protocol's terms ([`failure`]).
 
 pub mod anthropic;
 pub mod demo;
+pub mod failure;
 pub mod openai;
 pub mod sse;
 pub mod upstream;
@@ -20,6 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{read_secret_with_source, read_setting, Secret};
 use crate::defaults;
+pub use failure::{Failure, Reason};
 pub use upstream::Upstream;
 
 /// `demo` when no real provider key is set (or only placeholders), else `live`.
@@ -84,13 +88,37 @@ pub enum ProviderError {
     Invalid(String),
     /// The upstream failed: refused (4xx/5xx), broke off, sent too much, or timed out.
     #[error("provider unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(Failure),
     /// The upstream answered 429; `retry_after` is its `retry-after` header, if any.
     #[error("provider rate limited: {message}")]
     RateLimited {
         message: String,
         retry_after: Option<Duration>,
     },
+}
+
+impl ProviderError {
+    /// Why the call failed, in the protocol's terms (a refused request is `Unknown`:
+    /// it never reached a provider).
+    pub fn reason(&self) -> Reason {
+        match self {
+            ProviderError::Invalid(_) => Reason::Unknown,
+            ProviderError::Unavailable(f) => f.reason,
+            ProviderError::RateLimited { .. } => Reason::RateLimit,
+        }
+    }
+
+    /// The chat event's `errorDetail` for this error from `provider` (and `model`).
+    pub fn detail(&self, provider: &str, model: Option<&str>) -> serde_json::Value {
+        let (status, error_type, message) = match self {
+            ProviderError::Invalid(m) => (None, None, m.as_str()),
+            ProviderError::Unavailable(f) => {
+                (f.http_status, f.error_type.as_deref(), f.message.as_str())
+            }
+            ProviderError::RateLimited { message, .. } => (Some(429), None, message.as_str()),
+        };
+        failure::detail(provider, model, self.reason(), status, error_type, message)
+    }
 }
 
 /// Variable naming the Anthropic API base URL (default [`anthropic::DEFAULT_BASE_URL`]).
@@ -410,6 +438,46 @@ impl Provider {
         Ok((self.primary(), Some(model)))
     }
 
+    /// Resolves a model a client names (`agent`, `sessions.create`, `sessions.patch`) to
+    /// the canonical `provider/model`: a bare id must be in the catalog; `provider/model`
+    /// must name a configured provider, and for the demo provider its one model (a live
+    /// provider's API judges its own model ids: the catalog lists only the defaults).
+    /// Anything else is refused with a message listing the catalog.
+    pub fn resolve_model(&self, model: &str) -> Result<String, ProviderError> {
+        let model = model.trim();
+        check_model(model).map_err(ProviderError::Invalid)?;
+        let found = match model.split_once('/') {
+            Some((prefix, id)) => self.backends.iter().find(|b| {
+                b.name() == prefix && !id.is_empty() && (b.upstream().is_some() || b.model() == id)
+            }),
+            None => self.backends.iter().find(|b| b.model() == model),
+        };
+        match found {
+            Some(b) => {
+                let id = model.split_once('/').map_or(model, |(_, id)| id);
+                Ok(format!("{}/{id}", b.name()))
+            }
+            None => Err(ProviderError::Invalid(format!(
+                "unknown model {:?} (this gateway offers: {})",
+                truncate(model, 64),
+                self.backends
+                    .iter()
+                    .map(|b| format!("{}/{}", b.name(), b.model()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// The provider name and model id a request's `model` goes to (the default
+    /// provider's for `None` or a model it would refuse).
+    pub fn served_by<'a>(&'a self, model: Option<&'a str>) -> (&'static str, &'a str) {
+        match self.route(model) {
+            Ok((b, id)) => (b.name(), id.unwrap_or_else(|| b.model())),
+            Err(_) => (self.name(), self.model()),
+        }
+    }
+
     /// Streams a reply: text deltas are sent to `deltas` as they arrive (a bounded
     /// channel: the call waits while it is full, which bounds memory per stream), and the
     /// whole reply is returned at the end. Dropping the future cancels the upstream
@@ -430,20 +498,10 @@ impl Provider {
         match backend {
             Backend::Demo { chunk_delay } => Ok(demo::stream(&req, *chunk_delay, &deltas).await),
             Backend::Anthropic(up) => {
-                within(
-                    (anthropic::NAME, anthropic::BASE_URL_VAR),
-                    up,
-                    anthropic::stream(up, model, &req, &deltas),
-                )
-                .await
+                upstream::stream::<anthropic::Messages>(up, model, &req, &deltas).await
             }
             Backend::OpenAi(up) => {
-                within(
-                    (openai::NAME, openai::BASE_URL_VAR),
-                    up,
-                    openai::stream(up, model, &req, &deltas),
-                )
-                .await
+                upstream::stream::<openai::Completions>(up, model, &req, &deltas).await
             }
         }
     }
@@ -455,24 +513,6 @@ impl Provider {
         let (reply, ()) = tokio::join!(self.chat_stream(req, tx), drain);
         reply
     }
-}
-
-/// Runs a live call within its whole-request deadline.
-async fn within(
-    (provider, base_url_var): (&'static str, &'static str),
-    up: &Upstream,
-    call: impl std::future::Future<Output = Result<ChatReply, ProviderError>>,
-) -> Result<ChatReply, ProviderError> {
-    tokio::time::timeout(up.timeout, call)
-        .await
-        .unwrap_or_else(|_| {
-            Err(upstream::Call {
-                provider,
-                base_url_var,
-                up,
-            }
-            .timeout_error())
-        })
 }
 
 /// Longest model id accepted.
@@ -630,6 +670,46 @@ mod tests {
         assert_eq!(demo.base_url(), None);
         assert_eq!(demo.route(Some("anything")).unwrap().0.name(), "demo");
         assert!(demo.route(Some("openai/gpt")).is_err());
+    }
+
+    #[test]
+    fn client_models_resolve_to_a_configured_provider() {
+        let p =
+            Provider::with_backends(vec![live("anthropic", "claude-x"), live("openai", "gpt-y")])
+                .unwrap();
+        let ok = |m: &str| p.resolve_model(m).map_err(|e| e.to_string());
+        assert_eq!(ok("gpt-y"), Ok("openai/gpt-y".into()));
+        assert_eq!(ok(" claude-x "), Ok("anthropic/claude-x".into()));
+        assert_eq!(ok("openai/gpt-y"), Ok("openai/gpt-y".into()));
+        // A live provider's API judges its own ids.
+        assert_eq!(ok("openai/gpt-4.1"), Ok("openai/gpt-4.1".into()));
+        for bad in [
+            "gpt-4.1",
+            "demo/demo",
+            "meta/llama",
+            "openai/",
+            "/x",
+            "",
+            "a\nb",
+        ] {
+            let err = ok(bad).unwrap_err();
+            assert!(err.starts_with("invalid request:"), "{bad}: {err}");
+        }
+        assert!(ok("gpt-4.1")
+            .unwrap_err()
+            .contains("this gateway offers: anthropic/claude-x, openai/gpt-y"));
+        // The stored form routes back to the same provider and model.
+        assert_eq!(p.served_by(Some("openai/gpt-4.1")), ("openai", "gpt-4.1"));
+        assert_eq!(p.served_by(Some("gpt-y")), ("openai", "gpt-y"));
+        assert_eq!(p.served_by(None), ("anthropic", "claude-x"));
+        assert_eq!(p.served_by(Some("demo/demo")), ("anthropic", "claude-x"));
+
+        let demo = Provider::demo();
+        assert_eq!(demo.resolve_model("demo").unwrap(), "demo/demo");
+        assert_eq!(demo.resolve_model("demo/demo").unwrap(), "demo/demo");
+        assert!(demo.resolve_model("demo/other").is_err());
+        assert!(demo.resolve_model("openai/gpt-4o-mini").is_err());
+        assert_eq!(demo.served_by(Some("demo/demo")), ("demo", "demo"));
     }
 
     #[test]

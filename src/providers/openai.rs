@@ -7,11 +7,12 @@
 //! `OPENAI_BASE_URL` convention: it includes the API version (`…/v1`). The key travels
 //! only in the `Authorization: Bearer` header (marked sensitive).
 
+use reqwest::header::{HeaderMap, AUTHORIZATION};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
-use super::upstream::{Call, ErrorBody, Reply, Upstream};
-use super::{truncate, ChatMessage, ChatReply, ChatRequest, ProviderError};
+use super::sse::Event;
+use super::upstream::{Api, Call, ErrorBody, Said};
+use super::{ChatMessage, ChatRequest, ProviderError};
 
 pub const NAME: &str = "openai";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -53,70 +54,47 @@ struct Delta {
     content: Option<String>,
 }
 
-/// Streams the conversation through `POST {base_url}/chat/completions`.
-pub(crate) async fn stream(
-    up: &Upstream,
-    model: Option<&str>,
-    req: &ChatRequest,
-    deltas: &mpsc::Sender<String>,
-) -> Result<ChatReply, ProviderError> {
-    let call = Call {
-        provider: NAME,
-        base_url_var: BASE_URL_VAR,
-        up,
-    };
-    let model = model.unwrap_or(&up.model);
-    let body = CompletionsRequest {
-        model,
-        messages: &req.messages,
-        stream: true,
-        max_completion_tokens: req.max_tokens,
-    };
-    let bearer = call.secret_header(&format!("Bearer {}", up.key.expose()))?;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, bearer);
+/// Chat Completions: `POST {base_url}/chat/completions`.
+pub(crate) struct Completions;
 
-    let url = format!("{}/chat/completions", up.base_url);
-    let mut events = call.open(&url, headers, &body).await?;
-    let mut reply = Reply::new();
-    let mut answered_model = None;
-    let mut stop_reason = None;
-    loop {
-        let Some(event) = events.next().await? else {
-            return Err(call.error("the stream ended before [DONE]"));
-        };
+impl Api for Completions {
+    const NAME: &'static str = NAME;
+    const BASE_URL_VAR: &'static str = BASE_URL_VAR;
+    const PATH: &'static str = "/chat/completions";
+    const END: &'static str = "[DONE]";
+
+    fn body<'a>(model: &'a str, req: &'a ChatRequest) -> impl serde::Serialize + 'a {
+        CompletionsRequest {
+            model,
+            messages: &req.messages,
+            stream: true,
+            max_completion_tokens: req.max_tokens,
+        }
+    }
+
+    fn key_headers(call: &Call<'_>) -> Result<HeaderMap, ProviderError> {
+        let mut headers = HeaderMap::new();
+        let bearer = format!("Bearer {}", call.up.key.expose());
+        headers.insert(AUTHORIZATION, call.secret_header(&bearer)?);
+        Ok(headers)
+    }
+
+    fn read(call: &Call<'_>, event: &Event, said: &mut Vec<Said>) -> Result<(), ProviderError> {
         if event.data.trim() == "[DONE]" {
-            break;
+            said.push(Said::End);
+            return Ok(());
         }
         let chunk: Chunk =
             serde_json::from_str(&event.data).map_err(|_| call.error("malformed stream chunk"))?;
         if let Some(error) = chunk.error {
-            let detail = error.describe().unwrap_or_else(|| "(no details)".into());
-            return Err(call.error(format!("error event: {detail}")));
+            return Err(call.error_event(&error));
         }
-        if answered_model.is_none() {
-            answered_model = chunk.model;
-        }
+        said.extend(chunk.model.map(Said::Model));
         // One choice is asked for (`n` defaults to 1); others would be ignored.
-        let Some(choice) = chunk.choices.into_iter().next() else {
-            continue;
-        };
-        if let Some(reason) = choice.finish_reason {
-            stop_reason = Some(truncate(&reason, 40));
+        if let Some(choice) = chunk.choices.into_iter().next() {
+            said.extend(choice.finish_reason.map(Said::StopReason));
+            said.extend(choice.delta.and_then(|d| d.content).map(Said::Text));
         }
-        if let Some(text) = choice.delta.and_then(|d| d.content) {
-            if !reply.push(&call, &text, deltas).await? {
-                stop_reason = Some("aborted".into());
-                break;
-            }
-        }
+        Ok(())
     }
-    Ok(ChatReply {
-        provider: NAME.into(),
-        model: answered_model
-            .map(|m| truncate(&m, 100))
-            .unwrap_or_else(|| model.to_string()),
-        text: reply.text,
-        stop_reason,
-    })
 }

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::failure::{Failure, Reason};
 use super::sse::{self, Event};
-use super::{truncate, ProviderError};
+use super::{truncate, ChatReply, ChatRequest, ProviderError};
 use crate::config::Secret;
 
 /// Time allowed to open the TCP (and TLS) connection.
@@ -72,13 +73,15 @@ fn client() -> Result<&'static reqwest::Client, ProviderError> {
         .get_or_init(|| {
             reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
+                // Each streamed delta is a small write upstream of the client: no Nagle.
+                .tcp_nodelay(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("clawdbot/", env!("CARGO_PKG_VERSION")))
                 .build()
                 .map_err(|e| format!("cannot build HTTP client: {}", e.without_url()))
         })
         .as_ref()
-        .map_err(|e| ProviderError::Unavailable(e.clone()))
+        .map_err(|e| ProviderError::Unavailable(Failure::unknown(e.clone())))
 }
 
 /// Replaces every occurrence of the key in `text` by its masked form.
@@ -141,7 +144,40 @@ impl Call<'_> {
 
     /// A sanitized [`ProviderError::Unavailable`] prefixed with the provider name.
     pub fn error(&self, what: impl AsRef<str>) -> ProviderError {
-        ProviderError::Unavailable(self.text(what.as_ref()))
+        self.failure(what, Reason::Unknown, None, None)
+    }
+
+    /// [`Call::error`] with what is known of why.
+    fn failure(
+        &self,
+        what: impl AsRef<str>,
+        reason: Reason,
+        http_status: Option<u16>,
+        error_type: Option<&str>,
+    ) -> ProviderError {
+        ProviderError::Unavailable(Failure {
+            message: self.text(what.as_ref()),
+            reason,
+            http_status,
+            error_type: error_type.map(|t| self.text_only(t, 64)),
+        })
+    }
+
+    /// `text` cut to `max` characters, the key scrubbed.
+    fn text_only(&self, text: &str, max: usize) -> String {
+        scrub(&truncate(text.trim(), max), &self.up.key)
+    }
+
+    /// The error for an `error` event inside the stream, classified by its type.
+    pub fn error_event(&self, error: &ErrorBody) -> ProviderError {
+        let detail = error.describe().unwrap_or_else(|| "(no details)".into());
+        let reason = Reason::classify(None, error.kind.as_deref(), error.message.as_deref());
+        self.failure(
+            format!("error event: {detail}"),
+            reason,
+            None,
+            error.kind.as_deref(),
+        )
     }
 
     fn transport_error(&self, e: &reqwest::Error) -> ProviderError {
@@ -162,16 +198,20 @@ impl Call<'_> {
     }
 
     fn idle_error(&self) -> ProviderError {
-        self.error(format!(
+        self.timeout(format!(
             "no data from {} for {} ms",
             host_of(&self.up.base_url),
             self.up.idle_timeout.as_millis()
         ))
     }
 
+    fn timeout(&self, what: String) -> ProviderError {
+        self.failure(what, Reason::Timeout, None, None)
+    }
+
     /// The error for a call that did not finish within [`Upstream::timeout`].
-    pub fn timeout_error(&self) -> ProviderError {
-        self.error(format!(
+    fn timeout_error(&self) -> ProviderError {
+        self.timeout(format!(
             "no complete answer from {} within {} ms",
             host_of(&self.up.base_url),
             self.up.timeout.as_millis()
@@ -245,11 +285,13 @@ impl Call<'_> {
         })
         .await;
         let mut text = format!("HTTP {}", status.as_u16());
-        if let Some(detail) = error_detail(&body) {
-            text.push(' ');
-            text.push_str(&detail);
-        } else {
-            text.push_str(" (no error details)");
+        let error = error_body(&body);
+        match error.as_ref().and_then(ErrorBody::describe) {
+            Some(detail) => {
+                text.push(' ');
+                text.push_str(&detail);
+            }
+            None => text.push_str(" (no error details)"),
         }
         if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             if let Some(after) = retry_after {
@@ -260,7 +302,12 @@ impl Call<'_> {
                 retry_after,
             };
         }
-        self.error(text)
+        let (kind, message) = error
+            .as_ref()
+            .map(|e| (e.kind.as_deref(), e.message.as_deref()))
+            .unwrap_or((None, None));
+        let reason = Reason::classify(Some(status.as_u16()), kind, message);
+        self.failure(text, reason, Some(status.as_u16()), kind)
     }
 }
 
@@ -290,12 +337,17 @@ impl ErrorBody {
     }
 }
 
-/// `type message` from an error body, when it is the usual JSON shape.
-fn error_detail(body: &[u8]) -> Option<String> {
+/// The error object of an error body, when it is the usual JSON shape.
+fn error_body(body: &[u8]) -> Option<ErrorBody> {
     serde_json::from_slice::<ErrorEnvelope>(body)
-        .ok()?
-        .error
-        .describe()
+        .ok()
+        .map(|e| e.error)
+}
+
+/// `type message` from an error body, when it is the usual JSON shape.
+#[cfg(test)]
+fn error_detail(body: &[u8]) -> Option<String> {
+    error_body(body)?.describe()
 }
 
 /// The events of an open response, read with the idle deadline and the size bounds.
@@ -333,6 +385,106 @@ impl EventStream<'_> {
                 .map_err(|e| self.call.error(e.to_string()))?;
             self.ready.extend(events);
         }
+    }
+}
+
+/// What one event of a provider's stream says (one event may say several things).
+pub(crate) enum Said {
+    /// The model that answers (the first one said counts).
+    Model(String),
+    /// Text to forward.
+    Text(String),
+    /// Why the answer ends (`end_turn`, `stop`, …).
+    StopReason(String),
+    /// The end of the answer.
+    End,
+}
+
+/// One live provider API: where a chat goes, how the key travels, and what the events
+/// of its answer say. [`stream`] does the rest, the same for every API.
+pub(crate) trait Api {
+    /// Provider name (`anthropic`, `openai`).
+    const NAME: &'static str;
+    /// The variable naming its base URL (for messages).
+    const BASE_URL_VAR: &'static str;
+    /// Path of the chat endpoint below the base URL.
+    const PATH: &'static str;
+    /// The event that ends an answer (for the error when the stream ends before it).
+    const END: &'static str;
+
+    /// The JSON request body asking `model` to continue `req`'s conversation, streamed.
+    fn body<'a>(model: &'a str, req: &'a ChatRequest) -> impl serde::Serialize + 'a;
+
+    /// The headers carrying the key (built with [`Call::secret_header`]).
+    fn key_headers(call: &Call<'_>) -> Result<reqwest::header::HeaderMap, ProviderError>;
+
+    /// Pushes what one event says to `said` (nothing for events it skips), or fails.
+    fn read(call: &Call<'_>, event: &Event, said: &mut Vec<Said>) -> Result<(), ProviderError>;
+}
+
+/// A chat through API `A` at `up`, within its whole-request deadline: POSTs the body,
+/// hands each event to [`Api::read`], forwards the text to `deltas` and stops at
+/// [`Said::End`]. A stream that ends before it is an error; `model` (else the
+/// configured one) is the model asked for.
+pub(crate) async fn stream<A: Api>(
+    up: &Upstream,
+    model: Option<&str>,
+    req: &ChatRequest,
+    deltas: &tokio::sync::mpsc::Sender<String>,
+) -> Result<ChatReply, ProviderError> {
+    let call = Call {
+        provider: A::NAME,
+        base_url_var: A::BASE_URL_VAR,
+        up,
+    };
+    let model = model.unwrap_or(&up.model);
+    tokio::time::timeout(up.timeout, call.answer::<A>(model, req, deltas))
+        .await
+        .unwrap_or_else(|_| Err(call.timeout_error()))
+}
+
+impl Call<'_> {
+    async fn answer<A: Api>(
+        &self,
+        model: &str,
+        req: &ChatRequest,
+        deltas: &tokio::sync::mpsc::Sender<String>,
+    ) -> Result<ChatReply, ProviderError> {
+        let url = format!("{}{}", self.up.base_url, A::PATH);
+        let headers = A::key_headers(self)?;
+        let mut events = self.open(&url, headers, &A::body(model, req)).await?;
+        let mut reply = Reply::new();
+        let (mut answered_model, mut stop_reason) = (None, None);
+        let mut said = Vec::new();
+        'events: loop {
+            let Some(event) = events.next().await? else {
+                return Err(self.error(format!("the stream ended before {}", A::END)));
+            };
+            A::read(self, &event, &mut said)?;
+            for s in said.drain(..) {
+                match s {
+                    Said::Model(m) => {
+                        answered_model.get_or_insert(m);
+                    }
+                    Said::StopReason(r) => stop_reason = Some(truncate(&r, 40)),
+                    Said::Text(t) => {
+                        if !reply.push(self, &t, deltas).await? {
+                            stop_reason = Some("aborted".into());
+                            break 'events;
+                        }
+                    }
+                    Said::End => break 'events,
+                }
+            }
+        }
+        Ok(ChatReply {
+            provider: self.provider.into(),
+            model: answered_model
+                .map(|m| truncate(&m, 100))
+                .unwrap_or_else(|| model.to_string()),
+            text: reply.text,
+            stop_reason,
+        })
     }
 }
 

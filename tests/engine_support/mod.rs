@@ -1,9 +1,49 @@
 //! Shared by the service's engine tests: whether the Docker engine answers (a loud skip
-//! without one, a failure under `CI`), and the read-only mounts that put the test build of
-//! `clawdbot` into an empty image (nothing is pulled).
+//! without one, a failure under `CI`), running `docker`, the hardened run options, and
+//! the read-only mounts that put the test build of `clawdbot` into an empty image
+//! (nothing is pulled).
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// The `docker run` options of the hardened deployment: uid 1000, read-only root, no
+/// capabilities, no-new-privileges, memory, CPU and pids limits.
+pub const HARDENED: &[&str] = &[
+    "--user",
+    "1000:1000",
+    "--read-only",
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges:true",
+    "--memory",
+    "256m",
+    "--cpus",
+    "1.5",
+    "--pids-limit",
+    "64",
+];
+
+/// Runs `docker` with `args`.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker")
+}
+
+/// Runs `docker` with `args`, which must succeed; returns its trimmed stdout.
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
 
 /// True when the engine answers. Without one: a loud SKIPPED line naming `test`, or a
 /// panic when `CI` is set (the end-to-end tests must run there).

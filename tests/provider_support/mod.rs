@@ -1,6 +1,8 @@
 //! A scripted HTTP/1.1 stub on 127.0.0.1 for the provider tests: it records each request
 //! and answers with a script of raw steps (status line, SSE events in chunked encoding,
 //! pauses, a cut connection), and it observes when the client closes the connection.
+//! [`Api`] points a provider (in process) or a gateway (its environment) at a stub, and
+//! [`run`] streams one chat through a provider within the test bound.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -8,7 +10,120 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+use clawdbot::config::Secret;
+use clawdbot::providers::{
+    Backend, ChatMessage, ChatReply, ChatRequest, Provider, ProviderError, Upstream,
+};
+
+/// Bound on every await in the provider tests.
+pub const BOUND: Duration = Duration::from_secs(15);
+
+/// The live provider APIs a stub speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Anthropic,
+    OpenAi,
+}
+
+impl Api {
+    /// The public prefix of this API's keys.
+    pub fn key_prefix(self) -> &'static str {
+        match self {
+            Api::Anthropic => "sk-ant-api03-",
+            Api::OpenAi => "sk-proj-",
+        }
+    }
+
+    /// A random key of this API's shape.
+    pub fn random_key(self) -> String {
+        random_key(self.key_prefix())
+    }
+
+    /// The model a provider built here asks for by default.
+    pub fn test_model(self) -> &'static str {
+        match self {
+            Api::Anthropic => "claude-test",
+            Api::OpenAi => "gpt-test",
+        }
+    }
+
+    /// The stub's base URL as this API's setting wants it (OpenAI's includes `/v1`).
+    pub fn base_url(self, stub: &Stub) -> String {
+        match self {
+            Api::Anthropic => stub.base.clone(),
+            Api::OpenAi => format!("{}/v1", stub.base),
+        }
+    }
+
+    /// A provider of this API at the stub, with `key` and the deadlines given.
+    pub fn provider_with(
+        self,
+        stub: &Stub,
+        key: &str,
+        timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Provider {
+        let up = Upstream {
+            key: Secret::new(key),
+            base_url: self.base_url(stub),
+            model: self.test_model().into(),
+            timeout,
+            idle_timeout,
+        };
+        let backend = match self {
+            Api::Anthropic => Backend::Anthropic(up),
+            Api::OpenAi => Backend::OpenAi(up),
+        };
+        Provider::with_backends(vec![backend]).expect("one backend")
+    }
+
+    /// [`Api::provider_with`] with roomy deadlines (10 s in all, 5 s of silence).
+    pub fn provider(self, stub: &Stub, key: &str) -> Provider {
+        self.provider_with(stub, key, Duration::from_secs(10), Duration::from_secs(5))
+    }
+
+    /// The environment that points `clawdbot serve` at the stub with `key`.
+    pub fn gateway_env(self, stub: &Stub, key: &str) -> Vec<(String, String)> {
+        let (key_var, url_var) = match self {
+            Api::Anthropic => ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+            Api::OpenAi => ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+        };
+        vec![
+            (key_var.to_string(), key.to_string()),
+            (url_var.to_string(), self.base_url(stub)),
+        ]
+    }
+}
+
+/// A request of `(role, content)` messages.
+pub fn request(messages: &[(&str, &str)], max_tokens: Option<u32>) -> ChatRequest {
+    ChatRequest {
+        messages: messages
+            .iter()
+            .map(|(role, content)| ChatMessage {
+                role: role.to_string(),
+                content: content.to_string(),
+            })
+            .collect(),
+        model: None,
+        max_tokens,
+    }
+}
+
+/// Streams one chat through `p` within [`BOUND`], collecting the deltas.
+pub async fn run(
+    p: &Provider,
+    req: ChatRequest,
+) -> (Result<ChatReply, ProviderError>, Vec<String>) {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::time::timeout(BOUND, async {
+        tokio::join!(p.chat_stream(req, tx), collect(rx))
+    })
+    .await
+    .expect("chat within the test bound")
+}
 
 /// One request as received.
 #[derive(Debug, Clone)]

@@ -120,20 +120,10 @@ pub fn agent(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         Some(k) if !k.trim().is_empty() => canonical_key(k).map_err(session_error)?,
         _ => MAIN_KEY.to_string(),
     };
-    if let Some(model) = p.model.as_deref() {
-        if !ctx
-            .gw
-            .provider
-            .models()
-            .iter()
-            .any(|m| m.id == model || format!("{}/{}", m.provider, m.id) == model)
-        {
-            return Err(ErrorShape::invalid(format!(
-                "unknown model {:?} (see models.list)",
-                crate::providers::truncate(model, 64)
-            )));
-        }
-    }
+    let model = match p.model.as_deref() {
+        Some(m) => Some(super::sessions::resolve_model(ctx.gw, m)?),
+        None => None,
+    };
     let run_id = run_id(p.idempotency_key)?;
     let started = runs::start(
         ctx.gw,
@@ -142,7 +132,7 @@ pub fn agent(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
             session_key: key.clone(),
             message: p.message,
             conn: ctx.conn.clone(),
-            model: p.model,
+            model,
             timeout: timeout_from_ms(p.timeout.map(|s| s.saturating_mul(1000))),
             reply_to: Some(ctx.req.id.clone()),
         },

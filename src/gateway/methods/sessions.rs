@@ -12,6 +12,7 @@ use crate::gateway::conns::Audience;
 use crate::gateway::scopes::Scope;
 use crate::gateway::Gateway;
 use crate::protocol::{now_ms, ErrorShape};
+use crate::providers::ProviderError;
 use crate::sessions::{canonical_key, Session, AGENT_ID};
 
 /// Scope of the methods whose scope depends on params (like the real gateway: a
@@ -47,7 +48,7 @@ pub fn required_scope(method: &str, params: Option<&Value>) -> Option<Scope> {
 
 /// One `sessions.list` row.
 pub fn row(gw: &Gateway, s: &Session) -> Value {
-    let default_model = gw.provider.models().first().map(|m| m.id.clone());
+    let (provider, model) = gw.provider.served_by(s.model.as_deref());
     let mut v = json!({
         "key": s.key,
         "kind": "direct",
@@ -56,8 +57,8 @@ pub fn row(gw: &Gateway, s: &Session) -> Value {
         "createdAt": s.created_at,
         "updatedAt": s.updated_at,
         "messageCount": s.messages.len(),
-        "modelProvider": gw.provider.name(),
-        "model": s.model.clone().or(default_model),
+        "modelProvider": provider,
+        "model": model,
         "running": s.busy,
     });
     if let Some(label) = &s.label {
@@ -244,20 +245,12 @@ fn check_label(label: &str) -> Result<(), ErrorShape> {
     Ok(())
 }
 
-fn check_model(gw: &Gateway, model: &str) -> Result<(), ErrorShape> {
-    let models = gw.provider.models();
-    if models
-        .iter()
-        .any(|m| m.id == model || format!("{}/{}", m.provider, m.id) == model)
-    {
-        return Ok(());
-    }
-    let known: Vec<String> = models.into_iter().map(|m| m.id).collect();
-    Err(ErrorShape::invalid(format!(
-        "unknown model {:?} (this gateway offers: {})",
-        crate::providers::truncate(model, 64),
-        known.join(", ")
-    )))
+/// The canonical `provider/model` for a model a client names, or `INVALID_REQUEST`.
+pub fn resolve_model(gw: &Gateway, model: &str) -> Result<String, ErrorShape> {
+    gw.provider.resolve_model(model).map_err(|e| match e {
+        ProviderError::Invalid(message) => ErrorShape::invalid(message),
+        other => ErrorShape::invalid(other.to_string()),
+    })
 }
 
 pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
@@ -268,9 +261,10 @@ pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     if let Some(label) = p.label.as_deref() {
         check_label(label)?;
     }
-    if let Some(model) = p.model.as_deref() {
-        check_model(ctx.gw, model)?;
-    }
+    let model = match p.model.as_deref() {
+        Some(m) => Some(resolve_model(ctx.gw, m)?),
+        None => None,
+    };
     let key = match p.key.as_deref() {
         Some(k) => canonical_key(k).map_err(session_error)?,
         None => format!("agent:{AGENT_ID}:{}", uuid::Uuid::new_v4()),
@@ -283,8 +277,8 @@ pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
             if p.label.is_some() {
                 s.label = p.label.clone();
             }
-            if p.model.is_some() {
-                s.model = p.model.clone();
+            if model.is_some() {
+                s.model = model.clone();
             }
             s.updated_at = now_ms();
             s.clone()
@@ -331,9 +325,10 @@ pub fn patch(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     if let Some(Some(label)) = &p.label {
         check_label(label)?;
     }
-    if let Some(Some(model)) = &p.model {
-        check_model(ctx.gw, model)?;
-    }
+    let model = match p.model {
+        Some(Some(m)) => Some(Some(resolve_model(ctx.gw, &m)?)),
+        other => other,
+    };
     let key = canonical_key(&p.key).map_err(session_error)?;
     let gw = ctx.gw;
     let session = gw
@@ -342,7 +337,7 @@ pub fn patch(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
             if let Some(label) = p.label {
                 s.label = label;
             }
-            if let Some(model) = p.model {
+            if let Some(model) = model {
                 s.model = model;
             }
             s.updated_at = now_ms();

@@ -4,8 +4,8 @@
 //! Streaming: `ws-load upstream-stub` plays the Anthropic Messages API on loopback and
 //! the gateway's provider points at it; `ws-load chat` measures the time to the first
 //! streamed chunk straight from the stub and through the gateway (`chat.send`, then the
-//! run's first `chat` delta event), and the server's RSS with 100 and 1000 streams held
-//! active by the stub. Peer: `openclaw gateway run` from the installed package (HOME in a
+//! run's first `chat` delta event) in alternating pairs (added = each pair's
+//! difference), and the server's RSS with 100 and 1000 streams held active by the stub. Peer: `openclaw gateway run` from the installed package (HOME in a
 //! temp dir, process group always killed) and `clawdbot serve`, each measured the same
 //! way: time to listen and to answer `health`, idle memory (summed over the process
 //! group), `health` latency over 10 connections, memory per held connection.
@@ -286,7 +286,9 @@ fn streaming(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &s
         "First chunk: the time from sending the request to receiving the first text delta, on one keep-alive \
          connection straight to the stub (HTTP/1.1 POST, the same body the gateway sends) and on one WebSocket \
          connection through the gateway (`chat.send` on a fresh session each time; the gateway calls the stub with \
-         its own pooled HTTP client); 5 warm-up samples each are not counted. Memory: server VmRSS with the \
+         its own pooled HTTP client), in pairs: one request straight, then one through the gateway, alternating, so both \
+         see the same moment of a shared machine; the added time is the p50 / p99 of each pair's difference (gateway − \
+         direct); 5 warm-up pairs are not counted. Memory: server VmRSS with the \
          connections open and idle, then once every stream has delivered its first delta while the stub holds the \
          rest; per stream = the difference / streams. Every `chat` event goes to every connection with \
          `operator.read` (as in OpenClaw), so the streams are spread over 10 connections, and the server runs with \
