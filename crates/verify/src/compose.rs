@@ -23,6 +23,12 @@ pub struct Network {
 pub struct Compose {
     pub services: Vec<Service>,
     pub networks: Vec<Network>,
+    /// How many services join the project's default network ([`Service::joins_default`]),
+    /// counted once so per-service rules stay linear in the number of services.
+    pub on_default_network: usize,
+    /// Names of the services another service waits on to complete
+    /// (`depends_on: {NAME: {condition: service_completed_successfully}}`).
+    pub awaited: std::collections::HashSet<String>,
 }
 
 /// An error in one compose file.
@@ -162,6 +168,26 @@ pub fn model(root: &Node) -> Compose {
             });
         }
     }
+    c.on_default_network = c.services.iter().filter(|s| s.joins_default()).count();
+    for s in &c.services {
+        let Some(deps) = s.get("depends_on") else {
+            continue;
+        };
+        for (k, _) in deps.entries() {
+            // `get` picks the entry a lookup by name sees (the last of duplicates).
+            let waits = k.as_str().is_some_and(|name| {
+                deps.get(name)
+                    .and_then(|d| d.get("condition"))
+                    .is_some_and(|c| {
+                        c.scalar().unwrap_or_default().to_ascii_lowercase()
+                            == "service_completed_successfully"
+                    })
+            });
+            if waits {
+                c.awaited.insert(k.as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
     c
 }
 
@@ -185,6 +211,17 @@ impl Service {
             },
             None => Vec::new(),
         }
+    }
+
+    /// Whether the service joins the project's default network: no `networks:` and no
+    /// `network_mode` other than `default`, or `default` listed in `networks:`.
+    pub fn joins_default(&self) -> bool {
+        let nets = self.networks();
+        let mode = self
+            .get("network_mode")
+            .map(|n| n.scalar().unwrap_or_default());
+        (nets.is_empty() && matches!(mode.as_deref(), None | Some("default")))
+            || nets.iter().any(|n| n == "default")
     }
 
     /// `(name, value node)` pairs of a list-or-map field (environment, labels, args).

@@ -141,12 +141,10 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     let mode = s.get("network_mode").map(text);
     // `network_mode: bridge` is Docker's default bridge, shared by every container.
     let on_bridge = nets.is_empty() && mode.as_deref() == Some("bridge");
-    let sharing = compose
-        .services
-        .iter()
-        .filter(|o| o.name != s.name && joins_default(o))
-        .count();
-    if on_bridge || (joins_default(s) && sharing > 0) {
+    let joins_default = s.joins_default();
+    // Service names are unique keys, so the others are the count less this one.
+    let sharing = compose.on_default_network - usize::from(joins_default);
+    if on_bridge || (joins_default && sharing > 0) {
         let how = if nets.is_empty() {
             "has no `networks:` and joins the default network"
         } else {
@@ -319,14 +317,6 @@ fn unset_source(out: &mut Out, name: &str, v: &Node) {
             shown(v)
         ),
     );
-}
-
-/// Whether a service joins the project's default network.
-fn joins_default(s: &Service) -> bool {
-    let nets = s.networks();
-    let mode = s.get("network_mode").map(text);
-    (nets.is_empty() && matches!(mode.as_deref(), None | Some("default")))
-        || nets.iter().any(|n| n == "default")
 }
 
 /// `compose-not-evaluated` for posture keys no rule judges.
