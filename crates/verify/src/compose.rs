@@ -179,8 +179,9 @@ pub fn model(root: &Node) -> Compose {
                 deps.get(name)
                     .and_then(|d| d.get("condition"))
                     .is_some_and(|c| {
-                        c.scalar().unwrap_or_default().to_ascii_lowercase()
-                            == "service_completed_successfully"
+                        c.scalar()
+                            .unwrap_or_default()
+                            .eq_ignore_ascii_case("service_completed_successfully")
                     })
             });
             if waits {
