@@ -150,16 +150,38 @@ fn seq_key(field: &str, item: &Node) -> String {
 
 /// Builds the model from merged files.
 pub fn model(root: &Node) -> Compose {
+    into_model(root.clone())
+}
+
+/// Builds the model from merged files, moving the services out of the tree (no copy).
+pub fn into_model(root: Node) -> Compose {
     let mut c = Compose::default();
-    if let Some(services) = root.get("services") {
-        for (k, v) in services.entries() {
+    let Value::Map(mut top) = root.value else {
+        return c;
+    };
+    // The entry a lookup by name sees (`Node::get`: the last of duplicates).
+    let services = top
+        .iter()
+        .rposition(|(k, _)| k.as_str() == Some("services"))
+        .map(|i| std::mem::replace(&mut top[i].1, Node::null()));
+    if let Some(Node {
+        value: Value::Map(services),
+        ..
+    }) = services
+    {
+        for (k, v) in services {
             c.services.push(Service {
                 name: k.scalar().unwrap_or_default(),
                 pos: k.pos,
-                node: v.clone(),
+                node: v,
             });
         }
     }
+    let root = Node {
+        value: Value::Map(top),
+        pos: root.pos,
+        raw: None,
+    };
     if let Some(networks) = root.get("networks") {
         for (k, v) in networks.entries() {
             c.networks.push(Network {
