@@ -32,7 +32,7 @@ pub mod swarm;
 #[cfg(test)]
 mod test_support;
 pub mod yaml;
-mod yaml_fast;
+pub mod yaml_fast;
 
 /// Facts shared with the service (ports, uid/gid, variable names, placeholders).
 pub use clawdbot_facts as defaults;

@@ -64,27 +64,46 @@ pub fn parse(text: &str) -> Option<Node> {
 }
 
 fn lines(text: &str) -> Option<Vec<Line<'_>>> {
-    if text.starts_with('\u{feff}') || text.contains(['\r', '\t']) {
+    if text.starts_with('\u{feff}') {
         return None;
     }
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(text.len() / 16);
-    for (n, full) in text.split('\n').enumerate() {
+    let mut start = 0;
+    let mut no = 0;
+    while start <= bytes.len() {
+        no += 1;
+        // One pass over the line: its end, and whether it is ASCII without tab or CR.
+        let mut end = start;
+        let mut plain = true;
+        while end < bytes.len() && bytes[end] != b'\n' {
+            let c = bytes[end];
+            plain &= (0x20..0x7f).contains(&c);
+            end += 1;
+        }
+        let full = &text[start..end];
+        let next = end + 1;
+        // Tabs, control characters, Unicode line breaks and other characters YAML does
+        // not print are left to the full parser.
+        if !plain && !full.chars().all(printable) {
+            return None;
+        }
         let indent = full.bytes().take_while(|&b| b == b' ').count();
         let rest = &full[indent..];
+        start = next;
         if rest.is_empty() || rest.starts_with('#') {
             continue;
         }
-        if rest.starts_with('\t')
-            || (indent == 0 && (rest.starts_with("---") || rest.starts_with("...")))
+        if (indent == 0 && (rest.starts_with("---") || rest.starts_with("...")))
             || rest.starts_with('%')
         {
             return None;
         }
         out.push(Line {
-            no: n + 1,
+            no,
             indent,
-            text: rest.trim_end_matches([' ', '\t']),
-            ascii: full.is_ascii(),
+            text: rest.trim_end_matches(' '),
+            ascii: plain,
             full,
         });
     }
@@ -194,6 +213,9 @@ impl<'a> Reader<'a> {
             let gap = after.bytes().take_while(|&b| b == b' ').count();
             let body = &after[gap..];
             if body.is_empty() || body.starts_with('#') {
+                if gap > 0 || trailing_space(&line) {
+                    return None;
+                }
                 self.i += 1;
                 // An empty item is just after its dash.
                 let empty = self.pos(&line, 1);
@@ -249,6 +271,11 @@ impl<'a> Reader<'a> {
     ) -> Option<Node> {
         let text = &line.text[rest..];
         if text.is_empty() || text.starts_with('#') {
+            // Where the full parser puts an empty value after trailing spaces is its own
+            // business.
+            if text.is_empty() && trailing_space(line) {
+                return None;
+            }
             return self.nested(indent, depth, empty, in_map);
         }
         if text.starts_with('&') {
@@ -256,6 +283,9 @@ impl<'a> Reader<'a> {
             let after_at = rest + 1 + name.len() + after;
             let body = &line.text[after_at..];
             let node = if body.is_empty() || body.starts_with('#') {
+                if after > 0 || trailing_space(line) {
+                    return None;
+                }
                 // An empty anchored value is where its anchor ends.
                 let empty = self.pos(line, rest + 1 + name.len());
                 self.nested(indent, depth, empty, in_map)?
@@ -444,7 +474,7 @@ impl<'a> Reader<'a> {
             }
             _ => {
                 let t = strip_comment(text)?;
-                if !plain_start_ok(t) || t.contains(": ") || t.ends_with(':') {
+                if !plain_start_ok(t) || has_colon_space(t) || t.ends_with(':') {
                     return None;
                 }
                 Some(Node {
@@ -606,6 +636,11 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A character the fast path reads as is: printable, not a tab, not a line break.
+fn printable(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{2027}' | '\u{202a}'..='\u{d7ff}' | '\u{e000}'..='\u{fefe}' | '\u{ff00}'..='\u{fffd}' | '\u{10000}'..)
+}
+
 /// Keys of one mapping: a list while short, a hash set when long (the services).
 #[derive(Default)]
 struct Seen<'a> {
@@ -636,6 +671,11 @@ impl<'a> Seen<'a> {
     }
 }
 
+/// Whether the line had spaces after its text (`text` starts at byte `indent` of `full`).
+fn trailing_space(line: &Line) -> bool {
+    line.full.len() > line.indent + line.text.len()
+}
+
 fn is_item(text: &str) -> bool {
     text == "-" || text.starts_with("- ")
 }
@@ -664,10 +704,21 @@ fn anchor_name(text: &str) -> Option<(&str, usize)> {
 /// The text before a ` #` comment, trimmed; `None` when a `#` is not preceded by a space
 /// but could still start a comment in a way worth checking (never, currently).
 fn strip_comment(text: &str) -> Option<&str> {
-    match text.find(" #") {
-        Some(i) => Some(text[..i].trim_end_matches(' ')),
-        None => Some(text),
+    let b = text.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b[from..].iter().position(|&c| c == b'#') {
+        let at = from + i;
+        if at > 0 && b[at - 1] == b' ' {
+            return Some(text[..at].trim_end_matches(' '));
+        }
+        from = at + 1;
     }
+    Some(text)
+}
+
+/// Whether `text` has a `: ` (a mapping value indicator inside a plain scalar).
+fn has_colon_space(text: &str) -> bool {
+    text.as_bytes().windows(2).any(|w| w == b": ")
 }
 
 /// End of a plain key: the first `:` followed by a space or the end of the line, before
@@ -720,6 +771,11 @@ fn quoted(text: &str) -> Option<(String, usize)> {
             }
         }
     }
+    // Without escapes: one copy of the text between the quotes.
+    let rel = text[1..].find(['"', '\\'])?;
+    if b[1 + rel] == b'"' {
+        return Some((text[1..1 + rel].to_string(), rel + 2));
+    }
     loop {
         let rel = text[i..].find(['"', '\\'])?;
         out.push_str(&text[i..i + rel]);
@@ -751,11 +807,12 @@ fn resolve(s: &str) -> Option<Value> {
         _ => {}
     }
     if s.len() <= 5 {
-        let l = s.to_ascii_lowercase();
-        match l.as_str() {
-            "true" | "yes" | "y" | "on" => return Some(Value::Bool(true)),
-            "false" | "no" | "n" | "off" => return Some(Value::Bool(false)),
-            _ => {}
+        let is = |w: &str| s.eq_ignore_ascii_case(w);
+        if is("true") || is("yes") || is("y") || is("on") {
+            return Some(Value::Bool(true));
+        }
+        if is("false") || is("no") || is("n") || is("off") {
+            return Some(Value::Bool(false));
         }
     }
     let b = s.as_bytes();
@@ -763,19 +820,21 @@ fn resolve(s: &str) -> Option<Value> {
     let ub = unsigned.as_bytes();
     let numeric_start = ub.first().is_some_and(|c| c.is_ascii_digit() || *c == b'.');
     if ub.first() == Some(&b'.') && !ub.get(1).is_some_and(u8::is_ascii_digit) {
-        let l = unsigned.to_ascii_lowercase();
-        if l.starts_with(".inf") || l.starts_with(".nan") {
+        let l = unsigned.as_bytes();
+        if l.len() >= 4
+            && (l[..4].eq_ignore_ascii_case(b".inf") || l[..4].eq_ignore_ascii_case(b".nan"))
+        {
             return None;
         }
         return Some(Value::Str(s.to_string()));
     }
     if !numeric_start {
         // Spellings a float parser might still accept are left to the full parser.
-        if unsigned.len() <= 8 {
-            let l = unsigned.to_ascii_lowercase();
-            if matches!(l.as_str(), "inf" | "infinity" | "nan") {
-                return None;
-            }
+        if ["inf", "infinity", "nan"]
+            .iter()
+            .any(|w| unsigned.eq_ignore_ascii_case(w))
+        {
+            return None;
         }
         return Some(Value::Str(s.to_string()));
     }
@@ -979,6 +1038,7 @@ mod tests {
             "a: @x\n",
             "a: \"\\u00e9\"\n",
             "k: v\n  # indented comment\nl: w\n",
+            "s:\n  v:   # c\n\n  w: 1\n  x: \n  y: &a # c\n  z:\n    - \n    -  # c\n    -\n",
             "a: [no-new-privileges:true, x:1, \"q\"]\nb: {k: a:b}\nc: [a: 1]\nd: 127.0.0.1\ne: info\nf: inf\ng: [.5]\n",
             "a: ${X:?set it}\nb: ${Y:-1}\nc: {x: ${Z}}\nd: \"${W}\"\n",
         ];
