@@ -75,7 +75,7 @@ pub fn parse_file_noting(
     root.walk_mut(&mut |n| {
         n.pos.file = file;
         if let Value::Str(s) = &n.value {
-            if s.contains('$') {
+            if s.bytes().any(|b| b == b'$') {
                 let mut missing = Vec::new();
                 match interpolate_noting(s, env, &mut missing) {
                     Ok(v) => {
