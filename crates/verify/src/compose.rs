@@ -72,6 +72,11 @@ pub fn parse_file_noting(
     }
     let mut failure = None;
     let mut unset: Vec<Unset> = Vec::new();
+    // Nothing to do for the first file when no scalar can hold a `$` (none written, and
+    // no escape that could spell one).
+    if file == 0 && !text.bytes().any(|b| b == b'$' || b == b'\\') {
+        return Ok((root, unset));
+    }
     root.walk_mut(&mut |n| {
         n.pos.file = file;
         if let Value::Str(s) = &n.value {

@@ -21,6 +21,7 @@ pub enum Parser {
     /// granit-parser events with spans (serde-saphyr's own event parser).
     Granit,
     /// saphyr-parser events with spans.
+    #[value(name = "saphyr-parser")]
     Saphyr,
     /// yaml-rust2 events with markers (its loader drops them).
     YamlRust2,
