@@ -29,6 +29,7 @@ if cargo +nightly fuzz --version >/dev/null 2>&1; then
       compose) pattern='*.yml' ;;
       interp) pattern='dot-env*' ;;
       compose_expand) pattern='*.y*ml' ;;
+      yaml_fast) pattern='*.y*ml' ;;
     esac
     find "$fixtures" -name "$pattern" -type f | while read -r f; do
       cp "$f" "$corpus/$(echo "$f" | sed "s|$fixtures/||; s|/|_|g")"
