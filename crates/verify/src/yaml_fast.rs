@@ -68,7 +68,7 @@ fn lines(text: &str) -> Option<Vec<Line<'_>>> {
         return None;
     }
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(text.len() / 16);
+    let mut out = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
     let mut start = 0;
     let mut no = 0;
     while start <= bytes.len() {
@@ -130,6 +130,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// How many lines from the current one start an entry (`items`: a `- ` item) at
+    /// `indent` before the block ends: the collection's size, to allocate it once.
+    fn siblings(&self, indent: usize, items: bool) -> usize {
+        let mut n = 0;
+        for l in &self.lines[self.i..] {
+            if l.indent < indent {
+                break;
+            }
+            if l.indent == indent {
+                if is_item(l.text) != items {
+                    break;
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// A block mapping whose keys sit at `indent`.
     fn mapping(&mut self, indent: usize, depth: usize) -> Option<Node> {
         if depth > MAX_DEPTH {
@@ -137,7 +155,7 @@ impl<'a> Reader<'a> {
         }
         let start = self.lines[self.i];
         let pos = self.pos(&start, 0);
-        let mut entries: Vec<(Node, Node)> = Vec::new();
+        let mut entries: Vec<(Node, Node)> = Vec::with_capacity(self.siblings(indent, false));
         // Keys seen, by their text (a quoted key and a plain one of the same text count
         // as the same: the full parser decides such cases).
         let mut seen = Seen::default();
@@ -200,7 +218,7 @@ impl<'a> Reader<'a> {
         }
         let first = self.lines[self.i];
         let dash = self.pos(&first, 0);
-        let mut items: Vec<Node> = Vec::new();
+        let mut items: Vec<Node> = Vec::with_capacity(self.siblings(indent, true));
         while self.i < self.lines.len() {
             let line = self.lines[self.i];
             if line.indent < indent {
@@ -871,6 +889,10 @@ fn resolve(s: &str) -> Option<Value> {
     {
         return None;
     }
+    // `2.0`, `10.00`: an integral float prints as its integer part.
+    if frac.bytes().all(|c| c == b'0') {
+        return Some(Value::Num(s[..s.len() - frac.len() - 1].to_string()));
+    }
     let v: f64 = s.parse().ok()?;
     Some(Value::Num(v.to_string()))
 }
@@ -1005,6 +1027,7 @@ mod tests {
     fn fast_path_equals_the_full_parser_on_edge_cases() {
         let cases = [
             "a: 1\nb: 2.0\nc: -3\nd: 1.50\ne: 0\nf: 5s\ng: 2G\nh: 127.0.0.1:80:80\ni: 1000:1000\n",
+            "a: 10.00\nb: -2.0\nc: 0.0\nd: 0.25\ne: 123456789012.0\nf: 3.10\n",
             "a: yes\nb: No\nc: on\nd: OFF\ne: y\nf: ~\ng: null\nh: True\n",
             "a: 0x10\nb: 1e3\nc: 010\nd: +5\ne: .inf\nf: 1_000\ng: -0\nh: .5\ni: 12345678901234567890\n",
             "a: \"x\\ty\\\"z\"\nb: 'it''s'\nc: \"\"\nd: ''\n",
