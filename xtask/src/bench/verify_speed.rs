@@ -422,7 +422,8 @@ fn yaml_comparison(s: &mut Section, xtask: &Path, dir: &Path, runs: u32) -> Resu
          limits) and reads the block subset compose files are written in with its own line reader (`yaml_fast`), which \
          builds the same span tree with anchors, aliases and `<<` merges resolved, and hands anything else to \
          serde-saphyr. The event parsers are timed reading events only, before any tree, alias or merge is built: \
-         none of them is fast enough for the per-service target on its own. Tests and a fuzz target hold the two \
+         the fastest reads its events in about the time verify's reader takes for the whole tree, and a tree on top \
+         of them would add the allocations that are most of that reader's time. Tests and a fuzz target hold the two \
          paths to the same tree on every fixture and on mutated fixtures.",
     );
     Ok(())
