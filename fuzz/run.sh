@@ -4,7 +4,7 @@
 #   fuzz/run.sh [SECONDS_PER_TARGET]   (default 60)
 #
 # With a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`), each libFuzzer
-# target (dockerfile, compose, interp, compose_expand) runs for SECONDS, seeded with the verify fixtures.
+# target (dockerfile, compose, interp, compose_expand, yaml_fast) runs for SECONDS, seeded with the verify fixtures.
 # Without them it falls back to the stable-Rust property loop
 # (`crates/verify/tests/fuzz_loop.rs`: deterministic bytewise mutations of every fixture
 # through the parsers and the whole rule/report pipeline), scaled to the time budget.
@@ -17,7 +17,7 @@ secs="${1:-60}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 fixtures="$repo/xtask/tests/fixtures"
-targets=(dockerfile compose interp compose_expand)
+targets=(dockerfile compose interp compose_expand yaml_fast)
 
 if cargo +nightly fuzz --version >/dev/null 2>&1; then
   cd "$here"
@@ -29,6 +29,7 @@ if cargo +nightly fuzz --version >/dev/null 2>&1; then
       compose) pattern='*.yml' ;;
       interp) pattern='dot-env*' ;;
       compose_expand) pattern='*.y*ml' ;;
+      yaml_fast) pattern='*.y*ml' ;;
     esac
     find "$fixtures" -name "$pattern" -type f | while read -r f; do
       cp "$f" "$corpus/$(echo "$f" | sed "s|$fixtures/||; s|/|_|g")"

@@ -51,6 +51,9 @@ enum Command {
     /// Time the verify pipeline in this process and print JSON (used by `bench`).
     #[command(hide = true)]
     BenchInProcess(bench::in_process::Args),
+    /// Time one YAML parser on a file and print JSON (used by `bench`).
+    #[command(hide = true)]
+    BenchYaml(bench::yaml_parsers::Args),
     /// Scan dependencies: RustSec advisories (cargo-audit) and the license allowlist.
     Audit(audit::Args),
     /// Write a CycloneDX 1.5 JSON SBOM of the clawdbot binary's dependencies.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchInProcess(args) => bench::in_process::run(args),
+        Command::BenchYaml(args) => bench::yaml_parsers::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Sbom(args) => sbom::run(args),
     };

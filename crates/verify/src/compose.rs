@@ -23,6 +23,12 @@ pub struct Network {
 pub struct Compose {
     pub services: Vec<Service>,
     pub networks: Vec<Network>,
+    /// How many services join the project's default network ([`Service::joins_default`]),
+    /// counted once so per-service rules stay linear in the number of services.
+    pub on_default_network: usize,
+    /// Names of the services another service waits on to complete
+    /// (`depends_on: {NAME: {condition: service_completed_successfully}}`).
+    pub awaited: std::collections::HashSet<String>,
 }
 
 /// An error in one compose file.
@@ -66,10 +72,15 @@ pub fn parse_file_noting(
     }
     let mut failure = None;
     let mut unset: Vec<Unset> = Vec::new();
+    // Nothing to do for the first file when no scalar can hold a `$` (none written, and
+    // no escape that could spell one).
+    if file == 0 && !text.bytes().any(|b| b == b'$' || b == b'\\') {
+        return Ok((root, unset));
+    }
     root.walk_mut(&mut |n| {
         n.pos.file = file;
         if let Value::Str(s) = &n.value {
-            if s.contains('$') {
+            if s.bytes().any(|b| b == b'$') {
                 let mut missing = Vec::new();
                 match interpolate_noting(s, env, &mut missing) {
                     Ok(v) => {
@@ -144,22 +155,65 @@ fn seq_key(field: &str, item: &Node) -> String {
 
 /// Builds the model from merged files.
 pub fn model(root: &Node) -> Compose {
+    into_model(root.clone())
+}
+
+/// Builds the model from merged files, moving the services out of the tree (no copy).
+pub fn into_model(root: Node) -> Compose {
     let mut c = Compose::default();
-    if let Some(services) = root.get("services") {
-        for (k, v) in services.entries() {
+    let Value::Map(mut top) = root.value else {
+        return c;
+    };
+    // The entry a lookup by name sees (`Node::get`: the last of duplicates).
+    let services = top
+        .iter()
+        .rposition(|(k, _)| k.as_str() == Some("services"))
+        .map(|i| std::mem::replace(&mut top[i].1, Node::null()));
+    if let Some(Node {
+        value: Value::Map(services),
+        ..
+    }) = services
+    {
+        for (k, v) in services {
             c.services.push(Service {
                 name: k.scalar().unwrap_or_default(),
                 pos: k.pos,
-                node: v.clone(),
+                node: v,
             });
         }
     }
+    let root = Node {
+        value: Value::Map(top),
+        pos: root.pos,
+        raw: None,
+    };
     if let Some(networks) = root.get("networks") {
         for (k, v) in networks.entries() {
             c.networks.push(Network {
                 name: k.scalar().unwrap_or_default(),
                 internal: v.get("internal").is_some_and(Node::is_true),
             });
+        }
+    }
+    c.on_default_network = c.services.iter().filter(|s| s.joins_default()).count();
+    for s in &c.services {
+        let Some(deps) = s.get("depends_on") else {
+            continue;
+        };
+        for (k, _) in deps.entries() {
+            // `get` picks the entry a lookup by name sees (the last of duplicates).
+            let waits = k.as_str().is_some_and(|name| {
+                deps.get(name)
+                    .and_then(|d| d.get("condition"))
+                    .is_some_and(|c| {
+                        c.scalar()
+                            .unwrap_or_default()
+                            .eq_ignore_ascii_case("service_completed_successfully")
+                    })
+            });
+            if waits {
+                c.awaited.insert(k.as_str().unwrap_or_default().to_string());
+            }
         }
     }
     c
@@ -185,6 +239,17 @@ impl Service {
             },
             None => Vec::new(),
         }
+    }
+
+    /// Whether the service joins the project's default network: no `networks:` and no
+    /// `network_mode` other than `default`, or `default` listed in `networks:`.
+    pub fn joins_default(&self) -> bool {
+        let nets = self.networks();
+        let mode = self
+            .get("network_mode")
+            .map(|n| n.scalar().unwrap_or_default());
+        (nets.is_empty() && matches!(mode.as_deref(), None | Some("default")))
+            || nets.iter().any(|n| n == "default")
     }
 
     /// `(name, value node)` pairs of a list-or-map field (environment, labels, args).

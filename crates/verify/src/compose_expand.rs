@@ -379,10 +379,23 @@ fn resolve_extends(
     env_file: Option<&str>,
     stack: &mut Vec<String>,
 ) -> Result<(), ComposeError> {
-    let names: Vec<String> = root
-        .get("services")
-        .map(|s| s.entries().iter().filter_map(|(k, _)| k.scalar()).collect())
-        .unwrap_or_default();
+    // A service without `extends:` resolves to itself: only the others are looked up and
+    // copied (looking up every service by name made this quadratic in the services).
+    let entries = root.get("services").map(Node::entries).unwrap_or_default();
+    let mut count: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (k, _) in entries {
+        if let Some(n) = k.as_str() {
+            *count.entry(n).or_default() += 1;
+        }
+    }
+    let names: Vec<String> = entries
+        .iter()
+        .filter(|(k, v)| {
+            let alone = k.as_str().is_some_and(|n| count.get(n) == Some(&1));
+            !(alone && extends_of(v).is_none())
+        })
+        .filter_map(|(k, _)| k.scalar())
+        .collect();
     for name in names {
         let mut visiting = Vec::new();
         let resolved = resolved_service(root, &name, src, env_file, stack, &mut visiting)?;

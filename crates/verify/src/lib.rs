@@ -33,6 +33,7 @@ pub mod swarm;
 #[cfg(test)]
 mod test_support;
 pub mod yaml;
+pub mod yaml_fast;
 
 /// Facts shared with the service (ports, uid/gid, variable names, placeholders).
 pub use clawdbot_facts as defaults;
@@ -147,16 +148,21 @@ pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::I
 
 /// Sets each finding's evidence to its (masked) source line.
 pub fn fill_evidence(project: &project::Project, findings: &mut [Finding]) {
-    // Index each file's lines once (many findings per file on large compose files).
-    let lines: std::collections::HashMap<&str, Vec<&str>> = project
-        .files
-        .iter()
-        .map(|f| (f.display.as_str(), f.text.lines().collect()))
-        .collect();
+    // Index a file's lines once, when a finding first needs them (many findings per file
+    // on large compose files; most files have none).
+    let mut lines: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
     for f in findings.iter_mut() {
         if f.evidence.is_none() && f.location.line > 0 {
+            let name = f.location.file.as_str();
+            if !lines.contains_key(name) {
+                // The last file of that name, as a map built from all of them would keep.
+                let Some(file) = project.files.iter().rev().find(|s| s.display == name) else {
+                    continue;
+                };
+                lines.insert(file.display.as_str(), file.text.lines().collect());
+            }
             f.evidence = lines
-                .get(f.location.file.as_str())
+                .get(name)
                 .and_then(|l| l.get(f.location.line - 1))
                 .map(|l| secrets::redact(l.trim()));
         }

@@ -55,12 +55,7 @@ pub fn is_one_shot(s: &Service, compose: &Compose) -> Option<&'static str> {
     if !profiles.is_empty() && profiles.iter().all(|p| TOOL_PROFILES.contains(&p.as_str())) {
         return Some("it only runs on demand (tool profile)");
     }
-    let awaited = compose.services.iter().any(|o| {
-        o.get("depends_on")
-            .and_then(|d| d.get(&s.name))
-            .and_then(|d| d.get("condition"))
-            .is_some_and(|c| text(c) == "service_completed_successfully")
-    });
+    let awaited = compose.awaited.contains(&s.name);
     awaited.then_some("other services wait for it to complete")
 }
 

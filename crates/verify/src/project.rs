@@ -321,7 +321,7 @@ impl Project {
                 p.swarm_ignored = super::swarm::strip(m);
             }
         }
-        p.compose = merged.as_ref().map(compose::model);
+        p.compose = merged.map(compose::into_model);
 
         // Dockerfiles: the selected one, plus those compose services build from.
         let mut docker_paths: Vec<PathBuf> = Vec::new();

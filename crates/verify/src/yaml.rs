@@ -43,6 +43,15 @@ pub struct YamlError {
 }
 
 impl Node {
+    /// A null value (position unknown).
+    pub fn null() -> Node {
+        Node {
+            value: Value::Null,
+            pos: Pos::default(),
+            raw: None,
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<&Node> {
         match &self.value {
             Value::Map(m) => m
@@ -151,8 +160,17 @@ fn error(e: serde_saphyr::Error) -> YamlError {
     YamlError { pos, message }
 }
 
-/// Parses one YAML document.
+/// Parses one YAML document: the fast path ([`crate::yaml_fast`]) when the text is in
+/// its subset, else the full parser; both give the same tree.
 pub fn parse(text: &str) -> Result<Node, YamlError> {
+    match crate::yaml_fast::parse(text) {
+        Some(node) => Ok(node),
+        None => parse_full(text),
+    }
+}
+
+/// Parses one YAML document with the full parser (serde-saphyr).
+pub fn parse_full(text: &str) -> Result<Node, YamlError> {
     serde_saphyr::from_str_with_options::<Node>(text, options()).map_err(error)
 }
 

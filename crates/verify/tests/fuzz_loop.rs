@@ -193,6 +193,15 @@ fn feed(name: &str, bytes: &[u8]) {
     let _ = interp::parse_dotenv(text);
     let _ = interp::interpolate_noting(text, &Env::default(), &mut Vec::new());
     if name.contains("compose") || name.ends_with(".yml") || name.ends_with(".yaml") {
+        // The YAML fast path reads whatever it accepts exactly as the full parser does.
+        if let Some(fast) = clawdbot_verify::yaml_fast::parse(text) {
+            match clawdbot_verify::yaml::parse_full(text) {
+                Ok(full) => assert_eq!(fast, full, "fast and full YAML differ on {text:?}"),
+                Err(e) => {
+                    panic!("the full parser refused what the fast path took ({e:?}): {text:?}")
+                }
+            }
+        }
         pipeline(None, Some(text), None);
         expand_in_memory(text);
     } else if name.contains("env") {

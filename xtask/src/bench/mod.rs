@@ -16,9 +16,11 @@ pub mod in_process;
 mod lifecycle;
 mod machine;
 mod report;
+mod svg;
 mod timing;
 mod tools;
 mod verify_speed;
+pub mod yaml_parsers;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -42,6 +42,15 @@ impl Figure {
         self
     }
 
+    /// A target that applies only when `applies` (e.g. to the largest size).
+    pub fn target_if(self, applies: bool, target: impl Into<String>, met: bool) -> Figure {
+        if applies {
+            self.target(target, Some(met))
+        } else {
+            self
+        }
+    }
+
     pub fn target(mut self, target: impl Into<String>, met: Option<bool>) -> Figure {
         self.check = Some(Check {
             target: target.into(),

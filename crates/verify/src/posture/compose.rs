@@ -256,25 +256,15 @@ fn mounts(s: &Service) -> Vec<Field<Mount>> {
     out
 }
 
-/// Whether a service joins the project's default network.
-fn joins_default(s: &Service) -> bool {
-    let nets = s.networks();
-    let mode = s.get("network_mode").map(text);
-    (nets.is_empty() && matches!(mode.as_deref(), None | Some("default")))
-        || nets.iter().any(|n| n == "default")
-}
-
 /// `networks:` (placed there, else at the service) and who shares the default network.
 fn networks(s: &Service, compose: &Compose) -> Field<Networks> {
     let nets = s.networks();
     let mode = s.get("network_mode").map(text);
-    let default = joins_default(s);
+    let default = s.joins_default();
+    // Counted once for the whole file (service names are unique keys): the others are
+    // the count less this one.
     let sharing = if default {
-        compose
-            .services
-            .iter()
-            .filter(|o| o.name != s.name && joins_default(o))
-            .count()
+        compose.on_default_network.saturating_sub(1)
     } else {
         0
     };
