@@ -36,6 +36,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         program: "cargo xtask verify",
         docs_path: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/rules.md"),
         runtime_config: &load,
+        // `main` returns right after: the model is not freed (see `Context::exits_after`).
+        exits_after: true,
     };
     Ok(clawdbot_verify::run(&args, &cx)?)
 }

@@ -81,6 +81,13 @@ pub struct Context<'a> {
     pub docs_path: PathBuf,
     /// Loads the settings runtime verify reads, for a project root (only with `--runtime`).
     pub runtime_config: &'a dyn Fn(&Path) -> Result<RuntimeConfig, Error>,
+    /// The process exits right after [`run`] (a command-line front end): the project
+    /// model, the findings and the report are then left for the operating system to
+    /// reclaim instead of being freed one allocation at a time (on a 2000-service compose
+    /// file, freeing the model was a tenth of the run). Output is written and flushed
+    /// and the exit code is the same either way; a caller that runs more than once in
+    /// one process leaves this `false`.
+    pub exits_after: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -138,12 +145,20 @@ pub struct Args {
 
 /// Runs static verification of the selected files; `Err` is unreadable or malformed input.
 pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::InputError> {
+    verify_project(sel).map(|(_, findings)| findings)
+}
+
+/// [`verify_files`], handing back the project model too (so that [`run`] can leave it
+/// unfreed when the process exits right after).
+fn verify_project(
+    sel: &project::Selection,
+) -> Result<(project::Project, Vec<Finding>), project::InputError> {
     let project = project::Project::load(sel)?;
     let mut findings = rules::run(&project);
     suppress::apply(&mut findings, &project.files);
     fill_evidence(&project, &mut findings);
     findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(&b.rule)));
-    Ok(findings)
+    Ok((project, findings))
 }
 
 /// Sets each finding's evidence to its (masked) source line.
@@ -201,6 +216,7 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    let mut model = None;
     let findings = if args.runtime {
         let config = (cx.runtime_config)(&args.root)?;
         let opts = runtime::RuntimeOptions {
@@ -216,7 +232,9 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
             swarm: args.swarm,
             k8s: args.k8s.clone(),
         };
-        verify_files(&sel)?
+        let (project, findings) = verify_project(&sel)?;
+        model = Some(project);
+        findings
     };
 
     let fail_on = match args.fail_on {
@@ -246,11 +264,18 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
             let mut out = std::io::stdout().lock();
             // A closed pipe (e.g. `| head`) is not an error worth a panic.
             let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
         }
     }
-    Ok(if report.failing() > 0 {
+    let code = if report.failing() > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    if cx.exits_after {
+        std::mem::forget(text);
+        std::mem::forget(findings);
+        std::mem::forget(model);
+    }
+    Ok(code)
 }

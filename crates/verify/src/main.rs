@@ -25,6 +25,8 @@ fn main() -> ExitCode {
         program: "clawdbot-verify",
         docs_path: cli.args.root.join("docs/rules.md"),
         runtime_config: &|root| RuntimeConfig::load(root).map_err(|e| Error::Settings(e.into())),
+        // `main` returns right after: the model is not freed (see `Context::exits_after`).
+        exits_after: true,
     };
     match clawdbot_verify::run(&cli.args, &cx).map_err(anyhow::Error::new) {
         Ok(code) => code,
