@@ -1,6 +1,7 @@
 //! The project under verification: which files, read safely (size cap, binary,
 //! non-UTF-8, symlinks), parsed into positioned models, plus git state.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -98,7 +99,16 @@ pub struct Project {
     pub build_contexts: Vec<BuildContext>,
     /// The deployment settings of `<root>/Cargo.toml`, when it has them.
     pub settings: Option<super::settings::Settings>,
+    /// Position in `dockerfiles` of the Dockerfile each distinct `build:` (context and
+    /// Dockerfile as written) uses, found once at load (hundreds of services usually
+    /// share one `build:`, and resolving its paths per service was a tenth of a run).
+    /// Filled by [`Project::load`]; a `build:` it does not list is resolved on each call.
+    pub built_from: Vec<(BuildWritten<'static>, Option<usize>)>,
 }
+
+/// A service's local `build:` as written: (context, Dockerfile relative to it), with
+/// the defaults filled in (see `build_written`).
+pub type BuildWritten<'a> = (Cow<'a, str>, Cow<'a, str>);
 
 /// An `env_file:` of the project and git's view of it.
 #[derive(Debug)]
@@ -336,6 +346,7 @@ impl Project {
             None => {}
         }
         if let Some(c) = &p.compose {
+            let mut seen: Vec<BuildWritten<'_>> = Vec::new();
             for s in &c.services {
                 let inline = s
                     .get("build")
@@ -344,6 +355,11 @@ impl Project {
                 // An inline Dockerfile that does not parse is judged as absent.
                 if let Some(df) = inline.and_then(|t| dockerfile::parse(t).ok()) {
                     p.inline_dockerfiles.push((s.name.clone(), df));
+                }
+                match build_written(s) {
+                    Some(key) if !seen.contains(&key) => seen.push(key),
+                    // The same `build:` as an earlier service: the same paths.
+                    _ => continue,
                 }
                 if let Some(path) = build_dockerfile(&p, s) {
                     if !docker_paths.iter().any(|d| same_file(d, &path)) && path.exists() {
@@ -417,7 +433,39 @@ impl Project {
         (p.env_tracked, p.env_git_ignored) = super::git_state::env_state(&root);
         p.load_env_files(&root)?;
         p.load_build_contexts(&root)?;
+        p.built_from = p.resolve_builds();
         Ok(p)
+    }
+
+    /// The Dockerfile (position in `dockerfiles`) of each distinct `build:` of the
+    /// compose model, for [`Project::dockerfile_of`].
+    fn resolve_builds(&self) -> Vec<(BuildWritten<'static>, Option<usize>)> {
+        let mut out: Vec<(BuildWritten<'static>, Option<usize>)> = Vec::new();
+        let Some(c) = &self.compose else {
+            return out;
+        };
+        for s in &c.services {
+            let Some(key) = build_written(s) else {
+                continue;
+            };
+            if out.iter().any(|(k, _)| *k == key) {
+                continue;
+            }
+            let found = self.find_dockerfile(s);
+            out.push((
+                (key.0.into_owned().into(), key.1.into_owned().into()),
+                found,
+            ));
+        }
+        out
+    }
+
+    /// Position in `dockerfiles` of the Dockerfile service `s` builds from, by its paths.
+    fn find_dockerfile(&self, s: &compose::Service) -> Option<usize> {
+        let path = build_dockerfile(self, s)?;
+        self.dockerfiles
+            .iter()
+            .position(|(i, _)| same_file(&self.files[*i].path, &path))
     }
 
     /// Directory the compose files' relative paths start from (the first file's).
@@ -477,7 +525,13 @@ impl Project {
     fn load_build_contexts(&mut self, root: &Path) -> Result<(), InputError> {
         let mut found: Vec<(PathBuf, Option<PathBuf>, Option<super::yaml::Pos>)> = Vec::new();
         if let Some(c) = &self.compose {
+            let mut seen: Vec<BuildWritten<'_>> = Vec::new();
             for s in &c.services {
+                match build_written(s) {
+                    Some(key) if !seen.contains(&key) => seen.push(key),
+                    // The same paths as an earlier service's, whose position is kept.
+                    _ => continue,
+                }
                 if let Some((ctx, file)) = build_paths(self, s) {
                     let pos = s.get("build").map(|b| b.pos);
                     found.push((ctx.clone(), Some(ctx.join(file)), pos));
@@ -620,11 +674,13 @@ impl Project {
 
     /// Dockerfile model a service builds from, if any.
     pub fn dockerfile_of(&self, s: &compose::Service) -> Option<(usize, &Dockerfile)> {
-        let path = build_dockerfile(self, s)?;
-        self.dockerfiles
-            .iter()
-            .find(|(i, _)| same_file(&self.files[*i].path, &path))
-            .map(|(i, d)| (*i, d))
+        let key = build_written(s)?;
+        let at = match self.built_from.iter().find(|(k, _)| *k == key) {
+            Some((_, at)) => *at,
+            // A service the model did not hold at load (not one of `compose.services`).
+            None => self.find_dockerfile(s),
+        }?;
+        self.dockerfiles.get(at).map(|(i, d)| (*i, d))
     }
 }
 
@@ -649,32 +705,44 @@ fn build_dockerfile(p: &Project, s: &compose::Service) -> Option<PathBuf> {
 /// `(context directory, Dockerfile path relative to it)` of a service's `build:`;
 /// `None` for a remote context or a `dockerfile_inline`.
 pub fn build_paths(p: &Project, s: &compose::Service) -> Option<(PathBuf, String)> {
-    let build = s.get("build")?;
-    if build.get("dockerfile_inline").is_some() {
+    let (context, file) = build_written(s)?;
+    if context.contains("://") || context.starts_with("git@") {
         return None;
     }
     let base = p
         .compose_files
         .first()
-        .and_then(|&i| p.files[i].path.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| p.root.clone());
-    let (context, file) = match build.as_str() {
-        Some(ctx) => (ctx.to_string(), "Dockerfile".to_string()),
+        .and_then(|&i| p.files[i].path.parent())
+        .unwrap_or(&p.root);
+    Some((base.join(&*context), file.into_owned()))
+}
+
+/// A service's `build:` as written (context, Dockerfile), defaults filled in; `None`
+/// without `build:` or for a `dockerfile_inline`. Two services with equal values build
+/// from the same paths.
+fn build_written(s: &compose::Service) -> Option<BuildWritten<'_>> {
+    let build = s.get("build")?;
+    if build.get("dockerfile_inline").is_some() {
+        return None;
+    }
+    fn text(n: &super::yaml::Node) -> Option<Cow<'_, str>> {
+        n.as_str()
+            .map(Cow::Borrowed)
+            .or_else(|| n.scalar().map(Cow::Owned))
+    }
+    Some(match build.as_str() {
+        Some(ctx) => (Cow::Borrowed(ctx), Cow::Borrowed("Dockerfile")),
         None => (
             build
                 .get("context")
-                .and_then(|c| c.scalar())
-                .unwrap_or_else(|| ".".into()),
+                .and_then(text)
+                .unwrap_or(Cow::Borrowed(".")),
             build
                 .get("dockerfile")
-                .and_then(|c| c.scalar())
-                .unwrap_or_else(|| "Dockerfile".into()),
+                .and_then(text)
+                .unwrap_or(Cow::Borrowed("Dockerfile")),
         ),
-    };
-    if context.contains("://") || context.starts_with("git@") {
-        return None;
-    }
-    Some((base.join(context), file))
+    })
 }
 
 /// Opens the files `include:` and `extends:` name, below the directory of the first
