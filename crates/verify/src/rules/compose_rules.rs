@@ -29,9 +29,7 @@ pub fn check(out: &mut Out) {
     let Some(compose) = &out.project.compose else {
         return;
     };
-    for s in &compose.services {
-        service(out, compose, s);
-    }
+    services(out, compose);
     let mut seen: Vec<&str> = Vec::new();
     for u in &out.project.unset {
         if seen.contains(&u.missing.name.as_str()) {
@@ -56,6 +54,47 @@ pub fn check(out: &mut Out) {
                 i.service, i.key, i.why
             ),
         );
+    }
+}
+
+/// Services from which the per-service rules run on two threads: below it, starting a
+/// thread costs more than it saves.
+const TWO_THREADS_FROM: usize = 256;
+
+/// The per-service rules over every service, on two threads for large files: the
+/// second half's findings are appended after the first half's, so the order is the
+/// one a single thread gives.
+fn services(out: &mut Out, compose: &Compose) {
+    let all = &compose.services;
+    let two = all.len() >= TWO_THREADS_FROM
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    if !two {
+        for s in all {
+            service(out, compose, s);
+        }
+        return;
+    }
+    let (first, second) = all.split_at(all.len() / 2);
+    let project = out.project;
+    let later = std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            let mut o = Out {
+                project,
+                findings: Vec::new(),
+            };
+            for s in second {
+                service(&mut o, compose, s);
+            }
+            o.findings
+        });
+        for s in first {
+            service(out, compose, s);
+        }
+        other.join()
+    });
+    match later {
+        Ok(findings) => out.findings.extend(findings),
+        Err(panic) => std::panic::resume_unwind(panic),
     }
 }
 
@@ -175,5 +214,49 @@ fn secrets_in(out: &mut Out, s: &Service) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{Project, Selection};
+    use crate::test_support::TempDir;
+
+    /// The two-thread path gives exactly the findings of one thread, in the same order.
+    #[test]
+    fn two_threads_give_one_threads_findings_in_order() {
+        let dir = TempDir::new("compose-rules-threads").expect("temp dir");
+        let mut yaml = String::from("services:\n");
+        for i in 0..TWO_THREADS_FROM + 7 {
+            yaml.push_str(&format!("  s{i}:\n    image: alpine:3.{i}\n"));
+            if i % 3 == 0 {
+                yaml.push_str("    privileged: true\n");
+            }
+            if i % 5 == 0 {
+                yaml.push_str(&format!("    ports:\n      - \"{}:80\"\n", 10000 + i));
+            }
+        }
+        std::fs::write(dir.path().join("compose.yaml"), yaml).expect("write");
+        let sel = Selection {
+            root: dir.path().to_path_buf(),
+            ..Selection::default()
+        };
+        let project = Project::load(&sel).expect("load");
+        let compose = project.compose.as_ref().expect("compose model");
+        let mut threaded = Out {
+            project: &project,
+            findings: Vec::new(),
+        };
+        services(&mut threaded, compose);
+        let mut single = Out {
+            project: &project,
+            findings: Vec::new(),
+        };
+        for s in &compose.services {
+            service(&mut single, compose, s);
+        }
+        assert!(single.findings.len() > TWO_THREADS_FROM);
+        assert_eq!(threaded.findings, single.findings);
     }
 }
