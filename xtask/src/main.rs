@@ -60,6 +60,12 @@ enum Command {
     Sbom(sbom::Args),
 }
 
+/// mimalloc instead of the system allocator: `verify` builds a tree of small nodes, and
+/// the whole process on 2000 services took 39 ms with the system allocator and 26 ms
+/// with mimalloc (hyperfine, same machine and file; as in `clawdbot-verify`'s main).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     tasks::remember_exe();
     let cli = Cli::parse();

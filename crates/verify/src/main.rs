@@ -19,6 +19,13 @@ struct Cli {
     args: Args,
 }
 
+/// mimalloc instead of the system allocator: verify builds a tree of small nodes, and
+/// the whole process on 2000 services took 39 ms with the system allocator and 26 ms
+/// with mimalloc (hyperfine, same machine and file).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cx = Context {
