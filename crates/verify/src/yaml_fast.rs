@@ -998,31 +998,6 @@ mod tests {
         ));
     }
 
-    /// Diagnosis aid (`cargo test -p clawdbot-verify where_the_fast_path_stops --
-    /// --ignored --nocapture`): the first line of each fixture the fast path declines.
-    #[test]
-    #[ignore]
-    fn where_the_fast_path_stops() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut files = vec![root.join("docker-compose.yml")];
-        yaml_files(&root.join("xtask/tests/fixtures"), &mut files);
-        for f in &files {
-            let text = std::fs::read_to_string(f).unwrap();
-            if parse(&text).is_some() || parse_full(&text).is_err() {
-                continue;
-            }
-            let lines: Vec<&str> = text.lines().collect();
-            for k in 1..=lines.len() {
-                let prefix = lines[..k].join("\n") + "\n";
-                let full_map = parse_full(&prefix).is_ok_and(|n| matches!(n.value, Value::Map(_)));
-                if full_map && parse(&prefix).is_none() {
-                    eprintln!("{}:{k}: {}", f.display(), lines[k - 1]);
-                    break;
-                }
-            }
-        }
-    }
-
     #[test]
     fn fast_path_equals_the_full_parser_on_edge_cases() {
         let cases = [
