@@ -521,20 +521,22 @@ impl<'a> Reader<'a> {
             }
         };
         skip(&mut i);
-        if i < b.len() && b[i] == close {
+        // The collection, ended by its closing bracket at byte `end`.
+        let closed = |map: bool, entries, items, end: usize| {
             let value = if map {
                 Value::Map(entries)
             } else {
                 Value::Seq(items)
             };
-            return Some((
-                Node {
-                    value,
-                    pos,
-                    raw: None,
-                },
-                i + 1,
-            ));
+            let node = Node {
+                value,
+                pos,
+                raw: None,
+            };
+            Some((node, end + 1))
+        };
+        if i < b.len() && b[i] == close {
+            return closed(map, entries, items, i);
         }
         loop {
             skip(&mut i);
@@ -572,21 +574,7 @@ impl<'a> Reader<'a> {
                         return None;
                     }
                 }
-                Some(c) if *c == close => {
-                    let value = if map {
-                        Value::Map(entries)
-                    } else {
-                        Value::Seq(items)
-                    };
-                    return Some((
-                        Node {
-                            value,
-                            pos,
-                            raw: None,
-                        },
-                        i + 1,
-                    ));
-                }
+                Some(c) if *c == close => return closed(map, entries, items, i),
                 _ => return None,
             }
         }
