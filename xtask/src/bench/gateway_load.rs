@@ -89,14 +89,18 @@ pub(super) fn load_flags() -> Vec<String> {
     .collect()
 }
 
+/// The resident set (`VmRSS`) of process `pid`, in bytes.
 pub(super) fn vm_rss(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace()
-        .nth(1)?
-        .parse::<u64>()
-        .ok()
-        .map(|kb| kb * 1024)
+    status_bytes(&pid.to_string(), "VmRSS:")
+}
+
+/// A `kB` field (`VmRSS:`, `VmHWM:` …) of `/proc/<process>/status`, in bytes; `process`
+/// is a pid or `self`.
+pub(super) fn status_bytes(process: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 /// Raises our soft open-files limit to the hard one (children inherit it); returns the
 /// soft limit now (0 when it cannot be read).

@@ -176,10 +176,7 @@ fn count(n: &clawdbot_verify::yaml::Node) -> usize {
 
 /// The process's peak resident set (`VmHWM`), in bytes.
 fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    super::gateway_load::status_bytes("self", "VmHWM:")
 }
 
 #[cfg(test)]
