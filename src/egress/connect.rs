@@ -154,7 +154,7 @@ pub(super) async fn handle(mut client: TcpStream, slot: PendingSlot, proxy: Arc<
         let body = proxy.metrics();
         let text = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            crate::metrics::CONTENT_TYPE,
+            crate::prometheus::CONTENT_TYPE,
             body.len()
         );
         let _ = tokio::time::timeout(RESPOND_TIMEOUT, async {

@@ -224,7 +224,7 @@ pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let result = runtime.block_on(async move {
-        let signal = crate::gateway::shutdown_signal()?;
+        let signal = crate::signals::shutdown_signal()?;
         let addr = SocketAddr::new(bind, args.port);
         let listener = TcpListener::bind(addr).await.with_context(|| {
             format!("binding the proxy port {addr} (is it in use? pick another with --port)")

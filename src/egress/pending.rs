@@ -4,75 +4,38 @@
 //! full, a new connection evicts the oldest pending one, so silent sockets can never
 //! keep out a client that speaks at once (a health probe, the gateway's `CONNECT`).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use tokio::sync::Notify;
+use crate::evict_pool::{EvictPool, Place};
 
-/// The budget of pending connections of one listener.
+/// The budget of pending connections of one listener (one group of an [`EvictPool`]).
 #[derive(Debug)]
 pub struct Pending {
     max: usize,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    next_id: u64,
-    /// Oldest first.
-    queue: VecDeque<(u64, Arc<Notify>)>,
+    pool: EvictPool<()>,
 }
 
 /// One pending connection's place; leaving the budget when dropped.
-#[derive(Debug)]
-pub struct PendingSlot {
-    id: u64,
-    evicted: Arc<Notify>,
-    owner: Arc<Pending>,
-}
+pub type PendingSlot = Place<()>;
 
 impl Pending {
     pub fn new(max: usize) -> Arc<Pending> {
         Arc::new(Pending {
             max: max.max(1),
-            inner: Mutex::new(Inner::default()),
+            pool: EvictPool::default(),
         })
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes a place for a new connection; returns it and whether the oldest pending
     /// connection had to be evicted for it.
     pub fn admit(self: &Arc<Self>) -> (PendingSlot, bool) {
-        let mut inner = self.lock();
-        let mut evicted_one = false;
-        while inner.queue.len() >= self.max {
-            if let Some((_, notify)) = inner.queue.pop_front() {
-                // Stores a permit when the owner is not waiting yet.
-                notify.notify_one();
-                evicted_one = true;
-            }
-        }
-        let id = inner.next_id;
-        inner.next_id += 1;
-        let evicted = Arc::new(Notify::new());
-        inner.queue.push_back((id, evicted.clone()));
-        drop(inner);
-        (
-            PendingSlot {
-                id,
-                evicted,
-                owner: self.clone(),
-            },
-            evicted_one,
-        )
+        let (slot, evicted) = self.pool.admit((), self.max, self.max);
+        (slot, evicted > 0)
     }
 
     /// Connections pending now.
     pub fn len(&self) -> usize {
-        self.lock().queue.len()
+        self.pool.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -81,22 +44,6 @@ impl Pending {
 
     pub fn max(&self) -> usize {
         self.max
-    }
-}
-
-impl PendingSlot {
-    /// Completes when a newer connection took this one's place.
-    pub async fn evicted(&self) {
-        self.evicted.notified().await;
-    }
-}
-
-impl Drop for PendingSlot {
-    fn drop(&mut self) {
-        let mut inner = self.owner.lock();
-        if let Some(i) = inner.queue.iter().position(|(id, _)| *id == self.id) {
-            inner.queue.remove(i);
-        }
     }
 }
 

@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::outbox::OutboxSender;
+use super::limits::MAX_MESSAGE_SUBSCRIPTIONS;
 use super::scopes::Grant;
+use super::transport::outbox::OutboxSender;
 
 /// An event frame (`{"type":"event","event","payload"}`, as
 /// [`crate::protocol::EventFrame`]) over any serializable payload.
@@ -46,9 +47,6 @@ pub struct Conn {
     sessions_subscribed: Mutex<bool>,
     message_keys: Mutex<HashSet<String>>,
 }
-
-/// Most `sessions.messages.subscribe` keys one connection may hold.
-pub const MAX_MESSAGE_SUBSCRIPTIONS: usize = 64;
 
 impl Conn {
     pub fn new(id: String, grant: Grant, out: OutboxSender) -> Conn {

@@ -47,7 +47,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
         gw.limits.max_connections,
         std::time::Duration::from_millis(gw.uptime_ms()),
     );
-    body.push_str(&gw.metrics.render_limits(&crate::metrics::LimitGauges {
+    body.push_str(&gw.metrics.render_limits(&super::metrics::LimitGauges {
         pending: gw.pending.current(),
         pending_max: gw.pending.max(),
         http_open: gw.http_open(),
@@ -57,7 +57,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            crate::metrics::CONTENT_TYPE,
+            crate::prometheus::CONTENT_TYPE,
         )],
         body,
     )

@@ -19,7 +19,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
@@ -32,22 +32,16 @@ use tokio::sync::watch;
 use tower::ServiceExt;
 use tracing::warn;
 
-use super::http_slots::HttpSlot;
-pub use super::http_slots::HttpSlots;
+use super::admission::{HttpSlot, HttpSlots};
+use super::limits::{
+    ACCEPT_ERROR_PAUSE, ACCEPT_WARNING_EVERY, HTTP_CLOSE_GRACE, MAX_HEAD_BYTES,
+    RESERVE_HEADER_TIMEOUT, SOCKET_SEND_BUFFER,
+};
+use super::metrics::HttpEnd;
 use super::Gateway;
-use crate::metrics::HttpEnd;
 
 /// Paths a reserve slot serves.
 const HEALTH_PATHS: [&str; 3] = ["/health", "/ready", "/metrics"];
-/// Head deadline of a reserve slot (a health probe sends its request at once).
-const RESERVE_HEADER_TIMEOUT: Duration = Duration::from_secs(1);
-/// Largest request head buffered per HTTP connection (hyper's minimum is 8 KiB).
-const MAX_HEAD_BYTES: usize = 16 * 1024;
-/// Kernel send buffer of each accepted socket (the kernel doubles it). A fixed size
-/// turns off autotuning, which lets a client that does not read pin up to
-/// `net.ipv4.tcp_wmem`'s maximum (4 MiB by default) of kernel memory per socket,
-/// charged to the container's memory limit and invisible to the outbound budgets.
-const SOCKET_SEND_BUFFER: libc::c_int = 128 * 1024;
 
 fn limit_send_buffer(stream: &tokio::net::TcpStream) {
     use std::os::fd::AsRawFd;
@@ -63,9 +57,6 @@ fn limit_send_buffer(stream: &tokio::net::TcpStream) {
         );
     }
 }
-
-/// How long open HTTP connections get to finish once the drain is over.
-const CLOSE_GRACE: Duration = Duration::from_millis(200);
 
 /// Which of the gateway's two ports a loop serves.
 #[derive(Debug, Clone, Copy)]
@@ -102,11 +93,11 @@ pub async fn run(
             Err(e) => {
                 // Out of file descriptors or a connection reset before accept: back off
                 // briefly instead of spinning; warn at most once a minute.
-                if last_accept_warning.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                if last_accept_warning.is_none_or(|t| t.elapsed() >= ACCEPT_WARNING_EVERY) {
                     warn!(error = %e, "accept failed (raise the open-files limit if this repeats)");
                     last_accept_warning = Some(Instant::now());
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
         };
@@ -177,7 +168,7 @@ async fn serve_connection(
         () = slot.evicted() => return,
         () = until_closed(&mut closed) => {
             conn.as_mut().graceful_shutdown();
-            match tokio::time::timeout(CLOSE_GRACE, conn.as_mut()).await {
+            match tokio::time::timeout(HTTP_CLOSE_GRACE, conn.as_mut()).await {
                 Ok(r) => r,
                 Err(_) => return,
             }

@@ -1,10 +1,15 @@
-//! The xtask's structure, checked from its sources (docs/architecture.md describes it).
+//! The workspace's structure, checked from its sources (docs/architecture.md describes
+//! it). One function reads a crate's module graph ([`crate_graph`]); the checks below
+//! apply it per crate: the xtask and the service (`src/`).
 //!
-//! - No import circle. The graph: an edge `a -> b` for every `crate::b…` or `super::…`
+//! - No import circle in any crate. The graph: an edge `a -> b` for every `crate::b…` or `super::…`
 //!   path, and for every use of a child module `b::…` that `a` declares. Edges between a
 //!   module and its own ancestors are not counted (a child may use what its parent module
 //!   holds in common, and the parent dispatches to its children); any other circle fails
 //!   with its members.
+//! - Layers: the top-level modules of a crate (and the children of the gateway) use
+//!   only modules of a lower row of their `LAYERS` table, which is the drawing of
+//!   docs/architecture.md.
 //! - One place for the workspace facts: the musl triple is typed, and the root is
 //!   computed from `CARGO_MANIFEST_DIR`, only in `src/workspace.rs` (the tests' support
 //!   module includes that file). `src/verify/` is left out: it becomes its own crate.
@@ -18,7 +23,8 @@ use regex::Regex;
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-/// Every module file under `src`: module path (`init::render`, `""` for main.rs) -> file.
+/// Every module file under `src`: module path (`init::render`, `""` for main.rs or
+/// lib.rs) -> file.
 fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
     fn walk(dir: &Path, src: &Path, out: &mut BTreeMap<String, PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("read src dir") {
@@ -34,7 +40,13 @@ fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy().into_owned())
                     .collect();
-                if matches!(parts.last().map(String::as_str), Some("mod" | "main")) {
+                if parts == ["main"] && src.join("lib.rs").is_file() {
+                    continue; // a binary beside the library: another crate
+                }
+                if matches!(
+                    parts.last().map(String::as_str),
+                    Some("mod" | "main" | "lib")
+                ) {
                     parts.pop();
                 }
                 out.insert(parts.join("::"), path);
@@ -167,18 +179,17 @@ fn circles(graph: &Graph) -> Vec<Vec<String>> {
     s.out
 }
 
-#[test]
-fn xtask_modules_have_no_import_circle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let graph = graph(&src);
-    assert!(graph.len() > 20, "too few modules found: {graph:?}");
-    // The graph really is read: known edges are present.
-    assert!(graph["build"].contains("workspace"), "{:?}", graph["build"]);
-    assert!(graph["init::render"].contains("init::files"));
-    let found = circles(&graph);
+/// The module graph of one crate of the workspace, from its source folder (`xtask/src`).
+fn crate_graph(src: &str) -> Graph {
+    graph(&support::repo_root().join(src))
+}
+
+/// Fails with the members of every import circle in `graph`.
+fn assert_no_circle(what: &str, graph: &Graph) {
+    let found = circles(graph);
     assert!(
         found.is_empty(),
-        "import circles between xtask modules (break them by moving the shared item down a layer):\n{}",
+        "import circles between {what} modules (break them by moving the shared item down a layer):\n{}",
         found
             .iter()
             .map(|c| c.join(" <-> "))
@@ -187,10 +198,29 @@ fn xtask_modules_have_no_import_circle() {
     );
 }
 
-/// The rows of the layer drawing in docs/architecture.md, bottom first: a top-level
-/// module may use only modules of a lower row. A new top-level module goes into this
-/// table and into the drawing.
-const LAYERS: &[&[&str]] = &[
+#[test]
+fn xtask_modules_have_no_import_circle() {
+    let graph = crate_graph("xtask/src");
+    assert!(graph.len() > 20, "too few modules found: {graph:?}");
+    // The graph really is read: known edges are present.
+    assert!(graph["build"].contains("workspace"), "{:?}", graph["build"]);
+    assert!(graph["init::render"].contains("init::files"));
+    assert_no_circle("xtask", &graph);
+}
+
+#[test]
+fn service_modules_have_no_import_circle() {
+    let graph = crate_graph("src");
+    assert!(graph.len() > 40, "too few modules found: {graph:?}");
+    assert!(graph["gateway::runs"].contains("gateway::events"));
+    assert!(graph["egress"].contains("signals"));
+    assert_no_circle("service", &graph);
+}
+
+/// The rows of the xtask's layer drawing in docs/architecture.md, bottom first: a
+/// top-level module may use only modules of a lower row. A new top-level module goes
+/// into this table and into the drawing.
+const XTASK_LAYERS: &[&[&str]] = &[
     &["settings", "workspace", "tempdir"],
     &["verify"],
     &["tasks"],
@@ -200,42 +230,117 @@ const LAYERS: &[&[&str]] = &[
     &["demo", "bench"],
 ];
 
-fn layer_of(module: &str) -> Option<usize> {
-    let top = module.split("::").next().unwrap_or("");
-    LAYERS.iter().position(|row| row.contains(&top))
+/// The rows of the service's drawing (`src/`), bottom first.
+const SERVICE_LAYERS: &[&[&str]] = &[
+    &[
+        "config",
+        "protocol",
+        "fdlimit",
+        "signals",
+        "evict_pool",
+        "prometheus",
+    ],
+    &["logring"],
+    &["logging"],
+    &["providers"],
+    &["sessions"],
+    &["gateway", "egress"],
+    &["selfcheck", "healthcheck"],
+    &["status"],
+    &["cli"],
+];
+
+/// The rows of the gateway's drawing (`src/gateway/`), bottom first. `gateway` itself
+/// (mod.rs) holds the state every layer shares and is left out.
+const GATEWAY_LAYERS: &[&[&str]] = &[
+    &["limits", "auth", "scopes", "store_error"],
+    &["admission", "transport"],
+    &["conns"],
+    &["events"],
+    &["runs"],
+    &["methods"],
+    &["metrics"],
+    &["ws"],
+    &["http", "listener"],
+    &["startup"],
+];
+
+/// The first segment of `module` below `scope` (`""`: the crate root), if under it.
+fn top_in<'m>(module: &'m str, scope: &str) -> Option<&'m str> {
+    let rest = if scope.is_empty() {
+        module
+    } else {
+        module.strip_prefix(scope)?.strip_prefix("::")?
+    };
+    rest.split("::").next().filter(|s| !s.is_empty())
 }
 
-#[test]
-fn top_level_modules_use_only_lower_layers() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let graph = graph(&src);
-    assert!(graph["demo"].contains("build") && graph["build"].contains("tasks"));
+/// Every edge between two different modules directly under `scope` that does not go
+/// to a lower row of `layers`, and every such module missing from `layers`.
+fn layer_violations(graph: &Graph, scope: &str, layers: &[&[&str]]) -> Vec<String> {
+    let row = |top: &str| layers.iter().position(|r| r.contains(&top));
     let mut wrong = Vec::new();
-    for (from, targets) in &graph {
-        if from.is_empty() {
-            continue; // main.rs dispatches to everything
-        }
-        let Some(lf) = layer_of(from) else {
+    for (from, targets) in graph {
+        let Some(top_from) = top_in(from, scope) else {
+            continue; // the scope itself (main.rs, lib.rs, a mod.rs) or outside it
+        };
+        let Some(lf) = row(top_from) else {
             wrong.push(format!(
                 "{from}: not in LAYERS (add it here and to docs/architecture.md)"
             ));
             continue;
         };
         for to in targets {
-            let (top_from, top_to) = (from.split("::").next(), to.split("::").next());
-            if top_from == top_to {
+            let Some(top_to) = top_in(to, scope) else {
+                continue;
+            };
+            if top_to == top_from {
                 continue;
             }
-            match layer_of(to) {
+            match row(top_to) {
                 Some(lt) if lt < lf => {}
                 _ => wrong.push(format!("{from} -> {to}: not a lower layer")),
             }
         }
     }
+    wrong
+}
+
+fn assert_layers(graph: &Graph, scope: &str, layers: &[&[&str]]) {
+    let wrong = layer_violations(graph, scope, layers);
     assert!(
         wrong.is_empty(),
         "the layers of docs/architecture.md do not hold:\n{}",
         wrong.join("\n")
+    );
+}
+
+#[test]
+fn top_level_modules_use_only_lower_layers() {
+    let graph = crate_graph("xtask/src");
+    assert!(graph["demo"].contains("build") && graph["build"].contains("tasks"));
+    assert_layers(&graph, "", XTASK_LAYERS);
+}
+
+#[test]
+fn service_modules_use_only_lower_layers() {
+    let graph = crate_graph("src");
+    assert!(
+        graph["cli"].contains("gateway")
+            && graph["gateway::ws::handshake"].contains("gateway::methods")
+    );
+    assert_layers(&graph, "", SERVICE_LAYERS);
+    assert_layers(&graph, "gateway", GATEWAY_LAYERS);
+}
+
+#[test]
+fn an_upward_use_breaks_the_layers() {
+    let mut graph = crate_graph("src");
+    let runs = graph.get_mut("gateway::runs").expect("the run engine");
+    runs.insert("gateway::methods".to_string());
+    assert_eq!(
+        layer_violations(&graph, "gateway", GATEWAY_LAYERS),
+        vec!["gateway::runs -> gateway::methods: not a lower layer".to_string()]
     );
 }
 

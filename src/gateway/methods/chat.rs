@@ -7,31 +7,32 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::params::{parse, session_error};
+use super::params::{self, parse, resolve_model, session_error};
+use super::session_row::row;
 use super::Ctx;
-use crate::gateway::runs::{self, RunRequest, Started, DEFAULT_RUN_TIMEOUT, MAX_RUN_TIMEOUT};
+use crate::gateway::events::message_value;
+use crate::gateway::limits::{
+    DEFAULT_RUN_TIMEOUT, HISTORY_DEFAULT, HISTORY_MAX, MAX_IDEMPOTENCY_KEY, MAX_RUN_TIMEOUT,
+};
+use crate::gateway::runs::{self, RunRequest, Started};
 use crate::protocol::{now_ms, ErrorShape};
 use crate::sessions::{canonical_key, AGENT_ID, MAIN_KEY};
 
+/// An optional `agentId`: absent or empty means `main`.
 fn check_agent(agent: Option<&str>) -> Result<(), ErrorShape> {
     match agent.map(str::trim) {
         None | Some("") => Ok(()),
-        Some(a) if a.eq_ignore_ascii_case(AGENT_ID) => Ok(()),
-        Some(a) => Err(ErrorShape::invalid(format!(
-            "unknown agent id {:?} (this gateway has one agent: main)",
-            crate::providers::truncate(a, 64)
-        ))
-        .with_details(
-            json!({ "code": "UNKNOWN_AGENT_ID", "agentId": crate::providers::truncate(a, 64) }),
-        )),
+        Some(a) => params::check_agent(a),
     }
 }
 
 fn run_id(key: Option<String>) -> Result<String, ErrorShape> {
     match key {
-        Some(k) if k.trim().is_empty() || k.len() > 256 => Err(ErrorShape::invalid(
-            "idempotencyKey must be 1..=256 characters",
-        )),
+        Some(k) if k.trim().is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
+            Err(ErrorShape::invalid(format!(
+                "idempotencyKey must be 1..={MAX_IDEMPOTENCY_KEY} characters"
+            )))
+        }
         Some(k) => Ok(k),
         None => Ok(uuid::Uuid::new_v4().to_string()),
     }
@@ -121,7 +122,7 @@ pub fn agent(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         _ => MAIN_KEY.to_string(),
     };
     let model = match p.model.as_deref() {
-        Some(m) => Some(super::sessions::resolve_model(ctx.gw, m)?),
+        Some(m) => Some(resolve_model(ctx.gw, m)?),
         None => None,
     };
     let run_id = run_id(p.idempotency_key)?;
@@ -159,25 +160,18 @@ struct HistoryParams {
     limit: Option<usize>,
 }
 
-/// Most messages one `chat.history` returns.
-const HISTORY_MAX: usize = 1000;
-
 /// `chat.history`: the transcript, oldest first (an unknown session has none).
 pub fn history(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let p: HistoryParams = parse("chat.history", ctx.params())?;
     check_agent(p.agent_id.as_deref())?;
     let key = canonical_key(&p.session_key).map_err(session_error)?;
-    let limit = p.limit.unwrap_or(200).clamp(1, HISTORY_MAX);
+    let limit = p.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
     let session = ctx.gw.sessions.get(&key);
     let messages: Vec<Value> = session
         .as_ref()
         .map(|s| {
             let skip = s.messages.len().saturating_sub(limit);
-            s.messages
-                .iter()
-                .skip(skip)
-                .map(runs::message_value)
-                .collect()
+            s.messages.iter().skip(skip).map(message_value).collect()
         })
         .unwrap_or_default();
     let mut out = json!({
@@ -187,7 +181,7 @@ pub fn history(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     });
     if let Some(s) = session {
         out["sessionId"] = json!(s.session_id);
-        out["sessionInfo"] = super::sessions::row(ctx.gw, &s);
+        out["sessionInfo"] = row(ctx.gw, &s);
     }
     Ok(out)
 }

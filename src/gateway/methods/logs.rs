@@ -5,6 +5,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::params::parse;
+use crate::gateway::limits::{
+    LOGS_DEFAULT_BYTES, LOGS_DEFAULT_LINES, LOGS_MAX_BYTES, LOGS_MAX_LINES,
+};
 use crate::protocol::ErrorShape;
 
 #[derive(Deserialize)]
@@ -18,24 +21,18 @@ struct TailParams {
     max_bytes: Option<usize>,
 }
 
-/// The protocol's bounds (`LogsTailParams`).
-const MAX_LIMIT: usize = 5000;
-const MAX_BYTES: usize = 1_000_000;
-const DEFAULT_LIMIT: usize = 500;
-const DEFAULT_BYTES: usize = 250_000;
-
 pub fn tail(params: Option<&Value>) -> Result<Value, ErrorShape> {
     let p: TailParams = parse("logs.tail", params)?;
-    let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
-    let max_bytes = p.max_bytes.unwrap_or(DEFAULT_BYTES);
-    if !(1..=MAX_LIMIT).contains(&limit) {
+    let limit = p.limit.unwrap_or(LOGS_DEFAULT_LINES);
+    let max_bytes = p.max_bytes.unwrap_or(LOGS_DEFAULT_BYTES);
+    if !(1..=LOGS_MAX_LINES).contains(&limit) {
         return Err(ErrorShape::invalid(format!(
-            "invalid logs.tail params: limit must be 1..={MAX_LIMIT}"
+            "invalid logs.tail params: limit must be 1..={LOGS_MAX_LINES}"
         )));
     }
-    if !(1..=MAX_BYTES).contains(&max_bytes) {
+    if !(1..=LOGS_MAX_BYTES).contains(&max_bytes) {
         return Err(ErrorShape::invalid(format!(
-            "invalid logs.tail params: maxBytes must be 1..={MAX_BYTES}"
+            "invalid logs.tail params: maxBytes must be 1..={LOGS_MAX_BYTES}"
         )));
     }
     Ok(crate::logring::tail(p.cursor, limit, max_bytes))

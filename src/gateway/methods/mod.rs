@@ -10,6 +10,7 @@ mod chat;
 mod hello;
 mod logs;
 mod params;
+mod session_row;
 mod sessions;
 mod system;
 pub mod table;
@@ -25,7 +26,6 @@ use crate::protocol::{codes, ErrorShape, RequestFrame};
 use table::Support;
 
 pub use hello::hello_ok;
-pub use sessions::changed as session_changed;
 pub use system::REDACTED;
 
 /// What a handler knows about the request: the gateway, the calling connection, the
@@ -53,7 +53,7 @@ pub async fn dispatch(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let Some(method) = table::find(name) else {
         return Err(ErrorShape::invalid(format!("unknown method: {name}")));
     };
-    let required = sessions::required_scope(name, ctx.params()).unwrap_or(method.scope);
+    let required = method.required_scope(ctx.params());
     if !ctx.conn.grant.allows(required) {
         return Err(scopes::missing(required));
     }

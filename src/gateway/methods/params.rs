@@ -2,10 +2,12 @@
 //! error (`INVALID_REQUEST`, `invalid <method> params: ...`) when they do not fit.
 
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::gateway::Gateway;
 use crate::protocol::ErrorShape;
-use crate::sessions::SessionError;
+use crate::providers::ProviderError;
+use crate::sessions::AGENT_ID;
 
 /// Params as `T` (absent params read as `{}`).
 pub fn parse<T: DeserializeOwned>(method: &str, params: Option<&Value>) -> Result<T, ErrorShape> {
@@ -23,12 +25,26 @@ pub fn parse<T: DeserializeOwned>(method: &str, params: Option<&Value>) -> Resul
     })
 }
 
-/// A store error as the protocol's error.
-pub fn session_error(e: SessionError) -> ErrorShape {
-    match e {
-        SessionError::Full(_) => {
-            ErrorShape::new(crate::protocol::codes::UNAVAILABLE, e.to_string()).retry_after(1000)
-        }
-        _ => ErrorShape::invalid(e.to_string()),
+pub use crate::gateway::store_error::session_error;
+
+/// An `agentId` param: this gateway has one agent, `main`.
+pub fn check_agent(agent: &str) -> Result<(), ErrorShape> {
+    if agent.trim().eq_ignore_ascii_case(AGENT_ID) {
+        return Ok(());
     }
+    Err(ErrorShape::invalid(format!(
+        "unknown agent id {:?} (this gateway has one agent: main)",
+        crate::providers::truncate(agent, 64)
+    ))
+    .with_details(
+        json!({ "code": "UNKNOWN_AGENT_ID", "agentId": crate::providers::truncate(agent, 64) }),
+    ))
+}
+
+/// The canonical `provider/model` for a model a client names, or `INVALID_REQUEST`.
+pub fn resolve_model(gw: &Gateway, model: &str) -> Result<String, ErrorShape> {
+    gw.provider.resolve_model(model).map_err(|e| match e {
+        ProviderError::Invalid(message) => ErrorShape::invalid(message),
+        other => ErrorShape::invalid(other.to_string()),
+    })
 }

@@ -6,79 +6,13 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::params::{parse, session_error};
+use super::params::{check_agent, parse, resolve_model, session_error};
+use super::session_row::row;
 use super::Ctx;
-use crate::gateway::conns::Audience;
-use crate::gateway::scopes::Scope;
-use crate::gateway::Gateway;
+use crate::gateway::events::session_changed;
+use crate::gateway::limits::{COMPACT_KEEP, MAX_LABEL};
 use crate::protocol::{now_ms, ErrorShape};
-use crate::providers::ProviderError;
-use crate::sessions::{canonical_key, Session, AGENT_ID};
-
-/// Scope of the methods whose scope depends on params (like the real gateway: a
-/// `sessions.patch` of anything beyond label and model needs `operator.admin`;
-/// `agent` with `/new` or `/reset` needs admin). `None`: the table's scope.
-pub fn required_scope(method: &str, params: Option<&Value>) -> Option<Scope> {
-    let obj = params.and_then(Value::as_object);
-    match method {
-        "sessions.patch" => {
-            const WRITE_FIELDS: &[&str] = &["key", "agentId", "label", "model"];
-            let all_write =
-                obj.is_none_or(|o| o.keys().all(|k| WRITE_FIELDS.contains(&k.as_str())));
-            Some(if all_write {
-                Scope::Write
-            } else {
-                Scope::Admin
-            })
-        }
-        "agent" => {
-            let msg = obj
-                .and_then(|o| o.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let lower = msg.trim_start().to_ascii_lowercase();
-            let reset = ["/new", "/reset"]
-                .iter()
-                .any(|c| lower == *c || lower.starts_with(&format!("{c} ")));
-            Some(if reset { Scope::Admin } else { Scope::Write })
-        }
-        _ => None,
-    }
-}
-
-/// One `sessions.list` row.
-pub fn row(gw: &Gateway, s: &Session) -> Value {
-    let (provider, model) = gw.provider.served_by(s.model.as_deref());
-    let mut v = json!({
-        "key": s.key,
-        "kind": "direct",
-        "agentId": AGENT_ID,
-        "sessionId": s.session_id,
-        "createdAt": s.created_at,
-        "updatedAt": s.updated_at,
-        "messageCount": s.messages.len(),
-        "modelProvider": provider,
-        "model": model,
-        "running": s.busy,
-    });
-    if let Some(label) = &s.label {
-        v["label"] = json!(label);
-        v["displayName"] = json!(label);
-    }
-    if let Some(last) = s.messages.back() {
-        v["lastMessagePreview"] = json!(crate::providers::truncate(&last.text, 120));
-    }
-    v
-}
-
-/// Tells subscribers that a session changed (`sessions.changed`).
-pub fn changed(gw: &Gateway, key: &str, reason: &str) {
-    gw.clients.broadcast(
-        Audience::SessionSubscribers,
-        "sessions.changed",
-        json!({ "sessionKey": key, "reason": reason, "ts": now_ms() }),
-    );
-}
+use crate::sessions::{canonical_key, AGENT_ID};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,19 +59,6 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         },
         "sessions": rows,
     }))
-}
-
-fn check_agent(agent: &str) -> Result<(), ErrorShape> {
-    if agent.trim().eq_ignore_ascii_case(AGENT_ID) {
-        return Ok(());
-    }
-    Err(ErrorShape::invalid(format!(
-        "unknown agent id {:?} (this gateway has one agent: main)",
-        crate::providers::truncate(agent, 64)
-    ))
-    .with_details(
-        json!({ "code": "UNKNOWN_AGENT_ID", "agentId": crate::providers::truncate(agent, 64) }),
-    ))
 }
 
 pub fn subscribe(ctx: &Ctx<'_>, on: bool) -> Value {
@@ -234,8 +155,6 @@ struct CreateParams {
     model: Option<String>,
 }
 
-const MAX_LABEL: usize = 100;
-
 fn check_label(label: &str) -> Result<(), ErrorShape> {
     if label.trim().is_empty() || label.chars().count() > MAX_LABEL {
         return Err(ErrorShape::invalid(format!(
@@ -243,14 +162,6 @@ fn check_label(label: &str) -> Result<(), ErrorShape> {
         )));
     }
     Ok(())
-}
-
-/// The canonical `provider/model` for a model a client names, or `INVALID_REQUEST`.
-pub fn resolve_model(gw: &Gateway, model: &str) -> Result<String, ErrorShape> {
-    gw.provider.resolve_model(model).map_err(|e| match e {
-        ProviderError::Invalid(message) => ErrorShape::invalid(message),
-        other => ErrorShape::invalid(other.to_string()),
-    })
 }
 
 pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
@@ -285,10 +196,10 @@ pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         })
         .map_err(session_error)?;
     if let Some(evicted) = &ensured.evicted {
-        changed(gw, evicted, "evicted");
+        session_changed(&gw.clients, evicted, "evicted");
     }
-    changed(
-        gw,
+    session_changed(
+        &gw.clients,
         &key,
         if ensured.created {
             "created"
@@ -344,7 +255,7 @@ pub fn patch(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
             s.clone()
         })
         .map_err(session_error)?;
-    changed(gw, &key, "patched");
+    session_changed(&gw.clients, &key, "patched");
     Ok(json!({ "ok": true, "key": key, "entry": row(gw, &session) }))
 }
 
@@ -353,7 +264,7 @@ pub fn reset(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let gw = ctx.gw;
     gw.runs.abort_session(&key, None);
     let session = gw.sessions.reset(&key).map_err(session_error)?;
-    changed(gw, &key, "reset");
+    session_changed(&gw.clients, &key, "reset");
     Ok(json!({ "ok": true, "key": key, "entry": row(gw, &session) }))
 }
 
@@ -362,12 +273,9 @@ pub fn delete(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let gw = ctx.gw;
     gw.runs.abort_session(&key, None);
     gw.sessions.delete(&key).map_err(session_error)?;
-    changed(gw, &key, "deleted");
+    session_changed(&gw.clients, &key, "deleted");
     Ok(json!({ "ok": true, "key": key, "deleted": true }))
 }
-
-/// Messages `sessions.compact` keeps by default.
-const COMPACT_KEEP: usize = 20;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -389,7 +297,7 @@ pub fn compact(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let gw = ctx.gw;
     let removed = gw.sessions.compact(&key, keep).map_err(session_error)?;
     if removed > 0 {
-        changed(gw, &key, "compacted");
+        session_changed(&gw.clients, &key, "compacted");
     }
     Ok(
         json!({ "ok": true, "key": key, "compacted": removed > 0, "removed": removed, "kept": keep }),

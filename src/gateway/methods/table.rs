@@ -2,6 +2,8 @@
 //! per method), `hello-ok.features` and the tables of docs/protocol.md (a test checks
 //! the document against it).
 
+use serde_json::Value;
+
 use crate::gateway::scopes::Scope;
 
 /// How this gateway answers a method.
@@ -22,6 +24,16 @@ pub struct Method {
     pub scope: Scope,
     pub support: Support,
     pub summary: &'static str,
+    /// For the methods whose scope depends on their params: that scope (`scope` is
+    /// then the least one, as documented).
+    pub scope_by_params: Option<fn(Option<&Value>) -> Scope>,
+}
+
+impl Method {
+    /// The scope this request needs: [`Method::scope`], or what its params require.
+    pub fn required_scope(&self, params: Option<&Value>) -> Scope {
+        self.scope_by_params.map_or(self.scope, |f| f(params))
+    }
 }
 
 const fn m(name: &'static str, scope: Scope, summary: &'static str) -> Method {
@@ -30,6 +42,20 @@ const fn m(name: &'static str, scope: Scope, summary: &'static str) -> Method {
         scope,
         support: Support::Implemented,
         summary,
+        scope_by_params: None,
+    }
+}
+
+/// An implemented method whose scope depends on its params (at least `scope`).
+const fn by_params(
+    name: &'static str,
+    scope: Scope,
+    scope_of: fn(Option<&Value>) -> Scope,
+    summary: &'static str,
+) -> Method {
+    Method {
+        scope_by_params: Some(scope_of),
+        ..m(name, scope, summary)
     }
 }
 
@@ -39,6 +65,7 @@ const fn refused(name: &'static str, scope: Scope, reason: &'static str) -> Meth
         scope,
         support: Support::Refused(reason),
         summary: "",
+        scope_by_params: None,
     }
 }
 
@@ -50,6 +77,38 @@ const NO_CRON: &str = "this gateway has no cron scheduler";
 const NO_PLUGINS: &str = "this gateway has no plugins, skills or tools";
 const NO_CONFIG_WRITES: &str =
     "this gateway is configured by flags and environment only (see clawdbot serve --help)";
+
+/// `agent`'s scope (like the real gateway): `/new` or `/reset` needs `operator.admin`.
+fn agent_scope(params: Option<&Value>) -> Scope {
+    let msg = params
+        .and_then(Value::as_object)
+        .and_then(|o| o.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let lower = msg.trim_start().to_ascii_lowercase();
+    let reset = ["/new", "/reset"]
+        .iter()
+        .any(|c| lower == *c || lower.starts_with(&format!("{c} ")));
+    if reset {
+        Scope::Admin
+    } else {
+        Scope::Write
+    }
+}
+
+/// `sessions.patch`'s scope (like the real gateway): anything beyond label and model
+/// needs `operator.admin`.
+fn patch_scope(params: Option<&Value>) -> Scope {
+    const WRITE_FIELDS: &[&str] = &["key", "agentId", "label", "model"];
+    let all_write = params
+        .and_then(Value::as_object)
+        .is_none_or(|o| o.keys().all(|k| WRITE_FIELDS.contains(&k.as_str())));
+    if all_write {
+        Scope::Write
+    } else {
+        Scope::Admin
+    }
+}
 
 /// Every method the gateway knows, in documentation order.
 pub const METHODS: &[Method] = &[
@@ -66,7 +125,7 @@ pub const METHODS: &[Method] = &[
     m("commands.list", Read, "Slash commands understood by `chat.send`: none beyond plain text."),
     m("question.list", Read, "Pending agent questions: none (this gateway runs no tools that ask)."),
     m("plugin.approval.list", Read, "Pending plugin approvals: none (no plugins)."),
-    m("agent", Write, "Run the agent: an `accepted` ack, then the final result on the same request id; streams `agent` and `chat` events."),
+    by_params("agent", Write, agent_scope, "Run the agent: an `accepted` ack, then the final result on the same request id; streams `agent` and `chat` events."),
     m("chat.send", Write, "Start a chat run in a session; streams `chat` deltas then `final`/`error`/`aborted`."),
     m("chat.history", Read, "A session's transcript."),
     m("chat.abort", Write, "Abort a session's run (or one run by id); upstream request cancelled."),
@@ -78,7 +137,7 @@ pub const METHODS: &[Method] = &[
     m("sessions.resolve", Read, "Canonical key of a session (key, label or session id)."),
     m("sessions.describe", Read, "One session's row."),
     m("sessions.create", Write, "Create a session (optionally with a label or model)."),
-    m("sessions.patch", Write, "Change a session's label or model."),
+    by_params("sessions.patch", Write, patch_scope, "Change a session's label or model."),
     m("sessions.reset", Admin, "Clear a session's transcript and give it a new session id."),
     m("sessions.delete", Admin, "Delete a session and its transcript."),
     m("sessions.compact", Admin, "Drop the oldest messages of a transcript, keeping the last ones."),

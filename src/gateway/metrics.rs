@@ -5,12 +5,10 @@
 //! reasons, provider names), never from client input or configuration, so a client
 //! cannot grow the label set and no secret can ever reach a label.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Content type of the exposition format served at `/metrics`.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+use crate::prometheus::Writer;
 
 /// How a WebSocket handshake ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +61,7 @@ impl Handshake {
 fn method_labels() -> &'static [&'static str] {
     static LABELS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     LABELS.get_or_init(|| {
-        let mut v: Vec<&'static str> = crate::gateway::methods::table::implemented().collect();
+        let mut v: Vec<&'static str> = super::methods::table::implemented().collect();
         v.extend(["connect", "unsupported", "unknown"]);
         v
     })
@@ -78,7 +76,7 @@ pub fn method_label(method: &str) -> &'static str {
     {
         return l;
     }
-    if crate::gateway::methods::table::find(method).is_some() {
+    if super::methods::table::find(method).is_some() {
         return "unsupported";
     }
     "unknown"
@@ -545,33 +543,6 @@ impl Metrics {
             );
         }
         out
-    }
-}
-
-struct Writer<'a>(&'a mut String);
-
-impl Writer<'_> {
-    fn header(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}");
-        let _ = writeln!(self.0, "# TYPE {name} {kind}");
-    }
-    /// One sample. Label values are this module's constants (no escaping needed).
-    fn line(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
-        self.0.push_str(name);
-        if !labels.is_empty() {
-            self.0.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.0.push(',');
-                }
-                let _ = write!(self.0, "{k}=\"{v}\"");
-            }
-            self.0.push('}');
-        }
-        let _ = writeln!(self.0, " {value}");
-    }
-    fn raw(&mut self, text: &str) {
-        self.0.push_str(text);
     }
 }
 

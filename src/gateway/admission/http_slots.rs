@@ -10,50 +10,32 @@
 //! when no connection is waiting is a new one refused. The counts never exceed the
 //! pools' sizes: an evicted connection hands its slot over to the new one.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::Notify;
-
-use super::limits::HTTP_HEALTH_RESERVE;
+use crate::evict_pool::{EvictPool, Place};
+use crate::gateway::limits::HTTP_HEALTH_RESERVE;
 
 /// The HTTP connection slots of one port.
 #[derive(Debug, Default)]
 pub struct HttpSlots {
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<Mutex<Counts>>,
 }
 
+/// Slots taken, and the connections without a complete request head (the shared
+/// [`EvictPool`], grouped by slot kind: `true` for a reserve slot).
 #[derive(Debug, Default)]
-struct Inner {
+struct Counts {
     regular: usize,
     reserve: usize,
-    next_id: u64,
-    /// Connections without a complete request head, oldest (smallest id) first.
-    waiting: VecDeque<Waiting>,
-}
-
-#[derive(Debug)]
-struct Waiting {
-    id: u64,
-    reserve: bool,
-    state: Arc<State>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    evicted: Notify,
-    /// Set (under the lock) when the slot went to a newer connection.
-    handed_over: AtomicBool,
+    waiting: EvictPool<bool>,
 }
 
 /// A connection's place in [`HttpSlots`]; freed when dropped.
 #[derive(Debug)]
 pub struct HttpSlot {
-    id: u64,
-    reserve: bool,
-    state: Arc<State>,
-    owner: Arc<Mutex<Inner>>,
+    /// Its place among the waiting connections (left once its head arrived).
+    place: Place<bool>,
+    owner: Arc<Mutex<Counts>>,
 }
 
 /// A connection let in by [`HttpSlots::admit`].
@@ -64,14 +46,8 @@ pub struct Admitted {
     pub evicted_one: bool,
 }
 
-fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+fn lock(m: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Inner {
-    fn position(&self, id: u64) -> Option<usize> {
-        self.waiting.binary_search_by_key(&id, |w| w.id).ok()
-    }
 }
 
 impl HttpSlots {
@@ -79,34 +55,23 @@ impl HttpSlots {
     /// slot, else the slot of the oldest connection that has not sent its request head
     /// (evicted). None when every slot holds a connection past its head.
     pub fn admit(&self, max_regular: usize) -> Option<Admitted> {
-        let mut inner = lock(&self.inner);
-        let (reserve, evicted_one) = if inner.regular < max_regular {
-            inner.regular += 1;
+        // The counts' lock is held while a slot changes hands, so an evicted
+        // connection's drop (which takes it first) sees the hand-over.
+        let mut counts = lock(&self.inner);
+        let (reserve, evicted_one) = if counts.regular < max_regular {
+            counts.regular += 1;
             (false, false)
-        } else if inner.reserve < HTTP_HEALTH_RESERVE {
-            inner.reserve += 1;
+        } else if counts.reserve < HTTP_HEALTH_RESERVE {
+            counts.reserve += 1;
             (true, false)
         } else {
-            let oldest = inner.waiting.pop_front()?;
-            oldest.state.handed_over.store(true, Ordering::Release);
-            // Stores a permit when its task is not waiting yet.
-            oldest.state.evicted.notify_one();
-            (oldest.reserve, true)
+            (counts.waiting.evict_oldest()?, true)
         };
-        let id = inner.next_id;
-        inner.next_id += 1;
-        let state = Arc::new(State::default());
-        inner.waiting.push_back(Waiting {
-            id,
-            reserve,
-            state: state.clone(),
-        });
-        drop(inner);
+        let place = counts.waiting.join(reserve);
+        drop(counts);
         Some(Admitted {
             slot: HttpSlot {
-                id,
-                reserve,
-                state,
+                place,
                 owner: self.inner.clone(),
             },
             evicted_one,
@@ -115,8 +80,8 @@ impl HttpSlots {
 
     /// Open HTTP connections on this port (evicted ones not counted).
     pub fn open(&self) -> usize {
-        let inner = lock(&self.inner);
-        inner.regular + inner.reserve
+        let counts = lock(&self.inner);
+        counts.regular + counts.reserve
     }
 
     /// Connections that have not sent a complete request head yet.
@@ -128,36 +93,32 @@ impl HttpSlots {
 impl HttpSlot {
     /// Whether this is a health-only reserve slot.
     pub fn is_reserve(&self) -> bool {
-        self.reserve
+        *self.place.group()
     }
 
     /// The connection sent a complete request head: it can no longer be evicted.
     pub fn head_received(&self) {
-        let mut inner = lock(&self.owner);
-        if let Some(i) = inner.position(self.id) {
-            inner.waiting.remove(i);
-        }
+        self.place.leave();
     }
 
     /// Completes when a newer connection took this one's slot.
     pub async fn evicted(&self) {
-        self.state.evicted.notified().await;
+        self.place.evicted().await;
     }
 }
 
 impl Drop for HttpSlot {
     fn drop(&mut self) {
-        let mut inner = lock(&self.owner);
-        if self.state.handed_over.load(Ordering::Acquire) {
+        let mut counts = lock(&self.owner);
+        // An evicted connection's slot went to the newer one.
+        if self.place.was_evicted() {
             return;
         }
-        if let Some(i) = inner.position(self.id) {
-            inner.waiting.remove(i);
-        }
-        if self.reserve {
-            inner.reserve -= 1;
+        self.place.leave();
+        if self.is_reserve() {
+            counts.reserve -= 1;
         } else {
-            inner.regular -= 1;
+            counts.regular -= 1;
         }
     }
 }
@@ -165,6 +126,7 @@ impl Drop for HttpSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
     use std::time::Duration;
 
     async fn was_evicted(slot: &HttpSlot) -> bool {

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::ws::WsStream;
+use super::WsStream;
 
 /// Outgoing bytes queued across all connections: a semaphore of
 /// `--max-buffered-bytes-total` permits.

@@ -1,0 +1,219 @@
+//! Chat runs: one task per run, registered with a cancel handle so that `chat.abort`,
+//! `sessions.reset`/`delete` and a client disconnect stop it. Stopping drops the
+//! provider future, which cancels the upstream request.
+//!
+//! A run streams the provider's deltas as `chat` (`delta`, then `final`, `error` or
+//! `aborted`) and `agent` (`lifecycle`, `assistant`) events to readers (built by
+//! `gateway::events`), appends the
+//! reply to the session transcript (`session.message` to its subscribers,
+//! `sessions.changed` to session subscribers) and, for `agent`, sends the final
+//! response on the request's id. One run per session at a time; every buffer on the
+//! way is bounded (the provider's delta channel, each connection's outbox).
+
+//!
+//! This file is the registry of runs and how one starts; `execute` is the run itself.
+//! The engine uses the events, the sessions store and the providers, never the
+//! request handlers above it.
+
+mod execute;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tracing::{debug, Instrument};
+
+use super::conns::Conn;
+use super::events;
+pub use super::limits::{DEFAULT_RUN_TIMEOUT, MAX_RUN_TIMEOUT};
+use super::store_error::session_error;
+use super::Gateway;
+use crate::protocol::{codes, ErrorShape};
+use crate::sessions::Message;
+
+/// What to run.
+pub struct RunRequest {
+    pub run_id: String,
+    pub session_key: String,
+    pub message: String,
+    pub conn: Arc<Conn>,
+    pub model: Option<String>,
+    pub timeout: Duration,
+    /// For `agent`: the request id the final result is sent on.
+    pub reply_to: Option<Value>,
+}
+
+struct Entry {
+    session_key: String,
+    conn_id: String,
+    cancel: oneshot::Sender<()>,
+}
+
+/// The registry of runs in progress.
+#[derive(Default)]
+pub struct Runs {
+    map: Mutex<HashMap<String, Entry>>,
+}
+
+impl std::fmt::Debug for Runs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runs").field("len", &self.len()).finish()
+    }
+}
+
+/// How [`start`] answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    Started,
+    /// A run with this id is already in progress (idempotent retry).
+    InFlight,
+}
+
+impl Runs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops the runs of a session (all, or the one named); returns their ids.
+    pub fn abort_session(&self, key: &str, run_id: Option<&str>) -> Vec<String> {
+        let mut map = self.lock();
+        let ids: Vec<String> = map
+            .iter()
+            .filter(|(id, e)| e.session_key == key && run_id.is_none_or(|r| r == id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            if let Some(e) = map.remove(id) {
+                let _ = e.cancel.send(());
+            }
+        }
+        ids
+    }
+
+    /// Stops every run a connection started (it went away); returns how many.
+    pub fn cancel_conn(&self, conn_id: &str) -> usize {
+        let mut map = self.lock();
+        let ids: Vec<String> = map
+            .iter()
+            .filter(|(_, e)| e.conn_id == conn_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            if let Some(e) = map.remove(id) {
+                let _ = e.cancel.send(());
+            }
+        }
+        ids.len()
+    }
+
+    fn finished(&self, run_id: &str) {
+        self.lock().remove(run_id);
+    }
+}
+
+/// Stores the user's message and starts the run as a task; returns at once.
+pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> {
+    // Held until the run is registered, so two requests with one id start one run.
+    // (Lock order: runs, then sessions or connections; nothing takes them the other way.)
+    let mut runs = gw.runs.lock();
+    if runs.contains_key(&req.run_id) {
+        return Ok(Started::InFlight);
+    }
+    gw.sessions
+        .check_message(&req.message)
+        .map_err(session_error)?;
+    let ensured = gw
+        .sessions
+        .ensure(&req.session_key)
+        .map_err(session_error)?;
+    if let Some(evicted) = &ensured.evicted {
+        events::session_changed(&gw.clients, evicted, "evicted");
+    }
+    if !gw.sessions.set_busy(&req.session_key, true) {
+        return Err(ErrorShape::new(
+            codes::UNAVAILABLE,
+            "a run is already in progress in this session (wait for it, or chat.abort it)",
+        )
+        .retry_after(1000));
+    }
+    let user = Message::new("user", req.message.clone(), Some(&req.run_id));
+    let user = match gw.sessions.append(&req.session_key, user) {
+        Ok(m) => m,
+        Err(e) => {
+            gw.sessions.set_busy(&req.session_key, false);
+            return Err(session_error(e));
+        }
+    };
+    let (cancel, cancelled) = oneshot::channel();
+    runs.insert(
+        req.run_id.clone(),
+        Entry {
+            session_key: req.session_key.clone(),
+            conn_id: req.conn.id.clone(),
+            cancel,
+        },
+    );
+    drop(runs);
+    events::message_added(&gw.clients, &req.session_key, &user);
+    events::session_changed(
+        &gw.clients,
+        &req.session_key,
+        if ensured.created {
+            "created"
+        } else {
+            "message"
+        },
+    );
+    let span = tracing::info_span!("run", run_id = %req.run_id);
+    let gw = gw.clone();
+    tokio::spawn(
+        async move {
+            // `execute` releases the run and its session before the final events, so a
+            // client may send its next message as soon as it sees them. An `agent`
+            // request's final response is counted on its connection until it is queued:
+            // the shutdown drain waits for it before the `shutdown` event.
+            let conn = req.conn.clone();
+            let replies = req.reply_to.is_some();
+            if replies {
+                conn.pending_replies.fetch_add(1, Ordering::SeqCst);
+            }
+            execute::execute(&gw, req, cancelled).await;
+            if replies {
+                conn.pending_replies.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        .instrument(span),
+    );
+    Ok(Started::Started)
+}
+
+/// Unregisters the run and frees its session before its terminal event goes out, so a
+/// client that reacts to that event (`chat.abort`, the next `chat.send`) sees the run
+/// finished. Every outcome calls it exactly once (a later call could free a newer run
+/// of the same session or id).
+fn release(gw: &Gateway, run_id: &str, key: &str) {
+    gw.runs.finished(run_id);
+    gw.sessions.set_busy(key, false);
+}
+
+fn store_reply(gw: &Gateway, key: &str, m: Message) {
+    match gw.sessions.append(key, m) {
+        Ok(m) => {
+            events::message_added(&gw.clients, key, &m);
+            events::session_changed(&gw.clients, key, "message");
+        }
+        // The session was deleted meanwhile (its run was aborted first): nothing to keep.
+        Err(e) => debug!(error = %e, "reply not stored"),
+    }
+}

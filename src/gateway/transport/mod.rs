@@ -1,0 +1,16 @@
+//! The transport layer of the gateway: the socket of one WebSocket connection
+//! ([`WsStream`]), the frame gate under its codec (frame sizes checked on their header)
+//! and the bounded send queue with the global outbound budget (`outbox`).
+//!
+//! Nothing here knows about the protocol above the frames.
+
+pub mod frame_gate;
+pub mod outbox;
+
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+
+use frame_gate::FrameGate;
+
+/// The socket of one gateway connection.
+pub type WsStream = WebSocketStream<FrameGate<TokioIo<hyper::upgrade::Upgraded>>>;

@@ -1,0 +1,172 @@
+//! The loop of an authenticated connection: requests (rate-limited, dispatched to the
+//! method table, answered with backpressure), `tick` events and pings, the idle
+//! timeout, and the shutdown drain (`shutdown` event, then a 1001 close).
+
+use futures_util::StreamExt;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, info};
+
+use super::{read_result, Connection, End};
+use crate::gateway::admission::RateLimiter;
+use crate::gateway::events;
+use crate::gateway::limits::{RUN_DRAIN_POLL, RUN_DRAIN_WAIT};
+use crate::gateway::methods;
+use crate::gateway::metrics::{Disconnect, FrameReject, RequestResult};
+use crate::gateway::transport::outbox::SendError;
+use crate::logging::clip;
+use crate::protocol::{
+    close, codes, now_ms, ClientFrame, ErrorShape, EventFrame, RequestFrame, ResponseFrame,
+};
+
+impl Connection {
+    /// After the handshake: requests, ticks, idle timeout and shutdown.
+    pub(super) async fn serve(&mut self, protocol: u32) -> End {
+        let gw = self.gw.clone();
+        let limits = &gw.limits;
+        let mut rate = RateLimiter::new(limits.rate_limit, limits.rate_burst);
+        let tick_every = limits.tick_interval();
+        let mut tick = tokio::time::interval_at(Instant::now() + tick_every, tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let idle_timeout = limits.idle_timeout();
+        let idle = tokio::time::sleep(idle_timeout);
+        tokio::pin!(idle);
+        let mut shutdown = self.gw.shutdown.clone();
+        loop {
+            let msg = tokio::select! {
+                // The watch guard is dropped inside the block: only `()` lives across
+                // the drain's await.
+                _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
+                    return self.shutting_down().await;
+                }
+                _ = tick.tick() => {
+                    // A full queue skips this tick (responses, not events, decide when a
+                    // reader is too slow); a client that stops reading also stops
+                    // answering pings and meets the idle timeout.
+                    let tick = self.out.try_send_json(&EventFrame::tick(now_ms()));
+                    if tick == Err(SendError::Closed) || self.out.ping() == Err(SendError::Closed) {
+                        return End::Drop("socket closed");
+                    }
+                    continue;
+                }
+                _ = &mut idle => {
+                    info!(idle_ms = idle_timeout.as_millis() as u64, "idle timeout");
+                    self.gw.metrics.disconnect(Disconnect::IdleTimeout);
+                    return End::Close(close::NORMAL, "idle timeout");
+                }
+                _ = self.out.closed() => return End::Drop("socket write failed"),
+                msg = self.stream.next() => msg,
+            };
+            idle.as_mut().reset(Instant::now() + idle_timeout);
+            let msg = match read_result(msg) {
+                Ok(m) => m,
+                Err(end) => {
+                    self.note_read_end(&end);
+                    return end;
+                }
+            };
+            let text = match msg {
+                Message::Text(t) => t,
+                Message::Binary(_) => {
+                    self.gw.metrics.frame_rejected(FrameReject::Binary);
+                    return End::Close(close::POLICY_VIOLATION, "binary frames are not supported");
+                }
+                _ => continue,
+            };
+            // Every text frame spends a token, requests or not.
+            let limited = rate.try_take().err();
+            let req = match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                Ok(ClientFrame::Req(req)) => req,
+                Ok(ClientFrame::Other) => continue,
+                Err(_) => {
+                    self.gw.metrics.frame_rejected(FrameReject::Invalid);
+                    return End::Close(close::POLICY_VIOLATION, "invalid frame");
+                }
+            };
+            if let Some(wait) = limited {
+                debug!(method = clip(&req.method), "request rate limited");
+                self.gw
+                    .metrics
+                    .request(&req.method, RequestResult::RateLimited);
+                let error = ErrorShape::new(
+                    codes::UNAVAILABLE,
+                    format!(
+                        "rate limit exceeded: at most {} requests per second (retry later)",
+                        limits.rate_limit
+                    ),
+                )
+                .retry_after(wait.as_millis().max(1) as u64);
+                if let Err(end) = self.reply_err(req.id, error).await {
+                    return end;
+                }
+                continue;
+            }
+            if let Err(end) = self.request(protocol, req).await {
+                return end;
+            }
+        }
+    }
+
+    /// The `shutdown` event, then a 1001 close. Runs this connection started end with
+    /// the drain (`UNAVAILABLE` "shutting down"); their final `agent` responses are
+    /// queued before the event, waited for at most [`RUN_DRAIN_WAIT`].
+    async fn shutting_down(&mut self) -> End {
+        if let Some(client) = &self.client {
+            let until = Instant::now() + RUN_DRAIN_WAIT;
+            while client
+                .pending_replies
+                .load(std::sync::atomic::Ordering::SeqCst)
+                > 0
+                && Instant::now() < until
+            {
+                tokio::time::sleep(RUN_DRAIN_POLL).await;
+            }
+        }
+        let _ = self.send(&events::shutdown());
+        self.gw.metrics.disconnect(Disconnect::Shutdown);
+        End::Close(close::GOING_AWAY, "gateway shutting down")
+    }
+
+    async fn request(&mut self, protocol: u32, req: RequestFrame) -> Result<(), End> {
+        let started = std::time::Instant::now();
+        let method = req.method.clone();
+        let Some(client) = self.client.clone() else {
+            return Err(End::Close(close::POLICY_VIOLATION, "not connected"));
+        };
+        let ctx = methods::Ctx {
+            gw: &self.gw,
+            conn: &client,
+            protocol,
+            req: &req,
+        };
+        // A request still running when shutdown begins is answered at once; the loop
+        // then sends the `shutdown` event and the close frame.
+        let mut shutdown = self.gw.shutdown.clone();
+        let result = tokio::select! {
+            r = methods::dispatch(&ctx) => r,
+            _ = shutdown.wait_for(|s| *s) => Err(
+                ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(1000),
+            ),
+        };
+        let ok = result.is_ok();
+        self.gw.metrics.request(
+            &method,
+            if ok {
+                RequestResult::Ok
+            } else {
+                RequestResult::Error
+            },
+        );
+        debug!(
+            method = clip(&method),
+            ok,
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        let frame = match result {
+            Ok(payload) => ResponseFrame::ok(req.id, payload),
+            Err(error) => ResponseFrame::err(req.id, error),
+        };
+        self.respond(&frame).await
+    }
+}
