@@ -17,19 +17,15 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info, warn};
 
 use super::allow::Destination;
+use super::bounds::{MAX_HEAD, RESPOND_TIMEOUT};
 use super::pending::PendingSlot;
 use super::pipe::relay;
 use super::stats::Refusal;
 use super::Proxy;
-
-/// Largest request head accepted.
-const MAX_HEAD: usize = 8 * 1024;
-/// A response to a refused client is small; a client that does not read it still cannot
-/// hold its task longer than this.
-const RESPOND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Writes a short HTTP/1.1 response and closes.
 async fn respond(stream: &mut TcpStream, status: &str, extra: &str, body: &str) {
@@ -82,6 +78,31 @@ async fn read_head(
         .unwrap_or(Err(HeadError::Timeout))
 }
 
+/// A refusal: status line, extra header lines and body of the short response.
+struct Reply {
+    status: &'static str,
+    extra: &'static str,
+    body: &'static str,
+}
+
+impl Reply {
+    const fn new(status: &'static str, body: &'static str) -> Reply {
+        Reply {
+            status,
+            extra: "",
+            body,
+        }
+    }
+
+    async fn send(self, client: &mut TcpStream) {
+        respond(client, self.status, self.extra, self.body).await;
+    }
+}
+
+const BAD_REQUEST: &str = "400 Bad Request";
+const UNAVAILABLE: &str = "503 Service Unavailable";
+const BAD_GATEWAY: &str = "502 Bad Gateway";
+
 /// Serves one accepted client; `slot` is its place in the pending budget, taken by the
 /// accept loop in accept order.
 pub(super) async fn handle(mut client: TcpStream, slot: PendingSlot, proxy: Arc<Proxy>) {
@@ -93,24 +114,33 @@ pub(super) async fn handle(mut client: TcpStream, slot: PendingSlot, proxy: Arc<
     let (head, early) = match read {
         Ok(h) => h,
         Err(HeadError::Closed) => return,
-        Err(HeadError::Evicted) => {
-            respond(&mut client, "503 Service Unavailable", "", "proxy busy\n").await;
-            return;
-        }
-        Err(HeadError::Timeout) => {
+        Err(e) => return head_refusal(&proxy, e).send(&mut client).await,
+    };
+    let (method, target) = match request_line(&proxy, &head) {
+        Ok(line) => line,
+        Err(reply) => return reply.send(&mut client).await,
+    };
+    match (method, target) {
+        ("GET", "/health") => health(&mut client, &proxy).await,
+        ("GET", "/metrics") => metrics(&mut client, &proxy).await,
+        _ => tunnel(client, &proxy, method, target, early).await,
+    }
+}
+
+/// The answer to a client whose request head did not arrive whole.
+fn head_refusal(proxy: &Proxy, e: HeadError) -> Reply {
+    match e {
+        HeadError::Evicted | HeadError::Closed => Reply::new(UNAVAILABLE, "proxy busy\n"),
+        HeadError::Timeout => {
             if proxy.stats.refuse(Refusal::HeadTimeout) {
                 debug!("egress: no request head in time");
             }
-            respond(
-                &mut client,
+            Reply::new(
                 "408 Request Timeout",
-                "",
                 "timed out waiting for the request head\n",
             )
-            .await;
-            return;
         }
-        Err(e) => {
+        HeadError::TooLarge | HeadError::NotUtf8 => {
             let reason = if e == HeadError::TooLarge {
                 "request head too large\n"
             } else {
@@ -119,132 +149,62 @@ pub(super) async fn handle(mut client: TcpStream, slot: PendingSlot, proxy: Arc<
             if proxy.stats.refuse(Refusal::BadRequest) {
                 debug!(reason = reason.trim_end(), "egress: bad request");
             }
-            respond(&mut client, "400 Bad Request", "", reason).await;
-            return;
+            Reply::new(BAD_REQUEST, reason)
         }
-    };
+    }
+}
+
+/// The method and target of an HTTP/1.x request line.
+fn request_line<'h>(proxy: &Proxy, head: &'h str) -> Result<(&'h str, &'h str), Reply> {
     let mut parts = head.lines().next().unwrap_or("").split_whitespace();
     let (method, target, version) = (parts.next(), parts.next(), parts.next());
     let (Some(method), Some(target), Some(version)) = (method, target, version) else {
         proxy.stats.refuse(Refusal::BadRequest);
-        respond(
-            &mut client,
-            "400 Bad Request",
-            "",
-            "malformed request line\n",
-        )
-        .await;
-        return;
+        return Err(Reply::new(BAD_REQUEST, "malformed request line\n"));
     };
     if !version.starts_with("HTTP/1.") {
         proxy.stats.refuse(Refusal::BadRequest);
-        respond(&mut client, "400 Bad Request", "", "HTTP/1.x only\n").await;
-        return;
+        return Err(Reply::new(BAD_REQUEST, "HTTP/1.x only\n"));
     }
-    if method == "GET" && target == "/health" {
-        proxy.stats.health_answered.fetch_add(1, Ordering::Relaxed);
-        let body = format!(
-            "{{\"status\":\"ok\",\"version\":\"{}\"}}",
-            env!("CARGO_PKG_VERSION")
-        );
-        respond(&mut client, "200 OK", "", &body).await;
-        return;
-    }
-    if method == "GET" && target == "/metrics" {
-        let body = proxy.metrics();
-        let text = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            crate::prometheus::CONTENT_TYPE,
-            body.len()
-        );
-        let _ = tokio::time::timeout(RESPOND_TIMEOUT, async {
-            let _ = client.write_all(text.as_bytes()).await;
-            let _ = client.shutdown().await;
-        })
-        .await;
-        return;
-    }
-    if method != "CONNECT" {
-        if proxy.stats.refuse(Refusal::MethodNotAllowed) {
-            debug!(method = truncate(method), "egress: method not allowed");
-        }
-        respond(
-            &mut client,
-            "405 Method Not Allowed",
-            "Allow: CONNECT\r\n",
-            "only CONNECT is supported (this proxy tunnels HTTPS)\n",
-        )
-        .await;
-        return;
-    }
-    let dest = match Destination::parse(target) {
-        Ok(d) => d,
-        Err(_) => {
-            proxy.stats.refuse(Refusal::BadRequest);
-            respond(
-                &mut client,
-                "400 Bad Request",
-                "",
-                "CONNECT target must be HOST:PORT\n",
-            )
-            .await;
-            return;
-        }
+    Ok((method, target))
+}
+
+/// `GET /health`: 200 with the version (for `clawdbot healthcheck --port`).
+async fn health(client: &mut TcpStream, proxy: &Proxy) {
+    proxy.stats.health_answered.fetch_add(1, Ordering::Relaxed);
+    let body = format!(
+        "{{\"status\":\"ok\",\"version\":\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    respond(client, "200 OK", "", &body).await;
+}
+
+/// `GET /metrics`: the counters in the Prometheus text format.
+async fn metrics(client: &mut TcpStream, proxy: &Proxy) {
+    let body = proxy.metrics();
+    let text = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        crate::prometheus::CONTENT_TYPE,
+        body.len()
+    );
+    let _ = tokio::time::timeout(RESPOND_TIMEOUT, async {
+        let _ = client.write_all(text.as_bytes()).await;
+        let _ = client.shutdown().await;
+    })
+    .await;
+}
+
+/// A `CONNECT` to an allowed destination, within the tunnel limit: dials it, answers
+/// 200 and relays (with the bytes the client sent after its head).
+async fn tunnel(mut client: TcpStream, proxy: &Proxy, method: &str, target: &str, early: Vec<u8>) {
+    let (dest, _permit) = match admit(proxy, method, target) {
+        Ok(admitted) => admitted,
+        Err(reply) => return reply.send(&mut client).await,
     };
-    if !proxy.allow.allows(&dest) {
-        if proxy.stats.refuse(Refusal::DestinationNotAllowed) {
-            warn!(destination = %dest, "egress refused: destination not in the allowlist");
-        }
-        respond(
-            &mut client,
-            "403 Forbidden",
-            "",
-            "destination not allowed by the egress policy\n",
-        )
-        .await;
-        return;
-    }
-    let Ok(_permit) = proxy.tunnels.clone().try_acquire_owned() else {
-        if proxy.stats.refuse(Refusal::TunnelLimit) {
-            warn!(
-                max = proxy.max_tunnels,
-                "egress refused: tunnel limit reached"
-            );
-        }
-        respond(
-            &mut client,
-            "503 Service Unavailable",
-            "",
-            "tunnel limit reached\n",
-        )
-        .await;
-        return;
+    let mut upstream = match dial(proxy, &dest).await {
+        Ok(s) => s,
+        Err(reply) => return reply.send(&mut client).await,
     };
-    let dial = TcpStream::connect((dest.resolver_host(), dest.port));
-    let upstream = match tokio::time::timeout(proxy.connect_timeout, dial).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            if proxy.stats.refuse(Refusal::UpstreamUnreachable) {
-                warn!(destination = %dest, error = %e, "egress upstream unreachable");
-            }
-            respond(&mut client, "502 Bad Gateway", "", "upstream unreachable\n").await;
-            return;
-        }
-        Err(_) => {
-            if proxy.stats.refuse(Refusal::UpstreamUnreachable) {
-                warn!(destination = %dest, timeout_ms = proxy.connect_timeout.as_millis() as u64, "egress upstream connect timed out");
-            }
-            respond(
-                &mut client,
-                "502 Bad Gateway",
-                "",
-                "upstream connect timed out\n",
-            )
-            .await;
-            return;
-        }
-    };
-    let _ = upstream.set_nodelay(true);
     if client
         .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         .await
@@ -252,7 +212,6 @@ pub(super) async fn handle(mut client: TcpStream, slot: PendingSlot, proxy: Arc<
     {
         return;
     }
-    let mut upstream = upstream;
     if !early.is_empty() && upstream.write_all(&early).await.is_err() {
         return;
     }
@@ -267,6 +226,74 @@ pub(super) async fn handle(mut client: TcpStream, slot: PendingSlot, proxy: Arc<
         idle_timeout = r.idle_timeout,
         "tunnel closed"
     );
+}
+
+/// The checks before a tunnel: `CONNECT` only, a `HOST:PORT` target, the allowlist,
+/// then a tunnel slot (held by the returned permit).
+fn admit(
+    proxy: &Proxy,
+    method: &str,
+    target: &str,
+) -> Result<(Destination, OwnedSemaphorePermit), Reply> {
+    if method != "CONNECT" {
+        if proxy.stats.refuse(Refusal::MethodNotAllowed) {
+            debug!(method = truncate(method), "egress: method not allowed");
+        }
+        return Err(Reply {
+            status: "405 Method Not Allowed",
+            extra: "Allow: CONNECT\r\n",
+            body: "only CONNECT is supported (this proxy tunnels HTTPS)\n",
+        });
+    }
+    let Ok(dest) = Destination::parse(target) else {
+        proxy.stats.refuse(Refusal::BadRequest);
+        return Err(Reply::new(
+            BAD_REQUEST,
+            "CONNECT target must be HOST:PORT\n",
+        ));
+    };
+    if !proxy.allow.allows(&dest) {
+        if proxy.stats.refuse(Refusal::DestinationNotAllowed) {
+            warn!(destination = %dest, "egress refused: destination not in the allowlist");
+        }
+        return Err(Reply::new(
+            "403 Forbidden",
+            "destination not allowed by the egress policy\n",
+        ));
+    }
+    let Ok(permit) = proxy.tunnels.clone().try_acquire_owned() else {
+        if proxy.stats.refuse(Refusal::TunnelLimit) {
+            warn!(
+                max = proxy.max_tunnels,
+                "egress refused: tunnel limit reached"
+            );
+        }
+        return Err(Reply::new(UNAVAILABLE, "tunnel limit reached\n"));
+    };
+    Ok((dest, permit))
+}
+
+/// Connects to the destination within `--connect-timeout-ms`.
+async fn dial(proxy: &Proxy, dest: &Destination) -> Result<TcpStream, Reply> {
+    let dial = TcpStream::connect((dest.resolver_host(), dest.port));
+    match tokio::time::timeout(proxy.connect_timeout, dial).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => {
+            if proxy.stats.refuse(Refusal::UpstreamUnreachable) {
+                warn!(destination = %dest, error = %e, "egress upstream unreachable");
+            }
+            Err(Reply::new(BAD_GATEWAY, "upstream unreachable\n"))
+        }
+        Err(_) => {
+            if proxy.stats.refuse(Refusal::UpstreamUnreachable) {
+                warn!(destination = %dest, timeout_ms = proxy.connect_timeout.as_millis() as u64, "egress upstream connect timed out");
+            }
+            Err(Reply::new(BAD_GATEWAY, "upstream connect timed out\n"))
+        }
+    }
 }
 
 /// A client-supplied token cut to a loggable length.

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use super::allow::Destination;
+use super::bounds::ACCEPT_ERROR_PAUSE;
 use super::pending::Pending;
 use super::pipe::relay;
 use super::stats::{Refusal, Stats};
@@ -72,7 +73,7 @@ pub async fn run(
                 if stats.refuse(Refusal::AcceptFailed) {
                     warn!(error = %e, "forward: accept failed");
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
             }
         };

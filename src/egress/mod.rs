@@ -2,13 +2,15 @@
 //! way out for the gateway in the `isolated` profile, plus plain TCP port forwards that
 //! publish the gateway's loopback ports from the egress service.
 //!
-//! Modules: `allow` (destinations, allowlist), `connect` (one proxy client), `pending`
-//! (the budget of connections that have not spoken yet), `pipe` (relay with idle
-//! timeout), `forward` (port forwards), `stats` (counters, `/metrics`, rate-limited
-//! refusal lines), `check` (`egress-check`, a diagnostic client for the end-to-end test:
-//! a scratch image has no curl).
+//! Modules: `allow` (destinations, allowlist), `bounds` (every fixed bound), `connect`
+//! (one proxy client), `pending` (the budget of connections that have not spoken yet,
+//! on the shared `crate::evict_pool`), `pipe` (relay with idle timeout), `forward`
+//! (port forwards), `stats` (counters, `/metrics`, rate-limited refusal lines), `check`
+//! (`egress-check`, a diagnostic client for the end-to-end test: a scratch image has no
+//! curl). Signals come from `crate::signals`, as for the gateway.
 
 pub mod allow;
+pub mod bounds;
 pub mod check;
 mod connect;
 pub mod forward;
@@ -28,6 +30,7 @@ use tracing::{info, warn};
 
 use crate::logging::LogFormat;
 use allow::{Allowlist, Destination};
+use bounds::{ACCEPT_ERROR_PAUSE, MAX_PENDING, MAX_SLOTS, TIMEOUT_RANGE_MS};
 use forward::{ForwardLimits, ForwardSpec};
 use pending::Pending;
 use stats::{Snapshot, Stats};
@@ -92,13 +95,6 @@ pub struct EgressArgs {
     #[arg(long, value_enum, env = "CLAWDBOT_LOG_FORMAT", default_value = "human")]
     pub log_format: LogFormat,
 }
-
-/// Largest `--max-tunnels` / `--max-forward-connections`.
-const MAX_SLOTS: usize = 65_536;
-/// Largest `--max-pending`.
-const MAX_PENDING: usize = 4_096;
-/// Range of every timeout, in ms: at least 100 ms, at most a day.
-const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u64> = 100..=86_400_000;
 
 /// Shared state of the running proxy.
 #[derive(Debug)]
@@ -307,7 +303,7 @@ pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
                         if proxy.stats.refuse(stats::Refusal::AcceptFailed) {
                             warn!(error = %e, "proxy: accept failed");
                         }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     }
                 }
             }

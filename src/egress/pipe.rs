@@ -7,6 +7,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::bounds::RELAY_BUFFER;
+
 /// Bytes moved by one relay, and why it ended.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Relayed {
@@ -16,8 +18,6 @@ pub struct Relayed {
     pub down: u64,
     pub idle_timeout: bool,
 }
-
-const BUF: usize = 16 * 1024;
 
 /// Copies `client` ⇄ `upstream`. A side that reaches EOF half-closes the other's write
 /// side; the relay ends when both have, on an error, after `idle` without traffic, or,
@@ -30,8 +30,8 @@ pub async fn relay(
 ) -> Relayed {
     let (mut cr, mut cw) = client.into_split();
     let (mut ur, mut uw) = upstream.into_split();
-    let mut cbuf = vec![0u8; BUF];
-    let mut ubuf = vec![0u8; BUF];
+    let mut cbuf = vec![0u8; RELAY_BUFFER];
+    let mut ubuf = vec![0u8; RELAY_BUFFER];
     let (mut c_open, mut u_open) = (true, true);
     let mut out = Relayed::default();
     while c_open || u_open {

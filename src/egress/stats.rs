@@ -8,14 +8,10 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use tracing::warn;
 
-/// Individual refusal lines allowed per interval; the rest are only counted.
-pub const LINES_PER_INTERVAL: u64 = 10;
-/// How often the summary line of refusals is written (when there were any).
-pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(10);
+use super::bounds::{LINES_PER_INTERVAL, SUMMARY_INTERVAL};
 
 /// Why a connection or request was refused or closed early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -328,6 +328,10 @@ pub const LISTENERS_STOP_WAIT: Duration = Duration::from_millis(500);
 /// How long the async runtime's tasks get to stop when `serve` returns.
 pub const RUNTIME_STOP_WAIT: Duration = Duration::from_millis(500);
 
+/// The retry hint (`retryAfterMs`) of a refusal that may pass soon: a full store or
+/// gateway, a busy session, the shutdown drain.
+pub const RETRY_LATER_MS: u64 = 1000;
+
 /// Request bounds of the handlers: `chat.history` messages (and its default), a
 /// session label's characters, the messages `sessions.compact` keeps by default, an
 /// idempotency key's bytes, `logs.tail` lines and bytes (and their defaults).

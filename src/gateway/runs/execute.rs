@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::{release, store_reply, RunRequest};
 use crate::gateway::events::RunEvents;
-use crate::gateway::limits::DELTA_BUFFER;
+use crate::gateway::limits::{DELTA_BUFFER, RETRY_LATER_MS};
 use crate::gateway::Gateway;
 use crate::protocol::{codes, now_ms, ErrorShape, ResponseFrame};
 use crate::providers::{ChatMessage, ChatReply, ChatRequest, ProviderError};
@@ -267,7 +267,8 @@ fn final_response(
             return ResponseFrame::err(id, shape.with_details(run));
         }
         Ended::ShuttingDown => {
-            let shape = ErrorShape::new(codes::UNAVAILABLE, SHUTTING_DOWN).retry_after(1000);
+            let shape =
+                ErrorShape::new(codes::UNAVAILABLE, SHUTTING_DOWN).retry_after(RETRY_LATER_MS);
             return ResponseFrame::err(id, shape.with_details(run));
         }
         Ended::Ok(text) => ("ok", text.as_str()),

@@ -28,6 +28,7 @@ use tracing::{debug, Instrument};
 
 use super::conns::Conn;
 use super::events;
+use super::limits::RETRY_LATER_MS;
 pub use super::limits::{DEFAULT_RUN_TIMEOUT, MAX_RUN_TIMEOUT};
 use super::store_error::session_error;
 use super::Gateway;
@@ -145,7 +146,7 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
             codes::UNAVAILABLE,
             "a run is already in progress in this session (wait for it, or chat.abort it)",
         )
-        .retry_after(1000));
+        .retry_after(RETRY_LATER_MS));
     }
     let user = Message::new("user", req.message.clone(), Some(&req.run_id));
     let user = match gw.sessions.append(&req.session_key, user) {

@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 use super::{read_result, send_end, Connection, End};
 use crate::gateway::auth::{AuthOutcome, MISMATCH_MESSAGE, MISSING_MESSAGE, RATE_LIMITED_MESSAGE};
 use crate::gateway::conns::Conn;
+use crate::gateway::limits::RETRY_LATER_MS;
 use crate::gateway::methods;
 use crate::gateway::metrics::{FrameReject, Handshake, UpgradeRefused};
 use crate::gateway::scopes::Grant;
@@ -229,7 +230,7 @@ impl Connection {
                 .metrics
                 .upgrade_refused(UpgradeRefused::ConnectionLimit);
             let error = ErrorShape::new(codes::UNAVAILABLE, "too many connections (retry later)")
-                .retry_after(1000);
+                .retry_after(RETRY_LATER_MS);
             return self
                 .refuse(
                     Handshake::Aborted,

@@ -10,7 +10,7 @@ use tracing::{debug, info};
 use super::{read_result, Connection, End};
 use crate::gateway::admission::RateLimiter;
 use crate::gateway::events;
-use crate::gateway::limits::{RUN_DRAIN_POLL, RUN_DRAIN_WAIT};
+use crate::gateway::limits::{RETRY_LATER_MS, RUN_DRAIN_POLL, RUN_DRAIN_WAIT};
 use crate::gateway::methods;
 use crate::gateway::metrics::{Disconnect, FrameReject, RequestResult};
 use crate::gateway::transport::outbox::SendError;
@@ -145,7 +145,7 @@ impl Connection {
         let result = tokio::select! {
             r = methods::dispatch(&ctx) => r,
             _ = shutdown.wait_for(|s| *s) => Err(
-                ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(1000),
+                ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(RETRY_LATER_MS),
             ),
         };
         let ok = result.is_ok();
