@@ -253,8 +253,8 @@ const SERVICE_LAYERS: &[&[&str]] = &[
 /// The rows of the gateway's drawing (`src/gateway/`), bottom first. `gateway` itself
 /// (mod.rs) holds the state every layer shares and is left out.
 const GATEWAY_LAYERS: &[&[&str]] = &[
-    &["limits", "auth", "scopes", "store_error"],
-    &["admission", "transport"],
+    &["limits", "auth", "scopes"],
+    &["admission", "transport", "store_error"],
     &["conns"],
     &["events"],
     &["runs"],
@@ -341,6 +341,51 @@ fn an_upward_use_breaks_the_layers() {
     assert_eq!(
         layer_violations(&graph, "gateway", GATEWAY_LAYERS),
         vec!["gateway::runs -> gateway::methods: not a lower layer".to_string()]
+    );
+}
+
+/// docs/architecture.md's service section, from its heading to the next one.
+fn service_section() -> String {
+    let doc = std::fs::read_to_string(support::repo_root().join("docs/architecture.md"))
+        .expect("read docs/architecture.md");
+    let start = doc
+        .find("## Service (`src/`)")
+        .expect("docs/architecture.md has the service section");
+    let section = &doc[start..];
+    let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+    section[..end].to_string()
+}
+
+#[test]
+fn the_service_section_names_every_file_and_layer() {
+    let section = service_section();
+    let src = support::repo_root().join("src");
+    let mut missing = Vec::new();
+    for (module, file) in modules(&src) {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        // A folder's mod.rs is named by its folder (`gateway/`).
+        let named = if name == "mod.rs" {
+            let dir = module.rsplit("::").next().unwrap_or("");
+            section.contains(&format!("{dir}/"))
+        } else {
+            section.contains(&name)
+        };
+        if !named && name != "lib.rs" {
+            missing.push(file.display().to_string());
+        }
+    }
+    for row in SERVICE_LAYERS.iter().chain(GATEWAY_LAYERS) {
+        for module in *row {
+            if !section.contains(&format!("{module}.rs"))
+                && !section.contains(&format!("{module}/"))
+            {
+                missing.push(format!("layer module {module}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md's service section does not name: {missing:?}"
     );
 }
 
