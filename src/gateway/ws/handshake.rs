@@ -138,10 +138,10 @@ impl Connection {
                 .refuse(invalid, id, error, close::POLICY_VIOLATION, NOT_CONNECT)
                 .await;
         }
-        let params = match req.params.map(serde_json::from_value::<ConnectParams>) {
-            Some(Ok(p)) => p,
-            None | Some(Err(_)) => {
-                let error = ErrorShape::invalid("invalid connect params");
+        let (params, min, max) = match connect_params(req.params) {
+            Ok(p) => p,
+            Err(message) => {
+                let error = ErrorShape::invalid(message);
                 return self
                     .refuse(
                         Handshake::Invalid,
@@ -152,20 +152,6 @@ impl Connection {
                     )
                     .await;
             }
-        };
-        let (Some(min), Some(max)) = (params.min_protocol, params.max_protocol) else {
-            let error = ErrorShape::invalid(
-                "invalid connect params: minProtocol and maxProtocol are required",
-            );
-            return self
-                .refuse(
-                    Handshake::Invalid,
-                    id,
-                    error,
-                    close::POLICY_VIOLATION,
-                    "invalid connect params",
-                )
-                .await;
         };
         let Some(protocol) = negotiate(min, max) else {
             info!(min, max, "handshake refused: protocol mismatch");
@@ -262,5 +248,16 @@ impl Connection {
         self.client = Some(client);
         self.respond(&ResponseFrame::ok(id, hello)).await?;
         Ok(protocol)
+    }
+}
+
+/// The `connect` params with their protocol range, or the error message.
+fn connect_params(params: Option<Value>) -> Result<(ConnectParams, i64, i64), &'static str> {
+    let Some(Ok(params)) = params.map(serde_json::from_value::<ConnectParams>) else {
+        return Err("invalid connect params");
+    };
+    match (params.min_protocol, params.max_protocol) {
+        (Some(min), Some(max)) => Ok((params, min, max)),
+        _ => Err("invalid connect params: minProtocol and maxProtocol are required"),
     }
 }
