@@ -334,7 +334,8 @@ pub const RETRY_LATER_MS: u64 = 1000;
 
 /// Request bounds of the handlers: `chat.history` messages (and its default), a
 /// session label's characters, the messages `sessions.compact` keeps by default, an
-/// idempotency key's bytes, `logs.tail` lines and bytes (and their defaults).
+/// idempotency key's bytes, `logs.tail` lines and bytes (the protocol's `LogsTailParams`
+/// bounds, and their defaults).
 pub const HISTORY_MAX: usize = 1000;
 pub const HISTORY_DEFAULT: usize = 200;
 pub const MAX_LABEL: usize = 100;

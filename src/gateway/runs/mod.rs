@@ -4,12 +4,11 @@
 //!
 //! A run streams the provider's deltas as `chat` (`delta`, then `final`, `error` or
 //! `aborted`) and `agent` (`lifecycle`, `assistant`) events to readers (built by
-//! `gateway::events`), appends the
-//! reply to the session transcript (`session.message` to its subscribers,
-//! `sessions.changed` to session subscribers) and, for `agent`, sends the final
-//! response on the request's id. One run per session at a time; every buffer on the
-//! way is bounded (the provider's delta channel, each connection's outbox).
-
+//! `gateway::events`), appends the reply to the session transcript (`session.message`
+//! to its subscribers, `sessions.changed` to session subscribers) and, for `agent`,
+//! sends the final response on the request's id. One run per session at a time; every
+//! buffer on the way is bounded (the provider's delta channel, each connection's
+//! outbox).
 //!
 //! This file is the registry of runs and how one starts; `execute` is the run itself.
 //! The engine uses the events, the sessions store and the providers, never the
