@@ -372,6 +372,15 @@ impl Store {
         }
     }
 
+    /// Whether `key` still holds the session instance `session_id` (not deleted, reset
+    /// or recreated since): a run acts on the instance it started in.
+    pub fn is_instance(&self, key: &str, session_id: &str) -> bool {
+        self.lock()
+            .sessions
+            .get(key)
+            .is_some_and(|s| s.session_id == session_id)
+    }
+
     /// Clears the transcript and gives the session a new id (`sessions.reset`).
     pub fn reset(&self, key: &str) -> Result<Session, SessionError> {
         self.update(key, |s| {

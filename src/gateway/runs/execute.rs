@@ -29,6 +29,12 @@ enum Outcome {
     ShuttingDown,
 }
 
+/// Why the stream stopped, and the text it streamed.
+struct Stopped {
+    outcome: Outcome,
+    text: String,
+}
+
 impl Outcome {
     /// Whether the call counts in the provider's metrics: a request the provider never
     /// judged (refused before sending, aborted, cut by the drain) does not.
@@ -61,7 +67,12 @@ struct ServedBy {
     model: String,
 }
 
-pub(super) async fn execute(gw: &Arc<Gateway>, req: RunRequest, cancelled: oneshot::Receiver<()>) {
+pub(super) async fn execute(
+    gw: &Arc<Gateway>,
+    req: RunRequest,
+    instance: &str,
+    cancelled: oneshot::Receiver<()>,
+) {
     let started = Instant::now();
     let chat = chat_request(gw, &req);
     let (provider, model) = gw.provider.served_by(chat.model.as_deref());
@@ -72,16 +83,16 @@ pub(super) async fn execute(gw: &Arc<Gateway>, req: RunRequest, cancelled: onesh
     let mut events = RunEvents::new(&gw.clients, &req.run_id, &req.session_key, now_ms());
     events.started();
     info!(session = %req.session_key, "run started");
-    let (outcome, text) = stream(gw, chat, req.timeout, cancelled, &mut events).await;
+    let stopped = stream(gw, chat, req.timeout, cancelled, &mut events).await;
     let elapsed = started.elapsed();
-    if outcome.counts_as_provider_call() {
+    if stopped.outcome.counts_as_provider_call() {
         gw.metrics.provider_call(
             served.provider,
             elapsed,
-            matches!(outcome, Outcome::Done(_)),
+            matches!(stopped.outcome, Outcome::Done(_)),
         );
     }
-    let ended = conclude(gw, &req, outcome, text, elapsed, &served, &mut events);
+    let ended = conclude(gw, &req, instance, stopped, elapsed, &served, &mut events);
     let Some(id) = req.reply_to.clone() else {
         return;
     };
@@ -126,14 +137,14 @@ fn chat_request(gw: &Gateway, req: &RunRequest) -> ChatRequest {
 }
 
 /// Calls the provider and publishes each delta until the call ends or the run is
-/// stopped; returns why, and the text streamed.
+/// stopped.
 async fn stream(
     gw: &Gateway,
     chat: ChatRequest,
     timeout: Duration,
     mut cancelled: oneshot::Receiver<()>,
     events: &mut RunEvents<'_>,
-) -> (Outcome, String) {
+) -> Stopped {
     let (tx, mut rx) = mpsc::channel::<String>(DELTA_BUFFER);
     let call = gw.provider.chat_stream(chat, tx);
     tokio::pin!(call);
@@ -163,7 +174,7 @@ async fn stream(
             }
         }
     };
-    (outcome, text)
+    Stopped { outcome, text }
 }
 
 /// Stores what the run produced, frees the run and its session (before the terminal
@@ -171,8 +182,8 @@ async fn stream(
 fn conclude(
     gw: &Gateway,
     req: &RunRequest,
-    outcome: Outcome,
-    text: String,
+    instance: &str,
+    Stopped { outcome, text }: Stopped,
     elapsed: Duration,
     served: &ServedBy,
     events: &mut RunEvents<'_>,
@@ -188,8 +199,8 @@ fn conclude(
             };
             let mut m = Message::new("assistant", full.clone(), Some(run_id));
             m.stop_reason = Some("stop".into());
-            store_reply(gw, key, m.clone());
-            release(gw, run_id, key);
+            store_reply(gw, key, instance, m.clone());
+            release(gw, run_id, key, instance);
             events.finished(&m);
             info!(ms = elapsed.as_millis() as u64, provider = %reply.provider, model = %reply.model, "run finished");
             Ended::Ok(full)
@@ -198,9 +209,9 @@ fn conclude(
             if !text.is_empty() {
                 let mut m = Message::new("assistant", text.clone(), Some(run_id));
                 m.stop_reason = Some("aborted".into());
-                store_reply(gw, key, m);
+                store_reply(gw, key, instance, m);
             }
-            release(gw, run_id, key);
+            release(gw, run_id, key, instance);
             events.aborted(&text);
             info!(
                 ms = elapsed.as_millis() as u64,
@@ -211,7 +222,7 @@ fn conclude(
         Outcome::Failed(e) => {
             let message = e.to_string();
             warn!(error = %message, "run failed");
-            release(gw, run_id, key);
+            release(gw, run_id, key, instance);
             let detail = e.detail(served.provider, Some(&served.model));
             events.failed(&message, e.reason().chat_error_kind(), Some(detail));
             let retry_after_ms = match e {
@@ -229,13 +240,13 @@ fn conclude(
         Outcome::TimedOut => {
             let message = format!("run timed out after {} s", req.timeout.as_secs());
             warn!("{message}");
-            release(gw, run_id, key);
+            release(gw, run_id, key, instance);
             events.failed(&message, "timeout", None);
             Ended::TimedOut
         }
         Outcome::ShuttingDown => {
             info!("run ended by the shutdown drain");
-            release(gw, run_id, key);
+            release(gw, run_id, key, instance);
             // The protocol's chat error kinds have none for a shutdown.
             events.failed(SHUTTING_DOWN, "unknown", None);
             Ended::ShuttingDown

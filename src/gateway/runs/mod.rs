@@ -116,10 +116,6 @@ impl Runs {
         }
         ids.len()
     }
-
-    fn finished(&self, run_id: &str) {
-        self.lock().remove(run_id);
-    }
 }
 
 /// Stores the user's message and starts the run as a task; returns at once.
@@ -155,6 +151,9 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
             return Err(session_error(e));
         }
     };
+    // The session instance this run belongs to: its end acts on it, not on the key
+    // (which a `sessions.delete` or `reset` may give to a newer instance meanwhile).
+    let instance = ensured.session.session_id;
     let (cancel, cancelled) = oneshot::channel();
     runs.insert(
         req.run_id.clone(),
@@ -188,7 +187,7 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
             if replies {
                 conn.pending_replies.fetch_add(1, Ordering::SeqCst);
             }
-            execute::execute(&gw, req, cancelled).await;
+            execute::execute(&gw, req, &instance, cancelled).await;
             if replies {
                 conn.pending_replies.fetch_sub(1, Ordering::SeqCst);
             }
@@ -201,19 +200,33 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
 /// Unregisters the run and frees its session before its terminal event goes out, so a
 /// client that reacts to that event (`chat.abort`, the next `chat.send`) sees the run
 /// finished. Every outcome calls it exactly once (a later call could free a newer run
-/// of the same session or id).
-fn release(gw: &Gateway, run_id: &str, key: &str) {
-    gw.runs.finished(run_id);
-    gw.sessions.set_busy(key, false);
+/// of the same session or id). A session deleted or reset since the run started is
+/// left alone: its key may hold a newer instance running a newer run.
+fn release(gw: &Gateway, run_id: &str, key: &str, instance: &str) {
+    // Held so that no run starts in between (`start` takes it first, then sessions).
+    let mut runs = gw.runs.lock();
+    runs.remove(run_id);
+    if gw.sessions.is_instance(key, instance) {
+        gw.sessions.set_busy(key, false);
+    }
 }
 
-fn store_reply(gw: &Gateway, key: &str, m: Message) {
-    match gw.sessions.append(key, m) {
+/// Appends the run's reply to the session instance it started in, if it still exists.
+fn store_reply(gw: &Gateway, key: &str, instance: &str, m: Message) {
+    let runs = gw.runs.lock();
+    let stored = if gw.sessions.is_instance(key, instance) {
+        gw.sessions.append(key, m)
+    } else {
+        Err(crate::sessions::SessionError::NotFound(key.to_string()))
+    };
+    drop(runs);
+    match stored {
         Ok(m) => {
             events::message_added(&gw.clients, key, &m);
             events::session_changed(&gw.clients, key, "message");
         }
-        // The session was deleted meanwhile (its run was aborted first): nothing to keep.
+        // The session was deleted or reset meanwhile (its run was aborted first):
+        // nothing to keep.
         Err(e) => debug!(error = %e, "reply not stored"),
     }
 }
