@@ -44,6 +44,7 @@ pub const PLACEHOLDERS: &[&str] = &[
 pub const DEMO_ANTHROPIC_KEY: &str = "sk-ant-demo-placeholder";
 pub const DEMO_OPENAI_KEY: &str = "sk-demo-placeholder";
 
+pub mod openclaw;
 mod placeholder;
 pub use placeholder::{is_placeholder, PLACEHOLDER_WORDS};
 
