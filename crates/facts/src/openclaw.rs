@@ -41,8 +41,17 @@ pub const NODE_VERSION: &str = "24.22.3";
 /// openclaw version).
 pub const IMAGE_NAME: &str = "openclaw-hardened";
 /// Build-context staging directory (relative to the project root) that holds the staged
-/// root filesystem under `rootfs/`; the Dockerfile copies `<STAGE_DIR>/rootfs/` to `/`.
+/// root filesystem under `rootfs/`.
 pub const STAGE_DIR: &str = "target/openclaw-context";
+/// The staged root filesystem the OpenClaw Dockerfile copies to `/` (the build context's
+/// only entry; `.dockerignore` re-includes nothing else).
+pub const CONTEXT_ROOTFS: &str = "target/openclaw-context/rootfs";
+/// Service, network and volume names of the rendered OpenClaw stack (compose service,
+/// Kubernetes namespace and Deployment).
+pub const SERVICE_NAME: &str = "openclaw";
+/// Where `init --app openclaw` renders this workspace's browsable OpenClaw set (kept
+/// fresh by `init --check`), next to the repository's own clawdbot files at the root.
+pub const EXAMPLE_DIR: &str = "examples/openclaw";
 
 /// Environment variable names the gateway reads.
 pub const STATE_DIR_VAR: &str = "OPENCLAW_STATE_DIR";
@@ -70,11 +79,8 @@ pub const HEALTH_PATH: &str = "/healthz";
 /// liveness route, exit 0 only on a 2xx answer within 5 s.
 pub const HEALTHCHECK_SCRIPT: &str = "fetch('http://127.0.0.1:18789/healthz',\
 {signal:AbortSignal.timeout(5000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))";
-/// Health check timings: the gateway is ready after 20 to 40 s on a loaded machine.
-pub const HEALTHCHECK_START_PERIOD_S: u32 = 90;
-pub const HEALTHCHECK_INTERVAL_S: u32 = 30;
-pub const HEALTHCHECK_TIMEOUT_S: u32 = 10;
-pub const HEALTHCHECK_RETRIES: u32 = 3;
+/// Seconds the gateway may take to become healthy (measured: ready after 20-40 s).
+pub const HEALTH_START_PERIOD_SECONDS: u64 = 90;
 
 /// The health check command (exec form), for the Dockerfile and compose files.
 pub fn healthcheck_command() -> [&'static str; 3] {
@@ -93,5 +99,6 @@ mod tests {
         assert!(HEALTHCHECK_SCRIPT.contains(&format!("127.0.0.1:{GATEWAY_PORT}{HEALTH_PATH}")));
         assert_eq!(GATEWAY_PORT, crate::GATEWAY_PORT);
         assert!(NODE_VERSION.starts_with("24."));
+        assert!(CONTEXT_ROOTFS.starts_with(STAGE_DIR));
     }
 }
