@@ -44,7 +44,6 @@ pub const PLACEHOLDERS: &[&str] = &[
 pub const DEMO_ANTHROPIC_KEY: &str = "sk-ant-demo-placeholder";
 pub const DEMO_OPENAI_KEY: &str = "sk-demo-placeholder";
 
-pub mod openclaw;
 mod placeholder;
 pub use placeholder::{is_placeholder, PLACEHOLDER_WORDS};
 
@@ -142,6 +141,9 @@ pub const EGRESS_SERVICE_NAME: &str = "egress";
 
 mod selfcheck;
 pub use selfcheck::SelfCheckId;
+
+pub mod openclaw;
+
 #[cfg(test)]
 mod tests {
     use super::*;
