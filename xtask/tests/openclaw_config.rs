@@ -61,11 +61,19 @@ fn openclaw_init_records_the_app_and_renders_the_hardened_set() {
     // No secret in the compose file or the env example: only names of secret files.
     for file in ["docker-compose.yml", ".env.example", "openclaw.json"] {
         let text = dir.read(file);
-        assert!(!text.contains("sk-"), "{file} holds a key-like value:\n{text}");
-        assert!(!text.contains("TOKEN="), "{file} holds a token variable:\n{text}");
+        assert!(
+            !text.contains("sk-"),
+            "{file} holds a key-like value:\n{text}"
+        );
+        assert!(
+            !text.contains("TOKEN="),
+            "{file} holds a token variable:\n{text}"
+        );
     }
     assert!(dir.read(".gitignore").contains("/secrets/"));
-    assert!(dir.read(".dockerignore").contains("*\n!target/openclaw-context/rootfs\n"));
+    assert!(dir
+        .read(".dockerignore")
+        .contains("*\n!target/openclaw-context/rootfs\n"));
     let mode = std::fs::metadata(dir.join("openclaw.json"))
         .unwrap()
         .permissions()
@@ -78,7 +86,10 @@ fn openclaw_init_records_the_app_and_renders_the_hardened_set() {
     let token = dir.read("secrets/openclaw_gateway_token");
     assert!(token.len() >= 32, "token too short");
     assert!(!env.stdout.contains(&token), "the token was printed");
-    assert_eq!(dir.read("secrets/anthropic_api_key"), "sk-ant-demo-placeholder");
+    assert_eq!(
+        dir.read("secrets/anthropic_api_key"),
+        "sk-ant-demo-placeholder"
+    );
 }
 
 #[test]
@@ -114,7 +125,12 @@ fn openclaw_cli() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// `openclaw <args>` with only the config and a private state dir and HOME.
-fn openclaw(cli: &(PathBuf, PathBuf), dir: &TempDir, config: &Path, args: &[&str]) -> (bool, String) {
+fn openclaw(
+    cli: &(PathBuf, PathBuf),
+    dir: &TempDir,
+    config: &Path,
+    args: &[&str],
+) -> (bool, String) {
     let out = Command::new(&cli.0)
         .arg(&cli.1)
         .args(args)
@@ -185,20 +201,37 @@ fn openclaw_rendered_config_passes_the_real_cli_validate_and_security_audit() {
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     let (ok, out) = openclaw(&cli, &dir, &config, &["config", "validate"]);
-    assert!(ok && out.contains("Config valid"), "config validate:\n{out}");
+    assert!(
+        ok && out.contains("Config valid"),
+        "config validate:\n{out}"
+    );
     let report = audit(&cli, &dir, &config);
-    assert_eq!(findings(&report, "critical"), Vec::<String>::new(), "{report:#}");
-    assert_eq!(findings(&report, "warn"), Vec::<String>::new(), "{report:#}");
+    assert_eq!(
+        findings(&report, "critical"),
+        Vec::<String>::new(),
+        "{report:#}"
+    );
+    assert_eq!(
+        findings(&report, "warn"),
+        Vec::<String>::new(),
+        "{report:#}"
+    );
     assert_eq!(report["summary"]["critical"], 0, "{report:#}");
 
     // The validator and the audit are not rubber stamps: an unknown key is refused, and
     // a config others can read, or the terminal switched on, is reported.
     dir.write(
         "bogus.json",
-        &text.replace("\"terminal\": { \"enabled\": false }", "\"terminal\": { \"enabled\": false, \"bogus\": 1 }"),
+        &text.replace(
+            "\"terminal\": { \"enabled\": false }",
+            "\"terminal\": { \"enabled\": false, \"bogus\": 1 }",
+        ),
     );
     let (ok, out) = openclaw(&cli, &dir, &dir.join("bogus.json"), &["config", "validate"]);
-    assert!(!ok && out.contains("bogus"), "an unknown key passed validation:\n{out}");
+    assert!(
+        !ok && out.contains("bogus"),
+        "an unknown key passed validation:\n{out}"
+    );
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let report = audit(&cli, &dir, &config);
     assert!(

@@ -352,8 +352,13 @@ fn openclaw_kubernetes_manifests_pass_kubernetes_validate_and_checkov() {
     let dir = render("oc-k8s", "app = \"openclaw\"\n", "kubernetes");
     let deployment = dir.read("k8s/deployment.yaml");
     assert!(deployment.contains("replicas: 1\n") && deployment.contains("type: Recreate"));
-    assert!(deployment.contains("claimName: openclaw-state"), "{deployment}");
-    assert!(dir.read("k8s/kustomization.yaml").contains("- openclaw.json"));
+    assert!(
+        deployment.contains("claimName: openclaw-state"),
+        "{deployment}"
+    );
+    assert!(dir
+        .read("k8s/kustomization.yaml")
+        .contains("- openclaw.json"));
     let Some(kv) = py_tool("kubernetes-validate") else {
         return;
     };

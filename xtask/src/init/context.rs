@@ -6,8 +6,8 @@
 
 use serde::Serialize;
 
-use super::openclaw::OpenclawContext;
 use super::files::{BLOCK_BEGIN, BLOCK_END, HEADER, STAGED_FILES};
+use super::openclaw::OpenclawContext;
 use super::secrets::{key_doc, secret_files, SecretFile};
 use super::target::Target;
 use crate::defaults;

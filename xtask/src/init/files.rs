@@ -105,9 +105,15 @@ const OPENCLAW_K8S_FILES: &[FileSpec] = &[
     file("k8s/pvc.yaml", "openclaw/k8s-pvc.yaml.tera"),
     file("k8s/deployment.yaml", "openclaw/k8s-deployment.yaml.tera"),
     file("k8s/service.yaml", "openclaw/k8s-service.yaml.tera"),
-    file("k8s/networkpolicy.yaml", "openclaw/k8s-networkpolicy.yaml.tera"),
+    file(
+        "k8s/networkpolicy.yaml",
+        "openclaw/k8s-networkpolicy.yaml.tera",
+    ),
     file("k8s/openclaw.json", "openclaw/openclaw.json.tera"),
-    file("k8s/kustomization.yaml", "openclaw/k8s-kustomization.yaml.tera"),
+    file(
+        "k8s/kustomization.yaml",
+        "openclaw/k8s-kustomization.yaml.tera",
+    ),
     merged(".gitignore", "gitignore.tera"),
     merged(".dockerignore", "dockerignore.tera"),
 ];
@@ -128,7 +134,13 @@ pub(crate) fn files(app: App, target: Target) -> &'static [FileSpec] {
 /// files of every target, each name once.
 pub(crate) fn example_files() -> Vec<FileSpec> {
     let mut out: Vec<FileSpec> = Vec::new();
-    for spec in [OPENCLAW_COMPOSE_FILES, OPENCLAW_SWARM_FILES, OPENCLAW_K8S_FILES].concat() {
+    for spec in [
+        OPENCLAW_COMPOSE_FILES,
+        OPENCLAW_SWARM_FILES,
+        OPENCLAW_K8S_FILES,
+    ]
+    .concat()
+    {
         if !out.iter().any(|f| f.name == spec.name) {
             out.push(spec);
         }
@@ -155,7 +167,9 @@ mod tests {
             if app == App::Clawdbot {
                 assert_eq!(specs[0].name, "Dockerfile", "{target:?}");
             } else {
-                assert!(specs.iter().all(|f| f.merged || f.template.starts_with("openclaw/")));
+                assert!(specs
+                    .iter()
+                    .all(|f| f.merged || f.template.starts_with("openclaw/")));
                 assert!(specs.iter().any(|f| f.name.ends_with("openclaw.json")));
             }
             for (i, a) in specs.iter().enumerate() {

@@ -248,13 +248,22 @@ fn record_app(root: &Path, display_root: Option<&Path>, app: App) -> Result<Opti
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t.replace("\r\n", "\n"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            status("not recorded", "Cargo.toml", &format!("(absent; app = \"{app}\" for this run only)"));
+            status(
+                "not recorded",
+                "Cargo.toml",
+                &format!("(absent; app = \"{app}\" for this run only)"),
+            );
             return Ok(None);
         }
         Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
     };
     match record::with_app(&text, app) {
-        Some(new) => Ok(Some(plan::plan_text(root, display_root, "Cargo.toml", new)?)),
+        Some(new) => Ok(Some(plan::plan_text(
+            root,
+            display_root,
+            "Cargo.toml",
+            new,
+        )?)),
         None => Ok(None),
     }
 }
@@ -262,13 +271,23 @@ fn record_app(root: &Path, display_root: Option<&Path>, app: App) -> Result<Opti
 /// This repository keeps its own root files for clawdbot and the OpenClaw set, rendered
 /// from the same settings with `app = "openclaw"`, under `openclaw::EXAMPLE_DIR`: planned
 /// with the root's files, so `init` writes it and `init --check` keeps it fresh.
-fn plan_example(root: &Path, settings: &Settings, version: &str, args: &Args) -> Result<Vec<Planned>> {
+fn plan_example(
+    root: &Path,
+    settings: &Settings,
+    version: &str,
+    args: &Args,
+) -> Result<Vec<Planned>> {
     let mut example = settings.clone();
     example.app = App::Openclaw;
     let context = TemplateContext::new(&example, version, target::Target::Compose);
     let renderer = Renderer::new(context, args.templates.as_deref())?;
     let dir = Path::new(crate::defaults::openclaw::EXAMPLE_DIR);
-    plan::plan(&root.join(dir), Some(dir), &files::example_files(), &renderer)
+    plan::plan(
+        &root.join(dir),
+        Some(dir),
+        &files::example_files(),
+        &renderer,
+    )
 }
 
 /// Writes one planned file; a new private one goes to the container's user.

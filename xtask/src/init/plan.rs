@@ -97,7 +97,12 @@ pub(crate) fn plan(
 }
 
 /// The plan of one file from what is on disk and its new text.
-fn compare(display: String, target: PathBuf, current: Option<Current>, new_text: String) -> Planned {
+fn compare(
+    display: String,
+    target: PathBuf,
+    current: Option<Current>,
+    new_text: String,
+) -> Planned {
     let state = match &current {
         None => State::Absent,
         Some(c) if c.text == new_text => State::Same,
