@@ -196,7 +196,7 @@ const LAYERS: &[&[&str]] = &[
     &["tasks"],
     &["engine"],
     &["image", "provision", "sbom"],
-    &["build", "test", "audit", "init"],
+    &["build", "test", "audit", "init", "openclaw"],
     &["demo", "bench"],
 ];
 
