@@ -30,6 +30,8 @@ pub(crate) struct OpenclawContext {
     pub startup_failures: u64,
     /// `--max-old-space-size`: three quarters of `memory`, so the heap stops before the limit.
     pub heap_mib: u64,
+    /// `logging.maxFileBytes`: `log_max_size` in bytes.
+    pub log_max_bytes: u64,
     /// Kubernetes memory request: half the limit (idle RSS is about 1 GiB of a 2 GiB limit).
     pub memory_request: String,
     /// The Control UI's allowed origins: the loopback origins of the published port.
@@ -104,6 +106,7 @@ impl OpenclawContext {
             start_period_seconds: facts::HEALTH_START_PERIOD_SECONDS,
             startup_failures: facts::HEALTH_START_PERIOD_SECONDS.div_ceil(interval),
             heap_mib: memory * 3 / 4,
+            log_max_bytes: s.log_max_size.bytes(),
             memory_request: format!("{}Mi", (memory / 2).max(16)),
             allowed_origins,
             token_provider: TOKEN_PROVIDER,
