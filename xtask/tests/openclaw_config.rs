@@ -13,7 +13,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use support::{init, skip, TempDir};
+use support::{init, skip, xtask, TempDir};
 
 fn project(tag: &str) -> TempDir {
     let dir = TempDir::new(tag);
@@ -79,6 +79,15 @@ fn openclaw_init_records_the_app_and_renders_the_hardened_set() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "openclaw.json mode {mode:o}");
+
+    // The static verify finds nothing on the rendered set: 10/10.
+    let verify = xtask(&["verify", "--root", dir.path().to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && report.contains("checklist 10/10"),
+        "verify on the rendered OpenClaw set:\n{report}{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
 
     // --env writes the secret files the config refers to, never over existing ones.
     let env = init(dir.path(), &["--env"]);

