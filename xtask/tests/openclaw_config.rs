@@ -132,14 +132,7 @@ fn openclaw(
         .stdin(Stdio::null())
         .output()
         .expect("run openclaw");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    support::outcome(&out)
 }
 
 /// Check ids of the audit's findings of `severity`.

@@ -24,14 +24,7 @@ fn docker(args: &[&str]) -> (bool, String) {
         .stdin(Stdio::null())
         .output()
         .expect("run docker");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    support::outcome(&out)
 }
 
 fn docker_ok(args: &[&str]) -> String {
@@ -66,14 +59,7 @@ impl Stack {
             .stdin(Stdio::null())
             .output()
             .expect("run compose");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        support::outcome(&out)
     }
 
     fn container(&self) -> String {
@@ -330,14 +316,7 @@ fn openclaw_stack_is_healthy_hardened_and_keeps_its_state_engine() {
                 .stdin(Stdio::null())
                 .output()
                 .expect("run openclaw");
-            (
-                out.status.success(),
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-            )
+            support::outcome(&out)
         };
         let (ok, out) = host(&["--token", token.trim()]);
         assert!(

@@ -131,6 +131,18 @@ pub fn openclaw_cli() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
+/// A finished program as (success, stdout then stderr).
+pub fn outcome(out: &std::process::Output) -> (bool, String) {
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// Runs `program args` in `dir` with stdin from /dev/null.
 fn output_in(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program)
