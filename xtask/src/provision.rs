@@ -70,6 +70,13 @@ const APT_PACKAGES: &[AptPackage] = &[
         provides: "tmux",
         required: false,
     },
+    // The OpenClaw Control UI is judged in headless Chromium (driven by npm
+    // playwright-core from scripts/install-node-tools.sh); under CI its tests fail without it.
+    AptPackage {
+        name: "chromium",
+        provides: "chromium",
+        required: false,
+    },
 ];
 
 /// True when running as root.

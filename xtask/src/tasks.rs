@@ -216,6 +216,15 @@ impl Command {
         stream(self.to_xshell(&sh)?)
     }
 
+    /// Runs it with the terminal's stdin, stdout and stderr and returns its exit status
+    /// (a passthrough such as `cargo xtask openclaw`, whose exit code is the program's).
+    pub fn status(&self) -> Result<std::process::ExitStatus> {
+        let sh = Shell::new()?;
+        let mut cmd: std::process::Command = self.to_xshell(&sh)?.into();
+        cmd.status()
+            .map_err(|e| anyhow::anyhow!("`{self}` could not start: {e}"))
+    }
+
     /// Runs it with its output captured ([`capture`]).
     pub fn capture(&self) -> Result<std::process::Output> {
         let sh = Shell::new()?;

@@ -226,7 +226,7 @@ const XTASK_LAYERS: &[&[&str]] = &[
     &["tasks"],
     &["engine"],
     &["image", "provision", "sbom"],
-    &["build", "test", "audit", "init"],
+    &["build", "test", "audit", "init", "openclaw"],
     &["demo", "bench"],
 ];
 

@@ -288,9 +288,35 @@ fn kubernetes_manifests_pass_checkov_in_scope_checks() {
         return;
     };
     let dir = render("checkov", "", "kubernetes");
+    assert_checkov_in_scope_pass(&tool, &dir);
+
+    // The same checks catch a weakened Deployment.
+    let weak = dir
+        .read("k8s/deployment.yaml")
+        .replace(
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+        )
+        .replace(
+            "allowPrivilegeEscalation: false",
+            "allowPrivilegeEscalation: true",
+        );
+    dir.write("k8s/deployment.yaml", &weak);
+    let (failed, _) = checkov(&tool, &dir);
+    for id in ["CKV_K8S_20", "CKV_K8S_22"] {
+        assert!(
+            failed.iter().any(|(f, _)| f == id),
+            "{id} should fail on a weakened Deployment: {failed:?}"
+        );
+    }
+}
+
+/// Every in-scope checkov check ran on `dir/k8s` and passed; nothing else failed but the
+/// documented out-of-scope checks.
+fn assert_checkov_in_scope_pass(tool: &Path, dir: &TempDir) {
     // kustomization.yaml is kustomize's file, not an API object.
     std::fs::remove_file(dir.join("k8s/kustomization.yaml")).unwrap();
-    let (failed, passed) = checkov(&tool, &dir);
+    let (failed, passed) = checkov(tool, dir);
     let bad: Vec<String> = failed
         .iter()
         .filter(|(id, _)| IN_SCOPE.iter().any(|(s, _)| s == id))
@@ -317,26 +343,40 @@ fn kubernetes_manifests_pass_checkov_in_scope_checks() {
         other.is_empty(),
         "checkov checks failed that are neither in scope nor documented out of scope: {other:?}"
     );
+}
 
-    // The same checks catch a weakened Deployment.
-    let weak = dir
-        .read("k8s/deployment.yaml")
-        .replace(
-            "readOnlyRootFilesystem: true",
-            "readOnlyRootFilesystem: false",
-        )
-        .replace(
-            "allowPrivilegeEscalation: false",
-            "allowPrivilegeEscalation: true",
-        );
-    dir.write("k8s/deployment.yaml", &weak);
-    let (failed, _) = checkov(&tool, &dir);
-    for id in ["CKV_K8S_20", "CKV_K8S_22"] {
-        assert!(
-            failed.iter().any(|(f, _)| f == id),
-            "{id} should fail on a weakened Deployment: {failed:?}"
-        );
-    }
+/// The OpenClaw app's manifests (`app = "openclaw"`): the same strict schema validation
+/// and the same in-scope checkov checks as the clawdbot ones, one replica, a PVC.
+#[test]
+fn openclaw_kubernetes_manifests_pass_kubernetes_validate_and_checkov() {
+    let dir = render("oc-k8s", "app = \"openclaw\"\n", "kubernetes");
+    let deployment = dir.read("k8s/deployment.yaml");
+    assert!(deployment.contains("replicas: 1\n") && deployment.contains("type: Recreate"));
+    assert!(
+        deployment.contains("claimName: openclaw-state"),
+        "{deployment}"
+    );
+    assert!(dir
+        .read("k8s/kustomization.yaml")
+        .contains("- openclaw.json"));
+    let Some(kv) = py_tool("kubernetes-validate") else {
+        return;
+    };
+    let files = [
+        "k8s/namespace.yaml",
+        "k8s/pvc.yaml",
+        "k8s/deployment.yaml",
+        "k8s/service.yaml",
+        "k8s/networkpolicy.yaml",
+    ];
+    let mut args = vec!["--strict"];
+    args.extend(files);
+    let (ok, out) = run_in(dir.path(), kv.to_str().unwrap(), &args);
+    assert!(ok, "kubernetes-validate --strict failed:\n{out}");
+    let Some(checkov) = py_tool("checkov") else {
+        return;
+    };
+    assert_checkov_in_scope_pass(&checkov, &dir);
 }
 
 // ---------------------------------------------------------------- swarm end to end

@@ -141,6 +141,9 @@ pub const EGRESS_SERVICE_NAME: &str = "egress";
 
 mod selfcheck;
 pub use selfcheck::SelfCheckId;
+
+pub mod openclaw;
+
 #[cfg(test)]
 mod tests {
     use super::*;

