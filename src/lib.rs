@@ -12,6 +12,7 @@ pub mod healthcheck;
 pub mod logging;
 pub mod logring;
 pub mod metrics;
+pub mod openai;
 pub mod protocol;
 pub mod providers;
 pub mod selfcheck;
