@@ -59,6 +59,20 @@ fn request_head(
     h
 }
 
+/// Sends one chat completion request with `body` on `s`, without reading the answer.
+async fn send_on(mut s: TcpStream, body: &str) -> TcpStream {
+    let addr = s.peer_addr().unwrap();
+    let head = request_head(addr, "POST", "/v1/chat/completions", &[AUTH], body.len());
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body.as_bytes()).await.unwrap();
+    s
+}
+
+/// Opens a connection and sends one chat completion request with `body`.
+async fn send_completion(addr: SocketAddr, body: &str) -> TcpStream {
+    send_on(TcpStream::connect(addr).await.unwrap(), body).await
+}
+
 fn split(buf: &[u8]) -> (u16, String, String) {
     let text = String::from_utf8_lossy(buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
@@ -371,20 +385,7 @@ async fn concurrency_and_body_deadline() {
     let mut streamed = hello();
     streamed["stream"] = json!(true);
     let body = streamed.to_string();
-    let mut held = TcpStream::connect(server.gateway).await.unwrap();
-    held.write_all(
-        request_head(
-            server.gateway,
-            "POST",
-            "/v1/chat/completions",
-            &[AUTH],
-            body.len(),
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    held.write_all(body.as_bytes()).await.unwrap();
+    let mut held = send_completion(server.gateway, &body).await;
     let mut first = [0u8; 64];
     let n = tokio::time::timeout(BOUND, held.read(&mut first))
         .await
@@ -445,20 +446,7 @@ async fn a_client_that_goes_away_cancels_the_upstream_request() {
     // Streaming: read the first content chunk, then hang up.
     let body = json!({"model":model,"stream":true,"messages":[{"role":"user","content":"hi"}]})
         .to_string();
-    let mut s = TcpStream::connect(server.gateway).await.unwrap();
-    s.write_all(
-        request_head(
-            server.gateway,
-            "POST",
-            "/v1/chat/completions",
-            &[AUTH],
-            body.len(),
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    s.write_all(body.as_bytes()).await.unwrap();
+    let mut s = send_completion(server.gateway, &body).await;
     let mut seen = Vec::new();
     tokio::time::timeout(BOUND, async {
         let mut chunk = [0u8; 4096];
@@ -478,20 +466,7 @@ async fn a_client_that_goes_away_cancels_the_upstream_request() {
 
     // Non-streaming: hang up while the upstream still holds the answer.
     let body = json!({"model":model,"messages":[{"role":"user","content":"hi"}]}).to_string();
-    let mut s = TcpStream::connect(server.gateway).await.unwrap();
-    s.write_all(
-        request_head(
-            server.gateway,
-            "POST",
-            "/v1/chat/completions",
-            &[AUTH],
-            body.len(),
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    s.write_all(body.as_bytes()).await.unwrap();
+    let s = send_completion(server.gateway, &body).await;
     let deadline = tokio::time::Instant::now() + BOUND;
     while stub.requests().len() < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -534,20 +509,7 @@ async fn a_reader_that_stops_reading_is_cut_off() {
         ],
     );
     let body = json!({"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}).to_string();
-    let mut s = connect_small_window(server.gateway).await;
-    s.write_all(
-        request_head(
-            server.gateway,
-            "POST",
-            "/v1/chat/completions",
-            &[AUTH],
-            body.len(),
-        )
-        .as_bytes(),
-    )
-    .await
-    .unwrap();
-    s.write_all(body.as_bytes()).await.unwrap();
+    let mut s = send_on(connect_small_window(server.gateway).await, &body).await;
     // Never read: the gateway gives up on this reader, cancels upstream, cuts the socket.
     assert!(
         stub.wait_closed(1, BOUND).await,

@@ -22,9 +22,9 @@ use crate::stats;
 use crate::stub::{find, FIRST_DELTA, HOLD_MARKER};
 
 /// Samples not counted (connection pools and caches warm up).
-const WARMUP: usize = 5;
+pub(crate) const WARMUP: usize = 5;
 /// Bound on one sample.
-const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Options {
     pub upstream: SocketAddr,
@@ -45,14 +45,14 @@ fn direct_body(i: usize) -> String {
 }
 
 /// One keep-alive connection straight to the stub.
-struct Direct {
+pub(crate) struct Direct {
     upstream: SocketAddr,
     socket: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Direct {
-    async fn connect(upstream: SocketAddr) -> Result<Direct> {
+    pub(crate) async fn connect(upstream: SocketAddr) -> Result<Direct> {
         let socket = TcpStream::connect(upstream)
             .await
             .context("connecting to the stub")?;
@@ -65,7 +65,7 @@ impl Direct {
     }
 
     /// Time to the first text delta of request `i` (the whole answer is read).
-    async fn sample(&mut self, i: usize) -> Result<u64> {
+    pub(crate) async fn sample(&mut self, i: usize) -> Result<u64> {
         let body = direct_body(i);
         let req = format!(
             "POST /v1/messages HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\nx-api-key: bench\r\nanthropic-version: 2023-06-01\r\ncontent-length: {}\r\n\r\n{body}",
@@ -157,7 +157,7 @@ async fn next_text(ws: &mut Ws) -> Result<String> {
 
 /// Time to the first `chat` delta of `chat.send` number `i` on `ws` (a fresh session
 /// each time; the run is read to its end).
-async fn through_gateway(ws: &mut Ws, i: usize) -> Result<u64> {
+pub(crate) async fn through_gateway(ws: &mut Ws, i: usize) -> Result<u64> {
     let id = format!("ttfc-{}-{i}", std::process::id());
     let session = format!("bench-ttfc-{i}");
     let started = Instant::now();
@@ -218,7 +218,7 @@ async fn paired(target: &Target, upstream: SocketAddr, samples: usize) -> Result
 }
 
 /// Nearest-rank percentile of signed samples (`q` in 0..=1).
-fn signed_percentile(samples: &[i64], q: f64) -> i64 {
+pub(crate) fn signed_percentile(samples: &[i64], q: f64) -> i64 {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
     if sorted.is_empty() {

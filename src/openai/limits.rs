@@ -124,22 +124,23 @@ impl OpenAiArgs {
     }
 }
 
+/// The settings parsed from `args` (as `serve` would), for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) fn parse_for_test(args: &[&str]) -> OpenAiArgs {
     use clap::Parser;
-
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
         a: OpenAiArgs,
     }
+    let mut v = vec!["serve"];
+    v.extend_from_slice(args);
+    Cli::try_parse_from(v).expect("parse").a
+}
 
-    fn parse(args: &[&str]) -> OpenAiArgs {
-        let mut v = vec!["x"];
-        v.extend_from_slice(args);
-        Cli::try_parse_from(v).expect("parse").a
-    }
+#[cfg(test)]
+mod tests {
+    use super::parse_for_test as parse;
 
     #[test]
     fn defaults_are_valid_and_off() {

@@ -298,16 +298,9 @@ impl Completion {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        a: OpenAiArgs,
-    }
 
     fn limits() -> OpenAiArgs {
-        Cli::parse_from(["x"]).a
+        super::super::limits::parse_for_test(&[])
     }
 
     fn plan(body: Value) -> Result<Plan, ApiError> {

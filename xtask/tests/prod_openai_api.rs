@@ -24,7 +24,8 @@ fn openai_api_setting_renders_the_environment_switch() {
     assert_eq!(run.code, 0, "{}", run.show());
     let compose = on.read("docker-compose.yml");
     assert!(
-        compose.contains("    environment:\n") && compose.contains("      CLAWDBOT_OPENAI_API: \"true\"\n"),
+        compose.contains("    environment:\n")
+            && compose.contains("      CLAWDBOT_OPENAI_API: \"true\"\n"),
         "{compose}"
     );
     assert!(compose.contains("env_file: .env"), "{compose}");
@@ -44,12 +45,17 @@ fn openai_api_setting_renders_the_environment_switch() {
     let run = init(swarm.path(), &["--yes", "--target", "swarm"]);
     assert_eq!(run.code, 0, "{}", run.show());
     let stack = swarm.read("docker-stack.yml");
-    assert!(stack.contains("      CLAWDBOT_OPENAI_API: \"true\"\n"), "{stack}");
+    assert!(
+        stack.contains("      CLAWDBOT_OPENAI_API: \"true\"\n"),
+        "{stack}"
+    );
 
     let off = project("openai-api-off", "");
     let run = init(off.path(), &["--yes"]);
     assert_eq!(run.code, 0, "{}", run.show());
-    assert!(!off.read("docker-compose.yml").contains("CLAWDBOT_OPENAI_API"));
+    assert!(!off
+        .read("docker-compose.yml")
+        .contains("CLAWDBOT_OPENAI_API"));
 
     let bad = project("openai-api-bad", "openai_api = \"yes\"\n");
     let run = init(bad.path(), &["--yes"]);
