@@ -297,22 +297,12 @@ async fn concurrent(target: &Target, n: usize, conns: usize, o: &Options) -> Res
     }
     // Every stream active: sample the server while the stub holds them.
     let started = Instant::now();
-    while first.load(Ordering::Relaxed) < n
-        && Instant::now() < end
-        && errors.lock().unwrap().is_empty()
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let all_active = first.load(Ordering::Relaxed);
-    let ramp = started.elapsed();
-    let rss_active = o.pid.and_then(vm_rss);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let per_stream = match (rss_idle, rss_active) {
-        (Some(a), Some(b)) if all_active > 0 => Some(b.saturating_sub(a) as f64 / n as f64),
-        _ => None,
-    };
+    let ActiveSample {
+        active: all_active,
+        ramp,
+        rss_active,
+        per_stream,
+    } = sample_active(started, &first, n, end, &errors, o.pid, rss_idle, tasks).await;
     let errors = errors.lock().unwrap().clone();
     Ok(json!({
         "streams": n,
@@ -326,6 +316,54 @@ async fn concurrent(target: &Target, n: usize, conns: usize, o: &Options) -> Res
         "errors": errors.len(),
         "first_error": errors.first(),
     }))
+}
+
+/// What [`sample_active`] saw.
+pub(crate) struct ActiveSample {
+    /// Streams active when the server was sampled.
+    pub active: usize,
+    /// From `started` to the sample.
+    pub ramp: Duration,
+    pub rss_active: Option<u64>,
+    /// RSS per stream over the idle RSS.
+    pub per_stream: Option<f64>,
+}
+
+/// Waits until `first` reaches `n` (or the deadline, or an error), samples the
+/// server's RSS, then waits for the tasks.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn sample_active(
+    started: Instant,
+    first: &AtomicUsize,
+    n: usize,
+    end: Instant,
+    errors: &std::sync::Mutex<Vec<String>>,
+    pid: Option<u32>,
+    rss_idle: Option<u64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+) -> ActiveSample {
+    while first.load(Ordering::Relaxed) < n
+        && Instant::now() < end
+        && errors.lock().unwrap().is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let active = first.load(Ordering::Relaxed);
+    let ramp = started.elapsed();
+    let rss_active = pid.and_then(vm_rss);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let per_stream = match (rss_idle, rss_active) {
+        (Some(a), Some(b)) if active > 0 => Some(b.saturating_sub(a) as f64 / n as f64),
+        _ => None,
+    };
+    ActiveSample {
+        active,
+        ramp,
+        rss_active,
+        per_stream,
+    }
 }
 
 pub async fn run(target: &Target, o: Options) -> Result<Value> {

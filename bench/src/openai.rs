@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::chat::{signed_percentile, through_gateway, Direct, SAMPLE_TIMEOUT, WARMUP};
+use crate::chat::{
+    sample_active, signed_percentile, through_gateway, ActiveSample, Direct, SAMPLE_TIMEOUT, WARMUP,
+};
 use crate::client::{self, Target};
 use crate::rss::vm_rss;
 use crate::stats;
@@ -178,22 +180,12 @@ async fn concurrent(target: &Target, n: usize, o: &Options) -> Result<Value> {
             }
         }));
     }
-    while first.load(Ordering::Relaxed) < n
-        && Instant::now() < end
-        && errors.lock().unwrap().is_empty()
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let active = first.load(Ordering::Relaxed);
-    let ramp = started.elapsed();
-    let rss_active = o.pid.and_then(vm_rss);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let per_stream = match (rss_idle, rss_active) {
-        (Some(a), Some(b)) if active > 0 => Some(b.saturating_sub(a) as f64 / n as f64),
-        _ => None,
-    };
+    let ActiveSample {
+        active,
+        ramp,
+        rss_active,
+        per_stream,
+    } = sample_active(started, &first, n, end, &errors, o.pid, rss_idle, tasks).await;
     let errors = errors.lock().unwrap().clone();
     Ok(json!({
         "streams": n,
