@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP health endpoints and the authenticated WebSocket gateway.
-    Serve(crate::gateway::ServeArgs),
+    Serve(ServeCommand),
     /// Show version, mode, configured providers (masked), ports, auth and limits. No network.
     Status(crate::status::StatusArgs),
     /// Exit 0 when the local /health answers in time (the image's HEALTHCHECK).
@@ -35,9 +35,24 @@ pub enum Command {
     Version,
 }
 
+/// `serve`: the gateway's options and those of the OpenAI-compatible API (a module
+/// the gateway does not import; its routes are handed to the gateway here).
+#[derive(Debug, clap::Args)]
+pub struct ServeCommand {
+    #[command(flatten)]
+    pub gateway: crate::gateway::ServeArgs,
+    #[command(flatten)]
+    pub openai: crate::openai::OpenAiArgs,
+}
+
+fn serve(args: ServeCommand) -> anyhow::Result<ExitCode> {
+    args.openai.validate()?;
+    crate::gateway::run_serve(args.gateway, crate::openai::router(args.openai))
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(args) => crate::gateway::run_serve(args),
+        Command::Serve(args) => serve(args),
         Command::Status(args) => crate::status::run(args),
         Command::Healthcheck(args) => crate::healthcheck::run(args),
         Command::SelfCheck(args) => crate::selfcheck::run(args),

@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod healthcheck;
 pub mod logging;
 pub mod logring;
+pub mod openai;
 pub mod prometheus;
 pub mod protocol;
 pub mod providers;

@@ -64,6 +64,11 @@ fn mask_secrets(mut line: String) -> String {
     line
 }
 
+/// `text` with every registered secret replaced by its masked form.
+pub fn mask(text: &str) -> String {
+    mask_secrets(text.to_string())
+}
+
 /// Appends one line (masked, cut to [`MAX_LINE`]) to the ring.
 pub fn push(line: String) {
     let mut line = mask_secrets(line);

@@ -22,9 +22,9 @@ use crate::stats;
 use crate::stub::{find, FIRST_DELTA, HOLD_MARKER};
 
 /// Samples not counted (connection pools and caches warm up).
-const WARMUP: usize = 5;
+pub(crate) const WARMUP: usize = 5;
 /// Bound on one sample.
-const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SAMPLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Options {
     pub upstream: SocketAddr,
@@ -45,14 +45,14 @@ fn direct_body(i: usize) -> String {
 }
 
 /// One keep-alive connection straight to the stub.
-struct Direct {
+pub(crate) struct Direct {
     upstream: SocketAddr,
     socket: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Direct {
-    async fn connect(upstream: SocketAddr) -> Result<Direct> {
+    pub(crate) async fn connect(upstream: SocketAddr) -> Result<Direct> {
         let socket = TcpStream::connect(upstream)
             .await
             .context("connecting to the stub")?;
@@ -65,7 +65,7 @@ impl Direct {
     }
 
     /// Time to the first text delta of request `i` (the whole answer is read).
-    async fn sample(&mut self, i: usize) -> Result<u64> {
+    pub(crate) async fn sample(&mut self, i: usize) -> Result<u64> {
         let body = direct_body(i);
         let req = format!(
             "POST /v1/messages HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\nx-api-key: bench\r\nanthropic-version: 2023-06-01\r\ncontent-length: {}\r\n\r\n{body}",
@@ -157,7 +157,7 @@ async fn next_text(ws: &mut Ws) -> Result<String> {
 
 /// Time to the first `chat` delta of `chat.send` number `i` on `ws` (a fresh session
 /// each time; the run is read to its end).
-async fn through_gateway(ws: &mut Ws, i: usize) -> Result<u64> {
+pub(crate) async fn through_gateway(ws: &mut Ws, i: usize) -> Result<u64> {
     let id = format!("ttfc-{}-{i}", std::process::id());
     let session = format!("bench-ttfc-{i}");
     let started = Instant::now();
@@ -218,7 +218,7 @@ async fn paired(target: &Target, upstream: SocketAddr, samples: usize) -> Result
 }
 
 /// Nearest-rank percentile of signed samples (`q` in 0..=1).
-fn signed_percentile(samples: &[i64], q: f64) -> i64 {
+pub(crate) fn signed_percentile(samples: &[i64], q: f64) -> i64 {
     let mut sorted = samples.to_vec();
     sorted.sort_unstable();
     if sorted.is_empty() {
@@ -297,22 +297,12 @@ async fn concurrent(target: &Target, n: usize, conns: usize, o: &Options) -> Res
     }
     // Every stream active: sample the server while the stub holds them.
     let started = Instant::now();
-    while first.load(Ordering::Relaxed) < n
-        && Instant::now() < end
-        && errors.lock().unwrap().is_empty()
-    {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let all_active = first.load(Ordering::Relaxed);
-    let ramp = started.elapsed();
-    let rss_active = o.pid.and_then(vm_rss);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let per_stream = match (rss_idle, rss_active) {
-        (Some(a), Some(b)) if all_active > 0 => Some(b.saturating_sub(a) as f64 / n as f64),
-        _ => None,
-    };
+    let ActiveSample {
+        active: all_active,
+        ramp,
+        rss_active,
+        per_stream,
+    } = sample_active(started, &first, n, end, &errors, o.pid, rss_idle, tasks).await;
     let errors = errors.lock().unwrap().clone();
     Ok(json!({
         "streams": n,
@@ -326,6 +316,54 @@ async fn concurrent(target: &Target, n: usize, conns: usize, o: &Options) -> Res
         "errors": errors.len(),
         "first_error": errors.first(),
     }))
+}
+
+/// What [`sample_active`] saw.
+pub(crate) struct ActiveSample {
+    /// Streams active when the server was sampled.
+    pub active: usize,
+    /// From `started` to the sample.
+    pub ramp: Duration,
+    pub rss_active: Option<u64>,
+    /// RSS per stream over the idle RSS.
+    pub per_stream: Option<f64>,
+}
+
+/// Waits until `first` reaches `n` (or the deadline, or an error), samples the
+/// server's RSS, then waits for the tasks.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn sample_active(
+    started: Instant,
+    first: &AtomicUsize,
+    n: usize,
+    end: Instant,
+    errors: &std::sync::Mutex<Vec<String>>,
+    pid: Option<u32>,
+    rss_idle: Option<u64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+) -> ActiveSample {
+    while first.load(Ordering::Relaxed) < n
+        && Instant::now() < end
+        && errors.lock().unwrap().is_empty()
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let active = first.load(Ordering::Relaxed);
+    let ramp = started.elapsed();
+    let rss_active = pid.and_then(vm_rss);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let per_stream = match (rss_idle, rss_active) {
+        (Some(a), Some(b)) if active > 0 => Some(b.saturating_sub(a) as f64 / n as f64),
+        _ => None,
+    };
+    ActiveSample {
+        active,
+        ramp,
+        rss_active,
+        per_stream,
+    }
 }
 
 pub async fn run(target: &Target, o: Options) -> Result<Value> {

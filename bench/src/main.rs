@@ -11,6 +11,7 @@ mod client;
 mod hold;
 mod hostile;
 mod latency;
+mod openai;
 mod rss;
 mod slow;
 mod stats;
@@ -113,6 +114,23 @@ enum Mode {
         /// Connections the concurrent streams are spread over.
         #[arg(long, default_value_t = 10)]
         stream_conns: usize,
+        /// Overall bound of each concurrent run.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+    },
+    /// Time to the first streamed chunk straight from the upstream stub, through the
+    /// WebSocket and through the OpenAI-compatible HTTP SSE API (`serve --openai-api`),
+    /// and server RSS per open SSE stream.
+    Openai {
+        /// Address of the running `upstream-stub` (the gateway's provider points at it).
+        #[arg(long)]
+        upstream: SocketAddr,
+        /// Sequential samples of each first-chunk latency.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// Concurrent SSE stream counts to sample memory at (the stub must hold them).
+        #[arg(long, value_delimiter = ',', default_value = "1000")]
+        streams: Vec<usize>,
         /// Overall bound of each concurrent run.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
@@ -477,13 +495,7 @@ fn real_main() -> Result<()> {
                 stream_conns,
                 seconds,
             } => {
-                check_target(&upstream, false)?;
-                if !(1..=10_000).contains(&samples) {
-                    bail!("--samples must be within 1..=10000");
-                }
-                if streams.iter().any(|&n| n == 0 || n > MAX_CONNECTIONS) {
-                    bail!("stream counts must be within 1..={MAX_CONNECTIONS}");
-                }
+                check_stream_options(&upstream, samples, &streams)?;
                 let opts = chat::Options {
                     upstream,
                     samples,
@@ -493,6 +505,22 @@ fn real_main() -> Result<()> {
                     pid: cli.pid,
                 };
                 chat::run(&target, opts).await
+            }
+            Mode::Openai {
+                upstream,
+                samples,
+                streams,
+                seconds,
+            } => {
+                check_stream_options(&upstream, samples, &streams)?;
+                let opts = openai::Options {
+                    upstream,
+                    samples,
+                    streams,
+                    deadline: bounded_secs(seconds)?,
+                    pid: cli.pid,
+                };
+                openai::run(&target, opts).await
             }
             Mode::Ready { seconds } => ready(&target, bounded_secs(seconds)?).await,
             Mode::UpstreamStub { .. } => bail!("upstream-stub is served before any connection"),
@@ -510,6 +538,18 @@ fn real_main() -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&out)?);
     // Do not wait for thousands of socket tasks to wind down.
     rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(())
+}
+
+/// Checks the options shared by the `chat` and `openai` modes.
+fn check_stream_options(upstream: &SocketAddr, samples: usize, streams: &[usize]) -> Result<()> {
+    check_target(upstream, false)?;
+    if !(1..=10_000).contains(&samples) {
+        bail!("--samples must be within 1..=10000");
+    }
+    if streams.iter().any(|&n| n == 0 || n > MAX_CONNECTIONS) {
+        bail!("stream counts must be within 1..={MAX_CONNECTIONS}");
+    }
     Ok(())
 }
 

@@ -54,6 +54,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
         buffered_bytes: gw.outbound.used(),
         buffered_bytes_max: gw.outbound.max(),
     }));
+    body.push_str(&gw.metrics.api.render());
     (
         [(
             axum::http::header::CONTENT_TYPE,

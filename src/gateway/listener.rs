@@ -58,6 +58,18 @@ fn limit_send_buffer(stream: &tokio::net::TcpStream) {
     }
 }
 
+/// A request extension that closes the request's HTTP connection at once (for a
+/// streamed response whose reader stopped reading: hyper does not poll the body while
+/// the socket is full, so only dropping the connection frees it).
+#[derive(Debug, Clone, Default)]
+pub struct CloseConnection(Arc<tokio::sync::Notify>);
+
+impl CloseConnection {
+    pub fn close(&self) {
+        self.0.notify_one();
+    }
+}
+
 /// Which of the gateway's two ports a loop serves.
 #[derive(Debug, Clone, Copy)]
 pub enum Port {
@@ -130,9 +142,12 @@ async fn serve_connection(
     let reserve = slot.is_reserve();
     let svc_gw = gw.clone();
     let svc_slot = slot.clone();
+    let closer = CloseConnection::default();
+    let svc_closer = closer.clone();
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         svc_slot.head_received();
         req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(svc_closer.clone());
         let app = app.clone();
         let gw = svc_gw.clone();
         async move {
@@ -166,6 +181,7 @@ async fn serve_connection(
         r = conn.as_mut() => r,
         // Dropping the connection closes the socket; the slot is already the new one's.
         () = slot.evicted() => return,
+        () = closer.0.notified() => return,
         () = until_closed(&mut closed) => {
             conn.as_mut().graceful_shutdown();
             match tokio::time::timeout(HTTP_CLOSE_GRACE, conn.as_mut()).await {

@@ -270,6 +270,8 @@ pub struct Metrics {
     provider_errors: [AtomicU64; PROVIDERS.len()],
     disconnects: [AtomicU64; DISCONNECTS.len()],
     http_ends: [AtomicU64; HTTP_ENDS.len()],
+    /// The OpenAI-compatible HTTP API (rendered only when it is enabled).
+    pub api: ApiMetrics,
 }
 
 fn inc(c: &AtomicU64) {
@@ -541,6 +543,184 @@ impl Metrics {
                 &[("provider", p)],
                 get(&h.count),
             );
+        }
+        out
+    }
+}
+
+/// Why a request to the OpenAI-compatible API failed (the `kind` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiErrorKind {
+    /// Missing or wrong gateway token (401).
+    Auth,
+    /// A browser origin not in `--allow-origin` (403).
+    Origin,
+    /// Bad JSON, a bound exceeded, an unknown model, an unsupported field (400).
+    BadRequest,
+    /// A body over `--openai-max-body-bytes` (400).
+    TooLarge,
+    /// Failed-auth budget used up, or too many requests in progress (429).
+    RateLimited,
+    /// The body, the run or the upstream took too long (408/504).
+    Timeout,
+    /// The provider failed or rate-limited us (502/429), or the gateway is stopping.
+    Upstream,
+    /// A stream's reader left its buffer full for `--send-timeout-ms`: cut off.
+    SlowReader,
+    /// The client went away before the answer was complete (upstream cancelled).
+    Cancelled,
+}
+
+const API_ERROR_KINDS: [ApiErrorKind; 9] = [
+    ApiErrorKind::Auth,
+    ApiErrorKind::Origin,
+    ApiErrorKind::BadRequest,
+    ApiErrorKind::TooLarge,
+    ApiErrorKind::RateLimited,
+    ApiErrorKind::Timeout,
+    ApiErrorKind::Upstream,
+    ApiErrorKind::SlowReader,
+    ApiErrorKind::Cancelled,
+];
+
+impl ApiErrorKind {
+    fn label(self) -> &'static str {
+        match self {
+            ApiErrorKind::Auth => "auth",
+            ApiErrorKind::Origin => "origin",
+            ApiErrorKind::BadRequest => "bad_request",
+            ApiErrorKind::TooLarge => "too_large",
+            ApiErrorKind::RateLimited => "rate_limited",
+            ApiErrorKind::Timeout => "timeout",
+            ApiErrorKind::Upstream => "upstream",
+            ApiErrorKind::SlowReader => "slow_reader",
+            ApiErrorKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Routes of the OpenAI-compatible API (the `route` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiRoute {
+    Models,
+    ChatCompletions,
+}
+
+const API_ROUTES: [&str; 2] = ["models", "chat_completions"];
+
+impl ApiRoute {
+    fn index(self) -> usize {
+        match self {
+            ApiRoute::Models => 0,
+            ApiRoute::ChatCompletions => 1,
+        }
+    }
+}
+
+/// Counters of the OpenAI-compatible HTTP API (`src/openai/`).
+#[derive(Debug, Default)]
+pub struct ApiMetrics {
+    /// Per route: [ok, error].
+    requests: [[AtomicU64; 2]; API_ROUTES.len()],
+    streams: AtomicU64,
+    streams_open: AtomicU64,
+    errors: [AtomicU64; API_ERROR_KINDS.len()],
+    /// Per provider: [prompt, completion] (estimated tokens, chat completions).
+    tokens: [[AtomicU64; 2]; PROVIDERS.len()],
+}
+
+impl ApiMetrics {
+    /// Counts one answered request of `route`.
+    pub fn request(&self, route: ApiRoute, ok: bool) {
+        inc(&self.requests[route.index()][usize::from(!ok)]);
+    }
+
+    /// Counts one error (a request may count under [`ApiMetrics::request`] as ok when it
+    /// failed mid-stream, after its 200).
+    pub fn error(&self, kind: ApiErrorKind) {
+        let i = API_ERROR_KINDS.iter().position(|k| *k == kind).unwrap_or(0);
+        inc(&self.errors[i]);
+    }
+
+    /// A stream opened; [`ApiMetrics::stream_closed`] when it ends.
+    pub fn stream_opened(&self) {
+        inc(&self.streams);
+        inc(&self.streams_open);
+    }
+
+    pub fn stream_closed(&self) {
+        let _ = self
+            .streams_open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+    }
+
+    /// Adds a completion's (estimated) tokens; unknown provider names are ignored.
+    pub fn tokens(&self, provider: &str, prompt: u64, completion: u64) {
+        if let Some(i) = PROVIDERS.iter().position(|p| *p == provider) {
+            self.tokens[i][0].fetch_add(prompt, Ordering::Relaxed);
+            self.tokens[i][1].fetch_add(completion, Ordering::Relaxed);
+        }
+    }
+
+    /// The exposition text of these counters.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut w = Writer(&mut out);
+        w.header(
+            "clawdbot_openai_requests_total",
+            "counter",
+            "Requests to the OpenAI-compatible API by route and result.",
+        );
+        for (route, row) in API_ROUTES.iter().zip(&self.requests) {
+            for (result, c) in ["ok", "error"].iter().zip(row) {
+                w.line(
+                    "clawdbot_openai_requests_total",
+                    &[("route", route), ("result", result)],
+                    get(c),
+                );
+            }
+        }
+        w.header(
+            "clawdbot_openai_streams_total",
+            "counter",
+            "Streamed (SSE) chat completions started.",
+        );
+        w.line("clawdbot_openai_streams_total", &[], get(&self.streams));
+        w.header(
+            "clawdbot_openai_streams_open",
+            "gauge",
+            "Streamed chat completions in progress.",
+        );
+        w.line("clawdbot_openai_streams_open", &[], get(&self.streams_open));
+        w.header(
+            "clawdbot_openai_errors_total",
+            "counter",
+            "Failed OpenAI-compatible API requests by kind.",
+        );
+        for (k, c) in API_ERROR_KINDS.iter().zip(&self.errors) {
+            w.line(
+                "clawdbot_openai_errors_total",
+                &[("kind", k.label())],
+                get(c),
+            );
+        }
+        w.header(
+            "clawdbot_openai_tokens_total",
+            "counter",
+            "Estimated tokens (4 characters each) by route, provider and type.",
+        );
+        for (provider, row) in PROVIDERS.iter().zip(&self.tokens) {
+            for (kind, c) in ["prompt", "completion"].iter().zip(row) {
+                w.line(
+                    "clawdbot_openai_tokens_total",
+                    &[
+                        ("route", "chat_completions"),
+                        ("provider", provider),
+                        ("type", kind),
+                    ],
+                    get(c),
+                );
+            }
         }
         out
     }

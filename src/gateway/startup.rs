@@ -64,9 +64,14 @@ pub struct GatewayConfig {
     pub provider: Provider,
     pub allowed_origins: Vec<String>,
     pub sessions: crate::sessions::SessionLimits,
+    /// More routes for the gateway port (the OpenAI-compatible API), given by the caller.
+    pub routes: Option<axum::Router<Arc<Gateway>>>,
 }
 
-pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run_serve(
+    args: ServeArgs,
+    routes: Option<axum::Router<Arc<Gateway>>>,
+) -> anyhow::Result<ExitCode> {
     crate::logging::init(args.log_format);
     let bind: IpAddr = crate::config::parse_bind(&args.bind)?;
     args.limits.validate()?;
@@ -105,6 +110,7 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         provider,
         allowed_origins,
         sessions: args.sessions,
+        routes,
     };
     let result = runtime.block_on(async move {
         let signal = crate::signals::shutdown_signal()?;
@@ -170,10 +176,14 @@ pub async fn serve(
         started: Instant::now(),
     });
 
+    let mut app = http::gateway_router(gw.clone());
+    if let Some(routes) = config.routes {
+        app = app.merge(routes.with_state(gw.clone()));
+    }
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(listener::run(
         gateway,
-        http::gateway_router(gw.clone()),
+        app,
         gw.clone(),
         listener::Port::Gateway,
         closed_rx.clone(),

@@ -104,6 +104,9 @@ pub struct Settings {
     /// `defaults::DATA_DIR` (owned by uid/gid, from the image) and sets
     /// `CLAWDBOT_SESSIONS_DIR`. Off by default (no volume).
     pub sessions_persist: bool,
+    /// Serve the OpenAI-compatible HTTP API on the gateway port (`serve --openai-api`):
+    /// the compose file sets `CLAWDBOT_OPENAI_API`. Off by default.
+    pub openai_api: bool,
     /// Replicas of the Swarm service and the Kubernetes Deployment (`init --target`).
     /// Default 1: sessions live in one gateway process (docs/production.md, "Sessions
     /// and replicas").
@@ -169,6 +172,7 @@ impl Default for Settings {
             token_var: defaults::TOKEN_VARS[0].into(),
             secrets: false,
             sessions_persist: false,
+            openai_api: false,
             replicas: 1,
             egress_service_name: defaults::EGRESS_SERVICE_NAME.into(),
             egress_network_name: "clawdbot-egress".into(),

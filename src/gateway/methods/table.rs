@@ -233,8 +233,32 @@ pub fn implemented() -> impl Iterator<Item = &'static str> {
         .map(|m| m.name)
 }
 
-/// The method table and event list of docs/protocol.md, generated from [`METHODS`]
-/// and [`EVENTS`].
+/// Path of the OpenAI-compatible model list (`src/openai/`, `--openai-api`).
+pub const MODELS_PATH: &str = "/v1/models";
+/// Path of the OpenAI-compatible chat completions (`src/openai/`, `--openai-api`).
+pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+
+/// The HTTP routes of the gateway port besides the WebSocket: (method, path, auth,
+/// what it does). The OpenAI-compatible ones are served with `--openai-api` only.
+pub const HTTP_ROUTES: [(&str, &str, &str, &str); 4] = [
+    ("GET", "/health", "none", "liveness (also on the health port)"),
+    ("GET", "/ready", "none", "readiness (also on the health port)"),
+    (
+        "GET",
+        MODELS_PATH,
+        "bearer token",
+        "`--openai-api`: the `models.list` catalog as OpenAI models (`provider/model` ids); see docs/openai-api.md",
+    ),
+    (
+        "POST",
+        CHAT_COMPLETIONS_PATH,
+        "bearer token",
+        "`--openai-api`: OpenAI Chat Completions, JSON or SSE (`stream: true`); see docs/openai-api.md",
+    ),
+];
+
+/// The method table, the HTTP routes and the event list of docs/protocol.md, generated
+/// from [`METHODS`], [`HTTP_ROUTES`] and [`EVENTS`].
 pub fn markdown() -> String {
     let mut out =
         String::from("| method | scope | support | what it does |\n| --- | --- | --- | --- |\n");
@@ -248,6 +272,10 @@ pub fn markdown() -> String {
             m.name,
             m.scope.as_str()
         ));
+    }
+    out.push_str("\n| HTTP route | auth | what it does |\n| --- | --- | --- |\n");
+    for (method, path, auth, what) in HTTP_ROUTES {
+        out.push_str(&format!("| `{method} {path}` | {auth} | {what} |\n"));
     }
     out.push_str("\n| event | sent to | payload |\n| --- | --- | --- |\n");
     for e in EVENTS {

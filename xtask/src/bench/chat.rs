@@ -40,7 +40,7 @@ fn ms(us: u64) -> String {
 }
 
 /// A child process (and its process group) killed on drop.
-struct Group {
+pub(super) struct Group {
     child: Child,
 }
 
@@ -138,7 +138,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
 }
 
 /// Starts `ws-load upstream-stub` and returns it with its address.
-fn start_stub(loader: &Path, hold: Duration) -> Result<(Group, String)> {
+pub(super) fn start_stub(loader: &Path, hold: Duration) -> Result<(Group, String)> {
     let mut cmd = Command::new(loader);
     cmd.args([
         "upstream-stub",
