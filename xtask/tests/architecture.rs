@@ -245,6 +245,7 @@ const SERVICE_LAYERS: &[&[&str]] = &[
     &["providers"],
     &["sessions"],
     &["gateway", "egress"],
+    &["openai"],
     &["selfcheck", "healthcheck"],
     &["status"],
     &["cli"],
