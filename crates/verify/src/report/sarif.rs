@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::super::catalog::RULES;
-use super::super::Severity;
 use super::Report;
+use crate::vocab::catalog::RULES;
+use crate::Severity;
 
 fn level(s: Severity) -> &'static str {
     match s {

@@ -1,12 +1,12 @@
 //! Rules on the merged compose model, service by service.
 
-use super::super::compose::{Compose, Service};
-use super::super::secrets;
-use super::super::yaml::Node;
 use super::Out;
-use crate::catalog::RuleId;
-use crate::posture;
-use crate::posture::compose::{shown, text};
+use crate::input::compose::{Compose, Service};
+use crate::input::yaml::Node;
+use crate::model::posture;
+use crate::model::posture::compose::{shown, text};
+use crate::model::secrets;
+use crate::vocab::catalog::RuleId;
 
 /// Service keys that change a container's posture and that no rule evaluates: each one
 /// present is the note `compose-not-evaluated` ("not evaluated: KEY").
@@ -220,7 +220,7 @@ fn secrets_in(out: &mut Out, s: &Service) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::project::{Project, Selection};
+    use crate::input::project::{Project, Selection};
     use crate::test_support::TempDir;
 
     /// The two-thread path gives exactly the findings of one thread, in the same order.

@@ -5,12 +5,12 @@ use std::path::Path;
 
 use ignore::gitignore::GitignoreBuilder;
 
-use super::super::dockerfile::Form;
-use super::super::interp::parse_dotenv_lines;
-use super::super::secrets;
-use super::super::Severity;
 use super::Out;
-use crate::catalog::RuleId;
+use crate::input::dockerfile::Form;
+use crate::input::interp::parse_dotenv_lines;
+use crate::model::secrets;
+use crate::vocab::catalog::RuleId;
+use crate::Severity;
 
 /// Whether the ignore file (gitignore semantics) at `file` ignores `root/.env`.
 fn ignores_env(root: &Path, text: &str) -> bool {
@@ -163,7 +163,7 @@ fn env_files(out: &mut Out) {
 
 /// Whether a Dockerfile copies its whole build context (`COPY . .`, `ADD . /app`):
 /// the position of the first such instruction.
-fn copies_all(df: &super::super::dockerfile::Dockerfile) -> Option<(usize, usize)> {
+fn copies_all(df: &crate::input::dockerfile::Dockerfile) -> Option<(usize, usize)> {
     for st in &df.stages {
         for ins in &st.instrs {
             if matches!(ins.keyword.as_str(), "COPY" | "ADD") && ins.flag("from").is_none() {
@@ -286,5 +286,25 @@ mod tests {
             }
             assert_eq!(ignores_env(root, text), full(text), "{text:?}");
         }
+    }
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::EnvNotGitignored,
+            spec::hardened().edit(".gitignore", ".env", ""),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::EnvNotGitignored, spec::hardened());
     }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::defaults;
-use crate::project::InputError;
+use crate::input::error::InputError;
 
 /// The settings static verify uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,17 +1,18 @@
-//! Adapter: a running container (`docker inspect`) → [`Workload`]. The engine's values
+//! Adapter: a running container (`docker inspect`) → [`Workload`] (the runtime side of
+//! the posture model in `model::posture`). The engine's values
 //! are effective ones: `Config.User` already holds the image's `USER`, and
 //! `Config.Healthcheck` the image's `HEALTHCHECK`.
 
 use std::collections::BTreeMap;
 
-use super::{
+use crate::defaults;
+use crate::model::posture::{
     At, Confinement, EnvVar, Field, Health, Kind, Limits, Logging, Mount, Networks, Port, User,
     Workload,
 };
-use crate::caps;
-use crate::defaults;
 use crate::runtime::config::{Profile, RuntimeConfig};
 use crate::runtime::inspect::{Container, Network};
+use crate::vocab::caps;
 
 /// Where Docker secrets are mounted in a container.
 const SECRETS_DIR: &str = "/run/secrets";

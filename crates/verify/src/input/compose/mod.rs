@@ -2,8 +2,10 @@
 //! files (mappings merged key by key, sequences per compose's rules), each value keeping
 //! the position of the file and line it came from.
 
-use super::interp::{interpolate_noting, Env, Missing};
-use super::yaml::{self, Node, Pos, Value};
+pub mod expand;
+
+use crate::input::interp::{interpolate_noting, Env, Missing};
+use crate::input::yaml::{self, Node, Pos, Value};
 
 /// A service after merging, with the position of its name.
 #[derive(Debug, Clone)]

@@ -14,9 +14,9 @@
 //! what belongs there (`mmuser_password`, `super-secret-key`: letters and separators) is
 //! a placeholder too; in a deployed file the same literal is the credential in use.
 
-use super::interp;
-use super::secret_scan::{self, FORMATS};
 use crate::defaults;
+use crate::input::interp;
+use crate::model::secret_scan::{self, FORMATS};
 
 /// Vendor prefixes that identify a key's kind without revealing any of it.
 const KNOWN_PREFIXES: &[&str] = &[

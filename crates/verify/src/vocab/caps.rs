@@ -1,7 +1,7 @@
 //! Linux capabilities as verify names them: one normalization and one list of the
 //! capabilities whose addition is an error (`caps-added`), for static and runtime verify.
 
-use super::Severity;
+use crate::Severity;
 
 /// Capabilities that are close to root or break container isolation; adding any of
 /// them is an error. Other added capabilities are warnings.

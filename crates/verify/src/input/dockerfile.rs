@@ -130,9 +130,54 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
         .collect();
+    let (escape, mut i) = directives(&lines)?;
+    let mut df = Dockerfile {
+        escape,
+        ..Default::default()
+    };
+    while i < lines.len() {
+        let raw = lines[i];
+        let t = raw.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let column = raw.len() - t.len() + 1;
+        let logical = logical_line(&lines, &mut i, escape);
+        let end_line = i.min(lines.len() - 1);
+        i = end_line + 1;
+
+        let (kw, rest) = match logical.find(char::is_whitespace) {
+            Some(p) => (&logical[..p], logical[p..].trim()),
+            None => (logical.as_str(), ""),
+        };
+        let keyword = kw.to_ascii_uppercase();
+        if !KEYWORDS.contains(&keyword.as_str()) {
+            return Err(err(
+                start + 1,
+                column,
+                format!("unknown instruction {kw:?} (a typo, or a continuation line missing its trailing {escape})"),
+            ));
+        }
+        let mut instr = parse_instr(&keyword, rest, start + 1, column, end_line + 1)?;
+        // Heredocs (RUN, COPY, ADD): bodies follow the instruction.
+        if matches!(keyword.as_str(), "RUN" | "COPY" | "ADD") {
+            read_heredocs(&mut instr, &lines, &mut i, (start + 1, column))?;
+        }
+        place(&mut df, instr, &keyword, (start + 1, column))?;
+    }
+    if df.stages.is_empty() {
+        return Err(err(1, 1, "no FROM instruction (file with no build stage)"));
+    }
+    Ok(df)
+}
+
+/// Parser directives, only at the very top (`# key=value`): the escape character and
+/// the index of the first line after them.
+fn directives(lines: &[&str]) -> Result<(char, usize), ParseError> {
     let mut escape = '\\';
     let mut i = 0;
-    // Parser directives: only at the very top, `# key=value`.
     while i < lines.len() {
         let t = lines[i].trim();
         let Some(rest) = t.strip_prefix('#') else {
@@ -160,129 +205,111 @@ pub fn parse(text: &str) -> Result<Dockerfile, ParseError> {
         }
         i += 1;
     }
+    Ok((escape, i))
+}
 
-    let mut df = Dockerfile {
-        escape,
-        ..Default::default()
-    };
-    while i < lines.len() {
-        let raw = lines[i];
-        let t = raw.trim_start();
-        if t.is_empty() || t.starts_with('#') {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let column = raw.len() - t.len() + 1;
-        // Join continuation lines.
-        let mut logical = String::new();
-        let mut cur = t.trim_end().to_string();
-        loop {
-            if let Some(stripped) = cur.strip_suffix(escape) {
-                logical.push_str(stripped);
-                logical.push(' ');
-                i += 1;
-                // Skip comment and empty lines inside a continuation.
-                while i < lines.len() {
-                    let n = lines[i].trim();
-                    if n.is_empty() || n.starts_with('#') {
-                        i += 1;
-                    } else {
-                        break;
-                    }
-                }
-                if i >= lines.len() {
+/// The instruction starting at `lines[*i]` with its continuation lines joined (comment
+/// and empty lines inside a continuation skipped); `*i` is left on its last line.
+fn logical_line(lines: &[&str], i: &mut usize, escape: char) -> String {
+    let mut logical = String::new();
+    let mut cur = lines[*i].trim().to_string();
+    loop {
+        if let Some(stripped) = cur.strip_suffix(escape) {
+            logical.push_str(stripped);
+            logical.push(' ');
+            *i += 1;
+            while *i < lines.len() {
+                let n = lines[*i].trim();
+                if n.is_empty() || n.starts_with('#') {
+                    *i += 1;
+                } else {
                     break;
                 }
-                cur = lines[i].trim().to_string();
-            } else {
-                logical.push_str(&cur);
+            }
+            if *i >= lines.len() {
                 break;
             }
-        }
-        let end_line = i.min(lines.len() - 1);
-        i = end_line + 1;
-
-        let (kw, rest) = match logical.find(char::is_whitespace) {
-            Some(p) => (&logical[..p], logical[p..].trim()),
-            None => (logical.as_str(), ""),
-        };
-        let keyword = kw.to_ascii_uppercase();
-        if !KEYWORDS.contains(&keyword.as_str()) {
-            return Err(err(
-                start + 1,
-                column,
-                format!("unknown instruction {kw:?} (a typo, or a continuation line missing its trailing {escape})"),
-            ));
-        }
-        let mut instr = parse_instr(&keyword, rest, start + 1, column, end_line + 1)?;
-        // Heredocs (RUN, COPY, ADD): bodies follow the instruction.
-        if matches!(keyword.as_str(), "RUN" | "COPY" | "ADD") {
-            if let Form::Shell(s) = &instr.form {
-                for (name, strip_tabs) in heredoc_names(s) {
-                    let body_start = i;
-                    let mut body = String::new();
-                    loop {
-                        if i >= lines.len() {
-                            return Err(err(
-                                start + 1,
-                                column,
-                                format!("unterminated heredoc <<{name}"),
-                            ));
-                        }
-                        let l = if strip_tabs {
-                            lines[i].trim_start_matches('\t')
-                        } else {
-                            lines[i]
-                        };
-                        i += 1;
-                        if l == name {
-                            break;
-                        }
-                        body.push_str(l);
-                        body.push('\n');
-                    }
-                    instr.heredocs.push(Heredoc {
-                        name,
-                        body,
-                        line: body_start + 1,
-                    });
-                    instr.end_line = i;
-                }
-            }
-        }
-        if keyword == "FROM" {
-            let words = instr.words();
-            let Some(image) = words.first().cloned() else {
-                return Err(err(start + 1, column, "FROM needs an image"));
-            };
-            let name = match (words.get(1), words.get(2)) {
-                (Some(a), Some(n)) if a.eq_ignore_ascii_case("as") => Some(n.to_ascii_lowercase()),
-                (None, _) => None,
-                _ => return Err(err(start + 1, column, "FROM takes `image [AS name]`")),
-            };
-            df.stages.push(Stage {
-                from: instr,
-                image,
-                name,
-                instrs: Vec::new(),
-            });
-        } else if let Some(stage) = df.stages.last_mut() {
-            stage.instrs.push(instr);
-        } else if keyword == "ARG" {
-            df.global_args.push(instr);
+            cur = lines[*i].trim().to_string();
         } else {
-            return Err(err(
-                start + 1,
-                column,
-                format!("{keyword} before the first FROM"),
-            ));
+            logical.push_str(&cur);
+            break;
         }
     }
-    if df.stages.is_empty() {
-        return Err(err(1, 1, "no FROM instruction (file with no build stage)"));
+    logical
+}
+
+/// Reads the heredoc bodies a shell-form RUN/COPY/ADD announces (`<<EOF`, `<<-EOF`),
+/// from `lines[*i]` on; `at` is the instruction's line and column for errors.
+fn read_heredocs(
+    instr: &mut Instr,
+    lines: &[&str],
+    i: &mut usize,
+    at: (usize, usize),
+) -> Result<(), ParseError> {
+    let Form::Shell(s) = &instr.form else {
+        return Ok(());
+    };
+    for (name, strip_tabs) in heredoc_names(s) {
+        let body_start = *i;
+        let mut body = String::new();
+        loop {
+            if *i >= lines.len() {
+                return Err(err(at.0, at.1, format!("unterminated heredoc <<{name}")));
+            }
+            let l = if strip_tabs {
+                lines[*i].trim_start_matches('\t')
+            } else {
+                lines[*i]
+            };
+            *i += 1;
+            if l == name {
+                break;
+            }
+            body.push_str(l);
+            body.push('\n');
+        }
+        instr.heredocs.push(Heredoc {
+            name,
+            body,
+            line: body_start + 1,
+        });
+        instr.end_line = *i;
     }
-    Ok(df)
+    Ok(())
+}
+
+/// Puts an instruction in its place: a FROM opens a stage, others go to the current
+/// stage, an ARG before the first FROM is global; `at` is its line and column.
+fn place(
+    df: &mut Dockerfile,
+    instr: Instr,
+    keyword: &str,
+    at: (usize, usize),
+) -> Result<(), ParseError> {
+    if keyword == "FROM" {
+        let words = instr.words();
+        let Some(image) = words.first().cloned() else {
+            return Err(err(at.0, at.1, "FROM needs an image"));
+        };
+        let name = match (words.get(1), words.get(2)) {
+            (Some(a), Some(n)) if a.eq_ignore_ascii_case("as") => Some(n.to_ascii_lowercase()),
+            (None, _) => None,
+            _ => return Err(err(at.0, at.1, "FROM takes `image [AS name]`")),
+        };
+        df.stages.push(Stage {
+            from: instr,
+            image,
+            name,
+            instrs: Vec::new(),
+        });
+    } else if let Some(stage) = df.stages.last_mut() {
+        stage.instrs.push(instr);
+    } else if keyword == "ARG" {
+        df.global_args.push(instr);
+    } else {
+        return Err(err(at.0, at.1, format!("{keyword} before the first FROM")));
+    }
+    Ok(())
 }
 
 fn parse_instr(

@@ -5,8 +5,8 @@
 use super::{
     At, Confinement, EnvVar, Field, Health, Image, Kind, Limits, Mount, Port, User, Workload,
 };
-use crate::caps;
-use crate::yaml::{Node, Value};
+use crate::input::yaml::{Node, Value};
+use crate::vocab::caps;
 
 /// A container's security setting: its own, else the pod's.
 pub fn setting<'a>(

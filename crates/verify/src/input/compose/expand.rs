@@ -7,8 +7,8 @@
 //! sources, `extends.file`, `include` entries) are rewritten relative to the project
 //! directory when the file is opened ([`rebase`]), so the rules see one directory.
 
-use super::compose::{merge, ComposeError};
-use super::yaml::{Node, Pos, Value};
+use crate::input::compose::{merge, ComposeError};
+use crate::input::yaml::{Node, Pos, Value};
 
 /// Most nested `include`/`extends` levels followed (compose has no limit; a cycle is an
 /// error either way).
@@ -480,8 +480,8 @@ fn resolved_service(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::{model, parse_file};
-    use crate::interp::Env;
+    use crate::input::compose::{model, parse_file};
+    use crate::input::interp::Env;
     use std::collections::HashMap;
 
     /// In-memory files; index = position in `order` + 1 (0 is the main file).

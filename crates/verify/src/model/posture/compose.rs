@@ -4,12 +4,12 @@ use super::{
     At, Confinement, EnvVar, Field, Health, Image, ImageFacts, Kind, Limits, Logging, Mount,
     Networks, Port, User, Workload,
 };
-use crate::caps;
-use crate::compose::{Compose, Service};
-use crate::dockerfile::{final_user, has_healthcheck_at};
-use crate::project::{read_text, Project};
-use crate::yaml::{Node, Value};
-use crate::{interp, oneshot};
+use crate::input::compose::{Compose, Service};
+use crate::input::dockerfile::{final_user, has_healthcheck_at};
+use crate::input::project::{read_text, Project};
+use crate::input::yaml::{Node, Value};
+use crate::vocab::caps;
+use crate::{input::interp, model::oneshot};
 
 /// What the adapter reads besides the service: the other services (shared networks,
 /// one-shot jobs) and the project (Dockerfiles that build its image, env files).

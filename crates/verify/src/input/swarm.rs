@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::yaml::{Node, Pos, Value};
+use crate::input::yaml::{Node, Pos, Value};
 
 /// Service keys `docker stack deploy` ignores (docker CLI for engine 20.10), with what
 /// that means for the deployment.
@@ -154,7 +154,7 @@ fn strip_host_ip(p: &mut Node) -> Option<Pos> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml;
+    use crate::input::yaml;
 
     #[test]
     fn strips_ignored_keys_and_host_ips_with_positions() {

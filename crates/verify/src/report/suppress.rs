@@ -6,9 +6,9 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::catalog::{RuleId, UnknownRuleId};
-use super::project::SourceFile;
-use super::{Finding, Location};
+use crate::input::project::SourceFile;
+use crate::vocab::catalog::{RuleId, UnknownRuleId};
+use crate::{Finding, Location};
 
 static DIRECTIVE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"#\s*verify:\s*ignore=([^\s]*)[ \t]*(.*)$").expect("static regex")

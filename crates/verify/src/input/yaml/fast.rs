@@ -1,4 +1,4 @@
-//! Fast path of [`crate::yaml::parse`]: a line-based reader for the block-style subset
+//! Fast path of [`super::parse`]: a line-based reader for the block-style subset
 //! compose files are written in (block mappings and sequences, plain and quoted one-line
 //! scalars, one-line flow collections of scalars, anchors, aliases and `<<` merge keys).
 //! It builds the same [`Node`] tree, positions included, as the full parser
@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use crate::yaml::{Node, Pos, Value};
+use super::tree::{Node, Pos, Value};
 
 /// Deepest nesting the fast path builds (deeper documents take the full parser).
 const MAX_DEPTH: usize = 64;
@@ -896,7 +896,7 @@ fn count(n: &Node) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::parse_full;
+    use crate::input::yaml::parse_full;
 
     /// Every fast-path answer equals the full parser's; returns whether the fast path took it.
     fn same(text: &str) -> bool {
@@ -972,7 +972,8 @@ mod tests {
     fn fast_path_equals_the_full_parser_on_every_fixture() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut files = vec![root.join("docker-compose.yml")];
-        yaml_files(&root.join("xtask/tests/fixtures"), &mut files);
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        yaml_files(&fixtures, &mut files);
         let mut fast = 0;
         for f in &files {
             let text = std::fs::read_to_string(f).unwrap();

@@ -1,4 +1,4 @@
-//! Hand-written scanners for the secret patterns in [`super::secrets`]: known key
+//! Hand-written scanners for the secret patterns in [`crate::model::secrets`]: known key
 //! formats and `NAME=value` assignments. They match exactly what the equivalent regular expressions (kept in the
 //! tests below as the reference) match, without compiling any: building those regexes
 //! at start-up was most of a `verify` run's time.

@@ -1,7 +1,7 @@
 //! What every check produces, static or runtime: a `Finding` against a rule id of the
 //! catalog, at a location, with masked evidence.
 
-use crate::catalog::RuleId;
+use crate::vocab::catalog::RuleId;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -2,41 +2,26 @@
 //! non-UTF-8, symlinks), parsed into positioned models, plus git state.
 
 use std::borrow::Cow;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::compose::{self, Compose, ComposeError, Unset};
-use super::compose_expand::{self, Source};
-use super::dockerfile::{self, Dockerfile};
-use super::interp::Env;
+use crate::input::compose::expand::{self as compose_expand, Source};
+use crate::input::compose::{self, Compose, ComposeError, Unset};
+use crate::input::dockerfile::{self, Dockerfile};
+use crate::input::error::InputError;
+use crate::input::interp::Env;
 
-/// Largest input file accepted.
-pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Unreadable or malformed input: reported as one line, exit 2.
-#[derive(Debug)]
-pub struct InputError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file, self.message)
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )
-        }
+/// A selected file that does not exist.
+fn missing(root: &Path, path: &Path) -> InputError {
+    InputError {
+        file: display(root, path),
+        line: 0,
+        column: 0,
+        message: "no such file (check the path, or pass --root DIR)".into(),
     }
 }
 
-impl std::error::Error for InputError {}
+/// Largest input file accepted.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -85,9 +70,9 @@ pub struct Project {
     pub env_git_ignored: Option<bool>,
     /// Swarm mode, and the keys `docker stack deploy` would ignore (removed from `compose`).
     pub swarm: bool,
-    pub swarm_ignored: Vec<super::swarm::Ignored>,
+    pub swarm_ignored: Vec<crate::input::swarm::Ignored>,
     /// Kubernetes manifests: `(file index, parsed documents)`.
-    pub manifests: Vec<(usize, Vec<super::yaml::Node>)>,
+    pub manifests: Vec<(usize, Vec<crate::input::yaml::Node>)>,
     /// `build.dockerfile_inline` of each service that has one: `(service, model)`.
     pub inline_dockerfiles: Vec<(String, Dockerfile)>,
     /// Files named by `env_file:` (other than the root `.env`) that exist.
@@ -98,7 +83,7 @@ pub struct Project {
     /// Every local build context (compose `build:`, the selected Dockerfile).
     pub build_contexts: Vec<BuildContext>,
     /// The deployment settings of `<root>/Cargo.toml`, when it has them.
-    pub settings: Option<super::settings::Settings>,
+    pub settings: Option<crate::input::settings::Settings>,
     /// Position in `dockerfiles` of the Dockerfile each distinct `build:` (context and
     /// Dockerfile as written) uses, found once at load (hundreds of services usually
     /// share one `build:`, and resolving its paths per service was a tenth of a run).
@@ -132,7 +117,7 @@ pub struct BuildContext {
     /// else `<context>/.dockerignore`).
     pub ignore: Option<usize>,
     /// Position of the `build:` that names it (the first service's).
-    pub pos: Option<super::yaml::Pos>,
+    pub pos: Option<crate::input::yaml::Pos>,
 }
 
 /// The Dockerfile an image is built from, as far as the project shows it.
@@ -256,47 +241,81 @@ impl Project {
         }
         let mut p = Project {
             root: root.clone(),
-            settings: super::settings::Settings::load(&root)?,
+            settings: crate::input::settings::Settings::load(&root)?,
             ..Project::default()
         };
-        let missing = |path: &Path| InputError {
-            file: display(&root, path),
-            line: 0,
-            column: 0,
-            message: "no such file (check the path, or pass --root DIR)".into(),
-        };
+        p.load_compose(sel)?;
+        p.load_dockerfiles(sel)?;
+        p.load_manifests(sel)?;
+        if p.dockerfiles.is_empty() && p.compose.is_none() && p.manifests.is_empty() {
+            return Err(InputError {
+                file: display(&root, &root),
+                line: 0,
+                column: 0,
+                message: "no Dockerfile, compose file or k8s/ manifests found (pass --root DIR, --file, --compose-file or --k8s DIR)".into(),
+            });
+        }
+        for (name, slot) in [(".gitignore", 0), (".dockerignore", 1), (".env.example", 2)] {
+            if let Some(f) = read_text(&root, &root.join(name))? {
+                let idx = Some(p.files.len());
+                p.files.push(f);
+                match slot {
+                    0 => p.gitignore = idx,
+                    1 => p.dockerignore = idx,
+                    _ => p.env_example = idx,
+                }
+            }
+        }
+        (p.env_tracked, p.env_git_ignored) = crate::input::git_state::env_state(&root);
+        p.load_env_files(&root)?;
+        p.load_build_contexts(&root)?;
+        p.built_from = p.resolve_builds();
+        Ok(p)
+    }
 
-        // Compose files, in merge order.
-        let compose_paths: Vec<PathBuf> = if sel.compose_files.is_empty() {
-            COMPOSE_NAMES
+    /// The compose files, in merge order: the selected ones, else `compose.yaml` (or its
+    /// siblings) plus its override file, else a Swarm stack file.
+    fn compose_paths(sel: &Selection) -> Vec<PathBuf> {
+        let root = &sel.root;
+        if !sel.compose_files.is_empty() {
+            return sel.compose_files.clone();
+        }
+        COMPOSE_NAMES
+            .iter()
+            .find(|(main, _)| root.join(main).exists())
+            .map(|(main, over)| {
+                let mut v = vec![root.join(main)];
+                if root.join(over).exists() {
+                    v.push(root.join(over));
+                }
+                v
+            })
+            .or_else(|| {
+                // No compose file: a Swarm stack file, when there is one.
+                ["docker-stack.yml", "docker-stack.yaml"]
+                    .iter()
+                    .map(|n| root.join(n))
+                    .find(|p| p.exists())
+                    .map(|p| vec![p])
+            })
+            .unwrap_or_default()
+    }
+
+    /// Reads, interpolates (with the root's `.env`), merges and expands (`include:`,
+    /// `extends:`) the compose files into the compose model; strips what Swarm ignores.
+    fn load_compose(&mut self, sel: &Selection) -> Result<(), InputError> {
+        let root = sel.root.clone();
+        let compose_paths = Self::compose_paths(sel);
+        self.swarm = sel.swarm
+            || compose_paths
                 .iter()
-                .find(|(main, _)| root.join(main).exists())
-                .map(|(main, over)| {
-                    let mut v = vec![root.join(main)];
-                    if root.join(over).exists() {
-                        v.push(root.join(over));
-                    }
-                    v
-                })
-                .or_else(|| {
-                    // No compose file: a Swarm stack file, when there is one.
-                    ["docker-stack.yml", "docker-stack.yaml"]
-                        .iter()
-                        .map(|n| root.join(n))
-                        .find(|p| p.exists())
-                        .map(|p| vec![p])
-                })
-                .unwrap_or_default()
-        } else {
-            sel.compose_files.clone()
-        };
-        p.swarm = sel.swarm || compose_paths.iter().any(|c| super::swarm::is_stack_file(c));
+                .any(|c| crate::input::swarm::is_stack_file(c));
         let dotenv = read_text(&root, &root.join(".env")).ok().flatten();
-        p.dotenv_exists = root.join(".env").exists();
+        self.dotenv_exists = root.join(".env").exists();
         let env = Env::new(dotenv.as_ref().map(|f| f.text.as_str()));
-        let mut merged: Option<super::yaml::Node> = None;
+        let mut merged: Option<crate::input::yaml::Node> = None;
         for (i, path) in compose_paths.iter().enumerate() {
-            let file = read_text(&root, path)?.ok_or_else(|| missing(path))?;
+            let file = read_text(&root, path)?.ok_or_else(|| missing(&root, path))?;
             let (node, unset) =
                 compose::parse_file_noting(&file.text, i, &env).map_err(|e| InputError {
                     file: file.display.clone(),
@@ -304,9 +323,9 @@ impl Project {
                     column: e.pos.column,
                     message: e.message,
                 })?;
-            p.unset.extend(unset);
-            p.compose_files.push(p.files.len());
-            p.files.push(file);
+            self.unset.extend(unset);
+            self.compose_files.push(self.files.len());
+            self.files.push(file);
             match &mut merged {
                 Some(base) => compose::merge(base, node, ""),
                 None => merged = Some(node),
@@ -321,7 +340,7 @@ impl Project {
             let mut fs = FsSource {
                 base,
                 root: &root,
-                project: &mut p,
+                project: self,
                 env: &env,
                 failed: None,
             };
@@ -329,117 +348,106 @@ impl Project {
             if let Some(e) = fs.failed.take() {
                 return Err(e);
             }
-            r.map_err(|e| p.compose_error(e))?;
+            r.map_err(|e| self.compose_error(e))?;
         }
-        if p.swarm {
+        if self.swarm {
             if let Some(m) = &mut merged {
-                p.swarm_ignored = super::swarm::strip(m);
+                self.swarm_ignored = crate::input::swarm::strip(m);
             }
         }
-        p.compose = merged.map(compose::into_model);
+        self.compose = merged.map(compose::into_model);
+        Ok(())
+    }
 
-        // Dockerfiles: the selected one, plus those compose services build from.
+    /// Dockerfiles: the selected one (else the root's), plus those compose services build
+    /// from; inline Dockerfiles (`build.dockerfile_inline`) are kept per service.
+    fn load_dockerfiles(&mut self, sel: &Selection) -> Result<(), InputError> {
+        let root = sel.root.clone();
         let mut docker_paths: Vec<PathBuf> = Vec::new();
         match &sel.dockerfile {
             Some(f) => {
                 if std::fs::symlink_metadata(f).is_err() {
-                    return Err(missing(f));
+                    return Err(missing(&root, f));
                 }
                 docker_paths.push(f.clone());
             }
             None if root.join("Dockerfile").exists() => docker_paths.push(root.join("Dockerfile")),
             None => {}
         }
-        if let Some(c) = &p.compose {
+        if let Some(c) = &self.compose {
             let mut seen: Vec<BuildWritten<'_>> = Vec::new();
+            let mut inline = Vec::new();
             for s in &c.services {
-                let inline = s
+                let text = s
                     .get("build")
                     .and_then(|b| b.get("dockerfile_inline"))
                     .and_then(|d| d.as_str());
                 // An inline Dockerfile that does not parse is judged as absent.
-                if let Some(df) = inline.and_then(|t| dockerfile::parse(t).ok()) {
-                    p.inline_dockerfiles.push((s.name.clone(), df));
+                if let Some(df) = text.and_then(|t| dockerfile::parse(t).ok()) {
+                    inline.push((s.name.clone(), df));
                 }
                 match build_written(s) {
                     Some(key) if !seen.contains(&key) => seen.push(key),
                     // The same `build:` as an earlier service: the same paths.
                     _ => continue,
                 }
-                if let Some(path) = build_dockerfile(&p, s) {
+                if let Some(path) = build_dockerfile(self, s) {
                     if !docker_paths.iter().any(|d| same_file(d, &path)) && path.exists() {
                         docker_paths.push(path);
                     }
                 }
             }
+            self.inline_dockerfiles.extend(inline);
         }
         for path in docker_paths {
-            let file = read_text(&root, &path)?.ok_or_else(|| missing(&path))?;
+            let file = read_text(&root, &path)?.ok_or_else(|| missing(&root, &path))?;
             let df = dockerfile::parse(&file.text).map_err(|e| InputError {
                 file: file.display.clone(),
                 line: e.line,
                 column: e.column,
                 message: e.message,
             })?;
-            p.dockerfiles.push((p.files.len(), df));
-            p.files.push(file);
+            self.dockerfiles.push((self.files.len(), df));
+            self.files.push(file);
         }
-        // Kubernetes manifests: `--k8s DIR`, or `<root>/k8s` when it is a directory.
+        Ok(())
+    }
+
+    /// Kubernetes manifests: `--k8s DIR`, or `<root>/k8s` when it is a directory.
+    fn load_manifests(&mut self, sel: &Selection) -> Result<(), InputError> {
+        let root = &sel.root;
         let k8s_dir = sel
             .k8s
             .clone()
             .or_else(|| Some(root.join("k8s")).filter(|d| d.is_dir()));
-        if let Some(dir) = k8s_dir {
-            let entries = std::fs::read_dir(&dir).map_err(|e| InputError {
-                file: display(&root, &dir),
-                line: 0,
-                column: 0,
-                message: format!("cannot read the manifests directory ({e}; pass --k8s DIR)"),
+        let Some(dir) = k8s_dir else {
+            return Ok(());
+        };
+        let entries = std::fs::read_dir(&dir).map_err(|e| InputError {
+            file: display(root, &dir),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the manifests directory ({e}; pass --k8s DIR)"),
+        })?;
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let Some(file) = read_text(root, &path)? else {
+                continue;
+            };
+            let docs = crate::input::yaml::parse_all(&file.text).map_err(|e| InputError {
+                file: file.display.clone(),
+                line: e.pos.line,
+                column: e.pos.column,
+                message: e.message,
             })?;
-            let mut paths: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-                .collect();
-            paths.sort();
-            for path in paths {
-                let Some(file) = read_text(&root, &path)? else {
-                    continue;
-                };
-                let docs = super::yaml::parse_all(&file.text).map_err(|e| InputError {
-                    file: file.display.clone(),
-                    line: e.pos.line,
-                    column: e.pos.column,
-                    message: e.message,
-                })?;
-                p.manifests.push((p.files.len(), docs));
-                p.files.push(file);
-            }
+            self.manifests.push((self.files.len(), docs));
+            self.files.push(file);
         }
-        if p.dockerfiles.is_empty() && p.compose.is_none() && p.manifests.is_empty() {
-            return Err(InputError {
-                file: display(&root, &root),
-                line: 0,
-                column: 0,
-                message: "no Dockerfile, compose file or k8s/ manifests found (pass --root DIR, --file, --compose-file or --k8s DIR)".into(),
-            });
-        }
-
-        for (name, slot) in [(".gitignore", 0), (".dockerignore", 1), (".env.example", 2)] {
-            if let Some(f) = read_text(&root, &root.join(name))? {
-                let idx = Some(p.files.len());
-                p.files.push(f);
-                match slot {
-                    0 => p.gitignore = idx,
-                    1 => p.dockerignore = idx,
-                    _ => p.env_example = idx,
-                }
-            }
-        }
-        (p.env_tracked, p.env_git_ignored) = super::git_state::env_state(&root);
-        p.load_env_files(&root)?;
-        p.load_build_contexts(&root)?;
-        p.built_from = p.resolve_builds();
-        Ok(p)
+        Ok(())
     }
 
     /// The Dockerfile (position in `dockerfiles`) of each distinct `build:` of the
@@ -513,7 +521,7 @@ impl Project {
                 .strip_prefix(root)
                 .map(|r| r.to_string_lossy().replace('\\', "/"))
                 .unwrap_or_else(|_| rel.clone());
-            let (tracked, ignored) = super::git_state::path_state(root, &git_rel);
+            let (tracked, ignored) = crate::input::git_state::path_state(root, &git_rel);
             self.env_files.push(EnvFile {
                 file: self.files.len(),
                 rel,
@@ -528,7 +536,8 @@ impl Project {
 
     /// Collects the build contexts and the ignore file of each.
     fn load_build_contexts(&mut self, root: &Path) -> Result<(), InputError> {
-        let mut found: Vec<(PathBuf, Option<PathBuf>, Option<super::yaml::Pos>)> = Vec::new();
+        let mut found: Vec<(PathBuf, Option<PathBuf>, Option<crate::input::yaml::Pos>)> =
+            Vec::new();
         if let Some(c) = &self.compose {
             let mut seen: Vec<BuildWritten<'_>> = Vec::new();
             for s in &c.services {
@@ -730,7 +739,7 @@ fn build_written(s: &compose::Service) -> Option<BuildWritten<'_>> {
     if build.get("dockerfile_inline").is_some() {
         return None;
     }
-    fn text(n: &super::yaml::Node) -> Option<Cow<'_, str>> {
+    fn text(n: &crate::input::yaml::Node) -> Option<Cow<'_, str>> {
         n.as_str()
             .map(Cow::Borrowed)
             .or_else(|| n.scalar().map(Cow::Owned))
@@ -766,13 +775,13 @@ impl Source for FsSource<'_> {
         &mut self,
         path: &str,
         env_file: Option<&str>,
-    ) -> Result<Option<super::yaml::Node>, ComposeError> {
+    ) -> Result<Option<crate::input::yaml::Node>, ComposeError> {
         let full = self.base.join(path);
         let fail = |failed: &mut Option<InputError>, e: InputError| {
             let message = format!("cannot use {path}: {}", e.message);
             *failed = Some(e);
             ComposeError {
-                pos: super::yaml::Pos::default(),
+                pos: crate::input::yaml::Pos::default(),
                 message,
             }
         };

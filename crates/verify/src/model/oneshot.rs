@@ -1,8 +1,8 @@
 //! One-shot services: jobs that run to completion (migrations, setup, CLI tools run on
 //! demand), which need no health check.
 
-use super::compose::{Compose, Service};
-use super::yaml::Node;
+use crate::input::compose::{Compose, Service};
+use crate::input::yaml::Node;
 
 /// Profiles that mark a service as a tool run on demand, not a long-running service.
 pub const TOOL_PROFILES: &[&str] = &[
@@ -62,8 +62,8 @@ pub fn is_one_shot(s: &Service, compose: &Compose) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::{model, parse_file};
-    use crate::interp::Env;
+    use crate::input::compose::{model, parse_file};
+    use crate::input::interp::Env;
 
     #[test]
     fn one_shot_forms() {

@@ -1,6 +1,7 @@
 //! One posture model: the security settings of one workload, whatever it was read from
 //! (a compose or Swarm service, a Kubernetes container, a running container), each with
-//! the place it was read. Adapters (`compose`, `k8s`, `runtime`) build a [`Workload`];
+//! the place it was read. Adapters (`compose`, `k8s` here, `runtime::posture` for running
+//! containers) build a [`Workload`];
 //! rules written once over it (`rules::user_root`, `rules::privileged`) judge it and
 //! return [`Verdict`]s, which each front end turns into findings at the verdict's place.
 //!
@@ -10,10 +11,9 @@
 
 pub mod compose;
 pub mod k8s;
-pub mod runtime;
 
-use crate::catalog::RuleId;
-use crate::yaml::Pos;
+use crate::input::yaml::Pos;
+use crate::vocab::catalog::RuleId;
 use crate::Severity;
 
 /// What kind of input a workload was read from (rules phrase messages for it).
@@ -354,13 +354,13 @@ pub fn is_root_user(user: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interp::Env;
+    use crate::input::interp::Env;
     use crate::runtime::inspect::tests::sample;
 
     /// The workload of a compose file's first service, read without a project.
     fn static_workload(text: &str) -> Workload {
-        let node = crate::compose::parse_file(text, 0, &Env::default()).unwrap();
-        let compose = crate::compose::model(&node);
+        let node = crate::input::compose::parse_file(text, 0, &Env::default()).unwrap();
+        let compose = crate::input::compose::model(&node);
         let cx = compose::Context {
             compose: &compose,
             project: None,
@@ -470,7 +470,8 @@ mod tests {
                 let log = hc.log_config.as_mut().expect("the sample has a LogConfig");
                 log.config.remove("max-size");
             }
-            let run = runtime::workload(&c, &Default::default(), &Default::default());
+            let run =
+                crate::runtime::posture::workload(&c, &Default::default(), &Default::default());
             assert_eq!(judged(&stat), judged(&run), "{}", case.compose);
             assert_eq!(stat.user.value, run.user.value, "{}", case.compose);
             seen.extend(judged(&run).into_iter().map(|(id, _)| id));
@@ -654,7 +655,7 @@ mod tests {
             c.network_settings.ports.clear();
             c.config.env.clear();
             (case.runtime)(&mut c);
-            let run = runtime::workload(&c, &networks, &Default::default());
+            let run = crate::runtime::posture::workload(&c, &networks, &Default::default());
             assert_eq!(judged(&stat), judged(&run), "{}", case.compose);
             let got: Vec<RuleId> = judged(&run).into_iter().map(|(id, _)| id).collect();
             assert_eq!(got, case.expect, "{}", case.compose);
