@@ -115,12 +115,25 @@ const QUALIFIER_SEGMENTS: &[&str] = &[
     "PROVIDER",
     "STORE",
     "BACKEND",
+    "ROUNDS",
+    "SIZE",
+    "BYTES",
+    "BITS",
+];
+
+/// Name segments that switch a feature rather than hold a credential (`ENABLE_AUTH`,
+/// `REQUIRE_AUTH`, `AUTH_DISABLED`).
+const SWITCH_SEGMENTS: &[&str] = &[
+    "ENABLE", "ENABLED", "DISABLE", "DISABLED", "REQUIRE", "REQUIRED", "USE", "SKIP", "NO",
 ];
 
 /// True when the variable name says its value is a credential: a segment of
-/// [`CREDENTIAL_SEGMENTS`], `PASSWORD`/`SECRET` inside a word (`MYSQLPASSWORD`), or a
-/// last segment `KEY` (`*_KEY`, `SECRET_KEY_BASE`); not when the last segment is a
-/// qualifier ([`QUALIFIER_SEGMENTS`]) or the name says `PUBLIC`.
+/// [`CREDENTIAL_SEGMENTS`], `PASSWORD`/`SECRET`/`SALT` inside a word (`MYSQLPASSWORD`,
+/// `PASSWORD_SALT`, `HASHSALT`), a last segment `KEY` (`*_KEY`, `SECRET_KEY_BASE`) or
+/// `AUTH` (`REDIS_AUTH`, not a feature switch like `ENABLE_AUTH`); not when the last
+/// segment is a qualifier ([`QUALIFIER_SEGMENTS`]), the name says `PUBLIC`, or it names
+/// an identifier (`*_ACCESS_KEY`, `*_KEY_ID`: the id half of a key pair, whose secret half
+/// says `SECRET`).
 pub fn is_secret_name(name: &str) -> bool {
     let up = name.to_ascii_uppercase();
     let segs: Vec<&str> = up
@@ -133,10 +146,14 @@ pub fn is_secret_name(name: &str) -> bool {
     if QUALIFIER_SEGMENTS.contains(last) || segs.contains(&"PUBLIC") {
         return false;
     }
+    let identifier = segs.ends_with(&["ACCESS", "KEY"]) && !up.contains("SECRET");
+    let switch = segs.iter().any(|s| SWITCH_SEGMENTS.contains(s));
     segs.iter().any(|s| CREDENTIAL_SEGMENTS.contains(s))
         || up.contains("PASSWORD")
         || up.contains("SECRET")
-        || *last == "KEY"
+        || up.contains("SALT")
+        || (*last == "KEY" && !identifier)
+        || (*last == "AUTH" && segs.len() > 1 && !switch)
         || segs
             .windows(2)
             .any(|w| w == ["PRIVATE", "KEY"] || w == ["API", "KEY"])
@@ -418,6 +435,14 @@ mod tests {
             ("mysqlpassword", "root"),
             ("NEXTAUTH_SECRET", "super-secret-key"),
             ("JWT_KEY", "0000"),
+            ("REDIS_AUTH", "myredissecret"),
+            ("BASIC_AUTH", "admin:hunter2"),
+            ("PASSWORD_SALT", "salty"),
+            ("SALT", "x9f3"),
+            ("HASHSALT", "abcdef"),
+            ("RELAY_SHARED_SECRET", "supersecret"),
+            ("MQTT_PASS", "guest1"),
+            ("AWS_SECRET_ACCESS_KEY", "abc123"),
         ] {
             let hits = in_assignment(k, v);
             assert_eq!(hits.len(), 1, "{k}={v}: {hits:?}");
@@ -444,6 +469,13 @@ mod tests {
             ("TOKEN_AUTH_ENABLED", "true"),
             ("SECRET_KEY", "dummy"),
             ("PWD", "/app"),
+            ("AWS_ACCESS_KEY", "AKIAEXAMPLEID"),
+            ("MINIO_ACCESS_KEY", "minio-admin"),
+            ("S3_KEY_ID", "abc"),
+            ("ENABLE_AUTH", "true"),
+            ("REQUIRE_AUTH", "1"),
+            ("AUTH_DISABLED", "false"),
+            ("SALT_ROUNDS", "10"),
         ] {
             assert!(in_assignment(k, v).is_empty(), "{k}={v}");
         }

@@ -302,12 +302,12 @@ rules! {
 
     HealthcheckMissing = "healthcheck-missing", Warning, Some(9), Both,
     "no health check",
-    "Without a health check neither compose nor an orchestrator notices a hung service; `healthcheck: {disable: true}` counts as missing. Judged: a compose `healthcheck.test`, else the HEALTHCHECK of the image's Dockerfile in the project (the service's own `build:` with its `target` stage, or another service's `build:` of the same image name, or the root Dockerfile for the settings' `image_name`); `healthcheck: {disable: false}` keeps the image's. Not judged: one-shot services (`restart: \"no\"` or `on-failure`, a `deploy.restart_policy` that does not restart always, services only in a tools/cli/setup profile, services others wait for with `service_completed_successfully`); a pulled image without a Dockerfile in the project is `healthcheck-unknown`.",
+    "Without a health check neither compose nor an orchestrator notices a hung service; `healthcheck: {disable: true}` counts as missing. Judged: a compose `healthcheck.test`, else the HEALTHCHECK of the image's Dockerfile in the project (the service's own `build:` with its `target` stage, or another service's `build:` of the same image name, or the root Dockerfile for the settings' `image_name`); `healthcheck: {disable: false}` keeps the image's. Not judged: one-shot services (`restart: \"no\"` or `on-failure`, a `deploy.restart_policy` that does not restart always, services only in a tools/cli/setup profile, services others wait for with `service_completed_successfully` (a model-pull job under the default restart policy), interactive services run on demand (`stdin_open` and `tty`, e.g. a CLI container)); a pulled image without a Dockerfile in the project is `healthcheck-unknown`.",
     "Add `HEALTHCHECK CMD [...]` to the Dockerfile or a `healthcheck:` with `test:` to the service.";
 
     HealthcheckUnknown = "healthcheck-unknown", Note, Some(9), Static,
     "the pulled image's health check is not visible",
-    "A service runs a pulled image that no Dockerfile in the project builds and has no compose `healthcheck.test`: the image may or may not define a HEALTHCHECK, which verify cannot see without pulling it. The checklist shows item 9 as unknown.",
+    "A service runs a pulled image that no Dockerfile in the project builds and has no compose `healthcheck.test`: the image may or may not define a HEALTHCHECK, which verify cannot see without pulling it. The checklist shows item 9 as unknown. One-shot and interactive services are not judged (see `healthcheck-missing`).",
     "Add a `healthcheck:` with `test:` to the service (check the image's documentation for its health endpoint), or confirm the image's own HEALTHCHECK with `docker inspect` and suppress with that reason.";
 
     NetworkHost = "network-host", Error, Some(10), Both,
