@@ -141,6 +141,7 @@ fn verify_project(
 ) -> Result<(input::project::Project, Vec<Finding>), input::error::InputError> {
     let project = input::project::Project::load(sel)?;
     let mut findings = rules::run(&project);
+    report::shared::merge(&mut findings, &project);
     report::suppress::apply(&mut findings, &project.files);
     fill_evidence(&project, &mut findings);
     findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(&b.rule)));

@@ -5,6 +5,9 @@
 //! these are the cases that need a whole project (ignore files, git state, several
 //! compose files, build contexts). The engine runs in-process, as the library.
 //!
+//! A project with an `EXPECTED` file (`rule file:line:column` per line) must get exactly
+//! those findings (e.g. a fault in a YAML anchor reported once).
+//!
 //! Fixture files named `dot-NAME` are materialised as `.NAME`, and a `GIT_TRACK` file
 //! lists paths to `git add` in a fresh repository (see `test_support::materialize`).
 
@@ -24,6 +27,15 @@ fn fixtures() -> PathBuf {
 
 /// The rules of every unsuppressed finding on the fixture project `src`.
 fn rules_on(src: &Path, tag: &str) -> Result<Vec<RuleId>, String> {
+    Ok(findings_on(src, tag)?
+        .into_iter()
+        .map(|(rule, _)| rule)
+        .collect())
+}
+
+/// Every unsuppressed finding on the fixture project `src`: its rule and
+/// `rule file:line:column` (the form of a fixture's `EXPECTED` file).
+fn findings_on(src: &Path, tag: &str) -> Result<Vec<(RuleId, String)>, String> {
     let dir = TempDir::new(tag).map_err(|e| e.to_string())?;
     materialize(src, dir.path()).map_err(|e| format!("materialise: {e}"))?;
     let sel = Selection {
@@ -37,8 +49,21 @@ fn rules_on(src: &Path, tag: &str) -> Result<Vec<RuleId>, String> {
     Ok(findings
         .iter()
         .filter(|f| f.suppressed.is_none())
-        .map(|f| f.rule)
+        .map(|f| (f.rule, format!("{} {}", f.rule, f.location)))
         .collect())
+}
+
+/// The lines of a fixture's `EXPECTED` file (blank lines and `#` comments left out),
+/// sorted; `None` without one.
+fn expected(src: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(src.join("EXPECTED")).ok()?;
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    Some(lines)
 }
 
 #[test]
@@ -71,13 +96,24 @@ fn every_rule_fires_on_its_fixtures_and_never_on_clean_ones() {
                 .unwrap_or_default()
                 .to_string_lossy()
                 .to_string();
-            let rules = match rules_on(&path, &format!("{id}-{name}")) {
-                Ok(rules) => rules,
+            if !path.is_dir() {
+                continue;
+            }
+            let found = match findings_on(&path, &format!("{id}-{name}")) {
+                Ok(found) => found,
                 Err(e) => {
                     problems.push(format!("{id}/{name}: {e}"));
                     continue;
                 }
             };
+            let rules: Vec<RuleId> = found.iter().map(|(rule, _)| *rule).collect();
+            if let Some(want) = expected(&path) {
+                let mut got: Vec<String> = found.into_iter().map(|(_, line)| line).collect();
+                got.sort();
+                if got != want {
+                    problems.push(format!("{id}/{name}: EXPECTED {want:#?}, got {got:#?}"));
+                }
+            }
             if name.starts_with("fires") {
                 fires_seen += 1;
                 if !rules.contains(id) {

@@ -4,6 +4,7 @@ mod github;
 mod human;
 mod junit;
 mod sarif;
+pub mod shared;
 pub mod suppress;
 
 use serde_json::json;
@@ -164,6 +165,7 @@ mod tests {
             evidence: None,
             suppressed: None,
             checklist: None,
+            related: Vec::new(),
         }];
         let r = Report {
             findings: &findings,

@@ -62,6 +62,7 @@ fn directives(files: &[SourceFile]) -> (Vec<Directive>, Vec<Finding>) {
                 evidence: None,
                 suppressed: None,
                 checklist: None,
+                related: Vec::new(),
             };
             if names.is_empty() {
                 invalid.push(bad(
@@ -133,6 +134,7 @@ mod tests {
             evidence: None,
             suppressed: None,
             checklist: None,
+            related: Vec::new(),
         }
     }
 

@@ -79,6 +79,7 @@ impl Out<'_> {
             evidence: None,
             suppressed: None,
             checklist: None,
+            related: Vec::new(),
         });
     }
 

@@ -121,6 +121,7 @@ fn finding_at(
         evidence,
         suppressed: None,
         checklist: None,
+        related: Vec::new(),
     }
 }
 

@@ -48,4 +48,16 @@ pub struct Finding {
     /// failed self-check counts against the item of its check, `clawdbot_facts::SelfCheckId`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checklist: Option<u8>,
+    /// The services a finding in a shared definition (a YAML anchor, a merged mapping)
+    /// stands for, each at its own name: the finding is reported once, at the shared
+    /// place (SARIF `relatedLocations`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Related>,
+}
+
+/// A place a finding also concerns (a service that merges the definition it is in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Related {
+    pub service: String,
+    pub location: Location,
 }
