@@ -89,6 +89,32 @@ pub struct Project {
     /// share one `build:`, and resolving its paths per service was a tenth of a run).
     /// Filled by [`Project::load`]; a `build:` it does not list is resolved on each call.
     pub built_from: Vec<(BuildWritten<'static>, Option<usize>)>,
+    /// How pulled images link to the project's Dockerfiles, indexed on first use.
+    pub links: std::sync::OnceLock<Links>,
+}
+
+/// The index [`Project::image_source`] looks pulled images up in (built once, so that
+/// a file of thousands of services pulling one image stays linear).
+#[derive(Debug, Default)]
+pub struct Links {
+    /// Image reference -> the services (positions in `compose.services`) that build it.
+    builders: std::collections::HashMap<String, Vec<usize>>,
+    /// The project directory's name.
+    dir_name: Option<String>,
+    /// The repository `LABEL org.opencontainers.image.source` of the root Dockerfile
+    /// names (its last path segment).
+    source_label: Option<String>,
+}
+
+/// The repository name of an image reference: its last path segment without tag or
+/// digest (`ghcr.io/org/app:1.2` -> `app`).
+pub fn repository_name(reference: &str) -> &str {
+    let name = reference.split('@').next().unwrap_or("");
+    let name = match name.rsplit_once(':') {
+        Some((n, tag)) if !tag.contains('/') => n,
+        _ => name,
+    };
+    name.rsplit('/').next().unwrap_or(name)
 }
 
 /// A service's local `build:` as written: (context, Dockerfile relative to it), with
@@ -128,7 +154,10 @@ pub struct ImageSource<'a> {
     pub dockerfile: &'a Dockerfile,
     /// The `build.target` stage judged (`None`: the final stage).
     pub target: Option<String>,
-    /// The service whose `build:` makes the image, when it is another one (same `image:`).
+    /// Why this Dockerfile, when the service does not build the image itself: another
+    /// service builds it (`which service web builds`), or the root Dockerfile is linked
+    /// by the settings' `image_name`, the image's repository name or the Dockerfile's
+    /// source label.
     pub via: Option<String>,
 }
 
@@ -624,7 +653,10 @@ impl Project {
 
     /// The Dockerfile the image of service `s` comes from: its own `build:` (file or
     /// `dockerfile_inline`, with `target`), else the `build:` of another service that
-    /// names the same `image:`. `None` for a pulled image the project does not build.
+    /// names the same `image:`, else the root Dockerfile when the settings' `image_name`
+    /// names the image, or the image's repository name is the project directory's or the
+    /// one the Dockerfile's `org.opencontainers.image.source` label names. `None` for a
+    /// pulled image the project does not build.
     pub fn image_source(&self, s: &compose::Service) -> Option<ImageSource<'_>> {
         let own = |s: &compose::Service, via: Option<String>| -> Option<ImageSource<'_>> {
             let build = s.get("build")?;
@@ -650,40 +682,108 @@ impl Project {
         }
         let image = s.get("image")?.scalar()?;
         let compose = self.compose.as_ref()?;
-        compose
-            .services
-            .iter()
-            .filter(|o| o.name != s.name && o.get("build").is_some())
-            .filter(|o| o.get("image").and_then(|i| i.scalar()).as_deref() == Some(&image))
-            .find_map(|o| own(o, Some(o.name.clone())))
+        let links = self.links();
+        links
+            .builders
+            .get(&image)
+            .into_iter()
+            .flatten()
+            .map(|&i| &compose.services[i])
+            .filter(|o| o.name != s.name)
+            .find_map(|o| own(o, Some(format!("which service {} builds", o.name))))
             .or_else(|| self.settings_image(&image))
+            .or_else(|| self.repository_image(&image, links))
+    }
+
+    fn links(&self) -> &Links {
+        self.links.get_or_init(|| {
+            let mut builders: std::collections::HashMap<String, Vec<usize>> =
+                std::collections::HashMap::new();
+            for (i, o) in self
+                .compose
+                .iter()
+                .flat_map(|c| c.services.iter().enumerate())
+            {
+                if o.get("build").is_some() {
+                    if let Some(image) = o.get("image").and_then(|i| i.scalar()) {
+                        builders.entry(image).or_default().push(i);
+                    }
+                }
+            }
+            let dir_name = std::fs::canonicalize(&self.root)
+                .ok()
+                .and_then(|r| r.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let source_label = self.root_dockerfile().and_then(|(_, df)| {
+                df.stages.iter().flat_map(|s| &s.instrs).find_map(|instr| {
+                    (instr.keyword == "LABEL").then_some(())?;
+                    let (_, url) = dockerfile::pairs(&instr.text())
+                        .into_iter()
+                        .find(|(k, _)| k == "org.opencontainers.image.source")?;
+                    let url = url?;
+                    let url = url.trim_end_matches('/').trim_end_matches(".git");
+                    Some(url.rsplit('/').next().unwrap_or(url).to_string())
+                })
+            });
+            Links {
+                builders,
+                dir_name,
+                source_label,
+            }
+        })
+    }
+
+    /// The root Dockerfile, when the project holds it: (index into `files`, model).
+    fn root_dockerfile(&self) -> Option<(usize, &Dockerfile)> {
+        let root_dockerfile = self.root.join("Dockerfile");
+        self.dockerfiles
+            .iter()
+            .find(|(i, _)| same_file(&self.files[*i].path, &root_dockerfile))
+            .map(|(i, df)| (*i, df))
+    }
+
+    /// The root Dockerfile, when the pulled image's repository name is the project's:
+    /// the directory's name, or the repository its `LABEL org.opencontainers.image.source`
+    /// names (the image a project publishes from its own Dockerfile).
+    fn repository_image(&self, image: &str, links: &Links) -> Option<ImageSource<'_>> {
+        let repo = repository_name(image).to_ascii_lowercase();
+        let same = |name: &Option<String>| {
+            name.as_deref()
+                .is_some_and(|n| !repo.is_empty() && n.to_ascii_lowercase() == repo)
+        };
+        let why = if same(&links.source_label) {
+            format!("which is the root Dockerfile (its LABEL org.opencontainers.image.source names the repository `{repo}`)")
+        } else if same(&links.dir_name) {
+            format!("which is the root Dockerfile (the image's repository `{repo}` is the project directory's name)")
+        } else {
+            return None;
+        };
+        let (file, df) = self.root_dockerfile()?;
+        Some(ImageSource {
+            file: Some(file),
+            dockerfile: df,
+            target: None,
+            via: Some(why),
+        })
     }
 
     /// The root Dockerfile, when `image` names the settings' `image_name` (which
     /// `cargo xtask build` builds from it) and the project holds that Dockerfile.
     fn settings_image(&self, image: &str) -> Option<ImageSource<'_>> {
         self.settings.as_ref().filter(|s| s.names_image(image))?;
-        let root_dockerfile = self.root.join("Dockerfile");
-        let (file, df) = self
-            .dockerfiles
-            .iter()
-            .find(|(i, _)| same_file(&self.files[*i].path, &root_dockerfile))?;
+        let (file, df) = self.root_dockerfile()?;
         Some(ImageSource {
-            file: Some(*file),
+            file: Some(file),
             dockerfile: df,
             target: None,
-            via: None,
+            via: Some(
+                "which is the root Dockerfile (the settings' `image_name` names this image)".into(),
+            ),
         })
     }
 
     /// True when some service of the project builds `image` (it is not pulled).
     pub fn builds_image(&self, image: &str) -> bool {
-        self.compose.as_ref().is_some_and(|c| {
-            c.services.iter().any(|o| {
-                o.get("build").is_some()
-                    && o.get("image").and_then(|i| i.scalar()).as_deref() == Some(image)
-            })
-        })
+        self.links().builders.contains_key(image)
     }
 
     /// Dockerfile model a service builds from, if any.
@@ -867,6 +967,58 @@ pub fn env_file_paths(s: &compose::Service) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use crate::test_support::TempDir;
+    use crate::RuleId;
+
+    #[test]
+    fn repository_names() {
+        for (reference, repo) in [
+            ("ghcr.io/org/app:1.2", "app"),
+            ("app", "app"),
+            ("localhost:5000/team/app@sha256:0f", "app"),
+            ("registry:5000/app", "app"),
+        ] {
+            assert_eq!(super::repository_name(reference), repo, "{reference}");
+        }
+    }
+
+    /// A pulled image whose repository is the project directory's name is judged by the
+    /// root Dockerfile (its USER and HEALTHCHECK); in a directory of another name it
+    /// stays unknown.
+    #[test]
+    fn a_pulled_image_named_like_the_project_directory_uses_its_dockerfile() {
+        let tmp = TempDir::new("link-dir").unwrap();
+        let rules_in = |dir: &str| {
+            let root = tmp.path().join(dir);
+            std::fs::create_dir_all(&root).unwrap();
+            std::fs::write(
+                root.join("Dockerfile"),
+                "FROM scratch\nUSER 1000:1000\nHEALTHCHECK CMD [\"/app\", \"health\"]\n",
+            )
+            .unwrap();
+            std::fs::write(
+                root.join("docker-compose.yml"),
+                "services:\n  web:\n    image: example/notes-app:2.0.1\n",
+            )
+            .unwrap();
+            let sel = super::Selection {
+                root,
+                dockerfile: None,
+                compose_files: Vec::new(),
+                swarm: false,
+                k8s: None,
+            };
+            let found = crate::verify_files(&sel).unwrap();
+            found.iter().map(|f| f.rule).collect::<Vec<_>>()
+        };
+        let linked = rules_in("notes-app");
+        assert!(!linked.contains(&RuleId::HealthcheckUnknown), "{linked:?}");
+        assert!(!linked.contains(&RuleId::UserUnknown), "{linked:?}");
+        let other = rules_in("elsewhere");
+        assert!(other.contains(&RuleId::HealthcheckUnknown), "{other:?}");
+        assert!(other.contains(&RuleId::UserUnknown), "{other:?}");
+    }
+
     use super::mentions_variables;
 
     #[test]

@@ -34,7 +34,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
                     let via = df
                         .via
                         .as_ref()
-                        .map(|v| format!(", which service {v} builds"))
+                        .map(|v| format!(", {v}"))
                         .unwrap_or_default();
                     format!(
                         "{} has no healthcheck in compose nor in its Dockerfile{stage}{via}",

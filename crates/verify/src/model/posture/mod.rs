@@ -293,7 +293,8 @@ pub struct ImageFacts {
     pub healthcheck: bool,
     /// `build.target`, the stage built.
     pub stage: Option<String>,
-    /// The service whose `build:` builds it, when not this one.
+    /// Why this Dockerfile when the service does not build the image itself (see
+    /// `ImageSource::via`): `which service web builds`, or how the root Dockerfile links.
     pub via: Option<String>,
     /// Written inline (`build.dockerfile_inline`), at that key.
     pub inline: Option<At>,
