@@ -347,7 +347,7 @@ rules! {
 
     ComposeNotEvaluated = "compose-not-evaluated", Note, None, Static,
     "a compose setting that affects hardening was not evaluated",
-    "Verify reads the compose keys its rules judge. A key that changes the container's posture but that no rule evaluates (for example `devices`, `sysctls`, `userns_mode`, `volumes_from`, `security_opt` values other than no-new-privileges/seccomp/apparmor, `network_mode`/`pid`/`ipc` of `service:X` or `container:X`, `build.dockerfile_inline` secrets, a bind mount whose source is an unset variable) is reported as `not evaluated: KEY` instead of passing in silence.",
+    "Verify reads the compose keys its rules judge. A key that changes the container's posture but that no rule evaluates (for example `devices`, `sysctls`, `userns_mode`, `volumes_from`, `security_opt` values other than no-new-privileges/seccomp/apparmor, `network_mode`/`pid`/`ipc` of `service:X` or `container:X`, `build.dockerfile_inline` secrets, a bind mount whose source is an unset variable that `.env.example` does not define either) is reported as `not evaluated: KEY` instead of passing in silence. A bind mount whose variable `.env.example` defines is judged with that value, and a finding on it says \"assumed from .env.example\".",
     "Review the setting by hand; when it is intended, suppress the note with the reason.";
 
     RuntimeNoContainers = "runtime-no-containers", Error, None, Runtime,
