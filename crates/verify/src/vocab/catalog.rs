@@ -282,7 +282,7 @@ rules! {
 
     EnvInBuildContext = "env-in-build-context", Error, Some(7), Static,
     ".env is sent to the image build",
-    "Without a `.dockerignore` that excludes `.env`, `docker build` sends it to the daemon and `COPY . .` bakes the keys into an image layer. Judged per build context (every compose `build:` and the selected Dockerfile): a context that contains the project's `.env` (the guide creates it in the project root) or a `.env` of its own, with that context's own `.dockerignore` (or the Dockerfile's `<Dockerfile>.dockerignore`). An error once `.env` exists or the Dockerfile copies the whole context, a warning before. Not judged: contexts that are a subdirectory without a `.env` of their own, remote (git/URL) contexts.",
+    "Without a `.dockerignore` that excludes `.env`, `docker build` sends it to the daemon and `COPY . .` bakes the keys into an image layer. Judged per build context (every compose `build:` and the selected Dockerfile): a context that contains the project's `.env` (the guide creates it in the project root) or a `.env` of its own, with that context's own `.dockerignore` (or the Dockerfile's `<Dockerfile>.dockerignore`). An error once `.env` exists or the Dockerfile copies the whole context, a warning before. Not judged: contexts that are a subdirectory without a `.env` of their own, remote (git/URL) contexts. A `COPY`/`ADD` of a named directory that holds a `.env` (`COPY server .` with `server/.env`) is an error at that line.",
     "Add a `.dockerignore` that excludes `.env` (best: an allowlist starting with `*` that re-includes only what the build needs).";
 
     EnvNotGitignored = "env-not-gitignored", Error, Some(8), Static,
