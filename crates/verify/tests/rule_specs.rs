@@ -38,13 +38,7 @@ fn rules_on(src: &Path, tag: &str) -> Result<Vec<RuleId>, String> {
 fn findings_on(src: &Path, tag: &str) -> Result<Vec<(RuleId, String)>, String> {
     let dir = TempDir::new(tag).map_err(|e| e.to_string())?;
     materialize(src, dir.path()).map_err(|e| format!("materialise: {e}"))?;
-    let sel = Selection {
-        root: dir.path().to_path_buf(),
-        dockerfile: None,
-        compose_files: Vec::new(),
-        swarm: false,
-        k8s: None,
-    };
+    let sel = Selection::of_root(dir.path().to_path_buf());
     let findings = verify_files(&sel).map_err(|e| format!("input error: {e}"))?;
     Ok(findings
         .iter()

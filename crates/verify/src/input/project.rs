@@ -45,6 +45,20 @@ pub struct Selection {
     pub k8s: Option<PathBuf>,
 }
 
+impl Selection {
+    /// The default selection of the project at `root` (its Dockerfile, compose files and
+    /// `k8s/`, as the front ends choose them without flags).
+    pub fn of_root(root: PathBuf) -> Selection {
+        Selection {
+            root,
+            dockerfile: None,
+            compose_files: Vec::new(),
+            swarm: false,
+            k8s: None,
+        }
+    }
+}
+
 /// `Project::default()` is a project with nothing read yet (no files, no settings).
 #[derive(Debug, Default)]
 pub struct Project {
@@ -1001,13 +1015,7 @@ mod tests {
                 "services:\n  web:\n    image: example/notes-app:2.0.1\n",
             )
             .unwrap();
-            let sel = super::Selection {
-                root,
-                dockerfile: None,
-                compose_files: Vec::new(),
-                swarm: false,
-                k8s: None,
-            };
+            let sel = super::Selection::of_root(root);
             let found = crate::verify_files(&sel).unwrap();
             found.iter().map(|f| f.rule).collect::<Vec<_>>()
         };

@@ -132,13 +132,7 @@ mod tests {
             "x-app: &app\n  image: example/app:latest\n  privileged: true\n  user: \"1000:1000\"\nservices:\n  web:\n    <<: *app\n  worker:\n    <<: *app\n  beat:\n    <<: *app\n    image: example/beat:latest\n",
         )
         .unwrap();
-        let sel = Selection {
-            root: dir.path().to_path_buf(),
-            dockerfile: None,
-            compose_files: Vec::new(),
-            swarm: false,
-            k8s: None,
-        };
+        let sel = Selection::of_root(dir.path().to_path_buf());
         let findings = crate::verify_files(&sel).unwrap();
         let of = |rule| -> Vec<_> { findings.iter().filter(|f| f.rule == rule).collect() };
         let privileged = of(RuleId::Privileged);

@@ -124,13 +124,7 @@ impl Case {
         for (name, text) in &self.files {
             std::fs::write(dir.path().join(name), text).expect("write spec file");
         }
-        let sel = Selection {
-            root: dir.path().to_path_buf(),
-            dockerfile: None,
-            compose_files: Vec::new(),
-            swarm: false,
-            k8s: None,
-        };
+        let sel = Selection::of_root(dir.path().to_path_buf());
         let findings = crate::verify_files(&sel).unwrap_or_else(|e| panic!("input error: {e}"));
         findings
             .iter()
