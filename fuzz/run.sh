@@ -10,13 +10,13 @@
 # through the parsers and the whole rule/report pipeline), scaled to the time budget.
 #
 # A crash found by libFuzzer is saved under fuzz/artifacts/<target>/; copy the input to
-# xtask/tests/fixtures/fuzz-regressions/<name>.<dockerfile|yml|env> and fix the bug: the
+# crates/verify/tests/fixtures/fuzz-regressions/<name>.<dockerfile|yml|env> and fix the bug: the
 # property loop replays every file there on each `cargo test -p clawdbot-verify`.
 set -euo pipefail
 secs="${1:-60}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
-fixtures="$repo/xtask/tests/fixtures"
+fixtures="$repo/crates/verify/tests/fixtures"
 targets=(dockerfile compose interp compose_expand yaml_fast)
 
 if cargo +nightly fuzz --version >/dev/null 2>&1; then

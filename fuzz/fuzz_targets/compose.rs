@@ -2,7 +2,7 @@
 //! Compose parser: YAML span tree, interpolation, merge with itself, model.
 
 use libfuzzer_sys::fuzz_target;
-use clawdbot_verify::{compose, interp::Env};
+use clawdbot_verify::{input::compose, input::interp::Env};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -4,11 +4,11 @@
 //! `sub/compose.yaml` (files the main one may include or extend) and an env file, which
 //! is parsed and run through the secret detector as `env_file:` contents are.
 
-use clawdbot_verify::compose::{self, ComposeError};
-use clawdbot_verify::compose_expand::{self, Source};
-use clawdbot_verify::interp::{parse_dotenv_lines, Env};
-use clawdbot_verify::secrets;
-use clawdbot_verify::yaml::Node;
+use clawdbot_verify::input::compose::{self, ComposeError};
+use clawdbot_verify::input::compose::expand::{self as compose_expand, Source};
+use clawdbot_verify::input::interp::{parse_dotenv_lines, Env};
+use clawdbot_verify::model::secrets;
+use clawdbot_verify::input::yaml::Node;
 use libfuzzer_sys::fuzz_target;
 
 struct Mem<'a> {

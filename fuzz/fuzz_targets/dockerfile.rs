@@ -2,7 +2,7 @@
 //! Dockerfile parser: parse, then walk every stage substituting ARG/ENV values.
 
 use libfuzzer_sys::fuzz_target;
-use clawdbot_verify::dockerfile::{global_vars, pairs, parse, substitute, walk_stage};
+use clawdbot_verify::input::dockerfile::{global_vars, pairs, parse, substitute, walk_stage};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

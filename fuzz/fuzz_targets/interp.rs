@@ -2,7 +2,7 @@
 //! `.env` parsing and compose variable interpolation.
 
 use libfuzzer_sys::fuzz_target;
-use clawdbot_verify::interp::{defaults_of, interpolate_noting, parse_dotenv, Env};
+use clawdbot_verify::input::interp::{defaults_of, interpolate_noting, parse_dotenv, Env};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -2,7 +2,7 @@
 //! YAML fast path against the full parser: whatever the fast path accepts, the full
 //! parser accepts too and reads as the same tree (values, positions).
 
-use clawdbot_verify::{yaml, yaml_fast};
+use clawdbot_verify::input::yaml::{self, fast as yaml_fast};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

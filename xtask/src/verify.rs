@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub use clawdbot_verify::{compose, dockerfile, interp, project, secrets, verify_files, Args};
+pub use clawdbot_verify::{
+    input::compose, input::dockerfile, input::interp, input::project, model::secrets, verify_files,
+    Args,
+};
 use clawdbot_verify::{Context, Error, Profile, RuntimeConfig};
 
 use crate::settings::{self, Settings};

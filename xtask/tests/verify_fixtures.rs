@@ -1,5 +1,7 @@
-//! Every rule fires on each of its `fixtures/<rule-id>/fires*/` projects and no rule fires
-//! on any `clean*` project; the guide's own example gets exactly its true findings.
+//! The xtask front end over the verify fixtures (`crates/verify/tests/fixtures`): the
+//! contract-shaped and freshly rendered projects verify clean, the guide's own example
+//! gets exactly its true findings. Each rule's catches/catches-not projects run in the
+//! verify crate itself (`crates/verify/tests/rule_specs.rs`).
 //!
 //! Fixture files named `dot-NAME` are materialised as `.NAME` (so fixture `.gitignore`
 //! and `.env` files do not affect this repository's git). A `GIT_TRACK` file lists paths
@@ -11,72 +13,6 @@ mod support;
 use std::path::Path;
 
 use support::{expected_lines, finding_lines, fixtures, materialize, verify_json, xtask, TempDir};
-
-fn rules_of(v: &serde_json::Value) -> Vec<String> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["suppressed"] == false)
-        .map(|f| f["rule"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn catalog_ids() -> Vec<String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["verify", "--list-rules"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        // Rules static verify checks (scope `static` or `static + runtime`).
-        .filter(|l| l.contains("  static"))
-        .map(|l| l.split_whitespace().next().unwrap().to_string())
-        .collect()
-}
-
-#[test]
-fn every_rule_fires_on_its_fixtures_and_never_on_clean_ones() {
-    let root = fixtures();
-    let ids = catalog_ids();
-    let mut clean_seen = 0;
-    let mut problems = Vec::new();
-    for id in &ids {
-        let dir = root.join(id);
-        assert!(
-            dir.is_dir(),
-            "rule {id} has no fixture directory {}",
-            dir.display()
-        );
-        let mut fires_seen = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().to_string();
-            let project = materialize(&path, &format!("{id}-{name}"));
-            // `--fail-on note`: note-level rules must fail their fixtures too.
-            let (code, report) = verify_json(project.path(), &["--fail-on", "note"]);
-            let rules = rules_of(&report);
-            if name.starts_with("fires") {
-                fires_seen += 1;
-                if !rules.contains(id) || code != 1 {
-                    problems.push(format!(
-                        "{id}/{name}: rule did not fire (exit {code}); got {rules:?}"
-                    ));
-                }
-            } else {
-                clean_seen += 1;
-                if !rules.is_empty() || code != 0 {
-                    problems.push(format!("{id}/{name}: clean fixture has findings {rules:?} (exit {code})\n{report:#}"));
-                }
-            }
-        }
-        assert!(fires_seen > 0, "rule {id} has no fires fixture");
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-    assert!(clean_seen >= ids.len());
-}
 
 /// The shape of `cargo xtask init`'s output (FROM scratch, USER 1000:1000, limits,
 /// read-only, cap_drop ALL, no-new-privileges, loopback ports, tmpfs, healthcheck,

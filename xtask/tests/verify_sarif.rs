@@ -35,6 +35,7 @@ fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
         "env-not-gitignored/fires",
         "secret-literal/fires-run",
         "port-not-loopback/fires-long",
+        "image-unpinned/fires-anchor",
     ] {
         let log = sarif_of(fixture);
         let errors: Vec<String> = v

@@ -4,43 +4,27 @@
 //! Used by `cargo xtask verify` and by the standalone `clawdbot-verify` binary, which
 //! take the same arguments ([`Args`]) and call [`run`].
 //!
-//! Pipeline: `project` (files, read safely) → parsers (`dockerfile`, `yaml` → `compose`)
-//! → `rules` → `suppress` → `report`. Exit codes: 0 clean, 1 findings at or above
-//! `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.
+//! Pipeline, one folder per stage: `input` (files read safely by `project`, parsed by
+//! `dockerfile`, `yaml` → `compose`) → `model` (the posture of each workload, secrets)
+//! → `rules` → `report` (`suppress`, then one reporter per format); `runtime` checks the
+//! running stack with the same rules. `vocab` (catalog, finding) is shared by all.
+//! Exit codes: 0 clean, 1 findings at or above `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.
 
-pub mod caps;
-pub mod catalog;
-pub mod compose;
-pub mod compose_expand;
-pub mod dockerfile;
-pub mod finding;
-mod git_state;
-pub mod host_paths;
-pub mod image_tags;
-pub mod interp;
-pub mod net;
-pub mod oneshot;
-pub mod posture;
-pub mod project;
+pub mod input;
+pub mod model;
 pub mod report;
 pub mod rules;
 pub mod runtime;
-mod secret_scan;
-pub mod secrets;
-pub mod settings;
-pub mod suppress;
-pub mod swarm;
 #[cfg(test)]
 mod test_support;
-pub mod yaml;
-pub mod yaml_fast;
+pub mod vocab;
 
 /// Facts shared with the service (ports, uid/gid, variable names, placeholders).
 pub use clawdbot_facts as defaults;
 
-pub use catalog::{rule, Rule, RuleId, CHECKLIST};
-pub use finding::{Finding, Location, Severity};
 pub use runtime::{Profile, RuntimeConfig};
+pub use vocab::catalog::{rule, Rule, RuleId, CHECKLIST};
+pub use vocab::finding::{Finding, Location, Severity};
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -56,7 +40,7 @@ pub enum Error {
     UnknownRule { id: String, program: &'static str },
     /// An input file is unreadable or malformed.
     #[error(transparent)]
-    Input(#[from] project::InputError),
+    Input(#[from] input::error::InputError),
     /// Writing the report or the rule reference failed.
     #[error("{what} {}", path.display())]
     Write {
@@ -144,25 +128,28 @@ pub struct Args {
 }
 
 /// Runs static verification of the selected files; `Err` is unreadable or malformed input.
-pub fn verify_files(sel: &project::Selection) -> Result<Vec<Finding>, project::InputError> {
+pub fn verify_files(
+    sel: &input::project::Selection,
+) -> Result<Vec<Finding>, input::error::InputError> {
     verify_project(sel).map(|(_, findings)| findings)
 }
 
 /// [`verify_files`], handing back the project model too (so that [`run`] can leave it
 /// unfreed when the process exits right after).
 fn verify_project(
-    sel: &project::Selection,
-) -> Result<(project::Project, Vec<Finding>), project::InputError> {
-    let project = project::Project::load(sel)?;
+    sel: &input::project::Selection,
+) -> Result<(input::project::Project, Vec<Finding>), input::error::InputError> {
+    let project = input::project::Project::load(sel)?;
     let mut findings = rules::run(&project);
-    suppress::apply(&mut findings, &project.files);
+    report::shared::merge(&mut findings, &project);
+    report::suppress::apply(&mut findings, &project.files);
     fill_evidence(&project, &mut findings);
     findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(&b.rule)));
     Ok((project, findings))
 }
 
 /// Sets each finding's evidence to its (masked) source line.
-pub fn fill_evidence(project: &project::Project, findings: &mut [Finding]) {
+pub fn fill_evidence(project: &input::project::Project, findings: &mut [Finding]) {
     // Index a file's lines once, when a finding first needs them (many findings per file
     // on large compose files; most files have none).
     let mut lines: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
@@ -179,7 +166,7 @@ pub fn fill_evidence(project: &project::Project, findings: &mut [Finding]) {
             f.evidence = lines
                 .get(name)
                 .and_then(|l| l.get(f.location.line - 1))
-                .map(|l| secrets::redact(l.trim()));
+                .map(|l| model::secrets::redact(l.trim()));
         }
     }
 }
@@ -189,17 +176,17 @@ pub fn fill_evidence(project: &project::Project, findings: &mut [Finding]) {
 /// 1 findings at or above `--fail-on`).
 pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
     if args.list_rules {
-        print!("{}", catalog::list());
+        print!("{}", vocab::catalog::list());
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(id) = &args.explain {
-        let Some(rule) = catalog::rule(id) else {
+        let Some(rule) = vocab::catalog::rule(id) else {
             return Err(Error::UnknownRule {
                 id: id.clone(),
                 program: cx.program,
             });
         };
-        print!("{}", catalog::explain(rule));
+        print!("{}", vocab::catalog::explain(rule));
         return Ok(ExitCode::SUCCESS);
     }
     if args.write_docs {
@@ -211,7 +198,7 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(write_err("creating", dir))?;
         }
-        std::fs::write(path, catalog::render_docs()).map_err(write_err("writing", path))?;
+        std::fs::write(path, vocab::catalog::render_docs()).map_err(write_err("writing", path))?;
         println!("wrote {}", path.display());
         return Ok(ExitCode::SUCCESS);
     }
@@ -225,7 +212,7 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
         };
         runtime::collect(&opts, &config).map_err(Error::Runtime)?
     } else {
-        let sel = project::Selection {
+        let sel = input::project::Selection {
             root: args.root.clone(),
             dockerfile: args.file.clone(),
             compose_files: args.compose_files.clone(),

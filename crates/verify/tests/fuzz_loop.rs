@@ -1,20 +1,19 @@
 //! Stable-Rust property loop standing in for `cargo fuzz` (see `fuzz/`): every fixture
 //! file is mutated bytewise, deterministically, `FUZZ_ITERS` times (default 30) and fed
 //! through the parsers and the whole rule/suppression/report pipeline; nothing may
-//! panic. Inputs saved in `tests/fixtures/fuzz-regressions/` (crashes found by
+//! panic. Inputs saved in `crates/verify/tests/fixtures/fuzz-regressions/` (crashes found by
 //! `fuzz/run.sh`) are replayed first.
 
 use std::path::{Path, PathBuf};
 
-use clawdbot_verify::compose;
-use clawdbot_verify::dockerfile;
-use clawdbot_verify::interp::{self, Env};
-use clawdbot_verify::project::{Project, SourceFile};
+use clawdbot_verify::input::compose;
+use clawdbot_verify::input::dockerfile;
+use clawdbot_verify::input::interp::{self, Env};
+use clawdbot_verify::input::project::{Project, SourceFile};
 use clawdbot_verify::report::{Format, Report};
-use clawdbot_verify::{rules, suppress, Severity};
+use clawdbot_verify::{report::suppress, rules, Severity};
 
 // The unit tests' support file: its deterministic generator (the temp dirs go unused).
-#[allow(dead_code)]
 #[path = "../src/test_support.rs"]
 mod test_support;
 use test_support::Rng;
@@ -136,7 +135,7 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         dotenv_exists: true,
         dotenv_used: true,
         // The settings' image is the fixtures' gateway image: its root Dockerfile counts.
-        settings: Some(clawdbot_verify::settings::Settings {
+        settings: Some(clawdbot_verify::input::settings::Settings {
             image_name: "clawdbot".into(),
         }),
         ..Project::default()
@@ -164,23 +163,23 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
 /// includes and extends of any file name resolve, cycles included).
 fn expand_in_memory(text: &str) {
     struct Same<'a>(&'a str, usize);
-    impl clawdbot_verify::compose_expand::Source for Same<'_> {
+    impl clawdbot_verify::input::compose::expand::Source for Same<'_> {
         fn open(
             &mut self,
             path: &str,
             _env: Option<&str>,
-        ) -> Result<Option<clawdbot_verify::yaml::Node>, compose::ComposeError> {
+        ) -> Result<Option<clawdbot_verify::input::yaml::Node>, compose::ComposeError> {
             self.1 += 1;
             let (mut n, _) = compose::parse_file_noting(self.0, self.1, &Env::default())?;
-            clawdbot_verify::compose_expand::rebase(
+            clawdbot_verify::input::compose::expand::rebase(
                 &mut n,
-                clawdbot_verify::compose_expand::dir_of(path),
+                clawdbot_verify::input::compose::expand::dir_of(path),
             );
             Ok(Some(n))
         }
     }
     if let Ok((mut root, _)) = compose::parse_file_noting(text, 0, &Env::default()) {
-        if clawdbot_verify::compose_expand::expand(&mut root, &mut Same(text, 0)).is_ok() {
+        if clawdbot_verify::input::compose::expand::expand(&mut root, &mut Same(text, 0)).is_ok() {
             let _ = compose::model(&root);
         }
     }
@@ -194,8 +193,8 @@ fn feed(name: &str, bytes: &[u8]) {
     let _ = interp::interpolate_noting(text, &Env::default(), &mut Vec::new());
     if name.contains("compose") || name.ends_with(".yml") || name.ends_with(".yaml") {
         // The YAML fast path reads whatever it accepts exactly as the full parser does.
-        if let Some(fast) = clawdbot_verify::yaml_fast::parse(text) {
-            match clawdbot_verify::yaml::parse_full(text) {
+        if let Some(fast) = clawdbot_verify::input::yaml::fast::parse(text) {
+            match clawdbot_verify::input::yaml::parse_full(text) {
                 Ok(full) => assert_eq!(fast, full, "fast and full YAML differ on {text:?}"),
                 Err(e) => {
                     panic!("the full parser refused what the fast path took ({e:?}): {text:?}")
@@ -229,7 +228,7 @@ fn fixture_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn fuzz_property_loop_over_mutated_fixtures_never_panics() {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../xtask/tests/fixtures");
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut files = Vec::new();
     fixture_files(&base, &mut files);
     files.sort();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use clap::Parser;
-use clawdbot_verify::project::Selection;
+use clawdbot_verify::input::project::Selection;
 use clawdbot_verify::report::{Format, Report};
 use clawdbot_verify::{verify_files, Args, RuleId, Severity};
 

@@ -40,6 +40,36 @@ struct Runs {
     slowest: u32,
 }
 
+/// Times commands with the run counts of the section.
+struct Timer {
+    hyperfine: Option<PathBuf>,
+    runs: Runs,
+    /// The release xtask binary, as an argument.
+    x: String,
+}
+
+impl Timer {
+    fn time(&self, c: &Command, n: u32, warm: u32) -> Result<Timing> {
+        timing::time(self.hyperfine.as_deref(), c, n, warm)
+    }
+
+    fn verify_argv(&self, dir: &Path) -> Vec<String> {
+        vec![
+            self.x.clone(),
+            "verify".into(),
+            "--root".into(),
+            dir.display().to_string(),
+        ]
+    }
+}
+
+/// Verify's timings on the generated files, and the peers' where they ran.
+struct Sized {
+    mine: Vec<(usize, Timing)>,
+    dclint: Vec<(usize, f64)>,
+    checkov: Vec<(usize, f64)>,
+}
+
 pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let mut s = Section::new(
         "verify",
@@ -49,19 +79,41 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let work = crate::tempdir::TempDir::new("clawdbot-bench-verify")?;
     let project = work.path().join("project");
     copy_project(&ctx.root, &project)?;
-    let runs = Runs {
-        fast: ctx.runs(40),
-        slow: ctx.runs(6),
-        slowest: ctx.runs(3).min(3),
+    let timer = Timer {
+        hyperfine: ctx.tools.hyperfine.clone(),
+        runs: Runs {
+            fast: ctx.runs(40),
+            slow: ctx.runs(6),
+            slowest: ctx.runs(3).min(3),
+        },
+        x: xtask.display().to_string(),
     };
-    let hf = ctx.tools.hyperfine.clone();
-    let t = |c: &Command, n: u32, warm: u32| timing::time(hf.as_deref(), c, n, warm);
-    let x = xtask.display().to_string();
+    let (floor, one) = floor_and_project(&mut s, &timer, &ctx.root, &project)?;
+    let peers = Peers::new(&ctx.tools);
+    let hadolint_time = peers_on_project(&mut s, &timer, &peers, &project, &one)?;
+    let sized = generated(&mut s, ctx, &timer, &peers, (work.path(), &xtask), &floor)?;
+    chart(&mut s, &ctx.root, &sized, hadolint_time)?;
+    growth(&mut s, &sized.mine);
+    s.note(
+        "Generated files: the project's own service (from docker-compose.yml) repeated N times as `svc-0001`… with distinct \
+         loopback host ports, next to the project's Dockerfile, ignore files and .env.example. Verify exits 1 when it has \
+         findings; timings include that (hyperfine -i). `verify` reads git's view of `.env` (index, ignore files) in-process \
+         and starts no other process; the temporary project directory is outside any git work tree.",
+    );
+    Ok(s)
+}
 
-    // Floor and the project.
-    let floor = t(
-        &cmd_in(&project, vec![x.clone(), "--version".into()]),
-        runs.fast,
+/// The process-start floor, verify of one project and of the repository in place.
+fn floor_and_project(
+    s: &mut Section,
+    timer: &Timer,
+    root: &Path,
+    project: &Path,
+) -> Result<(Timing, Timing)> {
+    let fast = timer.runs.fast;
+    let floor = timer.time(
+        &cmd_in(project, vec![timer.x.clone(), "--version".into()]),
+        fast,
         3,
     )?;
     s.note(format!(
@@ -73,16 +125,8 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         floor.show(),
         "hyperfine -N 'target/release/xtask --version'",
     ));
-    let verify_argv = |dir: &Path| {
-        vec![
-            x.clone(),
-            "verify".into(),
-            "--root".into(),
-            dir.display().to_string(),
-        ]
-    };
-    check_runs(&project, &verify_argv(&project))?;
-    let one = t(&cmd_in(&project, verify_argv(&project)), runs.fast, 3)?;
+    check_runs(project, &timer.verify_argv(project))?;
+    let one = timer.time(&cmd_in(project, timer.verify_argv(project)), fast, 3)?;
     let r_floor = one.median / floor.median;
     s.push(
         Figure::new(
@@ -93,9 +137,9 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         .ratio(format!("{} the floor", ratio(one.median, floor.median)))
         .target("≤ 2× the --version floor", Some(r_floor <= 2.0)),
     );
-    let repo = t(
-        &cmd_in(&ctx.root, vec![x.clone(), "verify".into()]),
-        runs.fast,
+    let repo = timer.time(
+        &cmd_in(root, vec![timer.x.clone(), "verify".into()]),
+        fast,
         3,
     )?;
     s.push(
@@ -106,14 +150,44 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         )
         .ratio(format!("{} the floor", ratio(repo.median, floor.median))),
     );
+    Ok((floor, one))
+}
 
-    // Peers on the same project files.
-    let peers = Peers::new(&ctx.tools);
+/// A peer's figure with verify's speed-up over it (`target`: verify ≥ 100× faster).
+fn peer_figure(
+    s: &mut Section,
+    name: &str,
+    (peer, mine): (&Timing, &Timing),
+    label: &str,
+    cmdline: &str,
+    target: bool,
+) {
+    let r = peer.mean / mine.mean;
+    let mut f = Figure::new(format!("{name} {label}"), peer.show(), cmdline.to_string())
+        .ratio(format!("verify is {} faster", ratio(peer.mean, mine.mean)));
+    if target {
+        f = f.target(
+            format!("verify ≥ 100× faster than {name}"),
+            Some(r >= 100.0),
+        );
+    }
+    s.push(f);
+}
+
+/// The peers on the project's own files; hadolint's mean time when it ran.
+fn peers_on_project(
+    s: &mut Section,
+    timer: &Timer,
+    peers: &Peers,
+    project: &Path,
+    one: &Timing,
+) -> Result<Option<f64>> {
+    let runs = &timer.runs;
     let mut hadolint_time = None;
     match &peers.hadolint {
         Some(h) => {
-            let ht = t(
-                &cmd_in(&project, vec![h.clone(), "Dockerfile".into()]),
+            let ht = timer.time(
+                &cmd_in(project, vec![h.clone(), "Dockerfile".into()]),
                 runs.fast,
                 3,
             )?;
@@ -134,36 +208,17 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         }
         None => s.note(tools::missing("hadolint")),
     }
-    let compose_ratio = |s: &mut Section,
-                         name: &str,
-                         peer: &Timing,
-                         mine: &Timing,
-                         label: &str,
-                         cmdline: &str,
-                         target: bool| {
-        let r = peer.mean / mine.mean;
-        let mut f = Figure::new(format!("{name} {label}"), peer.show(), cmdline.to_string())
-            .ratio(format!("verify is {} faster", ratio(peer.mean, mine.mean)));
-        if target {
-            f = f.target(
-                format!("verify ≥ 100× faster than {name}"),
-                Some(r >= 100.0),
-            );
-        }
-        s.push(f);
-    };
     match &peers.dclint {
         Some(d) => {
-            let dt = t(
-                &cmd_in(&project, vec![d.clone(), "docker-compose.yml".into()]),
+            let dt = timer.time(
+                &cmd_in(project, vec![d.clone(), "docker-compose.yml".into()]),
                 runs.slow,
                 1,
             )?;
-            compose_ratio(
-                &mut s,
+            peer_figure(
+                s,
                 "dclint",
-                &dt,
-                &one,
+                (&dt, one),
                 "on the compose file",
                 "hyperfine -N 'dclint docker-compose.yml'",
                 true,
@@ -173,12 +228,11 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     }
     match &peers.checkov {
         Some(c) => {
-            let ct = t(&cmd_in(&project, peers.checkov_argv(c)), runs.slowest, 1)?;
-            compose_ratio(
-                &mut s,
+            let ct = timer.time(&cmd_in(project, peers.checkov_argv(c)), runs.slowest, 1)?;
+            peer_figure(
+                s,
                 "checkov",
-                &ct,
-                &one,
+                (&ct, one),
                 "on the Dockerfile and the compose file",
                 "hyperfine -N 'checkov -f Dockerfile -f docker-compose.yml --quiet --compact --skip-download'",
                 true,
@@ -187,18 +241,32 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         }
         None => s.note(tools::missing("checkov")),
     }
+    Ok(hadolint_time)
+}
 
-    // Generated compose files.
-    let mut mine = Vec::new();
-    let mut dclint_times = Vec::new();
-    let mut checkov_times = Vec::new();
+/// Verify and the peers on generated compose files of each size, with verify's
+/// in-process figures (and, at 2000 services, the YAML parser comparison).
+fn generated(
+    s: &mut Section,
+    ctx: &Ctx,
+    timer: &Timer,
+    peers: &Peers,
+    (work, xtask): (&Path, &Path),
+    floor: &Timing,
+) -> Result<Sized> {
+    let runs = &timer.runs;
+    let mut out = Sized {
+        mine: Vec::new(),
+        dclint: Vec::new(),
+        checkov: Vec::new(),
+    };
     for &n in SIZES {
-        let dir = work.path().join(format!("services-{n}"));
+        let dir = work.join(format!("services-{n}"));
         copy_project(&ctx.root, &dir)?;
         write_generated(&ctx.root, &ctx.settings.service_name, &dir, n)?;
-        check_runs(&dir, &verify_argv(&dir))?;
-        let vt = t(
-            &cmd_in(&dir, verify_argv(&dir)),
+        check_runs(&dir, &timer.verify_argv(&dir))?;
+        let vt = timer.time(
+            &cmd_in(&dir, timer.verify_argv(&dir)),
             if n >= 2000 {
                 runs.slow.max(5)
             } else {
@@ -224,17 +292,16 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         s.push(f);
         if let Some(d) = &peers.dclint {
             // dclint takes about a minute on 2000 services: one run keeps the bench bounded.
-            let dt = t(
+            let dt = timer.time(
                 &cmd_in(&dir, vec![d.clone(), "docker-compose.yml".into()]),
                 if n >= 2000 { 1 } else { runs.slowest },
                 if n >= 2000 { 0 } else { 1 },
             )?;
-            dclint_times.push((n, dt.mean));
-            compose_ratio(
-                &mut s,
+            out.dclint.push((n, dt.mean));
+            peer_figure(
+                s,
                 "dclint",
-                &dt,
-                &vt,
+                (&dt, &vt),
                 &format!("on the {n}-service file"),
                 &format!("hyperfine -N 'dclint DIR{n}/docker-compose.yml'"),
                 false,
@@ -242,32 +309,36 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         }
         if let Some(c) = &peers.checkov {
             let r = if n >= 2000 { 1 } else { runs.slowest.min(2) };
-            let ct = t(&cmd_in(&dir, peers.checkov_argv(c)), r, 0)?;
-            checkov_times.push((n, ct.mean));
-            compose_ratio(
-                &mut s,
+            let ct = timer.time(&cmd_in(&dir, peers.checkov_argv(c)), r, 0)?;
+            out.checkov.push((n, ct.mean));
+            peer_figure(
+                s,
                 "checkov",
-                &ct,
-                &vt,
+                (&ct, &vt),
                 &format!("on the {n}-service project"),
                 "hyperfine -N 'checkov -f Dockerfile -f docker-compose.yml …'",
                 false,
             );
         }
         let in_runs = if n > 200 { ctx.runs(10) } else { ctx.runs(30) };
-        if let Err(e) = in_process(&mut s, &xtask, &dir, n, in_runs) {
+        if let Err(e) = in_process(s, xtask, &dir, n, in_runs) {
             s.note(format!("In-process timing of {n} services failed: {e:#}"));
         }
         if n == 2000 {
-            if let Err(e) = yaml_comparison(&mut s, &xtask, &dir, ctx.runs(10)) {
+            if let Err(e) = yaml_comparison(s, xtask, &dir, ctx.runs(10)) {
                 s.note(format!("The YAML parser comparison failed: {e:#}"));
             }
         }
-        mine.push((n, vt));
+        out.mine.push((n, vt));
     }
+    Ok(out)
+}
+
+/// The scaling chart (docs/verify-scaling.svg) from the figures above.
+fn chart(s: &mut Section, root: &Path, sized: &Sized, hadolint_time: Option<f64>) -> Result<()> {
     let mut series = vec![svg::Series {
         name: "verify".into(),
-        points: mine.iter().map(|(n, t)| (*n, t.mean)).collect(),
+        points: sized.mine.iter().map(|(n, t)| (*n, t.mean)).collect(),
     }];
     if let Some(h) = hadolint_time {
         series.push(svg::Series {
@@ -275,16 +346,16 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
             points: SIZES.iter().map(|n| (*n, h)).collect(),
         });
     }
-    for (name, points) in [("dclint", dclint_times), ("checkov", checkov_times)] {
+    for (name, points) in [("dclint", &sized.dclint), ("checkov", &sized.checkov)] {
         if !points.is_empty() {
             series.push(svg::Series {
                 name: name.into(),
-                points,
+                points: points.clone(),
             });
         }
     }
     if let Some(chart) = svg::scaling_chart("verify and peer linters, whole process", &series) {
-        let path = ctx.root.join("docs").join(CHART);
+        let path = root.join("docs").join(CHART);
         std::fs::write(&path, chart).with_context(|| format!("writing {}", path.display()))?;
         s.raw.push(format!(
             "![verify against hadolint, dclint and checkov on 10, 200 and 2000 services (log scales)]({CHART})"
@@ -295,36 +366,35 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
              of each project (see above)."
         ));
     }
-    if let (Some((_, t10)), Some((_, t200)), Some((_, t2000))) =
+    Ok(())
+}
+
+/// Verify's growth from the smallest to the largest generated file.
+fn growth(s: &mut Section, mine: &[(usize, Timing)]) {
+    let (Some((_, t10)), Some((_, t200)), Some((_, t2000))) =
         (mine.first(), mine.get(1), mine.get(2))
-    {
-        let per_service = (t2000.mean - t10.mean) / (2000.0 - 10.0);
-        s.push(
-            Figure::new(
-                "verify growth: 10 → 200 → 2000 services",
-                format!(
-                    "{} → {} → {}",
-                    secs(t10.mean),
-                    secs(t200.mean),
-                    secs(t2000.mean)
-                ),
-                "",
-            )
-            .ratio(format!(
-                "{} and {} for 20× and 200× the services; {} per extra service",
-                ratio(t200.mean, t10.mean),
-                ratio(t2000.mean, t10.mean),
-                secs(per_service)
-            )),
-        );
-    }
-    s.note(
-        "Generated files: the project's own service (from docker-compose.yml) repeated N times as `svc-0001`… with distinct \
-         loopback host ports, next to the project's Dockerfile, ignore files and .env.example. Verify exits 1 when it has \
-         findings; timings include that (hyperfine -i). `verify` reads git's view of `.env` (index, ignore files) in-process \
-         and starts no other process; the temporary project directory is outside any git work tree.",
+    else {
+        return;
+    };
+    let per_service = (t2000.mean - t10.mean) / (2000.0 - 10.0);
+    s.push(
+        Figure::new(
+            "verify growth: 10 → 200 → 2000 services",
+            format!(
+                "{} → {} → {}",
+                secs(t10.mean),
+                secs(t200.mean),
+                secs(t2000.mean)
+            ),
+            "",
+        )
+        .ratio(format!(
+            "{} and {} for 20× and 200× the services; {} per extra service",
+            ratio(t200.mean, t10.mean),
+            ratio(t2000.mean, t10.mean),
+            secs(per_service)
+        )),
     );
-    Ok(s)
 }
 
 /// The same work without a process: the compose parser and model, the whole pipeline
@@ -559,6 +629,9 @@ mod tests {
         assert!(back.get("networks").is_some());
         assert!(yaml.starts_with("# Generated by `cargo xtask bench`"));
         // The benchmark measures verify's fast YAML path, not its fallback.
-        assert!(clawdbot_verify::yaml_fast::parse(&yaml).is_some(), "{yaml}");
+        assert!(
+            clawdbot_verify::input::yaml::fast::parse(&yaml).is_some(),
+            "{yaml}"
+        );
     }
 }

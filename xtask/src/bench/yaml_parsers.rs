@@ -127,7 +127,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn parse(p: Parser, text: &str) -> Result<usize> {
-    use clawdbot_verify::yaml;
+    use clawdbot_verify::input::yaml;
     Ok(match p {
         Parser::Verify => count(&yaml::parse(text).map_err(|e| anyhow!("{e:?}"))?),
         Parser::SerdeSaphyr => count(&yaml::parse_full(text).map_err(|e| anyhow!("{e:?}"))?),
@@ -165,8 +165,8 @@ fn parse(p: Parser, text: &str) -> Result<usize> {
     })
 }
 
-fn count(n: &clawdbot_verify::yaml::Node) -> usize {
-    use clawdbot_verify::yaml::Value;
+fn count(n: &clawdbot_verify::input::yaml::Node) -> usize {
+    use clawdbot_verify::input::yaml::Value;
     1 + match &n.value {
         Value::Seq(s) => s.iter().map(count).sum(),
         Value::Map(m) => m.iter().map(|(k, v)| count(k) + count(v)).sum(),

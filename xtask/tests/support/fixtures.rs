@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 use super::TempDir;
 
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    // The rule fixtures live beside the verify engine they specify.
+    super::repo_root().join("crates/verify/tests/fixtures")
 }
 
 /// Copies a fixture project (renaming `dot-X` to `.X`) into a fresh temp dir; runs

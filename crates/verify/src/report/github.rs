@@ -1,8 +1,8 @@
 //! GitHub Actions workflow-command annotations (`::error file=...,line=...::message`).
 
-use super::super::catalog::severity_name;
-use super::super::Severity;
 use super::Report;
+use crate::vocab::catalog::severity_name;
+use crate::Severity;
 
 fn data(s: &str) -> String {
     s.replace('%', "%25")

@@ -1,8 +1,8 @@
 //! Human text: grouped by file, severity, `file:line:col`, the offending line, the fix.
 
-use super::super::catalog::severity_name;
-use super::super::Severity;
 use super::Report;
+use crate::vocab::catalog::severity_name;
+use crate::Severity;
 
 pub fn render(r: &Report) -> String {
     let mut out = String::new();

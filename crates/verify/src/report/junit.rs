@@ -1,7 +1,7 @@
 //! JUnit XML: one test case per catalog rule; a rule with unsuppressed findings fails.
 
-use super::super::catalog::{severity_name, RULES};
 use super::Report;
+use crate::vocab::catalog::{severity_name, RULES};
 
 fn esc(s: &str) -> String {
     s.chars()

@@ -4,11 +4,13 @@ mod github;
 mod human;
 mod junit;
 mod sarif;
+pub mod shared;
+pub mod suppress;
 
 use serde_json::json;
 
-use super::catalog::{checklist_items, severity_name, ItemStatus};
-use super::{Finding, Severity};
+use crate::vocab::catalog::{checklist_items, severity_name, ItemStatus};
+use crate::{Finding, Severity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -145,7 +147,7 @@ fn json(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::RuleId;
+    use crate::vocab::catalog::RuleId;
     use crate::Location;
 
     /// Runtime findings (`container:<name>`, line 0) print without position or region.
@@ -163,6 +165,7 @@ mod tests {
             evidence: None,
             suppressed: None,
             checklist: None,
+            related: Vec::new(),
         }];
         let r = Report {
             findings: &findings,

@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::super::catalog::RULES;
-use super::super::Severity;
 use super::Report;
+use crate::vocab::catalog::RULES;
+use crate::Severity;
 
 fn level(s: Severity) -> &'static str {
     match s {
@@ -66,6 +66,24 @@ pub fn render(r: &Report) -> String {
             });
             if let Some(i) = RULES.iter().position(|x| x.id == f.rule) {
                 result["ruleIndex"] = json!(i);
+            }
+            if !f.related.is_empty() {
+                let related: Vec<Value> = f
+                    .related
+                    .iter()
+                    .enumerate()
+                    .map(|(id, r)| {
+                        json!({
+                            "id": id,
+                            "message": {"text": format!("service {}", r.service)},
+                            "physicalLocation": {
+                                "artifactLocation": {"uri": r.location.file, "uriBaseId": "%SRCROOT%"},
+                                "region": {"startLine": r.location.line, "startColumn": r.location.column},
+                            },
+                        })
+                    })
+                    .collect();
+                result["relatedLocations"] = json!(related);
             }
             if let Some(reason) = &f.suppressed {
                 result["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);

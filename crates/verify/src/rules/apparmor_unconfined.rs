@@ -1,9 +1,9 @@
 //! `apparmor-unconfined`: the default AppArmor profile is off. One judgement for
 //! compose/Swarm services, Kubernetes containers and running containers.
-//! Fixtures: `xtask/tests/fixtures/apparmor-unconfined/`.
+//! Fixtures: `crates/verify/tests/fixtures/apparmor-unconfined/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Confinement, Kind, Verdict, Workload};
+use crate::model::posture::{Confinement, Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let f = &w.apparmor;
@@ -26,4 +26,27 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::ApparmorUnconfined,
+            spec::compose(
+                "      - no-new-privileges:true\n",
+                "      - no-new-privileges:true\n      - apparmor:unconfined\n",
+            ),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::ApparmorUnconfined, spec::hardened());
+    }
 }

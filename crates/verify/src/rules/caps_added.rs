@@ -1,11 +1,11 @@
 //! `caps-added`: capabilities granted back. An error for capabilities close to root or
 //! that break isolation (`caps::DANGEROUS`), else a warning. One judgement for
 //! compose/Swarm services, Kubernetes containers and running containers.
-//! Fixtures: `xtask/tests/fixtures/caps-added/`.
+//! Fixtures: `crates/verify/tests/fixtures/caps-added/`.
 
-use crate::caps;
-use crate::catalog::RuleId;
-use crate::posture::{Kind, Verdict, Workload};
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::vocab::caps;
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Vec<Verdict> {
     w.cap_add
@@ -37,4 +37,27 @@ pub fn judge(w: &Workload) -> Vec<Verdict> {
             }
         })
         .collect()
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::CapsAdded,
+            spec::compose(
+                "    cap_drop:\n",
+                "    cap_add:\n      - SYS_ADMIN\n    cap_drop:\n",
+            ),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::CapsAdded, spec::hardened());
+    }
 }

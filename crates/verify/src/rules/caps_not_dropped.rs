@@ -1,9 +1,9 @@
 //! `caps-not-dropped`: the engine's default capability set stays. One judgement for
 //! compose/Swarm services (`cap_drop`), Kubernetes containers (`capabilities.drop`) and
-//! running containers (`HostConfig.CapDrop`). Fixtures: `xtask/tests/fixtures/caps-not-dropped/`.
+//! running containers (`HostConfig.CapDrop`). Fixtures: `crates/verify/tests/fixtures/caps-not-dropped/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Kind, Verdict, Workload};
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let f = &w.cap_drop_all;
@@ -31,4 +31,27 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::CapsNotDropped,
+            spec::compose("    cap_drop:\n      - ALL\n", ""),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(
+            RuleId::CapsNotDropped,
+            spec::compose("      - ALL\n", "      - all\n"),
+        );
+    }
 }

@@ -1,12 +1,14 @@
 //! Rules on the merged compose model, service by service.
 
-use super::super::compose::{Compose, Service};
-use super::super::secrets;
-use super::super::yaml::Node;
 use super::Out;
-use crate::catalog::RuleId;
-use crate::posture;
-use crate::posture::compose::{shown, text};
+use crate::input::compose::{Compose, Service};
+use crate::input::interp::{self, Env};
+use crate::input::project::Project;
+use crate::input::yaml::Node;
+use crate::model::posture;
+use crate::model::posture::compose::{shown, text};
+use crate::model::secrets;
+use crate::vocab::catalog::RuleId;
 
 /// Service keys that change a container's posture and that no rule evaluates: each one
 /// present is the note `compose-not-evaluated` ("not evaluated: KEY").
@@ -109,8 +111,20 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     for v in super::judge_workload(&w) {
         out.verdict(v);
     }
-    // A bind mount whose source interpolated to nothing (an unset variable).
+    // A bind mount whose source interpolated to nothing (an unset variable): judged
+    // with `.env.example`'s value when it has one, else not evaluated.
     for m in w.mounts.iter().filter(|m| m.value.source.is_empty()) {
+        if let Some(source) = assumed_source(out.project, &m.written) {
+            let mut assumed = w.clone();
+            let mut mount = m.clone();
+            mount.value.source = source;
+            assumed.mounts = vec![mount];
+            for mut v in super::sensitive_volume::judge(&assumed) {
+                v.message.push_str(" (assumed from .env.example)");
+                out.verdict(v);
+            }
+            continue;
+        }
         if let posture::At::Compose(pos) = m.at {
             out.yaml(
                 RuleId::ComposeNotEvaluated,
@@ -124,6 +138,16 @@ fn service(out: &mut Out, compose: &Compose, s: &Service) {
     }
     not_evaluated(out, s);
     secrets_in(out, s);
+}
+
+/// The host path of a short-syntax bind mount (`${DATA_DIR}:/data`) with the values of
+/// `.env.example`, when they make it a path.
+fn assumed_source(project: &Project, written: &str) -> Option<String> {
+    let example = &project.files[project.env_example?].text;
+    let resolved =
+        interp::interpolate_noting(written, &Env::new(Some(example)), &mut Vec::new()).ok()?;
+    let source = resolved.split(':').next()?.trim();
+    (!source.is_empty()).then(|| source.to_string())
 }
 
 /// `compose-not-evaluated` for posture keys no rule judges.
@@ -220,7 +244,7 @@ fn secrets_in(out: &mut Out, s: &Service) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::project::{Project, Selection};
+    use crate::input::project::{Project, Selection};
     use crate::test_support::TempDir;
 
     /// The two-thread path gives exactly the findings of one thread, in the same order.

@@ -4,20 +4,20 @@
 
 use std::collections::HashMap;
 
-use super::super::dockerfile::{
+use super::Out;
+use crate::input::dockerfile::{
     final_user, has_healthcheck, pairs, stage_index, substitute, walk_stage, Dockerfile, Form,
     Instr, Stage,
 };
-use super::super::secrets::{self, Hit};
-use super::Out;
-use crate::catalog::RuleId;
+use crate::model::secrets::{self, Hit};
+use crate::vocab::catalog::RuleId;
 
 pub fn check(out: &mut Out) {
     let project = out.project;
     for (file, df) in &project.dockerfiles {
         let file = *file;
         user_root(out, file, df);
-        let globals = super::super::dockerfile::global_vars(df);
+        let globals = crate::input::dockerfile::global_vars(df);
         for a in &df.global_args {
             secrets_in(out, file, a, &HashMap::new());
         }
@@ -46,7 +46,7 @@ pub fn check(out: &mut Out) {
     }
 }
 
-pub use crate::posture::is_root_user;
+pub use crate::model::posture::is_root_user;
 
 fn user_root(out: &mut Out, file: usize, df: &Dockerfile) {
     let project = out.project;
@@ -135,7 +135,7 @@ fn from_pinned(
     }
 }
 
-pub use super::super::image_tags::unpinned;
+pub use crate::vocab::image_tags::unpinned;
 
 fn add_remote(out: &mut Out, file: usize, instr: &Instr) {
     if instr.flag("checksum").is_some() {
@@ -206,5 +206,28 @@ fn secrets_in(out: &mut Out, file: usize, instr: &Instr, _vars: &HashMap<String,
             report_hits(out, file, instr, hits, "RUN");
         }
         _ => {}
+    }
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::AddRemote,
+            spec::dockerfile(
+                "COPY target/docker-context/passwd /etc/passwd",
+                "ADD https://example.com/passwd /etc/passwd",
+            ),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::AddRemote, spec::hardened());
     }
 }

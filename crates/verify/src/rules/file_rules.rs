@@ -5,12 +5,12 @@ use std::path::Path;
 
 use ignore::gitignore::GitignoreBuilder;
 
-use super::super::dockerfile::Form;
-use super::super::interp::parse_dotenv_lines;
-use super::super::secrets;
-use super::super::Severity;
 use super::Out;
-use crate::catalog::RuleId;
+use crate::input::dockerfile::Form;
+use crate::input::interp::parse_dotenv_lines;
+use crate::model::secrets;
+use crate::vocab::catalog::RuleId;
+use crate::Severity;
 
 /// Whether the ignore file (gitignore semantics) at `file` ignores `root/.env`.
 fn ignores_env(root: &Path, text: &str) -> bool {
@@ -163,7 +163,7 @@ fn env_files(out: &mut Out) {
 
 /// Whether a Dockerfile copies its whole build context (`COPY . .`, `ADD . /app`):
 /// the position of the first such instruction.
-fn copies_all(df: &super::super::dockerfile::Dockerfile) -> Option<(usize, usize)> {
+fn copies_all(df: &crate::input::dockerfile::Dockerfile) -> Option<(usize, usize)> {
     for st in &df.stages {
         for ins in &st.instrs {
             if matches!(ins.keyword.as_str(), "COPY" | "ADD") && ins.flag("from").is_none() {
@@ -184,12 +184,68 @@ fn copies_all(df: &super::super::dockerfile::Dockerfile) -> Option<(usize, usize
     None
 }
 
+/// env-in-build-context (error) at each COPY/ADD of a named directory of the context
+/// that holds a `.env` its ignore file does not exclude (`COPY server .` with
+/// `server/.env`): that file exists and goes into the image. Whole-context copies (`.`)
+/// are judged by [`build_contexts`].
+fn copied_dirs_with_env(out: &mut Out, ctx: &crate::input::project::BuildContext) {
+    let p = out.project;
+    let Some((file, df)) = ctx
+        .dockerfile
+        .and_then(|i| p.dockerfiles.iter().find(|(f, _)| *f == i))
+    else {
+        return;
+    };
+    let ignore_text = ctx.ignore.map(|i| p.files[i].text.as_str());
+    for ins in df.stages.iter().flat_map(|st| &st.instrs) {
+        if !matches!(ins.keyword.as_str(), "COPY" | "ADD") || ins.flag("from").is_some() {
+            continue;
+        }
+        let words = match &ins.form {
+            Form::Json(v) => v.clone(),
+            Form::Shell(_) => ins.words(),
+        };
+        let srcs = &words[..words.len().saturating_sub(1)];
+        for src in srcs {
+            let dir = src.trim_start_matches("./").trim_end_matches('/');
+            if dir.is_empty()
+                || dir == "."
+                || dir.contains(['*', '?', '$'])
+                || dir.contains("://")
+                || dir.starts_with('/')
+                || dir.split('/').any(|c| c == "..")
+            {
+                continue;
+            }
+            let rel = format!("{dir}/.env");
+            if !ctx.dir.join(&rel).is_file()
+                || ignore_text.is_some_and(|t| ignores(&ctx.dir, t, &rel))
+            {
+                continue;
+            }
+            let why = match ctx.ignore {
+                Some(i) => format!("{} does not exclude {rel}", p.files[i].display),
+                None => "no .dockerignore".to_string(),
+            };
+            out.push(
+                RuleId::EnvInBuildContext,
+                Severity::Error,
+                *file,
+                ins.line,
+                ins.column,
+                format!("{why}, and this copies {dir}/ with its {rel} (it exists) into the image"),
+            );
+        }
+    }
+}
+
 /// env-in-build-context, per build context: a context holding the project's `.env`
 /// (or one of its own) that its ignore file does not exclude.
 fn build_contexts(out: &mut Out) {
     let p = out.project;
     let root_env = p.root.join(".env");
     for ctx in &p.build_contexts {
+        copied_dirs_with_env(out, ctx);
         let own_env = ctx.dir.join(".env");
         // The `.env` files this context would send: the project's (when the context
         // contains the root) and its own.
@@ -286,5 +342,25 @@ mod tests {
             }
             assert_eq!(ignores_env(root, text), full(text), "{text:?}");
         }
+    }
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::EnvNotGitignored,
+            spec::hardened().edit(".gitignore", ".env", ""),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::EnvNotGitignored, spec::hardened());
     }
 }

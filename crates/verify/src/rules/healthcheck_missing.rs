@@ -3,10 +3,10 @@
 //! builds its image defines one, a Kubernetes container lacks probes, or a running
 //! container has none (the image's is merged in). One-shot jobs need none. A pulled
 //! image whose Dockerfile the project does not hold is `healthcheck-unknown`.
-//! Fixtures: `xtask/tests/fixtures/healthcheck-missing/`.
+//! Fixtures: `crates/verify/tests/fixtures/healthcheck-missing/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Health, Kind, Verdict, Workload};
+use crate::model::posture::{Health, Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let hc = &w.healthcheck;
@@ -34,7 +34,7 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
                     let via = df
                         .via
                         .as_ref()
-                        .map(|v| format!(", which service {v} builds"))
+                        .map(|v| format!(", {v}"))
                         .unwrap_or_default();
                     format!(
                         "{} has no healthcheck in compose nor in its Dockerfile{stage}{via}",
@@ -56,4 +56,31 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence: None,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::HealthcheckMissing,
+            spec::compose("    healthcheck:\n", "    x-healthcheck:\n").edit(
+                "Dockerfile",
+                "HEALTHCHECK",
+                "# HEALTHCHECK",
+            ),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(
+            RuleId::HealthcheckMissing,
+            spec::compose("    healthcheck:\n", "    x-healthcheck:\n"),
+        );
+    }
 }

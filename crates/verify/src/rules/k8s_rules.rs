@@ -3,11 +3,11 @@
 //! CronJob, Pod) is read with the pod-level security context as the default for its
 //! containers, and reported with the same rule ids as compose, at file:line.
 
-use super::super::secrets;
-use super::super::yaml::{Node, Pos};
 use super::{network_not_isolated, port_not_loopback, Out};
-use crate::catalog::RuleId;
-use crate::posture::{self, At};
+use crate::input::yaml::{Node, Pos};
+use crate::model::posture::{self, At};
+use crate::model::secrets;
+use crate::vocab::catalog::RuleId;
 
 const WORKLOADS: &[&str] = &[
     "Deployment",

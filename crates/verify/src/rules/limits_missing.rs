@@ -1,10 +1,10 @@
 //! `limits-missing`: no cpu or no memory limit. One judgement for compose/Swarm
 //! services (`cpus`/`mem_limit` or `deploy.resources.limits`), Kubernetes containers
 //! (`resources.limits`) and running containers (`NanoCpus`/`CpuQuota`, `Memory`).
-//! Fixtures: `xtask/tests/fixtures/limits-missing/`.
+//! Fixtures: `crates/verify/tests/fixtures/limits-missing/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Kind, Verdict, Workload};
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let f = &w.limits;
@@ -38,4 +38,24 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::LimitsMissing,
+            spec::compose("    cpus: \"2.0\"\n    mem_limit: 2G\n", ""),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::LimitsMissing, spec::hardened());
+    }
 }

@@ -1,10 +1,10 @@
 //! `logging-unbounded`: json-file logs without `max-size` grow until the disk is full.
 //! One judgement for compose/Swarm services (`logging:`) and running containers
 //! (`HostConfig.LogConfig`); Kubernetes leaves log rotation to the node.
-//! Fixtures: `xtask/tests/fixtures/logging-unbounded/`.
+//! Fixtures: `crates/verify/tests/fixtures/logging-unbounded/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Kind, Logging, Verdict, Workload};
+use crate::model::posture::{Kind, Logging, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let f = w.logging.as_ref()?;
@@ -33,4 +33,24 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::LoggingUnbounded,
+            spec::compose("        max-size: \"10m\"\n", ""),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::LoggingUnbounded, spec::hardened());
+    }
 }

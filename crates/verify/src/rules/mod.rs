@@ -1,5 +1,8 @@
-//! Rules: plain functions from the project model to findings. Severity comes from the
-//! catalog unless a rule has a documented reason to lower it for one finding.
+//! Rules: plain functions from the project model to findings, registered in one list
+//! ([`RULES`]). One module per rule, its spec beside it (inline `catches`/`catches_not`
+//! cases in its test module; whole-project cases in `tests/fixtures/<rule-id>/`, run by
+//! `tests/rule_specs.rs`). Severity comes from the catalog unless a rule has a
+//! documented reason to lower it for one finding.
 
 pub mod apparmor_unconfined;
 pub mod caps_added;
@@ -27,10 +30,11 @@ pub mod sensitive_volume;
 pub mod user_root;
 pub mod user_unknown;
 
-use super::project::Project;
-use super::yaml::Pos;
-use super::{Finding, Location, Severity};
-use crate::catalog::RuleId;
+use crate::input::project::Project;
+use crate::input::yaml::Pos;
+use crate::model::posture::{Verdict, Workload};
+use crate::vocab::catalog::RuleId;
+use crate::{Finding, Location, Severity};
 
 /// Collects findings for one project.
 pub struct Out<'a> {
@@ -75,6 +79,7 @@ impl Out<'_> {
             evidence: None,
             suppressed: None,
             checklist: None,
+            related: Vec::new(),
         });
     }
 
@@ -101,8 +106,8 @@ impl Out<'_> {
 
 impl Out<'_> {
     /// Adds the finding of a rule written over the posture model, at a static place.
-    pub fn verdict(&mut self, v: crate::posture::Verdict) {
-        use crate::posture::At;
+    pub fn verdict(&mut self, v: Verdict) {
+        use crate::model::posture::At;
         match v.at {
             At::Compose(pos) => {
                 let sev = v.severity.unwrap_or(v.rule.rule().severity);
@@ -119,49 +124,94 @@ impl Out<'_> {
 }
 
 impl Out<'_> {
-    pub fn verdict_opt(&mut self, v: Option<crate::posture::Verdict>) {
+    pub fn verdict_opt(&mut self, v: Option<Verdict>) {
         if let Some(v) = v {
             self.verdict(v);
         }
     }
 }
 
-/// Every rule written over the posture model, in one list for static and runtime verify.
-pub fn judge_workload(w: &crate::posture::Workload) -> Vec<crate::posture::Verdict> {
-    let mut out: Vec<_> = [
-        user_root::judge(w),
-        privileged::judge(w),
-        rootfs_writable::judge(w),
-        caps_not_dropped::judge(w),
-        no_new_privileges::judge(w),
-        seccomp_unconfined::judge(w),
-        apparmor_unconfined::judge(w),
-        limits_missing::judge(w),
-        pids_limit_missing::judge(w),
-        logging_unbounded::judge(w),
-        user_unknown::judge(w),
-        network_not_isolated::judge(w),
-        ports_on_internal_network::judge(w),
-        healthcheck_missing::judge(w),
-        healthcheck_unknown::judge(w),
-        image_unpinned::judge(w),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    out.extend(caps_added::judge(w));
-    out.extend(network_host::judge(w));
-    out.extend(port_not_loopback::judge(w));
-    out.extend(sensitive_volume::judge(w));
-    out.extend(secret_in_environment::judge(w));
-    out
+/// How a registered rule runs.
+pub enum Check {
+    /// A rule written over the posture model: static verify judges every compose,
+    /// Swarm and Kubernetes workload with it, runtime verify every running container.
+    /// `pod`: it also judges a Kubernetes pod as a whole
+    /// ([`crate::model::posture::Kind::K8sPod`]: host namespaces, `hostPath` volumes).
+    Workload {
+        judge: fn(&Workload, &mut Vec<Verdict>),
+        pod: bool,
+    },
+    /// A project-level rule group that reads its files directly (Dockerfiles, ignore and
+    /// env files, the secret scan, Kubernetes manifests, which it adapts and judges with
+    /// the workload rules).
+    Project(fn(&mut Out)),
 }
 
-/// The rules over what a Kubernetes pod as a whole shares with its node
-/// ([`crate::posture::Kind::K8sPod`]): host namespaces and `hostPath` volumes.
-pub fn judge_pod(w: &crate::posture::Workload) -> Vec<crate::posture::Verdict> {
-    let mut out = network_host::judge(w);
-    out.extend(sensitive_volume::judge(w));
+/// A workload rule's `judge` (which returns an `Option` or a `Vec` of verdicts).
+macro_rules! workload {
+    ($rule:ident) => {
+        Check::Workload {
+            judge: |w, out| out.extend($rule::judge(w)),
+            pod: false,
+        }
+    };
+    ($rule:ident, pod) => {
+        Check::Workload {
+            judge: |w, out| out.extend($rule::judge(w)),
+            pod: true,
+        }
+    };
+}
+
+/// The one list of rules, in the order they run. A new rule is a module in this folder
+/// (its `judge` beside its spec), a line here, and a row of the catalog.
+pub const RULES: &[Check] = &[
+    workload!(user_root),
+    workload!(privileged),
+    workload!(rootfs_writable),
+    workload!(caps_not_dropped),
+    workload!(no_new_privileges),
+    workload!(seccomp_unconfined),
+    workload!(apparmor_unconfined),
+    workload!(limits_missing),
+    workload!(pids_limit_missing),
+    workload!(logging_unbounded),
+    workload!(user_unknown),
+    workload!(network_not_isolated),
+    workload!(ports_on_internal_network),
+    workload!(healthcheck_missing),
+    workload!(healthcheck_unknown),
+    workload!(image_unpinned),
+    workload!(caps_added),
+    workload!(network_host, pod),
+    workload!(port_not_loopback),
+    workload!(sensitive_volume, pod),
+    workload!(secret_in_environment),
+    Check::Project(dockerfile_rules::check),
+    Check::Project(compose_rules::check),
+    Check::Project(file_rules::check),
+    Check::Project(k8s_rules::check),
+];
+
+/// Every workload rule of [`RULES`] over one workload (static and runtime verify).
+pub fn judge_workload(w: &Workload) -> Vec<Verdict> {
+    judge(w, false)
+}
+
+/// The rules of [`RULES`] over what a Kubernetes pod as a whole shares with its node.
+pub fn judge_pod(w: &Workload) -> Vec<Verdict> {
+    judge(w, true)
+}
+
+fn judge(w: &Workload, pod_only: bool) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    for check in RULES {
+        if let Check::Workload { judge, pod } = check {
+            if *pod || !pod_only {
+                judge(w, &mut out);
+            }
+        }
+    }
     out
 }
 
@@ -171,9 +221,13 @@ pub fn run(project: &Project) -> Vec<Finding> {
         project,
         findings: Vec::new(),
     };
-    dockerfile_rules::check(&mut out);
-    compose_rules::check(&mut out);
-    file_rules::check(&mut out);
-    k8s_rules::check(&mut out);
+    for check in RULES {
+        if let Check::Project(check) = check {
+            check(&mut out);
+        }
+    }
     out.findings
 }
+
+#[cfg(test)]
+pub(crate) mod spec;

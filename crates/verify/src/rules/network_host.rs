@@ -1,10 +1,10 @@
 //! `network-host`: a namespace shared with the host (network, pid, ipc, uts). One
 //! judgement for compose/Swarm services, running containers and Kubernetes pods
 //! (`hostNetwork`, `hostPID`, `hostIPC`, shared per pod).
-//! Fixtures: `xtask/tests/fixtures/network-host/`.
+//! Fixtures: `crates/verify/tests/fixtures/network-host/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Kind, Verdict, Workload};
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Vec<Verdict> {
     w.host_namespaces
@@ -37,4 +37,27 @@ pub fn judge(w: &Workload) -> Vec<Verdict> {
             }
         })
         .collect()
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::NetworkHost,
+            spec::compose(
+                "    read_only: true\n",
+                "    read_only: true\n    pid: host\n",
+            ),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::NetworkHost, spec::hardened());
+    }
 }

@@ -3,10 +3,10 @@
 //! another service is on it too, or (runtime, profile `isolated`) a network that is not
 //! internal. One judgement for compose/Swarm services and running containers; for
 //! Kubernetes, a manifest set without any NetworkPolicy ([`no_network_policy`]).
-//! Fixtures: `xtask/tests/fixtures/network-not-isolated/`.
+//! Fixtures: `crates/verify/tests/fixtures/network-not-isolated/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{At, Kind, Verdict, Workload};
+use crate::model::posture::{At, Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let nets = w.networks.as_ref()?;
@@ -68,5 +68,29 @@ pub fn no_network_policy(at: At) -> Verdict {
         message: "no NetworkPolicy among the manifests: every pod can reach and be reached by every other pod".into(),
         evidence: None,
         severity: None,
+    }
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::NetworkNotIsolated,
+            spec::compose("    networks:\n      - clawdbot-net\n", "").edit(
+                "docker-compose.yml",
+                "\nnetworks:\n",
+                "  worker:\n    image: clawdbot:0.1.0\n\nnetworks:\n",
+            ),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::NetworkNotIsolated, spec::hardened());
     }
 }

@@ -1,10 +1,10 @@
 //! `no-new-privileges-missing`: setuid binaries can regain privileges. One judgement
 //! for compose/Swarm services (`security_opt`), Kubernetes containers
 //! (`allowPrivilegeEscalation: false`) and running containers (`HostConfig.SecurityOpt`).
-//! Fixtures: `xtask/tests/fixtures/no-new-privileges-missing/`.
+//! Fixtures: `crates/verify/tests/fixtures/no-new-privileges-missing/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Kind, Verdict, Workload};
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let f = &w.no_new_privileges;
@@ -31,4 +31,24 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::NoNewPrivilegesMissing,
+            spec::compose("no-new-privileges:true", "no-new-privileges:false"),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::NoNewPrivilegesMissing, spec::hardened());
+    }
 }

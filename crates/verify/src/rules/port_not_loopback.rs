@@ -3,13 +3,13 @@
 //! engine's bindings, `PublishAllPorts`); a Kubernetes `Service` of type `NodePort` or
 //! `LoadBalancer` is judged by [`service_type`]. Consent to public binds
 //! (`allow_public_bind`, read by runtime verify) lowers it to a warning.
-//! Fixtures: `xtask/tests/fixtures/port-not-loopback/`.
+//! Fixtures: `crates/verify/tests/fixtures/port-not-loopback/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::catalog::RuleId;
-use crate::net::is_loopback;
-use crate::posture::{At, Kind, Verdict, Workload};
+use crate::model::posture::{At, Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
+use crate::vocab::net::is_loopback;
 use crate::Severity;
 
 pub fn judge(w: &Workload) -> Vec<Verdict> {
@@ -106,4 +106,27 @@ pub fn service_type(name: &str, ty: &str, at: At) -> Option<Verdict> {
         evidence: None,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::PortNotLoopback,
+            spec::compose("\"127.0.0.1:18789:18789\"", "\"18789:18789\""),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(
+            RuleId::PortNotLoopback,
+            spec::compose("\"127.0.0.1:18789:18789\"", "\"[::1]:18789:18789\""),
+        );
+    }
 }

@@ -1,10 +1,10 @@
 //! `ports-on-internal-network`: ports are published but every network the workload
 //! joins is `internal`, so the engine drops them. One judgement for compose/Swarm
 //! services and running containers (Kubernetes has no such networks).
-//! Fixtures: `xtask/tests/fixtures/ports-on-internal-network/`.
+//! Fixtures: `crates/verify/tests/fixtures/ports-on-internal-network/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Kind, Verdict, Workload};
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let nets = &w.networks.as_ref()?.value;
@@ -36,4 +36,24 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::PortsOnInternalNetwork,
+            spec::compose("    driver: bridge\n", "    internal: true\n"),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::PortsOnInternalNetwork, spec::hardened());
+    }
 }

@@ -1,9 +1,9 @@
 //! `rootfs-writable`: the root filesystem is writable. One judgement for compose/Swarm
 //! services (`read_only`), Kubernetes containers (`readOnlyRootFilesystem`) and running
-//! containers (`HostConfig.ReadonlyRootfs`). Fixtures: `xtask/tests/fixtures/rootfs-writable/`.
+//! containers (`HostConfig.ReadonlyRootfs`). Fixtures: `crates/verify/tests/fixtures/rootfs-writable/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Kind, Verdict, Workload};
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let f = &w.read_only_rootfs;
@@ -33,4 +33,24 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::RootfsWritable,
+            spec::compose("read_only: true", "read_only: false"),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::RootfsWritable, spec::hardened());
+    }
 }

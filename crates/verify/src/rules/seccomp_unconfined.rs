@@ -1,10 +1,10 @@
 //! `seccomp-unconfined`: the default syscall filter is off. One judgement for
 //! compose/Swarm services, Kubernetes containers (where no `seccompProfile` means
 //! Unconfined without the kubelet's SeccompDefault) and running containers.
-//! Fixtures: `xtask/tests/fixtures/seccomp-unconfined/`.
+//! Fixtures: `crates/verify/tests/fixtures/seccomp-unconfined/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Confinement, Kind, Verdict, Workload};
+use crate::model::posture::{Confinement, Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let f = &w.seccomp;
@@ -33,4 +33,27 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::SeccompUnconfined,
+            spec::compose(
+                "      - no-new-privileges:true\n",
+                "      - no-new-privileges:true\n      - seccomp:unconfined\n",
+            ),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(RuleId::SeccompUnconfined, spec::hardened());
+    }
 }

@@ -4,12 +4,12 @@
 //! secrets, `env_file: .env` is the intended channel and nothing is reported. One
 //! judgement for compose/Swarm services and running containers; values are never shown
 //! (runtime evidence is masked).
-//! Fixtures: `xtask/tests/fixtures/secret-in-environment/`.
+//! Fixtures: `crates/verify/tests/fixtures/secret-in-environment/`.
 
-use crate::catalog::RuleId;
 use crate::defaults;
-use crate::posture::{Kind, Verdict, Workload};
-use crate::secrets;
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::model::secrets;
+use crate::vocab::catalog::RuleId;
 
 /// True for a variable that carries a key or token itself (not its `_FILE` path).
 pub fn is_key_var(name: &str) -> bool {
@@ -87,4 +87,43 @@ pub fn judge(w: &Workload) -> Vec<Verdict> {
         }
     }
     out
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::SecretInEnvironment,
+            spec::compose(
+                "    env_file: .env\n",
+                "    env_file: .env\n    secrets:\n      - gateway_token\n",
+            )
+            .edit(
+                "docker-compose.yml",
+                "\nnetworks:\n",
+                "\nsecrets:\n  gateway_token:\n    file: ./token\n\nnetworks:\n",
+            )
+            .edit(
+                ".env",
+                "sk-ant-demo-placeholder",
+                "sk-ant-api03-Xq7vR2mK9pL4wN8tY3zBcD5f",
+            ),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(
+            RuleId::SecretInEnvironment,
+            spec::compose(
+                "    env_file: .env\n",
+                "    env_file: .env\n    environment:\n      RUST_LOG: info\n",
+            ),
+        );
+    }
 }

@@ -3,11 +3,11 @@
 //! (a warning). Read-only time and locale files are fine. One judgement for compose/Swarm
 //! bind mounts, Kubernetes `hostPath` volumes (per pod) and a running container's binds.
 //! A bind whose source is an unset variable is `compose-not-evaluated` instead.
-//! Fixtures: `xtask/tests/fixtures/sensitive-volume/`.
+//! Fixtures: `crates/verify/tests/fixtures/sensitive-volume/`.
 
-use crate::catalog::RuleId;
-use crate::host_paths;
-use crate::posture::{Kind, Verdict, Workload};
+use crate::model::posture::{Kind, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
+use crate::vocab::host_paths;
 use crate::Severity;
 
 pub fn judge(w: &Workload) -> Vec<Verdict> {
@@ -70,4 +70,27 @@ pub fn judge(w: &Workload) -> Vec<Verdict> {
         });
     }
     out
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(RuleId::SensitiveVolume, spec::compose("    read_only: true\n", "    read_only: true\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n"));
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(
+            RuleId::SensitiveVolume,
+            spec::compose(
+                "    read_only: true\n",
+                "    read_only: true\n    volumes:\n      - ./config:/config:ro\n",
+            ),
+        );
+    }
 }

@@ -2,10 +2,10 @@
 //! One judgement for compose/Swarm services, Kubernetes containers and running
 //! containers, and a service's `build.dockerfile_inline`; a Dockerfile file's own `USER`
 //! is judged in `dockerfile_rules`.
-//! Fixtures: `xtask/tests/fixtures/user-root/`.
+//! Fixtures: `crates/verify/tests/fixtures/user-root/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{is_root_user, Kind, User, Verdict, Workload};
+use crate::model::posture::{is_root_user, Kind, User, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let u = &w.user;
@@ -67,7 +67,7 @@ fn inline_dockerfile(w: &Workload) -> Option<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::posture::{At, Field};
+    use crate::model::posture::{At, Field};
 
     fn running(user: &str) -> Workload {
         let value = if user.is_empty() {
@@ -106,5 +106,28 @@ mod tests {
         assert_eq!(judge(&w), None);
         w.user.value = User::Unenforced;
         assert!(judge(&w).is_some());
+    }
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::UserRoot,
+            spec::compose("user: \"1000:1000\"", "user: \"0:0\""),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(
+            RuleId::UserRoot,
+            spec::compose("user: \"1000:1000\"", "user: \"1000\""),
+        );
     }
 }

@@ -1,10 +1,10 @@
 //! `user-unknown` (note): a compose/Swarm service runs a pulled image, sets no `user:`,
 //! and no Dockerfile of the project (nor the settings' image) builds it: which user it
 //! runs as is unknown, never "non-root".
-//! Fixtures: `xtask/tests/fixtures/user-unknown/`.
+//! Fixtures: `crates/verify/tests/fixtures/user-unknown/`.
 
-use crate::catalog::RuleId;
-use crate::posture::{Kind, User, Verdict, Workload};
+use crate::model::posture::{Kind, User, Verdict, Workload};
+use crate::vocab::catalog::RuleId;
 
 pub fn judge(w: &Workload) -> Option<Verdict> {
     let image = w.image.as_ref()?;
@@ -22,4 +22,34 @@ pub fn judge(w: &Workload) -> Option<Verdict> {
         evidence: None,
         severity: None,
     })
+}
+
+/// The rule's spec (`rules::spec`); whole-project cases are in `tests/fixtures/`.
+#[cfg(test)]
+mod spec {
+    use crate::rules::spec;
+    use crate::RuleId;
+
+    #[test]
+    fn catches() {
+        spec::catches(
+            RuleId::UserUnknown,
+            spec::compose(
+                "    image: clawdbot:0.1.0\n    build: .\n",
+                "    image: example/app:1.2.3\n",
+            )
+            .edit("docker-compose.yml", "    user: \"1000:1000\"\n", ""),
+        );
+    }
+
+    #[test]
+    fn catches_not() {
+        spec::catches_not(
+            RuleId::UserUnknown,
+            spec::compose(
+                "    image: clawdbot:0.1.0\n    build: .\n",
+                "    image: example/app:1.2.3\n",
+            ),
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! Checks of one inspected container: the per-workload rules of static verify over the
-//! posture model (`posture::runtime` adapts `docker inspect`), applied to what the engine
+//! posture model (`runtime::posture` adapts `docker inspect`), applied to what the engine
 //! actually runs (so an override that undid hardening shows up), plus what only a running
 //! container has: its state and its health status.
 
@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use super::config::RuntimeConfig;
 use super::finding;
 use super::inspect::{Container, Network};
-use crate::catalog::RuleId;
-use crate::{posture, rules};
+use crate::rules;
+use crate::vocab::catalog::RuleId;
 use crate::{Finding, Severity};
 
 /// Every check on one container. `networks` maps network name to its inspect entry.
@@ -44,7 +44,7 @@ pub fn container(
 
     // Every per-workload rule, written once over the posture model (static verify runs
     // the same ones).
-    let w = posture::runtime::workload(c, networks, s);
+    let w = super::posture::workload(c, networks, s);
     for v in rules::judge_workload(&w) {
         push(v.rule, v.severity, v.message, v.evidence);
     }
@@ -77,10 +77,10 @@ pub fn container(
 
 #[cfg(test)]
 mod tests {
-    use super::super::config::Profile;
-    use super::super::inspect::parse_networks;
-    use super::super::inspect::tests::sample;
     use super::*;
+    use crate::runtime::config::Profile;
+    use crate::runtime::inspect::parse_networks;
+    use crate::runtime::inspect::tests::sample;
 
     fn networks() -> BTreeMap<String, Network> {
         let text = std::fs::read_to_string(format!(
@@ -151,7 +151,7 @@ mod tests {
         assert!(!fs[0].message.contains("Zx8Q"));
         // Only *_FILE variables and secret mounts: clean.
         let clean = sample("secrets-clean");
-        assert!(posture::runtime::uses_secrets(
+        assert!(crate::runtime::posture::uses_secrets(
             &clean,
             &RuntimeConfig::default()
         ));
@@ -163,8 +163,8 @@ mod tests {
         };
         let hard = sample("hardened");
         assert!(
-            !posture::runtime::uses_secrets(&hard, &RuntimeConfig::default())
-                && posture::runtime::uses_secrets(&hard, &on)
+            !crate::runtime::posture::uses_secrets(&hard, &RuntimeConfig::default())
+                && crate::runtime::posture::uses_secrets(&hard, &on)
         );
         let fs = container(&hard, &networks(), &on);
         assert_eq!(
@@ -353,7 +353,7 @@ mod tests {
             "{rules:?}"
         );
         // Disabled with NONE, even while the engine has no status.
-        c.config.healthcheck = Some(super::super::inspect::Healthcheck {
+        c.config.healthcheck = Some(crate::runtime::inspect::Healthcheck {
             test: vec!["NONE".into()],
         });
         let fs = container(&c, &networks(), &RuntimeConfig::default());

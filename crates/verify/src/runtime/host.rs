@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::finding;
 use super::inspect::Container;
-use crate::catalog::RuleId;
-use crate::net::is_loopback;
+use crate::vocab::catalog::RuleId;
+use crate::vocab::net::is_loopback;
 use crate::Finding;
 
 /// One TCP socket in LISTEN state.
@@ -130,8 +130,8 @@ pub fn remote_engine(docker_host: Option<&str>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::inspect::tests::sample;
     use super::*;
+    use crate::runtime::inspect::tests::sample;
 
     fn testdata(name: &str) -> String {
         std::fs::read_to_string(format!(

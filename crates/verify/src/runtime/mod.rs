@@ -14,6 +14,7 @@ pub mod config;
 mod docker;
 pub mod host;
 pub mod inspect;
+pub mod posture;
 pub mod selfcheck;
 
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use xshell::Shell;
 
-use crate::catalog::RuleId;
-use crate::{catalog, Finding, Location, Severity};
+use crate::vocab::catalog::RuleId;
+use crate::{vocab::catalog, Finding, Location, Severity};
 pub use config::{Profile, RuntimeConfig};
 
 pub struct RuntimeOptions {
@@ -120,6 +121,7 @@ fn finding_at(
         evidence,
         suppressed: None,
         checklist: None,
+        related: Vec::new(),
     }
 }
 

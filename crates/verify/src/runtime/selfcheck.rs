@@ -5,9 +5,9 @@
 use serde::Deserialize;
 
 use super::finding;
-use crate::catalog::RuleId;
 use crate::defaults::{self, SelfCheckId};
-use crate::{catalog, Finding, Severity};
+use crate::vocab::catalog::RuleId;
+use crate::{vocab::catalog, Finding, Severity};
 
 /// The parts of the self-check report runtime verify reads.
 #[derive(Debug, Clone, Deserialize)]

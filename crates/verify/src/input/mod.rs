@@ -1,0 +1,14 @@
+//! Input: the project's files read safely and parsed into positioned models. The
+//! parsers (`dockerfile`, `yaml` → `compose` with `interp`olation, `swarm`) sit below
+//! `project`, which finds the files, reads them (`error` is the one error of reading)
+//! and loads them with `settings` and `git_state`.
+
+pub mod compose;
+pub mod dockerfile;
+pub mod error;
+pub(crate) mod git_state;
+pub mod interp;
+pub mod project;
+pub mod settings;
+pub mod swarm;
+pub mod yaml;

@@ -1,0 +1,160 @@
+//! Findings in a shared definition, reported once. A YAML anchor or a merged mapping
+//! (`<<: *app`) gives every service that merges it the same nodes, so a per-service rule
+//! finds the same fault at the same place once per service. Those findings (same rule,
+//! severity and place; messages that differ only in the service named first) become one
+//! finding at that place whose message names the services, each service kept as a
+//! related location (its name in the compose file).
+
+use std::collections::HashMap;
+
+use crate::input::project::Project;
+use crate::vocab::finding::{Finding, Location, Related};
+
+/// The service a message names first (`service NAME: …`, `service NAME is …`) and the
+/// rest of the message, when NAME is one of `names`.
+fn split<'m>(message: &'m str, names: &HashMap<&str, Location>) -> Option<(&'m str, &'m str)> {
+    let rest = message.strip_prefix("service ")?;
+    let end = rest.find([':', ' ']).unwrap_or(rest.len());
+    let name = &rest[..end];
+    names.contains_key(name).then(|| (name, &rest[end..]))
+}
+
+/// The rest of a message after several service names: its leading verb in the plural
+/// (`service web is privileged` -> `services web, worker are privileged`).
+fn plural(rest: &str) -> String {
+    const VERBS: &[(&str, &str)] = &[
+        ("is", "are"),
+        ("has", "have"),
+        ("lists", "list"),
+        ("joins", "join"),
+        ("runs", "run"),
+        ("mounts", "mount"),
+        ("publishes", "publish"),
+        ("uses", "use"),
+        ("adds", "add"),
+        ("shares", "share"),
+        ("passes", "pass"),
+    ];
+    let Some(after) = rest.strip_prefix(' ') else {
+        return rest.to_string();
+    };
+    let (verb, tail) = after.split_at(after.find(' ').unwrap_or(after.len()));
+    match VERBS.iter().find(|(one, _)| *one == verb) {
+        Some((_, many)) => format!(" {many}{tail}"),
+        None => rest.to_string(),
+    }
+}
+
+/// Merges the findings of one shared definition into one (see the module header).
+pub fn merge(findings: &mut Vec<Finding>, project: &Project) {
+    let Some(compose) = &project.compose else {
+        return;
+    };
+    let names: HashMap<&str, Location> = compose
+        .services
+        .iter()
+        .map(|s| {
+            let file = project
+                .compose_files
+                .get(s.pos.file)
+                .map(|&i| project.files[i].display.clone())
+                .unwrap_or_default();
+            let at = Location {
+                file,
+                line: s.pos.line,
+                column: s.pos.column,
+            };
+            (s.name.as_str(), at)
+        })
+        .collect();
+    // (rule, severity, place, message without the service) -> index of the kept finding.
+    let mut kept: HashMap<(crate::RuleId, crate::Severity, Location, String), usize> =
+        HashMap::new();
+    let mut merged: Vec<Vec<String>> = vec![Vec::new(); findings.len()];
+    let mut drop = vec![false; findings.len()];
+    for (i, f) in findings.iter().enumerate() {
+        if f.location.line == 0 {
+            continue;
+        }
+        let Some((name, rest)) = split(&f.message, &names) else {
+            continue;
+        };
+        let key = (f.rule, f.severity, f.location.clone(), rest.to_string());
+        match kept.get(&key) {
+            Some(&first) => {
+                merged[first].push(name.to_string());
+                drop[i] = true;
+            }
+            None => {
+                kept.insert(key, i);
+                merged[i].push(name.to_string());
+            }
+        }
+    }
+    if !drop.contains(&true) {
+        return;
+    }
+    let mut i = 0;
+    findings.retain_mut(|f| {
+        let services = std::mem::take(&mut merged[i]);
+        let keep = !drop[i];
+        i += 1;
+        if keep && services.len() > 1 {
+            let rest = split(&f.message, &names).map_or("", |(_, r)| r);
+            let rest = plural(rest);
+            f.message = format!("services {}{rest}", services.join(", "));
+            f.related = services
+                .into_iter()
+                .map(|service| Related {
+                    location: names[service.as_str()].clone(),
+                    service,
+                })
+                .collect();
+        }
+        keep
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::input::project::Selection;
+    use crate::test_support::TempDir;
+    use crate::RuleId;
+
+    /// One unpinned image and one `privileged: true` in an anchor merged by three
+    /// services: one finding each, naming the three services; a service's own fault stays
+    /// its own.
+    #[test]
+    fn a_fault_in_an_anchor_is_reported_once_with_its_services() {
+        let dir = TempDir::new("shared").unwrap();
+        std::fs::write(
+            dir.path().join("docker-compose.yml"),
+            "x-app: &app\n  image: example/app:latest\n  privileged: true\n  user: \"1000:1000\"\nservices:\n  web:\n    <<: *app\n  worker:\n    <<: *app\n  beat:\n    <<: *app\n    image: example/beat:latest\n",
+        )
+        .unwrap();
+        let sel = Selection::of_root(dir.path().to_path_buf());
+        let findings = crate::verify_files(&sel).unwrap();
+        let of = |rule| -> Vec<_> { findings.iter().filter(|f| f.rule == rule).collect() };
+        let privileged = of(RuleId::Privileged);
+        assert_eq!(privileged.len(), 1, "{privileged:#?}");
+        assert_eq!(
+            privileged[0].message,
+            "services web, worker, beat are privileged"
+        );
+        assert_eq!(privileged[0].location.line, 3);
+        let lines: Vec<usize> = privileged[0]
+            .related
+            .iter()
+            .map(|r| r.location.line)
+            .collect();
+        assert_eq!(lines, [6, 8, 10]);
+        let unpinned = of(RuleId::ImageUnpinned);
+        assert_eq!(unpinned.len(), 2, "{unpinned:#?}");
+        assert!(unpinned
+            .iter()
+            .any(|f| f.message.starts_with("services web, worker: ")));
+        assert!(unpinned
+            .iter()
+            .any(|f| f.message.starts_with("service beat: ") && f.related.is_empty()));
+    }
+}
