@@ -256,7 +256,7 @@ impl Project {
         }
         let mut p = Project {
             root: root.clone(),
-            settings: super::settings::Settings::load(&root)?,
+            settings: super::settings::load(&root)?,
             ..Project::default()
         };
         let missing = |path: &Path| InputError {
