@@ -191,6 +191,27 @@ pub fn server_version_command() -> Command {
 }
 
 impl Compose {
+    /// `<compose> --project-directory DIR --env-file ENV -f FILE… <args>` run in `dir`: a
+    /// compose command outside a named project (the suite's `compose config`).
+    pub fn command_in(
+        self,
+        dir: &Path,
+        env_file: &Path,
+        files: &[&Path],
+        args: &[&str],
+    ) -> Command {
+        let (program, rest) = self.argv0().split_first().expect("argv0 is never empty");
+        let mut command = Command::program(program, rest)
+            .arg("--project-directory")
+            .arg(dir)
+            .arg("--env-file")
+            .arg(env_file);
+        for file in files {
+            command = command.arg("-f").arg(file);
+        }
+        command.args(args).current_dir(dir)
+    }
+
     /// `<compose> version --short` (the command `detect` runs and plans print).
     pub fn version_command(self) -> Command {
         let argv: Vec<String> = self
