@@ -10,9 +10,10 @@
 //! turns any failure into a [`SettingsError`] naming the key, its line in `Cargo.toml`
 //! and the reason.
 //!
-//! Adding a key: one field of [`Settings`] with its doc comment, its default in
-//! `Default for Settings`, a check in `validate` when its type does not say it all, and
-//! a line in docs/init.md.
+//! Adding a key: one field of [`Settings`] with its doc comment (the key's reference;
+//! `init --print-settings` lists it), its default in `Default for Settings`, a check in
+//! `validate` when its type does not say it all, and docs/init.md when it changes what
+//! `init` renders.
 
 mod manifest;
 mod validate;
