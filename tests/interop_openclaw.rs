@@ -51,7 +51,7 @@ fn tools(test: &str) -> Option<Tools> {
         missing.join(", "),
         dir.display()
     );
-    if std::env::var_os("CI").is_some() {
+    if clawdbot_facts::ci::in_ci() {
         panic!("{msg} (CI is set, so this is an error)");
     }
     eprintln!("\n==================== SKIPPED {test}: {msg} ====================\n");
@@ -567,7 +567,7 @@ fn openclaw_tui_chats_through_tmux() {
     if Command::new("tmux").arg("-V").output().is_err() {
         let msg = "tmux missing (cargo xtask provision installs it)";
         assert!(
-            std::env::var_os("CI").is_none(),
+            !clawdbot_facts::ci::in_ci(),
             "{msg} (CI is set, so this is an error)"
         );
         eprintln!("\n==================== SKIPPED openclaw_tui_chats_through_tmux: {msg} ====================\n");

@@ -435,11 +435,11 @@ impl Report {
     }
 }
 
-/// True when stdout is a terminal and neither `NO_COLOR` nor `CI` is set.
+/// True when stdout is a terminal, `NO_COLOR` is unset and we are not in CI.
 fn fancy_output() -> bool {
     std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none()
-        && std::env::var_os("CI").is_none()
+        && !crate::defaults::ci::in_ci()
 }
 
 /// The human table: one line per check, the listeners, then a summary line.

@@ -54,7 +54,7 @@ pub fn engine_available(test: &str) -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         assert!(
-            std::env::var_os("CI").is_none(),
+            !clawdbot_facts::ci::in_ci(),
             "CI is set but the Docker engine is not reachable: {test} must run (start dockerd or run `cargo xtask test --provision`)"
         );
         eprintln!(

@@ -16,9 +16,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
-use xshell::{cmd, Shell};
 
 use crate::sbom;
+use crate::tasks::Command;
 
 /// Licenses accepted for code linked into the binary: permissive licenses, plus MPL-2.0
 /// (file-level copyleft: using an unmodified crate imposes nothing on our code). A package
@@ -111,8 +111,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = crate::workspace::root();
-    let sh = Shell::new()?;
-    ensure_cargo_audit(&sh, args.install)?;
+    ensure_cargo_audit(args.install)?;
 
     let lockfile = args.lockfile.unwrap_or_else(|| root.join("Cargo.lock"));
     if !lockfile.is_file() {
@@ -144,9 +143,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     audit_args.extend(["--file".into(), lockfile.display().to_string()]);
     println!("audit: {} against {against}", lockfile.display());
     // cargo audit exits 1 on findings; the JSON report says which.
-    let out = cmd!(sh, "cargo audit {audit_args...}")
-        .quiet()
-        .ignore_status()
+    let out = Command::cargo(&["audit"])
+        .args(&audit_args)
         .output()
         .context("running cargo audit")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -179,21 +177,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-fn ensure_cargo_audit(sh: &Shell, install: bool) -> Result<()> {
-    if cmd!(sh, "cargo audit --version")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
-    {
+fn ensure_cargo_audit(install: bool) -> Result<()> {
+    if Command::cargo(&["audit", "--version"]).succeeds() {
         return Ok(());
     }
     if !install {
         bail!("cargo-audit is not installed (rerun with --install, or run `cargo install cargo-audit --locked`: several minutes of compiling)");
     }
     println!("audit: installing cargo-audit (cargo install cargo-audit --locked)");
-    cmd!(sh, "cargo install cargo-audit --locked")
+    Command::cargo(&["install", "cargo-audit", "--locked"])
         .run()
         .context("cargo install cargo-audit --locked failed")?;
     Ok(())

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
 
 use crate::engine::{ComposeProject, Engine};
 use crate::image::{self, demo_env_text, OverrideOptions};
@@ -35,23 +34,16 @@ pub struct Toolchain {
 impl Toolchain {
     /// musl when its Rust target and a musl C compiler (for `ring`) are available, adding
     /// the target with rustup when missing; otherwise a static gnu binary, with a note.
-    pub fn choose(sh: &Shell) -> Toolchain {
+    pub fn choose() -> Toolchain {
         let has_target = || {
-            cmd!(sh, "rustup target list --installed")
-                .quiet()
-                .ignore_stderr()
+            Command::program("rustup", &["target", "list", "--installed"])
                 .read()
                 .map(|t| t.lines().any(|l| l.trim() == MUSL_TARGET))
                 .unwrap_or(false)
         };
         let mut target_ok = has_target();
         if !target_ok && find_on_path("rustup").is_some() {
-            target_ok = cmd!(sh, "rustup target add {MUSL_TARGET}")
-                .quiet()
-                .ignore_stderr()
-                .ignore_stdout()
-                .run()
-                .is_ok()
+            target_ok = Command::program("rustup", &["target", "add", MUSL_TARGET]).succeeds()
                 && has_target();
         }
         let musl_cc =
@@ -107,9 +99,7 @@ pub fn compile_command() -> Command {
 
 /// Compiles the static release binary and returns its path.
 pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
-    let sh = Shell::new()?;
-    sh.change_dir(root);
-    let tc = Toolchain::choose(&sh);
+    let tc = Toolchain::choose();
     if let Some(note) = &tc.note {
         step.note(note);
     }
@@ -117,7 +107,7 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
     if command != compile_command() {
         step.note(format!("instead of the planned command: $ {command}"));
     }
-    tasks::capture(command.to_xshell(&sh)?)?;
+    command.current_dir(root).capture()?;
     let binary = target_dir(root).join(tc.target).join("release/clawdbot");
     if !image::is_static_elf(&binary)? {
         bail!(
@@ -172,8 +162,8 @@ impl ImageBuild {
             .context("empty compose command")?
             .current_dir(dir);
         let reference = image::image_ref(settings, &settings::package_version(root)?);
-        let sha_reference = image::git_short_sha(&Shell::new()?, root)
-            .map(|sha| format!("{}:{sha}", settings.image_name));
+        let sha_reference =
+            image::git_short_sha(root).map(|sha| format!("{}:{sha}", settings.image_name));
         let tag = sha_reference
             .as_deref()
             .map(|tagged| Command::program("docker", &["tag", &reference, tagged]));
@@ -206,16 +196,15 @@ impl ImageBuild {
             &OverrideOptions::default(),
         )?;
         debug_assert_eq!(project.files, self.project.files);
-        let sh = project.shell()?;
         let reference = &self.reference;
-        let previous = image::image_info(&sh, reference).ok().map(|(id, _)| id);
+        let previous = image::image_info(reference).ok().map(|(id, _)| id);
         let previous_sha = self
             .sha_reference
             .as_deref()
-            .and_then(|t| image::image_info(&sh, t).ok())
+            .and_then(|t| image::image_info(t).ok())
             .map(|(id, _)| id);
         self.build.capture()?;
-        let (id, size) = image::image_info(&sh, reference).with_context(|| {
+        let (id, size) = image::image_info(reference).with_context(|| {
             format!("compose built no image {reference}: the compose file's `image:` must be <image_name>:<version> (rerun `cargo xtask init`)")
         })?;
         match &self.tag {
@@ -228,13 +217,8 @@ impl ImageBuild {
         // one that still has a tag or is used by a container: `docker image rm` refuses
         // those).
         for old in previous.into_iter().chain(previous_sha) {
-            if old != id && image::is_untagged(&sh, &old) {
-                let removed = cmd!(sh, "docker image rm {old}")
-                    .quiet()
-                    .ignore_stdout()
-                    .ignore_stderr()
-                    .run()
-                    .is_ok();
+            if old != id && image::is_untagged(&old) {
+                let removed = Command::program("docker", &["image", "rm", &old]).succeeds();
                 if removed {
                     step.note(format!("removed the previous, now untagged image {old}"));
                 }
@@ -295,7 +279,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let engine = if args.no_image {
         None
     } else {
-        Some(Engine::detect(&Shell::new()?)?)
+        Some(Engine::detect()?)
     };
     let mut plan: Plan<Ctx> = Plan::new("cargo xtask build");
     plan.commands(

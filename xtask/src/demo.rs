@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
 use crate::build;
 use crate::defaults;
@@ -214,7 +213,7 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
 /// Detects the engine (running the planned version commands), checks the ports and runs
 /// the planned `init --check` (the last of `commands`).
 fn preflight(ctx: &mut Ctx, step: &mut Step, commands: &[Command]) -> Result<()> {
-    let engine = Engine::detect(&Shell::new()?)?;
+    let engine = Engine::detect()?;
     step.note(engine.describe());
     // The compose steps run the commands the plan printed; they must be this compose.
     let planned = engine_or_default(ctx).compose;
@@ -254,13 +253,8 @@ fn preflight(ctx: &mut Ctx, step: &mut Step, commands: &[Command]) -> Result<()>
             ctx.root.display()
         );
     }
-    let sh = Shell::new()?;
     let init_check = commands.last().context("no init --check in the plan")?;
-    let out = init_check
-        .to_xshell(&sh)?
-        .quiet()
-        .ignore_status()
-        .output()?;
+    let out = init_check.output()?;
     if !out.status.success() {
         bail!(
             "generated files are out of date or invalid (run `cargo xtask init` to regenerate them, review, then rerun):\n{}",
@@ -308,10 +302,7 @@ fn safe_env(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
         step.on_cleanup(
             "compose down",
             engine.compose_argv(&project, &down_args()).join(" "),
-            move || {
-                let sh = p.shell()?;
-                tasks::capture(engine.compose(&sh, &p, &down_args())).map(|_| ())
-            },
+            move || engine.compose(&p, &down_args()).capture().map(|_| ()),
         );
     }
     step.note(format!(
@@ -354,8 +345,10 @@ fn container_id(ctx: &Ctx) -> Result<String> {
 
 fn service_container(ctx: &Ctx, service: &str) -> Result<String> {
     let project = ctx.project()?;
-    let sh = project.shell()?;
-    let out = tasks::capture(ctx.engine()?.compose(&sh, project, &["ps", "-q", service]))?;
+    let out = ctx
+        .engine()?
+        .compose(project, &["ps", "-q", service])
+        .capture()?;
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if id.is_empty() {
         bail!("compose reports no container for {service}");
@@ -366,11 +359,9 @@ fn service_container(ctx: &Ctx, service: &str) -> Result<String> {
 fn logs(ctx: &Ctx) -> String {
     let run = || -> Result<String> {
         let project = ctx.project()?;
-        let sh = project.shell()?;
         let out = ctx
             .engine()?
             .compose(
-                &sh,
                 project,
                 &[
                     "logs",
@@ -380,7 +371,6 @@ fn logs(ctx: &Ctx) -> String {
                     &ctx.settings.service_name,
                 ],
             )
-            .ignore_status()
             .output()?;
         Ok(strip_ansi(&tasks::tail(&out, 100)))
     };
@@ -422,11 +412,10 @@ fn health_command(container: &str) -> Command {
 }
 
 fn wait_container_healthy(ctx: &Ctx, step: &mut Step, service: &str, id: &str) -> Result<()> {
-    let sh = Shell::new()?;
     let inspect = health_command(id);
     let start = Instant::now();
     let failure = loop {
-        let out = inspect.to_xshell(&sh)?.quiet().read()?;
+        let out = inspect.read()?;
         let (state, health) = out.trim().split_once('|').unwrap_or((out.trim(), ""));
         step.progress(format!("wait until healthy: {state}/{health}"));
         match (state, health) {
@@ -517,7 +506,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let name = format!("{}-demo-{}", settings.service_name, random_hex(4)?);
     let dir = std::env::temp_dir().join(&name);
     let mut provision = args.provision;
-    let engine = Engine::detect(&Shell::new()?);
+    let engine = Engine::detect();
     if let Err(e) = &engine {
         if !provision && !args.dry_run {
             if provision::is_root()

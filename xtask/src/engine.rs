@@ -8,11 +8,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use xshell::{Cmd, Shell};
-
 use crate::tasks::Command;
 use crate::workspace::on_path;
+use anyhow::{bail, Context, Result};
 
 /// Environment variable that forces a compose flavour (`v1` or `v2`).
 pub const COMPOSE_ENV: &str = "CLAWDBOT_COMPOSE";
@@ -83,13 +81,6 @@ pub struct ComposeProject {
 }
 
 impl ComposeProject {
-    /// A shell working in the project directory.
-    pub fn shell(&self) -> Result<Shell> {
-        let sh = Shell::new()?;
-        sh.change_dir(&self.project_dir);
-        Ok(sh)
-    }
-
     /// Global arguments placed before the compose subcommand.
     pub fn global_args(&self) -> Vec<String> {
         let mut args = vec![
@@ -111,7 +102,7 @@ impl ComposeProject {
 impl Engine {
     /// Detects the daemon and a compose, or explains in one message what is missing and
     /// the exact command that installs it.
-    pub fn detect(sh: &Shell) -> Result<Engine> {
+    pub fn detect() -> Result<Engine> {
         let forced = Compose::forced()?;
         if !on_path("docker") {
             bail!(
@@ -120,9 +111,6 @@ impl Engine {
             );
         }
         let server = server_version_command()
-            .to_xshell(sh)?
-            .quiet()
-            .ignore_status()
             .output()
             .context("running docker version")?;
         let server_version = String::from_utf8_lossy(&server.stdout).trim().to_string();
@@ -136,8 +124,8 @@ impl Engine {
                 install_hint(Missing::Daemon)
             );
         }
-        let v2 = || compose_version(sh, Compose::V2);
-        let v1 = || compose_version(sh, Compose::V1);
+        let v2 = || compose_version(Compose::V2);
+        let v1 = || compose_version(Compose::V1);
         let (compose, compose_version) = match forced {
             Some(Compose::V2) => match v2() {
                 Some(v) => (Compose::V2, v),
@@ -187,12 +175,12 @@ impl Engine {
         argv
     }
 
-    /// A ready-to-run compose command. Give it a shell whose current directory is the
-    /// project directory ([`ComposeProject::shell`]) so nothing is read from the caller's.
-    pub fn compose<'a>(&self, sh: &'a Shell, project: &ComposeProject, args: &[&str]) -> Cmd<'a> {
-        let argv = self.compose_argv(project, args);
-        let (program, rest) = argv.split_first().expect("argv0 is never empty");
-        sh.cmd(program).args(rest).quiet()
+    /// A ready-to-run compose command, run in the project directory so nothing is read
+    /// from the caller's.
+    pub fn compose(&self, project: &ComposeProject, args: &[&str]) -> Command {
+        Command::from_argv(&self.compose_argv(project, args))
+            .expect("argv0 is never empty")
+            .current_dir(&project.project_dir)
     }
 }
 
@@ -203,6 +191,27 @@ pub fn server_version_command() -> Command {
 }
 
 impl Compose {
+    /// `<compose> --project-directory DIR --env-file ENV -f FILE… <args>` run in `dir`: a
+    /// compose command outside a named project (the suite's `compose config`).
+    pub fn command_in(
+        self,
+        dir: &Path,
+        env_file: &Path,
+        files: &[&Path],
+        args: &[&str],
+    ) -> Command {
+        let (program, rest) = self.argv0().split_first().expect("argv0 is never empty");
+        let mut command = Command::program(program, rest)
+            .arg("--project-directory")
+            .arg(dir)
+            .arg("--env-file")
+            .arg(env_file);
+        for file in files {
+            command = command.arg("-f").arg(file);
+        }
+        command.args(args).current_dir(dir)
+    }
+
     /// `<compose> version --short` (the command `detect` runs and plans print).
     pub fn version_command(self) -> Command {
         let argv: Vec<String> = self
@@ -215,18 +224,11 @@ impl Compose {
     }
 }
 
-fn compose_version(sh: &Shell, compose: Compose) -> Option<String> {
+fn compose_version(compose: Compose) -> Option<String> {
     if compose == Compose::V1 && !on_path("docker-compose") {
         return None;
     }
-    let out = compose
-        .version_command()
-        .to_xshell(sh)
-        .ok()?
-        .quiet()
-        .ignore_status()
-        .output()
-        .ok()?;
+    let out = compose.version_command().output().ok()?;
     let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (out.status.success() && !v.is_empty()).then_some(v)
 }
@@ -339,13 +341,12 @@ mod tests {
 
     #[test]
     fn detects_the_engine_on_this_machine_when_present() {
-        let sh = Shell::new().unwrap();
         if !on_path("docker") {
-            let err = Engine::detect(&sh).unwrap_err().to_string();
+            let err = Engine::detect().unwrap_err().to_string();
             assert!(err.contains("docker"), "{err}");
             return;
         }
-        match Engine::detect(&sh) {
+        match Engine::detect() {
             Ok(e) => assert!(!e.server_version.is_empty() && !e.compose_version.is_empty()),
             Err(e) => assert!(e.to_string().contains("install") || e.to_string().contains("start")),
         }

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
-use xshell::{cmd, Shell};
 
 use crate::defaults;
 use crate::engine::ComposeProject;
 use crate::settings::Settings;
+use crate::tasks::Command;
 
 /// The project's compose file (rendered by `cargo xtask init`).
 pub const COMPOSE_FILE: &str = "docker-compose.yml";
@@ -222,32 +222,39 @@ pub fn image_ref(settings: &Settings, version: &str) -> String {
 }
 
 /// Id and size (bytes) of a local image.
-pub fn image_info(sh: &Shell, reference: &str) -> Result<(String, u64)> {
-    let format = "{{.Id}}|{{.Size}}";
-    let out = cmd!(sh, "docker image inspect --format {format} {reference}")
-        .quiet()
-        .read()
-        .with_context(|| format!("inspecting image {reference}"))?;
+pub fn image_info(reference: &str) -> Result<(String, u64)> {
+    let out = Command::program(
+        "docker",
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Id}}|{{.Size}}",
+            reference,
+        ],
+    )
+    .read()
+    .with_context(|| format!("inspecting image {reference}"))?;
     let (id, size) = out.trim().split_once('|').unwrap_or((out.trim(), "0"));
     Ok((id.to_string(), size.parse().unwrap_or(0)))
 }
 
 /// True when a local image exists and carries no tag at all.
-pub fn is_untagged(sh: &Shell, id: &str) -> bool {
-    let format = "{{len .RepoTags}}";
-    cmd!(sh, "docker image inspect --format {format} {id}")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .map(|n| n.trim() == "0")
-        .unwrap_or(false)
+pub fn is_untagged(id: &str) -> bool {
+    Command::program(
+        "docker",
+        &["image", "inspect", "--format", "{{len .RepoTags}}", id],
+    )
+    .read()
+    .map(|n| n.trim() == "0")
+    .unwrap_or(false)
 }
 
 /// Short git sha of `HEAD` in `root`, if it is a git checkout.
-pub fn git_short_sha(sh: &Shell, root: &Path) -> Option<String> {
-    let out = cmd!(sh, "git -C {root} rev-parse --short HEAD")
-        .quiet()
-        .ignore_stderr()
+pub fn git_short_sha(root: &Path) -> Option<String> {
+    let out = Command::program("git", &["-C"])
+        .arg(root)
+        .args(["rev-parse", "--short", "HEAD"])
         .read()
         .ok()?;
     let sha = out.trim().to_string();
@@ -439,12 +446,7 @@ mod tests {
                 compose,
                 compose_version: String::new(),
             };
-            let sh = project.shell().unwrap();
-            let Ok(out) = engine
-                .compose(&sh, &project, &["config"])
-                .ignore_status()
-                .output()
-            else {
+            let Ok(out) = engine.compose(&project, &["config"]).output() else {
                 continue;
             };
             if !out.status.success() {
@@ -467,7 +469,7 @@ mod tests {
         }
         if ran == 0 {
             assert!(
-                std::env::var_os("CI").is_none(),
+                !crate::defaults::ci::in_ci(),
                 "no compose available under CI"
             );
             eprintln!(

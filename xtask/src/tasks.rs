@@ -11,18 +11,22 @@
 //! failure, prints a summary table and always runs the cleanups that steps registered: after
 //! success, after a failure, on Ctrl-C/SIGTERM (a handler turns them into a flag so the
 //! runner regains control) and on panic (the cleanup list runs from `Drop`).
+//!
+//! [`Command`] (`tasks/command.rs`) is the xtask's one way to run a program, in a plan
+//! or not (bench included). A command a step runs that its plan line does not show is
+//! printed as its own `$` line and listed in [`Outcome::unplanned`].
 
-use std::fmt::{self, Display};
+use std::cell::RefCell;
+use std::fmt::Display;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use xshell::Shell;
 
-use crate::workspace;
+mod command;
+pub use command::{remember_exe, tail, Command};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -65,217 +69,39 @@ pub fn sleep_interruptible(total: Duration) -> Result<()> {
     check_interrupted()
 }
 
-/// Runs a command with its output captured. On failure the error names the exact command
-/// and carries the last lines of its output; on success returns the output.
-pub fn capture(cmd: xshell::Cmd<'_>) -> Result<std::process::Output> {
-    let line = cmd.to_string();
-    let out = cmd.quiet().ignore_status().output()?;
-    if !out.status.success() {
-        bail!("`{line}` failed ({}):\n{}", out.status, tail(&out, 40));
-    }
-    Ok(out)
-}
-
-/// Runs a long command: on a terminal its output is captured (shown on failure) under the
-/// spinner; otherwise (CI) it streams to the log as it runs.
-pub fn stream(cmd: xshell::Cmd<'_>) -> Result<()> {
-    if fancy_output() {
-        capture(cmd).map(|_| ())
-    } else {
-        Ok(cmd.quiet().run()?)
-    }
-}
-
-/// This binary's path, read once at start ([`remember_exe`]): a step such as `cargo
-/// test` rebuilds `target/debug/xtask` in place, after which the running process's
-/// `/proc/self/exe` reads `… (deleted)`; the path itself then holds the new binary.
-static XTASK_EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-
-/// Remembers this binary's path; `main` calls it before any step runs.
-pub fn remember_exe() {
-    if let Ok(exe) = std::env::current_exe() {
-        let _ = XTASK_EXE.set(exe);
-    }
-}
-
-fn xtask_exe() -> Result<PathBuf> {
-    match XTASK_EXE.get() {
-        Some(exe) => Ok(exe.clone()),
-        None => {
-            std::env::current_exe().map_err(|e| anyhow::anyhow!("locating the xtask binary: {e}"))
-        }
-    }
-}
-
-/// The program of a [`Command`]: named in the plan as a user would type it, resolved to
-/// the exact executable when it runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Program {
-    /// The cargo that runs us ([`workspace::cargo`]), shown as `cargo`.
-    Cargo,
-    /// This xtask binary, shown as `cargo xtask`.
-    Xtask,
-    /// A program found on `PATH`, shown and run by this name.
-    Named(String),
-}
-
-/// One external command, built once: its `Display` is the line a plan prints (and
-/// `--dry-run` shows), [`Command::to_xshell`] starts exactly that program with exactly
-/// those arguments and environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    program: Program,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    dir: Option<PathBuf>,
-    /// How to install the program when it is not on `PATH` (checked before running).
-    install_hint: Option<String>,
-}
-
-impl Command {
-    pub fn new(program: Program, args: &[&str]) -> Command {
-        Command {
-            program,
-            args: args.iter().map(|a| a.to_string()).collect(),
-            env: Vec::new(),
-            dir: None,
-            install_hint: None,
-        }
-    }
-
-    /// `cargo <args>` with the cargo that runs us.
-    pub fn cargo(args: &[&str]) -> Command {
-        Command::new(Program::Cargo, args)
-    }
-
-    /// `cargo xtask <args>`, run as this very binary.
-    pub fn xtask(args: &[&str]) -> Command {
-        Command::new(Program::Xtask, args)
-    }
-
-    /// A program on `PATH`.
-    pub fn program(name: &str, args: &[&str]) -> Command {
-        Command::new(Program::Named(name.to_owned()), args)
-    }
-
-    /// A program on `PATH` and its arguments as one list (e.g. a compose argv); `None`
-    /// when the list is empty.
-    pub fn from_argv(argv: &[String]) -> Option<Command> {
-        let (program, args) = argv.split_first()?;
-        Some(Command {
-            args: args.to_vec(),
-            ..Command::program(program, &[])
-        })
-    }
-
-    /// Sets an environment variable (shown as `NAME=value` before the program).
-    pub fn env(mut self, name: &str, value: &str) -> Command {
-        self.env.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    /// The working directory (not shown: plans run in the workspace root).
-    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Command {
-        self.dir = Some(dir.into());
-        self
-    }
-
-    /// When the program is not on `PATH`, fail with "`<name>` is not installed (<hint>)".
-    pub fn install_hint(mut self, hint: &str) -> Command {
-        self.install_hint = Some(hint.to_owned());
-        self
-    }
-
-    /// The command for xshell, in `sh`'s current directory (or this command's own).
-    pub fn to_xshell<'a>(&self, sh: &'a Shell) -> Result<xshell::Cmd<'a>> {
-        let program = match &self.program {
-            Program::Cargo => PathBuf::from(workspace::cargo()),
-            Program::Xtask => xtask_exe()?,
-            Program::Named(name) => {
-                if let Some(hint) = &self.install_hint {
-                    if crate::workspace::find_on_path(name).is_none() {
-                        bail!("{name} is not installed ({hint})");
-                    }
-                }
-                PathBuf::from(name)
-            }
-        };
-        if let Some(dir) = &self.dir {
-            sh.change_dir(dir);
-        }
-        let mut cmd = sh.cmd(program).args(&self.args);
-        for (k, v) in &self.env {
-            cmd = cmd.env(k, v);
-        }
-        Ok(cmd)
-    }
-
-    /// Runs it as a long step ([`stream`]).
-    pub fn stream(&self) -> Result<()> {
-        let sh = Shell::new()?;
-        stream(self.to_xshell(&sh)?)
-    }
-
-    /// Runs it with the terminal's stdin, stdout and stderr and returns its exit status
-    /// (a passthrough such as `cargo xtask openclaw`, whose exit code is the program's).
-    pub fn status(&self) -> Result<std::process::ExitStatus> {
-        let sh = Shell::new()?;
-        let mut cmd: std::process::Command = self.to_xshell(&sh)?.into();
-        cmd.status()
-            .map_err(|e| anyhow::anyhow!("`{self}` could not start: {e}"))
-    }
-
-    /// Runs it with its output captured ([`capture`]).
-    pub fn capture(&self) -> Result<std::process::Output> {
-        let sh = Shell::new()?;
-        capture(self.to_xshell(&sh)?)
-    }
-}
-
-impl Display for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (k, v) in &self.env {
-            write!(f, "{k}={} ", shell_quote(v))?;
-        }
-        match &self.program {
-            Program::Cargo => f.write_str("cargo")?,
-            Program::Xtask => f.write_str("cargo xtask")?,
-            Program::Named(name) => f.write_str(&shell_quote(name))?,
-        }
-        for a in &self.args {
-            write!(f, " {}", shell_quote(a))?;
-        }
-        Ok(())
-    }
-}
-
-/// `s` as one shell word: unchanged when it holds only safe characters, else in single
-/// quotes.
-fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%{}".contains(c));
-    if safe {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-/// The last `n` lines of a command's stdout and stderr.
-pub fn tail(out: &std::process::Output, n: usize) -> String {
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// True when progress may use a spinner and color: stderr is a terminal and `CI` is unset.
+/// True when progress may use a spinner and color: stderr is a terminal and we are not
+/// in CI (`clawdbot_facts::ci::in_ci`).
 pub fn fancy_output() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+    std::io::stderr().is_terminal() && !crate::defaults::ci::in_ci()
+}
+
+/// The step running on this thread: its plan line and the commands it ran that the
+/// line does not show.
+struct Running {
+    line: String,
+    unplanned: Vec<String>,
+}
+
+thread_local! {
+    static RUNNING: RefCell<Option<Running>> = const { RefCell::new(None) };
+}
+
+/// Called by every [`Command`] as it starts: inside a plan step, a command its plan line
+/// does not show word for word is printed as a `$` line of its own (plain output) and
+/// listed in [`Outcome::unplanned`], so the log shows every external command a step
+/// runs. Outside a plan, nothing.
+fn trace(command: &Command) {
+    RUNNING.with(|running| {
+        if let Some(step) = running.borrow_mut().as_mut() {
+            let shown = command.to_string();
+            if !step.line.contains(&shown) {
+                if !fancy_output() {
+                    println!("    $ {shown}");
+                }
+                step.unplanned.push(shown);
+            }
+        }
+    });
 }
 
 /// Between the commands of one task in a plan: each on its own `$` line.
@@ -458,6 +284,8 @@ pub struct Row {
 #[derive(Debug)]
 pub struct Outcome {
     pub rows: Vec<Row>,
+    /// Commands steps ran that their plan line does not show: (step number, command).
+    pub unplanned: Vec<(usize, String)>,
     pub error: Option<anyhow::Error>,
     pub interrupted: bool,
 }
@@ -584,6 +412,7 @@ impl<C> Plan<C> {
         println!("==> {} ({total} steps)", self.title);
         let mut cleanups = Cleanups::default();
         let mut rows = Vec::new();
+        let mut unplanned_all = Vec::new();
         let mut error = None;
         let mut tasks = self.tasks.into_iter().enumerate();
         for (i, task) in tasks.by_ref() {
@@ -614,8 +443,17 @@ impl<C> Plan<C> {
                     bar: bar.as_ref(),
                     cleanups: &mut cleanups,
                 };
-                (task.run)(ctx, &mut step)
+                RUNNING.with(|r| {
+                    *r.borrow_mut() = Some(Running {
+                        line: task.command.clone(),
+                        unplanned: Vec::new(),
+                    })
+                });
+                let result = (task.run)(ctx, &mut step);
+                let ran = RUNNING.with(|r| r.borrow_mut().take());
+                (result, ran.map(|r| r.unplanned).unwrap_or_default())
             };
+            let (result, unplanned) = result;
             let seconds = start.elapsed().as_secs_f64();
             if let Some(bar) = bar {
                 bar.finish_and_clear();
@@ -641,6 +479,7 @@ impl<C> Plan<C> {
                 status,
                 seconds,
             });
+            unplanned_all.extend(unplanned.into_iter().map(|c| (number, c)));
             if let Err(e) = result {
                 eprintln!("error: step {number} ({}) failed: {e:#}", rows[i].name);
                 error = Some(e);
@@ -662,10 +501,17 @@ impl<C> Plan<C> {
         }
         let outcome = Outcome {
             rows,
+            unplanned: unplanned_all,
             error,
             interrupted: interrupted(),
         };
         if self.summary {
+            if !outcome.unplanned.is_empty() {
+                println!("\ncommands the steps ran beyond their plan lines:");
+                for (number, command) in &outcome.unplanned {
+                    println!("  step {number}: $ {command}");
+                }
+            }
             println!("\n{}", summary_table(&outcome.rows));
             println!(
                 "{}: {}",
@@ -880,5 +726,22 @@ mod tests {
         assert!(lines[2].contains("build      FAILED"), "{t}");
         assert!(lines[1].ends_with("0.25"), "{t}");
         assert!(lines[2].ends_with("12.00"), "{t}");
+    }
+
+    #[test]
+    fn commands_a_step_runs_beyond_its_plan_line_are_traced() {
+        let mut plan: Plan<()> = Plan::new("t");
+        let planned = Command::program("true", &[]);
+        plan.task("probe", planned.to_string(), move |_, _| {
+            planned.capture()?;
+            Command::program("sh", &["-c", "exit 0"]).capture()?;
+            Ok(())
+        });
+        plan.command("one", Command::program("true", &["x"]));
+        let outcome = plan.run(&mut ());
+        assert!(outcome.ok());
+        assert_eq!(outcome.unplanned, [(1, "sh -c 'exit 0'".to_string())]);
+        // Outside a plan nothing is recorded (and nothing breaks).
+        Command::program("true", &[]).capture().unwrap();
     }
 }

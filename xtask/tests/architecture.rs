@@ -13,6 +13,10 @@
 //! - One place for the workspace facts: the musl triple is typed, and the root is
 //!   computed from `CARGO_MANIFEST_DIR`, only in `src/workspace.rs` (the tests' support
 //!   module includes that file). `src/verify/` is left out: it becomes its own crate.
+//! - One way to run a program: only the task runner's `src/tasks/command.rs` starts
+//!   processes; any other file of `src/` that uses `xshell` (`cmd!`, `Shell::new`) or
+//!   `std::process::Command` fails, so `--dry-run`, the plan lines and the log's `$` lines
+//!   cannot miss a command.
 
 mod support;
 
@@ -479,4 +483,61 @@ fn workspace_facts_are_written_in_one_place() {
     let root = support::repo_root();
     assert!(root.is_absolute() && root.join("xtask/Cargo.toml").is_file());
     assert!(root.join("Cargo.toml").is_file());
+}
+
+/// The ways of starting a process other than the runner's `Command` found in `code`.
+fn raw_process_calls(code: &str) -> Vec<&'static str> {
+    let patterns: [(&str, &str); 4] = [
+        (r"\bcmd!\s*\(", "xshell's cmd!"),
+        (r"\bShell::new\b", "xshell's Shell::new"),
+        (r"\bxshell::", "xshell"),
+        (
+            r"\bprocess::(Command\b|\{[^}]*\bCommand\b)",
+            "std::process::Command",
+        ),
+    ];
+    patterns
+        .into_iter()
+        .filter(|(re, _)| Regex::new(re).unwrap().is_match(code))
+        .map(|(_, what)| what)
+        .collect()
+}
+
+#[test]
+fn external_programs_run_only_through_the_runner() {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&xtask.join("src"), &xtask.join("src/verify"), &mut files);
+    let runner = xtask.join("src/tasks/command.rs");
+    assert!(files.contains(&runner), "{files:?}");
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| **f != runner) {
+        // Tests included: a test module starts its programs the same way.
+        let text = std::fs::read_to_string(file).expect("read source");
+        let code: String = text
+            .lines()
+            .map(|l| l.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for what in raw_process_calls(&code) {
+            found.push(format!(
+                "{}: {what} (run programs with tasks::Command)",
+                file.display()
+            ));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    // The check can fire: each way is recognised, and the runner itself uses one.
+    for sample in [
+        "let out = cmd!(sh, \"docker ps\").read()?;",
+        "let sh = Shell::new()?;",
+        "use xshell::Cmd;",
+        "let c = std::process::Command::new(\"ls\");",
+        "use std::process::{Child, Command, Stdio};",
+    ] {
+        assert_eq!(raw_process_calls(sample).len(), 1, "{sample}");
+    }
+    assert!(raw_process_calls("use std::process::{Child, Stdio};").is_empty());
+    let runner_code = std::fs::read_to_string(&runner).unwrap();
+    assert!(!raw_process_calls(&runner_code).is_empty());
 }

@@ -139,6 +139,8 @@ pub const IMAGE_NAME: &str = "clawdbot";
 /// (`egress_service_name` setting).
 pub const EGRESS_SERVICE_NAME: &str = "egress";
 
+pub mod ci;
+
 mod selfcheck;
 pub use selfcheck::SelfCheckId;
 

@@ -233,7 +233,7 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
     let color = to_tty
         && args.format == Format::Human
         && std::env::var_os("NO_COLOR").is_none()
-        && std::env::var_os("CI").is_none()
+        && !defaults::ci::in_ci()
         && console::colors_enabled();
     let report = Report {
         findings: &findings,

@@ -137,6 +137,7 @@ fn pipeline(dockerfile_text: Option<&str>, compose_text: Option<&str>, example: 
         // The settings' image is the fixtures' gateway image: its root Dockerfile counts.
         settings: Some(clawdbot_verify::input::settings::Settings {
             image_name: "clawdbot".into(),
+            ..Default::default()
         }),
         ..Project::default()
     };

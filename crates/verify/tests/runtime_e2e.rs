@@ -59,7 +59,7 @@ impl Default for Settings {
 
 /// Skips (or fails under CI) with a loud message.
 fn skip(why: &str) {
-    if std::env::var_os("CI").is_some() {
+    if defaults::ci::in_ci() {
         panic!("e2e runtime verify: {why} (CI is set, so this fails instead of skipping)");
     }
     eprintln!("\n=== SKIPPED e2e runtime verify: {why} (set CI=1 to make this a failure) ===\n");

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::tasks::Command;
 use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
 
 use super::report::{previous_value, stash, Figure, Section};
 use super::{secs, Ctx};
@@ -48,34 +48,31 @@ fn touch(path: &Path) -> Result<()> {
 }
 
 fn timed_build(
-    sh: &Shell,
+    root: &Path,
     package: &str,
     release: Option<&str>,
     target_dir: Option<&Path>,
 ) -> Result<f64> {
-    let cargo = crate::workspace::cargo();
     let mut args = vec!["build".to_string(), "-p".into(), package.into()];
     if let Some(target) = release {
         args.extend(["--release".into(), "--target".into(), target.into()]);
     }
-    let mut c = cmd!(sh, "{cargo} {args...}").quiet().ignore_stderr();
+    let mut c = Command::cargo(&[]).args(&args).current_dir(root);
     if let Some(dir) = target_dir {
-        c = c.env("CARGO_TARGET_DIR", dir);
+        c = c.env("CARGO_TARGET_DIR", &dir.to_string_lossy());
     }
     let started = Instant::now();
-    c.run()
+    c.capture()
         .with_context(|| format!("cargo build -p {package}"))?;
     Ok(started.elapsed().as_secs_f64())
 }
 
 pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let mut s = Section::new("build", "Build time and dependencies");
-    let sh = ctx.sh()?;
-    let cargo = crate::workspace::cargo();
+    let root = ctx.root.as_path();
     for (package, _) in PACKAGES {
-        let tree = cmd!(sh, "{cargo} tree -p {package} --prefix none -e normal")
-            .quiet()
-            .ignore_stderr()
+        let tree = Command::cargo(&["tree", "-p", package, "--prefix", "none", "-e", "normal"])
+            .current_dir(root)
             .read()
             .with_context(|| format!("cargo tree -p {package}"))?;
         let n = count_deps(&tree, package);
@@ -90,10 +87,10 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let reps = if ctx.quick { 1 } else { 2 };
     for (package, file) in PACKAGES {
         let mut total = 0.0;
-        timed_build(&sh, package, None, None)?; // bring it up to date first
+        timed_build(root, package, None, None)?; // bring it up to date first
         for _ in 0..reps {
             touch(&ctx.root.join(file))?;
-            total += timed_build(&sh, package, None, None)?;
+            total += timed_build(root, package, None, None)?;
         }
         s.push(Figure::new(
             format!("`{package}`: warm dev build (touch {file}, rebuild)"),
@@ -102,11 +99,11 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         ));
     }
     if !ctx.quick {
-        let tc = crate::build::Toolchain::choose(&sh);
+        let tc = crate::build::Toolchain::choose();
         if tc.rustflags.is_none() {
-            timed_build(&sh, "clawdbot", Some(tc.target), None)?;
+            timed_build(root, "clawdbot", Some(tc.target), None)?;
             touch(&ctx.root.join("src/main.rs"))?;
-            let took = timed_build(&sh, "clawdbot", Some(tc.target), None)?;
+            let took = timed_build(root, "clawdbot", Some(tc.target), None)?;
             s.push(Figure::new(
                 "`clawdbot`: warm release build (shipped profile: fat LTO, 1 codegen unit)",
                 secs(took),
@@ -125,7 +122,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         let command = format!("CARGO_TARGET_DIR=$(mktemp -d) cargo build -p {package}");
         if ctx.cold {
             let dir = crate::tempdir::TempDir::new("clawdbot-bench-cold")?;
-            let took = timed_build(&sh, package, None, Some(dir.path()))?;
+            let took = timed_build(root, package, None, Some(dir.path()))?;
             s.push(Figure::new(name, secs(took), command));
             s.raw.push(stash(&key, &format!("{took:.1}")));
         } else {

@@ -13,7 +13,7 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -23,6 +23,7 @@ use super::gateway_load::{load_flags, raise_nofile, vm_rss, ws_load};
 use super::lifecycle::{free_port, token, Server};
 use super::report::{Figure, Section};
 use super::{mib, Ctx};
+use crate::tasks::Command;
 
 /// Target: added time to the first chunk, p99.
 const ADDED_P99_MAX_US: i64 = 1000;
@@ -45,9 +46,17 @@ pub(super) struct Group {
 }
 
 impl Group {
-    fn spawn(mut cmd: Command) -> Result<Group> {
-        cmd.process_group(0);
-        let child = cmd.spawn().with_context(|| format!("starting {cmd:?}"))?;
+    /// Starts `command` in a new process group with no input and this output.
+    fn spawn(command: &Command, stdout: Stdio, stderr: Stdio) -> Result<Group> {
+        let mut cmd = command.to_std()?;
+        cmd.stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0);
+        // The program only: arguments may hold a token.
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", command.program_name()))?;
         Ok(Group { child })
     }
 
@@ -139,19 +148,11 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
 
 /// Starts `ws-load upstream-stub` and returns it with its address.
 pub(super) fn start_stub(loader: &Path, hold: Duration) -> Result<(Group, String)> {
-    let mut cmd = Command::new(loader);
-    cmd.args([
-        "upstream-stub",
-        "--hold-ms",
-        &hold.as_millis().to_string(),
+    let stub = Command::exe(loader, &["upstream-stub"])
+        .args(["--hold-ms", &hold.as_millis().to_string()])
         // ws-load's longest bound; the section needs about a minute.
-        "--seconds",
-        "120",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut group = Group::spawn(cmd)?;
+        .args(["--seconds", "120"]);
+    let mut group = Group::spawn(&stub, Stdio::piped(), Stdio::piped())?;
     let stdout = group.child.stdout.take().context("stub stdout")?;
     let mut line = String::new();
     BufReader::new(stdout)
@@ -406,53 +407,31 @@ fn peer(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &str) -
     // Ours first (a few seconds), then OpenClaw (about a minute).
     let ours = {
         let port = free_port()?;
-        let mut cmd = Command::new(binary);
-        cmd.args([
-            "serve",
-            "--port",
-            &port.to_string(),
-            "--health-port",
-            &free_port()?.to_string(),
-        ])
-        .env(crate::defaults::TOKEN_VARS[0], token)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let serve = Command::exe(binary, &["serve", "--port", &port.to_string()])
+            .args(["--health-port", &free_port()?.to_string()])
+            .secret_env(crate::defaults::TOKEN_VARS[0], token)
+            .env("RUST_LOG", "warn");
         let started = Instant::now();
-        let mut g = Group::spawn(cmd)?;
+        let mut g = Group::spawn(&serve, Stdio::null(), Stdio::null())?;
         measure(&mut g, started, port, loader, token, ctx.quick).context("clawdbot")?
     };
     let home = crate::tempdir::TempDir::new("clawdbot-bench-openclaw")?;
     let theirs = {
         let port = free_port()?;
         let log = std::fs::File::create(home.path().join("gateway.log"))?;
-        let mut cmd = Command::new(&node);
-        cmd.arg(&cli)
-            .args([
-                "gateway",
-                "run",
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "loopback",
-                "--auth",
-                "token",
-                "--token",
-                token,
-                "--allow-unconfigured",
-            ])
+        let gateway = Command::exe(&node, &[])
+            .arg(&cli)
+            .args(["gateway", "run", "--port", &port.to_string()])
+            .args(["--bind", "loopback", "--auth", "token", "--token", token])
+            .arg("--allow-unconfigured")
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", home.path())
+            .env("PATH", &std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home.path().to_string_lossy())
             .env("NO_COLOR", "1")
             .env("OPENCLAW_DISABLE_BONJOUR", "1")
-            .env("OPENCLAW_NO_AUTO_UPDATE", "1")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
+            .env("OPENCLAW_NO_AUTO_UPDATE", "1");
         let started = Instant::now();
-        let mut g = Group::spawn(cmd)?;
+        let mut g = Group::spawn(&gateway, log.try_clone()?.into(), log.into())?;
         measure(&mut g, started, port, loader, token, ctx.quick).with_context(|| {
             let log = std::fs::read_to_string(home.path().join("gateway.log")).unwrap_or_default();
             format!(
@@ -554,12 +533,8 @@ mod tests {
     #[test]
     fn a_group_sees_its_children_and_takes_them_down() {
         // A shell that starts a child: both are in the new group.
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "sleep 30 & sleep 30; wait"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let g = Group::spawn(cmd).unwrap();
+        let sh = Command::program("sh", &["-c", "sleep 30 & sleep 30; wait"]);
+        let g = Group::spawn(&sh, Stdio::null(), Stdio::null()).unwrap();
         let until = Instant::now() + Duration::from_secs(10);
         while g.members().len() < 3 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));

@@ -7,9 +7,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::tasks::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use xshell::{cmd, Shell};
 
 use super::lifecycle::{http_status, token, Server};
 use super::report::{Figure, Section};
@@ -128,11 +128,9 @@ fn latency_args(addr: &str, pid: &str, conns: &str, secs: &str, rate: Option<&st
 }
 
 pub(super) fn ws_load(ws_load: &Path, token: &str, args: &[String]) -> Result<Value> {
-    let sh = Shell::new()?;
-    let out = cmd!(sh, "{ws_load} {args...}")
-        .env(crate::defaults::TOKEN_VARS[0], token)
-        .quiet()
-        .ignore_status()
+    let out = Command::exe(ws_load, &[])
+        .args(args)
+        .secret_env(crate::defaults::TOKEN_VARS[0], token)
         .output()?;
     if !out.status.success() {
         bail!(
@@ -307,14 +305,10 @@ fn hold_on_host(
 /// with `--memory 2g`; connections go to the container's bridge address, which this run
 /// created itself (no docker-proxy in between).
 fn hold_in_container(ctx: &mut Ctx, s: &mut Section, loader: &Path, token: &str) -> Result<()> {
-    let sh = ctx.sh()?;
     let version = crate::settings::package_version(&ctx.root)?;
     let image = crate::image::image_ref(&ctx.settings, &version);
-    cmd!(sh, "docker image inspect {image}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
+    Command::program("docker", &["image", "inspect", &image])
+        .capture()
         .with_context(|| format!("no image {image} (run `cargo xtask build`)"))?;
     let name = format!("clawdbot-bench-{}", crate::tempdir::random_hex(3)?);
     let user = format!("{}:{}", ctx.settings.uid, ctx.settings.gid);
@@ -324,18 +318,20 @@ fn hold_in_container(ctx: &mut Ctx, s: &mut Section, loader: &Path, token: &str)
     );
     let token_var = crate::defaults::TOKEN_VARS[0];
     let flags = load_flags();
-    cmd!(
-        sh,
-        "docker run -d --rm --name {name} --memory 2g --memory-swap 2g --ulimit nofile=20000:20000 --read-only --cap-drop ALL --security-opt no-new-privileges:true --user {user} -e {token_var} {image} serve --bind 0.0.0.0 --port {gp} --health-port {hp} {flags...}"
-    )
-    .env(token_var, token)
-    .quiet()
-    .ignore_stdout()
-    .run()
-    .context("docker run")?;
+    #[rustfmt::skip]
+    let run = Command::program("docker", &[
+        "run", "-d", "--rm", "--name", &name, "--memory", "2g", "--memory-swap", "2g",
+        "--ulimit", "nofile=20000:20000", "--read-only", "--cap-drop", "ALL",
+        "--security-opt", "no-new-privileges:true", "--user", &user, "-e", token_var, &image,
+        "serve", "--bind", "0.0.0.0", "--port", &gp, "--health-port", &hp,
+    ]);
+    run.args(&flags)
+        .secret_env(token_var, token)
+        .capture()
+        .context("docker run")?;
     let result = (|| -> Result<()> {
         let fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}|{{.State.Pid}}";
-        let info = cmd!(sh, "docker inspect -f {fmt} {name}").quiet().read()?;
+        let info = Command::program("docker", &["inspect", "-f", fmt, &name]).read()?;
         let (ip, pid) = info.trim().split_once('|').context("docker inspect")?;
         let ip: std::net::IpAddr = ip
             .parse()
@@ -356,8 +352,7 @@ fn hold_in_container(ctx: &mut Ctx, s: &mut Section, loader: &Path, token: &str)
         let out = ws_load(loader, token, &args)?;
         let held = u(&out, "open_after_hold") as usize;
         let fmt = "{{.State.OOMKilled}}";
-        let oom = cmd!(sh, "docker inspect -f {fmt} {name}")
-            .quiet()
+        let oom = Command::program("docker", &["inspect", "-f", fmt, &name])
             .read()
             .unwrap_or_default();
         let oom = oom.trim() == "true";
@@ -378,12 +373,7 @@ fn hold_in_container(ctx: &mut Ctx, s: &mut Section, loader: &Path, token: &str)
         );
         Ok(())
     })();
-    let _ = cmd!(sh, "docker rm -f {name}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .ignore_status()
-        .run();
+    let _ = Command::program("docker", &["rm", "-f", &name]).status();
     result
 }
 

@@ -17,6 +17,7 @@ use super::gateway_load::{raise_nofile, u, ws_load};
 use super::lifecycle::{free_port, token, Server};
 use super::report::{Figure, Section};
 use super::{mib, Ctx};
+use crate::tasks::Command;
 
 /// `--max-preauth-payload` the gateway is started with (its default, passed explicitly
 /// so the bound below is computed from the value in force).
@@ -49,11 +50,12 @@ fn spawn_limited(
     health_port: u16,
     nofile: Option<u64>,
 ) -> Result<Server> {
-    let mut cmd = std::process::Command::new(binary);
-    cmd.args(args)
-        .env(crate::defaults::TOKEN_VARS[0], token)
+    let mut cmd = Command::exe(binary, &[])
+        .args(args)
+        .secret_env(crate::defaults::TOKEN_VARS[0], token)
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
+        .to_std()?;
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     if let Some(n) = nofile {

@@ -5,12 +5,12 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use xshell::cmd;
 
 use super::report::{Figure, Section};
 use super::timing::ratio;
 use super::{mib, Ctx};
 use crate::build::Toolchain;
+use crate::tasks::Command;
 
 /// Image target: under 8 MB (decimal megabytes, the stricter reading).
 const IMAGE_MAX_BYTES: u64 = 8_000_000;
@@ -36,7 +36,6 @@ const EXTRA_VARIANTS: &[(&str, &str, &str)] = &[
 pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let mut s = Section::new("image", "Image and binary size");
     ctx.ensure_built()?;
-    let sh = ctx.sh()?;
     let binary = ctx.staged_binary();
     let bin_size = std::fs::metadata(&binary)
         .with_context(|| format!("{}: missing after `cargo xtask build`", binary.display()))?
@@ -44,16 +43,18 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let version = crate::settings::package_version(&ctx.root)?;
     let reference = crate::image::image_ref(&ctx.settings, &version);
     let format = "{{.Size}}|{{len .RootFS.Layers}}";
-    let out = cmd!(sh, "docker image inspect --format {format} {reference}")
-        .quiet()
-        .read()
-        .with_context(|| format!("inspecting {reference}"))?;
+    let out = Command::program(
+        "docker",
+        &["image", "inspect", "--format", format, &reference],
+    )
+    .read()
+    .with_context(|| format!("inspecting {reference}"))?;
     let (size, layers) = out.trim().split_once('|').unwrap_or(("0", "0"));
     let image_size: u64 = size.parse().unwrap_or(0);
     let layers: u64 = layers.parse().unwrap_or(0);
     let r = image_size as f64 / bin_size.max(1) as f64;
 
-    let tc = Toolchain::choose(&sh);
+    let tc = Toolchain::choose();
     s.push(Figure::new(
         "binary size (shipped release profile)",
         format!("{} ({bin_size} bytes)", mib(bin_size as f64)),
@@ -102,27 +103,23 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         s.note("opt-level s and z variants run only with --cold (each is a full release build).");
     }
     let target_dir = crate::workspace::target_dir(&ctx.root).join("bench-profiles");
-    let cargo = crate::workspace::cargo();
     let target = tc.target;
     for (name, var, value) in variants {
         eprintln!("bench: release build with {var}={value}");
         let started = Instant::now();
-        let mut c = cmd!(
-            sh,
-            "{cargo} build --release --package clawdbot --target {target}"
-        )
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env(var, value)
-        .quiet()
-        .ignore_stderr();
+        let mut c = Command::cargo(&["build", "--release", "--package", "clawdbot"])
+            .args(["--target", target])
+            .env("CARGO_TARGET_DIR", &target_dir.to_string_lossy())
+            .env(var, value)
+            .current_dir(&ctx.root);
         if let Some(flags) = tc.rustflags {
             c = c.env("RUSTFLAGS", flags);
         }
         let command = format!(
             "{var}={value} CARGO_TARGET_DIR=target/bench-profiles cargo build --release -p clawdbot --target {target}"
         );
-        match c.run() {
-            Ok(()) => {
+        match c.capture() {
+            Ok(_) => {
                 let took = started.elapsed().as_secs_f64();
                 let path = target_dir.join(target).join("release").join("clawdbot");
                 let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

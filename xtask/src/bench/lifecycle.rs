@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use xshell::cmd;
 
 use super::report::{Figure, Section};
 use super::timing::Timing;
 use super::{secs, Ctx};
 use crate::engine::{ComposeProject, Engine};
+use crate::tasks::Command;
 
 const HEALTHY_WITHIN: f64 = 1.0;
 
@@ -43,8 +43,8 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// A running `clawdbot serve` on loopback; killed on drop. (Spawned with
-/// std::process because xshell cannot run a command in the background.)
+/// A running `clawdbot serve` on loopback; killed on drop (a background child of
+/// [`Command::to_std`]).
 pub struct Server {
     pub child: Child,
     pub port: u16,
@@ -65,18 +65,17 @@ impl Server {
         env: &[(String, String)],
     ) -> Result<Server> {
         let (port, health_port) = (free_port()?, free_port()?);
-        let child = std::process::Command::new(binary)
-            .args([
-                "serve",
-                "--port",
-                &port.to_string(),
-                "--health-port",
-                &health_port.to_string(),
-            ])
+        let mut command = Command::exe(binary, &["serve"])
+            .args(["--port", &port.to_string()])
+            .args(["--health-port", &health_port.to_string()])
             .args(extra)
-            .env(crate::defaults::TOKEN_VARS[0], token)
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .secret_env(crate::defaults::TOKEN_VARS[0], token)
+            .env("RUST_LOG", "warn");
+        for (k, v) in env {
+            command = command.env(k, v);
+        }
+        let child = command
+            .to_std()?
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -221,7 +220,7 @@ struct Up {
 }
 
 fn compose_up_to_healthy(ctx: &Ctx, s: &mut Section) -> Result<()> {
-    let engine = Engine::detect(&ctx.sh()?)?;
+    let engine = Engine::detect()?;
     let runs = if ctx.quick { 1 } else { 3 };
     let mut ups = Vec::new();
     for _ in 0..runs {
@@ -229,17 +228,12 @@ fn compose_up_to_healthy(ctx: &Ctx, s: &mut Section) -> Result<()> {
         let name = format!("clawdbot-bench-{}", crate::tempdir::random_hex(3)?);
         let project = private_compose(ctx, dir.path(), &name, &token()?)?;
         let result = one_up(ctx, &engine, &project);
-        let sh = project.shell()?;
         let _ = engine
             .compose(
-                &sh,
                 &project,
                 &["down", "-v", "--remove-orphans", "--timeout", "2"],
             )
-            .ignore_status()
-            .ignore_stderr()
-            .ignore_stdout()
-            .run();
+            .status();
         ups.push(result?);
     }
     let first = Timing::from_samples(ups.iter().map(|u| u.first_200).collect(), "in-process loop");
@@ -276,17 +270,18 @@ fn compose_up_to_healthy(ctx: &Ctx, s: &mut Section) -> Result<()> {
 }
 
 fn one_up(ctx: &Ctx, engine: &Engine, project: &ComposeProject) -> Result<Up> {
-    let sh = project.shell()?;
     let svc = ctx.settings.service_name.as_str();
     let started = Instant::now();
-    crate::tasks::capture(engine.compose(&sh, project, &["up", "-d", "--no-build"]))?;
+    engine
+        .compose(project, &["up", "-d", "--no-build"])
+        .capture()?;
     let id = engine
-        .compose(&sh, project, &["ps", "-q", svc])
+        .compose(project, &["ps", "-q", svc])
         .read()
         .context("compose ps")?;
     let id = id.trim().to_string();
     let port_spec = format!("{}/tcp", ctx.settings.health_port);
-    let published = cmd!(sh, "docker port {id} {port_spec}").quiet().read()?;
+    let published = Command::program("docker", &["port", &id, &port_spec]).read()?;
     let addr: SocketAddr = published
         .lines()
         .find_map(|l| l.trim().parse().ok())
@@ -312,8 +307,7 @@ fn one_up(ctx: &Ctx, engine: &Engine, project: &ComposeProject) -> Result<Up> {
         }
         if last_check.elapsed() >= Duration::from_millis(50) {
             last_check = Instant::now();
-            let status = cmd!(sh, "docker inspect -f {fmt} {id}")
-                .quiet()
+            let status = Command::program("docker", &["inspect", "-f", fmt, &id])
                 .read()
                 .unwrap_or_default();
             if status.trim() == "healthy" {
@@ -365,15 +359,12 @@ pub fn parse_summary(out: &str) -> Vec<(String, String, f64)> {
 }
 
 fn warm_demo(ctx: &Ctx, s: &mut Section) -> Result<()> {
-    let sh = ctx.sh()?;
-    let xtask = std::env::current_exe()?;
     eprintln!("bench: cargo xtask demo (warm)");
-    let started = Instant::now();
-    let out = cmd!(sh, "{xtask} demo")
+    let demo = Command::xtask(&["demo"])
         .env("CI", "1")
-        .quiet()
-        .ignore_status()
-        .output()?;
+        .current_dir(&ctx.root);
+    let started = Instant::now();
+    let out = demo.output()?;
     let took = started.elapsed().as_secs_f64();
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);

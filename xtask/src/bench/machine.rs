@@ -1,6 +1,6 @@
 //! The machine a run was measured on.
 
-use xshell::{cmd, Shell};
+use crate::tasks::Command;
 
 pub struct Machine {
     pub date: String,
@@ -21,22 +21,13 @@ fn first_value(text: &str, key: &str) -> Option<String> {
 impl Machine {
     pub fn detect() -> Machine {
         let out = |program: &str, args: &[&str]| -> String {
-            Shell::new()
-                .ok()
-                .and_then(|sh| {
-                    sh.cmd(program)
-                        .args(args)
-                        .quiet()
-                        .ignore_status()
-                        .read()
-                        .ok()
-                })
+            Command::program(program, args)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_string())
                 .unwrap_or_default()
         };
-        let sh = Shell::new().ok();
-        let date = sh
-            .as_ref()
-            .and_then(|sh| cmd!(sh, "date -u +%Y-%m-%dT%H:%M:%SZ").quiet().read().ok())
+        let date = Command::program("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+            .read()
             .unwrap_or_default();
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();

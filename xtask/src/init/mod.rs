@@ -136,7 +136,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let interactive = !args.yes
         && std::io::stdin().is_terminal()
         && std::io::stdout().is_terminal()
-        && std::env::var_os("CI").is_none();
+        && !crate::defaults::ci::in_ci();
 
     if args.check {
         return check(&planned, color);

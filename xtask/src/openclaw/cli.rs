@@ -31,7 +31,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let cmd = exec_command(&container, &args.args, tty);
-    let status = cmd.status()?;
+    let status = cmd.interactive()?;
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -71,10 +71,9 @@ impl Drop for TempDir {
     }
 }
 
-/// True under CI (where a missing tool is a failure instead of a skip).
-pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
+/// True under CI (where a missing tool is a failure instead of a skip): the one
+/// definition, `clawdbot_facts::ci::in_ci`.
+pub use clawdbot_facts::ci::in_ci;
 
 /// Skips loudly, or fails under CI (where every check must run).
 pub fn skip(why: &str) {

@@ -284,7 +284,7 @@ impl Project {
         }
         let mut p = Project {
             root: root.clone(),
-            settings: crate::input::settings::Settings::load(&root)?,
+            settings: crate::input::settings::load(&root)?,
             ..Project::default()
         };
         p.load_compose(sel)?;
