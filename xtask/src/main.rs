@@ -15,6 +15,7 @@ mod demo;
 mod engine;
 mod image;
 mod init;
+mod openclaw;
 mod provision;
 mod sbom;
 mod tasks;

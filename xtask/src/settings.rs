@@ -389,7 +389,9 @@ impl Settings {
             {
                 bad(
                     key,
-                    format!("{version:?} is not an exact version such as \"1.2.3\" (pin it; no ranges)"),
+                    format!(
+                        "{version:?} is not an exact version such as \"1.2.3\" (pin it; no ranges)"
+                    ),
                 )?;
             }
         }
@@ -530,11 +532,20 @@ mod tests {
             "[workspace.metadata.deploy]\napp = \"openclaw\"\nopenclaw_version = \"2026.9.7\"\n",
         )
         .unwrap();
-        assert_eq!((s.app, s.openclaw_version.as_str()), (App::Openclaw, "2026.9.7"));
+        assert_eq!(
+            (s.app, s.openclaw_version.as_str()),
+            (App::Openclaw, "2026.9.7")
+        );
         assert_eq!(Settings::default().app, App::Clawdbot);
-        assert!(err_of("app = \"nginx\"").contains("app"), "{}", err_of("app = \"nginx\""));
-        assert!(err_of("openclaw_version = \"^2026.9\"").contains("openclaw_version: \"^2026.9\" is not an exact version"));
-        assert!(err_of("node_version = \"22.1.0\"").contains("node_version: \"22.1.0\": OpenClaw needs Node 24.x"));
+        assert!(
+            err_of("app = \"nginx\"").contains("app"),
+            "{}",
+            err_of("app = \"nginx\"")
+        );
+        assert!(err_of("openclaw_version = \"^2026.9\"")
+            .contains("openclaw_version: \"^2026.9\" is not an exact version"));
+        assert!(err_of("node_version = \"22.1.0\"")
+            .contains("node_version: \"22.1.0\": OpenClaw needs Node 24.x"));
     }
 
     #[test]
