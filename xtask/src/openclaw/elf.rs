@@ -43,16 +43,20 @@ pub fn read(path: &Path) -> Result<Dynamic> {
 struct Bytes<'a>(&'a [u8]);
 
 impl Bytes<'_> {
+    fn slice(&self, at: usize, len: usize) -> Result<&[u8]> {
+        let end = at.checked_add(len).context("offset overflow")?;
+        self.0.get(at..end).context("truncated")
+    }
     fn u16(&self, at: usize) -> Result<u16> {
-        let b = self.0.get(at..at + 2).context("truncated")?;
+        let b = self.slice(at, 2)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
     fn u32(&self, at: usize) -> Result<u32> {
-        let b = self.0.get(at..at + 4).context("truncated")?;
+        let b = self.slice(at, 4)?;
         Ok(u32::from_le_bytes(b.try_into()?))
     }
     fn u64(&self, at: usize) -> Result<u64> {
-        let b = self.0.get(at..at + 8).context("truncated")?;
+        let b = self.slice(at, 8)?;
         Ok(u64::from_le_bytes(b.try_into()?))
     }
     /// The NUL-terminated string at `at`.
@@ -91,9 +95,9 @@ pub fn parse(data: &[u8]) -> Result<Dynamic> {
             .context("overflow")?;
         segments.push(Segment {
             kind: b.u32(at)?,
-            offset: b.u64(at + 8)?,
-            vaddr: b.u64(at + 16)?,
-            filesz: b.u64(at + 32)?,
+            offset: b.u64(at.checked_add(8).context("overflow")?)?,
+            vaddr: b.u64(at.checked_add(16).context("overflow")?)?,
+            filesz: b.u64(at.checked_add(32).context("overflow")?)?,
         });
     }
     let mut out = Dynamic::default();
@@ -107,8 +111,8 @@ pub fn parse(data: &[u8]) -> Result<Dynamic> {
     let start = usize::try_from(dynamic.offset)?;
     let entries = usize::try_from(dynamic.filesz)? / 16;
     for i in 0..entries {
-        let at = start + i * 16;
-        let (tag, val) = (b.u64(at)?, b.u64(at + 8)?);
+        let at = start.checked_add(i * 16).context("overflow")?;
+        let (tag, val) = (b.u64(at)?, b.u64(at.checked_add(8).context("overflow")?)?);
         match tag {
             DT_NULL => break,
             DT_NEEDED => needed.push(val),

@@ -83,12 +83,10 @@ pub fn rule_for(rel: &str, is_dir: bool) -> Option<Rule> {
         if other && rel.contains('/') {
             return Some(Rule::OtherPlatform);
         }
-        if rel == "openclaw/docs/reference/templates" {
-            return None;
-        }
-        let docs_dir = rel == "openclaw/docs"
-            || (rel.starts_with("openclaw/docs/")
-                && !"openclaw/docs/reference/templates".starts_with(rel));
+        // Under openclaw/docs only the templates directory and its ancestors stay.
+        const TEMPLATES: &str = "openclaw/docs/reference/templates";
+        let keeps_templates = rel == TEMPLATES || TEMPLATES.starts_with(&format!("{rel}/"));
+        let docs_dir = rel.starts_with("openclaw/docs/") && !keeps_templates;
         return docs_dir.then_some(Rule::Docs);
     }
     let name = rel.rsplit('/').next().unwrap_or(rel);

@@ -31,7 +31,7 @@ use crate::settings::Settings;
 
 /// Bump when what staging produces changes (a new prune rule, a new file): the cache
 /// key changes with it.
-pub const RECIPE: u32 = 3;
+pub const RECIPE: u32 = 4;
 /// The Debian packages the shared libraries come from (glibc, libgcc, libstdc++).
 pub const DEBIAN_PACKAGES: &[&str] = &["libc6", "libgcc-s1", "libstdc++6"];
 /// Where the libraries go inside the image (Debian's multiarch directory, on the
