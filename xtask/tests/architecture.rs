@@ -196,6 +196,7 @@ const LAYERS: &[&[&str]] = &[
     &["tasks"],
     &["engine"],
     &["image", "provision", "sbom"],
+    &["openclaw"],
     &["build", "test", "audit", "init"],
     &["demo", "bench"],
 ];

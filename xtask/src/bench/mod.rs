@@ -15,6 +15,7 @@ mod image;
 pub mod in_process;
 mod lifecycle;
 mod machine;
+mod openclaw;
 mod report;
 mod svg;
 mod timing;
@@ -40,6 +41,7 @@ pub const SECTIONS: &[&str] = &[
     "build",
     "hostile",
     "chat",
+    "openclaw",
 ];
 
 #[derive(Debug, clap::Args)]
@@ -53,7 +55,7 @@ pub struct Args {
     /// Install the peer tools (hyperfine, hadolint, dclint, checkov) into ~/.cache/clawdbot-deploy/bench-tools first.
     #[arg(long)]
     pub provision_tools: bool,
-    /// Run only these sections (image, lifecycle, verify, gateway, build, hostile, chat); the report keeps the
+    /// Run only these sections (image, lifecycle, verify, gateway, build, hostile, chat, openclaw); the report keeps the
     /// other sections from its previous version, each with its own date.
     #[arg(long, num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(SECTIONS))]
     pub only: Vec<String>,
@@ -179,6 +181,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "gateway" => gateway_load::run(&mut ctx),
             "chat" => chat::run(&mut ctx),
             "hostile" => hostile::run(&mut ctx),
+            "openclaw" => openclaw::run(&mut ctx),
             _ => build_time::run(&mut ctx),
         };
         sections.push(result.unwrap_or_else(|e| Section::failed(name, &e)));
