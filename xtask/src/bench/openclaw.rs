@@ -197,7 +197,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         Figure::new(
             "idle RSS (all container processes, 10 s after healthy)",
             mib(rss as f64),
-            "sum of VmRSS of `docker top <container> -eo pid`",
+            "sum of VmRSS over the pids of docker top <container> -eo pid",
         )
         .ratio(format!(
             "{:.0}% of the {} limit",
