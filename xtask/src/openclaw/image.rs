@@ -102,8 +102,23 @@ pub fn build(root: &Path, settings: &Settings) -> Result<(String, u64)> {
     let dockerfile = render_dockerfile(settings, ".")?;
     std::fs::write(dir.join("Dockerfile"), dockerfile)
         .with_context(|| format!("writing {}/Dockerfile", dir.display()))?;
+    let reference = image_ref(settings);
+    let previous = image_info(&reference).ok().map(|(id, _)| id);
     build_command(settings, &dir).stream()?;
-    image_info(&image_ref(settings))
+    let (id, size) = image_info(&reference)?;
+    // A rebuild moves the tag: drop the image it left without any (`docker image rm`
+    // refuses one that still has a tag or a container).
+    if let Some(old) = previous.filter(|old| *old != id) {
+        let tags = Command::program(
+            "docker",
+            &["image", "inspect", "--format", "{{len .RepoTags}}", &old],
+        )
+        .capture();
+        if tags.is_ok_and(|t| String::from_utf8_lossy(&t.stdout).trim() == "0") {
+            let _ = Command::program("docker", &["image", "rm", &old]).capture();
+        }
+    }
+    Ok((id, size))
 }
 
 /// Id and size (bytes) of a local image.
