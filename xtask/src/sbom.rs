@@ -222,7 +222,7 @@ fn cyclonedx(meta: &Metadata, serial: &str, timestamp: &str) -> Result<Value> {
 }
 
 /// `urn:uuid:` + a random (version 4) UUID.
-fn serial_number() -> Result<String> {
+pub(crate) fn serial_number() -> Result<String> {
     let mut b = [0u8; 16];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
@@ -241,7 +241,7 @@ fn serial_number() -> Result<String> {
 }
 
 /// Now in UTC as RFC 3339 (`SOURCE_DATE_EPOCH` wins, for reproducible SBOMs).
-fn timestamp() -> String {
+pub(crate) fn timestamp() -> String {
     let secs = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.trim().parse::<i64>().ok())

@@ -230,7 +230,8 @@ const XTASK_LAYERS: &[&[&str]] = &[
     &["tasks"],
     &["engine"],
     &["image", "provision", "sbom"],
-    &["build", "test", "audit", "init", "openclaw"],
+    &["openclaw"],
+    &["build", "test", "audit", "init"],
     &["demo", "bench"],
 ];
 

@@ -70,8 +70,10 @@ pub const IMAGE_ENV: &[(&str, &str)] = &[
     (CONFIG_READONLY_VAR, "1"),
 ];
 
-/// Arguments after `node ENTRY` that run the gateway in the foreground.
-pub const GATEWAY_ARGS: &[&str] = &["gateway", "run"];
+/// Arguments after `node ENTRY` that run the gateway in the foreground, on its port, on
+/// every interface of the container (Docker NAT publishes it on the host's loopback
+/// only; the container's own address is not reachable from elsewhere).
+pub const GATEWAY_ARGS: &[&str] = &["gateway", "run", "--port", "18789", "--bind", "lan"];
 
 /// Path of the liveness probe the health check asks for.
 pub const HEALTH_PATH: &str = "/healthz";
@@ -100,5 +102,6 @@ mod tests {
         assert_eq!(GATEWAY_PORT, crate::GATEWAY_PORT);
         assert!(NODE_VERSION.starts_with("24."));
         assert!(CONTEXT_ROOTFS.starts_with(STAGE_DIR));
+        assert!(GATEWAY_ARGS.contains(&GATEWAY_PORT.to_string().as_str()));
     }
 }

@@ -152,11 +152,11 @@ where
 }
 
 impl Default for Settings {
+    fn default() -> Self {
+        Settings {
             app: App::Clawdbot,
             openclaw_version: defaults::openclaw::OPENCLAW_VERSION.into(),
             node_version: defaults::openclaw::NODE_VERSION.into(),
-    fn default() -> Self {
-        Settings {
             service_name: defaults::SERVICE_NAME.into(),
             image_name: defaults::IMAGE_NAME.into(),
             user_name: defaults::USER_NAME.into(),

@@ -16,6 +16,7 @@ pub mod in_process;
 mod lifecycle;
 mod machine;
 mod openai_api;
+mod openclaw;
 mod report;
 mod svg;
 mod timing;
@@ -42,6 +43,7 @@ pub const SECTIONS: &[&str] = &[
     "hostile",
     "chat",
     "openai",
+    "openclaw",
 ];
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +57,7 @@ pub struct Args {
     /// Install the peer tools (hyperfine, hadolint, dclint, checkov) into ~/.cache/clawdbot-deploy/bench-tools first.
     #[arg(long)]
     pub provision_tools: bool,
-    /// Run only these sections (image, lifecycle, verify, gateway, build, hostile, chat, openai); the report keeps the
+    /// Run only these sections (image, lifecycle, verify, gateway, build, hostile, chat, openai, openclaw); the report keeps the
     /// other sections from its previous version, each with its own date.
     #[arg(long, num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(SECTIONS))]
     pub only: Vec<String>,
@@ -172,6 +174,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "chat" => chat::run(&mut ctx),
             "hostile" => hostile::run(&mut ctx),
             "openai" => openai_api::run(&mut ctx),
+            "openclaw" => openclaw::run(&mut ctx),
             _ => build_time::run(&mut ctx),
         };
         sections.push(result.unwrap_or_else(|e| Section::failed(name, &e)));
