@@ -88,7 +88,35 @@ pub struct Settings {
     pub egress_allow: Vec<String>,
     pub egress_cpus: Cpus,
     pub egress_memory: ByteSize,
+
+    // --- release: licence allowlist (issue 23) ---
+    /// Licences `cargo xtask audit` accepts for every package linked into a shipped
+    /// binary (`clawdbot`, `clawdbot-verify`): SPDX ids, or `<id> WITH <exception>`. A
+    /// package passes when its licence expression is satisfiable from these (`A OR B`
+    /// needs one, `A AND B` both). Default: [`DEFAULT_LICENSE_ALLOW`].
+    pub license_allow: Vec<String>,
 }
+
+/// The default licence allowlist: permissive licences, plus MPL-2.0 (file-level
+/// copyleft: using an unmodified crate imposes nothing on our code).
+pub const DEFAULT_LICENSE_ALLOW: &[&str] = &[
+    "MIT",
+    "MIT-0",
+    "Apache-2.0",
+    "Apache-2.0 WITH LLVM-exception",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "ISC",
+    "0BSD",
+    "Zlib",
+    "Unlicense",
+    "CC0-1.0",
+    "BSL-1.0",
+    "Unicode-3.0",
+    "Unicode-DFS-2016",
+    "CDLA-Permissive-2.0",
+    "MPL-2.0",
+];
 
 /// `bind_address`: an IP address, with the reason in our words.
 fn ip_address<'de, D: Deserializer<'de>>(d: D) -> Result<IpAddr, D::Error> {
@@ -149,6 +177,10 @@ impl Default for Settings {
                 .collect(),
             egress_cpus: constant("0.5"),
             egress_memory: constant("256M"),
+            license_allow: DEFAULT_LICENSE_ALLOW
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }
@@ -318,6 +350,31 @@ impl Settings {
         if self.healthcheck_retries == 0 {
             bad("healthcheck_retries", "must be at least 1")?;
         }
+        if self.license_allow.is_empty() {
+            bad(
+                "license_allow",
+                "must name at least one licence (an SPDX id)",
+            )?;
+        }
+        for id in &self.license_allow {
+            let parts: Vec<&str> = id.split(' ').collect();
+            let spdx = |p: &str| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+            };
+            let ok = match parts[..] {
+                [one] => spdx(one),
+                [base, "WITH", exception] => spdx(base) && spdx(exception),
+                _ => false,
+            };
+            if !ok || matches!(parts[0], "AND" | "OR" | "WITH") {
+                bad(
+                    "license_allow",
+                    format!("{id:?} is not an SPDX licence id (e.g. \"MIT\" or \"Apache-2.0 WITH LLVM-exception\")"),
+                )?;
+            }
+        }
         if self.replicas == 0 {
             bad("replicas", "must be at least 1")?;
         }
@@ -398,6 +455,11 @@ pub fn package_version(root: &Path) -> Result<String> {
     #[derive(Deserialize)]
     struct Pkg {
         package: Option<PkgTable>,
+        workspace: Option<WsTable>,
+    }
+    #[derive(Deserialize)]
+    struct WsTable {
+        package: Option<PkgTable>,
     }
     #[derive(Deserialize)]
     struct PkgTable {
@@ -411,11 +473,26 @@ pub fn package_version(root: &Path) -> Result<String> {
     };
     let pkg: Pkg = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
-    Ok(pkg
-        .package
-        .and_then(|p| p.version)
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "0.0.0".into()))
+    // `version.workspace = true` inherits `[workspace.package] version`.
+    let inherited = || {
+        pkg.workspace
+            .as_ref()
+            .and_then(|w| w.package.as_ref())
+            .and_then(|p| p.version.as_ref())
+            .and_then(|v| v.as_str().map(str::to_owned))
+    };
+    Ok(
+        match pkg.package.as_ref().and_then(|p| p.version.as_ref()) {
+            Some(toml::Value::String(v)) => Some(v.clone()),
+            Some(toml::Value::Table(t))
+                if t.get("workspace") == Some(&toml::Value::Boolean(true)) =>
+            {
+                inherited()
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| "0.0.0".into()),
+    )
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -570,5 +647,41 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.egress_proxy_port, defaults::EGRESS_PROXY_PORT);
         assert_eq!(s.egress_allow, defaults::EGRESS_DEFAULT_ALLOW);
+    }
+
+    #[test]
+    fn the_license_allowlist_is_a_list_of_spdx_ids() {
+        for table in [
+            "license_allow = []",
+            "license_allow = [\"MIT OR GPL-3.0\"]",
+            "license_allow = [\"\"]",
+            "license_allow = [\"Apache-2.0 WITH\"]",
+            "license_allow = [\"GPL (any)\"]",
+        ] {
+            let err = err_of(table);
+            assert!(
+                err.starts_with("2: [workspace.metadata.deploy] license_allow: "),
+                "{table}: {err}"
+            );
+        }
+        let s = Settings::from_manifest(
+            "[workspace.metadata.deploy]\nlicense_allow = [\"MIT\", \"GPL-2.0 WITH Classpath-exception-2.0\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.license_allow,
+            ["MIT", "GPL-2.0 WITH Classpath-exception-2.0"]
+        );
+        assert_eq!(Settings::default().license_allow, DEFAULT_LICENSE_ALLOW);
+    }
+
+    #[test]
+    fn the_package_version_may_be_inherited_from_the_workspace() {
+        let tmp = crate::tempdir::TempDir::new("xtask-settings-version").unwrap();
+        let write = |text: &str| std::fs::write(tmp.path().join("Cargo.toml"), text).unwrap();
+        write("[workspace.package]\nversion = \"1.2.3\"\n[package]\nname = \"x\"\nversion.workspace = true\n");
+        assert_eq!(package_version(tmp.path()).unwrap(), "1.2.3");
+        write("[package]\nname = \"x\"\nversion = \"0.4.0\"\n");
+        assert_eq!(package_version(tmp.path()).unwrap(), "0.4.0");
     }
 }
