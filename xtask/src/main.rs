@@ -12,6 +12,7 @@ mod audit;
 mod bench;
 mod build;
 mod demo;
+mod dist;
 mod engine;
 mod image;
 mod init;
@@ -58,6 +59,9 @@ enum Command {
     Audit(audit::Args),
     /// Write a CycloneDX 1.5 JSON SBOM of the clawdbot binary's dependencies.
     Sbom(sbom::Args),
+    /// Release artifacts: auditable, reproducible static binaries in tarballs with
+    /// SHA-256 sums and SBOMs, checked after the build.
+    Dist(dist::Args),
 }
 
 /// mimalloc instead of the system allocator: `verify` builds a tree of small nodes, and
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::BenchYaml(args) => bench::yaml_parsers::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Sbom(args) => sbom::run(args),
+        Command::Dist(args) => dist::run(args),
     };
     match result {
         Ok(code) => code,

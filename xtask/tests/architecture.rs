@@ -197,7 +197,7 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     &["image", "provision", "sbom"],
     &["build", "test", "audit", "init"],
-    &["demo", "bench"],
+    &["demo", "bench", "dist"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {
