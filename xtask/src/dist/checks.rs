@@ -129,9 +129,11 @@ pub fn package_all(ctx: &mut Ctx) -> Result<Vec<String>> {
     Ok(lines)
 }
 
-/// `cargo audit bin` on `bins` against `db` (offline when it is a local database).
+/// `cargo audit [--db PATH --no-fetch --stale] bin <bins>` against `db` (offline when it
+/// is a local database).
 pub fn audit_bin_command(db: &Database, bins: &[PathBuf]) -> Command {
-    let mut args: Vec<String> = vec!["audit".into(), "bin".into()];
+    // The database flags are cargo-audit's global options: before the subcommand.
+    let mut args: Vec<String> = vec!["audit".into()];
     if let Database::Local { path, .. } = db {
         args.extend([
             "--db".into(),
@@ -140,6 +142,7 @@ pub fn audit_bin_command(db: &Database, bins: &[PathBuf]) -> Command {
             "--stale".into(),
         ]);
     }
+    args.push("bin".into());
     args.extend(bins.iter().map(|b| b.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     Command::cargo(&args)
@@ -239,6 +242,22 @@ mod tests {
         assert_eq!(section_size(&data, AUDITABLE_SECTION), None);
         assert_eq!(section_size(b"not an elf", ".text"), None);
         assert_eq!(section_size(&data[..100], ".text"), None);
+    }
+
+    #[test]
+    fn audit_bin_reads_the_local_database_offline() {
+        let db = Database::Local {
+            path: "/shared/advisory-db".into(),
+            from: "x",
+        };
+        assert_eq!(
+            audit_bin_command(&db, &["/t/clawdbot".into()]).to_string(),
+            "cargo audit --db /shared/advisory-db --no-fetch --stale bin /t/clawdbot"
+        );
+        assert_eq!(
+            audit_bin_command(&Database::CargoAudit, &["/t/a".into(), "/t/b".into()]).to_string(),
+            "cargo audit bin /t/a /t/b"
+        );
     }
 
     #[test]
