@@ -76,7 +76,7 @@ fn the_workflow_releases_tags_with_what_dist_writes() {
     let all = runs.join("\n");
     for needed in [
         "cargo install cargo-auditable cargo-audit --locked",
-        "x86_64-unknown-linux-musl",
+        support::MUSL_TARGET,
         "musl-tools",
         "gh release create",
         "target/dist/*.tar.gz",
@@ -96,9 +96,15 @@ fn the_workflow_releases_tags_with_what_dist_writes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let plan = String::from_utf8_lossy(&out.stdout);
+    let build = |package: &str| {
+        format!(
+            "cargo auditable build --release --locked --package {package} --target {}\n",
+            support::MUSL_TARGET
+        )
+    };
     for step in [
-        "cargo auditable build --release --locked --package clawdbot --target x86_64-unknown-linux-musl",
-        "cargo auditable build --release --locked --package clawdbot-verify --target x86_64-unknown-linux-musl",
+        &build("clawdbot"),
+        &build("clawdbot-verify"),
         "SOURCE_DATE_EPOCH=",
         "--remap-path-prefix=",
         "cargo audit ",
@@ -107,7 +113,10 @@ fn the_workflow_releases_tags_with_what_dist_writes() {
         "CARGO_TARGET_DIR=",
         "--version from each tarball",
     ] {
-        assert!(plan.contains(step), "{step:?} missing from the dist plan:\n{plan}");
+        assert!(
+            plan.contains(step),
+            "{step:?} missing from the dist plan:\n{plan}"
+        );
     }
 }
 
@@ -163,7 +172,7 @@ fn dist_as_the_workflow_runs_it_produces_checked_artifacts() {
     assert!(
         names
             .iter()
-            .filter(|n| n.ends_with("-x86_64-unknown-linux-musl.tar.gz"))
+            .filter(|n| n.ends_with(&format!("-{}.tar.gz", support::MUSL_TARGET)))
             .count()
             == 2,
         "{names:?}"
