@@ -231,8 +231,12 @@ pub fn label_args(root: &Path) -> Result<Vec<(&'static str, String)>> {
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| "unknown".to_owned());
     let path = root.join("Cargo.toml");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+    // No manifest (a plan for another root): the labels say `unknown`, as without git.
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
     let manifest: toml::Value = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
     let field = |key: &str| {
