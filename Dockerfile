@@ -6,9 +6,18 @@
 # allowlist keeps everything else (and every .env) out of the build context.
 FROM scratch
 
+# OCI labels; `cargo xtask build` passes the commit, the repository and the licence as
+# build arguments (from git and the workspace's Cargo.toml). `verify --runtime` reports
+# the running image's version from them.
+ARG REVISION=unknown
+ARG SOURCE=unknown
+ARG LICENSES=unknown
 LABEL org.opencontainers.image.title="clawdbot" \
       org.opencontainers.image.description="Hardened AI gateway speaking the OpenClaw gateway protocol" \
-      org.opencontainers.image.version="0.1.0"
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="${LICENSES}"
 
 COPY target/docker-context/passwd /etc/passwd
 COPY target/docker-context/group /etc/group

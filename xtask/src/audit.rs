@@ -5,8 +5,9 @@
 //!    else cargo-audit's own database (fetched, unless `--no-fetch`). A local database
 //!    runs offline (`--no-fetch --stale`). A vulnerability fails the task (exit 1); the
 //!    informational warnings (unmaintained, unsound, yanked) are listed but do not fail.
-//! 2. Licenses: every package linked into the `clawdbot` binary (the SBOM's graph) must
-//!    carry a license expression satisfiable from [`ALLOWED_LICENSES`].
+//! 2. Licenses: every package linked into a shipped binary ([`SHIPPED`]: the SBOM's
+//!    graph, from `cargo metadata`, offline) must carry a license expression satisfiable
+//!    from the settings' `license_allow` (`[workspace.metadata.deploy]`).
 //!
 //! Exit codes: 0 clean, 1 vulnerability or license finding, 2 usage error or a tool that
 //! could not run. cargo-audit is installed only on request (`--install`).
@@ -18,30 +19,11 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
 use crate::sbom;
+use crate::settings::Settings;
 use crate::tasks::Command;
 
-/// Licenses accepted for code linked into the binary: permissive licenses, plus MPL-2.0
-/// (file-level copyleft: using an unmodified crate imposes nothing on our code). A package
-/// passes when its SPDX expression is satisfiable with these (`A OR B` needs one of them,
-/// `A AND B` both).
-pub const ALLOWED_LICENSES: &[&str] = &[
-    "MIT",
-    "MIT-0",
-    "Apache-2.0",
-    "Apache-2.0 WITH LLVM-exception",
-    "BSD-2-Clause",
-    "BSD-3-Clause",
-    "ISC",
-    "0BSD",
-    "Zlib",
-    "Unlicense",
-    "CC0-1.0",
-    "BSL-1.0",
-    "Unicode-3.0",
-    "Unicode-DFS-2016",
-    "CDLA-Permissive-2.0",
-    "MPL-2.0",
-];
+/// The packages whose binaries are shipped (image and `cargo xtask dist`).
+pub const SHIPPED: &[&str] = &["clawdbot", "clawdbot-verify"];
 
 /// The advisory database used when none is given and this directory exists (relative to
 /// the repository root).
@@ -163,7 +145,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let mut license_findings = 0;
     if !args.no_licenses {
-        license_findings = check_licenses(&root)?;
+        let settings = Settings::load(&root)?;
+        license_findings = check_licenses(&root, &settings.license_allow)?;
     }
     println!(
         "audit: {vulns} vulnerabilit{}, {license_findings} license finding{}",
@@ -233,83 +216,98 @@ fn print_advisories(report: &Value) -> usize {
     list.len()
 }
 
-/// Prints each package of the binary whose license is not allowed; returns their number.
-fn check_licenses(root: &Path) -> Result<usize> {
+/// Prints each package linked into a shipped binary whose license is not allowed;
+/// returns their number.
+fn check_licenses(root: &Path, allow: &[String]) -> Result<usize> {
     let mut findings = 0;
-    let packages = sbom::linked_licenses(root)?;
-    for (name, version, license) in &packages {
-        match license {
-            Some(expr) if allowed(expr) => {}
-            Some(expr) => {
-                findings += 1;
-                println!("license {name} {version}: `{expr}` is not in the allowlist (docs/production.md lists it; replace the crate or extend ALLOWED_LICENSES after review)");
+    let mut seen = std::collections::BTreeSet::new();
+    for package in SHIPPED {
+        for (name, version, license) in sbom::linked_licenses(root, package)? {
+            if !seen.insert((name.clone(), version.clone())) {
+                continue;
             }
-            None => {
-                findings += 1;
-                println!("license {name} {version}: no license expression in its manifest (review its license file by hand)");
+            match &license {
+                Some(expr) if allowed(expr, allow) => {}
+                Some(expr) => {
+                    findings += 1;
+                    println!("license {name} {version} (in {package}): `{expr}` is not in the allowlist (replace the crate, or add the licence to license_allow in [workspace.metadata.deploy] after review)");
+                }
+                None => {
+                    findings += 1;
+                    println!("license {name} {version} (in {package}): no license expression in its manifest (review its license file by hand)");
+                }
             }
         }
     }
     println!(
         "licenses: {} packages linked into {}, {findings} outside the allowlist",
-        packages.len(),
-        sbom::PACKAGE
+        seen.len(),
+        SHIPPED.join(" and ")
     );
     Ok(findings)
 }
 
 /// Whether an SPDX expression (`A OR B`, `A AND B`, `A WITH E`, parentheses, the legacy
-/// `A/B`) is satisfiable with [`ALLOWED_LICENSES`].
-pub fn allowed(expr: &str) -> bool {
+/// `A/B`) is satisfiable with the licences in `allow`.
+pub fn allowed(expr: &str, allow: &[String]) -> bool {
     let spaced = expr
         .replace('/', " OR ")
         .replace('(', " ( ")
         .replace(')', " ) ");
     let tokens: Vec<&str> = spaced.split_whitespace().collect();
     let mut pos = 0;
-    let ok = parse_or(&tokens, &mut pos);
+    let ok = Parser { t: &tokens, allow }.or(&mut pos);
     ok == Some(true) && pos == tokens.len()
 }
 
-fn parse_or(t: &[&str], pos: &mut usize) -> Option<bool> {
-    let mut value = parse_and(t, pos)?;
-    while t.get(*pos) == Some(&"OR") {
-        *pos += 1;
-        value |= parse_and(t, pos)?;
-    }
-    Some(value)
+/// A recursive-descent evaluator of SPDX expressions over an allowlist.
+struct Parser<'a> {
+    t: &'a [&'a str],
+    allow: &'a [String],
 }
 
-fn parse_and(t: &[&str], pos: &mut usize) -> Option<bool> {
-    let mut value = parse_atom(t, pos)?;
-    while t.get(*pos) == Some(&"AND") {
-        *pos += 1;
-        value &= parse_atom(t, pos)?;
+impl Parser<'_> {
+    fn or(&self, pos: &mut usize) -> Option<bool> {
+        let mut value = self.and(pos)?;
+        while self.t.get(*pos) == Some(&"OR") {
+            *pos += 1;
+            value |= self.and(pos)?;
+        }
+        Some(value)
     }
-    Some(value)
-}
 
-fn parse_atom(t: &[&str], pos: &mut usize) -> Option<bool> {
-    let tok = *t.get(*pos)?;
-    *pos += 1;
-    if tok == "(" {
-        let v = parse_or(t, pos)?;
-        if t.get(*pos) != Some(&")") {
+    fn and(&self, pos: &mut usize) -> Option<bool> {
+        let mut value = self.atom(pos)?;
+        while self.t.get(*pos) == Some(&"AND") {
+            *pos += 1;
+            value &= self.atom(pos)?;
+        }
+        Some(value)
+    }
+
+    fn atom(&self, pos: &mut usize) -> Option<bool> {
+        let t = self.t;
+        let tok = *t.get(*pos)?;
+        *pos += 1;
+        if tok == "(" {
+            let v = self.or(pos)?;
+            if t.get(*pos) != Some(&")") {
+                return None;
+            }
+            *pos += 1;
+            return Some(v);
+        }
+        if matches!(tok, ")" | "OR" | "AND" | "WITH") {
             return None;
         }
-        *pos += 1;
-        return Some(v);
+        let mut id = tok.to_owned();
+        if t.get(*pos) == Some(&"WITH") {
+            let exception = t.get(*pos + 1)?;
+            *pos += 2;
+            id = format!("{id} WITH {exception}");
+        }
+        Some(self.allow.contains(&id))
     }
-    if matches!(tok, ")" | "OR" | "AND" | "WITH") {
-        return None;
-    }
-    let mut id = tok.to_owned();
-    if t.get(*pos) == Some(&"WITH") {
-        let exception = t.get(*pos + 1)?;
-        *pos += 2;
-        id = format!("{id} WITH {exception}");
-    }
-    Some(ALLOWED_LICENSES.contains(&id.as_str()))
 }
 
 #[cfg(test)]
@@ -354,6 +352,8 @@ mod tests {
 
     #[test]
     fn spdx_expressions_are_evaluated() {
+        let list = Settings::default().license_allow;
+        let allowed = |expr: &str| allowed(expr, &list);
         assert!(allowed("MIT"));
         assert!(allowed("MIT OR Apache-2.0"));
         assert!(allowed("MIT/Apache-2.0"));
@@ -367,5 +367,21 @@ mod tests {
         assert!(!allowed("GPL-2.0 WITH Classpath-exception-2.0"));
         assert!(!allowed("(MIT"));
         assert!(!allowed(""));
+        // The allowlist is the settings' list, not a fixed one.
+        let mit_only = ["MIT".to_owned()];
+        assert!(super::allowed("MIT OR GPL-3.0", &mit_only));
+        assert!(!super::allowed("Apache-2.0", &mit_only));
+        assert!(super::allowed("GPL-3.0", &["GPL-3.0".to_owned()]));
+    }
+
+    /// The real workspace: every package linked into a shipped binary passes the default
+    /// allowlist (offline: `cargo metadata` reads the lockfile and the local registry).
+    #[test]
+    fn the_shipped_binaries_link_only_allowed_licenses() {
+        let root = crate::workspace::root();
+        let allow = Settings::load(&root).unwrap().license_allow;
+        assert_eq!(check_licenses(&root, &allow).unwrap(), 0);
+        // And the check can fail: with MIT alone, the Apache/ISC/BSD-only crates fail.
+        assert!(check_licenses(&root, &["MIT".to_owned()]).unwrap() > 0);
     }
 }

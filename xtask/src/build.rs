@@ -3,6 +3,11 @@
 //! package version and the git short sha). With `app = "openclaw"` (or `--app openclaw`):
 //! the OpenClaw root filesystem staged from registry packages, its SBOM and its image
 //! ([`run_openclaw`], over `crate::openclaw`).
+//!
+//! The binary is the release binary: built with `cargo auditable` (its dependency list
+//! embedded for `cargo audit bin`, Trivy, Grype, Syft) and reproducibly ([`Reproducible`]:
+//! `SOURCE_DATE_EPOCH` and remapped paths), exactly as `cargo xtask dist` builds it, so the
+//! image carries the shipped bytes and `dist` reuses this build.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +16,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::engine::{ComposeProject, Engine};
 use crate::image::{self, demo_env_text, OverrideOptions};
+use crate::provision::{has_cargo_auditable, AUDITABLE_INSTALL};
 use crate::settings::{self, Settings};
 use crate::tasks::{self, Command, Plan, Step};
 use crate::workspace::find_on_path;
@@ -24,6 +30,67 @@ pub struct Args {
     /// The app to build (default: the `app` setting).
     #[arg(long, value_enum)]
     pub app: Option<settings::App>,
+}
+
+/// The prefix every machine path is remapped to in a release binary.
+pub const REMAP_ROOT: &str = "/build/clawdbot-deploy";
+/// The target directory of `dist`'s second, from-scratch build (under the target dir).
+pub const REPRO_TARGET_SUBDIR: &str = "dist-repro";
+
+/// What makes a release build the same bytes on every machine and every run of one
+/// commit: `SOURCE_DATE_EPOCH` (the commit's time; 0 outside git) and RUSTFLAGS that remap
+/// the checkout, the cargo home and both target directories (the usual one and `dist`'s
+/// second) to fixed paths. The flags are the same string for both builds, so cargo
+/// computes the same crate hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reproducible {
+    pub source_date_epoch: String,
+    pub rustflags: String,
+}
+
+impl Reproducible {
+    pub fn for_workspace(root: &Path) -> Result<Reproducible> {
+        let epoch = Command::program("git", &["log", "-1", "--format=%ct"])
+            .current_dir(root)
+            .capture()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap_or_else(|| "0".to_owned());
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .unwrap_or_else(|| PathBuf::from("/root/.cargo"));
+        Ok(Reproducible::new(
+            &epoch,
+            root,
+            &cargo_home,
+            &target_dir(root),
+        ))
+    }
+
+    /// The recipe for a checkout at `root`, a cargo home and a target directory. Later
+    /// remaps win for paths they cover (rustc applies the last matching prefix).
+    pub fn new(epoch: &str, root: &Path, cargo_home: &Path, target: &Path) -> Reproducible {
+        let remaps = [
+            (root.to_path_buf(), REMAP_ROOT.to_owned()),
+            (cargo_home.to_path_buf(), "/cargo".to_owned()),
+            (target.to_path_buf(), format!("{REMAP_ROOT}/target")),
+            (
+                target.join(REPRO_TARGET_SUBDIR),
+                format!("{REMAP_ROOT}/target"),
+            ),
+        ];
+        let rustflags = remaps
+            .iter()
+            .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Reproducible {
+            source_date_epoch: epoch.to_owned(),
+            rustflags,
+        }
+    }
 }
 
 /// How the static binary is produced.
@@ -74,32 +141,47 @@ impl Toolchain {
         }
     }
 
-    /// The cargo command that builds the binary (printed and run).
-    pub fn command(&self) -> Command {
-        let c = Command::cargo(&[
+    /// The cargo command that builds `package`'s release binary (printed and run):
+    /// `cargo auditable build` when `auditable`, reproducibly (see [`Reproducible`]).
+    pub fn command(&self, package: &str, repro: &Reproducible, auditable: bool) -> Command {
+        let mut args = vec![];
+        if auditable {
+            args.push("auditable");
+        }
+        args.extend([
             "build",
             "--release",
+            "--locked",
             "--package",
-            "clawdbot",
+            package,
             "--target",
             self.target,
         ]);
-        match self.rustflags {
-            Some(flags) => c.env("RUSTFLAGS", flags),
-            None => c,
-        }
+        let flags = match self.rustflags {
+            Some(extra) => format!("{extra} {}", repro.rustflags),
+            None => repro.rustflags.clone(),
+        };
+        Command::cargo(&args)
+            .env("SOURCE_DATE_EPOCH", &repro.source_date_epoch)
+            .env("RUSTFLAGS", &flags)
+    }
+
+    /// Where [`Toolchain::command`] puts `package`'s binary `bin` under `target_dir`.
+    pub fn binary(&self, target_dir: &Path, bin: &str) -> PathBuf {
+        target_dir.join(self.target).join("release").join(bin)
     }
 }
 
-/// The compile command a plan prints: the static musl build. When the musl toolchain is
-/// missing at run time, [`compile`] says so and runs the gnu `+crt-static` fallback.
-pub fn compile_command() -> Command {
-    Toolchain {
+/// The compile command a plan prints: the static musl build with `cargo auditable`. When
+/// the musl toolchain or cargo-auditable is missing at run time, [`compile`] says so and
+/// runs the fallback.
+pub fn compile_command(root: &Path) -> Result<Command> {
+    let tc = Toolchain {
         target: MUSL_TARGET,
         rustflags: None,
         note: None,
-    }
-    .command()
+    };
+    Ok(tc.command("clawdbot", &Reproducible::for_workspace(root)?, true))
 }
 
 /// Compiles the static release binary and returns its path.
@@ -108,12 +190,16 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
     if let Some(note) = &tc.note {
         step.note(note);
     }
-    let command = tc.command();
-    if command != compile_command() {
+    let auditable = has_cargo_auditable();
+    if !auditable {
+        step.note(format!("note: cargo-auditable is not installed: the binary carries no dependency list for `cargo audit bin` (install it: `{AUDITABLE_INSTALL}`, or use --provision)"));
+    }
+    let command = tc.command("clawdbot", &Reproducible::for_workspace(root)?, auditable);
+    if command != compile_command(root)? {
         step.note(format!("instead of the planned command: $ {command}"));
     }
     command.current_dir(root).capture()?;
-    let binary = target_dir(root).join(tc.target).join("release/clawdbot");
+    let binary = tc.binary(&target_dir(root), "clawdbot");
     if !image::is_static_elf(&binary)? {
         bail!(
             "{} is dynamically linked; a FROM scratch image needs a static binary",
@@ -127,6 +213,41 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
         image::human_size(size)
     ));
     Ok(binary)
+}
+
+/// The Dockerfile's label arguments: `REVISION` (the commit, `unknown` outside git),
+/// `SOURCE` and `LICENSES` (`repository` and `license` of `[workspace.package]`).
+pub fn label_args(root: &Path) -> Result<Vec<(&'static str, String)>> {
+    let revision = Command::program("git", &["rev-parse", "HEAD"])
+        .current_dir(root)
+        .capture()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    let path = root.join("Cargo.toml");
+    // No manifest (a plan for another root): the labels say `unknown`, as without git.
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    };
+    let manifest: toml::Value = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    let field = |key: &str| {
+        manifest
+            .get("workspace")
+            .and_then(|w| w.get("package"))
+            .and_then(|p| p.get(key))
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown")
+            .to_owned()
+    };
+    Ok(vec![
+        ("REVISION", revision),
+        ("SOURCE", field("repository")),
+        ("LICENSES", field("license")),
+    ])
 }
 
 /// What an [`ImageBuild`] produced.
@@ -162,7 +283,13 @@ impl ImageBuild {
         name: &str,
     ) -> Result<ImageBuild> {
         let project = image::private_project_paths(dir, root, name);
-        let argv = engine.compose_argv(&project, &["build", &settings.service_name]);
+        let mut args = vec!["build".to_owned()];
+        for (arg, value) in label_args(root)? {
+            args.extend(["--build-arg".to_owned(), format!("{arg}={value}")]);
+        }
+        args.push(settings.service_name.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let argv = engine.compose_argv(&project, &args);
         let build = Command::from_argv(&argv)
             .context("empty compose command")?
             .current_dir(dir);
@@ -292,7 +419,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut plan: Plan<Ctx> = Plan::new("cargo xtask build");
     plan.commands(
         "compile static binary",
-        vec![compile_command()],
+        vec![compile_command(&root)?],
         |ctx, step, _| {
             ctx.binary = Some(compile(&ctx.root, step)?);
             Ok(())
@@ -464,9 +591,24 @@ mod tests {
             rustflags: Some("-C target-feature=+crt-static"),
             note: None,
         };
-        assert_eq!(
-            tc.command().to_string(),
-            "RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --package clawdbot --target x86_64-unknown-linux-gnu"
+        let repro = Reproducible::new(
+            "1700000000",
+            Path::new("/src/x"),
+            Path::new("/home/u/.cargo"),
+            Path::new("/src/x/target"),
         );
+        assert_eq!(
+            tc.command("clawdbot", &repro, true).to_string(),
+            "SOURCE_DATE_EPOCH=1700000000 RUSTFLAGS='-C target-feature=+crt-static \
+             --remap-path-prefix=/src/x=/build/clawdbot-deploy \
+             --remap-path-prefix=/home/u/.cargo=/cargo \
+             --remap-path-prefix=/src/x/target=/build/clawdbot-deploy/target \
+             --remap-path-prefix=/src/x/target/dist-repro=/build/clawdbot-deploy/target' \
+             cargo auditable build --release --locked --package clawdbot --target x86_64-unknown-linux-gnu"
+        );
+        assert!(tc
+            .command("clawdbot-verify", &repro, false)
+            .to_string()
+            .ends_with(" cargo build --release --locked --package clawdbot-verify --target x86_64-unknown-linux-gnu"));
     }
 }

@@ -147,7 +147,7 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
     let build_dir = std::env::temp_dir().join(format!("{}-build", ctx.name));
     let image_build =
         build::ImageBuild::plan(&engine_or_default(ctx), &ctx.root, s, &build_dir, &ctx.name)?;
-    let build_commands = std::iter::once(build::compile_command())
+    let build_commands = std::iter::once(build::compile_command(&ctx.root)?)
         .chain(image_build.commands())
         .collect();
     plan.commands(

@@ -12,6 +12,7 @@ mod audit;
 mod bench;
 mod build;
 mod demo;
+mod dist;
 mod engine;
 mod image;
 mod init;
@@ -62,6 +63,9 @@ enum Command {
     /// Run the bundled openclaw CLI inside the running hardened OpenClaw container
     /// (`docker exec … node ENTRY <args>`), e.g. `devices list`, `security audit`.
     Openclaw(openclaw::cli::Args),
+    /// Release artifacts: auditable, reproducible static binaries in tarballs with
+    /// SHA-256 sums and SBOMs, checked after the build.
+    Dist(dist::Args),
 }
 
 /// mimalloc instead of the system allocator: `verify` builds a tree of small nodes, and
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Sbom(args) => sbom::run(args),
         Command::Openclaw(args) => openclaw::cli::run(args),
+        Command::Dist(args) => dist::run(args),
     };
     match result {
         Ok(code) => code,

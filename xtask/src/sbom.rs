@@ -80,8 +80,13 @@ struct DepKind {
 
 /// Writes the SBOM of `clawdbot` in the workspace at `root` to `out` (parent created).
 pub fn write_cyclonedx(root: &Path, out: &Path) -> Result<()> {
+    write_cyclonedx_of(root, PACKAGE, out)
+}
+
+/// Writes the SBOM of workspace package `package` (its binary) to `out`.
+pub fn write_cyclonedx_of(root: &Path, package: &str, out: &Path) -> Result<()> {
     let meta = metadata(root)?;
-    let bom = cyclonedx(&meta, &serial_number()?, &timestamp())?;
+    let bom = cyclonedx(&meta, package, &serial_number()?, &timestamp())?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the directory", dir.display()))?;
@@ -91,10 +96,14 @@ pub fn write_cyclonedx(root: &Path, out: &Path) -> Result<()> {
     std::fs::write(out, text).with_context(|| format!("{}: cannot write", out.display()))
 }
 
-/// (name, version, license expression) of every package linked into the binary.
-pub fn linked_licenses(root: &Path) -> Result<Vec<(String, String, Option<String>)>> {
+/// (name, version, license expression) of every package linked into the binary of
+/// workspace package `package`.
+pub fn linked_licenses(
+    root: &Path,
+    package: &str,
+) -> Result<Vec<(String, String, Option<String>)>> {
     let meta = metadata(root)?;
-    let (root_id, graph) = linked_packages(&meta)?;
+    let (root_id, graph) = linked_packages(&meta, package)?;
     Ok(meta
         .packages
         .iter()
@@ -120,8 +129,11 @@ fn metadata(root: &Path) -> Result<Metadata> {
     serde_json::from_str(&json).context("cargo metadata: unexpected output")
 }
 
-/// The normal dependencies reachable from `clawdbot` (the package itself excluded).
-fn linked_packages(meta: &Metadata) -> Result<(String, BTreeMap<String, BTreeSet<String>>)> {
+/// The normal dependencies reachable from workspace package `package` (with their edges).
+fn linked_packages(
+    meta: &Metadata,
+    package: &str,
+) -> Result<(String, BTreeMap<String, BTreeSet<String>>)> {
     let resolve = meta
         .resolve
         .as_ref()
@@ -129,8 +141,8 @@ fn linked_packages(meta: &Metadata) -> Result<(String, BTreeMap<String, BTreeSet
     let root = meta
         .packages
         .iter()
-        .find(|p| p.name == PACKAGE && p.source.is_none())
-        .with_context(|| format!("no workspace package named {PACKAGE}"))?;
+        .find(|p| p.name == package && p.source.is_none())
+        .with_context(|| format!("no workspace package named {package}"))?;
     let nodes: BTreeMap<&str, &Node> = resolve.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
     // id -> ids it depends on (normal edges only)
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -175,8 +187,8 @@ fn component(p: &Package, kind: &str) -> Value {
     c
 }
 
-fn cyclonedx(meta: &Metadata, serial: &str, timestamp: &str) -> Result<Value> {
-    let (root_id, graph) = linked_packages(meta)?;
+fn cyclonedx(meta: &Metadata, package: &str, serial: &str, timestamp: &str) -> Result<Value> {
+    let (root_id, graph) = linked_packages(meta, package)?;
     let by_id: BTreeMap<&str, &Package> =
         meta.packages.iter().map(|p| (p.id.as_str(), p)).collect();
     let pkg = |id: &str| -> Result<&Package> {
@@ -191,7 +203,7 @@ fn cyclonedx(meta: &Metadata, serial: &str, timestamp: &str) -> Result<Value> {
         components.push(component(pkg(id)?, "library"));
     }
     if components.is_empty() {
-        bail!("{PACKAGE} has no dependency in the resolve graph (is the lockfile complete?)");
+        bail!("{package} has no dependency in the resolve graph (is the lockfile complete?)");
     }
     let mut dependencies = Vec::new();
     for (id, deps) in &graph {
@@ -250,6 +262,11 @@ pub(crate) fn timestamp() -> String {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64)
         });
+    rfc3339(secs)
+}
+
+/// Seconds since the Unix epoch as an RFC 3339 UTC time (`2023-11-14T22:13:20Z`).
+pub fn rfc3339(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let z = days + 719_468;

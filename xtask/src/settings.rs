@@ -7,13 +7,18 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-pub use clawdbot_settings::{App, Profile, Settings};
+pub use clawdbot_settings::{App, Profile, Settings, DEFAULT_LICENSE_ALLOW};
 
 /// Version of the `clawdbot` package in `<root>/Cargo.toml` (the image tag), or
 /// `0.0.0` when the manifest has none.
 pub fn package_version(root: &Path) -> Result<String> {
     #[derive(Deserialize)]
     struct Pkg {
+        package: Option<PkgTable>,
+        workspace: Option<WsTable>,
+    }
+    #[derive(Deserialize)]
+    struct WsTable {
         package: Option<PkgTable>,
     }
     #[derive(Deserialize)]
@@ -28,9 +33,39 @@ pub fn package_version(root: &Path) -> Result<String> {
     };
     let pkg: Pkg = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
-    Ok(pkg
-        .package
-        .and_then(|p| p.version)
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "0.0.0".into()))
+    // `version.workspace = true` inherits `[workspace.package] version`.
+    let inherited = || {
+        pkg.workspace
+            .as_ref()
+            .and_then(|w| w.package.as_ref())
+            .and_then(|p| p.version.as_ref())
+            .and_then(|v| v.as_str().map(str::to_owned))
+    };
+    Ok(
+        match pkg.package.as_ref().and_then(|p| p.version.as_ref()) {
+            Some(toml::Value::String(v)) => Some(v.clone()),
+            Some(toml::Value::Table(t))
+                if t.get("workspace") == Some(&toml::Value::Boolean(true)) =>
+            {
+                inherited()
+            }
+            _ => None,
+        }
+        .unwrap_or_else(|| "0.0.0".into()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_package_version_may_be_inherited_from_the_workspace() {
+        let tmp = crate::tempdir::TempDir::new("xtask-settings-version").unwrap();
+        let write = |text: &str| std::fs::write(tmp.path().join("Cargo.toml"), text).unwrap();
+        write("[workspace.package]\nversion = \"1.2.3\"\n[package]\nname = \"x\"\nversion.workspace = true\n");
+        assert_eq!(package_version(tmp.path()).unwrap(), "1.2.3");
+        write("[package]\nname = \"x\"\nversion = \"0.4.0\"\n");
+        assert_eq!(package_version(tmp.path()).unwrap(), "0.4.0");
+    }
 }

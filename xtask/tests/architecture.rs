@@ -232,7 +232,7 @@ const XTASK_LAYERS: &[&[&str]] = &[
     &["image", "provision", "sbom"],
     &["openclaw"],
     &["build", "test", "audit", "init"],
-    &["demo", "bench"],
+    &["demo", "bench", "dist"],
 ];
 
 /// The rows of the service's drawing (`src/`), bottom first.

@@ -94,7 +94,7 @@ fn audit_passes_on_the_repository_lockfile() {
     );
     assert!(out
         .stdout
-        .contains("packages linked into clawdbot, 0 outside the allowlist"));
+        .contains("packages linked into clawdbot and clawdbot-verify, 0 outside the allowlist"));
 }
 
 #[test]

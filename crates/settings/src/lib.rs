@@ -74,6 +74,27 @@ impl fmt::Display for App {
     }
 }
 
+/// The default licence allowlist: permissive licences, plus MPL-2.0 (file-level
+/// copyleft: using an unmodified crate imposes nothing on our code).
+pub const DEFAULT_LICENSE_ALLOW: &[&str] = &[
+    "MIT",
+    "MIT-0",
+    "Apache-2.0",
+    "Apache-2.0 WITH LLVM-exception",
+    "BSD-2-Clause",
+    "BSD-3-Clause",
+    "ISC",
+    "0BSD",
+    "Zlib",
+    "Unlicense",
+    "CC0-1.0",
+    "BSL-1.0",
+    "Unicode-3.0",
+    "Unicode-DFS-2016",
+    "CDLA-Permissive-2.0",
+    "MPL-2.0",
+];
+
 /// Effective settings, one field per key (its doc comment is the key's reference).
 /// Every key is optional in `Cargo.toml`; see `Default`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +154,11 @@ pub struct Settings {
     pub egress_allow: Vec<String>,
     pub egress_cpus: Cpus,
     pub egress_memory: ByteSize,
+    /// Licences `cargo xtask audit` accepts for every package linked into a shipped
+    /// binary (`clawdbot`, `clawdbot-verify`): SPDX ids, or `<id> WITH <exception>`. A
+    /// package passes when its licence expression is satisfiable from these (`A OR B`
+    /// needs one, `A AND B` both). Default: [`DEFAULT_LICENSE_ALLOW`].
+    pub license_allow: Vec<String>,
 }
 
 /// `bind_address`: an IP address, with the reason in our words.
@@ -198,6 +224,10 @@ impl Default for Settings {
                 .collect(),
             egress_cpus: constant("0.5"),
             egress_memory: constant("256M"),
+            license_allow: DEFAULT_LICENSE_ALLOW
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }

@@ -178,6 +178,32 @@ mod tests {
     }
 
     #[test]
+    fn the_license_allowlist_is_a_list_of_spdx_ids() {
+        for table in [
+            "license_allow = []",
+            "license_allow = [\"MIT OR GPL-3.0\"]",
+            "license_allow = [\"\"]",
+            "license_allow = [\"Apache-2.0 WITH\"]",
+            "license_allow = [\"GPL (any)\"]",
+        ] {
+            let err = err_of(table);
+            assert!(
+                err.starts_with("2: [workspace.metadata.deploy] license_allow: "),
+                "{table}: {err}"
+            );
+        }
+        let s = Settings::from_manifest(
+            "[workspace.metadata.deploy]\nlicense_allow = [\"MIT\", \"GPL-2.0 WITH Classpath-exception-2.0\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.license_allow,
+            ["MIT", "GPL-2.0 WITH Classpath-exception-2.0"]
+        );
+        assert_eq!(Settings::default().license_allow, crate::DEFAULT_LICENSE_ALLOW);
+    }
+
+    #[test]
     fn app_and_pinned_versions_parse_and_refuse_ranges() {
         let s = Settings::from_manifest(
             "[workspace.metadata.deploy]\napp = \"openclaw\"\nopenclaw_version = \"2026.9.7\"\n",

@@ -115,6 +115,31 @@ impl Settings {
                 )?;
             }
         }
+        if self.license_allow.is_empty() {
+            bad(
+                "license_allow",
+                "must name at least one licence (an SPDX id)",
+            )?;
+        }
+        for id in &self.license_allow {
+            let parts: Vec<&str> = id.split(' ').collect();
+            let spdx = |p: &str| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
+            };
+            let ok = match parts[..] {
+                [one] => spdx(one),
+                [base, "WITH", exception] => spdx(base) && spdx(exception),
+                _ => false,
+            };
+            if !ok || matches!(parts[0], "AND" | "OR" | "WITH") {
+                bad(
+                    "license_allow",
+                    format!("{id:?} is not an SPDX licence id (e.g. \"MIT\" or \"Apache-2.0 WITH LLVM-exception\")"),
+                )?;
+            }
+        }
         self.validate_openclaw()?;
         self.validate_egress()
     }

@@ -85,7 +85,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         format!("docker image inspect --format '{{{{len .RootFS.Layers}}}}' {reference}"),
     ));
     s.note(format!(
-        "Shipped profile (`[profile.release]` in Cargo.toml): opt-level 3, lto \"fat\", codegen-units 1, panic \"abort\", strip true; target {}.",
+        "Shipped profile (`[profile.release]` in Cargo.toml): opt-level 3, lto \"fat\", codegen-units 1, panic \"abort\", strip true; built with cargo auditable; target {}.",
         tc.target
     ));
     if let Some(n) = &tc.note {

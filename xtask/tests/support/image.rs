@@ -60,25 +60,24 @@ pub fn check_snapshots(dir: &TempDir, set: &str, files: &[&str]) {
     );
 }
 
-/// The static clawdbot binary for the image: the musl release build of this workspace
-/// (`cargo build` is a no-op when it is fresh, e.g. after `cargo xtask build`).
+/// The static clawdbot binary for the image: the release binary exactly as `cargo xtask
+/// build` makes it (auditable, reproducible flags; a no-op when it is fresh), so tests and
+/// the image share one build.
 pub fn static_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = repo_root();
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "clawdbot",
-                "--target",
-                MUSL_TARGET,
-            ])
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["build", "--no-image"])
             .current_dir(&root)
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "the musl release build failed");
+            .output()
+            .expect("cargo xtask build --no-image");
+        assert!(
+            out.status.success(),
+            "cargo xtask build --no-image failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         super::workspace::target_dir(&root)
             .join(MUSL_TARGET)
             .join("release/clawdbot")

@@ -55,6 +55,8 @@ pub fn collect(opts: &RuntimeOptions, config: &RuntimeConfig) -> Result<Vec<Find
     let networks = docker::networks(&sh, &containers)?;
     let mut findings = Vec::new();
     for c in &containers {
+        // On stderr: the report on stdout stays one document (JSON, SARIF).
+        eprintln!("{}", image_version_line(c));
         findings.extend(checks::container(c, &networks, config));
         if c.is_running() {
             let is_service = c.service() == Some(config.service_name.as_str());
@@ -77,6 +79,25 @@ pub fn collect(opts: &RuntimeOptions, config: &RuntimeConfig) -> Result<Vec<Find
     }
     findings.sort_by(|a, b| (&a.location, a.rule).cmp(&(&b.location, b.rule)));
     Ok(findings)
+}
+
+/// `container <name>: image <ref>, version <v> (revision <r>)`, from the image's OCI
+/// labels (`org.opencontainers.image.version`, `.revision`), which a container inherits.
+pub fn image_version_line(c: &inspect::Container) -> String {
+    let label = |key: &str| {
+        c.label(&format!("org.opencontainers.image.{key}"))
+            .filter(|v| !v.trim().is_empty())
+    };
+    let version = match (label("version"), label("revision")) {
+        (Some(v), Some(r)) => format!("version {v} (revision {r})"),
+        (Some(v), None) => format!("version {v}"),
+        (None, _) => "no version label (org.opencontainers.image.version)".to_owned(),
+    };
+    format!(
+        "container {}: image {}, {version}",
+        c.name(),
+        crate::model::secrets::redact(&c.config.image)
+    )
 }
 
 /// A finding about one container; `severity: None` takes the catalog's runtime severity.
@@ -183,6 +204,29 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    #[test]
+    fn the_image_version_comes_from_its_oci_labels() {
+        let mut c = inspect::Container {
+            raw_name: "/p-clawdbot-1".into(),
+            ..Default::default()
+        };
+        c.config.image = "clawdbot:0.1.0".into();
+        assert_eq!(
+            image_version_line(&c),
+            "container p-clawdbot-1: image clawdbot:0.1.0, no version label (org.opencontainers.image.version)"
+        );
+        c.config
+            .labels
+            .insert("org.opencontainers.image.version".into(), "0.1.0".into());
+        c.config
+            .labels
+            .insert("org.opencontainers.image.revision".into(), "0123abc".into());
+        assert_eq!(
+            image_version_line(&c),
+            "container p-clawdbot-1: image clawdbot:0.1.0, version 0.1.0 (revision 0123abc)"
+        );
+    }
 
     #[test]
     fn project_names_follow_compose() {
