@@ -39,7 +39,24 @@ impl Default for SessionLimits {
     }
 }
 
+/// Bytes of one message's fields besides its text in a session file, at most: its id,
+/// role, timestamp, stop reason and run id (up to 256 characters, each escaped to at
+/// most 6 bytes) with their names.
+const MESSAGE_FILE_OVERHEAD: u64 = 2048;
+/// Bytes of a session's own fields in its file, at most (key, id, label, model, counts).
+const SESSION_FILE_OVERHEAD: u64 = 64 * 1024;
+/// Longest JSON escape of one byte of text (`\u0001`).
+const MAX_ESCAPE: u64 = 6;
+
 impl SessionLimits {
+    /// The largest session file written or loaded: a full transcript with every byte
+    /// escaped at its worst, so whatever the gateway writes within these limits it can
+    /// load again (the writer also keeps every file within it).
+    pub fn max_file_bytes(&self) -> u64 {
+        let text = (self.max_session_bytes + self.max_message_bytes) as u64;
+        text * MAX_ESCAPE + self.max_messages as u64 * MESSAGE_FILE_OVERHEAD + SESSION_FILE_OVERHEAD
+    }
+
     /// Rejects values outside the supported ranges (a limit of 0 would disable chat;
     /// huge ones would let clients grow memory without bound).
     pub fn validate(&self) -> anyhow::Result<()> {

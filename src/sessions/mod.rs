@@ -167,19 +167,16 @@ impl Store {
     }
 
     /// A store saved in `dir`, loaded from what is there (at most `max_sessions`, the
-    /// most recently updated; each within the per-session bounds).
+    /// most recently modified files; each within the per-session bounds). Files that are
+    /// not loaded are set aside, never deleted (see [`persist`]).
     pub fn open(limits: SessionLimits, dir: &std::path::Path) -> anyhow::Result<Store> {
-        let p = persist::Persist::open(dir)?;
-        let mut loaded = p.load((limits.max_session_bytes as u64).saturating_mul(4) + 64 * 1024);
+        let p = persist::Persist::open(dir, limits.max_file_bytes())?;
+        let mut loaded = p.load(limits.max_sessions, |s| {
+            canonical_key(&s.key).ok().as_deref() == Some(s.key.as_str())
+        });
         loaded.sort_by_key(|s| std::cmp::Reverse(s.updated_at));
         let mut inner = Inner::default();
-        for (i, mut s) in loaded.into_iter().enumerate() {
-            if i >= limits.max_sessions
-                || canonical_key(&s.key).ok().as_deref() != Some(s.key.as_str())
-            {
-                p.remove(&s.key);
-                continue;
-            }
+        for mut s in loaded {
             s.bytes = s.messages.iter().map(Message::bytes).sum();
             while s.messages.len() > limits.max_messages
                 || (s.bytes > limits.max_session_bytes && s.messages.len() > 1)
