@@ -198,7 +198,7 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
             "message"
         },
     );
-    let span = tracing::info_span!("run", run_id = %req.run_id);
+    let span = tracing::info_span!("run", run_id = %crate::logging::escape_clip(&req.run_id));
     let gw = gw.clone();
     tokio::spawn(
         async move {
@@ -456,7 +456,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                 "lifecycle",
                 json!({ "phase": "end", "startedAt": started_at, "endedAt": now_ms() }),
             );
-            info!(ms = elapsed.as_millis() as u64, provider = %reply.provider, model = %reply.model, "run finished");
+            info!(ms = elapsed.as_millis() as u64, provider = %reply.provider, model = %crate::logging::escape(&reply.model), "run finished");
             (full, "ok", None)
         }
         Outcome::Aborted => {
@@ -479,7 +479,7 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
         }
         Outcome::Failed(e) => {
             let msg = e.to_string();
-            warn!(error = %msg, "run failed");
+            warn!(error = %crate::logging::escape(&msg), "run failed");
             release(gw, &req.run_id, key);
             emit.chat(
                 "error",

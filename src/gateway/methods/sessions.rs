@@ -237,9 +237,13 @@ struct CreateParams {
 const MAX_LABEL: usize = 100;
 
 fn check_label(label: &str) -> Result<(), ErrorShape> {
-    if label.trim().is_empty() || label.chars().count() > MAX_LABEL {
+    // Control characters (newline, ESC) would reach terminals through `sessions.list`.
+    if label.trim().is_empty()
+        || label.chars().count() > MAX_LABEL
+        || label.chars().any(char::is_control)
+    {
         return Err(ErrorShape::invalid(format!(
-            "label must be 1..={MAX_LABEL} characters"
+            "label must be 1..={MAX_LABEL} characters without control characters"
         )));
     }
     Ok(())
