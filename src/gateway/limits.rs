@@ -66,8 +66,9 @@ pub struct Limits {
     /// waits like one that finds its own queue full, so slow readers are dropped first.
     #[arg(long, env = "CLAWDBOT_MAX_BUFFERED_BYTES_TOTAL", default_value_t = crate::defaults::MAX_BUFFERED_BYTES_TOTAL)]
     pub max_buffered_bytes_total: usize,
-    /// How long a response may wait for room in a full send queue before the client is
-    /// disconnected as a slow consumer, in milliseconds.
+    /// How long a response may wait for room in a full send queue, and how long a
+    /// socket may take no bytes while frames wait, before the client is disconnected as
+    /// a slow consumer, in milliseconds.
     #[arg(long, env = "CLAWDBOT_SEND_TIMEOUT_MS", default_value_t = 5_000)]
     pub send_timeout_ms: u64,
     /// Time given to open connections to close on SIGTERM/SIGINT, in milliseconds.

@@ -17,6 +17,7 @@ pub mod methods;
 pub mod outbox;
 pub mod runs;
 pub mod scopes;
+pub mod shared_frame;
 pub mod ws;
 
 use std::future::Future;

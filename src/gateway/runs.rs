@@ -311,9 +311,16 @@ impl Emitter<'_> {
             extra,
         };
         self.chat_seq += 1;
-        self.gw
-            .clients
-            .broadcast(Audience::Readers, "chat", payload);
+        if state == "delta" {
+            let key = format!("chat\0{}", self.run_id);
+            self.gw
+                .clients
+                .broadcast_latest(Audience::Readers, "chat", &key, payload);
+        } else {
+            self.gw
+                .clients
+                .broadcast(Audience::Readers, "chat", payload);
+        }
     }
 
     fn agent(&mut self, stream: &'static str, data: impl Serialize) {
@@ -325,9 +332,16 @@ impl Emitter<'_> {
             data,
         };
         self.agent_seq += 1;
-        self.gw
-            .clients
-            .broadcast(Audience::Readers, "agent", payload);
+        if stream == "assistant" {
+            let key = format!("agent\0{}", self.run_id);
+            self.gw
+                .clients
+                .broadcast_latest(Audience::Readers, "agent", &key, payload);
+        } else {
+            self.gw
+                .clients
+                .broadcast(Audience::Readers, "agent", payload);
+        }
     }
 
     /// One provider delta: `chat` `delta` (the new text and the message so far), then

@@ -204,12 +204,15 @@ impl Connection {
         pending: PendingSlot,
         limit: GateLimit,
     ) {
+        let progress = socket.get_ref().write_progress();
         let (sink, stream) = socket.split();
         let out = Outbox::new(
             sink,
             gw.limits.send_queue,
             gw.limits.max_buffered_bytes,
             gw.outbound.clone(),
+            progress,
+            gw.limits.send_timeout(),
         );
         let mut conn = Connection {
             gw,
@@ -536,7 +539,11 @@ impl Connection {
                     self.gw.metrics.disconnect(Disconnect::IdleTimeout);
                     return End::Close(close::NORMAL, "idle timeout");
                 }
-                _ = self.out.closed() => return End::Drop("socket write failed"),
+                _ = self.out.closed() => return End::Drop(if self.out.stalled() {
+                    SLOW_CONSUMER
+                } else {
+                    "socket write failed"
+                }),
                 msg = self.stream.next() => msg,
             };
             idle.as_mut().reset(Instant::now() + idle_timeout);
