@@ -1,8 +1,10 @@
 //! A hostile sessions directory against the real gateway binary (`clawdbot serve
 //! --sessions-dir`): planted links are never followed (no truncation, no chmod, no read
 //! through them), a FIFO does not hang start-up, at most `--max-sessions` files (the
-//! newest) are loaded and the others are set aside, never deleted; and whatever the
-//! gateway writes (text of control characters escaped six-fold) it loads again.
+//! newest) are loaded and the others are set aside, never deleted; whatever the
+//! gateway writes (text of control characters escaped six-fold) it loads again; and
+//! `health`, `status`, `sessions.list` and `connect` read a large store without copying
+//! it (peak memory stays put).
 
 mod gateway_support;
 
@@ -209,6 +211,64 @@ async fn a_transcript_of_control_characters_survives_a_restart() {
         texts(&after),
         texts(&before),
         "the session did not survive the restart"
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sessions of 8 messages of 32 000 characters each (the default bounds: 256 KiB).
+const BIG_SESSIONS: usize = 96;
+
+#[tokio::test]
+async fn a_large_store_is_not_copied_by_health_status_list_or_connect() {
+    let dir = temp_dir("big");
+    let text = "a".repeat(32_000);
+    for i in 0..BIG_SESSIONS {
+        let name = format!("big{i}");
+        let messages: Vec<serde_json::Value> = (0..8)
+            .map(|m| json!({"id": format!("m{m}"), "role": "user", "text": text, "timestamp": 1}))
+            .collect();
+        let session = json!({
+            "key": format!("agent:main:{name}"), "sessionId": format!("id-{name}"),
+            "createdAt": 1, "updatedAt": 2 + i, "bytes": 0, "dropped": 0, "messages": messages
+        });
+        let path = dir.join(file_name(&format!("agent:main:{name}")));
+        std::fs::write(&path, session.to_string()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let server = Server::start(&["--sessions-dir", dir.to_str().unwrap()]);
+    let mut ws = connected(&server.url()).await;
+    let res = call(&mut ws, "h0", "health", None).await;
+    assert_eq!(res["payload"]["sessions"]["count"], BIG_SESSIONS, "{res}");
+    let before = server.peak_rss_kib();
+    // Several clients at once, each reading summaries of the whole store.
+    let mut tasks = Vec::new();
+    for c in 0..6 {
+        let url = server.url();
+        tasks.push(tokio::spawn(async move {
+            let mut ws = connected(&url).await;
+            for i in 0..5 {
+                for method in ["health", "status", "sessions.list"] {
+                    let res = call(
+                        &mut ws,
+                        &format!("{c}-{i}-{method}"),
+                        method,
+                        Some(json!({})),
+                    )
+                    .await;
+                    assert_eq!(res["ok"], true, "{res}");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let after = server.peak_rss_kib();
+    // One copy of the store is 24 MiB: the peak must not grow by anything like it.
+    assert!(
+        after < before + 12 * 1024,
+        "peak memory grew from {before} KiB to {after} KiB: the store was copied"
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -319,9 +319,18 @@ pub async fn serve(
             "shutdown grace period over; dropping remaining connections"
         );
     }
+    // Session files are written by their own thread: wait for the last changes.
+    let sessions = gw.clone();
+    let saved = tokio::task::spawn_blocking(move || sessions.sessions.flush(SAVE_WAIT)).await;
+    if !matches!(saved, Ok(true)) {
+        warn!("sessions not all saved within {} s", SAVE_WAIT.as_secs());
+    }
     info!("stopped");
     Ok(())
 }
+
+/// Longest the shutdown waits for session files still to be written.
+const SAVE_WAIT: Duration = Duration::from_secs(10);
 
 /// Checks `--allow-origin` values: `scheme://host[:port]`, no path, no wildcard.
 fn validate_origins(origins: &[String]) -> anyhow::Result<Vec<String>> {

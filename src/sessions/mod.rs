@@ -7,10 +7,13 @@
 
 mod limits;
 pub mod persist;
+mod writer;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 pub use limits::SessionLimits;
@@ -107,21 +110,87 @@ impl Session {
     }
 }
 
-/// The store. Every method takes the lock briefly; nothing awaits while holding it.
+/// The store. Every method takes the lock briefly; nothing awaits, serialises or
+/// writes a file while holding it. Counts and the most recent keys come from an index
+/// ([`Store::summaries`]), never from a copy of the whole store.
 #[derive(Debug)]
 pub struct Store {
     limits: SessionLimits,
-    inner: Mutex<Inner>,
-    /// `--sessions-dir`: where sessions are saved (None: memory only, the default).
-    persist: Option<persist::Persist>,
-    /// Serializes saves, so the last snapshot of a session is the last one written.
-    saving: Mutex<()>,
+    inner: Arc<Mutex<Inner>>,
+    /// `--sessions-dir`: the thread that saves sessions there (None: memory only).
+    writer: Option<writer::Writer>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     sessions: HashMap<String, Session>,
+    /// Keys by last update, newest first (ties by key).
+    by_updated: BTreeSet<(Reverse<u64>, String)>,
     tick: u64,
+}
+
+impl Inner {
+    fn insert(&mut self, s: Session) {
+        self.remove(&s.key);
+        self.by_updated
+            .insert((Reverse(s.updated_at), s.key.clone()));
+        self.sessions.insert(s.key.clone(), s);
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Session> {
+        let s = self.sessions.remove(key)?;
+        self.by_updated
+            .remove(&(Reverse(s.updated_at), s.key.clone()));
+        Some(s)
+    }
+
+    /// Keeps the index right after a session's `updated_at` went from `old`.
+    fn reindex(&mut self, key: &str, old: u64) {
+        let Some(now) = self.sessions.get(key).map(|s| s.updated_at) else {
+            return;
+        };
+        if now != old {
+            self.by_updated.remove(&(Reverse(old), key.to_string()));
+            self.by_updated.insert((Reverse(now), key.to_string()));
+        }
+    }
+}
+
+/// What lists and summaries show of a session: everything but its transcript.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub key: String,
+    pub session_id: String,
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub label: Option<String>,
+    pub model: Option<String>,
+    pub message_count: usize,
+    pub busy: bool,
+    /// The last message's text, cut to [`PREVIEW_CHARS`] characters.
+    pub last_preview: Option<String>,
+}
+
+/// Characters of the last message shown in a summary.
+pub const PREVIEW_CHARS: usize = 120;
+
+impl Summary {
+    pub fn of(s: &Session) -> Summary {
+        Summary {
+            key: s.key.clone(),
+            session_id: s.session_id.clone(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            label: s.label.clone(),
+            model: s.model.clone(),
+            message_count: s.messages.len(),
+            busy: s.busy,
+            last_preview: s
+                .messages
+                .back()
+                .map(|m| crate::providers::truncate(&m.text, PREVIEW_CHARS)),
+        }
+    }
 }
 
 /// Canonical form of a session key: `agent:main:<name>`, lower-cased name.
@@ -160,9 +229,8 @@ impl Store {
     pub fn new(limits: SessionLimits) -> Store {
         Store {
             limits,
-            inner: Mutex::new(Inner::default()),
-            persist: None,
-            saving: Mutex::new(()),
+            inner: Arc::default(),
+            writer: None,
         }
     }
 
@@ -186,7 +254,7 @@ impl Store {
                     s.dropped += 1;
                 }
             }
-            inner.sessions.insert(s.key.clone(), s);
+            inner.insert(s);
         }
         // Least recently used = least recently updated; later uses count above these.
         let mut by_age: Vec<(u64, String)> = inner
@@ -202,26 +270,42 @@ impl Store {
         }
         inner.tick = by_age.len() as u64;
         tracing::info!(dir = %dir.display(), sessions = inner.sessions.len(), "sessions loaded");
+        let inner = Arc::new(Mutex::new(inner));
+        let reader = inner.clone();
+        let snapshot: writer::Snapshot = Box::new(move |key| {
+            reader
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sessions
+                .get(key)
+                .cloned()
+        });
+        let writer = writer::Writer::start(Arc::new(p), snapshot)
+            .with_context(|| format!("starting the sessions writer for {}", dir.display()))?;
         Ok(Store {
             limits,
-            inner: Mutex::new(inner),
-            persist: Some(p),
-            saving: Mutex::new(()),
+            inner,
+            writer: Some(writer),
         })
     }
 
-    /// Saves the current state of `key` (or removes its file when it is gone).
+    /// Marks `key` to be saved (or its file removed when it is gone) by the writer
+    /// thread; returns at once.
     fn save(&self, key: &str) {
-        let Some(p) = &self.persist else { return };
-        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
-        match self.get(key) {
-            Some(s) => {
-                if let Err(e) = p.save(&s) {
-                    tracing::warn!(error = format!("{e:#}"), "session not saved");
-                }
-            }
-            None => p.remove(key),
+        if let Some(w) = &self.writer {
+            w.mark(key);
         }
+    }
+
+    /// Waits (at most `within`) until every change so far is on disk; true when done
+    /// (always, without `--sessions-dir`). Blocking: call it off the runtime threads.
+    pub fn flush(&self, within: std::time::Duration) -> bool {
+        self.writer.as_ref().is_none_or(|w| w.flush(within))
+    }
+
+    /// The directory sessions are saved in, if any.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.writer.as_ref().map(|w| w.persist().dir())
     }
 
     pub fn limits(&self) -> &SessionLimits {
@@ -245,11 +329,23 @@ impl Store {
         self.len() == 0
     }
 
-    /// All sessions, most recently updated first.
-    pub fn list(&self) -> Vec<Session> {
-        let mut all: Vec<Session> = self.lock().sessions.values().cloned().collect();
-        all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.key.cmp(&b.key)));
-        all
+    /// Summaries of the sessions `keep` accepts, most recently updated first, at most
+    /// `limit`: read from the index, without copying any transcript.
+    pub fn summaries(&self, limit: usize, keep: impl Fn(&Session) -> bool) -> Vec<Summary> {
+        let inner = self.lock();
+        inner
+            .by_updated
+            .iter()
+            .filter_map(|(_, key)| inner.sessions.get(key))
+            .filter(|s| keep(s))
+            .take(limit)
+            .map(Summary::of)
+            .collect()
+    }
+
+    /// The most recently updated session `keep` accepts.
+    pub fn find(&self, keep: impl Fn(&Session) -> bool) -> Option<Summary> {
+        self.summaries(1, keep).pop()
     }
 
     /// Returns the session, creating it (and evicting the least recently used idle
@@ -277,14 +373,14 @@ impl Store {
                 .map(|s| s.key.clone());
             match victim {
                 Some(v) => {
-                    inner.sessions.remove(&v);
+                    inner.remove(&v);
                     evicted = Some(v);
                 }
                 None => return Err(SessionError::Full(inner.sessions.len())),
             }
         }
         let s = Session::new(key.to_string(), crate::protocol::now_ms(), tick);
-        inner.sessions.insert(key.to_string(), s.clone());
+        inner.insert(s.clone());
         drop(inner);
         if let Some(v) = &evicted {
             self.save(v);
@@ -319,6 +415,7 @@ impl Store {
             .sessions
             .get_mut(key)
             .ok_or_else(|| SessionError::NotFound(key.to_string()))?;
+        let old = s.updated_at;
         s.bytes += msg.bytes();
         s.messages.push_back(msg.clone());
         while s.messages.len() > self.limits.max_messages
@@ -331,6 +428,7 @@ impl Store {
         }
         s.updated_at = crate::protocol::now_ms();
         s.last_used = tick;
+        inner.reindex(key, old);
         drop(inner);
         self.save(key);
         Ok(msg)
@@ -350,7 +448,9 @@ impl Store {
             .get_mut(key)
             .ok_or_else(|| SessionError::NotFound(key.to_string()))?;
         s.last_used = tick;
+        let old = s.updated_at;
         let out = f(s);
+        inner.reindex(key, old);
         drop(inner);
         self.save(key);
         Ok(out)
@@ -402,7 +502,6 @@ impl Store {
     pub fn delete(&self, key: &str) -> Result<Session, SessionError> {
         let gone = self
             .lock()
-            .sessions
             .remove(key)
             .ok_or_else(|| SessionError::NotFound(key.to_string()))?;
         self.save(key);
@@ -542,6 +641,7 @@ mod tests {
         // Eviction removes the evicted session's file too: the least recently updated
         // (main) goes.
         s.ensure("agent:main:third").unwrap();
+        assert!(s.flush(std::time::Duration::from_secs(10)));
         assert_eq!(s.len(), 2);
         assert!(s.get(MAIN_KEY).is_none());
         // Two sessions, plus the unreadable file (skipped, left for inspection).

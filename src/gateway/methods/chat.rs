@@ -187,7 +187,7 @@ pub fn history(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     });
     if let Some(s) = session {
         out["sessionId"] = json!(s.session_id);
-        out["sessionInfo"] = super::sessions::row(ctx.gw, &s);
+        out["sessionInfo"] = super::sessions::row(ctx.gw, &crate::sessions::Summary::of(&s));
     }
     Ok(out)
 }

@@ -13,7 +13,7 @@ use crate::gateway::scopes::Scope;
 use crate::gateway::Gateway;
 use crate::protocol::{now_ms, ErrorShape};
 use crate::providers::ProviderError;
-use crate::sessions::{canonical_key, Session, AGENT_ID};
+use crate::sessions::{canonical_key, Summary, AGENT_ID};
 
 /// Scope of the methods whose scope depends on params (like the real gateway: a
 /// `sessions.patch` of anything beyond label and model needs `operator.admin`;
@@ -47,7 +47,7 @@ pub fn required_scope(method: &str, params: Option<&Value>) -> Option<Scope> {
 }
 
 /// One `sessions.list` row.
-pub fn row(gw: &Gateway, s: &Session) -> Value {
+pub fn row(gw: &Gateway, s: &Summary) -> Value {
     let (provider, model) = gw.provider.served_by(s.model.as_deref());
     let mut v = json!({
         "key": s.key,
@@ -56,7 +56,7 @@ pub fn row(gw: &Gateway, s: &Session) -> Value {
         "sessionId": s.session_id,
         "createdAt": s.created_at,
         "updatedAt": s.updated_at,
-        "messageCount": s.messages.len(),
+        "messageCount": s.message_count,
         "modelProvider": provider,
         "model": model,
         "running": s.busy,
@@ -65,8 +65,8 @@ pub fn row(gw: &Gateway, s: &Session) -> Value {
         v["label"] = json!(label);
         v["displayName"] = json!(label);
     }
-    if let Some(last) = s.messages.back() {
-        v["lastMessagePreview"] = json!(crate::providers::truncate(&last.text, 120));
+    if let Some(preview) = &s.last_preview {
+        v["lastMessagePreview"] = json!(preview);
     }
     v
 }
@@ -100,9 +100,7 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let search = p.search.map(|s| s.to_ascii_lowercase());
     let rows: Vec<Value> = gw
         .sessions
-        .list()
-        .iter()
-        .filter(|s| {
+        .summaries(p.limit.unwrap_or(usize::MAX).max(1), |s| {
             search.as_ref().is_none_or(|q| {
                 s.key.contains(q.as_str())
                     || s.label
@@ -110,7 +108,7 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
                         .is_some_and(|l| l.to_ascii_lowercase().contains(q.as_str()))
             })
         })
-        .take(p.limit.unwrap_or(usize::MAX).max(1))
+        .iter()
         .map(|s| row(gw, s))
         .collect();
     let model = gw.provider.models().first().map(|m| m.id.clone());
@@ -194,14 +192,14 @@ pub fn resolve(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     if let Some(agent) = p.agent_id.as_deref() {
         check_agent(agent)?;
     }
-    let all = ctx.gw.sessions.list();
+    let sessions = &ctx.gw.sessions;
     let found = if let Some(key) = p.key.as_deref() {
         let key = canonical_key(key).map_err(session_error)?;
-        all.into_iter().find(|s| s.key == key)
+        sessions.find(|s| s.key == key)
     } else if let Some(id) = p.session_id.as_deref() {
-        all.into_iter().find(|s| s.session_id == id)
+        sessions.find(|s| s.session_id == id)
     } else if let Some(label) = p.label.as_deref() {
-        all.into_iter().find(|s| s.label.as_deref() == Some(label))
+        sessions.find(|s| s.label.as_deref() == Some(label))
     } else {
         return Err(ErrorShape::invalid(
             "invalid sessions.resolve params: one of key, sessionId or label is required",
@@ -216,7 +214,7 @@ pub fn resolve(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
 pub fn describe(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let key = key_of("sessions.describe", ctx)?;
     Ok(match ctx.gw.sessions.get(&key) {
-        Some(s) => json!({ "session": row(ctx.gw, &s) }),
+        Some(s) => json!({ "session": row(ctx.gw, &Summary::of(&s)) }),
         None => json!({ "session": null }),
     })
 }
@@ -305,7 +303,7 @@ pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         "key": key,
         "sessionId": session.session_id,
         "created": ensured.created,
-        "entry": row(gw, &session),
+        "entry": row(gw, &Summary::of(&session)),
     }))
 }
 
@@ -349,7 +347,7 @@ pub fn patch(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         })
         .map_err(session_error)?;
     changed(gw, &key, "patched");
-    Ok(json!({ "ok": true, "key": key, "entry": row(gw, &session) }))
+    Ok(json!({ "ok": true, "key": key, "entry": row(gw, &Summary::of(&session)) }))
 }
 
 pub fn reset(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
@@ -358,7 +356,7 @@ pub fn reset(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     gw.runs.abort_session(&key, None);
     let session = gw.sessions.reset(&key).map_err(session_error)?;
     changed(gw, &key, "reset");
-    Ok(json!({ "ok": true, "key": key, "entry": row(gw, &session) }))
+    Ok(json!({ "ok": true, "key": key, "entry": row(gw, &Summary::of(&session)) }))
 }
 
 pub fn delete(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
