@@ -168,3 +168,145 @@ async fn labels_with_control_characters_are_refused() {
         "{text}"
     );
 }
+
+/// Sends `chat.send` to session `key` without waiting.
+async fn start(ws: &mut Ws, id: &str, key: &str) {
+    let req = json!({"type":"req","id": id,"method":"chat.send","params":{
+        "sessionKey": key,"message":"hi","idempotencyKey": format!("run-{id}")}});
+    send_json(ws, &req).await
+}
+
+/// `sessions.create` of `key`; returns the response.
+async fn create(ws: &mut Ws, key: &str) -> serde_json::Value {
+    call(
+        ws,
+        &format!("c-{key}"),
+        "sessions.create",
+        Some(json!({"key": key})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_writer_cannot_evict_an_admins_session_nor_delete_its_file() {
+    let dir = std::env::temp_dir().join(format!(
+        "clawdbot-hostile-auth-evict-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = Server::start(&[
+        "--sessions-dir",
+        dir.to_str().unwrap(),
+        "--max-sessions",
+        "4",
+    ]);
+    let mut admin = connected_with_scopes(&server.url(), &["operator.admin"]).await;
+    let res = create(&mut admin, "boss").await;
+    assert_eq!(res["ok"], true, "{res}");
+    let mut writer = connected_writer(&server.url()).await;
+    let mut refused = 0;
+    for i in 0..12 {
+        let res = create(&mut writer, &format!("w{i}")).await;
+        if res["ok"] != true {
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 0, "the writer could not rotate its own sessions");
+    let res = call(
+        &mut admin,
+        "d",
+        "sessions.describe",
+        Some(json!({"key": "boss"})),
+    )
+    .await;
+    assert_eq!(res["payload"]["session"]["key"], "agent:main:boss", "{res}");
+    drop(server);
+    let boss = dir.join(format!(
+        "{}.json",
+        "agent:main:boss"
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
+    assert!(boss.exists(), "the admin's session file was deleted");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn runs_and_sessions_are_capped_per_connection_and_in_all() {
+    let mut env = env_with_token();
+    env.push(("CLAWDBOT_DEMO_CHUNK_DELAY_MS".into(), "2000".into()));
+    let server = Server::start_with_env(
+        &[
+            "--max-runs",
+            "3",
+            "--max-runs-per-connection",
+            "2",
+            "--max-sessions-per-connection",
+            "5",
+        ],
+        &env,
+    );
+    let mut a = connected_writer(&server.url()).await;
+    let mut b = connected_writer(&server.url()).await;
+    for (id, key) in [("a1", "s1"), ("a2", "s2"), ("a3", "s3")] {
+        start(&mut a, id, key).await;
+    }
+    let mut answers = std::collections::HashMap::new();
+    while answers.len() < 3 {
+        let f = recv_json(&mut a).await;
+        if f["type"] == "res" {
+            answers.insert(f["id"].as_str().unwrap_or("").to_string(), f);
+        }
+    }
+    assert_eq!(answers["a1"]["ok"], true, "{:?}", answers);
+    assert_eq!(answers["a2"]["ok"], true, "{:?}", answers);
+    let third = &answers["a3"];
+    assert_eq!(third["ok"], false, "{third}");
+    assert_eq!(third["error"]["code"], "UNAVAILABLE", "{third}");
+    assert!(
+        third["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--max-runs-per-connection"),
+        "{third}"
+    );
+    start(&mut b, "b1", "t1").await;
+    start(&mut b, "b2", "t2").await;
+    let mut answers = std::collections::HashMap::new();
+    while answers.len() < 2 {
+        let f = recv_json(&mut b).await;
+        if f["type"] == "res" {
+            answers.insert(f["id"].as_str().unwrap_or("").to_string(), f);
+        }
+    }
+    assert_eq!(answers["b1"]["ok"], true, "{:?}", answers);
+    let over = &answers["b2"];
+    assert_eq!(over["error"]["code"], "UNAVAILABLE", "{over}");
+    assert!(
+        over["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--max-runs)"),
+        "{over}"
+    );
+    assert_eq!(over["error"]["retryable"], true, "{over}");
+    // Sessions created per connection: b made t1 (and t2 was refused before creating).
+    let mut c = connected_writer(&server.url()).await;
+    for i in 0..5 {
+        let res = create(&mut c, &format!("c{i}")).await;
+        assert_eq!(res["ok"], true, "{res}");
+    }
+    let res = create(&mut c, "c5").await;
+    assert_eq!(res["ok"], false, "{res}");
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--max-sessions-per-connection"),
+        "{res}"
+    );
+    // Re-creating one of its own is fine.
+    let res = create(&mut c, "c0").await;
+    assert_eq!(res["ok"], true, "{res}");
+}

@@ -45,6 +45,8 @@ pub struct Conn {
     pub out: OutboxSender,
     /// `agent` runs of this connection whose final response is not queued yet.
     pub pending_replies: AtomicUsize,
+    /// Sessions this connection created (`gateway::quota`).
+    pub sessions_created: AtomicUsize,
     sessions_subscribed: Mutex<bool>,
     message_keys: Mutex<HashSet<String>>,
 }
@@ -59,6 +61,7 @@ impl Conn {
             grant,
             out,
             pending_replies: AtomicUsize::new(0),
+            sessions_created: AtomicUsize::new(0),
             sessions_subscribed: Mutex::new(false),
             message_keys: Mutex::new(HashSet::new()),
         }

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod listener;
 pub mod methods;
 pub mod outbox;
+pub mod quota;
 pub mod runs;
 pub mod scopes;
 pub mod shared_frame;

@@ -27,8 +27,7 @@ use crate::sessions::{Message, SessionError, AGENT_ID};
 
 /// Deltas buffered between the provider and the run task (the provider waits when full).
 const DELTA_BUFFER: usize = 16;
-/// Default and longest time a run may take.
-pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest time a run may take (the default is `--run-timeout-ms`).
 pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// What to run.
@@ -153,13 +152,13 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
     if runs.contains_key(&req.run_id) {
         return Ok(Started::InFlight);
     }
+    let mine = runs.values().filter(|e| e.conn_id == req.conn.id).count();
+    super::quota::check_runs(gw, runs.len(), mine)?;
     gw.sessions
         .check_message(&req.message)
         .map_err(session_error)?;
-    let ensured = gw
-        .sessions
-        .ensure(&req.session_key)
-        .map_err(session_error)?;
+    let ensured = super::quota::ensure_session(gw, &req.conn, &req.session_key)
+        .map_err(|e| e.into_shape(session_error))?;
     if let Some(evicted) = &ensured.evicted {
         super::methods::session_changed(gw, evicted, "evicted");
     }

@@ -25,6 +25,23 @@ pub struct SessionLimits {
     /// startup. Off by default: sessions live in memory only.
     #[arg(long, env = crate::defaults::SESSIONS_DIR_VAR)]
     pub sessions_dir: Option<std::path::PathBuf>,
+    /// Runs in progress at once, all clients together (more are refused, retryable).
+    #[arg(long, env = "CLAWDBOT_MAX_RUNS", default_value_t = 64)]
+    pub max_runs: usize,
+    /// Runs in progress at once per connection.
+    #[arg(long, env = "CLAWDBOT_MAX_RUNS_PER_CONNECTION", default_value_t = 4)]
+    pub max_runs_per_connection: usize,
+    /// Sessions one connection may create (`sessions.create`, a chat to a new key).
+    #[arg(
+        long,
+        env = "CLAWDBOT_MAX_SESSIONS_PER_CONNECTION",
+        default_value_t = 32
+    )]
+    pub max_sessions_per_connection: usize,
+    /// Default time a run may take, in milliseconds (a request's `timeoutMs` may ask
+    /// for up to 600 s).
+    #[arg(long, env = "CLAWDBOT_RUN_TIMEOUT_MS", default_value_t = 120_000)]
+    pub run_timeout_ms: u64,
 }
 
 impl Default for SessionLimits {
@@ -35,6 +52,10 @@ impl Default for SessionLimits {
             max_session_bytes: 256 * 1024,
             max_message_bytes: 32 * 1024,
             sessions_dir: None,
+            max_runs: 64,
+            max_runs_per_connection: 4,
+            max_sessions_per_connection: 32,
+            run_timeout_ms: 120_000,
         }
     }
 }
@@ -49,6 +70,11 @@ const SESSION_FILE_OVERHEAD: u64 = 64 * 1024;
 const MAX_ESCAPE: u64 = 6;
 
 impl SessionLimits {
+    /// The default time a run may take.
+    pub fn run_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.run_timeout_ms)
+    }
+
     /// The largest session file written or loaded: a full transcript with every byte
     /// escaped at its worst, so whatever the gateway writes within these limits it can
     /// load again (the writer also keeps every file within it).
@@ -60,7 +86,7 @@ impl SessionLimits {
     /// Rejects values outside the supported ranges (a limit of 0 would disable chat;
     /// huge ones would let clients grow memory without bound).
     pub fn validate(&self) -> anyhow::Result<()> {
-        let ranges: [(&str, usize, usize, usize); 4] = [
+        let ranges: [(&str, usize, usize, usize); 8] = [
             ("--max-sessions", self.max_sessions, 1, 100_000),
             ("--session-max-messages", self.max_messages, 2, 100_000),
             (
@@ -74,6 +100,25 @@ impl SessionLimits {
                 self.max_message_bytes,
                 16,
                 1024 * 1024,
+            ),
+            ("--max-runs", self.max_runs, 1, 100_000),
+            (
+                "--max-runs-per-connection",
+                self.max_runs_per_connection,
+                1,
+                100_000,
+            ),
+            (
+                "--max-sessions-per-connection",
+                self.max_sessions_per_connection,
+                1,
+                100_000,
+            ),
+            (
+                "--run-timeout-ms",
+                self.run_timeout_ms as usize,
+                1000,
+                600_000,
             ),
         ];
         for (flag, value, min, max) in ranges {

@@ -90,6 +90,33 @@ pub struct Session {
     pub busy: bool,
     #[serde(skip)]
     last_used: u64,
+    /// The connection that created it (`None`: loaded from disk or made in code).
+    #[serde(skip)]
+    owner: Option<String>,
+    /// The scope rank of its creator ([`Creator::rank`]); loaded sessions count as
+    /// written by a writer.
+    #[serde(skip, default = "writer_rank")]
+    rank: u8,
+}
+
+/// Rank of sessions whose creator is unknown (loaded from disk).
+fn writer_rank() -> u8 {
+    Creator::WRITE
+}
+
+/// Who creates a session, for eviction: a session is only evicted for a creator of
+/// the same or a higher rank, and its file is only deleted by an eviction its own
+/// connection caused (another client's saved file is never deleted).
+#[derive(Debug, Clone, Copy)]
+pub struct Creator<'a> {
+    pub conn_id: &'a str,
+    pub rank: u8,
+}
+
+impl Creator<'_> {
+    pub const READ: u8 = 0;
+    pub const WRITE: u8 = 1;
+    pub const ADMIN: u8 = 2;
 }
 
 impl Session {
@@ -106,6 +133,8 @@ impl Session {
             dropped: 0,
             busy: false,
             last_used: tick,
+            owner: None,
+            rank: Creator::ADMIN,
         }
     }
 }
@@ -348,10 +377,26 @@ impl Store {
         self.summaries(1, keep).pop()
     }
 
-    /// Returns the session, creating it (and evicting the least recently used idle
-    /// session when full). `created` tells whether it was new; `evicted` names the
-    /// session that made room.
+    /// True when a session of this key is in memory.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().sessions.contains_key(key)
+    }
+
+    /// [`Store::ensure_as`] by the gateway itself (the highest rank, no connection).
     pub fn ensure(&self, key: &str) -> Result<Ensured, SessionError> {
+        self.ensure_as(key, None)
+    }
+
+    /// Returns the session, creating it (and evicting the least recently used idle
+    /// session of the creator's rank or lower when full). `created` tells whether it
+    /// was new; `evicted` names the session that made room. An evicted session's file
+    /// is deleted only when the creator's own connection had created it.
+    pub fn ensure_as(
+        &self,
+        key: &str,
+        creator: Option<Creator<'_>>,
+    ) -> Result<Ensured, SessionError> {
+        let rank = creator.map_or(Creator::ADMIN, |c| c.rank);
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
@@ -364,25 +409,31 @@ impl Store {
             });
         }
         let mut evicted = None;
+        let mut forget_file = false;
         if inner.sessions.len() >= self.limits.max_sessions {
             let victim = inner
                 .sessions
                 .values()
-                .filter(|s| !s.busy)
+                .filter(|s| !s.busy && s.rank <= rank)
                 .min_by_key(|s| s.last_used)
                 .map(|s| s.key.clone());
             match victim {
                 Some(v) => {
-                    inner.remove(&v);
+                    let gone = inner.remove(&v);
+                    forget_file = gone.is_some_and(|g| {
+                        g.owner.is_some() && g.owner.as_deref() == creator.map(|c| c.conn_id)
+                    });
                     evicted = Some(v);
                 }
                 None => return Err(SessionError::Full(inner.sessions.len())),
             }
         }
-        let s = Session::new(key.to_string(), crate::protocol::now_ms(), tick);
+        let mut s = Session::new(key.to_string(), crate::protocol::now_ms(), tick);
+        s.rank = rank;
+        s.owner = creator.map(|c| c.conn_id.to_string());
         inner.insert(s.clone());
         drop(inner);
-        if let Some(v) = &evicted {
+        if let (Some(v), true) = (&evicted, forget_file) {
             self.save(v);
         }
         self.save(key);
@@ -527,7 +578,7 @@ mod tests {
             max_messages,
             max_session_bytes: max_bytes,
             max_message_bytes: 1000,
-            sessions_dir: None,
+            ..Default::default()
         })
     }
 
@@ -562,6 +613,33 @@ mod tests {
             s.ensure("agent:main:d"),
             Err(SessionError::Full(2))
         ));
+    }
+
+    #[test]
+    fn a_lower_scope_never_evicts_a_higher_scopes_session() {
+        let s = store(2, 10, 10_000);
+        let admin = Creator {
+            conn_id: "admin",
+            rank: Creator::ADMIN,
+        };
+        let writer = Creator {
+            conn_id: "writer",
+            rank: Creator::WRITE,
+        };
+        s.ensure_as("agent:main:a1", Some(admin)).unwrap();
+        s.ensure_as("agent:main:w1", Some(writer)).unwrap();
+        // The writer's own session goes, never the admin's.
+        let e = s.ensure_as("agent:main:w2", Some(writer)).unwrap();
+        assert_eq!(e.evicted.as_deref(), Some("agent:main:w1"));
+        s.ensure_as("agent:main:a1", Some(admin)).unwrap(); // used after w2
+        let e = s.ensure_as("agent:main:a2", Some(admin)).unwrap();
+        assert_eq!(e.evicted.as_deref(), Some("agent:main:w2"));
+        // Only admin sessions left: the writer is refused.
+        assert!(matches!(
+            s.ensure_as("agent:main:w3", Some(writer)),
+            Err(SessionError::Full(2))
+        ));
+        assert!(s.get("agent:main:a1").is_some() && s.get("agent:main:a2").is_some());
     }
 
     #[test]
@@ -638,14 +716,25 @@ mod tests {
             Some("L")
         );
         assert!(!dir.join(".tmp-1-1").exists());
-        // Eviction removes the evicted session's file too: the least recently updated
-        // (main) goes.
+        // Eviction keeps the evicted session's file (no connection of ours created
+        // it): the least recently updated (main) leaves memory only.
         s.ensure("agent:main:third").unwrap();
         assert!(s.flush(std::time::Duration::from_secs(10)));
         assert_eq!(s.len(), 2);
         assert!(s.get(MAIN_KEY).is_none());
-        // Two sessions, plus the unreadable file (skipped, left for inspection).
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+        // Three sessions, plus the unreadable file (skipped, left for inspection).
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 4);
+        // A connection's eviction of a session it created itself deletes its file.
+        let me = Creator {
+            conn_id: "c1",
+            rank: Creator::ADMIN,
+        };
+        s.ensure_as("agent:main:mine", Some(me)).unwrap();
+        s.ensure_as("agent:main:next", Some(me)).unwrap();
+        let e = s.ensure_as("agent:main:last", Some(me)).unwrap();
+        assert_eq!(e.evicted.as_deref(), Some("agent:main:mine"));
+        assert!(s.flush(std::time::Duration::from_secs(10)));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 6);
         drop(s);
         let s = Store::open(limits, &dir).unwrap();
         assert_eq!(s.len(), 2);

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::params::{parse, session_error};
 use super::Ctx;
-use crate::gateway::runs::{self, RunRequest, Started, DEFAULT_RUN_TIMEOUT, MAX_RUN_TIMEOUT};
+use crate::gateway::runs::{self, RunRequest, Started, MAX_RUN_TIMEOUT};
 use crate::protocol::{now_ms, ErrorShape};
 use crate::sessions::{canonical_key, AGENT_ID, MAIN_KEY};
 
@@ -59,10 +59,11 @@ struct SendParams {
     timeout_ms: Option<u64>,
 }
 
-fn timeout_from_ms(ms: Option<u64>) -> Duration {
+/// A run's deadline: the request's `timeoutMs` (at most 600 s), else `--run-timeout-ms`.
+fn timeout_from_ms(ctx: &Ctx<'_>, ms: Option<u64>) -> Duration {
     match ms {
         Some(ms) if ms > 0 => Duration::from_millis(ms).min(MAX_RUN_TIMEOUT),
-        _ => DEFAULT_RUN_TIMEOUT,
+        _ => ctx.gw.sessions.limits().run_timeout(),
     }
 }
 
@@ -82,7 +83,7 @@ pub fn send(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
             message: p.message,
             conn: ctx.conn.clone(),
             model: None,
-            timeout: timeout_from_ms(p.timeout_ms),
+            timeout: timeout_from_ms(ctx, p.timeout_ms),
             reply_to: None,
         },
     )?;
@@ -133,7 +134,7 @@ pub fn agent(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
             message: p.message,
             conn: ctx.conn.clone(),
             model,
-            timeout: timeout_from_ms(p.timeout.map(|s| s.saturating_mul(1000))),
+            timeout: timeout_from_ms(ctx, p.timeout.map(|s| s.saturating_mul(1000))),
             reply_to: Some(ctx.req.id.clone()),
         },
     )?;

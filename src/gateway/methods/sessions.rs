@@ -272,7 +272,8 @@ pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         None => format!("agent:{AGENT_ID}:{}", uuid::Uuid::new_v4()),
     };
     let gw = ctx.gw;
-    let ensured = gw.sessions.ensure(&key).map_err(session_error)?;
+    let ensured = crate::gateway::quota::ensure_session(gw, ctx.conn, &key)
+        .map_err(|e| e.into_shape(session_error))?;
     let session = gw
         .sessions
         .update(&key, |s| {
