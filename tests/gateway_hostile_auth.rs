@@ -53,6 +53,9 @@ async fn readers_that_never_read_cannot_lock_out_others() {
             "262144",
             "--send-timeout-ms",
             "1000",
+            // Every chunk a delta: the most a stream can send.
+            "--delta-interval-ms",
+            "0",
         ],
         &env,
     );

@@ -212,3 +212,57 @@ async fn retry_after_from_upstream_is_capped_at_one_hour() {
     let msg = res["error"]["message"].as_str().unwrap_or("");
     assert!(msg.contains("retry after 3600 s"), "{msg}");
 }
+
+#[tokio::test]
+async fn a_reply_in_tiny_deltas_costs_each_reader_a_small_multiple_of_the_reply() {
+    // 3000 deltas of 13 bytes: unthrottled, every reader would get about 2 x 3000 x
+    // 19.5 KB = 117 MB of events.
+    const DELTAS: usize = 3000;
+    let stub = Stub::start(|_| {
+        let mut steps = vec![sse_head()];
+        for i in 0..DELTAS {
+            steps.push(delta(&format!("{:<12}|", i)));
+            if i % 100 == 99 {
+                steps.push(Step::Sleep(std::time::Duration::from_millis(20)));
+            }
+        }
+        steps.push(event("message_stop", r#"{"type":"message_stop"}"#));
+        steps.push(Step::End);
+        steps
+    })
+    .await;
+    let mut env = env_with_token();
+    env.extend(Api::Anthropic.gateway_env(&stub, &Api::Anthropic.random_key()));
+    let server = Server::start_with_env(&[], &env);
+    let mut ws = connected_writer(&server.url()).await;
+    let send = json!({"type":"req","id":"s","method":"chat.send","params":{
+        "sessionKey":"main","message":"hi","idempotencyKey":"run-tiny"}});
+    send_json(&mut ws, &send).await;
+    let frames = frames_until_end(&mut ws, "run-tiny", None).await;
+    let reply = DELTAS * 13;
+    let streamed: usize = frames
+        .iter()
+        .filter(|f| {
+            f["type"] == "event"
+                && (f["payload"]["state"] == "delta" || f["payload"]["stream"] == "assistant")
+        })
+        .map(|f| f.to_string().len())
+        .sum();
+    let deltas = frames
+        .iter()
+        .filter(|f| f["payload"]["state"] == "delta")
+        .count();
+    assert!(deltas >= 1, "no delta streamed");
+    let end = frames.last().unwrap();
+    assert_eq!(
+        end["payload"]["message"]["content"][0]["text"]
+            .as_str()
+            .map(str::len),
+        Some(reply),
+        "{end}"
+    );
+    assert!(
+        streamed <= 12 * reply,
+        "{deltas} deltas carried {streamed} bytes for a {reply}-byte reply"
+    );
+}

@@ -19,6 +19,7 @@ pub mod quota;
 pub mod runs;
 pub mod scopes;
 pub mod shared_frame;
+pub mod throttle;
 pub mod ws;
 
 use std::future::Future;

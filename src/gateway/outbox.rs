@@ -139,6 +139,7 @@ impl Outbox {
                 max_bytes,
                 global,
                 latest,
+                stalled: stalled.clone(),
             },
             writer,
             stalled,
@@ -178,7 +179,10 @@ impl Outbox {
     }
 
     pub fn ping(&self) -> Result<(), SendError> {
-        self.queue.tx.try_send(Out::Ping).map_err(map_try)
+        self.queue
+            .tx
+            .try_send(Out::Ping)
+            .map_err(|e| self.queue.why(map_try(e)))
     }
 
     /// Resolves when the writer stops.
@@ -353,9 +357,22 @@ pub struct OutboxSender {
     max_bytes: usize,
     global: OutboundBudget,
     latest: LatestMap,
+    /// Set when the writer gave up on a stuck socket: then a closed queue means a slow
+    /// consumer, not a socket error.
+    stalled: Arc<AtomicBool>,
 }
 
 impl OutboxSender {
+    /// [`SendError::Closed`] becomes [`SendError::SlowConsumer`] once the writer gave up
+    /// on a socket that took no bytes.
+    fn why(&self, e: SendError) -> SendError {
+        if e == SendError::Closed && self.stalled.load(Ordering::Acquire) {
+            SendError::SlowConsumer
+        } else {
+            e
+        }
+    }
+
     /// Permits a frame of `len` bytes takes (a frame larger than the whole budget
     /// takes all of it, so it is sent alone).
     fn permits(&self, len: usize) -> u32 {
@@ -379,6 +396,10 @@ impl OutboxSender {
     /// reader misses them rather than growing the queue). The frame was charged to the
     /// budget of all connections once, by whoever shared it.
     pub fn try_send_shared(&self, frame: &SharedFrame) -> Result<(), SendError> {
+        self.try_send_shared_inner(frame).map_err(|e| self.why(e))
+    }
+
+    fn try_send_shared_inner(&self, frame: &SharedFrame) -> Result<(), SendError> {
         let permit = self
             .bytes
             .clone()
@@ -433,6 +454,16 @@ impl OutboxSender {
 
     /// Queues a frame, waiting at most `wait` for room (responses).
     pub async fn send_json<T: serde::Serialize>(
+        &self,
+        frame: &T,
+        wait: Duration,
+    ) -> Result<(), SendError> {
+        self.send_json_inner(frame, wait)
+            .await
+            .map_err(|e| self.why(e))
+    }
+
+    async fn send_json_inner<T: serde::Serialize>(
         &self,
         frame: &T,
         wait: Duration,

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn, Instrument};
 
 use super::conns::{Audience, Conn};
+use super::throttle::DeltaThrottle;
 use super::Gateway;
 use crate::protocol::{codes, now_ms, ErrorShape, ResponseFrame};
 use crate::providers::{ChatMessage, ChatReply, ChatRequest, ProviderError};
@@ -343,6 +344,18 @@ impl Emitter<'_> {
         }
     }
 
+    /// Sends the text so far as a delta if `throttle` lets it out now; false when it
+    /// is held back.
+    fn paced(&mut self, throttle: &mut DeltaThrottle, text: &str) -> bool {
+        let now = tokio::time::Instant::now();
+        if !throttle.due(text.len(), now) {
+            return false;
+        }
+        let from = throttle.sent(text.len(), now);
+        self.delta(text, &text[from..]);
+        true
+    }
+
     /// One provider delta: `chat` `delta` (the new text and the message so far), then
     /// `agent` `assistant`; serialized straight from `text` and `delta`.
     fn delta(&mut self, text: &str, delta: &str) {
@@ -417,10 +430,12 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
     let deadline = tokio::time::sleep(req.timeout);
     tokio::pin!(deadline);
     let mut text = String::new();
-    let on_delta = |emit: &mut Emitter<'_>, text: &mut String, delta: String| {
-        text.push_str(&delta);
-        emit.delta(text, &delta);
-    };
+    // Deltas go out at the throttle's pace (the first at once); one held back goes out
+    // when `trailing` fires, or the terminal event carries its text.
+    let mut throttle = DeltaThrottle::new(gw.sessions.limits().delta_interval());
+    let trailing = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(trailing);
+    let mut held = false;
     let mut shutdown = gw.shutdown.clone();
     let outcome = loop {
         tokio::select! {
@@ -428,11 +443,24 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
             _ = &mut cancelled => break Outcome::Aborted,
             _ = shutdown.wait_for(|s| *s) => break Outcome::ShuttingDown,
             _ = &mut deadline => break Outcome::TimedOut,
-            Some(delta) = rx.recv() => on_delta(&mut emit, &mut text, delta),
+            _ = &mut trailing, if held => {
+                // Not grown enough yet: the next delta decides.
+                emit.paced(&mut throttle, &text);
+                held = false;
+            }
+            Some(delta) = rx.recv() => {
+                text.push_str(&delta);
+                held = !emit.paced(&mut throttle, &text);
+                if held {
+                    trailing.as_mut().reset(throttle.next_at());
+                }
+            }
             result = &mut call => {
                 while let Ok(delta) = rx.try_recv() {
-                    on_delta(&mut emit, &mut text, delta);
+                    text.push_str(&delta);
                 }
+                // A reply that came whole before any delta went out still streams one.
+                emit.paced(&mut throttle, &text);
                 break match result {
                     Ok(reply) => Outcome::Done(reply),
                     Err(e) => Outcome::Failed(e),

@@ -42,6 +42,10 @@ pub struct SessionLimits {
     /// for up to 600 s).
     #[arg(long, env = "CLAWDBOT_RUN_TIMEOUT_MS", default_value_t = 120_000)]
     pub run_timeout_ms: u64,
+    /// Least time between two streamed deltas of one run, in milliseconds (the first
+    /// goes out at once; 0 sends every provider chunk).
+    #[arg(long, env = "CLAWDBOT_DELTA_INTERVAL_MS", default_value_t = 150)]
+    pub delta_interval_ms: u64,
 }
 
 impl Default for SessionLimits {
@@ -56,6 +60,7 @@ impl Default for SessionLimits {
             max_runs_per_connection: 4,
             max_sessions_per_connection: 32,
             run_timeout_ms: 120_000,
+            delta_interval_ms: 150,
         }
     }
 }
@@ -75,6 +80,11 @@ impl SessionLimits {
         std::time::Duration::from_millis(self.run_timeout_ms)
     }
 
+    /// The least time between two streamed deltas of one run.
+    pub fn delta_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.delta_interval_ms)
+    }
+
     /// The largest session file written or loaded: a full transcript with every byte
     /// escaped at its worst, so whatever the gateway writes within these limits it can
     /// load again (the writer also keeps every file within it).
@@ -86,7 +96,7 @@ impl SessionLimits {
     /// Rejects values outside the supported ranges (a limit of 0 would disable chat;
     /// huge ones would let clients grow memory without bound).
     pub fn validate(&self) -> anyhow::Result<()> {
-        let ranges: [(&str, usize, usize, usize); 8] = [
+        let ranges: [(&str, usize, usize, usize); 9] = [
             ("--max-sessions", self.max_sessions, 1, 100_000),
             ("--session-max-messages", self.max_messages, 2, 100_000),
             (
@@ -119,6 +129,12 @@ impl SessionLimits {
                 self.run_timeout_ms as usize,
                 1000,
                 600_000,
+            ),
+            (
+                "--delta-interval-ms",
+                self.delta_interval_ms as usize,
+                0,
+                10_000,
             ),
         ];
         for (flag, value, min, max) in ranges {
