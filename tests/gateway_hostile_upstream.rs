@@ -37,6 +37,22 @@ fn temp_dir(tag: &str) -> std::path::PathBuf {
     dir
 }
 
+/// `clawdbot serve` pointed at `stub` with a random Anthropic key, and the frames of
+/// one `agent` run (`run_id`) up to its final response. Returns the server (alive for
+/// its logs), the connection, the key and the frames.
+async fn agent_run(stub: &Stub, run_id: &str) -> (Server, Ws, String, Vec<Value>) {
+    let key = Api::Anthropic.random_key();
+    let mut env = env_with_token();
+    env.extend(Api::Anthropic.gateway_env(stub, &key));
+    let server = Server::start_with_env(&[], &env);
+    let mut ws = connected_writer(&server.url()).await;
+    let send = json!({"type":"req","id":"s","method":"agent","params":{
+        "sessionKey":"main","message":"hi","idempotencyKey": run_id}});
+    send_json(&mut ws, &send).await;
+    let frames = frames_until_end(&mut ws, run_id, Some("s")).await;
+    (server, ws, key, frames)
+}
+
 /// Every frame until this run's terminal `chat` event (and, for `agent`, its final
 /// response), as text.
 async fn frames_until_end(ws: &mut Ws, run_id: &str, want_res: Option<&str>) -> Vec<Value> {
@@ -158,15 +174,7 @@ async fn long_error_texts_are_masked_before_they_are_cut() {
         )
     })
     .await;
-    let key = Api::Anthropic.random_key();
-    let mut env = env_with_token();
-    env.extend(Api::Anthropic.gateway_env(&stub, &key));
-    let server = Server::start_with_env(&[], &env);
-    let mut ws = connected_writer(&server.url()).await;
-    let send = json!({"type":"req","id":"s","method":"agent","params":{
-        "sessionKey":"main","message":"hi","idempotencyKey":"run-err"}});
-    send_json(&mut ws, &send).await;
-    let frames = frames_until_end(&mut ws, "run-err", Some("s")).await;
+    let (server, mut ws, key, frames) = agent_run(&stub, "run-err").await;
     let all = serde_json::to_string(&frames).unwrap();
     assert!(all.contains("\"errorMessage\""), "{all}");
     assert!(!leaks(&all, &key, prefix), "key in the error frames: {all}");
@@ -193,15 +201,7 @@ async fn retry_after_from_upstream_is_capped_at_one_hour() {
         )
     })
     .await;
-    let key = Api::Anthropic.random_key();
-    let mut env = env_with_token();
-    env.extend(Api::Anthropic.gateway_env(&stub, &key));
-    let server = Server::start_with_env(&[], &env);
-    let mut ws = connected_writer(&server.url()).await;
-    let send = json!({"type":"req","id":"s","method":"agent","params":{
-        "sessionKey":"main","message":"hi","idempotencyKey":"run-429"}});
-    send_json(&mut ws, &send).await;
-    let frames = frames_until_end(&mut ws, "run-429", Some("s")).await;
+    let (_server, _ws, _key, frames) = agent_run(&stub, "run-429").await;
     let res = frames
         .iter()
         .rev()

@@ -311,15 +311,18 @@ impl Emitter<'_> {
             extra,
         };
         self.chat_seq += 1;
-        if state == "delta" {
-            let key = format!("chat\0{}", self.run_id);
-            self.gw
-                .clients
-                .broadcast_latest(Audience::Readers, "chat", &key, payload);
+        self.to_readers("chat", state == "delta", payload);
+    }
+
+    /// Sends an event of this run to every reader; a delta (`latest`) is coalesced per
+    /// connection with the run's previous one of the same event.
+    fn to_readers(&self, event: &'static str, latest: bool, payload: impl Serialize) {
+        let clients = &self.gw.clients;
+        if latest {
+            let key = format!("{event}\0{}", self.run_id);
+            clients.broadcast_latest(Audience::Readers, event, &key, payload);
         } else {
-            self.gw
-                .clients
-                .broadcast(Audience::Readers, "chat", payload);
+            clients.broadcast(Audience::Readers, event, payload);
         }
     }
 
@@ -332,16 +335,7 @@ impl Emitter<'_> {
             data,
         };
         self.agent_seq += 1;
-        if stream == "assistant" {
-            let key = format!("agent\0{}", self.run_id);
-            self.gw
-                .clients
-                .broadcast_latest(Audience::Readers, "agent", &key, payload);
-        } else {
-            self.gw
-                .clients
-                .broadcast(Audience::Readers, "agent", payload);
-        }
+        self.to_readers("agent", stream == "assistant", payload);
     }
 
     /// Sends the text so far as a delta if `throttle` lets it out now; false when it
