@@ -450,11 +450,12 @@ async fn execute(gw: &Arc<Gateway>, req: RunRequest, mut cancelled: oneshot::Rec
                 }
             }
             result = &mut call => {
+                // What the provider sent before it finished goes out at the same pace (a
+                // reply that came whole before any delta went out still streams one).
                 while let Ok(delta) = rx.try_recv() {
                     text.push_str(&delta);
+                    emit.paced(&mut throttle, &text);
                 }
-                // A reply that came whole before any delta went out still streams one.
-                emit.paced(&mut throttle, &text);
                 break match result {
                     Ok(reply) => Outcome::Done(reply),
                     Err(e) => Outcome::Failed(e),
