@@ -6,9 +6,11 @@
 //! Secrets never reach a log call: tokens and keys are `config::Secret`s whose
 //! `Debug`/`Display` print the masked form only; strings from clients pass through
 //! [`clip`] first.
-//! The same lines also go to the bounded ring `logs.tail` serves (`crate::logring`),
-//! behind the same filters, which masks every registered secret once more.
+//! Every registered secret (`crate::logring::register_secret`) is masked once more in
+//! each line written to stderr ([`MaskedStderr`]), as in the bounded ring `logs.tail`
+//! serves (`crate::logring`), which gets the same lines behind the same filters.
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 
 use tracing::{Level, Metadata};
@@ -80,8 +82,28 @@ pub fn filter() -> EnvFilter {
 /// Longest client-supplied string written to a log field, in bytes.
 pub const MAX_FIELD_BYTES: usize = 64;
 
+/// `value` with every control character (newline, carriage return, ESC, …) escaped
+/// (`\n`, `\u{1b}`), so a string from a client or an upstream cannot forge a log line
+/// or drive a terminal. Borrowed when there is nothing to escape.
+pub fn escape(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// A client-supplied string cut to [`MAX_FIELD_BYTES`] (on a character boundary), so a
-/// client cannot make log lines large.
+/// client cannot make log lines large. Recorded as a plain field value (`field =
+/// clip(x)`), tracing writes it Debug-escaped; where it is displayed (`%`, or inside a
+/// message) use [`escape_clip`].
 pub fn clip(value: &str) -> &str {
     if value.len() <= MAX_FIELD_BYTES {
         return value;
@@ -93,6 +115,39 @@ pub fn clip(value: &str) -> &str {
     &value[..end]
 }
 
+/// A client-supplied string for a displayed log field: escaped ([`escape`]) and cut to
+/// [`MAX_FIELD_BYTES`], so a client can neither forge log lines nor make them large.
+pub fn escape_clip(value: &str) -> Cow<'_, str> {
+    match escape(value) {
+        Cow::Borrowed(v) => Cow::Borrowed(clip(v)),
+        Cow::Owned(v) => Cow::Owned(clip(&v).to_string()),
+    }
+}
+
+/// stderr, with every registered secret masked in each write (the fmt layer writes one
+/// whole line per call, so a secret is never split between two writes).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MaskedStderr;
+
+impl std::io::Write for MaskedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = crate::logring::mask_secrets(String::from_utf8_lossy(buf).into_owned());
+        std::io::stderr().lock().write_all(line.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MaskedStderr {
+    type Writer = MaskedStderr;
+    fn make_writer(&'a self) -> MaskedStderr {
+        MaskedStderr
+    }
+}
+
 /// Installs the global subscriber: stderr in the chosen format, plus the in-memory
 /// ring served by `logs.tail` (`crate::logring`, secrets masked), both behind the same
 /// filters. Calling it twice is harmless (the second call is ignored).
@@ -102,7 +157,7 @@ pub fn init(format: LogFormat) {
         LogFormat::Human => {
             let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
+                .with_writer(MaskedStderr)
                 .with_target(false)
                 .with_ansi(ansi)
                 .boxed()
@@ -111,7 +166,7 @@ pub fn init(format: LogFormat) {
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .with_writer(std::io::stderr)
+            .with_writer(MaskedStderr)
             .with_target(false)
             .boxed(),
     };
@@ -143,5 +198,17 @@ mod tests {
         let long = "é".repeat(100);
         let c = clip(&long);
         assert!(c.len() <= MAX_FIELD_BYTES && c.chars().all(|ch| ch == 'é'));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_before_the_cut() {
+        assert_eq!(
+            escape_clip("a\nWARN forged\u{1b}[2J"),
+            "a\\nWARN forged\\u{1b}[2J"
+        );
+        let long = "\n".repeat(100);
+        let c = escape_clip(&long);
+        assert!(c.len() <= MAX_FIELD_BYTES && !c.contains('\n'), "{c}");
+        assert!(matches!(escape("plain"), Cow::Borrowed("plain")));
     }
 }

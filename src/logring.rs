@@ -54,7 +54,9 @@ pub fn register_secret(value: &str) {
     }
 }
 
-fn mask_secrets(mut line: String) -> String {
+/// `line` with every registered secret replaced by its masked form (the ring and
+/// stderr both pass their lines through it).
+pub fn mask_secrets(mut line: String) -> String {
     let s = secrets().lock().unwrap_or_else(|e| e.into_inner());
     for secret in s.iter() {
         if line.contains(secret.as_str()) {

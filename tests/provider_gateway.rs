@@ -71,7 +71,11 @@ async fn anthropic_stream_reaches_the_client_as_chat_deltas() {
         ]
     })
     .await;
-    let (server, keys) = gateway_for(&[(Api::Anthropic, &stub)], &[]);
+    // Every provider chunk as a delta (no throttle): the stream's shape is the point.
+    let (server, keys) = gateway_for(
+        &[(Api::Anthropic, &stub)],
+        &[("CLAWDBOT_DELTA_INTERVAL_MS", "0")],
+    );
     let key = &keys[0];
     let mut ws = connected_writer(&server.url()).await;
     let (res, deltas, end) = chat_send(&mut ws, "1", "main", "hi").await;

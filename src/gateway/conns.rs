@@ -3,7 +3,9 @@
 //!
 //! Events go through each connection's bounded outbox ([`OutboxSender`]) and never
 //! wait: a reader too slow for its queue misses events (the final `chat` event and
-//! `chat.history` carry the whole text), it never grows a queue.
+//! `chat.history` carry the whole text), it never grows a queue. An event is one
+//! shared frame for all its readers, charged once to the outbound budget; streaming
+//! deltas are coalesced per connection and run ([`Conns::broadcast_latest`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
@@ -44,6 +46,8 @@ pub struct Conn {
     pub out: OutboxSender,
     /// `agent` runs of this connection whose final response is not queued yet.
     pub pending_replies: AtomicUsize,
+    /// Sessions this connection created (`gateway::quota`).
+    pub sessions_created: AtomicUsize,
     sessions_subscribed: Mutex<bool>,
     message_keys: Mutex<HashSet<String>>,
 }
@@ -55,6 +59,7 @@ impl Conn {
             grant,
             out,
             pending_replies: AtomicUsize::new(0),
+            sessions_created: AtomicUsize::new(0),
             sessions_subscribed: Mutex::new(false),
             message_keys: Mutex::new(HashSet::new()),
         }
@@ -118,11 +123,36 @@ impl Conns {
     }
 
     /// Sends an event to its audience; returns how many connections queued it. The
-    /// payload is serialized once (only when someone listens), straight from `payload`.
+    /// payload is serialized once (only when someone listens), straight from `payload`,
+    /// into one frame shared by every queue and charged once to the outbound budget.
     pub fn broadcast(
         &self,
         audience: Audience<'_>,
         event: &'static str,
+        payload: impl Serialize,
+    ) -> usize {
+        self.fan_out(audience, event, None, payload)
+    }
+
+    /// Like [`Conns::broadcast`], for a streaming delta of one run: coalesced per
+    /// connection under `key` (a queued delta of the same key is replaced by this one,
+    /// which carries the whole text so far), and dropped rather than charged when the
+    /// outbound budget is used up.
+    pub fn broadcast_latest(
+        &self,
+        audience: Audience<'_>,
+        event: &'static str,
+        key: &str,
+        payload: impl Serialize,
+    ) -> usize {
+        self.fan_out(audience, event, Some(key), payload)
+    }
+
+    fn fan_out(
+        &self,
+        audience: Audience<'_>,
+        event: &'static str,
+        latest: Option<&str>,
         payload: impl Serialize,
     ) -> usize {
         let targets: Vec<Arc<Conn>> = lock(&self.map)
@@ -134,9 +164,9 @@ impl Conns {
             })
             .cloned()
             .collect();
-        if targets.is_empty() {
+        let Some(first) = targets.first() else {
             return 0;
-        }
+        };
         let frame = EventOf {
             kind: "event",
             event,
@@ -146,10 +176,15 @@ impl Conns {
             return 0;
         };
         // Serialized once; every target's queue shares the one buffer.
-        let text = Utf8Bytes::from(text);
+        let Some(shared) = first.out.share(Utf8Bytes::from(text), latest.is_some()) else {
+            return 0;
+        };
         targets
             .iter()
-            .filter(|c| c.out.try_send_text(text.clone()).is_ok())
+            .filter(|c| match latest {
+                Some(key) => c.out.try_send_latest(key, &shared).is_ok(),
+                None => c.out.try_send_shared(&shared).is_ok(),
+            })
             .count()
     }
 }

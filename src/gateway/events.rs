@@ -1,7 +1,8 @@
 //! Every event the gateway publishes, in its wire shape, and who receives it: the role
 //! of mini-redis's `Db::publish`. Callers say what happened (`session_changed`,
 //! `message_added`, a run's [`RunEvents`]); this module builds the payload and hands it
-//! to the fan-out ([`Conns::broadcast`]) once, serialized straight from borrowed data.
+//! to the fan-out ([`Conns::broadcast`]) once, serialized straight from borrowed data;
+//! a run's streaming deltas go to [`Conns::broadcast_latest`], coalesced per connection.
 //!
 //! `tick` and `connect.challenge` are the protocol's own frames
 //! ([`crate::protocol::EventFrame`]); the `shutdown` event is built here.
@@ -148,7 +149,19 @@ impl<'a> RunEvents<'a> {
             extra,
         };
         self.chat_seq += 1;
-        self.clients.broadcast(Audience::Readers, "chat", payload);
+        self.to_readers("chat", state == "delta", payload);
+    }
+
+    /// Sends an event of this run to every reader; a delta (`latest`) is coalesced per
+    /// connection with the run's previous one of the same event.
+    fn to_readers(&self, event: &'static str, latest: bool, payload: impl Serialize) {
+        if latest {
+            let key = format!("{event}\0{}", self.run_id);
+            self.clients
+                .broadcast_latest(Audience::Readers, event, &key, payload);
+        } else {
+            self.clients.broadcast(Audience::Readers, event, payload);
+        }
     }
 
     fn agent(&mut self, stream: &'static str, data: impl Serialize) {
@@ -160,7 +173,7 @@ impl<'a> RunEvents<'a> {
             data,
         };
         self.agent_seq += 1;
-        self.clients.broadcast(Audience::Readers, "agent", payload);
+        self.to_readers("agent", stream == "assistant", payload);
     }
 
     /// `agent` `lifecycle` `start`.

@@ -64,21 +64,36 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     )
 }
 
-/// Readiness: 200 while accepting connections, 503 once shutdown began.
+/// Readiness, as admission stands: 200 while a new client would be admitted; 503
+/// once shutdown began, or while every authenticated slot is taken or the outbound
+/// budget of all connections is (nearly) used up, naming why.
 async fn ready(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     if gw.is_shutting_down() {
-        (
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "shutting-down" })),
-        )
-    } else {
-        (
-            StatusCode::OK,
-            Json(json!({
-                "status": "ready",
-                "connections": gw.conns.current(),
-                "maxConnections": gw.limits.max_connections,
-            })),
-        )
+        );
     }
+    let connections = gw.conns.current();
+    let (used, max) = (gw.outbound.used(), gw.outbound.max());
+    let mut reasons = Vec::new();
+    if connections >= gw.limits.max_connections {
+        reasons.push("connections");
+    }
+    // Less than 1/16 of the budget left: a new client's frames would wait for room.
+    if max.saturating_sub(used) < (max / 16).max(1) {
+        reasons.push("outbound-budget");
+    }
+    let mut body = json!({
+        "status": if reasons.is_empty() { "ready" } else { "not-admitting" },
+        "connections": connections,
+        "maxConnections": gw.limits.max_connections,
+        "bufferedBytes": used,
+        "bufferedBytesMax": max,
+    });
+    if reasons.is_empty() {
+        return (StatusCode::OK, Json(body));
+    }
+    body["reasons"] = json!(reasons);
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body))
 }

@@ -60,8 +60,9 @@ pub struct Limits {
     /// waits like one that finds its own queue full, so slow readers are dropped first.
     #[arg(long, env = "CLAWDBOT_MAX_BUFFERED_BYTES_TOTAL", default_value_t = crate::defaults::MAX_BUFFERED_BYTES_TOTAL)]
     pub max_buffered_bytes_total: usize,
-    /// How long a response may wait for room in a full send queue before the client is
-    /// disconnected as a slow consumer, in milliseconds.
+    /// How long a response may wait for room in a full send queue, and how long a
+    /// socket may take no bytes while frames wait, before the client is disconnected as
+    /// a slow consumer, in milliseconds.
     #[arg(long, env = "CLAWDBOT_SEND_TIMEOUT_MS", default_value_t = 5_000)]
     pub send_timeout_ms: u64,
     /// Time given to open connections to close on SIGTERM/SIGINT, in milliseconds.
@@ -314,8 +315,7 @@ pub const MAX_MESSAGE_SUBSCRIPTIONS: usize = 64;
 
 /// Deltas buffered between the provider and the run task (the provider waits when full).
 pub const DELTA_BUFFER: usize = 16;
-/// Default and longest time a run may take.
-pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest time a run may take (the default is `--run-timeout-ms`).
 pub const MAX_RUN_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest the shutdown drain waits for a connection's runs to queue their final
 /// responses before it sends the `shutdown` event, and how often it looks.
@@ -327,6 +327,8 @@ pub const DRAIN_POLL: Duration = Duration::from_millis(20);
 pub const LISTENERS_STOP_WAIT: Duration = Duration::from_millis(500);
 /// How long the async runtime's tasks get to stop when `serve` returns.
 pub const RUNTIME_STOP_WAIT: Duration = Duration::from_millis(500);
+/// Longest the shutdown waits for session files still to be written.
+pub const SESSIONS_SAVE_WAIT: Duration = Duration::from_secs(10);
 
 /// The retry hint (`retryAfterMs`) of a refusal that may pass soon: a full store or
 /// gateway, a busy session, the shutdown drain.

@@ -11,7 +11,7 @@
 //! instant, never a task). Every connection must send a complete request head within
 //! `--http-header-timeout-ms`, which also ends a kept-alive connection that waits that
 //! long for its next request. A WebSocket upgrade leaves this budget for the WebSocket
-//! budgets (`ws.rs`).
+//! budgets (`ws/upgrade.rs`).
 //!
 //! The loop runs until `closed` (the end of the shutdown drain), so `/ready` answers
 //! 503 while connections drain.

@@ -5,11 +5,13 @@
 //! - `limits` (every limit: flags and fixed bounds), `auth` (token), `scopes`;
 //! - `admission/` (pending pool, HTTP slots, connection counter, rate, failed-auth
 //!   budgets) and `transport/` (frame gate, `WsStream`, outbox);
-//! - fan-out: `conns` (authenticated connections) and `events` (every event's shape);
-//! - `runs/`: the run engine (events, sessions, providers; never the handlers);
+//! - fan-out: `conns` (authenticated connections); `events` (every event's shape) and
+//!   `quota` (sessions and runs an authenticated client may hold);
+//! - `runs/`: the run engine (events, quota, sessions, providers; never the handlers),
+//!   its deltas paced by `runs::throttle`;
 //! - `methods/`: the method table and its handlers; `store_error` below both;
 //! - `ws/` (upgrade, handshake and admission, the loop), `http`, `listener`;
-//! - `startup`: `serve`, the drain.
+//! - `startup`: `serve`, the drain (and the last session files saved).
 //!
 //! This file holds the state they share ([`Gateway`]).
 
@@ -22,6 +24,7 @@ pub mod limits;
 pub mod listener;
 pub mod methods;
 pub mod metrics;
+pub mod quota;
 pub mod runs;
 pub mod scopes;
 mod startup;

@@ -15,7 +15,9 @@ use tracing::{info, warn};
 
 use super::admission::{AuthFailures, ConnectionCounter, HttpSlots, PendingPool};
 use super::auth::{self, AuthMode};
-use super::limits::{Limits, DRAIN_POLL, LISTENERS_STOP_WAIT, RUNTIME_STOP_WAIT};
+use super::limits::{
+    Limits, DRAIN_POLL, LISTENERS_STOP_WAIT, RUNTIME_STOP_WAIT, SESSIONS_SAVE_WAIT,
+};
 use super::transport::outbox::OutboundBudget;
 use super::{conns, http, listener, runs, Gateway};
 use crate::logging::LogFormat;
@@ -228,6 +230,16 @@ pub async fn serve(
         warn!(
             left,
             "shutdown grace period over; dropping remaining connections"
+        );
+    }
+    // Session files are written by their own thread: wait for the last changes.
+    let sessions = gw.clone();
+    let saved =
+        tokio::task::spawn_blocking(move || sessions.sessions.flush(SESSIONS_SAVE_WAIT)).await;
+    if !matches!(saved, Ok(true)) {
+        warn!(
+            "sessions not all saved within {} s",
+            SESSIONS_SAVE_WAIT.as_secs()
         );
     }
     info!("stopped");

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sse::Event;
 use super::upstream::{Api, Call, ErrorBody, Said};
-use super::{truncate, ChatMessage, ChatRequest, ProviderError};
+use super::{ChatMessage, ChatRequest, ProviderError};
 
 pub const NAME: &str = "anthropic";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
@@ -104,7 +104,7 @@ impl Api for Messages {
         let parsed: StreamEvent = serde_json::from_str(&event.data).map_err(|_| {
             call.error(format!(
                 "malformed stream event {:?}",
-                truncate(&event.name, 40)
+                call.text_only(&event.name, 40)
             ))
         })?;
         match parsed {

@@ -14,6 +14,7 @@ pub mod anthropic;
 pub mod demo;
 pub mod failure;
 pub mod openai;
+mod scrub;
 pub mod sse;
 pub mod upstream;
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::failure::{Failure, Reason};
+use super::scrub::{scrub, scrub_cut, StreamScrubber};
 use super::sse::{self, Event};
-use super::{truncate, ChatReply, ChatRequest, ProviderError};
+use super::{ChatReply, ChatRequest, ProviderError};
 use crate::config::Secret;
 
 /// Time allowed to open the TCP (and TLS) connection.
@@ -24,8 +25,9 @@ pub const MAX_STREAM_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_REPLY_BYTES: usize = 1024 * 1024;
 /// Largest error body read (only its `error.type` and `error.message` are used).
 pub const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
-/// Longest `retry-after` reported (a larger value is clamped).
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// Longest `retry-after` passed on to clients (`retryAfterMs`): a larger value is
+/// clamped, so a hostile or confused upstream cannot make clients back off for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// A configured live provider: where it is, its key and model, its deadlines.
 #[derive(Debug, Clone)]
@@ -82,15 +84,6 @@ fn client() -> Result<&'static reqwest::Client, ProviderError> {
         })
         .as_ref()
         .map_err(|e| ProviderError::Unavailable(Failure::unknown(e.clone())))
-}
-
-/// Replaces every occurrence of the key in `text` by its masked form.
-pub(crate) fn scrub(text: &str, key: &Secret) -> String {
-    let raw = key.expose();
-    if raw.is_empty() {
-        return text.to_string();
-    }
-    text.replace(raw, &key.masked())
 }
 
 /// `host:port` of a base URL, for messages.
@@ -163,14 +156,16 @@ impl Call<'_> {
         })
     }
 
-    /// `text` cut to `max` characters, the key scrubbed.
-    fn text_only(&self, text: &str, max: usize) -> String {
-        scrub(&truncate(text.trim(), max), &self.up.key)
+    /// `text` with the key scrubbed, then cut to `max` characters.
+    pub fn text_only(&self, text: &str, max: usize) -> String {
+        scrub_cut(text.trim(), &self.up.key, max)
     }
 
     /// The error for an `error` event inside the stream, classified by its type.
     pub fn error_event(&self, error: &ErrorBody) -> ProviderError {
-        let detail = error.describe().unwrap_or_else(|| "(no details)".into());
+        let detail = error
+            .describe(&self.up.key)
+            .unwrap_or_else(|| "(no details)".into());
         let reason = Reason::classify(None, error.kind.as_deref(), error.message.as_deref());
         self.failure(
             format!("error event: {detail}"),
@@ -192,7 +187,7 @@ impl Call<'_> {
             format!("request to {host} failed")
         };
         match root_cause(e) {
-            Some(cause) => self.error(format!("{what}: {}", truncate(&cause, 160))),
+            Some(cause) => self.error(format!("{what}: {}", self.text_only(&cause, 160))),
             None => self.error(what),
         }
     }
@@ -286,7 +281,7 @@ impl Call<'_> {
         .await;
         let mut text = format!("HTTP {}", status.as_u16());
         let error = error_body(&body);
-        match error.as_ref().and_then(ErrorBody::describe) {
+        match error.as_ref().and_then(|e| e.describe(&self.up.key)) {
             Some(detail) => {
                 text.push(' ');
                 text.push_str(&detail);
@@ -326,10 +321,11 @@ pub(crate) struct ErrorBody {
 }
 
 impl ErrorBody {
-    /// `type message`, each cut short, or `None` when both are empty.
-    pub fn describe(&self) -> Option<String> {
-        let kind = truncate(self.kind.as_deref().unwrap_or("").trim(), 64);
-        let message = truncate(self.message.as_deref().unwrap_or("").trim(), 200);
+    /// `type message`, each with `key` masked and then cut short, or `None` when both
+    /// are empty.
+    pub fn describe(&self, key: &Secret) -> Option<String> {
+        let kind = scrub_cut(self.kind.as_deref().unwrap_or("").trim(), key, 64);
+        let message = scrub_cut(self.message.as_deref().unwrap_or("").trim(), key, 200);
         let text = format!("{kind} {message}")
             .trim()
             .replace(['\r', '\n'], " ");
@@ -347,7 +343,7 @@ fn error_body(body: &[u8]) -> Option<ErrorBody> {
 /// `type message` from an error body, when it is the usual JSON shape.
 #[cfg(test)]
 fn error_detail(body: &[u8]) -> Option<String> {
-    error_body(body)?.describe()
+    error_body(body)?.describe(&Secret::new(""))
 }
 
 /// The events of an open response, read with the idle deadline and the size bounds.
@@ -453,7 +449,7 @@ impl Call<'_> {
         let url = format!("{}{}", self.up.base_url, A::PATH);
         let headers = A::key_headers(self)?;
         let mut events = self.open(&url, headers, &A::body(model, req)).await?;
-        let mut reply = Reply::new();
+        let mut reply = Reply::new(&self.up.key);
         let (mut answered_model, mut stop_reason) = (None, None);
         let mut said = Vec::new();
         'events: loop {
@@ -466,21 +462,26 @@ impl Call<'_> {
                     Said::Model(m) => {
                         answered_model.get_or_insert(m);
                     }
-                    Said::StopReason(r) => stop_reason = Some(truncate(&r, 40)),
+                    Said::StopReason(r) => stop_reason = Some(self.text_only(&r, 40)),
                     Said::Text(t) => {
                         if !reply.push(self, &t, deltas).await? {
                             stop_reason = Some("aborted".into());
                             break 'events;
                         }
                     }
-                    Said::End => break 'events,
+                    Said::End => {
+                        if !reply.finish(deltas).await {
+                            stop_reason = Some("aborted".into());
+                        }
+                        break 'events;
+                    }
                 }
             }
         }
         Ok(ChatReply {
             provider: self.provider.into(),
             model: answered_model
-                .map(|m| truncate(&m, 100))
+                .map(|m| self.text_only(&m, 100))
                 .unwrap_or_else(|| model.to_string()),
             text: reply.text,
             stop_reason,
@@ -488,20 +489,27 @@ impl Call<'_> {
     }
 }
 
-/// The reply text assembled from deltas, bounded by [`MAX_REPLY_BYTES`].
+/// The reply text assembled from deltas, bounded by [`MAX_REPLY_BYTES`], with the key
+/// masked in the text as a whole (a key split across deltas included): the deltas sent
+/// on are cut where the masked text allows, so their concatenation is the masked reply.
 pub(crate) struct Reply {
     pub text: String,
+    /// Raw bytes received (the bound applies to what the upstream sent).
+    received: usize,
+    scrubber: StreamScrubber,
 }
 
 impl Reply {
-    pub fn new() -> Reply {
+    pub fn new(key: &Secret) -> Reply {
         Reply {
             text: String::new(),
+            received: 0,
+            scrubber: StreamScrubber::new(key),
         }
     }
 
-    /// Appends a delta (key scrubbed) and sends it on; `Ok(false)` when nobody listens
-    /// any more (the stream should end with what was produced).
+    /// Appends a delta (key masked) and sends on what is safe to send; `Ok(false)` when
+    /// nobody listens any more (the stream should end with what was produced).
     pub async fn push(
         &mut self,
         call: &Call<'_>,
@@ -511,15 +519,26 @@ impl Reply {
         if delta.is_empty() {
             return Ok(true);
         }
-        if self.text.len() + delta.len() > MAX_REPLY_BYTES {
+        if self.received + delta.len() > MAX_REPLY_BYTES {
             return Err(call.error(format!("reply longer than {MAX_REPLY_BYTES} bytes")));
         }
-        let delta = scrub(delta, &call.up.key);
-        if deltas.send(delta.clone()).await.is_err() {
-            return Ok(false);
+        self.received += delta.len();
+        let safe = self.scrubber.push(delta);
+        Ok(self.send(safe, deltas).await)
+    }
+
+    /// Sends on the held-back tail at the end of the answer; false when nobody listens.
+    pub async fn finish(&mut self, deltas: &tokio::sync::mpsc::Sender<String>) -> bool {
+        let tail = self.scrubber.finish();
+        self.send(tail, deltas).await
+    }
+
+    async fn send(&mut self, text: String, deltas: &tokio::sync::mpsc::Sender<String>) -> bool {
+        if text.is_empty() {
+            return true;
         }
-        self.text.push_str(&delta);
-        Ok(true)
+        self.text.push_str(&text);
+        deltas.send(text).await.is_ok()
     }
 }
 
@@ -540,14 +559,6 @@ mod tests {
         assert!(!ok("not a url"));
         let err = check_base_url("X_BASE_URL", "http://example.com", "e").unwrap_err();
         assert!(err.to_string().starts_with("X_BASE_URL uses plain http"));
-    }
-
-    #[test]
-    fn scrub_masks_the_key() {
-        let key = Secret::new("sk-ant-api03-SECRETSECRETSECRET-wxyz");
-        let out = scrub("bad key sk-ant-api03-SECRETSECRETSECRET-wxyz!", &key);
-        assert!(!out.contains("SECRETSECRET"));
-        assert!(out.contains("sk-ant-…wxyz"));
     }
 
     #[test]

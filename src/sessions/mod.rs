@@ -7,10 +7,13 @@
 
 mod limits;
 pub mod persist;
+mod writer;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
+use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 pub use limits::SessionLimits;
@@ -87,6 +90,33 @@ pub struct Session {
     pub busy: bool,
     #[serde(skip)]
     last_used: u64,
+    /// The connection that created it (`None`: loaded from disk or made in code).
+    #[serde(skip)]
+    owner: Option<String>,
+    /// The scope rank of its creator ([`Creator::rank`]); loaded sessions count as
+    /// written by a writer.
+    #[serde(skip, default = "writer_rank")]
+    rank: u8,
+}
+
+/// Rank of sessions whose creator is unknown (loaded from disk).
+fn writer_rank() -> u8 {
+    Creator::WRITE
+}
+
+/// Who creates a session, for eviction: a session is only evicted for a creator of
+/// the same or a higher rank, and its file is only deleted by an eviction its own
+/// connection caused (another client's saved file is never deleted).
+#[derive(Debug, Clone, Copy)]
+pub struct Creator<'a> {
+    pub conn_id: &'a str,
+    pub rank: u8,
+}
+
+impl Creator<'_> {
+    pub const READ: u8 = 0;
+    pub const WRITE: u8 = 1;
+    pub const ADMIN: u8 = 2;
 }
 
 impl Session {
@@ -103,25 +133,93 @@ impl Session {
             dropped: 0,
             busy: false,
             last_used: tick,
+            owner: None,
+            rank: Creator::ADMIN,
         }
     }
 }
 
-/// The store. Every method takes the lock briefly; nothing awaits while holding it.
+/// The store. Every method takes the lock briefly; nothing awaits, serialises or
+/// writes a file while holding it. Counts and the most recent keys come from an index
+/// ([`Store::summaries`]), never from a copy of the whole store.
 #[derive(Debug)]
 pub struct Store {
     limits: SessionLimits,
-    inner: Mutex<Inner>,
-    /// `--sessions-dir`: where sessions are saved (None: memory only, the default).
-    persist: Option<persist::Persist>,
-    /// Serializes saves, so the last snapshot of a session is the last one written.
-    saving: Mutex<()>,
+    inner: Arc<Mutex<Inner>>,
+    /// `--sessions-dir`: the thread that saves sessions there (None: memory only).
+    writer: Option<writer::Writer>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     sessions: HashMap<String, Session>,
+    /// Keys by last update, newest first (ties by key).
+    by_updated: BTreeSet<(Reverse<u64>, String)>,
     tick: u64,
+}
+
+impl Inner {
+    fn insert(&mut self, s: Session) {
+        self.remove(&s.key);
+        self.by_updated
+            .insert((Reverse(s.updated_at), s.key.clone()));
+        self.sessions.insert(s.key.clone(), s);
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Session> {
+        let s = self.sessions.remove(key)?;
+        self.by_updated
+            .remove(&(Reverse(s.updated_at), s.key.clone()));
+        Some(s)
+    }
+
+    /// Keeps the index right after a session's `updated_at` went from `old`.
+    fn reindex(&mut self, key: &str, old: u64) {
+        let Some(now) = self.sessions.get(key).map(|s| s.updated_at) else {
+            return;
+        };
+        if now != old {
+            self.by_updated.remove(&(Reverse(old), key.to_string()));
+            self.by_updated.insert((Reverse(now), key.to_string()));
+        }
+    }
+}
+
+/// What lists and summaries show of a session: everything but its transcript.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub key: String,
+    pub session_id: String,
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub label: Option<String>,
+    pub model: Option<String>,
+    pub message_count: usize,
+    pub busy: bool,
+    /// The last message's text, cut to [`PREVIEW_CHARS`] characters.
+    pub last_preview: Option<String>,
+}
+
+/// Characters of the last message shown in a summary.
+pub const PREVIEW_CHARS: usize = 120;
+
+impl Summary {
+    pub fn of(s: &Session) -> Summary {
+        Summary {
+            key: s.key.clone(),
+            session_id: s.session_id.clone(),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            label: s.label.clone(),
+            model: s.model.clone(),
+            message_count: s.messages.len(),
+            busy: s.busy,
+            last_preview: s
+                .messages
+                .back()
+                .map(|m| crate::providers::truncate(&m.text, PREVIEW_CHARS)),
+        }
+    }
 }
 
 /// Canonical form of a session key: `agent:main:<name>`, lower-cased name.
@@ -160,26 +258,22 @@ impl Store {
     pub fn new(limits: SessionLimits) -> Store {
         Store {
             limits,
-            inner: Mutex::new(Inner::default()),
-            persist: None,
-            saving: Mutex::new(()),
+            inner: Arc::default(),
+            writer: None,
         }
     }
 
     /// A store saved in `dir`, loaded from what is there (at most `max_sessions`, the
-    /// most recently updated; each within the per-session bounds).
+    /// most recently modified files; each within the per-session bounds). Files that are
+    /// not loaded are set aside, never deleted (see [`persist`]).
     pub fn open(limits: SessionLimits, dir: &std::path::Path) -> anyhow::Result<Store> {
-        let p = persist::Persist::open(dir)?;
-        let mut loaded = p.load((limits.max_session_bytes as u64).saturating_mul(4) + 64 * 1024);
+        let p = persist::Persist::open(dir, limits.max_file_bytes())?;
+        let mut loaded = p.load(limits.max_sessions, |s| {
+            canonical_key(&s.key).ok().as_deref() == Some(s.key.as_str())
+        });
         loaded.sort_by_key(|s| std::cmp::Reverse(s.updated_at));
         let mut inner = Inner::default();
-        for (i, mut s) in loaded.into_iter().enumerate() {
-            if i >= limits.max_sessions
-                || canonical_key(&s.key).ok().as_deref() != Some(s.key.as_str())
-            {
-                p.remove(&s.key);
-                continue;
-            }
+        for mut s in loaded {
             s.bytes = s.messages.iter().map(Message::bytes).sum();
             while s.messages.len() > limits.max_messages
                 || (s.bytes > limits.max_session_bytes && s.messages.len() > 1)
@@ -189,7 +283,7 @@ impl Store {
                     s.dropped += 1;
                 }
             }
-            inner.sessions.insert(s.key.clone(), s);
+            inner.insert(s);
         }
         // Least recently used = least recently updated; later uses count above these.
         let mut by_age: Vec<(u64, String)> = inner
@@ -205,26 +299,42 @@ impl Store {
         }
         inner.tick = by_age.len() as u64;
         tracing::info!(dir = %dir.display(), sessions = inner.sessions.len(), "sessions loaded");
+        let inner = Arc::new(Mutex::new(inner));
+        let reader = inner.clone();
+        let snapshot: writer::Snapshot = Box::new(move |key| {
+            reader
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sessions
+                .get(key)
+                .cloned()
+        });
+        let writer = writer::Writer::start(Arc::new(p), snapshot)
+            .with_context(|| format!("starting the sessions writer for {}", dir.display()))?;
         Ok(Store {
             limits,
-            inner: Mutex::new(inner),
-            persist: Some(p),
-            saving: Mutex::new(()),
+            inner,
+            writer: Some(writer),
         })
     }
 
-    /// Saves the current state of `key` (or removes its file when it is gone).
+    /// Marks `key` to be saved (or its file removed when it is gone) by the writer
+    /// thread; returns at once.
     fn save(&self, key: &str) {
-        let Some(p) = &self.persist else { return };
-        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
-        match self.get(key) {
-            Some(s) => {
-                if let Err(e) = p.save(&s) {
-                    tracing::warn!(error = format!("{e:#}"), "session not saved");
-                }
-            }
-            None => p.remove(key),
+        if let Some(w) = &self.writer {
+            w.mark(key);
         }
+    }
+
+    /// Waits (at most `within`) until every change so far is on disk; true when done
+    /// (always, without `--sessions-dir`). Blocking: call it off the runtime threads.
+    pub fn flush(&self, within: std::time::Duration) -> bool {
+        self.writer.as_ref().is_none_or(|w| w.flush(within))
+    }
+
+    /// The directory sessions are saved in, if any.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.writer.as_ref().map(|w| w.persist().dir())
     }
 
     pub fn limits(&self) -> &SessionLimits {
@@ -248,17 +358,45 @@ impl Store {
         self.len() == 0
     }
 
-    /// All sessions, most recently updated first.
-    pub fn list(&self) -> Vec<Session> {
-        let mut all: Vec<Session> = self.lock().sessions.values().cloned().collect();
-        all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.key.cmp(&b.key)));
-        all
+    /// Summaries of the sessions `keep` accepts, most recently updated first, at most
+    /// `limit`: read from the index, without copying any transcript.
+    pub fn summaries(&self, limit: usize, keep: impl Fn(&Session) -> bool) -> Vec<Summary> {
+        let inner = self.lock();
+        inner
+            .by_updated
+            .iter()
+            .filter_map(|(_, key)| inner.sessions.get(key))
+            .filter(|s| keep(s))
+            .take(limit)
+            .map(Summary::of)
+            .collect()
+    }
+
+    /// The most recently updated session `keep` accepts.
+    pub fn find(&self, keep: impl Fn(&Session) -> bool) -> Option<Summary> {
+        self.summaries(1, keep).pop()
+    }
+
+    /// True when a session of this key is in memory.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().sessions.contains_key(key)
+    }
+
+    /// [`Store::ensure_as`] by the gateway itself (the highest rank, no connection).
+    pub fn ensure(&self, key: &str) -> Result<Ensured, SessionError> {
+        self.ensure_as(key, None)
     }
 
     /// Returns the session, creating it (and evicting the least recently used idle
-    /// session when full). `created` tells whether it was new; `evicted` names the
-    /// session that made room.
-    pub fn ensure(&self, key: &str) -> Result<Ensured, SessionError> {
+    /// session of the creator's rank or lower when full). `created` tells whether it
+    /// was new; `evicted` names the session that made room. An evicted session's file
+    /// is deleted only when the creator's own connection had created it.
+    pub fn ensure_as(
+        &self,
+        key: &str,
+        creator: Option<Creator<'_>>,
+    ) -> Result<Ensured, SessionError> {
+        let rank = creator.map_or(Creator::ADMIN, |c| c.rank);
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
@@ -271,25 +409,31 @@ impl Store {
             });
         }
         let mut evicted = None;
+        let mut forget_file = false;
         if inner.sessions.len() >= self.limits.max_sessions {
             let victim = inner
                 .sessions
                 .values()
-                .filter(|s| !s.busy)
+                .filter(|s| !s.busy && s.rank <= rank)
                 .min_by_key(|s| s.last_used)
                 .map(|s| s.key.clone());
             match victim {
                 Some(v) => {
-                    inner.sessions.remove(&v);
+                    let gone = inner.remove(&v);
+                    forget_file = gone.is_some_and(|g| {
+                        g.owner.is_some() && g.owner.as_deref() == creator.map(|c| c.conn_id)
+                    });
                     evicted = Some(v);
                 }
                 None => return Err(SessionError::Full(inner.sessions.len())),
             }
         }
-        let s = Session::new(key.to_string(), crate::protocol::now_ms(), tick);
-        inner.sessions.insert(key.to_string(), s.clone());
+        let mut s = Session::new(key.to_string(), crate::protocol::now_ms(), tick);
+        s.rank = rank;
+        s.owner = creator.map(|c| c.conn_id.to_string());
+        inner.insert(s.clone());
         drop(inner);
-        if let Some(v) = &evicted {
+        if let (Some(v), true) = (&evicted, forget_file) {
             self.save(v);
         }
         self.save(key);
@@ -322,6 +466,7 @@ impl Store {
             .sessions
             .get_mut(key)
             .ok_or_else(|| SessionError::NotFound(key.to_string()))?;
+        let old = s.updated_at;
         s.bytes += msg.bytes();
         s.messages.push_back(msg.clone());
         while s.messages.len() > self.limits.max_messages
@@ -334,6 +479,7 @@ impl Store {
         }
         s.updated_at = crate::protocol::now_ms();
         s.last_used = tick;
+        inner.reindex(key, old);
         drop(inner);
         self.save(key);
         Ok(msg)
@@ -353,7 +499,9 @@ impl Store {
             .get_mut(key)
             .ok_or_else(|| SessionError::NotFound(key.to_string()))?;
         s.last_used = tick;
+        let old = s.updated_at;
         let out = f(s);
+        inner.reindex(key, old);
         drop(inner);
         self.save(key);
         Ok(out)
@@ -414,7 +562,6 @@ impl Store {
     pub fn delete(&self, key: &str) -> Result<Session, SessionError> {
         let gone = self
             .lock()
-            .sessions
             .remove(key)
             .ok_or_else(|| SessionError::NotFound(key.to_string()))?;
         self.save(key);
@@ -440,7 +587,7 @@ mod tests {
             max_messages,
             max_session_bytes: max_bytes,
             max_message_bytes: 1000,
-            sessions_dir: None,
+            ..Default::default()
         })
     }
 
@@ -475,6 +622,33 @@ mod tests {
             s.ensure("agent:main:d"),
             Err(SessionError::Full(2))
         ));
+    }
+
+    #[test]
+    fn a_lower_scope_never_evicts_a_higher_scopes_session() {
+        let s = store(2, 10, 10_000);
+        let admin = Creator {
+            conn_id: "admin",
+            rank: Creator::ADMIN,
+        };
+        let writer = Creator {
+            conn_id: "writer",
+            rank: Creator::WRITE,
+        };
+        s.ensure_as("agent:main:a1", Some(admin)).unwrap();
+        s.ensure_as("agent:main:w1", Some(writer)).unwrap();
+        // The writer's own session goes, never the admin's.
+        let e = s.ensure_as("agent:main:w2", Some(writer)).unwrap();
+        assert_eq!(e.evicted.as_deref(), Some("agent:main:w1"));
+        s.ensure_as("agent:main:a1", Some(admin)).unwrap(); // used after w2
+        let e = s.ensure_as("agent:main:a2", Some(admin)).unwrap();
+        assert_eq!(e.evicted.as_deref(), Some("agent:main:w2"));
+        // Only admin sessions left: the writer is refused.
+        assert!(matches!(
+            s.ensure_as("agent:main:w3", Some(writer)),
+            Err(SessionError::Full(2))
+        ));
+        assert!(s.get("agent:main:a1").is_some() && s.get("agent:main:a2").is_some());
     }
 
     #[test]
@@ -551,13 +725,25 @@ mod tests {
             Some("L")
         );
         assert!(!dir.join(".tmp-1-1").exists());
-        // Eviction removes the evicted session's file too: the least recently updated
-        // (main) goes.
+        // Eviction keeps the evicted session's file (no connection of ours created
+        // it): the least recently updated (main) leaves memory only.
         s.ensure("agent:main:third").unwrap();
+        assert!(s.flush(std::time::Duration::from_secs(10)));
         assert_eq!(s.len(), 2);
         assert!(s.get(MAIN_KEY).is_none());
-        // Two sessions, plus the unreadable file (skipped, left for inspection).
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+        // Three sessions, plus the unreadable file (skipped, left for inspection).
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 4);
+        // A connection's eviction of a session it created itself deletes its file.
+        let me = Creator {
+            conn_id: "c1",
+            rank: Creator::ADMIN,
+        };
+        s.ensure_as("agent:main:mine", Some(me)).unwrap();
+        s.ensure_as("agent:main:next", Some(me)).unwrap();
+        let e = s.ensure_as("agent:main:last", Some(me)).unwrap();
+        assert_eq!(e.evicted.as_deref(), Some("agent:main:mine"));
+        assert!(s.flush(std::time::Duration::from_secs(10)));
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 6);
         drop(s);
         let s = Store::open(limits, &dir).unwrap();
         assert_eq!(s.len(), 2);

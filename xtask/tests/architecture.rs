@@ -262,7 +262,7 @@ const GATEWAY_LAYERS: &[&[&str]] = &[
     &["limits", "auth", "scopes"],
     &["admission", "transport", "store_error"],
     &["conns"],
-    &["events"],
+    &["events", "quota"],
     &["runs"],
     &["methods"],
     &["metrics"],

@@ -11,12 +11,10 @@ use super::params::{self, parse, resolve_model, session_error};
 use super::session_row::row;
 use super::Ctx;
 use crate::gateway::events::message_value;
-use crate::gateway::limits::{
-    DEFAULT_RUN_TIMEOUT, HISTORY_DEFAULT, HISTORY_MAX, MAX_IDEMPOTENCY_KEY, MAX_RUN_TIMEOUT,
-};
+use crate::gateway::limits::{HISTORY_DEFAULT, HISTORY_MAX, MAX_IDEMPOTENCY_KEY, MAX_RUN_TIMEOUT};
 use crate::gateway::runs::{self, RunRequest, Started};
 use crate::protocol::{now_ms, ErrorShape};
-use crate::sessions::{canonical_key, AGENT_ID, MAIN_KEY};
+use crate::sessions::{canonical_key, Summary, AGENT_ID, MAIN_KEY};
 
 /// An optional `agentId`: absent or empty means `main`.
 fn check_agent(agent: Option<&str>) -> Result<(), ErrorShape> {
@@ -60,10 +58,11 @@ struct SendParams {
     timeout_ms: Option<u64>,
 }
 
-fn timeout_from_ms(ms: Option<u64>) -> Duration {
+/// A run's deadline: the request's `timeoutMs` (at most 600 s), else `--run-timeout-ms`.
+fn timeout_from_ms(ctx: &Ctx<'_>, ms: Option<u64>) -> Duration {
     match ms {
         Some(ms) if ms > 0 => Duration::from_millis(ms).min(MAX_RUN_TIMEOUT),
-        _ => DEFAULT_RUN_TIMEOUT,
+        _ => ctx.gw.sessions.limits().run_timeout(),
     }
 }
 
@@ -83,7 +82,7 @@ pub fn send(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
             message: p.message,
             conn: ctx.conn.clone(),
             model: None,
-            timeout: timeout_from_ms(p.timeout_ms),
+            timeout: timeout_from_ms(ctx, p.timeout_ms),
             reply_to: None,
         },
     )?;
@@ -134,7 +133,7 @@ pub fn agent(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
             message: p.message,
             conn: ctx.conn.clone(),
             model,
-            timeout: timeout_from_ms(p.timeout.map(|s| s.saturating_mul(1000))),
+            timeout: timeout_from_ms(ctx, p.timeout.map(|s| s.saturating_mul(1000))),
             reply_to: Some(ctx.req.id.clone()),
         },
     )?;
@@ -181,7 +180,7 @@ pub fn history(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     });
     if let Some(s) = session {
         out["sessionId"] = json!(s.session_id);
-        out["sessionInfo"] = row(ctx.gw, &s);
+        out["sessionInfo"] = row(ctx.gw, &Summary::of(&s));
     }
     Ok(out)
 }

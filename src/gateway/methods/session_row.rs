@@ -4,10 +4,11 @@
 use serde_json::{json, Value};
 
 use crate::gateway::Gateway;
-use crate::sessions::{Session, AGENT_ID};
+use crate::sessions::{Summary, AGENT_ID};
 
-/// One `sessions.list` row.
-pub fn row(gw: &Gateway, s: &Session) -> Value {
+/// One `sessions.list` row, from the store's summary of the session (no copy of its
+/// transcript).
+pub fn row(gw: &Gateway, s: &Summary) -> Value {
     let (provider, model) = gw.provider.served_by(s.model.as_deref());
     let mut v = json!({
         "key": s.key,
@@ -16,7 +17,7 @@ pub fn row(gw: &Gateway, s: &Session) -> Value {
         "sessionId": s.session_id,
         "createdAt": s.created_at,
         "updatedAt": s.updated_at,
-        "messageCount": s.messages.len(),
+        "messageCount": s.message_count,
         "modelProvider": provider,
         "model": model,
         "running": s.busy,
@@ -25,8 +26,8 @@ pub fn row(gw: &Gateway, s: &Session) -> Value {
         v["label"] = json!(label);
         v["displayName"] = json!(label);
     }
-    if let Some(last) = s.messages.back() {
-        v["lastMessagePreview"] = json!(crate::providers::truncate(&last.text, 120));
+    if let Some(preview) = &s.last_preview {
+        v["lastMessagePreview"] = json!(preview);
     }
     v
 }

@@ -12,7 +12,7 @@ use super::Ctx;
 use crate::gateway::events::session_changed;
 use crate::gateway::limits::{COMPACT_KEEP, MAX_LABEL};
 use crate::protocol::{now_ms, ErrorShape};
-use crate::sessions::{canonical_key, AGENT_ID};
+use crate::sessions::{canonical_key, Summary, AGENT_ID};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,9 +34,7 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let search = p.search.map(|s| s.to_ascii_lowercase());
     let rows: Vec<Value> = gw
         .sessions
-        .list()
-        .iter()
-        .filter(|s| {
+        .summaries(p.limit.unwrap_or(usize::MAX).max(1), |s| {
             search.as_ref().is_none_or(|q| {
                 s.key.contains(q.as_str())
                     || s.label
@@ -44,7 +42,7 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
                         .is_some_and(|l| l.to_ascii_lowercase().contains(q.as_str()))
             })
         })
-        .take(p.limit.unwrap_or(usize::MAX).max(1))
+        .iter()
         .map(|s| row(gw, s))
         .collect();
     let model = gw.provider.models().first().map(|m| m.id.clone());
@@ -115,14 +113,14 @@ pub fn resolve(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     if let Some(agent) = p.agent_id.as_deref() {
         check_agent(agent)?;
     }
-    let all = ctx.gw.sessions.list();
+    let sessions = &ctx.gw.sessions;
     let found = if let Some(key) = p.key.as_deref() {
         let key = canonical_key(key).map_err(session_error)?;
-        all.into_iter().find(|s| s.key == key)
+        sessions.find(|s| s.key == key)
     } else if let Some(id) = p.session_id.as_deref() {
-        all.into_iter().find(|s| s.session_id == id)
+        sessions.find(|s| s.session_id == id)
     } else if let Some(label) = p.label.as_deref() {
-        all.into_iter().find(|s| s.label.as_deref() == Some(label))
+        sessions.find(|s| s.label.as_deref() == Some(label))
     } else {
         return Err(ErrorShape::invalid(
             "invalid sessions.resolve params: one of key, sessionId or label is required",
@@ -137,7 +135,7 @@ pub fn resolve(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
 pub fn describe(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     let key = key_of("sessions.describe", ctx)?;
     Ok(match ctx.gw.sessions.get(&key) {
-        Some(s) => json!({ "session": row(ctx.gw, &s) }),
+        Some(s) => json!({ "session": row(ctx.gw, &Summary::of(&s)) }),
         None => json!({ "session": null }),
     })
 }
@@ -156,9 +154,13 @@ struct CreateParams {
 }
 
 fn check_label(label: &str) -> Result<(), ErrorShape> {
-    if label.trim().is_empty() || label.chars().count() > MAX_LABEL {
+    // Control characters (newline, ESC) would reach terminals through `sessions.list`.
+    if label.trim().is_empty()
+        || label.chars().count() > MAX_LABEL
+        || label.chars().any(char::is_control)
+    {
         return Err(ErrorShape::invalid(format!(
-            "label must be 1..={MAX_LABEL} characters"
+            "label must be 1..={MAX_LABEL} characters without control characters"
         )));
     }
     Ok(())
@@ -181,7 +183,8 @@ pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         None => format!("agent:{AGENT_ID}:{}", uuid::Uuid::new_v4()),
     };
     let gw = ctx.gw;
-    let ensured = gw.sessions.ensure(&key).map_err(session_error)?;
+    let ensured = crate::gateway::quota::ensure_session(gw, ctx.conn, &key)
+        .map_err(|e| e.into_shape(session_error))?;
     let session = gw
         .sessions
         .update(&key, |s| {
@@ -212,7 +215,7 @@ pub fn create(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         "key": key,
         "sessionId": session.session_id,
         "created": ensured.created,
-        "entry": row(gw, &session),
+        "entry": row(gw, &Summary::of(&session)),
     }))
 }
 
@@ -256,7 +259,7 @@ pub fn patch(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
         })
         .map_err(session_error)?;
     session_changed(&gw.clients, &key, "patched");
-    Ok(json!({ "ok": true, "key": key, "entry": row(gw, &session) }))
+    Ok(json!({ "ok": true, "key": key, "entry": row(gw, &Summary::of(&session)) }))
 }
 
 pub fn reset(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
@@ -265,7 +268,7 @@ pub fn reset(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {
     gw.runs.abort_session(&key, None);
     let session = gw.sessions.reset(&key).map_err(session_error)?;
     session_changed(&gw.clients, &key, "reset");
-    Ok(json!({ "ok": true, "key": key, "entry": row(gw, &session) }))
+    Ok(json!({ "ok": true, "key": key, "entry": row(gw, &Summary::of(&session)) }))
 }
 
 pub fn delete(ctx: &Ctx<'_>) -> Result<Value, ErrorShape> {

@@ -7,15 +7,19 @@ use serde_json::{json, Value};
 use super::Ctx;
 use crate::gateway::Gateway;
 use crate::protocol::{now_ms, PresenceEntry, SUPPORTED_PROTOCOLS};
-use crate::sessions::{Session, AGENT_ID};
+use crate::sessions::AGENT_ID;
 
 /// Where the CLI expects a sessions store path; ours is memory.
 const SESSIONS_PATH: &str = "memory";
 
-fn recent(sessions: &[Session], now: u64) -> Vec<Value> {
-    sessions
+/// Sessions shown as `recent` in summaries.
+const RECENT: usize = 5;
+
+/// The `recent` rows of the most recently updated sessions (from the store's index).
+fn recent(gw: &Gateway, now: u64) -> Vec<Value> {
+    gw.sessions
+        .summaries(RECENT, |_| true)
         .iter()
-        .take(5)
         .map(|s| {
             json!({
                 "key": s.key,
@@ -28,8 +32,7 @@ fn recent(sessions: &[Session], now: u64) -> Vec<Value> {
 }
 
 fn sessions_summary(gw: &Gateway) -> Value {
-    let all = gw.sessions.list();
-    json!({ "path": SESSIONS_PATH, "count": all.len(), "recent": recent(&all, now_ms()) })
+    json!({ "path": SESSIONS_PATH, "count": gw.sessions.len(), "recent": recent(gw, now_ms()) })
 }
 
 /// The `health` payload (also the snapshot's `health`).
@@ -80,7 +83,7 @@ pub fn presence_value(gw: &Gateway) -> Value {
 /// (`version`, `mode`, `protocol`, connections).
 pub fn status(ctx: &Ctx<'_>) -> Value {
     let gw = ctx.gw;
-    let all = gw.sessions.list();
+    let count = gw.sessions.len();
     let now = now_ms();
     let model = gw.provider.models().first().map(|m| m.id.clone());
     json!({
@@ -104,14 +107,14 @@ pub fn status(ctx: &Ctx<'_>) -> Value {
         "taskAudit": { "total": 0, "warnings": 0, "errors": 0, "byCode": {} },
         "sessions": {
             "paths": [],
-            "count": all.len(),
+            "count": count,
             "defaults": { "model": model, "contextTokens": null },
-            "recent": recent(&all, now),
+            "recent": recent(gw, now),
             "byAgent": [{
                 "agentId": AGENT_ID,
                 "path": SESSIONS_PATH,
-                "count": all.len(),
-                "recent": recent(&all, now),
+                "count": count,
+                "recent": recent(gw, now),
             }]
         }
     })

@@ -1,5 +1,5 @@
 //! One run, from the provider call to its last event: [`execute`] reads the history,
-//! streams the provider's deltas ([`stream`]) until the reply, an error, the timeout,
+//! streams the provider's deltas ([`stream`], paced by [`DeltaThrottle`]) until the reply, an error, the timeout,
 //! an abort or the shutdown drain ends it ([`Outcome`]), then stores the reply, frees
 //! the session and publishes the terminal events ([`conclude`], typed [`Ended`]), and
 //! for `agent` sends the final response ([`final_response`]).
@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::throttle::DeltaThrottle;
 use super::{release, store_reply, RunRequest};
 use crate::gateway::events::RunEvents;
 use crate::gateway::limits::{DELTA_BUFFER, RETRY_LATER_MS};
@@ -151,10 +152,12 @@ async fn stream(
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut text = String::new();
-    let on_delta = |events: &mut RunEvents<'_>, text: &mut String, delta: String| {
-        text.push_str(&delta);
-        events.delta(text, &delta);
-    };
+    // Deltas go out at the throttle's pace (the first at once); one held back goes out
+    // when `trailing` fires, or the terminal event carries its text.
+    let mut throttle = DeltaThrottle::new(gw.sessions.limits().delta_interval());
+    let trailing = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(trailing);
+    let mut held = false;
     let mut shutdown = gw.shutdown.clone();
     let outcome = loop {
         tokio::select! {
@@ -162,10 +165,24 @@ async fn stream(
             _ = &mut cancelled => break Outcome::Aborted,
             _ = shutdown.wait_for(|s| *s) => break Outcome::ShuttingDown,
             _ = &mut deadline => break Outcome::TimedOut,
-            Some(delta) = rx.recv() => on_delta(events, &mut text, delta),
+            _ = &mut trailing, if held => {
+                // Not grown enough yet: the next delta decides.
+                paced(events, &mut throttle, &text);
+                held = false;
+            }
+            Some(delta) = rx.recv() => {
+                text.push_str(&delta);
+                held = !paced(events, &mut throttle, &text);
+                if held {
+                    trailing.as_mut().reset(throttle.next_at());
+                }
+            }
             result = &mut call => {
+                // What the provider sent before it finished goes out at the same pace (a
+                // reply that came whole before any delta went out still streams one).
                 while let Ok(delta) = rx.try_recv() {
-                    on_delta(events, &mut text, delta);
+                    text.push_str(&delta);
+                    paced(events, &mut throttle, &text);
                 }
                 break match result {
                     Ok(reply) => Outcome::Done(reply),
@@ -175,6 +192,18 @@ async fn stream(
         }
     };
     Stopped { outcome, text }
+}
+
+/// Publishes the text so far as a delta if `throttle` lets it out now; false when it is
+/// held back.
+fn paced(events: &mut RunEvents<'_>, throttle: &mut DeltaThrottle, text: &str) -> bool {
+    let now = tokio::time::Instant::now();
+    if !throttle.due(text.len(), now) {
+        return false;
+    }
+    let from = throttle.sent(text.len(), now);
+    events.delta(text, &text[from..]);
+    true
 }
 
 /// Stores what the run produced, frees the run and its session (before the terminal
@@ -202,7 +231,7 @@ fn conclude(
             store_reply(gw, key, instance, m.clone());
             release(gw, run_id, key, instance);
             events.finished(&m);
-            info!(ms = elapsed.as_millis() as u64, provider = %reply.provider, model = %reply.model, "run finished");
+            info!(ms = elapsed.as_millis() as u64, provider = %reply.provider, model = %crate::logging::escape(&reply.model), "run finished");
             Ended::Ok(full)
         }
         Outcome::Aborted => {
@@ -221,7 +250,7 @@ fn conclude(
         }
         Outcome::Failed(e) => {
             let message = e.to_string();
-            warn!(error = %message, "run failed");
+            warn!(error = %crate::logging::escape(&message), "run failed");
             release(gw, run_id, key, instance);
             let detail = e.detail(served.provider, Some(&served.model));
             events.failed(&message, e.reason().chat_error_kind(), Some(detail));

@@ -10,11 +10,13 @@
 //! buffer on the way is bounded (the provider's delta channel, each connection's
 //! outbox).
 //!
-//! This file is the registry of runs and how one starts; `execute` is the run itself.
+//! This file is the registry of runs and how one starts (within the `quota` of runs
+//! and sessions); `execute` is the run itself, its deltas paced by `throttle`.
 //! The engine uses the events, the sessions store and the providers, never the
 //! request handlers above it.
 
 mod execute;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -27,8 +29,9 @@ use tracing::{debug, Instrument};
 
 use super::conns::Conn;
 use super::events;
+pub use super::limits::MAX_RUN_TIMEOUT;
 use super::limits::RETRY_LATER_MS;
-pub use super::limits::{DEFAULT_RUN_TIMEOUT, MAX_RUN_TIMEOUT};
+use super::quota;
 use super::store_error::session_error;
 use super::Gateway;
 use crate::protocol::{codes, ErrorShape};
@@ -126,13 +129,13 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
     if runs.contains_key(&req.run_id) {
         return Ok(Started::InFlight);
     }
+    let mine = runs.values().filter(|e| e.conn_id == req.conn.id).count();
+    quota::check_runs(gw, runs.len(), mine)?;
     gw.sessions
         .check_message(&req.message)
         .map_err(session_error)?;
-    let ensured = gw
-        .sessions
-        .ensure(&req.session_key)
-        .map_err(session_error)?;
+    let ensured = quota::ensure_session(gw, &req.conn, &req.session_key)
+        .map_err(|e| e.into_shape(session_error))?;
     if let Some(evicted) = &ensured.evicted {
         events::session_changed(&gw.clients, evicted, "evicted");
     }
@@ -174,7 +177,7 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
             "message"
         },
     );
-    let span = tracing::info_span!("run", run_id = %req.run_id);
+    let span = tracing::info_span!("run", run_id = %crate::logging::escape_clip(&req.run_id));
     let gw = gw.clone();
     tokio::spawn(
         async move {

@@ -163,6 +163,21 @@ pub struct FrameGate<S> {
     scanner: Scanner,
     /// Set once a frame was refused: every later read fails.
     refused: Option<usize>,
+    /// Bytes written to the socket so far (the outbox's writer watches it for progress).
+    written: WriteProgress,
+}
+
+/// Bytes written to a socket so far, shared with whoever watches its progress.
+#[derive(Debug, Clone, Default)]
+pub struct WriteProgress(Arc<std::sync::atomic::AtomicU64>);
+
+impl WriteProgress {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }
 
 impl<S> FrameGate<S> {
@@ -172,7 +187,13 @@ impl<S> FrameGate<S> {
             limit,
             scanner: Scanner::default(),
             refused: None,
+            written: WriteProgress::default(),
         }
+    }
+
+    /// The counter of bytes written through this socket.
+    pub fn write_progress(&self) -> WriteProgress {
+        self.written.clone()
     }
 }
 
@@ -217,7 +238,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGate<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.written.add(n);
+        }
+        polled
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
@@ -230,7 +255,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGate<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.written.add(n);
+        }
+        polled
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()

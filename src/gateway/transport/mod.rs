@@ -1,11 +1,13 @@
 //! The transport layer of the gateway: the socket of one WebSocket connection
-//! ([`WsStream`]), the frame gate under its codec (frame sizes checked on their header)
-//! and the bounded send queue with the global outbound budget (`outbox`).
+//! ([`WsStream`]), the frame gate under its codec (frame sizes checked on their header),
+//! the bounded send queue with the global outbound budget (`outbox`) and the frames
+//! shared by every queue they go to, charged once to that budget (`shared_frame`).
 //!
 //! Nothing here knows about the protocol above the frames.
 
 pub mod frame_gate;
 pub mod outbox;
+pub mod shared_frame;
 
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;

@@ -2,13 +2,22 @@
 //!
 //! The queue is bounded three times: in frames (`--send-queue`), in bytes
 //! (`--max-buffered-bytes`, a semaphore whose permits the writer returns once a frame
-//! is on the wire), and by the budget shared by all connections
-//! (`--max-buffered-bytes-total`, [`OutboundBudget`]). Responses wait for room at most
-//! `--send-timeout-ms` (backpressure: meanwhile the connection reads no further
-//! requests); events never wait. A client that does not read within that time is
-//! disconnected, so its memory use, and the sum over all clients, stays bounded.
+//! is on the wire: what one reader can pin), and by the budget shared by all
+//! connections (`--max-buffered-bytes-total`, [`OutboundBudget`]), which counts unique
+//! bytes: an event fanned out to many connections is one [`SharedFrame`], charged once.
+//! Responses wait for room at most `--send-timeout-ms` (backpressure: meanwhile the
+//! connection reads no further requests); events never wait. Streaming deltas are
+//! coalesced per connection and run ([`OutboxSender::try_send_latest`]): each carries
+//! the whole text so far, so a queued one is replaced by the newer one.
+//!
+//! The writer cuts a connection whose socket takes no bytes for `--send-timeout-ms`
+//! while it has something to write (whether or not the client sends requests); a
+//! reader that drains, however slowly, is never cut for being slow
+//! ([`Outbox::stalled`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::SplitSink;
@@ -19,6 +28,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use super::frame_gate::WriteProgress;
+use super::shared_frame::SharedFrame;
 use super::WsStream;
 
 /// Outgoing bytes queued across all connections: a semaphore of
@@ -47,15 +58,33 @@ impl OutboundBudget {
     fn permits(&self, len: usize) -> u32 {
         len.clamp(1, self.max) as u32
     }
+
+    /// Charges `text` once (if there is room now) and wraps it for any number of
+    /// queues; `None` when the budget is used up.
+    pub fn try_share(&self, text: Utf8Bytes) -> Option<SharedFrame> {
+        let charge = self
+            .permits
+            .clone()
+            .try_acquire_many_owned(self.permits(text.len()))
+            .ok()?;
+        Some(SharedFrame::new(text, Some(charge)))
+    }
 }
 
 enum Out {
-    /// A text frame (shared: an event fanned out to many connections is one buffer)
-    /// with its permits in this queue's bytes and in the budget of all connections.
-    Text(Utf8Bytes, OwnedSemaphorePermit, OwnedSemaphorePermit),
+    /// A text frame (shared: an event fanned out to many connections is one buffer,
+    /// charged once to the budget of all connections) with its permits in this queue.
+    Text(SharedFrame, OwnedSemaphorePermit),
+    /// The newest delta of one run (see [`OutboxSender::try_send_latest`]).
+    Latest(String, Arc<LatestSlot>),
     Ping,
     Close(u16, String),
 }
+
+/// The newest queued frame of one coalescing key: replaced in place while it waits.
+type LatestSlot = Mutex<Option<(SharedFrame, OwnedSemaphorePermit)>>;
+/// Coalescing key → the slot queued for it and not yet taken by the writer.
+type LatestMap = Arc<Mutex<HashMap<String, Arc<LatestSlot>>>>;
 
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,24 +100,56 @@ pub struct Outbox {
     /// the connection's loop, so every frame passes the same bounds.
     queue: OutboxSender,
     writer: JoinHandle<()>,
+    /// Set by the writer when it gave up on a socket that took no bytes.
+    stalled: Arc<AtomicBool>,
 }
 
 type Sink = SplitSink<WsStream, Message>;
 
 impl Outbox {
-    pub fn new(sink: Sink, frames: usize, max_bytes: usize, global: OutboundBudget) -> Self {
+    /// A queue of at most `frames` frames and `max_bytes` bytes, within `global`. The
+    /// writer gives up when `progress` (bytes written to the socket) stands still for
+    /// `stall` while it has something to write.
+    pub fn new(
+        sink: Sink,
+        frames: usize,
+        max_bytes: usize,
+        global: OutboundBudget,
+        progress: WriteProgress,
+        stall: Duration,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(frames.max(1));
         let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
-        let writer = tokio::spawn(write_loop(sink, rx));
+        let latest = LatestMap::default();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let writer = tokio::spawn(write_loop(
+            sink,
+            rx,
+            latest.clone(),
+            Watch {
+                progress,
+                stall,
+                stalled: stalled.clone(),
+            },
+        ));
         Outbox {
             queue: OutboxSender {
                 tx,
                 bytes: Arc::new(Semaphore::new(max_bytes)),
                 max_bytes,
                 global,
+                latest,
+                stalled: stalled.clone(),
             },
             writer,
+            stalled,
         }
+    }
+
+    /// True once the writer gave up because the socket took no bytes for the stall
+    /// time while frames waited (the client stopped reading).
+    pub fn stalled(&self) -> bool {
+        self.stalled.load(Ordering::Acquire)
     }
 
     /// A cloneable handle on this queue (events fanned out to subscribers, the final
@@ -109,11 +170,19 @@ impl Outbox {
     /// Queues a frame only if there is room now.
     pub fn try_send_json<T: serde::Serialize>(&self, frame: &T) -> Result<(), SendError> {
         let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
-        self.queue.try_send_text(text.into())
+        let frame = self
+            .queue
+            .global
+            .try_share(text.into())
+            .ok_or(SendError::SlowConsumer)?;
+        self.queue.try_send_shared(&frame)
     }
 
     pub fn ping(&self) -> Result<(), SendError> {
-        self.queue.tx.try_send(Out::Ping).map_err(map_try)
+        self.queue
+            .tx
+            .try_send(Out::Ping)
+            .map_err(|e| self.queue.why(map_try(e)))
     }
 
     /// Resolves when the writer stops.
@@ -177,45 +246,104 @@ fn map_try<T>(e: mpsc::error::TrySendError<T>) -> SendError {
 /// Most frames written between two flushes.
 const MAX_BATCH: usize = 64;
 
+/// What the writer watches to tell a stuck socket from a slow one.
+struct Watch {
+    progress: WriteProgress,
+    stall: Duration,
+    stalled: Arc<AtomicBool>,
+}
+
+impl Watch {
+    /// Awaits `io` (a feed or a flush) while the socket keeps taking bytes; `None` when
+    /// it took none for the stall time (then the writer gives up).
+    async fn progressing<F: std::future::Future>(&self, io: F) -> Option<F::Output> {
+        tokio::pin!(io);
+        let mut seen = self.progress.get();
+        loop {
+            match tokio::time::timeout(self.stall, &mut io).await {
+                Ok(out) => return Some(out),
+                Err(_) => {
+                    let now = self.progress.get();
+                    if now == seen {
+                        self.stalled.store(true, Ordering::Release);
+                        return None;
+                    }
+                    seen = now;
+                }
+            }
+        }
+    }
+}
+
 /// Writes the queue to the socket: every frame queued at that moment (at most
 /// [`MAX_BATCH`]) is fed to the socket, then flushed once, so a burst of events costs
 /// one write rather than one per frame. The frames' permits are returned after the
-/// flush: until then their bytes still count against the bounds.
-async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Out>) {
+/// flush: until then their bytes still count against the bounds. A socket that takes
+/// no bytes for the stall time ends the writer (see [`Watch`]).
+async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Out>, latest: LatestMap, watch: Watch) {
     let mut written = Vec::with_capacity(MAX_BATCH);
     'frames: while let Some(first) = rx.recv().await {
         let mut next = Some(first);
         while let Some(item) = next.take() {
-            let fed = match item {
-                Out::Text(text, permit, global) => {
-                    written.push((permit, global));
-                    sink.feed(Message::Text(text)).await
+            let message = match item {
+                Out::Text(frame, permit) => {
+                    let text = frame.text();
+                    written.push((frame, permit));
+                    Some(Message::Text(text))
                 }
-                Out::Ping => sink.feed(Message::Ping(Default::default())).await,
+                Out::Latest(key, slot) => {
+                    let taken = take_latest(&latest, &key, &slot);
+                    taken.map(|(frame, permit)| {
+                        let text = frame.text();
+                        written.push((frame, permit));
+                        Message::Text(text)
+                    })
+                }
+                Out::Ping => Some(Message::Ping(Default::default())),
                 Out::Close(code, reason) => {
                     let frame = CloseFrame {
                         code: CloseCode::from(code),
                         reason: reason.into(),
                     };
                     // `send` flushes what was fed before it too.
-                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    let _ = watch
+                        .progressing(sink.send(Message::Close(Some(frame))))
+                        .await;
                     break 'frames;
                 }
             };
-            if fed.is_err() {
-                break 'frames;
+            if let Some(message) = message {
+                match watch.progressing(sink.feed(message)).await {
+                    Some(Ok(())) => {}
+                    _ => break 'frames,
+                }
             }
             if written.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        let flushed = sink.flush().await;
+        let flushed = watch.progressing(sink.flush()).await;
         written.clear();
-        if flushed.is_err() {
+        if !matches!(flushed, Some(Ok(()))) {
             break;
         }
     }
     rx.close();
+}
+
+/// The writer's side of a coalesced delta: unregisters the slot (so the next delta of
+/// that key queues anew) and takes its frame.
+fn take_latest(
+    latest: &LatestMap,
+    key: &str,
+    slot: &Arc<LatestSlot>,
+) -> Option<(SharedFrame, OwnedSemaphorePermit)> {
+    let mut map = latest.lock().unwrap_or_else(|e| e.into_inner());
+    if map.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+        map.remove(key);
+    }
+    let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    taken
 }
 
 /// A cloneable handle on a connection's queue for frames produced outside its loop
@@ -228,45 +356,114 @@ pub struct OutboxSender {
     bytes: Arc<Semaphore>,
     max_bytes: usize,
     global: OutboundBudget,
+    latest: LatestMap,
+    /// Set when the writer gave up on a stuck socket: then a closed queue means a slow
+    /// consumer, not a socket error.
+    stalled: Arc<AtomicBool>,
 }
 
 impl OutboxSender {
+    /// [`SendError::Closed`] becomes [`SendError::SlowConsumer`] once the writer gave up
+    /// on a socket that took no bytes.
+    fn why(&self, e: SendError) -> SendError {
+        if e == SendError::Closed && self.stalled.load(Ordering::Acquire) {
+            SendError::SlowConsumer
+        } else {
+            e
+        }
+    }
+
     /// Permits a frame of `len` bytes takes (a frame larger than the whole budget
     /// takes all of it, so it is sent alone).
     fn permits(&self, len: usize) -> u32 {
         len.clamp(1, self.max_bytes) as u32
     }
 
-    /// Bytes queued on this connection and not yet written, besides `own` (the permits
-    /// of the frame the caller is queueing).
-    fn queued_besides(&self, own: &OwnedSemaphorePermit) -> usize {
-        self.max_bytes
-            .saturating_sub(self.bytes.available_permits())
-            .saturating_sub(own.num_permits())
+    /// Wraps `text` for any number of queues, charged once to the budget of all
+    /// connections. When the budget is used up, a droppable frame (a delta) is not
+    /// sent (`None`); any other event goes uncharged: it is small, and still counted
+    /// in full by each queue it enters.
+    pub fn share(&self, text: Utf8Bytes, droppable: bool) -> Option<SharedFrame> {
+        // A clone of the text is a reference to the same buffer.
+        match self.global.try_share(text.clone()) {
+            Some(frame) => Some(frame),
+            None if droppable => None,
+            None => Some(SharedFrame::new(text, None)),
+        }
     }
 
-    /// Queues already-serialized text only if there is room now, in this queue and in
-    /// the budget of all connections (events: a slow reader misses them rather than
-    /// growing the queue).
-    pub fn try_send_text(&self, text: Utf8Bytes) -> Result<(), SendError> {
+    /// Queues a shared frame only if there is room now in this queue (events: a slow
+    /// reader misses them rather than growing the queue). The frame was charged to the
+    /// budget of all connections once, by whoever shared it.
+    pub fn try_send_shared(&self, frame: &SharedFrame) -> Result<(), SendError> {
+        self.try_send_shared_inner(frame).map_err(|e| self.why(e))
+    }
+
+    fn try_send_shared_inner(&self, frame: &SharedFrame) -> Result<(), SendError> {
         let permit = self
             .bytes
             .clone()
-            .try_acquire_many_owned(self.permits(text.len()))
-            .map_err(|_| SendError::SlowConsumer)?;
-        let global = self
-            .global
-            .permits
-            .clone()
-            .try_acquire_many_owned(self.global.permits(text.len()))
+            .try_acquire_many_owned(self.permits(frame.len()))
             .map_err(|_| SendError::SlowConsumer)?;
         self.tx
-            .try_send(Out::Text(text, permit, global))
+            .try_send(Out::Text(frame.clone(), permit))
             .map_err(map_try)
+    }
+
+    /// Bytes queued on this connection and not yet written.
+    fn queued_bytes(&self) -> usize {
+        self.max_bytes
+            .saturating_sub(self.bytes.available_permits())
+    }
+
+    /// Queues a delta under `key` (one run's stream of one event). When the reader is
+    /// behind (at least 1/8 of its byte bound queued) and a delta of the same key is
+    /// still queued, that one is replaced by this one, which carries the whole text so
+    /// far; otherwise this one is queued if there is room now. A reader too slow for
+    /// every delta gets the newest, never a growing backlog; one that keeps up gets
+    /// every delta.
+    pub fn try_send_latest(&self, key: &str, frame: &SharedFrame) -> Result<(), SendError> {
+        let mut map = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        let behind = self.queued_bytes() >= self.max_bytes / 8;
+        if let Some(slot) = map.get(key).filter(|_| behind) {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_some() {
+                // Release the older frame's bytes before taking the newer one's.
+                *slot = None;
+                let permit = self
+                    .bytes
+                    .clone()
+                    .try_acquire_many_owned(self.permits(frame.len()))
+                    .map_err(|_| SendError::SlowConsumer)?;
+                *slot = Some((frame.clone(), permit));
+                return Ok(());
+            }
+        }
+        let permit = self
+            .bytes
+            .clone()
+            .try_acquire_many_owned(self.permits(frame.len()))
+            .map_err(|_| SendError::SlowConsumer)?;
+        let slot = Arc::new(Mutex::new(Some((frame.clone(), permit))));
+        self.tx
+            .try_send(Out::Latest(key.to_string(), slot.clone()))
+            .map_err(map_try)?;
+        map.insert(key.to_string(), slot);
+        Ok(())
     }
 
     /// Queues a frame, waiting at most `wait` for room (responses).
     pub async fn send_json<T: serde::Serialize>(
+        &self,
+        frame: &T,
+        wait: Duration,
+    ) -> Result<(), SendError> {
+        self.send_json_inner(frame, wait)
+            .await
+            .map_err(|e| self.why(e))
+    }
+
+    async fn send_json_inner<T: serde::Serialize>(
         &self,
         frame: &T,
         wait: Duration,
@@ -282,24 +479,23 @@ impl OutboxSender {
         .await
         .map_err(|_| SendError::SlowConsumer)?
         .map_err(|_| SendError::Closed)?;
-        let wanted = self.global.permits(text.len());
-        let global = match self.global.permits.clone().try_acquire_many_owned(wanted) {
-            Ok(p) => p,
-            // The budget of all connections is used up. A connection that still has
-            // frames queued is one of the readers holding it: dropped at once, which
-            // frees its bytes. One with an empty queue (a new client, a quiet one) waits.
-            Err(_) if self.queued_besides(&permit) > 0 => return Err(SendError::SlowConsumer),
-            Err(_) => tokio::time::timeout_at(
-                deadline,
-                self.global.permits.clone().acquire_many_owned(wanted),
-            )
-            .await
-            .map_err(|_| SendError::SlowConsumer)?
-            .map_err(|_| SendError::Closed)?,
-        };
+        // The budget of all connections: wait for room like for this queue's. Readers
+        // that hold it without draining are cut by their writers within the stall
+        // time, which gives their bytes back.
+        let global = tokio::time::timeout_at(
+            deadline,
+            self.global
+                .permits
+                .clone()
+                .acquire_many_owned(self.global.permits(text.len())),
+        )
+        .await
+        .map_err(|_| SendError::SlowConsumer)?
+        .map_err(|_| SendError::Closed)?;
+        let frame = SharedFrame::new(text, Some(global));
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.tx
-            .send_timeout(Out::Text(text, permit, global), remaining)
+            .send_timeout(Out::Text(frame, permit), remaining)
             .await
             .map_err(|e| match e {
                 mpsc::error::SendTimeoutError::Timeout(_) => SendError::SlowConsumer,

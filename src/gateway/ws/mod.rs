@@ -61,12 +61,15 @@ impl Connection {
         pending: PendingSlot,
         limit: GateLimit,
     ) {
+        let progress = socket.get_ref().write_progress();
         let (sink, stream) = socket.split();
         let out = Outbox::new(
             sink,
             gw.limits.send_queue,
             gw.limits.max_buffered_bytes,
             gw.outbound.clone(),
+            progress,
+            gw.limits.send_timeout(),
         );
         let mut conn = Connection {
             gw,

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info};
 
-use super::{read_result, Connection, End};
+use super::{read_result, Connection, End, SLOW_CONSUMER};
 use crate::gateway::admission::RateLimiter;
 use crate::gateway::events;
 use crate::gateway::limits::{RETRY_LATER_MS, RUN_DRAIN_POLL, RUN_DRAIN_WAIT};
@@ -54,7 +54,11 @@ impl Connection {
                     self.gw.metrics.disconnect(Disconnect::IdleTimeout);
                     return End::Close(close::NORMAL, "idle timeout");
                 }
-                _ = self.out.closed() => return End::Drop("socket write failed"),
+                _ = self.out.closed() => return End::Drop(if self.out.stalled() {
+                    SLOW_CONSUMER
+                } else {
+                    "socket write failed"
+                }),
                 msg = self.stream.next() => msg,
             };
             idle.as_mut().reset(Instant::now() + idle_timeout);
