@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP health endpoints and the authenticated WebSocket gateway.
-    Serve(ServeCommand),
+    Serve(Box<ServeCommand>),
     /// Show version, mode, configured providers (masked), ports, auth and limits. No network.
     Status(crate::status::StatusArgs),
     /// Exit 0 when the local /health answers in time (the image's HEALTHCHECK).
@@ -52,7 +52,7 @@ fn serve(args: ServeCommand) -> anyhow::Result<ExitCode> {
 
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Status(args) => crate::status::run(args),
         Command::Healthcheck(args) => crate::healthcheck::run(args),
         Command::SelfCheck(args) => crate::selfcheck::run(args),

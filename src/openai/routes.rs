@@ -2,7 +2,7 @@
 //! SSE stream with `stream: true`), plus CORS preflights for allowed browser origins.
 //!
 //! A chat completion runs through the same providers as a WebSocket chat run, with the
-//! same deadline ([`DEFAULT_RUN_TIMEOUT`]) and the same bounded delta channel; the
+//! same deadline (`--run-timeout-ms`) and the same bounded delta channel; the
 //! provider future is dropped (cancelling the upstream request) when the client goes
 //! away, when a stream's reader stops reading, or when the deadline passes.
 
@@ -25,9 +25,8 @@ use super::sse::{self, SendError, SseSender};
 use super::wire::{self, Completion, CompletionRequest, Plan};
 use super::Api;
 use crate::gateway::listener::CloseConnection;
-use crate::gateway::runs::DEFAULT_RUN_TIMEOUT;
-use crate::gateway::Gateway;
 use crate::gateway::metrics::{ApiErrorKind, ApiRoute};
+use crate::gateway::Gateway;
 use crate::providers::{ChatReply, ProviderError};
 
 /// Deltas buffered between the provider and the response (as for WebSocket runs).
@@ -213,17 +212,14 @@ async fn run_provider(
     deltas: mpsc::Sender<String>,
 ) -> Result<ChatReply, ApiError> {
     let (provider, _) = gw.provider.served_by(plan_chat.model.as_deref());
+    let deadline = gw.sessions.limits().run_timeout();
     let started = Instant::now();
-    let result = tokio::time::timeout(
-        DEFAULT_RUN_TIMEOUT,
-        gw.provider.chat_stream(plan_chat, deltas),
-    )
-    .await;
+    let result = tokio::time::timeout(deadline, gw.provider.chat_stream(plan_chat, deltas)).await;
     let took = started.elapsed();
     match result {
         Err(_) => {
             gw.metrics.provider_call(provider, took, false);
-            Err(ApiError::run_timeout(DEFAULT_RUN_TIMEOUT))
+            Err(ApiError::run_timeout(deadline))
         }
         Ok(r) => {
             gw.metrics.provider_call(provider, took, r.is_ok());

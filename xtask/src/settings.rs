@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-pub use clawdbot_settings::{App, Profile, Settings, DEFAULT_LICENSE_ALLOW};
+pub use clawdbot_settings::{App, Profile, Settings};
 
 /// Version of the `clawdbot` package in `<root>/Cargo.toml` (the image tag), or
 /// `0.0.0` when the manifest has none.

@@ -200,7 +200,10 @@ mod tests {
             s.license_allow,
             ["MIT", "GPL-2.0 WITH Classpath-exception-2.0"]
         );
-        assert_eq!(Settings::default().license_allow, crate::DEFAULT_LICENSE_ALLOW);
+        assert_eq!(
+            Settings::default().license_allow,
+            crate::DEFAULT_LICENSE_ALLOW
+        );
     }
 
     #[test]

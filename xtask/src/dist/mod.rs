@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use xshell::Shell;
 
 use crate::build::{Reproducible, Toolchain, REPRO_TARGET_SUBDIR};
 use crate::provision::AUDITABLE_INSTALL;
@@ -170,9 +169,7 @@ pub fn plan(
 pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
     let root = workspace::root();
-    let sh = Shell::new()?;
-    sh.change_dir(&root);
-    let toolchain = Toolchain::choose(&sh);
+    let toolchain = Toolchain::choose();
     if let Some(note) = &toolchain.note {
         if !args.dry_run {
             bail!("{note}: dist ships musl binaries only");

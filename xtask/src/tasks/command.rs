@@ -243,7 +243,8 @@ impl Command {
     /// (a passthrough such as `cargo xtask openclaw`, whose exit code is the program's).
     pub fn interactive(&self) -> Result<std::process::ExitStatus> {
         let mut cmd = self.to_std()?;
-        cmd.status().with_context(|| format!("`{self}` could not start"))
+        cmd.status()
+            .with_context(|| format!("`{self}` could not start"))
     }
 
     /// True when it ran and exited 0 (its output is discarded): for probes such as
