@@ -13,6 +13,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::lock::lock;
+
 pub use limits::SessionLimits;
 
 /// The single agent this gateway exposes.
@@ -216,7 +218,7 @@ impl Store {
     /// Saves the current state of `key` (or removes its file when it is gone).
     fn save(&self, key: &str) {
         let Some(p) = &self.persist else { return };
-        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        let _saving = lock(&self.saving);
         match self.get(key) {
             Some(s) => {
                 if let Err(e) = p.save(&s) {
@@ -232,7 +234,7 @@ impl Store {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// A copy of a session, if it exists (does not count as a use).

@@ -232,6 +232,7 @@ const XTASK_LAYERS: &[&[&str]] = &[
 
 /// The rows of the service's drawing (`src/`), bottom first.
 const SERVICE_LAYERS: &[&[&str]] = &[
+    &["lock"],
     &[
         "config",
         "protocol",
