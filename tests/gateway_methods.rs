@@ -50,7 +50,7 @@ fn error_of(res: &Value) -> (&str, &str) {
 
 #[tokio::test]
 async fn every_method_in_the_table_is_answered_as_the_table_says() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_with_scopes(&server.url(), &[ADMIN]).await;
     let hello_methods: Vec<String> = {
         let mut probe = open(&server.url()).await;
@@ -89,7 +89,7 @@ async fn every_method_in_the_table_is_answered_as_the_table_says() {
 
 #[tokio::test]
 async fn scopes_are_enforced_with_the_real_error_shape() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let url = server.url();
     let mut reader = connected_with_scopes(&url, &[READ]).await;
     for (id, method, params) in [
@@ -179,7 +179,7 @@ async fn scopes_are_enforced_with_the_real_error_shape() {
 
 #[tokio::test]
 async fn chat_send_streams_deltas_then_final_and_keeps_the_transcript() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_writer(&server.url()).await;
     let (res, deltas, end) = chat_send(&mut ws, "a", "agent:main:work", "first question").await;
     assert_eq!(
@@ -267,7 +267,7 @@ async fn chat_send_streams_deltas_then_final_and_keeps_the_transcript() {
 
 #[tokio::test]
 async fn oversized_messages_are_refused_and_transcripts_stay_bounded() {
-    let server = Server::start(&[
+    let server = Server::in_process(&[
         "--max-message-bytes",
         "1024",
         "--session-max-messages",
@@ -315,7 +315,7 @@ async fn oversized_messages_are_refused_and_transcripts_stay_bounded() {
 
 #[tokio::test]
 async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_writer(&server.url()).await;
     send_json(
         &mut ws,
@@ -388,7 +388,7 @@ async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
 
 #[tokio::test]
 async fn abort_of_a_finished_run_aborts_nothing() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_writer(&server.url()).await;
     let (_, _, end) = chat_send(&mut ws, "r", "main", "quick").await;
     assert_eq!(end["state"], "final");
@@ -408,7 +408,7 @@ async fn abort_of_a_finished_run_aborts_nothing() {
 
 #[tokio::test]
 async fn subscriptions_decide_who_gets_session_events() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let url = server.url();
     let mut sub = connected_with_scopes(&url, &[READ]).await;
     let first = call(&mut sub, "s1", "sessions.subscribe", Some(json!({}))).await;
@@ -486,7 +486,7 @@ async fn subscriptions_decide_who_gets_session_events() {
 
 #[tokio::test]
 async fn session_methods_with_good_and_bad_keys() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_with_scopes(&server.url(), &[ADMIN]).await;
     // Unknown keys.
     let d = payload(&mut ws, "d0", "sessions.describe", json!({"key": "ghost"})).await;

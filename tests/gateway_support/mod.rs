@@ -22,9 +22,13 @@ pub type RawWs = WebSocketStream<TcpStream>;
 /// A token long enough to be accepted.
 pub const TOKEN: &str = "test-token-0123456789abcdefghijklmnop";
 
-/// A running `clawdbot serve`, killed on drop.
+mod in_process;
+
+/// A running gateway: a `clawdbot serve` child (killed on drop), or
+/// [`Server::in_process`] (stopped on drop).
 pub struct Server {
-    child: LoggedChild,
+    child: Option<LoggedChild>,
+    in_process: Option<in_process::InProcess>,
     pub gateway: SocketAddr,
     pub health: SocketAddr,
 }
@@ -119,10 +123,30 @@ impl Server {
             panic!("no listening addresses in: {line}");
         };
         Ok(Server {
-            child,
+            child: Some(child),
+            in_process: None,
             gateway,
             health,
         })
+    }
+
+    /// `clawdbot::gateway::serve` in this process with the test token, the demo
+    /// provider and the `serve` flags `extra`: for tests where the binary adds nothing.
+    /// It has no process: `logs`, `pid` and signals need [`Server::start`].
+    pub fn in_process(extra: &[&str]) -> Server {
+        let (server, gateway, health) = in_process::InProcess::start(extra);
+        Server {
+            child: None,
+            in_process: Some(server),
+            gateway,
+            health,
+        }
+    }
+
+    fn child(&self) -> &LoggedChild {
+        self.child
+            .as_ref()
+            .expect("an in-process server has no process: use Server::start")
     }
 
     pub fn url(&self) -> String {
@@ -130,11 +154,11 @@ impl Server {
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child().id() as i32
     }
 
     pub fn logs(&self) -> String {
-        self.child.logs()
+        self.child().logs()
     }
 
     /// Waits (up to 10 s) until the logs contain `needle`; returns the logs.
@@ -165,7 +189,8 @@ impl Server {
         let started = Instant::now();
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.pid(), sig) };
-        let Some(status) = self.child.wait_exit(within) else {
+        let child = self.child.as_mut().expect("a server process");
+        let Some(status) = child.wait_exit(within) else {
             panic!(
                 "server did not exit within {within:?}; logs:\n{}",
                 self.logs()
