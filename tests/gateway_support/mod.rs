@@ -1,5 +1,7 @@
-//! Shared helpers of the gateway tests: run the real `clawdbot serve` binary on
-//! ephemeral loopback ports, and talk to it with tokio-tungstenite and raw HTTP.
+//! Shared helpers of the gateway tests: run the gateway on ephemeral loopback ports,
+//! as the real `clawdbot serve` binary ([`Server::start`]: flags, env, logs, signals)
+//! or in this process ([`Server::in_process`]: method behaviour), and talk to it with
+//! tokio-tungstenite and raw HTTP.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
