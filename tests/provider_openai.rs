@@ -169,54 +169,5 @@ async fn error_statuses_and_events_are_sanitized() {
     );
 }
 
-// The cases every live API must pass (tests/provider_support/cases.rs).
-
-#[tokio::test]
-async fn mid_stream_disconnect_is_an_error_after_the_first_deltas() {
-    cases::mid_stream_disconnect_is_an_error_after_the_first_deltas(API).await;
-}
-
-#[tokio::test]
-async fn oversized_event_line_is_refused_and_the_connection_closed() {
-    cases::oversized_event_line_is_refused_and_the_connection_closed(API).await;
-}
-
-#[tokio::test]
-async fn oversized_event_is_refused_and_the_connection_closed() {
-    cases::oversized_event_is_refused_and_the_connection_closed(API).await;
-}
-
-#[tokio::test]
-async fn endless_stream_is_cut_at_the_response_bound() {
-    cases::endless_stream_is_cut_at_the_response_bound(API).await;
-}
-
-#[tokio::test]
-async fn silent_upstream_hits_the_idle_deadline() {
-    cases::silent_upstream_hits_the_idle_deadline(API).await;
-}
-
-#[tokio::test]
-async fn slow_trickling_upstream_hits_the_total_deadline() {
-    cases::slow_trickling_upstream_hits_the_total_deadline(API).await;
-}
-
-#[tokio::test]
-async fn aborting_the_chat_task_closes_the_upstream_connection() {
-    cases::aborting_the_chat_task_closes_the_upstream_connection(API).await;
-}
-
-#[tokio::test]
-async fn dropping_the_chat_future_closes_the_upstream_connection() {
-    cases::dropping_the_chat_future_closes_the_upstream_connection(API).await;
-}
-
-#[tokio::test]
-async fn a_listener_that_goes_away_ends_the_stream_and_the_upstream_request() {
-    cases::a_listener_that_goes_away_ends_the_stream_and_the_upstream_request(API).await;
-}
-
-#[tokio::test]
-async fn closed_port_and_unsafe_urls_fail_cleanly() {
-    cases::closed_port_and_unsafe_urls_fail_cleanly(API).await;
-}
+// The cases every live API must pass, one test each.
+cases::tests_for!(API);

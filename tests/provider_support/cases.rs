@@ -9,6 +9,36 @@ use tokio::sync::mpsc;
 
 use super::*;
 
+/// One `#[tokio::test]` per shared case, run for `$api` (each provider's test file
+/// invokes it once).
+#[allow(unused_macros)] // provider_gateway.rs shares the support module but not the cases
+macro_rules! tests_for {
+    ($api:expr) => {
+        $crate::provider_support::cases::tests_for!(@each $api;
+            mid_stream_disconnect_is_an_error_after_the_first_deltas
+            oversized_event_line_is_refused_and_the_connection_closed
+            oversized_event_is_refused_and_the_connection_closed
+            endless_stream_is_cut_at_the_response_bound
+            silent_upstream_hits_the_idle_deadline
+            slow_trickling_upstream_hits_the_total_deadline
+            aborting_the_chat_task_closes_the_upstream_connection
+            dropping_the_chat_future_closes_the_upstream_connection
+            a_listener_that_goes_away_ends_the_stream_and_the_upstream_request
+            closed_port_and_unsafe_urls_fail_cleanly
+        );
+    };
+    (@each $api:expr; $($case:ident)*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                $crate::provider_support::cases::$case($api).await;
+            }
+        )*
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use tests_for;
+
 fn hello() -> ChatRequest {
     request(&[("user", "Say pong.")], None)
 }
@@ -47,67 +77,51 @@ pub async fn mid_stream_disconnect_is_an_error_after_the_first_deltas(api: Api) 
     assert!(text.contains("broke during the answer"), "{text}");
 }
 
+/// `steps` after the stream start break a parser bound: the chat fails with
+/// `refusal` and the upstream connection is closed.
+async fn refused_at_a_bound(api: Api, steps: fn() -> Vec<Step>, refusal: &str) {
+    let stub = stub(api, steps).await;
+    let p = api.provider(&stub, &api.random_key());
+    let err = run(&p, hello()).await.0.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("provider unavailable: {}: {refusal}", api.name())
+    );
+    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
+}
+
 /// One line of 1 MiB that never ends: the parser stops at its line bound.
 pub async fn oversized_event_line_is_refused_and_the_connection_closed(api: Api) {
-    let stub = stub(api, || {
+    let steps = || {
         vec![
             Step::Chunk("data: ".into()),
             Step::Flood("x".repeat(16 * 1024), 64),
             Step::Hold,
         ]
-    })
-    .await;
-    let p = api.provider(&stub, &api.random_key());
-    let err = run(&p, hello()).await.0.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "provider unavailable: {}: event stream line longer than 65536 bytes",
-            api.name()
-        )
-    );
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
+    };
+    refused_at_a_bound(api, steps, "event stream line longer than 65536 bytes").await;
 }
 
 /// Many data lines for one event: the event bound (256 KiB) is hit first.
 pub async fn oversized_event_is_refused_and_the_connection_closed(api: Api) {
-    let stub = stub(api, || {
+    let steps = || {
         vec![
             Step::Flood(format!("data: {}\n", "y".repeat(32 * 1024)), 64),
             Step::Hold,
         ]
-    })
-    .await;
-    let p = api.provider(&stub, &api.random_key());
-    assert_eq!(
-        run(&p, hello()).await.0.unwrap_err().to_string(),
-        format!(
-            "provider unavailable: {}: event larger than 262144 bytes",
-            api.name()
-        )
-    );
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
+    };
+    refused_at_a_bound(api, steps, "event larger than 262144 bytes").await;
 }
 
 /// Keep-alive comments forever (each line short): the total byte bound ends it.
 pub async fn endless_stream_is_cut_at_the_response_bound(api: Api) {
-    let stub = stub(api, || {
+    let steps = || {
         vec![
             Step::Flood(format!(": {}\n", "k".repeat(8 * 1024)), 2048),
             Step::Hold,
         ]
-    })
-    .await;
-    let p = api.provider(&stub, &api.random_key());
-    let err = run(&p, hello()).await.0.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "provider unavailable: {}: response larger than 8388608 bytes",
-            api.name()
-        )
-    );
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
+    };
+    refused_at_a_bound(api, steps, "response larger than 8388608 bytes").await;
 }
 
 /// Silence after a delta, or before any response header: the idle deadline.
