@@ -13,9 +13,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+
+use crate::lock::lock;
 
 /// A pool of members in groups `G`, oldest first.
 #[derive(Debug)]
@@ -62,10 +64,6 @@ impl<G> Default for EvictPool<G> {
             })),
         }
     }
-}
-
-fn lock<G>(m: &Mutex<Inner<G>>) -> MutexGuard<'_, Inner<G>> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<G: Hash + Eq + Clone> Inner<G> {

@@ -10,6 +10,7 @@ pub mod evict_pool;
 pub mod fdlimit;
 pub mod gateway;
 pub mod healthcheck;
+pub mod lock;
 pub mod logging;
 pub mod logring;
 pub mod openai;

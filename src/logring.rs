@@ -19,6 +19,8 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::Layer;
 
+use crate::lock::lock;
+
 pub const MAX_LINES: usize = 5000;
 pub const MAX_BYTES: usize = 1024 * 1024;
 /// Longest line kept (longer ones are cut).
@@ -48,7 +50,7 @@ pub fn register_secret(value: &str) {
     if value.len() < 8 {
         return;
     }
-    let mut s = secrets().lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = lock(secrets());
     if !s.iter().any(|v| v == value) {
         s.push(value.to_string());
     }
@@ -57,7 +59,7 @@ pub fn register_secret(value: &str) {
 /// `line` with every registered secret replaced by its masked form (the ring and
 /// stderr both pass their lines through it).
 pub fn mask_secrets(mut line: String) -> String {
-    let s = secrets().lock().unwrap_or_else(|e| e.into_inner());
+    let s = lock(secrets());
     for secret in s.iter() {
         if line.contains(secret.as_str()) {
             line = line.replace(secret.as_str(), &crate::config::mask(secret));
@@ -81,7 +83,7 @@ pub fn push(line: String) {
         }
         line.truncate(cut);
     }
-    let mut r = ring().lock().unwrap_or_else(|e| e.into_inner());
+    let mut r = lock(ring());
     let offset = r.end;
     r.end += line.len() as u64 + 1;
     r.bytes += line.len();
@@ -96,7 +98,7 @@ pub fn push(line: String) {
 
 /// A `logs.tail` answer (`LogsTailResult`).
 pub fn tail(cursor: Option<u64>, limit: usize, max_bytes: usize) -> Value {
-    let r = ring().lock().unwrap_or_else(|e| e.into_inner());
+    let r = lock(ring());
     let oldest = r.lines.front().map_or(r.end, |(o, _)| *o);
     let mut reset = false;
     let mut skipped = 0;

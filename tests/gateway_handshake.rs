@@ -10,7 +10,7 @@ use support::*;
 
 #[tokio::test]
 async fn handshake_negotiates_v4_v3_and_highest_of_range() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     for (min, max, want) in [(4, 4, 4), (3, 3, 3), (3, 4, 4), (1, 9, 4)] {
         let mut ws = open(&server.url()).await;
         let res = handshake(&mut ws, min, max, Some(TOKEN)).await;
@@ -69,7 +69,7 @@ async fn handshake_negotiates_v4_v3_and_highest_of_range() {
 
 #[tokio::test]
 async fn challenge_comes_first_with_nonce_and_ts() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = open(&server.url()).await;
     let ch = recv_json(&mut ws).await;
     assert_eq!(keys(&ch), ["event", "payload", "type"]);
@@ -81,7 +81,7 @@ async fn challenge_comes_first_with_nonce_and_ts() {
 
 #[tokio::test]
 async fn protocol_mismatch_is_refused_with_1002() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = open(&server.url()).await;
     let res = handshake(&mut ws, 5, 6, Some(TOKEN)).await;
     assert_eq!(res["ok"], false);
@@ -96,7 +96,7 @@ async fn protocol_mismatch_is_refused_with_1002() {
 
 #[tokio::test]
 async fn non_connect_first_frame_is_refused_with_1008() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = open(&server.url()).await;
     let _challenge = recv_json(&mut ws).await;
     send_json(
@@ -126,7 +126,7 @@ async fn non_connect_first_frame_is_refused_with_1008() {
 
 #[tokio::test]
 async fn missing_and_wrong_tokens_are_refused_with_1008() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let cases = [
         (None, "unauthorized: gateway token missing ("),
         (Some(""), "unauthorized: gateway token missing ("),
@@ -155,7 +155,7 @@ async fn missing_and_wrong_tokens_are_refused_with_1008() {
 
 #[tokio::test]
 async fn methods_answer_with_the_protocol_shapes() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected(&server.url()).await;
 
     let res = call(&mut ws, "1", "health", None).await;
@@ -215,7 +215,7 @@ async fn methods_answer_with_the_protocol_shapes() {
 
 #[tokio::test]
 async fn demo_chat_answers_offline() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_writer(&server.url()).await;
     let (res, deltas, end) = chat_send(&mut ws, "c", "main", "hello gateway").await;
     assert_eq!(res["ok"], true, "{res}");
@@ -242,7 +242,7 @@ async fn demo_chat_answers_offline() {
 
 #[tokio::test]
 async fn ticks_arrive_every_tick_interval() {
-    let server = Server::start(&["--tick-interval-ms", "100"]);
+    let server = Server::in_process(&["--tick-interval-ms", "100"]);
     let mut ws = open(&server.url()).await;
     let res = handshake(&mut ws, 3, 4, Some(TOKEN)).await;
     assert_eq!(res["payload"]["policy"]["tickIntervalMs"], 100);
@@ -258,7 +258,7 @@ async fn ticks_arrive_every_tick_interval() {
 
 #[tokio::test]
 async fn connect_without_protocol_range_and_repeated_connect_are_refused() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = open(&server.url()).await;
     let _challenge = recv_json(&mut ws).await;
     let mut frame = connect_frame(3, 4, Some(TOKEN));

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use clawdbot_testkit::ws_frame::{self, LenForm};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use support::*;
@@ -21,18 +22,13 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 /// A masked client frame header announcing `len` payload bytes of a text frame.
 fn text_header(len: u64) -> Vec<u8> {
-    let mut h = vec![0x81];
-    if len < 126 {
-        h.push(0x80 | len as u8);
-    } else if len <= u64::from(u16::MAX) {
-        h.push(0x80 | 126);
-        h.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        h.push(0x80 | 127);
-        h.extend_from_slice(&len.to_be_bytes());
-    }
-    h.extend_from_slice(&[0x11, 0x22, 0x33, 0x44]);
-    h
+    ws_frame::client_header(
+        true,
+        ws_frame::TEXT,
+        len,
+        LenForm::Shortest,
+        [0x11, 0x22, 0x33, 0x44],
+    )
 }
 
 /// Opens a WebSocket from a chosen loopback source address.

@@ -13,13 +13,13 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 #[tokio::test]
 async fn oversized_frames_are_closed_with_1009() {
-    let server = Server::start(&["--max-payload", "65536"]);
+    let server = Server::in_process(&["--max-payload", "65536"]);
     // After the handshake: larger than maxPayload.
     let mut ws = connected(&server.url()).await;
     assert_eq!(close_code_of_oversized_chat(&mut ws).await, 1009);
 
     // Before the handshake: larger than the 64 KiB pre-auth limit (but below maxPayload).
-    let server = Server::start(&["--max-payload", "262144"]);
+    let server = Server::in_process(&["--max-payload", "262144"]);
     let mut ws = open(&server.url()).await;
     let _challenge = recv_json(&mut ws).await;
     let mut connect = connect_frame(3, 4, Some(TOKEN));
@@ -34,7 +34,7 @@ async fn oversized_frames_are_closed_with_1009() {
 
 #[tokio::test]
 async fn request_rate_is_limited_per_connection() {
-    let server = Server::start(&["--rate-limit", "5", "--rate-burst", "5"]);
+    let server = Server::in_process(&["--rate-limit", "5", "--rate-burst", "5"]);
     let mut ws = connected(&server.url()).await;
     for i in 0..30 {
         send_json(
@@ -92,7 +92,7 @@ const WRONG: &str = "wrong-token-0123456789abcdef";
 #[tokio::test]
 async fn failed_auth_is_limited_per_peer_ip() {
     // Budget 3 per (address, client id), 3 x 5 = 15 per address.
-    let server = Server::start(&["--auth-failures", "3", "--auth-failure-window-secs", "60"]);
+    let server = Server::in_process(&["--auth-failures", "3", "--auth-failure-window-secs", "60"]);
     for _ in 0..3 {
         let mut ws = open_from("127.0.0.1", &server).await.unwrap();
         let res = connect_as(&mut ws, "cli", WRONG).await;
@@ -146,7 +146,7 @@ async fn failed_auth_is_limited_per_peer_ip() {
 
 #[tokio::test]
 async fn handshake_timeout_closes_silent_clients() {
-    let server = Server::start(&["--handshake-timeout-ms", "300"]);
+    let server = Server::in_process(&["--handshake-timeout-ms", "300"]);
     let mut ws = open(&server.url()).await;
     let _challenge = recv_json(&mut ws).await;
     let started = std::time::Instant::now();
@@ -158,7 +158,7 @@ async fn handshake_timeout_closes_silent_clients() {
 
 #[tokio::test]
 async fn idle_timeout_closes_quiet_connections() {
-    let server = Server::start(&["--idle-timeout-ms", "3000"]);
+    let server = Server::in_process(&["--idle-timeout-ms", "3000"]);
     let mut ws = connected(&server.url()).await;
     // Activity keeps it open past the timeout...
     for i in 0..6 {
@@ -177,7 +177,7 @@ async fn idle_timeout_closes_quiet_connections() {
 
 #[tokio::test]
 async fn connection_cap_refuses_extra_upgrades() {
-    let server = Server::start(&["--max-connections", "2"]);
+    let server = Server::in_process(&["--max-connections", "2"]);
     let _a = connected(&server.url()).await;
     let _b = connected(&server.url()).await;
     match tokio_tungstenite::connect_async(server.url()).await {
@@ -265,7 +265,7 @@ async fn slow_reader_is_disconnected_and_memory_stays_bounded() {
 #[tokio::test]
 async fn pipelined_requests_get_backpressure_not_a_disconnect() {
     // A small queue, and a client that sends a burst far larger than it before reading.
-    let server = Server::start(&[
+    let server = Server::in_process(&[
         "--send-queue",
         "4",
         "--max-buffered-bytes",
@@ -294,7 +294,7 @@ async fn pipelined_requests_get_backpressure_not_a_disconnect() {
 
 #[tokio::test]
 async fn tiny_limits_still_serve_small_frames() {
-    let server = Server::start(&[
+    let server = Server::in_process(&[
         "--max-payload",
         "2048",
         "--max-buffered-bytes",

@@ -26,6 +26,20 @@ async fn until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// Calls `method` with `params`, checks that it succeeded, and returns its payload.
+async fn payload(ws: &mut Ws, id: &str, method: &str, params: Value) -> Value {
+    let res = call(ws, id, method, Some(params)).await;
+    assert_eq!(res["ok"], true, "{method}: {res}");
+    res["payload"].clone()
+}
+
+/// Calls `method` with `params` and returns the (code, message) of its refusal.
+async fn refusal(ws: &mut Ws, id: &str, method: &str, params: Option<Value>) -> (String, String) {
+    let res = call(ws, id, method, params).await;
+    let (code, message) = error_of(&res);
+    (code.to_string(), message.to_string())
+}
+
 fn error_of(res: &Value) -> (&str, &str) {
     assert_eq!(res["ok"], false, "expected an error: {res}");
     (
@@ -36,7 +50,7 @@ fn error_of(res: &Value) -> (&str, &str) {
 
 #[tokio::test]
 async fn every_method_in_the_table_is_answered_as_the_table_says() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_with_scopes(&server.url(), &[ADMIN]).await;
     let hello_methods: Vec<String> = {
         let mut probe = open(&server.url()).await;
@@ -69,13 +83,13 @@ async fn every_method_in_the_table_is_answered_as_the_table_says() {
         );
         assert_eq!(res["error"]["details"]["supported"], false);
     }
-    let res = call(&mut ws, "u", "no.such.method", None).await;
-    assert_eq!(error_of(&res).1, "unknown method: no.such.method");
+    let res = refusal(&mut ws, "u", "no.such.method", None).await;
+    assert_eq!(res.1, "unknown method: no.such.method");
 }
 
 #[tokio::test]
 async fn scopes_are_enforced_with_the_real_error_shape() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let url = server.url();
     let mut reader = connected_with_scopes(&url, &[READ]).await;
     for (id, method, params) in [
@@ -132,19 +146,19 @@ async fn scopes_are_enforced_with_the_real_error_shape() {
             json!({"message": "/reset", "agentId": "main"}),
         ),
     ] {
-        let res = call(&mut writer, id, method, Some(params)).await;
+        let res = refusal(&mut writer, id, method, Some(params)).await;
         assert_eq!(
-            error_of(&res),
-            ("FORBIDDEN", "missing scope: operator.admin"),
+            res,
+            ("FORBIDDEN".into(), "missing scope: operator.admin".into()),
             "{method}"
         );
     }
     // No scopes at all: not even reads.
     let mut nobody = connected_with_scopes(&url, &[]).await;
-    let res = call(&mut nobody, "n", "health", None).await;
+    let res = refusal(&mut nobody, "n", "health", None).await;
     assert_eq!(
-        error_of(&res),
-        ("FORBIDDEN", "missing scope: operator.read")
+        res,
+        ("FORBIDDEN".into(), "missing scope: operator.read".into())
     );
     // The grant is reported in hello-ok.
     let mut probe = open(&url).await;
@@ -165,7 +179,7 @@ async fn scopes_are_enforced_with_the_real_error_shape() {
 
 #[tokio::test]
 async fn chat_send_streams_deltas_then_final_and_keeps_the_transcript() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_writer(&server.url()).await;
     let (res, deltas, end) = chat_send(&mut ws, "a", "agent:main:work", "first question").await;
     assert_eq!(
@@ -198,34 +212,28 @@ async fn chat_send_streams_deltas_then_final_and_keeps_the_transcript() {
     let (_, _, end2) = chat_send(&mut ws, "b", "work", "second question").await;
     assert_eq!(end2["state"], "final");
 
-    let h = call(
-        &mut ws,
-        "h",
-        "chat.history",
-        Some(json!({"sessionKey": "work"})),
-    )
-    .await;
-    let msgs = h["payload"]["messages"].as_array().unwrap();
+    let h = payload(&mut ws, "h", "chat.history", json!({"sessionKey": "work"})).await;
+    let msgs = h["messages"].as_array().unwrap();
     let roles: Vec<&str> = msgs.iter().filter_map(|m| m["role"].as_str()).collect();
     assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
     assert_eq!(msgs[2]["content"][0]["text"], "second question");
-    let h = call(
+    let h = payload(
         &mut ws,
         "h2",
         "chat.history",
-        Some(json!({"sessionKey": "work", "limit": 1})),
+        json!({"sessionKey": "work", "limit": 1}),
     )
     .await;
-    assert_eq!(h["payload"]["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(h["messages"].as_array().unwrap().len(), 1);
     // An unknown session has no history (the TUI reads it before the first message).
-    let h = call(
+    let h = payload(
         &mut ws,
         "h3",
         "chat.history",
-        Some(json!({"sessionKey": "never-used"})),
+        json!({"sessionKey": "never-used"}),
     )
     .await;
-    assert_eq!(h["payload"]["messages"], json!([]));
+    assert_eq!(h["messages"], json!([]));
 
     // Bad params.
     for (id, params, want) in [
@@ -264,7 +272,7 @@ async fn chat_send_streams_deltas_then_final_and_keeps_the_transcript() {
 
 #[tokio::test]
 async fn oversized_messages_are_refused_and_transcripts_stay_bounded() {
-    let server = Server::start(&[
+    let server = Server::in_process(&[
         "--max-message-bytes",
         "1024",
         "--session-max-messages",
@@ -281,27 +289,15 @@ async fn oversized_messages_are_refused_and_transcripts_stay_bounded() {
         "{msg}"
     );
     // Nothing was stored for it.
-    let h = call(
-        &mut ws,
-        "h0",
-        "chat.history",
-        Some(json!({"sessionKey": "main"})),
-    )
-    .await;
-    assert_eq!(h["payload"]["messages"], json!([]));
+    let h = payload(&mut ws, "h0", "chat.history", json!({"sessionKey": "main"})).await;
+    assert_eq!(h["messages"], json!([]));
 
     for i in 0..3 {
         let (_, _, end) = chat_send(&mut ws, &format!("m{i}"), "main", &format!("msg {i}")).await;
         assert_eq!(end["state"], "final");
     }
-    let h = call(
-        &mut ws,
-        "h1",
-        "chat.history",
-        Some(json!({"sessionKey": "main"})),
-    )
-    .await;
-    let msgs = h["payload"]["messages"].as_array().unwrap();
+    let h = payload(&mut ws, "h1", "chat.history", json!({"sessionKey": "main"})).await;
+    let msgs = h["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 4, "at most --session-max-messages");
     assert_eq!(
         msgs[0]["content"][0]["text"], "msg 1",
@@ -324,7 +320,7 @@ async fn oversized_messages_are_refused_and_transcripts_stay_bounded() {
 
 #[tokio::test]
 async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_writer(&server.url()).await;
     send_json(
         &mut ws,
@@ -371,14 +367,14 @@ async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
     );
     assert_eq!(lifecycle.first().map(String::as_str), Some("start"));
     // The run went to the main session.
-    let h = call(
+    let h = payload(
         &mut ws,
         "h",
         "chat.history",
-        Some(json!({"sessionKey": "agent:main:main"})),
+        json!({"sessionKey": "agent:main:main"}),
     )
     .await;
-    assert_eq!(h["payload"]["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(h["messages"].as_array().unwrap().len(), 2);
     // Bad params: unknown agent, unknown model, empty message.
     for (id, params) in [
         ("b1", json!({"message": "hi", "agentId": "ops"})),
@@ -397,36 +393,27 @@ async fn agent_acks_then_answers_on_the_same_id_with_lifecycle_events() {
 
 #[tokio::test]
 async fn abort_of_a_finished_run_aborts_nothing() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_writer(&server.url()).await;
     let (_, _, end) = chat_send(&mut ws, "r", "main", "quick").await;
     assert_eq!(end["state"], "final");
-    let res = call(
+    let res = payload(
         &mut ws,
         "a",
         "chat.abort",
-        Some(json!({"sessionKey": "main", "runId": "run-r"})),
+        json!({"sessionKey": "main", "runId": "run-r"}),
     )
     .await;
-    assert_eq!(
-        res["payload"],
-        json!({"ok": true, "aborted": false, "runIds": []})
-    );
-    let res = call(
-        &mut ws,
-        "b",
-        "chat.abort",
-        Some(json!({"sessionKey": "main"})),
-    )
-    .await;
-    assert_eq!(res["payload"]["aborted"], false);
-    let res = call(&mut ws, "c", "chat.abort", Some(json!({}))).await;
-    assert_eq!(error_of(&res).0, "INVALID_REQUEST");
+    assert_eq!(res, json!({"ok": true, "aborted": false, "runIds": []}));
+    let res = payload(&mut ws, "b", "chat.abort", json!({"sessionKey": "main"})).await;
+    assert_eq!(res["aborted"], false);
+    let res = refusal(&mut ws, "c", "chat.abort", Some(json!({}))).await;
+    assert_eq!(res.0, "INVALID_REQUEST");
 }
 
 #[tokio::test]
 async fn subscriptions_decide_who_gets_session_events() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let url = server.url();
     let mut sub = connected_with_scopes(&url, &[READ]).await;
     let first = call(&mut sub, "s1", "sessions.subscribe", Some(json!({}))).await;
@@ -434,19 +421,16 @@ async fn subscriptions_decide_who_gets_session_events() {
         first["payload"],
         json!({"subscribed": true, "changed": true})
     );
-    let twice = call(&mut sub, "s2", "sessions.subscribe", Some(json!({}))).await;
-    assert_eq!(
-        twice["payload"],
-        json!({"subscribed": true, "changed": false})
-    );
-    let m = call(
+    let twice = payload(&mut sub, "s2", "sessions.subscribe", json!({})).await;
+    assert_eq!(twice, json!({"subscribed": true, "changed": false}));
+    let m = payload(
         &mut sub,
         "s3",
         "sessions.messages.subscribe",
-        Some(json!({"key": "main"})),
+        json!({"key": "main"}),
     )
     .await;
-    assert_eq!(m["payload"]["key"], "agent:main:main");
+    assert_eq!(m["key"], "agent:main:main");
 
     let mut writer = connected_writer(&url).await;
     let (_, _, end) = chat_send(&mut writer, "c", "main", "subscribed?").await;
@@ -507,86 +491,65 @@ async fn subscriptions_decide_who_gets_session_events() {
 
 #[tokio::test]
 async fn session_methods_with_good_and_bad_keys() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let mut ws = connected_with_scopes(&server.url(), &[ADMIN]).await;
     // Unknown keys.
-    let d = call(
-        &mut ws,
-        "d0",
-        "sessions.describe",
-        Some(json!({"key": "ghost"})),
-    )
-    .await;
-    assert_eq!(d["payload"], json!({"session": null}));
+    let d = payload(&mut ws, "d0", "sessions.describe", json!({"key": "ghost"})).await;
+    assert_eq!(d, json!({"session": null}));
     for (id, method) in [
         ("p0", "sessions.patch"),
         ("r0", "sessions.reset"),
         ("x0", "sessions.delete"),
         ("c0", "sessions.compact"),
     ] {
-        let res = call(
-            &mut ws,
-            id,
-            method,
-            Some(
-                json!({"key": "ghost", "label": "x"})
-                    .as_object()
-                    .map(|o| {
-                        let mut o = o.clone();
-                        if method != "sessions.patch" {
-                            o.remove("label");
-                        }
-                        Value::Object(o)
-                    })
-                    .unwrap(),
-            ),
-        )
-        .await;
+        let params = if method == "sessions.patch" {
+            json!({"key": "ghost", "label": "x"})
+        } else {
+            json!({"key": "ghost"})
+        };
+        let res = refusal(&mut ws, id, method, Some(params)).await;
         assert_eq!(
-            error_of(&res),
-            ("INVALID_REQUEST", "session not found: agent:main:ghost"),
+            res,
+            (
+                "INVALID_REQUEST".into(),
+                "session not found: agent:main:ghost".into()
+            ),
             "{method}"
         );
     }
-    let r = call(
-        &mut ws,
-        "r1",
-        "sessions.resolve",
-        Some(json!({"key": "ghost"})),
-    )
-    .await;
-    assert_eq!(r["payload"], json!({"ok": false}));
-    let r = call(&mut ws, "r2", "sessions.resolve", Some(json!({}))).await;
-    assert_eq!(error_of(&r).0, "INVALID_REQUEST");
+    let r = payload(&mut ws, "r1", "sessions.resolve", json!({"key": "ghost"})).await;
+    assert_eq!(r, json!({"ok": false}));
+    let r = refusal(&mut ws, "r2", "sessions.resolve", Some(json!({}))).await;
+    assert_eq!(r.0, "INVALID_REQUEST");
 
     // Create, patch, resolve, describe.
-    let c = call(
+    let c = payload(
         &mut ws,
         "c1",
         "sessions.create",
-        Some(json!({"key": "notes", "label": "Notes"})),
+        json!({"key": "notes", "label": "Notes"}),
     )
     .await;
-    assert_eq!(c["payload"]["key"], "agent:main:notes", "{c}");
-    assert_eq!(c["payload"]["created"], true);
-    let p = call(
+    assert_eq!(c["key"], "agent:main:notes", "{c}");
+    assert_eq!(c["created"], true);
+    let p = payload(
         &mut ws,
         "p1",
         "sessions.patch",
-        Some(json!({"key": "notes", "model": "demo"})),
+        json!({"key": "notes", "model": "demo"}),
     )
     .await;
-    assert_eq!(p["payload"]["entry"]["model"], "demo", "{p}");
+    assert_eq!(p["entry"]["model"], "demo", "{p}");
     // `provider/model` as the CLI writes it: resolved to the configured provider.
-    let p = call(
+    let p = payload(
         &mut ws,
         "p1b",
         "sessions.patch",
-        Some(json!({"key": "notes", "model": "demo/demo"})),
+        json!({"key": "notes", "model": "demo/demo"}),
     )
     .await;
-    assert_eq!(p["payload"]["entry"]["model"], "demo", "{p}");
-    assert_eq!(p["payload"]["entry"]["modelProvider"], "demo", "{p}");
+    assert_eq!(p["entry"]["model"], "demo", "{p}");
+    assert_eq!(p["entry"]["modelProvider"], "demo", "{p}");
     // Unknown ids, unknown models of the demo provider, unconfigured providers.
     for (id, model) in [
         ("p2", "gpt-nope"),
@@ -606,61 +569,49 @@ async fn session_methods_with_good_and_bad_keys() {
         assert!(message.starts_with("unknown model"), "{p}");
         assert!(message.contains("this gateway offers: demo/demo"), "{p}");
     }
-    let r = call(
-        &mut ws,
-        "r3",
-        "sessions.resolve",
-        Some(json!({"label": "Notes"})),
-    )
-    .await;
-    assert_eq!(r["payload"]["key"], "agent:main:notes");
-    let d = call(
+    let r = payload(&mut ws, "r3", "sessions.resolve", json!({"label": "Notes"})).await;
+    assert_eq!(r["key"], "agent:main:notes");
+    let d = payload(
         &mut ws,
         "d1",
         "sessions.describe",
-        Some(json!({"key": "agent:main:notes"})),
+        json!({"key": "agent:main:notes"}),
     )
     .await;
-    assert_eq!(d["payload"]["session"]["label"], "Notes");
+    assert_eq!(d["session"]["label"], "Notes");
 
     // Messages, compact, reset (new session id), delete.
     for i in 0..3 {
         chat_send(&mut ws, &format!("m{i}"), "notes", &format!("n{i}")).await;
     }
-    let k = call(
+    let k = payload(
         &mut ws,
         "k",
         "sessions.compact",
-        Some(json!({"key": "notes", "maxLines": 2})),
+        json!({"key": "notes", "maxLines": 2}),
     )
     .await;
-    assert_eq!(k["payload"]["removed"], 4, "{k}");
-    let before = d["payload"]["session"]["sessionId"].clone();
-    let r = call(
+    assert_eq!(k["removed"], 4, "{k}");
+    let before = d["session"]["sessionId"].clone();
+    let r = payload(
         &mut ws,
         "r4",
         "sessions.reset",
-        Some(json!({"key": "notes", "reason": "new"})),
+        json!({"key": "notes", "reason": "new"}),
     )
     .await;
-    assert_ne!(r["payload"]["entry"]["sessionId"], before);
-    assert_eq!(r["payload"]["entry"]["messageCount"], 0);
-    let x = call(
-        &mut ws,
-        "x1",
-        "sessions.delete",
-        Some(json!({"key": "notes"})),
-    )
-    .await;
-    assert_eq!(x["payload"]["deleted"], true);
-    let x = call(
+    assert_ne!(r["entry"]["sessionId"], before);
+    assert_eq!(r["entry"]["messageCount"], 0);
+    let x = payload(&mut ws, "x1", "sessions.delete", json!({"key": "notes"})).await;
+    assert_eq!(x["deleted"], true);
+    let x = refusal(
         &mut ws,
         "x2",
         "sessions.delete",
         Some(json!({"key": "notes"})),
     )
     .await;
-    assert_eq!(error_of(&x).1, "session not found: agent:main:notes");
+    assert_eq!(x.1, "session not found: agent:main:notes");
 }
 
 #[tokio::test]
@@ -701,14 +652,8 @@ async fn logs_tail_serves_the_gateways_own_lines_with_cursors() {
         "{next}"
     );
     assert!(next["payload"]["cursor"].as_u64().unwrap() > cursor);
-    let reset = call(
-        &mut ws,
-        "t3",
-        "logs.tail",
-        Some(json!({"cursor": u64::MAX / 2})),
-    )
-    .await;
-    assert_eq!(reset["payload"]["reset"], true);
+    let reset = payload(&mut ws, "t3", "logs.tail", json!({"cursor": u64::MAX / 2})).await;
+    assert_eq!(reset["reset"], true);
     for (id, params) in [
         ("b1", json!({"limit": 0})),
         ("b2", json!({"maxBytes": 2_000_000})),
@@ -790,15 +735,9 @@ async fn chat_abort_stops_a_running_run_and_keeps_the_partial_answer() {
     let stab = call(&mut ws, "d", "diagnostics.stability", None).await;
     assert_eq!(stab["payload"]["activeRuns"], 1, "{stab}");
 
-    let res = call(
-        &mut ws,
-        "a",
-        "chat.abort",
-        Some(json!({"sessionKey": "main"})),
-    )
-    .await;
+    let res = payload(&mut ws, "a", "chat.abort", json!({"sessionKey": "main"})).await;
     assert_eq!(
-        res["payload"],
+        res,
         json!({"ok": true, "aborted": true, "runIds": ["run-slow"]})
     );
     let end = until(&mut ws, |f| {
@@ -808,14 +747,8 @@ async fn chat_abort_stops_a_running_run_and_keeps_the_partial_answer() {
     })
     .await;
     assert_eq!(end["payload"]["state"], "aborted", "{end}");
-    let h = call(
-        &mut ws,
-        "h",
-        "chat.history",
-        Some(json!({"sessionKey": "main"})),
-    )
-    .await;
-    let msgs = h["payload"]["messages"].as_array().unwrap();
+    let h = payload(&mut ws, "h", "chat.history", json!({"sessionKey": "main"})).await;
+    let msgs = h["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2, "{h}");
     assert_eq!(msgs[1]["stopReason"], "aborted");
     let partial = msgs[1]["content"][0]["text"].as_str().unwrap();
@@ -824,14 +757,14 @@ async fn chat_abort_stops_a_running_run_and_keeps_the_partial_answer() {
         "{partial}"
     );
     // Aborting again aborts nothing; the session takes a new run at once.
-    let res = call(
+    let res = payload(
         &mut ws,
         "a2",
         "chat.abort",
-        Some(json!({"sessionKey": "main", "runId": "run-slow"})),
+        json!({"sessionKey": "main", "runId": "run-slow"}),
     )
     .await;
-    assert_eq!(res["payload"]["aborted"], false);
+    assert_eq!(res["aborted"], false);
     let stab = call(&mut ws, "d2", "diagnostics.stability", None).await;
     assert_eq!(stab["payload"]["activeRuns"], 0, "{stab}");
 }
@@ -911,14 +844,8 @@ async fn persisted_sessions_survive_a_restart_without_secrets_on_disk() {
 
     let server = Server::start(&["--sessions-dir", &dir_arg]);
     let mut ws = connected(&server.url()).await;
-    let h = call(
-        &mut ws,
-        "h",
-        "chat.history",
-        Some(json!({"sessionKey": "main"})),
-    )
-    .await;
-    let msgs = h["payload"]["messages"].as_array().unwrap();
+    let h = payload(&mut ws, "h", "chat.history", json!({"sessionKey": "main"})).await;
+    let msgs = h["messages"].as_array().unwrap();
     assert_eq!(msgs.len(), 2, "{h}");
     assert_eq!(msgs[0]["content"][0]["text"], "keep this");
     drop(server);

@@ -75,7 +75,7 @@ async fn scrape(server: &Server) -> (String, HashMap<String, f64>) {
 
 #[tokio::test]
 async fn metrics_only_on_the_health_port() {
-    let server = Server::start(&[]);
+    let server = Server::in_process(&[]);
     let (code, _, _) = scrape_raw(server.health).await;
     assert_eq!(code, 200);
     let (code, _, _) = scrape_raw(server.gateway).await;
@@ -84,7 +84,7 @@ async fn metrics_only_on_the_health_port() {
 
 #[tokio::test]
 async fn counters_follow_real_traffic() {
-    let server = Server::start(&["--rate-limit", "1", "--rate-burst", "2"]);
+    let server = Server::in_process(&["--rate-limit", "1", "--rate-burst", "2"]);
     let (_, before) = scrape(&server).await;
     assert_eq!(value(&before, "clawdbot_connections_open"), 0.0);
     assert_eq!(
@@ -227,7 +227,7 @@ async fn wait_open(server: &Server, want: f64) {
 
 #[tokio::test]
 async fn oversize_frames_and_handshake_timeouts_are_counted() {
-    let server = Server::start(&["--max-payload", "65536", "--handshake-timeout-ms", "300"]);
+    let server = Server::in_process(&["--max-payload", "65536", "--handshake-timeout-ms", "300"]);
     let mut ws = connected(&server.url()).await;
     assert_eq!(close_code_of_oversized_chat(&mut ws).await, 1009);
     let mut idle = open(&server.url()).await;
@@ -247,7 +247,7 @@ async fn oversize_frames_and_handshake_timeouts_are_counted() {
 
 #[tokio::test]
 async fn no_token_in_any_label_after_auth_failures() {
-    let server = Server::start(&["--auth-failures", "2"]);
+    let server = Server::in_process(&["--auth-failures", "2"]);
     let wrong = "wrong-token-SHOULD-NEVER-APPEAR-0123456789";
     // 2 per client id, 5 x 2 = 10 per address.
     for i in 0..10 {

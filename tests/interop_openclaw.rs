@@ -7,10 +7,11 @@
 #[path = "gateway_support/mod.rs"]
 mod support;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use clawdbot_testkit::child::run_within;
 
 use serde_json::Value;
 use support::*;
@@ -76,41 +77,15 @@ fn run_node(t: &Tools, script: &Path, args: &[&str], env: &[(&str, &str)], home:
         .env("HOME", home)
         .env("NO_COLOR", "1")
         .env("OPENCLAW_DISABLE_BONJOUR", "1")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn node");
-    // Keep stdin open (wscat exits when stdin closes) until the process is done.
-    let stdin = child.stdin.take();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("{} {args:?} did not finish within 60 s", script.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    drop(stdin);
-    Output {
-        status,
-        stdout: out_t.join().unwrap(),
-        stderr: err_t.join().unwrap(),
+        .envs(env.iter().copied());
+    // stdin stays open (wscat exits when stdin closes) until the process is done.
+    match run_within(&mut cmd, Duration::from_secs(60)).expect("spawn node") {
+        Ok(out) => out,
+        Err(out) => panic!(
+            "{} {args:?} did not finish within 60 s; output:\n{}",
+            script.display(),
+            text(&out)
+        ),
     }
 }
 

@@ -8,7 +8,6 @@ use std::time::Duration;
 use clawdbot::config::Secret;
 use clawdbot::providers::{ChatRequest, Mode, Provider, ProviderError, Reason};
 use provider_support::*;
-use tokio::sync::mpsc;
 
 const API: Api = Api::Anthropic;
 const PREFIX: &str = "sk-ant-api03-";
@@ -25,27 +24,11 @@ fn hello() -> ChatRequest {
 }
 
 fn delta(text: &str) -> Step {
-    event(
-        "content_block_delta",
-        &serde_json::json!({"type":"content_block_delta","index":0,
-            "delta":{"type":"text_delta","text":text}})
-        .to_string(),
-    )
+    API.delta(text)
 }
 
 fn start() -> Vec<Step> {
-    vec![
-        sse_head(),
-        event(
-            "message_start",
-            r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-stub-1","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}"#,
-        ),
-        event(
-            "content_block_start",
-            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
-        ),
-        event("ping", r#"{"type": "ping"}"#),
-    ]
+    API.start()
 }
 
 fn finish() -> Vec<Step> {
@@ -140,30 +123,6 @@ async fn request_model_and_default_max_tokens() {
     let requests = stub.requests();
     assert_eq!(requests[0].body["model"], "claude-other");
     assert_eq!(requests[0].body["max_tokens"], 1024);
-}
-
-#[tokio::test]
-async fn mid_stream_disconnect_is_an_error_after_the_first_deltas() {
-    // The connection is cut inside the chunked body.
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(delta("partial "));
-        s.push(Step::Raw(b"40\r\nevent: content_blo".to_vec()));
-        s
-    })
-    .await;
-    let key = random_key(PREFIX);
-    let p = API.provider(&stub, &key);
-    let (result, deltas) = run(&p, hello()).await;
-    assert_eq!(deltas, ["partial "]);
-    let err = result.unwrap_err();
-    assert_clean(&err, &key, PREFIX);
-    let text = err.to_string();
-    assert!(
-        text.starts_with("provider unavailable: anthropic: the connection to 127.0.0.1:"),
-        "{text}"
-    );
-    assert!(text.contains("broke during the answer"), "{text}");
 }
 
 #[tokio::test]
@@ -316,211 +275,6 @@ async fn a_200_that_is_not_an_event_stream_is_refused() {
 }
 
 #[tokio::test]
-async fn oversized_event_line_is_refused_and_the_connection_closed() {
-    // One line of 1 MiB that never ends: the parser stops at its line bound.
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(Step::Chunk("data: ".into()));
-        s.push(Step::Flood("x".repeat(16 * 1024), 64));
-        s.push(Step::Hold);
-        s
-    })
-    .await;
-    let key = random_key(PREFIX);
-    let p = API.provider(&stub, &key);
-    let err = run(&p, hello()).await.0.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "provider unavailable: anthropic: event stream line longer than 65536 bytes"
-    );
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
-}
-
-#[tokio::test]
-async fn endless_stream_is_cut_at_the_response_bound() {
-    // Keep-alive comments forever (each line short): the total byte bound ends it.
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(Step::Flood(format!(": {}\n", "k".repeat(8 * 1024)), 2048));
-        s.push(Step::Hold);
-        s
-    })
-    .await;
-    let p = API.provider(&stub, &random_key(PREFIX));
-    let err = run(&p, hello()).await.0.unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "provider unavailable: anthropic: response larger than 8388608 bytes"
-    );
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
-}
-
-#[tokio::test]
-async fn silent_upstream_hits_the_idle_deadline() {
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(delta("thinking"));
-        s.push(Step::Hold);
-        s
-    })
-    .await;
-    let key = random_key(PREFIX);
-    let p = API.provider_with(
-        &stub,
-        &key,
-        Duration::from_secs(10),
-        Duration::from_millis(300),
-    );
-    let (result, deltas) = run(&p, hello()).await;
-    assert_eq!(deltas, ["thinking"]);
-    let err = result.unwrap_err();
-    assert_clean(&err, &key, PREFIX);
-    let text = err.to_string();
-    assert!(text.contains("no data from 127.0.0.1:"), "{text}");
-    assert!(text.ends_with("for 300 ms"), "{text}");
-    assert_eq!(err.reason(), Reason::Timeout);
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
-
-    // No response headers at all: the same deadline.
-    let stub = Stub::start(|_| vec![Step::Hold]).await;
-    let p = API.provider_with(
-        &stub,
-        &key,
-        Duration::from_secs(10),
-        Duration::from_millis(300),
-    );
-    let err = run(&p, hello()).await.0.unwrap_err();
-    assert!(err.to_string().ends_with("for 300 ms"), "{err}");
-}
-
-#[tokio::test]
-async fn slow_trickling_upstream_hits_the_total_deadline() {
-    // A ping every 50 ms keeps the idle deadline away; the total deadline ends it.
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(delta("slow"));
-        s.push(Step::Trickle(
-            "event: ping\ndata: {\"type\":\"ping\"}\n\n".into(),
-            Duration::from_millis(50),
-        ));
-        s
-    })
-    .await;
-    let p = API.provider_with(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_millis(700),
-        Duration::from_secs(5),
-    );
-    let (result, deltas) = run(&p, hello()).await;
-    assert_eq!(deltas, ["slow"]);
-    let err = result.unwrap_err();
-    assert_eq!(err.reason(), Reason::Timeout);
-    let text = err.to_string();
-    assert!(
-        text.contains("no complete answer from 127.0.0.1:"),
-        "{text}"
-    );
-    assert!(text.ends_with("within 700 ms"), "{text}");
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
-}
-
-#[tokio::test]
-async fn aborting_the_chat_task_closes_the_upstream_connection() {
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(delta("first"));
-        s.push(Step::Hold);
-        s
-    })
-    .await;
-    let p = API.provider_with(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_secs(60),
-        Duration::from_secs(60),
-    );
-    let (tx, mut rx) = mpsc::channel(4);
-    let task = tokio::spawn(async move { p.chat_stream(hello(), tx).await });
-    let first = tokio::time::timeout(BOUND, rx.recv()).await.unwrap();
-    assert_eq!(first.as_deref(), Some("first"));
-    task.abort();
-    assert!(task.await.unwrap_err().is_cancelled());
-    assert!(
-        stub.wait_closed(1, BOUND).await,
-        "upstream connection still open after abort"
-    );
-}
-
-#[tokio::test]
-async fn a_listener_that_goes_away_ends_the_stream_and_the_upstream_request() {
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(delta("one "));
-        s.push(delta("two "));
-        s.push(Step::Trickle(
-            format!(
-                "event: content_block_delta\ndata: {}\n\n",
-                serde_json::json!({"type":"content_block_delta","index":0,
-                    "delta":{"type":"text_delta","text":"more "}})
-            ),
-            Duration::from_millis(20),
-        ));
-        s
-    })
-    .await;
-    let p = API.provider_with(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_secs(60),
-        Duration::from_secs(60),
-    );
-    let (tx, mut rx) = mpsc::channel(1);
-    let task = tokio::spawn(async move { p.chat_stream(hello(), tx).await });
-    let first = tokio::time::timeout(BOUND, rx.recv()).await.unwrap();
-    assert_eq!(first.as_deref(), Some("one "));
-    drop(rx);
-    let reply = tokio::time::timeout(BOUND, task)
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("ends with what was sent");
-    assert_eq!(reply.stop_reason.as_deref(), Some("aborted"));
-    assert!(reply.text.starts_with("one "), "{}", reply.text);
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
-}
-
-#[tokio::test]
-async fn closed_port_and_unsafe_urls_fail_cleanly() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let key = random_key(PREFIX);
-    let err = Provider::anthropic(Secret::new(key.clone()), format!("http://127.0.0.1:{port}"))
-        .chat(hello())
-        .await
-        .unwrap_err();
-    assert_clean(&err, &key, PREFIX);
-    assert!(
-        err.to_string()
-            .contains(&format!("cannot connect to 127.0.0.1:{port}")),
-        "{err}"
-    );
-
-    // Plain http to a non-loopback host would expose the key: refused before any I/O.
-    let err = Provider::anthropic(Secret::new(key.clone()), "http://192.0.2.1")
-        .chat(hello())
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "provider unavailable: anthropic: ANTHROPIC_BASE_URL uses plain http to a non-loopback host (use https)"
-    );
-}
-
-#[tokio::test]
 async fn invalid_requests_are_refused_before_sending() {
     let stub = Stub::start(|_| vec![Step::Hold]).await;
     let p = Provider::anthropic(Secret::new(random_key(PREFIX)), stub.base.clone());
@@ -546,3 +300,6 @@ async fn invalid_requests_are_refused_before_sending() {
     );
     assert!(stub.requests().is_empty());
 }
+
+// The cases every live API must pass, one test each.
+cases::tests_for!(API);

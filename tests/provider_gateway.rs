@@ -13,11 +13,7 @@ use provider_support::{data, event, json_response, sse_head, Api, Step, Stub, BO
 use serde_json::{json, Value};
 
 fn anthropic_delta(text: &str) -> Step {
-    event(
-        "content_block_delta",
-        &json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":text}})
-            .to_string(),
-    )
+    Api::Anthropic.delta(text)
 }
 
 /// `clawdbot serve` with a token, pointed at each `(api, stub)` with a random key (the

@@ -9,7 +9,6 @@ use std::time::Duration;
 use clawdbot::config::Secret;
 use clawdbot::providers::{ChatRequest, Provider, ProviderError};
 use provider_support::*;
-use tokio::sync::mpsc;
 
 const API: Api = Api::OpenAi;
 const PREFIX: &str = "sk-proj-";
@@ -19,24 +18,11 @@ fn hello() -> ChatRequest {
 }
 
 fn chunk(content: Option<&str>, finish: Option<&str>) -> Step {
-    let mut delta = serde_json::json!({});
-    if let Some(c) = content {
-        delta = serde_json::json!({"content": c});
-    }
-    data(
-        &serde_json::json!({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,
-            "model":"gpt-stub-1","choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
-        .to_string(),
-    )
+    openai_chunk(content, finish)
 }
 
 fn start() -> Vec<Step> {
-    vec![
-        sse_head(),
-        data(
-            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-stub-1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
-        ),
-    ]
+    API.start()
 }
 
 #[tokio::test]
@@ -92,22 +78,8 @@ async fn streams_content_deltas_until_done() {
 }
 
 #[tokio::test]
-async fn mid_stream_disconnect_and_missing_done_are_errors() {
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(chunk(Some("partial "), None));
-        s.push(Step::Raw(b"80\r\ndata: {\"id\"".to_vec()));
-        s
-    })
-    .await;
+async fn a_stream_without_done_is_an_error() {
     let key = random_key(PREFIX);
-    let p = API.provider(&stub, &key);
-    let (result, deltas) = run(&p, hello()).await;
-    assert_eq!(deltas, ["partial "]);
-    let err = result.unwrap_err();
-    assert_clean(&err, &key, PREFIX);
-    assert!(err.to_string().contains("broke during the answer"), "{err}");
-
     let stub = Stub::start(|_| {
         let mut s = start();
         s.push(chunk(Some("half"), Some("stop")));
@@ -197,111 +169,5 @@ async fn error_statuses_and_events_are_sanitized() {
     );
 }
 
-#[tokio::test]
-async fn oversized_event_is_refused_and_the_connection_closed() {
-    // Many data lines for one event: the event bound (256 KiB) is hit first.
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(Step::Flood(
-            format!("data: {}\n", "y".repeat(32 * 1024)),
-            64,
-        ));
-        s.push(Step::Hold);
-        s
-    })
-    .await;
-    let p = API.provider(&stub, &random_key(PREFIX));
-    assert_eq!(
-        run(&p, hello()).await.0.unwrap_err().to_string(),
-        "provider unavailable: openai: event larger than 262144 bytes"
-    );
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
-}
-
-#[tokio::test]
-async fn slow_streams_hit_the_idle_and_total_deadlines() {
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(chunk(Some("wait"), None));
-        s.push(Step::Hold);
-        s
-    })
-    .await;
-    let p = API.provider_with(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_secs(10),
-        Duration::from_millis(300),
-    );
-    let (result, deltas) = run(&p, hello()).await;
-    assert_eq!(deltas, ["wait"]);
-    assert!(result.unwrap_err().to_string().ends_with("for 300 ms"));
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
-
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(Step::Trickle(
-            ": ping\n\n".into(),
-            Duration::from_millis(50),
-        ));
-        s
-    })
-    .await;
-    let p = API.provider_with(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_millis(600),
-        Duration::from_secs(5),
-    );
-    let text = run(&p, hello()).await.0.unwrap_err().to_string();
-    assert!(text.ends_with("within 600 ms"), "{text}");
-    assert!(stub.wait_closed(1, BOUND).await, "connection left open");
-}
-
-#[tokio::test]
-async fn dropping_the_chat_future_closes_the_upstream_connection() {
-    let stub = Stub::start(|_| {
-        let mut s = start();
-        s.push(chunk(Some("first"), None));
-        s.push(Step::Hold);
-        s
-    })
-    .await;
-    let p = API.provider_with(
-        &stub,
-        &random_key(PREFIX),
-        Duration::from_secs(60),
-        Duration::from_secs(60),
-    );
-    let (tx, mut rx) = mpsc::channel(4);
-    {
-        // The future is polled until the first delta arrives, then dropped.
-        let chat = p.chat_stream(hello(), tx);
-        tokio::pin!(chat);
-        tokio::select! {
-            _ = &mut chat => panic!("the stream cannot end: the stub holds it open"),
-            first = rx.recv() => assert_eq!(first.as_deref(), Some("first")),
-        }
-    }
-    assert!(
-        stub.wait_closed(1, BOUND).await,
-        "upstream connection still open after the future was dropped"
-    );
-    // The sender went with the future.
-    assert_eq!(tokio::time::timeout(BOUND, rx.recv()).await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn unsafe_base_url_is_refused_before_any_io() {
-    let key = random_key(PREFIX);
-    let err = Provider::openai(Secret::new(key.clone()), "http://192.0.2.1/v1")
-        .chat(hello())
-        .await
-        .unwrap_err();
-    assert_clean(&err, &key, PREFIX);
-    assert!(
-        err.to_string()
-            .contains("OPENAI_BASE_URL uses plain http to a non-loopback host"),
-        "{err}"
-    );
-}
+// The cases every live API must pass, one test each.
+cases::tests_for!(API);

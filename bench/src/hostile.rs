@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 use crate::client::{self, Target};
 use crate::rss::vm_rss;
 use crate::stats;
+use clawdbot_testkit::ws_frame;
 
 /// Connects in flight at once while opening many sockets.
 const OPEN_PARALLEL: usize = 200;
@@ -111,10 +112,7 @@ fn source(sources: &[IpAddr], i: usize) -> Option<IpAddr> {
 
 /// The header of a masked client text frame announcing `len` payload bytes (mask 0).
 pub fn frame_header(len: u64) -> Vec<u8> {
-    let mut h = vec![0x81, 0x80 | 127];
-    h.extend_from_slice(&len.to_be_bytes());
-    h.extend_from_slice(&[0, 0, 0, 0]);
-    h
+    ws_frame::client_header(true, ws_frame::TEXT, len, ws_frame::LenForm::U64, [0; 4])
 }
 
 pub struct Stall {

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use serde_json::Value;
 
 /// Hard bounds so no invocation can run away.
 const MAX_CONNECTIONS: usize = 20_000;
@@ -276,7 +277,7 @@ fn with_also(
 }
 
 /// Connects and asks `health` until both succeed, pausing 100 ms between attempts.
-async fn ready(target: &client::Target, bound: Duration) -> Result<serde_json::Value> {
+async fn ready(target: &client::Target, bound: Duration) -> Result<Value> {
     let started = std::time::Instant::now();
     let mut attempts = 0u64;
     let mut last_error = String::new();
@@ -326,30 +327,57 @@ fn real_main() -> Result<()> {
         seconds,
     } = cli.mode
     {
-        if hold_ms > 60_000 {
-            bail!("--hold-ms must be at most 60000");
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        return rt.block_on(stub::run(
-            listen,
-            Duration::from_millis(hold_ms),
-            bounded_secs(seconds)?,
-        ));
+        return upstream_stub(listen, hold_ms, seconds);
     }
     check_target(&cli.addr, cli.allow_container_ip)?;
+    let token = token(&cli)?;
+    let run = Run {
+        nofile: raise_nofile(),
+        target: target(&cli, token),
+        cli: &cli,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let out = rt.block_on(run.mode())?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    // Do not wait for thousands of socket tasks to wind down.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(())
+}
+
+/// `upstream-stub`: a fake provider API, served before (and instead of) any gateway
+/// connection.
+fn upstream_stub(listen: SocketAddr, hold_ms: u64, seconds: f64) -> Result<()> {
+    if hold_ms > 60_000 {
+        bail!("--hold-ms must be at most 60000");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(stub::run(
+        listen,
+        Duration::from_millis(hold_ms),
+        bounded_secs(seconds)?,
+    ))
+}
+
+/// The gateway token: required by every mode that completes a handshake.
+fn token(cli: &Cli) -> Result<String> {
     let needs_token = !matches!(
         cli.mode,
         Mode::Stall { .. } | Mode::Silent { .. } | Mode::IdleHealth { .. }
     );
-    let token = match cli.token.clone() {
+    Ok(match cli.token.clone() {
         Some(t) => t,
         None if needs_token => bail!("no token (pass --token or set CLAWDBOT_GATEWAY_TOKEN)"),
         None => String::new(),
-    };
-    let nofile = raise_nofile();
-    let target = client::Target {
+    })
+}
+
+/// The gateway as every mode's client sees it (`chat` also asks for write access).
+fn target(cli: &Cli, token: String) -> client::Target {
+    client::Target {
         addr: cli.addr,
         url: format!("ws://{}{}", cli.addr, cli.path),
         token,
@@ -364,25 +392,27 @@ fn real_main() -> Result<()> {
             Mode::Chat { .. } => vec!["operator.read".into(), "operator.write".into()],
             _ => vec!["operator.read".into()],
         },
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let out = rt.block_on(async {
-        match cli.mode {
+    }
+}
+
+/// One invocation against a gateway: the global flags, the client target and the
+/// open-files limit we got. Each mode checks its own flags, then runs.
+struct Run<'a> {
+    cli: &'a Cli,
+    target: client::Target,
+    nofile: u64,
+}
+
+impl Run<'_> {
+    /// Dispatches to the mode; each checks its own flags first.
+    async fn mode(self) -> Result<Value> {
+        let cli = self.cli;
+        match &cli.mode {
             Mode::Latency {
                 conns,
                 seconds,
                 rate,
-            } => {
-                if conns.iter().any(|&c| c == 0 || c > MAX_CONNECTIONS) {
-                    bail!("connection counts must be within 1..={MAX_CONNECTIONS}");
-                }
-                if rate.is_some_and(|r| !(r > 0.0 && r <= 100_000.0)) {
-                    bail!("--rate must be within (0, 100000] requests per second");
-                }
-                latency::run(&target, &conns, bounded_secs(seconds)?, rate, cli.pid).await
-            }
+            } => self.latency(conns, *seconds, *rate).await,
             Mode::Hold {
                 max,
                 parallel,
@@ -390,37 +420,14 @@ fn real_main() -> Result<()> {
                 hold_seconds,
                 seconds,
             } => {
-                if max == 0 || max > MAX_CONNECTIONS {
-                    bail!("--max must be within 1..={MAX_CONNECTIONS}");
-                }
-                let opts = hold::Options {
-                    max,
-                    parallel: parallel.clamp(1, 1000),
-                    rss_limit,
-                    hold: bounded_secs(hold_seconds)?,
-                    deadline: bounded_secs(seconds)?,
-                    pid: cli.pid,
-                    nofile,
-                };
-                hold::run(&target, opts).await
+                self.hold(*max, *parallel, *rss_limit, *hold_seconds, *seconds)
+                    .await
             }
             Mode::Stall {
                 sockets,
                 frame_bytes,
                 hold_seconds,
-            } => {
-                if !(14..=64 * 1024 * 1024).contains(&frame_bytes) {
-                    bail!("--frame-bytes must be within 14..=67108864");
-                }
-                let o = hostile::Stall {
-                    sockets: bounded_count(sockets, "--sockets")?,
-                    frame_bytes,
-                    hold: bounded_secs(hold_seconds)?,
-                    path: cli.path.clone(),
-                    pid: cli.pid,
-                };
-                hostile::stall(cli.addr, &target.sources, o).await
-            }
+            } => self.stall(*sockets, *frame_bytes, *hold_seconds).await,
             Mode::Churn {
                 sockets,
                 seconds,
@@ -428,26 +435,13 @@ fn real_main() -> Result<()> {
                 probe_timeout_ms,
             } => {
                 let o = hostile::Churn {
-                    sockets: bounded_count(sockets, "--sockets")?,
-                    duration: bounded_secs(seconds)?,
-                    probe_interval: Duration::from_millis(probe_interval_ms.clamp(10, 10_000)),
-                    probe_timeout: Duration::from_millis(probe_timeout_ms.clamp(100, 30_000)),
+                    sockets: bounded_count(*sockets, "--sockets")?,
+                    duration: bounded_secs(*seconds)?,
+                    probe_interval: Duration::from_millis((*probe_interval_ms).clamp(10, 10_000)),
+                    probe_timeout: Duration::from_millis((*probe_timeout_ms).clamp(100, 30_000)),
                     path: cli.path.clone(),
                 };
-                let attackers = if cli.addr.ip().is_loopback() {
-                    attacker_sources(cli.sources)
-                } else {
-                    Vec::new()
-                };
-                let probe = client::Target {
-                    sources: if cli.addr.ip().is_loopback() {
-                        sources(1)
-                    } else {
-                        Vec::new()
-                    },
-                    ..target
-                };
-                hostile::churn(cli.addr, &attackers, &probe, o).await
+                self.churn(o).await
             }
             Mode::Silent {
                 sockets,
@@ -455,14 +449,14 @@ fn real_main() -> Result<()> {
                 drip,
                 also,
             } => {
-                let targets = with_also(cli.addr, also, cli.allow_container_ip)?;
+                let targets = with_also(cli.addr, also.clone(), cli.allow_container_ip)?;
                 let o = hostile::Silent {
-                    sockets: bounded_count(sockets, "--sockets")?,
-                    bound: bounded_secs(seconds)?,
+                    sockets: bounded_count(*sockets, "--sockets")?,
+                    bound: bounded_secs(*seconds)?,
                     targets,
-                    drip,
+                    drip: *drip,
                 };
-                hostile::silent(&target.sources, o).await
+                hostile::silent(&self.target.sources, o).await
             }
             Mode::IdleHealth {
                 sockets,
@@ -471,22 +465,8 @@ fn real_main() -> Result<()> {
                 rate,
                 also,
             } => {
-                check_target(&health, cli.allow_container_ip)?;
-                if !(rate > 0.0 && rate <= 1000.0) {
-                    bail!("--rate must be within (0, 1000] probes per second");
-                }
-                if probes == 0 || probes as f64 / rate > MAX_SECONDS {
-                    bail!("--probes must be at least 1 and take at most {MAX_SECONDS} s at --rate");
-                }
-                let targets = with_also(cli.addr, also, cli.allow_container_ip)?;
-                let o = hostile::IdleHealth {
-                    sockets: bounded_count(sockets, "--sockets")?,
-                    targets,
-                    health,
-                    probes,
-                    rate,
-                };
-                hostile::idle_health(&target.sources, o).await
+                self.idle_health(*sockets, *health, *probes, *rate, also.clone())
+                    .await
             }
             Mode::Chat {
                 upstream,
@@ -495,50 +475,151 @@ fn real_main() -> Result<()> {
                 stream_conns,
                 seconds,
             } => {
-                check_stream_options(&upstream, samples, &streams)?;
-                let opts = chat::Options {
-                    upstream,
-                    samples,
-                    streams,
-                    stream_conns: stream_conns.clamp(1, 1000),
-                    deadline: bounded_secs(seconds)?,
-                    pid: cli.pid,
-                };
-                chat::run(&target, opts).await
+                self.chat(*upstream, *samples, streams, *stream_conns, *seconds)
+                    .await
             }
             Mode::Openai {
                 upstream,
                 samples,
                 streams,
                 seconds,
-            } => {
-                check_stream_options(&upstream, samples, &streams)?;
-                let opts = openai::Options {
-                    upstream,
-                    samples,
-                    streams,
-                    deadline: bounded_secs(seconds)?,
-                    pid: cli.pid,
-                };
-                openai::run(&target, opts).await
-            }
-            Mode::Ready { seconds } => ready(&target, bounded_secs(seconds)?).await,
+            } => self.openai(*upstream, *samples, streams, *seconds).await,
+            Mode::Ready { seconds } => ready(&self.target, bounded_secs(*seconds)?).await,
             Mode::UpstreamStub { .. } => bail!("upstream-stub is served before any connection"),
             Mode::SlowReader { clients, seconds } => {
-                slow::run(
-                    &target,
-                    clients.clamp(1, 64),
-                    bounded_secs(seconds)?,
-                    cli.pid,
-                )
-                .await
+                let clients = (*clients).clamp(1, 64);
+                slow::run(&self.target, clients, bounded_secs(*seconds)?, cli.pid).await
             }
         }
-    })?;
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    // Do not wait for thousands of socket tasks to wind down.
-    rt.shutdown_timeout(Duration::from_millis(200));
-    Ok(())
+    }
+
+    async fn latency(&self, conns: &[usize], seconds: f64, rate: Option<f64>) -> Result<Value> {
+        if conns.iter().any(|&c| c == 0 || c > MAX_CONNECTIONS) {
+            bail!("connection counts must be within 1..={MAX_CONNECTIONS}");
+        }
+        if rate.is_some_and(|r| !(r > 0.0 && r <= 100_000.0)) {
+            bail!("--rate must be within (0, 100000] requests per second");
+        }
+        let bound = bounded_secs(seconds)?;
+        latency::run(&self.target, conns, bound, rate, self.cli.pid).await
+    }
+
+    async fn hold(
+        &self,
+        max: usize,
+        parallel: usize,
+        rss_limit: Option<u64>,
+        hold_seconds: f64,
+        seconds: f64,
+    ) -> Result<Value> {
+        if max == 0 || max > MAX_CONNECTIONS {
+            bail!("--max must be within 1..={MAX_CONNECTIONS}");
+        }
+        let opts = hold::Options {
+            max,
+            parallel: parallel.clamp(1, 1000),
+            rss_limit,
+            hold: bounded_secs(hold_seconds)?,
+            deadline: bounded_secs(seconds)?,
+            pid: self.cli.pid,
+            nofile: self.nofile,
+        };
+        hold::run(&self.target, opts).await
+    }
+
+    async fn chat(
+        &self,
+        upstream: SocketAddr,
+        samples: usize,
+        streams: &[usize],
+        stream_conns: usize,
+        seconds: f64,
+    ) -> Result<Value> {
+        check_stream_options(&upstream, samples, streams)?;
+        let opts = chat::Options {
+            upstream,
+            samples,
+            streams: streams.to_vec(),
+            stream_conns: stream_conns.clamp(1, 1000),
+            deadline: bounded_secs(seconds)?,
+            pid: self.cli.pid,
+        };
+        chat::run(&self.target, opts).await
+    }
+
+    async fn openai(
+        &self,
+        upstream: SocketAddr,
+        samples: usize,
+        streams: &[usize],
+        seconds: f64,
+    ) -> Result<Value> {
+        check_stream_options(&upstream, samples, streams)?;
+        let opts = openai::Options {
+            upstream,
+            samples,
+            streams: streams.to_vec(),
+            deadline: bounded_secs(seconds)?,
+            pid: self.cli.pid,
+        };
+        openai::run(&self.target, opts).await
+    }
+
+    async fn stall(&self, sockets: usize, frame_bytes: u64, hold_seconds: f64) -> Result<Value> {
+        if !(14..=64 * 1024 * 1024).contains(&frame_bytes) {
+            bail!("--frame-bytes must be within 14..=67108864");
+        }
+        let o = hostile::Stall {
+            sockets: bounded_count(sockets, "--sockets")?,
+            frame_bytes,
+            hold: bounded_secs(hold_seconds)?,
+            path: self.cli.path.clone(),
+            pid: self.cli.pid,
+        };
+        hostile::stall(self.cli.addr, &self.target.sources, o).await
+    }
+
+    /// Churning attackers from 127.0.0.2 on; the probing real client from 127.0.0.1.
+    async fn churn(&self, o: hostile::Churn) -> Result<Value> {
+        let loopback = self.cli.addr.ip().is_loopback();
+        let attackers = if loopback {
+            attacker_sources(self.cli.sources)
+        } else {
+            Vec::new()
+        };
+        let probe = client::Target {
+            sources: if loopback { sources(1) } else { Vec::new() },
+            ..self.target.clone()
+        };
+        hostile::churn(self.cli.addr, &attackers, &probe, o).await
+    }
+
+    async fn idle_health(
+        &self,
+        sockets: usize,
+        health: SocketAddr,
+        probes: usize,
+        rate: f64,
+        also: Vec<SocketAddr>,
+    ) -> Result<Value> {
+        let cli = self.cli;
+        check_target(&health, cli.allow_container_ip)?;
+        if !(rate > 0.0 && rate <= 1000.0) {
+            bail!("--rate must be within (0, 1000] probes per second");
+        }
+        if probes == 0 || probes as f64 / rate > MAX_SECONDS {
+            bail!("--probes must be at least 1 and take at most {MAX_SECONDS} s at --rate");
+        }
+        let targets = with_also(cli.addr, also, cli.allow_container_ip)?;
+        let o = hostile::IdleHealth {
+            sockets: bounded_count(sockets, "--sockets")?,
+            targets,
+            health,
+            probes,
+            rate,
+        };
+        hostile::idle_health(&self.target.sources, o).await
+    }
 }
 
 /// Checks the options shared by the `chat` and `openai` modes.

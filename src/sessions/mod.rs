@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use crate::lock::lock;
+
 pub use limits::SessionLimits;
 
 /// The single agent this gateway exposes.
@@ -342,7 +344,7 @@ impl Store {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// A copy of a session, if it exists (does not count as a use).

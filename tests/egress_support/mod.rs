@@ -2,30 +2,23 @@
 //! a loopback upper-casing echo server, raw proxy requests and `/metrics` scrapes.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use clawdbot_testkit::child::LoggedChild;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A running `clawdbot egress-proxy`, killed on drop.
 pub struct Proxy {
-    pub child: Child,
+    pub child: LoggedChild,
     pub addr: SocketAddr,
     pub forwards: Vec<SocketAddr>,
-    logs: Arc<Mutex<String>>,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn field(line: &str, name: &str) -> Option<SocketAddr> {
@@ -54,55 +47,38 @@ impl Proxy {
             .env_clear()
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .envs(env.iter().copied());
         if let Some((soft, hard)) = nofile {
             // SAFETY: setrlimit is async-signal-safe; the closure owns copies of the numbers.
             unsafe {
                 cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
             }
         }
-        let mut child = cmd.spawn().expect("spawn clawdbot egress-proxy");
-        let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(String::new()));
-        let sink = logs.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line.clone());
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
+        let mut child = LoggedChild::spawn(&mut cmd).expect("spawn clawdbot egress-proxy");
         let mut forwards = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = rx.recv_timeout(left) else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("proxy did not start; logs:\n{}", logs.lock().unwrap());
-            };
-            if line.contains("forwarding") {
-                forwards.push(field(&line, "listen").expect("forward listen address"));
-            }
-            if line.contains("clawdbot egress proxy listening") {
-                let addr = field(&line, "proxy").expect("proxy address");
-                return Proxy {
-                    child,
-                    addr,
-                    forwards,
-                    logs,
-                };
-            }
+        let line = child
+            .wait_for_line(Duration::from_secs(20), |line| {
+                if line.contains("forwarding") {
+                    forwards.push(field(line, "listen").expect("forward listen address"));
+                }
+                line.contains("clawdbot egress proxy listening")
+            })
+            .unwrap_or_else(|ended| {
+                panic!(
+                    "proxy did not start ({:?}); logs:\n{}",
+                    ended.status, ended.logs
+                )
+            });
+        let addr = field(&line, "proxy").expect("proxy address");
+        Proxy {
+            child,
+            addr,
+            forwards,
         }
     }
 
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        self.child.logs()
     }
 
     pub fn wait_for_log(&self, needle: &str) -> String {

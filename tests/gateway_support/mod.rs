@@ -1,12 +1,14 @@
-//! Shared helpers of the gateway tests: run the real `clawdbot serve` binary on
-//! ephemeral loopback ports, and talk to it with tokio-tungstenite and raw HTTP.
+//! Shared helpers of the gateway tests: run the gateway on ephemeral loopback ports,
+//! as the real `clawdbot serve` binary ([`Server::start`]: flags, env, logs, signals)
+//! or in this process ([`Server::in_process`]: method behaviour), and talk to it with
+//! tokio-tungstenite and raw HTTP.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
+
+use clawdbot_testkit::child::{run_within, LoggedChild};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -22,13 +24,15 @@ pub type RawWs = WebSocketStream<TcpStream>;
 /// A token long enough to be accepted.
 pub const TOKEN: &str = "test-token-0123456789abcdefghijklmnop";
 
-/// A running `clawdbot serve`, killed on drop.
+mod in_process;
+
+/// A running gateway: a `clawdbot serve` child (killed on drop), or
+/// [`Server::in_process`] (stopped on drop).
 pub struct Server {
-    child: Child,
+    child: Option<LoggedChild>,
+    in_process: Option<in_process::InProcess>,
     pub gateway: SocketAddr,
     pub health: SocketAddr,
-    logs: Arc<Mutex<String>>,
-    logs_done: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Environment for the server: only what is listed (the rest is cleared).
@@ -56,23 +60,12 @@ fn command(args: &[&str], env: &[(String, String)]) -> Command {
 
 /// Runs `clawdbot serve ARGS` expecting it to refuse to start; returns (status, stderr).
 pub fn run_expect_exit(args: &[&str], env: &[(String, String)]) -> (ExitStatus, String) {
-    let mut child = command(args, env)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn clawdbot");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            return (status, err);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("clawdbot serve {args:?} kept running; expected it to refuse to start");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    match run_within(&mut command(args, env), Duration::from_secs(10)).expect("spawn clawdbot") {
+        Ok(out) => (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+        Err(_) => panic!("clawdbot serve {args:?} kept running; expected it to refuse to start"),
     }
 }
 
@@ -120,68 +113,42 @@ impl Server {
                 cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, n, n));
             }
         }
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn clawdbot");
-        let stderr = child.stderr.take().unwrap();
-        let logs = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = logs.clone();
-        let logs_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let done = logs_done.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("clawdbot gateway listening") {
-                    let _ = tx.send(line.clone());
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-            done.store(true, std::sync::atomic::Ordering::SeqCst);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) => line,
-            Err(_) => {
-                // Exited (stderr closed) or hung: collect the status and every log line.
-                let deadline = Instant::now() + Duration::from_secs(5);
-                let status = loop {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        break Some(status);
-                    }
-                    if Instant::now() > deadline {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break None;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                };
-                while !logs_done.load(std::sync::atomic::Ordering::SeqCst)
-                    && Instant::now() < deadline
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                let logs = logs.lock().unwrap().clone();
-                return Err((status, logs));
-            }
-        };
+        let mut child = LoggedChild::spawn(&mut cmd).expect("spawn clawdbot");
+        let line = child
+            .wait_for_line(Duration::from_secs(20), |l| {
+                l.contains("clawdbot gateway listening")
+            })
+            .map_err(|ended| (ended.status, ended.logs))?;
         let (Some(gateway), Some(health)) =
             (addr_after(&line, "gateway"), addr_after(&line, "health"))
         else {
-            let _ = child.kill();
-            let _ = child.wait();
             panic!("no listening addresses in: {line}");
         };
         Ok(Server {
-            child,
+            child: Some(child),
+            in_process: None,
             gateway,
             health,
-            logs,
-            logs_done,
         })
+    }
+
+    /// `clawdbot::gateway::serve` in this process with the test token, the demo
+    /// provider and the `serve` flags `extra`: for tests where the binary adds nothing.
+    /// It has no process: `logs`, `pid` and signals need [`Server::start`].
+    pub fn in_process(extra: &[&str]) -> Server {
+        let (server, gateway, health) = in_process::InProcess::start(extra);
+        Server {
+            child: None,
+            in_process: Some(server),
+            gateway,
+            health,
+        }
+    }
+
+    fn child(&self) -> &LoggedChild {
+        self.child
+            .as_ref()
+            .expect("an in-process server has no process: use Server::start")
     }
 
     pub fn url(&self) -> String {
@@ -189,11 +156,11 @@ impl Server {
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child().id() as i32
     }
 
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        self.child().logs()
     }
 
     /// Waits (up to 10 s) until the logs contain `needle`; returns the logs.
@@ -224,25 +191,14 @@ impl Server {
         let started = Instant::now();
         // SAFETY: plain kill(2) on our own child.
         unsafe { libc::kill(self.pid(), sig) };
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let took = started.elapsed();
-                // Let the log reader reach the end of stderr.
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while !self.logs_done.load(std::sync::atomic::Ordering::SeqCst)
-                    && Instant::now() < deadline
-                {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                return (status, took);
-            }
-            assert!(
-                started.elapsed() < within,
+        let child = self.child.as_mut().expect("a server process");
+        let Some(status) = child.wait_exit(within) else {
+            panic!(
                 "server did not exit within {within:?}; logs:\n{}",
                 self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            )
+        };
+        (status, started.elapsed())
     }
 
     /// A numeric field of /proc/<pid>/status (first number after `name:`).
@@ -264,13 +220,6 @@ impl Server {
     /// Threads of the server process.
     pub fn threads(&self) -> u64 {
         self.proc_status("Threads:")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,6 +5,8 @@
 //! [`run`] streams one chat through a provider within the test bound.
 #![allow(dead_code)]
 
+pub mod cases;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,6 +86,75 @@ impl Api {
         self.provider_with(stub, key, Duration::from_secs(10), Duration::from_secs(5))
     }
 
+    /// The provider's name in errors and replies.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Anthropic => "anthropic",
+            Api::OpenAi => "openai",
+        }
+    }
+
+    /// A provider of this API at `base_url` (no stub: for refusals before any I/O).
+    pub fn provider_at(self, key: &str, base_url: impl Into<String>) -> Provider {
+        match self {
+            Api::Anthropic => Provider::anthropic(Secret::new(key), base_url.into()),
+            Api::OpenAi => Provider::openai(Secret::new(key), base_url.into()),
+        }
+    }
+
+    /// The variable that sets this API's base URL.
+    pub fn url_var(self) -> &'static str {
+        match self {
+            Api::Anthropic => "ANTHROPIC_BASE_URL",
+            Api::OpenAi => "OPENAI_BASE_URL",
+        }
+    }
+
+    /// The opening of a successful stream: the SSE head and this API's preamble events.
+    pub fn start(self) -> Vec<Step> {
+        match self {
+            Api::Anthropic => vec![
+                sse_head(),
+                event(
+                    "message_start",
+                    r#"{"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-stub-1","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}"#,
+                ),
+                event(
+                    "content_block_start",
+                    r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
+                ),
+                event("ping", r#"{"type": "ping"}"#),
+            ],
+            Api::OpenAi => vec![
+                sse_head(),
+                data(
+                    r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-stub-1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}"#,
+                ),
+            ],
+        }
+    }
+
+    /// One text delta as this API streams it.
+    pub fn delta(self, text: &str) -> Step {
+        match self {
+            Api::Anthropic => event(
+                "content_block_delta",
+                &serde_json::json!({"type":"content_block_delta","index":0,
+                    "delta":{"type":"text_delta","text":text}})
+                .to_string(),
+            ),
+            Api::OpenAi => openai_chunk(Some(text), None),
+        }
+    }
+
+    /// A keep-alive this API sends between events, as raw SSE text.
+    pub fn keepalive(self) -> &'static str {
+        match self {
+            Api::Anthropic => "event: ping\ndata: {\"type\":\"ping\"}\n\n",
+            Api::OpenAi => ": ping\n\n",
+        }
+    }
+
     /// The environment that points `clawdbot serve` at the stub with `key`.
     pub fn gateway_env(self, stub: &Stub, key: &str) -> Vec<(String, String)> {
         let (key_var, url_var) = match self {
@@ -95,6 +166,19 @@ impl Api {
             (url_var.to_string(), self.base_url(stub)),
         ]
     }
+}
+
+/// An OpenAI `chat.completion.chunk` with an optional content delta and finish reason.
+pub fn openai_chunk(content: Option<&str>, finish: Option<&str>) -> Step {
+    let mut delta = serde_json::json!({});
+    if let Some(c) = content {
+        delta = serde_json::json!({"content": c});
+    }
+    data(
+        &serde_json::json!({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,
+            "model":"gpt-stub-1","choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
+        .to_string(),
+    )
 }
 
 /// A request of `(role, content)` messages.

@@ -237,6 +237,7 @@ const XTASK_LAYERS: &[&[&str]] = &[
 
 /// The rows of the service's drawing (`src/`), bottom first.
 const SERVICE_LAYERS: &[&[&str]] = &[
+    &["lock"],
     &[
         "config",
         "protocol",

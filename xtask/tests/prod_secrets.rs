@@ -186,10 +186,7 @@ impl Drop for ComposeGuard<'_> {
 
 /// A loopback port that is free right now (the kernel picks it).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    clawdbot_testkit::free_port().expect("no free loopback port")
 }
 
 fn container_of(dir: &TempDir, program: &str, prefix: &[&str], project: &str) -> String {

@@ -152,10 +152,7 @@ fn leftovers(sh: &Shell, project: &str) -> Vec<String> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    clawdbot_testkit::free_port().expect("a free loopback port")
 }
 
 fn random_token() -> String {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::gateway::limits::{
     AUTH_FAILURE_IP_FACTOR, AUTH_FAILURE_MAX_PEERS, AUTH_FAILURE_PRUNE_AT, AUTH_FAILURE_PRUNE_EVERY,
 };
+use crate::lock::lock;
 
 /// Failed authentications in a fixed window, counted per (peer IP, client id) with
 /// `--auth-failures` each, and per peer IP with [`AUTH_FAILURE_IP_FACTOR`] times that.
@@ -61,21 +62,21 @@ impl AuthFailures {
     /// `Some(retry_after)` when the peer IP used up its (larger) per-IP budget: checked
     /// before the upgrade, when the client id is not known yet.
     pub fn blocked_ip(&self, ip: IpAddr) -> Option<Duration> {
-        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let peers = lock(&self.peers);
         self.blocked_key(&peers, &(ip, None), Instant::now())
     }
 
     /// `Some(retry_after)` when the peer IP, or this client id from it, used up its budget.
     pub fn blocked(&self, ip: IpAddr, client: &str) -> Option<Duration> {
         let now = Instant::now();
-        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let peers = lock(&self.peers);
         let by_ip = self.blocked_key(&peers, &(ip, None), now);
         let by_client = self.blocked_key(&peers, &Self::key(ip, Some(client)), now);
         by_ip.max(by_client)
     }
 
     fn prune_due(&self, now: Instant) -> bool {
-        let mut last = self.last_prune.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = lock(&self.last_prune);
         if now.saturating_duration_since(*last) >= AUTH_FAILURE_PRUNE_EVERY {
             *last = now;
             true
@@ -87,7 +88,7 @@ impl AuthFailures {
     /// Records one failure of `client` from `ip`; returns true when either is now blocked.
     pub fn record(&self, ip: IpAddr, client: &str) -> bool {
         let now = Instant::now();
-        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut peers = lock(&self.peers);
         if peers.len() >= AUTH_FAILURE_PRUNE_AT && self.prune_due(now) {
             let window = self.window;
             peers.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);

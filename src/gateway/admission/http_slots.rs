@@ -10,10 +10,11 @@
 //! when no connection is waiting is a new one refused. The counts never exceed the
 //! pools' sizes: an evicted connection hands its slot over to the new one.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use crate::evict_pool::{EvictPool, Place};
 use crate::gateway::limits::HTTP_HEALTH_RESERVE;
+use crate::lock::lock;
 
 /// The HTTP connection slots of one port.
 #[derive(Debug, Default)]
@@ -44,10 +45,6 @@ pub struct Admitted {
     pub slot: HttpSlot,
     /// Whether the oldest waiting connection was evicted for it.
     pub evicted_one: bool,
-}
-
-fn lock(m: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl HttpSlots {

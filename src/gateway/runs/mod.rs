@@ -77,7 +77,7 @@ pub enum Started {
 
 impl Runs {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+        crate::lock::lock(&self.map)
     }
 
     pub fn len(&self) -> usize {

@@ -269,21 +269,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGate<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clawdbot_testkit::ws_frame;
 
     /// A masked client frame header for `len` payload bytes.
     fn header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
-        let mut h = vec![(if fin { 0x80 } else { 0 }) | opcode];
-        if len < 126 {
-            h.push(0x80 | len as u8);
-        } else if len <= u64::from(u16::MAX) {
-            h.push(0x80 | 126);
-            h.extend_from_slice(&(len as u16).to_be_bytes());
-        } else {
-            h.push(0x80 | 127);
-            h.extend_from_slice(&len.to_be_bytes());
-        }
-        h.extend_from_slice(&[1, 2, 3, 4]);
-        h
+        ws_frame::client_header(fin, opcode, len, ws_frame::LenForm::Shortest, [1, 2, 3, 4])
     }
 
     fn frame(fin: bool, opcode: u8, len: usize) -> Vec<u8> {

@@ -2,7 +2,7 @@
 //! per-step times, and `clawdbot serve` start to the first `/health` 200.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -39,9 +39,7 @@ pub fn http_status(addr: SocketAddr, path: &str, timeout: Duration) -> Option<u1
 }
 
 /// A free loopback port (bound then released).
-pub fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
+pub use clawdbot_testkit::free_port;
 
 /// A running `clawdbot serve` on loopback; killed on drop (a background child of
 /// [`Command::to_std`]).
