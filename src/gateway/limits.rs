@@ -294,8 +294,13 @@ pub const HTTP_CLOSE_GRACE: Duration = Duration::from_millis(200);
 pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(20);
 pub const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
-/// Read and write buffer of each WebSocket connection.
-pub const WS_BUFFER_BYTES: usize = 8 * 1024;
+/// The codec's read buffer of each WebSocket connection, allocated with it: small, so
+/// that an idle connection costs little; the frame gate reads ahead during bursts
+/// (`transport::frame_gate::READ_AHEAD_BYTES`, freed once drained).
+pub const WS_READ_BUFFER_BYTES: usize = 512;
+/// The codec's write batching threshold: frames are written to the socket once this
+/// much is queued or on flush (the codec's write buffer grows only as frames need).
+pub const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// Least size of the codec's write backstop (above the write buffer size).
 pub const MIN_WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// How long a closing connection waits for the client's close reply.

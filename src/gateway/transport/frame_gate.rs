@@ -7,6 +7,11 @@
 //! starts at `--max-preauth-payload` and is raised to `--max-payload` once `connect`
 //! succeeds, so an unauthenticated socket costs at most the pre-auth limit plus the
 //! codec's read buffer.
+//!
+//! The gate also holds the connection's read-ahead buffer, so that the codec's own can
+//! stay small ([`crate::gateway::limits::WS_READ_BUFFER_BYTES`]): it is allocated only
+//! when a read filled the codec's buffer (a burst), and freed as soon as it is drained.
+//! An idle connection (a read that is pending) never holds it.
 
 use std::io;
 use std::pin::Pin;
@@ -155,6 +160,14 @@ impl Scanner {
     }
 }
 
+/// Bytes read ahead of the codec; never empty while it exists.
+#[derive(Debug)]
+struct ReadAhead {
+    bytes: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
 /// A socket whose inbound WebSocket frames are checked against a [`GateLimit`].
 #[derive(Debug)]
 pub struct FrameGate<S> {
@@ -163,6 +176,11 @@ pub struct FrameGate<S> {
     scanner: Scanner,
     /// Set once a frame was refused: every later read fails.
     refused: Option<usize>,
+    /// Unread bytes of the last read-ahead (None when drained: nothing held).
+    ahead: Option<ReadAhead>,
+    /// The last read filled the caller's buffer: more is likely waiting, read ahead.
+    burst: bool,
+    read_ahead: usize,
     /// Bytes written to the socket so far (the outbox's writer watches it for progress).
     written: WriteProgress,
 }
@@ -182,11 +200,19 @@ impl WriteProgress {
 
 impl<S> FrameGate<S> {
     pub fn new(inner: S, limit: GateLimit) -> Self {
+        Self::with_read_ahead(inner, limit, READ_AHEAD_BYTES)
+    }
+
+    /// A gate reading ahead at most `read_ahead` bytes during a burst.
+    pub fn with_read_ahead(inner: S, limit: GateLimit, read_ahead: usize) -> Self {
         FrameGate {
             inner,
             limit,
             scanner: Scanner::default(),
             refused: None,
+            ahead: None,
+            burst: false,
+            read_ahead: read_ahead.max(1),
             written: WriteProgress::default(),
         }
     }
@@ -195,7 +221,15 @@ impl<S> FrameGate<S> {
     pub fn write_progress(&self) -> WriteProgress {
         self.written.clone()
     }
+
+    /// Bytes held ahead of the codec now (0 on an idle connection).
+    pub fn buffered(&self) -> usize {
+        self.ahead.as_ref().map_or(0, |a| a.bytes.len())
+    }
 }
+
+/// The gate's read-ahead during a burst (allocated per burst, freed when drained).
+pub const READ_AHEAD_BYTES: usize = 16 * 1024;
 
 fn oversize(limit: usize) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, Oversize { limit })
@@ -212,7 +246,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGate<S> {
         }
         let before = buf.filled().len();
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        match this.fill(cx, buf) {
             Poll::Ready(Ok(())) => {}
             other => return other,
         }
@@ -229,6 +263,56 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGate<S> {
                 Poll::Ready(Ok(()))
             }
         }
+    }
+}
+
+impl<S: AsyncRead + Unpin> FrameGate<S> {
+    /// Fills `buf` from the read-ahead, or from the socket: straight into `buf` unless
+    /// the last read showed a burst, then through a read-ahead allocated for it.
+    fn fill(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.ahead.is_none() && self.burst && buf.remaining() < self.read_ahead {
+            let mut bytes = vec![0u8; self.read_ahead].into_boxed_slice();
+            let mut rb = ReadBuf::new(&mut bytes);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
+                // Nothing waiting after all: the buffer is dropped here, unused.
+                Poll::Pending => {
+                    self.burst = false;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
+            }
+            let end = rb.filled().len();
+            self.burst = end == self.read_ahead;
+            if end > 0 {
+                self.ahead = Some(ReadAhead {
+                    bytes,
+                    start: 0,
+                    end,
+                });
+            }
+            // end == 0 is end of stream: fall through with nothing copied.
+            if end == 0 {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        if let Some(ahead) = &mut self.ahead {
+            let n = buf.remaining().min(ahead.end - ahead.start);
+            buf.put_slice(&ahead.bytes[ahead.start..ahead.start + n]);
+            ahead.start += n;
+            if ahead.start == ahead.end {
+                // Drained: freed now, so that a burst does not stay on the connection.
+                self.ahead = None;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        let room = buf.remaining();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            self.burst = room > 0 && buf.filled().len() - before == room;
+        }
+        polled
     }
 }
 
@@ -354,5 +438,29 @@ mod tests {
         let mut out = Vec::new();
         gate.read_to_end(&mut out).await.unwrap();
         assert_eq!(out.len(), bytes.len());
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_read_ahead_and_freed_once_drained() {
+        use tokio::io::AsyncReadExt;
+        let mut bytes = Vec::new();
+        for _ in 0..40 {
+            bytes.extend(frame(true, 2, 1000));
+        }
+        let mut gate = FrameGate::with_read_ahead(&bytes[..], GateLimit::new(4096), 4096);
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 512];
+        let mut held = 0;
+        loop {
+            let n = gate.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            held = held.max(gate.buffered());
+            out.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(out, bytes);
+        assert_eq!(held, 4096, "the burst went through the read-ahead");
+        assert_eq!(gate.buffered(), 0, "nothing held once drained");
     }
 }

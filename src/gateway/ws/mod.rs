@@ -83,7 +83,9 @@ impl Connection {
             client: None,
         };
         debug!("websocket opened");
-        let end = match conn.handshake().await {
+        // The handshake and the close run boxed, so that the task a held connection
+        // keeps (the loop's state) does not also reserve room for their state.
+        let end = match Box::pin(conn.handshake()).await {
             Ok(protocol) => {
                 let started = std::time::Instant::now();
                 let end = conn.serve(protocol).await;
@@ -100,7 +102,7 @@ impl Connection {
             }
             Err(end) => end,
         };
-        conn.finish(end).await;
+        Box::pin(conn.finish(end)).await;
     }
 
     /// Resolves when this pending connection is evicted from the pool (never after auth).

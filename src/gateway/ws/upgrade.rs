@@ -20,7 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info_span, Instrument};
 
 use super::Connection;
-use crate::gateway::limits::{MIN_WRITE_BUFFER_BYTES, WS_BUFFER_BYTES};
+use crate::gateway::limits::{MIN_WRITE_BUFFER_BYTES, WS_READ_BUFFER_BYTES, WS_WRITE_BUFFER_BYTES};
 use crate::gateway::metrics::UpgradeRefused;
 use crate::gateway::transport::frame_gate::{FrameGate, GateLimit};
 use crate::gateway::Gateway;
@@ -144,9 +144,10 @@ fn ws_config(gw: &Gateway) -> WebSocketConfig {
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
         // Small per-connection buffers (tungstenite's defaults are 128 KiB each, which
-        // dominated memory per idle connection); larger frames still grow the buffer.
-        .read_buffer_size(WS_BUFFER_BYTES)
-        .write_buffer_size(WS_BUFFER_BYTES)
+        // dominated memory per idle connection): the read buffer is allocated with the
+        // codec, so it is tiny and the frame gate reads ahead in bursts instead.
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
         // Must stay above the write buffer size; bounds what a slow reader can queue.
         .max_write_buffer_size(
             (gw.limits.max_buffered_bytes.max(max) * 2).max(MIN_WRITE_BUFFER_BYTES),
