@@ -105,6 +105,8 @@ pub struct Project {
     pub built_from: Vec<(BuildWritten<'static>, Option<usize>)>,
     /// How pulled images link to the project's Dockerfiles, indexed on first use.
     pub links: std::sync::OnceLock<Links>,
+    /// OpenClaw gateway configs (`openclaw.json`), see [`crate::input::openclaw`].
+    pub openclaw: Vec<crate::input::openclaw::Config>,
 }
 
 /// The index [`Project::image_source`] looks pulled images up in (built once, so that
@@ -312,6 +314,7 @@ impl Project {
         (p.env_tracked, p.env_git_ignored) = crate::input::git_state::env_state(&root);
         p.load_env_files(&root)?;
         p.load_build_contexts(&root)?;
+        p.load_openclaw_configs()?;
         p.built_from = p.resolve_builds();
         Ok(p)
     }
