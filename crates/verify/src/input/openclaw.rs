@@ -6,10 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::input::compose::Service;
+use crate::input::compose::{Compose, Service};
 use crate::input::error::InputError;
 use crate::input::json5;
-use crate::input::project::{read_text, repository_name, Project};
 use crate::input::yaml::Node;
 
 /// The config's file name, as the gateway looks it up in its state directory.
@@ -27,7 +26,12 @@ pub struct Config {
 /// sets `OPENCLAW_CONFIG_PATH` / `OPENCLAW_STATE_DIR`.
 pub fn is_openclaw_service(s: &Service) -> bool {
     let image = s.get("image").and_then(Node::scalar).unwrap_or_default();
-    repository_name(&image).contains("openclaw")
+    // The repository part of the reference (`ghcr.io/openclaw/openclaw:1` or `openclaw-hardened:2`).
+    image
+        .split(['@'])
+        .next()
+        .unwrap_or_default()
+        .contains("openclaw")
         || config_path_env(s).is_some()
         || env_value(s, "OPENCLAW_STATE_DIR").is_some()
 }
@@ -81,42 +85,26 @@ fn mounted_configs(s: &Service, base: &Path) -> Vec<PathBuf> {
     out
 }
 
-impl Project {
-    /// Reads and parses every OpenClaw config of the project (see the module header).
-    /// A config that is not JSON5 is an input error at its line and column.
-    pub(crate) fn load_openclaw_configs(&mut self) -> Result<(), InputError> {
-        let root = self.root.clone();
-        let mut paths = vec![root.join(CONFIG_NAME)];
-        if let Some(c) = &self.compose {
-            let base = self.compose_dir();
-            for s in c.services.iter().filter(|s| is_openclaw_service(s)) {
-                paths.extend(mounted_configs(s, &base));
-            }
+/// Where the project's OpenClaw configs may be: `<root>/openclaw.json`, then the
+/// mounted ones (paths not checked for existence beyond what mounts need).
+pub fn candidates(root: &Path, compose: Option<&Compose>, base: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![root.join(CONFIG_NAME)];
+    if let Some(c) = compose {
+        for s in c.services.iter().filter(|s| is_openclaw_service(s)) {
+            paths.extend(mounted_configs(s, base));
         }
-        let mut seen: Vec<PathBuf> = Vec::new();
-        for path in paths {
-            let Ok(canon) = path.canonicalize() else {
-                continue;
-            };
-            if seen.contains(&canon) {
-                continue;
-            }
-            seen.push(canon);
-            let Some(f) = read_text(&root, &path)? else {
-                continue;
-            };
-            let parsed = json5::parse(&f.text, 0).map_err(|e| InputError {
-                file: f.display.clone(),
-                line: e.line,
-                column: e.column,
-                message: format!("not a JSON5 OpenClaw config: {}", e.message),
-            })?;
-            self.openclaw.push(Config {
-                file: self.files.len(),
-                root: parsed,
-            });
-            self.files.push(f);
-        }
-        Ok(())
     }
+    paths
+}
+
+/// Parses a config read as `display`; `file` is its index in the project's files.
+/// A config that is not JSON5 is an input error at its line and column.
+pub fn parse(file: usize, display: &str, text: &str) -> Result<Config, InputError> {
+    let root = json5::parse(text, 0).map_err(|e| InputError {
+        file: display.to_string(),
+        line: e.line,
+        column: e.column,
+        message: format!("not a JSON5 OpenClaw config: {}", e.message),
+    })?;
+    Ok(Config { file, root })
 }

@@ -535,6 +535,30 @@ impl Project {
             .unwrap_or_else(|| self.root.clone())
     }
 
+    /// Reads and parses every OpenClaw config of the project (`input::openclaw`).
+    fn load_openclaw_configs(&mut self) -> Result<(), InputError> {
+        let root = self.root.clone();
+        let base = self.compose_dir();
+        let paths = crate::input::openclaw::candidates(&root, self.compose.as_ref(), &base);
+        let mut seen: Vec<PathBuf> = Vec::new();
+        for path in paths {
+            let Ok(canon) = path.canonicalize() else {
+                continue;
+            };
+            if seen.contains(&canon) {
+                continue;
+            }
+            seen.push(canon);
+            let Some(f) = read_text(&root, &path)? else {
+                continue;
+            };
+            let cfg = crate::input::openclaw::parse(self.files.len(), &f.display, &f.text)?;
+            self.openclaw.push(cfg);
+            self.files.push(f);
+        }
+        Ok(())
+    }
+
     /// Reads the `env_file:` files and decides whether `.env` takes part.
     fn load_env_files(&mut self, root: &Path) -> Result<(), InputError> {
         let interpolates = self

@@ -21,18 +21,6 @@ pub fn check(out: &mut Out) {
     }
 }
 
-/// `apiKey` -> `api_Key`: camelCase keys read as the secret detector's variable names.
-fn snake(key: &str) -> String {
-    let mut s = String::new();
-    for (i, c) in key.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            s.push('_');
-        }
-        s.push(c);
-    }
-    s
-}
-
 /// `openclaw-secret-literal` at every string whose key names a credential (or whose
 /// value has a known key format) and that is neither a SecretRef object nor an
 /// environment reference (`${VAR}`, which the detector skips).
@@ -46,7 +34,7 @@ fn secret_literals(out: &mut Out, file: usize, node: &Node, path: &str) {
                     format!("{path}.{k}")
                 };
                 if let Value::Str(s) = &v.value {
-                    for h in secrets::in_assignment(&snake(k), s) {
+                    for h in secrets::in_assignment(&secrets::camel_to_snake(k), s) {
                         out.at(
                             RuleId::OpenclawSecretLiteral,
                             file,
