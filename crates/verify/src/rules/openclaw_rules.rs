@@ -160,17 +160,28 @@ fn tools(out: &mut Out, cfg: &Config) {
             "gateway.terminal.enabled is not set, and it defaults to on: operators get a host shell in the gateway's environment".into(),
         ),
     }
-    if let Some(n) = r
-        .path("tools.elevated.enabled")
-        .filter(|n| n.as_bool() == Some(true))
-    {
-        push(
+    match r.path("tools.elevated.enabled") {
+        Some(n) if n.as_bool() == Some(false) => {}
+        Some(n) => push(
             out,
             RuleId::OpenclawElevatedEnabled,
             file,
             n.pos,
-            "tools.elevated.enabled is true: agents can escape the sandbox onto the host".into(),
-        );
+            "tools.elevated.enabled is on: agents can escape the sandbox onto the host".into(),
+        ),
+        // `openclaw security audit` reports "tools.elevated: enabled" for an unset key.
+        // A warning: the senders' allowlists (`tools.elevated.allowFrom`) are empty then.
+        None => {
+            let at = nearest(r, "tools.elevated.enabled");
+            out.push(
+                RuleId::OpenclawElevatedEnabled,
+                crate::Severity::Warning,
+                file,
+                at.line,
+                at.column,
+                "tools.elevated.enabled is not set, and it defaults to on: a sender added to tools.elevated.allowFrom can escape the sandbox onto the host".into(),
+            )
+        }
     }
     let security = r.path("tools.exec.security");
     let mode = r.path("tools.exec.mode");

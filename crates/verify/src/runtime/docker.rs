@@ -86,6 +86,26 @@ pub fn networks(sh: &Shell, containers: &[Container]) -> Result<BTreeMap<String,
     Ok(out)
 }
 
+/// `docker exec <container> <argv...>`, its status and output kept whatever they are.
+pub fn exec(sh: &Shell, container: &str, argv: &[&str]) -> ExecOutput {
+    match cmd!(sh, "docker exec {container} {argv...}")
+        .quiet()
+        .ignore_status()
+        .output()
+    {
+        Ok(out) => ExecOutput {
+            status: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Err(e) => ExecOutput {
+            status: None,
+            stdout: String::new(),
+            stderr: e.to_string(),
+        },
+    }
+}
+
 /// `docker exec <container> /usr/local/bin/clawdbot self-check --json`; exit 1 (a check
 /// failed) still carries the report on stdout.
 pub fn self_check(sh: &Shell, container: &str) -> ExecOutput {

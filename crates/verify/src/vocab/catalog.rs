@@ -372,7 +372,7 @@ rules! {
 
     OpenclawElevatedEnabled = "openclaw-elevated-enabled", Error, Some(3), Static,
     "OpenClaw elevated tools enabled",
-    "`tools.elevated.enabled: true` lets allowed senders switch an agent into elevated mode, which escapes the sandbox onto the host and can skip approvals: a chat message becomes host command execution.",
+    "`tools.elevated.enabled` (on unless set to `false`; `openclaw security audit` reports it enabled when unset) lets allowed senders switch an agent into elevated mode, which escapes the sandbox onto the host and can skip approvals: a chat message becomes host command execution. An error when set to `true`; a warning when unset (no sender is allowed until `tools.elevated.allowFrom` lists one).",
     "Set `tools.elevated: {enabled: false}`.";
 
     OpenclawExecUnrestricted = "openclaw-exec-unrestricted", Warning, Some(3), Static,
@@ -414,6 +414,11 @@ rules! {
     "`clawdbot self-check --json` could not be run in the container",
     "Without the self-check the in-container view is missing; for containers other than the deployment's own service it is only a note.",
     "Use an image built by `cargo xtask build` (binary at /usr/local/bin/clawdbot, matching self-check schema).";
+
+    RuntimeOpenclawAudit = "runtime-openclaw-audit", Error, None, Runtime,
+    "OpenClaw's own security audit reports a problem",
+    "In a running container of an OpenClaw image, runtime verify runs the app's own `openclaw security audit --json` (`node /opt/openclaw/node_modules/openclaw/openclaw.mjs security audit --json`) and reports each `critical` check as an error and each `warn` check as a warning, its message and evidence carrying the audit's check id (`gateway.auth_no_rate_limit`, `fs.config.perms_world_readable`, ...); `info` checks are left out. Output that is not the audit's JSON (the CLI missing, a crash) is one warning. The audit sees what the gateway sees: its resolved config, state directory and file modes.",
+    "Follow the remediation `openclaw security audit` prints for the check id (run it in the container: `docker exec <container> node /opt/openclaw/node_modules/openclaw/openclaw.mjs security audit`), fix the config or mounts, and recreate the container.";
 
     RuntimeHostCheckSkipped = "runtime-host-check-skipped", Note, None, Runtime,
     "host listeners were not checked: the engine runs on another machine",
