@@ -109,21 +109,9 @@ pub fn exec(sh: &Shell, container: &str, argv: &[&str]) -> ExecOutput {
 /// `docker exec <container> /usr/local/bin/clawdbot self-check --json`; exit 1 (a check
 /// failed) still carries the report on stdout.
 pub fn self_check(sh: &Shell, container: &str) -> ExecOutput {
-    let bin = defaults::IMAGE_BINARY;
-    match cmd!(sh, "docker exec {container} {bin} self-check --json")
-        .quiet()
-        .ignore_status()
-        .output()
-    {
-        Ok(out) => ExecOutput {
-            status: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        },
-        Err(e) => ExecOutput {
-            status: None,
-            stdout: String::new(),
-            stderr: e.to_string(),
-        },
-    }
+    exec(
+        sh,
+        container,
+        &[defaults::IMAGE_BINARY, "self-check", "--json"],
+    )
 }
