@@ -1,5 +1,5 @@
 //! Input: the project's files read safely and parsed into positioned models. The
-//! parsers (`dockerfile`, `yaml` → `compose` with `interp`olation, `swarm`) sit below
+//! parsers (`dockerfile`, `yaml` → `compose` with `interp`olation, `swarm`, `json5` for OpenClaw's config) sit below
 //! `project`, which finds the files, reads them (`error` is the one error of reading)
 //! and loads them with `settings` and `git_state`.
 
@@ -8,6 +8,8 @@ pub mod dockerfile;
 pub mod error;
 pub(crate) mod git_state;
 pub mod interp;
+pub mod json5;
+pub mod openclaw;
 pub mod project;
 pub mod settings;
 pub mod swarm;

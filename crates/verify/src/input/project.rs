@@ -105,6 +105,8 @@ pub struct Project {
     pub built_from: Vec<(BuildWritten<'static>, Option<usize>)>,
     /// How pulled images link to the project's Dockerfiles, indexed on first use.
     pub links: std::sync::OnceLock<Links>,
+    /// OpenClaw gateway configs (`openclaw.json`), see [`crate::input::openclaw`].
+    pub openclaw: Vec<crate::input::openclaw::Config>,
 }
 
 /// The index [`Project::image_source`] looks pulled images up in (built once, so that
@@ -312,6 +314,7 @@ impl Project {
         (p.env_tracked, p.env_git_ignored) = crate::input::git_state::env_state(&root);
         p.load_env_files(&root)?;
         p.load_build_contexts(&root)?;
+        p.load_openclaw_configs()?;
         p.built_from = p.resolve_builds();
         Ok(p)
     }
@@ -530,6 +533,30 @@ impl Project {
             .first()
             .and_then(|&i| self.files[i].path.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| self.root.clone())
+    }
+
+    /// Reads and parses every OpenClaw config of the project (`input::openclaw`).
+    fn load_openclaw_configs(&mut self) -> Result<(), InputError> {
+        let root = self.root.clone();
+        let base = self.compose_dir();
+        let paths = crate::input::openclaw::candidates(&root, self.compose.as_ref(), &base);
+        let mut seen: Vec<PathBuf> = Vec::new();
+        for path in paths {
+            let Ok(canon) = path.canonicalize() else {
+                continue;
+            };
+            if seen.contains(&canon) {
+                continue;
+            }
+            seen.push(canon);
+            let Some(f) = read_text(&root, &path)? else {
+                continue;
+            };
+            let cfg = crate::input::openclaw::parse(self.files.len(), &f.display, &f.text)?;
+            self.openclaw.push(cfg);
+            self.files.push(f);
+        }
+        Ok(())
     }
 
     /// Reads the `env_file:` files and decides whether `.env` takes part.

@@ -375,6 +375,46 @@ fn mask_in(line: &str, secret: &str) -> String {
     format!("{head}{}", tail.replace(secret, &mask(secret)))
 }
 
+/// `apiKey` -> `api_Key`: camelCase keys (OpenClaw's config) read as the detector's
+/// variable names.
+pub fn camel_to_snake(key: &str) -> String {
+    let mut s = String::new();
+    for (i, c) in key.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            s.push('_');
+        }
+        s.push(c);
+    }
+    s
+}
+
+/// The `key: value` pairs of a line with inline mappings (`a: { token: "x", id: 'y' }`):
+/// each key (bare or quoted) before a `:` and the quoted string or bare word after it.
+fn inline_members(line: &str) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for (i, _) in line.match_indices(':') {
+        let before = line[..i].trim_end();
+        let key = before
+            .trim_end_matches(['"', '\''])
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .next()
+            .unwrap_or_default();
+        if key.is_empty() {
+            continue;
+        }
+        let rest = line[i + 1..].trim_start();
+        let value = match rest.as_bytes().first() {
+            Some(&q @ (b'"' | b'\'')) => rest[1..].split(q as char).next().unwrap_or_default(),
+            Some(_) => rest.split([',', '}', ']', ' ']).next().unwrap_or_default(),
+            None => "",
+        };
+        if !value.is_empty() {
+            out.push((key, value));
+        }
+    }
+    out
+}
+
 /// Masks every secret the detector finds in a line (used on all evidence before it
 /// reaches any output): `NAME=value` and `NAME: value` forms, URLs, known formats.
 pub fn redact(line: &str) -> String {
@@ -385,6 +425,10 @@ pub fn redact(line: &str) -> String {
         if !name.is_empty() && !name.contains(' ') {
             hits.extend(in_assignment(name, v.trim()));
         }
+    }
+    // `key: "value"` members of JSON5/JSON/YAML flow mappings (`{token: "..."}`).
+    for (k, v) in inline_members(line) {
+        hits.extend(in_assignment(&camel_to_snake(k), v));
     }
     let mut out = line.to_string();
     for h in hits {
@@ -400,6 +444,20 @@ pub fn redact(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redact_masks_inline_mapping_members() {
+        let line = r#"auth: { mode: "token", token: "9b1f4c7e2a6d8035c1e97f4a2b6d0e83" },"#;
+        let out = redact(line);
+        assert!(!out.contains("9b1f4c7e2a6d"), "{out}");
+        assert!(out.contains(r#"mode: "token""#), "{out}");
+        let out = redact("openai: { apiKey: 'q8ZfT3vLx9Rk2PwYh7Nc' }");
+        assert!(!out.contains("q8ZfT3vLx9Rk"), "{out}");
+        assert_eq!(
+            redact("apiKey: \"${OPENAI_API_KEY}\""),
+            "apiKey: \"${OPENAI_API_KEY}\""
+        );
+    }
 
     #[test]
     fn known_formats_found_and_placeholders_not() {

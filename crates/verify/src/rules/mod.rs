@@ -19,6 +19,7 @@ pub mod logging_unbounded;
 pub mod network_host;
 pub mod network_not_isolated;
 pub mod no_new_privileges;
+mod openclaw_rules;
 pub mod pids_limit_missing;
 pub mod port_not_loopback;
 pub mod ports_on_internal_network;
@@ -191,6 +192,7 @@ pub const RULES: &[Check] = &[
     Check::Project(compose_rules::check),
     Check::Project(file_rules::check),
     Check::Project(k8s_rules::check),
+    Check::Project(openclaw_rules::check),
 ];
 
 /// Every workload rule of [`RULES`] over one workload (static and runtime verify).

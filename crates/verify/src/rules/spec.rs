@@ -109,6 +109,13 @@ pub fn dockerfile(find: &str, replace: &str) -> Case {
 }
 
 impl Case {
+    /// Adds (or replaces) a file.
+    pub fn with(mut self, file: &'static str, text: &str) -> Case {
+        self.files.retain(|(name, _)| *name != file);
+        self.files.push((file, text.to_string()));
+        self
+    }
+
     pub fn edit(mut self, file: &str, find: &str, replace: &str) -> Case {
         let Some((_, text)) = self.files.iter_mut().find(|(name, _)| *name == file) else {
             panic!("the base project has no {file}");

@@ -86,11 +86,9 @@ pub fn networks(sh: &Shell, containers: &[Container]) -> Result<BTreeMap<String,
     Ok(out)
 }
 
-/// `docker exec <container> /usr/local/bin/clawdbot self-check --json`; exit 1 (a check
-/// failed) still carries the report on stdout.
-pub fn self_check(sh: &Shell, container: &str) -> ExecOutput {
-    let bin = defaults::IMAGE_BINARY;
-    match cmd!(sh, "docker exec {container} {bin} self-check --json")
+/// `docker exec <container> <argv...>`, its status and output kept whatever they are.
+pub fn exec(sh: &Shell, container: &str, argv: &[&str]) -> ExecOutput {
+    match cmd!(sh, "docker exec {container} {argv...}")
         .quiet()
         .ignore_status()
         .output()
@@ -106,4 +104,14 @@ pub fn self_check(sh: &Shell, container: &str) -> ExecOutput {
             stderr: e.to_string(),
         },
     }
+}
+
+/// `docker exec <container> /usr/local/bin/clawdbot self-check --json`; exit 1 (a check
+/// failed) still carries the report on stdout.
+pub fn self_check(sh: &Shell, container: &str) -> ExecOutput {
+    exec(
+        sh,
+        container,
+        &[defaults::IMAGE_BINARY, "self-check", "--json"],
+    )
 }

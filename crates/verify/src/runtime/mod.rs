@@ -1,5 +1,6 @@
 //! `cargo xtask verify --runtime`: checks the running compose project through the
-//! engine (`docker inspect`), inside each container (`clawdbot self-check --json`) and
+//! engine (`docker inspect`), inside each container (`clawdbot self-check --json`; in
+//! an OpenClaw container also `openclaw security audit --json`) and
 //! on the host (`/proc/net/tcp{,6}` listeners on the published ports).
 //!
 //! Findings use the catalog's rule ids (`catalog::RULES` with scope `Runtime` or
@@ -14,6 +15,7 @@ pub mod config;
 mod docker;
 pub mod host;
 pub mod inspect;
+pub mod openclaw_audit;
 pub mod posture;
 pub mod selfcheck;
 
@@ -62,6 +64,10 @@ pub fn collect(opts: &RuntimeOptions, config: &RuntimeConfig) -> Result<Vec<Find
             let is_service = c.service() == Some(config.service_name.as_str());
             let out = docker::self_check(&sh, c.name());
             findings.extend(selfcheck::findings(c.name(), is_service, &out));
+            if openclaw_audit::is_openclaw(c) {
+                let out = docker::exec(&sh, c.name(), &openclaw_audit::command());
+                findings.extend(openclaw_audit::findings(c.name(), &out));
+            }
         }
     }
     let docker_host = std::env::var("DOCKER_HOST").ok();

@@ -350,6 +350,36 @@ rules! {
     "Verify reads the compose keys its rules judge. A key that changes the container's posture but that no rule evaluates (for example `devices`, `sysctls`, `userns_mode`, `volumes_from`, `security_opt` values other than no-new-privileges/seccomp/apparmor, `network_mode`/`pid`/`ipc` of `service:X` or `container:X`, `build.dockerfile_inline` secrets, a bind mount whose source is an unset variable that `.env.example` does not define either) is reported as `not evaluated: KEY` instead of passing in silence. A bind mount whose variable `.env.example` defines is judged with that value, and a finding on it says \"assumed from .env.example\".",
     "Review the setting by hand; when it is intended, suppress the note with the reason.";
 
+    OpenclawSecretLiteral = "openclaw-secret-literal", Error, Some(7), Static,
+    "OpenClaw config holds a secret as a literal",
+    "`openclaw.json` is mounted into the container, copied into backups and often committed; a gateway token, password or provider key written in it is readable by anyone who reads the file. OpenClaw resolves SecretRefs (`{source: \"file\" | \"env\" | \"exec\", provider, id}`) and `${VAR}` references at start. Judged: every string of the config whose key names a credential (`token`, `password`, `apiKey`, `*Secret`, ...; the detector of `secret-literal`, with its placeholders) and every string with a known key format. Configs judged: `openclaw.json` at the root and the host side of each bind mount that puts a config into an OpenClaw service (the target is its `OPENCLAW_CONFIG_PATH` or a file named `openclaw.json`, or a mounted directory holds one). Values are never printed.",
+    "Replace the value with a SecretRef to a Docker secret: `secrets.providers.<name> = {source: \"file\", path: \"/run/secrets/<name>\", mode: \"singleValue\"}` and `{source: \"file\", provider: \"<name>\", id: \"value\"}` where the value was (`cargo xtask init --app openclaw` renders this); rotate the exposed secret.";
+
+    OpenclawBindNoAuth = "openclaw-bind-no-auth", Error, Some(5), Static,
+    "OpenClaw gateway listens beyond loopback without auth",
+    "`gateway.auth.mode: \"none\"` lets every client that reaches the port operate the gateway (run agents, read sessions, change config). OpenClaw means it for trusted loopback setups only; with `gateway.bind` `lan`, `tailnet`, `auto` or a `custom` host other than 127.0.0.1 the port is reachable from other machines or, in Docker, from every container on the network. `bind` defaults to `loopback`.",
+    "Set `gateway.auth.mode: \"token\"` with the token as a SecretRef, or bind `loopback`.";
+
+    OpenclawControlUiInsecure = "openclaw-control-ui-insecure", Error, Some(5), Static,
+    "OpenClaw Control UI security switched off",
+    "`gateway.controlUi.allowInsecureAuth` and the `gateway.controlUi.dangerously*` switches (`dangerouslyDisableDeviceAuth`, `dangerouslyAllowHostHeaderOriginFallback`, ...) turn off device pairing or origin checks of the Control UI. They are the usual \"fix\" for \"pairing required\" or \"origin not allowed\" behind Docker NAT, and let any web page or client that reaches the port act as an operator.",
+    "Remove the switch; list the loopback origins of the published port in `gateway.controlUi.allowedOrigins` and approve the browser once (`openclaw devices approve <requestId>`).";
+
+    OpenclawTerminalEnabled = "openclaw-terminal-enabled", Warning, Some(3), Static,
+    "OpenClaw operator terminal enabled",
+    "`gateway.terminal.enabled` (default: on) gives every admin-scoped operator a PTY on the gateway's host, with the gateway's environment (its token and keys). A stolen operator token becomes a shell.",
+    "Set `gateway.terminal: {enabled: false}`.";
+
+    OpenclawElevatedEnabled = "openclaw-elevated-enabled", Error, Some(3), Static,
+    "OpenClaw elevated tools enabled",
+    "`tools.elevated.enabled` (on unless set to `false`; `openclaw security audit` reports it enabled when unset) lets allowed senders switch an agent into elevated mode, which escapes the sandbox onto the host and can skip approvals: a chat message becomes host command execution. An error when set to `true`; a warning when unset (no sender is allowed until `tools.elevated.allowFrom` lists one).",
+    "Set `tools.elevated: {enabled: false}`.";
+
+    OpenclawExecUnrestricted = "openclaw-exec-unrestricted", Warning, Some(3), Static,
+    "OpenClaw exec tool unrestricted",
+    "With `tools.exec.security: \"full\"` (the default for gateway hosts when neither `security` nor `mode` is set) or `tools.exec.mode: \"full\"`, agents run any command on the gateway's host without an allowlist match; a prompt injection through any channel is command execution.",
+    "Set `tools.exec: {security: \"deny\"}` (or `\"allowlist\"` with a reviewed allowlist).";
+
     RuntimeNoContainers = "runtime-no-containers", Error, None, Runtime,
     "no container of the compose project exists",
     "Runtime verify reads what the engine runs; with no container of the project there is nothing to verify, which must not pass as clean.",
@@ -384,6 +414,11 @@ rules! {
     "`clawdbot self-check --json` could not be run in the container",
     "Without the self-check the in-container view is missing; for containers other than the deployment's own service it is only a note.",
     "Use an image built by `cargo xtask build` (binary at /usr/local/bin/clawdbot, matching self-check schema).";
+
+    RuntimeOpenclawAudit = "runtime-openclaw-audit", Error, None, Runtime,
+    "OpenClaw's own security audit reports a problem",
+    "In a running container of an OpenClaw image, runtime verify runs the app's own `openclaw security audit --json` (`node /opt/openclaw/node_modules/openclaw/openclaw.mjs security audit --json`) and reports each `critical` check as an error and each `warn` check as a warning, its message and evidence carrying the audit's check id (`gateway.auth_no_rate_limit`, `fs.config.perms_world_readable`, ...); `info` checks are left out. Output that is not the audit's JSON (the CLI missing, a crash) is one warning. The audit sees what the gateway sees: its resolved config, state directory and file modes.",
+    "Follow the remediation `openclaw security audit` prints for the check id (run it in the container: `docker exec <container> node /opt/openclaw/node_modules/openclaw/openclaw.mjs security audit`), fix the config or mounts, and recreate the container.";
 
     RuntimeHostCheckSkipped = "runtime-host-check-skipped", Note, None, Runtime,
     "host listeners were not checked: the engine runs on another machine",
