@@ -30,6 +30,9 @@ pub(crate) struct OpenclawContext {
     pub env: Vec<EnvVar>,
     pub config_path: &'static str,
     pub state_dir: &'static str,
+    /// The directory holding `state_dir` (the Dockerfile copies the staged state
+    /// directory itself into it, keeping its mode).
+    pub state_parent: String,
     pub secrets_dir: &'static str,
     pub container_port: u16,
     pub health_path: &'static str,
@@ -122,6 +125,9 @@ impl OpenclawContext {
                 .collect(),
             config_path: facts::CONFIG_PATH,
             state_dir: facts::STATE_DIR,
+            state_parent: std::path::Path::new(facts::STATE_DIR)
+                .parent()
+                .map_or_else(|| "/".to_owned(), |p| p.display().to_string()),
             secrets_dir: facts::SECRETS_DIR,
             container_port: facts::GATEWAY_PORT,
             health_path: facts::HEALTH_PATH,

@@ -88,9 +88,9 @@ mod tests {
             text.contains("\nCOPY target/openclaw-context/rootfs/ /\n"),
             "{text}"
         );
-        assert!(text.contains(
-            "\nCOPY --chown=1000:1000 target/openclaw-context/state/ /var/lib/openclaw/\n"
-        ));
+        assert!(
+            text.contains("\nCOPY --chown=1000:1000 target/openclaw-context/state/ /var/lib/\n")
+        );
         assert!(text.contains("\nUSER 1000:1000\n"));
         assert!(text.contains("--start-period=90s"));
         assert!(text.contains(&format!(
