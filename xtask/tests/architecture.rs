@@ -230,8 +230,9 @@ const XTASK_LAYERS: &[&[&str]] = &[
     &["tasks"],
     &["engine"],
     &["image", "provision", "sbom"],
+    &["init"],
     &["openclaw"],
-    &["build", "test", "audit", "init"],
+    &["build", "test", "audit"],
     &["demo", "bench", "dist"],
 ];
 

@@ -38,7 +38,13 @@ fn openclaw_init_records_the_app_and_renders_the_hardened_set() {
     // The recorded choice is read back: a plain --check finds everything fresh.
     let check = init(dir.path(), &["--check"]);
     assert_eq!(check.code, 0, "{}", check.show());
-    assert!(!dir.join("Dockerfile").exists() || dir.read("Dockerfile").contains("openclaw"));
+    // The Dockerfile is the OpenClaw image's, its context the staged tree only.
+    let dockerfile = dir.read("Dockerfile");
+    assert!(
+        dockerfile.contains("\nFROM scratch\nCOPY target/openclaw-context/rootfs/ /\n")
+            && dockerfile.contains("\nUSER 1000:1000\n"),
+        "{dockerfile}"
+    );
 
     let compose = dir.read("docker-compose.yml");
     for line in [
@@ -73,7 +79,7 @@ fn openclaw_init_records_the_app_and_renders_the_hardened_set() {
     assert!(dir.read(".gitignore").contains("/secrets/"));
     assert!(dir
         .read(".dockerignore")
-        .contains("*\n!target/openclaw-context/rootfs\n"));
+        .contains("*\n!target/openclaw-context/rootfs\n!target/openclaw-context/state\n"));
     let mode = std::fs::metadata(dir.join("openclaw.json"))
         .unwrap()
         .permissions()
@@ -99,6 +105,14 @@ fn openclaw_init_records_the_app_and_renders_the_hardened_set() {
         dir.read("secrets/anthropic_api_key"),
         "sk-ant-demo-placeholder"
     );
+    // The gateway only reads its secret files: 0400, and uid 1000's when init runs as root.
+    for name in ["openclaw_gateway_token", "anthropic_api_key"] {
+        let meta = std::fs::metadata(dir.join("secrets").join(name)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o400, "secrets/{name}");
+        if std::fs::metadata(dir.path()).unwrap().uid() == 0 {
+            assert_eq!(meta.uid(), 1000, "secrets/{name} owner");
+        }
+    }
 }
 
 #[test]

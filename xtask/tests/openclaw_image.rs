@@ -257,8 +257,8 @@ fn openclaw_image_engine_non_root_no_shell_no_secret_in_layers_and_size() {
         let (ok, out) = docker(&["exec", &guard.container, shell, "-c", "id"]);
         assert!(!ok, "`docker exec {shell}` ran:\n{out}");
     }
-    // uid 1000, and the state volume (and what openclaw wrote in it) is the user's ...
-    let probe = "const fs=require('fs');const bad=[];const walk=d=>{for(const e of fs.readdirSync(d)){const p=d+'/'+e;const s=fs.lstatSync(p);if(s.uid!==1000)bad.push(p);if(s.isDirectory())walk(p)}};walk('/var/lib/openclaw');console.log(process.getuid()+' '+fs.statSync('/var/lib/openclaw').uid+' '+JSON.stringify(bad)+' '+fs.existsSync('/opt/openclaw/node_modules/openclaw/docs/reference/templates/AGENTS.md'))";
+    // uid 1000, and the state volume (mode 0700, and what openclaw wrote in it) is the user's ...
+    let probe = "const fs=require('fs');const bad=[];const walk=d=>{for(const e of fs.readdirSync(d)){const p=d+'/'+e;const s=fs.lstatSync(p);if(s.uid!==1000)bad.push(p);if(s.isDirectory())walk(p)}};walk('/var/lib/openclaw');const st=fs.statSync('/var/lib/openclaw');console.log(process.getuid()+' '+st.uid+' '+(st.mode&0o777).toString(8)+' '+JSON.stringify(bad)+' '+fs.existsSync('/opt/openclaw/node_modules/openclaw/docs/reference/templates/AGENTS.md'))";
     let out = docker_ok(&[
         "exec",
         &guard.container,
@@ -267,7 +267,7 @@ fn openclaw_image_engine_non_root_no_shell_no_secret_in_layers_and_size() {
         probe,
     ]);
     // ... and the workspace templates openclaw seeds from survived pruning.
-    assert_eq!(out.trim(), "1000 1000 [] true", "{out}");
+    assert_eq!(out.trim(), "1000 1000 700 [] true", "{out}");
     // The root file system is read-only even for paths the user could own.
     let (ok, out) = docker(&[
         "exec",

@@ -39,8 +39,6 @@ pub(crate) struct TemplateContext {
     pub secret_files: Vec<SecretFile>,
     /// The OpenClaw app's values (`oc.*` in `templates/openclaw/`).
     pub oc: OpenclawContext,
-    /// The staged root filesystem the OpenClaw Dockerfile copies (`.dockerignore`).
-    pub openclaw_rootfs: &'static str,
     #[serde(flatten)]
     pub derived: Derived,
 }
@@ -123,7 +121,6 @@ impl TemplateContext {
             provider_keys,
             secret_files: secret_files(settings),
             oc: OpenclawContext::of(settings),
-            openclaw_rootfs: defaults::openclaw::CONTEXT_ROOTFS,
             derived: Derived::of(settings),
         }
     }

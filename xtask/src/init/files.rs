@@ -83,9 +83,12 @@ const K8S_FILES: &[FileSpec] = &[
     merged(".dockerignore", "dockerignore.tera"),
 ];
 
+/// The OpenClaw app's Dockerfile (also rendered by `build --app openclaw` for its context).
+pub(crate) const OPENCLAW_DOCKERFILE: FileSpec = file("Dockerfile", "openclaw/Dockerfile.tera");
+
 // The OpenClaw app: its own templates under templates/openclaw/, the same ignore files.
-// The Dockerfile (templates/openclaw/Dockerfile.tera) comes with the image staging.
 const OPENCLAW_COMPOSE_FILES: &[FileSpec] = &[
+    OPENCLAW_DOCKERFILE,
     file("docker-compose.yml", "openclaw/docker-compose.yml.tera"),
     private("openclaw.json", "openclaw/openclaw.json.tera"),
     file(".env.example", "openclaw/env.example.tera"),
@@ -94,6 +97,7 @@ const OPENCLAW_COMPOSE_FILES: &[FileSpec] = &[
 ];
 
 const OPENCLAW_SWARM_FILES: &[FileSpec] = &[
+    OPENCLAW_DOCKERFILE,
     file("docker-stack.yml", "openclaw/docker-stack.yml.tera"),
     private("openclaw.json", "openclaw/openclaw.json.tera"),
     merged(".gitignore", "gitignore.tera"),
@@ -101,6 +105,7 @@ const OPENCLAW_SWARM_FILES: &[FileSpec] = &[
 ];
 
 const OPENCLAW_K8S_FILES: &[FileSpec] = &[
+    OPENCLAW_DOCKERFILE,
     file("k8s/namespace.yaml", "openclaw/k8s-namespace.yaml.tera"),
     file("k8s/pvc.yaml", "openclaw/k8s-pvc.yaml.tera"),
     file("k8s/deployment.yaml", "openclaw/k8s-deployment.yaml.tera"),

@@ -268,6 +268,19 @@ fn record_app(root: &Path, display_root: Option<&Path>, app: App) -> Result<Opti
     }
 }
 
+/// The OpenClaw Dockerfile as `init` renders it (the one renderer of it: `build --app
+/// openclaw` writes its context's Dockerfile with this), for a build context in which
+/// `context_dir` holds `rootfs/` and `state/` (`.` for the build's private context).
+pub(crate) fn render_openclaw_dockerfile(
+    s: &Settings,
+    version: &str,
+    context_dir: &str,
+) -> Result<String> {
+    let mut context = TemplateContext::new(s, version, target::Target::Compose);
+    context.oc.context_dir = context_dir.to_owned();
+    Renderer::new(context, None)?.render(&files::OPENCLAW_DOCKERFILE, &merge::UserLines::default())
+}
+
 /// This repository keeps its own root files for clawdbot and the OpenClaw set, rendered
 /// from the same settings with `app = "openclaw"`, under `openclaw::EXAMPLE_DIR`: planned
 /// with the root's files, so `init` writes it and `init --check` keeps it fresh.

@@ -1,6 +1,7 @@
 //! The values only the OpenClaw app's templates (`templates/openclaw/`) use, derived from
 //! the settings and `clawdbot_facts::openclaw`: names of its service, volume, network
-//! and secrets; paths in its image; the V8 heap cap; the Control UI's allowed origins.
+//! and secrets; paths in its image and its build context; the V8 heap cap; the Control
+//! UI's allowed origins.
 
 use serde::Serialize;
 
@@ -18,9 +19,20 @@ pub(crate) struct OpenclawContext {
     pub k8s_secret: String,
     /// `<IMAGE_NAME>:<openclaw_version>`.
     pub image: String,
+    /// The directory holding the staged `rootfs/` and `state/`, relative to the build
+    /// context (`target/openclaw-context` from the project root).
+    pub context_dir: String,
     pub node_bin: &'static str,
+    /// The CLI entry the image runs with Node, and the arguments that run the gateway.
+    pub entry: &'static str,
+    pub gateway_args: &'static [&'static str],
+    /// The environment baked into the image, in order.
+    pub env: Vec<EnvVar>,
     pub config_path: &'static str,
     pub state_dir: &'static str,
+    /// The directory holding `state_dir` (the Dockerfile copies the staged state
+    /// directory itself into it, keeping its mode).
+    pub state_parent: String,
     pub secrets_dir: &'static str,
     pub container_port: u16,
     pub health_path: &'static str,
@@ -42,6 +54,13 @@ pub(crate) struct OpenclawContext {
     pub secrets: Vec<SecretRef>,
     /// The provider keys only (model provider id and secret provider id).
     pub provider_keys: Vec<ProviderKeyRef>,
+}
+
+/// One `ENV` line of the Dockerfile.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct EnvVar {
+    pub name: &'static str,
+    pub value: &'static str,
 }
 
 /// One secret file and the file secret provider that reads it.
@@ -96,9 +115,19 @@ impl OpenclawContext {
             network: format!("{}-net", facts::SERVICE_NAME),
             k8s_secret: format!("{}-secrets", facts::SERVICE_NAME),
             image: format!("{}:{}", facts::IMAGE_NAME, s.openclaw_version),
+            context_dir: facts::STAGE_DIR.to_owned(),
             node_bin: facts::NODE_BIN,
+            entry: facts::ENTRY,
+            gateway_args: facts::GATEWAY_ARGS,
+            env: facts::IMAGE_ENV
+                .iter()
+                .map(|&(name, value)| EnvVar { name, value })
+                .collect(),
             config_path: facts::CONFIG_PATH,
             state_dir: facts::STATE_DIR,
+            state_parent: std::path::Path::new(facts::STATE_DIR)
+                .parent()
+                .map_or_else(|| "/".to_owned(), |p| p.display().to_string()),
             secrets_dir: facts::SECRETS_DIR,
             container_port: facts::GATEWAY_PORT,
             health_path: facts::HEALTH_PATH,

@@ -1,6 +1,7 @@
 //! `init --env` with file-based secrets: `secrets/` (mode 0700) holding one file per
-//! secret (mode 0600): a fresh random gateway token, and the demo placeholder for each
-//! provider key (the user replaces it). Existing files are never read nor replaced, and no
+//! secret (mode 0600; 0400 for the OpenClaw app, whose gateway only reads them): a fresh
+//! random gateway token, and the demo placeholder for each provider key (the user
+//! replaces it). Existing files are never read nor replaced, and no
 //! value is ever printed.
 //!
 //! Ownership: compose (v1 and v2, without Swarm) bind-mounts each file as it is on the
@@ -110,6 +111,11 @@ pub(crate) fn make_secrets(
 
     let euid = euid();
     let mut foreign_owner = false;
+    let mode: u32 = if settings.app == App::Openclaw {
+        0o400
+    } else {
+        0o600
+    };
     for secret in secret_files(settings) {
         let rel = format!("{SECRETS_DIR}/{}", secret.name);
         let display = shown(&rel);
@@ -123,14 +129,18 @@ pub(crate) fn make_secrets(
             Some(_) => "placeholder: replace it with your key",
         };
         if dry_run {
-            status("would create", &display, &format!("(mode 0600, {what})"));
+            status(
+                "would create",
+                &display,
+                &format!("(mode {mode:04o}, {what})"),
+            );
             continue;
         }
         let value = match secret.placeholder {
             None => write::random_token()?,
             Some(p) => p.to_owned(),
         };
-        if !write::create_new_atomic(&path, value.as_bytes(), 0o600)? {
+        if !write::create_new_atomic(&path, value.as_bytes(), mode)? {
             status("kept", &display, "(appeared meanwhile; not replaced)");
             continue;
         }
@@ -141,14 +151,14 @@ pub(crate) fn make_secrets(
             "created",
             &display,
             &format!(
-                "(mode 0600, owner {}, {what})",
+                "(mode {mode:04o}, owner {}, {what})",
                 if euid == 0 { settings.uid } else { euid }
             ),
         );
     }
     if foreign_owner {
         println!(
-            "note: the container runs as {uid}:{gid} and cannot read secret files owned by uid {euid} with mode 0600: run `sudo chown {uid}:{gid} {dir}/*`, or set uid = {euid} and gid in [workspace.metadata.deploy] and rebuild",
+            "note: the container runs as {uid}:{gid} and cannot read secret files owned by uid {euid} with mode {mode:04o}: run `sudo chown {uid}:{gid} {dir}/*`, or set uid = {euid} and gid in [workspace.metadata.deploy] and rebuild",
             uid = settings.uid,
             gid = settings.gid,
             dir = shown(SECRETS_DIR),

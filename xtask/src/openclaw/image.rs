@@ -1,88 +1,18 @@
-//! The OpenClaw image: `templates/openclaw/Dockerfile.tera` rendered for a build context
-//! (`init` renders it for the project root; the build renders it into the private
-//! context `target/openclaw-context/`), and `docker build` of that context, tagged
-//! `openclaw-hardened:<openclaw_version>`.
+//! The OpenClaw image: `templates/openclaw/Dockerfile.tera`, rendered by init's renderer
+//! (`init::render_openclaw_dockerfile`) into the private context `target/openclaw-context/`,
+//! and `docker build` of that context, tagged `openclaw-hardened:<openclaw_version>`.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Serialize;
 
 use crate::defaults::openclaw as facts;
 use crate::settings::Settings;
 use crate::tasks::Command;
 
-/// The Dockerfile template (also embedded in `init`'s template set).
-pub const DOCKERFILE_TEMPLATE: &str = include_str!("../../../templates/openclaw/Dockerfile.tera");
-
 /// `<IMAGE_NAME>:<openclaw_version>`.
 pub fn image_ref(settings: &Settings) -> String {
     format!("{}:{}", facts::IMAGE_NAME, settings.openclaw_version)
-}
-
-#[derive(Serialize)]
-struct EnvVar {
-    name: &'static str,
-    value: &'static str,
-}
-
-/// The `oc.*` values the Dockerfile template reads.
-#[derive(Serialize)]
-struct DockerfileValues {
-    /// The directory holding `rootfs/` and `state/`, relative to the build context.
-    context_dir: String,
-    node_bin: &'static str,
-    entry: &'static str,
-    gateway_args: &'static [&'static str],
-    state_dir: &'static str,
-    container_port: u16,
-    healthcheck_script: &'static str,
-    start_period_seconds: u64,
-    env: Vec<EnvVar>,
-}
-
-/// Renders the Dockerfile for a context whose `context_dir` holds `rootfs/` and `state/`
-/// (`target/openclaw-context` from the project root, `.` inside it).
-pub fn render_dockerfile(settings: &Settings, context_dir: &str) -> Result<String> {
-    let values = DockerfileValues {
-        context_dir: context_dir.to_owned(),
-        node_bin: facts::NODE_BIN,
-        entry: facts::ENTRY,
-        gateway_args: facts::GATEWAY_ARGS,
-        state_dir: facts::STATE_DIR,
-        container_port: facts::GATEWAY_PORT,
-        healthcheck_script: facts::HEALTHCHECK_SCRIPT,
-        start_period_seconds: facts::HEALTH_START_PERIOD_SECONDS,
-        env: facts::IMAGE_ENV
-            .iter()
-            .map(|(name, value)| EnvVar { name, value })
-            .collect(),
-    };
-    let mut ctx = tera::Context::new();
-    ctx.insert(
-        "header",
-        "Rendered by cargo xtask from templates/openclaw/Dockerfile.tera",
-    );
-    ctx.insert("openclaw_version", &settings.openclaw_version);
-    ctx.insert("node_version", &settings.node_version);
-    ctx.insert("uid", &settings.uid);
-    ctx.insert("gid", &settings.gid);
-    ctx.insert(
-        "healthcheck_interval",
-        &settings.healthcheck_interval.to_string(),
-    );
-    ctx.insert(
-        "healthcheck_timeout",
-        &settings.healthcheck_timeout.to_string(),
-    );
-    ctx.insert("healthcheck_retries", &settings.healthcheck_retries);
-    ctx.insert("oc", &values);
-    let mut tera = tera::Tera::new();
-    tera.autoescape_on(Vec::<&'static str>::new());
-    tera.add_raw_template("openclaw/Dockerfile.tera", DOCKERFILE_TEMPLATE)
-        .context("templates/openclaw/Dockerfile.tera")?;
-    tera.render("openclaw/Dockerfile.tera", &ctx)
-        .context("rendering templates/openclaw/Dockerfile.tera")
 }
 
 /// `docker build` of the private context `dir` (holding `Dockerfile`, `rootfs/`, `state/`).
@@ -99,7 +29,8 @@ pub fn build_command(settings: &Settings, dir: &Path) -> Command {
 /// and returns the image's (id, size in bytes).
 pub fn build(root: &Path, settings: &Settings) -> Result<(String, u64)> {
     let dir = root.join(facts::STAGE_DIR);
-    let dockerfile = render_dockerfile(settings, ".")?;
+    let version = crate::settings::package_version(root)?;
+    let dockerfile = crate::init::render_openclaw_dockerfile(settings, &version, ".")?;
     std::fs::write(dir.join("Dockerfile"), dockerfile)
         .with_context(|| format!("writing {}/Dockerfile", dir.display()))?;
     let reference = image_ref(settings);
@@ -149,16 +80,17 @@ mod tests {
     #[test]
     fn dockerfile_is_scratch_non_root_exec_form_with_a_start_period() {
         let s = Settings::default();
-        let text = render_dockerfile(&s, "target/openclaw-context").unwrap();
+        let text = crate::init::render_openclaw_dockerfile(&s, "1.2.3", "target/openclaw-context")
+            .unwrap();
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(lines[0], "FROM scratch");
         assert!(
             text.contains("\nCOPY target/openclaw-context/rootfs/ /\n"),
             "{text}"
         );
-        assert!(text.contains(
-            "\nCOPY --chown=1000:1000 target/openclaw-context/state/ /var/lib/openclaw/\n"
-        ));
+        assert!(
+            text.contains("\nCOPY --chown=1000:1000 target/openclaw-context/state/ /var/lib/\n")
+        );
         assert!(text.contains("\nUSER 1000:1000\n"));
         assert!(text.contains("--start-period=90s"));
         assert!(text.contains(&format!(
@@ -171,5 +103,8 @@ mod tests {
         assert!(text.contains("\nENV OPENCLAW_CONFIG_READONLY=1\n"));
         // No shell form anywhere: every RUN/CMD/ENTRYPOINT is a JSON array (there is no RUN).
         assert!(!text.contains("\nRUN "));
+        // The build's private context copies from itself.
+        let private = crate::init::render_openclaw_dockerfile(&s, "1.2.3", ".").unwrap();
+        assert!(private.contains("\nCOPY ./rootfs/ /\n"), "{private}");
     }
 }

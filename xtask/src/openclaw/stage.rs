@@ -517,7 +517,12 @@ fn expose(root: &Path, entry: &Path) -> Result<PathBuf> {
         }
         fetch::copy_tree_command(&from, &rootfs, false).capture()?;
     }
-    let state = ctx.join("state");
+    // `state/<name>` rather than `state/` itself: `COPY` keeps the mode of what it copies
+    // but not of the directory it copies from, and the state directory must be 0700.
+    let name = Path::new(facts::STATE_DIR)
+        .file_name()
+        .context("STATE_DIR has no name")?;
+    let state = ctx.join("state").join(name);
     std::fs::create_dir_all(&state)?;
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700))?;
     Ok(rootfs)
