@@ -439,7 +439,9 @@ fn stub_server(stub: &Stub, key: &str, extra: &[&str]) -> Server {
 
 #[tokio::test]
 async fn a_client_that_goes_away_cancels_the_upstream_request() {
-    let stub = Stub::start(|_| vec![sse_head(), openai_delta("first words"), Step::Hold]).await;
+    // The text ends in '.': a trailing "s" could be the start of the key ("sk-…"), and the
+    // stream scrubber holds such a tail back until the next delta shows it is not a key.
+    let stub = Stub::start(|_| vec![sse_head(), openai_delta("first words."), Step::Hold]).await;
     let key = Api::OpenAi.random_key();
     let server = stub_server(&stub, &key, &[]);
     let model = "openai/gpt-4o-mini";
@@ -450,7 +452,7 @@ async fn a_client_that_goes_away_cancels_the_upstream_request() {
     let mut seen = Vec::new();
     tokio::time::timeout(BOUND, async {
         let mut chunk = [0u8; 4096];
-        while !String::from_utf8_lossy(&seen).contains("first words") {
+        while !String::from_utf8_lossy(&seen).contains("first words.") {
             let n = s.read(&mut chunk).await.unwrap();
             assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
             seen.extend_from_slice(&chunk[..n]);

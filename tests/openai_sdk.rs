@@ -129,14 +129,16 @@ async fn closing_an_sdk_stream_cancels_the_upstream_request() {
     let Some(py) = sdk_python("closing_an_sdk_stream_cancels_the_upstream_request") else {
         return;
     };
-    let delta = json!({"model":"gpt-stub","choices":[{"index":0,"delta":{"content":"first words"},"finish_reason":null}]});
+    // Ends in '.': a trailing "s" could start the key ("sk-…") and would be held back by
+    // the stream scrubber until the next delta.
+    let delta = json!({"model":"gpt-stub","choices":[{"index":0,"delta":{"content":"first words."},"finish_reason":null}]});
     let stub = Stub::start(move |_| vec![sse_head(), data(&delta.to_string()), Step::Hold]).await;
     let mut env = env_with_token();
     env.extend(Api::OpenAi.gateway_env(&stub, &Api::OpenAi.random_key()));
     let server = Server::start_with_env(&["--openai-api"], &env);
     let out = run_client(py, "cancel", &server).await;
     let stdout = check(&out, &server);
-    assert!(stdout.contains("ok first chunk first words"), "{stdout}");
+    assert!(stdout.contains("ok first chunk first words."), "{stdout}");
     assert!(
         stub.wait_closed(1, BOUND).await,
         "closing the SDK stream did not cancel the upstream request"
