@@ -20,172 +20,30 @@
 
 mod support;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-type Graph = BTreeMap<String, BTreeSet<String>>;
+/// The module graph and its circles: one implementation, shared with the verify
+/// crate's layer test.
+#[path = "../../crates/verify/tests/support/module_graph.rs"]
+mod module_graph;
 
-/// Every module file under `src`: module path (`init::render`, `""` for main.rs or
-/// lib.rs) -> file.
-fn modules(src: &Path) -> BTreeMap<String, PathBuf> {
-    fn walk(dir: &Path, src: &Path, out: &mut BTreeMap<String, PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("read src dir") {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                walk(&path, src, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let rel = path
-                    .strip_prefix(src)
-                    .expect("under src")
-                    .with_extension("");
-                let mut parts: Vec<String> = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                if parts == ["main"] && src.join("lib.rs").is_file() {
-                    continue; // a binary beside the library: another crate
-                }
-                if matches!(
-                    parts.last().map(String::as_str),
-                    Some("mod" | "main" | "lib")
-                ) {
-                    parts.pop();
-                }
-                out.insert(parts.join("::"), path);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(src, src, &mut out);
-    out
-}
+use module_graph::{circles, Graph};
 
-/// The longest known module that `path` (`a::b::item`) starts with.
-fn resolve(mods: &BTreeMap<String, PathBuf>, path: &str) -> Option<String> {
-    let segs: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
-    (1..=segs.len())
-        .rev()
-        .map(|n| segs[..n].join("::"))
-        .find(|m| mods.contains_key(m))
-}
-
-fn is_ancestor(a: &str, b: &str) -> bool {
-    a.is_empty() || b.starts_with(&format!("{a}::"))
-}
-
-/// The code of a file without its comments and without its trailing `#[cfg(test)]` module.
-fn code_of(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).expect("read source");
-    let text = text.split("#[cfg(test)]").next().unwrap_or("");
-    text.lines()
-        .map(|l| l.split("//").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn graph(src: &Path) -> Graph {
-    let mods = modules(src);
-    let crate_path = Regex::new(r"\bcrate((?:::\w+)+)").unwrap();
-    let crate_group = Regex::new(r"\bcrate::\{([^}]*)\}").unwrap();
-    let super_path = Regex::new(r"\bsuper((?:::\w+)+)").unwrap();
-    let child_decl = Regex::new(r"(?m)^\s*(?:pub(?:\([a-z]+\))?\s+)?mod (\w+);").unwrap();
-    let mut graph = Graph::new();
-    for (module, file) in &mods {
-        let code = code_of(file);
-        let parent: Vec<&str> = module.split("::").filter(|s| !s.is_empty()).collect();
-        let parent = parent[..parent.len().saturating_sub(1)].join("::");
-        let mut targets = BTreeSet::new();
-        for c in crate_path.captures_iter(&code) {
-            targets.extend(resolve(&mods, &c[1]));
-        }
-        for c in crate_group.captures_iter(&code) {
-            for item in c[1].split(',') {
-                targets.extend(resolve(&mods, item.trim()));
-            }
-        }
-        for c in super_path.captures_iter(&code) {
-            targets.extend(resolve(&mods, &format!("{parent}{}", &c[1])));
-        }
-        for c in child_decl.captures_iter(&code) {
-            let child = if module.is_empty() {
-                c[1].to_string()
-            } else {
-                format!("{module}::{}", &c[1])
-            };
-            let used = Regex::new(&format!(r"(?:^|[^\w:]){}::", &c[1])).unwrap();
-            if mods.contains_key(&child) && used.is_match(&code) {
-                targets.insert(child);
-            }
-        }
-        targets.retain(|t| t != module && !is_ancestor(t, module) && !is_ancestor(module, t));
-        graph.insert(module.clone(), targets);
-    }
-    graph
-}
-
-/// Strongly connected components with more than one member (Tarjan).
-fn circles(graph: &Graph) -> Vec<Vec<String>> {
-    struct State<'g> {
-        graph: &'g Graph,
-        index: BTreeMap<&'g str, usize>,
-        low: BTreeMap<&'g str, usize>,
-        stack: Vec<&'g str>,
-        next: usize,
-        out: Vec<Vec<String>>,
-    }
-    fn visit<'g>(s: &mut State<'g>, v: &'g str) {
-        s.index.insert(v, s.next);
-        s.low.insert(v, s.next);
-        s.next += 1;
-        s.stack.push(v);
-        for w in s.graph.get(v).into_iter().flatten() {
-            let w = w.as_str();
-            if !s.index.contains_key(w) {
-                visit(s, w);
-                let lw = s.low[w];
-                let lv = s.low.get_mut(v).unwrap();
-                *lv = (*lv).min(lw);
-            } else if s.stack.contains(&w) {
-                let iw = s.index[w];
-                let lv = s.low.get_mut(v).unwrap();
-                *lv = (*lv).min(iw);
-            }
-        }
-        if s.low[v] == s.index[v] {
-            let mut comp = Vec::new();
-            while let Some(w) = s.stack.pop() {
-                comp.push(w.to_string());
-                if w == v {
-                    break;
-                }
-            }
-            if comp.len() > 1 {
-                comp.sort();
-                s.out.push(comp);
-            }
-        }
-    }
-    let mut s = State {
-        graph,
-        index: BTreeMap::new(),
-        low: BTreeMap::new(),
-        stack: Vec::new(),
-        next: 0,
-        out: Vec::new(),
+/// A crate's module graph from its source folder and root file (`main.rs`, `lib.rs`).
+fn graph_of(src: &Path) -> Graph {
+    let root = if src.join("lib.rs").exists() {
+        "lib.rs"
+    } else {
+        "main.rs"
     };
-    for v in graph.keys() {
-        if !s.index.contains_key(v.as_str()) {
-            visit(&mut s, v);
-        }
-    }
-    s.out
+    module_graph::graph(src, root)
 }
 
 /// The module graph of one crate of the workspace, from its source folder (`xtask/src`).
 fn crate_graph(src: &str) -> Graph {
-    graph(&support::repo_root().join(src))
+    graph_of(&support::repo_root().join(src))
 }
 
 /// Fails with the members of every import circle in `graph`.
@@ -369,7 +227,7 @@ fn the_service_section_names_every_file_and_layer() {
     let section = service_section();
     let src = support::repo_root().join("src");
     let mut missing = Vec::new();
-    for (module, file) in modules(&src) {
+    for (module, file) in module_graph::modules(&src, "lib.rs") {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         // A folder's mod.rs is named by its folder (`gateway/`).
         let named = if name == "mod.rs" {
@@ -420,7 +278,7 @@ fn the_detector_finds_a_circle() {
         "use super::x::W;\n#[cfg(test)]\nmod tests { use crate::a; }\n",
     )
     .unwrap();
-    let found = circles(&graph(&dir));
+    let found = circles(&graph_of(&dir));
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         found,

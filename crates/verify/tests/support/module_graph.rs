@@ -3,8 +3,7 @@
 //! child module `b::…` that `a` declares; edges between a module and its own ancestors
 //! are left out (a child may use what its parent holds in common, and a parent
 //! dispatches to its children). Included by path (`#[path]`) by the crates' layer tests
-//! (`crates/verify/tests/layers.rs`; the xtask's `tests/architecture.rs` carries the
-//! same algorithm and can include this file instead).
+//! (`crates/verify/tests/layers.rs` and the xtask's `tests/architecture.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
