@@ -389,7 +389,9 @@ fn target(cli: &Cli, token: String) -> client::Target {
         client_id: cli.client_id.clone(),
         client_mode: cli.client_mode.clone(),
         scopes: match cli.mode {
-            Mode::Chat { .. } => vec!["operator.read".into(), "operator.write".into()],
+            Mode::Chat { .. } | Mode::Openai { .. } => {
+                vec!["operator.read".into(), "operator.write".into()]
+            }
             _ => vec!["operator.read".into()],
         },
     }
