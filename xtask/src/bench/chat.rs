@@ -192,8 +192,14 @@ fn streaming(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &s
         // Every concurrent stream is its own session.
         ("CLAWDBOT_MAX_SESSIONS".to_string(), "5000".to_string()),
         // The bench measures latency and memory, not the per-client quotas: lift them.
-        ("CLAWDBOT_MAX_SESSIONS_PER_CONNECTION".to_string(), "5000".to_string()),
-        ("CLAWDBOT_MAX_RUNS_PER_CONNECTION".to_string(), "5000".to_string()),
+        (
+            "CLAWDBOT_MAX_SESSIONS_PER_CONNECTION".to_string(),
+            "5000".to_string(),
+        ),
+        (
+            "CLAWDBOT_MAX_RUNS_PER_CONNECTION".to_string(),
+            "5000".to_string(),
+        ),
         ("CLAWDBOT_MAX_RUNS".to_string(), "5000".to_string()),
         // Every `chat`/`agent` event of 1000 streams goes to every reader: a burst of
         // thousands of frames per connection, more than the default queue of 256 (a

@@ -57,8 +57,14 @@ fn measure(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &str
         ),
         ("CLAWDBOT_MAX_SESSIONS".to_string(), "5000".to_string()),
         // The bench measures latency and memory, not the per-client quotas: lift them.
-        ("CLAWDBOT_MAX_SESSIONS_PER_CONNECTION".to_string(), "5000".to_string()),
-        ("CLAWDBOT_MAX_RUNS_PER_CONNECTION".to_string(), "5000".to_string()),
+        (
+            "CLAWDBOT_MAX_SESSIONS_PER_CONNECTION".to_string(),
+            "5000".to_string(),
+        ),
+        (
+            "CLAWDBOT_MAX_RUNS_PER_CONNECTION".to_string(),
+            "5000".to_string(),
+        ),
         ("CLAWDBOT_MAX_RUNS".to_string(), "5000".to_string()),
     ];
     let mut flags = load_flags();
