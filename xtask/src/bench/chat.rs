@@ -175,37 +175,34 @@ pub(super) fn start_stub(loader: &Path, hold: Duration) -> Result<(Group, String
     Ok((group, addr))
 }
 
+/// The gateway's environment for a streaming section: a fresh Anthropic key and base URL
+/// pointing at the loopback stub, and room for every concurrent stream as its own
+/// session. The bench measures latency and memory, not the per-client quotas, so those
+/// and the global run cap are lifted.
+pub(super) fn stub_env(stub_addr: &str) -> Result<Vec<(String, String)>> {
+    let key = format!("sk-ant-bench-{}", crate::tempdir::random_hex(16)?);
+    Ok([
+        (crate::defaults::ANTHROPIC_KEY_VAR, key),
+        ("ANTHROPIC_BASE_URL", format!("http://{stub_addr}")),
+        ("CLAWDBOT_MAX_SESSIONS", "5000".to_string()),
+        ("CLAWDBOT_MAX_SESSIONS_PER_CONNECTION", "5000".to_string()),
+        ("CLAWDBOT_MAX_RUNS_PER_CONNECTION", "5000".to_string()),
+        ("CLAWDBOT_MAX_RUNS", "5000".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect())
+}
+
 fn streaming(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &str) -> Result<()> {
     let hold = Duration::from_secs(if ctx.quick { 8 } else { 15 });
     let samples = if ctx.quick { "200" } else { "1000" };
     let (_stub, stub_addr) = start_stub(loader, hold)?;
-    let key = format!("sk-ant-bench-{}", crate::tempdir::random_hex(16)?);
-    let env = [
-        (
-            crate::defaults::ANTHROPIC_KEY_VAR.to_string(),
-            key.to_string(),
-        ),
-        (
-            "ANTHROPIC_BASE_URL".to_string(),
-            format!("http://{stub_addr}"),
-        ),
-        // Every concurrent stream is its own session.
-        ("CLAWDBOT_MAX_SESSIONS".to_string(), "5000".to_string()),
-        // The bench measures latency and memory, not the per-client quotas: lift them.
-        (
-            "CLAWDBOT_MAX_SESSIONS_PER_CONNECTION".to_string(),
-            "5000".to_string(),
-        ),
-        (
-            "CLAWDBOT_MAX_RUNS_PER_CONNECTION".to_string(),
-            "5000".to_string(),
-        ),
-        ("CLAWDBOT_MAX_RUNS".to_string(), "5000".to_string()),
-        // Every `chat`/`agent` event of 1000 streams goes to every reader: a burst of
-        // thousands of frames per connection, more than the default queue of 256 (a
-        // full queue drops broadcast events, and the count of active streams with them).
-        ("CLAWDBOT_SEND_QUEUE".to_string(), "16384".to_string()),
-    ];
+    let mut env = stub_env(&stub_addr)?;
+    // Every `chat`/`agent` event of 1000 streams goes to every reader: a burst of
+    // thousands of frames per connection, more than the default queue of 256 (a
+    // full queue drops broadcast events, and the count of active streams with them).
+    env.push(("CLAWDBOT_SEND_QUEUE".to_string(), "16384".to_string()));
     let mut server = Server::spawn_with_env(binary, token, &load_flags(), &env)?;
     server.wait_healthy(Duration::from_secs(10))?;
     std::thread::sleep(Duration::from_millis(300));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 use serde_json::Value;
 
-use super::chat::start_stub;
+use super::chat::{start_stub, stub_env};
 use super::gateway_load::{load_flags, raise_nofile, ws_load};
 use super::lifecycle::{token, Server};
 use super::report::{Figure, Section};
@@ -48,25 +48,7 @@ fn measure(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &str
     let hold = Duration::from_secs(if ctx.quick { 8 } else { 15 });
     let samples = if ctx.quick { "200" } else { "1000" };
     let (_stub, stub_addr) = start_stub(loader, hold)?;
-    let key = format!("sk-ant-bench-{}", crate::tempdir::random_hex(16)?);
-    let env = [
-        (crate::defaults::ANTHROPIC_KEY_VAR.to_string(), key),
-        (
-            "ANTHROPIC_BASE_URL".to_string(),
-            format!("http://{stub_addr}"),
-        ),
-        ("CLAWDBOT_MAX_SESSIONS".to_string(), "5000".to_string()),
-        // The bench measures latency and memory, not the per-client quotas: lift them.
-        (
-            "CLAWDBOT_MAX_SESSIONS_PER_CONNECTION".to_string(),
-            "5000".to_string(),
-        ),
-        (
-            "CLAWDBOT_MAX_RUNS_PER_CONNECTION".to_string(),
-            "5000".to_string(),
-        ),
-        ("CLAWDBOT_MAX_RUNS".to_string(), "5000".to_string()),
-    ];
+    let env = stub_env(&stub_addr)?;
     let mut flags = load_flags();
     flags.extend(
         [
