@@ -200,6 +200,9 @@ pub struct ClientInfo {
     pub platform: Option<String>,
     #[serde(default)]
     pub mode: Option<String>,
+    /// One running client (the real CLI draws a fresh one per call).
+    #[serde(default)]
+    pub instance_id: Option<String>,
 }
 
 /// Picks the highest supported version in `[min, max]`, or `None` (protocol mismatch).

@@ -94,7 +94,7 @@ async fn readers_that_never_read_cannot_lock_out_others() {
 
 #[tokio::test]
 async fn client_strings_cannot_forge_or_bloat_log_lines() {
-    let server = Server::start(&[]);
+    let mut server = Server::start(&[]);
     let mut ws = connected_writer(&server.url()).await;
     let forged = "2001-01-01T00:00:00.000000Z  WARN FORGED LINE: token rotated";
     // `chat_send` makes the run id `run-<id>`.
@@ -105,7 +105,22 @@ async fn client_strings_cannot_forge_or_bloat_log_lines() {
     let (res, _, end) = chat_send(&mut ws, &long, "main", "hi").await;
     assert_eq!(res["ok"], true, "{res}");
     assert_eq!(end["state"], "final", "{end}");
-    let logs = server.wait_for_log(&format!("run-{}", &long[..40]));
+    // The ring `logs.tail` serves has the same lines.
+    let tail = call(&mut ws, "t", "logs.tail", Some(json!({}))).await;
+    for line in tail["payload"]["lines"].as_array().unwrap() {
+        let line = line.as_str().unwrap_or("");
+        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
+    }
+    // Both runs answered; stop the server so that stderr is complete before reading
+    // it (no wait on when a line happens to be written).
+    drop(ws);
+    let (status, _) = server.signal_and_wait(libc::SIGTERM, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    let logs = server.logs();
+    assert!(
+        logs.contains(&format!("run-{}", &long[..40])),
+        "the long run id is not in the log at all:\n{logs}"
+    );
     for line in logs.lines() {
         assert!(
             !line.starts_with(forged) && !line.starts_with("2001-01-01"),
@@ -121,12 +136,6 @@ async fn client_strings_cannot_forge_or_bloat_log_lines() {
         !logs.contains(&long),
         "a 254-character run id was logged whole"
     );
-    // The ring `logs.tail` serves has the same lines.
-    let tail = call(&mut ws, "t", "logs.tail", Some(json!({}))).await;
-    for line in tail["payload"]["lines"].as_array().unwrap() {
-        let line = line.as_str().unwrap_or("");
-        assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line:?}");
-    }
 }
 
 #[tokio::test]
@@ -311,5 +320,100 @@ async fn runs_and_sessions_are_capped_per_connection_and_in_all() {
     );
     // Re-creating one of its own is fine.
     let res = create(&mut c, "c0").await;
+    assert_eq!(res["ok"], true, "{res}");
+}
+
+/// A writer whose `connect` declares `identity`: `("device", id)` sends `device.id` (as
+/// the real CLI and TUI do), `("instance", id)` only `client.instanceId`.
+async fn connected_as(url: &str, identity: (&str, &str)) -> Ws {
+    let mut ws = open(url).await;
+    let challenge = recv_json(&mut ws).await;
+    assert_eq!(challenge["event"], "connect.challenge");
+    let mut connect = connect_frame(3, 4, Some(TOKEN));
+    connect["params"]["scopes"] = json!(["operator.read", "operator.write"]);
+    match identity {
+        ("device", id) => connect["params"]["device"] = json!({"id": id, "publicKey": "k"}),
+        (_, id) => connect["params"]["client"]["instanceId"] = json!(id),
+    }
+    send_json(&mut ws, &connect).await;
+    let res = recv_res(&mut ws).await;
+    assert_eq!(res["ok"], true, "handshake failed: {res}");
+    ws
+}
+
+/// Sends `chat.send` and returns its response (the run goes on).
+async fn started(ws: &mut Ws, id: &str, key: &str) -> serde_json::Value {
+    start(ws, id, key).await;
+    recv_res(ws).await
+}
+
+fn refused_by(res: &serde_json::Value, flag: &str) -> bool {
+    res["ok"] == false
+        && res["error"]["code"] == "UNAVAILABLE"
+        && res["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains(flag)
+}
+
+#[tokio::test]
+async fn connections_of_one_client_identity_share_its_quotas() {
+    let mut env = env_with_token();
+    // Runs stay in progress for the whole test.
+    env.push(("CLAWDBOT_DEMO_CHUNK_DELAY_MS".into(), "5000".into()));
+    let server = Server::start_with_env(
+        &[
+            "--max-runs-per-connection",
+            "2",
+            "--max-runs-per-client",
+            "2",
+            "--max-sessions-per-connection",
+            "10",
+            "--max-sessions-per-client",
+            "3",
+        ],
+        &env,
+    );
+    let url = server.url();
+    // Two connections of device A: each is within its own quota, together they are not.
+    let mut a1 = connected_as(&url, ("device", "device-a")).await;
+    let mut a2 = connected_as(&url, ("device", "device-a")).await;
+    let res = started(&mut a1, "a1", "x1").await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = started(&mut a2, "a2", "x2").await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = started(&mut a2, "a3", "x3").await;
+    assert!(refused_by(&res, "--max-runs-per-client"), "{res}");
+    assert_eq!(res["error"]["retryable"], true, "{res}");
+    // Device B is another client: its runs and sessions are its own.
+    let mut b = connected_as(&url, ("device", "device-b")).await;
+    for (id, key) in [("b1", "y1"), ("b2", "y2")] {
+        let res = started(&mut b, id, key).await;
+        assert_eq!(res["ok"], true, "{res}");
+    }
+    // Sessions: A's runs created x1 and x2; one more from either connection, then none.
+    let res = create(&mut a1, "s3").await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = create(&mut a2, "s4").await;
+    assert!(refused_by(&res, "--max-sessions-per-client"), "{res}");
+    let res = create(&mut a1, "s5").await;
+    assert!(refused_by(&res, "--max-sessions-per-client"), "{res}");
+    // Reusing one of them is fine, and B (two created) still has room.
+    let res = create(&mut a2, "x1").await;
+    assert_eq!(res["ok"], true, "{res}");
+    let res = create(&mut b, "t1").await;
+    assert_eq!(res["ok"], true, "{res}");
+    // Without a device, `client.instanceId` is the identity.
+    let mut i1 = connected_as(&url, ("instance", "instance-1")).await;
+    let mut i2 = connected_as(&url, ("instance", "instance-1")).await;
+    let mut i3 = connected_as(&url, ("instance", "instance-2")).await;
+    for (i, key) in [(0, "i1"), (1, "i2"), (0, "i3")] {
+        let ws = if i == 0 { &mut i1 } else { &mut i2 };
+        let res = create(ws, key).await;
+        assert_eq!(res["ok"], true, "{res}");
+    }
+    let res = create(&mut i2, "i4").await;
+    assert!(refused_by(&res, "--max-sessions-per-client"), "{res}");
+    let res = create(&mut i3, "i4").await;
     assert_eq!(res["ok"], true, "{res}");
 }

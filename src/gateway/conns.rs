@@ -40,11 +40,24 @@ pub enum Audience<'a> {
     MessageSubscribers(&'a str),
 }
 
+/// The client identity a connection declared in `connect`, with what every connection
+/// that declared it holds together (`gateway::quota` counts and checks it).
+#[derive(Debug)]
+pub struct ClientShare {
+    /// The identity (`device:<id>` or `instance:<id>`, cut to a bound).
+    pub key: String,
+    /// Sessions created by its connections while any of them was open.
+    pub sessions_created: AtomicUsize,
+}
+
 /// One authenticated connection as seen from outside its loop.
 pub struct Conn {
     pub id: String,
     pub grant: Grant,
     pub out: OutboxSender,
+    /// The client identity it declared, shared with its other connections; `None`
+    /// when it declared none (then only the per-connection quotas apply).
+    pub client: Option<Arc<ClientShare>>,
     /// `agent` runs of this connection whose final response is not queued yet.
     pub pending_replies: AtomicUsize,
     /// Sessions this connection created (`gateway::quota`).
@@ -54,11 +67,17 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: String, grant: Grant, out: OutboxSender) -> Conn {
+    pub fn new(
+        id: String,
+        grant: Grant,
+        out: OutboxSender,
+        client: Option<Arc<ClientShare>>,
+    ) -> Conn {
         Conn {
             id,
             grant,
             out,
+            client,
             pending_replies: AtomicUsize::new(0),
             sessions_created: AtomicUsize::new(0),
             sessions_subscribed: Mutex::new(false),

@@ -315,6 +315,10 @@ pub const AUTH_FAILURE_PRUNE_EVERY: Duration = Duration::from_secs(1);
 /// beyond it, failures of untracked keys are not counted until old entries expire.
 pub const AUTH_FAILURE_MAX_PEERS: usize = 65_536;
 
+/// Longest client identity kept for the per-client quotas, in bytes (a longer
+/// `device.id` or `client.instanceId` is cut; real ones are 36 to 64 characters).
+pub const MAX_CLIENT_IDENTITY: usize = 128;
+
 /// Most `sessions.messages.subscribe` keys one connection may hold.
 pub const MAX_MESSAGE_SUBSCRIPTIONS: usize = 64;
 

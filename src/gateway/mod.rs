@@ -75,6 +75,8 @@ pub struct Gateway {
     pub sessions: crate::sessions::Store,
     /// Authenticated connections, for events.
     pub clients: conns::Conns,
+    /// The client identities they declared (per-client quotas).
+    pub client_shares: quota::ClientShares,
     /// Chat runs in progress.
     pub runs: runs::Runs,
     started: Instant,

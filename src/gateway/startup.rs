@@ -175,6 +175,7 @@ pub async fn serve(
         },
         clients: conns::Conns::default(),
         runs: runs::Runs::default(),
+        client_shares: Default::default(),
         started: Instant::now(),
     });
 

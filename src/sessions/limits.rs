@@ -38,6 +38,15 @@ pub struct SessionLimits {
         default_value_t = 32
     )]
     pub max_sessions_per_connection: usize,
+    /// Runs in progress at once per client identity (the `connect` params' `device.id`,
+    /// else `client.instanceId`), all its connections together. Self-declared: a
+    /// fairness bound between well-behaved clients, not a security boundary.
+    #[arg(long, env = "CLAWDBOT_MAX_RUNS_PER_CLIENT", default_value_t = 8)]
+    pub max_runs_per_client: usize,
+    /// Sessions one client identity may create, all its connections together (counted
+    /// while any of them is open).
+    #[arg(long, env = "CLAWDBOT_MAX_SESSIONS_PER_CLIENT", default_value_t = 64)]
+    pub max_sessions_per_client: usize,
     /// Default time a run may take, in milliseconds (a request's `timeoutMs` may ask
     /// for up to 600 s).
     #[arg(long, env = "CLAWDBOT_RUN_TIMEOUT_MS", default_value_t = 120_000)]
@@ -59,6 +68,8 @@ impl Default for SessionLimits {
             max_runs: 64,
             max_runs_per_connection: 4,
             max_sessions_per_connection: 32,
+            max_runs_per_client: 8,
+            max_sessions_per_client: 64,
             run_timeout_ms: 120_000,
             delta_interval_ms: 150,
         }
@@ -96,7 +107,7 @@ impl SessionLimits {
     /// Rejects values outside the supported ranges (a limit of 0 would disable chat;
     /// huge ones would let clients grow memory without bound).
     pub fn validate(&self) -> anyhow::Result<()> {
-        let ranges: [(&str, usize, usize, usize); 9] = [
+        let ranges: [(&str, usize, usize, usize); 11] = [
             ("--max-sessions", self.max_sessions, 1, 100_000),
             ("--session-max-messages", self.max_messages, 2, 100_000),
             (
@@ -121,6 +132,18 @@ impl SessionLimits {
             (
                 "--max-sessions-per-connection",
                 self.max_sessions_per_connection,
+                1,
+                100_000,
+            ),
+            (
+                "--max-runs-per-client",
+                self.max_runs_per_client,
+                1,
+                100_000,
+            ),
+            (
+                "--max-sessions-per-client",
+                self.max_sessions_per_client,
                 1,
                 100_000,
             ),

@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tracing::{debug, Instrument};
 
-use super::conns::Conn;
+use super::conns::{ClientShare, Conn};
 use super::events;
 pub use super::limits::MAX_RUN_TIMEOUT;
 use super::limits::RETRY_LATER_MS;
@@ -52,6 +52,8 @@ pub struct RunRequest {
 struct Entry {
     session_key: String,
     conn_id: String,
+    /// The client identity of the connection that started it (per-client quota).
+    client: Option<Arc<ClientShare>>,
     cancel: oneshot::Sender<()>,
 }
 
@@ -129,8 +131,17 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
     if runs.contains_key(&req.run_id) {
         return Ok(Started::InFlight);
     }
-    let mine = runs.values().filter(|e| e.conn_id == req.conn.id).count();
-    quota::check_runs(gw, runs.len(), mine)?;
+    let client = req.conn.client.as_ref();
+    let mut running = quota::Running {
+        all: runs.len(),
+        ..Default::default()
+    };
+    for e in runs.values() {
+        running.conn += usize::from(e.conn_id == req.conn.id);
+        let same = e.client.as_ref().zip(client);
+        running.client += usize::from(same.is_some_and(|(a, b)| Arc::ptr_eq(a, b)));
+    }
+    quota::check_runs(gw, running)?;
     gw.sessions
         .check_message(&req.message)
         .map_err(session_error)?;
@@ -163,6 +174,7 @@ pub fn start(gw: &Arc<Gateway>, req: RunRequest) -> Result<Started, ErrorShape> 
         Entry {
             session_key: req.session_key.clone(),
             conn_id: req.conn.id.clone(),
+            client: req.conn.client.clone(),
             cancel,
         },
     );

@@ -19,6 +19,7 @@ use crate::gateway::conns::Conn;
 use crate::gateway::limits::RETRY_LATER_MS;
 use crate::gateway::methods;
 use crate::gateway::metrics::{FrameReject, Handshake, UpgradeRefused};
+use crate::gateway::quota;
 use crate::gateway::scopes::Grant;
 use crate::logging::clip;
 use crate::protocol::{
@@ -230,6 +231,7 @@ impl Connection {
         self.slot = Some(slot);
         self.pending = None;
         self.limit.set(self.gw.limits.max_payload);
+        let share = quota::client_identity(&params).map(|key| self.gw.client_shares.join(key));
         let client = params.client.unwrap_or_default();
         info!(
             protocol,
@@ -243,7 +245,12 @@ impl Connection {
         self.handshake_result(Handshake::Ok);
         let grant = Grant::from_connect(params.role.as_deref(), params.scopes.as_deref());
         let hello = methods::hello_ok(&self.gw, protocol, &self.conn_id, &grant);
-        let client = Arc::new(Conn::new(self.conn_id.clone(), grant, self.out.sender()));
+        let client = Arc::new(Conn::new(
+            self.conn_id.clone(),
+            grant,
+            self.out.sender(),
+            share,
+        ));
         self.gw.clients.insert(client.clone());
         self.client = Some(client);
         self.respond(&ResponseFrame::ok(id, hello)).await?;
