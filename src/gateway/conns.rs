@@ -2,10 +2,12 @@
 //! and who subscribed to what.
 //!
 //! Events go through each connection's bounded outbox ([`OutboxSender`]) and never
-//! wait: a reader too slow for its queue misses events (the final `chat` event and
-//! `chat.history` carry the whole text), it never grows a queue. An event is one
-//! shared frame for all its readers, charged once to the outbound budget; streaming
-//! deltas are coalesced per connection and run ([`Conns::broadcast_latest`]).
+//! wait: a reader too slow for its queue misses events, it never grows a queue. The
+//! end of a run is never missed silently ([`Conns::broadcast_or_close`]): a reader
+//! whose queue has no room for it is closed with a reason after what it holds (it
+//! reconnects and reads `chat.history`). An event is one shared frame for all its
+//! readers, charged once to the outbound budget; streaming deltas are coalesced per
+//! connection and run ([`Conns::broadcast_latest`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
@@ -17,7 +19,23 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::limits::MAX_MESSAGE_SUBSCRIPTIONS;
 use super::scopes::Grant;
-use super::transport::outbox::OutboxSender;
+use super::transport::outbox::{OutboxSender, SendError};
+use crate::protocol::close;
+
+/// The close reason of a reader whose queue had no room for the end of a run.
+pub const MISSED_RUN_END: &str =
+    "send queue full: the end of a run could not be queued; reconnect and read chat.history";
+
+/// How a fan-out queues its frame.
+#[derive(Debug, Clone, Copy)]
+enum Mode<'a> {
+    /// If there is room (a slow reader misses it).
+    Plain,
+    /// Coalesced under a key, droppable (a streaming delta).
+    Latest(&'a str),
+    /// If there is room, else the reader is closed with [`MISSED_RUN_END`].
+    OrClose,
+}
 
 /// An event frame (`{"type":"event","event","payload"}`, as
 /// [`crate::protocol::EventFrame`]) over any serializable payload.
@@ -147,7 +165,18 @@ impl Conns {
         event: &'static str,
         payload: impl Serialize,
     ) -> usize {
-        self.fan_out(audience, event, None, payload)
+        self.fan_out(audience, event, Mode::Plain, payload)
+    }
+
+    /// Like [`Conns::broadcast`], for the end of a run: a connection whose queue has
+    /// no room for it is closed (after what it holds) with a code and a reason.
+    pub fn broadcast_or_close(
+        &self,
+        audience: Audience<'_>,
+        event: &'static str,
+        payload: impl Serialize,
+    ) -> usize {
+        self.fan_out(audience, event, Mode::OrClose, payload)
     }
 
     /// Like [`Conns::broadcast`], for a streaming delta of one run: coalesced per
@@ -161,14 +190,14 @@ impl Conns {
         key: &str,
         payload: impl Serialize,
     ) -> usize {
-        self.fan_out(audience, event, Some(key), payload)
+        self.fan_out(audience, event, Mode::Latest(key), payload)
     }
 
     fn fan_out(
         &self,
         audience: Audience<'_>,
         event: &'static str,
-        latest: Option<&str>,
+        mode: Mode<'_>,
         payload: impl Serialize,
     ) -> usize {
         let targets: Vec<Arc<Conn>> = lock(&self.map)
@@ -192,14 +221,24 @@ impl Conns {
             return 0;
         };
         // Serialized once; every target's queue shares the one buffer.
-        let Some(shared) = first.out.share(Utf8Bytes::from(text), latest.is_some()) else {
+        let droppable = matches!(mode, Mode::Latest(_));
+        let Some(shared) = first.out.share(Utf8Bytes::from(text), droppable) else {
             return 0;
         };
         targets
             .iter()
-            .filter(|c| match latest {
-                Some(key) => c.out.try_send_latest(key, &shared).is_ok(),
-                None => c.out.try_send_shared(&shared).is_ok(),
+            .filter(|c| match mode {
+                Mode::Latest(key) => c.out.try_send_latest(key, &shared).is_ok(),
+                Mode::Plain => c.out.try_send_shared(&shared).is_ok(),
+                Mode::OrClose => match c.out.try_send_shared(&shared) {
+                    Ok(()) => true,
+                    Err(SendError::SlowConsumer) => {
+                        c.out
+                            .close_after(None, close::TRY_AGAIN_LATER, MISSED_RUN_END);
+                        false
+                    }
+                    Err(SendError::Closed) => false,
+                },
             })
             .count()
     }

@@ -65,6 +65,16 @@ pub struct RunEvents<'a> {
     agent_seq: u64,
 }
 
+/// How an event of a run is delivered (see [`RunEvents::to_readers`]).
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Streamed text: coalesced, droppable.
+    Delta,
+    /// The end of the run: delivered, or the reader is closed with a reason.
+    End,
+    Other,
+}
+
 /// A `chat` event's payload: the run's fields, then the state's own (`extra`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -149,22 +159,34 @@ impl<'a> RunEvents<'a> {
             extra,
         };
         self.chat_seq += 1;
-        self.to_readers("chat", state == "delta", payload);
+        let kind = match state {
+            "delta" => Kind::Delta,
+            _ => Kind::End,
+        };
+        self.to_readers("chat", kind, payload);
     }
 
-    /// Sends an event of this run to every reader; a delta (`latest`) is coalesced per
-    /// connection with the run's previous one of the same event.
-    fn to_readers(&self, event: &'static str, latest: bool, payload: impl Serialize) {
-        if latest {
-            let key = format!("{event}\0{}", self.run_id);
-            self.clients
-                .broadcast_latest(Audience::Readers, event, &key, payload);
-        } else {
-            self.clients.broadcast(Audience::Readers, event, payload);
+    /// Sends an event of this run to every reader: a delta is coalesced per connection
+    /// with the run's previous one of the same event; the end of the run reaches every
+    /// reader or closes it with a reason.
+    fn to_readers(&self, event: &'static str, kind: Kind, payload: impl Serialize) {
+        match kind {
+            Kind::Delta => {
+                let key = format!("{event}\0{}", self.run_id);
+                self.clients
+                    .broadcast_latest(Audience::Readers, event, &key, payload);
+            }
+            Kind::Other => {
+                self.clients.broadcast(Audience::Readers, event, payload);
+            }
+            Kind::End => {
+                self.clients
+                    .broadcast_or_close(Audience::Readers, event, payload);
+            }
         }
     }
 
-    fn agent(&mut self, stream: &'static str, data: impl Serialize) {
+    fn agent(&mut self, stream: &'static str, kind: Kind, data: impl Serialize) {
         let payload = AgentEvent {
             run_id: self.run_id,
             seq: self.agent_seq,
@@ -173,7 +195,7 @@ impl<'a> RunEvents<'a> {
             data,
         };
         self.agent_seq += 1;
-        self.to_readers("agent", stream == "assistant", payload);
+        self.to_readers("agent", kind, payload);
     }
 
     /// `agent` `lifecycle` `start`.
@@ -181,6 +203,7 @@ impl<'a> RunEvents<'a> {
         let started_at = self.started_at;
         self.agent(
             "lifecycle",
+            Kind::Other,
             json!({ "phase": "start", "startedAt": started_at }),
         );
     }
@@ -196,7 +219,7 @@ impl<'a> RunEvents<'a> {
                 message: assistant_text(text, now),
             },
         );
-        self.agent("assistant", AssistantDelta { text, delta });
+        self.agent("assistant", Kind::Delta, AssistantDelta { text, delta });
     }
 
     /// `chat` `final` with the stored reply, then `agent` `lifecycle` `end`.
@@ -208,6 +231,7 @@ impl<'a> RunEvents<'a> {
         let started_at = self.started_at;
         self.agent(
             "lifecycle",
+            Kind::End,
             json!({ "phase": "end", "startedAt": started_at, "endedAt": now_ms() }),
         );
     }
@@ -219,7 +243,7 @@ impl<'a> RunEvents<'a> {
             json!({ "message": assistant_message(text, now_ms()), "stopReason": "aborted" }),
         );
         let started_at = self.started_at;
-        self.agent("lifecycle", json!({ "phase": "end", "aborted": true, "startedAt": started_at, "endedAt": now_ms() }));
+        self.agent("lifecycle", Kind::End, json!({ "phase": "end", "aborted": true, "startedAt": started_at, "endedAt": now_ms() }));
     }
 
     /// `chat` `error` (`errorKind`, and `errorDetail` when known), then `agent`
@@ -231,7 +255,7 @@ impl<'a> RunEvents<'a> {
         }
         self.chat("error", extra);
         let started_at = self.started_at;
-        self.agent("lifecycle", json!({ "phase": "error", "error": message, "startedAt": started_at, "endedAt": now_ms() }));
+        self.agent("lifecycle", Kind::End, json!({ "phase": "error", "error": message, "startedAt": started_at, "endedAt": now_ms() }));
     }
 }
 

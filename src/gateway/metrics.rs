@@ -169,9 +169,17 @@ pub enum Disconnect {
     SlowConsumer,
     IdleTimeout,
     Shutdown,
+    /// The end of a run (`chat` `final`/`error`/`aborted`, `agent` lifecycle end) found
+    /// its send queue full: closed with a reason rather than losing it.
+    MissedRunEnd,
 }
 
-const DISCONNECTS: [&str; 3] = ["slow_consumer", "idle_timeout", "shutdown"];
+const DISCONNECTS: [&str; 4] = [
+    "slow_consumer",
+    "idle_timeout",
+    "shutdown",
+    "missed_run_end",
+];
 
 impl Disconnect {
     fn index(self) -> usize {
@@ -179,6 +187,7 @@ impl Disconnect {
             Disconnect::SlowConsumer => 0,
             Disconnect::IdleTimeout => 1,
             Disconnect::Shutdown => 2,
+            Disconnect::MissedRunEnd => 3,
         }
     }
 }

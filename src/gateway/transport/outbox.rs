@@ -14,15 +14,21 @@
 //! while it has something to write (whether or not the client sends requests); a
 //! reader that drains, however slowly, is never cut for being slow
 //! ([`Outbox::stalled`]).
+//!
+//! A close never needs room in the queue ([`OutboxSender::close_after`]): once asked
+//! for, the queue takes no more frames, the writer writes what it holds, then the last
+//! frame (the `shutdown` event) and the close frame. So a frame that must not be lost
+//! and finds the queue full ends the connection with a code and a reason, and a full
+//! queue at shutdown still gets its `shutdown` event and close frame.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -86,6 +92,17 @@ type LatestSlot = Mutex<Option<(SharedFrame, OwnedSemaphorePermit)>>;
 /// Coalescing key → the slot queued for it and not yet taken by the writer.
 type LatestMap = Arc<Mutex<HashMap<String, Arc<LatestSlot>>>>;
 
+/// A close asked for outside the queue: the last frame to write before it (if any),
+/// the close code and reason. Set once; the writer sends it when the queue is empty.
+#[derive(Default)]
+struct CloseAfter {
+    /// Set once, with `close`: the queue takes no more frames.
+    reason: OnceLock<&'static str>,
+    /// Taken by the writer when it writes them.
+    close: Mutex<Option<(Option<Utf8Bytes>, u16)>>,
+    wake: Notify,
+}
+
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
@@ -122,6 +139,7 @@ impl Outbox {
         let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let latest = LatestMap::default();
         let stalled = Arc::new(AtomicBool::new(false));
+        let after = Arc::new(CloseAfter::default());
         let writer = tokio::spawn(write_loop(
             sink,
             rx,
@@ -131,6 +149,7 @@ impl Outbox {
                 stall,
                 stalled: stalled.clone(),
             },
+            after.clone(),
         ));
         Outbox {
             queue: OutboxSender {
@@ -140,6 +159,7 @@ impl Outbox {
                 global,
                 latest,
                 stalled: stalled.clone(),
+                after,
             },
             writer,
             stalled,
@@ -178,7 +198,18 @@ impl Outbox {
         self.queue.try_send_shared(&frame)
     }
 
+    /// See [`OutboxSender::close_after`].
+    pub fn close_after(&self, last: Option<Utf8Bytes>, code: u16, reason: &'static str) -> bool {
+        self.queue.close_after(last, code, reason)
+    }
+
+    /// See [`OutboxSender::closing`].
+    pub fn closing(&self) -> Option<&'static str> {
+        self.queue.closing()
+    }
+
     pub fn ping(&self) -> Result<(), SendError> {
+        self.queue.open()?;
         self.queue
             .tx
             .try_send(Out::Ping)
@@ -190,20 +221,25 @@ impl Outbox {
         self.queue.tx.closed().await
     }
 
-    /// Queues a close frame and waits (bounded) until it is written. A full queue means
-    /// the client is not reading: then the socket is dropped without a close frame.
-    pub async fn close(self, code: u16, reason: &str) {
-        let queued = self
-            .queue
-            .tx
-            .try_send(Out::Close(code, reason.to_string()))
-            .is_ok();
+    /// Queues a close frame (after the queue when it is full, see
+    /// [`OutboxSender::close_after`]; a close asked for before wins) and waits (bounded)
+    /// until it is written. A client that reads nothing meanwhile has its socket dropped
+    /// without a close frame.
+    pub async fn close(self, code: u16, reason: &'static str) {
+        if self.queue.closing().is_some()
+            || self
+                .queue
+                .tx
+                .try_send(Out::Close(code, reason.to_string()))
+                .is_err()
+        {
+            self.queue.close_after(None, code, reason);
+        }
         drop(self.queue);
         let mut writer = self.writer;
-        if queued
-            && tokio::time::timeout(Duration::from_secs(2), &mut writer)
-                .await
-                .is_ok()
+        if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+            .await
+            .is_ok()
         {
             return;
         }
@@ -279,10 +315,41 @@ impl Watch {
 /// [`MAX_BATCH`]) is fed to the socket, then flushed once, so a burst of events costs
 /// one write rather than one per frame. The frames' permits are returned after the
 /// flush: until then their bytes still count against the bounds. A socket that takes
-/// no bytes for the stall time ends the writer (see [`Watch`]).
-async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Out>, latest: LatestMap, watch: Watch) {
+/// no bytes for the stall time ends the writer (see [`Watch`]). A close asked for
+/// outside the queue is written once the queue is empty ([`CloseAfter`]).
+async fn write_loop(
+    mut sink: Sink,
+    mut rx: mpsc::Receiver<Out>,
+    latest: LatestMap,
+    watch: Watch,
+    after: Arc<CloseAfter>,
+) {
     let mut written = Vec::with_capacity(MAX_BATCH);
-    'frames: while let Some(first) = rx.recv().await {
+    'frames: loop {
+        // The queue first: a close asked for outside it goes out once it is empty.
+        let first = tokio::select! {
+            biased;
+            first = rx.recv() => first,
+            _ = after.wake.notified() => None,
+        };
+        let Some(first) = first else {
+            // The queue is empty (or every sender is gone): a close asked for outside
+            // it goes out now.
+            let close = after.close.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let (Some((last, code)), Some(reason)) = (close, after.reason.get().copied()) {
+                if let Some(text) = last {
+                    let _ = watch.progressing(sink.feed(Message::Text(text))).await;
+                }
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: reason.into(),
+                };
+                let _ = watch
+                    .progressing(sink.send(Message::Close(Some(frame))))
+                    .await;
+            }
+            break;
+        };
         let mut next = Some(first);
         while let Some(item) = next.take() {
             let message = match item {
@@ -360,6 +427,7 @@ pub struct OutboxSender {
     /// Set when the writer gave up on a stuck socket: then a closed queue means a slow
     /// consumer, not a socket error.
     stalled: Arc<AtomicBool>,
+    after: Arc<CloseAfter>,
 }
 
 impl OutboxSender {
@@ -370,6 +438,35 @@ impl OutboxSender {
             SendError::SlowConsumer
         } else {
             e
+        }
+    }
+
+    /// Closes the connection without needing room in the queue: from now on the queue
+    /// takes no frames; the writer writes what it holds, then `last` (if any) and a
+    /// close frame with `code` and `reason`. Only the first call counts; returns
+    /// whether it was this one.
+    pub fn close_after(&self, last: Option<Utf8Bytes>, code: u16, reason: &'static str) -> bool {
+        let mut close = self.after.close.lock().unwrap_or_else(|e| e.into_inner());
+        if self.after.reason.set(reason).is_err() {
+            return false;
+        }
+        *close = Some((last, code));
+        drop(close);
+        self.after.wake.notify_one();
+        true
+    }
+
+    /// The reason of a close asked for with [`OutboxSender::close_after`], if any.
+    pub fn closing(&self) -> Option<&'static str> {
+        self.after.reason.get().copied()
+    }
+
+    /// Refuses frames once a close was asked for.
+    fn open(&self) -> Result<(), SendError> {
+        if self.after.reason.get().is_some() {
+            Err(SendError::Closed)
+        } else {
+            Ok(())
         }
     }
 
@@ -400,6 +497,7 @@ impl OutboxSender {
     }
 
     fn try_send_shared_inner(&self, frame: &SharedFrame) -> Result<(), SendError> {
+        self.open()?;
         let permit = self
             .bytes
             .clone()
@@ -423,8 +521,12 @@ impl OutboxSender {
     /// every delta gets the newest, never a growing backlog; one that keeps up gets
     /// every delta.
     pub fn try_send_latest(&self, key: &str, frame: &SharedFrame) -> Result<(), SendError> {
+        self.open()?;
         let mut map = self.latest.lock().unwrap_or_else(|e| e.into_inner());
-        let behind = self.queued_bytes() >= self.max_bytes / 8;
+        // Behind: an eighth of the bytes queued, or half the frames (many small deltas
+        // must not fill the queue before the end events of the runs).
+        let behind = self.queued_bytes() >= self.max_bytes / 8
+            || self.tx.capacity() < self.tx.max_capacity() / 2;
         if let Some(slot) = map.get(key).filter(|_| behind) {
             let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
             if slot.is_some() {
@@ -468,6 +570,7 @@ impl OutboxSender {
         frame: &T,
         wait: Duration,
     ) -> Result<(), SendError> {
+        self.open()?;
         let text = Utf8Bytes::from(serde_json::to_string(frame).map_err(|_| SendError::Closed)?);
         let deadline = tokio::time::Instant::now() + wait;
         let permit = tokio::time::timeout_at(

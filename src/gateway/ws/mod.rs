@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{debug, info, warn};
 
 use super::admission::{ConnectionGuard, PendingSlot};
-use super::conns::Conn;
+use super::conns::{Conn, MISSED_RUN_END};
 use super::limits::CLOSE_REPLY_WAIT;
 use super::metrics::{Disconnect, FrameReject, Handshake};
 use super::transport::frame_gate::{GateLimit, Oversize};
@@ -164,12 +164,30 @@ impl Connection {
     /// Sends the close frame (or drops the socket) and waits briefly for the client's
     /// close reply so that the close frame is not lost to a TCP reset.
     async fn finish(self, end: End) {
+        // The slots are held until the close is written: the shutdown drain waits for
+        // them, and the process must not exit under a close frame still queued.
         let Connection {
             out,
             mut stream,
             gw,
+            slot,
+            pending,
             ..
         } = self;
+        let _slots = (slot, pending);
+        // A close asked for outside the queue (a run's end that found it full, the
+        // shutdown): the writer sends it after what it holds; wait for it (bounded).
+        if let Some(reason) = out.closing() {
+            if reason == MISSED_RUN_END {
+                gw.metrics.disconnect(Disconnect::MissedRunEnd);
+            }
+            debug!(reason, "closing after the send queue");
+            out.close(close::GOING_AWAY, reason).await;
+            let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+            let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, drain).await;
+            debug!("websocket closed");
+            return;
+        }
         match end {
             End::Drop(reason) => {
                 if reason == SLOW_CONSUMER {

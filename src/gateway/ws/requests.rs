@@ -19,6 +19,8 @@ use crate::protocol::{
     close, codes, now_ms, ClientFrame, ErrorShape, EventFrame, RequestFrame, ResponseFrame,
 };
 
+const SHUTTING_DOWN: &str = "gateway shutting down";
+
 impl Connection {
     /// After the handshake: requests, ticks, idle timeout and shutdown.
     pub(super) async fn serve(&mut self, protocol: u32) -> End {
@@ -44,7 +46,10 @@ impl Connection {
                     // reader is too slow); a client that stops reading also stops
                     // answering pings and meets the idle timeout.
                     let tick = self.out.try_send_json(&EventFrame::tick(now_ms()));
-                    if tick == Err(SendError::Closed) || self.out.ping() == Err(SendError::Closed) {
+                    let ping = self.out.ping();
+                    // Closing after its queue: the writer ends the connection.
+                    let closing = self.out.closing().is_some();
+                    if !closing && (tick == Err(SendError::Closed) || ping == Err(SendError::Closed)) {
                         return End::Drop("socket closed");
                     }
                     continue;
@@ -54,7 +59,9 @@ impl Connection {
                     self.gw.metrics.disconnect(Disconnect::IdleTimeout);
                     return End::Close(close::NORMAL, "idle timeout");
                 }
-                _ = self.out.closed() => return End::Drop(if self.out.stalled() {
+                _ = self.out.closed() => return End::Drop(if let Some(reason) = self.out.closing() {
+                    reason
+                } else if self.out.stalled() {
                     SLOW_CONSUMER
                 } else {
                     "socket write failed"
@@ -126,9 +133,15 @@ impl Connection {
                 tokio::time::sleep(RUN_DRAIN_POLL).await;
             }
         }
-        let _ = self.send(&events::shutdown());
+        // A full queue still gets the event: after what it holds, before the close.
+        let shutdown = events::shutdown();
+        if self.send(&shutdown).is_err() {
+            let text = serde_json::to_string(&shutdown).unwrap_or_default();
+            self.out
+                .close_after(Some(text.into()), close::GOING_AWAY, SHUTTING_DOWN);
+        }
         self.gw.metrics.disconnect(Disconnect::Shutdown);
-        End::Close(close::GOING_AWAY, "gateway shutting down")
+        End::Close(close::GOING_AWAY, SHUTTING_DOWN)
     }
 
     async fn request(&mut self, protocol: u32, req: RequestFrame) -> Result<(), End> {
