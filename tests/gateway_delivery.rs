@@ -16,6 +16,21 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+/// Small queues so that the runs' streams fill a reader's; deltas unthrottled; no stall
+/// cut while a test holds a reader.
+const SMALL_QUEUES: &[&str] = &[
+    "--send-queue",
+    "16",
+    "--max-payload",
+    "65536",
+    "--max-buffered-bytes",
+    "65536",
+    "--delta-interval-ms",
+    "0",
+    "--send-timeout-ms",
+    "60000",
+];
+
 /// Runs a writer streams while a reader does not read.
 const RUNS: usize = 40;
 
@@ -101,20 +116,7 @@ fn closed_with_reason(seen: &Seen) -> bool {
 
 #[tokio::test]
 async fn every_run_end_reaches_a_flooded_reader_or_it_is_closed_with_a_reason() {
-    // Small queues so that the runs' streams fill the reader's; deltas unthrottled; no
-    // stall cut while the test holds the reader.
-    let server = Server::in_process(&[
-        "--send-queue",
-        "16",
-        "--max-payload",
-        "65536",
-        "--max-buffered-bytes",
-        "65536",
-        "--delta-interval-ms",
-        "0",
-        "--send-timeout-ms",
-        "60000",
-    ]);
+    let server = Server::in_process(SMALL_QUEUES);
     let mut reader = connected_slow_reader(&server).await;
     let mut writer = connected_writer(&server.url()).await;
     let message = long_message();
@@ -214,23 +216,8 @@ async fn shutdown_reaches_every_client_with_an_event_or_a_close_reason() {
     let mut env = env_with_token();
     // Runs long enough to be in flight when the signal comes.
     env.push(("CLAWDBOT_DEMO_CHUNK_DELAY_MS".into(), "40".into()));
-    let mut server = Server::start_with_env(
-        &[
-            "--send-queue",
-            "16",
-            "--max-payload",
-            "65536",
-            "--max-buffered-bytes",
-            "65536",
-            "--delta-interval-ms",
-            "0",
-            "--send-timeout-ms",
-            "60000",
-            "--shutdown-grace-ms",
-            "10000",
-        ],
-        &env,
-    );
+    let flags = [SMALL_QUEUES, &["--shutdown-grace-ms", "10000"]].concat();
+    let mut server = Server::start_with_env(&flags, &env);
     let url = server.url();
     let mut tasks = Vec::new();
     for _ in 0..READERS {

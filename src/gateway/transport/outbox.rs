@@ -340,13 +340,7 @@ async fn write_loop(
                 if let Some(text) = last {
                     let _ = watch.progressing(sink.feed(Message::Text(text))).await;
                 }
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
-                };
-                let _ = watch
-                    .progressing(sink.send(Message::Close(Some(frame))))
-                    .await;
+                send_close(&mut sink, &watch, code, reason).await;
             }
             break;
         };
@@ -368,14 +362,7 @@ async fn write_loop(
                 }
                 Out::Ping => Some(Message::Ping(Default::default())),
                 Out::Close(code, reason) => {
-                    let frame = CloseFrame {
-                        code: CloseCode::from(code),
-                        reason: reason.into(),
-                    };
-                    // `send` flushes what was fed before it too.
-                    let _ = watch
-                        .progressing(sink.send(Message::Close(Some(frame))))
-                        .await;
+                    send_close(&mut sink, &watch, code, reason.as_str()).await;
                     break 'frames;
                 }
             };
@@ -396,6 +383,18 @@ async fn write_loop(
         }
     }
     rx.close();
+}
+
+/// Writes a close frame (`send` flushes what was fed before it too), while the socket
+/// takes bytes.
+async fn send_close(sink: &mut Sink, watch: &Watch, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_string().into(),
+    };
+    let _ = watch
+        .progressing(sink.send(Message::Close(Some(frame))))
+        .await;
 }
 
 /// The writer's side of a coalesced delta: unregisters the slot (so the next delta of
