@@ -4,7 +4,9 @@
 //! it exists (an error) or when the project's documented flow creates it there (a
 //! warning: a `.env.example`, `.env.sample`, `.env.template` or `.env.dist` beside it, or,
 //! in the project root, an `env_file: .env`), and the context's ignore file does not
-//! exclude it. A Dockerfile that copies only named paths without a `.env` sends none
+//! exclude it. A copy into a build stage the final image is not built `FROM` is a
+//! warning (the final image takes only what it copies from it, but build tools bake
+//! `.env` values into their output). A Dockerfile that copies only named paths without a `.env` sends none
 //! into the image: silent, whatever the context holds. A context whose Dockerfile verify
 //! cannot read is judged as a whole at its `build:`.
 //! Fixtures: `crates/verify/tests/fixtures/env-in-build-context/`.
@@ -132,11 +134,39 @@ fn excluded(p: &Project, ctx: &BuildContext, rel: &str) -> bool {
     })
 }
 
+/// Which stages end up in the final image: the last one and the stages it is built
+/// `FROM`, by name.
+fn in_final_image(df: &Dockerfile) -> Vec<bool> {
+    let mut keep = vec![false; df.stages.len()];
+    let mut at = df.stages.len().checked_sub(1);
+    while let Some(i) = at {
+        if keep[i] {
+            break;
+        }
+        keep[i] = true;
+        let base = &df.stages[i].image;
+        at = df.stages[..i].iter().rposition(|st| {
+            st.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(base))
+        });
+    }
+    keep
+}
+
 /// One finding at the first `COPY`/`ADD` that sends each `.env`.
 fn per_copy(out: &mut Out, ctx: &BuildContext, file: usize, df: &Dockerfile) {
     let p = out.project;
-    let mut reported: Vec<String> = Vec::new();
-    for ins in df.stages.iter().flat_map(|st| &st.instrs) {
+    // (rel, in the final image) of each finding: a `.env` is reported once, at the first
+    // COPY of a build stage and again only at the first into the final image.
+    let mut reported: Vec<(String, bool)> = Vec::new();
+    let final_image = in_final_image(df);
+    let instrs = df
+        .stages
+        .iter()
+        .enumerate()
+        .flat_map(|(i, st)| st.instrs.iter().map(move |ins| (i, st, ins)));
+    for (stage, st, ins) in instrs {
         if !matches!(ins.keyword.as_str(), "COPY" | "ADD") || ins.flag("from").is_some() {
             continue;
         }
@@ -147,7 +177,9 @@ fn per_copy(out: &mut Out, ctx: &BuildContext, file: usize, df: &Dockerfile) {
         let srcs = &words[..words.len().saturating_sub(1)];
         for src in srcs {
             for (rel, exists) in env_sent(p, ctx, src) {
-                if reported.contains(&rel) || excluded(p, ctx, &rel) {
+                let fin = final_image[stage];
+                if reported.iter().any(|(r, f)| *r == rel && (*f || !fin)) || excluded(p, ctx, &rel)
+                {
                     continue;
                 }
                 let why = why(p, ctx, &rel);
@@ -157,10 +189,16 @@ fn per_copy(out: &mut Out, ctx: &BuildContext, file: usize, df: &Dockerfile) {
                     Some(d) => format!("{d}/ with its {rel}"),
                     None => continue,
                 };
-                let (severity, message) = if exists {
+                let (severity, message) = if exists && final_image[stage] {
                     (
                         Severity::Error,
                         format!("{why}, and this copies {what} (it exists) into the image"),
+                    )
+                } else if exists {
+                    let name = st.name.clone().unwrap_or_else(|| stage.to_string());
+                    (
+                        Severity::Warning,
+                        format!("{why}, and this copies {what} (it exists) into build stage `{name}`: the final image gets only what it copies from there, but build tools (Vite, Next.js, ...) bake .env values into their output"),
                     )
                 } else {
                     (
@@ -176,7 +214,7 @@ fn per_copy(out: &mut Out, ctx: &BuildContext, file: usize, df: &Dockerfile) {
                     ins.column,
                     message,
                 );
-                reported.push(rel);
+                reported.push((rel, fin));
             }
         }
     }
@@ -255,6 +293,20 @@ mod spec {
             .without(".env")
             .without(".env.example");
         assert_eq!(found(only_env_file), [(Severity::Warning, 4)]);
+        // In a build stage the final image does not build on: a warning; in one it is
+        // built FROM: an error.
+        let builder = |final_from: &str| {
+            copying("COPY . /src").edit(
+                "Dockerfile",
+                "FROM scratch\n",
+                &format!("FROM scratch AS build\nCOPY . /src\nFROM {final_from}\n"),
+            )
+        };
+        assert_eq!(
+            found(builder("scratch")),
+            [(Severity::Warning, 4), (Severity::Error, 6)]
+        );
+        assert_eq!(found(builder("build")), [(Severity::Error, 4)]);
         // Reported once, at the first COPY that sends it.
         let twice = copying("COPY . /src").edit(
             "Dockerfile",
