@@ -6,9 +6,9 @@
 //! in the project root, an `env_file: .env`), and the context's ignore file does not
 //! exclude it. A copy into a build stage the final image is not built `FROM` is a
 //! warning (the final image takes only what it copies from it, but build tools bake
-//! `.env` values into their output). A Dockerfile that copies only named paths without a `.env` sends none
-//! into the image: silent, whatever the context holds. A context whose Dockerfile verify
-//! cannot read is judged as a whole at its `build:`.
+//! `.env` values into their output). A Dockerfile that copies only named paths without
+//! a `.env` sends none into the image: silent, whatever the context holds. A context
+//! whose Dockerfile verify cannot read is judged as a whole at its `build:`.
 //! Fixtures: `crates/verify/tests/fixtures/env-in-build-context/`.
 
 use std::path::Path;
@@ -23,15 +23,24 @@ use crate::Severity;
 /// Files that document a `.env` the project's flow creates beside them.
 const EXAMPLES: &[&str] = &[".env.example", ".env.sample", ".env.template", ".env.dist"];
 
-/// Whether a `.env` in `dir` exists (`Some(true)`), is created by the documented flow
-/// (`Some(false)`), or neither (`None`).
-fn dotenv_in(p: &Project, dir: &Path) -> Option<bool> {
-    if dir.join(".env").is_file() {
-        return Some(true);
+/// What the project says about `.env` files, found once per run.
+struct Seen<'a> {
+    p: &'a Project,
+    /// Some service has `env_file: .env`: the root `.env` is part of the flow.
+    root_named: bool,
+}
+
+impl Seen<'_> {
+    /// Whether a `.env` in `dir` exists (`Some(true)`), is created by the documented
+    /// flow (`Some(false)`), or neither (`None`).
+    fn dotenv_in(&self, dir: &Path) -> Option<bool> {
+        if dir.join(".env").is_file() {
+            return Some(true);
+        }
+        let documented = EXAMPLES.iter().any(|e| dir.join(e).is_file())
+            || (self.root_named && same_dir(dir, &self.p.root));
+        documented.then_some(false)
     }
-    let documented = EXAMPLES.iter().any(|e| dir.join(e).is_file())
-        || (same_dir(dir, &p.root) && compose_names_root_dotenv(p));
-    documented.then_some(false)
 }
 
 /// An `env_file: .env` of some service: compose needs the root `.env` to exist.
@@ -69,14 +78,15 @@ fn copied_dir(src: &str) -> Option<&str> {
 
 /// The `.env` files one source sends: (path relative to the context, exists). The whole
 /// context sends its own `.env` and the project root's when the root lies inside it.
-fn env_sent(p: &Project, ctx: &BuildContext, src: &str) -> Vec<(String, bool)> {
+fn env_sent(seen: &Seen, ctx: &BuildContext, src: &str) -> Vec<(String, bool)> {
+    let p = seen.p;
     let Some(dir) = copied_dir(src) else {
         return Vec::new();
     };
     let mut found = Vec::new();
     if dir == ".env" || dir.ends_with("/.env") {
         let dir_of = Path::new(dir).parent().unwrap_or(Path::new(""));
-        if let Some(exists) = dotenv_in(p, &ctx.dir.join(dir_of)) {
+        if let Some(exists) = seen.dotenv_in(&ctx.dir.join(dir_of)) {
             found.push((dir.to_string(), exists));
         }
         return found;
@@ -92,13 +102,13 @@ fn env_sent(p: &Project, ctx: &BuildContext, src: &str) -> Vec<(String, bool)> {
             format!("{d}/.env")
         }
     };
-    if let Some(exists) = dotenv_in(p, &path) {
+    if let Some(exists) = seen.dotenv_in(&path) {
         found.push((rel(dir), exists));
     }
     if dir.is_empty() && !same_dir(&ctx.dir, &p.root) {
         if let Ok(inner) = p.root.strip_prefix(&ctx.dir) {
             let inner = inner.to_string_lossy().replace('\\', "/");
-            if let Some(exists) = dotenv_in(p, &p.root) {
+            if let Some(exists) = seen.dotenv_in(&p.root) {
                 found.push((rel(&inner), exists));
             }
         }
@@ -108,13 +118,20 @@ fn env_sent(p: &Project, ctx: &BuildContext, src: &str) -> Vec<(String, bool)> {
 
 pub fn check(out: &mut Out) {
     let p = out.project;
+    if p.build_contexts.is_empty() {
+        return;
+    }
+    let seen = Seen {
+        p,
+        root_named: compose_names_root_dotenv(p),
+    };
     for ctx in &p.build_contexts {
         let df = ctx
             .dockerfile
             .and_then(|i| p.dockerfiles.iter().find(|(f, _)| *f == i));
         match df {
-            Some((file, df)) => per_copy(out, ctx, *file, df),
-            None => whole_context(out, ctx),
+            Some((file, df)) => per_copy(out, &seen, ctx, *file, df),
+            None => whole_context(out, &seen, ctx),
         }
     }
 }
@@ -155,7 +172,7 @@ fn in_final_image(df: &Dockerfile) -> Vec<bool> {
 }
 
 /// One finding at the first `COPY`/`ADD` that sends each `.env`.
-fn per_copy(out: &mut Out, ctx: &BuildContext, file: usize, df: &Dockerfile) {
+fn per_copy(out: &mut Out, seen: &Seen, ctx: &BuildContext, file: usize, df: &Dockerfile) {
     let p = out.project;
     // (rel, in the final image) of each finding: a `.env` is reported once, at the first
     // COPY of a build stage and again only at the first into the final image.
@@ -176,7 +193,7 @@ fn per_copy(out: &mut Out, ctx: &BuildContext, file: usize, df: &Dockerfile) {
         };
         let srcs = &words[..words.len().saturating_sub(1)];
         for src in srcs {
-            for (rel, exists) in env_sent(p, ctx, src) {
+            for (rel, exists) in env_sent(seen, ctx, src) {
                 let fin = final_image[stage];
                 if reported.iter().any(|(r, f)| *r == rel && (*f || !fin)) || excluded(p, ctx, &rel)
                 {
@@ -222,10 +239,10 @@ fn per_copy(out: &mut Out, ctx: &BuildContext, file: usize, df: &Dockerfile) {
 
 /// A context whose Dockerfile is not read: its own `.env`, or the project's when the
 /// root lies inside it, is judged at the `build:` that names it.
-fn whole_context(out: &mut Out, ctx: &BuildContext) {
+fn whole_context(out: &mut Out, seen: &Seen, ctx: &BuildContext) {
     let p = out.project;
     let Some(pos) = ctx.pos else { return };
-    let Some((rel, exists)) = env_sent(p, ctx, ".")
+    let Some((rel, exists)) = env_sent(seen, ctx, ".")
         .into_iter()
         .find(|(rel, _)| !excluded(p, ctx, rel))
     else {
