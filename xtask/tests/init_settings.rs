@@ -104,12 +104,21 @@ fn print_settings_shows_effective_values() {
     let dir = TempDir::new("settings-print");
     dir.write(
         "Cargo.toml",
-        "[workspace.metadata.deploy]\nmemory = \"512M\"\n",
+        "[workspace.metadata.deploy]\nmemory = \"512M\"\ndockerfiles = { \"ghcr.io/org/app\" = \"Dockerfile\" }\n",
     );
     let run = init(dir.path(), &["--print-settings"]);
     assert_eq!(run.code, 0, "{}", run.show());
     assert!(
         run.stdout.contains("[workspace.metadata.deploy]\n"),
+        "{}",
+        run.show()
+    );
+    // A table-valued key prints as a sub-table of the deploy table (valid TOML that
+    // reads back the same).
+    assert!(
+        run.stdout.contains(
+            "[workspace.metadata.deploy.dockerfiles]\n\"ghcr.io/org/app\" = \"Dockerfile\"\n"
+        ),
         "{}",
         run.show()
     );

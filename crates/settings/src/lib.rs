@@ -19,6 +19,7 @@ mod manifest;
 mod validate;
 mod values;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -159,6 +160,14 @@ pub struct Settings {
     /// package passes when its licence expression is satisfiable from these (`A OR B`
     /// needs one, `A AND B` both). Default: [`DEFAULT_LICENSE_ALLOW`].
     pub license_allow: Vec<String>,
+    /// The Dockerfile in this repository that builds a pulled image, for `verify`: image
+    /// name (without tag or digest) -> Dockerfile path relative to the project root, e.g.
+    /// `dockerfiles = { "ghcr.io/org/app" = "docker/Dockerfile" }`. A compose service
+    /// whose `image:` names one of them (any tag or digest) is judged with that
+    /// Dockerfile's USER and HEALTHCHECK, before any guess from names. Empty by default
+    /// (`image_name` links the root Dockerfile anyway).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dockerfiles: BTreeMap<String, String>,
 }
 
 /// `bind_address`: an IP address, with the reason in our words.
@@ -228,6 +237,7 @@ impl Default for Settings {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            dockerfiles: BTreeMap::new(),
         }
     }
 }
@@ -244,12 +254,25 @@ impl Settings {
     /// True when `reference` (`clawdbot:0.1.0`, `clawdbot@sha256:…`, `clawdbot`) names
     /// the settings' image (`image_name`, with any tag or digest).
     pub fn names_image(&self, reference: &str) -> bool {
-        let name = reference.split('@').next().unwrap_or("");
-        let name = match name.rsplit_once(':') {
-            Some((n, tag)) if !tag.contains('/') => n,
-            _ => name,
-        };
-        name == self.image_name
+        image_name_of(reference) == self.image_name
+    }
+
+    /// The Dockerfile (relative to the project root) that the `dockerfiles` setting
+    /// links to `reference` (any tag or digest): `(image name, path)`.
+    pub fn dockerfile_for(&self, reference: &str) -> Option<(&str, &str)> {
+        self.dockerfiles
+            .get_key_value(image_name_of(reference))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// An image reference without its tag or digest (`ghcr.io/org/app:1.2` ->
+/// `ghcr.io/org/app`; a registry port stays).
+pub fn image_name_of(reference: &str) -> &str {
+    let name = reference.split('@').next().unwrap_or("");
+    match name.rsplit_once(':') {
+        Some((n, tag)) if !tag.contains('/') => n,
+        _ => name,
     }
 }
 
@@ -271,6 +294,29 @@ mod tests {
         ] {
             assert!(s.names_image(r), "{r}");
         }
+        let linked = Settings {
+            dockerfiles: [(
+                "ghcr.io/org/app".to_string(),
+                "docker/Dockerfile".to_string(),
+            )]
+            .into(),
+            ..Settings::default()
+        };
+        for r in [
+            "ghcr.io/org/app",
+            "ghcr.io/org/app:1.2",
+            "ghcr.io/org/app@sha256:ab",
+        ] {
+            assert_eq!(
+                linked.dockerfile_for(r),
+                Some(("ghcr.io/org/app", "docker/Dockerfile")),
+                "{r}"
+            );
+        }
+        for r in ["org/app:1", "ghcr.io/org/app2", "ghcr.io/org/app/x:1"] {
+            assert_eq!(linked.dockerfile_for(r), None, "{r}");
+        }
+        assert_eq!(image_name_of("localhost:5000/app:1"), "localhost:5000/app");
         for r in [
             "clawdbot-egress:1",
             "ghcr.io/x/clawdbot:1",

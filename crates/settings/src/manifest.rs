@@ -308,6 +308,52 @@ mod tests {
         assert_eq!(e.line, 2, "{e:?}");
     }
 
+    /// `dockerfiles`: image names without tags, paths inside the project; bad ones are
+    /// errors at the key's line. Any other key still prints before it (its table last).
+    #[test]
+    fn dockerfiles_link_image_names_to_paths_inside_the_project() {
+        let s = Settings::from_manifest(
+            "[workspace.metadata.deploy]\ndockerfiles = { \"ghcr.io/org/app\" = \"docker/Dockerfile\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.dockerfile_for("ghcr.io/org/app:2"),
+            Some(("ghcr.io/org/app", "docker/Dockerfile"))
+        );
+        let printed = toml::to_string(&s).unwrap();
+        assert!(
+            printed.ends_with("[dockerfiles]\n\"ghcr.io/org/app\" = \"docker/Dockerfile\"\n"),
+            "{printed}"
+        );
+        assert!(!toml::to_string(&Settings::default())
+            .unwrap()
+            .contains("dockerfiles"));
+        for (value, says) in [
+            (
+                "{ \"ghcr.io/org/app:1.2\" = \"Dockerfile\" }",
+                "without tag",
+            ),
+            ("{ \"Org/App\" = \"Dockerfile\" }", "without tag"),
+            (
+                "{ \"app\" = \"../other/Dockerfile\" }",
+                "inside the project",
+            ),
+            ("{ \"app\" = \"/etc/Dockerfile\" }", "inside the project"),
+            ("{ \"app\" = \"\" }", "inside the project"),
+        ] {
+            let e = Settings::from_manifest(&format!(
+                "[workspace.metadata.deploy]\nuid = 1000\ndockerfiles = {value}\n"
+            ))
+            .unwrap_err();
+            assert_eq!(
+                (e.key.as_deref(), e.line),
+                (Some("dockerfiles"), 3),
+                "{value}"
+            );
+            assert!(e.reason.contains(says), "{value}: {e:?}");
+        }
+    }
+
     #[test]
     fn values_are_typed_once_and_print_as_written() {
         let s = Settings::from_manifest(

@@ -140,6 +140,29 @@ impl Settings {
                 )?;
             }
         }
+        for (image, path) in &self.dockerfiles {
+            let name_ok = !image.is_empty()
+                && crate::image_name_of(image) == image
+                && !image
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_ascii_uppercase());
+            if !name_ok {
+                bad(
+                    "dockerfiles",
+                    format!("{image:?} is not an image name without tag or digest (e.g. \"ghcr.io/org/app\")"),
+                )?;
+            }
+            let inside = !path.is_empty()
+                && !path.starts_with('/')
+                && !path.contains('\\')
+                && !path.split('/').any(|c| c == "..");
+            if !inside {
+                bad(
+                    "dockerfiles",
+                    format!("{path:?} (for {image}) must be a path inside the project, relative to its root (e.g. \"docker/Dockerfile\")"),
+                )?;
+            }
+        }
         self.validate_openclaw()?;
         self.validate_egress()
     }

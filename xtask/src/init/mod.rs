@@ -387,13 +387,31 @@ fn select(files: &[FileSpec], only: &[String]) -> Result<Vec<FileSpec>> {
 }
 
 fn print_settings(root: &Path, settings: &Settings, version: &str) -> Result<()> {
-    let body = toml::to_string(settings).context("printing the settings")?;
+    // Nested under its table, so a table-valued key (`dockerfiles`) prints as
+    // `[workspace.metadata.deploy.dockerfiles]`; fields keep their order.
+    #[derive(serde::Serialize)]
+    struct Workspace<'a> {
+        workspace: Metadata<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Metadata<'a> {
+        metadata: Deploy<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Deploy<'a> {
+        deploy: &'a Settings,
+    }
+    let body = toml::to_string(&Workspace {
+        workspace: Metadata {
+            metadata: Deploy { deploy: settings },
+        },
+    })
+    .context("printing the settings")?;
     println!(
         "# Effective settings from {} (defaults filled in)",
         root.join("Cargo.toml").display()
     );
     println!("# Image tag (package version): {version}");
-    println!("[workspace.metadata.deploy]");
     print!("{body}");
     if !body.ends_with('\n') {
         println!();

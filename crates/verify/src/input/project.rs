@@ -89,7 +89,8 @@ pub struct Project {
     pub manifests: Vec<(usize, Vec<crate::input::yaml::Node>)>,
     /// `build.dockerfile_inline` of each service that has one: `(service, model)`.
     pub inline_dockerfiles: Vec<(String, Dockerfile)>,
-    /// Files named by `env_file:` (other than the root `.env`) that exist.
+    /// Files named by `env_file:` (other than the root `.env`) that exist, then the
+    /// tracked env files found by name (`input::tracked_env`).
     pub env_files: Vec<EnvFile>,
     /// A `.env` takes part in the deployment: it exists, compose interpolates
     /// variables, or an `env_file:` names it.
@@ -147,6 +148,8 @@ pub struct EnvFile {
     /// `(tracked, ignored)` by git; `(None, None)` outside a work tree.
     pub tracked: Option<bool>,
     pub ignored: Option<bool>,
+    /// An `env_file:` names it (else it was found by name, `input::tracked_env`).
+    pub named: bool,
 }
 
 /// A directory sent to the daemon by `docker build`, with what protects it.
@@ -170,10 +173,10 @@ pub struct ImageSource<'a> {
     pub dockerfile: &'a Dockerfile,
     /// The `build.target` stage judged (`None`: the final stage).
     pub target: Option<String>,
-    /// Why this Dockerfile, when the service does not build the image itself: another
-    /// service builds it (`which service web builds`), or the root Dockerfile is linked
-    /// by the settings' `image_name`, the image's repository name or the Dockerfile's
-    /// source label.
+    /// Why this Dockerfile, when the service does not build the image itself: the
+    /// settings' `dockerfiles` link it, another service builds it (`which service web
+    /// builds`), or the root Dockerfile is linked by the settings' `image_name`, the
+    /// image's repository name or the Dockerfile's source label.
     pub via: Option<String>,
 }
 
@@ -313,6 +316,7 @@ impl Project {
         }
         (p.env_tracked, p.env_git_ignored) = crate::input::git_state::env_state(&root);
         p.load_env_files(&root)?;
+        p.load_tracked_env_files(&root);
         p.load_build_contexts(&root)?;
         p.load_openclaw_configs()?;
         p.built_from = p.resolve_builds();
@@ -420,6 +424,11 @@ impl Project {
             None if root.join("Dockerfile").exists() => docker_paths.push(root.join("Dockerfile")),
             None => {}
         }
+        for path in self.linked_dockerfiles()? {
+            if !docker_paths.iter().any(|d| same_file(d, &path)) {
+                docker_paths.push(path);
+            }
+        }
         if let Some(c) = &self.compose {
             let mut seen: Vec<BuildWritten<'_>> = Vec::new();
             let mut inline = Vec::new();
@@ -457,6 +466,36 @@ impl Project {
             self.files.push(file);
         }
         Ok(())
+    }
+
+    /// The Dockerfiles the settings' `dockerfiles` link to pulled images; one that does
+    /// not exist is an input error at its line of `Cargo.toml`.
+    fn linked_dockerfiles(&self) -> Result<Vec<PathBuf>, InputError> {
+        let Some(settings) = &self.settings else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (image, rel) in &settings.dockerfiles {
+            let path = self.root.join(rel);
+            if !path.is_file() {
+                let text =
+                    std::fs::read_to_string(self.root.join("Cargo.toml")).unwrap_or_default();
+                let quoted = format!("\"{rel}\"");
+                let (line, column) = text
+                    .lines()
+                    .enumerate()
+                    .find_map(|(i, l)| l.find(&quoted).map(|c| (i + 1, c + 1)))
+                    .unwrap_or((0, 0));
+                return Err(InputError {
+                    file: "Cargo.toml".into(),
+                    line,
+                    column,
+                    message: format!("[workspace.metadata.deploy] dockerfiles: {rel} (for {image}) is not a file of the project"),
+                });
+            }
+            out.push(path);
+        }
+        Ok(out)
     }
 
     /// Kubernetes manifests: `--k8s DIR`, or `<root>/k8s` when it is a directory.
@@ -597,11 +636,37 @@ impl Project {
                 rel,
                 tracked,
                 ignored,
+                named: true,
             });
             self.files.push(file);
         }
         self.dotenv_used = used;
         Ok(())
+    }
+
+    /// Adds the tracked env files that no `env_file:` names (`input::tracked_env`).
+    fn load_tracked_env_files(&mut self, root: &Path) {
+        let named: Vec<&Path> = self
+            .env_files
+            .iter()
+            .map(|ef| self.files[ef.file].path.as_path())
+            .collect();
+        let found =
+            crate::input::tracked_env::find(root, (self.env_tracked, self.env_git_ignored), &named);
+        for (rel, tracked, ignored) in found {
+            // An unreadable file passes nothing verify can judge.
+            let Ok(Some(file)) = read_text(root, &root.join(&rel)) else {
+                continue;
+            };
+            self.env_files.push(EnvFile {
+                file: self.files.len(),
+                rel,
+                tracked,
+                ignored,
+                named: false,
+            });
+            self.files.push(file);
+        }
     }
 
     /// Collects the build contexts and the ignore file of each.
@@ -693,7 +758,8 @@ impl Project {
     }
 
     /// The Dockerfile the image of service `s` comes from: its own `build:` (file or
-    /// `dockerfile_inline`, with `target`), else the `build:` of another service that
+    /// `dockerfile_inline`, with `target`), else the Dockerfile the settings'
+    /// `dockerfiles` link to the image, else the `build:` of another service that
     /// names the same `image:`, else the root Dockerfile when the settings' `image_name`
     /// names the image, or the image's repository name is the project directory's or the
     /// one the Dockerfile's `org.opencontainers.image.source` label names. `None` for a
@@ -724,14 +790,17 @@ impl Project {
         let image = s.get("image")?.scalar()?;
         let compose = self.compose.as_ref()?;
         let links = self.links();
-        links
-            .builders
-            .get(&image)
-            .into_iter()
-            .flatten()
-            .map(|&i| &compose.services[i])
-            .filter(|o| o.name != s.name)
-            .find_map(|o| own(o, Some(format!("which service {} builds", o.name))))
+        self.linked_image(&image)
+            .or_else(|| {
+                links
+                    .builders
+                    .get(&image)
+                    .into_iter()
+                    .flatten()
+                    .map(|&i| &compose.services[i])
+                    .filter(|o| o.name != s.name)
+                    .find_map(|o| own(o, Some(format!("which service {} builds", o.name))))
+            })
             .or_else(|| self.settings_image(&image))
             .or_else(|| self.repository_image(&image, links))
     }
@@ -804,6 +873,32 @@ impl Project {
             dockerfile: df,
             target: None,
             via: Some(why),
+        })
+    }
+
+    /// The Dockerfile the settings' `dockerfiles` link to `image` (any tag or digest).
+    fn linked_image(&self, image: &str) -> Option<ImageSource<'_>> {
+        let (name, rel) = self.settings.as_ref()?.dockerfile_for(image)?;
+        let path = self.root.join(rel);
+        // Loaded from this very path (`linked_dockerfiles`) unless another name for the
+        // file came first: equal paths answer without a system call.
+        let (file, df) = self
+            .dockerfiles
+            .iter()
+            .find(|(i, _)| self.files[*i].path == path)
+            .or_else(|| {
+                self.dockerfiles
+                    .iter()
+                    .find(|(i, _)| same_file(&self.files[*i].path, &path))
+            })?;
+        Some(ImageSource {
+            file: Some(*file),
+            dockerfile: df,
+            target: None,
+            via: Some(format!(
+                "which is {} (the settings' `dockerfiles` link `{name}` to it)",
+                self.files[*file].display
+            )),
         })
     }
 
@@ -1052,6 +1147,59 @@ mod tests {
         let other = rules_in("elsewhere");
         assert!(other.contains(&RuleId::HealthcheckUnknown), "{other:?}");
         assert!(other.contains(&RuleId::UserUnknown), "{other:?}");
+    }
+
+    /// The settings' `dockerfiles` link a pulled image to a Dockerfile anywhere in the
+    /// project: its USER and HEALTHCHECK count, and the finding says which file and why.
+    /// A link to a file that does not exist is an input error at its line.
+    #[test]
+    fn the_settings_link_a_pulled_image_to_its_dockerfile() {
+        let tmp = TempDir::new("link-settings").unwrap();
+        let root = tmp.path().join("anywhere");
+        std::fs::create_dir_all(root.join("docker")).unwrap();
+        std::fs::write(
+            root.join("docker/Dockerfile"),
+            "FROM scratch\nUSER 1000:1000\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("docker-compose.yml"),
+            "services:\n  web:\n    image: ghcr.io/org/notes:2.0.1\n",
+        )
+        .unwrap();
+        let run = |manifest: Option<&str>| {
+            if let Some(m) = manifest {
+                std::fs::write(root.join("Cargo.toml"), m).unwrap();
+            }
+            crate::verify_files(&super::Selection::of_root(root.clone()))
+        };
+        let unlinked = run(None).unwrap();
+        let rules: Vec<RuleId> = unlinked.iter().map(|f| f.rule).collect();
+        assert!(rules.contains(&RuleId::HealthcheckUnknown), "{rules:?}");
+        assert!(rules.contains(&RuleId::UserUnknown), "{rules:?}");
+        let linked = run(Some(
+            "[workspace.metadata.deploy]\ndockerfiles = { \"ghcr.io/org/notes\" = \"docker/Dockerfile\" }\n",
+        ))
+        .unwrap();
+        let rules: Vec<RuleId> = linked.iter().map(|f| f.rule).collect();
+        assert!(!rules.contains(&RuleId::UserUnknown), "{rules:?}");
+        let missing = linked
+            .iter()
+            .find(|f| f.rule == RuleId::HealthcheckMissing)
+            .unwrap_or_else(|| panic!("{rules:?}"));
+        assert!(
+            missing.message.ends_with(
+                "which is docker/Dockerfile (the settings' `dockerfiles` link `ghcr.io/org/notes` to it)"
+            ),
+            "{}",
+            missing.message
+        );
+        let e = run(Some(
+            "[workspace.metadata.deploy]\ndockerfiles = { \"ghcr.io/org/notes\" = \"deploy/Dockerfile\" }\n",
+        ))
+        .unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("Cargo.toml", 2), "{e}");
+        assert!(e.message.contains("deploy/Dockerfile"), "{e}");
     }
 
     use super::mentions_variables;

@@ -4,7 +4,8 @@
 //! verify uses `image_name`: `cargo xtask build` builds that image from the root
 //! Dockerfile, so a service whose `image:` names it (any tag or digest,
 //! [`Settings::names_image`]) runs an image the project builds, and that Dockerfile's
-//! USER and HEALTHCHECK count for it. No manifest, or no table: no settings (a
+//! USER and HEALTHCHECK count for it; and `dockerfiles`, the explicit link of a pulled
+//! image name to the project's Dockerfile that builds it ([`Settings::dockerfile_for`]). No manifest, or no table: no settings (a
 //! repository that does not use them). Runtime verify reads the same settings
 //! (`runtime::config`).
 

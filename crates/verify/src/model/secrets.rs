@@ -571,6 +571,32 @@ mod tests {
             in_assignment("DATABASE_URL", "postgresql://user:${DB_PASSWORD}@db/app").is_empty()
         );
         assert!(in_assignment("DATABASE_URL", "postgresql://user@db/app").is_empty());
+        // Connection strings of each shape: an empty user (Redis), SRV records (MongoDB).
+        for (url, password) in [
+            ("redis://:r3d1s-pw@cache:6379/0", "r3d1s-pw"),
+            ("rediss://default:r3d1s-pw@cache:6380", "r3d1s-pw"),
+            (
+                "mongodb+srv://notes:m0ng0-pw@cluster0.example.net/notes?retryWrites=true",
+                "m0ng0-pw",
+            ),
+            ("postgres://u:pw@h/db", "pw"),
+            ("amqp://app:s3cret@rabbit:5672/", "s3cret"),
+        ] {
+            let h = in_assignment("CACHE", url);
+            assert_eq!(h.len(), 1, "{url}: {h:?}");
+            assert_eq!(
+                (h[0].kind, h[0].secret.as_str()),
+                ("password in a URL", password)
+            );
+        }
+        for url in [
+            "redis://cache:6379/0",
+            "redis://:@cache:6379",
+            "mongodb+srv://notes:${MONGO_PASSWORD}@cluster0.example.net/notes",
+            "mongodb://cluster0.example.net:27017/notes",
+        ] {
+            assert!(in_assignment("CACHE", url).is_empty(), "{url}");
+        }
         assert!(in_assignment("URL", "https://example.com/a:b@c").is_empty());
         let h = in_assignment("ENCRYPTION_KEY", "${ENCRYPTION_KEY:-0000000000000000}");
         assert_eq!(

@@ -1,14 +1,14 @@
-//! Rules on the project's other files: `.gitignore`, `.dockerignore` (per build
-//! context), `.env.example`, `env_file:` files and git state.
+//! Rules on the project's other files: `.gitignore`, `.env.example`, env files and git
+//! state (`.dockerignore` per build context: `env_in_build_context`).
 
 use std::path::Path;
 
 use ignore::gitignore::GitignoreBuilder;
 
 use super::Out;
-use crate::input::dockerfile::Form;
 use crate::input::interp::parse_dotenv_lines;
 use crate::model::secrets;
+use crate::rules::secret_in_environment::is_key_var;
 use crate::vocab::catalog::RuleId;
 use crate::Severity;
 
@@ -35,7 +35,7 @@ pub fn ignores(dir: &Path, text: &str, rel: &str) -> bool {
 
 /// The common case, answered without compiling a matcher: a `.env` or `/.env` line and
 /// no negation that could re-include it (a literal `!name` other than `.env` cannot).
-fn literally_ignores_env(text: &str) -> bool {
+pub(super) fn literally_ignores_env(text: &str) -> bool {
     let mut ignored = false;
     for line in text.lines().map(str::trim_end) {
         if let Some(neg) = line.strip_prefix('!') {
@@ -102,7 +102,6 @@ pub fn check(out: &mut Out) {
             }
         }
     }
-    build_contexts(out);
 }
 
 /// 1-based column of `secret` on `line`, searched after the `=` (the key may repeat it).
@@ -118,9 +117,14 @@ fn column_of(text: &str, line: usize, secret: &str) -> usize {
         .unwrap_or(1)
 }
 
-/// `secret-literal` in an `env_file:` that is or would be committed: tracked by git,
-/// not ignored by git, or outside a git work tree not ignored by the root `.gitignore`. Git-ignored env files are the
-/// intended channel for secrets.
+/// The env files that are or would be committed: `env_file:` files tracked by git, not
+/// ignored by git, or outside a git work tree not ignored by the root `.gitignore`; and
+/// the env files found by name (`input::tracked_env`: the root `.env`, `*.env`,
+/// `env/*.env`) that git tracks or, outside git, `.gitignore` does not ignore. Each is
+/// scanned like `environment:` (`secret-literal` per value); one that holds credential
+/// names without a literal value is reported once as a file (`env-tracked` in git, else
+/// `env-not-gitignored`), except the root `.env`, which those rules judge already.
+/// Git-ignored env files are the intended channel for secrets.
 fn env_files(out: &mut Out) {
     let p = out.project;
     for ef in &p.env_files {
@@ -140,9 +144,16 @@ fn env_files(out: &mut Out) {
         if !committed {
             continue;
         }
+        let what = if ef.named { "env_file" } else { "env file" };
         let text = &p.files[ef.file].text;
+        let mut names: Vec<String> = Vec::new();
+        let mut literal = false;
         for (k, v, line) in parse_dotenv_lines(text) {
+            if is_key_var(&k) && !names.contains(&k) {
+                names.push(k.clone());
+            }
             for h in secrets::in_assignment(&k, &v) {
+                literal = true;
                 let col = column_of(text, line, &h.secret);
                 out.at(
                     RuleId::SecretLiteral,
@@ -150,7 +161,7 @@ fn env_files(out: &mut Out) {
                     line,
                     col,
                     format!(
-                        "{k} in env_file {}: {} ({}), and {how}",
+                        "{k} in {what} {}: {} ({}), and {how}",
                         ef.rel,
                         h.kind,
                         secrets::mask(&h.secret)
@@ -158,152 +169,32 @@ fn env_files(out: &mut Out) {
                 );
             }
         }
-    }
-}
-
-/// Whether a Dockerfile copies its whole build context (`COPY . .`, `ADD . /app`):
-/// the position of the first such instruction.
-fn copies_all(df: &crate::input::dockerfile::Dockerfile) -> Option<(usize, usize)> {
-    for st in &df.stages {
-        for ins in &st.instrs {
-            if matches!(ins.keyword.as_str(), "COPY" | "ADD") && ins.flag("from").is_none() {
-                let words = match &ins.form {
-                    Form::Json(v) => v.clone(),
-                    Form::Shell(_) => ins.words(),
-                };
-                let srcs = &words[..words.len().saturating_sub(1)];
-                if srcs
-                    .iter()
-                    .any(|s| matches!(s.as_str(), "." | "./" | "*" | "./*" | ".env"))
-                {
-                    return Some((ins.line, ins.column));
-                }
-            }
+        if literal || names.is_empty() || ef.rel == ".env" || ef.tracked == Some(false) {
+            continue;
         }
+        credential_file(out, ef, &names);
     }
-    None
 }
 
-/// env-in-build-context (error) at each COPY/ADD of a named directory of the context
-/// that holds a `.env` its ignore file does not exclude (`COPY server .` with
-/// `server/.env`): that file exists and goes into the image. Whole-context copies (`.`)
-/// are judged by [`build_contexts`].
-fn copied_dirs_with_env(out: &mut Out, ctx: &crate::input::project::BuildContext) {
-    let p = out.project;
-    let Some((file, df)) = ctx
-        .dockerfile
-        .and_then(|i| p.dockerfiles.iter().find(|(f, _)| *f == i))
-    else {
-        return;
+/// The one finding (a warning) for a committed env file that holds credential names
+/// whose values are still empty or placeholders: the file users are told to fill in,
+/// then commit. A file with literal values gets `secret-literal` per value instead.
+fn credential_file(out: &mut Out, ef: &crate::input::project::EnvFile, names: &[String]) {
+    const SHOWN: usize = 5;
+    let mut listed = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        listed.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    let (rule, whose) = if ef.tracked == Some(true) {
+        (RuleId::EnvTracked, "git tracks")
+    } else {
+        (RuleId::EnvNotGitignored, "no .gitignore ignores")
     };
-    let ignore_text = ctx.ignore.map(|i| p.files[i].text.as_str());
-    for ins in df.stages.iter().flat_map(|st| &st.instrs) {
-        if !matches!(ins.keyword.as_str(), "COPY" | "ADD") || ins.flag("from").is_some() {
-            continue;
-        }
-        let words = match &ins.form {
-            Form::Json(v) => v.clone(),
-            Form::Shell(_) => ins.words(),
-        };
-        let srcs = &words[..words.len().saturating_sub(1)];
-        for src in srcs {
-            let dir = src.trim_start_matches("./").trim_end_matches('/');
-            if dir.is_empty()
-                || dir == "."
-                || dir.contains(['*', '?', '$'])
-                || dir.contains("://")
-                || dir.starts_with('/')
-                || dir.split('/').any(|c| c == "..")
-            {
-                continue;
-            }
-            let rel = format!("{dir}/.env");
-            if !ctx.dir.join(&rel).is_file()
-                || ignore_text.is_some_and(|t| ignores(&ctx.dir, t, &rel))
-            {
-                continue;
-            }
-            let why = match ctx.ignore {
-                Some(i) => format!("{} does not exclude {rel}", p.files[i].display),
-                None => "no .dockerignore".to_string(),
-            };
-            out.push(
-                RuleId::EnvInBuildContext,
-                Severity::Error,
-                *file,
-                ins.line,
-                ins.column,
-                format!("{why}, and this copies {dir}/ with its {rel} (it exists) into the image"),
-            );
-        }
-    }
-}
-
-/// env-in-build-context, per build context: a context holding the project's `.env`
-/// (or one of its own) that its ignore file does not exclude.
-fn build_contexts(out: &mut Out) {
-    let p = out.project;
-    let root_env = p.root.join(".env");
-    for ctx in &p.build_contexts {
-        copied_dirs_with_env(out, ctx);
-        let own_env = ctx.dir.join(".env");
-        // The `.env` files this context would send: the project's (when the context
-        // contains the root) and its own.
-        let mut envs: Vec<(String, bool)> = Vec::new();
-        if let Ok(rel) = root_env.strip_prefix(&ctx.dir) {
-            envs.push((rel.to_string_lossy().replace('\\', "/"), p.dotenv_exists));
-        }
-        if own_env != root_env && own_env.exists() {
-            if let Ok(rel) = own_env.strip_prefix(&ctx.dir) {
-                if !envs.iter().any(|(r, _)| r == ".env") {
-                    envs.push((rel.to_string_lossy().replace('\\', "/"), true));
-                }
-            }
-        }
-        let ignore_text = ctx.ignore.map(|i| p.files[i].text.as_str());
-        let Some((rel, exists)) = envs.into_iter().find(|(rel, _)| {
-            !ignore_text.is_some_and(|t| {
-                (rel == ".env" && literally_ignores_env(t)) || ignores(&ctx.dir, t, rel)
-            })
-        }) else {
-            continue;
-        };
-        let why = match ctx.ignore {
-            Some(i) => format!("{} does not exclude {rel}", p.files[i].display),
-            None => "no .dockerignore".to_string(),
-        };
-        let df = ctx
-            .dockerfile
-            .and_then(|i| p.dockerfiles.iter().find(|(f, _)| *f == i));
-        let copy = df.and_then(|(f, d)| copies_all(d).map(|(l, c)| (*f, l, c)));
-        match (copy, ctx.dockerfile) {
-            (Some((file, line, col)), _) => out.at(
-                RuleId::EnvInBuildContext,
-                file,
-                line,
-                col,
-                format!("{why}, and this copies the whole build context (including {rel}) into the image"),
-            ),
-            (None, Some(file)) => {
-                let f = p.files[file].display.clone();
-                let (sev, msg) = if exists {
-                    (Severity::Error, format!("{why}: {rel} is sent to the Docker daemon with the build context"))
-                } else {
-                    (Severity::Warning, format!("{why}: once {rel} exists (the guide creates it in the project root), it is sent to the Docker daemon with the build context"))
-                };
-                out.push_path(RuleId::EnvInBuildContext, sev, f, 0, 0, msg);
-            }
-            (None, None) => {
-                let Some(pos) = ctx.pos else { continue };
-                let (sev, msg) = if exists {
-                    (Severity::Error, format!("{why}: {rel} is sent to the Docker daemon with this build context"))
-                } else {
-                    (Severity::Warning, format!("{why}: once {rel} exists, it is sent to the Docker daemon with this build context"))
-                };
-                out.yaml_sev(RuleId::EnvInBuildContext, sev, pos, msg);
-            }
-        }
-    }
+    let message = format!(
+        "{whose} {}, which holds credential names ({listed}) with empty or placeholder values: what users fill in there gets committed",
+        ef.rel
+    );
+    out.push(rule, Severity::Warning, ef.file, 0, 0, message);
 }
 
 #[cfg(test)]

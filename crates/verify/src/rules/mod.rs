@@ -9,6 +9,7 @@ pub mod caps_added;
 pub mod caps_not_dropped;
 mod compose_rules;
 mod dockerfile_rules;
+mod env_in_build_context;
 mod file_rules;
 pub mod healthcheck_missing;
 pub mod healthcheck_unknown;
@@ -191,6 +192,7 @@ pub const RULES: &[Check] = &[
     Check::Project(dockerfile_rules::check),
     Check::Project(compose_rules::check),
     Check::Project(file_rules::check),
+    Check::Project(env_in_build_context::check),
     Check::Project(k8s_rules::check),
     Check::Project(openclaw_rules::check),
 ];

@@ -125,19 +125,35 @@ impl Case {
         self
     }
 
-    /// The rules of every unsuppressed finding.
-    pub fn rules(&self) -> Vec<RuleId> {
+    /// Removes a file of the base.
+    pub fn without(mut self, file: &str) -> Case {
+        let before = self.files.len();
+        self.files.retain(|(name, _)| *name != file);
+        assert!(self.files.len() < before, "the base project has no {file}");
+        self
+    }
+
+    /// Every unsuppressed finding.
+    pub fn findings(&self) -> Vec<crate::Finding> {
         let dir = TempDir::new("spec").expect("temp dir");
         for (name, text) in &self.files {
-            std::fs::write(dir.path().join(name), text).expect("write spec file");
+            let path = dir.path().join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("create spec dir");
+            }
+            std::fs::write(path, text).expect("write spec file");
         }
         let sel = Selection::of_root(dir.path().to_path_buf());
         let findings = crate::verify_files(&sel).unwrap_or_else(|e| panic!("input error: {e}"));
         findings
-            .iter()
+            .into_iter()
             .filter(|f| f.suppressed.is_none())
-            .map(|f| f.rule)
             .collect()
+    }
+
+    /// The rules of every unsuppressed finding.
+    pub fn rules(&self) -> Vec<RuleId> {
+        self.findings().iter().map(|f| f.rule).collect()
     }
 }
 
