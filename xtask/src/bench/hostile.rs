@@ -8,7 +8,6 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -55,23 +54,14 @@ fn spawn_limited(
         .secret_env(crate::defaults::TOKEN_VARS[0], token)
         .env("RUST_LOG", "warn")
         .to_std()?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
     if let Some(n) = nofile {
         // SAFETY: setrlimit is async-signal-safe; the closure owns copies of the numbers.
         unsafe {
             cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, n, n));
         }
     }
-    let child = cmd
-        .spawn()
+    let mut server = Server::start(&mut cmd, port, health_port)
         .with_context(|| format!("starting {}", binary.display()))?;
-    let mut server = Server {
-        child,
-        port,
-        health_port,
-    };
     server.wait_healthy(Duration::from_secs(10))?;
     Ok(server)
 }
