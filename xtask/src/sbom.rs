@@ -112,20 +112,25 @@ pub fn linked_licenses(
         .collect())
 }
 
-fn metadata(root: &Path) -> Result<Metadata> {
-    let manifest = root.join("Cargo.toml");
-    let json = Command::cargo(&[
+/// `cargo metadata` of the workspace at `root`: what every SBOM and license list reads.
+pub fn metadata_command(root: &Path) -> Command {
+    Command::cargo(&[
         "metadata",
         "--format-version",
         "1",
         "--locked",
         "--manifest-path",
     ])
-    .arg(&manifest)
+    .arg(root.join("Cargo.toml"))
     .args(["--filter-platform", MUSL_TARGET])
     .current_dir(root)
-    .read()
-    .with_context(|| format!("{}: cargo metadata failed", manifest.display()))?;
+}
+
+fn metadata(root: &Path) -> Result<Metadata> {
+    let manifest = root.join("Cargo.toml");
+    let json = metadata_command(root)
+        .read()
+        .with_context(|| format!("{}: cargo metadata failed", manifest.display()))?;
     serde_json::from_str(&json).context("cargo metadata: unexpected output")
 }
 
