@@ -141,6 +141,38 @@ fn matches_declared(declared: &str, shown: &str) -> bool {
     regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(shown))
 }
 
+/// Runs `f` and returns with its result every command it started (as shown), in order:
+/// what a test compares with a task's dry run. Prints nothing of its own.
+#[cfg(test)]
+pub fn recorded<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    RUNNING.with(|r| {
+        *r.borrow_mut() = Some(Running {
+            line: String::new(),
+            probes: Vec::new(),
+            unplanned: Vec::new(),
+            undeclared: Vec::new(),
+        })
+    });
+    let result = f();
+    let ran = RUNNING.with(|r| r.borrow_mut().take());
+    (result, ran.map(|r| r.unplanned).unwrap_or_default())
+}
+
+/// What `--dry-run` prints for a task that runs its commands without a plan (`audit`,
+/// `sbom`): each command, with when it runs.
+pub fn dry_run_text(title: &str, commands: &[(Command, &str)]) -> String {
+    let mut out = format!("{title}: the commands it runs\n");
+    for (command, when) in commands {
+        out.push_str(&format!("      $ {command}"));
+        if !when.is_empty() {
+            out.push_str(&format!("  ({when})"));
+        }
+        out.push('\n');
+    }
+    out.push_str("(dry run: nothing was run)\n");
+    out
+}
+
 /// Between the commands of one task in a plan: each on its own `$` line.
 const COMMAND_SEPARATOR: &str = "\n      $ ";
 
@@ -413,15 +445,12 @@ impl<C> Plan<C> {
     /// argument `<word>` stands for a value known only at run time.
     pub fn probes(&mut self, commands: impl IntoIterator<Item = Command>) -> &mut Self {
         if let Some(task) = self.tasks.last_mut() {
-            let line = task.command.clone();
             // Placeholders are shown bare, not quoted as shell words.
             let quoted = regex::Regex::new("'(<[^'\\s]+>|…)'").expect("a valid pattern");
             task.probes.extend(
                 commands
                     .into_iter()
-                    .map(|c| quoted.replace_all(&c.to_string(), "$1").into_owned())
-                    // One the plan line shows already is not repeated.
-                    .filter(|c| !line.contains(c.as_str())),
+                    .map(|c| quoted.replace_all(&c.to_string(), "$1").into_owned()),
             );
         }
         self
@@ -453,7 +482,8 @@ impl<C> Plan<C> {
                 t.name,
                 t.command
             ));
-            for probe in &t.probes {
+            // One the plan line shows already is not repeated.
+            for probe in t.probes.iter().filter(|p| !t.command.contains(p.as_str())) {
                 out.push_str(&format!("      $ {probe}  (as needed)\n"));
             }
         }
