@@ -8,12 +8,14 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clawdbot_testkit::child::LoggedChild;
 
 use super::gateway_load::{raise_nofile, u, ws_load};
-use super::lifecycle::{free_port, token, Server};
+use super::lifecycle::{free_port, token, Server, STOP};
 use super::report::{Figure, Section};
 use super::{mib, Ctx};
 use crate::tasks::Command;
@@ -60,8 +62,13 @@ fn spawn_limited(
             cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, n, n));
         }
     }
-    let mut server = Server::start(&mut cmd, port, health_port)
+    let child = LoggedChild::spawn_with(cmd.stdin(Stdio::null()), Stdio::null(), STOP)
         .with_context(|| format!("starting {}", binary.display()))?;
+    let mut server = Server {
+        child,
+        port,
+        health_port,
+    };
     server.wait_healthy(Duration::from_secs(10))?;
     Ok(server)
 }

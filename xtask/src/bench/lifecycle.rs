@@ -42,12 +42,15 @@ pub fn http_status(addr: SocketAddr, path: &str, timeout: Duration) -> Option<u1
 /// A free loopback port (bound then released).
 pub use clawdbot_testkit::free_port;
 
-/// How a bench's child is stopped: SIGTERM, this long to drain, then SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How a bench's server is stopped: SIGTERM, 3 s to drain, then SIGKILL.
+pub const STOP: Stop = Stop {
+    group: false,
+    grace: Duration::from_secs(3),
+};
 
 /// A running `clawdbot serve` on loopback (a background child of [`Command::to_std`],
-/// on the tests' [`LoggedChild`]: its warnings are kept, and it is stopped on drop with
-/// SIGTERM, [`STOP_GRACE`], then SIGKILL).
+/// on the tests' [`LoggedChild`]: its warnings are kept, and it is stopped on drop as
+/// [`STOP`] says).
 pub struct Server {
     pub child: LoggedChild,
     pub port: u16,
@@ -77,22 +80,9 @@ impl Server {
         for (k, v) in env {
             command = command.env(k, v);
         }
-        Server::start(&mut command.to_std()?, port, health_port)
-            .with_context(|| format!("starting {} serve", binary.display()))
-    }
-
-    /// Starts `cmd` (no input, stdout discarded, stderr kept) as a server that answers
-    /// `/health` on `health_port`.
-    pub fn start(
-        cmd: &mut std::process::Command,
-        port: u16,
-        health_port: u16,
-    ) -> std::io::Result<Server> {
-        let stop = Stop {
-            group: false,
-            grace: STOP_GRACE,
-        };
-        let child = LoggedChild::spawn_with(cmd.stdin(Stdio::null()), Stdio::null(), stop)?;
+        let child =
+            LoggedChild::spawn_with(command.to_std()?.stdin(Stdio::null()), Stdio::null(), STOP)
+                .with_context(|| format!("starting {} serve", binary.display()))?;
         Ok(Server {
             child,
             port,
