@@ -8,11 +8,11 @@
 mod gateway_support;
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clawdbot_testkit::child::{LoggedChild, Stop};
 use gateway_support::*;
 use serde_json::json;
 
@@ -42,23 +42,12 @@ fn node_and_openclaw() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
-/// A process group killed (SIGKILL) on drop: the OpenClaw gateway and its helpers.
-struct Group(Child);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the process group this test created.
-        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
+/// The OpenClaw gateway and the agent start helpers: each runs in a process group of
+/// its own, killed (SIGKILL) with it on drop.
+const GROUP: Stop = Stop {
+    group: true,
+    grace: Duration::ZERO,
+};
 
 fn openclaw(node: &Path, cli: &Path, dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(node);
@@ -86,7 +75,7 @@ fn openclaw_agent_answers_through_the_openai_api() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("home")).unwrap();
     std::fs::create_dir_all(dir.join("state")).unwrap();
-    let port = free_port();
+    let port = clawdbot_testkit::free_port().expect("a free loopback port");
     let oc_token = format!("openclaw-{TOKEN}");
     let config = json!({
         "gateway": { "mode": "local", "port": port, "bind": "loopback",
@@ -102,74 +91,63 @@ fn openclaw_agent_answers_through_the_openai_api() {
     std::fs::write(dir.join("openclaw.json"), config.to_string()).unwrap();
 
     let log = std::fs::File::create(dir.join("gateway.log")).unwrap();
-    let gateway = openclaw(
-        &node,
-        &cli,
-        &dir,
-        &["gateway", "run", "--port", &port.to_string()],
+    let gateway = LoggedChild::spawn_with(
+        &mut openclaw(
+            &node,
+            &cli,
+            &dir,
+            &["gateway", "run", "--port", &port.to_string()],
+        ),
+        log.into(),
+        GROUP,
     )
-    .stdout(log.try_clone().unwrap())
-    .stderr(log)
-    .process_group(0)
-    .spawn()
     .expect("spawn openclaw gateway run");
-    let gateway = Group(gateway);
+    let gateway_logs = || {
+        let out = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
+        format!("{out}{}", gateway.logs())
+    };
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let logs = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "openclaw gateway did not listen within 120 s:\n{logs}"
+            "openclaw gateway did not listen within 120 s:\n{}",
+            gateway_logs()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    let mut agent = openclaw(
-        &node,
-        &cli,
-        &dir,
-        &[
-            "agent",
-            "--agent",
-            "main",
-            "--message",
-            "hello through the openai api",
-        ],
+    let mut agent = LoggedChild::spawn_with(
+        &mut openclaw(
+            &node,
+            &cli,
+            &dir,
+            &[
+                "agent",
+                "--agent",
+                "main",
+                "--message",
+                "hello through the openai api",
+            ],
+        ),
+        Stdio::piped(),
+        GROUP,
     )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .process_group(0)
-    .spawn()
     .expect("spawn openclaw agent");
-    let (mut out, mut err) = (agent.stdout.take().unwrap(), agent.stderr.take().unwrap());
-    let agent = Group(agent);
+    let mut out = agent.stdout().expect("agent stdout");
     let out_t = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = out.read_to_string(&mut s);
         s
     });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut agent = agent;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = agent.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "openclaw agent did not finish within 180 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (stdout, stderr) = (out_t.join().unwrap(), err_t.join().unwrap());
-    let logs = std::fs::read_to_string(dir.join("gateway.log")).unwrap_or_default();
+    let status = agent.wait_exit(Duration::from_secs(180));
+    let stderr = agent.logs();
+    // Its helpers go with it, so its stdout closes.
+    drop(agent);
+    let stdout = out_t.join().unwrap();
     assert!(
-        status.success() && stdout.contains("[demo] You said:"),
-        "openclaw agent ({status:?}):\n{stdout}\n{stderr}\ngateway log:\n{logs}\nclawdbot log:\n{}",
+        status.is_some_and(|s| s.success()) && stdout.contains("[demo] You said:"),
+        "openclaw agent ({status:?}, None: did not finish within 180 s):\n{stdout}\n{stderr}\ngateway log:\n{}\nclawdbot log:\n{}",
+        gateway_logs(),
         server.logs()
     );
     let rt = tokio::runtime::Builder::new_current_thread()

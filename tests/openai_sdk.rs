@@ -55,22 +55,23 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openai_sdk/client.py")
 }
 
-/// Runs `cmd` to its end (killed past `BOUND * 4`), without blocking the runtime.
+/// Runs `cmd` to its end (killed past `BOUND * 4`, the testkit's one timeout
+/// behaviour), without blocking the runtime.
 async fn run_bounded(mut cmd: Command) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let waiter = tokio::task::spawn_blocking(move || child.wait_with_output());
-    match tokio::time::timeout(BOUND * 4, waiter).await {
-        Ok(out) => out.expect("join").expect("output"),
-        Err(_) => {
-            // SAFETY: kill(2) on the child we spawned (not yet reaped: its waiter runs).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("{cmd:?} did not finish within the bound");
-        }
+    let shown = format!("{cmd:?}");
+    let ran = tokio::task::spawn_blocking(move || {
+        clawdbot_testkit::child::run_within(&mut cmd, BOUND * 4)
+    })
+    .await
+    .expect("join")
+    .expect("spawn");
+    match ran {
+        Ok(out) => out,
+        Err(out) => panic!(
+            "{shown} did not finish within the bound:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     }
 }
 

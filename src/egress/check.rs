@@ -112,7 +112,7 @@ fn read_head(stream: &mut TcpStream) -> Result<(u16, String), String> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
-        if buf.len() > 16 * 1024 {
+        if buf.len() > super::bounds::CHECK_MAX_HEAD {
             return Err("response head too large".into());
         }
         match stream.read(&mut byte) {

@@ -21,7 +21,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, info, warn};
 
 use super::allow::Destination;
-use super::bounds::{MAX_HEAD, RESPOND_TIMEOUT};
+use super::bounds::{HEAD_READ_CHUNK, LOG_TOKEN_MAX, MAX_HEAD, RESPOND_TIMEOUT};
 use super::pending::PendingSlot;
 use super::pipe::relay;
 use super::stats::Refusal;
@@ -55,8 +55,8 @@ async fn read_head(
     stream: &mut TcpStream,
     deadline: Duration,
 ) -> Result<(String, Vec<u8>), HeadError> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
+    let mut buf = Vec::with_capacity(HEAD_READ_CHUNK);
+    let mut chunk = [0u8; HEAD_READ_CHUNK];
     let read = async {
         loop {
             if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -298,7 +298,7 @@ async fn dial(proxy: &Proxy, dest: &Destination) -> Result<TcpStream, Reply> {
 
 /// A client-supplied token cut to a loggable length.
 fn truncate(s: &str) -> &str {
-    let mut end = s.len().min(32);
+    let mut end = s.len().min(LOG_TOKEN_MAX);
     while !s.is_char_boundary(end) {
         end -= 1;
     }

@@ -214,7 +214,7 @@ pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
     let allow = allowlist(&args.allow)?;
     let files = crate::fdlimit::raise(socket_budget(&args));
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(bounds::WORKER_THREADS)
         .thread_name("clawdbot-egress")
         .enable_all()
         .build()
@@ -316,7 +316,7 @@ pub fn run(args: EgressArgs) -> anyhow::Result<ExitCode> {
         info!("stopped");
         anyhow::Ok(())
     });
-    runtime.shutdown_timeout(Duration::from_millis(500));
+    runtime.shutdown_timeout(bounds::RUNTIME_STOP_WAIT);
     result.map(|()| ExitCode::SUCCESS)
 }
 

@@ -296,7 +296,7 @@ pub const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// The codec's read buffer of each WebSocket connection, allocated with it: small, so
 /// that an idle connection costs little; the frame gate reads ahead during bursts
-/// (`transport::frame_gate::READ_AHEAD_BYTES`, freed once drained).
+/// ([`READ_AHEAD_BYTES`], freed once drained).
 pub const WS_READ_BUFFER_BYTES: usize = 512;
 /// The codec's write batching threshold: frames are written to the socket once this
 /// much is queued or on flush (the codec's write buffer grows only as frames need).
@@ -305,6 +305,16 @@ pub const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;
 pub const MIN_WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// How long a closing connection waits for the client's close reply.
 pub const CLOSE_REPLY_WAIT: Duration = Duration::from_millis(500);
+/// The frame gate's read-ahead during a burst (allocated per burst, freed when drained).
+pub const READ_AHEAD_BYTES: usize = 16 * 1024;
+/// How long a connection's outbox waits for its close frame to be written before the
+/// socket is dropped without one (`Outbox::close`).
+pub const OUTBOX_CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// How long a connection closed to make room gets to write its close frame
+/// (`Outbox::close_now`; nobody waits for it).
+pub const OUTBOX_CLOSE_NOW_WAIT: Duration = Duration::from_millis(200);
+/// Most frames the outbox's writer feeds the socket between two flushes.
+pub const OUTBOX_MAX_BATCH: usize = 64;
 
 /// The per-IP failed-auth budget is this many times the per-client budget.
 pub const AUTH_FAILURE_IP_FACTOR: u32 = 5;
@@ -318,9 +328,18 @@ pub const AUTH_FAILURE_MAX_PEERS: usize = 65_536;
 /// Longest client identity kept for the per-client quotas, in bytes (a longer
 /// `device.id` or `client.instanceId` is cut; real ones are 36 to 64 characters).
 pub const MAX_CLIENT_IDENTITY: usize = 128;
+/// Per-client quota entries kept before the first prune of released identities.
+pub const CLIENT_QUOTA_PRUNE_FLOOR: usize = 64;
+/// Characters of a client-supplied id (an unknown `agentId`) that an error echoes.
+pub const ECHO_MAX_CHARS: usize = 64;
+/// Threads of the async runtime, and most threads for blocking work (session files).
+pub const WORKER_THREADS: usize = 2;
+pub const MAX_BLOCKING_THREADS: usize = 4;
 
 /// Most `sessions.messages.subscribe` keys one connection may hold.
 pub const MAX_MESSAGE_SUBSCRIPTIONS: usize = 64;
+/// Sessions shown as `recent` in the `status`/`health` summaries.
+pub const RECENT_SESSIONS: usize = 5;
 
 /// Deltas buffered between the provider and the run task (the provider waits when full).
 pub const DELTA_BUFFER: usize = 16;

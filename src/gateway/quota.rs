@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::conns::{ClientShare, Conn};
-use super::limits::{MAX_CLIENT_IDENTITY, RETRY_LATER_MS};
+use super::limits::{CLIENT_QUOTA_PRUNE_FLOOR as PRUNE_FLOOR, MAX_CLIENT_IDENTITY, RETRY_LATER_MS};
 use super::scopes::Scope;
 use super::Gateway;
 use crate::lock::lock;
@@ -60,9 +60,6 @@ pub struct ClientShares {
     /// Entries beyond which released identities are pruned.
     prune_at: AtomicUsize,
 }
-
-/// Entries kept before the first prune of released identities.
-const PRUNE_FLOOR: usize = 64;
 
 impl ClientShares {
     /// The share of `key`, joined by one more connection.

@@ -16,7 +16,8 @@ use tracing::{info, warn};
 use super::admission::{AuthFailures, ConnectionCounter, HttpSlots, PendingPool};
 use super::auth::{self, AuthMode};
 use super::limits::{
-    Limits, DRAIN_POLL, LISTENERS_STOP_WAIT, RUNTIME_STOP_WAIT, SESSIONS_SAVE_WAIT,
+    Limits, DRAIN_POLL, LISTENERS_STOP_WAIT, MAX_BLOCKING_THREADS, RUNTIME_STOP_WAIT,
+    SESSIONS_SAVE_WAIT, WORKER_THREADS,
 };
 use super::transport::outbox::OutboundBudget;
 use super::{conns, http, listener, runs, Gateway};
@@ -98,8 +99,8 @@ pub fn run_serve(
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .max_blocking_threads(4)
+        .worker_threads(WORKER_THREADS)
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .thread_name("clawdbot")
         .enable_all()
         .build()

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
+use super::limits::RETRY_LATER;
 use crate::gateway::auth::{AuthOutcome, MISMATCH_MESSAGE, MISSING_MESSAGE, RATE_LIMITED_MESSAGE};
 use crate::gateway::Gateway;
 
@@ -99,7 +99,7 @@ impl Gate {
         if let Some(why) = full {
             return Err(ApiError::rate_limited(
                 format!("{why} (retry later)"),
-                Duration::from_secs(1),
+                RETRY_LATER,
             ));
         }
         *total += 1;
@@ -128,6 +128,7 @@ impl Drop for Permit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn bearer_parsing() {

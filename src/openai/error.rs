@@ -8,6 +8,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use super::limits::RETRY_LATER;
 use crate::gateway::metrics::ApiErrorKind;
 use crate::providers::{ProviderError, Reason};
 
@@ -144,8 +145,7 @@ impl ApiError {
         match e {
             ProviderError::Invalid(_) => Self::invalid("messages", message),
             ProviderError::RateLimited { retry_after, .. } => {
-                let mut r =
-                    Self::rate_limited(message, retry_after.unwrap_or(Duration::from_secs(1)));
+                let mut r = Self::rate_limited(message, retry_after.unwrap_or(RETRY_LATER));
                 r.metric = ApiErrorKind::Upstream;
                 r
             }

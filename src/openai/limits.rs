@@ -124,6 +124,20 @@ impl OpenAiArgs {
     }
 }
 
+// Fixed bounds (not configurable).
+
+/// Bytes of an oversized body read and discarded before the 400 goes out, so that a
+/// client still sending it reads the answer instead of a reset connection.
+pub const DISCARD_MAX: usize = 16 * 1024 * 1024;
+/// The `retry-after` of a 429 for a full gateway, and of an upstream rate limit that
+/// named no time (the gateway's retry hint).
+pub const RETRY_LATER: Duration = Duration::from_millis(crate::gateway::limits::RETRY_LATER_MS);
+
+/// Characters of a client-supplied name (a content part type, a role) that an error
+/// echoes, and of a JSON parser's message.
+pub const ECHO_MAX_CHARS: usize = 32;
+pub const PARSE_ERROR_MAX_CHARS: usize = 200;
+
 /// The settings parsed from `args` (as `serve` would), for tests.
 #[cfg(test)]
 pub(crate) fn parse_for_test(args: &[&str]) -> OpenAiArgs {

@@ -21,16 +21,15 @@ use tracing::{debug, info, warn};
 
 use super::auth::{authorize, Permit};
 use super::error::ApiError;
+use super::limits::DISCARD_MAX;
 use super::sse::{self, SendError, SseSender};
 use super::wire::{self, Completion, CompletionRequest, Plan};
 use super::Api;
+use crate::gateway::limits::DELTA_BUFFER;
 use crate::gateway::listener::CloseConnection;
 use crate::gateway::metrics::{ApiErrorKind, ApiRoute};
 use crate::gateway::Gateway;
 use crate::providers::{ChatReply, ProviderError};
-
-/// Deltas buffered between the provider and the response (as for WebSocket runs).
-const DELTA_BUFFER: usize = 16;
 
 /// Counts the outcome of a request and adds CORS headers for an allowed origin.
 fn finish(
@@ -153,7 +152,7 @@ async fn completion(
             "body",
             format!(
                 "invalid JSON body: {}",
-                crate::providers::truncate(&e.to_string(), 200)
+                crate::providers::truncate(&e.to_string(), super::limits::PARSE_ERROR_MAX_CHARS)
             ),
         )
     })?;
@@ -171,10 +170,6 @@ async fn completion(
         whole(gw, plan, completion).await
     }
 }
-
-/// Bytes of an oversized body read and discarded before the 400 goes out, so that a
-/// client still sending it reads the answer instead of a reset connection.
-const DISCARD_MAX: usize = 16 * 1024 * 1024;
 
 /// The body, at most `--openai-max-body-bytes`, within `--openai-body-timeout-ms`.
 async fn read_body(api: &Api, body: Body) -> Result<Vec<u8>, ApiError> {

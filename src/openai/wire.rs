@@ -76,7 +76,10 @@ impl Content {
                                 "messages",
                                 format!(
                                     "content part type {:?} is not supported (text only)",
-                                    crate::providers::truncate(&p.kind, 32)
+                                    crate::providers::truncate(
+                                        &p.kind,
+                                        super::limits::ECHO_MAX_CHARS
+                                    )
                                 ),
                             ))
                         }
@@ -180,7 +183,7 @@ impl CompletionRequest {
                         "messages",
                         format!(
                             "role {:?} is not supported (system, developer, user, assistant)",
-                            crate::providers::truncate(other, 32)
+                            crate::providers::truncate(other, super::limits::ECHO_MAX_CHARS)
                         ),
                     ))
                 }

@@ -89,11 +89,16 @@ pub struct Args {
     /// Skip the license allowlist check.
     #[arg(long)]
     pub no_licenses: bool,
+    /// Print the commands it would run, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = crate::workspace::root();
-    ensure_cargo_audit(args.install)?;
+    if !args.dry_run {
+        ensure_cargo_audit(args.install)?;
+    }
 
     let lockfile = args.lockfile.unwrap_or_else(|| root.join("Cargo.lock"));
     if !lockfile.is_file() {
@@ -123,12 +128,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Database::CargoAudit => "cargo-audit's own RustSec database (fetched)".to_owned(),
     };
     audit_args.extend(["--file".into(), lockfile.display().to_string()]);
+    let audit = Command::cargo(&["audit"]).args(&audit_args);
+    if args.dry_run {
+        print!(
+            "{}",
+            dry_run_text(&root, &audit, args.install, args.no_licenses)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("audit: {} against {against}", lockfile.display());
     // cargo audit exits 1 on findings; the JSON report says which.
-    let out = Command::cargo(&["audit"])
-        .args(&audit_args)
-        .output()
-        .context("running cargo audit")?;
+    let out = audit.output().context("running cargo audit")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: Value = match serde_json::from_str(stdout.trim()) {
         Ok(v) => v,
@@ -160,15 +170,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// The dry run: every command a run with `args` may start, `audit` the report's.
+fn dry_run_text(root: &Path, audit: &Command, install: bool, no_licenses: bool) -> String {
+    let mut commands = vec![(version_command(), "")];
+    if install {
+        commands.push((install_command(), "when cargo-audit is missing"));
+    }
+    commands.push((audit.clone(), ""));
+    if !no_licenses {
+        commands.push((sbom::metadata_command(root), "the license check"));
+    }
+    crate::tasks::dry_run_text("cargo xtask audit", &commands)
+}
+
+fn version_command() -> Command {
+    Command::cargo(&["audit", "--version"])
+}
+
+fn install_command() -> Command {
+    Command::cargo(&["install", "cargo-audit", "--locked"])
+}
+
 fn ensure_cargo_audit(install: bool) -> Result<()> {
-    if Command::cargo(&["audit", "--version"]).succeeds() {
+    if version_command().succeeds() {
         return Ok(());
     }
     if !install {
         bail!("cargo-audit is not installed (rerun with --install, or run `cargo install cargo-audit --locked`: several minutes of compiling)");
     }
     println!("audit: installing cargo-audit (cargo install cargo-audit --locked)");
-    Command::cargo(&["install", "cargo-audit", "--locked"])
+    install_command()
         .run()
         .context("cargo install cargo-audit --locked failed")?;
     Ok(())
@@ -372,6 +403,45 @@ mod tests {
         assert!(super::allowed("MIT OR GPL-3.0", &mit_only));
         assert!(!super::allowed("Apache-2.0", &mit_only));
         assert!(super::allowed("GPL-3.0", &["GPL-3.0".to_owned()]));
+    }
+
+    /// A real run (offline, against the shared advisory database) starts exactly the
+    /// commands its dry run lists.
+    #[test]
+    fn a_real_audit_runs_what_its_dry_run_lists() {
+        let root = crate::workspace::root();
+        let db = root.join("../shared/advisory-db");
+        if !db.is_dir() || !version_command().succeeds() {
+            assert!(
+                !crate::defaults::ci::in_ci(),
+                "cargo-audit or ../shared/advisory-db missing in CI"
+            );
+            eprintln!("SKIPPED: cargo-audit or ../shared/advisory-db missing");
+            return;
+        }
+        let args = |dry_run| Args {
+            db: Some(db.clone()),
+            lockfile: None,
+            no_fetch: true,
+            install: false,
+            no_licenses: false,
+            dry_run,
+        };
+        let (code, ran) = crate::tasks::recorded(|| run(args(false)));
+        code.unwrap();
+        let (_, dry) = crate::tasks::recorded(|| run(args(true)));
+        assert!(dry.is_empty(), "the dry run ran {dry:?}");
+        let audit = Command::cargo(&["audit", "--json"])
+            .args(["--db", &db.display().to_string(), "--no-fetch", "--stale"])
+            .args(["--file", &root.join("Cargo.lock").display().to_string()]);
+        let listed = dry_run_text(&root, &audit, false, false);
+        assert!(ran.len() >= 3, "{ran:?}");
+        for command in &ran {
+            assert!(
+                listed.contains(&format!("$ {command}")),
+                "{command} ran but the dry run lists only:\n{listed}"
+            );
+        }
     }
 
     /// The real workspace: every package linked into a shipped binary passes the default

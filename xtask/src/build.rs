@@ -30,6 +30,9 @@ pub struct Args {
     /// The app to build (default: the `app` setting).
     #[arg(long, value_enum)]
     pub app: Option<settings::App>,
+    /// Print the plan with every command it may run, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The prefix every machine path is remapped to in a release binary.
@@ -50,8 +53,7 @@ pub struct Reproducible {
 
 impl Reproducible {
     pub fn for_workspace(root: &Path) -> Result<Reproducible> {
-        let epoch = Command::program("git", &["log", "-1", "--format=%ct"])
-            .current_dir(root)
+        let epoch = Reproducible::epoch_command(root)
             .capture()
             .ok()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
@@ -67,6 +69,11 @@ impl Reproducible {
             &cargo_home,
             &target_dir(root),
         ))
+    }
+
+    /// `git log -1 --format=%ct`: the commit's time.
+    fn epoch_command(root: &Path) -> Command {
+        Command::program("git", &["log", "-1", "--format=%ct"]).current_dir(root)
     }
 
     /// The recipe for a checkout at `root`, a cargo home and a target directory. Later
@@ -108,15 +115,14 @@ impl Toolchain {
     /// the target with rustup when missing; otherwise a static gnu binary, with a note.
     pub fn choose() -> Toolchain {
         let has_target = || {
-            Command::program("rustup", &["target", "list", "--installed"])
+            Toolchain::probes()[0]
                 .read()
                 .map(|t| t.lines().any(|l| l.trim() == MUSL_TARGET))
                 .unwrap_or(false)
         };
         let mut target_ok = has_target();
         if !target_ok && find_on_path("rustup").is_some() {
-            target_ok = Command::program("rustup", &["target", "add", MUSL_TARGET]).succeeds()
-                && has_target();
+            target_ok = Toolchain::probes()[1].succeeds() && has_target();
         }
         let musl_cc =
             find_on_path("musl-gcc").is_some() || find_on_path("x86_64-linux-musl-gcc").is_some();
@@ -132,12 +138,29 @@ impl Toolchain {
                 note: None,
             },
             Some(why) => Toolchain {
-                target: GNU_TARGET,
-                rustflags: Some("-C target-feature=+crt-static"),
                 note: Some(format!(
                     "note: {why}; building a static glibc binary instead ({GNU_TARGET} with -C target-feature=+crt-static)"
                 )),
+                ..Toolchain::gnu()
             },
+        }
+    }
+
+    /// What [`Toolchain::choose`] runs: whether the musl target is installed, and
+    /// adding it.
+    fn probes() -> [Command; 2] {
+        [
+            Command::program("rustup", &["target", "list", "--installed"]),
+            Command::program("rustup", &["target", "add", MUSL_TARGET]),
+        ]
+    }
+
+    /// The static glibc fallback of [`Toolchain::choose`] (the note says why).
+    fn gnu() -> Toolchain {
+        Toolchain {
+            target: GNU_TARGET,
+            rustflags: Some("-C target-feature=+crt-static"),
+            note: None,
         }
     }
 
@@ -184,6 +207,32 @@ pub fn compile_command(root: &Path) -> Result<Command> {
     Ok(tc.command("clawdbot", &Reproducible::for_workspace(root)?, true))
 }
 
+/// What [`compile`] may run besides [`compile_command`]: the toolchain and
+/// cargo-auditable probes, the commit time, and the fallback builds (without
+/// cargo-auditable, or a static glibc binary).
+pub fn compile_probes(root: &Path) -> Result<Vec<Command>> {
+    let repro = Reproducible::for_workspace(root)?;
+    let musl = Toolchain {
+        target: MUSL_TARGET,
+        rustflags: None,
+        note: None,
+    };
+    let planned = compile_command(root)?;
+    let fallbacks = [
+        musl.command("clawdbot", &repro, false),
+        Toolchain::gnu().command("clawdbot", &repro, true),
+        Toolchain::gnu().command("clawdbot", &repro, false),
+    ];
+    Ok(Toolchain::probes()
+        .into_iter()
+        .chain([
+            crate::provision::auditable_version_command(),
+            Reproducible::epoch_command(root),
+        ])
+        .chain(fallbacks.into_iter().filter(|c| *c != planned))
+        .collect())
+}
+
 /// Compiles the static release binary and returns its path.
 pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
     let tc = Toolchain::choose();
@@ -215,11 +264,15 @@ pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
     Ok(binary)
 }
 
+/// `git rev-parse HEAD`: the commit the image is labelled with.
+fn revision_command(root: &Path) -> Command {
+    Command::program("git", &["rev-parse", "HEAD"]).current_dir(root)
+}
+
 /// The Dockerfile's label arguments: `REVISION` (the commit, `unknown` outside git),
 /// `SOURCE` and `LICENSES` (`repository` and `license` of `[workspace.package]`).
 pub fn label_args(root: &Path) -> Result<Vec<(&'static str, String)>> {
-    let revision = Command::program("git", &["rev-parse", "HEAD"])
-        .current_dir(root)
+    let revision = revision_command(root)
         .capture()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
@@ -315,6 +368,22 @@ impl ImageBuild {
             .collect()
     }
 
+    /// What [`ImageBuild::run`] may run besides [`ImageBuild::commands`]: the labels'
+    /// commit, the image's id and size before and after, and the removal of an image the
+    /// new tags left without any.
+    pub fn probes(&self, root: &Path) -> Vec<Command> {
+        let mut probes = vec![
+            revision_command(root),
+            image::image_info_command(&self.reference),
+        ];
+        probes.extend(self.sha_reference.as_deref().map(image::image_info_command));
+        probes.extend([
+            image::untagged_command("<old-image-id>"),
+            image::remove_command("<old-image-id>"),
+        ]);
+        probes
+    }
+
     /// Writes the private project, builds, tags, and drops the images the new tags left
     /// without any.
     pub fn run(&self, root: &Path, settings: &Settings, step: &Step) -> Result<ImageSummary> {
@@ -350,7 +419,7 @@ impl ImageBuild {
         // those).
         for old in previous.into_iter().chain(previous_sha) {
             if old != id && image::is_untagged(&old) {
-                let removed = Command::program("docker", &["image", "rm", &old]).succeeds();
+                let removed = image::remove_command(&old).succeeds();
                 if removed {
                     step.note(format!("removed the previous, now untagged image {old}"));
                 }
@@ -409,22 +478,53 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let root = workspace::root();
     let settings = Settings::load(&root)?;
     if args.app.unwrap_or(settings.app) == settings::App::Openclaw {
-        return run_openclaw(root, settings, args.no_image);
+        return run_openclaw(root, settings, args.no_image, args.dry_run);
     }
     let engine = if args.no_image {
         None
+    } else if args.dry_run {
+        // A plan for a machine that may have no engine yet: compose v2 unless forced.
+        Some(Engine::detect().unwrap_or_else(|_| Engine::assumed()))
     } else {
         Some(Engine::detect()?)
     };
+    let plan = plan(&root, &settings, engine)?;
+    if args.dry_run {
+        print!("{}", plan.render());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut ctx = Ctx {
+        root,
+        settings,
+        binary: None,
+    };
+    let outcome = plan.run(&mut ctx);
+    if let Some(bin) = &ctx.binary {
+        if args.no_image {
+            let size = bin.metadata().map(|m| m.len()).unwrap_or(0);
+            println!(
+                "binary size: {} ({})",
+                image::human_size(size),
+                bin.display()
+            );
+        }
+    }
+    Ok(outcome.exit_code())
+}
+
+/// The build's plan: compile, stage, SBOM and (with an engine) the image, each with
+/// the commands it may run besides its plan line.
+fn plan(root: &Path, settings: &Settings, engine: Option<Engine>) -> Result<Plan<Ctx>> {
     let mut plan: Plan<Ctx> = Plan::new("cargo xtask build");
     plan.commands(
         "compile static binary",
-        vec![compile_command(&root)?],
+        vec![compile_command(root)?],
         |ctx, step, _| {
             ctx.binary = Some(compile(&ctx.root, step)?);
             Ok(())
         },
     );
+    plan.probes(compile_probes(root)?);
     plan.task(
         "stage build context",
         format!(
@@ -448,10 +548,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(())
         },
     );
+    plan.probes([crate::sbom::metadata_command(root)]);
     if let Some(engine) = engine {
-        let (dir, name) = build_project_paths(&settings)?;
-        let image_build = ImageBuild::plan(&engine, &root, &settings, &dir, &name)?;
+        let (dir, name) = build_project_paths(settings)?;
+        let image_build = ImageBuild::plan(&engine, root, settings, &dir, &name)?;
         let commands = image_build.commands();
+        let probes = image_build.probes(root);
         plan.commands("build image", commands, move |ctx, step, _| {
             step.note(engine.describe());
             let summary = image_build.run(&ctx.root, &ctx.settings, step)?;
@@ -475,24 +577,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
             Ok(())
         });
+        plan.probes(probes);
     }
-    let mut ctx = Ctx {
-        root,
-        settings,
-        binary: None,
-    };
-    let outcome = plan.run(&mut ctx);
-    if let Some(bin) = &ctx.binary {
-        if args.no_image {
-            let size = bin.metadata().map(|m| m.len()).unwrap_or(0);
-            println!(
-                "binary size: {} ({})",
-                image::human_size(size),
-                bin.display()
-            );
-        }
-    }
-    Ok(outcome.exit_code())
+    Ok(plan)
 }
 
 /// What the OpenClaw build's steps share.
@@ -504,7 +591,12 @@ struct OpenclawCtx {
 
 /// `cargo xtask build --app openclaw`: stage the root filesystem (cached by versions),
 /// write its SBOM, build `openclaw-hardened:<openclaw_version>` (unless `no_image`).
-fn run_openclaw(root: PathBuf, settings: Settings, no_image: bool) -> Result<ExitCode> {
+fn run_openclaw(
+    root: PathBuf,
+    settings: Settings,
+    no_image: bool,
+    dry_run: bool,
+) -> Result<ExitCode> {
     use crate::openclaw::{self, stage::cache_key};
     let mut plan: Plan<OpenclawCtx> = Plan::new("cargo xtask build --app openclaw");
     let cache = openclaw::stage::cache_root(&root).join(cache_key(&settings));
@@ -572,6 +664,10 @@ fn run_openclaw(root: PathBuf, settings: Settings, no_image: bool) -> Result<Exi
             },
         );
     }
+    if dry_run {
+        print!("{}", plan.render());
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut ctx = OpenclawCtx {
         root,
         settings,
@@ -583,6 +679,36 @@ fn run_openclaw(root: PathBuf, settings: Settings, no_image: bool) -> Result<Exi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dry_run_lists_the_probes_of_every_step() {
+        let root = workspace::root();
+        let settings = Settings::load(&root).unwrap();
+        let text = plan(&root, &settings, Some(Engine::assumed()))
+            .unwrap()
+            .render();
+        for probe in [
+            "$ rustup target list --installed  (as needed)",
+            "$ cargo auditable --version  (as needed)",
+            "$ git log -1 --format=%ct  (as needed)",
+            " cargo build --release --locked --package clawdbot --target x86_64-unknown-linux-gnu  (as needed)",
+            "$ cargo metadata --format-version 1 --locked --manifest-path ",
+            "$ git rev-parse HEAD  (as needed)",
+            "$ docker image inspect --format '{{.Id}}|{{.Size}}' clawdbot:",
+            "$ docker image rm <old-image-id>  (as needed)",
+        ] {
+            assert!(text.contains(probe), "{probe} missing:\n{text}");
+        }
+        // The planned compile is not repeated as a probe.
+        let planned = compile_command(&root).unwrap().to_string();
+        assert_eq!(text.matches(&format!("$ {planned}\n")).count(), 1, "{text}");
+        // Without an engine (--no-image) there is no image step.
+        let text = plan(&root, &settings, None).unwrap().render();
+        assert!(
+            !text.contains("build image") && !text.contains("$ docker"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn toolchain_command_is_exact() {

@@ -98,11 +98,7 @@ fn planned_project(ctx: &Ctx) -> ComposeProject {
 /// The detected engine, or (when none answers yet, e.g. before provisioning) the compose
 /// `CLAWDBOT_COMPOSE` forces, else v2 (what provisioning installs).
 fn engine_or_default(ctx: &Ctx) -> Engine {
-    ctx.engine.clone().unwrap_or(Engine {
-        server_version: String::new(),
-        compose: Compose::forced().ok().flatten().unwrap_or(Compose::V2),
-        compose_version: String::new(),
-    })
+    ctx.engine.clone().unwrap_or_else(Engine::assumed)
 }
 
 /// A compose command of the demo's project, built once from the planned engine and
@@ -144,12 +140,18 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
         ],
         preflight,
     );
+    // Detecting the engine asks both composes for their version.
+    plan.probes([Compose::V2, Compose::V1].map(Compose::version_command));
     let build_dir = std::env::temp_dir().join(format!("{}-build", ctx.name));
     let image_build =
         build::ImageBuild::plan(&engine_or_default(ctx), &ctx.root, s, &build_dir, &ctx.name)?;
     let build_commands = std::iter::once(build::compile_command(&ctx.root)?)
         .chain(image_build.commands())
         .collect();
+    let build_probes = build::compile_probes(&ctx.root)?
+        .into_iter()
+        .chain(image_build.probes(&ctx.root))
+        .collect::<Vec<_>>();
     plan.commands(
         "build (compile, stage the context, build the image)",
         build_commands,
@@ -158,6 +160,7 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
             Ok(())
         },
     );
+    plan.probes(build_probes);
     plan.task(
         "safe env",
         format!(
@@ -188,6 +191,18 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
         ),
         wait_healthy,
     );
+    let mut services = vec![svc.as_str()];
+    if s.profile == Profile::Isolated {
+        services.push(&s.egress_service_name);
+    }
+    let mut waits = Vec::new();
+    for service in services {
+        waits.push(compose_command(ctx, &["ps", "-q", service])?);
+    }
+    waits.push(health_command("<container>"));
+    // On failure: the service's logs.
+    waits.push(compose_command(ctx, &logs_args(&svc))?);
+    plan.probes(waits);
     plan.task(
         "probes from the host",
         format!(
@@ -196,6 +211,9 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
         ),
         run_probes,
     );
+    if let Some(cli) = probes::openclaw_cli() {
+        plan.probes([probes::openclaw_agent_command(&cli, "<home>", "<PATH>")]);
+    }
     let verify =
         Command::xtask(&["verify", "--runtime", "--project", &ctx.name]).current_dir(&ctx.root);
     plan.task("verify --runtime", verify.to_string(), move |_, step| {
@@ -361,20 +379,16 @@ fn logs(ctx: &Ctx) -> String {
         let project = ctx.project()?;
         let out = ctx
             .engine()?
-            .compose(
-                project,
-                &[
-                    "logs",
-                    "--no-color",
-                    "--tail",
-                    "100",
-                    &ctx.settings.service_name,
-                ],
-            )
+            .compose(project, &logs_args(&ctx.settings.service_name))
             .output()?;
         Ok(strip_ansi(&tasks::tail(&out, 100)))
     };
     run().unwrap_or_else(|e| format!("(could not read logs: {e:#})"))
+}
+
+/// `compose logs` of `service`, as a failed wait shows them.
+fn logs_args(service: &str) -> [&str; 5] {
+    ["logs", "--no-color", "--tail", "100", service]
 }
 
 /// Removes terminal control sequences (compose v2 emits some even with `--no-color`).

@@ -159,6 +159,17 @@ impl Engine {
         })
     }
 
+    /// The engine a plan assumes when none answers yet (before provisioning, or a dry
+    /// run elsewhere): the compose `CLAWDBOT_COMPOSE` forces, else v2 (what
+    /// provisioning installs).
+    pub fn assumed() -> Engine {
+        Engine {
+            server_version: String::new(),
+            compose: Compose::forced().ok().flatten().unwrap_or(Compose::V2),
+            compose_version: String::new(),
+        }
+    }
+
     /// One line describing the engine, for notes.
     pub fn describe(&self) -> String {
         format!(

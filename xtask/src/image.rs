@@ -221,9 +221,9 @@ pub fn image_ref(settings: &Settings, version: &str) -> String {
     format!("{}:{version}", settings.image_name)
 }
 
-/// Id and size (bytes) of a local image.
-pub fn image_info(reference: &str) -> Result<(String, u64)> {
-    let out = Command::program(
+/// `docker image inspect` for [`image_info`].
+pub fn image_info_command(reference: &str) -> Command {
+    Command::program(
         "docker",
         &[
             "image",
@@ -233,21 +233,36 @@ pub fn image_info(reference: &str) -> Result<(String, u64)> {
             reference,
         ],
     )
-    .read()
-    .with_context(|| format!("inspecting image {reference}"))?;
+}
+
+/// `docker image inspect` for [`is_untagged`].
+pub fn untagged_command(id: &str) -> Command {
+    Command::program(
+        "docker",
+        &["image", "inspect", "--format", "{{len .RepoTags}}", id],
+    )
+}
+
+/// `docker image rm <id>` (refused for an image still tagged or used).
+pub fn remove_command(id: &str) -> Command {
+    Command::program("docker", &["image", "rm", id])
+}
+
+/// Id and size (bytes) of a local image.
+pub fn image_info(reference: &str) -> Result<(String, u64)> {
+    let out = image_info_command(reference)
+        .read()
+        .with_context(|| format!("inspecting image {reference}"))?;
     let (id, size) = out.trim().split_once('|').unwrap_or((out.trim(), "0"));
     Ok((id.to_string(), size.parse().unwrap_or(0)))
 }
 
 /// True when a local image exists and carries no tag at all.
 pub fn is_untagged(id: &str) -> bool {
-    Command::program(
-        "docker",
-        &["image", "inspect", "--format", "{{len .RepoTags}}", id],
-    )
-    .read()
-    .map(|n| n.trim() == "0")
-    .unwrap_or(false)
+    untagged_command(id)
+        .read()
+        .map(|n| n.trim() == "0")
+        .unwrap_or(false)
 }
 
 /// Short git sha of `HEAD` in `root`, if it is a git checkout.

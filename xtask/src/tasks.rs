@@ -13,8 +13,12 @@
 //! runner regains control) and on panic (the cleanup list runs from `Drop`).
 //!
 //! [`Command`] (`tasks/command.rs`) is the xtask's one way to run a program, in a plan
-//! or not (bench included). A command a step runs that its plan line does not show is
-//! printed as its own `$` line and listed in [`Outcome::unplanned`].
+//! or not (bench included). A command a step runs that its plan line does not show (a
+//! probe such as `docker inspect`, a fallback) is printed as its own `$` line and listed
+//! in [`Outcome::unplanned`]. The plan declares such commands beside the task
+//! ([`Plan::probes`]; `<word>` in a declared argument stands for a value known only at
+//! run time), so `--dry-run` lists every command a run may start, and a run lists in
+//! [`Outcome::undeclared`] any it started that the dry run did not show.
 
 use std::cell::RefCell;
 use std::fmt::Display;
@@ -79,7 +83,9 @@ pub fn fancy_output() -> bool {
 /// line does not show.
 struct Running {
     line: String,
+    probes: Vec<String>,
     unplanned: Vec<String>,
+    undeclared: Vec<String>,
 }
 
 thread_local! {
@@ -98,10 +104,73 @@ fn trace(command: &Command) {
                 if !fancy_output() {
                     println!("    $ {shown}");
                 }
+                if !step.probes.iter().any(|p| matches_declared(p, &shown)) {
+                    step.undeclared.push(shown.clone());
+                }
                 step.unplanned.push(shown);
             }
         }
     });
+}
+
+/// True when `shown` is the declared command `declared`, where `<…>` (a container id,
+/// a path made at run time) stands for any text without a space, and a declared line ending in ` …`
+/// for any further arguments.
+fn matches_declared(declared: &str, shown: &str) -> bool {
+    let (declared, open_end) = match declared.strip_suffix(" …") {
+        Some(d) => (d, true),
+        None => (declared, false),
+    };
+    let mut pattern = String::from("^");
+    let mut rest = declared;
+    while let Some(open) = rest.find('<') {
+        match rest[open..].find('>') {
+            Some(len) if len > 1 && !rest[open + 1..open + len].contains(' ') => {
+                pattern.push_str(&regex::escape(&rest[..open]));
+                pattern.push_str(r"\S+");
+                rest = &rest[open + len + 1..];
+            }
+            _ => {
+                pattern.push_str(&regex::escape(&rest[..=open]));
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    pattern.push_str(&regex::escape(rest));
+    pattern.push_str(if open_end { "( .*)?$" } else { "$" });
+    regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(shown))
+}
+
+/// Runs `f` and returns with its result every command it started (as shown), in order:
+/// what a test compares with a task's dry run. Prints nothing of its own.
+#[cfg(test)]
+pub fn recorded<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    RUNNING.with(|r| {
+        *r.borrow_mut() = Some(Running {
+            line: String::new(),
+            probes: Vec::new(),
+            unplanned: Vec::new(),
+            undeclared: Vec::new(),
+        })
+    });
+    let result = f();
+    let ran = RUNNING.with(|r| r.borrow_mut().take());
+    (result, ran.map(|r| r.unplanned).unwrap_or_default())
+}
+
+/// What `--dry-run` prints for a task that runs its commands without a plan (`audit`,
+/// `sbom`): each command, with when it runs.
+pub fn dry_run_text(title: &str, commands: &[(Command, &str)]) -> String {
+    let mut out = format!("{title}: the commands it runs\n");
+    for (command, when) in commands {
+        out.push_str(&format!("      $ {command}"));
+        if !when.is_empty() {
+            out.push_str(&format!("  ({when})"));
+        }
+        out.push('\n');
+    }
+    out.push_str("(dry run: nothing was run)\n");
+    out
 }
 
 /// Between the commands of one task in a plan: each on its own `$` line.
@@ -113,6 +182,8 @@ type StepFn<C> = Box<dyn FnOnce(&mut C, &mut Step) -> Result<()>>;
 pub struct Task<C> {
     pub name: String,
     pub command: String,
+    /// Commands the step may run beyond its plan line (shown by `--dry-run` only).
+    pub probes: Vec<String>,
     run: StepFn<C>,
 }
 
@@ -125,6 +196,7 @@ impl<C> Task<C> {
         Task {
             name: name.into(),
             command: command.into(),
+            probes: Vec::new(),
             run: Box::new(run),
         }
     }
@@ -286,6 +358,9 @@ pub struct Outcome {
     pub rows: Vec<Row>,
     /// Commands steps ran that their plan line does not show: (step number, command).
     pub unplanned: Vec<(usize, String)>,
+    /// Of those, the ones the plan did not declare either ([`Plan::probes`]): commands
+    /// a dry run would not have shown (a test keeps this empty).
+    pub undeclared: Vec<(usize, String)>,
     pub error: Option<anyhow::Error>,
     pub interrupted: bool,
 }
@@ -365,6 +440,22 @@ impl<C> Plan<C> {
         self
     }
 
+    /// Declares the commands the last task's step may run beyond its plan line (probes,
+    /// fallbacks, what a failure collects), so that the dry run lists them. A declared
+    /// argument `<word>` stands for a value known only at run time.
+    pub fn probes(&mut self, commands: impl IntoIterator<Item = Command>) -> &mut Self {
+        if let Some(task) = self.tasks.last_mut() {
+            // Placeholders are shown bare, not quoted as shell words.
+            let quoted = regex::Regex::new("'(<[^'\\s]+>|…)'").expect("a valid pattern");
+            task.probes.extend(
+                commands
+                    .into_iter()
+                    .map(|c| quoted.replace_all(&c.to_string(), "$1").into_owned()),
+            );
+        }
+        self
+    }
+
     /// Declares a cleanup a task will register, so the plan can show it.
     pub fn planned_cleanup(
         &mut self,
@@ -391,6 +482,10 @@ impl<C> Plan<C> {
                 t.name,
                 t.command
             ));
+            // One the plan line shows already is not repeated.
+            for probe in t.probes.iter().filter(|p| !t.command.contains(p.as_str())) {
+                out.push_str(&format!("      $ {probe}  (as needed)\n"));
+            }
         }
         out.push_str(&format!(
             "{:>2}. summary\n      (table of step, result, seconds)\n",
@@ -413,6 +508,7 @@ impl<C> Plan<C> {
         let mut cleanups = Cleanups::default();
         let mut rows = Vec::new();
         let mut unplanned_all = Vec::new();
+        let mut undeclared_all = Vec::new();
         let mut error = None;
         let mut tasks = self.tasks.into_iter().enumerate();
         for (i, task) in tasks.by_ref() {
@@ -446,14 +542,17 @@ impl<C> Plan<C> {
                 RUNNING.with(|r| {
                     *r.borrow_mut() = Some(Running {
                         line: task.command.clone(),
+                        probes: task.probes.clone(),
                         unplanned: Vec::new(),
+                        undeclared: Vec::new(),
                     })
                 });
                 let result = (task.run)(ctx, &mut step);
                 let ran = RUNNING.with(|r| r.borrow_mut().take());
-                (result, ran.map(|r| r.unplanned).unwrap_or_default())
+                let ran = ran.map(|r| (r.unplanned, r.undeclared));
+                (result, ran.unwrap_or_default())
             };
-            let (result, unplanned) = result;
+            let (result, (unplanned, undeclared)) = result;
             let seconds = start.elapsed().as_secs_f64();
             if let Some(bar) = bar {
                 bar.finish_and_clear();
@@ -480,6 +579,7 @@ impl<C> Plan<C> {
                 seconds,
             });
             unplanned_all.extend(unplanned.into_iter().map(|c| (number, c)));
+            undeclared_all.extend(undeclared.into_iter().map(|c| (number, c)));
             if let Err(e) = result {
                 eprintln!("error: step {number} ({}) failed: {e:#}", rows[i].name);
                 error = Some(e);
@@ -502,6 +602,7 @@ impl<C> Plan<C> {
         let outcome = Outcome {
             rows,
             unplanned: unplanned_all,
+            undeclared: undeclared_all,
             error,
             interrupted: interrupted(),
         };
@@ -509,7 +610,12 @@ impl<C> Plan<C> {
             if !outcome.unplanned.is_empty() {
                 println!("\ncommands the steps ran beyond their plan lines:");
                 for (number, command) in &outcome.unplanned {
-                    println!("  step {number}: $ {command}");
+                    let missing = outcome
+                        .undeclared
+                        .iter()
+                        .any(|(n, c)| n == number && c == command);
+                    let mark = if missing { "  (not in --dry-run)" } else { "" };
+                    println!("  step {number}: $ {command}{mark}");
                 }
             }
             println!("\n{}", summary_table(&outcome.rows));
@@ -705,6 +811,51 @@ mod tests {
     }
 
     #[test]
+    fn the_dry_run_lists_every_command_a_real_run_starts() {
+        let mut plan: Plan<()> = Plan::new("t");
+        let planned = Command::program("true", &["planned"]);
+        plan.task("probing", planned.to_string(), move |_, _| {
+            planned.capture()?;
+            // A probe whose argument is known only now, and one with more words.
+            let id = std::process::id().to_string();
+            Command::program("echo", &["probe", &id]).capture()?;
+            Command::program("echo", &["tail", "a", "b"]).capture()?;
+            Ok(())
+        });
+        plan.probes([
+            Command::program("echo", &["probe", "<pid>"]),
+            Command::program("echo", &["tail", "…"]),
+        ]);
+        plan.command("one", Command::program("true", &["x"]));
+        let dry = plan.render();
+        assert!(
+            dry.contains(" 1. probing\n      $ true planned\n      $ echo probe <pid>  (as needed)\n      $ echo tail …  (as needed)\n"),
+            "{dry}"
+        );
+        let outcome = plan.run(&mut ());
+        assert!(outcome.ok());
+        // Every command of the run is in the dry run; the probes as declared.
+        assert_eq!(outcome.unplanned.len(), 2, "{:?}", outcome.unplanned);
+        assert_eq!(outcome.undeclared, []);
+    }
+
+    #[test]
+    fn declared_probes_match_word_for_word_with_placeholders() {
+        assert!(matches_declared(
+            "docker inspect <id>",
+            "docker inspect abc"
+        ));
+        assert!(!matches_declared(
+            "docker inspect <id>",
+            "docker inspect a b"
+        ));
+        assert!(!matches_declared("docker inspect <id>", "docker rm abc"));
+        assert!(matches_declared("docker logs …", "docker logs --tail 5 c"));
+        assert!(!matches_declared("docker logs …", "docker ps"));
+        assert!(matches_declared("true", "true"));
+    }
+
+    #[test]
     fn summary_table_aligns_columns() {
         let t = summary_table(&[
             Row {
@@ -741,6 +892,7 @@ mod tests {
         let outcome = plan.run(&mut ());
         assert!(outcome.ok());
         assert_eq!(outcome.unplanned, [(1, "sh -c 'exit 0'".to_string())]);
+        assert_eq!(outcome.undeclared, outcome.unplanned);
         // Outside a plan nothing is recorded (and nothing breaks).
         Command::program("true", &[]).capture().unwrap();
     }

@@ -149,4 +149,27 @@ mod tests {
         }
         assert!(!plan(Path::new("/r"), false).render().contains("provision"));
     }
+
+    #[test]
+    fn the_dry_run_lists_what_provisioning_probes_and_installs() {
+        let text = plan(Path::new("/r"), true).render();
+        for probe in [
+            "$ dpkg-query -W '-f=${Status}' <package>  (as needed)",
+            "$ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends …  (as needed)",
+            "$ docker info --format {{.ServerVersion}}  (as needed)",
+            "$ setsid <dockerd>  (as needed)",
+            "$ docker buildx version  (as needed)",
+            "$ dpkg -x <deb> <dir>  (as needed)",
+            "$ rustup target list --installed  (as needed)",
+            "$ cargo <fmt|clippy> --version  (as needed)",
+            "$ python3 -m pip install …  (as needed)",
+        ] {
+            assert!(text.contains(probe), "{probe} missing:\n{text}");
+        }
+        // A command the plan line shows already is not listed again.
+        assert!(
+            !text.contains("$ cargo auditable --version  (as needed)"),
+            "{text}"
+        );
+    }
 }

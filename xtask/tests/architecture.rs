@@ -402,3 +402,66 @@ fn external_programs_run_only_through_the_runner() {
     let runner_code = std::fs::read_to_string(&runner).unwrap();
     assert!(!raw_process_calls(&runner_code).is_empty());
 }
+
+/// The fixed bounds written outside their module in `code` (a source file's text before
+/// its `#[cfg(test)]` module): a numeric or `Duration` constant, or a `Duration` built
+/// from a literal.
+fn stray_bounds(code: &str) -> Vec<String> {
+    let constant = Regex::new(
+        r"\bconst [A-Z0-9_]+\s*:\s*(usize|u64|u32|u16|u8|i64|i32|f64|libc::c_int|(std::time::)?Duration)\b",
+    )
+    .unwrap();
+    let duration = Regex::new(r"Duration::from_(secs|millis|micros|nanos)\(\s*[0-9]").unwrap();
+    let code = code.split("#[cfg(test)]").next().unwrap_or("");
+    code.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+        .filter(|(_, l)| constant.is_match(l) || duration.is_match(l))
+        .map(|(i, l)| format!("{}: {}", i + 1, l.trim()))
+        .collect()
+}
+
+/// docs/architecture.md: every fixed bound of the gateway is a named constant in
+/// `src/gateway/limits.rs`, the egress proxy's in `src/egress/bounds.rs`, the
+/// OpenAI-compatible API's in `src/openai/limits.rs` (the configurable ones are flags).
+#[test]
+fn fixed_bounds_live_in_their_limits_module() {
+    let src = support::repo_root().join("src");
+    let mut found = Vec::new();
+    let mut checked = 0;
+    for (dir, home) in [
+        ("gateway", "limits.rs"),
+        ("egress", "bounds.rs"),
+        ("openai", "limits.rs"),
+    ] {
+        let mut files = Vec::new();
+        rust_files(&src.join(dir), Path::new("/nonexistent"), &mut files);
+        let home = src.join(dir).join(home);
+        assert!(files.contains(&home), "{}", home.display());
+        for file in files.iter().filter(|f| **f != home) {
+            checked += 1;
+            let text = std::fs::read_to_string(file).expect("read source");
+            for line in stray_bounds(&text) {
+                found.push(format!(
+                    "{}:{line} (move it to {})",
+                    file.display(),
+                    home.display()
+                ));
+            }
+        }
+        // The homes hold bounds of both kinds the check looks for.
+        let text = std::fs::read_to_string(&home).unwrap();
+        assert!(!stray_bounds(&text).is_empty(), "{}", home.display());
+    }
+    assert!(checked > 40, "{checked} files");
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    // The check can fire, and leaves tests and comments alone.
+    assert_eq!(
+        stray_bounds("const MAX_BATCH: usize = 64;\nlet t = Duration::from_secs(2);").len(),
+        2
+    );
+    assert!(stray_bounds(
+        "// Duration::from_secs(2)\nconst NAME: &str = \"x\";\n#[cfg(test)]\nconst N: usize = 1;"
+    )
+    .is_empty());
+}

@@ -124,6 +124,7 @@ fn e2e_demo_passes_with_compose_v2_and_v1_and_an_unhealthy_service_fails_cleanly
             "compose v1 (docker-compose)"
         };
         assert!(run.output.contains(flavour), "{}", run.output);
+        assert_listed_by_the_dry_run(&run.output);
         for step in [
             "quick test: status",
             "wait until healthy",
@@ -162,7 +163,24 @@ fn e2e_demo_passes_with_compose_v2_and_v1_and_an_unhealthy_service_fails_cleanly
         "{}",
         run.output
     );
+    // The failure path (the service's logs) ran only declared commands too.
+    assert_listed_by_the_dry_run(&run.output);
     assert_no_leftovers(&run.project);
+}
+
+/// Every command a real run started is one its dry run lists: the runner marks any
+/// other in its list of commands run beyond the plan lines, and that list holds the
+/// health probes (`docker inspect` of the container) the dry run shows as probes.
+fn assert_listed_by_the_dry_run(output: &str) {
+    assert!(
+        !output.contains("(not in --dry-run)"),
+        "the demo ran commands its --dry-run does not list:\n{output}"
+    );
+    let beyond = output
+        .split("commands the steps ran beyond their plan lines:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no list of probe commands:\n{output}"));
+    assert!(beyond.contains("$ docker inspect --format"), "{output}");
 }
 
 #[test]
@@ -177,6 +195,16 @@ fn demo_dry_run_prints_the_plan_and_runs_nothing() {
     assert!(text.contains("(10 steps)"), "{text}");
     assert!(text.contains("dry run: nothing was run"), "{text}");
     assert!(text.contains("down -v --remove-orphans"), "{text}");
+    // The probes a step runs besides its plan line are listed too.
+    for probe in [
+        " ps -q clawdbot  (as needed)",
+        "$ docker inspect --format '{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}' <container>  (as needed)",
+        " logs --no-color --tail 100 clawdbot  (as needed)",
+        "$ rustup target list --installed  (as needed)",
+        "$ docker image rm <old-image-id>  (as needed)",
+    ] {
+        assert!(text.contains(probe), "{probe} missing:\n{text}");
+    }
     let project = text
         .split("(project ")
         .nth(1)

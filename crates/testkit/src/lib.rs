@@ -4,10 +4,12 @@
 //!
 //! - [`free_port`]: an ephemeral loopback port;
 //! - [`child`]: a child process whose stderr is collected into a log, with one
-//!   behaviour on every timeout (kill, reap, drain the log, report status and log);
+//!   behaviour on every timeout (stop, reap, drain the log, report status and log) and
+//!   one way to stop it (SIGTERM and a grace period when asked, its process group
+//!   when asked, then SIGKILL): the tests' servers and the bench's;
 //! - [`ws_frame`]: raw client WebSocket frame headers for hostile-client tests.
 //!
-//! std only, so that it adds nothing to build times.
+//! std and libc only, so that it adds nothing to build times.
 
 pub mod child;
 pub mod ws_frame;

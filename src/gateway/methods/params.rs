@@ -34,10 +34,10 @@ pub fn check_agent(agent: &str) -> Result<(), ErrorShape> {
     }
     Err(ErrorShape::invalid(format!(
         "unknown agent id {:?} (this gateway has one agent: main)",
-        crate::providers::truncate(agent, 64)
+        crate::providers::truncate(agent, crate::gateway::limits::ECHO_MAX_CHARS)
     ))
     .with_details(
-        json!({ "code": "UNKNOWN_AGENT_ID", "agentId": crate::providers::truncate(agent, 64) }),
+        json!({ "code": "UNKNOWN_AGENT_ID", "agentId": crate::providers::truncate(agent, crate::gateway::limits::ECHO_MAX_CHARS) }),
     ))
 }
 

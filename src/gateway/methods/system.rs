@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use super::Ctx;
+use crate::gateway::limits::RECENT_SESSIONS;
 use crate::gateway::Gateway;
 use crate::protocol::{now_ms, PresenceEntry, SUPPORTED_PROTOCOLS};
 use crate::sessions::AGENT_ID;
@@ -12,13 +13,10 @@ use crate::sessions::AGENT_ID;
 /// Where the CLI expects a sessions store path; ours is memory.
 const SESSIONS_PATH: &str = "memory";
 
-/// Sessions shown as `recent` in summaries.
-const RECENT: usize = 5;
-
 /// The `recent` rows of the most recently updated sessions (from the store's index).
 fn recent(gw: &Gateway, now: u64) -> Vec<Value> {
     gw.sessions
-        .summaries(RECENT, |_| true)
+        .summaries(RECENT_SESSIONS, |_| true)
         .iter()
         .map(|s| {
             json!({

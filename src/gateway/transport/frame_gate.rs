@@ -21,6 +21,8 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::gateway::limits::READ_AHEAD_BYTES;
+
 /// The largest inbound frame or message a connection accepts now.
 #[derive(Debug, Clone)]
 pub struct GateLimit(Arc<AtomicUsize>);
@@ -227,9 +229,6 @@ impl<S> FrameGate<S> {
         self.ahead.as_ref().map_or(0, |a| a.bytes.len())
     }
 }
-
-/// The gate's read-ahead during a burst (allocated per burst, freed when drained).
-pub const READ_AHEAD_BYTES: usize = 16 * 1024;
 
 fn oversize(limit: usize) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, Oversize { limit })

@@ -37,6 +37,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use super::frame_gate::WriteProgress;
 use super::shared_frame::SharedFrame;
 use super::WsStream;
+use crate::gateway::limits::{OUTBOX_CLOSE_NOW_WAIT, OUTBOX_CLOSE_WAIT, OUTBOX_MAX_BATCH};
 
 /// Outgoing bytes queued across all connections: a semaphore of
 /// `--max-buffered-bytes-total` permits.
@@ -237,7 +238,7 @@ impl Outbox {
         }
         drop(self.queue);
         let mut writer = self.writer;
-        if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+        if tokio::time::timeout(OUTBOX_CLOSE_WAIT, &mut writer)
             .await
             .is_ok()
         {
@@ -247,14 +248,14 @@ impl Outbox {
     }
 
     /// Queues a close frame and lets the writer finish on its own (bounded by
-    /// [`CLOSE_NOW_WAIT`]) without waiting for it: for connections closed to make room.
+    /// [`OUTBOX_CLOSE_NOW_WAIT`]) without waiting for it: for connections closed to make room.
     pub fn close_now(self, code: u16, reason: &str) {
         let _ = self.queue.tx.try_send(Out::Close(code, reason.to_string()));
         drop(self.queue);
         let writer = self.writer;
         tokio::spawn(async move {
             let mut writer = writer;
-            if tokio::time::timeout(CLOSE_NOW_WAIT, &mut writer)
+            if tokio::time::timeout(OUTBOX_CLOSE_NOW_WAIT, &mut writer)
                 .await
                 .is_err()
             {
@@ -269,18 +270,12 @@ impl Outbox {
     }
 }
 
-/// How long [`Outbox::close_now`] lets the close frame take.
-const CLOSE_NOW_WAIT: Duration = Duration::from_millis(200);
-
 fn map_try<T>(e: mpsc::error::TrySendError<T>) -> SendError {
     match e {
         mpsc::error::TrySendError::Full(_) => SendError::SlowConsumer,
         mpsc::error::TrySendError::Closed(_) => SendError::Closed,
     }
 }
-
-/// Most frames written between two flushes.
-const MAX_BATCH: usize = 64;
 
 /// What the writer watches to tell a stuck socket from a slow one.
 struct Watch {
@@ -312,7 +307,7 @@ impl Watch {
 }
 
 /// Writes the queue to the socket: every frame queued at that moment (at most
-/// [`MAX_BATCH`]) is fed to the socket, then flushed once, so a burst of events costs
+/// [`OUTBOX_MAX_BATCH`]) is fed to the socket, then flushed once, so a burst of events costs
 /// one write rather than one per frame. The frames' permits are returned after the
 /// flush: until then their bytes still count against the bounds. A socket that takes
 /// no bytes for the stall time ends the writer (see [`Watch`]). A close asked for
@@ -324,7 +319,7 @@ async fn write_loop(
     watch: Watch,
     after: Arc<CloseAfter>,
 ) {
-    let mut written = Vec::with_capacity(MAX_BATCH);
+    let mut written = Vec::with_capacity(OUTBOX_MAX_BATCH);
     'frames: loop {
         // The queue first: a close asked for outside it goes out once it is empty.
         let first = tokio::select! {
@@ -372,7 +367,7 @@ async fn write_loop(
                     _ => break 'frames,
                 }
             }
-            if written.len() < MAX_BATCH {
+            if written.len() < OUTBOX_MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }

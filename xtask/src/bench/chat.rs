@@ -11,12 +11,12 @@
 //! group), `health` latency over 10 connections, memory per held connection.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use clawdbot_testkit::child::{LoggedChild, Stop};
 use serde_json::Value;
 
 use super::gateway_load::{load_flags, raise_nofile, vm_rss, ws_load};
@@ -40,22 +40,21 @@ fn ms(us: u64) -> String {
     format!("{:.3} ms", us as f64 / 1000.0)
 }
 
-/// A child process (and its process group) killed on drop.
+/// A child process in a process group of its own (on the tests' [`LoggedChild`]: its
+/// stderr is kept, and on drop the group gets SIGTERM, 5 s, then SIGKILL).
 pub(super) struct Group {
-    child: Child,
+    child: LoggedChild,
 }
 
 impl Group {
-    /// Starts `command` in a new process group with no input and this output.
-    fn spawn(command: &Command, stdout: Stdio, stderr: Stdio) -> Result<Group> {
-        let mut cmd = command.to_std()?;
-        cmd.stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .process_group(0);
+    /// Starts `command` in a new process group with no input and this stdout.
+    fn spawn(command: &Command, stdout: Stdio) -> Result<Group> {
+        let stop = Stop {
+            group: true,
+            grace: Duration::from_secs(5),
+        };
         // The program only: arguments may hold a token.
-        let child = cmd
-            .spawn()
+        let child = LoggedChild::spawn_with(command.to_std()?.stdin(Stdio::null()), stdout, stop)
             .with_context(|| format!("starting {}", command.program_name()))?;
         Ok(Group { child })
     }
@@ -99,28 +98,6 @@ impl Group {
     }
 }
 
-impl Drop for Group {
-    fn drop(&mut self) {
-        let pgid = self.child.id() as i32;
-        // SAFETY: kill(2) on the process group this guard created.
-        unsafe {
-            libc::kill(-pgid, libc::SIGTERM);
-        }
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: as above; whatever is left of the group goes.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
 pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let mut s = Section::new(
         "chat",
@@ -152,8 +129,8 @@ pub(super) fn start_stub(loader: &Path, hold: Duration) -> Result<(Group, String
         .args(["--hold-ms", &hold.as_millis().to_string()])
         // ws-load's longest bound; the section needs about a minute.
         .args(["--seconds", "120"]);
-    let mut group = Group::spawn(&stub, Stdio::piped(), Stdio::piped())?;
-    let stdout = group.child.stdout.take().context("stub stdout")?;
+    let mut group = Group::spawn(&stub, Stdio::piped())?;
+    let stdout = group.child.stdout().context("stub stdout")?;
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
@@ -161,11 +138,12 @@ pub(super) fn start_stub(loader: &Path, hold: Duration) -> Result<(Group, String
     let v: Value = match serde_json::from_str(line.trim()) {
         Ok(v) => v,
         Err(_) => {
-            let mut err = String::new();
-            if let Some(mut e) = group.child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            bail!("ws-load upstream-stub did not start: {}", err.trim());
+            // Its stderr, once it exited (bounded).
+            group.child.wait_exit(Duration::from_secs(5));
+            bail!(
+                "ws-load upstream-stub did not start: {}",
+                group.child.logs().trim()
+            );
         }
     };
     let addr = v["addr"]
@@ -419,7 +397,7 @@ fn peer(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &str) -
             .secret_env(crate::defaults::TOKEN_VARS[0], token)
             .env("RUST_LOG", "warn");
         let started = Instant::now();
-        let mut g = Group::spawn(&serve, Stdio::null(), Stdio::null())?;
+        let mut g = Group::spawn(&serve, Stdio::null())?;
         measure(&mut g, started, port, loader, token, ctx.quick).context("clawdbot")?
     };
     let home = crate::tempdir::TempDir::new("clawdbot-bench-openclaw")?;
@@ -438,12 +416,13 @@ fn peer(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &str) -
             .env("OPENCLAW_DISABLE_BONJOUR", "1")
             .env("OPENCLAW_NO_AUTO_UPDATE", "1");
         let started = Instant::now();
-        let mut g = Group::spawn(&gateway, log.try_clone()?.into(), log.into())?;
+        let mut g = Group::spawn(&gateway, log.into())?;
         measure(&mut g, started, port, loader, token, ctx.quick).with_context(|| {
             let log = std::fs::read_to_string(home.path().join("gateway.log")).unwrap_or_default();
+            let errors = g.child.logs();
             format!(
                 "openclaw gateway run (last log line: {})",
-                log.lines().last().unwrap_or("")
+                errors.lines().chain(log.lines()).last().unwrap_or("")
             )
         })?
     };
@@ -541,7 +520,7 @@ mod tests {
     fn a_group_sees_its_children_and_takes_them_down() {
         // A shell that starts a child: both are in the new group.
         let sh = Command::program("sh", &["-c", "sleep 30 & sleep 30; wait"]);
-        let g = Group::spawn(&sh, Stdio::null(), Stdio::null()).unwrap();
+        let g = Group::spawn(&sh, Stdio::null()).unwrap();
         let until = Instant::now() + Duration::from_secs(10);
         while g.members().len() < 3 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));

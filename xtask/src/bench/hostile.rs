@@ -12,9 +12,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clawdbot_testkit::child::LoggedChild;
 
 use super::gateway_load::{raise_nofile, u, ws_load};
-use super::lifecycle::{free_port, token, Server};
+use super::lifecycle::{free_port, token, Server, STOP};
 use super::report::{Figure, Section};
 use super::{mib, Ctx};
 use crate::tasks::Command;
@@ -55,17 +56,13 @@ fn spawn_limited(
         .secret_env(crate::defaults::TOKEN_VARS[0], token)
         .env("RUST_LOG", "warn")
         .to_std()?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
     if let Some(n) = nofile {
         // SAFETY: setrlimit is async-signal-safe; the closure owns copies of the numbers.
         unsafe {
             cmd.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, n, n));
         }
     }
-    let child = cmd
-        .spawn()
+    let child = LoggedChild::spawn_with(cmd.stdin(Stdio::null()), Stdio::null(), STOP)
         .with_context(|| format!("starting {}", binary.display()))?;
     let mut server = Server {
         child,

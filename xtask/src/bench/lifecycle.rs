@@ -4,10 +4,11 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use clawdbot_testkit::child::{LoggedChild, Stop};
 use serde_json::{json, Value};
 
 use super::report::{Figure, Section};
@@ -41,10 +42,17 @@ pub fn http_status(addr: SocketAddr, path: &str, timeout: Duration) -> Option<u1
 /// A free loopback port (bound then released).
 pub use clawdbot_testkit::free_port;
 
-/// A running `clawdbot serve` on loopback; killed on drop (a background child of
-/// [`Command::to_std`]).
+/// How a bench's server is stopped: SIGTERM, 3 s to drain, then SIGKILL.
+pub const STOP: Stop = Stop {
+    group: false,
+    grace: Duration::from_secs(3),
+};
+
+/// A running `clawdbot serve` on loopback (a background child of [`Command::to_std`],
+/// on the tests' [`LoggedChild`]: its warnings are kept, and it is stopped on drop as
+/// [`STOP`] says).
 pub struct Server {
-    pub child: Child,
+    pub child: LoggedChild,
     pub port: u16,
     pub health_port: u16,
 }
@@ -72,13 +80,9 @@ impl Server {
         for (k, v) in env {
             command = command.env(k, v);
         }
-        let child = command
-            .to_std()?
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {} serve", binary.display()))?;
+        let child =
+            LoggedChild::spawn_with(command.to_std()?.stdin(Stdio::null()), Stdio::null(), STOP)
+                .with_context(|| format!("starting {} serve", binary.display()))?;
         Ok(Server {
             child,
             port,
@@ -102,29 +106,15 @@ impl Server {
                 return Ok(started.elapsed());
             }
             if let Some(status) = self.child.try_wait()? {
-                bail!("clawdbot serve exited with {status} before /health answered");
+                let logs = self.child.logs();
+                bail!(
+                    "clawdbot serve exited with {status} before /health answered: {}",
+                    logs.lines().last().unwrap_or("")
+                );
             }
             std::thread::sleep(Duration::from_micros(500));
         }
         bail!("/health did not answer 200 within {bound:?}")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let until = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -261,6 +261,27 @@ pub fn openclaw_cli() -> Option<OpenclawCli> {
     (cli.node.is_file() && cli.script.is_file()).then_some(cli)
 }
 
+/// The `openclaw agent` run of [`openclaw_agent`] with `home` as HOME and `path` as PATH
+/// (the plan declares it with placeholders).
+pub fn openclaw_agent_command(cli: &OpenclawCli, home: &str, path: &str) -> Command {
+    Command::exe(&cli.node, &[])
+        .arg(&cli.script)
+        .args([
+            "agent",
+            "--agent",
+            "main",
+            "--message",
+            "hello from the openclaw CLI",
+            "--timeout",
+            "60",
+        ])
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", home)
+        .env("NO_COLOR", "1")
+        .env("OPENCLAW_DISABLE_BONJOUR", "1")
+}
+
 /// Runs `openclaw agent --agent main --message ...` against the gateway at `addr`
 /// (remote mode, from a private HOME whose 0600 config holds the token, removed
 /// afterwards) and returns the answer it printed.
@@ -273,24 +294,8 @@ pub fn openclaw_agent(cli: &OpenclawCli, addr: SocketAddr, token: &str) -> Resul
     let body = json!({"gateway": {"mode": "remote", "remote": {"url": format!("ws://{addr}"), "token": token}}});
     std::fs::write(&config, body.to_string())?;
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
-    let message = "hello from the openclaw CLI";
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let out = Command::exe(&cli.node, &[])
-        .arg(&cli.script)
-        .args([
-            "agent",
-            "--agent",
-            "main",
-            "--message",
-            message,
-            "--timeout",
-            "60",
-        ])
-        .env_clear()
-        .env("PATH", &path.to_string_lossy())
-        .env("HOME", &home.path().to_string_lossy())
-        .env("NO_COLOR", "1")
-        .env("OPENCLAW_DISABLE_BONJOUR", "1")
+    let out = openclaw_agent_command(cli, &home.path().to_string_lossy(), &path.to_string_lossy())
         .current_dir(home.path())
         .output()
         .context("running the openclaw CLI")?;

@@ -100,6 +100,7 @@ pub fn plan(
             Ok(())
         },
     );
+    plan.probes([crate::provision::auditable_version_command()]);
     plan.task(
         "package",
         format!(
@@ -114,6 +115,7 @@ pub fn plan(
             Ok(())
         },
     );
+    plan.probes([crate::sbom::metadata_command(root)]);
     let db = crate::audit::Database::choose(None, std::env::var_os(crate::audit::DB_ENV), root);
     let dir = target_dir(root);
     let bins: Vec<PathBuf> = BINARIES.iter().map(|(_, b)| tc.binary(&dir, b)).collect();
@@ -127,6 +129,7 @@ pub fn plan(
             Ok(())
         },
     );
+    plan.probes([crate::tasks::Command::cargo(&["audit", "--version"])]);
     if !no_rebuild {
         let repro_dir = dir.join(REPRO_TARGET_SUBDIR);
         plan.commands(
@@ -163,6 +166,10 @@ pub fn plan(
             Ok(())
         },
     );
+    plan.probes([crate::tasks::Command::program(
+        "<tmp>/<bin>-<version>-<target>/<bin>",
+        &["--version"],
+    )]);
     Ok(plan)
 }
 
