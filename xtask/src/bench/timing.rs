@@ -143,6 +143,72 @@ fn with_loop(c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
     Ok(Timing::from_samples(samples, "spawn loop"))
 }
 
+/// One command of a paired run: its wall-clock times and its peak resident memory.
+pub struct Paired {
+    pub time: Timing,
+    /// Largest peak RSS of one run, in bytes (`ru_maxrss` of the child, from `wait4`).
+    pub peak_rss: u64,
+}
+
+/// Times `cmds` interleaved: every round runs each command once, in order, so that a
+/// change in the machine's load falls on all of them alike (hyperfine times one command
+/// after the other). Each child is reaped with `wait4`, which also gives its peak RSS.
+pub fn paired(cmds: &[Command], rounds: u32, warmup: u32) -> Result<Vec<Paired>> {
+    let mut processes = Vec::new();
+    for c in cmds {
+        let mut run = Run::from_argv(&c.argv)
+            .context("empty command")?
+            .current_dir(c.dir);
+        for (k, v) in &c.env {
+            run = run.env(k, v);
+        }
+        let mut p = run.to_std()?;
+        p.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        processes.push(p);
+    }
+    let mut samples = vec![Vec::new(); cmds.len()];
+    let mut peaks = vec![0u64; cmds.len()];
+    for round in 0..(warmup + rounds.max(1)) {
+        for (i, p) in processes.iter_mut().enumerate() {
+            let started = Instant::now();
+            let child = p
+                .spawn()
+                .with_context(|| format!("running {}", cmds[i].display()))?;
+            let rss =
+                reap(child.id()).with_context(|| format!("waiting for {}", cmds[i].display()))?;
+            let took = started.elapsed().as_secs_f64();
+            if round >= warmup {
+                samples[i].push(took);
+                peaks[i] = peaks[i].max(rss);
+            }
+        }
+    }
+    Ok(samples
+        .into_iter()
+        .zip(peaks)
+        .map(|(s, peak_rss)| Paired {
+            time: Timing::from_samples(s, "paired spawn loop"),
+            peak_rss,
+        })
+        .collect())
+}
+
+/// Waits for child `pid` and returns its peak RSS in bytes.
+fn reap(pid: u32) -> Result<u64> {
+    let pid = libc::pid_t::try_from(pid).context("process id out of range")?;
+    let mut status = 0;
+    // SAFETY: `rusage` is plain data that wait4 fills in; `pid` is our own child, not yet reaped.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        return Err(std::io::Error::last_os_error()).context("wait4");
+    }
+    // Linux reports ru_maxrss in KiB.
+    Ok(u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
+}
+
 /// Times an in-process closure `runs` times.
 pub fn time_fn(runs: u32, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
     f()?; // warm-up
@@ -188,6 +254,27 @@ mod tests {
         let t = time(None, &c, 3, 1).unwrap();
         assert_eq!(t.runs, 3);
         assert!(t.mean > 0.0 && t.mean < 5.0);
+    }
+
+    #[test]
+    fn paired_runs_interleave_and_measure_peak_memory() {
+        let dir = std::env::temp_dir();
+        let small = Command {
+            argv: vec!["true".into()],
+            env: vec![],
+            dir: &dir,
+        };
+        let other = Command {
+            argv: vec!["sleep".into(), "0.01".into()],
+            env: vec![],
+            dir: &dir,
+        };
+        let out = paired(&[small, other], 3, 1).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].time.runs, 3);
+        assert!(out[0].peak_rss > 0);
+        // Interleaved: the sleeping command's samples are its own, not the other's.
+        assert!(out[1].time.min >= 0.01 && out[0].time.min < 0.01);
     }
 
     #[test]
