@@ -26,6 +26,37 @@ struct Cli {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc commits its first arena eagerly by default; on a kernel with transparent
+/// huge pages (`always`), touching it faults in 2 MiB pages: peak RSS of one small
+/// project 9.4 MiB, of `--version` 7.7 MiB, of 2000 pulled services 36 MiB. With
+/// on-demand commit: 5.9, 4.4 and 21 MiB, the same instruction counts (callgrind) and
+/// user time. The option must be set before mimalloc starts, which it does in a
+/// constructor of priority 101 (before `main` and before the first allocation), so it
+/// is set by a constructor of priority 100 (`MIMALLOC_ARENA_EAGER_COMMIT` is then not read).
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
+mod mimalloc_options {
+    use std::os::raw::{c_int, c_long};
+
+    /// `mi_option_arena_eager_commit` in mimalloc's `mi_option_t` (include/mimalloc.h,
+    /// the v3 sources libmimalloc-sys builds).
+    const ARENA_EAGER_COMMIT: c_int = 4;
+
+    extern "C" {
+        /// mimalloc's own option setter (part of the library libmimalloc-sys links).
+        fn mi_option_set(option: c_int, value: c_long);
+    }
+
+    extern "C" fn on_demand_commit() {
+        // SAFETY: sets one entry of mimalloc's static option table; mimalloc has not
+        // started yet and no other thread exists.
+        unsafe { mi_option_set(ARENA_EAGER_COMMIT, 0) }
+    }
+
+    #[used]
+    #[link_section = ".init_array.00100"]
+    static SET_BEFORE_MIMALLOC_STARTS: extern "C" fn() = on_demand_commit;
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cx = Context {

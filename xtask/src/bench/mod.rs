@@ -21,6 +21,7 @@ mod report;
 mod svg;
 mod timing;
 mod tools;
+mod verify_shapes;
 mod verify_speed;
 pub mod yaml_parsers;
 

@@ -118,29 +118,81 @@ fn with_hyperfine(hf: &Path, c: &Command, runs: u32, warmup: u32) -> Result<Timi
 }
 
 fn with_loop(c: &Command, runs: u32, warmup: u32) -> Result<Timing> {
-    let mut run = Run::from_argv(&c.argv)
-        .context("empty command")?
-        .current_dir(c.dir);
-    for (k, v) in &c.env {
-        run = run.env(k, v);
+    let mut t = paired(std::slice::from_ref(c), runs, warmup)?;
+    let mut one = t.pop().context("no timing")?;
+    one.via = "spawn loop";
+    Ok(one)
+}
+
+/// Times `cmds` interleaved: every round runs each command once, in order, so that a
+/// change in the machine's load falls on all of them alike (hyperfine times one command
+/// after the other).
+pub fn paired(cmds: &[Command], rounds: u32, warmup: u32) -> Result<Vec<Timing>> {
+    // One process description per command, started again for each sample (its status
+    // is not judged).
+    let mut processes = Vec::new();
+    for c in cmds {
+        let mut run = Run::from_argv(&c.argv)
+            .context("empty command")?
+            .current_dir(c.dir);
+        for (k, v) in &c.env {
+            run = run.env(k, v);
+        }
+        let mut p = run.to_std()?;
+        p.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        processes.push(p);
     }
-    // One process description, started again for each sample (its status is not judged).
-    let mut process = run.to_std()?;
-    process
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut samples = Vec::new();
-    for i in 0..(warmup + runs.max(1)) {
-        let started = Instant::now();
-        process
-            .status()
-            .with_context(|| format!("running {}", c.display()))?;
-        if i >= warmup {
-            samples.push(started.elapsed().as_secs_f64());
+    let mut samples = vec![Vec::new(); cmds.len()];
+    for round in 0..(warmup + rounds.max(1)) {
+        for (i, p) in processes.iter_mut().enumerate() {
+            let started = Instant::now();
+            p.status()
+                .with_context(|| format!("running {}", cmds[i].display()))?;
+            if round >= warmup {
+                samples[i].push(started.elapsed().as_secs_f64());
+            }
         }
     }
-    Ok(Timing::from_samples(samples, "spawn loop"))
+    Ok(samples
+        .into_iter()
+        .map(|s| Timing::from_samples(s, "paired spawn loop"))
+        .collect())
+}
+
+/// Peak resident memory of `c` in bytes, the largest of `runs` runs, measured by GNU
+/// time (`/usr/bin/time -f %M`); `None` when it is not installed. A child started from
+/// the bench itself would report the bench's own peak: Linux carries the peak RSS of the
+/// memory a process replaces at `exec` into its own, and a spawned child replaces a copy
+/// of (or shares) the bench's. GNU time forks from its own small image first.
+pub fn peak_rss(c: &Command, runs: u32) -> Result<Option<u64>> {
+    let time = Path::new("/usr/bin/time");
+    if !time.is_file() {
+        return Ok(None);
+    }
+    let mut peak = 0u64;
+    for _ in 0..runs.max(1) {
+        let out = super::tools::scratch_file("peak-rss")?;
+        let mut run = Run::exe(time, &["-f", "%M", "-o"])
+            .arg(&out)
+            .args(c.argv.iter().map(String::as_str))
+            .current_dir(c.dir);
+        for (k, v) in &c.env {
+            run = run.env(k, v);
+        }
+        run.output()
+            .with_context(|| format!("running {}", c.display()))?;
+        let text = std::fs::read_to_string(&out).context("reading GNU time's output")?;
+        let _ = std::fs::remove_file(&out);
+        let kib: u64 = text
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .with_context(|| format!("GNU time printed no peak RSS: {text:?}"))?;
+        peak = peak.max(kib * 1024);
+    }
+    Ok(Some(peak))
 }
 
 /// Times an in-process closure `runs` times.
@@ -177,17 +229,35 @@ mod tests {
         assert_eq!(t.runs, 3);
     }
 
+    fn cmd<'a>(argv: &[&str], dir: &'a Path) -> Command<'a> {
+        Command {
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            env: vec![],
+            dir,
+        }
+    }
+
     #[test]
     fn the_loop_times_a_real_process() {
         let dir = std::env::temp_dir();
-        let c = Command {
-            argv: vec!["true".into()],
-            env: vec![],
-            dir: &dir,
-        };
-        let t = time(None, &c, 3, 1).unwrap();
+        let t = time(None, &cmd(&["true"], &dir), 3, 1).unwrap();
         assert_eq!(t.runs, 3);
         assert!(t.mean > 0.0 && t.mean < 5.0);
+    }
+
+    #[test]
+    fn paired_runs_interleave() {
+        let dir = std::env::temp_dir();
+        let (small, other) = (cmd(&["true"], &dir), cmd(&["sleep", "0.01"], &dir));
+        let out = paired(&[small, other], 3, 1).unwrap();
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].runs, 3);
+        // Interleaved: the sleeping command's samples are its own, not the other's.
+        assert!(out[1].min >= 0.01 && out[0].min < 0.01);
+        if let Some(peak) = peak_rss(&cmd(&["true"], &dir), 2).unwrap() {
+            // `true` is small, whatever the size of the process that measures it.
+            assert!(peak > 0 && peak < 8 * 1024 * 1024, "{peak}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Fast path of [`super::parse`]: a line-based reader for the block-style subset
 //! compose files are written in (block mappings and sequences, plain and quoted one-line
-//! scalars, one-line flow collections of scalars, anchors, aliases and `<<` merge keys).
+//! scalars, one-line flow collections of scalars and of nested one-line flow collections,
+//! anchors, aliases and `<<` merge keys).
 //! It builds the same [`Node`] tree, positions included, as the full parser
 //! (serde-saphyr) and answers `None` at the first thing outside that subset or anything
 //! it is not sure of (block scalars, tags, multi-line scalars or flow collections,
@@ -486,7 +487,7 @@ impl<'a> Reader<'a> {
                 self.alias(name)
             }
             b'[' | b'{' => {
-                let (node, end) = self.flow(line, at)?;
+                let (node, end) = self.flow(line, at, 0)?;
                 strip_comment(&line.text[end..]).filter(|r| r.is_empty())?;
                 Some(node)
             }
@@ -504,9 +505,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A one-line flow sequence or mapping of scalars at byte `at`; returns the node and
-    /// the offset after its closing bracket.
-    fn flow(&mut self, line: &Line<'a>, at: usize) -> Option<(Node, usize)> {
+    /// A one-line flow sequence or mapping at byte `at` (of scalars, aliases and nested
+    /// one-line flow collections: `{test: [CMD, x], retries: 3}`), `depth` collections
+    /// deep; returns the node and the offset after its closing bracket.
+    fn flow(&mut self, line: &Line<'a>, at: usize, depth: usize) -> Option<(Node, usize)> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
         let t = line.text;
         let b = t.as_bytes();
         let map = b[at] == b'{';
@@ -540,7 +545,12 @@ impl<'a> Reader<'a> {
         }
         loop {
             skip(&mut i);
-            let (first, end) = self.flow_scalar(line, i, map)?;
+            // A key is a scalar; an item or a value may be a nested collection.
+            let (first, end) = if !map && matches!(b.get(i), Some(b'[' | b'{')) {
+                self.flow(line, i, depth + 1)?
+            } else {
+                self.flow_scalar(line, i, map)?
+            };
             i = end;
             skip(&mut i);
             if map {
@@ -552,7 +562,11 @@ impl<'a> Reader<'a> {
                     return None;
                 }
                 skip(&mut i);
-                let (v, end) = self.flow_scalar(line, i, map)?;
+                let (v, end) = if matches!(b.get(i), Some(b'[' | b'{')) {
+                    self.flow(line, i, depth + 1)?
+                } else {
+                    self.flow_scalar(line, i, map)?
+                };
                 i = end;
                 skip(&mut i);
                 let key = first.as_str()?;
@@ -1033,5 +1047,29 @@ mod tests {
             same(c);
         }
         assert!(same("a: 1\nb: [x, y]\nc:\n  - d\n"));
+        // Nested one-line flow collections (the flow style of compose files) stay on the
+        // fast path, positions included.
+        let nested = [
+            "h: {test: [CMD, /app/hc, --port, \"8080\"], interval: 10s, retries: 3}\n",
+            "l: {driver: json-file, options: {max-size: 10m, max-file: \"3\"}}\n",
+            "s: [[a, b], {c: d}, [], {}, [[x]], e]\n",
+            "m: {a: {b: {c: [1, 2.0, true, null]}}}\n",
+            "é: {ü: [ñ, {a: é}]}\n",
+        ];
+        for c in nested {
+            assert!(same(c), "the fast path refused {c:?}");
+        }
+        for c in [
+            "a: [[1, 2]\n",
+            "a: [{b: 1}: 2]\n",
+            "a: {b: [1]x}\n",
+            "a: [[1],]\n",
+            "a: {[1]: 2}\n",
+            "a: {b: {c: 1}\n",
+            "a: [1, [2, [3]]] # c\nb: [1, [2] # c\n",
+            "x: &v [1, 2]\ny: {k: *v, j: [*v]}\n",
+        ] {
+            same(c);
+        }
     }
 }
