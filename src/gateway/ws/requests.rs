@@ -31,8 +31,9 @@ impl Connection {
         let idle = tokio::time::sleep(idle_timeout);
         tokio::pin!(idle);
         let mut shutdown = self.gw.shutdown.clone();
-        // The handshake's response grew the codec's write buffer: shrink once idle.
-        let mut shrink_at = Some(self.shrink_due());
+        // The handshake's response grew the codec's write buffer: given back at once
+        // (once it is written), so that connections opening together do not all hold it.
+        let mut shrink_at = Some(Instant::now());
         loop {
             let msg = tokio::select! {
                 // The watch guard is dropped inside the block: only `()` lives across
