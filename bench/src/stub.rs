@@ -250,6 +250,21 @@ mod tests {
         }
     }
 
+    /// Reads one whole chunked answer.
+    async fn read_answer(c: &mut TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut tmp = [0u8; 4096];
+        while find(&got, b"\r\n0\r\n\r\n").is_none() {
+            let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut tmp))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&tmp[..n]);
+        }
+        got
+    }
+
     #[test]
     fn the_big_marker_round_trips_and_is_bounded() {
         let body = format!("{{\"m\":\"{} go\"}}", big_marker(1000, 13));
@@ -274,16 +289,7 @@ mod tests {
             body.len()
         );
         c.write_all(req.as_bytes()).await.unwrap();
-        let mut got = Vec::new();
-        let mut tmp = [0u8; 4096];
-        while find(&got, b"\r\n0\r\n\r\n").is_none() {
-            let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut tmp))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(n > 0);
-            got.extend_from_slice(&tmp[..n]);
-        }
+        let got = read_answer(&mut c).await;
         let text = String::from_utf8(got).unwrap();
         let deltas: Vec<&str> = text
             .split("\"text_delta\",\"text\":\"")
@@ -312,16 +318,7 @@ mod tests {
                 body.len()
             );
             c.write_all(req.as_bytes()).await.unwrap();
-            let mut got = Vec::new();
-            let mut tmp = [0u8; 4096];
-            while find(&got, b"\r\n0\r\n\r\n").is_none() {
-                let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut tmp))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                assert!(n > 0);
-                got.extend_from_slice(&tmp[..n]);
-            }
+            let got = read_answer(&mut c).await;
             assert!(find(&got, b"message_stop").is_some());
         }
     }
