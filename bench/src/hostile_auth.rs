@@ -52,6 +52,8 @@ const PROBE_EVERY: Duration = Duration::from_millis(500);
 const LATENCY_EVERY: Duration = Duration::from_millis(100);
 /// Samples of `health` and of `connect` over a full session store.
 const STORE_SAMPLES: usize = 40;
+/// Delta size of the replies that fill the store.
+const STORE_DELTA_BYTES: usize = 4096;
 
 fn with_scopes(target: &Target, write: bool) -> Target {
     let mut t = target.clone();
@@ -75,7 +77,11 @@ fn chat_send(id: &str, session: &str, message: &str) -> Message {
 #[derive(Default)]
 struct Reading {
     bytes: u64,
+    /// Runs whose terminal event arrived, and how many of those were `final`.
+    ended: usize,
     finals: usize,
+    /// The first terminal state other than `final`, with its message.
+    other_end: Option<String>,
     /// The socket ended (closed by the server, or an error) before every run ended.
     cut: Option<String>,
 }
@@ -122,8 +128,14 @@ async fn read_runs(ws: &mut Ws, sessions: &[String], until: Instant) -> Reading 
             .position(|s| key == s.as_str() || key.ends_with(&format!(":{s}")))
         {
             open.swap_remove(i);
+            r.ended += 1;
             if p["state"] == "final" {
                 r.finals += 1;
+            } else if r.other_end.is_none() {
+                r.other_end = Some(client::short(&format!(
+                    "{}: {}",
+                    p["state"], p["errorMessage"]
+                )));
             }
         }
     }
@@ -274,9 +286,12 @@ async fn lockout(target: &Target, o: &Options) -> Result<Value> {
         "readers_not_reading": o.readers,
         "not_reading_cut_by_server": cut,
         "good_reader_final": good_r.finals == 1,
+        "good_reader_ended": good_r.ended == 1,
+        "good_reader_other_end": good_r.other_end,
         "good_reader_cut": good_r.cut,
         "good_reader_bytes": good_r.bytes,
         "writer_final": writer_r.finals == 1,
+        "writer_other_end": writer_r.other_end,
         "writer_cut": writer_r.cut,
         "seconds": secs,
         "server_cpu_seconds": delta(cpu0, cpu1),
@@ -362,6 +377,8 @@ async fn streaming(target: &Target, o: &Options) -> Result<Value> {
     let cpu3 = cpu(o.pid);
     let (health_lat, health_failed) = health_probe.await?;
     let finals: usize = all.iter().map(|r| r.finals).sum();
+    let ended: usize = all.iter().map(|r| r.ended).sum();
+    let other_end = all.iter().find_map(|r| r.other_end.clone());
     let cut = all.iter().filter(|r| r.cut.is_some()).count();
     let bytes: Vec<u64> = all.iter().map(|r| r.bytes).collect();
     Ok(json!({
@@ -369,6 +386,8 @@ async fn streaming(target: &Target, o: &Options) -> Result<Value> {
         "delta_bytes": o.delta_bytes,
         "alone": {
             "final": alone.finals == 1,
+            "ended": alone.ended == 1,
+            "other_end": alone.other_end,
             "cut": alone.cut,
             "bytes_to_reader": alone.bytes,
             "seconds": alone_secs,
@@ -378,6 +397,8 @@ async fn streaming(target: &Target, o: &Options) -> Result<Value> {
             "runs": o.runs,
             "finals_seen": finals,
             "finals_expected": o.runs * o.runs,
+            "ended_seen": ended,
+            "other_end": other_end,
             "readers_cut": cut,
             "bytes_per_reader_max": bytes.iter().max(),
             "seconds": at_once_secs,
@@ -390,13 +411,13 @@ async fn streaming(target: &Target, o: &Options) -> Result<Value> {
     }))
 }
 
-/// Fills `sessions` sessions with a `session_bytes` message each, then times `health`
-/// and `connect`.
+/// Fills `sessions` sessions with a `session_bytes` reply each (a message is capped far
+/// below that; the stub answers the marker), then times `health` and `connect`.
 async fn store(target: &Target, o: &Options) -> Result<Value> {
     let write = with_scopes(target, true);
     let rss0 = o.pid.and_then(vm_rss);
     let (mut ws, _) = client::connect(&write).await?;
-    let body = "s".repeat(o.session_bytes);
+    let body = format!("{} fill", big_marker(o.session_bytes, STORE_DELTA_BYTES));
     let t0 = Instant::now();
     let until = t0 + o.bound;
     let mut filled = 0usize;
