@@ -1,9 +1,10 @@
 //! Gives back what a burst left in an idle connection's WebSocket codec.
 //!
 //! The codec's read and write buffers grow to the largest frame they carried (a large
-//! request, the `hello-ok` response, a burst of events) and never shrink. When a
-//! connection has been quiet for [`SHRINK_IDLE`] and its frame gate saw a frame larger
-//! than [`SHRINK_ABOVE`] since the codec was built, the loop borrows the sink from the
+//! request, the `hello-ok` response, a burst of events) and never shrink. Right after
+//! the handshake, and whenever a connection has been quiet for [`SHRINK_IDLE`], if its
+//! frame gate saw a frame larger than [`SHRINK_ABOVE`] since the codec was built (ticks
+//! also check), the loop borrows the sink from the
 //! writer (everything queued before is written first), checks that the codec holds no
 //! unread input (the gate counts whole messages as they pass; the loop counts what the
 //! codec returned), and replaces the codec by a fresh one over the same socket and gate.
