@@ -485,11 +485,20 @@ pub struct IdleHealth {
 
 /// Status of `GET /health` on `addr`, and the time to the response head.
 async fn health_once(addr: SocketAddr, timeout: Duration) -> Result<(u16, Duration)> {
+    http_status(addr, "/health", timeout).await
+}
+
+/// Status of `GET path` on `addr`, and the time to the response head.
+pub async fn http_status(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<(u16, Duration)> {
     let t0 = Instant::now();
     let run = async {
         let mut s = tcp_from(addr, None).await?;
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await?;
         let mut buf = [0u8; 64];
         let mut got = 0;
         while got < 12 {

@@ -3,13 +3,14 @@
 //! The load modes open authenticated connections (the OpenClaw handshake: wait for the
 //! `connect.challenge` event, send `connect`, expect an ok `res`); the hostile modes
 //! (`stall`, `churn`, `silent`, `idle-health`, see `hostile`) play unauthenticated or
-//! silent clients. Every mode targets a loopback address, runs for a bounded time and
+//! silent clients; `hostile-auth` (see `hostile_auth`) plays clients that hold the token. Every mode targets a loopback address, runs for a bounded time and
 //! prints one JSON object on stdout.
 
 mod chat;
 mod client;
 mod hold;
 mod hostile;
+mod hostile_auth;
 mod latency;
 mod openai;
 mod rss;
@@ -201,6 +202,29 @@ enum Mode {
         /// More targets (loopback), sockets spread round robin.
         #[arg(long, value_delimiter = ',')]
         also: Vec<SocketAddr>,
+    },
+    /// Authenticated clients that misbehave (the gateway's provider must be the
+    /// `upstream-stub`): non-reading sockets during a long reply, long replies in tiny
+    /// deltas with other clients' latency meanwhile, and a store full of large sessions.
+    HostileAuth {
+        /// The gateway's health port (`/ready`, `/health`).
+        #[arg(long)]
+        health: SocketAddr,
+        #[arg(long, default_value_t = 80)]
+        readers: usize,
+        #[arg(long, default_value_t = 1024 * 1024)]
+        reply_bytes: usize,
+        #[arg(long, default_value_t = 13)]
+        delta_bytes: usize,
+        #[arg(long, default_value_t = 4)]
+        runs: usize,
+        #[arg(long, default_value_t = 256)]
+        sessions: usize,
+        #[arg(long, default_value_t = 256 * 1024)]
+        session_bytes: usize,
+        /// Bound of each of the three runs.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
     },
     /// Idle TCP sockets to --addr (and --also) held open while `GET /health` on --health
     /// is probed at --rate per second.
@@ -488,6 +512,30 @@ impl Run<'_> {
             } => self.openai(*upstream, *samples, streams, *seconds).await,
             Mode::Ready { seconds } => ready(&self.target, bounded_secs(*seconds)?).await,
             Mode::UpstreamStub { .. } => bail!("upstream-stub is served before any connection"),
+            Mode::HostileAuth {
+                health,
+                readers,
+                reply_bytes,
+                delta_bytes,
+                runs,
+                sessions,
+                session_bytes,
+                seconds,
+            } => {
+                check_target(health, cli.allow_container_ip)?;
+                let o = hostile_auth::Options {
+                    readers: bounded_count(*readers, "--readers")?,
+                    reply_bytes: (*reply_bytes).clamp(1, 64 * 1024 * 1024),
+                    delta_bytes: (*delta_bytes).max(1),
+                    runs: (*runs).clamp(1, 64),
+                    sessions: bounded_count(*sessions, "--sessions")?,
+                    session_bytes: (*session_bytes).clamp(1, 4 * 1024 * 1024),
+                    health: *health,
+                    bound: bounded_secs(*seconds)?,
+                    pid: cli.pid,
+                };
+                hostile_auth::run(&self.target, o).await
+            }
             Mode::SlowReader { clients, seconds } => {
                 let clients = (*clients).clamp(1, 64);
                 slow::run(&self.target, clients, bounded_secs(*seconds)?, cli.pid).await

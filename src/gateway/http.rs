@@ -53,6 +53,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
         http_open: gw.http_open(),
         buffered_bytes: gw.outbound.used(),
         buffered_bytes_max: gw.outbound.max(),
+        codec_buffer_bytes: super::transport::frame_gate::codec_buffer_bytes(),
     }));
     body.push_str(&gw.metrics.api.render());
     (

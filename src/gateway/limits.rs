@@ -303,6 +303,11 @@ pub const WS_READ_BUFFER_BYTES: usize = 512;
 pub const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// Least size of the codec's write backstop (above the write buffer size).
 pub const MIN_WRITE_BUFFER_BYTES: usize = 512 * 1024;
+/// A connection whose codec carried a frame larger than this since it was built gets
+/// a fresh codec once idle (`ws::shrink`): its buffers grew to that frame.
+pub const SHRINK_ABOVE: usize = 1024;
+/// How long a connection must be quiet (no message read) before its codec is rebuilt.
+pub const SHRINK_IDLE: Duration = Duration::from_secs(1);
 /// How long a closing connection waits for the client's close reply.
 pub const CLOSE_REPLY_WAIT: Duration = Duration::from_millis(500);
 /// The frame gate's read-ahead during a burst (allocated per burst, freed when drained).

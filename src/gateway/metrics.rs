@@ -232,6 +232,9 @@ pub struct LimitGauges {
     /// Outgoing bytes queued across all connections, and the budget.
     pub buffered_bytes: usize,
     pub buffered_bytes_max: usize,
+    /// What the WebSocket codecs' buffers grew to beyond their initial size and still
+    /// hold (`transport::frame_gate::codec_buffer_bytes`).
+    pub codec_buffer_bytes: usize,
 }
 
 /// Provider names (the label of the latency histogram).
@@ -363,6 +366,11 @@ impl Metrics {
                 "clawdbot_buffered_bytes_max",
                 "Configured budget of outgoing bytes queued across all connections.",
                 g.buffered_bytes_max,
+            ),
+            (
+                "clawdbot_codec_buffer_bytes",
+                "Bytes the WebSocket codecs' buffers grew to (the largest frame each connection carried since its codec was last rebuilt) and still hold.",
+                g.codec_buffer_bytes,
             ),
         ];
         for (name, help, value) in gauges {

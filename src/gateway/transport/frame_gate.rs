@@ -12,6 +12,12 @@
 //! stay small ([`crate::gateway::limits::WS_READ_BUFFER_BYTES`]): it is allocated only
 //! when a read filled the codec's buffer (a burst), and freed as soon as it is drained.
 //! An idle connection (a read that is pending) never holds it.
+//!
+//! As the bytes pass, the gate also keeps what the connection needs to replace an idle
+//! codec whose buffers a burst grew (`ws::shrink`): the largest frame read or written
+//! since the codec was built ([`HighWater`], summed over the process in
+//! [`codec_buffer_bytes`]) and the count of whole messages passed up
+//! ([`FrameGate::at_message_boundary`]).
 
 use std::io;
 use std::pin::Pin;
@@ -76,6 +82,14 @@ struct Scanner {
     payload_left: u64,
     /// Bytes of the current fragmented data message so far.
     message: u64,
+    /// Inside a fragmented data message (its final frame not seen yet).
+    fragmented: bool,
+    /// The frame being passed ends a message (a control frame or a final data frame).
+    ends_message: bool,
+    /// Messages whose last byte has passed (see [`FrameGate::at_message_boundary`]).
+    messages: u64,
+    /// The largest frame announced since [`FrameGate::reset_high_water`].
+    largest: u64,
 }
 
 /// What the scanner found in a chunk of bytes.
@@ -126,6 +140,9 @@ impl Scanner {
                 let take = self.payload_left.min((chunk.len() - i) as u64);
                 self.payload_left -= take;
                 i += take as usize;
+                if self.payload_left == 0 && self.ends_message {
+                    self.messages += 1;
+                }
                 continue;
             }
             if self.have == 0 {
@@ -155,10 +172,21 @@ impl Scanner {
             }
             if opcode <= 0x2 {
                 self.message = if fin { 0 } else { message };
+                self.fragmented = !fin;
             }
+            self.ends_message = opcode >= 0x8 || fin;
+            self.largest = self.largest.max(len);
             self.payload_left = len;
+            if len == 0 && self.ends_message {
+                self.messages += 1;
+            }
         }
         Scan::Pass
+    }
+
+    /// True between messages: no header, payload or fragmented message under way.
+    fn between_messages(&self) -> bool {
+        self.have == 0 && self.payload_left == 0 && !self.fragmented
     }
 }
 
@@ -185,6 +213,10 @@ pub struct FrameGate<S> {
     read_ahead: usize,
     /// Bytes written to the socket so far (the outbox's writer watches it for progress).
     written: WriteProgress,
+    /// The largest single write since the last reset (the codec writes its whole
+    /// output buffer at once, so this is how large that buffer grew).
+    largest_write: usize,
+    high: HighWater,
 }
 
 /// Bytes written to a socket so far, shared with whoever watches its progress.
@@ -216,6 +248,8 @@ impl<S> FrameGate<S> {
             burst: false,
             read_ahead: read_ahead.max(1),
             written: WriteProgress::default(),
+            largest_write: 0,
+            high: HighWater::default(),
         }
     }
 
@@ -228,6 +262,76 @@ impl<S> FrameGate<S> {
     pub fn buffered(&self) -> usize {
         self.ahead.as_ref().map_or(0, |a| a.bytes.len())
     }
+
+    /// True when every message whose bytes passed up to the codec is one of the
+    /// `delivered` messages it returned, and no frame is under way: then the codec
+    /// holds no unread input, and may be replaced by a fresh one without losing any.
+    pub fn at_message_boundary(&self, delivered: u64) -> bool {
+        self.refused.is_none()
+            && self.scanner.between_messages()
+            && self.scanner.messages == delivered
+    }
+
+    /// The handle on this gate's high-water mark (see [`HighWater`]).
+    pub fn high_water(&self) -> HighWater {
+        self.high.clone()
+    }
+
+    /// Starts the high-water mark again from zero (the codec above was just replaced
+    /// by a fresh one, whose buffers are small).
+    pub fn reset_high_water(&mut self) {
+        self.scanner.largest = 0;
+        self.largest_write = 0;
+        self.note_high_water();
+    }
+
+    /// Publishes the largest frame read or written since the last reset, and keeps the
+    /// process-wide sum ([`codec_buffer_bytes`]) up to date.
+    fn note_high_water(&mut self) {
+        let now = usize::try_from(self.scanner.largest)
+            .unwrap_or(usize::MAX)
+            .max(self.largest_write);
+        let before = self.high.0.load(Ordering::Relaxed);
+        if now != before {
+            self.high.0.store(now, Ordering::Relaxed);
+            if now > before {
+                CODEC_BUFFER_BYTES.fetch_add(now - before, Ordering::Relaxed);
+            } else {
+                CODEC_BUFFER_BYTES.fetch_sub(before - now, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<S> Drop for FrameGate<S> {
+    fn drop(&mut self) {
+        let held = self.high.0.swap(0, Ordering::Relaxed);
+        CODEC_BUFFER_BYTES.fetch_sub(held, Ordering::Relaxed);
+    }
+}
+
+/// The largest frame read or written through one gate since its codec was last
+/// replaced: the WebSocket codec's read and write buffers grow to the largest frame
+/// they carried and never shrink, so this is what that codec holds at least (beyond
+/// its initial size). Shared with the connection, which replaces an idle codec that
+/// grew (`ws::shrink`).
+#[derive(Debug, Clone, Default)]
+pub struct HighWater(Arc<AtomicUsize>);
+
+impl HighWater {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Sum of [`HighWater`] over every open gate of this process (one gateway per
+/// process): what the codecs' buffers grew to and still hold
+/// (`clawdbot_codec_buffer_bytes`).
+static CODEC_BUFFER_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// See [`CODEC_BUFFER_BYTES`].
+pub fn codec_buffer_bytes() -> usize {
+    CODEC_BUFFER_BYTES.load(Ordering::Relaxed)
 }
 
 fn oversize(limit: usize) -> io::Error {
@@ -250,7 +354,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGate<S> {
             other => return other,
         }
         let limit = this.limit.get();
-        match this.scanner.scan(&buf.filled()[before..], limit) {
+        let scanned = this.scanner.scan(&buf.filled()[before..], limit);
+        if this.scanner.largest > this.high.get() as u64 {
+            this.note_high_water();
+        }
+        match scanned {
             Scan::Pass => Poll::Ready(Ok(())),
             Scan::Refuse(at) => {
                 this.refused = Some(limit);
@@ -321,6 +429,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGate<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if data.len() > self.largest_write {
+            self.largest_write = data.len();
+            self.note_high_water();
+        }
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = polled {
             self.written.add(n);
@@ -338,6 +450,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGate<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        if len > self.largest_write {
+            self.largest_write = len;
+            self.note_high_water();
+        }
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = polled {
             self.written.add(n);

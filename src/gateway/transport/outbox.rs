@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -78,18 +78,26 @@ impl OutboundBudget {
     }
 }
 
+/// One queued item. Its payloads are boxed so that the item is two words: the queue
+/// allocates its slots in blocks of 32 when the connection opens, and an idle
+/// connection keeps one block.
 enum Out {
     /// A text frame (shared: an event fanned out to many connections is one buffer,
     /// charged once to the budget of all connections) with its permits in this queue.
-    Text(SharedFrame, OwnedSemaphorePermit),
+    Text(Box<Queued>),
     /// The newest delta of one run (see [`OutboxSender::try_send_latest`]).
-    Latest(String, Arc<LatestSlot>),
+    Latest(Box<(String, Arc<LatestSlot>)>),
     Ping,
-    Close(u16, String),
+    Close(Box<(u16, String)>),
+    /// Hand the socket's sink to the connection for a moment (see [`Outbox::lend`]).
+    Lend(oneshot::Sender<Lent>),
 }
 
+/// A frame and the permits it holds in this queue.
+type Queued = (SharedFrame, OwnedSemaphorePermit);
+
 /// The newest queued frame of one coalescing key: replaced in place while it waits.
-type LatestSlot = Mutex<Option<(SharedFrame, OwnedSemaphorePermit)>>;
+type LatestSlot = Mutex<Option<Queued>>;
 /// Coalescing key → the slot queued for it and not yet taken by the writer.
 type LatestMap = Arc<Mutex<HashMap<String, Arc<LatestSlot>>>>;
 
@@ -122,7 +130,7 @@ pub struct Outbox {
     stalled: Arc<AtomicBool>,
 }
 
-type Sink = SplitSink<WsStream, Message>;
+pub type Sink = SplitSink<WsStream, Message>;
 
 impl Outbox {
     /// A queue of at most `frames` frames and `max_bytes` bytes, within `global`. The
@@ -231,7 +239,7 @@ impl Outbox {
             || self
                 .queue
                 .tx
-                .try_send(Out::Close(code, reason.to_string()))
+                .try_send(Out::Close(Box::new((code, reason.to_string()))))
                 .is_err()
         {
             self.queue.close_after(None, code, reason);
@@ -250,7 +258,10 @@ impl Outbox {
     /// Queues a close frame and lets the writer finish on its own (bounded by
     /// [`OUTBOX_CLOSE_NOW_WAIT`]) without waiting for it: for connections closed to make room.
     pub fn close_now(self, code: u16, reason: &str) {
-        let _ = self.queue.tx.try_send(Out::Close(code, reason.to_string()));
+        let _ = self
+            .queue
+            .tx
+            .try_send(Out::Close(Box::new((code, reason.to_string()))));
         drop(self.queue);
         let writer = self.writer;
         tokio::spawn(async move {
@@ -262,6 +273,17 @@ impl Outbox {
                 writer.abort();
             }
         });
+    }
+
+    /// Borrows the socket's sink from the writer once everything queued before this
+    /// call is written and flushed (to rebuild the codec of an idle connection, see
+    /// `ws::shrink`). `None` when the queue is full, the writer is gone or does not
+    /// answer within `wait`; then nothing was lent. Meanwhile the writer waits for the
+    /// sink to come back through the returned sender (dropping it ends the writer).
+    pub async fn lend(&self, wait: Duration) -> Option<Lent> {
+        let (tx, rx) = oneshot::channel();
+        self.queue.tx.try_send(Out::Lend(tx)).ok()?;
+        tokio::time::timeout(wait, rx).await.ok()?.ok()
     }
 
     /// Stops the writer at once (slow consumer): no close frame, the socket is dropped.
@@ -311,7 +333,9 @@ impl Watch {
 /// one write rather than one per frame. The frames' permits are returned after the
 /// flush: until then their bytes still count against the bounds. A socket that takes
 /// no bytes for the stall time ends the writer (see [`Watch`]). A close asked for
-/// outside the queue is written once the queue is empty ([`CloseAfter`]).
+/// outside the queue is written once the queue is empty ([`CloseAfter`]). The list of
+/// frames in flight is allocated per burst and freed when the queue is drained, so an
+/// idle connection's writer holds no buffer.
 async fn write_loop(
     mut sink: Sink,
     mut rx: mpsc::Receiver<Out>,
@@ -319,7 +343,7 @@ async fn write_loop(
     watch: Watch,
     after: Arc<CloseAfter>,
 ) {
-    let mut written = Vec::with_capacity(OUTBOX_MAX_BATCH);
+    let mut written: Vec<Queued> = Vec::new();
     'frames: loop {
         // The queue first: a close asked for outside it goes out once it is empty.
         let first = tokio::select! {
@@ -342,23 +366,37 @@ async fn write_loop(
         let mut next = Some(first);
         while let Some(item) = next.take() {
             let message = match item {
-                Out::Text(frame, permit) => {
-                    let text = frame.text();
-                    written.push((frame, permit));
+                Out::Text(queued) => {
+                    let text = queued.0.text();
+                    written.push(*queued);
                     Some(Message::Text(text))
                 }
-                Out::Latest(key, slot) => {
+                Out::Latest(latest_item) => {
+                    let (key, slot) = *latest_item;
                     let taken = take_latest(&latest, &key, &slot);
-                    taken.map(|(frame, permit)| {
-                        let text = frame.text();
-                        written.push((frame, permit));
+                    taken.map(|queued| {
+                        let text = queued.0.text();
+                        written.push(queued);
                         Message::Text(text)
                     })
                 }
                 Out::Ping => Some(Message::Ping(Default::default())),
-                Out::Close(code, reason) => {
+                Out::Close(close) => {
+                    let (code, reason) = *close;
                     send_close(&mut sink, &watch, code, reason.as_str()).await;
                     break 'frames;
+                }
+                Out::Lend(to) => {
+                    // Everything before the loan goes out first.
+                    if !matches!(watch.progressing(sink.flush()).await, Some(Ok(()))) {
+                        break 'frames;
+                    }
+                    written.clear();
+                    match lend(sink, to).await {
+                        Some(back) => sink = back,
+                        None => break 'frames,
+                    }
+                    None
                 }
             };
             if let Some(message) = message {
@@ -373,6 +411,9 @@ async fn write_loop(
         }
         let flushed = watch.progressing(sink.flush()).await;
         written.clear();
+        if rx.is_empty() {
+            written = Vec::new();
+        }
         if !matches!(flushed, Some(Ok(()))) {
             break;
         }
@@ -392,13 +433,23 @@ async fn send_close(sink: &mut Sink, watch: &Watch, code: u16, reason: &str) {
         .await;
 }
 
+/// The sink lent to the connection, and where to give it back.
+pub type Lent = (Sink, oneshot::Sender<Sink>);
+
+/// The writer's side of a loan: hands `sink` over and waits for it (or its
+/// replacement) to come back; `None` when the connection kept it (it is ending).
+async fn lend(sink: Sink, to: oneshot::Sender<Lent>) -> Option<Sink> {
+    let (back_tx, back_rx) = oneshot::channel();
+    match to.send((sink, back_tx)) {
+        Ok(()) => back_rx.await.ok(),
+        // The borrower stopped waiting: keep the sink.
+        Err((sink, _)) => Some(sink),
+    }
+}
+
 /// The writer's side of a coalesced delta: unregisters the slot (so the next delta of
 /// that key queues anew) and takes its frame.
-fn take_latest(
-    latest: &LatestMap,
-    key: &str,
-    slot: &Arc<LatestSlot>,
-) -> Option<(SharedFrame, OwnedSemaphorePermit)> {
+fn take_latest(latest: &LatestMap, key: &str, slot: &Arc<LatestSlot>) -> Option<Queued> {
     let mut map = latest.lock().unwrap_or_else(|e| e.into_inner());
     if map.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
         map.remove(key);
@@ -498,7 +549,7 @@ impl OutboxSender {
             .try_acquire_many_owned(self.permits(frame.len()))
             .map_err(|_| SendError::SlowConsumer)?;
         self.tx
-            .try_send(Out::Text(frame.clone(), permit))
+            .try_send(Out::Text(Box::new((frame.clone(), permit))))
             .map_err(map_try)
     }
 
@@ -542,7 +593,7 @@ impl OutboxSender {
             .map_err(|_| SendError::SlowConsumer)?;
         let slot = Arc::new(Mutex::new(Some((frame.clone(), permit))));
         self.tx
-            .try_send(Out::Latest(key.to_string(), slot.clone()))
+            .try_send(Out::Latest(Box::new((key.to_string(), slot.clone()))))
             .map_err(map_try)?;
         map.insert(key.to_string(), slot);
         Ok(())
@@ -592,7 +643,7 @@ impl OutboxSender {
         let frame = SharedFrame::new(text, Some(global));
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         self.tx
-            .send_timeout(Out::Text(frame, permit), remaining)
+            .send_timeout(Out::Text(Box::new((frame, permit))), remaining)
             .await
             .map_err(|e| match e {
                 mpsc::error::SendTimeoutError::Timeout(_) => SendError::SlowConsumer,

@@ -7,13 +7,12 @@
 
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
-use super::{read_result, send_end, Connection, End};
+use super::{next_message, read_result, send_end, Connection, End};
 use crate::gateway::auth::{AuthOutcome, MISMATCH_MESSAGE, MISSING_MESSAGE, RATE_LIMITED_MESSAGE};
 use crate::gateway::conns::Conn;
 use crate::gateway::limits::RETRY_LATER_MS;
@@ -62,8 +61,11 @@ impl Connection {
                     self.handshake_result(Handshake::Aborted);
                     return Err(End::Close(close::GOING_AWAY, "gateway shutting down"));
                 }
-                msg = self.stream.next() => msg,
+                msg = next_message(&mut self.stream) => msg,
             };
+            if let Some(Ok(_)) = &msg {
+                self.delivered += 1;
+            }
             let msg = match read_result(msg) {
                 Ok(m) => m,
                 Err(end) => {

@@ -1,11 +1,13 @@
 //! One WebSocket connection of the gateway, in three steps: the upgrade (`upgrade`:
 //! origin, budgets, the pending pool), the handshake and admission (`handshake`:
 //! challenge, `connect`, token, authenticated slot) and the loop (`requests`:
-//! requests, ticks, rate, idle timeout, the shutdown drain). This file holds the
-//! connection's state, how it ends and how it closes.
+//! requests, ticks, rate, idle timeout, the shutdown drain), during which an idle
+//! connection's codec is replaced when a burst grew its buffers (`shrink`). This file
+//! holds the connection's state, how it ends and how it closes.
 
 mod handshake;
 mod requests;
+mod shrink;
 mod upgrade;
 
 use std::net::SocketAddr;
@@ -20,7 +22,7 @@ use super::admission::{ConnectionGuard, PendingSlot};
 use super::conns::{Conn, MISSED_RUN_END};
 use super::limits::CLOSE_REPLY_WAIT;
 use super::metrics::{Disconnect, FrameReject, Handshake};
-use super::transport::frame_gate::{GateLimit, Oversize};
+use super::transport::frame_gate::{GateLimit, HighWater, Oversize};
 use super::transport::outbox::{Outbox, SendError};
 use super::transport::WsStream;
 use super::Gateway;
@@ -41,7 +43,12 @@ struct Connection {
     peer: SocketAddr,
     conn_id: String,
     out: Outbox,
-    stream: SplitStream<WsStream>,
+    /// The read half of the socket (`None` only for the instant `shrink` rebuilds it).
+    stream: Option<SplitStream<WsStream>>,
+    /// Messages read from `stream` so far (see `FrameGate::at_message_boundary`).
+    delivered: u64,
+    /// The largest frame the codec carried since it was last rebuilt.
+    high_water: HighWater,
     /// The inbound size limit (pre-auth until `connect` succeeds).
     limit: GateLimit,
     /// The place in the pending pool, until `connect` succeeds.
@@ -62,6 +69,7 @@ impl Connection {
         limit: GateLimit,
     ) {
         let progress = socket.get_ref().write_progress();
+        let high_water = socket.get_ref().high_water();
         let (sink, stream) = socket.split();
         let out = Outbox::new(
             sink,
@@ -76,7 +84,9 @@ impl Connection {
             peer,
             conn_id,
             out,
-            stream,
+            stream: Some(stream),
+            delivered: 0,
+            high_water,
             limit,
             pending: Some(pending),
             slot: None,
@@ -183,7 +193,7 @@ impl Connection {
             }
             debug!(reason, "closing after the send queue");
             out.close(close::GOING_AWAY, reason).await;
-            let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+            let drain = async { while let Some(Ok(_)) = next_message(&mut stream).await {} };
             let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, drain).await;
             debug!("websocket closed");
             return;
@@ -203,7 +213,7 @@ impl Connection {
             End::Close(code, reason) => {
                 debug!(code, reason, "closing");
                 out.close(code, reason).await;
-                let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+                let drain = async { while let Some(Ok(_)) = next_message(&mut stream).await {} };
                 let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, drain).await;
             }
             End::CloseNow(code, reason) => {
@@ -223,6 +233,16 @@ fn send_end(e: SendError) -> End {
     match e {
         SendError::SlowConsumer => End::Drop(SLOW_CONSUMER),
         SendError::Closed => End::Drop("socket closed"),
+    }
+}
+
+/// The next message of the read half (`None`: the socket is gone).
+async fn next_message(
+    stream: &mut Option<SplitStream<WsStream>>,
+) -> Option<Result<Message, tungstenite::Error>> {
+    match stream {
+        Some(s) => s.next().await,
+        None => None,
     }
 }
 

@@ -2,12 +2,11 @@
 //! method table, answered with backpressure), `tick` events and pings, the idle
 //! timeout, and the shutdown drain (`shutdown` event, then a 1001 close).
 
-use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info};
 
-use super::{read_result, Connection, End, SLOW_CONSUMER};
+use super::{next_message, read_result, Connection, End, SLOW_CONSUMER};
 use crate::gateway::admission::RateLimiter;
 use crate::gateway::events;
 use crate::gateway::limits::{RETRY_LATER_MS, RUN_DRAIN_POLL, RUN_DRAIN_WAIT};
@@ -34,12 +33,15 @@ impl Connection {
         let idle = tokio::time::sleep(idle_timeout);
         tokio::pin!(idle);
         let mut shutdown = self.gw.shutdown.clone();
+        // The handshake's response grew the codec's write buffer: given back at once
+        // (once it is written), so that connections opening together do not all hold it.
+        let mut shrink_at = Some(Instant::now());
         loop {
             let msg = tokio::select! {
                 // The watch guard is dropped inside the block: only `()` lives across
                 // the drain's await.
                 _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
-                    return self.shutting_down().await;
+                    return Box::pin(self.shutting_down()).await;
                 }
                 _ = tick.tick() => {
                     // A full queue skips this tick (responses, not events, decide when a
@@ -51,6 +53,17 @@ impl Connection {
                     let closing = self.out.closing().is_some();
                     if !closing && (tick == Err(SendError::Closed) || ping == Err(SendError::Closed)) {
                         return End::Drop("socket closed");
+                    }
+                    // Events may have grown the codec meanwhile.
+                    if shrink_at.is_none() && self.codec_grew() {
+                        shrink_at = Some(self.shrink_due());
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep_until(shrink_at.unwrap_or_else(Instant::now)), if shrink_at.is_some() => {
+                    shrink_at = None;
+                    if self.codec_grew() {
+                        Box::pin(self.shrink()).await;
                     }
                     continue;
                 }
@@ -66,9 +79,13 @@ impl Connection {
                 } else {
                     "socket write failed"
                 }),
-                msg = self.stream.next() => msg,
+                msg = next_message(&mut self.stream) => msg,
             };
+            if let Some(Ok(_)) = &msg {
+                self.delivered += 1;
+            }
             idle.as_mut().reset(Instant::now() + idle_timeout);
+            shrink_at = Some(self.shrink_due());
             let msg = match read_result(msg) {
                 Ok(m) => m,
                 Err(end) => {
@@ -107,12 +124,15 @@ impl Connection {
                     ),
                 )
                 .retry_after(wait.as_millis().max(1) as u64);
-                if let Err(end) = self.reply_err(req.id, error).await {
+                if let Err(end) = Box::pin(self.reply_err(req.id, error)).await {
                     return end;
                 }
                 continue;
             }
-            if let Err(end) = self.request(protocol, req).await {
+            // Boxed, like every step that is not the wait itself: the task a held idle
+            // connection keeps is then only the loop's own state, not room for the
+            // largest method's state.
+            if let Err(end) = Box::pin(self.request(protocol, req)).await {
                 return end;
             }
         }

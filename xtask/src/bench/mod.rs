@@ -11,6 +11,7 @@ mod build_time;
 mod chat;
 mod gateway_load;
 mod hostile;
+mod hostile_auth;
 mod image;
 pub mod in_process;
 mod lifecycle;
@@ -42,6 +43,7 @@ pub const SECTIONS: &[&str] = &[
     "gateway",
     "build",
     "hostile",
+    "hostile-authenticated",
     "chat",
     "openai",
     "openclaw",
@@ -58,7 +60,7 @@ pub struct Args {
     /// Install the peer tools (hyperfine, hadolint, dclint, checkov) into ~/.cache/clawdbot-deploy/bench-tools first.
     #[arg(long)]
     pub provision_tools: bool,
-    /// Run only these sections (image, lifecycle, verify, gateway, build, hostile, chat, openai, openclaw); the report keeps the
+    /// Run only these sections (image, lifecycle, verify, gateway, build, hostile, hostile-authenticated, chat, openai, openclaw); the report keeps the
     /// other sections from its previous version, each with its own date.
     #[arg(long, num_args = 1.., value_parser = clap::builder::PossibleValuesParser::new(SECTIONS))]
     pub only: Vec<String>,
@@ -174,6 +176,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "gateway" => gateway_load::run(&mut ctx),
             "chat" => chat::run(&mut ctx),
             "hostile" => hostile::run(&mut ctx),
+            "hostile-authenticated" => hostile_auth::run(&mut ctx),
             "openai" => openai_api::run(&mut ctx),
             "openclaw" => openclaw::run(&mut ctx),
             _ => build_time::run(&mut ctx),

@@ -1,0 +1,77 @@
+//! Gives back what a burst left in an idle connection's WebSocket codec.
+//!
+//! The codec's read and write buffers grow to the largest frame they carried (a large
+//! request, the `hello-ok` response, a burst of events) and never shrink. Right after
+//! the handshake, and whenever a connection has been quiet for [`SHRINK_IDLE`], if its
+//! frame gate saw a frame larger than [`SHRINK_ABOVE`] since the codec was built (ticks
+//! also check), the loop borrows the sink from the
+//! writer (everything queued before is written first), checks that the codec holds no
+//! unread input (the gate counts whole messages as they pass; the loop counts what the
+//! codec returned), and replaces the codec by a fresh one over the same socket and gate.
+//! Nothing on the wire changes; the connection's state above the codec is untouched.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::WebSocketStream;
+use tracing::debug;
+
+use super::Connection;
+use crate::gateway::limits::{SHRINK_ABOVE, SHRINK_IDLE};
+
+/// How long the loop waits for the writer to lend the sink, and for the codec to flush
+/// what it holds (a pong); a socket that does not take it now is left for later.
+const LEND_WAIT: Duration = Duration::from_millis(100);
+
+impl Connection {
+    /// When the connection should next try [`Connection::shrink`]: [`SHRINK_IDLE`]
+    /// from now (every message postpones it).
+    pub(super) fn shrink_due(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + SHRINK_IDLE
+    }
+
+    /// True when the codec carried a frame larger than [`SHRINK_ABOVE`] since it was
+    /// built: its buffers grew.
+    pub(super) fn codec_grew(&self) -> bool {
+        self.high_water.get() > SHRINK_ABOVE
+    }
+
+    /// Replaces the codec by a fresh one when it holds no unread input; true when it
+    /// did. The writer waits meanwhile (its queue keeps filling within its bounds).
+    pub(super) async fn shrink(&mut self) -> bool {
+        let Some((sink, back)) = self.out.lend(LEND_WAIT).await else {
+            return false;
+        };
+        let Some(stream) = self.stream.take() else {
+            let _ = back.send(sink);
+            return false;
+        };
+        let mut ws = match stream.reunite(sink) {
+            Ok(ws) => ws,
+            Err(halves) => {
+                self.stream = Some(halves.1);
+                let _ = back.send(halves.0);
+                return false;
+            }
+        };
+        let idle = ws.get_ref().at_message_boundary(self.delivered)
+            && matches!(
+                tokio::time::timeout(LEND_WAIT, ws.flush()).await,
+                Ok(Ok(()))
+            );
+        if idle {
+            let config = *ws.get_config();
+            let mut gate = ws.into_inner();
+            let grew = self.high_water.get();
+            gate.reset_high_water();
+            ws = WebSocketStream::from_raw_socket(gate, Role::Server, Some(config)).await;
+            debug!(grew, "codec rebuilt (idle)");
+        }
+        let (sink, stream) = ws.split();
+        self.stream = Some(stream);
+        // A writer that is gone ends the loop through `Outbox::closed`.
+        let _ = back.send(sink);
+        idle
+    }
+}
