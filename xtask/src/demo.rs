@@ -5,6 +5,8 @@
 //! wait healthy, probes from the host, `verify --runtime`, summary, cleanup
 //! (`compose down -v --remove-orphans` and the temp dir; always, unless `--keep`).
 
+mod openclaw;
+mod openclaw_probes;
 mod probes;
 
 use std::net::{SocketAddr, TcpListener};
@@ -20,7 +22,7 @@ use crate::engine::{self, Compose, ComposeProject, Engine, COMPOSE_ENV};
 use crate::image::demo_env_text;
 use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
 use crate::provision::{self, Purpose};
-use crate::settings::{Profile, Settings};
+use crate::settings::{App, Profile, Settings};
 use crate::tasks::{self, Command, Plan, Step};
 use crate::tempdir::{random_hex, TempDir};
 use crate::verify::secrets::mask;
@@ -87,6 +89,15 @@ impl Ctx {
 
 /// The project as it will be (paths known before anything is created), for printing.
 fn planned_project(ctx: &Ctx) -> ComposeProject {
+    if ctx.settings.app == App::Openclaw {
+        // The OpenClaw demo renders its whole stack into the temp dir.
+        return ComposeProject {
+            name: ctx.name.clone(),
+            project_dir: ctx.dir.clone(),
+            env_file: ctx.dir.join(".env"),
+            files: vec![ctx.dir.join(COMPOSE_FILE)],
+        };
+    }
     ComposeProject {
         name: ctx.name.clone(),
         project_dir: ctx.dir.clone(),
@@ -356,21 +367,12 @@ fn service_container(ctx: &Ctx, service: &str) -> Result<String> {
     Ok(id)
 }
 
-fn logs(ctx: &Ctx) -> String {
+fn logs(ctx: &Ctx, service: &str) -> String {
     let run = || -> Result<String> {
         let project = ctx.project()?;
         let out = ctx
             .engine()?
-            .compose(
-                project,
-                &[
-                    "logs",
-                    "--no-color",
-                    "--tail",
-                    "100",
-                    &ctx.settings.service_name,
-                ],
-            )
+            .compose(project, &["logs", "--no-color", "--tail", "100", service])
             .output()?;
         Ok(strip_ansi(&tasks::tail(&out, 100)))
     };
@@ -443,9 +445,8 @@ fn wait_container_healthy(ctx: &Ctx, step: &mut Step, service: &str, id: &str) -
         tasks::sleep_interruptible(Duration::from_secs(1))?;
     };
     step.note(format!(
-        "container logs ({}):\n{}",
-        ctx.settings.service_name,
-        logs(ctx)
+        "container logs ({service}):\n{}",
+        logs(ctx, service)
     ));
     bail!("{service}: {failure}")
 }
@@ -503,7 +504,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
     let root = workspace::root();
     let settings = Settings::load(&root)?;
-    let name = format!("{}-demo-{}", settings.service_name, random_hex(4)?);
+    let prefix = match settings.app {
+        App::Openclaw => crate::defaults::openclaw::SERVICE_NAME,
+        App::Clawdbot => settings.service_name.as_str(),
+    };
+    let name = format!("{prefix}-demo-{}", random_hex(4)?);
     let dir = std::env::temp_dir().join(&name);
     let mut provision = args.provision;
     let engine = Engine::detect();
@@ -532,7 +537,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         keep: args.keep,
         break_healthcheck: args.break_healthcheck,
     };
-    let plan = plan(&ctx, provision)?;
+    let plan = if ctx.settings.app == App::Openclaw {
+        if args.break_healthcheck {
+            bail!("--break-healthcheck is a hook of the clawdbot demo only");
+        }
+        openclaw::plan(&ctx, provision)?
+    } else {
+        plan(&ctx, provision)?
+    };
     if args.dry_run {
         print!("{}", plan.render());
         println!("(dry run: nothing was run)");
