@@ -39,14 +39,23 @@ pub struct Args {
     /// Install Docker, compose and the musl target first (root on Debian/Ubuntu only).
     #[arg(long)]
     pub provision: bool,
-    /// Seconds to wait for the container to become healthy.
-    #[arg(long, default_value_t = 90)]
-    pub timeout: u64,
+    /// The app to demo (default: the `app` setting): `openclaw` runs the real OpenClaw
+    /// gateway with the demo provider as its model.
+    #[arg(long, value_enum)]
+    pub app: Option<crate::settings::App>,
+    /// Seconds to wait for each container to become healthy (default 90; 300 for
+    /// openclaw, whose gateway is ready after 20-90 s on a loaded machine).
+    #[arg(long)]
+    pub timeout: Option<u64>,
     /// Test hook for the end-to-end tests: replace the health check with one that can
     /// never pass (wrong port), to prove a failed demo shows the logs and still cleans up.
     #[arg(long, hide = true)]
     pub break_healthcheck: bool,
 }
+
+/// Default `--timeout` of the clawdbot demo, and of the OpenClaw demo.
+const DEFAULT_TIMEOUT_SECS: u64 = 90;
+const OPENCLAW_TIMEOUT_SECS: u64 = 300;
 
 struct Ctx {
     root: PathBuf,
@@ -503,7 +512,10 @@ fn stop_instructions(ctx: &Ctx) -> String {
 pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
     let root = workspace::root();
-    let settings = Settings::load(&root)?;
+    let mut settings = Settings::load(&root)?;
+    if let Some(app) = args.app {
+        settings.app = app;
+    }
     let prefix = match settings.app {
         App::Openclaw => crate::defaults::openclaw::SERVICE_NAME,
         App::Clawdbot => settings.service_name.as_str(),
@@ -524,6 +536,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(match settings.app {
+        App::Openclaw => OPENCLAW_TIMEOUT_SECS,
+        App::Clawdbot => DEFAULT_TIMEOUT_SECS,
+    }));
     let mut ctx = Ctx {
         root: root.clone(),
         settings,
@@ -533,7 +549,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         project: None,
         token: None,
         container: None,
-        timeout: Duration::from_secs(args.timeout),
+        timeout,
         keep: args.keep,
         break_healthcheck: args.break_healthcheck,
     };

@@ -48,7 +48,7 @@ fn gateway_addr(ctx: &Ctx) -> SocketAddr {
 pub(super) fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
     let s = &ctx.settings;
     let mut plan: Plan<Ctx> = Plan::new(format!(
-        "cargo xtask demo (app openclaw, project {})",
+        "cargo xtask demo --app openclaw (project {})",
         ctx.name
     ));
     if provision {
