@@ -316,15 +316,7 @@ fn safe_env(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
         &demo_env_text(Some(&token)),
         &opts,
     )?;
-    if !ctx.keep {
-        let engine = ctx.engine()?.clone();
-        let p = project.clone();
-        step.on_cleanup(
-            "compose down",
-            engine.compose_argv(&project, &down_args()).join(" "),
-            move || engine.compose(&p, &down_args()).capture().map(|_| ()),
-        );
-    }
+    on_cleanup_down(ctx, step, &project)?;
     step.note(format!(
         "env file {} (mode 0600): demo keys, token {}; the repository's .env is never read",
         project.env_file.display(),
@@ -332,6 +324,20 @@ fn safe_env(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     ));
     ctx.token = Some(token);
     ctx.project = Some(project);
+    Ok(())
+}
+
+/// Registers `compose down -v` of `project` as a cleanup (unless `--keep`).
+fn on_cleanup_down(ctx: &Ctx, step: &mut Step, project: &ComposeProject) -> Result<()> {
+    if !ctx.keep {
+        let engine = ctx.engine()?.clone();
+        let p = project.clone();
+        step.on_cleanup(
+            "compose down",
+            engine.compose_argv(project, &down_args()).join(" "),
+            move || engine.compose(&p, &down_args()).capture().map(|_| ()),
+        );
+    }
     Ok(())
 }
 

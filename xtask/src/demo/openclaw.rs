@@ -271,15 +271,7 @@ fn secrets_and_stack(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     write_for_container(ctx, &secrets.join(facts::TOKEN_SECRET), &token)?;
     write_for_container(ctx, &secrets.join(crate::init::DEMO_KEY_SECRET), &key)?;
     let project = planned_project(ctx);
-    if !ctx.keep {
-        let engine = ctx.engine()?.clone();
-        let p = project.clone();
-        step.on_cleanup(
-            "compose down",
-            engine.compose_argv(&project, &down_args()).join(" "),
-            move || engine.compose(&p, &down_args()).capture().map(|_| ()),
-        );
-    }
+    super::on_cleanup_down(ctx, step, &project)?;
     step.note(format!(
         "{}: gateway token {}, demo key {} (mode 0600, owner {}:{}); stack rendered from templates/openclaw/",
         secrets.display(),

@@ -201,14 +201,9 @@ pub fn control_ui_chat(addr: SocketAddr, token: &str) -> Result<String> {
         Some(answer) if out.status.success() => Ok(answer.trim().to_owned()),
         _ => bail!(
             "the Control UI did not connect and chat:\n{}",
-            tail(&text, 40)
+            crate::tasks::tail_text(&text, 40)
         ),
     }
-}
-
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]
