@@ -273,11 +273,17 @@ fn preflight(ctx: &mut Ctx, step: &mut Step, commands: &[Command]) -> Result<()>
             ctx.root.display()
         );
     }
+    check_generated(step, commands, "cargo xtask init")
+}
+
+/// Runs the planned `init --check` (the last of `commands`); `init` is the command that
+/// regenerates the files.
+fn check_generated(step: &mut Step, commands: &[Command], init: &str) -> Result<()> {
     let init_check = commands.last().context("no init --check in the plan")?;
     let out = init_check.output()?;
     if !out.status.success() {
         bail!(
-            "generated files are out of date or invalid (run `cargo xtask init` to regenerate them, review, then rerun):\n{}",
+            "generated files are out of date or invalid (run `{init}` to regenerate them, review, then rerun):\n{}",
             tasks::tail(&out, 20)
         );
     }

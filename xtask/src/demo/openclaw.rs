@@ -163,16 +163,7 @@ fn preflight(ctx: &mut Ctx, step: &mut Step, commands: &[Command]) -> Result<()>
         bail!("Chromium or playwright-core is missing (apt-get install chromium; scripts/install-node-tools.sh)");
     }
     step.note("openclaw CLI, Chromium and playwright-core are installed");
-    let init_check = commands.last().context("no init --check in the plan")?;
-    let out = init_check.output()?;
-    if !out.status.success() {
-        bail!(
-            "generated files are out of date or invalid (run `cargo xtask init --app openclaw`, review, then rerun):\n{}",
-            tasks::tail(&out, 20)
-        );
-    }
-    step.note("generated files are up to date");
-    Ok(())
+    super::check_generated(step, commands, "cargo xtask init --app openclaw")
 }
 
 fn build_images(ctx: &mut Ctx, step: &mut Step, commands: &[Command], version: &str) -> Result<()> {
