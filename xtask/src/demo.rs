@@ -5,6 +5,8 @@
 //! wait healthy, probes from the host, `verify --runtime`, summary, cleanup
 //! (`compose down -v --remove-orphans` and the temp dir; always, unless `--keep`).
 
+mod openclaw;
+mod openclaw_probes;
 mod probes;
 
 use std::net::{SocketAddr, TcpListener};
@@ -20,7 +22,7 @@ use crate::engine::{self, Compose, ComposeProject, Engine, COMPOSE_ENV};
 use crate::image::demo_env_text;
 use crate::image::{self, OverrideOptions, COMPOSE_FILE, OVERRIDE_FILE};
 use crate::provision::{self, Purpose};
-use crate::settings::{Profile, Settings};
+use crate::settings::{App, Profile, Settings};
 use crate::tasks::{self, Command, Plan, Step};
 use crate::tempdir::{random_hex, TempDir};
 use crate::verify::secrets::mask;
@@ -37,14 +39,23 @@ pub struct Args {
     /// Install Docker, compose and the musl target first (root on Debian/Ubuntu only).
     #[arg(long)]
     pub provision: bool,
-    /// Seconds to wait for the container to become healthy.
-    #[arg(long, default_value_t = 90)]
-    pub timeout: u64,
+    /// The app to demo (default: the `app` setting): `openclaw` runs the real OpenClaw
+    /// gateway with the demo provider as its model.
+    #[arg(long, value_enum)]
+    pub app: Option<crate::settings::App>,
+    /// Seconds to wait for each container to become healthy (default 90; 300 for
+    /// openclaw, whose gateway is ready after 20-90 s on a loaded machine).
+    #[arg(long)]
+    pub timeout: Option<u64>,
     /// Test hook for the end-to-end tests: replace the health check with one that can
     /// never pass (wrong port), to prove a failed demo shows the logs and still cleans up.
     #[arg(long, hide = true)]
     pub break_healthcheck: bool,
 }
+
+/// Default `--timeout` of the clawdbot demo, and of the OpenClaw demo.
+const DEFAULT_TIMEOUT_SECS: u64 = 90;
+const OPENCLAW_TIMEOUT_SECS: u64 = 300;
 
 struct Ctx {
     root: PathBuf,
@@ -87,6 +98,15 @@ impl Ctx {
 
 /// The project as it will be (paths known before anything is created), for printing.
 fn planned_project(ctx: &Ctx) -> ComposeProject {
+    if ctx.settings.app == App::Openclaw {
+        // The OpenClaw demo renders its whole stack into the temp dir.
+        return ComposeProject {
+            name: ctx.name.clone(),
+            project_dir: ctx.dir.clone(),
+            env_file: ctx.dir.join(".env"),
+            files: vec![ctx.dir.join(COMPOSE_FILE)],
+        };
+    }
     ComposeProject {
         name: ctx.name.clone(),
         project_dir: ctx.dir.clone(),
@@ -212,7 +232,12 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
         run_probes,
     );
     if let Some(cli) = probes::openclaw_cli() {
-        plan.probes([probes::openclaw_agent_command(&cli, "<home>", "<PATH>")]);
+        plan.probes([probes::cli_command_in(
+            &cli,
+            "<home>",
+            "<PATH>",
+            probes::AGENT_ARGS,
+        )]);
     }
     let verify =
         Command::xtask(&["verify", "--runtime", "--project", &ctx.name]).current_dir(&ctx.root);
@@ -271,11 +296,17 @@ fn preflight(ctx: &mut Ctx, step: &mut Step, commands: &[Command]) -> Result<()>
             ctx.root.display()
         );
     }
+    check_generated(step, commands, "cargo xtask init")
+}
+
+/// Runs the planned `init --check` (the last of `commands`); `init` is the command that
+/// regenerates the files.
+fn check_generated(step: &mut Step, commands: &[Command], init: &str) -> Result<()> {
     let init_check = commands.last().context("no init --check in the plan")?;
     let out = init_check.output()?;
     if !out.status.success() {
         bail!(
-            "generated files are out of date or invalid (run `cargo xtask init` to regenerate them, review, then rerun):\n{}",
+            "generated files are out of date or invalid (run `{init}` to regenerate them, review, then rerun):\n{}",
             tasks::tail(&out, 20)
         );
     }
@@ -314,15 +345,7 @@ fn safe_env(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
         &demo_env_text(Some(&token)),
         &opts,
     )?;
-    if !ctx.keep {
-        let engine = ctx.engine()?.clone();
-        let p = project.clone();
-        step.on_cleanup(
-            "compose down",
-            engine.compose_argv(&project, &down_args()).join(" "),
-            move || engine.compose(&p, &down_args()).capture().map(|_| ()),
-        );
-    }
+    on_cleanup_down(ctx, step, &project)?;
     step.note(format!(
         "env file {} (mode 0600): demo keys, token {}; the repository's .env is never read",
         project.env_file.display(),
@@ -330,6 +353,20 @@ fn safe_env(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     ));
     ctx.token = Some(token);
     ctx.project = Some(project);
+    Ok(())
+}
+
+/// Registers `compose down -v` of `project` as a cleanup (unless `--keep`).
+fn on_cleanup_down(ctx: &Ctx, step: &mut Step, project: &ComposeProject) -> Result<()> {
+    if !ctx.keep {
+        let engine = ctx.engine()?.clone();
+        let p = project.clone();
+        step.on_cleanup(
+            "compose down",
+            engine.compose_argv(project, &down_args()).join(" "),
+            move || engine.compose(&p, &down_args()).capture().map(|_| ()),
+        );
+    }
     Ok(())
 }
 
@@ -374,12 +411,12 @@ fn service_container(ctx: &Ctx, service: &str) -> Result<String> {
     Ok(id)
 }
 
-fn logs(ctx: &Ctx) -> String {
+fn logs(ctx: &Ctx, service: &str) -> String {
     let run = || -> Result<String> {
         let project = ctx.project()?;
         let out = ctx
             .engine()?
-            .compose(project, &logs_args(&ctx.settings.service_name))
+            .compose(project, &logs_args(service))
             .output()?;
         Ok(strip_ansi(&tasks::tail(&out, 100)))
     };
@@ -457,9 +494,8 @@ fn wait_container_healthy(ctx: &Ctx, step: &mut Step, service: &str, id: &str) -
         tasks::sleep_interruptible(Duration::from_secs(1))?;
     };
     step.note(format!(
-        "container logs ({}):\n{}",
-        ctx.settings.service_name,
-        logs(ctx)
+        "container logs ({service}):\n{}",
+        logs(ctx, service)
     ));
     bail!("{service}: {failure}")
 }
@@ -516,8 +552,15 @@ fn stop_instructions(ctx: &Ctx) -> String {
 pub fn run(args: Args) -> Result<ExitCode> {
     tasks::install_interrupt_handler();
     let root = workspace::root();
-    let settings = Settings::load(&root)?;
-    let name = format!("{}-demo-{}", settings.service_name, random_hex(4)?);
+    let mut settings = Settings::load(&root)?;
+    if let Some(app) = args.app {
+        settings.app = app;
+    }
+    let prefix = match settings.app {
+        App::Openclaw => crate::defaults::openclaw::SERVICE_NAME,
+        App::Clawdbot => settings.service_name.as_str(),
+    };
+    let name = format!("{prefix}-demo-{}", random_hex(4)?);
     let dir = std::env::temp_dir().join(&name);
     let mut provision = args.provision;
     let engine = Engine::detect();
@@ -533,6 +576,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
     }
+    let timeout = Duration::from_secs(args.timeout.unwrap_or(match settings.app {
+        App::Openclaw => OPENCLAW_TIMEOUT_SECS,
+        App::Clawdbot => DEFAULT_TIMEOUT_SECS,
+    }));
     let mut ctx = Ctx {
         root: root.clone(),
         settings,
@@ -542,11 +589,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         project: None,
         token: None,
         container: None,
-        timeout: Duration::from_secs(args.timeout),
+        timeout,
         keep: args.keep,
         break_healthcheck: args.break_healthcheck,
     };
-    let plan = plan(&ctx, provision)?;
+    let plan = if ctx.settings.app == App::Openclaw {
+        if args.break_healthcheck {
+            bail!("--break-healthcheck is a hook of the clawdbot demo only");
+        }
+        openclaw::plan(&ctx, provision)?
+    } else {
+        plan(&ctx, provision)?
+    };
     if args.dry_run {
         print!("{}", plan.render());
         println!("(dry run: nothing was run)");

@@ -30,7 +30,7 @@ use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod command;
-pub use command::{remember_exe, tail, Command};
+pub use command::{remember_exe, tail, tail_text, Command};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 

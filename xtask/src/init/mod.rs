@@ -29,6 +29,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::settings::{self, App, Profile, Settings};
 use context::TemplateContext;
 use files::FileSpec;
+pub(crate) use openclaw::{DEMO_FORWARD_NETWORK, DEMO_KEY_SECRET, DEMO_MODEL_SERVICE};
 use plan::{Planned, State};
 use render::Renderer;
 use status::status;
@@ -279,6 +280,42 @@ pub(crate) fn render_openclaw_dockerfile(
     let mut context = TemplateContext::new(s, version, target::Target::Compose);
     context.oc.context_dir = context_dir.to_owned();
     Renderer::new(context, None)?.render(&files::OPENCLAW_DOCKERFILE, &merge::UserLines::default())
+}
+
+/// The clawdbot Dockerfile as `init` renders it, for a private build context that holds
+/// the staged files themselves (`stage_dir` = `.`): the OpenClaw demo builds its model
+/// image with it, whatever app the project's root files are for.
+pub(crate) fn render_clawdbot_dockerfile(s: &Settings, version: &str) -> Result<String> {
+    let mut s = s.clone();
+    s.app = App::Clawdbot;
+    let mut context = TemplateContext::new(&s, version, target::Target::Compose);
+    context.stage_dir = ".";
+    let spec = files::files(App::Clawdbot, target::Target::Compose)
+        .iter()
+        .find(|f| f.name == "Dockerfile")
+        .context("no clawdbot Dockerfile template")?;
+    Renderer::new(context, None)?.render(spec, &merge::UserLines::default())
+}
+
+/// The demo's OpenClaw stack (`docker-compose.yml`, `openclaw.json`) as `init` renders
+/// it, with the demo's extra values (`oc.demo`: the model service, the port forwarder,
+/// the demo provider as the default model). Names and texts, for `cargo xtask demo`.
+pub(crate) fn render_openclaw_demo(
+    s: &Settings,
+    version: &str,
+) -> Result<Vec<(&'static str, String)>> {
+    let mut context = TemplateContext::new(s, version, target::Target::Compose);
+    context.oc = context.oc.with_demo(openclaw::DemoStack::of(s, version));
+    let renderer = Renderer::new(context, None)?;
+    files::OPENCLAW_DEMO_FILES
+        .iter()
+        .map(|spec| {
+            Ok((
+                spec.name,
+                renderer.render(spec, &merge::UserLines::default())?,
+            ))
+        })
+        .collect()
 }
 
 /// This repository keeps its own root files for clawdbot and the OpenClaw set, rendered

@@ -1,7 +1,8 @@
 //! The values only the OpenClaw app's templates (`templates/openclaw/`) use, derived from
 //! the settings and `clawdbot_facts::openclaw`: names of its service, volume, network
 //! and secrets; paths in its image and its build context; the V8 heap cap; the Control
-//! UI's allowed origins.
+//! UI's allowed origins; and the demo's extra values ([`DemoStack`], `oc.demo`), which
+//! only `cargo xtask demo` sets.
 
 use serde::Serialize;
 
@@ -54,6 +55,71 @@ pub(crate) struct OpenclawContext {
     pub secrets: Vec<SecretRef>,
     /// The provider keys only (model provider id and secret provider id).
     pub provider_keys: Vec<ProviderKeyRef>,
+    /// `cargo xtask demo` only: the model service and the port forwarder (None for `init`).
+    pub demo: Option<DemoStack>,
+}
+
+/// What the demo adds to the rendered stack (`oc.demo`): a `model` service (the clawdbot
+/// image serving the demo provider over its OpenAI-compatible API) and a port forwarder
+/// (clawdbot's `egress-proxy`), with OpenClaw only on the internal network.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DemoStack {
+    pub model_service: &'static str,
+    /// The clawdbot image `<image_name>:<version>`.
+    pub model_image: String,
+    pub model_port: u16,
+    pub model_health_port: u16,
+    /// The variable (read as `<var>_FILE`) of the model service's token: the demo key.
+    pub model_token_var: &'static str,
+    pub image_binary: &'static str,
+    /// The OpenClaw model provider id and the model, `provider/model_id` the default.
+    pub provider: &'static str,
+    pub model_id: &'static str,
+    /// The secret file (and its `secrets.providers` id) of the demo key.
+    pub key_secret: &'static str,
+    pub forward_service: String,
+    pub forward_network: String,
+}
+
+/// Names of the demo stack's additions.
+pub(crate) const DEMO_MODEL_SERVICE: &str = "model";
+pub(crate) const DEMO_PROVIDER: &str = "clawdbot-demo";
+pub(crate) const DEMO_MODEL_ID: &str = "demo";
+pub(crate) const DEMO_KEY_SECRET: &str = "demo_model_key";
+/// The forwarder's bridge network (compose prefixes it with the project name).
+pub(crate) const DEMO_FORWARD_NETWORK: &str = "openclaw-forward";
+
+impl DemoStack {
+    pub(crate) fn of(s: &Settings, version: &str) -> DemoStack {
+        DemoStack {
+            model_service: DEMO_MODEL_SERVICE,
+            model_image: format!("{}:{version}", s.image_name),
+            model_port: crate::defaults::GATEWAY_PORT,
+            model_health_port: crate::defaults::HEALTH_PORT,
+            model_token_var: crate::defaults::TOKEN_VARS[0],
+            image_binary: crate::defaults::IMAGE_BINARY,
+            provider: DEMO_PROVIDER,
+            model_id: DEMO_MODEL_ID,
+            key_secret: DEMO_KEY_SECRET,
+            forward_service: s.egress_service_name.clone(),
+            forward_network: DEMO_FORWARD_NETWORK.to_owned(),
+        }
+    }
+}
+
+impl OpenclawContext {
+    /// The demo's context: `demo` set, and the secrets reduced to the gateway token and
+    /// the demo key (no real provider is configured).
+    pub(crate) fn with_demo(mut self, demo: DemoStack) -> OpenclawContext {
+        self.secrets.retain(|s| s.provider == TOKEN_PROVIDER);
+        self.secrets.push(SecretRef {
+            name: demo.key_secret.to_owned(),
+            provider: demo.key_secret.to_owned(),
+        });
+        self.provider_keys.clear();
+        self.demo = Some(demo);
+        self
+    }
 }
 
 /// One `ENV` line of the Dockerfile.
@@ -141,6 +207,7 @@ impl OpenclawContext {
             token_provider: TOKEN_PROVIDER,
             secrets,
             provider_keys,
+            demo: None,
         }
     }
 }

@@ -318,6 +318,11 @@ pub fn tail(out: &Output, n: usize) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    tail_text(&text, n)
+}
+
+/// The last `n` lines of `text`.
+pub fn tail_text(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
