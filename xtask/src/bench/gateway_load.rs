@@ -379,7 +379,8 @@ fn hold_in_container(ctx: &mut Ctx, s: &mut Section, loader: &Path, token: &str)
 
 fn slow_reader(s: &mut Section, binary: &Path, loader: &Path, token: &str) -> Result<()> {
     let mut flags = load_flags();
-    flags.extend(["--tick-interval-ms".to_string(), "50".to_string()]);
+    // The gateway accepts 100 ms at the least (`--tick-interval-ms`, 100..=3600000).
+    flags.extend(["--tick-interval-ms".to_string(), "100".to_string()]);
     let mut server = Server::spawn(binary, token, &flags)?;
     server.wait_healthy(Duration::from_secs(10))?;
     std::thread::sleep(Duration::from_millis(300));
@@ -416,7 +417,7 @@ fn slow_reader(s: &mut Section, binary: &Path, loader: &Path, token: &str) -> Re
         .unwrap_or_default();
     s.push(
         Figure::new(
-            "slow reader: server RSS before / peak / after (4 clients sending, never reading, 8 s, ticks every 50 ms)",
+            "slow reader: server RSS before / peak / after (4 clients sending, never reading, 8 s, ticks every 100 ms)",
             format!(
                 "{} / {} / {} (growth {}; clients: {})",
                 mib(before as f64),
