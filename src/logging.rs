@@ -1,6 +1,8 @@
 //! tracing setup: human-readable logs (default) or one JSON object per line, on stderr.
 //!
-//! The filter comes from `RUST_LOG` (default `info`), and a second filter that no
+//! The filter comes from `RUST_LOG` (default `info`; `target=level` and bare `level`
+//! directives, comma-separated, read by `tracing_subscriber`'s `Targets` filter: no
+//! regex engine in the image), and a second filter that no
 //! `RUST_LOG` directive can override caps the libraries that log raw frames, headers or
 //! TLS records at `info`. Colour only on a terminal and never when `NO_COLOR` is set.
 //! Secrets never reach a log call: tokens and keys are `config::Secret`s whose
@@ -14,10 +16,10 @@ use std::borrow::Cow;
 use std::io::IsTerminal;
 
 use tracing::{Level, Metadata};
-use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::filter::{filter_fn, FilterExt, LevelFilter, Targets};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry};
+use tracing_subscriber::Registry;
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -61,22 +63,32 @@ fn is_capped(target: &str) -> bool {
 }
 
 /// The cap no directive overrides: capped targets pass at `info` and above only.
-/// (An `EnvFilter` directive for a more specific target, e.g.
-/// `tungstenite::protocol=trace`, or a span directive would win over a plain
-/// `tungstenite=info` directive; this second filter is applied after it.)
+/// (A directive for a more specific target, e.g. `tungstenite::protocol=trace`, would
+/// win over a plain `tungstenite=info` directive; this second filter is applied after it.)
 pub fn allowed(meta: &Metadata<'_>) -> bool {
     *meta.level() <= Level::INFO || !is_capped(meta.target())
 }
 
 /// The `RUST_LOG` filter (default `info`), with [`CAPPED_TARGETS`] at `info`.
-pub fn filter() -> EnvFilter {
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    for target in CAPPED_TARGETS {
-        if let Ok(directive) = format!("{target}=info").parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    filter
+pub fn filter() -> Targets {
+    targets(std::env::var("RUST_LOG").ok().as_deref())
+}
+
+/// `spec`'s directives (`target=level` or a bare default `level`), with
+/// [`CAPPED_TARGETS`] at `info`. A directive `Targets` cannot read (a span directive
+/// such as `[conn]=trace`, a field filter, a typo) is skipped; none left means `info`.
+fn targets(spec: Option<&str>) -> Targets {
+    let valid: Vec<&str> = spec
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains(['[', '{']) && d.parse::<Targets>().is_ok())
+        .collect();
+    let filter = match valid.join(",").parse::<Targets>() {
+        Ok(filter) if !valid.is_empty() => filter,
+        _ => Targets::new().with_default(LevelFilter::INFO),
+    };
+    filter.with_targets(CAPPED_TARGETS.iter().map(|t| (*t, LevelFilter::INFO)))
 }
 
 /// Longest client-supplied string written to a log field, in bytes.
@@ -190,6 +202,26 @@ mod tests {
         assert!(is_capped("hyper_util::client"));
         assert!(!is_capped("tungstenite_other"));
         assert!(!is_capped("clawdbot::gateway::ws"));
+    }
+
+    #[test]
+    fn rust_log_directives_are_read_and_unreadable_ones_skipped() {
+        use tracing::level_filters::LevelFilter as L;
+        let f = targets(None);
+        assert_eq!(f.default_level(), Some(L::INFO));
+        let f = targets(Some("warn,clawdbot::gateway=debug,[conn]=trace,bogus=loud"));
+        assert_eq!(f.default_level(), Some(L::WARN));
+        assert!(f.would_enable("clawdbot::gateway::ws", &Level::DEBUG));
+        assert!(!f.would_enable("clawdbot::providers", &Level::INFO));
+        assert!(
+            !f.would_enable("bogus", &Level::INFO),
+            "bogus=loud is skipped"
+        );
+        let f = targets(Some("[conn]=trace"));
+        assert_eq!(f.default_level(), Some(L::INFO));
+        let f = targets(Some("trace"));
+        assert!(f.would_enable("clawdbot", &Level::TRACE));
+        assert!(!f.would_enable("tungstenite::protocol", &Level::DEBUG));
     }
 
     #[test]

@@ -557,6 +557,10 @@ mod tests {
         assert!(!ok("https://u:p@example.com"));
         assert!(!ok("ftp://example.com"));
         assert!(!ok("not a url"));
+        // ASCII hosts only (the stub IDNA back end, `idna_adapter` 1.0 in Cargo.toml):
+        // the punycode form of an international name is accepted, the name itself not.
+        assert!(ok("https://xn--bcher-kva.example"));
+        assert!(!ok("https://bücher.example"));
         let err = check_base_url("X_BASE_URL", "http://example.com", "e").unwrap_err();
         assert!(err.to_string().starts_with("X_BASE_URL uses plain http"));
     }
