@@ -308,6 +308,10 @@ pub const MIN_WRITE_BUFFER_BYTES: usize = 512 * 1024;
 pub const SHRINK_ABOVE: usize = 1024;
 /// How long a connection must be quiet (no message read) before its codec is rebuilt.
 pub const SHRINK_IDLE: Duration = Duration::from_secs(1);
+/// How long a shrinking connection waits for the writer to lend the sink, and for the
+/// codec to flush what it holds (a pong); a socket that does not take it now is left
+/// for later.
+pub const SHRINK_LEND_WAIT: Duration = Duration::from_millis(100);
 /// How long a closing connection waits for the client's close reply.
 pub const CLOSE_REPLY_WAIT: Duration = Duration::from_millis(500);
 /// The frame gate's read-ahead during a burst (allocated per burst, freed when drained).

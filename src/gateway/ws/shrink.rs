@@ -10,19 +10,13 @@
 //! codec returned), and replaces the codec by a fresh one over the same socket and gate.
 //! Nothing on the wire changes; the connection's state above the codec is untouched.
 
-use std::time::Duration;
-
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::Connection;
-use crate::gateway::limits::{SHRINK_ABOVE, SHRINK_IDLE};
-
-/// How long the loop waits for the writer to lend the sink, and for the codec to flush
-/// what it holds (a pong); a socket that does not take it now is left for later.
-const LEND_WAIT: Duration = Duration::from_millis(100);
+use crate::gateway::limits::{SHRINK_ABOVE, SHRINK_IDLE, SHRINK_LEND_WAIT as LEND_WAIT};
 
 impl Connection {
     /// When the connection should next try [`Connection::shrink`]: [`SHRINK_IDLE`]
