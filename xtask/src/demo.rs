@@ -6,6 +6,8 @@
 //! (`compose down -v --remove-orphans` and the temp dir; always, unless `--keep`).
 
 mod openclaw;
+mod openclaw_bench;
+pub(crate) use openclaw_bench::{with_openclaw_stack, BenchStack};
 mod openclaw_probes;
 mod probes;
 
