@@ -104,10 +104,16 @@ fn read_head(s: &mut TcpStream, rest: &mut Vec<u8>) -> Result<String> {
     }
 }
 
+/// The first text chunk of a stream and when it came.
+pub struct FirstText {
+    pub after: Duration,
+    pub text: String,
+}
+
 /// One streamed completion: the time from writing the request (after connecting) to the
 /// first text chunk. The stream is then read to its end, so the next request finds the
 /// server idle.
-pub fn first_token(e: &Endpoint, message: &str) -> Result<Duration> {
+pub fn first_token(e: &Endpoint, message: &str) -> Result<FirstText> {
     let mut s = connect(e)?;
     let body = serde_json::json!({
         "model": e.model, "stream": true,
@@ -144,7 +150,12 @@ pub fn first_token(e: &Endpoint, message: &str) -> Result<Duration> {
         while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = rest.drain(..=nl).collect();
             match event(&String::from_utf8_lossy(&line)) {
-                Event::Text(_) if first.is_none() => first = Some(started.elapsed()),
+                Event::Text(text) if first.is_none() => {
+                    first = Some(FirstText {
+                        after: started.elapsed(),
+                        text,
+                    })
+                }
                 Event::Done => return first.context("the stream ended without text"),
                 Event::Error(m) => bail!("{}: error in the stream: {m}", e.addr),
                 _ => {}

@@ -11,12 +11,12 @@ use std::cell::RefCell;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use super::first_token::{first_token, Endpoint};
 use super::report::{Figure, Section};
 use super::Ctx;
-use crate::demo::{with_openclaw_stack, BenchStack};
+use crate::demo::{with_openclaw_stack, BenchStack, DEMO_ANSWER_PREFIX};
 
 /// Warm-up pairs, not counted (OpenClaw's first agent run loads its modules).
 const WARMUP: usize = 3;
@@ -77,10 +77,19 @@ fn measure(stack: &BenchStack, n: usize, out: &RefCell<Samples>) -> Result<()> {
         let message = format!("bench message {i}");
         let a = first_token(&openclaw, &message).context("through OpenClaw")?;
         let b = first_token(&clawdbot, &message).context("straight to clawdbot")?;
+        // Only the demo model's answer counts (not an error OpenClaw words as text).
+        for (path, first) in [("OpenClaw", &a), ("clawdbot", &b)] {
+            if !first.text.starts_with(DEMO_ANSWER_PREFIX) {
+                bail!(
+                    "{path}'s first text is not the demo model's answer: {:?}",
+                    first.text.chars().take(120).collect::<String>()
+                );
+            }
+        }
         if i >= WARMUP {
             let mut s = out.borrow_mut();
-            s.openclaw.push(a.as_secs_f64() * 1000.0);
-            s.clawdbot.push(b.as_secs_f64() * 1000.0);
+            s.openclaw.push(a.after.as_secs_f64() * 1000.0);
+            s.clawdbot.push(b.after.as_secs_f64() * 1000.0);
         }
     }
     Ok(())
@@ -127,7 +136,10 @@ fn measure_into(ctx: &Ctx, s: &mut Section, n: usize) -> Result<()> {
             format!("{} ({} requests)", show(a), a.len()),
             "POST /v1/chat/completions to OpenClaw via the demo forwarder (127.0.0.1), its agent calling the model service",
         )
-        .ratio(format!("p50 {ratio:.1}× clawdbot's")),
+        .ratio(format!(
+            "p50 {ratio:.0}× clawdbot's (OpenClaw adds {:.1} ms)",
+            percentile(a, 0.5) - percentile(b, 0.5)
+        )),
     );
     s.push(Figure::new(
         "first-token latency straight to clawdbot (same demo model, same run)",
@@ -137,7 +149,8 @@ fn measure_into(ctx: &Ctx, s: &mut Section, n: usize) -> Result<()> {
     s.note(format!(
         "First token: {n} requests each way after {WARMUP} warm-up pairs, alternating OpenClaw / clawdbot, one at a \
          time, each read to its end; the clock runs from writing the request (connection open) to the first SSE \
-         chunk with non-empty `delta.content` (OpenClaw's role chunk before it does not count). Both paths enter \
+         chunk with non-empty `delta.content` (OpenClaw's role chunk before it does not count), which must be \
+         the demo model's answer (`[demo] …`) on both paths. Both paths enter \
          the demo stack's forwarder container; OpenClaw's path adds its agent run (session, prompt, the call to \
          the same model service). The stack is `cargo xtask demo --app openclaw`'s, with \
          `gateway.http.endpoints.chatCompletions.enabled` turned on for the bench only. With {n} samples p99 is \
