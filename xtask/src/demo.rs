@@ -6,7 +6,10 @@
 //! (`compose down -v --remove-orphans` and the temp dir; always, unless `--keep`).
 
 mod openclaw;
+mod openclaw_bench;
+pub(crate) use openclaw_bench::{with_openclaw_stack, BenchStack};
 mod openclaw_probes;
+pub(crate) use openclaw_probes::DEMO_ANSWER_PREFIX;
 mod probes;
 
 use std::net::{SocketAddr, TcpListener};

@@ -91,7 +91,8 @@ const XTASK_LAYERS: &[&[&str]] = &[
     &["init"],
     &["openclaw"],
     &["build", "test", "audit"],
-    &["demo", "bench", "dist"],
+    &["demo", "dist"],
+    &["bench"],
 ];
 
 /// The rows of the service's drawing (`src/`), bottom first.

@@ -9,6 +9,7 @@
 
 mod build_time;
 mod chat;
+mod first_token;
 mod gateway_load;
 mod hostile;
 mod hostile_auth;
@@ -18,6 +19,7 @@ mod lifecycle;
 mod machine;
 mod openai_api;
 mod openclaw;
+mod openclaw_latency;
 mod report;
 mod svg;
 mod timing;

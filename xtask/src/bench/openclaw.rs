@@ -2,7 +2,8 @@
 //! and what each part weighs (from the staging manifest), cold and warm staging, the
 //! time from `docker run` to healthy, and the idle resident memory of its processes
 //! against the memory limit, in a container run as the stack runs it (read-only root,
-//! no capability, state volume, token as a file secret).
+//! no capability, state volume, token as a file secret); then, in the demo stack, the
+//! first-token latency through OpenClaw vs clawdbot (`openclaw_latency`).
 
 use std::time::{Duration, Instant};
 
@@ -218,10 +219,6 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    s.note(
-        "First-token latency through the real OpenClaw vs clawdbot with the same demo model is \
-         not measured yet: it needs clawdbot's OpenAI-compatible API (branch openai-api) as \
-         OpenClaw's provider.",
-    );
+    super::openclaw_latency::run(ctx, &mut s);
     Ok(s)
 }

@@ -33,7 +33,7 @@ use crate::tempdir::{random_hex, write_private, TempDir};
 use crate::verify::secrets::mask;
 
 /// Where the demo's secret files go in its temp directory (the compose file's `./secrets`).
-const SECRETS: &str = "secrets";
+pub(super) const SECRETS: &str = "secrets";
 
 /// The forwarder and model service names of the demo stack.
 fn forward_service(ctx: &Ctx) -> String {
@@ -46,11 +46,26 @@ fn gateway_addr(ctx: &Ctx) -> SocketAddr {
 
 /// The plan of the OpenClaw demo.
 pub(super) fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
+    let mut plan = stack_plan(
+        ctx,
+        provision,
+        format!("cargo xtask demo --app openclaw (project {})", ctx.name),
+        false,
+    )?;
+    add_probes_and_verify(ctx, &mut plan);
+    Ok(plan)
+}
+
+/// The demo's stack up to healthy: preflight, build, secrets and stack, start, wait.
+/// `openai_http` (the bench only) also turns on OpenClaw's OpenAI-compatible endpoint.
+pub(super) fn stack_plan(
+    ctx: &Ctx,
+    provision: bool,
+    title: String,
+    openai_http: bool,
+) -> Result<Plan<Ctx>> {
     let s = &ctx.settings;
-    let mut plan: Plan<Ctx> = Plan::new(format!(
-        "cargo xtask demo --app openclaw (project {})",
-        ctx.name
-    ));
+    let mut plan: Plan<Ctx> = Plan::new(title);
     if provision {
         provision::add_tasks(&mut plan, Purpose::Demo, &ctx.root);
     }
@@ -83,7 +98,7 @@ pub(super) fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
             "write {dir}/{SECRETS}/ (mode 0600: random gateway token, random demo key), and render {dir}/docker-compose.yml and {dir}/openclaw.json from templates/openclaw/ (demo values)",
             dir = ctx.dir.display()
         ),
-        secrets_and_stack,
+        move |ctx, step| secrets_and_stack(ctx, step, openai_http),
     );
     let up = compose_command(ctx, &["up", "-d", "--no-build"])?;
     plan.task("start the stack", up.to_string(), move |ctx, step| {
@@ -101,6 +116,11 @@ pub(super) fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
         ),
         wait_healthy,
     );
+    Ok(plan)
+}
+
+/// The demo's probes and `verify --runtime`, then its planned cleanups.
+fn add_probes_and_verify(ctx: &Ctx, plan: &mut Plan<Ctx>) {
     let addr = gateway_addr(ctx);
     plan.task(
         "probes",
@@ -127,7 +147,6 @@ pub(super) fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
         plan.planned_cleanup("compose down", compose_line(ctx, &down_args()));
         plan.planned_cleanup("remove temp dir", format!("rm -rf {}", ctx.dir.display()));
     }
-    Ok(plan)
 }
 
 /// `docker build` of the clawdbot image (the model service) from its staged files.
@@ -223,7 +242,7 @@ fn write_for_container(ctx: &Ctx, path: &std::path::Path, text: &str) -> Result<
     Ok(())
 }
 
-fn secrets_and_stack(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
+fn secrets_and_stack(ctx: &mut Ctx, step: &mut Step, openai_http: bool) -> Result<()> {
     let dir = TempDir::new_at(&ctx.dir)?;
     let path = dir.into_path();
     if !ctx.keep {
@@ -240,6 +259,11 @@ fn secrets_and_stack(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
     for (name, text) in crate::init::render_openclaw_demo(&ctx.settings, &version)? {
         let target = path.join(name);
         if name.ends_with(".json") {
+            let text = if openai_http {
+                super::openclaw_bench::enable_openai_http(&text)?
+            } else {
+                text
+            };
             write_for_container(ctx, &target, &text)?;
         } else {
             std::fs::write(&target, text)
@@ -293,7 +317,7 @@ fn wait_healthy(ctx: &mut Ctx, step: &mut Step) -> Result<()> {
 
 /// The forwarder's address on its bridge network (reachable from this host, not
 /// loopback) and the port it forwards to OpenClaw.
-fn forward_addr(ctx: &Ctx) -> Result<SocketAddr> {
+pub(super) fn forward_addr(ctx: &Ctx) -> Result<SocketAddr> {
     let id = service_container(ctx, &forward_service(ctx))?;
     let network = format!("{}_{}", ctx.name, crate::init::DEMO_FORWARD_NETWORK);
     let format = format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}");
