@@ -235,33 +235,57 @@ pub fn compile_probes(root: &Path) -> Result<Vec<Command>> {
 
 /// Compiles the static release binary and returns its path.
 pub fn compile(root: &Path, step: &Step) -> Result<PathBuf> {
-    let tc = Toolchain::choose();
-    if let Some(note) = &tc.note {
+    let built = compile_static(root, "clawdbot", "clawdbot")?;
+    for note in &built.notes {
         step.note(note);
     }
+    let size = built.binary.metadata()?.len();
+    step.note(format!(
+        "binary {} ({}, static)",
+        built.binary.display(),
+        image::human_size(size)
+    ));
+    Ok(built.binary)
+}
+
+/// A static release binary [`compile_static`] built, and what it had to say about how.
+#[derive(Debug, Clone)]
+pub struct StaticBinary {
+    pub binary: PathBuf,
+    /// The target triple it was built for.
+    pub target: &'static str,
+    /// The fallbacks taken (no musl toolchain, no cargo-auditable), one line each.
+    pub notes: Vec<String>,
+}
+
+/// Compiles `package`'s release binary `bin` the way it ships: statically for
+/// [`Toolchain::choose`]'s target (musl when it can), with `cargo auditable` when
+/// installed, reproducibly. `cargo xtask build` builds `clawdbot` with it and the bench
+/// the `clawdbot-verify` it times; `dist` runs the same [`Toolchain::command`].
+pub fn compile_static(root: &Path, package: &str, bin: &str) -> Result<StaticBinary> {
+    let tc = Toolchain::choose();
+    let mut notes: Vec<String> = tc.note.iter().cloned().collect();
     let auditable = has_cargo_auditable();
     if !auditable {
-        step.note(format!("note: cargo-auditable is not installed: the binary carries no dependency list for `cargo audit bin` (install it: `{AUDITABLE_INSTALL}`, or use --provision)"));
+        notes.push(format!("note: cargo-auditable is not installed: the binary carries no dependency list for `cargo audit bin` (install it: `{AUDITABLE_INSTALL}`, or use --provision)"));
     }
-    let command = tc.command("clawdbot", &Reproducible::for_workspace(root)?, auditable);
-    if command != compile_command(root)? {
-        step.note(format!("instead of the planned command: $ {command}"));
+    let command = tc.command(package, &Reproducible::for_workspace(root)?, auditable);
+    if package == "clawdbot" && command != compile_command(root)? {
+        notes.push(format!("instead of the planned command: $ {command}"));
     }
     command.current_dir(root).capture()?;
-    let binary = tc.binary(&target_dir(root), "clawdbot");
+    let binary = tc.binary(&target_dir(root), bin);
     if !image::is_static_elf(&binary)? {
         bail!(
-            "{} is dynamically linked; a FROM scratch image needs a static binary",
+            "{} is dynamically linked; the shipped binaries (and the FROM scratch image) need a static one",
             binary.display()
         );
     }
-    let size = binary.metadata()?.len();
-    step.note(format!(
-        "binary {} ({}, static)",
-        binary.display(),
-        image::human_size(size)
-    ));
-    Ok(binary)
+    Ok(StaticBinary {
+        binary,
+        target: tc.target,
+        notes,
+    })
 }
 
 /// `git rev-parse HEAD`: the commit the image is labelled with.

@@ -31,14 +31,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// project 9.4 MiB, of `--version` 7.7 MiB, of 2000 pulled services 36 MiB. With
 /// on-demand commit: 5.9, 4.4 and 21 MiB, the same instruction counts (callgrind) and
 /// user time. The option must be set before mimalloc starts, which it does in a
-/// constructor of priority 101 (before `main` and before the first allocation), so it
-/// is set by a constructor of priority 100 (`MIMALLOC_ARENA_EAGER_COMMIT` is then not read).
+/// constructor (before `main` and before the first allocation; priority 101 when built
+/// by clang, the default, later, priority when built by gcc, as here), so it is set by a
+/// constructor of priority 100, which runs first either way, in the dynamic glibc build
+/// and in the static musl one (`MIMALLOC_ARENA_EAGER_COMMIT` is then not read; tested in
+/// `tests/standalone_cli.rs`, checked on the shipped binary by `cargo xtask bench`).
 #[cfg(all(feature = "mimalloc", target_os = "linux"))]
 mod mimalloc_options {
     use std::os::raw::{c_int, c_long};
 
     /// `mi_option_arena_eager_commit` in mimalloc's `mi_option_t` (include/mimalloc.h,
-    /// the v3 sources libmimalloc-sys builds).
+    /// the v3 sources libmimalloc-sys builds). libmimalloc-sys 0.1.49 (the newest) has no
+    /// constant for it, `extended` feature or not: its list stops at the v2 options.
     const ARENA_EAGER_COMMIT: c_int = 4;
 
     extern "C" {

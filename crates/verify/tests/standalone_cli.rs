@@ -1,6 +1,7 @@
 //! The standalone `clawdbot-verify` binary: the command lines the README and the
 //! pre-commit hook document parse as verify arguments, and the binary reports what the
-//! library finds (same SARIF, exit codes 0/1/2) on a project outside this workspace.
+//! library finds (same SARIF, exit codes 0/1/2) on a project outside this workspace, and
+//! its allocator options are set before mimalloc starts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -223,4 +224,29 @@ fn settings_image_name_is_read_and_checked() {
     for unknown in ["user-unknown", "healthcheck-unknown"] {
         assert!(got.iter().any(|r| r == unknown), "{got:?}");
     }
+}
+
+/// `src/main.rs` turns mimalloc's eager arena commit off (peak memory) in an
+/// `.init_array.00100` constructor, which must run before mimalloc's own constructor
+/// reads its options from the environment. With `MIMALLOC_VERBOSE=1` mimalloc prints its
+/// options as it starts: the environment's `MIMALLOC_ARENA_EAGER_COMMIT=1` must not be
+/// what it shows. (The bench runs the same check on the shipped static musl binary.)
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
+#[test]
+fn allocator_option_is_set_before_mimalloc_starts() {
+    let out = Command::new(env!("CARGO_BIN_EXE_clawdbot-verify"))
+        .arg("--version")
+        .env("MIMALLOC_VERBOSE", "1")
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("clawdbot-verify "));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let shown: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("option 'arena_eager_commit':"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(shown, ["0"], "{err}");
 }

@@ -118,6 +118,13 @@ impl Ctx {
         Ok(())
     }
 
+    /// The static release binary users get, built as `cargo xtask build` and `dist`
+    /// build it ([`crate::build::compile_static`]: musl when the toolchain is there).
+    pub fn shipped_bin(&self, package: &str, bin: &str) -> Result<crate::build::StaticBinary> {
+        eprintln!("bench: static release build of {package} (as `cargo xtask build`/`dist`)");
+        crate::build::compile_static(&self.root, package, bin)
+    }
+
     /// `cargo build --release -p <package>`; returns `target/release/<bin>`.
     pub fn release_bin(&self, package: &str, bin: &str) -> Result<PathBuf> {
         eprintln!("bench: cargo build --release -p {package}");
