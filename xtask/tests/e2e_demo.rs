@@ -51,23 +51,14 @@ fn demo(compose: &str, extra: &[&str]) -> Run {
         .current_dir(root())
         .output()
         .expect("running cargo xtask demo");
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let project = output
-        .split("(project ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .unwrap_or_else(|| panic!("no project name in the demo output:\n{output}"))
-        .to_string();
+    let (ok, output) = support::outcome(&out);
+    let project = support::demo_project(&output);
     assert!(
         project.starts_with("clawdbot-demo-") || project.contains("-demo-"),
         "{project}"
     );
     Run {
-        ok: out.status.success(),
+        ok,
         output,
         project,
     }

@@ -171,22 +171,13 @@ fn openclaw_stack_is_healthy_hardened_and_keeps_its_state_engine() {
         .stdin(Stdio::null())
         .output()
         .expect("run xtask demo");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let project = text
-        .split("(project ")
-        .nth(1)
-        .and_then(|r| r.split(')').next())
-        .unwrap_or_else(|| panic!("no project name in the demo output:\n{text}"))
-        .to_owned();
+    let (ok, text) = support::outcome(&out);
+    let project = support::demo_project(&text);
     let stack = Stack {
         dir: std::env::temp_dir().join(&project),
         project,
     };
-    assert!(out.status.success(), "the OpenClaw demo failed:\n{text}");
+    assert!(ok, "the OpenClaw demo failed:\n{text}");
     // The demo's probes, each with its evidence: the host CLI's agent reply and the
     // Control UI's chat answer come from the demo model through OpenClaw.
     for evidence in [

@@ -142,6 +142,16 @@ pub fn outcome(out: &std::process::Output) -> (bool, String) {
     )
 }
 
+/// The compose project a `cargo xtask demo` run named in its output (`(project NAME)`).
+pub fn demo_project(output: &str) -> String {
+    output
+        .split("(project ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no project name in the demo output:\n{output}"))
+        .to_string()
+}
+
 /// Runs `program args` in `dir` with stdin from /dev/null.
 fn output_in(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program)
