@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use super::conns::{ClientShare, Conn};
-use super::limits::{CLIENT_QUOTA_PRUNE_FLOOR as PRUNE_FLOOR, MAX_CLIENT_IDENTITY, RETRY_LATER_MS};
+use super::limits::{CLIENT_QUOTA_PRUNE_FLOOR, MAX_CLIENT_IDENTITY, RETRY_LATER_MS};
 use super::scopes::Scope;
 use super::Gateway;
 use crate::lock::lock;
@@ -70,7 +70,12 @@ impl ClientShares {
         }
         // Released entries are pruned once the map doubled since the last prune, so
         // it stays within twice the identities in use (amortised O(1) per join).
-        if map.len() >= self.prune_at.load(Ordering::Relaxed).max(PRUNE_FLOOR) {
+        if map.len()
+            >= self
+                .prune_at
+                .load(Ordering::Relaxed)
+                .max(CLIENT_QUOTA_PRUNE_FLOOR)
+        {
             map.retain(|_, w| w.strong_count() > 0);
             self.prune_at.store(2 * map.len(), Ordering::Relaxed);
         }
@@ -247,10 +252,14 @@ mod tests {
         let shares = ClientShares::default();
         let a = shares.join("device:a".into());
         assert!(Arc::ptr_eq(&a, &shares.join("device:a".into())));
-        for i in 0..10 * PRUNE_FLOOR {
+        for i in 0..10 * CLIENT_QUOTA_PRUNE_FLOOR {
             drop(shares.join(format!("device:{i}")));
         }
-        assert!(shares.len() <= 2 * PRUNE_FLOOR + 1, "{}", shares.len());
+        assert!(
+            shares.len() <= 2 * CLIENT_QUOTA_PRUNE_FLOOR + 1,
+            "{}",
+            shares.len()
+        );
         assert!(Arc::ptr_eq(&a, &shares.join("device:a".into())));
     }
 }

@@ -16,7 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::Connection;
-use crate::gateway::limits::{SHRINK_ABOVE, SHRINK_IDLE, SHRINK_LEND_WAIT as LEND_WAIT};
+use crate::gateway::limits::{SHRINK_ABOVE, SHRINK_IDLE, SHRINK_LEND_WAIT};
 
 impl Connection {
     /// When the connection should next try [`Connection::shrink`]: [`SHRINK_IDLE`]
@@ -34,7 +34,7 @@ impl Connection {
     /// Replaces the codec by a fresh one when it holds no unread input; true when it
     /// did. The writer waits meanwhile (its queue keeps filling within its bounds).
     pub(super) async fn shrink(&mut self) -> bool {
-        let Some((sink, back)) = self.out.lend(LEND_WAIT).await else {
+        let Some((sink, back)) = self.out.lend(SHRINK_LEND_WAIT).await else {
             return false;
         };
         let Some(stream) = self.stream.take() else {
@@ -51,7 +51,7 @@ impl Connection {
         };
         let idle = ws.get_ref().at_message_boundary(self.delivered)
             && matches!(
-                tokio::time::timeout(LEND_WAIT, ws.flush()).await,
+                tokio::time::timeout(SHRINK_LEND_WAIT, ws.flush()).await,
                 Ok(Ok(()))
             );
         if idle {
