@@ -199,21 +199,12 @@ fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
         run_status.to_string(),
         move |ctx, step| status(ctx, step, &run_status),
     );
-    let up = compose_command(ctx, &["up", "-d", "--no-build"])?;
-    plan.task("start the stack", up.to_string(), move |ctx, step| {
-        up.capture()?;
-        step.note(format!("project {} is up", ctx.name));
-        Ok(())
-    });
-    plan.task(
-        "wait until healthy",
-        format!(
-            "{}  (every second, up to {}s; <container> from `compose ps -q`)",
-            health_command("<container>"),
-            ctx.timeout.as_secs()
-        ),
+    start_and_wait(
+        ctx,
+        &mut plan,
+        "<container> from `compose ps -q`",
         wait_healthy,
-    );
+    )?;
     let mut services = vec![svc.as_str()];
     if s.profile == Profile::Isolated {
         services.push(&s.egress_service_name);
@@ -424,6 +415,32 @@ fn logs(ctx: &Ctx, service: &str) -> String {
         Ok(strip_ansi(&tasks::tail(&out, 100)))
     };
     run().unwrap_or_else(|e| format!("(could not read logs: {e:#})"))
+}
+
+/// The two steps both demos share: `compose up -d --no-build`, then `wait` until healthy.
+/// `which` says in the plan line which containers the wait polls.
+fn start_and_wait(
+    ctx: &Ctx,
+    plan: &mut Plan<Ctx>,
+    which: &str,
+    wait: fn(&mut Ctx, &mut Step) -> Result<()>,
+) -> Result<()> {
+    let up = compose_command(ctx, &["up", "-d", "--no-build"])?;
+    plan.task("start the stack", up.to_string(), move |ctx, step| {
+        up.capture()?;
+        step.note(format!("project {} is up", ctx.name));
+        Ok(())
+    });
+    plan.task(
+        "wait until healthy",
+        format!(
+            "{}  (every second, up to {}s; {which})",
+            health_command("<container>"),
+            ctx.timeout.as_secs()
+        ),
+        wait,
+    );
+    Ok(())
 }
 
 /// `compose logs` of `service`, as a failed wait shows them.

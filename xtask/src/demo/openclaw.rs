@@ -19,8 +19,8 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use anyhow::{bail, Context, Result};
 
 use super::{
-    compose_command, compose_line, down_args, engine_or_default, openclaw_probes, planned_project,
-    probes, service_container, wait_container_healthy, Ctx,
+    compose_line, down_args, engine_or_default, openclaw_probes, planned_project, probes,
+    service_container, wait_container_healthy, Ctx,
 };
 use crate::build;
 use crate::defaults::openclaw as facts;
@@ -100,22 +100,8 @@ pub(super) fn stack_plan(
         ),
         move |ctx, step| secrets_and_stack(ctx, step, openai_http),
     );
-    let up = compose_command(ctx, &["up", "-d", "--no-build"])?;
-    plan.task("start the stack", up.to_string(), move |ctx, step| {
-        up.capture()?;
-        step.note(format!("project {} is up", ctx.name));
-        Ok(())
-    });
-    plan.task(
-        "wait until healthy",
-        format!(
-            "{}  (openclaw, model, {}: every second, up to {}s)",
-            super::health_command("<container>"),
-            forward_service(ctx),
-            ctx.timeout.as_secs()
-        ),
-        wait_healthy,
-    );
+    let which = format!("openclaw, model, {}", forward_service(ctx));
+    super::start_and_wait(ctx, &mut plan, &which, wait_healthy)?;
     Ok(plan)
 }
 
