@@ -61,12 +61,16 @@ pub fn collect(opts: &RuntimeOptions, config: &RuntimeConfig) -> Result<Vec<Find
         eprintln!("{}", image_version_line(c));
         findings.extend(checks::container(c, &networks, config));
         if c.is_running() {
-            let is_service = c.service() == Some(config.service_name.as_str());
-            let out = docker::self_check(&sh, c.name());
-            findings.extend(selfcheck::findings(c.name(), is_service, &out));
+            // The in-container view: an OpenClaw container's is the app's own audit
+            // (the image has no clawdbot binary), every other container's is our
+            // self-check.
             if openclaw_audit::is_openclaw(c) {
                 let out = docker::exec(&sh, c.name(), &openclaw_audit::command());
                 findings.extend(openclaw_audit::findings(c.name(), &out));
+            } else {
+                let is_service = c.service() == Some(config.service_name.as_str());
+                let out = docker::self_check(&sh, c.name());
+                findings.extend(selfcheck::findings(c.name(), is_service, &out));
             }
         }
     }

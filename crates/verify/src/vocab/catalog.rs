@@ -412,7 +412,7 @@ rules! {
 
     RuntimeSelfcheckUnavailable = "runtime-selfcheck-unavailable", Warning, None, Runtime,
     "`clawdbot self-check --json` could not be run in the container",
-    "Without the self-check the in-container view is missing; for containers other than the deployment's own service it is only a note.",
+    "Without the self-check the in-container view is missing; for containers other than the deployment's own service it is only a note. Containers of an OpenClaw image are not self-checked: their in-container view is OpenClaw's own audit (`runtime-openclaw-audit`).",
     "Use an image built by `cargo xtask build` (binary at /usr/local/bin/clawdbot, matching self-check schema).";
 
     RuntimeOpenclawAudit = "runtime-openclaw-audit", Error, None, Runtime,
