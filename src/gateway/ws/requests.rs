@@ -6,7 +6,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info};
 
-use super::{next_message, read_result, Connection, End, SLOW_CONSUMER};
+use super::io::Event;
+use super::{read_result, Connection, End};
 use crate::gateway::admission::RateLimiter;
 use crate::gateway::events;
 use crate::gateway::limits::{RETRY_LATER_MS, RUN_DRAIN_POLL, RUN_DRAIN_WAIT};
@@ -21,70 +22,76 @@ use crate::protocol::{
 const SHUTTING_DOWN: &str = "gateway shutting down";
 
 impl Connection {
-    /// After the handshake: requests, ticks, idle timeout and shutdown.
+    /// After the handshake: requests, ticks, idle timeout and shutdown. Its timers
+    /// (tick, idle timeout, codec shrink) share one sleep, set to the earliest.
     pub(super) async fn serve(&mut self, protocol: u32) -> End {
         let gw = self.gw.clone();
         let limits = &gw.limits;
         let mut rate = RateLimiter::new(limits.rate_limit, limits.rate_burst);
         let tick_every = limits.tick_interval();
-        let mut tick = tokio::time::interval_at(Instant::now() + tick_every, tick_every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let idle_timeout = limits.idle_timeout();
-        let idle = tokio::time::sleep(idle_timeout);
-        tokio::pin!(idle);
         let mut shutdown = self.gw.shutdown.clone();
+        let now = Instant::now();
+        let mut tick_at = now + tick_every;
+        let mut idle_at = now + idle_timeout;
         // The handshake's response grew the codec's write buffer: given back at once
         // (once it is written), so that connections opening together do not all hold it.
-        let mut shrink_at = Some(Instant::now());
+        let mut shrink_at = Some(now);
+        let timer = tokio::time::sleep_until(now);
+        tokio::pin!(timer);
         loop {
-            let msg = tokio::select! {
+            let next = tick_at.min(idle_at).min(shrink_at.unwrap_or(idle_at));
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
+            }
+            let event = tokio::select! {
                 // The watch guard is dropped inside the block: only `()` lives across
                 // the drain's await.
                 _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
                     return Box::pin(self.shutting_down()).await;
                 }
-                _ = tick.tick() => {
-                    // A full queue skips this tick (responses, not events, decide when a
-                    // reader is too slow); a client that stops reading also stops
-                    // answering pings and meets the idle timeout.
-                    let tick = self.out.try_send_json(&EventFrame::tick(now_ms()));
-                    let ping = self.out.ping();
-                    // Closing after its queue: the writer ends the connection.
-                    let closing = self.out.closing().is_some();
-                    if !closing && (tick == Err(SendError::Closed) || ping == Err(SendError::Closed)) {
-                        return End::Drop("socket closed");
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if now >= idle_at {
+                        info!(idle_ms = idle_timeout.as_millis() as u64, "idle timeout");
+                        self.gw.metrics.disconnect(Disconnect::IdleTimeout);
+                        return End::Close(close::NORMAL, "idle timeout");
                     }
-                    // Events may have grown the codec meanwhile.
-                    if shrink_at.is_none() && self.codec_grew() {
-                        shrink_at = Some(self.shrink_due());
+                    if now >= tick_at {
+                        tick_at = now + tick_every;
+                        // A full queue skips this tick (responses, not events, decide
+                        // when a reader is too slow); a client that stops reading also
+                        // stops answering pings and meets the idle timeout.
+                        let tick = self.out.try_send_json(&EventFrame::tick(now_ms()));
+                        let ping = self.out.ping();
+                        // Closing after its queue: the writer ends the connection.
+                        let closing = self.out.closing().is_some();
+                        if !closing && (tick == Err(SendError::Closed) || ping == Err(SendError::Closed)) {
+                            return End::Drop("socket closed");
+                        }
+                        // Events may have grown the codec meanwhile.
+                        if shrink_at.is_none() && self.codec_grew() {
+                            shrink_at = Some(self.shrink_due());
+                        }
+                    }
+                    if shrink_at.is_some_and(|at| now >= at) {
+                        shrink_at = None;
+                        if self.codec_grew() {
+                            Box::pin(self.shrink()).await;
+                        }
                     }
                     continue;
                 }
-                _ = tokio::time::sleep_until(shrink_at.unwrap_or_else(Instant::now)), if shrink_at.is_some() => {
-                    shrink_at = None;
-                    if self.codec_grew() {
-                        Box::pin(self.shrink()).await;
-                    }
-                    continue;
-                }
-                _ = &mut idle => {
-                    info!(idle_ms = idle_timeout.as_millis() as u64, "idle timeout");
-                    self.gw.metrics.disconnect(Disconnect::IdleTimeout);
-                    return End::Close(close::NORMAL, "idle timeout");
-                }
-                _ = self.out.closed() => return End::Drop(if let Some(reason) = self.out.closing() {
-                    reason
-                } else if self.out.stalled() {
-                    SLOW_CONSUMER
-                } else {
-                    "socket write failed"
-                }),
-                msg = next_message(&mut self.stream) => msg,
+                event = self.io.next() => event,
+            };
+            let msg = match event {
+                Event::Read(msg) => msg,
+                Event::Wrote(end) => return self.wrote(end),
             };
             if let Some(Ok(_)) = &msg {
                 self.delivered += 1;
             }
-            idle.as_mut().reset(Instant::now() + idle_timeout);
+            idle_at = Instant::now() + idle_timeout;
             shrink_at = Some(self.shrink_due());
             let msg = match read_result(msg) {
                 Ok(m) => m,
@@ -142,15 +149,21 @@ impl Connection {
     /// the drain (`UNAVAILABLE` "shutting down"); their final `agent` responses are
     /// queued before the event, waited for at most [`RUN_DRAIN_WAIT`].
     async fn shutting_down(&mut self) -> End {
-        if let Some(client) = &self.client {
+        if let Some(client) = self.client.clone() {
             let until = Instant::now() + RUN_DRAIN_WAIT;
-            while client
-                .pending_replies
-                .load(std::sync::atomic::Ordering::SeqCst)
-                > 0
-                && Instant::now() < until
-            {
-                tokio::time::sleep(RUN_DRAIN_POLL).await;
+            let drained = async {
+                while client
+                    .pending_replies
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    > 0
+                    && Instant::now() < until
+                {
+                    tokio::time::sleep(RUN_DRAIN_POLL).await;
+                }
+            };
+            // The queue is written meanwhile (the final responses among it).
+            if let Err(end) = self.io.writing(drained).await {
+                return self.wrote(end);
             }
         }
         // A full queue still gets the event: after what it holds, before the close.
@@ -179,11 +192,18 @@ impl Connection {
         // A request still running when shutdown begins is answered at once; the loop
         // then sends the `shutdown` event and the close frame.
         let mut shutdown = self.gw.shutdown.clone();
-        let result = tokio::select! {
-            r = methods::dispatch(&ctx) => r,
-            _ = shutdown.wait_for(|s| *s) => Err(
-                ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(RETRY_LATER_MS),
-            ),
+        let work = async {
+            tokio::select! {
+                r = methods::dispatch(&ctx) => r,
+                _ = shutdown.wait_for(|s| *s) => Err(
+                    ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(RETRY_LATER_MS),
+                ),
+            }
+        };
+        // The queue is written meanwhile.
+        let result = match self.io.writing(work).await {
+            Ok(result) => result,
+            Err(end) => return Err(self.wrote(end)),
         };
         let ok = result.is_ok();
         self.gw.metrics.request(

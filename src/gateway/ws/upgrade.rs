@@ -20,6 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info_span, Instrument};
 
 use super::Connection;
+use crate::gateway::admission::PendingSlot;
 use crate::gateway::limits::{MIN_WRITE_BUFFER_BYTES, WS_READ_BUFFER_BYTES, WS_WRITE_BUFFER_BYTES};
 use crate::gateway::metrics::UpgradeRefused;
 use crate::gateway::transport::frame_gate::{FrameGate, GateLimit};
@@ -109,7 +110,7 @@ pub async fn upgrade(
     if evicted > 0 {
         debug!(%peer, evicted, "pending connections evicted for a new one");
     }
-    tokio::spawn(async move {
+    let task = async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => {
@@ -117,15 +118,14 @@ pub async fn upgrade(
                 return;
             }
         };
-        let limit = GateLimit::new(gw.limits.max_preauth_payload);
-        let socket = FrameGate::new(TokioIo::new(upgraded), limit.clone());
-        let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(ws_config(&gw))).await;
-        let conn_id = uuid::Uuid::new_v4().to_string();
-        let span = info_span!("conn", conn_id = %conn_id, %peer);
-        Connection::run(ws, gw, peer, conn_id, pending, limit)
-            .instrument(span)
-            .await
-    });
+        let conn = open(upgraded, gw, peer, pending).await;
+        let span = info_span!("conn", conn_id = %conn.conn_id, %peer);
+        conn.run().instrument(span).await
+    };
+    // What every connection holds for as long as it is open (the task's future; its
+    // state and its rare large steps are boxed): `clawdbot_connection_task_bytes`.
+    super::note_task_bytes(std::mem::size_of_val(&task));
+    tokio::spawn(task);
     let mut res = Response::new(Body::empty());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
@@ -135,6 +135,20 @@ pub async fn upgrade(
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     res
+}
+
+/// The codec over the gate over the upgraded socket, and the connection's state.
+async fn open(
+    upgraded: hyper::upgrade::Upgraded,
+    gw: Arc<Gateway>,
+    peer: SocketAddr,
+    pending: PendingSlot,
+) -> Box<Connection> {
+    let limit = GateLimit::new(gw.limits.max_preauth_payload);
+    let socket = FrameGate::new(TokioIo::new(upgraded), limit.clone());
+    let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(ws_config(&gw))).await;
+    let conn_id = uuid::Uuid::new_v4().to_string();
+    Connection::boxed(ws, gw, peer, conn_id, pending, limit)
 }
 
 /// Codec settings: the gate enforces the size limits first; these are the backstop.
