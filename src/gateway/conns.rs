@@ -70,7 +70,8 @@ pub struct ClientShare {
 
 /// One authenticated connection as seen from outside its loop.
 pub struct Conn {
-    pub id: String,
+    /// The connection's id (one allocation shared with the registry and its runs).
+    pub id: Arc<str>,
     pub grant: Grant,
     pub out: OutboxSender,
     /// The client identity it declared, shared with its other connections; `None`
@@ -86,7 +87,7 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(
-        id: String,
+        id: Arc<str>,
         grant: Grant,
         out: OutboxSender,
         client: Option<Arc<ClientShare>>,
@@ -135,7 +136,7 @@ impl Conn {
 /// The registry of authenticated connections.
 #[derive(Default)]
 pub struct Conns {
-    map: Mutex<HashMap<String, Arc<Conn>>>,
+    map: Mutex<HashMap<Arc<str>, Arc<Conn>>>,
 }
 
 impl std::fmt::Debug for Conns {
@@ -149,6 +150,14 @@ impl std::fmt::Debug for Conns {
 impl Conns {
     pub fn insert(&self, conn: Arc<Conn>) {
         lock(&self.map).insert(conn.id.clone(), conn);
+    }
+
+    /// Tells every connection that the gateway is shutting down (see
+    /// [`OutboxSender::stop`]).
+    pub fn stop_all(&self) {
+        for conn in lock(&self.map).values() {
+            conn.out.stop();
+        }
     }
 
     /// Removes a connection (it receives no more events).

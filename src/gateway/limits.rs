@@ -295,9 +295,10 @@ pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(20);
 pub const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// The codec's read buffer of each WebSocket connection, allocated with it: small, so
-/// that an idle connection costs little; the frame gate reads ahead during bursts
+/// that an idle connection costs little (it is also the most the codec reads at once:
+/// a typical request fits); the frame gate reads ahead during bursts
 /// ([`READ_AHEAD_BYTES`], freed once drained).
-pub const WS_READ_BUFFER_BYTES: usize = 512;
+pub const WS_READ_BUFFER_BYTES: usize = 256;
 /// The codec's write batching threshold: frames are written to the socket once this
 /// much is queued or on flush (the codec's write buffer grows only as frames need).
 pub const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;

@@ -21,9 +21,9 @@
 //! and finds the queue full ends the connection with a code and a reason, and a full
 //! queue at shutdown still gets its `shutdown` event and close frame.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
@@ -89,22 +89,29 @@ struct State {
     queue: VecDeque<Out>,
     /// The sequence number of `queue[0]` (items are numbered as they are queued).
     head: u64,
-    /// Coalescing key → sequence number of its [`Out::Latest`] still queued.
-    latest: HashMap<Box<str>, u64>,
+    /// Coalescing key → sequence number of its [`Out::Latest`] still queued (a few
+    /// runs at a time: searched in order).
+    latest: Vec<(Box<str>, u64)>,
     /// Bytes queued or written and not yet flushed (this connection's byte bound).
     bytes: usize,
     /// The writer is gone: nothing more is taken.
     gone: bool,
+    /// The gateway is shutting down (see [`OutboxSender::stop`]).
+    stop: bool,
+    /// The reason of a close asked for outside the queue (set once, with `close`):
+    /// the queue takes no more frames.
+    reason: Option<&'static str>,
+    /// That close's last frame (if any) and code, until the writer takes them; it
+    /// does once the queue is empty.
+    close: Option<(Option<Utf8Bytes>, u16)>,
 }
 
-/// A close asked for outside the queue: the last frame to write before it (if any),
-/// the close code and reason. Set once; the writer sends it when the queue is empty.
-#[derive(Default)]
-struct CloseAfter {
-    /// Set once, with `close`: the queue takes no more frames.
-    reason: OnceLock<&'static str>,
-    /// Taken by the writer when it writes them.
-    close: Mutex<Option<(Option<Utf8Bytes>, u16)>>,
+impl State {
+    fn latest(&self, key: &str) -> Option<u64> {
+        self.latest
+            .iter()
+            .find_map(|(k, seq)| (&**k == key).then_some(*seq))
+    }
 }
 
 /// What the connection's task and every [`OutboxSender`] share.
@@ -120,7 +127,6 @@ struct Shared {
     /// Set when the writer gave up on a socket that took no bytes: then a closed queue
     /// means a slow consumer, not a socket error.
     stalled: AtomicBool,
-    after: CloseAfter,
 }
 
 /// Why a frame could not be queued.
@@ -159,16 +165,12 @@ impl OutboxSender {
                 writer: AtomicWaker::new(),
                 room: Notify::new(),
                 stalled: AtomicBool::new(false),
-                after: CloseAfter::default(),
             }),
         }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// [`SendError::Closed`] becomes [`SendError::SlowConsumer`] once the writer gave up
@@ -192,25 +194,38 @@ impl OutboxSender {
     /// close frame with `code` and `reason`. Only the first call counts; returns
     /// whether it was this one.
     pub fn close_after(&self, last: Option<Utf8Bytes>, code: u16, reason: &'static str) -> bool {
-        let after = &self.shared.after;
-        let mut close = after.close.lock().unwrap_or_else(|e| e.into_inner());
-        if after.reason.set(reason).is_err() {
+        let mut st = self.state();
+        if st.reason.is_some() {
             return false;
         }
-        *close = Some((last, code));
-        drop(close);
+        st.reason = Some(reason);
+        st.close = Some((last, code));
+        drop(st);
         self.shared.writer.wake();
         true
     }
 
     /// The reason of a close asked for with [`OutboxSender::close_after`], if any.
     pub fn closing(&self) -> Option<&'static str> {
-        self.shared.after.reason.get().copied()
+        self.state().reason
+    }
+
+    /// Tells the connection that the gateway is shutting down: its loop sends the
+    /// `shutdown` event and closes (authenticated connections learn it this way, so
+    /// that an idle one waits on nothing but its socket and its timer).
+    pub fn stop(&self) {
+        self.state().stop = true;
+        self.shared.writer.wake();
+    }
+
+    /// True once [`OutboxSender::stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.state().stop
     }
 
     /// Queues `item` of `len` bytes if there is room now (in frames and bytes).
     fn push(&self, st: &mut State, item: Out, len: usize) -> Result<u64, SendError> {
-        if st.gone || self.closing().is_some() {
+        if st.gone || st.reason.is_some() {
             return Err(SendError::Closed);
         }
         let charge = if matches!(item, Out::Ping) {
@@ -281,7 +296,8 @@ impl OutboxSender {
     pub fn try_send_latest(&self, key: &str, frame: &SharedFrame) -> Result<(), SendError> {
         let max_bytes = self.shared.max_bytes;
         let mut st = self.state();
-        if st.gone || self.closing().is_some() {
+        if st.gone || st.reason.is_some() {
+            drop(st);
             return Err(self.why(SendError::Closed));
         }
         // Behind: an eighth of the bytes queued, or half the frames (many small deltas
@@ -289,7 +305,7 @@ impl OutboxSender {
         let frames = self.shared.frames;
         let behind = st.bytes >= max_bytes / 8 || frames - st.queue.len() < frames / 2;
         if behind {
-            let index = st.latest.get(key).map(|seq| seq - st.head);
+            let index = st.latest(key).map(|seq| seq - st.head);
             let bytes = st.bytes;
             if let Some(Out::Latest(queued)) =
                 index.and_then(|i| st.queue.get_mut(usize::try_from(i).ok()?))
@@ -304,7 +320,7 @@ impl OutboxSender {
             }
         }
         let seq = self.push(&mut st, Out::Latest(frame.clone()), frame.len())?;
-        st.latest.insert(key.into(), seq);
+        st.latest.push((key.into(), seq));
         drop(st);
         self.shared.writer.wake();
         Ok(())
@@ -369,6 +385,11 @@ impl OutboxSender {
         self.shared.writer.register(waker);
     }
 
+    /// True when nothing is queued.
+    pub(super) fn is_empty(&self) -> bool {
+        self.state().queue.is_empty()
+    }
+
     /// Takes the next item for the writer. The queue's storage is freed once it is
     /// empty.
     pub(super) fn pop(&self) -> Option<Out> {
@@ -377,11 +398,11 @@ impl OutboxSender {
         let seq = st.head;
         st.head += 1;
         if matches!(item, Out::Latest(_)) {
-            st.latest.retain(|_, s| *s != seq);
+            st.latest.retain(|(_, s)| *s != seq);
         }
         if st.queue.is_empty() {
             st.queue = VecDeque::new();
-            st.latest = HashMap::new();
+            st.latest = Vec::new();
         }
         drop(st);
         self.shared.room.notify_waiters();
@@ -406,15 +427,9 @@ impl OutboxSender {
 
     /// The close asked for outside the queue, taken once (by the writer).
     pub(super) fn take_close(&self) -> Option<(Option<Utf8Bytes>, u16, &'static str)> {
-        let reason = self.closing()?;
-        let taken = self
-            .shared
-            .after
-            .close
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        taken.map(|(last, code)| (last, code, reason))
+        let mut st = self.state();
+        let reason = st.reason?;
+        st.close.take().map(|(last, code)| (last, code, reason))
     }
 
     /// The writer gave up on a socket that took no bytes.
@@ -428,7 +443,7 @@ impl OutboxSender {
         let mut st = self.state();
         st.gone = true;
         let queue = std::mem::take(&mut st.queue);
-        st.latest = HashMap::new();
+        st.latest = Vec::new();
         st.bytes = 0;
         drop(st);
         drop(queue);
@@ -475,7 +490,11 @@ mod tests {
         b.try_send_shared(&f).unwrap();
         assert_eq!(budget.used(), 5, "one charge for two queues");
         a.try_send_shared(&f).unwrap();
-        assert_eq!(a.try_send_shared(&f), Err(SendError::SlowConsumer), "frames");
+        assert_eq!(
+            a.try_send_shared(&f),
+            Err(SendError::SlowConsumer),
+            "frames"
+        );
         let c = OutboxSender::new(8, 10, budget.clone());
         c.try_send_shared(&f).unwrap();
         c.try_send_shared(&f).unwrap();
@@ -516,7 +535,10 @@ mod tests {
         q.try_send_shared(&frame(&budget, "a")).unwrap();
         assert!(q.close_after(Some("last".into()), 1001, "bye"));
         assert!(!q.close_after(None, 1000, "other"), "the first close wins");
-        assert_eq!(q.try_send_shared(&frame(&budget, "b")), Err(SendError::Closed));
+        assert_eq!(
+            q.try_send_shared(&frame(&budget, "b")),
+            Err(SendError::Closed)
+        );
         assert_eq!(q.closing(), Some("bye"));
         assert_eq!(texts(&q), ["a"]);
         let (last, code, reason) = q.take_close().expect("the close");

@@ -44,18 +44,26 @@ pub enum WriteEnd {
     Closed,
 }
 
+/// Where the writer is with a close asked for outside the queue.
+enum Close {
+    /// None asked for, or not yet taken (the queue is not drained).
+    Open,
+    /// Taken: its last frame, then its close frame, still to feed.
+    Last(Utf8Bytes, u16, &'static str),
+    /// Taken: its close frame still to feed.
+    Frame(u16, &'static str),
+    /// The close frame was handed to the codec: the writer ends once it is flushed.
+    Fed,
+}
+
 /// The writing side of one connection: what it took from the queue and has not
-/// flushed yet, and the watch on the socket's progress.
+/// flushed yet, and the watch on the socket's progress. A frame leaves the queue only
+/// once the codec can take it.
 pub struct Writer {
     queue: OutboxSender,
     progress: WriteProgress,
     stall: Duration,
-    /// A message taken from the queue that the codec has not accepted yet.
-    pending: Option<Message>,
-    /// The close frame to write after `pending` (the close's last frame).
-    close_next: Option<(u16, &'static str)>,
-    /// The close frame was handed to the codec: the writer ends once it is flushed.
-    close_fed: bool,
+    close: Close,
     /// Frames fed to the codec and not flushed yet, kept until then (their charge to
     /// the budget of all connections), and their bytes in this queue's bound.
     in_flight: Vec<SharedFrame>,
@@ -77,9 +85,7 @@ impl Writer {
             queue,
             progress,
             stall,
-            pending: None,
-            close_next: None,
-            close_fed: false,
+            close: Close::Open,
             in_flight: Vec::new(),
             in_flight_bytes: 0,
             batch: 0,
@@ -92,13 +98,18 @@ impl Writer {
     /// True when everything taken from the queue was flushed (nothing of the queue is
     /// inside the codec) and the writer is still going.
     pub fn is_idle(&self) -> bool {
-        self.ended.is_none() && self.pending.is_none() && !self.unflushed && !self.close_fed
+        self.ended.is_none() && !self.unflushed && matches!(self.close, Close::Open)
     }
 
     /// Asks for a close after the queue (see [`OutboxSender::close_after`]; a close
     /// asked for before wins).
     pub fn close_after(&self, code: u16, reason: &'static str) {
         self.queue.close_after(None, code, reason);
+    }
+
+    /// True once the gateway asked this connection to stop ([`OutboxSender::stop`]).
+    pub fn stopping(&self) -> bool {
+        self.queue.stopping()
     }
 
     /// Writes what the queue holds. `Pending` while the writer goes on (the task is
@@ -114,7 +125,6 @@ impl Writer {
         };
         self.ended = Some(end);
         self.watch = None;
-        self.pending = None;
         self.in_flight = Vec::new();
         if end == WriteEnd::Stalled {
             self.queue.set_stalled();
@@ -123,42 +133,59 @@ impl Writer {
         Poll::Ready(end)
     }
 
+    /// True when there is a message to feed now: the close's frames, or a queued frame
+    /// within the batch.
+    fn has_next(&self) -> bool {
+        match self.close {
+            Close::Last(..) | Close::Frame(..) => true,
+            Close::Fed => false,
+            Close::Open => self.batch < OUTBOX_MAX_BATCH && !self.queue.is_empty(),
+        }
+    }
+
+    /// The next message to feed (the codec is ready for it).
+    fn next_message(&mut self) -> Option<Message> {
+        match std::mem::replace(&mut self.close, Close::Open) {
+            Close::Last(text, code, reason) => {
+                self.close = Close::Frame(code, reason);
+                Some(Message::Text(text))
+            }
+            Close::Frame(code, reason) => {
+                self.close = Close::Fed;
+                Some(close_message(code, reason))
+            }
+            Close::Fed => {
+                self.close = Close::Fed;
+                None
+            }
+            Close::Open => Some(match self.queue.pop()? {
+                Out::Text(frame) | Out::Latest(frame) => {
+                    self.in_flight_bytes += self.queue.charge(frame.len());
+                    let text = frame.text();
+                    self.in_flight.push(frame);
+                    Message::Text(text)
+                }
+                Out::Ping => Message::Ping(Default::default()),
+            }),
+        }
+    }
+
     fn drive(&mut self, ws: &mut WsStream, cx: &mut Context<'_>) -> Poll<WriteEnd> {
         loop {
-            if let Some(message) = self.pending.take() {
+            if self.has_next() {
                 match Pin::new(&mut *ws).poll_ready(cx) {
-                    Poll::Pending => {
-                        self.pending = Some(message);
-                        return self.blocked(cx);
-                    }
+                    Poll::Pending => return self.blocked(cx),
                     Poll::Ready(Err(_)) => return Poll::Ready(WriteEnd::Failed),
                     Poll::Ready(Ok(())) => {}
                 }
-                if Pin::new(&mut *ws).start_send(message).is_err() {
-                    return Poll::Ready(WriteEnd::Failed);
+                if let Some(message) = self.next_message() {
+                    if Pin::new(&mut *ws).start_send(message).is_err() {
+                        return Poll::Ready(WriteEnd::Failed);
+                    }
+                    self.unflushed = true;
+                    self.batch += 1;
                 }
-                self.unflushed = true;
-                self.batch += 1;
                 continue;
-            }
-            if let Some((code, reason)) = self.close_next.take() {
-                self.pending = Some(close_message(code, reason));
-                self.close_fed = true;
-                continue;
-            }
-            if !self.close_fed && self.batch < OUTBOX_MAX_BATCH {
-                if let Some(item) = self.queue.pop() {
-                    self.pending = Some(match item {
-                        Out::Text(frame) | Out::Latest(frame) => {
-                            self.in_flight_bytes += self.queue.charge(frame.len());
-                            let text = frame.text();
-                            self.in_flight.push(frame);
-                            Message::Text(text)
-                        }
-                        Out::Ping => Message::Ping(Default::default()),
-                    });
-                    continue;
-                }
             }
             if self.unflushed {
                 match Pin::new(&mut *ws).poll_flush(cx) {
@@ -170,23 +197,21 @@ impl Writer {
                 self.batch = 0;
                 self.watch = None;
                 self.in_flight.clear();
-                self.queue.release(std::mem::take(&mut self.in_flight_bytes));
-                if self.close_fed {
+                self.queue
+                    .release(std::mem::take(&mut self.in_flight_bytes));
+                if matches!(self.close, Close::Fed) {
                     return Poll::Ready(WriteEnd::Closed);
                 }
                 continue;
             }
             // Everything queued is on the wire: a close asked for outside the queue
             // goes out now.
-            if !self.close_fed {
+            if matches!(self.close, Close::Open) {
                 if let Some((last, code, reason)) = self.queue.take_close() {
-                    match last {
-                        Some(text) => {
-                            self.pending = Some(Message::Text(text));
-                            self.close_next = Some((code, reason));
-                        }
-                        None => self.close_next = Some((code, reason)),
-                    }
+                    self.close = match last {
+                        Some(text) => Close::Last(text, code, reason),
+                        None => Close::Frame(code, reason),
+                    };
                     continue;
                 }
             }

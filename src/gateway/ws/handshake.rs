@@ -69,6 +69,11 @@ impl Connection {
                     self.handshake_result(Handshake::Aborted);
                     return Err(self.wrote(end));
                 }
+                // Only registered (authenticated) connections are stopped this way.
+                Event::Shutdown => {
+                    self.handshake_result(Handshake::Aborted);
+                    return Err(End::Close(close::GOING_AWAY, "gateway shutting down"));
+                }
             };
             if let Some(Ok(_)) = &msg {
                 self.delivered += 1;

@@ -19,6 +19,8 @@ pub(super) enum Event {
     Read(Option<Result<Message, tungstenite::Error>>),
     /// The writer ended.
     Wrote(WriteEnd),
+    /// The gateway is shutting down.
+    Shutdown,
 }
 
 pub(super) struct Io {
@@ -42,9 +44,13 @@ impl Io {
         }
     }
 
-    /// The next message, writing the queue meanwhile.
+    /// The next message, writing the queue meanwhile (or the shutdown, once the
+    /// gateway stops this connection).
     pub(super) fn next(&mut self) -> impl Future<Output = Event> + '_ {
         poll_fn(move |cx| {
+            if self.writer.stopping() {
+                return Poll::Ready(Event::Shutdown);
+            }
             if let Poll::Ready(end) = self.poll_write(cx) {
                 return Poll::Ready(Event::Wrote(end));
             }

@@ -43,7 +43,7 @@ enum End {
 struct Connection {
     gw: Arc<Gateway>,
     peer: SocketAddr,
-    conn_id: String,
+    conn_id: Arc<str>,
     /// The connection's send queue (its writer is in `io`).
     out: OutboxSender,
     io: io::Io,
@@ -68,7 +68,7 @@ impl Connection {
         socket: WsStream,
         gw: Arc<Gateway>,
         peer: SocketAddr,
-        conn_id: String,
+        conn_id: Arc<str>,
         pending: PendingSlot,
         limit: GateLimit,
     ) -> Box<Connection> {
@@ -299,10 +299,26 @@ mod size_probe {
         eprintln!("Io {}", size_of::<super::io::Io>());
         eprintln!("Sleep {}", size_of::<tokio::time::Sleep>());
         eprintln!("Upgraded {}", size_of::<hyper::upgrade::Upgraded>());
-        eprintln!("Gate {}", size_of::<crate::gateway::transport::frame_gate::FrameGate<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>());
-        eprintln!("Message {}", size_of::<tokio_tungstenite::tungstenite::Message>());
-        eprintln!("watch::Receiver {}", size_of::<tokio::sync::watch::Receiver<bool>>());
-        eprintln!("Notified {}", size_of::<tokio::sync::futures::Notified<'static>>());
+        eprintln!(
+            "Gate {}",
+            size_of::<
+                crate::gateway::transport::frame_gate::FrameGate<
+                    hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>,
+                >,
+            >()
+        );
+        eprintln!(
+            "Message {}",
+            size_of::<tokio_tungstenite::tungstenite::Message>()
+        );
+        eprintln!(
+            "watch::Receiver {}",
+            size_of::<tokio::sync::watch::Receiver<bool>>()
+        );
+        eprintln!(
+            "Notified {}",
+            size_of::<tokio::sync::futures::Notified<'static>>()
+        );
         eprintln!("Span {}", size_of::<tracing::Span>());
         eprintln!("OnUpgrade {}", size_of::<hyper::upgrade::OnUpgrade>());
     }

@@ -110,16 +110,14 @@ pub async fn upgrade(
     if evicted > 0 {
         debug!(%peer, evicted, "pending connections evicted for a new one");
     }
+    // The upgrade's arguments are boxed and the opening runs boxed, so that the task
+    // does not keep room for them once the connection runs.
+    let opening = Box::new((on_upgrade, gw, peer, pending));
     let task = async move {
-        let upgraded = match on_upgrade.await {
-            Ok(u) => u,
-            Err(e) => {
-                debug!(%peer, error = %e, "upgrade failed");
-                return;
-            }
+        let Some(conn) = Box::pin(open(opening)).await else {
+            return;
         };
-        let conn = open(upgraded, gw, peer, pending).await;
-        let span = info_span!("conn", conn_id = %conn.conn_id, %peer);
+        let span = info_span!("conn", conn_id = %conn.conn_id, peer = %conn.peer);
         conn.run().instrument(span).await
     };
     // What every connection holds for as long as it is open (the task's future; its
@@ -137,18 +135,31 @@ pub async fn upgrade(
     res
 }
 
-/// The codec over the gate over the upgraded socket, and the connection's state.
-async fn open(
-    upgraded: hyper::upgrade::Upgraded,
-    gw: Arc<Gateway>,
-    peer: SocketAddr,
-    pending: PendingSlot,
-) -> Box<Connection> {
+/// What [`open`] needs: the upgrade to wait for, the gateway, the peer and its place
+/// in the pending pool.
+type Opening = (
+    hyper::upgrade::OnUpgrade,
+    Arc<Gateway>,
+    SocketAddr,
+    PendingSlot,
+);
+
+/// Waits for the upgrade, then builds the codec over the gate over the upgraded socket,
+/// and the connection's state; `None` when the upgrade failed.
+async fn open(opening: Box<Opening>) -> Option<Box<Connection>> {
+    let (on_upgrade, gw, peer, pending) = *opening;
+    let upgraded = match on_upgrade.await {
+        Ok(u) => u,
+        Err(e) => {
+            debug!(%peer, error = %e, "upgrade failed");
+            return None;
+        }
+    };
     let limit = GateLimit::new(gw.limits.max_preauth_payload);
     let socket = FrameGate::new(TokioIo::new(upgraded), limit.clone());
     let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(ws_config(&gw))).await;
-    let conn_id = uuid::Uuid::new_v4().to_string();
-    Connection::boxed(ws, gw, peer, conn_id, pending, limit)
+    let conn_id = uuid::Uuid::new_v4().to_string().into();
+    Some(Connection::boxed(ws, gw, peer, conn_id, pending, limit))
 }
 
 /// Codec settings: the gate enforces the size limits first; these are the backstop.
