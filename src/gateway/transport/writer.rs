@@ -27,7 +27,6 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::frame_gate::WriteProgress;
 use super::outbox::{Out, OutboxSender};
 use super::shared_frame::SharedFrame;
 use super::WsStream;
@@ -61,7 +60,6 @@ enum Close {
 /// once the codec can take it.
 pub struct Writer {
     queue: OutboxSender,
-    progress: WriteProgress,
     stall: Duration,
     close: Close,
     /// Frames fed to the codec and not flushed yet, kept until then (their charge to
@@ -78,12 +76,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Writes `queue`; gives up when `progress` (bytes written to the socket) stands
-    /// still for `stall` while it has something to write.
-    pub fn new(queue: OutboxSender, progress: WriteProgress, stall: Duration) -> Writer {
+    /// Writes `queue`; gives up when the socket takes no bytes for `stall` while it
+    /// has something to write.
+    pub fn new(queue: OutboxSender, stall: Duration) -> Writer {
         Writer {
             queue,
-            progress,
             stall,
             close: Close::Open,
             in_flight: Vec::new(),
@@ -174,7 +171,7 @@ impl Writer {
         loop {
             if self.has_next() {
                 match Pin::new(&mut *ws).poll_ready(cx) {
-                    Poll::Pending => return self.blocked(cx),
+                    Poll::Pending => return self.blocked(ws, cx),
                     Poll::Ready(Err(_)) => return Poll::Ready(WriteEnd::Failed),
                     Poll::Ready(Ok(())) => {}
                 }
@@ -189,7 +186,7 @@ impl Writer {
             }
             if self.unflushed {
                 match Pin::new(&mut *ws).poll_flush(cx) {
-                    Poll::Pending => return self.blocked(cx),
+                    Poll::Pending => return self.blocked(ws, cx),
                     Poll::Ready(Err(_)) => return Poll::Ready(WriteEnd::Failed),
                     Poll::Ready(Ok(())) => {}
                 }
@@ -223,14 +220,14 @@ impl Writer {
 
     /// Output waits for the socket: `Ready(Stalled)` once the socket took no bytes for
     /// the stall time.
-    fn blocked(&mut self, cx: &mut Context<'_>) -> Poll<WriteEnd> {
+    fn blocked(&mut self, ws: &WsStream, cx: &mut Context<'_>) -> Poll<WriteEnd> {
         let stall = self.stall;
-        let progress = &self.progress;
+        let written = ws.get_ref().written();
         let (sleep, seen) = self
             .watch
-            .get_or_insert_with(|| (Box::pin(tokio::time::sleep(stall)), progress.get()));
+            .get_or_insert_with(|| (Box::pin(tokio::time::sleep(stall)), written));
         while sleep.as_mut().poll(cx).is_ready() {
-            let now = progress.get();
+            let now = ws.get_ref().written();
             if now == *seen {
                 return Poll::Ready(WriteEnd::Stalled);
             }

@@ -244,7 +244,9 @@ impl Connection {
         };
         self.slot = Some(slot);
         self.pending = None;
-        self.limit.set(self.gw.limits.max_payload);
+        if let Some(ws) = &mut self.io.ws {
+            ws.get_mut().set_limit(self.gw.limits.max_payload);
+        }
         let share = quota::client_identity(&params).map(|key| self.gw.client_shares.join(key));
         let client = params.client.unwrap_or_default();
         info!(

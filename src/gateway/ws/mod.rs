@@ -23,7 +23,7 @@ use super::admission::{ConnectionGuard, PendingSlot};
 use super::conns::{Conn, MISSED_RUN_END};
 use super::limits::{CLOSE_REPLY_WAIT, OUTBOX_CLOSE_NOW_WAIT, OUTBOX_CLOSE_WAIT};
 use super::metrics::{Disconnect, FrameReject, Handshake};
-use super::transport::frame_gate::{GateLimit, HighWater, Oversize};
+use super::transport::frame_gate::Oversize;
 use super::transport::outbox::{OutboxSender, SendError};
 use super::transport::writer::{WriteEnd, Writer};
 use super::transport::WsStream;
@@ -49,10 +49,6 @@ struct Connection {
     io: io::Io,
     /// Messages read from the socket so far (see `FrameGate::at_message_boundary`).
     delivered: u64,
-    /// The largest frame the codec carried since it was last rebuilt.
-    high_water: HighWater,
-    /// The inbound size limit (pre-auth until `connect` succeeds).
-    limit: GateLimit,
     /// The place in the pending pool, until `connect` succeeds.
     pending: Option<PendingSlot>,
     /// The authenticated slot, from `connect` on.
@@ -70,16 +66,13 @@ impl Connection {
         peer: SocketAddr,
         conn_id: Arc<str>,
         pending: PendingSlot,
-        limit: GateLimit,
     ) -> Box<Connection> {
-        let progress = socket.get_ref().write_progress();
-        let high_water = socket.get_ref().high_water();
         let out = OutboxSender::new(
             gw.limits.send_queue,
             gw.limits.max_buffered_bytes,
             gw.outbound.clone(),
         );
-        let writer = Writer::new(out.clone(), progress, gw.limits.send_timeout());
+        let writer = Writer::new(out.clone(), gw.limits.send_timeout());
         Box::new(Connection {
             gw,
             peer,
@@ -87,8 +80,6 @@ impl Connection {
             out,
             io: io::Io::new(socket, writer),
             delivered: 0,
-            high_water,
-            limit,
             pending: Some(pending),
             slot: None,
             client: None,
@@ -285,41 +276,5 @@ fn read_result(msg: Option<Result<Message, tungstenite::Error>>) -> Result<Messa
             debug!(error = %e, "read error");
             Err(End::Drop("read error"))
         }
-    }
-}
-
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn print_sizes() {
-        use std::mem::size_of;
-        eprintln!("WsStream {}", size_of::<super::WsStream>());
-        eprintln!("Connection {}", size_of::<super::Connection>());
-        eprintln!("Writer {}", size_of::<super::Writer>());
-        eprintln!("Io {}", size_of::<super::io::Io>());
-        eprintln!("Sleep {}", size_of::<tokio::time::Sleep>());
-        eprintln!("Upgraded {}", size_of::<hyper::upgrade::Upgraded>());
-        eprintln!(
-            "Gate {}",
-            size_of::<
-                crate::gateway::transport::frame_gate::FrameGate<
-                    hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>,
-                >,
-            >()
-        );
-        eprintln!(
-            "Message {}",
-            size_of::<tokio_tungstenite::tungstenite::Message>()
-        );
-        eprintln!(
-            "watch::Receiver {}",
-            size_of::<tokio::sync::watch::Receiver<bool>>()
-        );
-        eprintln!(
-            "Notified {}",
-            size_of::<tokio::sync::futures::Notified<'static>>()
-        );
-        eprintln!("Span {}", size_of::<tracing::Span>());
-        eprintln!("OnUpgrade {}", size_of::<hyper::upgrade::OnUpgrade>());
     }
 }

@@ -28,7 +28,10 @@ impl Connection {
     /// True when the codec carried a frame larger than [`SHRINK_ABOVE`] since it was
     /// built: its buffers grew.
     pub(super) fn codec_grew(&self) -> bool {
-        self.high_water.get() > SHRINK_ABOVE
+        self.io
+            .ws
+            .as_ref()
+            .is_some_and(|ws| ws.get_ref().high_water() > SHRINK_ABOVE)
     }
 
     /// Replaces the codec by a fresh one when it holds no unread input and nothing
@@ -48,7 +51,7 @@ impl Connection {
         if idle {
             let config = *ws.get_config();
             let mut gate = ws.into_inner();
-            let grew = self.high_water.get();
+            let grew = gate.high_water();
             gate.reset_high_water();
             ws = WebSocketStream::from_raw_socket(gate, Role::Server, Some(config)).await;
             debug!(grew, "codec rebuilt (idle)");

@@ -23,7 +23,7 @@ use super::Connection;
 use crate::gateway::admission::PendingSlot;
 use crate::gateway::limits::{MIN_WRITE_BUFFER_BYTES, WS_READ_BUFFER_BYTES, WS_WRITE_BUFFER_BYTES};
 use crate::gateway::metrics::UpgradeRefused;
-use crate::gateway::transport::frame_gate::{FrameGate, GateLimit};
+use crate::gateway::transport::frame_gate::FrameGate;
 use crate::gateway::Gateway;
 use crate::logging::clip;
 
@@ -155,11 +155,10 @@ async fn open(opening: Box<Opening>) -> Option<Box<Connection>> {
             return None;
         }
     };
-    let limit = GateLimit::new(gw.limits.max_preauth_payload);
-    let socket = FrameGate::new(TokioIo::new(upgraded), limit.clone());
+    let socket = FrameGate::new(TokioIo::new(upgraded), gw.limits.max_preauth_payload);
     let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(ws_config(&gw))).await;
     let conn_id = uuid::Uuid::new_v4().to_string().into();
-    Some(Connection::boxed(ws, gw, peer, conn_id, pending, limit))
+    Some(Connection::boxed(ws, gw, peer, conn_id, pending))
 }
 
 /// Codec settings: the gate enforces the size limits first; these are the backstop.
