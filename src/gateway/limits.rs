@@ -305,8 +305,9 @@ pub const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// Least size of the codec's write backstop (above the write buffer size).
 pub const MIN_WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// A connection whose codec carried a frame larger than this since it was built gets
-/// a fresh codec once idle (`ws::shrink`): its buffers grew to that frame.
-pub const SHRINK_ABOVE: usize = 1024;
+/// a fresh codec once idle (`ws::shrink`): its buffers grew to that frame (an ordinary
+/// response of 300 B to 1 KiB would otherwise stay in every idle connection's codec).
+pub const SHRINK_ABOVE: usize = 256;
 /// How long a connection must be quiet (no message read) before its codec is rebuilt.
 pub const SHRINK_IDLE: Duration = Duration::from_secs(1);
 /// How long a shrinking connection waits for the codec to flush what it holds (a
