@@ -59,29 +59,39 @@ async fn connections(server: &Server) -> u64 {
     v["connections"].as_u64().expect("connections count")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn held_idle_connections_cost_little_memory() {
+/// Fails unless this process may open a socket per held connection, and more.
+fn enough_open_files() {
     let soft = raise_own_fd_limit();
     let needed = 2 * CONNECTIONS as u64 + 64;
     assert!(
         soft >= needed,
         "this test needs {needed} open files; the limit is {soft}"
     );
-    let server = Server::start(&["--max-connections", "1100"]);
-    let url = Arc::new(server.url());
-    // Warm up the allocator and the runtime with a round of connections first, so
-    // that the delta below is what held connections cost.
-    let warm = open_all(&url, 100).await;
+}
+
+/// A round of connections opened and closed first, so that what is measured next is
+/// what held connections cost, not what the first ones cost once (tables grown, the
+/// runtime's and the allocator's own state).
+async fn warm_up(server: &Server, url: &Arc<String>) {
+    let warm = open_all(url, 100).await;
     drop(warm);
     let mut left = u64::MAX;
     for _ in 0..200 {
-        left = connections(&server).await;
+        left = connections(server).await;
         if left == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(left, 0, "warm-up connections not released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_idle_connections_cost_little_memory() {
+    enough_open_files();
+    let server = Server::start(&["--max-connections", "1100"]);
+    let url = Arc::new(server.url());
+    warm_up(&server, &url).await;
     let before = server.rss_kib();
     let held = open_all(&url, CONNECTIONS).await;
     assert_eq!(connections(&server).await, CONNECTIONS as u64);
@@ -177,27 +187,10 @@ fn mark_gateway_thread() {
 /// not counted): each connection made a request and sits idle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_idle_connections_hold_at_most_4_kib_of_heap_each() {
-    let soft = raise_own_fd_limit();
-    let needed = 2 * CONNECTIONS as u64 + 64;
-    assert!(
-        soft >= needed,
-        "this test needs {needed} open files; the limit is {soft}"
-    );
+    enough_open_files();
     let server = Server::in_process_marked(&["--max-connections", "1100"], mark_gateway_thread);
     let url = Arc::new(server.url());
-    // A round of connections first: what the first ones cost once (tables grown, the
-    // runtime's and the allocator's own state) is not what held connections cost.
-    let warm = open_all(&url, 100).await;
-    drop(warm);
-    let mut left = u64::MAX;
-    for _ in 0..200 {
-        left = connections(&server).await;
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(left, 0, "warm-up connections not released");
+    warm_up(&server, &url).await;
     let before = GATEWAY_HEAP.load(Ordering::Relaxed);
     let held = open_all(&url, CONNECTIONS).await;
     assert_eq!(connections(&server).await, CONNECTIONS as u64);
