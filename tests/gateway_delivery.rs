@@ -31,6 +31,10 @@ const SMALL_QUEUES: &[&str] = &[
     "60000",
 ];
 
+/// Bytes queued across all connections once the stuck readers of the shutdown test
+/// are full (a 30 KB message behind their full sockets).
+const STUCK_FILL: u64 = 30_000;
+
 /// Runs a writer streams while a reader does not read.
 const RUNS: usize = 40;
 
@@ -226,13 +230,24 @@ async fn shutdown_reaches_every_client_with_an_event_or_a_close_reason() {
             ("reader", read_to_end(&mut ws, None).await)
         }));
     }
-    // Readers that stopped reading: their queues fill with the runs' streams.
+    // Readers that stopped reading, subscribed to the agents' sessions: their sockets
+    // and then their queues fill with the runs' large messages and streams.
     let mut stuck = Vec::new();
     for _ in 0..STUCK {
-        stuck.push(connected_slow_reader(&server).await);
+        let mut ws = connected_slow_reader(&server).await;
+        for i in 0..AGENTS {
+            for j in 0..2 {
+                let key = format!("agent-{i}-{j}");
+                let params = json!({ "key": key });
+                let res = call(&mut ws, &key, "sessions.messages.subscribe", Some(params)).await;
+                assert_eq!(res["ok"], true, "{res}");
+            }
+        }
+        stuck.push(ws);
     }
     // Writers with `agent` requests in flight, each reading.
-    let message = long_message();
+    // Messages large enough that the stuck readers' sockets cannot take them all.
+    let message = "word ".repeat(6_000);
     for i in 0..AGENTS {
         let mut ws = connected_writer(&url).await;
         for j in 0..2 {
@@ -254,8 +269,20 @@ async fn shutdown_reaches_every_client_with_an_event_or_a_close_reason() {
             ("pending", read_to_end(&mut ws, None).await)
         }));
     }
-    // Let the streams run and fill the stuck readers' queues.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Let the streams run until the stuck readers' sockets are full and frames wait in
+    // their queues (bytes queued across all connections; the readers that read keep
+    // none for long).
+    let filled = wait_metric(
+        &server,
+        "clawdbot_buffered_bytes",
+        Duration::from_secs(20),
+        |v| v >= STUCK_FILL,
+    )
+    .await;
+    assert!(
+        filled >= STUCK_FILL,
+        "the stuck readers' queues never filled ({filled} bytes queued): the test would not test them"
+    );
     for mut ws in stuck {
         tasks.push(tokio::spawn(async move {
             ("stuck", read_to_end(&mut ws, None).await)

@@ -9,8 +9,8 @@
 //! readers, charged once to the outbound budget; streaming deltas are coalesced per
 //! connection and run ([`Conns::broadcast_latest`]).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicUsize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::lock::lock;
@@ -70,7 +70,8 @@ pub struct ClientShare {
 
 /// One authenticated connection as seen from outside its loop.
 pub struct Conn {
-    pub id: String,
+    /// The connection's id (one allocation shared with the registry and its runs).
+    pub id: Arc<str>,
     pub grant: Grant,
     pub out: OutboxSender,
     /// The client identity it declared, shared with its other connections; `None`
@@ -80,13 +81,15 @@ pub struct Conn {
     pub pending_replies: AtomicUsize,
     /// Sessions this connection created (`gateway::quota`).
     pub sessions_created: AtomicUsize,
-    sessions_subscribed: Mutex<bool>,
-    message_keys: Mutex<HashSet<String>>,
+    sessions_subscribed: AtomicBool,
+    /// The sessions whose messages it subscribed to (at most
+    /// [`MAX_MESSAGE_SUBSCRIPTIONS`], searched in order; empty on most connections).
+    message_keys: Mutex<Vec<Box<str>>>,
 }
 
 impl Conn {
     pub fn new(
-        id: String,
+        id: Arc<str>,
         grant: Grant,
         out: OutboxSender,
         client: Option<Arc<ClientShare>>,
@@ -98,44 +101,52 @@ impl Conn {
             client,
             pending_replies: AtomicUsize::new(0),
             sessions_created: AtomicUsize::new(0),
-            sessions_subscribed: Mutex::new(false),
-            message_keys: Mutex::new(HashSet::new()),
+            sessions_subscribed: AtomicBool::new(false),
+            message_keys: Mutex::new(Vec::new()),
         }
     }
 
     /// Subscribes to `sessions.changed`; returns false when it already was.
     pub fn subscribe_sessions(&self, on: bool) -> bool {
-        let mut s = lock(&self.sessions_subscribed);
-        let changed = *s != on;
-        *s = on;
-        changed
+        self.sessions_subscribed.swap(on, Ordering::AcqRel) != on
     }
 
     pub fn sessions_subscribed(&self) -> bool {
-        *lock(&self.sessions_subscribed)
+        self.sessions_subscribed.load(Ordering::Acquire)
     }
 
     /// Subscribes to one session's messages. `Err` when the bound is reached.
     pub fn subscribe_messages(&self, key: &str, on: bool) -> Result<bool, usize> {
         let mut keys = lock(&self.message_keys);
-        if !on {
-            return Ok(keys.remove(key));
+        let at = keys.iter().position(|k| &**k == key);
+        match (at, on) {
+            (Some(at), false) => {
+                keys.swap_remove(at);
+                if keys.is_empty() {
+                    *keys = Vec::new();
+                }
+                Ok(true)
+            }
+            (None, false) | (Some(_), true) => Ok(false),
+            (None, true) if keys.len() >= MAX_MESSAGE_SUBSCRIPTIONS => {
+                Err(MAX_MESSAGE_SUBSCRIPTIONS)
+            }
+            (None, true) => {
+                keys.push(key.into());
+                Ok(true)
+            }
         }
-        if !keys.contains(key) && keys.len() >= MAX_MESSAGE_SUBSCRIPTIONS {
-            return Err(MAX_MESSAGE_SUBSCRIPTIONS);
-        }
-        Ok(keys.insert(key.to_string()))
     }
 
     fn wants_messages(&self, key: &str) -> bool {
-        lock(&self.message_keys).contains(key)
+        lock(&self.message_keys).iter().any(|k| &**k == key)
     }
 }
 
 /// The registry of authenticated connections.
 #[derive(Default)]
 pub struct Conns {
-    map: Mutex<HashMap<String, Arc<Conn>>>,
+    map: Mutex<HashMap<Arc<str>, Arc<Conn>>>,
 }
 
 impl std::fmt::Debug for Conns {
@@ -149,6 +160,14 @@ impl std::fmt::Debug for Conns {
 impl Conns {
     pub fn insert(&self, conn: Arc<Conn>) {
         lock(&self.map).insert(conn.id.clone(), conn);
+    }
+
+    /// Tells every connection that the gateway is shutting down (see
+    /// [`OutboxSender::stop`]).
+    pub fn stop_all(&self) {
+        for conn in lock(&self.map).values() {
+            conn.out.stop();
+        }
     }
 
     /// Removes a connection (it receives no more events).

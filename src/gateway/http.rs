@@ -54,6 +54,7 @@ async fn metrics(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
         buffered_bytes: gw.outbound.used(),
         buffered_bytes_max: gw.outbound.max(),
         codec_buffer_bytes: super::transport::frame_gate::codec_buffer_bytes(),
+        connection_task_bytes: super::ws::connection_task_bytes(),
     }));
     body.push_str(&gw.metrics.api.render());
     (

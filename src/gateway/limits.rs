@@ -295,34 +295,35 @@ pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(20);
 pub const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// The codec's read buffer of each WebSocket connection, allocated with it: small, so
-/// that an idle connection costs little; the frame gate reads ahead during bursts
+/// that an idle connection costs little (it is also the most the codec reads at once:
+/// a typical request fits); the frame gate reads ahead during bursts
 /// ([`READ_AHEAD_BYTES`], freed once drained).
-pub const WS_READ_BUFFER_BYTES: usize = 512;
+pub const WS_READ_BUFFER_BYTES: usize = 256;
 /// The codec's write batching threshold: frames are written to the socket once this
 /// much is queued or on flush (the codec's write buffer grows only as frames need).
 pub const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// Least size of the codec's write backstop (above the write buffer size).
 pub const MIN_WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// A connection whose codec carried a frame larger than this since it was built gets
-/// a fresh codec once idle (`ws::shrink`): its buffers grew to that frame.
-pub const SHRINK_ABOVE: usize = 1024;
+/// a fresh codec once idle (`ws::shrink`): its buffers grew to that frame (an ordinary
+/// response of 300 B to 1 KiB would otherwise stay in every idle connection's codec).
+pub const SHRINK_ABOVE: usize = 256;
 /// How long a connection must be quiet (no message read) before its codec is rebuilt.
 pub const SHRINK_IDLE: Duration = Duration::from_secs(1);
-/// How long a shrinking connection waits for the writer to lend the sink, and for the
-/// codec to flush what it holds (a pong); a socket that does not take it now is left
-/// for later.
-pub const SHRINK_LEND_WAIT: Duration = Duration::from_millis(100);
+/// How long a shrinking connection waits for the codec to flush what it holds (a
+/// pong); a socket that does not take it now is left for later.
+pub const SHRINK_FLUSH_WAIT: Duration = Duration::from_millis(100);
 /// How long a closing connection waits for the client's close reply.
 pub const CLOSE_REPLY_WAIT: Duration = Duration::from_millis(500);
 /// The frame gate's read-ahead during a burst (allocated per burst, freed when drained).
 pub const READ_AHEAD_BYTES: usize = 16 * 1024;
-/// How long a connection's outbox waits for its close frame to be written before the
-/// socket is dropped without one (`Outbox::close`).
+/// How long a closing connection waits for its queue and close frame to be written
+/// before the socket is dropped without one (`ws::io`).
 pub const OUTBOX_CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// How long a connection closed to make room gets to write its close frame
-/// (`Outbox::close_now`; nobody waits for it).
+/// How long a connection closed to make room gets to write its close frame (its slot
+/// is given back first: nobody waits for it).
 pub const OUTBOX_CLOSE_NOW_WAIT: Duration = Duration::from_millis(200);
-/// Most frames the outbox's writer feeds the socket between two flushes.
+/// Most frames a connection's writer feeds the socket between two flushes.
 pub const OUTBOX_MAX_BATCH: usize = 64;
 
 /// The per-IP failed-auth budget is this many times the per-client budget.

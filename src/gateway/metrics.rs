@@ -235,6 +235,8 @@ pub struct LimitGauges {
     /// What the WebSocket codecs' buffers grew to beyond their initial size and still
     /// hold (`transport::frame_gate::codec_buffer_bytes`).
     pub codec_buffer_bytes: usize,
+    /// The size of the task each WebSocket connection runs as (`ws::connection_task_bytes`).
+    pub connection_task_bytes: usize,
 }
 
 /// Provider names (the label of the latency histogram).
@@ -371,6 +373,11 @@ impl Metrics {
                 "clawdbot_codec_buffer_bytes",
                 "Bytes the WebSocket codecs' buffers grew to (the largest frame each connection carried since its codec was last rebuilt) and still hold.",
                 g.codec_buffer_bytes,
+            ),
+            (
+                "clawdbot_connection_task_bytes",
+                "Bytes of the task each WebSocket connection runs as (its future; reads, writes and timers in one task), held while it is open.",
+                g.connection_task_bytes,
             ),
         ];
         for (name, help, value) in gauges {

@@ -217,6 +217,8 @@ pub async fn serve(
         "shutting down: closing connections"
     );
     let _ = tx.send(true);
+    // After the signal: a connection registering meanwhile sees it when its loop starts.
+    gw.clients.stop_all();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(gw.limits.shutdown_grace_ms);
     while gw.conns.current() + gw.pending.current() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(DRAIN_POLL).await;

@@ -29,6 +29,12 @@ impl InProcess {
     /// Serves on ephemeral loopback ports with the test token, the demo provider and
     /// the `serve` flags `extra`; returns it with its (gateway, health) addresses.
     pub fn start(extra: &[&str]) -> (InProcess, SocketAddr, SocketAddr) {
+        Self::start_marked(extra, || {})
+    }
+
+    /// Like [`InProcess::start`]; `mark` runs first on every thread of the gateway's
+    /// runtime (e.g. so that a test's allocator can tell the gateway's allocations).
+    pub fn start_marked(extra: &[&str], mark: fn()) -> (InProcess, SocketAddr, SocketAddr) {
         let argv = [
             "serve",
             "--bind",
@@ -66,8 +72,10 @@ impl InProcess {
         let addrs = (gateway.local_addr().unwrap(), health.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
+            mark();
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                .on_thread_start(mark)
                 .enable_all()
                 .build()
                 .expect("a runtime");

@@ -136,7 +136,12 @@ impl Server {
     /// provider and the `serve` flags `extra`: for tests where the binary adds nothing.
     /// It has no process: `logs`, `pid` and signals need [`Server::start`].
     pub fn in_process(extra: &[&str]) -> Server {
-        let (server, gateway, health) = in_process::InProcess::start(extra);
+        Self::in_process_marked(extra, || {})
+    }
+
+    /// [`Server::in_process`], with `mark` run first on every thread of its runtime.
+    pub fn in_process_marked(extra: &[&str], mark: fn()) -> Server {
+        let (server, gateway, health) = in_process::InProcess::start_marked(extra, mark);
         Server {
             child: None,
             in_process: Some(server),

@@ -51,7 +51,7 @@ pub struct RunRequest {
 
 struct Entry {
     session_key: String,
-    conn_id: String,
+    conn_id: Arc<str>,
     /// The client identity of the connection that started it (per-client quota).
     client: Option<Arc<ClientShare>>,
     cancel: oneshot::Sender<()>,
@@ -111,7 +111,7 @@ impl Runs {
         let mut map = self.lock();
         let ids: Vec<String> = map
             .iter()
-            .filter(|(_, e)| e.conn_id == conn_id)
+            .filter(|(_, e)| &*e.conn_id == conn_id)
             .map(|(id, _)| id.clone())
             .collect();
         for id in &ids {

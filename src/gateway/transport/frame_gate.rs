@@ -3,10 +3,10 @@
 //! [`FrameGate`] wraps the upgraded socket under the WebSocket codec and follows the
 //! client's frame headers as the bytes pass. A frame (or a fragmented message) larger
 //! than the current limit makes the read fail with [`Oversize`] at its header, so the
-//! codec never buffers more than the limit. The limit is shared ([`GateLimit`]): it
-//! starts at `--max-preauth-payload` and is raised to `--max-payload` once `connect`
-//! succeeds, so an unauthenticated socket costs at most the pre-auth limit plus the
-//! codec's read buffer.
+//! codec never buffers more than the limit. The limit starts at `--max-preauth-payload`
+//! and is raised to `--max-payload` once `connect` succeeds
+//! ([`FrameGate::set_limit`]), so an unauthenticated socket costs at most the pre-auth
+//! limit plus the codec's read buffer.
 //!
 //! The gate also holds the connection's read-ahead buffer, so that the codec's own can
 //! stay small ([`crate::gateway::limits::WS_READ_BUFFER_BYTES`]): it is allocated only
@@ -15,35 +15,20 @@
 //!
 //! As the bytes pass, the gate also keeps what the connection needs to replace an idle
 //! codec whose buffers a burst grew (`ws::shrink`): the largest frame read or written
-//! since the codec was built ([`HighWater`], summed over the process in
+//! since the codec was built ([`FrameGate::high_water`], summed over the process in
 //! [`codec_buffer_bytes`]) and the count of whole messages passed up
-//! ([`FrameGate::at_message_boundary`]).
+//! ([`FrameGate::at_message_boundary`]); and the bytes written so far, which the
+//! connection's writer watches for progress ([`FrameGate::written`]). The connection's
+//! one task owns the socket, so all of it is plain fields.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::gateway::limits::READ_AHEAD_BYTES;
-
-/// The largest inbound frame or message a connection accepts now.
-#[derive(Debug, Clone)]
-pub struct GateLimit(Arc<AtomicUsize>);
-
-impl GateLimit {
-    pub fn new(bytes: usize) -> Self {
-        GateLimit(Arc::new(AtomicUsize::new(bytes)))
-    }
-    pub fn set(&self, bytes: usize) {
-        self.0.store(bytes, Ordering::Release);
-    }
-    pub fn get(&self) -> usize {
-        self.0.load(Ordering::Acquire)
-    }
-}
 
 /// The error behind a read refused by the gate (inside an `io::Error` of kind
 /// `InvalidData`).
@@ -198,11 +183,12 @@ struct ReadAhead {
     end: usize,
 }
 
-/// A socket whose inbound WebSocket frames are checked against a [`GateLimit`].
+/// A socket whose inbound WebSocket frames are checked against a limit.
 #[derive(Debug)]
 pub struct FrameGate<S> {
     inner: S,
-    limit: GateLimit,
+    /// The largest inbound frame or message accepted now.
+    limit: usize,
     scanner: Scanner,
     /// Set once a frame was refused: every later read fails.
     refused: Option<usize>,
@@ -211,34 +197,24 @@ pub struct FrameGate<S> {
     /// The last read filled the caller's buffer: more is likely waiting, read ahead.
     burst: bool,
     read_ahead: usize,
-    /// Bytes written to the socket so far (the outbox's writer watches it for progress).
-    written: WriteProgress,
+    /// Bytes written to the socket so far (the connection's writer watches it for
+    /// progress).
+    written: u64,
     /// The largest single write since the last reset (the codec writes its whole
     /// output buffer at once, so this is how large that buffer grew).
     largest_write: usize,
-    high: HighWater,
-}
-
-/// Bytes written to a socket so far, shared with whoever watches its progress.
-#[derive(Debug, Clone, Default)]
-pub struct WriteProgress(Arc<std::sync::atomic::AtomicU64>);
-
-impl WriteProgress {
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-    fn add(&self, n: usize) {
-        self.0.fetch_add(n as u64, Ordering::Relaxed);
-    }
+    /// The largest frame read or written since the last reset, as counted in
+    /// [`codec_buffer_bytes`].
+    high: usize,
 }
 
 impl<S> FrameGate<S> {
-    pub fn new(inner: S, limit: GateLimit) -> Self {
+    pub fn new(inner: S, limit: usize) -> Self {
         Self::with_read_ahead(inner, limit, READ_AHEAD_BYTES)
     }
 
     /// A gate reading ahead at most `read_ahead` bytes during a burst.
-    pub fn with_read_ahead(inner: S, limit: GateLimit, read_ahead: usize) -> Self {
+    pub fn with_read_ahead(inner: S, limit: usize, read_ahead: usize) -> Self {
         FrameGate {
             inner,
             limit,
@@ -247,15 +223,20 @@ impl<S> FrameGate<S> {
             ahead: None,
             burst: false,
             read_ahead: read_ahead.max(1),
-            written: WriteProgress::default(),
+            written: 0,
             largest_write: 0,
-            high: HighWater::default(),
+            high: 0,
         }
     }
 
-    /// The counter of bytes written through this socket.
-    pub fn write_progress(&self) -> WriteProgress {
-        self.written.clone()
+    /// Raises (or lowers) the largest inbound frame or message accepted from now on.
+    pub fn set_limit(&mut self, bytes: usize) {
+        self.limit = bytes;
+    }
+
+    /// Bytes written through this socket so far.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
     /// Bytes held ahead of the codec now (0 on an idle connection).
@@ -272,9 +253,13 @@ impl<S> FrameGate<S> {
             && self.scanner.messages == delivered
     }
 
-    /// The handle on this gate's high-water mark (see [`HighWater`]).
-    pub fn high_water(&self) -> HighWater {
-        self.high.clone()
+    /// The largest frame read or written through this gate since its codec was last
+    /// replaced: the WebSocket codec's read and write buffers grow to the largest
+    /// frame they carried and never shrink, so this is what that codec holds at least
+    /// (beyond its initial size). The connection replaces an idle codec that grew
+    /// (`ws::shrink`).
+    pub fn high_water(&self) -> usize {
+        self.high
     }
 
     /// Starts the high-water mark again from zero (the codec above was just replaced
@@ -291,9 +276,9 @@ impl<S> FrameGate<S> {
         let now = usize::try_from(self.scanner.largest)
             .unwrap_or(usize::MAX)
             .max(self.largest_write);
-        let before = self.high.0.load(Ordering::Relaxed);
+        let before = self.high;
         if now != before {
-            self.high.0.store(now, Ordering::Relaxed);
+            self.high = now;
             if now > before {
                 CODEC_BUFFER_BYTES.fetch_add(now - before, Ordering::Relaxed);
             } else {
@@ -305,26 +290,11 @@ impl<S> FrameGate<S> {
 
 impl<S> Drop for FrameGate<S> {
     fn drop(&mut self) {
-        let held = self.high.0.swap(0, Ordering::Relaxed);
-        CODEC_BUFFER_BYTES.fetch_sub(held, Ordering::Relaxed);
+        CODEC_BUFFER_BYTES.fetch_sub(self.high, Ordering::Relaxed);
     }
 }
 
-/// The largest frame read or written through one gate since its codec was last
-/// replaced: the WebSocket codec's read and write buffers grow to the largest frame
-/// they carried and never shrink, so this is what that codec holds at least (beyond
-/// its initial size). Shared with the connection, which replaces an idle codec that
-/// grew (`ws::shrink`).
-#[derive(Debug, Clone, Default)]
-pub struct HighWater(Arc<AtomicUsize>);
-
-impl HighWater {
-    pub fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Sum of [`HighWater`] over every open gate of this process (one gateway per
+/// Sum of [`FrameGate::high_water`] over every open gate of this process (one gateway per
 /// process): what the codecs' buffers grew to and still hold
 /// (`clawdbot_codec_buffer_bytes`).
 static CODEC_BUFFER_BYTES: AtomicUsize = AtomicUsize::new(0);
@@ -353,9 +323,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for FrameGate<S> {
             Poll::Ready(Ok(())) => {}
             other => return other,
         }
-        let limit = this.limit.get();
+        let limit = this.limit;
         let scanned = this.scanner.scan(&buf.filled()[before..], limit);
-        if this.scanner.largest > this.high.get() as u64 {
+        if this.scanner.largest > this.high as u64 {
             this.note_high_water();
         }
         match scanned {
@@ -435,7 +405,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGate<S> {
         }
         let polled = Pin::new(&mut self.inner).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = polled {
-            self.written.add(n);
+            self.written += n as u64;
         }
         polled
     }
@@ -457,7 +427,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FrameGate<S> {
         }
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = polled {
-            self.written.add(n);
+            self.written += n as u64;
         }
         polled
     }
@@ -534,8 +504,7 @@ mod tests {
         let ok_len = bytes.len();
         bytes.extend(header(true, 1, 5000));
         bytes.extend(std::iter::repeat_n(b'y', 5000));
-        let limit = GateLimit::new(1024);
-        let mut gate = FrameGate::new(&bytes[..], limit);
+        let mut gate = FrameGate::new(&bytes[..], 1024);
         let mut out = vec![0u8; 8192];
         let n = gate.read(&mut out).await.unwrap();
         assert_eq!(n, ok_len);
@@ -548,9 +517,8 @@ mod tests {
     async fn raising_the_limit_lets_larger_frames_through() {
         use tokio::io::AsyncReadExt;
         let bytes = frame(true, 1, 5000);
-        let limit = GateLimit::new(1024);
-        limit.set(8192);
-        let mut gate = FrameGate::new(&bytes[..], limit);
+        let mut gate = FrameGate::new(&bytes[..], 1024);
+        gate.set_limit(8192);
         let mut out = Vec::new();
         gate.read_to_end(&mut out).await.unwrap();
         assert_eq!(out.len(), bytes.len());
@@ -563,7 +531,7 @@ mod tests {
         for _ in 0..40 {
             bytes.extend(frame(true, 2, 1000));
         }
-        let mut gate = FrameGate::with_read_ahead(&bytes[..], GateLimit::new(4096), 4096);
+        let mut gate = FrameGate::with_read_ahead(&bytes[..], 4096, 4096);
         let mut out = Vec::new();
         let mut chunk = [0u8; 512];
         let mut held = 0;

@@ -1,19 +1,19 @@
-//! The bounded send queue of one connection and the task that writes it to the socket.
+//! The bounded send queue of one connection, written to the socket by the connection's
+//! own task (`transport::writer`): no second task, and no queue storage while the
+//! connection is idle.
 //!
 //! The queue is bounded three times: in frames (`--send-queue`), in bytes
-//! (`--max-buffered-bytes`, a semaphore whose permits the writer returns once a frame
-//! is on the wire: what one reader can pin), and by the budget shared by all
-//! connections (`--max-buffered-bytes-total`, [`OutboundBudget`]), which counts unique
-//! bytes: an event fanned out to many connections is one [`SharedFrame`], charged once.
+//! (`--max-buffered-bytes`, counted until a frame is flushed to the socket: what one
+//! reader can pin), and by the budget shared by all connections
+//! (`--max-buffered-bytes-total`, [`OutboundBudget`]), which counts unique bytes: an
+//! event fanned out to many connections is one [`SharedFrame`], charged once.
 //! Responses wait for room at most `--send-timeout-ms` (backpressure: meanwhile the
 //! connection reads no further requests); events never wait. Streaming deltas are
 //! coalesced per connection and run ([`OutboxSender::try_send_latest`]): each carries
 //! the whole text so far, so a queued one is replaced by the newer one.
 //!
-//! The writer cuts a connection whose socket takes no bytes for `--send-timeout-ms`
-//! while it has something to write (whether or not the client sends requests); a
-//! reader that drains, however slowly, is never cut for being slow
-//! ([`Outbox::stalled`]).
+//! The queue's storage is allocated when the first frame is queued and freed once the
+//! writer drained it, so an idle connection holds none.
 //!
 //! A close never needs room in the queue ([`OutboxSender::close_after`]): once asked
 //! for, the queue takes no more frames, the writer writes what it holds, then the last
@@ -21,23 +21,16 @@
 //! and finds the queue full ends the connection with a code and a reason, and a full
 //! queue at shutdown still gets its `shutdown` event and close frame.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures_util::stream::SplitSink;
-use futures_util::SinkExt;
-use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use futures_util::task::AtomicWaker;
+use tokio::sync::{Notify, Semaphore};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::frame_gate::WriteProgress;
 use super::shared_frame::SharedFrame;
-use super::WsStream;
-use crate::gateway::limits::{OUTBOX_CLOSE_NOW_WAIT, OUTBOX_CLOSE_WAIT, OUTBOX_MAX_BATCH};
 
 /// Outgoing bytes queued across all connections: a semaphore of
 /// `--max-buffered-bytes-total` permits.
@@ -78,38 +71,62 @@ impl OutboundBudget {
     }
 }
 
-/// One queued item. Its payloads are boxed so that the item is two words: the queue
-/// allocates its slots in blocks of 32 when the connection opens, and an idle
-/// connection keeps one block.
-enum Out {
+/// One queued item.
+pub(super) enum Out {
     /// A text frame (shared: an event fanned out to many connections is one buffer,
-    /// charged once to the budget of all connections) with its permits in this queue.
-    Text(Box<Queued>),
-    /// The newest delta of one run (see [`OutboxSender::try_send_latest`]).
-    Latest(Box<(String, Arc<LatestSlot>)>),
+    /// charged once to the budget of all connections).
+    Text(SharedFrame),
+    /// The newest delta of one coalescing key (see [`OutboxSender::try_send_latest`]):
+    /// replaced in place while it waits.
+    Latest(SharedFrame),
     Ping,
-    Close(Box<(u16, String)>),
-    /// Hand the socket's sink to the connection for a moment (see [`Outbox::lend`]).
-    Lend(oneshot::Sender<Lent>),
 }
 
-/// A frame and the permits it holds in this queue.
-type Queued = (SharedFrame, OwnedSemaphorePermit);
-
-/// The newest queued frame of one coalescing key: replaced in place while it waits.
-type LatestSlot = Mutex<Option<Queued>>;
-/// Coalescing key → the slot queued for it and not yet taken by the writer.
-type LatestMap = Arc<Mutex<HashMap<String, Arc<LatestSlot>>>>;
-
-/// A close asked for outside the queue: the last frame to write before it (if any),
-/// the close code and reason. Set once; the writer sends it when the queue is empty.
+/// The queue proper, behind one lock.
 #[derive(Default)]
-struct CloseAfter {
-    /// Set once, with `close`: the queue takes no more frames.
-    reason: OnceLock<&'static str>,
-    /// Taken by the writer when it writes them.
-    close: Mutex<Option<(Option<Utf8Bytes>, u16)>>,
-    wake: Notify,
+struct State {
+    /// Empty (and unallocated) while the connection is idle.
+    queue: VecDeque<Out>,
+    /// The sequence number of `queue[0]` (items are numbered as they are queued).
+    head: u64,
+    /// Coalescing key → sequence number of its [`Out::Latest`] still queued (a few
+    /// runs at a time: searched in order).
+    latest: Vec<(Box<str>, u64)>,
+    /// Bytes queued or written and not yet flushed (this connection's byte bound).
+    bytes: usize,
+    /// The writer is gone: nothing more is taken.
+    gone: bool,
+    /// The gateway is shutting down (see [`OutboxSender::stop`]).
+    stop: bool,
+    /// The reason of a close asked for outside the queue (set once, with `close`):
+    /// the queue takes no more frames.
+    reason: Option<&'static str>,
+    /// That close's last frame (if any) and code, until the writer takes them; it
+    /// does once the queue is empty.
+    close: Option<(Option<Utf8Bytes>, u16)>,
+}
+
+impl State {
+    fn latest(&self, key: &str) -> Option<u64> {
+        self.latest
+            .iter()
+            .find_map(|(k, seq)| (&**k == key).then_some(*seq))
+    }
+}
+
+/// What the connection's task and every [`OutboxSender`] share.
+struct Shared {
+    state: Mutex<State>,
+    frames: usize,
+    max_bytes: usize,
+    global: OutboundBudget,
+    /// The connection's task, woken when there is something to write.
+    writer: AtomicWaker,
+    /// Responses waiting for room, woken when the writer frees some.
+    room: Notify,
+    /// Set when the writer gave up on a socket that took no bytes: then a closed queue
+    /// means a slow consumer, not a socket error.
+    stalled: AtomicBool,
 }
 
 /// Why a frame could not be queued.
@@ -121,369 +138,55 @@ pub enum SendError {
     Closed,
 }
 
-pub struct Outbox {
-    /// The queue and its bounds; also handed out (cloned) for frames produced outside
-    /// the connection's loop, so every frame passes the same bounds.
-    queue: OutboxSender,
-    writer: JoinHandle<()>,
-    /// Set by the writer when it gave up on a socket that took no bytes.
-    stalled: Arc<AtomicBool>,
+/// A cloneable handle on a connection's queue, for the connection's loop and for
+/// frames produced outside it (events fanned out to subscribers, the final response of
+/// a long-running request). Every handle shares the queue's frame and byte bounds and
+/// the budget of all connections; none grows them.
+#[derive(Clone)]
+pub struct OutboxSender {
+    shared: Arc<Shared>,
 }
 
-pub type Sink = SplitSink<WsStream, Message>;
+/// The bytes a frame counts against this connection's byte bound (a frame larger than
+/// the whole bound takes all of it, so it is sent alone).
+fn charge(len: usize, max_bytes: usize) -> usize {
+    len.clamp(1, max_bytes)
+}
 
-impl Outbox {
-    /// A queue of at most `frames` frames and `max_bytes` bytes, within `global`. The
-    /// writer gives up when `progress` (bytes written to the socket) stands still for
-    /// `stall` while it has something to write.
-    pub fn new(
-        sink: Sink,
-        frames: usize,
-        max_bytes: usize,
-        global: OutboundBudget,
-        progress: WriteProgress,
-        stall: Duration,
-    ) -> Self {
-        let (tx, rx) = mpsc::channel(frames.max(1));
-        let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
-        let latest = LatestMap::default();
-        let stalled = Arc::new(AtomicBool::new(false));
-        let after = Arc::new(CloseAfter::default());
-        let writer = tokio::spawn(write_loop(
-            sink,
-            rx,
-            latest.clone(),
-            Watch {
-                progress,
-                stall,
-                stalled: stalled.clone(),
-            },
-            after.clone(),
-        ));
-        Outbox {
-            queue: OutboxSender {
-                tx,
-                bytes: Arc::new(Semaphore::new(max_bytes)),
-                max_bytes,
+impl OutboxSender {
+    /// A queue of at most `frames` frames and `max_bytes` bytes, within `global`.
+    pub fn new(frames: usize, max_bytes: usize, global: OutboundBudget) -> Self {
+        OutboxSender {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                frames: frames.max(1),
+                max_bytes: max_bytes.max(1),
                 global,
-                latest,
-                stalled: stalled.clone(),
-                after,
-            },
-            writer,
-            stalled,
+                writer: AtomicWaker::new(),
+                room: Notify::new(),
+                stalled: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`SendError::Closed`] becomes [`SendError::SlowConsumer`] once the writer gave up
+    /// on a socket that took no bytes.
+    fn why(&self, e: SendError) -> SendError {
+        if e == SendError::Closed && self.stalled() {
+            SendError::SlowConsumer
+        } else {
+            e
         }
     }
 
     /// True once the writer gave up because the socket took no bytes for the stall
     /// time while frames waited (the client stopped reading).
     pub fn stalled(&self) -> bool {
-        self.stalled.load(Ordering::Acquire)
-    }
-
-    /// A cloneable handle on this queue (events fanned out to subscribers, the final
-    /// response of a long-running request).
-    pub fn sender(&self) -> OutboxSender {
-        self.queue.clone()
-    }
-
-    /// Queues a frame, waiting at most `wait` for room.
-    pub async fn send_json<T: serde::Serialize>(
-        &self,
-        frame: &T,
-        wait: Duration,
-    ) -> Result<(), SendError> {
-        self.queue.send_json(frame, wait).await
-    }
-
-    /// Queues a frame only if there is room now.
-    pub fn try_send_json<T: serde::Serialize>(&self, frame: &T) -> Result<(), SendError> {
-        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
-        let frame = self
-            .queue
-            .global
-            .try_share(text.into())
-            .ok_or(SendError::SlowConsumer)?;
-        self.queue.try_send_shared(&frame)
-    }
-
-    /// See [`OutboxSender::close_after`].
-    pub fn close_after(&self, last: Option<Utf8Bytes>, code: u16, reason: &'static str) -> bool {
-        self.queue.close_after(last, code, reason)
-    }
-
-    /// See [`OutboxSender::closing`].
-    pub fn closing(&self) -> Option<&'static str> {
-        self.queue.closing()
-    }
-
-    pub fn ping(&self) -> Result<(), SendError> {
-        self.queue.open()?;
-        self.queue
-            .tx
-            .try_send(Out::Ping)
-            .map_err(|e| self.queue.why(map_try(e)))
-    }
-
-    /// Resolves when the writer stops.
-    pub async fn closed(&self) {
-        self.queue.tx.closed().await
-    }
-
-    /// Queues a close frame (after the queue when it is full, see
-    /// [`OutboxSender::close_after`]; a close asked for before wins) and waits (bounded)
-    /// until it is written. A client that reads nothing meanwhile has its socket dropped
-    /// without a close frame.
-    pub async fn close(self, code: u16, reason: &'static str) {
-        if self.queue.closing().is_some()
-            || self
-                .queue
-                .tx
-                .try_send(Out::Close(Box::new((code, reason.to_string()))))
-                .is_err()
-        {
-            self.queue.close_after(None, code, reason);
-        }
-        drop(self.queue);
-        let mut writer = self.writer;
-        if tokio::time::timeout(OUTBOX_CLOSE_WAIT, &mut writer)
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        writer.abort();
-    }
-
-    /// Queues a close frame and lets the writer finish on its own (bounded by
-    /// [`OUTBOX_CLOSE_NOW_WAIT`]) without waiting for it: for connections closed to make room.
-    pub fn close_now(self, code: u16, reason: &str) {
-        let _ = self
-            .queue
-            .tx
-            .try_send(Out::Close(Box::new((code, reason.to_string()))));
-        drop(self.queue);
-        let writer = self.writer;
-        tokio::spawn(async move {
-            let mut writer = writer;
-            if tokio::time::timeout(OUTBOX_CLOSE_NOW_WAIT, &mut writer)
-                .await
-                .is_err()
-            {
-                writer.abort();
-            }
-        });
-    }
-
-    /// Borrows the socket's sink from the writer once everything queued before this
-    /// call is written and flushed (to rebuild the codec of an idle connection, see
-    /// `ws::shrink`). `None` when the queue is full, the writer is gone or does not
-    /// answer within `wait`; then nothing was lent. Meanwhile the writer waits for the
-    /// sink to come back through the returned sender (dropping it ends the writer).
-    pub async fn lend(&self, wait: Duration) -> Option<Lent> {
-        let (tx, rx) = oneshot::channel();
-        self.queue.tx.try_send(Out::Lend(tx)).ok()?;
-        tokio::time::timeout(wait, rx).await.ok()?.ok()
-    }
-
-    /// Stops the writer at once (slow consumer): no close frame, the socket is dropped.
-    pub fn abort(self) {
-        self.writer.abort();
-    }
-}
-
-fn map_try<T>(e: mpsc::error::TrySendError<T>) -> SendError {
-    match e {
-        mpsc::error::TrySendError::Full(_) => SendError::SlowConsumer,
-        mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-    }
-}
-
-/// What the writer watches to tell a stuck socket from a slow one.
-struct Watch {
-    progress: WriteProgress,
-    stall: Duration,
-    stalled: Arc<AtomicBool>,
-}
-
-impl Watch {
-    /// Awaits `io` (a feed or a flush) while the socket keeps taking bytes; `None` when
-    /// it took none for the stall time (then the writer gives up).
-    async fn progressing<F: std::future::Future>(&self, io: F) -> Option<F::Output> {
-        tokio::pin!(io);
-        let mut seen = self.progress.get();
-        loop {
-            match tokio::time::timeout(self.stall, &mut io).await {
-                Ok(out) => return Some(out),
-                Err(_) => {
-                    let now = self.progress.get();
-                    if now == seen {
-                        self.stalled.store(true, Ordering::Release);
-                        return None;
-                    }
-                    seen = now;
-                }
-            }
-        }
-    }
-}
-
-/// Writes the queue to the socket: every frame queued at that moment (at most
-/// [`OUTBOX_MAX_BATCH`]) is fed to the socket, then flushed once, so a burst of events costs
-/// one write rather than one per frame. The frames' permits are returned after the
-/// flush: until then their bytes still count against the bounds. A socket that takes
-/// no bytes for the stall time ends the writer (see [`Watch`]). A close asked for
-/// outside the queue is written once the queue is empty ([`CloseAfter`]). The list of
-/// frames in flight is allocated per burst and freed when the queue is drained, so an
-/// idle connection's writer holds no buffer.
-async fn write_loop(
-    mut sink: Sink,
-    mut rx: mpsc::Receiver<Out>,
-    latest: LatestMap,
-    watch: Watch,
-    after: Arc<CloseAfter>,
-) {
-    let mut written: Vec<Queued> = Vec::new();
-    'frames: loop {
-        // The queue first: a close asked for outside it goes out once it is empty.
-        let first = tokio::select! {
-            biased;
-            first = rx.recv() => first,
-            _ = after.wake.notified() => None,
-        };
-        let Some(first) = first else {
-            // The queue is empty (or every sender is gone): a close asked for outside
-            // it goes out now.
-            let close = after.close.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let (Some((last, code)), Some(reason)) = (close, after.reason.get().copied()) {
-                if let Some(text) = last {
-                    let _ = watch.progressing(sink.feed(Message::Text(text))).await;
-                }
-                send_close(&mut sink, &watch, code, reason).await;
-            }
-            break;
-        };
-        let mut next = Some(first);
-        while let Some(item) = next.take() {
-            let message = match item {
-                Out::Text(queued) => {
-                    let text = queued.0.text();
-                    written.push(*queued);
-                    Some(Message::Text(text))
-                }
-                Out::Latest(latest_item) => {
-                    let (key, slot) = *latest_item;
-                    let taken = take_latest(&latest, &key, &slot);
-                    taken.map(|queued| {
-                        let text = queued.0.text();
-                        written.push(queued);
-                        Message::Text(text)
-                    })
-                }
-                Out::Ping => Some(Message::Ping(Default::default())),
-                Out::Close(close) => {
-                    let (code, reason) = *close;
-                    send_close(&mut sink, &watch, code, reason.as_str()).await;
-                    break 'frames;
-                }
-                Out::Lend(to) => {
-                    // Everything before the loan goes out first.
-                    if !matches!(watch.progressing(sink.flush()).await, Some(Ok(()))) {
-                        break 'frames;
-                    }
-                    written.clear();
-                    match lend(sink, to).await {
-                        Some(back) => sink = back,
-                        None => break 'frames,
-                    }
-                    None
-                }
-            };
-            if let Some(message) = message {
-                match watch.progressing(sink.feed(message)).await {
-                    Some(Ok(())) => {}
-                    _ => break 'frames,
-                }
-            }
-            if written.len() < OUTBOX_MAX_BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
-        let flushed = watch.progressing(sink.flush()).await;
-        written.clear();
-        if rx.is_empty() {
-            written = Vec::new();
-        }
-        if !matches!(flushed, Some(Ok(()))) {
-            break;
-        }
-    }
-    rx.close();
-}
-
-/// Writes a close frame (`send` flushes what was fed before it too), while the socket
-/// takes bytes.
-async fn send_close(sink: &mut Sink, watch: &Watch, code: u16, reason: &str) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.to_string().into(),
-    };
-    let _ = watch
-        .progressing(sink.send(Message::Close(Some(frame))))
-        .await;
-}
-
-/// The sink lent to the connection, and where to give it back.
-pub type Lent = (Sink, oneshot::Sender<Sink>);
-
-/// The writer's side of a loan: hands `sink` over and waits for it (or its
-/// replacement) to come back; `None` when the connection kept it (it is ending).
-async fn lend(sink: Sink, to: oneshot::Sender<Lent>) -> Option<Sink> {
-    let (back_tx, back_rx) = oneshot::channel();
-    match to.send((sink, back_tx)) {
-        Ok(()) => back_rx.await.ok(),
-        // The borrower stopped waiting: keep the sink.
-        Err((sink, _)) => Some(sink),
-    }
-}
-
-/// The writer's side of a coalesced delta: unregisters the slot (so the next delta of
-/// that key queues anew) and takes its frame.
-fn take_latest(latest: &LatestMap, key: &str, slot: &Arc<LatestSlot>) -> Option<Queued> {
-    let mut map = latest.lock().unwrap_or_else(|e| e.into_inner());
-    if map.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-        map.remove(key);
-    }
-    let taken = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-    taken
-}
-
-/// A cloneable handle on a connection's queue for frames produced outside its loop
-/// (events fanned out to subscribers, the final response of a long-running request).
-/// It shares the queue's frame and byte bounds and the budget of all connections; it
-/// never grows them.
-#[derive(Clone)]
-pub struct OutboxSender {
-    tx: mpsc::Sender<Out>,
-    bytes: Arc<Semaphore>,
-    max_bytes: usize,
-    global: OutboundBudget,
-    latest: LatestMap,
-    /// Set when the writer gave up on a stuck socket: then a closed queue means a slow
-    /// consumer, not a socket error.
-    stalled: Arc<AtomicBool>,
-    after: Arc<CloseAfter>,
-}
-
-impl OutboxSender {
-    /// [`SendError::Closed`] becomes [`SendError::SlowConsumer`] once the writer gave up
-    /// on a socket that took no bytes.
-    fn why(&self, e: SendError) -> SendError {
-        if e == SendError::Closed && self.stalled.load(Ordering::Acquire) {
-            SendError::SlowConsumer
-        } else {
-            e
-        }
+        self.shared.stalled.load(Ordering::Acquire)
     }
 
     /// Closes the connection without needing room in the queue: from now on the queue
@@ -491,34 +194,60 @@ impl OutboxSender {
     /// close frame with `code` and `reason`. Only the first call counts; returns
     /// whether it was this one.
     pub fn close_after(&self, last: Option<Utf8Bytes>, code: u16, reason: &'static str) -> bool {
-        let mut close = self.after.close.lock().unwrap_or_else(|e| e.into_inner());
-        if self.after.reason.set(reason).is_err() {
+        let mut st = self.state();
+        if st.reason.is_some() {
             return false;
         }
-        *close = Some((last, code));
-        drop(close);
-        self.after.wake.notify_one();
+        st.reason = Some(reason);
+        st.close = Some((last, code));
+        drop(st);
+        self.shared.writer.wake();
         true
     }
 
     /// The reason of a close asked for with [`OutboxSender::close_after`], if any.
     pub fn closing(&self) -> Option<&'static str> {
-        self.after.reason.get().copied()
+        self.state().reason
     }
 
-    /// Refuses frames once a close was asked for.
-    fn open(&self) -> Result<(), SendError> {
-        if self.after.reason.get().is_some() {
-            Err(SendError::Closed)
-        } else {
-            Ok(())
+    /// Tells the connection that the gateway is shutting down: its loop sends the
+    /// `shutdown` event and closes (authenticated connections learn it this way, so
+    /// that an idle one waits on nothing but its socket and its timer).
+    pub fn stop(&self) {
+        self.state().stop = true;
+        self.shared.writer.wake();
+    }
+
+    /// True once [`OutboxSender::stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.state().stop
+    }
+
+    /// Queues `item` of `len` bytes if there is room now (in frames and bytes).
+    fn push(&self, st: &mut State, item: Out, len: usize) -> Result<u64, SendError> {
+        if st.gone || st.reason.is_some() {
+            return Err(SendError::Closed);
         }
+        let charge = if matches!(item, Out::Ping) {
+            0
+        } else {
+            charge(len, self.shared.max_bytes)
+        };
+        if st.queue.len() >= self.shared.frames || st.bytes + charge > self.shared.max_bytes {
+            return Err(SendError::SlowConsumer);
+        }
+        st.bytes += charge;
+        let seq = st.head + st.queue.len() as u64;
+        st.queue.push_back(item);
+        Ok(seq)
     }
 
-    /// Permits a frame of `len` bytes takes (a frame larger than the whole budget
-    /// takes all of it, so it is sent alone).
-    fn permits(&self, len: usize) -> u32 {
-        len.clamp(1, self.max_bytes) as u32
+    /// Queues `item` and wakes the writer.
+    fn send(&self, item: Out, len: usize) -> Result<(), SendError> {
+        let pushed = self.push(&mut self.state(), item, len);
+        pushed.map_err(|e| self.why(e))?;
+        self.shared.writer.wake();
+        Ok(())
     }
 
     /// Wraps `text` for any number of queues, charged once to the budget of all
@@ -527,7 +256,7 @@ impl OutboxSender {
     /// in full by each queue it enters.
     pub fn share(&self, text: Utf8Bytes, droppable: bool) -> Option<SharedFrame> {
         // A clone of the text is a reference to the same buffer.
-        match self.global.try_share(text.clone()) {
+        match self.shared.global.try_share(text.clone()) {
             Some(frame) => Some(frame),
             None if droppable => None,
             None => Some(SharedFrame::new(text, None)),
@@ -538,68 +267,68 @@ impl OutboxSender {
     /// reader misses them rather than growing the queue). The frame was charged to the
     /// budget of all connections once, by whoever shared it.
     pub fn try_send_shared(&self, frame: &SharedFrame) -> Result<(), SendError> {
-        self.try_send_shared_inner(frame).map_err(|e| self.why(e))
+        self.send(Out::Text(frame.clone()), frame.len())
     }
 
-    fn try_send_shared_inner(&self, frame: &SharedFrame) -> Result<(), SendError> {
-        self.open()?;
-        let permit = self
-            .bytes
-            .clone()
-            .try_acquire_many_owned(self.permits(frame.len()))
-            .map_err(|_| SendError::SlowConsumer)?;
-        self.tx
-            .try_send(Out::Text(Box::new((frame.clone(), permit))))
-            .map_err(map_try)
+    /// Queues a frame only if there is room now (and room in the budget of all
+    /// connections).
+    pub fn try_send_json<T: serde::Serialize>(&self, frame: &T) -> Result<(), SendError> {
+        let text = serde_json::to_string(frame).map_err(|_| SendError::Closed)?;
+        let frame = self
+            .shared
+            .global
+            .try_share(text.into())
+            .ok_or(SendError::SlowConsumer)?;
+        self.try_send_shared(&frame)
     }
 
-    /// Bytes queued on this connection and not yet written.
-    fn queued_bytes(&self) -> usize {
-        self.max_bytes
-            .saturating_sub(self.bytes.available_permits())
+    /// Queues a ping if there is room now.
+    pub fn ping(&self) -> Result<(), SendError> {
+        self.send(Out::Ping, 0)
     }
 
     /// Queues a delta under `key` (one run's stream of one event). When the reader is
-    /// behind (at least 1/8 of its byte bound queued) and a delta of the same key is
-    /// still queued, that one is replaced by this one, which carries the whole text so
-    /// far; otherwise this one is queued if there is room now. A reader too slow for
-    /// every delta gets the newest, never a growing backlog; one that keeps up gets
-    /// every delta.
+    /// behind (at least 1/8 of its byte bound queued, or half its frames) and a delta
+    /// of the same key is still queued, that one is replaced by this one, which carries
+    /// the whole text so far; otherwise this one is queued if there is room now. A
+    /// reader too slow for every delta gets the newest, never a growing backlog; one
+    /// that keeps up gets every delta.
     pub fn try_send_latest(&self, key: &str, frame: &SharedFrame) -> Result<(), SendError> {
-        self.open()?;
-        let mut map = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        let max_bytes = self.shared.max_bytes;
+        let mut st = self.state();
+        if st.gone || st.reason.is_some() {
+            drop(st);
+            return Err(self.why(SendError::Closed));
+        }
         // Behind: an eighth of the bytes queued, or half the frames (many small deltas
         // must not fill the queue before the end events of the runs).
-        let behind = self.queued_bytes() >= self.max_bytes / 8
-            || self.tx.capacity() < self.tx.max_capacity() / 2;
-        if let Some(slot) = map.get(key).filter(|_| behind) {
-            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-            if slot.is_some() {
-                // Release the older frame's bytes before taking the newer one's.
-                *slot = None;
-                let permit = self
-                    .bytes
-                    .clone()
-                    .try_acquire_many_owned(self.permits(frame.len()))
-                    .map_err(|_| SendError::SlowConsumer)?;
-                *slot = Some((frame.clone(), permit));
+        let frames = self.shared.frames;
+        let behind = st.bytes >= max_bytes / 8 || frames - st.queue.len() < frames / 2;
+        if behind {
+            let index = st.latest(key).map(|seq| seq - st.head);
+            let bytes = st.bytes;
+            if let Some(Out::Latest(queued)) =
+                index.and_then(|i| st.queue.get_mut(usize::try_from(i).ok()?))
+            {
+                let now = bytes - charge(queued.len(), max_bytes) + charge(frame.len(), max_bytes);
+                if now > max_bytes {
+                    return Err(SendError::SlowConsumer);
+                }
+                *queued = frame.clone();
+                st.bytes = now;
                 return Ok(());
             }
         }
-        let permit = self
-            .bytes
-            .clone()
-            .try_acquire_many_owned(self.permits(frame.len()))
-            .map_err(|_| SendError::SlowConsumer)?;
-        let slot = Arc::new(Mutex::new(Some((frame.clone(), permit))));
-        self.tx
-            .try_send(Out::Latest(Box::new((key.to_string(), slot.clone()))))
-            .map_err(map_try)?;
-        map.insert(key.to_string(), slot);
+        let seq = self.push(&mut st, Out::Latest(frame.clone()), frame.len())?;
+        st.latest.push((key.into(), seq));
+        drop(st);
+        self.shared.writer.wake();
         Ok(())
     }
 
-    /// Queues a frame, waiting at most `wait` for room (responses).
+    /// Queues a frame, waiting at most `wait` for room (responses). Whoever awaits
+    /// this on the connection's own task must keep its writer going meanwhile
+    /// (`ws::io`), or the room never comes.
     pub async fn send_json<T: serde::Serialize>(
         &self,
         frame: &T,
@@ -615,39 +344,218 @@ impl OutboxSender {
         frame: &T,
         wait: Duration,
     ) -> Result<(), SendError> {
-        self.open()?;
+        if self.closing().is_some() {
+            return Err(SendError::Closed);
+        }
         let text = Utf8Bytes::from(serde_json::to_string(frame).map_err(|_| SendError::Closed)?);
         let deadline = tokio::time::Instant::now() + wait;
-        let permit = tokio::time::timeout_at(
-            deadline,
-            self.bytes
-                .clone()
-                .acquire_many_owned(self.permits(text.len())),
-        )
-        .await
-        .map_err(|_| SendError::SlowConsumer)?
-        .map_err(|_| SendError::Closed)?;
         // The budget of all connections: wait for room like for this queue's. Readers
         // that hold it without draining are cut by their writers within the stall
         // time, which gives their bytes back.
-        let global = tokio::time::timeout_at(
+        let global = &self.shared.global;
+        let charge = tokio::time::timeout_at(
             deadline,
-            self.global
+            global
                 .permits
                 .clone()
-                .acquire_many_owned(self.global.permits(text.len())),
+                .acquire_many_owned(global.permits(text.len())),
         )
         .await
         .map_err(|_| SendError::SlowConsumer)?
         .map_err(|_| SendError::Closed)?;
-        let frame = SharedFrame::new(text, Some(global));
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        self.tx
-            .send_timeout(Out::Text(Box::new((frame, permit))), remaining)
-            .await
-            .map_err(|e| match e {
-                mpsc::error::SendTimeoutError::Timeout(_) => SendError::SlowConsumer,
-                mpsc::error::SendTimeoutError::Closed(_) => SendError::Closed,
+        let frame = SharedFrame::new(text, Some(charge));
+        loop {
+            let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.send(Out::Text(frame.clone()), frame.len()) {
+                Err(SendError::SlowConsumer) => {}
+                done => return done,
+            }
+            tokio::time::timeout_at(deadline, room)
+                .await
+                .map_err(|_| SendError::SlowConsumer)?;
+        }
+    }
+
+    // The writer's side (`transport::writer`).
+
+    /// Registers the writer's task to be woken when there is something to write.
+    pub(super) fn register(&self, waker: &std::task::Waker) {
+        self.shared.writer.register(waker);
+    }
+
+    /// True when nothing is queued.
+    pub(super) fn is_empty(&self) -> bool {
+        self.state().queue.is_empty()
+    }
+
+    /// Takes the next item for the writer. The queue's storage is freed once it is
+    /// empty.
+    pub(super) fn pop(&self) -> Option<Out> {
+        let mut st = self.state();
+        let item = st.queue.pop_front()?;
+        let seq = st.head;
+        st.head += 1;
+        if matches!(item, Out::Latest(_)) {
+            st.latest.retain(|(_, s)| *s != seq);
+        }
+        if st.queue.is_empty() {
+            st.queue = VecDeque::new();
+            st.latest = Vec::new();
+        }
+        drop(st);
+        self.shared.room.notify_waiters();
+        Some(item)
+    }
+
+    /// Gives back the byte bound of frames now flushed to the socket.
+    pub(super) fn release(&self, frames_len: usize) {
+        if frames_len == 0 {
+            return;
+        }
+        let mut st = self.state();
+        st.bytes = st.bytes.saturating_sub(frames_len);
+        drop(st);
+        self.shared.room.notify_waiters();
+    }
+
+    /// The bytes `len` counts against this connection's byte bound.
+    pub(super) fn charge(&self, len: usize) -> usize {
+        charge(len, self.shared.max_bytes)
+    }
+
+    /// The close asked for outside the queue, taken once (by the writer).
+    pub(super) fn take_close(&self) -> Option<(Option<Utf8Bytes>, u16, &'static str)> {
+        let mut st = self.state();
+        let reason = st.reason?;
+        st.close.take().map(|(last, code)| (last, code, reason))
+    }
+
+    /// The writer gave up on a socket that took no bytes.
+    pub(super) fn set_stalled(&self) {
+        self.shared.stalled.store(true, Ordering::Release);
+    }
+
+    /// The writer is gone: the queue takes nothing more, and what it holds is dropped
+    /// now (its bytes go back to the budget of all connections).
+    pub(super) fn set_gone(&self) {
+        let mut st = self.state();
+        st.gone = true;
+        let queue = std::mem::take(&mut st.queue);
+        st.latest = Vec::new();
+        st.bytes = 0;
+        drop(st);
+        drop(queue);
+        self.shared.room.notify_waiters();
+    }
+
+    /// Bytes queued (or written and not yet flushed) on this connection.
+    #[cfg(test)]
+    fn queued_bytes(&self) -> usize {
+        self.state().bytes
+    }
+
+    /// Frames queued on this connection.
+    #[cfg(test)]
+    fn queued_frames(&self) -> usize {
+        self.state().queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(budget: &OutboundBudget, text: &str) -> SharedFrame {
+        budget.try_share(text.to_string().into()).expect("room")
+    }
+
+    fn texts(q: &OutboxSender) -> Vec<String> {
+        std::iter::from_fn(|| q.pop())
+            .filter_map(|o| match o {
+                Out::Text(f) | Out::Latest(f) => Some(f.text().to_string()),
+                Out::Ping => None,
             })
+            .collect()
+    }
+
+    #[test]
+    fn frames_and_bytes_are_bounded_and_a_shared_frame_is_charged_once() {
+        let budget = OutboundBudget::new(1000);
+        let a = OutboxSender::new(2, 100, budget.clone());
+        let b = OutboxSender::new(2, 10, budget.clone());
+        let f = frame(&budget, "12345");
+        a.try_send_shared(&f).unwrap();
+        b.try_send_shared(&f).unwrap();
+        assert_eq!(budget.used(), 5, "one charge for two queues");
+        a.try_send_shared(&f).unwrap();
+        assert_eq!(
+            a.try_send_shared(&f),
+            Err(SendError::SlowConsumer),
+            "frames"
+        );
+        let c = OutboxSender::new(8, 10, budget.clone());
+        c.try_send_shared(&f).unwrap();
+        c.try_send_shared(&f).unwrap();
+        assert_eq!(c.try_send_shared(&f), Err(SendError::SlowConsumer), "bytes");
+        assert_eq!(c.queued_bytes(), 10);
+        // Popped, the bytes still count until flushed.
+        assert!(c.pop().is_some());
+        assert_eq!(c.queued_bytes(), 10);
+        c.release(c.charge(5));
+        assert_eq!(c.queued_bytes(), 5);
+        drop((a, b, c, f));
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_queued_delta_is_replaced_by_the_newer_one_when_behind() {
+        let budget = OutboundBudget::new(1 << 20);
+        // Behind from 2 bytes queued (an eighth of 16).
+        let q = OutboxSender::new(8, 16, budget.clone());
+        // Keeping up: every delta is queued.
+        q.try_send_latest("run", &frame(&budget, "a")).unwrap();
+        assert_eq!(q.queued_frames(), 1);
+        // Behind: the queued delta is replaced.
+        q.try_send_shared(&frame(&budget, "x")).unwrap();
+        q.try_send_latest("run", &frame(&budget, "ab")).unwrap();
+        q.try_send_latest("run", &frame(&budget, "abc")).unwrap();
+        q.try_send_latest("other", &frame(&budget, "o")).unwrap();
+        assert_eq!(texts(&q), ["abc", "x", "o"]);
+        // Taken by the writer: the next delta of the key is queued anew.
+        q.try_send_latest("run", &frame(&budget, "abcd")).unwrap();
+        assert_eq!(texts(&q), ["abcd"]);
+    }
+
+    #[test]
+    fn a_close_needs_no_room_and_stops_the_queue() {
+        let budget = OutboundBudget::new(1 << 20);
+        let q = OutboxSender::new(1, 1000, budget.clone());
+        q.try_send_shared(&frame(&budget, "a")).unwrap();
+        assert!(q.close_after(Some("last".into()), 1001, "bye"));
+        assert!(!q.close_after(None, 1000, "other"), "the first close wins");
+        assert_eq!(
+            q.try_send_shared(&frame(&budget, "b")),
+            Err(SendError::Closed)
+        );
+        assert_eq!(q.closing(), Some("bye"));
+        assert_eq!(texts(&q), ["a"]);
+        let (last, code, reason) = q.take_close().expect("the close");
+        assert_eq!((last.as_deref(), code, reason), (Some("last"), 1001, "bye"));
+        assert!(q.take_close().is_none(), "taken once");
+    }
+
+    #[test]
+    fn a_gone_writer_drops_the_queue_and_refuses_frames() {
+        let budget = OutboundBudget::new(1 << 20);
+        let q = OutboxSender::new(8, 1000, budget.clone());
+        q.try_send_shared(&frame(&budget, "abc")).unwrap();
+        assert_eq!(budget.used(), 3);
+        q.set_gone();
+        assert_eq!(budget.used(), 0, "the queued frame's charge went back");
+        assert_eq!(q.ping(), Err(SendError::Closed));
+        q.set_stalled();
+        assert_eq!(q.ping(), Err(SendError::SlowConsumer));
     }
 }

@@ -12,7 +12,8 @@ use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
-use super::{next_message, read_result, send_end, Connection, End};
+use super::io::Event;
+use super::{read_result, send_end, Connection, End};
 use crate::gateway::auth::{AuthOutcome, MISMATCH_MESSAGE, MISSING_MESSAGE, RATE_LIMITED_MESSAGE};
 use crate::gateway::conns::Conn;
 use crate::gateway::limits::RETRY_LATER_MS;
@@ -34,13 +35,12 @@ impl Connection {
         let nonce = uuid::Uuid::new_v4().to_string();
         // Waits for room like a response: while slow readers hold the global outbound
         // budget, a new client's (empty) queue waits instead of failing.
-        self.out
-            .send_json(
-                &EventFrame::challenge(&nonce, now_ms()),
-                self.gw.limits.send_timeout(),
-            )
-            .await
-            .map_err(send_end)?;
+        let challenge = EventFrame::challenge(&nonce, now_ms());
+        let wait = self.gw.limits.send_timeout();
+        match self.io.writing(self.out.send_json(&challenge, wait)).await {
+            Ok(sent) => sent.map_err(send_end)?,
+            Err(end) => return Err(self.wrote(end)),
+        }
         let deadline = Instant::now() + self.gw.limits.handshake_timeout();
         let mut shutdown = self.gw.shutdown.clone();
         let evicted = self.evicted();
@@ -61,7 +61,19 @@ impl Connection {
                     self.handshake_result(Handshake::Aborted);
                     return Err(End::Close(close::GOING_AWAY, "gateway shutting down"));
                 }
-                msg = next_message(&mut self.stream) => msg,
+                event = self.io.next() => event,
+            };
+            let msg = match msg {
+                Event::Read(msg) => msg,
+                Event::Wrote(end) => {
+                    self.handshake_result(Handshake::Aborted);
+                    return Err(self.wrote(end));
+                }
+                // Only registered (authenticated) connections are stopped this way.
+                Event::Shutdown => {
+                    self.handshake_result(Handshake::Aborted);
+                    return Err(End::Close(close::GOING_AWAY, "gateway shutting down"));
+                }
             };
             if let Some(Ok(_)) = &msg {
                 self.delivered += 1;
@@ -110,7 +122,7 @@ impl Connection {
     /// Refuses the handshake: counts `result`, answers the request with `error`, then
     /// ends with a close frame (`code`, `reason`).
     async fn refuse(
-        &self,
+        &mut self,
         result: Handshake,
         id: Value,
         error: ErrorShape,
@@ -232,7 +244,9 @@ impl Connection {
         };
         self.slot = Some(slot);
         self.pending = None;
-        self.limit.set(self.gw.limits.max_payload);
+        if let Some(ws) = &mut self.io.ws {
+            ws.get_mut().set_limit(self.gw.limits.max_payload);
+        }
         let share = quota::client_identity(&params).map(|key| self.gw.client_shares.join(key));
         let client = params.client.unwrap_or_default();
         info!(
@@ -250,7 +264,7 @@ impl Connection {
         let client = Arc::new(Conn::new(
             self.conn_id.clone(),
             grant,
-            self.out.sender(),
+            self.out.clone(),
             share,
         ));
         self.gw.clients.insert(client.clone());

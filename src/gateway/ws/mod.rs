@@ -2,28 +2,30 @@
 //! origin, budgets, the pending pool), the handshake and admission (`handshake`:
 //! challenge, `connect`, token, authenticated slot) and the loop (`requests`:
 //! requests, ticks, rate, idle timeout, the shutdown drain), during which an idle
-//! connection's codec is replaced when a burst grew its buffers (`shrink`). This file
-//! holds the connection's state, how it ends and how it closes.
+//! connection's codec is replaced when a burst grew its buffers (`shrink`). One task
+//! does it all: every wait also writes the connection's queue (`io`). This file holds
+//! the connection's state, how it ends and how it closes.
 
 mod handshake;
+mod io;
 mod requests;
 mod shrink;
 mod upgrade;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use futures_util::stream::SplitStream;
-use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{debug, info, warn};
 
 use super::admission::{ConnectionGuard, PendingSlot};
 use super::conns::{Conn, MISSED_RUN_END};
-use super::limits::CLOSE_REPLY_WAIT;
+use super::limits::{CLOSE_REPLY_WAIT, OUTBOX_CLOSE_NOW_WAIT, OUTBOX_CLOSE_WAIT};
 use super::metrics::{Disconnect, FrameReject, Handshake};
-use super::transport::frame_gate::{GateLimit, HighWater, Oversize};
-use super::transport::outbox::{Outbox, SendError};
+use super::transport::frame_gate::Oversize;
+use super::transport::outbox::{OutboxSender, SendError};
+use super::transport::writer::{WriteEnd, Writer};
 use super::transport::WsStream;
 use super::Gateway;
 use crate::protocol::{close, ErrorShape, ResponseFrame};
@@ -41,16 +43,12 @@ enum End {
 struct Connection {
     gw: Arc<Gateway>,
     peer: SocketAddr,
-    conn_id: String,
-    out: Outbox,
-    /// The read half of the socket (`None` only for the instant `shrink` rebuilds it).
-    stream: Option<SplitStream<WsStream>>,
-    /// Messages read from `stream` so far (see `FrameGate::at_message_boundary`).
+    conn_id: Arc<str>,
+    /// The connection's send queue (its writer is in `io`).
+    out: OutboxSender,
+    io: io::Io,
+    /// Messages read from the socket so far (see `FrameGate::at_message_boundary`).
     delivered: u64,
-    /// The largest frame the codec carried since it was last rebuilt.
-    high_water: HighWater,
-    /// The inbound size limit (pre-auth until `connect` succeeds).
-    limit: GateLimit,
     /// The place in the pending pool, until `connect` succeeds.
     pending: Option<PendingSlot>,
     /// The authenticated slot, from `connect` on.
@@ -60,46 +58,43 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(
+    /// The connection's state, boxed: it is moved once, into the heap, and the task
+    /// holds a pointer to it rather than a copy of it per await point.
+    fn boxed(
         socket: WsStream,
         gw: Arc<Gateway>,
         peer: SocketAddr,
-        conn_id: String,
+        conn_id: Arc<str>,
         pending: PendingSlot,
-        limit: GateLimit,
-    ) {
-        let progress = socket.get_ref().write_progress();
-        let high_water = socket.get_ref().high_water();
-        let (sink, stream) = socket.split();
-        let out = Outbox::new(
-            sink,
+    ) -> Box<Connection> {
+        let out = OutboxSender::new(
             gw.limits.send_queue,
             gw.limits.max_buffered_bytes,
             gw.outbound.clone(),
-            progress,
-            gw.limits.send_timeout(),
         );
-        let mut conn = Connection {
+        let writer = Writer::new(out.clone(), gw.limits.send_timeout());
+        Box::new(Connection {
             gw,
             peer,
             conn_id,
             out,
-            stream: Some(stream),
+            io: io::Io::new(socket, writer),
             delivered: 0,
-            high_water,
-            limit,
             pending: Some(pending),
             slot: None,
             client: None,
-        };
+        })
+    }
+
+    async fn run(mut self: Box<Self>) {
         debug!("websocket opened");
         // The handshake and the close run boxed, so that the task a held connection
         // keeps (the loop's state) does not also reserve room for their state.
-        let end = match Box::pin(conn.handshake()).await {
+        let end = match Box::pin(self.handshake()).await {
             Ok(protocol) => {
                 let started = std::time::Instant::now();
-                let end = conn.serve(protocol).await;
-                conn.unregister();
+                let end = self.serve(protocol).await;
+                self.unregister();
                 let reason = match &end {
                     End::Close(_, reason) | End::CloseNow(_, reason) | End::Drop(reason) => *reason,
                 };
@@ -112,7 +107,7 @@ impl Connection {
             }
             Err(end) => end,
         };
-        Box::pin(conn.finish(end)).await;
+        Box::pin(self.finish(end)).await;
     }
 
     /// Resolves when this pending connection is evicted from the pool (never after auth).
@@ -144,16 +139,30 @@ impl Connection {
         self.out.try_send_json(frame).map_err(send_end)
     }
 
-    /// Queues a response, waiting at most `--send-timeout-ms` for room.
-    async fn respond(&self, frame: &ResponseFrame) -> Result<(), End> {
-        self.out
-            .send_json(frame, self.gw.limits.send_timeout())
-            .await
-            .map_err(send_end)
+    /// Queues a response, waiting at most `--send-timeout-ms` for room (the queue is
+    /// written meanwhile).
+    async fn respond(&mut self, frame: &ResponseFrame) -> Result<(), End> {
+        let sent = self
+            .io
+            .writing(self.out.send_json(frame, self.gw.limits.send_timeout()))
+            .await;
+        match sent {
+            Ok(sent) => sent.map_err(send_end),
+            Err(end) => Err(self.wrote(end)),
+        }
     }
 
-    async fn reply_err(&self, id: serde_json::Value, error: ErrorShape) -> Result<(), End> {
+    async fn reply_err(&mut self, id: serde_json::Value, error: ErrorShape) -> Result<(), End> {
         self.respond(&ResponseFrame::err(id, error)).await
+    }
+
+    /// How the connection ends once its writer ended.
+    fn wrote(&self, end: WriteEnd) -> End {
+        End::Drop(match (self.out.closing(), end) {
+            (Some(reason), _) => reason,
+            (None, WriteEnd::Stalled) => SLOW_CONSUMER,
+            (None, WriteEnd::Failed | WriteEnd::Closed) => "socket write failed",
+        })
     }
 
     /// Leaves the registry of connections (no more events) and cancels the runs this
@@ -173,28 +182,27 @@ impl Connection {
 
     /// Sends the close frame (or drops the socket) and waits briefly for the client's
     /// close reply so that the close frame is not lost to a TCP reset.
-    async fn finish(self, end: End) {
+    async fn finish(self: Box<Self>, end: End) {
         // The slots are held until the close is written: the shutdown drain waits for
         // them, and the process must not exit under a close frame still queued.
         let Connection {
             out,
-            mut stream,
+            mut io,
             gw,
             slot,
             pending,
             ..
-        } = self;
-        let _slots = (slot, pending);
+        } = *self;
+        let slots = (slot, pending);
         // A close asked for outside the queue (a run's end that found it full, the
-        // shutdown): the writer sends it after what it holds; wait for it (bounded).
+        // shutdown): written after what the queue holds; wait for it (bounded).
         if let Some(reason) = out.closing() {
             if reason == MISSED_RUN_END {
                 gw.metrics.disconnect(Disconnect::MissedRunEnd);
             }
             debug!(reason, "closing after the send queue");
-            out.close(close::GOING_AWAY, reason).await;
-            let drain = async { while let Some(Ok(_)) = next_message(&mut stream).await {} };
-            let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, drain).await;
+            io.close(close::GOING_AWAY, reason, OUTBOX_CLOSE_WAIT).await;
+            io.drain(CLOSE_REPLY_WAIT).await;
             debug!("websocket closed");
             return;
         }
@@ -208,21 +216,35 @@ impl Connection {
                 } else {
                     warn!(reason, "connection dropped");
                 }
-                out.abort();
             }
             End::Close(code, reason) => {
                 debug!(code, reason, "closing");
-                out.close(code, reason).await;
-                let drain = async { while let Some(Ok(_)) = next_message(&mut stream).await {} };
-                let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, drain).await;
+                io.close(code, reason, OUTBOX_CLOSE_WAIT).await;
+                io.drain(CLOSE_REPLY_WAIT).await;
             }
             End::CloseNow(code, reason) => {
                 debug!(code, reason, "closing");
-                out.close_now(code, reason);
+                // Closed to make room: the room is given back before the close is
+                // written.
+                drop(slots);
+                io.close(code, reason, OUTBOX_CLOSE_NOW_WAIT).await;
             }
         }
         debug!("websocket closed");
     }
+}
+
+/// The size of the task each connection runs as (its future), noted when the first
+/// one starts.
+static TASK_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+fn note_task_bytes(bytes: usize) {
+    TASK_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// See [`TASK_BYTES`] (`clawdbot_connection_task_bytes`; 0 before the first connection).
+pub fn connection_task_bytes() -> usize {
+    TASK_BYTES.load(Ordering::Relaxed)
 }
 
 const CLIENT_GONE: &str = "client went away";
@@ -233,16 +255,6 @@ fn send_end(e: SendError) -> End {
     match e {
         SendError::SlowConsumer => End::Drop(SLOW_CONSUMER),
         SendError::Closed => End::Drop("socket closed"),
-    }
-}
-
-/// The next message of the read half (`None`: the socket is gone).
-async fn next_message(
-    stream: &mut Option<SplitStream<WsStream>>,
-) -> Option<Result<Message, tungstenite::Error>> {
-    match stream {
-        Some(s) => s.next().await,
-        None => None,
     }
 }
 

@@ -3,13 +3,14 @@
 //! timeout, and the shutdown drain (`shutdown` event, then a 1001 close).
 
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::{debug, info};
 
-use super::{next_message, read_result, Connection, End, SLOW_CONSUMER};
+use super::io::Event;
+use super::{read_result, Connection, End};
 use crate::gateway::admission::RateLimiter;
 use crate::gateway::events;
-use crate::gateway::limits::{RETRY_LATER_MS, RUN_DRAIN_POLL, RUN_DRAIN_WAIT};
+use crate::gateway::limits::{Limits, RETRY_LATER_MS, RUN_DRAIN_POLL, RUN_DRAIN_WAIT};
 use crate::gateway::methods;
 use crate::gateway::metrics::{Disconnect, FrameReject, RequestResult};
 use crate::gateway::transport::outbox::SendError;
@@ -20,137 +21,201 @@ use crate::protocol::{
 
 const SHUTTING_DOWN: &str = "gateway shutting down";
 
+/// A step of the loop that is not the wait itself, boxed (see [`Connection::serve`]).
+type Step<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The loop's own state beside the connection's.
+struct Loop {
+    rate: RateLimiter,
+    protocol: u32,
+    tick_at: Instant,
+    idle_at: Instant,
+    /// When to try the codec shrink next (`None`: not needed).
+    shrink_at: Option<Instant>,
+}
+
+impl Loop {
+    fn new(limits: &Limits, protocol: u32) -> Loop {
+        let now = Instant::now();
+        Loop {
+            rate: RateLimiter::new(limits.rate_limit, limits.rate_burst),
+            protocol,
+            tick_at: now + limits.tick_interval(),
+            idle_at: now + limits.idle_timeout(),
+            // The handshake's response grew the codec's write buffer: given back at
+            // once (once it is written), so that connections opening together do not
+            // all hold it.
+            shrink_at: Some(now),
+        }
+    }
+
+    /// The earliest of the loop's timers.
+    fn next_deadline(&self) -> Instant {
+        let next = self.tick_at.min(self.idle_at);
+        self.shrink_at.map_or(next, |at| at.min(next))
+    }
+}
+
 impl Connection {
-    /// After the handshake: requests, ticks, idle timeout and shutdown.
+    /// After the handshake: requests, ticks, idle timeout and shutdown. Its timers
+    /// (tick, idle timeout, codec shrink) share one sleep, set to the earliest. The
+    /// loop's own state is what a held idle connection keeps, so every step that is
+    /// not the wait itself runs boxed (a request, a rate-limited reply, a shrink).
     pub(super) async fn serve(&mut self, protocol: u32) -> End {
-        let gw = self.gw.clone();
-        let limits = &gw.limits;
-        let mut rate = RateLimiter::new(limits.rate_limit, limits.rate_burst);
-        let tick_every = limits.tick_interval();
-        let mut tick = tokio::time::interval_at(Instant::now() + tick_every, tick_every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let idle_timeout = limits.idle_timeout();
-        let idle = tokio::time::sleep(idle_timeout);
-        tokio::pin!(idle);
-        let mut shutdown = self.gw.shutdown.clone();
-        // The handshake's response grew the codec's write buffer: given back at once
-        // (once it is written), so that connections opening together do not all hold it.
-        let mut shrink_at = Some(Instant::now());
+        let mut st = Loop::new(&self.gw.limits, protocol);
+        // Registered connections learn of the shutdown from their queue
+        // (`Conns::stop_all`); one that registered as it began sees it here.
+        if self.gw.is_shutting_down() {
+            return Box::pin(self.shutting_down()).await;
+        }
+        let timer = tokio::time::sleep_until(st.tick_at);
+        tokio::pin!(timer);
         loop {
-            let msg = tokio::select! {
-                // The watch guard is dropped inside the block: only `()` lives across
-                // the drain's await.
-                _ = async { let _ = shutdown.wait_for(|s| *s).await; } => {
-                    return Box::pin(self.shutting_down()).await;
-                }
-                _ = tick.tick() => {
-                    // A full queue skips this tick (responses, not events, decide when a
-                    // reader is too slow); a client that stops reading also stops
-                    // answering pings and meets the idle timeout.
-                    let tick = self.out.try_send_json(&EventFrame::tick(now_ms()));
-                    let ping = self.out.ping();
-                    // Closing after its queue: the writer ends the connection.
-                    let closing = self.out.closing().is_some();
-                    if !closing && (tick == Err(SendError::Closed) || ping == Err(SendError::Closed)) {
-                        return End::Drop("socket closed");
-                    }
-                    // Events may have grown the codec meanwhile.
-                    if shrink_at.is_none() && self.codec_grew() {
-                        shrink_at = Some(self.shrink_due());
-                    }
-                    continue;
-                }
-                _ = tokio::time::sleep_until(shrink_at.unwrap_or_else(Instant::now)), if shrink_at.is_some() => {
-                    shrink_at = None;
-                    if self.codec_grew() {
-                        Box::pin(self.shrink()).await;
-                    }
-                    continue;
-                }
-                _ = &mut idle => {
-                    info!(idle_ms = idle_timeout.as_millis() as u64, "idle timeout");
-                    self.gw.metrics.disconnect(Disconnect::IdleTimeout);
-                    return End::Close(close::NORMAL, "idle timeout");
-                }
-                _ = self.out.closed() => return End::Drop(if let Some(reason) = self.out.closing() {
-                    reason
-                } else if self.out.stalled() {
-                    SLOW_CONSUMER
-                } else {
-                    "socket write failed"
-                }),
-                msg = next_message(&mut self.stream) => msg,
-            };
-            if let Some(Ok(_)) = &msg {
-                self.delivered += 1;
+            let next = st.next_deadline();
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
             }
-            idle.as_mut().reset(Instant::now() + idle_timeout);
-            shrink_at = Some(self.shrink_due());
-            let msg = match read_result(msg) {
-                Ok(m) => m,
-                Err(end) => {
-                    self.note_read_end(&end);
-                    return end;
-                }
+            let event = tokio::select! {
+                _ = &mut timer => match self.timers(&mut st) {
+                    Ok(None) => continue,
+                    Ok(Some(shrink)) => {
+                        shrink.await;
+                        continue;
+                    }
+                    Err(end) => return end,
+                },
+                event = self.io.next() => event,
             };
-            let text = match msg {
-                Message::Text(t) => t,
-                Message::Binary(_) => {
-                    self.gw.metrics.frame_rejected(FrameReject::Binary);
-                    return End::Close(close::POLICY_VIOLATION, "binary frames are not supported");
-                }
-                _ => continue,
+            let step = match event {
+                Event::Read(msg) => self.message(&mut st, msg),
+                Event::Wrote(end) => return self.wrote(end),
+                Event::Shutdown => return Box::pin(self.shutting_down()).await,
             };
-            // Every text frame spends a token, requests or not.
-            let limited = rate.try_take().err();
-            let req = match serde_json::from_str::<ClientFrame>(text.as_str()) {
-                Ok(ClientFrame::Req(req)) => req,
-                Ok(ClientFrame::Other) => continue,
-                Err(_) => {
-                    self.gw.metrics.frame_rejected(FrameReject::Invalid);
-                    return End::Close(close::POLICY_VIOLATION, "invalid frame");
+            match step {
+                Ok(None) => {}
+                Ok(Some(step)) => {
+                    if let Err(end) = step.await {
+                        return end;
+                    }
                 }
-            };
-            if let Some(wait) = limited {
-                debug!(method = clip(&req.method), "request rate limited");
-                self.gw
-                    .metrics
-                    .request(&req.method, RequestResult::RateLimited);
-                let error = ErrorShape::new(
-                    codes::UNAVAILABLE,
-                    format!(
-                        "rate limit exceeded: at most {} requests per second (retry later)",
-                        limits.rate_limit
-                    ),
-                )
-                .retry_after(wait.as_millis().max(1) as u64);
-                if let Err(end) = Box::pin(self.reply_err(req.id, error)).await {
-                    return end;
-                }
-                continue;
-            }
-            // Boxed, like every step that is not the wait itself: the task a held idle
-            // connection keeps is then only the loop's own state, not room for the
-            // largest method's state.
-            if let Err(end) = Box::pin(self.request(protocol, req)).await {
-                return end;
+                Err(end) => return end,
             }
         }
+    }
+
+    /// The loop's timers that are due: the idle timeout ends the connection; a tick
+    /// queues a `tick` event and a ping; an idle connection whose codec grew gets the
+    /// codec shrink to run (returned, boxed).
+    fn timers(&mut self, st: &mut Loop) -> Result<Option<Step<'_, bool>>, End> {
+        let now = Instant::now();
+        if now >= st.idle_at {
+            let idle_ms = self.gw.limits.idle_timeout().as_millis() as u64;
+            info!(idle_ms, "idle timeout");
+            self.gw.metrics.disconnect(Disconnect::IdleTimeout);
+            return Err(End::Close(close::NORMAL, "idle timeout"));
+        }
+        if now >= st.tick_at {
+            st.tick_at = now + self.gw.limits.tick_interval();
+            // A full queue skips this tick (responses, not events, decide when a reader
+            // is too slow); a client that stops reading also stops answering pings and
+            // meets the idle timeout.
+            let tick = self.out.try_send_json(&EventFrame::tick(now_ms()));
+            let ping = self.out.ping();
+            // Closing after its queue: the writer ends the connection.
+            let closing = self.out.closing().is_some();
+            if !closing && (tick == Err(SendError::Closed) || ping == Err(SendError::Closed)) {
+                return Err(End::Drop("socket closed"));
+            }
+            // Events may have grown the codec meanwhile.
+            if st.shrink_at.is_none() && self.codec_grew() {
+                st.shrink_at = Some(self.shrink_due());
+            }
+        }
+        if st.shrink_at.is_some_and(|at| now >= at) {
+            st.shrink_at = None;
+            if self.codec_grew() {
+                return Ok(Some(Box::pin(self.shrink())));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One message read: the step it needs (boxed), if any, or how the connection ends.
+    fn message(
+        &mut self,
+        st: &mut Loop,
+        msg: Option<Result<Message, tungstenite::Error>>,
+    ) -> Result<Option<Step<'_, Result<(), End>>>, End> {
+        if let Some(Ok(_)) = &msg {
+            self.delivered += 1;
+        }
+        st.idle_at = Instant::now() + self.gw.limits.idle_timeout();
+        st.shrink_at = Some(self.shrink_due());
+        let msg = match read_result(msg) {
+            Ok(m) => m,
+            Err(end) => {
+                self.note_read_end(&end);
+                return Err(end);
+            }
+        };
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                self.gw.metrics.frame_rejected(FrameReject::Binary);
+                return Err(End::Close(
+                    close::POLICY_VIOLATION,
+                    "binary frames are not supported",
+                ));
+            }
+            _ => return Ok(None),
+        };
+        // Every text frame spends a token, requests or not.
+        let limited = st.rate.try_take().err();
+        let req = match serde_json::from_str::<ClientFrame>(text.as_str()) {
+            Ok(ClientFrame::Req(req)) => req,
+            Ok(ClientFrame::Other) => return Ok(None),
+            Err(_) => {
+                self.gw.metrics.frame_rejected(FrameReject::Invalid);
+                return Err(End::Close(close::POLICY_VIOLATION, "invalid frame"));
+            }
+        };
+        if let Some(wait) = limited {
+            debug!(method = clip(&req.method), "request rate limited");
+            self.gw
+                .metrics
+                .request(&req.method, RequestResult::RateLimited);
+            let error = ErrorShape::new(
+                codes::UNAVAILABLE,
+                format!(
+                    "rate limit exceeded: at most {} requests per second (retry later)",
+                    self.gw.limits.rate_limit
+                ),
+            )
+            .retry_after(wait.as_millis().max(1) as u64);
+            return Ok(Some(Box::pin(self.reply_err(req.id, error))));
+        }
+        Ok(Some(Box::pin(self.request(st.protocol, req))))
     }
 
     /// The `shutdown` event, then a 1001 close. Runs this connection started end with
     /// the drain (`UNAVAILABLE` "shutting down"); their final `agent` responses are
     /// queued before the event, waited for at most [`RUN_DRAIN_WAIT`].
     async fn shutting_down(&mut self) -> End {
-        if let Some(client) = &self.client {
+        if let Some(client) = self.client.clone() {
             let until = Instant::now() + RUN_DRAIN_WAIT;
-            while client
-                .pending_replies
-                .load(std::sync::atomic::Ordering::SeqCst)
-                > 0
-                && Instant::now() < until
-            {
-                tokio::time::sleep(RUN_DRAIN_POLL).await;
+            let drained = async {
+                while client
+                    .pending_replies
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                    > 0
+                    && Instant::now() < until
+                {
+                    tokio::time::sleep(RUN_DRAIN_POLL).await;
+                }
+            };
+            // The queue is written meanwhile (the final responses among it).
+            if let Err(end) = self.io.writing(drained).await {
+                return self.wrote(end);
             }
         }
         // A full queue still gets the event: after what it holds, before the close.
@@ -179,11 +244,18 @@ impl Connection {
         // A request still running when shutdown begins is answered at once; the loop
         // then sends the `shutdown` event and the close frame.
         let mut shutdown = self.gw.shutdown.clone();
-        let result = tokio::select! {
-            r = methods::dispatch(&ctx) => r,
-            _ = shutdown.wait_for(|s| *s) => Err(
-                ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(RETRY_LATER_MS),
-            ),
+        let work = async {
+            tokio::select! {
+                r = methods::dispatch(&ctx) => r,
+                _ = shutdown.wait_for(|s| *s) => Err(
+                    ErrorShape::new(codes::UNAVAILABLE, "shutting down").retry_after(RETRY_LATER_MS),
+                ),
+            }
+        };
+        // The queue is written meanwhile.
+        let result = match self.io.writing(work).await {
+            Ok(result) => result,
+            Err(end) => return Err(self.wrote(end)),
         };
         let ok = result.is_ok();
         self.gw.metrics.request(

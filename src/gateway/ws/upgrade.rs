@@ -20,9 +20,10 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info_span, Instrument};
 
 use super::Connection;
+use crate::gateway::admission::PendingSlot;
 use crate::gateway::limits::{MIN_WRITE_BUFFER_BYTES, WS_READ_BUFFER_BYTES, WS_WRITE_BUFFER_BYTES};
 use crate::gateway::metrics::UpgradeRefused;
-use crate::gateway::transport::frame_gate::{FrameGate, GateLimit};
+use crate::gateway::transport::frame_gate::FrameGate;
 use crate::gateway::Gateway;
 use crate::logging::clip;
 
@@ -109,23 +110,20 @@ pub async fn upgrade(
     if evicted > 0 {
         debug!(%peer, evicted, "pending connections evicted for a new one");
     }
-    tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(u) => u,
-            Err(e) => {
-                debug!(%peer, error = %e, "upgrade failed");
-                return;
-            }
+    // The upgrade's arguments are boxed and the opening runs boxed, so that the task
+    // does not keep room for them once the connection runs.
+    let opening = Box::new((on_upgrade, gw, peer, pending));
+    let task = async move {
+        let Some(conn) = Box::pin(open(opening)).await else {
+            return;
         };
-        let limit = GateLimit::new(gw.limits.max_preauth_payload);
-        let socket = FrameGate::new(TokioIo::new(upgraded), limit.clone());
-        let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(ws_config(&gw))).await;
-        let conn_id = uuid::Uuid::new_v4().to_string();
-        let span = info_span!("conn", conn_id = %conn_id, %peer);
-        Connection::run(ws, gw, peer, conn_id, pending, limit)
-            .instrument(span)
-            .await
-    });
+        let span = info_span!("conn", conn_id = %conn.conn_id, peer = %conn.peer);
+        conn.run().instrument(span).await
+    };
+    // What every connection holds for as long as it is open (the task's future; its
+    // state and its rare large steps are boxed): `clawdbot_connection_task_bytes`.
+    super::note_task_bytes(std::mem::size_of_val(&task));
+    tokio::spawn(task);
     let mut res = Response::new(Body::empty());
     *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = res.headers_mut();
@@ -135,6 +133,32 @@ pub async fn upgrade(
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     res
+}
+
+/// What [`open`] needs: the upgrade to wait for, the gateway, the peer and its place
+/// in the pending pool.
+type Opening = (
+    hyper::upgrade::OnUpgrade,
+    Arc<Gateway>,
+    SocketAddr,
+    PendingSlot,
+);
+
+/// Waits for the upgrade, then builds the codec over the gate over the upgraded socket,
+/// and the connection's state; `None` when the upgrade failed.
+async fn open(opening: Box<Opening>) -> Option<Box<Connection>> {
+    let (on_upgrade, gw, peer, pending) = *opening;
+    let upgraded = match on_upgrade.await {
+        Ok(u) => u,
+        Err(e) => {
+            debug!(%peer, error = %e, "upgrade failed");
+            return None;
+        }
+    };
+    let socket = FrameGate::new(TokioIo::new(upgraded), gw.limits.max_preauth_payload);
+    let ws = WebSocketStream::from_raw_socket(socket, Role::Server, Some(ws_config(&gw))).await;
+    let conn_id = uuid::Uuid::new_v4().to_string().into();
+    Some(Connection::boxed(ws, gw, peer, conn_id, pending))
 }
 
 /// Codec settings: the gate enforces the size limits first; these are the backstop.

@@ -29,8 +29,12 @@ use crate::tasks::Command;
 const ADDED_P99_MAX_US: i64 = 1000;
 /// Target: server memory per active stream at 1000 streams.
 const PER_STREAM_MAX: f64 = 64.0 * 1024.0;
-/// Connections held to measure memory per connection on both gateways.
-const PEER_HOLD: usize = 100;
+/// Connections held to measure memory per connection on both gateways: enough that
+/// what the first connections cost once (tables, allocator arenas) does not dominate
+/// (100 held gave 11–13 KiB per connection for clawdbot where 1000 give about 4).
+const PEER_HOLD: usize = 1000;
+/// Target: memory per held idle connection (issue 24 item 12).
+const PER_CONNECTION_MAX: f64 = 4.0 * 1024.0;
 
 fn u(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or(0)
@@ -495,6 +499,10 @@ fn peer(ctx: &Ctx, s: &mut Section, binary: &Path, loader: &Path, token: &str) -
     if let (Some(a), Some(b)) = (theirs.per_conn, ours.per_conn) {
         f = f.ratio(x(a, b));
     }
+    f = f.target(
+        "≤ 4 KiB (clawdbot)",
+        ours.per_conn.map(|p| p <= PER_CONNECTION_MAX),
+    );
     s.push(f);
     s.note(format!(
         "OpenClaw {} ran beside ours in this run, on loopback, with HOME in a temporary directory, Bonjour and auto-update off, \
