@@ -144,30 +144,46 @@ fn verify_project(
     report::shared::merge(&mut findings, &project);
     report::suppress::apply(&mut findings, &project.files);
     fill_evidence(&project, &mut findings);
-    findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(&b.rule)));
+    vocab::finding::sort_for_report(&mut findings);
     Ok((project, findings))
 }
 
 /// Sets each finding's evidence to its (masked) source line.
 pub fn fill_evidence(project: &input::project::Project, findings: &mut [Finding]) {
-    // Index a file's lines once, when a finding first needs them (many findings per file
-    // on large compose files; most files have none).
-    let mut lines: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    /// A file's lines, indexed when a finding first needs them (many findings per file
+    /// on large compose files; most files have none), and each line's masked text, made
+    /// once however many findings point at it (three or more per service line).
+    struct Lines<'a> {
+        text: Vec<&'a str>,
+        masked: Vec<Option<String>>,
+    }
+    let mut files: std::collections::HashMap<&str, Lines> = std::collections::HashMap::new();
     for f in findings.iter_mut() {
-        if f.evidence.is_none() && f.location.line > 0 {
-            let name = f.location.file.as_str();
-            if !lines.contains_key(name) {
-                // The last file of that name, as a map built from all of them would keep.
-                let Some(file) = project.files.iter().rev().find(|s| s.display == name) else {
-                    continue;
-                };
-                lines.insert(file.display.as_str(), file.text.lines().collect());
-            }
-            f.evidence = lines
-                .get(name)
-                .and_then(|l| l.get(f.location.line - 1))
-                .map(|l| model::secrets::redact(l.trim()));
+        if f.evidence.is_some() || f.location.line == 0 {
+            continue;
         }
+        let name = f.location.file.as_str();
+        if !files.contains_key(name) {
+            // The last file of that name, as a map built from all of them would keep.
+            let Some(file) = project.files.iter().rev().find(|s| s.display == name) else {
+                continue;
+            };
+            let text: Vec<&str> = file.text.lines().collect();
+            let masked = vec![None; text.len()];
+            files.insert(file.display.as_str(), Lines { text, masked });
+        }
+        let Some(lines) = files.get_mut(name) else {
+            continue;
+        };
+        let i = f.location.line - 1;
+        let Some(line) = lines.text.get(i) else {
+            continue;
+        };
+        f.evidence = Some(
+            lines.masked[i]
+                .get_or_insert_with(|| model::secrets::redact(line.trim()))
+                .clone(),
+        );
     }
 }
 

@@ -1,14 +1,23 @@
 //! Human text: grouped by file, severity, `file:line:col`, the offending line, the fix.
+//! Written straight into one string sized for the findings (no text per finding made
+//! and copied again).
+
+use std::fmt::Write as _;
 
 use super::Report;
 use crate::vocab::catalog::severity_name;
 use crate::Severity;
 
+/// Bytes a finding takes in the report, about (message, evidence and fix lines).
+const BYTES_PER_FINDING: usize = 400;
+
 pub fn render(r: &Report) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(1024 + r.findings.len() * BYTES_PER_FINDING);
     let mut files: Vec<&str> = Vec::new();
     for f in r.findings {
-        if !files.contains(&f.location.file.as_str()) {
+        if files.last() != Some(&f.location.file.as_str())
+            && !files.contains(&f.location.file.as_str())
+        {
             files.push(&f.location.file);
         }
     }
@@ -25,42 +34,53 @@ pub fn render(r: &Report) -> String {
                 std::cmp::Reverse(f.severity),
             )
         });
-        out.push_str(&if r.color {
-            console::style(file).bold().to_string()
+        if r.color {
+            let _ = write!(out, "{}", console::style(file).bold());
         } else {
-            file.to_string()
-        });
+            out.push_str(file);
+        }
         out.push('\n');
         for f in group {
             let sev = severity_name(f.severity);
-            let sev = if r.color {
-                match f.severity {
-                    Severity::Error => console::style(sev).red().bold().to_string(),
-                    Severity::Warning => console::style(sev).yellow().bold().to_string(),
-                    Severity::Note => console::style(sev).cyan().to_string(),
-                }
+            out.push_str("  ");
+            if r.color {
+                let _ = match f.severity {
+                    Severity::Error => write!(out, "{}", console::style(sev).red().bold()),
+                    Severity::Warning => write!(out, "{}", console::style(sev).yellow().bold()),
+                    Severity::Note => write!(out, "{}", console::style(sev).cyan()),
+                };
             } else {
-                sev.to_string()
-            };
+                out.push_str(sev);
+            }
+            out.push('[');
+            out.push_str(f.rule.as_str());
+            out.push(']');
+            if f.suppressed.is_some() {
+                out.push_str(" (suppressed)");
+            }
+            out.push(' ');
             let place = &f.location;
-            let tag = if f.suppressed.is_some() {
-                " (suppressed)"
-            } else {
-                ""
-            };
-            out.push_str(&format!(
-                "  {sev}[{}]{tag} {place}: {}\n",
-                f.rule, f.message
-            ));
+            out.push_str(&place.file);
+            if place.line != 0 {
+                let _ = write!(out, ":{}:{}", place.line, place.column);
+            }
+            out.push_str(": ");
+            out.push_str(&f.message);
+            out.push('\n');
             if let Some(e) = &f.evidence {
-                out.push_str(&format!("  {:>5} | {e}\n", f.location.line));
+                let _ = writeln!(out, "  {:>5} | {e}", place.line);
             }
             match &f.suppressed {
-                Some(reason) => out.push_str(&format!("        = suppressed: {reason}\n")),
+                Some(reason) => {
+                    out.push_str("        = suppressed: ");
+                    out.push_str(reason);
+                }
                 None => {
-                    out.push_str(&format!("        = fix: {}\n", f.rule.rule().fix));
+                    out.push_str("        = fix: ");
+                    out.push_str(f.rule.rule().fix);
                 }
             }
+            out.push('\n');
         }
         out.push('\n');
     }
