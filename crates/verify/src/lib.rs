@@ -157,24 +157,30 @@ pub fn fill_evidence(project: &input::project::Project, findings: &mut [Finding]
         text: Vec<&'a str>,
         masked: Vec<Option<String>>,
     }
-    let mut files: std::collections::HashMap<&str, Lines> = std::collections::HashMap::new();
+    let mut files: Vec<(&str, Lines)> = Vec::new();
+    // The file of the previous finding (findings come in runs of one file).
+    let mut last = usize::MAX;
     for f in findings.iter_mut() {
         if f.evidence.is_some() || f.location.line == 0 {
             continue;
         }
         let name = f.location.file.as_str();
-        if !files.contains_key(name) {
-            // The last file of that name, as a map built from all of them would keep.
-            let Some(file) = project.files.iter().rev().find(|s| s.display == name) else {
-                continue;
+        if files.get(last).is_none_or(|(n, _)| *n != name) {
+            last = match files.iter().position(|(n, _)| *n == name) {
+                Some(k) => k,
+                None => {
+                    // The last file of that name, as a map built from all of them would keep.
+                    let Some(file) = project.files.iter().rev().find(|s| s.display == name) else {
+                        continue;
+                    };
+                    let text: Vec<&str> = file.text.lines().collect();
+                    let masked = vec![None; text.len()];
+                    files.push((file.display.as_str(), Lines { text, masked }));
+                    files.len() - 1
+                }
             };
-            let text: Vec<&str> = file.text.lines().collect();
-            let masked = vec![None; text.len()];
-            files.insert(file.display.as_str(), Lines { text, masked });
         }
-        let Some(lines) = files.get_mut(name) else {
-            continue;
-        };
+        let lines = &mut files[last].1;
         let i = f.location.line - 1;
         let Some(line) = lines.text.get(i) else {
             continue;

@@ -65,19 +65,16 @@ pub fn merge(findings: &mut Vec<Finding>, project: &Project) {
             (s.name.as_str(), (file, s.pos.line, s.pos.column))
         })
         .collect();
-    // (rule, severity, place, message without the service) -> index of the kept finding;
-    // borrowed from the findings (most findings are alone at their place: no copies).
-    type Key<'f> = (
-        crate::RuleId,
-        crate::Severity,
-        &'f str,
-        usize,
-        usize,
-        &'f str,
-    );
-    let mut kept: HashMap<Key, usize> = HashMap::with_capacity(findings.len());
-    let mut services: Vec<Vec<&str>> = vec![Vec::new(); findings.len()];
-    let mut dropped = vec![false; findings.len()];
+    // (rule, severity, place) -> the first kept finding there; the kept findings of one
+    // place are chained (`next`), each with its message without the service (`rests`).
+    // Borrowed from the findings: most findings are alone at their place, no copies.
+    type Place<'f> = (crate::RuleId, crate::Severity, &'f str, usize, usize);
+    let n = findings.len();
+    let mut first: HashMap<Place, usize> = HashMap::with_capacity(n);
+    let mut next: Vec<Option<usize>> = vec![None; n];
+    let mut rests: Vec<&str> = vec![""; n];
+    let mut services: Vec<Vec<&str>> = vec![Vec::new(); n];
+    let mut dropped = vec![false; n];
     for (i, f) in findings.iter().enumerate() {
         if f.location.line == 0 {
             continue;
@@ -86,16 +83,29 @@ pub fn merge(findings: &mut Vec<Finding>, project: &Project) {
             continue;
         };
         let l = &f.location;
-        let key = (f.rule, f.severity, l.file.as_str(), l.line, l.column, rest);
-        match kept.get(&key) {
-            Some(&first) => {
-                services[first].push(name);
+        let place = (f.rule, f.severity, l.file.as_str(), l.line, l.column);
+        let mut at = first.get(&place).copied();
+        let mut last = None;
+        while let Some(k) = at {
+            if rests[k] == rest {
+                break;
+            }
+            last = Some(k);
+            at = next[k];
+        }
+        match (at, last) {
+            (Some(k), _) => {
+                services[k].push(name);
                 dropped[i] = true;
             }
-            None => {
-                kept.insert(key, i);
-                services[i].push(name);
+            (None, Some(last)) => next[last] = Some(i),
+            (None, None) => {
+                first.insert(place, i);
             }
+        }
+        if at.is_none() {
+            rests[i] = rest;
+            services[i].push(name);
         }
     }
     if !dropped.contains(&true) {
