@@ -159,7 +159,7 @@ impl<'a> Reader<'a> {
         let mut entries: Vec<(Node, Node)> = Vec::with_capacity(self.siblings(indent, false));
         // Keys seen, by their text (a quoted key and a plain one of the same text count
         // as the same: the full parser decides such cases).
-        let mut seen = Seen::default();
+        let mut seen = Seen::with_capacity(entries.capacity());
         let mut quoted_keys: Vec<String> = Vec::new();
         let mut merges: Vec<Node> = Vec::new();
         while self.i < self.lines.len() {
@@ -670,6 +670,14 @@ struct Seen<'a> {
 
 impl<'a> Seen<'a> {
     const SHORT: usize = 24;
+
+    /// For a mapping of `keys` keys (the list allocated once, not grown key by key).
+    fn with_capacity(keys: usize) -> Seen<'a> {
+        Seen {
+            list: Vec::with_capacity(keys.min(Self::SHORT)),
+            set: HashSet::new(),
+        }
+    }
 
     fn contains(&self, k: &str) -> bool {
         if self.list.len() < Self::SHORT {
