@@ -2,8 +2,6 @@
 //! Written straight into one string sized for the findings (no text per finding made
 //! and copied again).
 
-use std::fmt::Write as _;
-
 use super::Report;
 use crate::vocab::catalog::severity_name;
 use crate::Severity;
@@ -13,6 +11,13 @@ const BYTES_PER_FINDING: usize = 400;
 
 pub fn render(r: &Report) -> String {
     let mut out = String::with_capacity(1024 + r.findings.len() * BYTES_PER_FINDING);
+    let _ = write(r, &mut out);
+    out
+}
+
+/// Writes the report into `out` as it goes (stdout through a buffer: a large report is
+/// never held whole).
+pub fn write(r: &Report, out: &mut impl std::fmt::Write) -> std::fmt::Result {
     let mut files: Vec<&str> = Vec::new();
     for f in r.findings {
         if files.last() != Some(&f.location.file.as_str())
@@ -35,57 +40,57 @@ pub fn render(r: &Report) -> String {
             )
         });
         if r.color {
-            let _ = write!(out, "{}", console::style(file).bold());
+            write!(out, "{}", console::style(file).bold())?;
         } else {
-            out.push_str(file);
+            out.write_str(file)?;
         }
-        out.push('\n');
+        out.write_char('\n')?;
         for f in group {
             let sev = severity_name(f.severity);
-            out.push_str("  ");
+            out.write_str("  ")?;
             if r.color {
-                let _ = match f.severity {
+                match f.severity {
                     Severity::Error => write!(out, "{}", console::style(sev).red().bold()),
                     Severity::Warning => write!(out, "{}", console::style(sev).yellow().bold()),
                     Severity::Note => write!(out, "{}", console::style(sev).cyan()),
-                };
+                }?;
             } else {
-                out.push_str(sev);
+                out.write_str(sev)?;
             }
-            out.push('[');
-            out.push_str(f.rule.as_str());
-            out.push(']');
+            out.write_char('[')?;
+            out.write_str(f.rule.as_str())?;
+            out.write_char(']')?;
             if f.suppressed.is_some() {
-                out.push_str(" (suppressed)");
+                out.write_str(" (suppressed)")?;
             }
-            out.push(' ');
+            out.write_char(' ')?;
             let place = &f.location;
-            out.push_str(&place.file);
+            out.write_str(&place.file)?;
             if place.line != 0 {
-                let _ = write!(out, ":{}:{}", place.line, place.column);
+                write!(out, ":{}:{}", place.line, place.column)?;
             }
-            out.push_str(": ");
-            out.push_str(&f.message);
-            out.push('\n');
+            out.write_str(": ")?;
+            out.write_str(&f.message)?;
+            out.write_char('\n')?;
             if let Some(e) = &f.evidence {
-                let _ = writeln!(out, "  {:>5} | {e}", place.line);
+                writeln!(out, "  {:>5} | {e}", place.line)?;
             }
             match &f.suppressed {
                 Some(reason) => {
-                    out.push_str("        = suppressed: ");
-                    out.push_str(reason);
+                    out.write_str("        = suppressed: ")?;
+                    out.write_str(reason)?;
                 }
                 None => {
-                    out.push_str("        = fix: ");
-                    out.push_str(f.rule.rule().fix);
+                    out.write_str("        = fix: ")?;
+                    out.write_str(f.rule.rule().fix)?;
                 }
             }
-            out.push('\n');
+            out.write_char('\n')?;
         }
-        out.push('\n');
+        out.write_char('\n')?;
     }
-    out.push_str(&r.checklist_line());
-    out.push('\n');
+    out.write_str(&r.checklist_line())?;
+    out.write_char('\n')?;
     let verdict = if r.failing() > 0 {
         format!(
             "FAIL: {} (failing at --fail-on {})",
@@ -99,7 +104,6 @@ pub fn render(r: &Report) -> String {
             severity_name(r.fail_on)
         )
     };
-    out.push_str(&verdict);
-    out.push('\n');
-    out
+    out.write_str(&verdict)?;
+    out.write_char('\n')
 }
