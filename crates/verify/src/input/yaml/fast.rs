@@ -192,16 +192,21 @@ impl<'a> Reader<'a> {
             let value = self.value(&line, rest, indent, depth, empty, true)?;
             entries.push((key, value));
         }
+        // The merged mappings are this mapping's own copies (`alias` made them): their
+        // entries move in, the first source's winning, and keys of its own winning over all.
+        entries.reserve(merges.iter().map(|m| m.entries().len()).sum());
         for m in merges {
-            for (k, v) in m.entries() {
-                let text = k.as_str()?;
-                if !matches!(k.value, Value::Str(_)) {
+            let Value::Map(m) = m.value else {
+                return None;
+            };
+            for (k, v) in m {
+                let Value::Str(text) = &k.value else {
                     return None;
-                }
-                if entries[..].iter().any(|(e, _)| e.as_str() == Some(text)) {
+                };
+                if entries.iter().any(|(e, _)| e.as_str() == Some(text)) {
                     continue;
                 }
-                entries.push((k.clone(), v.clone()));
+                entries.push((k, v));
             }
         }
         Some(Node {
@@ -527,19 +532,25 @@ impl<'a> Reader<'a> {
         };
         skip(&mut i);
         // The collection, ended by its closing bracket at byte `end`.
-        let closed = |map: bool, entries, items, end: usize| {
-            let value = if map {
-                Value::Map(entries)
-            } else {
-                Value::Seq(items)
+        // Trimmed to their length: a vector's first allocation holds four, and most flow
+        // collections hold one or two (`[ALL]`), which would leave most of a large tree
+        // of them empty.
+        let closed =
+            |map: bool, mut entries: Vec<(Node, Node)>, mut items: Vec<Node>, end: usize| {
+                let value = if map {
+                    entries.shrink_to_fit();
+                    Value::Map(entries)
+                } else {
+                    items.shrink_to_fit();
+                    Value::Seq(items)
+                };
+                let node = Node {
+                    value,
+                    pos,
+                    raw: None,
+                };
+                Some((node, end + 1))
             };
-            let node = Node {
-                value,
-                pos,
-                raw: None,
-            };
-            Some((node, end + 1))
-        };
         if i < b.len() && b[i] == close {
             return closed(map, entries, items, i);
         }
