@@ -140,10 +140,13 @@ impl<'a> Reader<'a> {
                 break;
             }
             if l.indent == indent {
-                if is_item(l.text) != items {
-                    break;
+                match (is_item(l.text), items) {
+                    (true, true) | (false, false) => n += 1,
+                    // An item among a mapping's keys: the indentless sequence of the key
+                    // before (`tmpfs:` then `- /tmp`); the mapping goes on after it.
+                    (true, false) => {}
+                    (false, true) => break,
                 }
-                n += 1;
             }
         }
         n
