@@ -108,7 +108,7 @@ pub struct Project {
     pub links: std::sync::OnceLock<Links>,
     /// What [`Project::stage_facts`] worked out, per (Dockerfile file, `build.target`):
     /// thousands of services usually build one image.
-    pub stage_memo: std::sync::Mutex<Vec<((usize, Option<String>), StageFacts)>>,
+    pub stage_memo: std::sync::Mutex<Vec<(StageKey, StageFacts)>>,
     /// OpenClaw gateway configs (`openclaw.json`), see [`crate::input::openclaw`].
     pub openclaw: Vec<crate::input::openclaw::Config>,
 }
@@ -117,6 +117,9 @@ pub struct Project {
 /// [`dockerfile::final_user`] gives it, without the instruction) and whether it has a
 /// HEALTHCHECK ([`dockerfile::has_healthcheck_at`]).
 pub type StageFacts = (Option<Option<String>>, bool);
+
+/// A Dockerfile (its index in `files`) and the `build.target` stage judged.
+pub type StageKey = (usize, Option<String>);
 
 /// The index [`Project::image_source`] looks pulled images up in (built once, so that
 /// a file of thousands of services pulling one image stays linear).
@@ -785,7 +788,7 @@ impl Project {
         let Some(file) = src.file else {
             return work();
         };
-        let known = |memo: &[((usize, Option<String>), StageFacts)]| {
+        let known = |memo: &[(StageKey, StageFacts)]| {
             memo.iter()
                 .find(|((f, t), _)| *f == file && t.as_deref() == target)
                 .map(|(_, facts)| facts.clone())
