@@ -45,20 +45,11 @@ unsafe fn copy_small(dst: *mut u8, src: *const u8, n: usize) {
         store(dst.add(n - 32) as *mut u128, c);
         store(dst.add(n - 16) as *mut u128, d);
     } else if n >= 16 {
-        let a = load(src as *const u128);
-        let b = load(src.add(n - 16) as *const u128);
-        store(dst as *mut u128, a);
-        store(dst.add(n - 16) as *mut u128, b);
+        ends::<u128>(dst, src, n);
     } else if n >= 8 {
-        let a = load(src as *const u64);
-        let b = load(src.add(n - 8) as *const u64);
-        store(dst as *mut u64, a);
-        store(dst.add(n - 8) as *mut u64, b);
+        ends::<u64>(dst, src, n);
     } else if n >= 4 {
-        let a = load(src as *const u32);
-        let b = load(src.add(n - 4) as *const u32);
-        store(dst as *mut u32, a);
-        store(dst.add(n - 4) as *mut u32, b);
+        ends::<u32>(dst, src, n);
     } else if n > 0 {
         let a = *src;
         let b = *src.add(n / 2);
@@ -67,6 +58,20 @@ unsafe fn copy_small(dst: *mut u8, src: *const u8, n: usize) {
         *dst.add(n / 2) = b;
         *dst.add(n - 1) = c;
     }
+}
+
+/// Copies `size_of::<T>() <= n <= 2 * size_of::<T>()` bytes as two (overlapping) words,
+/// the first and the last, both loaded before either is stored.
+///
+/// # Safety
+/// As [`copy_small`].
+#[inline(always)]
+unsafe fn ends<T: Copy>(dst: *mut u8, src: *const u8, n: usize) {
+    let last = n - std::mem::size_of::<T>();
+    let a = load(src as *const T);
+    let b = load(src.add(last) as *const T);
+    store(dst as *mut T, a);
+    store(dst.add(last) as *mut T, b);
 }
 
 /// Copies `n > 64` bytes forward (`rep movsb`); right for overlapping regions when
