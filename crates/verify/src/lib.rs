@@ -144,30 +144,93 @@ fn verify_project(
     report::shared::merge(&mut findings, &project);
     report::suppress::apply(&mut findings, &project.files);
     fill_evidence(&project, &mut findings);
-    findings.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(&b.rule)));
+    vocab::finding::sort_for_report(&mut findings);
     Ok((project, findings))
 }
 
 /// Sets each finding's evidence to its (masked) source line.
 pub fn fill_evidence(project: &input::project::Project, findings: &mut [Finding]) {
-    // Index a file's lines once, when a finding first needs them (many findings per file
-    // on large compose files; most files have none).
-    let mut lines: std::collections::HashMap<&str, Vec<&str>> = std::collections::HashMap::new();
+    // Files indexed when a finding first needs them (many findings per file on large
+    // compose files; most files have none): each line's start.
+    let mut files: Vec<(&str, LineIndex)> = Vec::new();
+    // The file of the previous finding (findings come in runs of one file), and the last
+    // line masked: a service's findings on one line come one after the other, and the
+    // line is masked once for them.
+    let mut last = usize::MAX;
+    let mut masked: Option<(usize, usize, String)> = None;
     for f in findings.iter_mut() {
-        if f.evidence.is_none() && f.location.line > 0 {
-            let name = f.location.file.as_str();
-            if !lines.contains_key(name) {
-                // The last file of that name, as a map built from all of them would keep.
-                let Some(file) = project.files.iter().rev().find(|s| s.display == name) else {
+        if f.evidence.is_some() || f.location.line == 0 {
+            continue;
+        }
+        let name = f.location.file.as_str();
+        if files.get(last).is_none_or(|(n, _)| *n != name) {
+            last = match files.iter().position(|(n, _)| *n == name) {
+                Some(k) => k,
+                None => {
+                    // The last file of that name, as a map built from all of them would keep.
+                    let Some(file) = project.files.iter().rev().find(|s| s.display == name) else {
+                        continue;
+                    };
+                    files.push((file.display.as_str(), LineIndex::new(&file.text)));
+                    files.len() - 1
+                }
+            };
+        }
+        let line_no = f.location.line;
+        f.evidence = match &masked {
+            Some((file, line, text)) if *file == last && *line == line_no => Some(text.clone()),
+            _ => {
+                let Some(line) = files[last].1.line(line_no - 1) else {
                     continue;
                 };
-                lines.insert(file.display.as_str(), file.text.lines().collect());
+                let text = model::secrets::redact(line.trim());
+                masked = Some((last, line_no, text.clone()));
+                Some(text)
             }
-            f.evidence = lines
-                .get(name)
-                .and_then(|l| l.get(f.location.line - 1))
-                .map(|l| model::secrets::redact(l.trim()));
+        };
+    }
+}
+
+/// Text written to stdout through a buffer (`fmt::Write` over `io::Write`).
+struct Stdout<'a>(std::io::BufWriter<std::io::StdoutLock<'a>>);
+
+impl std::fmt::Write for Stdout<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.write_all(s.as_bytes()).map_err(|_| std::fmt::Error)
+    }
+}
+
+/// Where each line of a text starts, for lines by number: the lines of [`str::lines`]
+/// (split at `\n`, a `\r` before it dropped), without a slice kept for every line.
+struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> LineIndex<'a> {
+        let b = text.as_bytes();
+        let mut starts = Vec::with_capacity(b.iter().filter(|&&c| c == b'\n').count() + 1);
+        if !b.is_empty() {
+            starts.push(0);
         }
+        starts.extend(
+            b.iter()
+                .enumerate()
+                .filter(|&(i, &c)| c == b'\n' && i + 1 < b.len())
+                .map(|(i, _)| i + 1),
+        );
+        LineIndex { text, starts }
+    }
+
+    /// Line `i` (0-based), as `text.lines().nth(i)` gives it.
+    fn line(&self, i: usize) -> Option<&'a str> {
+        let start = *self.starts.get(i)?;
+        let rest = &self.text[start..];
+        Some(match rest.find('\n') {
+            Some(end) => rest[..end].strip_suffix('\r').unwrap_or(&rest[..end]),
+            None => rest,
+        })
     }
 }
 
@@ -240,16 +303,31 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
         fail_on,
         color,
     };
-    let text = report.render(args.format);
+    let mut text = String::new();
     match &args.output {
-        Some(path) => std::fs::write(path, &text).map_err(|source| Error::Write {
-            what: "writing",
-            path: path.clone(),
-            source,
-        })?,
+        Some(path) => {
+            text = report.render(args.format);
+            std::fs::write(path, &text).map_err(|source| Error::Write {
+                what: "writing",
+                path: path.clone(),
+                source,
+            })?
+        }
+        // The human report goes out as it is written (the largest reports are human
+        // ones: 2 MB for 6000 findings, never held whole).
+        None if args.format == Format::Human => {
+            let mut out = Stdout(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout().lock(),
+            ));
+            // A closed pipe (e.g. `| head`) is not an error worth a panic: the report
+            // stops there.
+            let _ = report::human::write(&report, &mut out);
+            let _ = out.0.flush();
+        }
         None => {
+            text = report.render(args.format);
             let mut out = std::io::stdout().lock();
-            // A closed pipe (e.g. `| head`) is not an error worth a panic.
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
         }
@@ -265,4 +343,31 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
         std::mem::forget(model);
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineIndex;
+
+    /// The same lines as `str::lines`, whatever the line ends.
+    #[test]
+    fn line_index_gives_the_lines_of_str_lines() {
+        for text in [
+            "",
+            "\n",
+            "a",
+            "a\n",
+            "a\nb",
+            "a\r\nb\r\n",
+            "\n\nx\n",
+            "a\r",
+            "a\rb\n\r\n",
+            "é\nß\r\n",
+        ] {
+            let index = LineIndex::new(text);
+            let want: Vec<&str> = text.lines().collect();
+            let got: Vec<&str> = (0..want.len() + 2).map_while(|i| index.line(i)).collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
 }

@@ -61,6 +61,9 @@ mod mimalloc_options {
     static SET_BEFORE_MIMALLOC_STARTS: extern "C" fn() = on_demand_commit;
 }
 
+/// Fast `memcpy`/`memmove`/`memcmp`/`bcmp` for the static musl build (see the module).
+mod musl_mem;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let cx = Context {

@@ -106,9 +106,20 @@ pub struct Project {
     pub built_from: Vec<(BuildWritten<'static>, Option<usize>)>,
     /// How pulled images link to the project's Dockerfiles, indexed on first use.
     pub links: std::sync::OnceLock<Links>,
+    /// What [`Project::stage_facts`] worked out, per (Dockerfile file, `build.target`):
+    /// thousands of services usually build one image.
+    pub stage_memo: std::sync::Mutex<Vec<(StageKey, StageFacts)>>,
     /// OpenClaw gateway configs (`openclaw.json`), see [`crate::input::openclaw`].
     pub openclaw: Vec<crate::input::openclaw::Config>,
 }
+
+/// The judged stage of an image source: its effective `USER` (as
+/// [`dockerfile::final_user`] gives it, without the instruction) and whether it has a
+/// HEALTHCHECK ([`dockerfile::has_healthcheck_at`]).
+pub type StageFacts = (Option<Option<String>>, bool);
+
+/// A Dockerfile (its index in `files`) and the `build.target` stage judged.
+pub type StageKey = (usize, Option<String>);
 
 /// The index [`Project::image_source`] looks pulled images up in (built once, so that
 /// a file of thousands of services pulling one image stays linear).
@@ -764,6 +775,36 @@ impl Project {
     /// names the image, or the image's repository name is the project directory's or the
     /// one the Dockerfile's `org.opencontainers.image.source` label names. `None` for a
     /// pulled image the project does not build.
+    /// [`StageFacts`] of an image source, worked out once per Dockerfile file and target
+    /// (each time for a `dockerfile_inline`).
+    pub fn stage_facts(&self, src: &ImageSource) -> StageFacts {
+        let target = src.target.as_deref();
+        let work = || {
+            (
+                dockerfile::final_user(src.dockerfile, target).map(|(u, _)| u),
+                dockerfile::has_healthcheck_at(src.dockerfile, target),
+            )
+        };
+        let Some(file) = src.file else {
+            return work();
+        };
+        let known = |memo: &[(StageKey, StageFacts)]| {
+            memo.iter()
+                .find(|((f, t), _)| *f == file && t.as_deref() == target)
+                .map(|(_, facts)| facts.clone())
+        };
+        if let Some(facts) = self.stage_memo.lock().ok().and_then(|m| known(&m)) {
+            return facts;
+        }
+        let facts = work();
+        if let Ok(mut memo) = self.stage_memo.lock() {
+            if known(&memo).is_none() {
+                memo.push(((file, src.target.clone()), facts.clone()));
+            }
+        }
+        facts
+    }
+
     pub fn image_source(&self, s: &compose::Service) -> Option<ImageSource<'_>> {
         let own = |s: &compose::Service, via: Option<String>| -> Option<ImageSource<'_>> {
             let build = s.get("build")?;

@@ -1,14 +1,28 @@
 //! Human text: grouped by file, severity, `file:line:col`, the offending line, the fix.
+//! Written straight into one string sized for the findings (no text per finding made
+//! and copied again).
 
 use super::Report;
 use crate::vocab::catalog::severity_name;
 use crate::Severity;
 
+/// Bytes a finding takes in the report, about (message, evidence and fix lines).
+const BYTES_PER_FINDING: usize = 400;
+
 pub fn render(r: &Report) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(1024 + r.findings.len() * BYTES_PER_FINDING);
+    let _ = write(r, &mut out);
+    out
+}
+
+/// Writes the report into `out` as it goes (stdout through a buffer: a large report is
+/// never held whole).
+pub fn write(r: &Report, out: &mut impl std::fmt::Write) -> std::fmt::Result {
     let mut files: Vec<&str> = Vec::new();
     for f in r.findings {
-        if !files.contains(&f.location.file.as_str()) {
+        if files.last() != Some(&f.location.file.as_str())
+            && !files.contains(&f.location.file.as_str())
+        {
             files.push(&f.location.file);
         }
     }
@@ -25,47 +39,58 @@ pub fn render(r: &Report) -> String {
                 std::cmp::Reverse(f.severity),
             )
         });
-        out.push_str(&if r.color {
-            console::style(file).bold().to_string()
+        if r.color {
+            write!(out, "{}", console::style(file).bold())?;
         } else {
-            file.to_string()
-        });
-        out.push('\n');
+            out.write_str(file)?;
+        }
+        out.write_char('\n')?;
         for f in group {
             let sev = severity_name(f.severity);
-            let sev = if r.color {
+            out.write_str("  ")?;
+            if r.color {
                 match f.severity {
-                    Severity::Error => console::style(sev).red().bold().to_string(),
-                    Severity::Warning => console::style(sev).yellow().bold().to_string(),
-                    Severity::Note => console::style(sev).cyan().to_string(),
-                }
+                    Severity::Error => write!(out, "{}", console::style(sev).red().bold()),
+                    Severity::Warning => write!(out, "{}", console::style(sev).yellow().bold()),
+                    Severity::Note => write!(out, "{}", console::style(sev).cyan()),
+                }?;
             } else {
-                sev.to_string()
-            };
+                out.write_str(sev)?;
+            }
+            out.write_char('[')?;
+            out.write_str(f.rule.as_str())?;
+            out.write_char(']')?;
+            if f.suppressed.is_some() {
+                out.write_str(" (suppressed)")?;
+            }
+            out.write_char(' ')?;
             let place = &f.location;
-            let tag = if f.suppressed.is_some() {
-                " (suppressed)"
-            } else {
-                ""
-            };
-            out.push_str(&format!(
-                "  {sev}[{}]{tag} {place}: {}\n",
-                f.rule, f.message
-            ));
+            out.write_str(&place.file)?;
+            if place.line != 0 {
+                write!(out, ":{}:{}", place.line, place.column)?;
+            }
+            out.write_str(": ")?;
+            out.write_str(&f.message)?;
+            out.write_char('\n')?;
             if let Some(e) = &f.evidence {
-                out.push_str(&format!("  {:>5} | {e}\n", f.location.line));
+                writeln!(out, "  {:>5} | {e}", place.line)?;
             }
             match &f.suppressed {
-                Some(reason) => out.push_str(&format!("        = suppressed: {reason}\n")),
+                Some(reason) => {
+                    out.write_str("        = suppressed: ")?;
+                    out.write_str(reason)?;
+                }
                 None => {
-                    out.push_str(&format!("        = fix: {}\n", f.rule.rule().fix));
+                    out.write_str("        = fix: ")?;
+                    out.write_str(f.rule.rule().fix)?;
                 }
             }
+            out.write_char('\n')?;
         }
-        out.push('\n');
+        out.write_char('\n')?;
     }
-    out.push_str(&r.checklist_line());
-    out.push('\n');
+    out.write_str(&r.checklist_line())?;
+    out.write_char('\n')?;
     let verdict = if r.failing() > 0 {
         format!(
             "FAIL: {} (failing at --fail-on {})",
@@ -79,7 +104,6 @@ pub fn render(r: &Report) -> String {
             severity_name(r.fail_on)
         )
     };
-    out.push_str(&verdict);
-    out.push('\n');
-    out
+    out.write_str(&verdict)?;
+    out.write_char('\n')
 }

@@ -1,7 +1,7 @@
 //! Reporters: one per `--format`. Every one prints evidence that was already masked.
 
 mod github;
-mod human;
+pub(crate) mod human;
 mod junit;
 mod sarif;
 pub mod shared;

@@ -12,7 +12,10 @@ use crate::vocab::finding::{Finding, Location, Related};
 
 /// The service a message names first (`service NAME: …`, `service NAME is …`) and the
 /// rest of the message, when NAME is one of `names`.
-fn split<'m>(message: &'m str, names: &HashMap<&str, Location>) -> Option<(&'m str, &'m str)> {
+fn split<'m>(
+    message: &'m str,
+    names: &HashMap<&str, (&str, usize, usize)>,
+) -> Option<(&'m str, &'m str)> {
     let rest = message.strip_prefix("service ")?;
     let end = rest.find([':', ' ']).unwrap_or(rest.len());
     let name = &rest[..end];
@@ -50,28 +53,28 @@ pub fn merge(findings: &mut Vec<Finding>, project: &Project) {
     let Some(compose) = &project.compose else {
         return;
     };
-    let names: HashMap<&str, Location> = compose
+    // Each service's name -> its place (file, line, column), borrowed from the project.
+    let names: HashMap<&str, (&str, usize, usize)> = compose
         .services
         .iter()
         .map(|s| {
             let file = project
                 .compose_files
                 .get(s.pos.file)
-                .map(|&i| project.files[i].display.clone())
-                .unwrap_or_default();
-            let at = Location {
-                file,
-                line: s.pos.line,
-                column: s.pos.column,
-            };
-            (s.name.as_str(), at)
+                .map_or("", |&i| project.files[i].display.as_str());
+            (s.name.as_str(), (file, s.pos.line, s.pos.column))
         })
         .collect();
-    // (rule, severity, place, message without the service) -> index of the kept finding.
-    let mut kept: HashMap<(crate::RuleId, crate::Severity, Location, String), usize> =
-        HashMap::new();
-    let mut merged: Vec<Vec<String>> = vec![Vec::new(); findings.len()];
-    let mut drop = vec![false; findings.len()];
+    // (rule, severity, place) -> the first kept finding there; the kept findings of one
+    // place are chained (`next`), each with its message without the service (`rests`).
+    // Borrowed from the findings: most findings are alone at their place, no copies.
+    type Place<'f> = (crate::RuleId, crate::Severity, &'f str, usize, usize);
+    let n = findings.len();
+    let mut first: HashMap<Place, usize> = HashMap::with_capacity(n);
+    let mut next: Vec<Option<usize>> = vec![None; n];
+    let mut rests: Vec<&str> = vec![""; n];
+    let mut services: Vec<Vec<&str>> = vec![Vec::new(); n];
+    let mut dropped = vec![false; n];
     for (i, f) in findings.iter().enumerate() {
         if f.location.line == 0 {
             continue;
@@ -79,38 +82,68 @@ pub fn merge(findings: &mut Vec<Finding>, project: &Project) {
         let Some((name, rest)) = split(&f.message, &names) else {
             continue;
         };
-        let key = (f.rule, f.severity, f.location.clone(), rest.to_string());
-        match kept.get(&key) {
-            Some(&first) => {
-                merged[first].push(name.to_string());
-                drop[i] = true;
+        let l = &f.location;
+        let place = (f.rule, f.severity, l.file.as_str(), l.line, l.column);
+        let mut at = first.get(&place).copied();
+        let mut last = None;
+        while let Some(k) = at {
+            if rests[k] == rest {
+                break;
             }
-            None => {
-                kept.insert(key, i);
-                merged[i].push(name.to_string());
+            last = Some(k);
+            at = next[k];
+        }
+        match (at, last) {
+            (Some(k), _) => {
+                services[k].push(name);
+                dropped[i] = true;
+            }
+            (None, Some(last)) => next[last] = Some(i),
+            (None, None) => {
+                first.insert(place, i);
             }
         }
+        if at.is_none() {
+            rests[i] = rest;
+            services[i].push(name);
+        }
     }
-    if !drop.contains(&true) {
+    if !dropped.contains(&true) {
         return;
+    }
+    // What each kept finding of several services becomes, before the findings change.
+    let mut rewritten: Vec<Option<(String, Vec<Related>)>> = Vec::with_capacity(findings.len());
+    for (f, services) in findings.iter().zip(&services) {
+        if services.len() < 2 {
+            rewritten.push(None);
+            continue;
+        }
+        let rest = split(&f.message, &names).map_or("", |(_, r)| r);
+        let message = format!("services {}{}", services.join(", "), plural(rest));
+        let related = services
+            .iter()
+            .map(|&service| {
+                let (file, line, column) = names[service];
+                Related {
+                    service: service.to_string(),
+                    location: Location {
+                        file: file.to_string(),
+                        line,
+                        column,
+                    },
+                }
+            })
+            .collect();
+        rewritten.push(Some((message, related)));
     }
     let mut i = 0;
     findings.retain_mut(|f| {
-        let services = std::mem::take(&mut merged[i]);
-        let keep = !drop[i];
-        i += 1;
-        if keep && services.len() > 1 {
-            let rest = split(&f.message, &names).map_or("", |(_, r)| r);
-            let rest = plural(rest);
-            f.message = format!("services {}{rest}", services.join(", "));
-            f.related = services
-                .into_iter()
-                .map(|service| Related {
-                    location: names[service.as_str()].clone(),
-                    service,
-                })
-                .collect();
+        let keep = !dropped[i];
+        if let Some((message, related)) = rewritten[i].take() {
+            f.message = message;
+            f.related = related;
         }
+        i += 1;
         keep
     });
 }

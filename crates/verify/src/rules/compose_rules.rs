@@ -63,11 +63,18 @@ pub fn check(out: &mut Out) {
 /// thread costs more than it saves.
 const TWO_THREADS_FROM: usize = 256;
 
+/// Findings a service is expected to have at most, for the vectors' first size (more
+/// only grow them).
+const FINDINGS_PER_SERVICE: usize = 4;
+
 /// The per-service rules over every service, on two threads for large files: the
 /// second half's findings are appended after the first half's, so the order is the
 /// one a single thread gives.
 fn services(out: &mut Out, compose: &Compose) {
     let all = &compose.services;
+    // Room for a few findings per service at once (a large file's findings, several
+    // megabytes, are then not copied from one doubled vector to the next).
+    out.findings.reserve(all.len() * FINDINGS_PER_SERVICE);
     let two = all.len() >= TWO_THREADS_FROM
         && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
     if !two {
@@ -82,7 +89,7 @@ fn services(out: &mut Out, compose: &Compose) {
         let other = scope.spawn(|| {
             let mut o = Out {
                 project,
-                findings: Vec::new(),
+                findings: Vec::with_capacity(second.len() * FINDINGS_PER_SERVICE),
             };
             for s in second {
                 service(&mut o, compose, s);

@@ -61,3 +61,111 @@ pub struct Related {
     pub service: String,
     pub location: Location,
 }
+
+/// Puts findings in report order: by location (file name, line, column), then by rule
+/// id text; findings equal in both keep their order (as a stable sort would).
+///
+/// The sort runs over small integer keys (each file name and rule id replaced by its
+/// rank), and the findings are then permuted in place: sorting the findings themselves
+/// compared file names byte by byte and moved whole findings at every step, a sixth of
+/// the instructions of a run with 6000 findings.
+pub fn sort_for_report(findings: &mut [Finding]) {
+    let mut names: Vec<&str> = findings.iter().map(|f| f.location.file.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut rule_rank = [0u16; RuleId::ALL.len()];
+    let mut by_text: Vec<RuleId> = RuleId::ALL.to_vec();
+    by_text.sort_unstable_by_key(|r| r.as_str());
+    for (rank, r) in by_text.iter().enumerate() {
+        rule_rank[*r as usize] = rank as u16;
+    }
+    // (file rank, line, column, rule rank, index): unique, so an unstable sort is stable.
+    let mut keys: Vec<(usize, usize, usize, u16, usize)> = Vec::with_capacity(findings.len());
+    let mut last: Option<(&str, usize)> = None;
+    for (i, f) in findings.iter().enumerate() {
+        let name = f.location.file.as_str();
+        let rank = match last {
+            Some((n, r)) if n == name => r,
+            _ => names.binary_search(&name).unwrap_or_default(),
+        };
+        last = Some((name, rank));
+        let l = &f.location;
+        keys.push((rank, l.line, l.column, rule_rank[f.rule as usize], i));
+    }
+    if keys.windows(2).all(|w| w[0] <= w[1]) {
+        return;
+    }
+    keys.sort_unstable();
+    // In place, cycle by cycle: position `j` takes the finding at `from[j]` (no second
+    // vector of findings, whose pages would be touched for nothing).
+    let mut from: Vec<usize> = keys.iter().map(|k| k.4).collect();
+    drop(keys);
+    for start in 0..from.len() {
+        let mut j = start;
+        while from[j] != usize::MAX {
+            let k = std::mem::replace(&mut from[j], usize::MAX);
+            if k == start {
+                break;
+            }
+            findings.swap(j, k);
+            j = k;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(file: &str, line: usize, column: usize, rule: RuleId, message: &str) -> Finding {
+        Finding {
+            rule,
+            severity: Severity::Warning,
+            message: message.into(),
+            location: Location {
+                file: file.into(),
+                line,
+                column,
+            },
+            evidence: None,
+            suppressed: None,
+            checklist: None,
+            related: Vec::new(),
+        }
+    }
+
+    /// The same order as the stable sort by (location, rule id text) it replaces.
+    #[test]
+    fn report_order_is_the_stable_sort_by_location_then_rule_text() {
+        let rules = [
+            RuleId::UserRoot,
+            RuleId::ImageUnpinned,
+            RuleId::Privileged,
+            RuleId::CapsAdded,
+        ];
+        let files = [
+            "compose.yaml",
+            "Dockerfile",
+            "b/compose.yaml",
+            ".env",
+            "compose.yaml",
+        ];
+        let mut findings = Vec::new();
+        for i in 0..200usize {
+            findings.push(at(
+                files[i * 7 % files.len()],
+                i * 13 % 9,
+                i * 5 % 3,
+                rules[i * 11 % rules.len()],
+                &format!("m{i}"),
+            ));
+        }
+        let mut expected = findings.clone();
+        expected.sort_by(|a, b| a.location.cmp(&b.location).then(a.rule.cmp(&b.rule)));
+        sort_for_report(&mut findings);
+        assert_eq!(findings, expected);
+        // Already in order: unchanged.
+        sort_for_report(&mut findings);
+        assert_eq!(findings, expected);
+    }
+}

@@ -264,11 +264,12 @@ impl Service {
             Value::Seq(s) => s
                 .iter()
                 .filter_map(|item| {
-                    let raw = item.raw_str()?.to_string();
-                    let (k, v) = raw.split_once('=')?;
-                    let mut n = item.clone();
-                    n.value = Value::Str(v.to_string());
-                    n.raw = None;
+                    let (k, v) = item.raw_str()?.split_once('=')?;
+                    let n = Node {
+                        value: Value::Str(v.to_string()),
+                        pos: item.pos,
+                        raw: None,
+                    };
                     Some((k.to_string(), n))
                 })
                 .collect(),

@@ -140,10 +140,13 @@ impl<'a> Reader<'a> {
                 break;
             }
             if l.indent == indent {
-                if is_item(l.text) != items {
-                    break;
+                match (is_item(l.text), items) {
+                    (true, true) | (false, false) => n += 1,
+                    // An item among a mapping's keys: the indentless sequence of the key
+                    // before (`tmpfs:` then `- /tmp`); the mapping goes on after it.
+                    (true, false) => {}
+                    (false, true) => break,
                 }
-                n += 1;
             }
         }
         n
@@ -159,7 +162,7 @@ impl<'a> Reader<'a> {
         let mut entries: Vec<(Node, Node)> = Vec::with_capacity(self.siblings(indent, false));
         // Keys seen, by their text (a quoted key and a plain one of the same text count
         // as the same: the full parser decides such cases).
-        let mut seen = Seen::default();
+        let mut seen = Seen::with_capacity(entries.capacity());
         let mut quoted_keys: Vec<String> = Vec::new();
         let mut merges: Vec<Node> = Vec::new();
         while self.i < self.lines.len() {
@@ -192,16 +195,21 @@ impl<'a> Reader<'a> {
             let value = self.value(&line, rest, indent, depth, empty, true)?;
             entries.push((key, value));
         }
+        // The merged mappings are this mapping's own copies (`alias` made them): their
+        // entries move in, the first source's winning, and keys of its own winning over all.
+        entries.reserve(merges.iter().map(|m| m.entries().len()).sum());
         for m in merges {
-            for (k, v) in m.entries() {
-                let text = k.as_str()?;
-                if !matches!(k.value, Value::Str(_)) {
+            let Value::Map(m) = m.value else {
+                return None;
+            };
+            for (k, v) in m {
+                let Value::Str(text) = &k.value else {
                     return None;
-                }
-                if entries[..].iter().any(|(e, _)| e.as_str() == Some(text)) {
+                };
+                if entries.iter().any(|(e, _)| e.as_str() == Some(text)) {
                     continue;
                 }
-                entries.push((k.clone(), v.clone()));
+                entries.push((k, v));
             }
         }
         Some(Node {
@@ -527,19 +535,25 @@ impl<'a> Reader<'a> {
         };
         skip(&mut i);
         // The collection, ended by its closing bracket at byte `end`.
-        let closed = |map: bool, entries, items, end: usize| {
-            let value = if map {
-                Value::Map(entries)
-            } else {
-                Value::Seq(items)
+        // Trimmed to their length: a vector's first allocation holds four, and most flow
+        // collections hold one or two (`[ALL]`), which would leave most of a large tree
+        // of them empty.
+        let closed =
+            |map: bool, mut entries: Vec<(Node, Node)>, mut items: Vec<Node>, end: usize| {
+                let value = if map {
+                    entries.shrink_to_fit();
+                    Value::Map(entries)
+                } else {
+                    items.shrink_to_fit();
+                    Value::Seq(items)
+                };
+                let node = Node {
+                    value,
+                    pos,
+                    raw: None,
+                };
+                Some((node, end + 1))
             };
-            let node = Node {
-                value,
-                pos,
-                raw: None,
-            };
-            Some((node, end + 1))
-        };
         if i < b.len() && b[i] == close {
             return closed(map, entries, items, i);
         }
@@ -670,6 +684,14 @@ struct Seen<'a> {
 
 impl<'a> Seen<'a> {
     const SHORT: usize = 24;
+
+    /// For a mapping of `keys` keys (the list allocated once, not grown key by key).
+    fn with_capacity(keys: usize) -> Seen<'a> {
+        Seen {
+            list: Vec::with_capacity(keys.min(Self::SHORT)),
+            set: HashSet::new(),
+        }
+    }
 
     fn contains(&self, k: &str) -> bool {
         if self.list.len() < Self::SHORT {

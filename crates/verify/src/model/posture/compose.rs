@@ -5,7 +5,6 @@ use super::{
     Networks, Port, User, Workload,
 };
 use crate::input::compose::{Compose, Service};
-use crate::input::dockerfile::{final_user, has_healthcheck_at};
 use crate::input::project::{read_text, Project};
 use crate::input::yaml::{Node, Value};
 use crate::vocab::caps;
@@ -375,20 +374,22 @@ fn image(s: &Service, project: Option<&Project>) -> Option<Field<Image>> {
     }
     let reference = img.map(text).unwrap_or_default();
     let built_here = builds || project.is_some_and(|p| p.builds_image(&reference));
-    let dockerfile = project.and_then(|p| p.image_source(s)).map(|src| {
-        let target = src.target.as_deref();
-        let inline = src.file.is_none().then(|| {
-            let key = s.get("build").and_then(|b| b.key("dockerfile_inline"));
-            At::Compose(key.map_or(s.pos, |k| k.pos))
+    let dockerfile = project
+        .and_then(|p| Some((p, p.image_source(s)?)))
+        .map(|(p, src)| {
+            let inline = src.file.is_none().then(|| {
+                let key = s.get("build").and_then(|b| b.key("dockerfile_inline"));
+                At::Compose(key.map_or(s.pos, |k| k.pos))
+            });
+            let (user, healthcheck) = p.stage_facts(&src);
+            ImageFacts {
+                user,
+                healthcheck,
+                stage: src.target.clone(),
+                via: src.via.clone(),
+                inline,
+            }
         });
-        ImageFacts {
-            user: final_user(src.dockerfile, target).map(|(u, _)| u),
-            healthcheck: has_healthcheck_at(src.dockerfile, target),
-            stage: src.target.clone(),
-            via: src.via.clone(),
-            inline,
-        }
-    });
     let value = Image {
         reference,
         builds,
