@@ -2,6 +2,8 @@
 //! is worth (binaries built with `CARGO_PROFILE_RELEASE_*` overrides in a separate target
 //! directory, so the shipped build is untouched).
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -32,6 +34,45 @@ const EXTRA_VARIANTS: &[(&str, &str, &str)] = &[
     ("opt-level s", "CARGO_PROFILE_RELEASE_OPT_LEVEL", "s"),
     ("opt-level z", "CARGO_PROFILE_RELEASE_OPT_LEVEL", "z"),
 ];
+
+/// `[profile.release]` of the workspace manifest in one line: its keys, then the crates
+/// `[profile.release.package]` builds at another opt-level, grouped by level.
+fn release_profile(root: &Path) -> Result<String> {
+    let path = root.join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest: toml::Value = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    Ok(describe_profile(
+        manifest.get("profile").and_then(|p| p.get("release")),
+    ))
+}
+
+fn describe_profile(release: Option<&toml::Value>) -> String {
+    let Some(table) = release.and_then(toml::Value::as_table) else {
+        return "cargo's defaults".to_string();
+    };
+    let mut parts: Vec<String> = table
+        .iter()
+        .filter(|(key, _)| key.as_str() != "package")
+        .map(|(key, value)| format!("{key} {value}"))
+        .collect();
+    let mut by_level: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    let packages = table.get("package").and_then(toml::Value::as_table);
+    for (name, settings) in packages.into_iter().flatten() {
+        if let Some(level) = settings.get("opt-level") {
+            by_level.entry(level.to_string()).or_default().push(name);
+        }
+    }
+    for (level, names) in by_level {
+        parts.push(format!(
+            "opt-level {level} for {} crates ({})",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    parts.join(", ")
+}
 
 pub fn run(ctx: &mut Ctx) -> Result<Section> {
     let mut s = Section::new("image", "Image and binary size");
@@ -85,7 +126,8 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         format!("docker image inspect --format '{{{{len .RootFS.Layers}}}}' {reference}"),
     ));
     s.note(format!(
-        "Shipped profile (`[profile.release]` in Cargo.toml): opt-level 3, lto \"fat\", codegen-units 1, panic \"abort\", strip true; built with cargo auditable; target {}.",
+        "Shipped profile (`[profile.release]` in Cargo.toml): {}; built with cargo auditable; target {}.",
+        release_profile(&ctx.root)?,
         tc.target
     ));
     if let Some(n) = &tc.note {
@@ -146,4 +188,33 @@ pub fn run(ctx: &mut Ctx) -> Result<Section> {
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_note_names_the_keys_and_the_crates_built_at_another_level() {
+        let manifest: toml::Value = toml::from_str(
+            "[profile.release]\nopt-level = 3\nlto = \"fat\"\n\
+             [profile.release.package]\nrustls = { opt-level = \"z\" }\nurl = { opt-level = \"z\" }\n\
+             ring = { opt-level = \"s\" }\n",
+        )
+        .unwrap();
+        let release = manifest.get("profile").and_then(|p| p.get("release"));
+        let note = describe_profile(release);
+        assert!(note.contains("opt-level 3"), "{note}");
+        assert!(note.contains("lto \"fat\""), "{note}");
+        assert!(
+            note.contains("opt-level \"z\" for 2 crates (rustls, url)"),
+            "{note}"
+        );
+        assert!(
+            note.contains("opt-level \"s\" for 1 crates (ring)"),
+            "{note}"
+        );
+        assert!(!note.contains("package"), "{note}");
+        assert_eq!(describe_profile(None), "cargo's defaults");
+    }
 }
