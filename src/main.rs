@@ -1,4 +1,6 @@
 use clap::Parser;
+/// Fast `memcpy`/`memmove`/`memcmp`/`bcmp` for the static musl build (see the crate).
+use clawdbot_mem as _;
 
 fn main() -> std::process::ExitCode {
     let cli = clawdbot::cli::Cli::parse();

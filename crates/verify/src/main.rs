@@ -61,8 +61,8 @@ mod mimalloc_options {
     static SET_BEFORE_MIMALLOC_STARTS: extern "C" fn() = on_demand_commit;
 }
 
-/// Fast `memcpy`/`memmove`/`memcmp`/`bcmp` for the static musl build (see the module).
-mod musl_mem;
+/// Fast `memcpy`/`memmove`/`memcmp`/`bcmp` for the static musl build (see the crate).
+use clawdbot_mem as _;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -178,7 +178,7 @@ const HISTORY: &str = "Before → after issue 22 items 7 and 8 (2026-12-07, load
     integer keys and one in-place permutation, the place hashed once, a line masked once, and the report written \
     into stdout's buffer as it goes. musl's `memcpy` (single-byte `movsb` to align, then `rep movsq` at any size) \
     and byte-loop `memcmp` cost about a quarter of the cycles over 329k mostly tiny copies: the binary now carries \
-    its own (`crates/verify/src/musl_mem.rs`: unaligned loads and stores up to 64 bytes, `rep movsb` above, \
+    its own (`crates/mem/src/lib.rs`: unaligned loads and stores up to 64 bytes, `rep movsb` above, \
     comparisons by words), 36 → 25 ms on that file with `--version` unchanged. The alternative, a static glibc \
     build (`+crt-static`, fast routines), ran the file in 26 ms but started in 1.26 ms of task-clock against \
     musl's 0.52 ms (glibc asks the CPU for its features and caches at start, costly in a virtual machine): it \
