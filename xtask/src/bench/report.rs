@@ -209,11 +209,31 @@ fn blocks(
         .filter_map(|(i, &key)| match sections.iter().find(|s| s.key == key) {
             Some(s) => Some((section_block(i + 1, s, date, flags), target_rows(s))),
             None => Some((
-                previous_block(previous, key)?,
+                renumber(&previous_block(previous, key)?, i + 1),
                 previous_target_rows(previous, key),
             )),
         })
         .collect()
+}
+
+/// A carried-over block with its heading numbered `number` (its place in this report:
+/// a section added since the previous report moves the ones after it).
+fn renumber(block: &str, number: usize) -> String {
+    block
+        .lines()
+        .map(|line| {
+            let numbered = line.strip_prefix("## ").and_then(|rest| {
+                let (digits, title) = rest.split_once(". ")?;
+                digits
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| format!("## {number}. {title}"))
+            });
+            numbered.unwrap_or_else(|| line.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + if block.ends_with('\n') { "\n" } else { "" }
 }
 
 fn open_marker(key: &str) -> String {
@@ -338,6 +358,18 @@ pub fn summary_lines(sections: &[Section]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_carried_over_block_takes_its_number_in_this_report() {
+        let block = "<!-- section:openai -->\n## 8. OpenAI API\n\nMeasured on x.\n### 8.1 a sub-heading\n<!-- /section:openai -->\n\n";
+        let out = renumber(block, 9);
+        assert!(out.contains("\n## 9. OpenAI API\n"), "{out}");
+        assert!(!out.contains("\n## 8."), "{out}");
+        assert!(out.contains("\n### 8.1 a sub-heading\n"), "{out}");
+        assert!(out.ends_with("-->\n\n"), "{out:?}");
+        // Only the number changes: the rest of the block is kept line for line.
+        assert_eq!(out.lines().count(), block.lines().count());
+    }
 
     #[test]
     fn stashed_values_round_trip() {
