@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -16,24 +15,6 @@ use support::have_engine;
 
 fn root() -> PathBuf {
     support::repo_root()
-}
-
-/// Holds an exclusive lock for the duration of the demo runs.
-struct DemoLock {
-    _file: std::fs::File,
-}
-
-fn demo_lock() -> DemoLock {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(std::env::temp_dir().join("clawdbot-demo.lock"))
-        .expect("opening the demo lock file");
-    // SAFETY: flock on an open descriptor we own.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock failed");
-    DemoLock { _file: f }
 }
 
 struct Run {
@@ -99,7 +80,7 @@ fn e2e_demo_passes_with_compose_v2_and_v1_and_an_unhealthy_service_fails_cleanly
     if !have_engine() {
         return;
     }
-    let _lock = demo_lock();
+    let _lock = support::demo_lock();
 
     for compose in ["v2", "v1"] {
         let run = demo(compose, &[]);

@@ -84,21 +84,6 @@ impl Drop for Stack {
     }
 }
 
-/// Exclusive use of the demo's loopback port, shared with `e2e_demo.rs`'s runs.
-fn demo_lock() -> std::fs::File {
-    use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(std::env::temp_dir().join("clawdbot-demo.lock"))
-        .expect("opening the demo lock file");
-    // SAFETY: flock on an open descriptor we own.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(rc, 0, "flock failed");
-    f
-}
-
 fn healthy(container: &str) -> bool {
     docker(&["inspect", "-f", "{{.State.Health.Status}}", container])
         .1
@@ -164,7 +149,7 @@ fn openclaw_stack_is_healthy_hardened_and_keeps_its_state_engine() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let _lock = demo_lock();
+    let _lock = support::demo_lock();
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["demo", "--app", "openclaw", "--keep"])
         .current_dir(support::repo_root())

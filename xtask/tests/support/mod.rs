@@ -152,6 +152,27 @@ pub fn demo_project(output: &str) -> String {
         .to_string()
 }
 
+/// Exclusive use of the demo's fixed loopback ports among the tests that run a demo
+/// (`e2e_demo.rs`, `openclaw_stack_engine.rs`): a file lock held while the value lives.
+pub struct DemoLock {
+    _file: std::fs::File,
+}
+
+/// Waits for [`DemoLock`].
+pub fn demo_lock() -> DemoLock {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::env::temp_dir().join("clawdbot-demo.lock"))
+        .expect("opening the demo lock file");
+    // SAFETY: flock on an open descriptor we own.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock failed");
+    DemoLock { _file: f }
+}
+
 /// Runs `program args` in `dir` with stdin from /dev/null.
 fn output_in(dir: &Path, program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program)
