@@ -143,24 +143,38 @@ fn down_args() -> [&'static str; 3] {
     ["down", "-v", "--remove-orphans"]
 }
 
-fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
-    let s = &ctx.settings;
-    let svc = s.service_name.clone();
-    let mut plan: Plan<Ctx> = Plan::new(format!("cargo xtask demo (project {})", ctx.name));
+/// A demo's plan with the provisioning tasks first when `provision`.
+fn plan_with_provision(ctx: &Ctx, provision: bool, title: String) -> Plan<Ctx> {
+    let mut plan = Plan::new(title);
     if provision {
         provision::add_tasks(&mut plan, Purpose::Demo, &ctx.root);
     }
-    let init_check = Command::xtask(&["init", "--check"]).current_dir(&ctx.root);
+    plan
+}
+
+/// What both demos' preflight runs: the engine's and compose's versions, `init --check`.
+fn preflight_commands(ctx: &Ctx) -> Vec<Command> {
+    vec![
+        engine::server_version_command(),
+        engine_or_default(ctx).compose.version_command(),
+        Command::xtask(&["init", "--check"]).current_dir(&ctx.root),
+    ]
+}
+
+fn plan(ctx: &Ctx, provision: bool) -> Result<Plan<Ctx>> {
+    let s = &ctx.settings;
+    let svc = s.service_name.clone();
+    let mut plan = plan_with_provision(
+        ctx,
+        provision,
+        format!("cargo xtask demo (project {})", ctx.name),
+    );
     plan.commands(
         format!(
             "preflight (ports {}:{} and {}:{} free)",
             s.bind_address, s.gateway_port, s.bind_address, s.health_port
         ),
-        vec![
-            engine::server_version_command(),
-            engine_or_default(ctx).compose.version_command(),
-            init_check,
-        ],
+        preflight_commands(ctx),
         preflight,
     );
     // Detecting the engine asks both composes for their version.

@@ -26,7 +26,6 @@ use crate::build;
 use crate::defaults::openclaw as facts;
 use crate::engine::{self, Engine};
 use crate::image;
-use crate::provision::{self, Purpose};
 use crate::settings::package_version;
 use crate::tasks::{self, Command, Plan, Step};
 use crate::tempdir::{random_hex, write_private, TempDir};
@@ -65,21 +64,13 @@ pub(super) fn stack_plan(
     openai_http: bool,
 ) -> Result<Plan<Ctx>> {
     let s = &ctx.settings;
-    let mut plan: Plan<Ctx> = Plan::new(title);
-    if provision {
-        provision::add_tasks(&mut plan, Purpose::Demo, &ctx.root);
-    }
-    let init_check = Command::xtask(&["init", "--check"]).current_dir(&ctx.root);
+    let mut plan = super::plan_with_provision(ctx, provision, title);
     plan.commands(
         format!(
             "preflight (port {}:{} free, openclaw CLI and Chromium installed)",
             s.bind_address, s.gateway_port
         ),
-        vec![
-            engine::server_version_command(),
-            engine_or_default(ctx).compose.version_command(),
-            init_check,
-        ],
+        super::preflight_commands(ctx),
         preflight,
     );
     let version = package_version(&ctx.root)?;
