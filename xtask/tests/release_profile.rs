@@ -22,7 +22,7 @@ fn every_crate_clawdbot_verify_links_is_built_at_opt_level_3() {
     let out = Command::new(env!("CARGO"))
         .args([
             "tree",
-            "--offline",
+            "--locked",
             "-p",
             "clawdbot-verify",
             "-e",
