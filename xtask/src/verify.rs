@@ -21,6 +21,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         runtime_config: &load,
         // `main` returns right after: the model is not freed (see `Context::exits_after`).
         exits_after: true,
+        before_parse: &|_| {},
     };
     Ok(clawdbot_verify::run(&args, &cx)?)
 }

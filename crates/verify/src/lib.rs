@@ -10,8 +10,10 @@
 //! running stack with the same rules. `vocab` (catalog, finding) is shared by all.
 //! Exit codes: 0 clean, 1 findings at or above `--fail-on` (default `warning`), 2 usage error or unreadable/malformed input.
 
+pub mod hashing;
 pub mod input;
 pub mod model;
+pub mod parallel;
 pub mod report;
 pub mod rules;
 pub mod runtime;
@@ -72,6 +74,10 @@ pub struct Context<'a> {
     /// and the exit code is the same either way; a caller that runs more than once in
     /// one process leaves this `false`.
     pub exits_after: bool,
+    /// Told the size in bytes of the compose files before static verify parses them
+    /// ([`input::project::Project::compose_bytes`]): the command-line front end backs a
+    /// large model with huge pages (fewer page faults); others pass `&|_| {}`.
+    pub before_parse: &'a dyn Fn(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -282,6 +288,7 @@ pub fn run(args: &Args, cx: &Context<'_>) -> Result<ExitCode, Error> {
             swarm: args.swarm,
             k8s: args.k8s.clone(),
         };
+        (cx.before_parse)(input::project::Project::compose_bytes(&sel));
         let (project, findings) = verify_project(&sel)?;
         model = Some(project);
         findings

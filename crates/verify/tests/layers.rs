@@ -18,7 +18,7 @@ use module_graph::{circles, graph};
 /// The rows of the verify section's layer drawing in docs/architecture.md, bottom first.
 /// A new top-level module goes into this table and into the drawing.
 const LAYERS: &[&[&str]] = &[
-    &["vocab", "test_support"],
+    &["vocab", "hashing", "parallel", "test_support"],
     &["input"],
     &["model"],
     &["rules"],

@@ -126,7 +126,7 @@ pub type StageKey = (usize, Option<String>);
 #[derive(Debug, Default)]
 pub struct Links {
     /// Image reference -> the services (positions in `compose.services`) that build it.
-    builders: std::collections::HashMap<String, Vec<usize>>,
+    builders: crate::hashing::Map<String, Vec<usize>>,
     /// The project directory's name.
     dir_name: Option<String>,
     /// The repository `LABEL org.opencontainers.image.source` of the root Dockerfile
@@ -360,6 +360,17 @@ impl Project {
                     .map(|p| vec![p])
             })
             .unwrap_or_default()
+    }
+
+    /// The size in bytes of the compose files [`Project::load`] reads first (`include:`
+    /// and `extends:` files not counted): what a front end learns before the model is
+    /// built, to prepare for a large one.
+    pub fn compose_bytes(sel: &Selection) -> u64 {
+        Self::compose_paths(sel)
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Reads, interpolates (with the root's `.env`), merges and expands (`include:`,
@@ -848,8 +859,7 @@ impl Project {
 
     fn links(&self) -> &Links {
         self.links.get_or_init(|| {
-            let mut builders: std::collections::HashMap<String, Vec<usize>> =
-                std::collections::HashMap::new();
+            let mut builders: crate::hashing::Map<String, Vec<usize>> = Default::default();
             for (i, o) in self
                 .compose
                 .iter()

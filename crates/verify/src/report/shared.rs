@@ -5,8 +5,7 @@
 //! finding at that place whose message names the services, each service kept as a
 //! related location (its name in the compose file).
 
-use std::collections::HashMap;
-
+use crate::hashing::Map;
 use crate::input::project::Project;
 use crate::vocab::finding::{Finding, Location, Related};
 
@@ -14,7 +13,7 @@ use crate::vocab::finding::{Finding, Location, Related};
 /// rest of the message, when NAME is one of `names`.
 fn split<'m>(
     message: &'m str,
-    names: &HashMap<&str, (&str, usize, usize)>,
+    names: &Map<&str, (&str, usize, usize)>,
 ) -> Option<(&'m str, &'m str)> {
     let rest = message.strip_prefix("service ")?;
     let end = rest.find([':', ' ']).unwrap_or(rest.len());
@@ -54,7 +53,7 @@ pub fn merge(findings: &mut Vec<Finding>, project: &Project) {
         return;
     };
     // Each service's name -> its place (file, line, column), borrowed from the project.
-    let names: HashMap<&str, (&str, usize, usize)> = compose
+    let names: Map<&str, (&str, usize, usize)> = compose
         .services
         .iter()
         .map(|s| {
@@ -70,7 +69,7 @@ pub fn merge(findings: &mut Vec<Finding>, project: &Project) {
     // Borrowed from the findings: most findings are alone at their place, no copies.
     type Place<'f> = (crate::RuleId, crate::Severity, &'f str, usize, usize);
     let n = findings.len();
-    let mut first: HashMap<Place, usize> = HashMap::with_capacity(n);
+    let mut first: Map<Place, usize> = Map::with_capacity_and_hasher(n, Default::default());
     let mut next: Vec<Option<usize>> = vec![None; n];
     let mut rests: Vec<&str> = vec![""; n];
     let mut services: Vec<Vec<&str>> = vec![Vec::new(); n];

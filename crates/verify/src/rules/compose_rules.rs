@@ -59,10 +59,6 @@ pub fn check(out: &mut Out) {
     }
 }
 
-/// Services from which the per-service rules run on two threads: below it, starting a
-/// thread costs more than it saves.
-const TWO_THREADS_FROM: usize = 256;
-
 /// Findings a service is expected to have at most, for the vectors' first size (more
 /// only grow them).
 const FINDINGS_PER_SERVICE: usize = 4;
@@ -75,8 +71,7 @@ fn services(out: &mut Out, compose: &Compose) {
     // Room for a few findings per service at once (a large file's findings, several
     // megabytes, are then not copied from one doubled vector to the next).
     out.findings.reserve(all.len() * FINDINGS_PER_SERVICE);
-    let two = all.len() >= TWO_THREADS_FROM
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let two = all.len() >= crate::parallel::SPLIT_FROM && crate::parallel::two_threads();
     if !two {
         for s in all {
             service(out, compose, s);
@@ -86,7 +81,7 @@ fn services(out: &mut Out, compose: &Compose) {
     let (first, second) = all.split_at(all.len() / 2);
     let project = out.project;
     let later = std::thread::scope(|scope| {
-        let other = scope.spawn(|| {
+        let other = crate::parallel::spawn_beside(scope, || {
             let mut o = Out {
                 project,
                 findings: Vec::with_capacity(second.len() * FINDINGS_PER_SERVICE),
@@ -259,7 +254,7 @@ mod tests {
     fn two_threads_give_one_threads_findings_in_order() {
         let dir = TempDir::new("compose-rules-threads").expect("temp dir");
         let mut yaml = String::from("services:\n");
-        for i in 0..TWO_THREADS_FROM + 7 {
+        for i in 0..crate::parallel::SPLIT_FROM + 7 {
             yaml.push_str(&format!("  s{i}:\n    image: alpine:3.{i}\n"));
             if i % 3 == 0 {
                 yaml.push_str("    privileged: true\n");
@@ -287,7 +282,7 @@ mod tests {
         for s in &compose.services {
             service(&mut single, compose, s);
         }
-        assert!(single.findings.len() > TWO_THREADS_FROM);
+        assert!(single.findings.len() > crate::parallel::SPLIT_FROM);
         assert_eq!(threaded.findings, single.findings);
     }
 }

@@ -30,7 +30,7 @@ pub struct Compose {
     pub on_default_network: usize,
     /// Names of the services another service waits on to complete
     /// (`depends_on: {NAME: {condition: service_completed_successfully}}`).
-    pub awaited: std::collections::HashSet<String>,
+    pub awaited: crate::hashing::Set<String>,
 }
 
 /// An error in one compose file.

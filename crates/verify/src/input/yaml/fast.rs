@@ -9,8 +9,6 @@
 //! text with the full parser, so results and error messages never depend on which path
 //! ran. A differential test and a fuzz target hold the two paths equal.
 
-use std::collections::HashSet;
-
 use super::tree::{Node, Pos, Value};
 
 /// Deepest nesting the fast path builds (deeper documents take the full parser).
@@ -19,47 +17,59 @@ const MAX_DEPTH: usize = 64;
 /// parser (which enforces its own alias limits and reports alias bombs).
 const MAX_ALIAS_NODES: usize = 100_000;
 
-/// One line with content: its number, indentation and the text after the indentation.
+/// One line with content: its number, indentation and the text after the indentation
+/// (32 bytes: a 2000-service file has 76,000 of them). The line before `text` is
+/// spaces (and, for a compact collection's item re-read at its column, `- `), all ASCII.
 #[derive(Clone, Copy)]
 struct Line<'a> {
-    no: usize,
-    indent: usize,
     text: &'a str,
+    indent: usize,
+    no: u32,
     /// Whether the whole line is ASCII (columns are then byte offsets).
     ascii: bool,
-    /// The whole line, for columns of non-ASCII lines.
-    full: &'a str,
+    /// Whether spaces follow `text` on the line.
+    trailing: bool,
 }
 
+#[derive(Clone)]
 struct Anchor {
     name: String,
     node: Node,
     size: usize,
 }
 
-struct Reader<'a> {
-    lines: Vec<Line<'a>>,
+/// Reads `lines` from line `i` on. A compact collection (`- key: value`) is read by
+/// rewriting its line in place (the item's body at its own column).
+struct Reader<'r, 'a> {
+    lines: &'r mut [Line<'a>],
     i: usize,
     anchors: Vec<Anchor>,
     alias_nodes: usize,
+    /// Anchors defined before this reader started (a second half's, see
+    /// [`Reader::split_entries`]), and whether an alias resolved to one of them.
+    inherited: usize,
+    used_inherited: bool,
+    /// Lines rewritten for compact collections, with what they were (to put them back
+    /// when a second half's reading is dropped and the lines are read again).
+    rewritten: Vec<(usize, Line<'a>)>,
 }
+
+/// Entries of a block mapping from which its second half is read on a second thread
+/// (the services of a large compose file): below it, starting a thread costs more than
+/// it saves.
+const SPLIT_FROM_ENTRIES: usize = crate::parallel::SPLIT_FROM;
 
 /// Parses `text` when it is inside the fast subset; `None` otherwise (use the full parser).
 pub fn parse(text: &str) -> Option<Node> {
-    let lines = lines(text)?;
+    let mut lines = lines(text)?;
     if lines.is_empty() || lines[0].indent != 0 {
         return None;
     }
-    let mut r = Reader {
-        lines,
-        i: 0,
-        anchors: Vec::new(),
-        alias_nodes: 0,
-    };
-    let first = r.lines[0];
+    let first = lines[0];
     if first.text.starts_with("- ") || first.text == "-" {
         return None;
     }
+    let mut r = Reader::new(&mut lines, 0, Vec::new());
     let root = r.mapping(0, 0)?;
     (r.i == r.lines.len()).then_some(root)
 }
@@ -69,19 +79,16 @@ fn lines(text: &str) -> Option<Vec<Line<'_>>> {
         return None;
     }
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count() + 1);
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', bytes).count() + 1);
     let mut start = 0;
-    let mut no = 0;
+    let mut no: u32 = 0;
     while start <= bytes.len() {
-        no += 1;
-        // One pass over the line: its end, and whether it is ASCII without tab or CR.
-        let mut end = start;
-        let mut plain = true;
-        while end < bytes.len() && bytes[end] != b'\n' {
-            let c = bytes[end];
-            plain &= (0x20..0x7f).contains(&c);
-            end += 1;
-        }
+        no = no.checked_add(1)?;
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |e| start + e);
+        // Whether the line is printable ASCII (no tab or CR), without a branch per byte.
+        let plain = bytes[start..end]
+            .iter()
+            .fold(true, |p, &c| p & (c.wrapping_sub(0x20) < 0x5f));
         let full = &text[start..end];
         let next = end + 1;
         // Tabs, control characters, Unicode line breaks and other characters YAML does
@@ -100,18 +107,31 @@ fn lines(text: &str) -> Option<Vec<Line<'_>>> {
         {
             return None;
         }
+        let trimmed = rest.trim_end_matches(' ');
         out.push(Line {
-            no,
+            text: trimmed,
             indent,
-            text: rest.trim_end_matches(' '),
+            no,
             ascii: plain,
-            full,
+            trailing: trimmed.len() < rest.len(),
         });
     }
     Some(out)
 }
 
-impl<'a> Reader<'a> {
+impl<'r, 'a> Reader<'r, 'a> {
+    fn new(lines: &'r mut [Line<'a>], i: usize, anchors: Vec<Anchor>) -> Reader<'r, 'a> {
+        Reader {
+            lines,
+            i,
+            inherited: anchors.len(),
+            anchors,
+            alias_nodes: 0,
+            used_inherited: false,
+            rewritten: Vec::new(),
+        }
+    }
+
     /// 1-based column of byte offset `at` of the current line's text.
     fn col(&self, line: &Line, at: usize) -> usize {
         // `text` always starts at byte `indent` of the full line.
@@ -119,14 +139,20 @@ impl<'a> Reader<'a> {
         if line.ascii {
             byte + 1
         } else {
-            line.full[..byte].chars().count() + 1
+            // The line before `text` is ASCII; so is anything after it (trailing spaces).
+            let within = at.min(line.text.len());
+            let chars = line
+                .text
+                .get(..within)
+                .map_or(within, |t| t.chars().count());
+            line.indent + chars + (at - within) + 1
         }
     }
 
     fn pos(&self, line: &Line, at: usize) -> Pos {
         Pos {
             file: 0,
-            line: line.no,
+            line: line.no as usize,
             column: self.col(line, at),
         }
     }
@@ -159,42 +185,17 @@ impl<'a> Reader<'a> {
         }
         let start = self.lines[self.i];
         let pos = self.pos(&start, 0);
-        let mut entries: Vec<(Node, Node)> = Vec::with_capacity(self.siblings(indent, false));
-        // Keys seen, by their text (a quoted key and a plain one of the same text count
-        // as the same: the full parser decides such cases).
-        let mut seen = Seen::with_capacity(entries.capacity());
-        let mut quoted_keys: Vec<String> = Vec::new();
-        let mut merges: Vec<Node> = Vec::new();
-        while self.i < self.lines.len() {
-            let line = self.lines[self.i];
-            if line.indent < indent {
-                break;
-            }
-            if line.indent > indent || is_item(line.text) {
-                return None;
-            }
-            let (key, key_text, colon, rest) = self.key(&line)?;
-            self.i += 1;
-            if key_text == "<<" && matches!(key.value, Value::Str(_)) {
-                if !merges.is_empty() {
-                    return None;
-                }
-                merges = self.merge_sources(&line, rest)?;
-                continue;
-            }
-            let name = key.as_str()?;
-            if quoted_keys.iter().any(|q| q == name) || seen.contains(name) {
-                return None;
-            }
-            if key_text.starts_with(['"', '\'']) {
-                quoted_keys.push(name.to_string());
-            } else {
-                seen.insert(key_text);
-            }
-            let empty = self.pos(&line, colon);
-            let value = self.value(&line, rest, indent, depth, empty, true)?;
-            entries.push((key, value));
+        let keys = self.siblings(indent, false);
+        let mut m = Entries::with_capacity(keys);
+        if depth == 1 && keys >= SPLIT_FROM_ENTRIES && crate::parallel::two_threads() {
+            self.split_entries(indent, depth, keys, &mut m)?;
         }
+        self.entries(indent, depth, &mut m)?;
+        let Entries {
+            mut entries,
+            merges,
+            ..
+        } = m;
         // The merged mappings are this mapping's own copies (`alias` made them): their
         // entries move in, the first source's winning, and keys of its own winning over all.
         entries.reserve(merges.iter().map(|m| m.entries().len()).sum());
@@ -217,6 +218,115 @@ impl<'a> Reader<'a> {
             pos,
             raw: None,
         })
+    }
+
+    /// The entries of a block mapping whose keys sit at `indent`, from the current line
+    /// to the end of the mapping (or of this reader's lines), added to `m`.
+    fn entries(&mut self, indent: usize, depth: usize, m: &mut Entries<'a>) -> Option<()> {
+        while self.i < self.lines.len() {
+            let line = self.lines[self.i];
+            if line.indent < indent {
+                break;
+            }
+            if line.indent > indent || is_item(line.text) {
+                return None;
+            }
+            let (key, key_text, colon, rest) = self.key(&line)?;
+            self.i += 1;
+            if key_text == "<<" && matches!(key.value, Value::Str(_)) {
+                if !m.merges.is_empty() {
+                    return None;
+                }
+                m.merges = self.merge_sources(&line, rest)?;
+                continue;
+            }
+            let name = key.as_str()?;
+            if m.has(name) {
+                return None;
+            }
+            m.note(key_text, name);
+            let empty = self.pos(&line, colon);
+            let value = self.value(&line, rest, indent, depth, empty, true)?;
+            m.entries.push((key, value));
+        }
+        Some(())
+    }
+
+    /// Reads a large mapping's entries (`keys` of them, keys at `indent`) on two threads:
+    /// the first half here, the second from its first key on on another thread, over
+    /// the other half of the lines. The second half's reading is kept only when it is
+    /// the one a single reader gives: it read to the mapping's end, used no anchor the
+    /// first half may have redefined, merged nothing (`<<`) and repeated none of the
+    /// first half's keys (a repeated key is the full parser's case: `None`). Otherwise
+    /// its lines are put back and the caller reads them here ([`Reader::entries`]
+    /// goes on from the current line).
+    fn split_entries(
+        &mut self,
+        indent: usize,
+        depth: usize,
+        keys: usize,
+        m: &mut Entries<'a>,
+    ) -> Option<()> {
+        // The line of the key that starts the second half.
+        let mut seen_keys = 0;
+        let split = (self.i..self.lines.len())
+            .take_while(|&k| self.lines[k].indent >= indent)
+            .find(|&k| {
+                let l = &self.lines[k];
+                if l.indent == indent && !is_item(l.text) {
+                    seen_keys += 1;
+                }
+                seen_keys > keys / 2
+            })?;
+        let (head_lines, tail_lines) = self.lines.split_at_mut(split);
+        let mut head = Reader::new(head_lines, self.i, std::mem::take(&mut self.anchors));
+        head.alias_nodes = self.alias_nodes;
+        head.inherited = self.inherited;
+        head.used_inherited = self.used_inherited;
+        let mut tail = Reader::new(tail_lines, 0, head.anchors.clone());
+        let mut tail_m = Entries::with_capacity(keys - keys / 2);
+        let (read, tail_read) = std::thread::scope(|scope| {
+            let other =
+                crate::parallel::spawn_beside(scope, || tail.entries(indent, depth, &mut tail_m));
+            let read = head.entries(indent, depth, m);
+            (read, other.join())
+        });
+        let tail_read = match tail_read {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let head_defined = head.anchors.len() > tail.inherited;
+        self.anchors = head.anchors;
+        self.alias_nodes = head.alias_nodes;
+        self.used_inherited = head.used_inherited;
+        self.rewritten.extend(head.rewritten);
+        self.i = split;
+        read?;
+        let whole = tail_read.is_some()
+            && !(tail.used_inherited && head_defined)
+            && tail_m.merges.is_empty()
+            && !tail_m
+                .entries
+                .iter()
+                .any(|(k, _)| k.as_str().is_some_and(|n| m.has(n)));
+        if !whole {
+            for (k, line) in tail.rewritten.into_iter().rev() {
+                tail.lines[k] = line;
+            }
+            return Some(());
+        }
+        self.alias_nodes += tail.alias_nodes;
+        if self.alias_nodes > MAX_ALIAS_NODES {
+            return None;
+        }
+        #[cfg(test)]
+        tests::SPLITS_KEPT.with(|k| k.set(k.get() + 1));
+        self.anchors.extend(tail.anchors.drain(tail.inherited..));
+        self.rewritten
+            .extend(tail.rewritten.into_iter().map(|(k, l)| (k + split, l)));
+        self.i = split + tail.i;
+        m.entries.append(&mut tail_m.entries);
+        Some(())
     }
 
     /// A block sequence whose dashes sit at `indent`.
@@ -253,6 +363,7 @@ impl<'a> Reader<'a> {
             let inner = indent + 1 + gap;
             if is_item(body) || self.looks_like_key(body) {
                 // A compact collection: continue with this line re-read at its column.
+                self.rewritten.push((self.i, line));
                 self.lines[self.i] = Line {
                     indent: inner,
                     text: body,
@@ -369,7 +480,9 @@ impl<'a> Reader<'a> {
     }
 
     fn alias(&mut self, name: &str) -> Option<Node> {
-        let a = self.anchors.iter().rev().find(|a| a.name == name)?;
+        let k = self.anchors.iter().rposition(|a| a.name == name)?;
+        self.used_inherited |= k < self.inherited;
+        let a = &self.anchors[k];
         self.alias_nodes += a.size;
         if self.alias_nodes > MAX_ALIAS_NODES {
             return None;
@@ -675,47 +788,57 @@ fn printable(c: char) -> bool {
     matches!(c, '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{2027}' | '\u{202a}'..='\u{d7ff}' | '\u{e000}'..='\u{fefe}' | '\u{ff00}'..='\u{fffd}' | '\u{10000}'..)
 }
 
-/// Keys of one mapping: a list while short, a hash set when long (the services).
-#[derive(Default)]
-struct Seen<'a> {
-    list: Vec<&'a str>,
-    set: HashSet<&'a str>,
+/// A block mapping's entries as they are read, with what the reading checks them by.
+struct Entries<'a> {
+    entries: Vec<(Node, Node)>,
+    /// For a long mapping (the services), its keys by text: plain keys as written, quoted
+    /// ones unescaped (a quoted key and a plain one of the same text count as the same:
+    /// the full parser decides such cases). A short one's keys are its entries' keys.
+    long: Option<(crate::hashing::Set<&'a str>, Vec<String>)>,
+    /// The mappings a `<<` key merges.
+    merges: Vec<Node>,
 }
 
-impl<'a> Seen<'a> {
-    const SHORT: usize = 24;
+impl<'a> Entries<'a> {
+    /// Keys from which a mapping's keys are also kept in a hash set.
+    const LONG: usize = 24;
 
-    /// For a mapping of `keys` keys (the list allocated once, not grown key by key).
-    fn with_capacity(keys: usize) -> Seen<'a> {
-        Seen {
-            list: Vec::with_capacity(keys.min(Self::SHORT)),
-            set: HashSet::new(),
+    fn with_capacity(keys: usize) -> Entries<'a> {
+        Entries {
+            entries: Vec::with_capacity(keys),
+            long: (keys >= Self::LONG).then(|| {
+                (
+                    crate::hashing::Set::with_capacity_and_hasher(keys, Default::default()),
+                    Vec::new(),
+                )
+            }),
+            merges: Vec::new(),
         }
     }
 
-    fn contains(&self, k: &str) -> bool {
-        if self.list.len() < Self::SHORT {
-            self.list.contains(&k)
-        } else {
-            self.set.contains(k)
+    /// Whether a key of this text was read.
+    fn has(&self, name: &str) -> bool {
+        match &self.long {
+            Some((plain, quoted)) => plain.contains(name) || quoted.iter().any(|q| q == name),
+            None => self.entries.iter().any(|(k, _)| k.as_str() == Some(name)),
         }
     }
 
-    fn insert(&mut self, k: &'a str) {
-        if self.list.len() < Self::SHORT {
-            self.list.push(k);
-            if self.list.len() == Self::SHORT {
-                self.set.extend(self.list.iter().copied());
+    /// Notes a key before its entry is added: `text` as written, `name` its value.
+    fn note(&mut self, text: &'a str, name: &str) {
+        if let Some((plain, quoted)) = &mut self.long {
+            if text.starts_with(['"', '\'']) {
+                quoted.push(name.to_string());
+            } else {
+                plain.insert(text);
             }
-        } else {
-            self.set.insert(k);
         }
     }
 }
 
-/// Whether the line had spaces after its text (`text` starts at byte `indent` of `full`).
+/// Whether the line had spaces after its text.
 fn trailing_space(line: &Line) -> bool {
-    line.full.len() > line.indent + line.text.len()
+    line.trailing
 }
 
 fn is_item(text: &str) -> bool {
@@ -934,6 +1057,27 @@ mod tests {
     use super::*;
     use crate::input::yaml::parse_full;
 
+    thread_local! {
+        /// Large mappings whose second half, read on a second thread, was kept.
+        pub(super) static SPLITS_KEPT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// Whether the last parse on this thread kept a second half read on another thread.
+    fn split_kept(text: &str) -> bool {
+        SPLITS_KEPT.with(|k| k.set(0));
+        let _ = parse(text);
+        SPLITS_KEPT.with(|k| k.get()) > 0
+    }
+
+    /// `n` services, each `svc-N:` with the text `body(i)` (lines at four spaces).
+    fn services(head: &str, n: usize, body: impl Fn(usize) -> String, tail: &str) -> String {
+        let mut y = format!("{head}services:\n");
+        for i in 0..n {
+            y.push_str(&format!("  svc-{i:04}:\n{}", body(i)));
+        }
+        y + tail
+    }
+
     /// Every fast-path answer equals the full parser's; returns whether the fast path took it.
     fn same(text: &str) -> bool {
         let full = parse_full(text);
@@ -1093,5 +1237,127 @@ mod tests {
         ] {
             same(c);
         }
+    }
+
+    /// A large mapping read on two threads gives the single reader's tree, positions
+    /// included, and falls back to one reader wherever the halves depend on each other.
+    #[test]
+    fn a_large_mapping_read_on_two_threads_equals_the_full_parser() {
+        if !crate::parallel::two_threads() {
+            eprintln!("SKIPPED: one CPU, no second thread");
+            return;
+        }
+        let n = SPLIT_FROM_ENTRIES * 2 + 3;
+        let plain = |i: usize| {
+            format!(
+                "    image: example/app:1.{i}\n    ports:\n      - \"127.0.0.1:{}:80\"\n    cap_drop: [ALL]\n    volumes:\n      - type: bind\n        source: ./d{i}\n        target: /d\n",
+                20000 + i
+            )
+        };
+        // Independent halves: the split is kept.
+        let text = services("", n, plain, "networks:\n  net: {}\n");
+        assert!(same(&text));
+        assert!(split_kept(&text), "the split was not kept");
+        // An anchor defined before the services, used in both halves: kept.
+        let text = services(
+            "x-base: &base\n  read_only: true\n  user: \"1000:1000\"\n",
+            n,
+            |i| format!("    <<: *base\n{}", plain(i)),
+            "",
+        );
+        assert!(same(&text));
+        assert!(split_kept(&text));
+        // An anchor defined in the second half and used after the services: kept.
+        let text = services(
+            "",
+            n,
+            |i| {
+                if i == n - 1 {
+                    format!("    environment: &env\n      A: \"1\"\n{}", plain(i))
+                } else {
+                    plain(i)
+                }
+            },
+            "x-after:\n  env: *env\n",
+        );
+        assert!(same(&text));
+        assert!(split_kept(&text));
+        // The second half aliases an anchor the first half defines: one reader.
+        let text = services(
+            "",
+            n,
+            |i| match i {
+                0 => format!("    labels: &l\n      a: b\n{}", plain(i)),
+                i if i == n - 1 => format!("    labels: *l\n{}", plain(i)),
+                _ => plain(i),
+            },
+            "",
+        );
+        assert!(same(&text));
+        assert!(!split_kept(&text));
+        // The first half redefines an anchor the second half uses: the second half must
+        // see the redefinition (one reader), not the anchor before the services.
+        let text = services(
+            "x-l: &l\n  a: before\n",
+            n,
+            |i| match i {
+                1 => format!("    labels: &l\n      a: redefined\n{}", plain(i)),
+                i if i == n - 2 => format!("    labels: *l\n{}", plain(i)),
+                _ => plain(i),
+            },
+            "",
+        );
+        assert!(same(&text));
+        assert!(!split_kept(&text));
+        let tree = parse(&text).expect("fast path");
+        let last = &tree.get("services").expect("services").entries()[n - 2].1;
+        assert_eq!(
+            last.get("labels")
+                .and_then(|l| l.get("a"))
+                .and_then(Node::as_str),
+            Some("redefined")
+        );
+        // Compact items (`- type: bind`) rewritten in the second half before it fails:
+        // the lines are put back, and one reader reads them as written.
+        let text = services(
+            "",
+            n,
+            |i| match i {
+                0 => format!("    labels: &l\n      a: b\n{}", plain(i)),
+                i if i == n - 1 => format!("{}    labels: *l\n", plain(i)),
+                _ => plain(i),
+            },
+            "",
+        );
+        assert!(same(&text));
+        assert!(!split_kept(&text));
+        // A `<<` among the services in the second half: one reader.
+        let text = services("x-m: &m\n  extra:\n    image: x:1\n", n, plain, "");
+        let text = text.replacen(
+            &format!("  svc-{:04}:\n", n - 1),
+            &format!("  <<: *m\n  svc-{:04}:\n", n - 1),
+            1,
+        );
+        assert!(same(&text));
+        assert!(!split_kept(&text));
+        // A key of the first half repeated in the second: the full parser's case.
+        let text = services("", n, plain, "") + "  svc-0000:\n    image: x:1\n";
+        assert!(parse(&text).is_none());
+        assert!(same(&text) || parse_full(&text).is_err());
+        // Aliases under the limit in each half, over it together: the full parser's case.
+        let mut big = String::from("x-big: &big\n");
+        for k in 0..250 {
+            big.push_str(&format!("  k{k}: v\n"));
+        }
+        let text = services(
+            &big,
+            SPLIT_FROM_ENTRIES * 2,
+            |_| "    <<: *big\n".into(),
+            "",
+        );
+        // Each merge copies the anchor's 501 nodes (the mapping, 250 keys and values).
+        let half = SPLIT_FROM_ENTRIES * 501;
+        assert!(half < MAX_ALIAS_NODES && 2 * half > MAX_ALIAS_NODES);
+        assert!(parse(&text).is_none());
     }
 }
