@@ -76,7 +76,7 @@ pub fn parse_file_noting(
     let mut unset: Vec<Unset> = Vec::new();
     // Nothing to do for the first file when no scalar can hold a `$` (none written, and
     // no escape that could spell one).
-    if file == 0 && !text.bytes().any(|b| b == b'$' || b == b'\\') {
+    if file == 0 && memchr::memchr2(b'$', b'\\', text.as_bytes()).is_none() {
         return Ok((root, unset));
     }
     root.walk_mut(&mut |n| {

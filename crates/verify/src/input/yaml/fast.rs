@@ -80,15 +80,20 @@ fn lines(text: &str) -> Option<Vec<Line<'_>>> {
     }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', bytes).count() + 1);
+    // Whether every line is printable ASCII (no tab or CR): one pass over the whole text
+    // without a branch per byte; otherwise each line is looked at.
+    let all_plain = bytes.iter().fold(true, |p, &c| {
+        p & (c == b'\n' || c.wrapping_sub(0x20) < 0x5f)
+    });
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
     let mut start = 0;
     let mut no: u32 = 0;
-    while start <= bytes.len() {
+    for end in ends {
         no = no.checked_add(1)?;
-        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |e| start + e);
-        // Whether the line is printable ASCII (no tab or CR), without a branch per byte.
-        let plain = bytes[start..end]
-            .iter()
-            .fold(true, |p, &c| p & (c.wrapping_sub(0x20) < 0x5f));
+        let plain = all_plain
+            || bytes[start..end]
+                .iter()
+                .fold(true, |p, &c| p & (c.wrapping_sub(0x20) < 0x5f));
         let full = &text[start..end];
         let next = end + 1;
         // Tabs, control characters, Unicode line breaks and other characters YAML does
