@@ -1259,62 +1259,95 @@ mod tests {
                 20000 + i
             )
         };
-        // Independent halves: the split is kept.
-        let text = services("", n, plain, "networks:\n  net: {}\n");
-        assert!(same(&text));
-        assert!(split_kept(&text), "the split was not kept");
-        // An anchor defined before the services, used in both halves: kept.
-        let text = services(
-            "x-base: &base\n  read_only: true\n  user: \"1000:1000\"\n",
-            n,
-            |i| format!("    <<: *base\n{}", plain(i)),
-            "",
+        // (what, text before the services, text every service starts with, lines added
+        // to service i before (or, `true`, after) its own, text after, split kept).
+        type Case<'c> = (
+            &'c str,
+            &'c str,
+            &'c str,
+            Vec<(usize, &'c str, bool)>,
+            &'c str,
+            bool,
         );
-        assert!(same(&text));
-        assert!(split_kept(&text));
-        // An anchor defined in the second half and used after the services: kept.
-        let text = services(
-            "",
-            n,
-            |i| {
-                if i == n - 1 {
-                    format!("    environment: &env\n      A: \"1\"\n{}", plain(i))
-                } else {
-                    plain(i)
+        let cases: Vec<Case> = vec![
+            (
+                "independent halves",
+                "",
+                "",
+                vec![],
+                "networks:\n  net: {}\n",
+                true,
+            ),
+            (
+                "an anchor before the services, used in both halves",
+                "x-base: &base\n  read_only: true\n  user: \"1000:1000\"\n",
+                "    <<: *base\n",
+                vec![],
+                "",
+                true,
+            ),
+            (
+                "an anchor defined in the second half, used after the services",
+                "",
+                "",
+                vec![(n - 1, "    environment: &env\n      A: \"1\"\n", false)],
+                "x-after:\n  env: *env\n",
+                true,
+            ),
+            (
+                "the second half aliases an anchor the first half defines",
+                "",
+                "",
+                vec![
+                    (0, "    labels: &l\n      a: b\n", false),
+                    (n - 1, "    labels: *l\n", false),
+                ],
+                "",
+                false,
+            ),
+            (
+                "the first half redefines an anchor the second half uses",
+                "x-l: &l\n  a: before\n",
+                "",
+                vec![
+                    (1, "    labels: &l\n      a: redefined\n", false),
+                    (n - 2, "    labels: *l\n", false),
+                ],
+                "",
+                false,
+            ),
+            (
+                // The compact items (`- type: bind`) of the second half are rewritten
+                // before it fails: the lines are put back and read again as written.
+                "compact items read in the second half before it fails",
+                "",
+                "",
+                vec![
+                    (0, "    labels: &l\n      a: b\n", false),
+                    (n - 1, "    labels: *l\n", true),
+                ],
+                "",
+                false,
+            ),
+        ];
+        let mut texts = Vec::new();
+        for (what, head, every, added, tail, kept) in &cases {
+            let body = |i: usize| {
+                let (mut before, mut after) = (String::new(), String::new());
+                for (k, text, later) in added {
+                    if *k == i {
+                        if *later { &mut after } else { &mut before }.push_str(text);
+                    }
                 }
-            },
-            "x-after:\n  env: *env\n",
-        );
-        assert!(same(&text));
-        assert!(split_kept(&text));
-        // The second half aliases an anchor the first half defines: one reader.
-        let text = services(
-            "",
-            n,
-            |i| match i {
-                0 => format!("    labels: &l\n      a: b\n{}", plain(i)),
-                i if i == n - 1 => format!("    labels: *l\n{}", plain(i)),
-                _ => plain(i),
-            },
-            "",
-        );
-        assert!(same(&text));
-        assert!(!split_kept(&text));
-        // The first half redefines an anchor the second half uses: the second half must
-        // see the redefinition (one reader), not the anchor before the services.
-        let text = services(
-            "x-l: &l\n  a: before\n",
-            n,
-            |i| match i {
-                1 => format!("    labels: &l\n      a: redefined\n{}", plain(i)),
-                i if i == n - 2 => format!("    labels: *l\n{}", plain(i)),
-                _ => plain(i),
-            },
-            "",
-        );
-        assert!(same(&text));
-        assert!(!split_kept(&text));
-        let tree = parse(&text).expect("fast path");
+                format!("{every}{before}{}{after}", plain(i))
+            };
+            let text = services(head, n, body, tail);
+            assert!(same(&text), "{what}");
+            assert_eq!(split_kept(&text), *kept, "{what}");
+            texts.push(text);
+        }
+        // The second half saw the redefinition, not the anchor before the services.
+        let tree = parse(&texts[4]).expect("fast path");
         let last = &tree.get("services").expect("services").entries()[n - 2].1;
         assert_eq!(
             last.get("labels")
@@ -1322,20 +1355,6 @@ mod tests {
                 .and_then(Node::as_str),
             Some("redefined")
         );
-        // Compact items (`- type: bind`) rewritten in the second half before it fails:
-        // the lines are put back, and one reader reads them as written.
-        let text = services(
-            "",
-            n,
-            |i| match i {
-                0 => format!("    labels: &l\n      a: b\n{}", plain(i)),
-                i if i == n - 1 => format!("{}    labels: *l\n", plain(i)),
-                _ => plain(i),
-            },
-            "",
-        );
-        assert!(same(&text));
-        assert!(!split_kept(&text));
         // A `<<` among the services in the second half: one reader.
         let text = services("x-m: &m\n  extra:\n    image: x:1\n", n, plain, "");
         let text = text.replacen(
