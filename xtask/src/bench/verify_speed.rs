@@ -6,8 +6,9 @@
 //! callgrind when valgrind is installed (repeatable on a loaded machine), and the four
 //! shapes of generated compose file (`verify_shapes`) at 10, 200 and 2000 services,
 //! each held to linear growth (time per service within 1.5x from 200 to 2000) and to
-//! 25x the `--version` floor at 2000. The build shape is also run by the peer linters
-//! (dclint on the compose file, checkov on both) and timed in process.
+//! 25x the `--version` floor at 2000 (both in one interleaved loop). The build shape is
+//! also run by the peer linters (dclint on the compose file, checkov on both) and timed
+//! in process.
 
 use std::path::{Path, PathBuf};
 
@@ -202,7 +203,10 @@ const HISTORY: &str = "Before → after issue 22 items 7 and 8 (2026-12-07, load
     same binary without the advice). foldhash for the per-service maps (SipHash was 6 % of instructions), 32-byte \
     lines found with memchr, evidence of a long list masked on two threads. Before → after, hyperfine medians at \
     2000 services (load ~1): build 24.2 → 13.7 ms, pulled 20.9 → 14.5, flow 24.3 → ~17, anchors 19.2 → ~13.4; \
-    `--version` 0.61 → 0.50 ms (no arena reservation and `mprotect`s at start), which raises the 25× bar.";
+    `--version` 0.61 → 0.50 ms (no arena reservation and `mprotect`s at start), which raises the 25× bar. \
+    The 25× target is now judged in the interleaved loop, `--version` run beside the three sizes: the floor \
+    measured once before the shapes was 0.67 to 0.93 ms in three runs of one day, and alone decided whether \
+    build and flow passed (25.4× and 26.5× in one run, 18–20× in another).";
 
 /// `/proc/loadavg`'s first three fields.
 fn load_average() -> String {
@@ -610,8 +614,8 @@ fn shapes(
         for &n in SIZES {
             let dir = dirs.get(shape, n).context("shape directory")?;
             check_runs(dir, &timer.verify_argv(dir))?;
-            // As many runs at 2000 services as at 10 (a run takes tens of milliseconds):
-            // the target below is judged on this median.
+            // As many runs at 2000 services as at 10 (a run takes tens of milliseconds).
+            // The 25x target is judged in the interleaved loop below, beside `--version`.
             let vt = timer.time(&cmd_in(dir, timer.verify_argv(dir)), runs.fast, 2)?;
             let f = Figure::new(
                 format!("verify, {} shape, {n} services", shape.name()),
@@ -622,20 +626,16 @@ fn shapes(
                     shape.name()
                 ),
             )
-            .ratio(format!("{} the floor", ratio(vt.median, floor.median)))
-            .target_if(
-                n == 2000,
-                format!("2000 services ≤ {FLOOR_MULTIPLE_2000}× the --version floor"),
-                vt.median / floor.median <= FLOOR_MULTIPLE_2000,
-            );
+            .ratio(format!("{} the floor", ratio(vt.median, floor.median)));
             s.push(f);
             if shape == Shape::Build {
                 build_shape_extras(s, ctx, timer, peers, (dir, xtask), (n, &vt), &mut out)?;
             }
             mine.push((n, vt));
         }
-        let paired = paired_sizes(ctx, timer, dirs, shape)?;
+        let (paired, floor_beside) = paired_sizes(ctx, timer, dirs, shape)?;
         per_service(s, shape, &paired);
+        interleaved_floor_ratio(s, shape, &paired, &floor_beside);
         if shape == Shape::Build {
             out.mine = mine;
         }
@@ -651,14 +651,52 @@ fn paired_sizes(
     timer: &Timer,
     dirs: &ShapeDirs,
     shape: Shape,
-) -> Result<Vec<(usize, Timing)>> {
+) -> Result<(Vec<(usize, Timing)>, Timing)> {
     let mut cmds = Vec::new();
     for &n in SIZES {
         let dir = dirs.get(shape, n).context("shape directory")?;
         cmds.push(cmd_in(dir, timer.verify_argv(dir)));
     }
-    let times = timing::paired(&cmds, ctx.runs(PAIRED_ROUNDS), 3)?;
-    Ok(SIZES.iter().copied().zip(times).collect())
+    // `--version` in the same loop: a floor measured beside the sizes, under the same load.
+    let first = dirs.get(shape, SIZES[0]).context("shape directory")?;
+    cmds.push(cmd_in(first, vec![timer.bin.clone(), "--version".into()]));
+    let mut times = timing::paired(&cmds, ctx.runs(PAIRED_ROUNDS), 3)?;
+    let floor = times.pop().context("no --version timing")?;
+    Ok((SIZES.iter().copied().zip(times).collect(), floor))
+}
+
+/// The 2000-service runs over the `--version` runs of the same interleaved loop (medians):
+/// the 25x target, judged with both sides under the same load. (The hyperfine figures
+/// above divide by a floor measured once, before the shapes: on this shared machine that
+/// floor was 0.67 to 0.93 ms in three runs of one day, which alone decided the target.)
+fn interleaved_floor_ratio(
+    s: &mut Section,
+    shape: Shape,
+    sizes: &[(usize, Timing)],
+    floor: &Timing,
+) {
+    let Some((n, t)) = sizes.last() else {
+        return;
+    };
+    s.push(
+        Figure::new(
+            format!(
+                "verify, {} shape: {n} services over `--version`, interleaved",
+                shape.name()
+            ),
+            format!("{:.2}×", t.median / floor.median),
+            format!(
+                "medians of {} rounds of the paired spawn loop: {} / {}",
+                t.runs,
+                secs(t.median),
+                secs(floor.median)
+            ),
+        )
+        .target(
+            format!("{n} services ≤ {FLOOR_MULTIPLE_2000}× the --version floor"),
+            Some(t.median / floor.median <= FLOOR_MULTIPLE_2000),
+        ),
+    );
 }
 
 /// Time per added service at 200 and at 2000 services (above the 10-service run of the
