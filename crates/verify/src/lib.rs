@@ -159,26 +159,32 @@ fn verify_project(
 const EVIDENCE_SPLIT_FROM: usize = 2048;
 
 /// Sets each finding's evidence to its (masked) source line: the second half of a long
-/// list on a second thread ([`parallel::spawn_beside`]).
+/// list on a second thread ([`parallel::join`]), both reading one index of each file.
 pub fn fill_evidence(project: &input::project::Project, findings: &mut [Finding]) {
+    // Each file a finding points into (by its displayed name, the last file of that name
+    // as a map built from all of them would keep), its lines indexed once.
+    let mut files: Vec<(&str, LineIndex)> = Vec::new();
+    for f in findings.iter() {
+        let name = f.location.file.as_str();
+        if f.evidence.is_some() || f.location.line == 0 || files.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        if let Some(file) = project.files.iter().rev().find(|s| s.display == name) {
+            files.push((file.display.as_str(), LineIndex::new(&file.text)));
+        }
+    }
     if findings.len() < EVIDENCE_SPLIT_FROM || !parallel::two_threads() {
-        return fill_evidence_of(project, findings);
+        return fill_evidence_of(&files, findings);
     }
     let (first, second) = findings.split_at_mut(findings.len() / 2);
-    std::thread::scope(|scope| {
-        let other = parallel::spawn_beside(scope, || fill_evidence_of(project, second));
-        fill_evidence_of(project, first);
-        if let Err(panic) = other.join() {
-            std::panic::resume_unwind(panic);
-        }
-    });
+    parallel::join(
+        || fill_evidence_of(&files, first),
+        || fill_evidence_of(&files, second),
+    );
 }
 
-/// [`fill_evidence`] on one thread.
-fn fill_evidence_of(project: &input::project::Project, findings: &mut [Finding]) {
-    // Files indexed when a finding first needs them (many findings per file on large
-    // compose files; most files have none): each line's start.
-    let mut files: Vec<(&str, LineIndex)> = Vec::new();
+/// [`fill_evidence`] on one thread, over the indexed `files`.
+fn fill_evidence_of(files: &[(&str, LineIndex)], findings: &mut [Finding]) {
     // The file of the previous finding (findings come in runs of one file), and the last
     // line masked: a service's findings on one line come one after the other, and the
     // line is masked once for them.
@@ -190,17 +196,10 @@ fn fill_evidence_of(project: &input::project::Project, findings: &mut [Finding])
         }
         let name = f.location.file.as_str();
         if files.get(last).is_none_or(|(n, _)| *n != name) {
-            last = match files.iter().position(|(n, _)| *n == name) {
-                Some(k) => k,
-                None => {
-                    // The last file of that name, as a map built from all of them would keep.
-                    let Some(file) = project.files.iter().rev().find(|s| s.display == name) else {
-                        continue;
-                    };
-                    files.push((file.display.as_str(), LineIndex::new(&file.text)));
-                    files.len() - 1
-                }
+            let Some(k) = files.iter().position(|(n, _)| *n == name) else {
+                continue;
             };
+            last = k;
         }
         let line_no = f.location.line;
         f.evidence = match &masked {
@@ -236,15 +235,14 @@ struct LineIndex<'a> {
 impl<'a> LineIndex<'a> {
     fn new(text: &'a str) -> LineIndex<'a> {
         let b = text.as_bytes();
-        let mut starts = Vec::with_capacity(b.iter().filter(|&&c| c == b'\n').count() + 1);
+        let mut starts = Vec::with_capacity(memchr::memchr_iter(b'\n', b).count() + 1);
         if !b.is_empty() {
             starts.push(0);
         }
         starts.extend(
-            b.iter()
-                .enumerate()
-                .filter(|&(i, &c)| c == b'\n' && i + 1 < b.len())
-                .map(|(i, _)| i + 1),
+            memchr::memchr_iter(b'\n', b)
+                .map(|i| i + 1)
+                .filter(|&start| start < b.len()),
         );
         LineIndex { text, starts }
     }

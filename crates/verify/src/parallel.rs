@@ -17,6 +17,19 @@ pub fn two_threads() -> bool {
     *TWO.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
 }
 
+/// Runs `a` here and `b` on a second thread started beside this one ([`spawn_beside`]),
+/// and returns both results; a panic in `b` goes on in the caller.
+pub fn join<RA, RB: Send>(a: impl FnOnce() -> RA, b: impl FnOnce() -> RB + Send) -> (RA, RB) {
+    std::thread::scope(|scope| {
+        let other = spawn_beside(scope, b);
+        let ra = a();
+        match other.join() {
+            Ok(rb) => (ra, rb),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 /// Starts `f` on a second thread of `scope`, running beside the caller at once.
 ///
 /// Linux often queues a new thread on its parent's CPU, and wakes a thread on the CPU of
@@ -133,5 +146,19 @@ mod tests {
         assert_eq!(sum, 6);
         assert_eq!(its, before);
         assert_eq!(cpus(), before);
+    }
+
+    /// `join` hands back both results, and a panic on the second thread reaches the
+    /// caller.
+    #[test]
+    fn join_returns_both_results_and_passes_a_panic_on() {
+        let data = [1u64, 2, 3, 4];
+        let (a, b) = join(
+            || data[..2].iter().sum::<u64>(),
+            || data[2..].iter().sum::<u64>(),
+        );
+        assert_eq!((a, b), (3, 7));
+        let caught = std::panic::catch_unwind(|| join(|| 1, || -> u8 { panic!("second half") }));
+        assert!(caught.is_err());
     }
 }

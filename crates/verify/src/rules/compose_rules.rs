@@ -80,8 +80,13 @@ fn services(out: &mut Out, compose: &Compose) {
     }
     let (first, second) = all.split_at(all.len() / 2);
     let project = out.project;
-    let later = std::thread::scope(|scope| {
-        let other = crate::parallel::spawn_beside(scope, || {
+    let ((), later) = crate::parallel::join(
+        || {
+            for s in first {
+                service(out, compose, s);
+            }
+        },
+        || {
             let mut o = Out {
                 project,
                 findings: Vec::with_capacity(second.len() * FINDINGS_PER_SERVICE),
@@ -90,16 +95,9 @@ fn services(out: &mut Out, compose: &Compose) {
                 service(&mut o, compose, s);
             }
             o.findings
-        });
-        for s in first {
-            service(out, compose, s);
-        }
-        other.join()
-    });
-    match later {
-        Ok(findings) => out.findings.extend(findings),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+        },
+    );
+    out.findings.extend(later);
 }
 
 fn service(out: &mut Out, compose: &Compose, s: &Service) {

@@ -290,21 +290,14 @@ impl<'r, 'a> Reader<'r, 'a> {
         head.used_inherited = self.used_inherited;
         let mut tail = Reader::new(tail_lines, 0, head.anchors.clone());
         let mut tail_m = Entries::with_capacity(keys - keys / 2);
-        let (read, tail_read) = std::thread::scope(|scope| {
-            let other =
-                crate::parallel::spawn_beside(scope, || tail.entries(indent, depth, &mut tail_m));
-            let read = head.entries(indent, depth, m);
-            (read, other.join())
-        });
-        let tail_read = match tail_read {
-            Ok(r) => r,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
+        let (read, tail_read) = crate::parallel::join(
+            || head.entries(indent, depth, m),
+            || tail.entries(indent, depth, &mut tail_m),
+        );
         let head_defined = head.anchors.len() > tail.inherited;
         self.anchors = head.anchors;
         self.alias_nodes = head.alias_nodes;
         self.used_inherited = head.used_inherited;
-        self.rewritten.extend(head.rewritten);
         self.i = split;
         read?;
         let whole = tail_read.is_some()
@@ -327,8 +320,6 @@ impl<'r, 'a> Reader<'r, 'a> {
         #[cfg(test)]
         tests::SPLITS_KEPT.with(|k| k.set(k.get() + 1));
         self.anchors.extend(tail.anchors.drain(tail.inherited..));
-        self.rewritten
-            .extend(tail.rewritten.into_iter().map(|(k, l)| (k + split, l)));
         self.i = split + tail.i;
         m.entries.append(&mut tail_m.entries);
         Some(())
@@ -355,7 +346,7 @@ impl<'r, 'a> Reader<'r, 'a> {
             let gap = after.bytes().take_while(|&b| b == b' ').count();
             let body = &after[gap..];
             if body.is_empty() || body.starts_with('#') {
-                if gap > 0 || trailing_space(&line) {
+                if gap > 0 || line.trailing {
                     return None;
                 }
                 self.i += 1;
@@ -416,7 +407,7 @@ impl<'r, 'a> Reader<'r, 'a> {
         if text.is_empty() || text.starts_with('#') {
             // Where the full parser puts an empty value after trailing spaces is its own
             // business.
-            if text.is_empty() && trailing_space(line) {
+            if text.is_empty() && line.trailing {
                 return None;
             }
             return self.nested(indent, depth, empty, in_map);
@@ -426,7 +417,7 @@ impl<'r, 'a> Reader<'r, 'a> {
             let after_at = rest + 1 + name.len() + after;
             let body = &line.text[after_at..];
             let node = if body.is_empty() || body.starts_with('#') {
-                if after > 0 || trailing_space(line) {
+                if after > 0 || line.trailing {
                     return None;
                 }
                 // An empty anchored value is where its anchor ends.
@@ -839,11 +830,6 @@ impl<'a> Entries<'a> {
             }
         }
     }
-}
-
-/// Whether the line had spaces after its text.
-fn trailing_space(line: &Line) -> bool {
-    line.trailing
 }
 
 fn is_item(text: &str) -> bool {
