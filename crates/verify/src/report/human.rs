@@ -65,11 +65,7 @@ pub fn write(r: &Report, out: &mut impl std::fmt::Write) -> std::fmt::Result {
             }
             out.write_char(' ')?;
             let place = &f.location;
-            out.write_str(&place.file)?;
-            if place.line != 0 {
-                write!(out, ":{}:{}", place.line, place.column)?;
-            }
-            out.write_str(": ")?;
+            write!(out, "{place}: ")?;
             out.write_str(&f.message)?;
             out.write_char('\n')?;
             if let Some(e) = &f.evidence {
