@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::process::Command;
-
 /// Crates of verify's tree left at `z` on purpose: clap's parser, run once at start.
 const SIZE_ON_PURPOSE: &[&str] = &["clap_builder", "clap_lex", "anstyle"];
 
@@ -19,8 +17,10 @@ fn every_crate_clawdbot_verify_links_is_built_at_opt_level_3() {
     let packages = manifest["profile"]["release"]["package"]
         .as_table()
         .expect("[profile.release.package]");
-    let out = Command::new(env!("CARGO"))
-        .args([
+    let tree = support::ok_in(
+        &root,
+        env!("CARGO"),
+        &[
             "tree",
             "--locked",
             "-p",
@@ -31,16 +31,8 @@ fn every_crate_clawdbot_verify_links_is_built_at_opt_level_3() {
             support::MUSL_TARGET,
             "--prefix",
             "none",
-        ])
-        .current_dir(&root)
-        .output()
-        .expect("cargo tree");
-    assert!(
-        out.status.success(),
-        "cargo tree failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
     let mut crates: Vec<&str> = tree
         .lines()
         .filter_map(|l| l.split(' ').next())
