@@ -67,17 +67,7 @@ pub fn static_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let root = repo_root();
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["build", "--no-image"])
-            .current_dir(&root)
-            .output()
-            .expect("cargo xtask build --no-image");
-        assert!(
-            out.status.success(),
-            "cargo xtask build --no-image failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        super::ok_in(&root, env!("CARGO_BIN_EXE_xtask"), &["build", "--no-image"]);
         super::workspace::target_dir(&root)
             .join(MUSL_TARGET)
             .join("release/clawdbot")
